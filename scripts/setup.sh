@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package Triage needs to build, test and demo. Idempotent: packages that
+# are already installed are skipped, and apt is not touched at all when nothing is missing.
+# Usage: scripts/setup.sh [build|test|bench]   (default: test)
+set -euo pipefail
+profile="${1:-test}"
+
+build_pkgs=(build-essential cmake pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
+  libyaml-cpp-dev libsqlite3-dev libfasttext-dev libre2-dev
+  prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev python3 nodejs npm sqlite3 curl)
+test_pkgs=(chromium)
+bench_pkgs=(nginx wrk libbenchmark-dev)
+
+pkgs=("${build_pkgs[@]}")
+case "$profile" in
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  build) ;;
+  *) echo "setup.sh: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The official openai npm client for the end-to-end tests and playwright-core for the browser
+# test; versions are pinned in tests/e2e/package-lock.json.
+if [ "$profile" != build ] && [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/openai" ]; then
+  (cd "$(dirname "$0")/../tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,20 @@
+#include "common/ids.h"
+
+#include <random>
+
+namespace triage {
+
+std::string random_hex_id(int hex_digits) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(static_cast<size_t>(hex_digits), '0');
+  uint64_t bits = 0;
+  for (int i = 0; i < hex_digits; ++i) {
+    if (i % 16 == 0) bits = rng();
+    out[static_cast<size_t>(i)] = kHex[bits & 0xf];
+    bits >>= 4;
+  }
+  return out;
+}
+
+}  // namespace triage

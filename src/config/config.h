@@ -1,0 +1,130 @@
+#pragma once
+// Typed configuration. load_config() parses triage.yaml into these structs; every error names
+// the file, line and field path ("triage.yaml:14: models[2].prices.input: expected a number").
+// Defaults are on the fields. Built once at start-up; read-only afterwards (thread-safe reads).
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace triage::config {
+
+// Thrown only while loading; the message is complete ("file:line: path: what is wrong").
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// USD. Token prices are per 1M tokens, as providers publish them.
+struct Prices {
+  double input_per_mtok = 0.0;
+  double output_per_mtok = 0.0;
+  double cached_input_per_mtok = -1.0;  // < 0: cached input is billed as normal input
+  double per_call = 0.0;
+};
+
+struct OpenAIOptions {
+  std::string organization;  // optional OpenAI-Organization header
+};
+
+struct AnthropicOptions {
+  std::string version = "2023-06-01";     // anthropic-version header
+  int64_t default_max_tokens = 1024;      // Anthropic requires max_tokens; used when absent
+};
+
+// Latency model of the replay provider: ttft + tokens/tokens_per_s, times (1 +- jitter).
+struct ReplayOptions {
+  std::string dataset;          // CSV path, relative to the config file
+  std::string format = "auto";  // routellm | routerbench | auto (from the header)
+  std::string response_column;  // e.g. "strong_response" or "gpt-4-1106-preview|response"
+  std::string prompt_column = "prompt";
+  std::string score_column;     // optional: grade of that response (0..1), recorded in the trace
+  double ttft_ms = 0.0;
+  double tokens_per_s = 0.0;    // 0: whole answer at once after ttft
+  double jitter = 0.0;          // 0..1, uniform
+  // When a prompt has no recording: false (default) answers 404-style error; true answers a
+  // placeholder of typical length, marked synthesized and never graded.
+  bool synthesize_missing = false;
+};
+
+// In-process fastText classifier. Answers with the predicted label and its probability, or,
+// when `answers` has a template for the label, with that text (an FAQ tier).
+struct LocalOptions {
+  std::string model_path;  // .bin/.ftz, relative to the config file
+  std::map<std::string, std::string> answers;  // label -> templated answer ("{label}" expands)
+  std::string default_answer;  // used for labels without a template; empty: answer the label
+};
+
+struct Model {
+  std::string name;      // catalog name clients use
+  std::string provider;  // openai | anthropic | replay | local
+  std::string endpoint;  // base URL, e.g. https://api.openai.com/v1 (openai, anthropic)
+  std::string api_key_env;    // NAME of the env var holding the key; the key itself never here
+  std::string upstream_model;  // model name sent upstream; default: name
+  std::string tier = "medium";
+  Prices prices;
+  int64_t context_window = 0;      // tokens; 0 = unknown (not enforced)
+  int64_t timeout_ms = 60000;      // whole call deadline
+  int64_t max_concurrency = 0;     // in-flight calls across all threads; 0 = unlimited
+  int64_t max_queue_ms = 5000;     // how long a call may wait for a slot before 503
+  std::string version;             // free-form label recorded in traces ("2024-08-06")
+  OpenAIOptions openai;
+  AnthropicOptions anthropic;
+  ReplayOptions replay;
+  LocalOptions local;
+  int line = 0;  // where it was declared, for later error messages
+};
+
+// A route as declared; the routes module builds it with its own typed config (see routes/).
+struct RouteSpec {
+  std::string name;
+  std::string type;  // model | rules | classify | threshold | cascade | ...
+  YAML::Node node;   // the whole mapping, for the route kind's factory
+  int line = 0;
+};
+
+struct StoreConfig {
+  std::string type = "sqlite";  // sqlite | none
+  std::string path = "triage.db";  // relative to the config file
+  int64_t queue_capacity = 100000;  // traces waiting to be written; overflow is counted
+  int64_t batch_size = 512;         // rows per transaction
+  int64_t flush_interval_ms = 200;  // max time a row waits before its batch is written
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;                     // I/O threads; 0 = one per core
+  int64_t max_body_bytes = 4 << 20;    // larger bodies get 413
+  int64_t request_timeout_ms = 120000; // overall deadline per request
+  int64_t shutdown_grace_ms = 30000;   // how long in-flight requests may finish on SIGTERM
+  int64_t idle_timeout_ms = 60000;     // keep-alive connections idle longer are closed
+  std::string log_level = "info";
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  std::string dir;   // its directory; relative paths in the config resolve against it
+  ServerConfig server;
+  StoreConfig store;
+  std::vector<Model> models;
+  std::vector<RouteSpec> routes;
+  std::string reference_model;  // the model savings are measured against; default: priciest
+
+  const Model* find_model(std::string_view name) const;
+  const RouteSpec* find_route(std::string_view name) const;
+  // Resolves a path from the config against the config's directory.
+  std::string resolve(const std::string& relative) const;
+};
+
+Config load_config(const std::string& path);             // throws ConfigError
+Config parse_config(const std::string& yaml_text, const std::string& path);  // throws ConfigError
+
+// Cost of a call in USD from the model's prices.
+double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in = 0);
+
+}  // namespace triage::config

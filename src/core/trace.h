@@ -1,0 +1,80 @@
+#pragma once
+// A Trace is everything that happened for one request. It is built on the request's I/O thread,
+// then handed (moved, immutable from then on) to the sinks: metrics, request store, review
+// queue, OTel export. Times are microseconds; money is USD.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace triage::core {
+
+enum class SpanKind { kRoute, kModelCall, kCheck };
+
+struct Span {
+  SpanKind kind = SpanKind::kModelCall;
+  std::string name;    // route name, catalog model name or check name
+  std::string detail;  // versioned implementation ("openai/1", "rules/1") or the decision made
+  std::string tier;    // model calls: the model's tier
+  int64_t start_us = 0;     // offset from the trace start
+  int64_t duration_us = 0;  // model calls: queue + upstream
+  int64_t queue_us = 0;     // waiting for a concurrency slot
+  int64_t ttfb_us = 0;      // upstream time to first byte (model calls)
+  int64_t tokens_in = 0;
+  int64_t tokens_out = 0;
+  bool tokens_estimated = false;
+  double cost_usd = 0.0;
+  bool ok = true;
+  std::string error;  // error code name when !ok
+};
+
+struct Trace {
+  std::string request_id;
+  int64_t time_ms = 0;  // unix ms when the request arrived
+  std::string api_key_id;
+  std::string cohort;
+  std::string category;
+  std::string user;
+  std::string requested_model;  // the `model` field as sent
+  std::string route;            // the route that served it; empty for a direct model call
+  std::string model;            // catalog model whose answer was returned
+  std::string tier;
+  std::string provider;
+  bool stream = false;
+
+  int64_t tokens_in = 0;  // summed over every model call of the request
+  int64_t tokens_out = 0;
+  bool tokens_estimated = false;
+  double cost_usd = 0.0;  // summed over every model call of the request
+
+  // Latency split. total = routing + queue + upstream + overhead.
+  int64_t routing_us = 0;        // route decisions (classifiers, rules)
+  int64_t queue_us = 0;          // waiting for model concurrency slots
+  int64_t upstream_ttfb_us = 0;  // first model call: time to first byte
+  int64_t upstream_us = 0;       // all model calls, end to end
+  int64_t overhead_us = 0;       // everything else the gateway did
+  int64_t total_us = 0;
+
+  int http_status = 200;
+  std::string error_code;  // empty on success
+  std::string error_message;
+  std::string finish_reason;
+  bool synthesized = false;
+
+  std::string label;  // classifier label, when a classifier ran
+  double confidence = 0.0;
+  std::vector<std::string> flags;  // why this request should be reviewed ("flag_band"...)
+  std::vector<Span> spans;
+};
+
+using TracePtr = std::shared_ptr<const Trace>;
+
+// Receives finished traces. consume() is called on an I/O thread and must not block: a sink
+// that does I/O queues the trace and works on its own thread.
+class TraceSink {
+ public:
+  virtual ~TraceSink() = default;
+  virtual void consume(const TracePtr& trace) = 0;
+};
+
+}  // namespace triage::core
