@@ -1,1 +1,90 @@
-int main() { return 0; }
+// triage: thin command-line front end. Parses flags, loads config, hands off to a module.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "config/config.h"
+#include "ml/intent_trainer.h"
+#include "offline/report.h"
+#include "server/gateway.h"
+
+namespace {
+
+// "HOST:PORT" or ":PORT" or "PORT" -> overrides server.host / server.port.
+void apply_listen(triage::config::Config& cfg, const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  if (!host.empty()) cfg.server.host = host;
+  try {
+    size_t used = 0;
+    int p = std::stoi(port, &used);
+    if (used != port.size() || p < 0 || p > 65535) throw std::invalid_argument("range");
+    cfg.server.port = p;
+  } catch (const std::exception&) {
+    throw triage::config::ConfigError("--listen: expected HOST:PORT with a port from 0 to 65535, got '" +
+                                      listen + "'");
+  }
+}
+
+spdlog::level::level_enum parse_level(const std::string& s) {
+  auto l = spdlog::level::from_str(s);
+  return l;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Triage: a multi-model LLM gateway that routes each request to the cheapest model "
+               "that can handle it"};
+  app.require_subcommand(1);
+
+  std::string config_path, listen, store_path;
+  auto* serve = app.add_subcommand("serve", "Run the OpenAI-compatible gateway");
+  serve->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (overrides server.host/port)");
+  serve->add_option("--store", store_path, "Request store path (overrides store.path)");
+
+  std::string train_file, val_file, out_file;
+  auto* train = app.add_subcommand("train", "Train in-process models from labeled data");
+  train->require_subcommand(1);
+  auto* train_intent = train->add_subcommand("intent", "Intent classifier from CLINC150-format JSON lines");
+  train_intent->add_option("--train", train_file, "Training data (JSON lines: text, intent)")->required();
+  train_intent->add_option("--val", val_file, "Validation data (same format)")->required();
+  train_intent->add_option("--out", out_file, "Model path (.bin); metadata goes next to it")->required();
+
+  std::string report_store;
+  auto* report = app.add_subcommand("report", "Summarise the request store: per-model traffic, cost, latency");
+  report->add_option("--store", report_store, "Request store (SQLite file)")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (serve->parsed()) {
+      triage::config::Config cfg = triage::config::load_config(config_path);
+      if (!listen.empty()) apply_listen(cfg, listen);
+      if (!store_path.empty()) cfg.store.path = store_path;
+      spdlog::set_level(parse_level(cfg.server.log_level));
+      return triage::server::serve(std::move(cfg));
+    }
+    if (train_intent->parsed()) {
+      auto r = triage::ml::train_intent_model(train_file, val_file, out_file);
+      std::printf("trained %s: %d labels, validation accuracy %.4f, %.1f s\n", out_file.c_str(),
+                  static_cast<int>(r.n_labels), r.validation_accuracy, r.train_seconds);
+      return 0;
+    }
+    if (report->parsed()) {
+      return triage::offline::print_report(report_store);
+    }
+  } catch (const triage::config::ConfigError& e) {
+    std::fprintf(stderr, "triage: config error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "triage: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

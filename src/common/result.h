@@ -2,6 +2,7 @@
 // Errors are values on the data path: every fallible operation on the request path returns
 // Result<T>. Exceptions are reserved for start-up, third-party adapters and bugs.
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -30,6 +31,10 @@ struct Error {
   std::string internal;  // for logs and the store only; never contains secrets
   std::string param;     // the offending request field, when there is one ("messages[2].role")
 };
+
+// Stable snake_case name of a code, used in traces, the store and metric labels
+// ("invalid_request", "upstream_timeout").
+std::string_view error_code_name(ErrorCode code);
 
 inline Error make_error(ErrorCode code, std::string message, std::string internal = {},
                         std::string param = {}) {

@@ -1,0 +1,45 @@
+# The two commands: `make demo` and `make test`. Both install what is missing (apt, npm),
+# build once into build/, and train the shipped models when they are missing.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+TRIAGE := $(BUILD)/bin/triage
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+.PHONY: all setup setup-build build models demo test bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh test
+
+setup-build:
+	@scripts/setup.sh build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Shipped models, trained in-process from the shipped data (see docs/evaluation.md).
+models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl | build
+	@mkdir -p models
+	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
+
+models: build models/intent.bin
+
+demo: setup-build
+	@$(MAKE) --no-print-directory models
+	@scripts/demo.sh
+
+test: setup
+	@$(MAKE) --no-print-directory models
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+bench:
+	@scripts/setup.sh bench
+	@$(MAKE) --no-print-directory build
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD) models

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Load benchmark (`make bench`): the test upstream directly, nginx as a plain keep-alive reverse
+# proxy in front of it (the floor), and Triage passing through to it, measured in one sitting on
+# loopback with wrk. Method and peer figures: bench/README.md.
+#
+# CPU layout: the system under test (nginx with 1 worker, or triage with all its threads) is
+# pinned to CPU 1; wrk, the upstream and the TTFB client share CPU 0. "CPU us/req" is the SUT's
+# utime+stime (/proc/<pid>/stat, children included) during a run divided by the run's requests.
+#
+# env: BUILD_DIR (default build), TRIAGE_BIN, UPSTREAM_BIN (default $BUILD_DIR/bin/...),
+#      DUR (s per run, 10), WARM (s of warm-up per target, 3), CONCS ("1 8 32"),
+#      STREAM_CONC (8), TTFB_N (streaming requests for time to first token, 200),
+#      OUT_DIR (bench/results).
+# Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
+# Last line of output, always exactly one:
+#   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
+# (CPU per request at c=8 JSON; Z = best JSON req/s at any concurrency; W = triage p50 - direct
+# p50 at c=8 JSON, in ms; NA where not measured.)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LOAD="$ROOT/bench/load"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
+UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
+DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32}"; STREAM_CONC="${STREAM_CONC:-8}"
+TTFB_N="${TTFB_N:-200}"
+OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
+STAMP="$(date +%Y-%m-%d-%H%M)"
+TSV="$OUT_DIR/load-$STAMP.tsv"
+MD="$OUT_DIR/latest.md"
+RAW_DIR="$OUT_DIR/tmp"
+RAW="$RAW_DIR/wrk-$STAMP.txt"
+
+log() { echo "bench: $*" >&2; }
+final_line() { echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4"; }
+die() { log "$*"; final_line NA NA NA NA; exit 1; }
+
+for tool in wrk nginx taskset node python3; do
+  command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup.sh bench"
+done
+[ -x "$UPSTREAM_BIN" ] || die "test upstream not found at $UPSTREAM_BIN (build it, or set UPSTREAM_BIN)"
+HAVE_TRIAGE=1
+[ -x "$TRIAGE_BIN" ] || { log "triage not found at $TRIAGE_BIN: measuring direct + nginx only"; HAVE_TRIAGE=0; }
+
+LOAD_CPU=0; SUT_CPU=1
+if [ "$(nproc)" -lt 2 ]; then log "only one CPU: SUT and load share it, figures are not comparable"; SUT_CPU=0; fi
+TCK="$(getconf CLK_TCK)"
+
+TMP="$(mktemp -d /tmp/triage-bench.XXXXXX)"
+chmod 755 "$TMP"  # nginx workers may run as another user
+mkdir -p "$OUT_DIR" "$RAW_DIR"
+: > "$RAW"
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for _ in $(seq 1 50); do
+    local alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break; sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# wait_line FILE REGEX PID: prints the first capture group of REGEX once it appears in FILE.
+wait_line() {
+  local m
+  for _ in $(seq 1 150); do
+    m="$(sed -nE "s#.*$2.*#\\1#p" "$1" 2>/dev/null | head -1)"
+    [ -n "$m" ] && { echo "$m"; return 0; }
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# SUT CPU ticks: utime+stime of a pid and its direct children (nginx's worker).
+cpu_ticks() {
+  local t=0 p
+  for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12+$13}')))
+  done
+  echo $t
+}
+
+# --- start the upstream, nginx and triage ----------------------------------------------------
+taskset -c $LOAD_CPU "$UPSTREAM_BIN" --port 0 --threads 1 > "$TMP/upstream.log" 2>&1 &
+PID_upstream=$!; PIDS+=("$PID_upstream")
+UP_PORT="$(wait_line "$TMP/upstream.log" 'listening on ([0-9]+)' "$PID_upstream")" ||
+  die "upstream did not start: $(tail -5 "$TMP/upstream.log")"
+log "upstream on :$UP_PORT (pid $PID_upstream)"
+
+NGINX_PORT="$(free_port)"
+mkdir -p "$TMP/nginx/tmp"
+sed -e "s#@PREFIX@#$TMP/nginx#g" -e "s#@LISTEN_PORT@#$NGINX_PORT#g" -e "s#@UPSTREAM_PORT@#$UP_PORT#g" \
+  "$LOAD/nginx.conf" > "$TMP/nginx/nginx.conf"
+taskset -c $SUT_CPU nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+  > "$TMP/nginx.log" 2>&1 &
+PID_nginx=$!; PIDS+=("$PID_nginx")
+wait_port "$NGINX_PORT" || die "nginx did not start: $(tail -5 "$TMP/nginx/error.log" "$TMP/nginx.log")"
+log "nginx on :$NGINX_PORT (pid $PID_nginx)"
+
+TARGETS=("direct|http://127.0.0.1:$UP_PORT/v1/chat/completions|" \
+         "nginx|http://127.0.0.1:$NGINX_PORT/v1/chat/completions|$PID_nginx")
+if [ $HAVE_TRIAGE -eq 1 ]; then
+  cat > "$TMP/triage.yaml" <<EOF
+server: {host: 127.0.0.1, port: 0, threads: 1, log_level: warn}
+store: {type: sqlite, path: $TMP/triage.db}
+models:
+  - name: gpt-4o-mini
+    provider: openai
+    endpoint: http://127.0.0.1:$UP_PORT/v1
+    api_key_env: BENCH_UPSTREAM_KEY
+    upstream_model: gpt-4o-mini
+    tier: small
+    prices: {input: 0.15, output: 0.6}
+routes:
+  - {name: bench, type: model, model: gpt-4o-mini}
+EOF
+  BENCH_UPSTREAM_KEY=sk-bench taskset -c $SUT_CPU "$TRIAGE_BIN" serve -c "$TMP/triage.yaml" \
+    --listen 127.0.0.1:0 > "$TMP/triage.log" 2>&1 &
+  PID_triage=$!; PIDS+=("$PID_triage")
+  if TRIAGE_URL="$(wait_line "$TMP/triage.log" 'triage: listening on (http://[^ ]+)' "$PID_triage")"; then
+    TRIAGE_URL="${TRIAGE_URL%/}"
+    log "triage on $TRIAGE_URL (pid $PID_triage)"
+    TARGETS+=("triage|$TRIAGE_URL/v1/chat/completions|$PID_triage")
+  else
+    log "triage did not start: $(tail -5 "$TMP/triage.log")"; HAVE_TRIAGE=0
+  fi
+fi
+
+# --- smoke: one JSON and one streaming request per target must answer 200 ------------------
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}'
+SBODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello"}],"max_tokens":16}'
+OK_TARGETS=()
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r name url pid <<< "$t"
+  ok=1
+  for b in "$BODY" "$SBODY"; do
+    code="$(curl -s -m 5 -o "$RAW_DIR/smoke-$name.txt" -w '%{http_code}' "$url" \
+            -H 'content-type: application/json' -H 'authorization: Bearer sk-bench' -d "$b")"
+    [ "$code" = 200 ] || { ok=0; log "smoke: $name answered HTTP $code: $(head -c 300 "$RAW_DIR/smoke-$name.txt")"; }
+  done
+  [ $ok -eq 1 ] && OK_TARGETS+=("$t")
+done
+
+# --- load -----------------------------------------------------------------------------------
+declare -A R  # R[target/mode/conc/field]
+echo -e "target\tmode\tconc\trps\tp50_us\tp90_us\tp99_us\tmax_us\trequests\tnon2xx\tsockerr\tsut_cpu_us_per_req\tsut_cpu_pct\tupstream_cpu_us_per_req\tp50_overhead_us" > "$TSV"
+
+run_one() {  # run_one NAME URL PID MODE CONC
+  local name=$1 url=$2 pid=$3 mode=$4 conc=$5 thr=2 stream=0
+  [ "$conc" -lt 2 ] && thr=1
+  [ "$mode" = stream ] && stream=1
+  local u0 u1 s0 s1 out line k v
+  u0=$(cpu_ticks "$PID_upstream"); s0=0; [ -n "$pid" ] && s0=$(cpu_ticks "$pid")
+  out="$(STREAM=$stream taskset -c $LOAD_CPU wrk -t$thr -c"$conc" -d"${DUR}"s --latency -s "$LOAD/post.lua" "$url" 2>&1)"
+  u1=$(cpu_ticks "$PID_upstream"); s1=0; [ -n "$pid" ] && s1=$(cpu_ticks "$pid")
+  { echo "=== target=$name mode=$mode c=$conc"; echo "$out"; } >> "$RAW"
+  line="$(grep '^RESULT' <<< "$out")"
+  [ -n "$line" ] || { log "no result for $name $mode c=$conc"; return; }
+  local key="$name/$mode/$conc"
+  for kv in ${line#RESULT }; do k=${kv%%=*}; v=${kv#*=}; R[$key/$k]=$v; done
+  local n=${R[$key/requests]}
+  R[$key/up_cpu]=$(awk -v d=$((u1-u0)) -v n="$n" -v t="$TCK" 'BEGIN{printf "%.1f", (n>0 ? d*1e6/t/n : 0)}')
+  if [ -n "$pid" ]; then
+    R[$key/cpu]=$(awk -v d=$((s1-s0)) -v n="$n" -v t="$TCK" 'BEGIN{printf "%.1f", (n>0 ? d*1e6/t/n : 0)}')
+    R[$key/cpu_pct]=$(awk -v d=$((s1-s0)) -v t="$TCK" -v s="$DUR" 'BEGIN{printf "%.0f", d*100/t/s}')
+  else
+    R[$key/cpu]=NA; R[$key/cpu_pct]=NA
+  fi
+  local base=${R[direct/$mode/$conc/p50_us]:-}
+  R[$key/over]=NA; [ -n "$base" ] && R[$key/over]=$(( ${R[$key/p50_us]} - base ))
+  echo -e "$name\t$mode\t$conc\t${R[$key/rps]}\t${R[$key/p50_us]}\t${R[$key/p90_us]}\t${R[$key/p99_us]}\t${R[$key/max_us]}\t$n\t${R[$key/non2xx]}\t${R[$key/sockerr]}\t${R[$key/cpu]}\t${R[$key/cpu_pct]}\t${R[$key/up_cpu]}\t${R[$key/over]}" >> "$TSV"
+  log "$(printf '%-7s %-6s c=%-3s %9s req/s  p50 %6s us  p99 %6s us  cpu %6s us/req  errors %s' \
+         "$name" "$mode" "$conc" "${R[$key/rps]}" "${R[$key/p50_us]}" "${R[$key/p99_us]}" "${R[$key/cpu]}" \
+         "$(( ${R[$key/non2xx]} + ${R[$key/sockerr]} ))")"
+}
+
+for t in "${OK_TARGETS[@]}"; do
+  IFS='|' read -r name url pid <<< "$t"
+  STREAM=0 taskset -c $LOAD_CPU wrk -t2 -c32 -d"${WARM}"s -s "$LOAD/post.lua" "$url" > /dev/null 2>&1
+  for c in $CONCS; do run_one "$name" "$url" "$pid" json "$c"; done
+  run_one "$name" "$url" "$pid" stream "$STREAM_CONC"
+done
+
+# --- time to first token, streaming ---------------------------------------------------------
+declare -A TT
+for t in "${OK_TARGETS[@]}"; do
+  IFS='|' read -r name url pid <<< "$t"
+  line="$(taskset -c $LOAD_CPU node "$LOAD/ttfb.mjs" "$url" "$TTFB_N" 2>&1 | grep '^TTFB')"
+  echo "=== ttfb target=$name: $line" >> "$RAW"
+  for kv in ${line#TTFB }; do TT[$name/${kv%%=*}]=${kv#*=}; done
+  log "ttfb $name: $line"
+done
+
+# --- summaries ------------------------------------------------------------------------------
+ms() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.3f", x/1000 }'; }
+num() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.0f", x }'; }
+best_rps=NA
+for c in $CONCS; do
+  r=${R[triage/json/$c/rps]:-}
+  [ -n "$r" ] && best_rps=$(awk -v a="$best_rps" -v b="$r" 'BEGIN{ if (a == "NA" || b+0 > a+0) printf "%.0f", b; else print a }')
+done
+triage_cpu=${R[triage/json/8/cpu]:-NA}
+nginx_cpu=${R[nginx/json/8/cpu]:-NA}
+added=NA
+[ -n "${R[triage/json/8/p50_us]:-}" ] && [ -n "${R[direct/json/8/p50_us]:-}" ] &&
+  added=$(awk -v a="${R[triage/json/8/p50_us]}" -v b="${R[direct/json/8/p50_us]}" 'BEGIN{printf "%.3f", (a-b)/1000}')
+
+build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+{
+  echo "# Load benchmark: latest run"
+  echo
+  echo "Generated by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); raw rows: \`$(basename "$TSV")\`."
+  echo
+  echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+  echo "- Layout: SUT pinned to CPU $SUT_CPU; wrk, test upstream and TTFB client on CPU $LOAD_CPU; loopback"
+  echo "- Tools: $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(nginx -v 2>&1 | sed 's/.*version: //'), node $(node --version)"
+  echo "- Triage: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (working tree), build type ${build_type:-?}, threads: 1, store sqlite"
+  echo "- Load: wrk -t1 -c1 / -t2 -c8 / -t2 -c32 JSON and -t2 -c$STREAM_CONC streaming, ${DUR} s per run after a ${WARM} s warm-up per target; body \`bench/load/post.lua\`"
+  echo
+  echo "| target | mode | conc | req/s | p50 ms | p90 ms | p99 ms | p50 overhead vs direct, ms | SUT CPU us/req | SUT CPU % | upstream CPU us/req | errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for t in "${OK_TARGETS[@]}"; do
+    name=${t%%|*}
+    for mc in $(for c in $CONCS; do echo "json/$c"; done) "stream/$STREAM_CONC"; do
+      k="$name/$mc"
+      [ -n "${R[$k/rps]:-}" ] || continue
+      echo "| $name | ${mc%/*} | ${mc#*/} | $(num "${R[$k/rps]}") | $(ms "${R[$k/p50_us]}") | $(ms "${R[$k/p90_us]}") | $(ms "${R[$k/p99_us]}") | $( [ "$name" = direct ] && echo - || ms "${R[$k/over]}") | ${R[$k/cpu]/NA/-} | ${R[$k/cpu_pct]/NA/-} | ${R[$k/up_cpu]} | $(( ${R[$k/non2xx]} + ${R[$k/sockerr]} )) |"
+    done
+  done
+  echo
+  echo "Time to first content token, streaming, $TTFB_N sequential requests over one keep-alive connection (\`bench/load/ttfb.mjs\`):"
+  echo
+  echo "| target | first token p50 ms | p90 ms | p99 ms | added p50 vs direct, ms | stream done p50 ms | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for t in "${OK_TARGETS[@]}"; do
+    name=${t%%|*}
+    [ -n "${TT[$name/first_p50_us]:-}" ] || continue
+    added_tt=-
+    [ "$name" != direct ] && [ -n "${TT[direct/first_p50_us]:-}" ] &&
+      added_tt=$(awk -v a="${TT[$name/first_p50_us]}" -v b="${TT[direct/first_p50_us]}" 'BEGIN{printf "%+.3f", (a-b)/1000}')
+    echo "| $name | $(ms "${TT[$name/first_p50_us]}") | $(ms "${TT[$name/first_p90_us]}") | $(ms "${TT[$name/first_p99_us]}") | $added_tt | $(ms "${TT[$name/done_p50_us]}") | ${TT[$name/errors]} |"
+  done
+  echo
+  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON):"
+  echo
+  echo '```'
+  final_line "$triage_cpu" "$nginx_cpu" "$best_rps" "$added"
+  echo '```'
+} > "$MD"
+log "wrote $TSV and $MD"
+final_line "$triage_cpu" "$nginx_cpu" "$best_rps" "$added"

@@ -1,0 +1,272 @@
+#include "net/http_server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+namespace triage::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+class BeastRequest final : public IncomingRequest {
+ public:
+  BeastRequest(http::request<http::string_body>& req, bool too_large, std::string malformed)
+      : req_(req), too_large_(too_large), malformed_(std::move(malformed)) {}
+  std::string_view method() const override { return req_.method_string(); }
+  std::string_view target() const override { return req_.target(); }
+  std::string_view header(std::string_view name) const override {
+    auto it = req_.find(beast::string_view(name.data(), name.size()));
+    return it == req_.end() ? std::string_view{} : std::string_view(it->value());
+  }
+  std::string& body() override { return req_.body(); }
+  bool body_too_large() const override { return too_large_; }
+  std::string_view malformed() const override { return malformed_; }
+
+ private:
+  http::request<http::string_body>& req_;
+  bool too_large_;
+  std::string malformed_;
+};
+
+class BeastWriter final : public ResponseWriter {
+ public:
+  BeastWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, int64_t timeout_ms)
+      : stream_(stream), version_(version), keep_alive_(keep_alive), timeout_(timeout_ms) {}
+
+  asio::awaitable<bool> send(int status, std::string_view content_type, const HeaderList& headers,
+                             std::string body) override {
+    started_ = true;
+    http::response<http::string_body> res{static_cast<http::status>(status), version_};
+    res.set(http::field::server, "triage");
+    res.set(http::field::content_type, content_type);
+    for (const auto& [k, v] : headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
+    stream_.expires_never();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> start_stream(int status, std::string_view content_type,
+                                     const HeaderList& headers,
+                                     std::string_view trailer_names) override {
+    started_ = true;
+    http::response<http::empty_body> res{static_cast<http::status>(status), version_};
+    res.set(http::field::server, "triage");
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::cache_control, "no-cache");
+    if (!trailer_names.empty()) res.set(http::field::trailer, trailer_names);
+    for (const auto& [k, v] : headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await http::async_write_header(stream_, sr, kAsTuple);
+    stream_.expires_never();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> write_chunk(std::string_view data) override {
+    if (!ok_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await asio::async_write(
+        stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), kAsTuple);
+    stream_.expires_never();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> finish_stream(const HeaderList& trailers) override {
+    if (!ok_) co_return false;
+    http::fields fields;
+    for (const auto& [k, v] : trailers) fields.set(k, v);
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(fields), kAsTuple);
+    stream_.expires_never();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  bool started() const override { return started_; }
+  bool ok() const { return ok_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  std::chrono::milliseconds timeout_;
+  bool started_ = false;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  struct Worker {
+    asio::io_context ioc{1};
+    std::optional<tcp::acceptor> acceptor;
+    std::thread thread;
+  };
+
+  ServerOptions opts;
+  Handler handler;
+  std::vector<std::unique_ptr<Worker>> workers;
+  uint16_t bound_port = 0;
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<bool> draining{false};
+  bool running = false;
+
+  void open_acceptor(Worker& w, const tcp::endpoint& ep) {
+    w.acceptor.emplace(w.ioc);
+    w.acceptor->open(ep.protocol());
+    w.acceptor->set_option(asio::socket_base::reuse_address(true));
+    w.acceptor->set_option(ReusePort(true));
+    w.acceptor->bind(ep);
+    w.acceptor->listen(asio::socket_base::max_listen_connections);
+  }
+
+  asio::awaitable<void> accept_loop(Worker& w) {
+    for (;;) {
+      auto [ec, sock] = co_await w.acceptor->async_accept(kAsTuple);
+      if (ec) {
+        if (!w.acceptor->is_open() || draining.load()) co_return;
+        // Out of descriptors or similar: back off briefly instead of spinning.
+        asio::steady_timer t(w.ioc, std::chrono::milliseconds(10));
+        co_await t.async_wait(kAsTuple);
+        continue;
+      }
+      beast::error_code ignored;
+      sock.set_option(tcp::no_delay(true), ignored);
+      asio::co_spawn(w.ioc, session(beast::tcp_stream(std::move(sock))), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(beast::tcp_stream stream) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(opts.max_body_bytes);
+      parser.header_limit(64 * 1024);
+      stream.expires_after(std::chrono::milliseconds(opts.idle_timeout_ms));
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+      stream.expires_never();
+      bool too_large = ec == http::error::body_limit;
+      std::string malformed;
+      if (ec && !too_large) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::connection_reset || ec == asio::error::eof ||
+            ec == asio::error::operation_aborted || !parser.got_some()) {
+          break;
+        }
+        malformed = ec.message();
+      }
+      auto& req = parser.get();
+      const bool keep_alive = !too_large && malformed.empty() && req.keep_alive() &&
+                              !draining.load();
+      in_flight.fetch_add(1);
+      bool client_ok = true;
+      {
+        BeastRequest in(req, too_large, std::move(malformed));
+        BeastWriter out(stream, req.version(), keep_alive, opts.write_timeout_ms);
+        co_await handler(in, out);
+        client_ok = out.ok();
+      }
+      in_flight.fetch_sub(1);
+      if (!keep_alive || !client_ok) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->opts = std::move(options);
+  impl_->handler = std::move(handler);
+  if (impl_->opts.threads < 1) impl_->opts.threads = 1;
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  auto& im = *impl_;
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(im.opts.host, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on '" + im.opts.host + "': not an IP address");
+  }
+  tcp::endpoint ep(addr, im.opts.port);
+  try {
+    for (int i = 0; i < im.opts.threads; ++i) {
+      auto w = std::make_unique<Impl::Worker>();
+      im.open_acceptor(*w, ep);
+      if (i == 0) {
+        im.bound_port = w->acceptor->local_endpoint().port();
+        ep.port(im.bound_port);  // the other threads share the port picked by the first
+      }
+      im.workers.push_back(std::move(w));
+    }
+  } catch (const boost::system::system_error& e) {
+    im.workers.clear();
+    throw std::runtime_error("cannot listen on " + im.opts.host + ":" +
+                             std::to_string(im.opts.port) + ": " + e.code().message());
+  }
+  for (auto& w : im.workers) {
+    asio::co_spawn(w->ioc, im.accept_loop(*w), asio::detached);
+    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  }
+  im.running = true;
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::stop_accepting() {
+  impl_->draining.store(true);
+  for (auto& w : impl_->workers) {
+    asio::post(w->ioc, [&w] {
+      beast::error_code ignored;
+      if (w->acceptor) w->acceptor->close(ignored);
+    });
+  }
+}
+
+bool HttpServer::wait_idle(int64_t timeout_ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (impl_->in_flight.load() > 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+void HttpServer::stop() {
+  if (!impl_ || !impl_->running) return;
+  impl_->running = false;
+  for (auto& w : impl_->workers) w->ioc.stop();
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  impl_->workers.clear();
+}
+
+int64_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+bool HttpServer::draining() const { return impl_->draining.load(); }
+
+}  // namespace triage::net

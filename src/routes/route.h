@@ -1,0 +1,44 @@
+#pragma once
+// The route extension point. A route is a node of the route tree, named in config and
+// addressable as a `model`; its run() decides which model(s) answer and returns the answer.
+// The same tree runs in `triage serve` (HTTP) and `triage eval` (in-process, replay providers),
+// so every routing decision has exactly one implementation.
+//
+// Threading: routes are built once and shared by every I/O thread; run() must not mutate
+// the route (per-request state lives in the coroutine and in ExecContext).
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "config/config.h"
+#include "core/chat.h"
+#include "core/trace.h"
+
+namespace triage::routes {
+
+// Per-request execution state, owned by the request's coroutine.
+struct ExecContext {
+  core::Trace& trace;    // spans and totals are appended here
+  SteadyTime start;      // the request's arrival; span offsets are relative to it
+  SteadyTime deadline;   // the whole request must finish by then
+};
+
+class Route {
+ public:
+  virtual ~Route() = default;
+  // Versioned logic name recorded in traces, e.g. "model/1".
+  virtual std::string_view kind() const = 0;
+  virtual const std::string& name() const = 0;
+  // Answers `req`. With a sink, the final answer is streamed to it as it is produced (only the
+  // answer that is returned is streamed; rejected attempts never reach the client).
+  virtual boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
+                                                               ExecContext& ctx,
+                                                               core::StreamSink* sink) = 0;
+};
+
+}  // namespace triage::routes

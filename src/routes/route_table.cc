@@ -1,0 +1,104 @@
+#include "routes/route_table.h"
+
+#include <mutex>
+
+#include "config/config.h"
+
+namespace triage::routes {
+
+namespace {
+
+std::map<std::string, RouteFactory, std::less<>>& kinds() {
+  static std::map<std::string, RouteFactory, std::less<>> k;
+  return k;
+}
+
+std::string where(const config::Config& cfg, int line, const std::string& path) {
+  return cfg.path + ":" + std::to_string(line) + ": " + path;
+}
+
+std::unique_ptr<Route> build_model_route(const config::RouteSpec& spec, size_t index,
+                                         RouteTable& table) {
+  const std::string path = "routes[" + std::to_string(index) + "].model";
+  const YAML::Node m = spec.node["model"];
+  if (!m || !m.IsScalar()) {
+    throw config::ConfigError(where(table.config(), spec.line, path) +
+                              ": a route of type 'model' needs `model: <catalog model name>`");
+  }
+  ModelRuntime* model = table.find_model(m.as<std::string>());
+  if (!model) {
+    throw config::ConfigError(where(table.config(), m.Mark().line + 1, path) + ": unknown model '" +
+                              m.as<std::string>() + "' (routes of type 'model' name a catalog model)");
+  }
+  return std::make_unique<ModelRoute>(spec.name, *model);
+}
+
+void register_builtin_kinds() {
+  static std::once_flag once;
+  std::call_once(once, [] { kinds().emplace("model", build_model_route); });
+}
+
+}  // namespace
+
+void RouteTable::register_kind(std::string type, RouteFactory factory) {
+  register_builtin_kinds();
+  kinds()[std::move(type)] = std::move(factory);
+}
+
+std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
+                                              const providers::ProviderRegistry& providers,
+                                              const providers::EnvLookup& env) {
+  register_builtin_kinds();
+  auto table = std::make_unique<RouteTable>();
+  table->cfg_ = &cfg;
+  for (const auto& m : cfg.models) {
+    auto runtime = std::make_unique<ModelRuntime>(m, providers.create(cfg, m, env));
+    table->model_by_name_[m.name] = runtime.get();
+    auto route = std::make_unique<ModelRoute>(m.name, *runtime);
+    table->by_name_[m.name] = route.get();
+    table->owned_.push_back(std::move(route));
+    table->models_.push_back(std::move(runtime));
+  }
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    const auto& spec = cfg.routes[i];
+    auto it = kinds().find(spec.type);
+    if (it == kinds().end()) {
+      std::string known;
+      for (const auto& [k, f] : kinds()) known += (known.empty() ? "" : ", ") + k;
+      throw config::ConfigError(where(cfg, spec.line, "routes[" + std::to_string(i) + "].type") +
+                                ": unknown route type '" + spec.type + "' (known: " + known + ")");
+    }
+    auto route = it->second(spec, i, *table);
+    table->by_name_[spec.name] = route.get();
+    table->route_names_.push_back(spec.name);
+    table->owned_.push_back(std::move(route));
+  }
+  return table;
+}
+
+Route* RouteTable::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+ModelRuntime* RouteTable::find_model(std::string_view name) const {
+  auto it = model_by_name_.find(name);
+  return it == model_by_name_.end() ? nullptr : it->second;
+}
+
+Route& RouteTable::child(const std::string& name, const std::string& where_path) {
+  Route* r = find(name);
+  if (!r) {
+    throw config::ConfigError(where_path + ": unknown route or model '" + name +
+                              "' (children must be catalog models or routes declared earlier)");
+  }
+  return *r;
+}
+
+boost::asio::awaitable<Result<core::Completion>> ModelRoute::run(const core::ChatRequest& req,
+                                                                 ExecContext& ctx,
+                                                                 core::StreamSink* sink) {
+  return model_.call(req, ctx, sink);
+}
+
+}  // namespace triage::routes

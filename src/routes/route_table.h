@@ -1,0 +1,70 @@
+#pragma once
+// The built route tree: every catalog model (as a ModelRuntime, also addressable directly) and
+// every configured route, by name. Built once from config at start-up; read-only afterwards,
+// so lookups from any thread need no lock.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "providers/provider.h"
+#include "routes/model_runtime.h"
+#include "routes/route.h"
+
+namespace triage::routes {
+
+class RouteTable;
+
+// Builds one route kind from its declaration. May look up other routes and models through
+// `table` (children must be declared first or be models; cycles are refused). Throws
+// config::ConfigError with the route's path on a bad declaration.
+using RouteFactory = std::function<std::unique_ptr<Route>(const config::RouteSpec& spec,
+                                                          size_t index, RouteTable& table)>;
+
+class RouteTable {
+ public:
+  // Builds clients for every model and every route. Throws config::ConfigError.
+  static std::unique_ptr<RouteTable> build(const config::Config& cfg,
+                                           const providers::ProviderRegistry& providers,
+                                           const providers::EnvLookup& env);
+
+  // A route or a model by the name a client uses; nullptr when unknown.
+  Route* find(std::string_view name) const;
+  ModelRuntime* find_model(std::string_view name) const;
+  // Resolves a child reference while building: a model or an already built route. Throws
+  // config::ConfigError naming `where` when unknown.
+  Route& child(const std::string& name, const std::string& where);
+
+  const std::vector<std::unique_ptr<ModelRuntime>>& models() const { return models_; }
+  const std::vector<std::string>& route_names() const { return route_names_; }
+  const config::Config& config() const { return *cfg_; }
+
+  static void register_kind(std::string type, RouteFactory factory);
+
+ private:
+  const config::Config* cfg_ = nullptr;
+  std::vector<std::unique_ptr<ModelRuntime>> models_;
+  std::vector<std::unique_ptr<Route>> owned_;  // model routes and configured routes
+  std::map<std::string, Route*, std::less<>> by_name_;
+  std::map<std::string, ModelRuntime*, std::less<>> model_by_name_;
+  std::vector<std::string> route_names_;  // configured routes, in declaration order
+};
+
+// A route that calls one model: a catalog model used directly, or `type: model`.
+class ModelRoute final : public Route {
+ public:
+  ModelRoute(std::string name, ModelRuntime& model) : name_(std::move(name)), model_(model) {}
+  std::string_view kind() const override { return "model/1"; }
+  const std::string& name() const override { return name_; }
+  boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
+                                                       ExecContext& ctx,
+                                                       core::StreamSink* sink) override;
+
+ private:
+  std::string name_;
+  ModelRuntime& model_;
+};
+
+}  // namespace triage::routes

@@ -1,0 +1,250 @@
+#include "server/gateway.h"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "api/chat_request.h"
+#include "api/chat_response.h"
+#include "api/errors.h"
+#include "api/models.h"
+#include "common/ids.h"
+#include "server/sse_sink.h"
+
+namespace triage::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// "key_" + 12 hex digits of SHA-256(key): identifies a caller in the store without the key.
+std::string api_key_id(std::string_view authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer) {
+    return {};
+  }
+  std::string_view key = authorization.substr(kBearer.size());
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "key_";
+  for (int i = 0; i < 6; ++i) {
+    id += kHex[digest[i] >> 4];
+    id += kHex[digest[i] & 0xf];
+  }
+  return id;
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  if (media.size() != 16) return false;
+  return std::equal(media.begin(), media.end(), "application/json", [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == b;
+  });
+}
+
+asio::awaitable<void> send_error(net::ResponseWriter& out, const Error& e,
+                                 const net::HeaderList& headers = {}) {
+  api::HttpError r = api::error_response(e);
+  co_await out.send(r.status, "application/json", headers, std::move(r.body));
+}
+
+void record_error(core::Trace& trace, const Error& e) {
+  trace.http_status = api::http_status(e.code);
+  trace.error_code = std::string(error_code_name(e.code));
+  trace.error_message = e.internal.empty() ? e.message : e.message + " (" + e.internal + ")";
+}
+
+}  // namespace
+
+Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : cfg_(cfg) {
+  providers::register_builtin_providers(providers_);
+  routes_ = routes::RouteTable::build(cfg_, providers_, env);
+  metrics_ = std::make_unique<telemetry::Metrics>();
+  store_ = telemetry::make_request_store(cfg_);
+  metrics_->set_store(store_.get());
+  models_json_ = api::serialize_models(cfg_, unix_time_ms() / 1000);
+}
+
+Gateway::~Gateway() { close(); }
+
+void Gateway::close() {
+  if (store_) store_->close();
+}
+
+void Gateway::finish(core::Trace& trace, SteadyTime start) {
+  trace.total_us = micros_between(start, SteadyClock::now());
+  trace.overhead_us = std::max<int64_t>(
+      0, trace.total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
+  auto done = std::make_shared<const core::Trace>(std::move(trace));
+  metrics_->consume(done);
+  store_->consume(done);
+}
+
+asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
+  try {
+    if (!in.malformed().empty()) {
+      co_await send_error(out, make_error(ErrorCode::kInvalidRequest,
+                                          "malformed HTTP request: " + std::string(in.malformed())));
+      co_return;
+    }
+    const std::string_view target = in.target().substr(0, in.target().find('?'));
+    const std::string_view method = in.method();
+    if (target == "/v1/chat/completions" || target == "/chat/completions") {
+      if (method != "POST") {
+        co_await send_error(out, make_error(ErrorCode::kMethodNotAllowed,
+                                            "use POST for /v1/chat/completions"));
+        co_return;
+      }
+      metrics_->inflight_inc();
+      co_await chat(in, out);
+      metrics_->inflight_dec();
+      co_return;
+    }
+    if (method != "GET" && method != "HEAD") {
+      co_await send_error(out, make_error(ErrorCode::kNotFound,
+                                          "no endpoint " + std::string(method) + " " +
+                                              std::string(target) +
+                                              " (Triage serves POST /v1/chat/completions, GET "
+                                              "/v1/models, /healthz, /readyz, /metrics)"));
+      co_return;
+    }
+    if (target == "/healthz") {
+      co_await out.send(200, "application/json", {}, R"({"status":"ok"})");
+    } else if (target == "/readyz") {
+      if (draining_.load()) {
+        co_await out.send(503, "application/json", {}, R"({"status":"draining"})");
+      } else {
+        co_await out.send(200, "application/json", {}, R"({"status":"ready"})");
+      }
+    } else if (target == "/metrics") {
+      co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render());
+    } else if (target == "/v1/models" || target == "/models") {
+      co_await out.send(200, "application/json", {}, models_json_);
+    } else {
+      co_await send_error(out, make_error(ErrorCode::kNotFound,
+                                          "no endpoint GET " + std::string(target) +
+                                              " (Triage serves POST /v1/chat/completions, GET "
+                                              "/v1/models, /healthz, /readyz, /metrics)"));
+    }
+  } catch (const std::exception& e) {
+    // The one catch-all per request: a bug, not an expected failure.
+    spdlog::error("request {} {} failed with an exception: {}", in.method(), in.target(), e.what());
+    if (!out.started()) {
+      co_await send_error(out, make_error(ErrorCode::kInternal,
+                                          "internal error in Triage; the request was not completed"));
+    }
+  }
+}
+
+asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out) {
+  const SteadyTime start = SteadyClock::now();
+  core::Trace trace;
+  trace.request_id = "req_" + random_hex_id();
+  trace.time_ms = unix_time_ms();
+  trace.api_key_id = api_key_id(in.header("authorization"));
+  trace.cohort = std::string(in.header("x-triage-cohort"));
+
+  auto fail = [&](const Error& e) -> asio::awaitable<void> {
+    record_error(trace, e);
+    net::HeaderList headers = {{"x-request-id", trace.request_id}};
+    finish(trace, start);
+    co_await send_error(out, e, headers);
+  };
+
+  if (in.body_too_large()) {
+    co_await fail(make_error(ErrorCode::kPayloadTooLarge,
+                             "request body is larger than the limit of " +
+                                 std::to_string(cfg_.server.max_body_bytes) +
+                                 " bytes; send a smaller request or raise server.max_body_bytes"));
+    co_return;
+  }
+  const std::string_view content_type = in.header("content-type");
+  if (!is_json_content_type(content_type)) {
+    co_await fail(make_error(
+        ErrorCode::kUnsupportedMedia,
+        content_type.empty()
+            ? "missing Content-Type; send the body as JSON with 'Content-Type: application/json'"
+            : "unsupported Content-Type '" + std::string(content_type) +
+                  "'; send the body as JSON with 'Content-Type: application/json'"));
+    co_return;
+  }
+
+  Result<core::ChatRequest> parsed = api::parse_chat_request(in.body());
+  if (!parsed) {
+    co_await fail(parsed.error());
+    co_return;
+  }
+  core::ChatRequest& req = parsed.value();
+  req.meta.request_id = trace.request_id;
+  req.meta.api_key_id = trace.api_key_id;
+  req.meta.cohort = trace.cohort;
+  if (auto cat = in.header("x-triage-category"); !cat.empty()) req.meta.category = std::string(cat);
+  trace.category = req.meta.category;
+  trace.user = req.meta.user;
+  trace.requested_model = req.model;
+  trace.stream = req.stream;
+
+  routes::Route* route = routes_->find(req.model);
+  if (!route) {
+    co_await fail(make_error(ErrorCode::kNotFound,
+                             "The model '" + req.model +
+                                 "' does not exist in this Triage gateway; GET /v1/models lists "
+                                 "the models and routes you can use",
+                             {}, "model"));
+    co_return;
+  }
+  if (!routes_->find_model(req.model)) trace.route = req.model;
+
+  routes::ExecContext ctx{trace, start,
+                          start + std::chrono::milliseconds(cfg_.server.request_timeout_ms)};
+  const int64_t created_s = trace.time_ms / 1000;
+
+  if (!req.stream) {
+    Result<core::Completion> result = co_await route->run(req, ctx, nullptr);
+    if (!result) {
+      co_await fail(result.error());
+      co_return;
+    }
+    trace.finish_reason = result->finish_reason;
+    trace.total_us = micros_between(start, SteadyClock::now());
+    trace.overhead_us = std::max<int64_t>(
+        0, trace.total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
+    std::string body =
+        api::serialize_completion(api::response_info(trace, created_s), result.value());
+    net::HeaderList headers = triage_headers(trace);
+    headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
+    const bool delivered = co_await out.send(200, "application/json", headers, std::move(body));
+    if (!delivered) {
+      trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
+      trace.error_message = "client went away before the response was written";
+    }
+    finish(trace, start);
+    co_return;
+  }
+
+  SseSink sink(out, trace, created_s, req.include_usage);
+  Result<core::Completion> result = co_await route->run(req, ctx, &sink);
+  if (!result) {
+    if (!sink.started()) {
+      co_await fail(result.error());
+      co_return;
+    }
+    record_error(trace, result.error());
+    co_await sink.fail(result.error());
+    finish(trace, start);
+    co_return;
+  }
+  trace.finish_reason = result->finish_reason;
+  if (!co_await sink.finish(result.value())) {
+    trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
+    trace.error_message = "client went away during the stream";
+  }
+  finish(trace, start);
+}
+
+}  // namespace triage::server

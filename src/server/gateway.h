@@ -1,0 +1,56 @@
+#pragma once
+// The gateway: HTTP endpoints on top of the route table, with every chat request turned into
+// a Trace that goes to the sinks (metrics, request store). Built once at start-up; handle() is
+// called concurrently from every I/O thread.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/trace.h"
+#include "net/http_server.h"
+#include "providers/provider.h"
+#include "routes/route_table.h"
+#include "telemetry/metrics.h"
+#include "telemetry/request_store.h"
+
+namespace triage::server {
+
+class Gateway {
+ public:
+  // Builds providers, routes and the store. Throws config::ConfigError or std::runtime_error
+  // with a message that says what to fix.
+  Gateway(const config::Config& cfg, const providers::EnvLookup& env);
+  ~Gateway();
+
+  boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
+
+  // While draining, /readyz answers 503 so load balancers stop sending traffic.
+  void set_draining() { draining_.store(true); }
+  // Flushes the request store; call after the HTTP server has stopped.
+  void close();
+
+  telemetry::Metrics& metrics() { return *metrics_; }
+  telemetry::RequestStore& store() { return *store_; }
+  routes::RouteTable& routes() { return *routes_; }
+
+ private:
+  boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out);
+  // Completes the latency split and hands the trace to the sinks. Exactly once per request.
+  void finish(core::Trace& trace, SteadyTime start);
+
+  const config::Config& cfg_;
+  providers::ProviderRegistry providers_;
+  std::unique_ptr<routes::RouteTable> routes_;
+  std::unique_ptr<telemetry::Metrics> metrics_;
+  std::unique_ptr<telemetry::RequestStore> store_;
+  std::string models_json_;  // GET /v1/models, rendered once
+  std::atomic<bool> draining_{false};
+};
+
+// `triage serve`: runs the gateway until SIGTERM/SIGINT, then drains and flushes. Prints
+// "triage: listening on http://HOST:PORT" on stdout when ready. Returns the exit code.
+int serve(config::Config cfg);
+
+}  // namespace triage::server

@@ -1,0 +1,59 @@
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "net/http_server.h"
+#include "server/gateway.h"
+
+namespace triage::server {
+
+int serve(config::Config cfg) {
+  // Block the shutdown signals before any thread starts, so that only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Gateway gateway(cfg, [](const char* name) -> const char* { return std::getenv(name); });
+
+  net::ServerOptions opts;
+  opts.host = cfg.server.host;
+  opts.port = static_cast<uint16_t>(cfg.server.port);
+  opts.threads = cfg.server.threads > 0 ? cfg.server.threads
+                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  opts.max_body_bytes = static_cast<uint64_t>(cfg.server.max_body_bytes);
+  opts.idle_timeout_ms = cfg.server.idle_timeout_ms;
+  net::HttpServer server(opts, [&gateway](net::IncomingRequest& in, net::ResponseWriter& out) {
+    return gateway.handle(in, out);
+  });
+  server.start();
+  spdlog::info("serving {} models and {} routes with {} threads; store: {}",
+               gateway.routes().models().size(), gateway.routes().route_names().size(),
+               opts.threads, gateway.store().name());
+  std::printf("triage: listening on http://%s:%u\n", opts.host.c_str(), server.port());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               cfg.server.shutdown_grace_ms);
+  gateway.set_draining();
+  server.stop_accepting();
+  if (!server.wait_idle(cfg.server.shutdown_grace_ms)) {
+    spdlog::warn("{} requests still in flight after the grace period; stopping anyway",
+                 server.in_flight());
+  }
+  server.stop();
+  gateway.close();
+  spdlog::info("stopped: {} rows written to the request store, {} dropped",
+               gateway.store().written(), gateway.store().dropped());
+  return 0;
+}
+
+}  // namespace triage::server

@@ -1,0 +1,68 @@
+#include "server/sse_sink.h"
+
+#include <fmt/format.h>
+
+#include "api/errors.h"
+
+namespace triage::server {
+
+namespace asio = boost::asio;
+
+std::string format_usd(double usd) { return fmt::format("{:.10f}", usd); }
+
+net::HeaderList triage_headers(const core::Trace& trace) {
+  net::HeaderList h;
+  h.reserve(4);
+  h.emplace_back("x-request-id", trace.request_id);
+  if (!trace.model.empty()) h.emplace_back("x-triage-model", trace.model);
+  if (!trace.route.empty()) h.emplace_back("x-triage-route", trace.route);
+  if (!trace.tier.empty()) h.emplace_back("x-triage-tier", trace.tier);
+  return h;
+}
+
+asio::awaitable<bool> SseSink::start() {
+  serializer_.emplace(api::response_id(trace_.request_id), created_s_, trace_.model,
+                      include_usage_);
+  const net::HeaderList headers = triage_headers(trace_);  // must outlive the awaited write
+  co_return co_await out_.start_stream(200, "text/event-stream", headers, "x-triage-cost-usd");
+}
+
+asio::awaitable<bool> SseSink::write(const core::Delta& delta) {
+  std::string events;
+  if (!serializer_) {
+    if (!co_await start()) co_return false;
+    events = serializer_->role_chunk();
+  }
+  if (!delta.content.empty() || delta.tool_calls) {
+    core::Delta d = delta;
+    d.role = {};  // the role chunk already said it
+    events += serializer_->delta_chunk(d);
+  }
+  if (events.empty()) co_return true;
+  co_return co_await out_.write_chunk(events);
+}
+
+asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
+  std::string tail;
+  if (!serializer_) {
+    if (!co_await start()) co_return false;
+    tail = serializer_->role_chunk();
+  }
+  const api::TriageInfo info = api::triage_info(trace_);
+  if (include_usage_) {
+    tail += serializer_->finish_chunk(c.finish_reason);
+    tail += serializer_->usage_chunk(c.usage, &info);
+  } else {
+    tail += serializer_->finish_chunk(c.finish_reason, &info);
+  }
+  tail += api::kStreamDone;
+  if (!co_await out_.write_chunk(tail)) co_return false;
+  co_return co_await out_.finish_stream({{"x-triage-cost-usd", format_usd(trace_.cost_usd)}});
+}
+
+asio::awaitable<bool> SseSink::fail(const Error& e) {
+  if (!co_await out_.write_chunk(api::error_event(e))) co_return false;
+  co_return co_await out_.finish_stream({{"x-triage-cost-usd", format_usd(trace_.cost_usd)}});
+}
+
+}  // namespace triage::server

@@ -1,0 +1,41 @@
+#pragma once
+// Streams a route's answer to the client as OpenAI chat.completion.chunk events. The HTTP
+// headers go out with the first delta (so an error before any output can still be a proper
+// HTTP error status); nothing is buffered beyond the current chunk.
+#include <optional>
+#include <string>
+
+#include "api/chat_response.h"
+#include "core/chat.h"
+#include "core/trace.h"
+#include "net/http_server.h"
+
+namespace triage::server {
+
+class SseSink final : public core::StreamSink {
+ public:
+  SseSink(net::ResponseWriter& out, core::Trace& trace, int64_t created_s, bool include_usage)
+      : out_(out), trace_(trace), created_s_(created_s), include_usage_(include_usage) {}
+
+  boost::asio::awaitable<bool> write(const core::Delta& delta) override;
+  // Ends a successful stream: finish chunk, usage chunk (when asked), [DONE], cost trailer.
+  boost::asio::awaitable<bool> finish(const core::Completion& c);
+  // Ends a stream that failed after it started: an error event, then the end of the body.
+  boost::asio::awaitable<bool> fail(const Error& e);
+  bool started() const { return serializer_.has_value(); }
+
+ private:
+  boost::asio::awaitable<bool> start();  // creates the serializer, sends the headers
+
+  net::ResponseWriter& out_;
+  core::Trace& trace_;
+  int64_t created_s_;
+  bool include_usage_;
+  std::optional<api::ChunkSerializer> serializer_;  // made at the first write (model known)
+};
+
+// Response headers every answer carries: request id, model, route, tier.
+net::HeaderList triage_headers(const core::Trace& trace);
+std::string format_usd(double usd);
+
+}  // namespace triage::server
