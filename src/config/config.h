@@ -38,7 +38,7 @@ struct AnthropicOptions {
 
 // Latency model of the replay provider: ttft + tokens/tokens_per_s, times (1 +- jitter).
 struct ReplayOptions {
-  std::string dataset;          // CSV path, relative to the config file
+  std::string dataset;          // CSV path; load_config resolves it against the config dir
   std::string format = "auto";  // routellm | routerbench | auto (from the header)
   std::string response_column;  // e.g. "strong_response" or "gpt-4-1106-preview|response"
   std::string prompt_column = "prompt";
@@ -54,7 +54,7 @@ struct ReplayOptions {
 // In-process fastText classifier. Answers with the predicted label and its probability, or,
 // when `answers` has a template for the label, with that text (an FAQ tier).
 struct LocalOptions {
-  std::string model_path;  // .bin/.ftz, relative to the config file
+  std::string model_path;  // .bin/.ftz; load_config resolves it against the config dir
   std::map<std::string, std::string> answers;  // label -> templated answer ("{label}" expands)
   std::string default_answer;  // used for labels without a template; empty: answer the label
 };
@@ -85,11 +85,12 @@ struct RouteSpec {
   std::string type;  // model | rules | classify | threshold | cascade | ...
   YAML::Node node;   // the whole mapping, for the route kind's factory
   int line = 0;
+  std::string path;  // "routes[3]": where it sits, for error messages (see config/yaml_util.h)
 };
 
 struct StoreConfig {
   std::string type = "sqlite";  // sqlite | none
-  std::string path = "triage.db";  // relative to the config file
+  std::string path = "triage.db";  // resolved against the config dir at load (":memory:" kept)
   int64_t queue_capacity = 100000;  // traces waiting to be written; overflow is counted
   int64_t batch_size = 512;         // rows per transaction
   int64_t flush_interval_ms = 200;  // max time a row waits before its batch is written
@@ -114,9 +115,14 @@ struct Config {
   std::vector<Model> models;
   std::vector<RouteSpec> routes;
   std::string reference_model;  // the model savings are measured against; default: priciest
+  // Tier names, cheapest first ("escalate one tier" moves right). Every model's tier is one
+  // of these.
+  std::vector<std::string> tiers = {"small", "medium", "large"};
 
   const Model* find_model(std::string_view name) const;
   const RouteSpec* find_route(std::string_view name) const;
+  // Position of a tier in `tiers` (0 = cheapest), or -1 when it is not a declared tier.
+  int tier_index(std::string_view tier) const;
   // Resolves a path from the config against the config's directory.
   std::string resolve(const std::string& relative) const;
 };

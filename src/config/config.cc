@@ -1,0 +1,413 @@
+// Loads triage.yaml into typed structs. Every check lives here or in config/yaml_util.h, so a
+// broken config fails at start-up with "FILE:LINE: PATH: what is wrong and how to fix it".
+// Route kinds' own fields are validated by the routes module (it reuses yaml_util.h).
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_util.h"
+
+namespace triage::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kProviders = {"openai", "anthropic", "replay", "local"};
+const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
+const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
+const std::vector<std::string> kReplayFormats = {"auto", "routellm", "routerbench"};
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// Heuristic for "someone pasted the secret itself": well-known key prefixes, or a long token
+// mixing lower-case letters and digits (env var names are upper-case).
+bool looks_like_secret(std::string_view s) {
+  for (std::string_view prefix :
+       {"sk-", "sk_", "sk-ant-", "xai-", "gsk_", "hf_", "AIza", "Bearer "})
+    if (s.substr(0, prefix.size()) == prefix) return true;
+  const bool has_lower =
+      std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  const bool has_digit =
+      std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return s.size() >= 24 && has_lower && has_digit && s.find(' ') == std::string_view::npos;
+}
+
+bool is_identifier(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// http(s)://host[:port][/path]; empty when valid, else why not.
+std::string check_http_url(std::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "must be an http:// or https:// URL";
+  std::string scheme(url.substr(0, scheme_end));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "http" && scheme != "https")
+    return "must be an http:// or https:// URL (scheme '" + scheme + "' is not supported)";
+  if (std::any_of(url.begin(), url.end(),
+                  [](unsigned char c) { return std::isspace(c) || c < 0x20; }))
+    return "must be an http:// or https:// URL without spaces";
+  std::string_view rest = url.substr(scheme_end + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos)
+    return "must not contain credentials; put the key's variable name in api_key_env";
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {  // [ipv6]:port
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "has an unterminated [IPv6] host";
+    host = authority.substr(0, close + 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return "has garbage after the [IPv6] host";
+      port = authority.substr(close + 2);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return "has no host (expected e.g. https://api.openai.com/v1)";
+  if (host.front() != '[' && !std::all_of(host.begin(), host.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+      }))
+    return "has an invalid host '" + std::string(host) + "'";
+  if (authority.back() == ':') return "has an empty port";
+  if (!port.empty()) {
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+        std::stoi(std::string(port)) > 65535)
+      return "has an invalid port '" + std::string(port) + "'";
+  }
+  return {};
+}
+
+void parse_server(MapReader r, ServerConfig& s) {
+  r.only({"host", "port", "threads", "max_body_bytes", "request_timeout_ms", "shutdown_grace_ms",
+          "idle_timeout_ms", "log_level"});
+  s.host = r["host"].get<std::string>(s.host);
+  if (s.host.empty()) r["host"].fail("must not be empty (use 0.0.0.0 to listen on all interfaces)");
+  s.port = r["port"].get<int>(s.port, Range::between(0, 65535));
+  s.threads = r["threads"].get<int>(s.threads, Range::at_least(0));
+  s.max_body_bytes = r["max_body_bytes"].bytes(s.max_body_bytes);
+  s.request_timeout_ms =
+      r["request_timeout_ms"].get<int64_t>(s.request_timeout_ms, Range::above(0));
+  s.shutdown_grace_ms =
+      r["shutdown_grace_ms"].get<int64_t>(s.shutdown_grace_ms, Range::at_least(0));
+  s.idle_timeout_ms = r["idle_timeout_ms"].get<int64_t>(s.idle_timeout_ms, Range::above(0));
+  s.log_level = r["log_level"].one_of(kLogLevels, s.log_level);
+}
+
+void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
+  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms"});
+  s.type = r["type"].one_of(kStoreTypes, s.type);
+  s.path = r["path"].get<std::string>(s.path);
+  if (s.type == "sqlite" && s.path.empty())
+    r["path"].fail(
+        "must not be empty for store type 'sqlite' (use type: none to disable the store)");
+  if (s.path != ":memory:") s.path = cfg.resolve(s.path);
+  s.queue_capacity = r["queue_capacity"].get<int64_t>(s.queue_capacity, Range::above(0));
+  s.batch_size = r["batch_size"].get<int64_t>(s.batch_size, Range::above(0));
+  s.flush_interval_ms = r["flush_interval_ms"].get<int64_t>(s.flush_interval_ms, Range::above(0));
+}
+
+std::vector<std::string> parse_tiers(Field f) {
+  if (!f.present()) return Config{}.tiers;
+  auto tiers = f.as<std::vector<std::string>>();
+  if (tiers.empty())
+    f.fail("must list at least one tier, cheapest first (e.g. [small, medium, large])");
+  auto items = f.items();
+  for (size_t i = 0; i < tiers.size(); ++i) {
+    if (!is_identifier(tiers[i]))
+      items[i].fail("tier names are identifiers (letters, digits, '_', '-', '.'), got '" +
+                    tiers[i] + "'");
+    for (size_t j = 0; j < i; ++j)
+      if (tiers[j] == tiers[i]) items[i].fail("duplicate tier '" + tiers[i] + "'");
+  }
+  return tiers;
+}
+
+void parse_prices(MapReader r, Prices& p) {
+  r.only({"input", "output", "cached_input", "per_call"});
+  p.input_per_mtok = r["input"].get<double>(0.0, Range::at_least(0));
+  p.output_per_mtok = r["output"].get<double>(0.0, Range::at_least(0));
+  p.cached_input_per_mtok = r["cached_input"].get<double>(-1.0, Range::at_least(0));
+  p.per_call = r["per_call"].get<double>(0.0, Range::at_least(0));
+}
+
+void parse_replay(MapReader r, ReplayOptions& o, const Config& cfg) {
+  r.only({"dataset", "format", "response_column", "prompt_column", "score_column", "ttft_ms",
+          "tokens_per_s", "jitter", "synthesize_missing"});
+  o.dataset = cfg.resolve(r["dataset"].as<std::string>());
+  o.format = r["format"].one_of(kReplayFormats, o.format);
+  o.response_column = r["response_column"].as<std::string>();
+  o.prompt_column = r["prompt_column"].get<std::string>(o.prompt_column);
+  if (o.prompt_column.empty()) r["prompt_column"].fail("must not be empty");
+  o.score_column = r["score_column"].get<std::string>(o.score_column);
+  o.ttft_ms = r["ttft_ms"].get<double>(o.ttft_ms, Range::at_least(0));
+  o.tokens_per_s = r["tokens_per_s"].get<double>(o.tokens_per_s, Range::at_least(0));
+  o.jitter = r["jitter"].get<double>(o.jitter, Range::between(0, 1));
+  o.synthesize_missing = r["synthesize_missing"].get<bool>(o.synthesize_missing);
+}
+
+void parse_local(MapReader r, LocalOptions& o, const Config& cfg) {
+  r.only({"model_path", "answers", "default_answer"});
+  o.model_path = cfg.resolve(r["model_path"].as<std::string>());
+  o.answers = r["answers"].get<std::map<std::string, std::string>>({});
+  o.default_answer = r["default_answer"].get<std::string>(o.default_answer);
+}
+
+Model parse_model(const Field& item, const Config& cfg) {
+  MapReader r = item.map();
+  r.only({"name", "provider", "endpoint", "api_key_env", "upstream_model", "tier", "prices",
+          "context_window", "timeout_ms", "max_concurrency", "max_queue_ms", "version", "openai",
+          "anthropic", "replay", "local"});
+  Model m;
+  m.line = item.line();
+  m.name = r["name"].as<std::string>();
+  m.provider = r["provider"].one_of(kProviders);
+  const bool http = m.provider == "openai" || m.provider == "anthropic";
+
+  Field endpoint = r["endpoint"];
+  if (http) {
+    if (!endpoint.present())
+      endpoint.fail(
+          "missing required field 'endpoint': provider '" + m.provider +
+          "' needs the base URL, e.g. " +
+          (m.provider == "openai" ? "https://api.openai.com/v1" : "https://api.anthropic.com/v1"));
+    m.endpoint = endpoint.as<std::string>();
+    if (std::string why = check_http_url(m.endpoint); !why.empty())
+      endpoint.fail(why + ", got '" + m.endpoint + "'");
+    while (!m.endpoint.empty() && m.endpoint.back() == '/') m.endpoint.pop_back();
+  } else if (endpoint.present()) {
+    endpoint.fail("provider '" + m.provider + "' does not call a URL; remove 'endpoint'");
+  }
+
+  Field key_env = r["api_key_env"];
+  if (key_env.present()) {
+    // Never echo this value in a message: it may be the secret itself.
+    if (!key_env.node().IsScalar()) key_env.fail("expected the name of an environment variable");
+    const std::string v = key_env.node().Scalar();
+    if (looks_like_secret(v))
+      key_env.fail(
+          "api_key_env takes the NAME of an environment variable, not the key itself "
+          "(e.g. api_key_env: OPENAI_API_KEY); rotate that key if this file was shared");
+    if (!is_env_name(v))
+      key_env.fail(
+          "must be an environment variable name matching [A-Z_][A-Z0-9_]* "
+          "(e.g. OPENAI_API_KEY), got '" +
+          v + "'");
+    if (!http)
+      key_env.fail("provider '" + m.provider + "' does not use an API key; remove 'api_key_env'");
+    m.api_key_env = v;
+  }
+
+  m.upstream_model = r["upstream_model"].get<std::string>(m.name);
+  if (m.upstream_model.empty())
+    r["upstream_model"].fail("must not be empty (omit it to use the model's name)");
+  Field tier = r["tier"];
+  m.tier = tier.get<std::string>(m.tier);
+  if (cfg.tier_index(m.tier) < 0) {
+    std::string known;
+    for (const auto& t : cfg.tiers) known += (known.empty() ? "" : ", ") + t;
+    tier.fail("unknown tier '" + m.tier + "' (known: " + known +
+              "; list more in the top-level 'tiers', cheapest first)");
+  }
+  parse_prices(r["prices"].map(), m.prices);
+  m.context_window = r["context_window"].get<int64_t>(m.context_window, Range::at_least(0));
+  m.timeout_ms = r["timeout_ms"].get<int64_t>(m.timeout_ms, Range::above(0));
+  m.max_concurrency = r["max_concurrency"].get<int64_t>(m.max_concurrency, Range::at_least(0));
+  m.max_queue_ms = r["max_queue_ms"].get<int64_t>(m.max_queue_ms, Range::at_least(0));
+  m.version = r["version"].get<std::string>(m.version);
+
+  // Provider blocks: only the one matching the provider is allowed.
+  for (const std::string& block : kProviders) {
+    Field f = r[block];
+    if (block != m.provider && r.has(block))
+      f.fail("block '" + block + "' does not apply to provider '" + m.provider +
+             "'; remove it or set provider: " + block);
+  }
+  if (m.provider == "openai") {
+    MapReader o = r["openai"].map();
+    o.only({"organization"});
+    m.openai.organization = o["organization"].get<std::string>(m.openai.organization);
+  } else if (m.provider == "anthropic") {
+    MapReader o = r["anthropic"].map();
+    o.only({"version", "default_max_tokens"});
+    m.anthropic.version = o["version"].get<std::string>(m.anthropic.version);
+    if (m.anthropic.version.empty()) o["version"].fail("must not be empty");
+    m.anthropic.default_max_tokens =
+        o["default_max_tokens"].get<int64_t>(m.anthropic.default_max_tokens, Range::above(0));
+  } else if (m.provider == "replay") {
+    if (!r["replay"].present())
+      r["replay"].fail(
+          "provider 'replay' needs a 'replay:' block with at least 'dataset' (a CSV) and "
+          "'response_column'");
+    parse_replay(r["replay"].map(), m.replay, cfg);
+  } else {
+    if (!r["local"].present())
+      r["local"].fail(
+          "provider 'local' needs a 'local:' block with at least 'model_path' (a fastText "
+          ".bin/.ftz)");
+    parse_local(r["local"].map(), m.local, cfg);
+  }
+  return m;
+}
+
+void parse_models(Field f, Config& cfg) {
+  if (!f.present()) f.fail("missing required field 'models': list the models Triage may call");
+  if (!f.node().IsSequence()) f.fail("expected a list of models, got " + describe(f.node()));
+  const std::vector<Field> items = f.items();
+  if (items.empty()) f.fail("the list is empty; declare at least one model");
+  for (const Field& item : items) {
+    Model m = parse_model(item, cfg);
+    if (const Model* prev = cfg.find_model(m.name))
+      item.map()["name"].fail("duplicate model name '" + m.name + "' (first declared at line " +
+                              std::to_string(prev->line) + ")");
+    cfg.models.push_back(std::move(m));
+  }
+}
+
+void parse_routes(Field f, Config& cfg) {
+  for (const Field& item : f.items()) {
+    MapReader r = item.map();
+    RouteSpec spec;
+    Field name = r["name"];
+    spec.name = name.as<std::string>();
+    spec.type = r["type"].as<std::string>();
+    spec.node = item.node();
+    spec.line = item.line();
+    spec.path = item.path();
+    if (const RouteSpec* prev = cfg.find_route(spec.name))
+      name.fail("duplicate route name '" + spec.name + "' (first declared at line " +
+                std::to_string(prev->line) + ")");
+    if (const Model* m = cfg.find_model(spec.name))
+      name.fail("route name '" + spec.name + "' is already a model name (line " +
+                std::to_string(m->line) + "); clients pass either as 'model', so rename the route");
+    cfg.routes.push_back(std::move(spec));
+  }
+}
+
+std::string default_reference(const Config& cfg) {
+  const Model* best = nullptr;
+  for (const Model& m : cfg.models) {
+    if (!best || m.prices.output_per_mtok > best->prices.output_per_mtok ||
+        (m.prices.output_per_mtok == best->prices.output_per_mtok &&
+         m.prices.input_per_mtok > best->prices.input_per_mtok))
+      best = &m;
+  }
+  return best ? best->name : std::string();
+}
+
+std::string config_dir(const std::string& path) {
+  std::error_code ec;
+  if (path.empty()) return fs::current_path(ec).string();
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  if (ec) return fs::path(path).parent_path().string();
+  return abs.lexically_normal().parent_path().string();
+}
+
+}  // namespace
+
+const Model* Config::find_model(std::string_view name) const {
+  for (const Model& m : models)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+const RouteSpec* Config::find_route(std::string_view name) const {
+  for (const RouteSpec& r : routes)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+int Config::tier_index(std::string_view tier) const {
+  for (size_t i = 0; i < tiers.size(); ++i)
+    if (tiers[i] == tier) return static_cast<int>(i);
+  return -1;
+}
+
+std::string Config::resolve(const std::string& relative) const {
+  if (relative.empty()) return relative;
+  fs::path p(relative);
+  if (p.is_absolute() || dir.empty()) return relative;
+  return (fs::path(dir) / p).lexically_normal().string();
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& path) {
+  const std::string file = path.empty() ? std::string("<config>") : path;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    fail_at(file, e.mark.line + 1, "",
+            "invalid YAML: " + e.msg + " (column " + std::to_string(e.mark.column + 1) + ")");
+  }
+  if (!root.IsDefined() || root.IsNull())
+    fail_at(file, 1, "", "the config is empty; it needs at least a 'models:' list");
+  if (!root.IsMap())
+    fail_at(
+        file, line_of(root), "",
+        "the top level must be a mapping (server:, store:, models:, ...), got " + describe(root));
+
+  Config cfg;
+  cfg.path = path;
+  cfg.dir = config_dir(path);
+  MapReader top(root, "", file, 1);
+  top.only({"server", "store", "tiers", "models", "routes", "reference_model"});
+  parse_server(top["server"].map(), cfg.server);
+  parse_store(top["store"].map(), cfg.store, cfg);
+  cfg.tiers = parse_tiers(top["tiers"]);
+  parse_models(top["models"], cfg);
+  parse_routes(top["routes"], cfg);
+
+  Field ref = top["reference_model"];
+  if (ref.present()) {
+    cfg.reference_model = ref.as<std::string>();
+    if (!cfg.find_model(cfg.reference_model)) {
+      std::vector<std::string> names;
+      for (const Model& m : cfg.models) names.push_back(m.name);
+      ref.fail("unknown model '" + cfg.reference_model + "'" + suggest(cfg.reference_model, names));
+    }
+  } else {
+    cfg.reference_model = default_reference(cfg);
+  }
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    fail_at(path, 0, "",
+            exists ? "cannot read the config file (permissions?)"
+                   : "config file not found (pass its path with -c)");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in) {
+  tokens_in = std::max<int64_t>(tokens_in, 0);
+  tokens_out = std::max<int64_t>(tokens_out, 0);
+  cached_in = std::clamp<int64_t>(cached_in, 0, tokens_in);
+  const double cached_price =
+      p.cached_input_per_mtok >= 0 ? p.cached_input_per_mtok : p.input_per_mtok;
+  const double usd = static_cast<double>(tokens_in - cached_in) * p.input_per_mtok +
+                     static_cast<double>(cached_in) * cached_price +
+                     static_cast<double>(tokens_out) * p.output_per_mtok;
+  return usd / 1e6 + p.per_call;
+}
+
+}  // namespace triage::config
