@@ -1,0 +1,38 @@
+#pragma once
+// Small helpers for assembling JSON text by hand on the hot serialization paths (completions,
+// stream chunks, error bodies). Everything appends to a caller-owned std::string; nothing
+// allocates beyond growing that string. Thread-safe (no shared state).
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace triage::api::detail {
+
+// Appends `s` as a JSON string literal (with the quotes). Escapes '"', '\\' and control
+// characters; passes valid UTF-8 through unchanged and replaces each byte of an invalid UTF-8
+// sequence with U+FFFD, so the output is always valid JSON even for text from CSV files or
+// templates.
+void append_string(std::string& out, std::string_view s);
+
+void append_int(std::string& out, int64_t v);
+
+// Shortest round-trip decimal form ("0.00042", "12.5", "1e-09"); NaN and infinities as null.
+void append_double(std::string& out, double v);
+
+inline void append_bool(std::string& out, bool v) { out += v ? "true" : "false"; }
+
+// A string, or null when it is empty.
+inline void append_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty()) {
+    out += "null";
+  } else {
+    append_string(out, s);
+  }
+}
+
+// Appends an arbitrary JSON value (tool_calls and other pass-through objects) with
+// boost::json's serializer.
+void append_value(std::string& out, const boost::json::value& v);
+
+}  // namespace triage::api::detail
