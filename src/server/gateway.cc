@@ -67,7 +67,7 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   metrics_ = std::make_unique<telemetry::Metrics>();
   store_ = telemetry::make_request_store(cfg_);
   metrics_->set_store(store_.get());
-  models_json_ = api::serialize_models(cfg_, unix_time_ms() / 1000);
+  models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
 }
 
 Gateway::~Gateway() { close(); }
@@ -86,6 +86,7 @@ void Gateway::finish(core::Trace& trace, SteadyTime start) {
 }
 
 asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
+  bool crashed = false;
   try {
     if (!in.malformed().empty()) {
       co_await send_error(out, make_error(ErrorCode::kInvalidRequest,
@@ -134,10 +135,11 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
   } catch (const std::exception& e) {
     // The one catch-all per request: a bug, not an expected failure.
     spdlog::error("request {} {} failed with an exception: {}", in.method(), in.target(), e.what());
-    if (!out.started()) {
-      co_await send_error(out, make_error(ErrorCode::kInternal,
-                                          "internal error in Triage; the request was not completed"));
-    }
+    crashed = true;
+  }
+  if (crashed && !out.started()) {
+    co_await send_error(out, make_error(ErrorCode::kInternal,
+                                        "internal error in Triage; the request was not completed"));
   }
 }
 

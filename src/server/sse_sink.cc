@@ -57,12 +57,16 @@ asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
   }
   tail += api::kStreamDone;
   if (!co_await out_.write_chunk(tail)) co_return false;
-  co_return co_await out_.finish_stream({{"x-triage-cost-usd", format_usd(trace_.cost_usd)}});
+  net::HeaderList trailers;
+  trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
+  co_return co_await out_.finish_stream(trailers);
 }
 
 asio::awaitable<bool> SseSink::fail(const Error& e) {
   if (!co_await out_.write_chunk(api::error_event(e))) co_return false;
-  co_return co_await out_.finish_stream({{"x-triage-cost-usd", format_usd(trace_.cost_usd)}});
+  net::HeaderList trailers;
+  trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
+  co_return co_await out_.finish_stream(trailers);
 }
 
 }  // namespace triage::server

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/chat_response.h"
+#include "common/result.h"
 #include "core/chat.h"
 #include "core/trace.h"
 #include "net/http_server.h"
@@ -21,7 +22,7 @@ class SseSink final : public core::StreamSink {
   // Ends a successful stream: finish chunk, usage chunk (when asked), [DONE], cost trailer.
   boost::asio::awaitable<bool> finish(const core::Completion& c);
   // Ends a stream that failed after it started: an error event, then the end of the body.
-  boost::asio::awaitable<bool> fail(const Error& e);
+  boost::asio::awaitable<bool> fail(const triage::Error& e);
   bool started() const { return serializer_.has_value(); }
 
  private:

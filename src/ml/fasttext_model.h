@@ -1,0 +1,110 @@
+#pragma once
+// fastText text classifiers: loading and predicting (request path) and training (offline /
+// `triage train`). fastText headers stay inside fasttext_model.cc.
+//
+// Errors: load() and train_classifier() run at start-up or offline and THROW ModelError with
+// the file path in the message. predict() never throws for any input text.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fasttext {
+class FastText;
+}
+
+namespace triage::ml {
+
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Prediction {
+  std::string label;         // without fastText's "__label__" prefix
+  double probability = 0.0;  // softmax probability, 0..1
+};
+
+// A loaded supervised fastText model. Immutable after load().
+//
+// Threading: predict() may be called concurrently from any number of threads. fastText's
+// FastText::predict/predictLine are const, read only the model (dictionary, matrices), and keep
+// their per-call scratch (Model::State: hidden/output vectors, the heap of predictions) on the
+// caller's stack; FastText has no mutable members touched by that path. unit_ml checks it with
+// concurrent predictions against a single-threaded reference.
+// Cost: a few microseconds per call for small models (one pass over the tokens + a softmax
+// over the labels); bench it before putting a large model on the I/O threads.
+class FastTextModel {
+ public:
+  // Loads a .bin or .ftz file. Throws ModelError naming the path if it is missing, not a
+  // fastText model, not a supervised model, or if its metadata JSON (path + ".json", optional)
+  // says it was trained with a different feature normalisation than this binary's.
+  static std::shared_ptr<const FastTextModel> load(const std::string& path);
+
+  ~FastTextModel();
+  FastTextModel(const FastTextModel&) = delete;
+  FastTextModel& operator=(const FastTextModel&) = delete;
+
+  // Top-k labels for `text` (normalised with normalize_text first), best first. Empty when the
+  // normalised text is empty; text made only of unknown words gets the model's prior.
+  std::vector<Prediction> predict(std::string_view text, int k = 1) const;
+
+  const std::vector<std::string>& labels() const { return labels_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  FastTextModel() = default;
+  std::unique_ptr<fasttext::FastText> ft_;
+  std::vector<std::string> labels_;  // without prefix, in fastText's order (by frequency)
+  std::string label_prefix_;
+  std::string path_;
+};
+
+struct LabeledExample {
+  std::string text;   // raw text; normalised by the trainer
+  std::string label;  // no whitespace
+};
+
+// Hyperparameters of a supervised model (fastText names in comments). Defaults suit short
+// requests (intents, routing prompts): bigrams, small dimension, softmax loss.
+struct TrainSpec {
+  std::vector<LabeledExample> train;
+  std::vector<LabeledExample> validation;  // optional; accuracy is reported when non-empty
+  std::string out_path;  // ".ftz" => product-quantized (smaller, slightly less accurate)
+  int epoch = 25;        // -epoch
+  double lr = 0.5;       // -lr
+  int word_ngrams = 2;   // -wordNgrams
+  int dim = 50;          // -dim
+  int min_count = 1;     // -minCount
+  int bucket = 200000;   // -bucket: hashed n-gram rows; memory = (words + bucket) * dim * 4 B
+  int threads = 2;       // -thread: more threads train faster but not reproducibly
+  int seed = 0;          // -seed
+};
+
+struct TrainResult {
+  std::string model_path;
+  std::string metadata_path;
+  std::vector<std::string> labels;
+  int64_t n_train = 0;
+  int64_t n_validation = 0;
+  std::optional<double> validation_accuracy;  // top-1, when validation examples were given
+  double train_seconds = 0.0;                 // fastText training only (not I/O, not eval)
+  std::string data_sha256;                    // of the normalised training file (labels + text)
+};
+
+// Trains in-process (blocking, CPU-bound: never on an I/O thread), writes the model and the
+// metadata JSON (metadata_path_for(out_path)): labels, counts, validation accuracy, data hash,
+// feature version, hyperparameters, creation time. fastText's own output is silenced.
+// Throws ModelError (empty data, a label with whitespace, unwritable path, fastText failure).
+TrainResult train_classifier(const TrainSpec& spec);
+
+// Where the metadata of a model file lives: model_path + ".json".
+std::string metadata_path_for(const std::string& model_path);
+
+// Top-1 accuracy of `model` on `examples` (0 when empty).
+double accuracy(const FastTextModel& model, const std::vector<LabeledExample>& examples);
+
+}  // namespace triage::ml

@@ -1,0 +1,102 @@
+#pragma once
+// The `replay` provider: answers with a model's recorded response to the same prompt, taken
+// from a dataset (RouteLLM or RouterBench CSV), after a modelled latency. For demos, offline
+// evaluation and load tests: no network, deterministic answers.
+//
+// Built once per catalog model (the CSV is read and indexed in the factory); immutable after
+// that, so complete()/stream() may run concurrently on any I/O thread. Waiting uses
+// asio::steady_timer on the calling coroutine's executor: no thread ever blocks.
+//
+// Latency model (config::ReplayOptions): one factor f = 1 + jitter * U(-1, 1) per call;
+// ttft = ttft_ms * f; generation = tokens / tokens_per_s * f (0 when tokens_per_s is 0);
+// total = ttft + generation. complete() answers at `total` (CallStats.ttfb_us = total_us, as
+// for a non-streaming HTTP body); stream() sends the first word group at ttft (ttfb_us) and
+// the rest paced over the generation time. CallStats hold these MODELLED times.
+// If total would pass `deadline`, the call waits until the deadline and fails with
+// kUpstreamTimeout (a stream sends what was due before the deadline first).
+//
+// Lookup: req.last_user_text(), exactly, else after trimming and collapsing whitespace runs.
+// When the same prompt appears twice in the dataset the first row wins.
+// A row whose response cell is empty is MISSING (the recorded call failed or was not made),
+// never an empty answer: like an unknown prompt it fails with kInvalidRequest, or, with
+// synthesize_missing, gets a placeholder ("[synthesized placeholder] ..." of the median
+// recorded length, Completion.synthesized = true) that evaluation must never grade.
+//
+// Columns: format routerbench (auto-detected from "<model>|response" headers) accepts a bare
+// model name as response_column ("gpt-4-1106-preview" -> "gpt-4-1106-preview|response", and
+// score_column defaults to "gpt-4-1106-preview|score"); format routellm accepts "weak"/"strong"
+// (-> "strong_response", score default "strong_correct"). Otherwise names are used verbatim.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "providers/provider.h"
+
+namespace triage::providers {
+
+class ReplayClient final : public ModelClient {
+ public:
+  struct Record {
+    std::optional<std::string> response;  // nullopt: missing in the dataset
+    std::optional<double> score;          // from score_column, when set and present
+    int64_t response_tokens = 0;          // core::estimate_tokens(response)
+  };
+
+  // Reads and indexes the dataset. Throws config::ConfigError naming the config file, the
+  // model's line, the dataset and the column (with the available columns) when unusable.
+  ReplayClient(const config::Config& cfg, const config::Model& model);
+
+  std::string_view name() const override { return "replay/1"; }
+  boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
+                                                            SteadyTime deadline,
+                                                            CallStats& stats) override;
+  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
+                                                          SteadyTime deadline,
+                                                          CallStats& stats,
+                                                          core::StreamSink& sink) override;
+
+  // The recording for a prompt (same matching as a call), or nullptr.
+  const Record* find(std::string_view prompt) const;
+  // The recorded grade (0..1) of this model's response to `prompt`, when score_column is set
+  // and the cell is present. For traces and evaluation; never sent to clients.
+  std::optional<double> score_for(std::string_view prompt) const;
+
+  std::size_t size() const { return records_.size(); }        // distinct prompts indexed
+  std::size_t missing() const { return missing_; }            // of which without a response
+  int64_t median_response_tokens() const { return median_tokens_; }
+  const std::string& response_column() const { return response_column_; }
+  const std::string& score_column() const { return score_column_; }
+
+ private:
+  struct Plan;  // one call's modelled schedule
+  Result<const std::string*> answer_for(const core::ChatRequest& req, bool& synthesized) const;
+  Plan plan(const std::string& content, SteadyTime start) const;
+  core::Completion make_completion(const core::ChatRequest& req, const std::string& content,
+                                   bool synthesized) const;
+
+  std::string model_name_;
+  std::string upstream_model_;
+  std::string dataset_;
+  config::ReplayOptions options_;
+  std::string response_column_;
+  std::string score_column_;
+  std::vector<Record> records_;
+  std::unordered_map<std::string, std::size_t> exact_;       // prompt -> records_ index
+  std::unordered_map<std::string, std::size_t> normalized_;  // normalized prompt -> index
+  std::size_t missing_ = 0;
+  int64_t median_tokens_ = 0;
+  std::string placeholder_;
+};
+
+// Trimmed, whitespace-collapsed form of a prompt (the second lookup key).
+std::string replay_prompt_key(std::string_view prompt);
+
+std::unique_ptr<ModelClient> make_replay_client(const config::Config& cfg,
+                                                const config::Model& model,
+                                                const EnvLookup& env);
+
+}  // namespace triage::providers
