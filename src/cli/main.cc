@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 #include "config/config.h"
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
     if (serve->parsed()) {
       triage::config::Config cfg = triage::config::load_config(config_path);
       if (!listen.empty()) apply_listen(cfg, listen);
-      if (!store_path.empty()) cfg.store.path = store_path;
+      // Relative to the working directory, like every path given on the command line.
+      if (!store_path.empty()) cfg.store.path = std::filesystem::absolute(store_path).string();
       spdlog::set_level(parse_level(cfg.server.log_level));
       return triage::server::serve(std::move(cfg));
     }

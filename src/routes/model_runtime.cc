@@ -52,8 +52,13 @@ boost::asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::
   const SteadyTime deadline =
       std::min(ctx.deadline, t1 + std::chrono::milliseconds(model_.timeout_ms));
   providers::CallStats stats;
-  Result<core::Completion> result = sink ? co_await client_->stream(req, deadline, stats, *sink)
-                                         : co_await client_->complete(req, deadline, stats);
+  // Not `sink ? co_await a : co_await b`: GCC 12 miscompiles co_await inside ?: operands.
+  Result<core::Completion> result = make_error(ErrorCode::kInternal, "model call did not run");
+  if (sink) {
+    result = co_await client_->stream(req, deadline, stats, *sink);
+  } else {
+    result = co_await client_->complete(req, deadline, stats);
+  }
   const int64_t call_us = micros_between(t1, SteadyClock::now());
   span.ttfb_us = stats.ttfb_us;
   if (ctx.trace.upstream_us == 0 && ctx.trace.upstream_ttfb_us == 0) {

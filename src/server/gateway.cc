@@ -47,11 +47,20 @@ bool is_json_content_type(std::string_view ct) {
   });
 }
 
-asio::awaitable<void> send_error(net::ResponseWriter& out, const Error& e,
-                                 const net::HeaderList& headers = {}) {
+// Answers are built by plain functions, then sent with one co_await on named values: GCC 12
+// destroys some temporaries inside co_await expressions twice.
+
+Reply error_reply(const Error& e, net::HeaderList headers = {}) {
   api::HttpError r = api::error_response(e);
-  co_await out.send(r.status, "application/json", headers, std::move(r.body));
+  return Reply{r.status, "application/json", std::move(headers), std::move(r.body)};
 }
+
+asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
+  return out.send(reply.status, reply.content_type, reply.headers, std::move(reply.body));
+}
+
+const char kEndpoints[] =
+    " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics)";
 
 void record_error(core::Trace& trace, const Error& e) {
   trace.http_status = api::http_status(e.code);
@@ -88,59 +97,83 @@ void Gateway::finish(core::Trace& trace, SteadyTime start) {
 asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
   bool crashed = false;
   try {
-    if (!in.malformed().empty()) {
-      co_await send_error(out, make_error(ErrorCode::kInvalidRequest,
-                                          "malformed HTTP request: " + std::string(in.malformed())));
-      co_return;
-    }
     const std::string_view target = in.target().substr(0, in.target().find('?'));
     const std::string_view method = in.method();
-    if (target == "/v1/chat/completions" || target == "/chat/completions") {
-      if (method != "POST") {
-        co_await send_error(out, make_error(ErrorCode::kMethodNotAllowed,
-                                            "use POST for /v1/chat/completions"));
-        co_return;
-      }
+    const bool chat_path = target == "/v1/chat/completions" || target == "/chat/completions";
+    if (chat_path && method == "POST" && in.malformed().empty()) {
       metrics_->inflight_inc();
       co_await chat(in, out);
       metrics_->inflight_dec();
       co_return;
     }
-    if (method != "GET" && method != "HEAD") {
-      co_await send_error(out, make_error(ErrorCode::kNotFound,
-                                          "no endpoint " + std::string(method) + " " +
-                                              std::string(target) +
-                                              " (Triage serves POST /v1/chat/completions, GET "
-                                              "/v1/models, /healthz, /readyz, /metrics)"));
-      co_return;
-    }
-    if (target == "/healthz") {
-      co_await out.send(200, "application/json", {}, R"({"status":"ok"})");
-    } else if (target == "/readyz") {
-      if (draining_.load()) {
-        co_await out.send(503, "application/json", {}, R"({"status":"draining"})");
-      } else {
-        co_await out.send(200, "application/json", {}, R"({"status":"ready"})");
-      }
-    } else if (target == "/metrics") {
-      co_await out.send(200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render());
-    } else if (target == "/v1/models" || target == "/models") {
-      co_await out.send(200, "application/json", {}, models_json_);
-    } else {
-      co_await send_error(out, make_error(ErrorCode::kNotFound,
-                                          "no endpoint GET " + std::string(target) +
-                                              " (Triage serves POST /v1/chat/completions, GET "
-                                              "/v1/models, /healthz, /readyz, /metrics)"));
-    }
+    Reply reply = simple_reply(in, target, method, chat_path);
+    co_await send_reply(out, reply);
   } catch (const std::exception& e) {
     // The one catch-all per request: a bug, not an expected failure.
     spdlog::error("request {} {} failed with an exception: {}", in.method(), in.target(), e.what());
     crashed = true;
   }
   if (crashed && !out.started()) {
-    co_await send_error(out, make_error(ErrorCode::kInternal,
-                                        "internal error in Triage; the request was not completed"));
+    Reply reply = error_reply(
+        make_error(ErrorCode::kInternal, "internal error in Triage; the request was not completed"));
+    co_await send_reply(out, reply);
   }
+}
+
+Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
+                            std::string_view method, bool chat_path) const {
+  if (!in.malformed().empty()) {
+    return error_reply(make_error(ErrorCode::kInvalidRequest,
+                                  "malformed HTTP request: " + std::string(in.malformed())));
+  }
+  if (chat_path) {
+    return error_reply(make_error(ErrorCode::kMethodNotAllowed,
+                                  "use POST for /v1/chat/completions"));
+  }
+  if (method == "GET" || method == "HEAD") {
+    if (target == "/healthz") return Reply{200, "application/json", {}, R"({"status":"ok"})"};
+    if (target == "/readyz") {
+      return draining_.load() ? Reply{503, "application/json", {}, R"({"status":"draining"})"}
+                              : Reply{200, "application/json", {}, R"({"status":"ready"})"};
+    }
+    if (target == "/metrics") {
+      return Reply{200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render()};
+    }
+    if (target == "/v1/models" || target == "/models") {
+      return Reply{200, "application/json", {}, models_json_};
+    }
+  }
+  return error_reply(make_error(ErrorCode::kNotFound, "no endpoint " + std::string(method) + " " +
+                                                          std::string(target) + kEndpoints));
+}
+
+asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime start,
+                                             net::ResponseWriter& out, const Error& e) {
+  record_error(trace, e);
+  Reply reply = error_reply(e, {{"x-request-id", trace.request_id}});
+  finish(trace, start);
+  co_await send_reply(out, reply);
+}
+
+std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
+  if (in.body_too_large()) {
+    return make_error(ErrorCode::kPayloadTooLarge,
+                      "request body is larger than the limit of " +
+                          std::to_string(cfg_.server.max_body_bytes) +
+                          " bytes; send a smaller request or raise server.max_body_bytes");
+  }
+  const std::string_view content_type = in.header("content-type");
+  if (content_type.empty()) {
+    return make_error(ErrorCode::kUnsupportedMedia,
+                      "missing Content-Type; send the body as JSON with "
+                      "'Content-Type: application/json'");
+  }
+  if (!is_json_content_type(content_type)) {
+    return make_error(ErrorCode::kUnsupportedMedia,
+                      "unsupported Content-Type '" + std::string(content_type) +
+                          "'; send the body as JSON with 'Content-Type: application/json'");
+  }
+  return std::nullopt;
 }
 
 asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out) {
@@ -151,34 +184,14 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   trace.api_key_id = api_key_id(in.header("authorization"));
   trace.cohort = std::string(in.header("x-triage-cohort"));
 
-  auto fail = [&](const Error& e) -> asio::awaitable<void> {
-    record_error(trace, e);
-    net::HeaderList headers = {{"x-request-id", trace.request_id}};
-    finish(trace, start);
-    co_await send_error(out, e, headers);
-  };
-
-  if (in.body_too_large()) {
-    co_await fail(make_error(ErrorCode::kPayloadTooLarge,
-                             "request body is larger than the limit of " +
-                                 std::to_string(cfg_.server.max_body_bytes) +
-                                 " bytes; send a smaller request or raise server.max_body_bytes"));
-    co_return;
-  }
-  const std::string_view content_type = in.header("content-type");
-  if (!is_json_content_type(content_type)) {
-    co_await fail(make_error(
-        ErrorCode::kUnsupportedMedia,
-        content_type.empty()
-            ? "missing Content-Type; send the body as JSON with 'Content-Type: application/json'"
-            : "unsupported Content-Type '" + std::string(content_type) +
-                  "'; send the body as JSON with 'Content-Type: application/json'"));
+  if (std::optional<Error> bad = check_envelope(in)) {
+    co_await respond_error(trace, start, out, *bad);
     co_return;
   }
 
   Result<core::ChatRequest> parsed = api::parse_chat_request(in.body());
   if (!parsed) {
-    co_await fail(parsed.error());
+    co_await respond_error(trace, start, out, parsed.error());
     co_return;
   }
   core::ChatRequest& req = parsed.value();
@@ -193,11 +206,12 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
 
   routes::Route* route = routes_->find(req.model);
   if (!route) {
-    co_await fail(make_error(ErrorCode::kNotFound,
-                             "The model '" + req.model +
-                                 "' does not exist in this Triage gateway; GET /v1/models lists "
-                                 "the models and routes you can use",
-                             {}, "model"));
+    const Error unknown = make_error(ErrorCode::kNotFound,
+                                     "The model '" + req.model +
+                                         "' does not exist in this Triage gateway; GET /v1/models "
+                                         "lists the models and routes you can use",
+                                     {}, "model");
+    co_await respond_error(trace, start, out, unknown);
     co_return;
   }
   if (!routes_->find_model(req.model)) trace.route = req.model;
@@ -209,7 +223,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   if (!req.stream) {
     Result<core::Completion> result = co_await route->run(req, ctx, nullptr);
     if (!result) {
-      co_await fail(result.error());
+      co_await respond_error(trace, start, out, result.error());
       co_return;
     }
     trace.finish_reason = result->finish_reason;
@@ -220,7 +234,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
         api::serialize_completion(api::response_info(trace, created_s), result.value());
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
-    const bool delivered = co_await out.send(200, "application/json", headers, std::move(body));
+    Reply reply{200, "application/json", std::move(headers), std::move(body)};
+    const bool delivered = co_await send_reply(out, reply);
     if (!delivered) {
       trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
       trace.error_message = "client went away before the response was written";
@@ -233,7 +248,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   Result<core::Completion> result = co_await route->run(req, ctx, &sink);
   if (!result) {
     if (!sink.started()) {
-      co_await fail(result.error());
+      co_await respond_error(trace, start, out, result.error());
       co_return;
     }
     record_error(trace, result.error());
@@ -242,7 +257,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   trace.finish_reason = result->finish_reason;
-  if (!co_await sink.finish(result.value())) {
+  const bool delivered = co_await sink.finish(result.value());
+  if (!delivered) {
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
     trace.error_message = "client went away during the stream";
   }

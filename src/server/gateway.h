@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -16,6 +17,14 @@
 #include "telemetry/request_store.h"
 
 namespace triage::server {
+
+// A complete non-streaming answer.
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  net::HeaderList headers;
+  std::string body;
+};
 
 class Gateway {
  public:
@@ -37,6 +46,14 @@ class Gateway {
 
  private:
   boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out);
+  // Non-chat endpoints and protocol errors; no I/O.
+  Reply simple_reply(net::IncomingRequest& in, std::string_view target,
+                            std::string_view method, bool chat_path) const;
+  // Size and content-type problems of a chat request, before its body is parsed.
+  std::optional<Error> check_envelope(net::IncomingRequest& in) const;
+  // Records `e` in the trace, finishes it and answers with the error.
+  boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
+                                             net::ResponseWriter& out, const Error& e);
   // Completes the latency split and hands the trace to the sinks. Exactly once per request.
   void finish(core::Trace& trace, SteadyTime start);
 

@@ -3,7 +3,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/detached.hpp>
+#include <optional>
 
 #include "config/config.h"
 #include "routes/model_runtime.h"
@@ -75,12 +76,15 @@ core::ChatRequest request(const std::string& text) {
   return r;
 }
 
-template <typename F>
-auto run(asio::io_context& ioc, F&& f) {
-  auto fut = asio::co_spawn(ioc, std::forward<F>(f), asio::use_future);
+template <typename T>
+T run(asio::io_context& ioc, asio::awaitable<T> aw) {
+  std::optional<T> out;
+  asio::co_spawn(
+      ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); },
+      asio::detached);
   ioc.run();
   ioc.restart();
-  return fut.get();
+  return std::move(*out);
 }
 
 TEST(ModelRuntime, PricesTheCallAndRecordsASpan) {

@@ -1,0 +1,301 @@
+#include "providers/anthropic.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "net/http_client.h"
+
+namespace triage::providers {
+
+namespace json = boost::json;
+
+namespace anthropic {
+namespace {
+
+int64_t as_int(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return 0;
+  const json::value& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<int64_t>(v.get_double());
+  return 0;
+}
+
+const json::object* as_object(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : it->value().if_object();
+}
+
+std::string_view as_string(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return {};
+  return it->value().get_string();
+}
+
+// Anthropic reports cache reads and writes apart from input_tokens; all are prompt tokens,
+// and cache reads are the ones billed at the cached price.
+void read_usage(const json::object& u, core::Usage& usage, bool has_input) {
+  if (has_input) {
+    int64_t cache_read = as_int(u, "cache_read_input_tokens");
+    usage.prompt_tokens =
+        as_int(u, "input_tokens") + cache_read + as_int(u, "cache_creation_input_tokens");
+    usage.cached_prompt_tokens = cache_read;
+  }
+  if (u.contains("output_tokens")) usage.completion_tokens = as_int(u, "output_tokens");
+  usage.estimated = false;
+}
+
+struct Turn {
+  std::string_view role;  // "user" | "assistant"
+  std::string text;
+};
+
+}  // namespace
+
+std::string_view finish_reason(std::string_view stop_reason) {
+  if (stop_reason == "max_tokens") return "length";
+  if (stop_reason == "tool_use") return "tool_calls";
+  if (stop_reason == "refusal") return "content_filter";
+  return "stop";  // end_turn, stop_sequence, pause_turn, unknown
+}
+
+std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
+                               bool stream) {
+  std::string system;
+  std::vector<Turn> turns;
+  turns.reserve(req.messages.size());
+  for (const core::Message& m : req.messages) {
+    if (m.role == "system" || m.role == "developer") {
+      if (!system.empty()) system.append("\n\n");
+      system.append(m.text);
+      continue;
+    }
+    if (m.text.empty()) continue;  // e.g. an assistant turn holding only tool_calls
+    std::string_view role = m.role == "assistant" ? "assistant" : "user";  // user, tool
+    if (!turns.empty() && turns.back().role == role) {
+      turns.back().text.append("\n\n").append(m.text);
+    } else {
+      turns.push_back({role, m.text});
+    }
+  }
+
+  std::string out;
+  out.reserve(256 + system.size() + [&] {
+    std::size_t n = 0;
+    for (const Turn& t : turns) n += t.text.size() + 32;
+    return n;
+  }());
+  out.append("{\"model\":");
+  append_json_string(out, model.upstream_model.empty() ? model.name : model.upstream_model);
+  out.append(",\"max_tokens\":");
+  out.append(std::to_string(req.max_tokens ? *req.max_tokens : model.anthropic.default_max_tokens));
+  if (!system.empty()) {
+    out.append(",\"system\":");
+    append_json_string(out, system);
+  }
+  out.append(",\"messages\":[");
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"role\":\"").append(turns[i].role).append("\",\"content\":");
+    append_json_string(out, turns[i].text);
+    out.push_back('}');
+  }
+  out.push_back(']');
+  if (req.temperature) {
+    out.append(",\"temperature\":");
+    append_json(out, json::value(*req.temperature));
+  }
+  if (req.top_p) {
+    out.append(",\"top_p\":");
+    append_json(out, json::value(*req.top_p));
+  }
+  if (!req.stop.empty()) {
+    out.append(",\"stop_sequences\":[");
+    for (std::size_t i = 0; i < req.stop.size(); ++i) {
+      if (i) out.push_back(',');
+      append_json_string(out, req.stop[i]);
+    }
+    out.push_back(']');
+  }
+  if (stream) out.append(",\"stream\":true");
+  out.push_back('}');
+  return out;
+}
+
+Result<core::Completion> parse_response(std::string_view body, std::string_view model,
+                                        bool& reported_usage) {
+  reported_usage = false;
+  unsigned char buf[8192];
+  json::monotonic_resource mr(buf, sizeof buf);
+  json::error_code ec;
+  json::value v = json::parse(body, ec, &mr);
+  if (ec) return invalid_response("the body is not JSON (" + ec.message() + ")");
+  const json::object* o = v.if_object();
+  if (!o) return invalid_response("the body is not a JSON object");
+  if (as_string(*o, "type") == "error") {
+    return make_error(ErrorCode::kUpstreamError, "upstream failed: " + upstream_error_text(body));
+  }
+  auto content_it = o->find("content");
+  const json::array* content =
+      content_it == o->end() ? nullptr : content_it->value().if_array();
+  if (!content) return invalid_response("it has no content");
+
+  core::Completion c;
+  c.model = std::string(model);
+  c.upstream_model = std::string(as_string(*o, "model"));
+  json::array tool_calls;
+  for (const json::value& item : *content) {
+    const json::object* block = item.if_object();
+    if (!block) continue;
+    std::string_view type = as_string(*block, "type");
+    if (type == "text") {
+      c.content.append(as_string(*block, "text"));
+    } else if (type == "tool_use") {
+      std::string args = "{}";
+      if (auto in = block->find("input"); in != block->end()) args = json::serialize(in->value());
+      tool_calls.push_back(json::object{
+          {"id", as_string(*block, "id")},
+          {"type", "function"},
+          {"function", json::object{{"name", as_string(*block, "name")}, {"arguments", args}}}});
+    }
+  }
+  if (!tool_calls.empty()) c.tool_calls = std::move(tool_calls);
+  c.finish_reason = std::string(finish_reason(as_string(*o, "stop_reason")));
+  if (const json::object* u = as_object(*o, "usage")) {
+    read_usage(*u, c.usage, true);
+    reported_usage = true;
+  }
+  return c;
+}
+
+EventAssembler::EventAssembler(std::string_view model) : event_(json::storage_ptr(&mr_)) {
+  out_.model = std::string(model);
+}
+
+Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
+                                                       std::string_view data) {
+  Step step;
+  if (event == "ping") return step;
+  event_.emplace_null();
+  mr_.release();
+  json::error_code ec;
+  event_ = json::parse(data, ec, json::storage_ptr(&mr_));
+  if (ec) return invalid_response("a stream event is not JSON (" + ec.message() + ")");
+  const json::object* o = event_.if_object();
+  if (!o) return invalid_response("a stream event is not a JSON object");
+  std::string_view type = as_string(*o, "type");
+  if (type.empty()) type = event;
+
+  if (type == "content_block_delta") {
+    const json::object* delta = as_object(*o, "delta");
+    if (delta && as_string(*delta, "type") == "text_delta") {
+      step.delta.content = as_string(*delta, "text");
+      if (!step.delta.content.empty()) {
+        out_.content.append(step.delta.content);
+        if (!sent_role_) {
+          step.delta.role = "assistant";
+          sent_role_ = true;
+        }
+        step.has_delta = true;
+      }
+    }
+  } else if (type == "message_start") {
+    if (const json::object* msg = as_object(*o, "message")) {
+      out_.upstream_model = std::string(as_string(*msg, "model"));
+      if (const json::object* u = as_object(*msg, "usage")) {
+        read_usage(*u, out_.usage, true);
+        reported_usage_ = true;
+      }
+    }
+  } else if (type == "message_delta") {
+    if (const json::object* delta = as_object(*o, "delta")) {
+      if (auto reason = as_string(*delta, "stop_reason"); !reason.empty()) {
+        out_.finish_reason = std::string(finish_reason(reason));
+      }
+    }
+    if (const json::object* u = as_object(*o, "usage")) {
+      // output_tokens here is cumulative; newer API versions may restate input counts too.
+      read_usage(*u, out_.usage, u->contains("input_tokens"));
+      reported_usage_ = true;
+    }
+  } else if (type == "message_stop") {
+    step.done = true;
+  } else if (type == "error") {
+    return make_error(ErrorCode::kUpstreamError,
+                      "upstream failed mid-stream: " + upstream_error_text(data));
+  }
+  return step;
+}
+
+}  // namespace anthropic
+
+namespace {
+
+class AnthropicClient final : public ModelClient {
+ public:
+  AnthropicClient(const config::Model& model, UpstreamSetup setup)
+      : model_(model),
+        key_missing_(setup.key_missing),
+        api_key_(std::move(setup.api_key)),
+        http_(std::move(setup.endpoint)),
+        path_(http_.endpoint().target("/messages")) {
+    headers_[n_headers_++] = {"anthropic-version", model_.anthropic.version};
+    if (!api_key_.empty()) headers_[n_headers_++] = {"x-api-key", api_key_};
+  }
+
+  std::string_view name() const override { return "anthropic/1"; }
+
+  boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
+                                                            SteadyTime deadline,
+                                                            CallStats& stats) override {
+    if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
+    std::string body = anthropic::build_request_body(req, model_, false);
+    auto text = co_await post_whole(target(), body, clamp_deadline(deadline, model_.timeout_ms),
+                                    stats);
+    if (!text) co_return std::move(text).error();
+    bool reported = false;
+    auto c = anthropic::parse_response(*text, model_.name, reported);
+    if (!c) co_return std::move(c).error();
+    estimate_usage_if_missing(req, *c, reported);
+    co_return c;
+  }
+
+  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
+                                                          SteadyTime deadline, CallStats& stats,
+                                                          core::StreamSink& sink) override {
+    if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
+    std::string body = anthropic::build_request_body(req, model_, true);
+    auto assembler = std::make_unique<anthropic::EventAssembler>(model_.name);
+    auto r = co_await post_stream(target(), body, clamp_deadline(deadline, model_.timeout_ms),
+                                  stats, *assembler, sink);
+    if (!r) co_return std::move(r).error();
+    core::Completion c = std::move(assembler->completion());
+    estimate_usage_if_missing(req, c, assembler->reported_usage());
+    co_return c;
+  }
+
+ private:
+  UpstreamTarget target() const {
+    return UpstreamTarget{&http_, path_, {headers_, n_headers_}, model_.name, model_.api_key_env};
+  }
+
+  const config::Model model_;  // a copy: the client may outlive the Config it came from
+  const bool key_missing_;
+  const std::string api_key_;  // never logged
+  const net::HttpClient http_;
+  const std::string path_;
+  net::HttpHeader headers_[2];
+  std::size_t n_headers_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelClient> make_anthropic_client(const config::Config& cfg,
+                                                   const config::Model& model,
+                                                   const EnvLookup& env) {
+  return std::make_unique<AnthropicClient>(
+      model, prepare_upstream(cfg, model, env, "https://api.anthropic.com/v1"));
+}
+
+}  // namespace triage::providers

@@ -1,0 +1,60 @@
+#pragma once
+// The `anthropic` provider: the Messages API, translated to and from Triage's OpenAI-shaped
+// core types. Only text is translated: system/developer messages become the top-level
+// "system"; user, assistant and tool messages become text turns (consecutive same-role turns
+// merged). tool_use blocks in answers come back as OpenAI-shaped tool_calls.
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/value.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "core/chat.h"
+#include "providers/provider.h"
+#include "providers/upstream_errors.h"
+
+namespace triage::providers {
+
+// Same contract as make_openai_client; the key is sent as x-api-key.
+std::unique_ptr<ModelClient> make_anthropic_client(const config::Config& cfg,
+                                                   const config::Model& model,
+                                                   const EnvLookup& env);
+
+namespace anthropic {
+
+// The Messages API request body for `req` (pure).
+std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
+                               bool stream);
+
+// stop_reason -> OpenAI finish_reason (end_turn/stop_sequence -> stop, max_tokens -> length,
+// tool_use -> tool_calls, refusal -> content_filter; anything else -> stop).
+std::string_view finish_reason(std::string_view stop_reason);
+
+// Parses a non-streaming Messages API answer. `reported_usage` is false when it had no usage.
+Result<core::Completion> parse_response(std::string_view body, std::string_view model,
+                                        bool& reported_usage);
+
+// Turns Messages API stream events into deltas: message_start (usage), content_block_delta
+// text_delta (content), message_delta (stop reason, output tokens), message_stop (done),
+// ping (ignored), error (kUpstreamError). Unknown events are ignored.
+class EventAssembler final : public StreamAssembler {
+ public:
+  explicit EventAssembler(std::string_view model);
+  Result<Step> on_event(std::string_view event, std::string_view data) override;
+
+  core::Completion& completion() { return out_; }
+  bool reported_usage() const { return reported_usage_; }
+
+ private:
+  unsigned char initial_[4096];
+  boost::json::monotonic_resource mr_{initial_, sizeof initial_};
+  boost::json::value event_;  // the current event (in mr_); delta views point into it
+  core::Completion out_;
+  bool reported_usage_ = false;
+  bool sent_role_ = false;
+};
+
+}  // namespace anthropic
+}  // namespace triage::providers

@@ -1,0 +1,101 @@
+#pragma once
+// What the `openai` and `anthropic` providers share: the one mapping of upstream HTTP failures
+// to Errors, the call plumbing around net::HttpClient (deadline, status check, SSE loop), and
+// usage estimation when an upstream reports none.
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "core/chat.h"
+#include "net/http_client.h"
+#include "providers/provider.h"
+
+namespace triage::providers {
+
+// Who is being called, for error messages. Views must outlive the call.
+struct UpstreamTarget {
+  const net::HttpClient* http = nullptr;
+  std::string_view path;  // full request target ("/v1/chat/completions")
+  std::span<const net::HttpHeader> headers;
+  std::string_view model;        // catalog model name
+  std::string_view api_key_env;  // NAME of the key's env var (never its value)
+};
+
+// What both HTTP providers build at start-up from a model's config.
+struct UpstreamSetup {
+  net::Endpoint endpoint;
+  std::string api_key;       // empty when none is configured or the variable is unset
+  bool key_missing = false;  // api_key_env is set but the variable is not: calls fail
+};
+
+// Parses model.endpoint (default_url when empty) and reads env(model.api_key_env). An unset or
+// empty variable logs a warning naming the variable and sets key_missing. Throws
+// config::ConfigError for a bad URL or a key containing a line break (the key is never echoed).
+UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& model,
+                               const EnvLookup& env, std::string_view default_url);
+
+// kUnavailable: "model X needs its API key in environment variable NAME, which is not set".
+Error missing_key_error(std::string_view model, std::string_view api_key_env);
+
+// Maps a non-2xx upstream answer to an Error (the only such mapping):
+// 400 -> kInvalidRequest ("upstream rejected the request: <upstream message>"),
+// 401/403 -> kUpstreamError naming the key's env var, 408/504 -> kUpstreamTimeout,
+// 429 -> kRateLimited, 404, 5xx and anything else -> kUpstreamError.
+// `body` is the upstream's error body; its error.message is quoted (truncated) except for
+// 401/403, whose messages may echo part of the key.
+Error map_upstream_status(int status, std::string_view body, std::string_view model,
+                          std::string_view api_key_env);
+
+// "upstream returned an invalid response: <why>" (kUpstreamError).
+Error invalid_response(std::string_view why);
+
+// The upstream's error.message from an OpenAI- or Anthropic-style error body, else the body's
+// start; at most ~300 characters.
+std::string upstream_error_text(std::string_view body);
+
+// min(deadline, now + timeout_ms) (timeout_ms <= 0: deadline).
+SteadyTime clamp_deadline(SteadyTime deadline, int64_t timeout_ms);
+
+// Estimated prompt tokens of a request (sum over message texts), for upstreams without usage.
+int64_t estimate_prompt_tokens(const core::ChatRequest& req);
+
+// Fills `usage` by estimation when the upstream reported nothing.
+void estimate_usage_if_missing(const core::ChatRequest& req, core::Completion& c,
+                               bool upstream_reported);
+
+// Appends the JSON serialization of `v` to `out` without an intermediate string.
+void append_json(std::string& out, const boost::json::value& v);
+void append_json_string(std::string& out, std::string_view s);
+
+// POSTs `body` and returns the whole body of a 2xx answer; other statuses are mapped with
+// map_upstream_status. stats.ttfb_us is set when the response head arrives.
+boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
+                                                      std::string_view body,
+                                                      SteadyTime deadline, CallStats& stats);
+
+// One streaming protocol: turns SSE events into deltas and assembles the final completion.
+class StreamAssembler {
+ public:
+  struct Step {
+    bool has_delta = false;
+    bool done = false;  // the stream's terminal event was seen
+    core::Delta delta;  // views valid until the next on_event()
+  };
+  virtual ~StreamAssembler() = default;
+  virtual Result<Step> on_event(std::string_view event, std::string_view data) = 0;
+};
+
+// POSTs `body` expecting an SSE answer and feeds each event to `assembler`, writing deltas to
+// `sink` as they arrive. Returns when the assembler reports done (kUpstreamError if the stream
+// ends first, kCancelled if the sink refuses a write). stats.ttfb_us = first delta with content.
+boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::string_view body,
+                                                 SteadyTime deadline, CallStats& stats,
+                                                 StreamAssembler& assembler,
+                                                 core::StreamSink& sink);
+
+}  // namespace triage::providers

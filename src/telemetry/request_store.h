@@ -1,0 +1,52 @@
+#pragma once
+// The request store: one durable row per finished request (see docs/store.md). It is a trace
+// sink that never does I/O on the caller's thread: consume() only queues; a store-owned thread
+// writes. Implementations: SqliteStore ("sqlite"), NullRequestStore ("none"); a shared store
+// (PostgreSQL) can be added behind the same interface.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/trace.h"
+
+namespace triage::telemetry {
+
+class RequestStore : public core::TraceSink {
+ public:
+  // Queues the trace for writing. Thread-safe, callable from any number of I/O threads at once;
+  // never blocks on I/O and never throws. When the queue is full, or after close(), the trace
+  // is dropped and counted in dropped(): losing a row is never silent.
+  void consume(const core::TracePtr& trace) override = 0;
+
+  // Writes every trace queued so far, then stops the writer. Blocks until done. Idempotent and
+  // thread-safe; called on shutdown (and by the destructor). consume() after close() drops.
+  virtual void close() = 0;
+
+  // Counters since construction. Thread-safe, cheap (atomic loads); read by /metrics.
+  virtual int64_t dropped() const = 0;  // traces lost: queue full, after close, write errors
+  virtual int64_t written() const = 0;  // rows committed
+  virtual int64_t queued() const = 0;   // accepted, not yet committed
+
+  // Versioned implementation name for logs ("sqlite/1").
+  virtual std::string name() const = 0;
+};
+
+// store.type "none": accepts and discards everything; all counters stay 0.
+class NullRequestStore final : public RequestStore {
+ public:
+  void consume(const core::TracePtr&) override {}
+  void close() override {}
+  int64_t dropped() const override { return 0; }
+  int64_t written() const override { return 0; }
+  int64_t queued() const override { return 0; }
+  std::string name() const override { return "none/1"; }
+};
+
+// Builds the configured store: store.type "sqlite" (path resolved against the config's
+// directory with cfg.resolve()) or "none". Start-up only: throws std::runtime_error naming the
+// path when the database cannot be opened or created, and config::ConfigError for an unknown
+// store.type.
+std::unique_ptr<RequestStore> make_request_store(const config::Config& cfg);
+
+}  // namespace triage::telemetry

@@ -1,0 +1,359 @@
+#include "telemetry/sqlite_store.h"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <utility>
+
+#include "telemetry/trace_json.h"
+
+namespace triage::telemetry {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+  request_id       TEXT PRIMARY KEY,
+  ts_ms            INTEGER NOT NULL,
+  api_key_id       TEXT,
+  cohort           TEXT,
+  category         TEXT,
+  user_id          TEXT,
+  requested_model  TEXT,
+  route            TEXT,
+  model            TEXT,
+  tier             TEXT,
+  provider         TEXT,
+  stream           INTEGER NOT NULL,
+  tokens_in        INTEGER NOT NULL,
+  tokens_out       INTEGER NOT NULL,
+  tokens_estimated INTEGER NOT NULL,
+  cost_usd         REAL NOT NULL,
+  routing_us       INTEGER NOT NULL,
+  queue_us         INTEGER NOT NULL,
+  upstream_ttfb_us INTEGER NOT NULL,
+  upstream_us      INTEGER NOT NULL,
+  overhead_us      INTEGER NOT NULL,
+  total_us         INTEGER NOT NULL,
+  status           INTEGER NOT NULL,
+  error_code       TEXT,
+  error_message    TEXT,
+  finish_reason    TEXT,
+  synthesized      INTEGER NOT NULL,
+  label            TEXT,
+  confidence       REAL,
+  flags            TEXT NOT NULL,
+  spans            TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts_ms ON requests(ts_ms);
+CREATE INDEX IF NOT EXISTS requests_model_ts_ms ON requests(model, ts_ms);
+CREATE INDEX IF NOT EXISTS requests_route_ts_ms ON requests(route, ts_ms);
+CREATE INDEX IF NOT EXISTS requests_status ON requests(status);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+)sql";
+
+// synchronous=NORMAL: in WAL mode a commit does not fsync; a power loss can lose the last
+// commits but never corrupts the file. A 32 MiB page cache and checkpoints every 8192 pages
+// (32 MiB of WAL) keep index updates and checkpoint fsyncs off the per-batch path (about 2-3x
+// the rows/s of the defaults); journal_size_limit trims the WAL file after a checkpoint.
+constexpr const char* kPragmas =
+    "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192; "
+    "PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY;";
+
+constexpr const char* kInsert =
+    "INSERT INTO requests (request_id, ts_ms, api_key_id, cohort, category, user_id, "
+    "requested_model, route, model, tier, provider, stream, tokens_in, tokens_out, "
+    "tokens_estimated, cost_usd, routing_us, queue_us, upstream_ttfb_us, upstream_us, "
+    "overhead_us, total_us, status, error_code, error_message, finish_reason, synthesized, "
+    "label, confidence, flags, spans) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "
+    "?31)";
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             SteadyClock::now().time_since_epoch())
+      .count();
+}
+
+// Empty optional text is stored as NULL so that SQL can count and filter it naturally.
+// SQLITE_STATIC: the caller keeps the string alive until the statement has been stepped.
+void bind_text(sqlite3_stmt* s, int i, const std::string& v, bool null_if_empty = true) {
+  if (v.empty() && null_if_empty) {
+    sqlite3_bind_null(s, i);
+  } else {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {
+  if (options_.queue_capacity < 1 || options_.batch_size < 1 || options_.flush_interval_ms < 0) {
+    throw std::runtime_error("request store " + options_.path +
+                             ": queue_capacity and batch_size must be >= 1, "
+                             "flush_interval_ms >= 0");
+  }
+  try {
+    open_database();
+  } catch (...) {
+    sqlite3_finalize(insert_);
+    sqlite3_finalize(begin_);
+    sqlite3_finalize(commit_);
+    sqlite3_close(db_);
+    throw;
+  }
+  pending_.reserve(static_cast<size_t>(std::min<int64_t>(options_.batch_size, 1 << 16)));
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  close();
+  sqlite3_finalize(insert_);
+  sqlite3_finalize(begin_);
+  sqlite3_finalize(commit_);
+  sqlite3_close(db_);
+}
+
+void SqliteStore::open_database() {
+  const std::string& path = options_.path;
+  auto fail = [&](const std::string& what) {
+    std::string msg = "request store " + path + ": " + what;
+    if (db_ != nullptr) msg += ": " + std::string(sqlite3_errmsg(db_));
+    throw std::runtime_error(msg);
+  };
+  if (sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    fail("cannot open database");
+  }
+  sqlite3_busy_timeout(db_, 5000);  // a reader's checkpoint or a CLI session may hold a lock
+
+  // journal_mode answers with the mode in effect; anything but "wal" means it did not apply.
+  sqlite3_stmt* jm = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &jm, nullptr) != SQLITE_OK) {
+    fail("cannot set journal_mode");
+  }
+  std::string mode;
+  if (sqlite3_step(jm) == SQLITE_ROW) {
+    const unsigned char* m = sqlite3_column_text(jm, 0);
+    if (m != nullptr) mode = reinterpret_cast<const char*>(m);
+  }
+  sqlite3_finalize(jm);
+  const bool in_memory = path == ":memory:";  // for tests and throwaway runs; no WAL there
+  if (mode != (in_memory ? "memory" : "wal")) {
+    fail("cannot enable WAL journal (got '" + mode + "')");
+  }
+
+  char* err = nullptr;
+  if (sqlite3_exec(db_, kPragmas, nullptr, nullptr, &err) != SQLITE_OK ||
+      sqlite3_exec(db_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string what = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("request store " + path + ": cannot create schema: " + what);
+  }
+
+  sqlite3_stmt* v = nullptr;
+  int version = 0;
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &v,
+                         nullptr) == SQLITE_OK &&
+      sqlite3_step(v) == SQLITE_ROW) {
+    version = sqlite3_column_int(v, 0);
+  }
+  sqlite3_finalize(v);
+  if (version != kSchemaVersion) {
+    throw std::runtime_error("request store " + path + ": unsupported schema_version " +
+                             std::to_string(version) + " (this build reads and writes " +
+                             std::to_string(kSchemaVersion) + ")");
+  }
+
+  if (sqlite3_prepare_v3(db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) !=
+          SQLITE_OK ||
+      sqlite3_prepare_v3(db_, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &begin_, nullptr) !=
+          SQLITE_OK ||
+      sqlite3_prepare_v3(db_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr) !=
+          SQLITE_OK) {
+    fail("cannot prepare statements");
+  }
+}
+
+void SqliteStore::consume(const core::TracePtr& trace) {
+  if (!trace) return;
+  // Reserve a slot first so that the bound covers rows being written, not only pending ones.
+  if (queued_.fetch_add(1, std::memory_order_relaxed) >= options_.queue_capacity) {
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+    count_drop(1, "queue full");
+    return;
+  }
+  bool accepted = false;
+  bool notify = false;
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_) {
+      accepted = true;
+      pending_.push_back(trace);
+      const size_t n = pending_.size();
+      if (n == 1) oldest_pending_ = SteadyClock::now();
+      // The writer needs waking only to start a flush timer or for a full batch.
+      notify = writer_waiting_ && (n == 1 || n == static_cast<size_t>(options_.batch_size));
+      if (notify) writer_waiting_ = false;
+    }
+  }
+  if (!accepted) {
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+    count_drop(1, "store closed");
+    return;
+  }
+  if (notify) cv_.notify_one();
+}
+
+void SqliteStore::count_drop(int64_t n, const char* why) {
+  const int64_t total = dropped_.fetch_add(n, std::memory_order_relaxed) + n;
+  const int64_t now = steady_ms();
+  int64_t last = last_drop_log_ms_.load(std::memory_order_relaxed);
+  if (now - last >= 1000 &&
+      last_drop_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    spdlog::warn("request store {}: dropped {} trace(s) ({}); {} dropped in total", options_.path,
+                 n, why, total);
+  }
+}
+
+void SqliteStore::hold() {
+  std::lock_guard lk(mu_);
+  held_ = true;
+}
+
+void SqliteStore::release() {
+  {
+    std::lock_guard lk(mu_);
+    held_ = false;
+  }
+  cv_.notify_one();
+}
+
+void SqliteStore::close() {
+  std::lock_guard close_lk(close_mu_);
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+    held_ = false;
+  }
+  cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+}
+
+void SqliteStore::writer_loop() {
+  const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
+  const size_t batch_size = static_cast<size_t>(options_.batch_size);
+  std::vector<core::TracePtr> batch;
+  batch.reserve(pending_.capacity());
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      for (;;) {
+        if (!held_ && !pending_.empty() &&
+            (stopping_ || pending_.size() >= batch_size ||
+             SteadyClock::now() >= oldest_pending_ + interval)) {
+          break;
+        }
+        if (stopping_ && pending_.empty()) return;
+        writer_waiting_ = true;
+        if (held_ || pending_.empty()) {
+          cv_.wait(lk);
+        } else {
+          cv_.wait_until(lk, oldest_pending_ + interval);
+        }
+        writer_waiting_ = false;
+      }
+      batch.swap(pending_);  // pending_ takes the (empty) spare buffer
+    }
+    for (size_t i = 0; i < batch.size(); i += batch_size) {
+      write_batch(batch, i, std::min(batch.size(), i + batch_size));
+    }
+    batch.clear();
+  }
+}
+
+void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end) {
+  const int64_t n = static_cast<int64_t>(end - begin);
+  const int rc = sqlite3_step(begin_);
+  sqlite3_reset(begin_);
+  if (rc != SQLITE_DONE) {
+    spdlog::error("request store {}: BEGIN failed: {}", options_.path, sqlite3_errmsg(db_));
+    queued_.fetch_sub(n, std::memory_order_relaxed);
+    count_drop(n, "write error");
+    return;
+  }
+  int64_t ok = 0;
+  for (size_t i = begin; i < end; ++i) {
+    if (bind_and_step(*batch[i])) {
+      ++ok;
+    } else {
+      spdlog::error("request store {}: row {} not written: {}", options_.path, batch[i]->request_id,
+                    sqlite3_errmsg(db_));
+      count_drop(1, "write error");
+    }
+  }
+  const int crc = sqlite3_step(commit_);
+  sqlite3_reset(commit_);
+  if (crc != SQLITE_DONE) {
+    spdlog::error("request store {}: COMMIT failed: {}", options_.path, sqlite3_errmsg(db_));
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    count_drop(ok, "write error");
+    ok = 0;
+  }
+  written_.fetch_add(ok, std::memory_order_relaxed);
+  queued_.fetch_sub(n, std::memory_order_relaxed);
+}
+
+bool SqliteStore::bind_and_step(const core::Trace& t) {
+  sqlite3_stmt* s = insert_;
+  // Both JSON strings must outlive sqlite3_step (SQLITE_STATIC bindings).
+  const std::string flags = flags_json(t.flags);
+  const std::string spans = spans_json(t.spans);
+  bind_text(s, 1, t.request_id, false);
+  sqlite3_bind_int64(s, 2, t.time_ms);
+  bind_text(s, 3, t.api_key_id);
+  bind_text(s, 4, t.cohort);
+  bind_text(s, 5, t.category);
+  bind_text(s, 6, t.user);
+  bind_text(s, 7, t.requested_model);
+  bind_text(s, 8, t.route);
+  bind_text(s, 9, t.model);
+  bind_text(s, 10, t.tier);
+  bind_text(s, 11, t.provider);
+  sqlite3_bind_int(s, 12, t.stream ? 1 : 0);
+  sqlite3_bind_int64(s, 13, t.tokens_in);
+  sqlite3_bind_int64(s, 14, t.tokens_out);
+  sqlite3_bind_int(s, 15, t.tokens_estimated ? 1 : 0);
+  sqlite3_bind_double(s, 16, t.cost_usd);
+  sqlite3_bind_int64(s, 17, t.routing_us);
+  sqlite3_bind_int64(s, 18, t.queue_us);
+  sqlite3_bind_int64(s, 19, t.upstream_ttfb_us);
+  sqlite3_bind_int64(s, 20, t.upstream_us);
+  sqlite3_bind_int64(s, 21, t.overhead_us);
+  sqlite3_bind_int64(s, 22, t.total_us);
+  sqlite3_bind_int(s, 23, t.http_status);
+  bind_text(s, 24, t.error_code);
+  bind_text(s, 25, t.error_message);
+  bind_text(s, 26, t.finish_reason);
+  sqlite3_bind_int(s, 27, t.synthesized ? 1 : 0);
+  bind_text(s, 28, t.label);
+  if (t.label.empty()) {
+    sqlite3_bind_null(s, 29);
+  } else {
+    sqlite3_bind_double(s, 29, t.confidence);
+  }
+  bind_text(s, 30, flags, false);
+  bind_text(s, 31, spans, false);
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE;
+}
+
+}  // namespace triage::telemetry

@@ -1,0 +1,84 @@
+#pragma once
+// SQLite request store: WAL journal, synchronous=NORMAL, one writer thread fed by a bounded
+// multi-producer queue, batched transactions with prepared statements. Schema and behaviour
+// are documented in docs/store.md.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "telemetry/request_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace triage::telemetry {
+
+struct SqliteStoreOptions {
+  std::string path;  // database file, created with its schema when missing; ":memory:" for none
+  int64_t queue_capacity = 100000;  // traces accepted but not yet committed; more are dropped
+  int64_t batch_size = 512;         // rows per transaction: larger = faster, more lost on crash
+  int64_t flush_interval_ms = 200;  // longest a queued row waits before a partial batch commits
+};
+
+class SqliteStore final : public RequestStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (or creates) the database, applies pragmas and schema, prepares statements and starts
+  // the writer thread. Throws std::runtime_error naming the path on any failure.
+  explicit SqliteStore(SqliteStoreOptions options);
+  ~SqliteStore() override;  // close()
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void consume(const core::TracePtr& trace) override;
+  void close() override;
+  int64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
+  int64_t written() const override { return written_.load(std::memory_order_relaxed); }
+  int64_t queued() const override { return queued_.load(std::memory_order_relaxed); }
+  std::string name() const override { return "sqlite/1"; }
+
+  // Maintenance/test hook: while held, the writer commits nothing (consume() keeps queueing,
+  // then drops once the queue is full). release() resumes; close() releases implicitly.
+  void hold();
+  void release();
+
+  const std::string& path() const { return options_.path; }
+
+ private:
+  void open_database();  // throws
+  void writer_loop();
+  void write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end);
+  bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
+  void count_drop(int64_t n, const char* why);
+
+  const SqliteStoreOptions options_;
+  sqlite3* db_ = nullptr;           // writer thread only, after construction
+  sqlite3_stmt* insert_ = nullptr;  // writer thread only
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<core::TracePtr> pending_;  // guarded by mu_
+  SteadyTime oldest_pending_;            // guarded by mu_: when pending_ became non-empty
+  bool stopping_ = false;                // guarded by mu_
+  bool held_ = false;                    // guarded by mu_
+  bool writer_waiting_ = false;          // guarded by mu_: consumers notify only when set
+
+  std::atomic<int64_t> queued_{0};  // pending_ + the batch being written
+  std::atomic<int64_t> written_{0};
+  std::atomic<int64_t> dropped_{0};
+  std::atomic<bool> closed_{false};  // consume() drops once set
+  std::atomic<int64_t> last_drop_log_ms_{0};
+
+  std::mutex close_mu_;  // serialises close()
+  std::thread writer_;
+};
+
+}  // namespace triage::telemetry

@@ -1,0 +1,27 @@
+#pragma once
+// Compact JSON for the list-valued parts of a trace, as stored in the request store's `flags`
+// and `spans` columns (format in docs/store.md). Pure functions, thread-safe.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/trace.h"
+
+namespace triage::telemetry {
+
+// "route" | "model_call" | "check"
+std::string_view span_kind_name(core::SpanKind kind);
+
+// ["flag_band","..."]; "[]" when empty.
+std::string flags_json(const std::vector<std::string>& flags);
+
+// [{"kind":"model_call","name":...,"detail":...,"tier":...,"start_us":0,"duration_us":0,
+//   "queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,
+//   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace.
+std::string spans_json(const std::vector<core::Span>& spans);
+
+// Appends `s` as a JSON string literal (quotes included). Bytes >= 0x80 pass through as they
+// are (the trace's strings are UTF-8); control characters are escaped.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace triage::telemetry

@@ -1,0 +1,379 @@
+#include "telemetry/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "telemetry/trace_json.h"
+#include "test_traces.h"
+
+namespace triage::telemetry {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::full_trace;
+
+core::TracePtr ptr(core::Trace t) { return std::make_shared<const core::Trace>(std::move(t)); }
+
+// A read-only connection to a store's database, opened with the plain C API.
+class Db {
+ public:
+  explicit Db(const std::string& path) {
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  }
+  ~Db() { sqlite3_close(db_); }
+  sqlite3* get() { return db_; }
+  int64_t count(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+    int64_t v = -1;
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+    std::string v = "<none>";
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      auto* p = sqlite3_column_text(s, 0);
+      v = p ? reinterpret_cast<const char*>(p) : "<null>";
+    }
+    sqlite3_finalize(s);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::optional<std::string> col_text(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, i)),
+                     static_cast<size_t>(sqlite3_column_bytes(s, i)));
+}
+
+std::optional<std::string> opt(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  return v;
+}
+
+// Waits (with a deadline, not a fixed sleep) until pred() holds; false on timeout.
+template <typename Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "triage-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (fs::path(dir_) / "requests.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  SqliteStoreOptions options(int64_t capacity = 100000, int64_t batch = 64,
+                             int64_t flush_ms = 3600000) const {
+    return SqliteStoreOptions{path_, capacity, batch, flush_ms};
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteStoreTest, WritesTracesThatReadBackExactly) {
+  constexpr int kN = 1000;
+  SqliteStore store(options(100000, 64));
+  for (int i = 0; i < kN; ++i) store.consume(ptr(full_trace(i)));
+  store.close();
+  EXPECT_EQ(store.written(), kN);
+  EXPECT_EQ(store.dropped(), 0);
+  EXPECT_EQ(store.queued(), 0);
+
+  Db db(path_);
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.get(),
+                               "SELECT request_id, ts_ms, api_key_id, cohort, category, user_id, "
+                               "requested_model, route, model, tier, provider, stream, tokens_in, "
+                               "tokens_out, tokens_estimated, cost_usd, routing_us, queue_us, "
+                               "upstream_ttfb_us, upstream_us, overhead_us, total_us, status, "
+                               "error_code, error_message, finish_reason, synthesized, label, "
+                               "confidence, flags, spans FROM requests ORDER BY ts_ms",
+                               -1, &s, nullptr),
+            SQLITE_OK);
+  int i = 0;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const core::Trace t = full_trace(i);
+    SCOPED_TRACE(t.request_id);
+    EXPECT_EQ(col_text(s, 0), t.request_id);
+    EXPECT_EQ(sqlite3_column_int64(s, 1), t.time_ms);
+    EXPECT_EQ(col_text(s, 2), t.api_key_id);
+    EXPECT_EQ(col_text(s, 3), t.cohort);
+    EXPECT_EQ(col_text(s, 4), t.category);
+    EXPECT_EQ(col_text(s, 5), t.user);
+    EXPECT_EQ(col_text(s, 6), t.requested_model);
+    EXPECT_EQ(col_text(s, 7), t.route);
+    EXPECT_EQ(col_text(s, 8), t.model);
+    EXPECT_EQ(col_text(s, 9), t.tier);
+    EXPECT_EQ(col_text(s, 10), t.provider);
+    EXPECT_EQ(sqlite3_column_int(s, 11), t.stream ? 1 : 0);
+    EXPECT_EQ(sqlite3_column_int64(s, 12), t.tokens_in);
+    EXPECT_EQ(sqlite3_column_int64(s, 13), t.tokens_out);
+    EXPECT_EQ(sqlite3_column_int(s, 14), t.tokens_estimated ? 1 : 0);
+    EXPECT_EQ(sqlite3_column_double(s, 15), t.cost_usd);
+    EXPECT_EQ(sqlite3_column_int64(s, 16), t.routing_us);
+    EXPECT_EQ(sqlite3_column_int64(s, 17), t.queue_us);
+    EXPECT_EQ(sqlite3_column_int64(s, 18), t.upstream_ttfb_us);
+    EXPECT_EQ(sqlite3_column_int64(s, 19), t.upstream_us);
+    EXPECT_EQ(sqlite3_column_int64(s, 20), t.overhead_us);
+    EXPECT_EQ(sqlite3_column_int64(s, 21), t.total_us);
+    EXPECT_EQ(sqlite3_column_int(s, 22), t.http_status);
+    EXPECT_EQ(col_text(s, 23), opt(t.error_code));
+    EXPECT_EQ(col_text(s, 24), opt(t.error_message));
+    EXPECT_EQ(col_text(s, 25), t.finish_reason);
+    EXPECT_EQ(sqlite3_column_int(s, 26), t.synthesized ? 1 : 0);
+    EXPECT_EQ(col_text(s, 27), t.label);
+    EXPECT_EQ(sqlite3_column_double(s, 28), t.confidence);
+    EXPECT_EQ(col_text(s, 29), flags_json(t.flags));
+    EXPECT_EQ(col_text(s, 30), spans_json(t.spans));
+    ++i;
+  }
+  sqlite3_finalize(s);
+  EXPECT_EQ(i, kN);
+}
+
+TEST_F(SqliteStoreTest, EmptyOptionalFieldsAreNull) {
+  SqliteStore store(options());
+  core::Trace t;
+  t.request_id = "bare";
+  t.http_status = 400;
+  store.consume(ptr(t));
+  store.close();
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests WHERE request_id = 'bare' AND route IS NULL "
+                     "AND model IS NULL AND error_code IS NULL AND label IS NULL AND confidence "
+                     "IS NULL AND flags = '[]' AND spans = '[]' AND status = 400"),
+            1);
+}
+
+TEST_F(SqliteStoreTest, SpansAreCompactJson) {
+  SqliteStore store(options());
+  store.consume(ptr(full_trace(7)));  // a 502 with an error on its model call
+  store.close();
+  Db db(path_);
+  const std::string spans = db.text("SELECT spans FROM requests");
+  EXPECT_EQ(spans.find(' '), std::string::npos) << spans;
+  const boost::json::array arr = boost::json::parse(spans).as_array();
+  ASSERT_EQ(arr.size(), 2u);
+  EXPECT_EQ(arr[0].at("kind").as_string(), "route");
+  EXPECT_EQ(arr[0].at("detail").as_string(), "classify/1");
+  const auto& call = arr[1].as_object();
+  EXPECT_EQ(call.at("kind").as_string(), "model_call");
+  EXPECT_EQ(call.at("name").as_string(), "large");
+  EXPECT_EQ(call.at("tokens_in").as_int64(), 107);
+  EXPECT_EQ(call.at("ttfb_us").as_int64(), 307);
+  EXPECT_EQ(call.at("cost_usd").to_number<double>(), 1.0);
+  EXPECT_FALSE(call.at("ok").as_bool());
+  EXPECT_EQ(call.at("error").as_string(), "upstream_error");
+  EXPECT_EQ(boost::json::parse(db.text("SELECT flags FROM requests")),
+            boost::json::parse(R"(["flag_band","flag_7"])"));
+  // SQLite's JSON functions can query it.
+  EXPECT_EQ(db.count("SELECT SUM(json_extract(value, '$.tokens_out')) FROM requests, "
+                     "json_each(requests.spans)"),
+            27);
+}
+
+TEST_F(SqliteStoreTest, CloseFlushesEverythingQueued) {
+  SqliteStore store(options(1000, 1000));  // neither batch size nor timer can trigger a write
+  store.hold();
+  for (int i = 0; i < 100; ++i) store.consume(ptr(full_trace(i)));
+  EXPECT_EQ(store.queued(), 100);
+  EXPECT_EQ(store.written(), 0);
+  store.close();
+  EXPECT_EQ(store.queued(), 0);
+  EXPECT_EQ(store.written(), 100);
+  EXPECT_EQ(store.dropped(), 0);
+  store.close();  // idempotent
+  EXPECT_EQ(store.written(), 100);
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 100);
+}
+
+TEST_F(SqliteStoreTest, ConsumeAfterCloseIsCountedAsDropped) {
+  SqliteStore store(options());
+  store.close();
+  store.consume(ptr(full_trace(1)));
+  EXPECT_EQ(store.dropped(), 1);
+  EXPECT_EQ(store.queued(), 0);
+  EXPECT_EQ(store.written(), 0);
+}
+
+TEST_F(SqliteStoreTest, FullQueueCountsDrops) {
+  SqliteStore store(options(4, 64));
+  store.hold();
+  for (int i = 0; i < 10; ++i) store.consume(ptr(full_trace(i)));
+  EXPECT_EQ(store.queued(), 4);
+  EXPECT_EQ(store.dropped(), 6);
+  store.release();
+  store.close();
+  EXPECT_EQ(store.written(), 4);
+  EXPECT_EQ(store.dropped(), 6);
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests WHERE request_id IN "
+                     "('req-0', 'req-1', 'req-2', 'req-3')"),
+            4);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 4);
+}
+
+TEST_F(SqliteStoreTest, FullBatchIsWrittenWithoutWaitingForTheTimer) {
+  SqliteStore store(options(1000, 10, 3600000));  // the timer alone would wait an hour
+  for (int i = 0; i < 10; ++i) store.consume(ptr(full_trace(i)));
+  EXPECT_TRUE(eventually([&] { return store.written() == 10; })) << store.written();
+  store.close();
+}
+
+TEST_F(SqliteStoreTest, PartialBatchIsWrittenAfterFlushInterval) {
+  SqliteStore store(options(1000, 1000, 5));
+  for (int i = 0; i < 3; ++i) store.consume(ptr(full_trace(i)));
+  EXPECT_TRUE(eventually([&] { return store.written() == 3; })) << store.written();
+  store.consume(ptr(full_trace(3)));  // the timer restarts for a later row
+  EXPECT_TRUE(eventually([&] { return store.written() == 4; })) << store.written();
+  store.close();
+}
+
+TEST_F(SqliteStoreTest, DuplicateRequestIdIsCountedNotFatal) {
+  SqliteStore store(options());
+  store.consume(ptr(full_trace(1)));
+  store.consume(ptr(full_trace(1)));
+  store.consume(ptr(full_trace(2)));
+  store.close();
+  EXPECT_EQ(store.written(), 2);
+  EXPECT_EQ(store.dropped(), 1);
+}
+
+TEST_F(SqliteStoreTest, FourProducersGiveExactTotals) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 2500;
+  SqliteStore store(options(100000, 128, 2));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < kPerThread; ++i) store.consume(ptr(full_trace(t * kPerThread + i)));
+    });
+  }
+  for (auto& th : threads) th.join();
+  store.close();
+  EXPECT_EQ(store.written(), kThreads * kPerThread);
+  EXPECT_EQ(store.dropped(), 0);
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT COUNT(DISTINCT request_id) FROM requests"), kThreads * kPerThread);
+}
+
+TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
+  { SqliteStore store(options()); }
+  Db db(path_);
+  EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                     "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms', "
+                     "'requests_status')"),
+            4);
+}
+
+TEST_F(SqliteStoreTest, ReopensAnExistingDatabaseAndAppends) {
+  {
+    SqliteStore store(options());
+    store.consume(ptr(full_trace(1)));
+  }  // the destructor closes, which flushes
+  {
+    SqliteStore store(options());
+    store.consume(ptr(full_trace(2)));
+  }
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 2);
+}
+
+TEST_F(SqliteStoreTest, RefusesANewerSchema) {
+  { SqliteStore store(options()); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  try {
+    SqliteStore store(options());
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema_version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteStoreTest, UnopenablePathThrowsNamingIt) {
+  const std::string bad = dir_ + "/no/such/dir/requests.db";
+  try {
+    SqliteStore store(SqliteStoreOptions{bad, 10, 10, 10});
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteStoreTest, RejectsNonsenseOptions) {
+  EXPECT_THROW(SqliteStore(SqliteStoreOptions{path_, 0, 10, 10}), std::runtime_error);
+  EXPECT_THROW(SqliteStore(SqliteStoreOptions{path_, 10, 0, 10}), std::runtime_error);
+}
+
+TEST(TraceJson, EscapesStrings) {
+  std::string out;
+  append_json_string(out, std::string("a\"b\\c\nd\x01\xc3\xa9", 10));
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9\"");
+  EXPECT_EQ(flags_json({}), "[]");
+  EXPECT_EQ(spans_json({}), "[]");
+  EXPECT_EQ(boost::json::parse(out).as_string(), std::string("a\"b\\c\nd\x01\xc3\xa9", 10));
+}
+
+// Throughput of the writer thread, printed, not asserted. Run with
+//   unit_telemetry --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
+TEST_F(SqliteStoreTest, DISABLED_Throughput) {
+  constexpr int kN = 200000;
+  std::vector<core::TracePtr> traces;
+  traces.reserve(kN);
+  for (int i = 0; i < kN; ++i) traces.push_back(ptr(full_trace(i)));
+  SqliteStore store(options(kN, 512, 200));
+  const std::clock_t cpu0 = std::clock();  // process CPU: the machine may be shared
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& t : traces) store.consume(t);
+  const auto queued = std::chrono::steady_clock::now();
+  store.close();
+  const auto end = std::chrono::steady_clock::now();
+  const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  const double s = std::chrono::duration<double>(end - start).count();
+  const double c = std::chrono::duration<double>(queued - start).count();
+  std::printf(
+      "consume: %.0f ns/trace; writer: %d rows in %.3f s wall = %.0f rows/s; "
+      "%.3f s CPU = %.0f rows per CPU-second\n",
+      c * 1e9 / kN, kN, s, kN / s, cpu, kN / cpu);
+  EXPECT_EQ(store.written(), kN);
+}
+
+}  // namespace
+}  // namespace triage::telemetry
