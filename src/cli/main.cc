@@ -9,7 +9,9 @@
 
 #include "config/config.h"
 #include "ml/intent_trainer.h"
+#include "offline/eval.h"
 #include "offline/report.h"
+#include "offline/train_router.h"
 #include "server/gateway.h"
 
 namespace {
@@ -57,6 +59,29 @@ int main(int argc, char** argv) {
   train_intent->add_option("--val", val_file, "Validation data (same format)")->required();
   train_intent->add_option("--out", out_file, "Model path (.bin); metadata goes next to it")->required();
 
+  triage::offline::TrainRouterOptions router_opts;
+  auto* train_router = train->add_subcommand(
+      "router", "Weak/strong router scorer from a pair dataset (RouteLLM format)");
+  train_router->add_option("--dataset", router_opts.dataset, "CSV: prompt, weak_correct, strong_correct")
+      ->required();
+  train_router->add_option("--out", router_opts.out_path, "Model path (.bin); metadata next to it")
+      ->required();
+  train_router->add_option("--label", router_opts.label, "auto | strong_needed | weak_fails");
+  train_router->add_option("--features", router_opts.features, "auto | prompt | category+prompt");
+  train_router->add_option("--seed", router_opts.split.seed, "Seed of the fixed train/test split");
+
+  triage::offline::EvalOptions eval_opts;
+  auto* eval = app.add_subcommand(
+      "eval", "Run a route over a dataset in-process (same engine as serve) and score it");
+  eval->add_option("-c,--config", eval_opts.config_path, "Config file (YAML)")->required();
+  eval->add_option("--route", eval_opts.route, "Route to evaluate (default: default)");
+  eval->add_option("--dataset", eval_opts.dataset, "Dataset file")->required();
+  eval->add_flag("--sweep", eval_opts.sweep, "Sweep the route's knob over its range");
+  eval->add_option("--format", eval_opts.format, "text | json")->check(CLI::IsMember({"text", "json"}));
+  eval->add_option("--plot", eval_opts.plot_path, "Write the cost-quality curve as SVG");
+  eval->add_option("--split", eval_opts.split, "auto | test | all")->check(CLI::IsMember({"auto", "test", "all"}));
+  eval->add_option("--exclude-category", eval_opts.exclude_categories, "Leave a category out (repeatable)");
+
   std::string report_store;
   auto* report = app.add_subcommand("report", "Summarise the request store: per-model traffic, cost, latency");
   report->add_option("--store", report_store, "Request store (SQLite file)")->required();
@@ -78,6 +103,8 @@ int main(int argc, char** argv) {
                   static_cast<int>(r.n_labels), r.validation_accuracy, r.train_seconds);
       return 0;
     }
+    if (train_router->parsed()) return triage::offline::run_train_router(router_opts);
+    if (eval->parsed()) return triage::offline::run_eval(eval_opts);
     if (report->parsed()) {
       return triage::offline::print_report(report_store);
     }

@@ -11,6 +11,7 @@
 #include "api/errors.h"
 #include "api/models.h"
 #include "common/ids.h"
+#include "engine/builtins.h"
 #include "server/sse_sink.h"
 
 namespace triage::server {
@@ -71,7 +72,7 @@ void record_error(core::Trace& trace, const Error& e) {
 }  // namespace
 
 Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : cfg_(cfg) {
-  providers::register_builtin_providers(providers_);
+  engine::register_builtins(providers_);
   routes_ = routes::RouteTable::build(cfg_, providers_, env);
   metrics_ = std::make_unique<telemetry::Metrics>();
   store_ = telemetry::make_request_store(cfg_);

@@ -1,0 +1,124 @@
+#include "routes/cascade.h"
+
+#include "config/yaml_util.h"
+#include "routes/kind_util.h"
+
+namespace triage::routes {
+
+namespace {
+
+bool escalates_on(ErrorCode code) {
+  return code != ErrorCode::kInvalidRequest && code != ErrorCode::kCancelled;
+}
+
+}  // namespace
+
+boost::asio::awaitable<bool> CascadeRoute::judge(const CascadeStep& step,
+                                                 const core::ChatRequest& req,
+                                                 const core::Completion& answer,
+                                                 ExecContext& ctx, std::string& why) {
+  // A check that calls a model must not change which model the trace says answered.
+  const std::string model = ctx.trace.model, tier = ctx.trace.tier,
+                    provider = ctx.trace.provider;
+  bool ok = true;
+  for (const auto& check : step.checks) {
+    Verdict v = co_await run_traced(*check, req, answer, ctx);
+    if (!v.pass) {
+      why = std::string(check->name()) + ": " + v.reason;
+      ok = false;
+      break;
+    }
+  }
+  ctx.trace.model = model;
+  ctx.trace.tier = tier;
+  ctx.trace.provider = provider;
+  co_return ok;
+}
+
+boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::ChatRequest& req,
+                                                                   ExecContext& ctx,
+                                                                   core::StreamSink* sink) {
+  const SteadyTime t0 = SteadyClock::now();
+  std::string history;  // "step 0 'small' rejected (arithmetic/1: ...); "
+  auto record = [&](std::string outcome, bool ok, std::string error) {
+    core::Span span;
+    span.kind = core::SpanKind::kRoute;
+    span.name = name_;
+    span.detail = std::string(kind()) + ": " + history + outcome;
+    span.start_us = micros_between(ctx.start, t0);
+    span.duration_us = micros_between(t0, SteadyClock::now());
+    span.ok = ok;
+    span.error = std::move(error);
+    ctx.trace.spans.push_back(std::move(span));
+  };
+
+  const size_t last = steps_.size() - 1;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const CascadeStep& step = steps_[i];
+    const bool final = i == last;
+    const std::string label = "step " + std::to_string(i) + " '" + step.route->name() + "'";
+    Result<core::Completion> r = co_await step.route->run(req, ctx, final ? sink : nullptr);
+    if (!r) {
+      const ErrorCode code = r.error().code;
+      if (final || !escalates_on(code)) {
+        record(label + " failed (" + std::string(error_code_name(code)) + ")", false,
+               std::string(error_code_name(code)));
+        co_return r;
+      }
+      history += label + " failed (" + std::string(error_code_name(code)) + "); ";
+      continue;
+    }
+    std::string why;
+    bool passed = true;
+    if (!step.checks.empty()) passed = co_await judge(step, req, *r, ctx, why);
+    if (!passed && !final) {
+      history += label + " rejected (" + why + "); ";
+      continue;
+    }
+    if (i > 0) ctx.trace.flags.emplace_back("cascaded");
+    if (!passed) ctx.trace.flags.emplace_back("final_checks_failed");
+    if (!final && sink) {
+      core::Delta d;
+      d.role = "assistant";
+      d.content = r->content;
+      if (!r->tool_calls.is_null()) d.tool_calls = &r->tool_calls;
+      if (!co_await sink->write(d)) {
+        record(label + " accepted; the client went away", false, "cancelled");
+        co_return make_error(ErrorCode::kCancelled, "the client closed the connection");
+      }
+    }
+    record(label + (passed ? " accepted" : " final, checks failed (" + why + ")"), true, {});
+    co_return r;
+  }
+  // Unreachable: the final step always returns.
+  co_return make_error(ErrorCode::kInternal, "cascade '" + name_ + "' has no steps");
+}
+
+std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t,
+                                           RouteTable& table) {
+  config::MapReader r(spec.node, spec.path, table.config().path, spec.line);
+  r.only({"name", "type", "steps"});
+  std::vector<CascadeStep> steps;
+  const auto items = r["steps"].items();
+  for (size_t i = 0; i < items.size(); ++i) {
+    config::MapReader s = items[i].map();
+    s.only({"route", "checks"});
+    CascadeStep step;
+    step.route = &resolve_child(table, s["route"]);
+    for (const config::Field& c : s["checks"].items()) step.checks.push_back(CheckRegistry::build(c));
+    if (step.checks.empty() && i + 1 < items.size()) {
+      s["checks"].fail("every step but the last needs at least one check (without checks it "
+                       "would always be accepted and the later steps never run)");
+    }
+    steps.push_back(std::move(step));
+  }
+  if (steps.size() < 2) {
+    r["steps"].fail("a cascade needs at least two steps (cheapest first, each `{route: NAME, "
+                    "checks: [...]}`)");
+  }
+  return std::make_unique<CascadeRoute>(spec.name, std::move(steps));
+}
+
+void register_cascade_kind() { RouteTable::register_kind("cascade", build_cascade_route); }
+
+}  // namespace triage::routes

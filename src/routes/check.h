@@ -1,0 +1,62 @@
+#pragma once
+// The check extension point: a quality verdict on one completion. Cascades run checks on a
+// cheap step's answer to decide whether to accept it or escalate; pipelines and the review
+// queue use them too. Implementations live in src/checks/ and register a factory under their
+// `type:` name (checks::register_builtin_checks()).
+//
+// Threading: a Check is built once at config load and shared by every I/O thread; run() must
+// not mutate the check (per-request state lives in the coroutine and in ExecContext).
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/yaml_util.h"
+#include "core/chat.h"
+#include "routes/route.h"
+
+namespace triage::routes {
+
+struct Verdict {
+  bool pass = true;
+  double score = 1.0;  // 0..1, higher is better; rule checks use 1 (pass) or 0 (fail)
+  std::string reason;  // one line a reviewer can act on ("wrong step '16 - 3 = 12' (is 13)")
+};
+
+class Check {
+ public:
+  virtual ~Check() = default;
+  // Versioned logic name recorded in traces, e.g. "non_empty/1".
+  virtual std::string_view name() const = 0;
+  // Judges `answer` to `req`. Never throws. A check that calls a model does so through a
+  // ModelRuntime, which appends its own model-call span and cost to ctx.trace.
+  virtual boost::asio::awaitable<Verdict> run(const core::ChatRequest& req,
+                                              const core::Completion& answer,
+                                              ExecContext& ctx) = 0;
+};
+
+// Runs `check` and traces it: appends a kCheck span (name = check.name(), detail = the
+// verdict's reason, ok = pass, duration) to ctx.trace and adds the check's own time (minus any
+// queue/upstream time of model calls it made) to ctx.trace.routing_us.
+boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest& req,
+                                           const core::Completion& answer, ExecContext& ctx);
+
+// Builds one check from its typed config. `cfg` is the check's mapping (the `type` key is
+// already read); the factory declares its other keys with cfg.only({"type", ...}) and throws
+// config::ConfigError (via cfg / Field fail()) on a bad value.
+using CheckFactory = std::function<std::unique_ptr<Check>(config::MapReader& cfg)>;
+
+// Registry of check kinds by `type:` name. Filled at start-up (before any route table is
+// built) and read-only afterwards; registration is not thread-safe, lookups are.
+class CheckRegistry {
+ public:
+  static void add(std::string type, CheckFactory factory);
+  static std::vector<std::string> types();  // sorted
+  // Builds a check from a list item: either a mapping `{type: regex, must_match: "..."}` or a
+  // bare type name `non_empty` (all defaults). Throws config::ConfigError at the item's path.
+  static std::unique_ptr<Check> build(const config::Field& item);
+};
+
+}  // namespace triage::routes

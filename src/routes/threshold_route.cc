@@ -1,0 +1,279 @@
+#include "routes/threshold_route.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/csv.h"
+#include "config/yaml_util.h"
+#include "routes/route_table.h"
+
+namespace triage::routes {
+
+namespace {
+
+const boost::json::value* member(const boost::json::object& o, std::string_view key) {
+  return o.if_contains(key);
+}
+
+double as_number(const boost::json::value& v) {
+  if (v.is_double()) return v.as_double();
+  if (v.is_int64()) return static_cast<double>(v.as_int64());
+  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+  throw std::invalid_argument("not a number");
+}
+
+std::string fmt_score(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", p);
+  return buf;
+}
+
+}  // namespace
+
+std::string router_feature_text(std::string_view prompt, std::string_view category,
+                                bool use_category) {
+  std::string out;
+  if (use_category && !category.empty()) {
+    out = "zzcat";
+    for (char c : category) {
+      unsigned char u = static_cast<unsigned char>(c);
+      if (std::isalnum(u)) out.push_back(static_cast<char>(std::tolower(u)));
+    }
+    out.push_back(' ');
+  }
+  out.append(prompt);
+  return out;
+}
+
+double platt(double p, double a, double b) {
+  p = std::clamp(p, 1e-6, 1.0 - 1e-6);
+  const double z = a * std::log(p / (1.0 - p)) + b;
+  return 1.0 / (1.0 + std::exp(-z));
+}
+
+std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& model_path) {
+  auto s = std::make_shared<ThresholdScorer>();
+  s->path_ = model_path;
+  s->model_ = ml::FastTextModel::load(model_path);  // throws ModelError naming the path
+  const std::string meta_path = ml::metadata_path_for(model_path);
+  std::ifstream in(meta_path);
+  if (!in) {
+    throw ml::ModelError(meta_path + ": router metadata is missing (train the scorer with "
+                         "`triage train router`)");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(buf.str(), ec);
+  const boost::json::object* router = nullptr;
+  if (!ec && v.is_object()) {
+    if (const auto* r = member(v.as_object(), "router"); r && r->is_object()) {
+      router = &r->as_object();
+    }
+  }
+  if (!router) {
+    throw ml::ModelError(meta_path + ": no \"router\" block; this model is not a router scorer "
+                         "(train it with `triage train router`)");
+  }
+  try {
+    const auto* label = member(*router, "positive_label");
+    if (!label || !label->is_string()) throw std::invalid_argument("router.positive_label");
+    s->positive_label_ = std::string(label->as_string());
+    const auto* features = member(*router, "features");
+    if (!features || !features->is_string()) throw std::invalid_argument("router.features");
+    if (features->as_string() == "category+prompt") {
+      s->use_category_ = true;
+    } else if (features->as_string() != "prompt") {
+      throw std::invalid_argument("router.features (expected \"prompt\" or \"category+prompt\")");
+    }
+    if (const auto* cal = member(*router, "calibration"); cal && cal->is_object()) {
+      const auto& c = cal->as_object();
+      const auto* a = member(c, "a");
+      const auto* b = member(c, "b");
+      if (!a || !b) throw std::invalid_argument("router.calibration.{a,b}");
+      s->platt_a_ = as_number(*a);
+      s->platt_b_ = as_number(*b);
+      if (const auto* cw = member(c, "c")) s->category_weight_ = as_number(*cw);
+    }
+    if (const auto* cr = member(*router, "category_rates"); cr && cr->is_object()) {
+      for (const auto& [k, v] : cr->as_object()) s->category_rates_[std::string(k)] = as_number(v);
+      const auto* prior = member(*router, "category_prior");
+      if (!prior) throw std::invalid_argument("router.category_prior");
+      s->category_prior_ = as_number(*prior);
+    } else if (s->category_weight_ != 0.0) {
+      throw std::invalid_argument("router.calibration.c without router.category_rates");
+    }
+    if (const auto* vs = member(*router, "validation_scores"); vs && vs->is_array()) {
+      for (const auto& x : vs->as_array()) s->validation_scores_.push_back(as_number(x));
+    }
+  } catch (const std::exception& e) {
+    throw ml::ModelError(meta_path + ": bad router metadata: " + e.what());
+  }
+  const auto& labels = s->model_->labels();
+  if (std::find(labels.begin(), labels.end(), s->positive_label_) == labels.end()) {
+    throw ml::ModelError(meta_path + ": router.positive_label \"" + s->positive_label_ +
+                         "\" is not a label of " + model_path + " (the metadata belongs to "
+                         "another model)");
+  }
+  return s;
+}
+
+double ThresholdScorer::raw_score(std::string_view prompt, std::string_view category) const {
+  const std::string text = router_feature_text(prompt, category, use_category_);
+  const auto& labels = model_->labels();
+  const auto preds = model_->predict(text, static_cast<int>(labels.size()));
+  for (const auto& p : preds) {
+    if (p.label == positive_label_) return p.probability;
+  }
+  // Not among the predictions (empty text, or a probability too small to be reported).
+  return preds.empty() ? 0.5 : 0.0;
+}
+
+double ThresholdScorer::category_rate(std::string_view category) const {
+  auto it = category_rates_.find(category);
+  return it == category_rates_.end() ? category_prior_ : it->second;
+}
+
+double ThresholdScorer::score(std::string_view prompt, std::string_view category) const {
+  double b = platt_b_;
+  if (category_weight_ != 0.0) {
+    const double r = std::clamp(category_rate(category), 1e-6, 1.0 - 1e-6);
+    b += category_weight_ * std::log(r / (1.0 - r));
+  }
+  return platt(raw_score(prompt, category), platt_a_, b);
+}
+
+double threshold_for_share(std::vector<double> scores, double share) {
+  if (scores.empty()) return 0.5;
+  std::sort(scores.begin(), scores.end(), std::greater<>());
+  share = std::clamp(share, 0.0, 1.0);
+  const auto k = static_cast<std::size_t>(std::llround(share * static_cast<double>(scores.size())));
+  if (k == 0) return scores.front();
+  if (k >= scores.size()) return -1.0;
+  return scores[k];  // the top k are > scores[k] unless they tie with it
+}
+
+ThresholdRoute::ThresholdRoute(std::string name, std::shared_ptr<const ThresholdScorer> scorer,
+                               Route& weak, Route& strong, double threshold)
+    : name_(std::move(name)),
+      scorer_(std::move(scorer)),
+      weak_(weak),
+      strong_(strong),
+      threshold_(threshold) {}
+
+double ThresholdRoute::score(const core::ChatRequest& req) const {
+  return scorer_->score(req.last_user_text(), req.meta.category);
+}
+
+boost::asio::awaitable<Result<core::Completion>> ThresholdRoute::run(const core::ChatRequest& req,
+                                                                     ExecContext& ctx,
+                                                                     core::StreamSink* sink) {
+  const SteadyTime t0 = SteadyClock::now();
+  const double p = score(req);
+  const double t = threshold();
+  const Choice choice = decide(p, t);
+  const SteadyTime t1 = SteadyClock::now();
+
+  core::Span span;
+  span.kind = core::SpanKind::kRoute;
+  span.name = name_;
+  span.detail = "p=" + fmt_score(p) + " -> " + (choice == Choice::kStrong ? "strong" : "weak") +
+                " (t=" + fmt_score(t) + ", threshold/1)";
+  span.start_us = micros_between(ctx.start, t0);
+  span.duration_us = micros_between(t0, t1);
+  ctx.trace.routing_us += span.duration_us;
+  ctx.trace.spans.push_back(std::move(span));
+
+  Route& next = choice == Choice::kStrong ? strong_ : weak_;
+  co_return co_await next.run(req, ctx, sink);
+}
+
+namespace {
+
+std::vector<double> calibration_scores(const ThresholdScorer& scorer, const std::string& path,
+                                       const config::Field& where) {
+  CsvTable table;
+  try {
+    table = read_csv_file(path);
+  } catch (const CsvError& e) {
+    where.fail(std::string("cannot read the calibration file: ") + e.what());
+  }
+  auto prompt = table.column("prompt");
+  if (!prompt) {
+    where.fail("calibration file " + path + " has no 'prompt' column (columns: " +
+               table.columns_list() + ")");
+  }
+  auto category = table.column("subject");
+  if (!category) category = table.column("category");
+  std::vector<double> scores;
+  for (const auto& row : table.rows) {
+    if (!row[*prompt]) continue;  // no prompt: nothing to score (counted out, never as 0)
+    std::string cat = category && row[*category] ? *row[*category] : std::string();
+    scores.push_back(scorer.score(*row[*prompt], cat));
+  }
+  if (scores.empty()) where.fail("calibration file " + path + " has no prompts");
+  return scores;
+}
+
+std::unique_ptr<Route> build_threshold_route(const config::RouteSpec& spec, size_t /*index*/,
+                                             RouteTable& table) {
+  const config::Config& cfg = table.config();
+  config::MapReader r(spec.node, spec.path, cfg.path, spec.line);
+  r.only({"name", "type", "scorer", "weak", "strong", "threshold", "strong_share",
+          "calibration"});
+  config::Field scorer_field = r["scorer"];
+  const std::string scorer_path = cfg.resolve(scorer_field.as<std::string>());
+  std::shared_ptr<const ThresholdScorer> scorer;
+  try {
+    scorer = ThresholdScorer::load(scorer_path);
+  } catch (const ml::ModelError& e) {
+    scorer_field.fail(e.what());
+  }
+  config::Field weak_field = r["weak"];
+  config::Field strong_field = r["strong"];
+  const std::string weak_name = weak_field.as<std::string>();
+  const std::string strong_name = strong_field.as<std::string>();
+  auto at = [&](const config::Field& f) {
+    return f.file() + ":" + std::to_string(f.line()) + ": " + f.path();
+  };
+  Route& weak = table.child(weak_name, at(weak_field));
+  Route& strong = table.child(strong_name, at(strong_field));
+
+  config::Field threshold_field = r["threshold"];
+  config::Field share_field = r["strong_share"];
+  if (threshold_field.present() && share_field.present()) {
+    share_field.fail("set either 'threshold' or 'strong_share', not both");
+  }
+  double threshold = threshold_field.get<double>(0.5, config::Range::between(0, 1));
+  config::Field calib_field = r["calibration"];
+  if (share_field.present()) {
+    const double share = share_field.as<double>(config::Range::between(0, 1));
+    std::vector<double> scores;
+    if (calib_field.present()) {
+      scores = calibration_scores(*scorer, cfg.resolve(calib_field.as<std::string>()),
+                                  calib_field);
+    } else {
+      scores = scorer->validation_scores();
+      if (scores.empty()) {
+        share_field.fail("the scorer " + scorer_path + " stores no validation scores; give a "
+                         "'calibration' CSV with a 'prompt' column or set 'threshold'");
+      }
+    }
+    threshold = threshold_for_share(std::move(scores), share);
+  } else if (calib_field.present()) {
+    calib_field.fail("'calibration' is only used with 'strong_share'");
+  }
+  return std::make_unique<ThresholdRoute>(spec.name, std::move(scorer), weak, strong, threshold);
+}
+
+}  // namespace
+
+void register_threshold_kind() { RouteTable::register_kind("threshold", build_threshold_route); }
+
+}  // namespace triage::routes

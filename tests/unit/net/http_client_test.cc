@@ -1,0 +1,393 @@
+// HttpClient against a scripted in-process server on 127.0.0.1:0 (one io_context, one thread).
+#include "net/http_client.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <optional>
+
+namespace triage::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// Accepts connections forever; `serve(socket, connection_index)` scripts each connection.
+class ScriptedServer {
+ public:
+  using Script = std::function<asio::awaitable<void>(tcp::socket&, int)>;
+  ScriptedServer(asio::io_context& ctx, Script script)
+      : acceptor_(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        script_(std::move(script)) {
+    asio::co_spawn(ctx, accept_loop(), asio::detached);
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
+  int connections() const { return connections_; }
+  void stop() { acceptor_.close(); }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor_.async_accept(kTuple);
+      if (ec) co_return;
+      int index = connections_++;
+      asio::co_spawn(
+          acceptor_.get_executor(),
+          [this, index, s = std::move(sock)]() mutable -> asio::awaitable<void> {
+            co_await script_(s, index);
+          },
+          asio::detached);
+    }
+  }
+  tcp::acceptor acceptor_;
+  Script script_;
+  int connections_ = 0;
+};
+
+// Reads one request; returns its target, or nullopt when the peer closed.
+asio::awaitable<std::optional<http::request<http::string_body>>> read_req(tcp::socket& s,
+                                                                        beast::flat_buffer& b) {
+  http::request<http::string_body> req;
+  auto [ec, n] = co_await http::async_read(s, b, req, kTuple);
+  if (ec) co_return std::nullopt;
+  co_return req;
+}
+
+asio::awaitable<void> write_raw(tcp::socket& s, std::string data) {
+  co_await asio::async_write(s, asio::buffer(data), kTuple);
+}
+
+std::string ok_response(std::string_view body, std::string_view extra = "") {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n" + std::string(extra) + "\r\n" + std::string(body);
+}
+
+// Runs `test` on a fresh io_context to completion, rethrowing its exception if any.
+void run(asio::io_context& ctx, std::function<asio::awaitable<void>()> test) {
+  std::exception_ptr failure;
+  bool finished = false;
+  asio::co_spawn(ctx, test(), [&](std::exception_ptr e) {
+    failure = e;
+    finished = true;
+    ctx.stop();
+  });
+  ctx.run_for(20s);
+  ASSERT_TRUE(finished) << "test coroutine did not finish";
+  if (failure) std::rethrow_exception(failure);
+}
+
+SteadyTime in(std::chrono::milliseconds d) { return SteadyClock::now() + d; }
+
+HttpRequest post(std::string_view target, std::string_view body = "{}") {
+  HttpRequest r;
+  r.target = target;
+  r.body = body;
+  return r;
+}
+
+TEST(HttpClient, RequestAndKeepAliveReuse) {
+  asio::io_context ctx;
+  std::vector<std::string> seen;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    while (auto req = co_await read_req(s, b)) {
+      seen.push_back(std::string(req->method_string()) + " " + std::string(req->target()) + " " +
+                     std::string((*req)[http::field::host]) + " " + req->body() + " " +
+                     std::string((*req)["X-Test"]));
+      co_await write_raw(s, ok_response("{\"n\":" + std::to_string(seen.size()) + "}"));
+    }
+  });
+  auto ep = parse_endpoint(server.url());
+  ASSERT_TRUE(ep.ok());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    HttpHeader hdr[] = {{"X-Test", "yes"}};
+    std::string target = client.endpoint().target("/chat/completions");
+    for (int i = 1; i <= 3; ++i) {
+      auto r = co_await client.request([&] { auto r = post(target); r.headers = hdr; return r; }(), in(5s));
+      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+      if (!r.ok()) co_return;
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->content_type, "application/json");
+      EXPECT_EQ(r->body, "{\"n\":" + std::to_string(i) + "}");
+    }
+  });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "POST /v1/chat/completions 127.0.0.1:" + std::to_string(server.port()) +
+                         " {} yes");
+  EXPECT_EQ(server.connections(), 1);
+  PoolStats st = pool_stats(ctx);
+  EXPECT_EQ(st.connects, 1u);
+  EXPECT_EQ(st.reuses, 2u);
+  EXPECT_EQ(st.idle, 1u);
+}
+
+TEST(HttpClient, StreamDeliversChunksAsTheyArrive) {
+  asio::io_context ctx;
+  // The server sends the second chunk only after the client has seen the first: a client that
+  // buffered the whole body would hit its deadline instead.
+  asio::steady_timer first_seen(ctx, SteadyTime::max());
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    if (!co_await read_req(s, b)) co_return;
+    co_await write_raw(s,
+                       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n"
+                       "6\r\nfirst\n\r\n");
+    co_await first_seen.async_wait(kTuple);
+    co_await write_raw(s, "7\r\nsecond\n\r\n0\r\n\r\n");
+    while (co_await read_req(s, b)) co_await write_raw(s, ok_response("again"));
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto opened = co_await client.open(post("/v1/x"), in(5s));
+    EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
+    if (!opened.ok()) co_return;
+    HttpStream& s = opened.value();
+    EXPECT_EQ(s.status(), 200);
+    EXPECT_EQ(s.content_type(), "text/event-stream");
+    std::string all;
+    for (;;) {
+      auto chunk = co_await s.next();
+      EXPECT_TRUE(chunk.ok()) << (chunk.ok() ? "" : chunk.error().message);
+      if (!chunk.ok() || chunk->empty()) break;
+      all.append(*chunk);
+      if (all == "first\n") first_seen.cancel();
+    }
+    EXPECT_EQ(all, "first\nsecond\n");
+    EXPECT_TRUE(s.done());
+    // The finished stream's connection went back to the pool and is reused.
+    auto again = co_await client.request(post("/v1/x", ""), in(5s));
+    EXPECT_TRUE(again.ok() && again->body == "again");
+  });
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(pool_stats(ctx).reuses, 1u);
+}
+
+TEST(HttpClient, AbandonedStreamClosesItsConnection) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    while (co_await read_req(s, b)) {
+      co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345");
+      asio::steady_timer t(s.get_executor(), 10s);
+      co_await t.async_wait(kTuple);  // never finishes the body
+    }
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    {
+      auto opened = co_await client.open(post("/v1/x", ""), in(5s));
+      EXPECT_TRUE(opened.ok());
+      if (!opened.ok()) co_return;
+      auto chunk = co_await opened->next();
+      EXPECT_TRUE(chunk.ok() && *chunk == "12345");
+    }
+    EXPECT_EQ(pool_stats(ctx).idle, 0u);
+    auto again = co_await client.open(post("/v1/x", ""), in(5s));
+    EXPECT_TRUE(again.ok());
+    server.stop();
+  });
+  EXPECT_EQ(server.connections(), 2);
+  EXPECT_EQ(pool_stats(ctx).reuses, 0u);
+}
+
+TEST(HttpClient, StaleKeepAliveIsRetriedOnce) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    if (!co_await read_req(s, b)) co_return;
+    co_await write_raw(s, ok_response("ok"));
+    // Wait for the next request, then close without answering (an idle-timeout race).
+    co_await read_req(s, b);
+    s.close();
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 2; ++i) {
+      auto r = co_await client.request(post("/v1/x"), in(5s));
+      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+      if (r.ok()) {
+        EXPECT_EQ(r->body, "ok");
+      }
+    }
+  });
+  PoolStats st = pool_stats(ctx);
+  EXPECT_EQ(st.stale_retries, 1u);
+  EXPECT_EQ(st.connects, 2u);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClient, FreshConnectionFailureIsNotRetried) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    co_await read_req(s, b);
+    s.close();
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(5s));
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+    EXPECT_NE(r.error().message.find(ep->origin), std::string::npos) << r.error().message;
+  });
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClient, DeadlineGivesUpstreamTimeout) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    co_await read_req(s, b);
+    asio::steady_timer t(s.get_executor(), 30s);
+    co_await t.async_wait(kTuple);
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(150ms));
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kUpstreamTimeout);
+    EXPECT_NE(r.error().message.find("did not answer within"), std::string::npos);
+    EXPECT_NE(r.error().message.find(ep->origin), std::string::npos);
+    server.stop();
+  });
+}
+
+TEST(HttpClient, PastDeadlineFailsWithoutConnecting) {
+  asio::io_context ctx;
+  auto ep = parse_endpoint("http://127.0.0.1:9/v1");
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x", ""), SteadyClock::now() - 1ms);
+    EXPECT_FALSE(r.ok());
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, ErrorCode::kUpstreamTimeout);
+    }
+  });
+  EXPECT_EQ(pool_stats(ctx).connects, 0u);
+}
+
+TEST(HttpClient, ConnectionRefused) {
+  asio::io_context ctx;
+  uint16_t port;
+  {
+    tcp::acceptor a(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = a.local_endpoint().port();
+  }  // closed: nothing listens there now
+  auto ep = parse_endpoint("http://127.0.0.1:" + std::to_string(port) + "/v1");
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(5s));
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+    EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find(std::to_string(port)), std::string::npos);
+  });
+}
+
+TEST(HttpClient, GarbageResponse) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    co_await read_req(s, b);
+    co_await write_raw(s, "this is not http at all\r\n\r\n");
+    s.close();
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(5s));
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+    EXPECT_NE(r.error().message.find("invalid HTTP response"), std::string::npos)
+        << r.error().message;
+  });
+}
+
+TEST(HttpClient, BodyCutShortIsAnError) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    co_await read_req(s, b);
+    co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a bit");
+    s.close();
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(5s));
+    EXPECT_FALSE(r.ok());
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+    }
+  });
+}
+
+TEST(HttpClient, BodyLimit) {
+  asio::io_context ctx;
+  std::string big(1000, 'x');
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    while (co_await read_req(s, b)) {
+      co_await write_raw(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n" + big +
+                                "\r\n0\r\n\r\n");
+    }
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient small(*ep, HttpClientOptions{.max_body_bytes = 100});
+  HttpClient large(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await small.request(post("/v1/x"), in(5s));
+    EXPECT_FALSE(r.ok());
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+      EXPECT_NE(r.error().message.find("larger than 100 bytes"), std::string::npos)
+          << r.error().message;
+    }
+    auto ok = co_await large.request(post("/v1/x"), in(5s));
+    EXPECT_TRUE(ok.ok() && ok->body == big);
+  });
+}
+
+TEST(HttpClient, NonSuccessStatusIsAResponse) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    co_await read_req(s, b);
+    co_await write_raw(s,
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n"
+                       "Connection: close\r\n\r\nbusy");
+    s.close();
+  });
+  auto ep = parse_endpoint(server.url());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    auto r = co_await client.request(post("/v1/x"), in(5s));
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) co_return;
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "busy");
+  });
+  EXPECT_EQ(pool_stats(ctx).idle, 0u);  // Connection: close is honoured
+}
+
+}  // namespace
+}  // namespace triage::net
