@@ -39,7 +39,7 @@ test: setup
 bench:
 	@scripts/setup.sh bench
 	@$(MAKE) --no-print-directory build
-	@scripts/bench.sh
+	@BUILD_DIR=$(BUILD) scripts/bench.sh
 
 clean:
 	rm -rf $(BUILD) models

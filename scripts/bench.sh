@@ -10,7 +10,8 @@
 # env: BUILD_DIR (default build), TRIAGE_BIN, UPSTREAM_BIN (default $BUILD_DIR/bin/...),
 #      DUR (s per run, 10), WARM (s of warm-up per target, 3), CONCS ("1 8 32"),
 #      STREAM_CONC (8), TTFB_N (streaming requests for time to first token, 200),
-#      OUT_DIR (bench/results).
+#      TTFB_PACED_N (50) and PACE_MS (10): the same with the upstream pausing between chunks,
+#      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line).
 # Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
@@ -24,7 +25,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
 DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32}"; STREAM_CONC="${STREAM_CONC:-8}"
-TTFB_N="${TTFB_N:-200}"
+TTFB_N="${TTFB_N:-200}"; TTFB_PACED_N="${TTFB_PACED_N:-50}"; PACE_MS="${PACE_MS:-10}"
 OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
 STAMP="$(date +%Y-%m-%d-%H%M)"
 TSV="$OUT_DIR/load-$STAMP.tsv"
@@ -47,6 +48,7 @@ LOAD_CPU=0; SUT_CPU=1
 if [ "$(nproc)" -lt 2 ]; then log "only one CPU: SUT and load share it, figures are not comparable"; SUT_CPU=0; fi
 TCK="$(getconf CLK_TCK)"
 
+LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 TMP="$(mktemp -d /tmp/triage-bench.XXXXXX)"
 chmod 755 "$TMP"  # nginx workers may run as another user
 mkdir -p "$OUT_DIR" "$RAW_DIR"
@@ -61,6 +63,8 @@ cleanup() {
     [ $alive -eq 0 ] && break; sleep 0.1
   done
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for f in "$TMP"/*.log; do [ -f "$f" ] && cp "$f" "$RAW_DIR/log-$(basename "$f")"; done
+  [ -f "$TMP/nginx/error.log" ] && cp "$TMP/nginx/error.log" "$RAW_DIR/log-nginx-error.log"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -120,6 +124,13 @@ models:
     upstream_model: gpt-4o-mini
     tier: small
     prices: {input: 0.15, output: 0.6}
+  - name: paced
+    provider: openai
+    endpoint: http://127.0.0.1:$UP_PORT/v1
+    api_key_env: BENCH_UPSTREAM_KEY
+    upstream_model: "mode:delay-chunks-$PACE_MS"
+    tier: small
+    prices: {input: 0.15, output: 0.6}
 routes:
   - {name: bench, type: model, model: gpt-4o-mini}
 EOF
@@ -142,10 +153,12 @@ OK_TARGETS=()
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name url pid <<< "$t"
   ok=1
-  for b in "$BODY" "$SBODY"; do
-    code="$(curl -s -m 5 -o "$RAW_DIR/smoke-$name.txt" -w '%{http_code}' "$url" \
+  for kind in json stream; do
+    b="$BODY"; [ $kind = stream ] && b="$SBODY"
+    f="$RAW_DIR/smoke-$name-$kind.txt"
+    code="$(curl -s -m 5 -o "$f" -w '%{http_code}' "$url" \
             -H 'content-type: application/json' -H 'authorization: Bearer sk-bench' -d "$b")"
-    [ "$code" = 200 ] || { ok=0; log "smoke: $name answered HTTP $code: $(head -c 300 "$RAW_DIR/smoke-$name.txt")"; }
+    [ "$code" = 200 ] || { ok=0; log "smoke: $name $kind answered HTTP $code: $(head -c 300 "$f")"; }
   done
   [ $ok -eq 1 ] && OK_TARGETS+=("$t")
 done
@@ -191,13 +204,22 @@ for t in "${OK_TARGETS[@]}"; do
 done
 
 # --- time to first token, streaming ---------------------------------------------------------
+# "instant": the upstream writes the whole stream at once; "paced": it waits PACE_MS between
+# chunks (model mode:delay-chunks-N, declared as model "paced" in triage), so a proxy that
+# buffered the stream would show up as a first token delayed by several PACE_MS.
 declare -A TT
 for t in "${OK_TARGETS[@]}"; do
   IFS='|' read -r name url pid <<< "$t"
-  line="$(taskset -c $LOAD_CPU node "$LOAD/ttfb.mjs" "$url" "$TTFB_N" 2>&1 | grep '^TTFB')"
-  echo "=== ttfb target=$name: $line" >> "$RAW"
-  for kv in ${line#TTFB }; do TT[$name/${kv%%=*}]=${kv#*=}; done
-  log "ttfb $name: $line"
+  for kind in instant paced; do
+    model=gpt-4o-mini; n=$TTFB_N
+    if [ $kind = paced ]; then
+      n=$TTFB_PACED_N; model="mode:delay-chunks-$PACE_MS"; [ "$name" = triage ] && model=paced
+    fi
+    line="$(taskset -c $LOAD_CPU node "$LOAD/ttfb.mjs" "$url" "$n" "$model" 2>&1 | grep '^TTFB')"
+    echo "=== ttfb target=$name kind=$kind: $line" >> "$RAW"
+    for kv in ${line#TTFB }; do TT[$name/$kind/${kv%%=*}]=${kv#*=}; done
+    log "ttfb $name $kind: $line"
+  done
 done
 
 # --- summaries ------------------------------------------------------------------------------
@@ -214,16 +236,17 @@ added=NA
 [ -n "${R[triage/json/8/p50_us]:-}" ] && [ -n "${R[direct/json/8/p50_us]:-}" ] &&
   added=$(awk -v a="${R[triage/json/8/p50_us]}" -v b="${R[direct/json/8/p50_us]}" 'BEGIN{printf "%.3f", (a-b)/1000}')
 
-build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TRIAGE_BIN")")/CMakeCache.txt" 2>/dev/null)"
 {
   echo "# Load benchmark: latest run"
   echo
   echo "Generated by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); raw rows: \`$(basename "$TSV")\`."
   echo
   echo "- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+  echo "- Load average (1/5/15 min) before the run: $LOADAVG_START, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything above ~0.5 means other work shared the cores)"
   echo "- Layout: SUT pinned to CPU $SUT_CPU; wrk, test upstream and TTFB client on CPU $LOAD_CPU; loopback"
   echo "- Tools: $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(nginx -v 2>&1 | sed 's/.*version: //'), node $(node --version)"
-  echo "- Triage: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (working tree), build type ${build_type:-?}, threads: 1, store sqlite"
+  echo "- Triage: \`$TRIAGE_BIN\` from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree), build type ${build_type:-?}, threads: 1, store sqlite${BENCH_NOTE:+; $BENCH_NOTE}"
   echo "- Load: wrk -t1 -c1 / -t2 -c8 / -t2 -c32 JSON and -t2 -c$STREAM_CONC streaming, ${DUR} s per run after a ${WARM} s warm-up per target; body \`bench/load/post.lua\`"
   echo
   echo "| target | mode | conc | req/s | p50 ms | p90 ms | p99 ms | p50 overhead vs direct, ms | SUT CPU us/req | SUT CPU % | upstream CPU us/req | errors |"
@@ -237,17 +260,19 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt
     done
   done
   echo
-  echo "Time to first content token, streaming, $TTFB_N sequential requests over one keep-alive connection (\`bench/load/ttfb.mjs\`):"
+  echo "Time to first content token, streaming, sequential requests over one keep-alive connection (\`bench/load/ttfb.mjs\`; $TTFB_N instant streams, $TTFB_PACED_N paced with ${PACE_MS} ms between upstream chunks):"
   echo
-  echo "| target | first token p50 ms | p90 ms | p99 ms | added p50 vs direct, ms | stream done p50 ms | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
-  for t in "${OK_TARGETS[@]}"; do
-    name=${t%%|*}
-    [ -n "${TT[$name/first_p50_us]:-}" ] || continue
-    added_tt=-
-    [ "$name" != direct ] && [ -n "${TT[direct/first_p50_us]:-}" ] &&
-      added_tt=$(awk -v a="${TT[$name/first_p50_us]}" -v b="${TT[direct/first_p50_us]}" 'BEGIN{printf "%+.3f", (a-b)/1000}')
-    echo "| $name | $(ms "${TT[$name/first_p50_us]}") | $(ms "${TT[$name/first_p90_us]}") | $(ms "${TT[$name/first_p99_us]}") | $added_tt | $(ms "${TT[$name/done_p50_us]}") | ${TT[$name/errors]} |"
+  echo "| target | upstream stream | first token p50 ms | p90 ms | p99 ms | added p50 vs direct, ms | stream done p50 ms | errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for kind in instant paced; do
+    for t in "${OK_TARGETS[@]}"; do
+      name=${t%%|*}; k="$name/$kind"
+      [ -n "${TT[$k/first_p50_us]:-}" ] || continue
+      added_tt=-
+      [ "$name" != direct ] && [ -n "${TT[direct/$kind/first_p50_us]:-}" ] &&
+        added_tt=$(awk -v a="${TT[$k/first_p50_us]}" -v b="${TT[direct/$kind/first_p50_us]}" 'BEGIN{printf "%+.3f", (a-b)/1000}')
+      echo "| $name | $kind | $(ms "${TT[$k/first_p50_us]}") | $(ms "${TT[$k/first_p90_us]}") | $(ms "${TT[$k/first_p99_us]}") | $added_tt | $(ms "${TT[$k/done_p50_us]}") | ${TT[$k/errors]} |"
+    done
   done
   echo
   echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON):"

@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libyaml-cpp-dev libsqlite3-dev libfasttext-dev libre2-dev
   prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev python3 nodejs npm sqlite3 curl)
+  libgtest-dev libgmock-dev python3 sqlite3 curl)
 test_pkgs=(chromium)
 bench_pkgs=(nginx wrk libbenchmark-dev)
 
@@ -25,6 +25,12 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (the machine image ships its own); a
+# working command is what counts, and Debian's npm package conflicts with other nodejs builds.
+if [ "$profile" != build ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
