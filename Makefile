@@ -21,12 +21,41 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Shipped models, trained in-process from the shipped data (see docs/evaluation.md).
+# Shipped models, trained in-process from the shipped data with fixed splits and seeds
+# (docs/evaluation.md). Each rule reruns only when its data or the binary's trainer changes.
+MODELS := models/intent.bin models/mmlu_router.bin models/gsm8k_router.bin \
+          models/gsm8k_scorer.bin models/arc_router.bin models/winogrande_router.bin \
+          models/routerbench_router.bin
+
 models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl | build
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
 
-models: build models/intent.bin
+models/mmlu_router.bin: data/routellm/mmlu.csv | build
+	@mkdir -p models
+	$(TRIAGE) train router --dataset $< --out $@
+
+models/gsm8k_router.bin: data/routellm/gsm8k.csv | build
+	@mkdir -p models
+	$(TRIAGE) train router --dataset $< --out $@
+
+models/gsm8k_scorer.bin: data/routellm/gsm8k.csv | build
+	@mkdir -p models
+	$(TRIAGE) train cascade-scorer --dataset $< --response-column weak_response --label-column weak_correct --out $@
+
+models/arc_router.bin: data/routerbench/arc_challenge.csv | build
+	@mkdir -p models
+	$(TRIAGE) train multi-router --dataset $< --out $@
+
+models/winogrande_router.bin: data/routerbench/winogrande.csv | build
+	@mkdir -p models
+	$(TRIAGE) train multi-router --dataset $< --out $@
+
+models/routerbench_router.bin: data/routerbench/arc_challenge.csv data/routerbench/winogrande.csv data/routerbench/mbpp.csv | build
+	@mkdir -p models
+	$(TRIAGE) train multi-router $(addprefix --dataset ,$^) --out $@
+
+models: build $(MODELS)
 
 demo: setup-build
 	@$(MAKE) --no-print-directory models

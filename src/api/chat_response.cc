@@ -1,5 +1,7 @@
 #include "api/chat_response.h"
 
+#include <cmath>
+
 #include "api/json_write.h"
 
 namespace triage::api {
@@ -33,6 +35,20 @@ void append_usage(std::string& out, const core::Usage& u) {
   out += "}}";
 }
 
+// Milliseconds with microsecond precision as a fixed 3-decimal number ("12.345"): exact for
+// the integer microseconds the trace holds, and ~10x cheaper than shortest-double formatting.
+void append_millis(std::string& out, double ms) {
+  if (!std::isfinite(ms) || ms < 0) {
+    out += "0.000";
+    return;
+  }
+  const long long us = std::llround(ms * 1000.0);
+  out += std::to_string(us / 1000);
+  char frac[5] = {'.', static_cast<char>('0' + us % 1000 / 100),
+                  static_cast<char>('0' + us % 100 / 10), static_cast<char>('0' + us % 10), 0};
+  out += frac;
+}
+
 void append_triage(std::string& out, const TriageInfo& t) {
   out += R"({"request_id":)";
   append_string(out, t.request_id);
@@ -47,17 +63,17 @@ void append_triage(std::string& out, const TriageInfo& t) {
   out += R"(,"tokens_estimated":)";
   append_bool(out, t.tokens_estimated);
   out += R"(,"latency_ms":{"routing":)";
-  append_double(out, t.routing_ms);
+  append_millis(out, t.routing_ms);
   out += R"(,"queue":)";
-  append_double(out, t.queue_ms);
+  append_millis(out, t.queue_ms);
   out += R"(,"upstream_ttfb":)";
-  append_double(out, t.upstream_ttfb_ms);
+  append_millis(out, t.upstream_ttfb_ms);
   out += R"(,"upstream":)";
-  append_double(out, t.upstream_ms);
+  append_millis(out, t.upstream_ms);
   out += R"(,"overhead":)";
-  append_double(out, t.overhead_ms);
+  append_millis(out, t.overhead_ms);
   out += R"(,"total":)";
-  append_double(out, t.total_ms);
+  append_millis(out, t.total_ms);
   out += R"(},"synthesized":)";
   append_bool(out, t.synthesized);
   if (!t.label.empty()) {

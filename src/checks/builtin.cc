@@ -5,6 +5,7 @@
 #include "checks/arithmetic.h"
 #include "checks/json_check.h"
 #include "checks/rule_checks.h"
+#include "checks/scorer_check.h"
 
 namespace triage::checks {
 
@@ -18,6 +19,7 @@ void register_builtin_checks() {
     routes::CheckRegistry::add("refusal", make_refusal_check);
     routes::CheckRegistry::add("final_answer", make_final_answer_check);
     routes::CheckRegistry::add("arithmetic", make_arithmetic_check);
+    routes::CheckRegistry::add("scorer", make_scorer_check);
   });
 }
 

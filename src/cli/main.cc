@@ -7,11 +7,16 @@
 #include <filesystem>
 #include <string>
 
+#include "cli/export_cmd.h"
 #include "config/config.h"
 #include "ml/intent_trainer.h"
+#include "offline/analyze.h"
 #include "offline/eval.h"
 #include "offline/report.h"
+#include "offline/roi.h"
+#include "offline/train_multi_router.h"
 #include "offline/train_router.h"
+#include "offline/train_scorer.h"
 #include "server/gateway.h"
 
 namespace {
@@ -70,6 +75,31 @@ int main(int argc, char** argv) {
   train_router->add_option("--features", router_opts.features, "auto | prompt | category+prompt");
   train_router->add_option("--seed", router_opts.split.seed, "Seed of the fixed train/test split");
 
+  triage::offline::TrainMultiRouterOptions multi_opts;
+  auto* train_multi = train->add_subcommand(
+      "multi-router", "Per-model score predictor from RouterBench-format data");
+  train_multi->add_option("--dataset", multi_opts.datasets, "CSV (repeatable; rows are pooled)")
+      ->required();
+  train_multi->add_option("--out", multi_opts.out_path, "Model path (.bin); metadata next to it")
+      ->required();
+  train_multi->add_option("--model", multi_opts.models, "Candidate model (repeatable; default: all)");
+  train_multi->add_option("--seed", multi_opts.split.seed, "Seed of the fixed train/test split");
+  train_multi->add_option("--threads", multi_opts.threads, "fastText threads (1 = reproducible)");
+
+  triage::offline::TrainScorerOptions scorer_opts;
+  auto* train_scorer = train->add_subcommand(
+      "cascade-scorer", "Cascade acceptance scorer from prompt + cheap response + grade");
+  train_scorer->add_option("--dataset", scorer_opts.dataset, "CSV: prompt, response and grade columns")
+      ->required();
+  train_scorer->add_option("--out", scorer_opts.out_path, "Model path (.bin); metadata next to it")
+      ->required();
+  train_scorer->add_option("--prompt-column", scorer_opts.prompt_column, "default prompt");
+  train_scorer->add_option("--response-column", scorer_opts.response_column, "default weak_response");
+  train_scorer->add_option("--label-column", scorer_opts.label_column, "default weak_correct");
+  train_scorer->add_option("--strong-column", scorer_opts.strong_column, "auto | none | COLUMN");
+  train_scorer->add_option("--features", scorer_opts.features, "auto | e.g. cheap+prompt+response");
+  train_scorer->add_option("--seed", scorer_opts.split.seed, "Seed of the fixed train/test split");
+
   triage::offline::EvalOptions eval_opts;
   auto* eval = app.add_subcommand(
       "eval", "Run a route over a dataset in-process (same engine as serve) and score it");
@@ -86,9 +116,46 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Summarise the request store: per-model traffic, cost, latency");
   report->add_option("--store", report_store, "Request store (SQLite file)")->required();
 
+  // --- triage export finetune|labels (review loop; cli/export_cmd.cc) ---
+  triage::cli::ExportCommands export_cmds;
+  triage::cli::add_export_commands(app, export_cmds);
+  // --- end export ---
+
+  // --- triage roi | triage analyze (offline/roi.h, offline/analyze.h) ---
+  triage::offline::RoiOptions roi_opts;
+  int64_t roi_requests = 0;
+  auto* roi = app.add_subcommand("roi", "Business case: monthly/annual cost before and after "
+                                        "routing, savings, payback period");
+  roi->add_option("--requests-per-month", roi_requests, "Requests per month");
+  roi->add_option("--current-cpi", roi_opts.current_cpi, "Current cost per inference, USD");
+  roi->add_option("--mix", roi_opts.mix, "Tier mix after routing: SHARE@CPI,... (shares sum to 1)");
+  roi->add_option("--engineering-cost", roi_opts.engineering_cost, "One-off engineering cost, USD");
+  roi->add_option("--from-store", roi_opts.from_store,
+                  "Take the mix and current CPI from a request store (needs -c)");
+  roi->add_option("-c,--config", roi_opts.config_path, "Config (reference model prices)");
+  roi->add_option("--format", roi_opts.format, "text | json")->check(CLI::IsMember({"text", "json"}));
+
+  triage::offline::AnalyzeOptions analyze_opts;
+  double analyze_period = 0.0;
+  auto* analyze = app.add_subcommand(
+      "analyze", "Analyse traffic (request store or JSONL/CSV log): categories, complexity, "
+                 "cost, latency, routing opportunities");
+  analyze->add_option("--store", analyze_opts.store_path, "Request store (SQLite file)");
+  analyze->add_option("--log", analyze_opts.log_path, "Traffic log (.jsonl or .csv; docs/analyze.md)");
+  analyze->add_option("-c,--config", analyze_opts.config_path, "Config: tiers, model tiers, prices");
+  analyze->add_option("--router", analyze_opts.router_path, "Router model (.bin) for the reasoning class (--log)");
+  analyze->add_option("--router-threshold", analyze_opts.router_threshold, "P(strong) at which a prompt is complex");
+  analyze->add_option("--slo", analyze_opts.slo, "Success rate a tier must reach (default 0.99)");
+  analyze->add_option("--min-samples", analyze_opts.min_samples, "Requests needed to trust an observed rate");
+  analyze->add_option("--period-days", analyze_period, "Days the input covers (default: from timestamps)");
+  analyze->add_option("--format", analyze_opts.format, "text | json")->check(CLI::IsMember({"text", "json"}));
+  analyze->add_option("--html", analyze_opts.html_path, "Also write a self-contained HTML report");
+  // --- end roi / analyze ---
+
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (auto code = triage::cli::run_export_commands(export_cmds)) return *code;  // export
     if (serve->parsed()) {
       triage::config::Config cfg = triage::config::load_config(config_path);
       if (!listen.empty()) apply_listen(cfg, listen);
@@ -104,7 +171,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (train_router->parsed()) return triage::offline::run_train_router(router_opts);
+    if (train_scorer->parsed()) return triage::offline::run_train_scorer(scorer_opts);
+    if (train_multi->parsed()) return triage::offline::run_train_multi_router(multi_opts);
     if (eval->parsed()) return triage::offline::run_eval(eval_opts);
+    if (roi->parsed()) {  // roi
+      if (roi->count("--requests-per-month") > 0) roi_opts.requests_per_month = roi_requests;
+      return triage::offline::run_roi(roi_opts);
+    }
+    if (analyze->parsed()) {  // analyze
+      if (analyze->count("--period-days") > 0) analyze_opts.period_days = analyze_period;
+      return triage::offline::run_analyze(analyze_opts);
+    }
     if (report->parsed()) {
       return triage::offline::print_report(report_store);
     }

@@ -20,6 +20,8 @@ const std::vector<std::string> kProviders = {"openai", "anthropic", "replay", "l
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
 const std::vector<std::string> kReplayFormats = {"auto", "routellm", "routerbench"};
+const std::vector<std::string> kReviewFlags = {"flag_band", "escalated", "cascaded",
+                                               "final_checks_failed", "verification_failed"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -108,7 +110,7 @@ void parse_server(MapReader r, ServerConfig& s) {
 }
 
 void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
-  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms"});
+  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms", "keep_payloads"});
   s.type = r["type"].one_of(kStoreTypes, s.type);
   s.path = r["path"].get<std::string>(s.path);
   if (s.type == "sqlite" && s.path.empty())
@@ -118,6 +120,27 @@ void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
   s.queue_capacity = r["queue_capacity"].get<int64_t>(s.queue_capacity, Range::above(0));
   s.batch_size = r["batch_size"].get<int64_t>(s.batch_size, Range::above(0));
   s.flush_interval_ms = r["flush_interval_ms"].get<int64_t>(s.flush_interval_ms, Range::above(0));
+  s.keep_payloads = r["keep_payloads"].get<bool>(s.keep_payloads);
+}
+
+void parse_review(MapReader r, ReviewConfig& rc) {
+  r.only({"flags", "sample_large", "negative_feedback"});
+  Field flags = r["flags"];
+  if (flags.present()) {
+    if (!flags.node().IsSequence())
+      flags.fail("expected a list of trace flags, e.g. [flag_band, cascaded], got " +
+                 describe(flags.node()));
+    rc.flags = flags.as<std::vector<std::string>>();
+    auto items = flags.items();
+    for (size_t i = 0; i < rc.flags.size(); ++i) {
+      if (std::find(kReviewFlags.begin(), kReviewFlags.end(), rc.flags[i]) == kReviewFlags.end())
+        items[i].fail("unknown review flag '" + rc.flags[i] + "'" + suggest(rc.flags[i], kReviewFlags));
+      for (size_t j = 0; j < i; ++j)
+        if (rc.flags[j] == rc.flags[i]) items[i].fail("duplicate flag '" + rc.flags[i] + "'");
+    }
+  }
+  rc.sample_large = r["sample_large"].get<double>(rc.sample_large, Range::between(0, 1));
+  rc.negative_feedback = r["negative_feedback"].get<bool>(rc.negative_feedback);
 }
 
 std::vector<std::string> parse_tiers(Field f) {
@@ -363,9 +386,10 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
   cfg.path = path;
   cfg.dir = config_dir(path);
   MapReader top(root, "", file, 1);
-  top.only({"server", "store", "tiers", "models", "routes", "reference_model"});
+  top.only({"server", "store", "review", "tiers", "models", "routes", "reference_model"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
+  parse_review(top["review"].map(), cfg.review);
   cfg.tiers = parse_tiers(top["tiers"]);
   parse_models(top["models"], cfg);
   parse_routes(top["routes"], cfg);

@@ -94,6 +94,26 @@ struct StoreConfig {
   int64_t queue_capacity = 100000;  // traces waiting to be written; overflow is counted
   int64_t batch_size = 512;         // rows per transaction
   int64_t flush_interval_ms = 200;  // max time a row waits before its batch is written
+  // Also store each request's messages and every model call's answer text (table `prompts`),
+  // which the review queue shows and `triage export` needs. Default false: prompts and answers
+  // often hold personal data; turn it on only where storing them is allowed. Keys never are.
+  bool keep_payloads = false;
+};
+
+// Which finished requests enter the review queue (docs/review.md). A request enters when any
+// rule matches; the reasons are recorded with it.
+struct ReviewConfig {
+  // Trace flags that enqueue a request: flag_band, escalated, cascaded, final_checks_failed,
+  // verification_failed (the flags route kinds set). Empty: no flag enqueues.
+  std::vector<std::string> flags = {"flag_band", "escalated", "cascaded", "final_checks_failed",
+                                    "verification_failed"};
+  // Share (0..1) of successful calls answered by a model of the top tier that are sampled
+  // (reason "sample_large"), to find tasks a cheaper tier could take. Deterministic per
+  // request id (hash), so a replay samples the same requests. 0 disables.
+  double sample_large = 0.02;
+  // A request with negative user feedback (POST /v1/feedback) enters (reason
+  // "negative_feedback").
+  bool negative_feedback = true;
 };
 
 struct ServerConfig {
@@ -112,6 +132,7 @@ struct Config {
   std::string dir;   // its directory; relative paths in the config resolve against it
   ServerConfig server;
   StoreConfig store;
+  ReviewConfig review;
   std::vector<Model> models;
   std::vector<RouteSpec> routes;
   std::string reference_model;  // the model savings are measured against; default: priciest

@@ -26,6 +26,9 @@ struct Span {
   double cost_usd = 0.0;
   bool ok = true;
   std::string error;  // error code name when !ok
+  // Model calls, only when Trace::keep_payloads: the answer text this call produced (also for
+  // attempts a cascade rejected). Goes to the store's `prompts` table, never to metrics.
+  std::string output;
 };
 
 struct Trace {
@@ -65,6 +68,13 @@ struct Trace {
   double confidence = 0.0;
   std::vector<std::string> flags;  // why this request should be reviewed ("flag_band"...)
   std::vector<Span> spans;
+
+  // Payload capture (config store.keep_payloads). When set by the gateway, route code fills
+  // Span::output for model calls; the gateway fills prompt_json (the request's `messages` as
+  // JSON, as sent) and response_text (the answer returned). All empty when not set.
+  bool keep_payloads = false;
+  std::string prompt_json;
+  std::string response_text;
 };
 
 using TracePtr = std::shared_ptr<const Trace>;

@@ -2,6 +2,11 @@
 
 #include "checks/builtin.h"
 #include "routes/builtin_kinds.h"
+#include "routes/classify_route.h"
+#include "routes/ensemble.h"
+#include "routes/multi_route.h"
+#include "routes/pipeline.h"
+#include "routes/retrieve.h"
 #include "routes/threshold_route.h"
 
 namespace triage::engine {
@@ -9,6 +14,11 @@ namespace triage::engine {
 void register_route_kinds_and_checks() {
   routes::register_rules_fallback_cascade_kinds();
   routes::register_threshold_kind();
+  routes::register_classify_kind();
+  routes::register_predict_kind();
+  routes::register_ensemble_kind();
+  routes::register_pipeline_kind();
+  routes::register_retrieve_kind();
   checks::register_builtin_checks();
 }
 

@@ -198,9 +198,9 @@ TrainResult train_classifier(const TrainSpec& spec) {
   args.wordNgrams = spec.word_ngrams;
   args.dim = spec.dim;
   args.minCount = spec.min_count;
-  args.minn = 0;  // no character n-grams (as `fasttext supervised`)
-  args.maxn = 0;
-  args.bucket = spec.word_ngrams > 1 ? spec.bucket : 0;
+  args.minn = spec.minn;  // 0/0: no character n-grams (as `fasttext supervised`)
+  args.maxn = spec.maxn;
+  args.bucket = spec.word_ngrams > 1 || spec.maxn > 0 ? spec.bucket : 0;
   args.thread = std::max(1, spec.threads);
   args.seed = spec.seed;
   args.verbose = 0;  // fastText prints progress to stderr/stdout otherwise
@@ -263,6 +263,7 @@ TrainResult train_classifier(const TrainSpec& spec) {
   meta["hyperparameters"] = boost::json::object{
       {"epoch", spec.epoch},         {"lr", spec.lr},       {"wordNgrams", spec.word_ngrams},
       {"dim", spec.dim},             {"minCount", spec.min_count}, {"bucket", args.bucket},
+      {"minn", spec.minn},           {"maxn", spec.maxn},
       {"loss", "softmax"},           {"threads", args.thread},     {"seed", spec.seed}};
   std::ofstream out(result.metadata_path, std::ios::trunc);
   out << boost::json::serialize(meta) << "\n";

@@ -79,6 +79,8 @@ struct TrainSpec {
   int word_ngrams = 2;   // -wordNgrams
   int dim = 50;          // -dim
   int min_count = 1;     // -minCount
+  int minn = 0;          // -minn: shortest character n-gram (0: none; helps with typos)
+  int maxn = 0;          // -maxn: longest character n-gram (0: none)
   int bucket = 200000;   // -bucket: hashed n-gram rows; memory = (words + bucket) * dim * 4 B
   int threads = 2;       // -thread: more threads train faster but not reproducibly
   int seed = 0;          // -seed

@@ -10,10 +10,10 @@ namespace triage::net {
 
 struct Endpoint {
   bool tls = false;
-  std::string host;       // name or IP literal, without brackets
-  uint16_t port = 0;      // explicit or the scheme's default
-  std::string base_path;  // "/v1" for "https://api.openai.com/v1/"; "" for none; no trailing '/'
-  std::string origin;     // "https://api.openai.com:443": pool key and the name used in messages
+  std::string host;         // name or IP literal, without brackets
+  uint16_t port = 0;        // explicit or the scheme's default
+  std::string base_path;    // "/v1" for "https://api.openai.com/v1/"; "" for none; no trailing '/'
+  std::string origin;       // "https://api.openai.com:443": pool key and the name used in messages
   std::string host_header;  // Host header value: host, plus ":port" when not the default
 
   // base_path + suffix, where suffix starts with '/' ("/chat/completions").

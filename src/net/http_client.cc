@@ -61,9 +61,10 @@ using Parser = http::response_parser<http::buffer_body>;
 
 // A connection with the buffers it reuses from request to request. Owned by exactly one
 // request (through HttpStream) or by the pool.
-struct Connection {
-  explicit Connection(const asio::any_io_executor& ex) : stream(std::in_place_index<0>, ex) {}
-  Connection(const asio::any_io_executor& ex, asio::ssl::context& ctx)
+struct UpstreamConnection {
+  explicit UpstreamConnection(const asio::any_io_executor& ex)
+      : stream(std::in_place_index<0>, ex) {}
+  UpstreamConnection(const asio::any_io_executor& ex, asio::ssl::context& ctx)
       : stream(std::in_place_index<1>, ex, ctx) {}
 
   beast::tcp_stream& tcp() {
@@ -71,8 +72,8 @@ struct Connection {
   }
 
   std::variant<beast::tcp_stream, TlsStream> stream;
-  beast::flat_buffer buffer;  // read buffer; empty between messages (no pipelining)
-  std::string head;           // serialized request head
+  beast::flat_buffer buffer;      // read buffer; empty between messages (no pipelining)
+  std::string head;               // serialized request head
   std::unique_ptr<char[]> chunk;  // body scratch for HttpStream::next()
   std::optional<Parser> parser;   // the response being read
   SteadyTime idle_since{};
@@ -83,7 +84,7 @@ namespace {
 // Runs the same Beast/Asio operation on whichever stream type the connection has. Both
 // branches yield the same awaitable type.
 template <typename Op>
-auto on_stream(Connection& c, Op&& op) {
+auto on_stream(UpstreamConnection& c, Op&& op) {
   return c.stream.index() == 0 ? op(std::get<0>(c.stream)) : op(std::get<1>(c.stream));
 }
 
@@ -99,8 +100,9 @@ class PoolService : public asio::execution_context::service {
 
   explicit PoolService(asio::execution_context& ctx) : service(ctx) {}
 
-  std::unique_ptr<Connection> acquire(const std::string& origin,
-                                      std::chrono::milliseconds idle_timeout, SteadyTime now) {
+  std::unique_ptr<UpstreamConnection> acquire(const std::string& origin,
+                                              std::chrono::milliseconds idle_timeout,
+                                              SteadyTime now) {
     std::lock_guard lock(mu_);
     auto it = idle_.find(origin);
     if (it == idle_.end()) return nullptr;
@@ -113,15 +115,15 @@ class PoolService : public asio::execution_context::service {
       idle_count_ -= expired;
     }
     if (list.empty()) return nullptr;
-    std::unique_ptr<Connection> c = std::move(list.back());
+    std::unique_ptr<UpstreamConnection> c = std::move(list.back());
     list.pop_back();
     --idle_count_;
     ++stats_.reuses;
     return c;
   }
 
-  void release(const std::string& origin, std::unique_ptr<Connection> c, std::size_t max_idle,
-               SteadyTime now) {
+  void release(const std::string& origin, std::unique_ptr<UpstreamConnection> c,
+               std::size_t max_idle, SteadyTime now) {
     std::lock_guard lock(mu_);
     auto& list = idle_[origin];
     if (list.size() >= max_idle) return;  // `c` closes here
@@ -157,7 +159,7 @@ class PoolService : public asio::execution_context::service {
   // Guards everything below; uncontended with one thread per io_context, needed when a context
   // is run by several threads.
   std::mutex mu_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::size_t idle_count_ = 0;
   PoolStats stats_;
 };
@@ -240,60 +242,78 @@ void serialize_head(std::string& out, const Endpoint& ep, const HttpRequest& req
   out.append("\r\n");
 }
 
-// Opens a new connection (resolve, TCP connect, TLS handshake) within the deadline.
-asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Endpoint& ep,
-                                                            SteadyTime start,
-                                                            SteadyTime deadline) {
+struct Resolved {
+  error_code ec;
+  tcp::resolver::results_type results;
+  bool timed_out = false;
+};
+
+// Resolves ep.host; IP literals skip the resolver. The resolver ignores the stream's expiry, so
+// a timer cancels it at the deadline.
+asio::awaitable<Resolved> resolve(const Endpoint& ep, SteadyTime deadline) {
+  Resolved out;
+  asio::ip::address literal = asio::ip::make_address(ep.host, out.ec);
+  if (!out.ec) {
+    out.results = tcp::resolver::results_type::create(tcp::endpoint(literal, ep.port), ep.host,
+                                                      std::to_string(ep.port));
+    co_return out;
+  }
   auto ex = co_await asio::this_coro::executor;
-  std::unique_ptr<Connection> c = ep.tls ? std::make_unique<Connection>(ex, tls_context())
-                                         : std::make_unique<Connection>(ex);
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  asio::steady_timer timer(ex, deadline);
+  auto timed_out = std::make_shared<bool>(false);
+  timer.async_wait([resolver, timed_out](const error_code& tec) {
+    if (!tec) {
+      *timed_out = true;
+      resolver->cancel();
+    }
+  });
+  auto [rec, results] = co_await resolver->async_resolve(ep.host, std::to_string(ep.port), kTuple);
+  timer.cancel();
+  out.ec = rec;
+  out.results = std::move(results);
+  out.timed_out = *timed_out;
+  co_return out;
+}
+
+// Opens a new connection (resolve, TCP connect, TLS handshake) within the deadline.
+// (Written without co_await inside conditional blocks that co_return: GCC 12 miscompiles those.)
+asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> connect(const Endpoint& ep,
+                                                                     SteadyTime start,
+                                                                     SteadyTime deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  std::unique_ptr<UpstreamConnection> c =
+      ep.tls ? std::make_unique<UpstreamConnection>(ex, tls_context())
+             : std::make_unique<UpstreamConnection>(ex);
   beast::tcp_stream& tcp = c->tcp();
   tcp.expires_at(deadline);
 
-  error_code ec;
-  asio::ip::address literal = asio::ip::make_address(ep.host, ec);
-  const bool is_ip = !ec;
-  if (is_ip) {
-    auto [cec] = co_await tcp.async_connect(tcp::endpoint(literal, ep.port), kTuple);
-    ec = cec;
-  } else {
-    // The resolver ignores the stream's expiry; a timer cancels it at the deadline.
-    auto resolver = std::make_shared<tcp::resolver>(ex);
-    asio::steady_timer timer(ex, deadline);
-    bool timed_out = false;
-    timer.async_wait([resolver, &timed_out](const error_code& tec) {
-      if (!tec) {
-        timed_out = true;
-        resolver->cancel();
-      }
-    });
-    auto [rec, results] = co_await resolver->async_resolve(ep.host, std::to_string(ep.port), kTuple);
-    timer.cancel();
-    if (timed_out) co_return timeout_error(ep, start, deadline);
-    if (rec) co_return transport_error(ep, "resolve", rec, start, deadline, 0);
-    auto [cec, connected] = co_await tcp.async_connect(results, kTuple);
-    ec = cec;
-  }
+  Resolved resolved = co_await resolve(ep, deadline);
+  if (resolved.timed_out) co_return timeout_error(ep, start, deadline);
+  if (resolved.ec) co_return transport_error(ep, "resolve", resolved.ec, start, deadline, 0);
+  auto [ec, connected] = co_await tcp.async_connect(resolved.results, kTuple);
   if (ec) co_return transport_error(ep, "connect", ec, start, deadline, 0);
-  tcp.socket().set_option(tcp::no_delay(true), ec);
+  error_code opt_ec;
+  tcp.socket().set_option(tcp::no_delay(true), opt_ec);
+  if (!ep.tls) co_return std::move(c);
 
-  if (ep.tls) {
-    TlsStream& tls = std::get<1>(c->stream);
-    // No SNI for IP literals (RFC 6066); the certificate must then name the IP.
-    if (!is_ip && !SSL_set_tlsext_host_name(tls.native_handle(), ep.host.c_str())) {
-      co_return make_error(ErrorCode::kUpstreamError,
-                           "upstream " + ep.origin + ": could not set TLS server name");
-    }
-    tls.set_verify_mode(asio::ssl::verify_peer);
-    tls.set_verify_callback(asio::ssl::host_name_verification(ep.host));
-    auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
-    if (hec) {
-      if (hec == beast::error::timeout) co_return timeout_error(ep, start, deadline);
-      co_return make_error(ErrorCode::kUpstreamError,
-                           "TLS handshake with upstream " + ep.origin + " failed (" +
-                               hec.message() + ")",
-                           "handshake: " + hec.message());
-    }
+  TlsStream& tls = std::get<1>(c->stream);
+  error_code not_ip;
+  asio::ip::make_address(ep.host, not_ip);
+  // No SNI for IP literals (RFC 6066); the certificate must then name the IP.
+  if (not_ip && !SSL_set_tlsext_host_name(tls.native_handle(), ep.host.c_str())) {
+    co_return make_error(ErrorCode::kUpstreamError,
+                         "upstream " + ep.origin + ": could not set TLS server name");
+  }
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  tls.set_verify_callback(asio::ssl::host_name_verification(ep.host));
+  auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
+  if (hec == beast::error::timeout) co_return timeout_error(ep, start, deadline);
+  if (hec) {
+    co_return make_error(
+        ErrorCode::kUpstreamError,
+        "TLS handshake with upstream " + ep.origin + " failed (" + hec.message() + ")",
+        "handshake: " + hec.message());
   }
   co_return std::move(c);
 }
@@ -313,15 +333,14 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
   if (deadline <= start) co_return timeout_error(endpoint_, start, deadline);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Connection> c =
-        attempt == 0 ? pool.acquire(endpoint_.origin, options_.idle_timeout, start) : nullptr;
+    std::unique_ptr<UpstreamConnection> c;
+    if (attempt == 0) c = pool.acquire(endpoint_.origin, options_.idle_timeout, start);
     const bool reused = c != nullptr;
-    if (!c) {
-      auto connected = co_await connect(endpoint_, start, deadline);
-      if (!connected) co_return std::move(connected).error();
-      c = std::move(connected.value());
-      pool.count_connect();
-    }
+    Result<std::unique_ptr<UpstreamConnection>> connected(std::move(c));
+    if (!reused) connected = co_await connect(endpoint_, start, deadline);
+    if (!connected) co_return std::move(connected).error();
+    c = std::move(connected.value());
+    if (!reused) pool.count_connect();
     c->tcp().expires_at(deadline);
     serialize_head(c->head, endpoint_, req);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(c->head), asio::buffer(req.body)};
@@ -347,8 +366,7 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
         pool.count_stale_retry();
         continue;
       }
-      co_return transport_error(endpoint_, "read", rec, start, deadline,
-                                options_.max_body_bytes);
+      co_return transport_error(endpoint_, "read", rec, start, deadline, options_.max_body_bytes);
     }
     HttpStream stream(this, std::move(c), start, deadline);
     co_return std::move(stream);
@@ -371,7 +389,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::request(const HttpRequest& req
   co_return resp;
 }
 
-HttpStream::HttpStream(const HttpClient* client, std::unique_ptr<Connection> conn,
+HttpStream::HttpStream(const HttpClient* client, std::unique_ptr<UpstreamConnection> conn,
                        SteadyTime start, SteadyTime deadline)
     : client_(client), conn_(std::move(conn)), start_(start), deadline_(deadline) {
   const auto& msg = conn_->parser->get();
@@ -393,8 +411,8 @@ void HttpStream::finish() {
   if (reusable) {
     conn_->tcp().expires_never();
     pool_of(conn_->tcp().get_executor())
-        .release(client_->endpoint_.origin, std::move(conn_),
-                 client_->options_.max_idle_per_origin, SteadyClock::now());
+        .release(client_->endpoint_.origin, std::move(conn_), client_->options_.max_idle_per_origin,
+                 SteadyClock::now());
   }
   conn_.reset();
 }
@@ -426,15 +444,15 @@ void HttpStream::release() {
 asio::awaitable<Result<std::string_view>> HttpStream::next() {
   if (pending_finish_) finish();
   if (done_) co_return std::string_view{};
-  Connection& c = *conn_;
+  UpstreamConnection& c = *conn_;
   if (!c.chunk) c.chunk = std::make_unique<char[]>(kChunkBytes);
   Parser& p = *c.parser;
   for (;;) {
     auto& body = p.get().body();
     body.data = c.chunk.get();
     body.size = kChunkBytes;
-    auto [ec, n] =
-        co_await on_stream(c, [&](auto& s) { return http::async_read_some(s, c.buffer, p, kTuple); });
+    auto [ec, n] = co_await on_stream(
+        c, [&](auto& s) { return http::async_read_some(s, c.buffer, p, kTuple); });
     if (ec && ec != http::error::need_buffer) {
       conn_.reset();
       done_ = true;
@@ -466,15 +484,16 @@ asio::awaitable<Result<std::string>> HttpStream::read_rest(std::size_t limit) {
       conn_.reset();
       done_ = true;
       co_return transport_error(client_->endpoint_, "read",
-                                http::make_error_code(http::error::body_limit), start_,
-                                deadline_, limit);
+                                http::make_error_code(http::error::body_limit), start_, deadline_,
+                                limit);
     }
     out.resize(static_cast<std::size_t>(*len));
   }
   std::size_t used = 0;
   while (!p.is_done()) {
     if (!sized && out.size() - used < 4096) {
-      out.resize(std::min(limit + 1, std::max(out.size() * 2, used + kChunkBytes)));
+      std::size_t cap = limit == SIZE_MAX ? limit : limit + 1;  // one over: detects overflow
+      out.resize(std::min(cap, std::max(out.size() * 2, used + kChunkBytes)));
     }
     auto& body = p.get().body();
     body.data = out.data() + used;
@@ -491,8 +510,8 @@ asio::awaitable<Result<std::string>> HttpStream::read_rest(std::size_t limit) {
       conn_.reset();
       done_ = true;
       co_return transport_error(client_->endpoint_, "read",
-                                http::make_error_code(http::error::body_limit), start_,
-                                deadline_, limit);
+                                http::make_error_code(http::error::body_limit), start_, deadline_,
+                                limit);
     }
   }
   out.resize(used);

@@ -62,7 +62,7 @@ struct HttpClientOptions {
 };
 
 class HttpClient;
-struct Connection;
+struct UpstreamConnection;
 
 // A response whose body is read incrementally. Once the body has been read to its end the
 // connection returns to the pool (when keep-alive); destroying the stream earlier closes it.
@@ -88,12 +88,12 @@ class HttpStream {
 
  private:
   friend class HttpClient;
-  HttpStream(const HttpClient* client, std::unique_ptr<Connection> conn, SteadyTime start,
+  HttpStream(const HttpClient* client, std::unique_ptr<UpstreamConnection> conn, SteadyTime start,
              SteadyTime deadline);
   void finish();
 
   const HttpClient* client_ = nullptr;
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<UpstreamConnection> conn_;
   SteadyTime start_{};
   SteadyTime deadline_{};
   int status_ = 0;
@@ -125,10 +125,10 @@ class HttpClient {
 
 // Counters of one io_context's pool, for tests and metrics. Call on that context's thread.
 struct PoolStats {
-  std::size_t idle = 0;           // idle connections across origins
-  uint64_t connects = 0;          // new connections established
-  uint64_t reuses = 0;            // requests sent on a pooled connection
-  uint64_t stale_retries = 0;     // reused connections that failed and were retried once
+  std::size_t idle = 0;        // idle connections across origins
+  uint64_t connects = 0;       // new connections established
+  uint64_t reuses = 0;         // requests sent on a pooled connection
+  uint64_t stale_retries = 0;  // reused connections that failed and were retried once
 };
 PoolStats pool_stats(boost::asio::execution_context& ctx);
 

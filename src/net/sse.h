@@ -32,7 +32,7 @@ class SseParser {
  private:
   void reset_event();
 
-  std::string buf_;       // unconsumed input starts at pos_
+  std::string buf_;  // unconsumed input starts at pos_
   std::size_t pos_ = 0;
   bool skip_lf_ = false;  // the last line ended with CR at the end of a feed; drop a leading LF
   // Event being assembled. A single data line is a view into buf_ (no copy); further lines are

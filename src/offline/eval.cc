@@ -23,9 +23,12 @@
 #include "config/config.h"
 #include "core/tokens.h"
 #include "ml/fasttext_model.h"
+#include "offline/eval_classifier.h"
+#include "offline/eval_multi.h"
 #include "offline/split.h"
 #include "offline/train_router.h"
 #include "providers/provider.h"
+#include "routes/knob.h"
 #include "routes/route_table.h"
 #include "engine/builtins.h"
 #include "routes/threshold_route.h"
@@ -151,6 +154,19 @@ class Progress {
   int last_ = -1;
 };
 
+// The request a dataset row becomes: one user message, the row's category as metadata.
+core::ChatRequest make_request(const EvalRow& row, const std::string& model, std::size_t i) {
+  core::ChatRequest req;
+  req.model = model;
+  core::Message m;
+  m.role = "user";
+  m.text = row.prompt;
+  req.messages.push_back(std::move(m));
+  req.meta.request_id = "eval_" + std::to_string(i);
+  req.meta.category = row.category;
+  return req;
+}
+
 // Runs `route` over every row on a private io_context (sequentially: the decision and the
 // replay are in-process, and sequential runs keep cost accounting exact).
 std::vector<Outcome> run_route(routes::Route& route, const std::vector<EvalRow>& rows,
@@ -162,14 +178,7 @@ std::vector<Outcome> run_route(routes::Route& route, const std::vector<EvalRow>&
       io,
       [&]() -> asio::awaitable<void> {
         for (std::size_t i = 0; i < rows.size(); ++i) {
-          core::ChatRequest req;
-          req.model = route.name();
-          core::Message m;
-          m.role = "user";
-          m.text = rows[i].prompt;
-          req.messages.push_back(std::move(m));
-          req.meta.request_id = "eval_" + std::to_string(i);
-          req.meta.category = rows[i].category;
+          const core::ChatRequest req = make_request(rows[i], route.name(), i);
           core::Trace trace;
           const SteadyTime start = SteadyClock::now();
           routes::ExecContext ctx{trace, start, start + std::chrono::hours(1)};
@@ -262,6 +271,10 @@ EvalResult evaluate(const EvalOptions& o) {
   if (!route) throw std::runtime_error(o.config_path + ": no route or model named '" + o.route + "'");
   res.route_kind = std::string(route->kind());
   auto* threshold = dynamic_cast<routes::ThresholdRoute*>(route);
+  // The swept knob: the route's first (a threshold route's threshold, a cascade's scorer
+  // threshold); its model's metadata holds the split to re-apply.
+  const std::vector<routes::Knob*> knobs = routes::knobs_of(*route);
+  routes::Knob* knob = knobs.empty() ? nullptr : knobs.front();
 
   // Grade columns, per catalog model.
   std::map<std::string, std::size_t> grade_idx;
@@ -306,14 +319,15 @@ EvalResult evaluate(const EvalOptions& o) {
   if (o.split != "all") {
     std::optional<SplitRule> rule;
     std::string trained_sha;
-    if (threshold) {
-      std::ifstream in(ml::metadata_path_for(threshold->scorer().path()));
+    if (knob && !knob->model_path().empty()) {
+      std::ifstream in(ml::metadata_path_for(std::string(knob->model_path())));
       std::stringstream buf;
       buf << in.rdbuf();
       boost::system::error_code ec;
       auto v = boost::json::parse(buf.str(), ec);
       if (!ec && v.is_object()) {
         const auto* r = v.as_object().if_contains("router");
+        if (!r) r = v.as_object().if_contains("scorer");  // a cascade's answer scorer
         if (r && r->is_object()) {
           if (const auto* s = r->as_object().if_contains("split"); s && s->is_object()) {
             rule = SplitRule::from_json(s->as_object());
@@ -370,30 +384,69 @@ EvalResult evaluate(const EvalOptions& o) {
   res.n_rows = static_cast<int64_t>(rows.size());
   if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows to evaluate");
 
-  // Knob settings: the configured one, then (with --sweep) thresholds at strong-share targets.
+  // Knob settings: the configured one, then (with --sweep) the knob across its range. When the
+  // knob compares a per-request score (a threshold route), it is set at strong-share targets
+  // of the rows' scores; otherwise (a cascade's scorer judges answers) a uniform grid over its
+  // range is refined by bisection wherever two neighbours' strong shares differ by more than
+  // one grid step.
   std::vector<double> thresholds;
-  if (o.sweep && threshold) {
+  bool scored = false;
+  if (o.sweep && knob) {
     std::vector<double> scores;
-    for (const auto& row : rows) scores.push_back(threshold->scorer().score(row.prompt, row.category));
+    scored = true;
+    for (std::size_t i = 0; i < rows.size() && scored; ++i) {
+      const auto s = knob->request_score(make_request(rows[i], route->name(), i));
+      if (s) scores.push_back(*s);
+      scored = s.has_value();
+    }
     std::set<double> uniq;
     const int n = std::max(2, o.sweep_points);
-    for (int i = 0; i < n; ++i) uniq.insert(routes::threshold_for_share(scores, i / double(n - 1)));
+    const auto [lo, hi] = knob->range();
+    for (int i = 0; i < n; ++i) {
+      uniq.insert(scored ? routes::threshold_for_share(scores, i / double(n - 1))
+                         : lo + (hi - lo) * i / double(n - 1));
+    }
     thresholds.assign(uniq.rbegin(), uniq.rend());  // high threshold = few strong calls first
   }
-  const int64_t passes = 1 + static_cast<int64_t>(thresholds.size()) + (res.is_pair ? 2 : 0);
+  const int64_t refine_budget =
+      scored || thresholds.size() < 2 ? 0 : 2 * static_cast<int64_t>(thresholds.size());
+  const int64_t passes =
+      1 + static_cast<int64_t>(thresholds.size()) + refine_budget + (res.is_pair ? 2 : 0);
   Progress progress(o.progress, passes * res.n_rows);
-  const double configured = threshold ? threshold->threshold() : 0.0;
+  const double configured = knob ? knob->get() : 0.0;
   res.operating = summarize(rows, run_route(*route, rows, progress), res.weak_model,
                             res.strong_model, res.is_pair);
   res.operating.threshold = configured;
-  for (double t : thresholds) {
-    threshold->set_threshold(t);
+  auto run_at = [&](double t) {
+    knob->set(t);
     EvalPoint p = summarize(rows, run_route(*route, rows, progress), res.weak_model,
                             res.strong_model, res.is_pair);
     p.threshold = t;
-    res.points.push_back(std::move(p));
+    return p;
+  };
+  for (double t : thresholds) res.points.push_back(run_at(t));
+  if (refine_budget > 0) {
+    std::map<double, EvalPoint> by_value;
+    for (auto& p : res.points) by_value.emplace(p.threshold, std::move(p));
+    const double step = 1.0 / static_cast<double>(thresholds.size() - 1);
+    const double min_gap = (knob->range().second - knob->range().first) * 1e-9;
+    int64_t budget = refine_budget;
+    // Inserting into a std::map keeps iterators valid: a new midpoint is refined in turn.
+    for (auto it = by_value.begin(); budget > 0 && std::next(it) != by_value.end();) {
+      auto next = std::next(it);
+      if (std::abs(next->second.strong_share - it->second.strong_share) > step + 1e-12 &&
+          next->first - it->first > min_gap) {
+        const double mid = (it->first + next->first) / 2;
+        by_value.emplace(mid, run_at(mid));
+        --budget;
+      } else {
+        ++it;
+      }
+    }
+    res.points.clear();
+    for (auto& [t, p] : by_value) res.points.push_back(std::move(p));
   }
-  if (threshold) threshold->set_threshold(configured);
+  if (knob) knob->set(configured);
   res.swept = !res.points.empty();
 
   if (res.is_pair) {
@@ -438,6 +491,9 @@ EvalResult evaluate(const EvalOptions& o) {
 }
 
 int run_eval(const EvalOptions& o) {
+  // Intent data (JSON lines) is scored by the classifier path (offline/eval_classifier.h).
+  if (is_jsonl_dataset(o.dataset)) return run_classifier_eval(o);
+  if (is_multi_model_eval(o)) return run_eval_multi(o);  // RouterBench data (eval_multi.h)
   try {
     if (o.format != "text" && o.format != "json") {
       throw std::runtime_error("--format must be text or json, got '" + o.format + "'");

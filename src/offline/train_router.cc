@@ -36,19 +36,6 @@ struct Row {
   bool needed() const { return strong > weak; }
 };
 
-std::optional<double> parse_grade(const CsvCell& cell) {
-  if (!cell) return std::nullopt;
-  std::string_view s = *cell;
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s == "True" || s == "true") return 1.0;
-  if (s == "False" || s == "false") return 0.0;
-  double v = 0.0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int64_t& skipped) {
   CsvTable t = read_csv_file(path);
   auto need = [&](const char* name) {
@@ -69,8 +56,8 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   std::vector<Row> rows;
   skipped = 0;
   for (const auto& r : t.rows) {
-    auto w = parse_grade(r[weak]);
-    auto s = parse_grade(r[strong]);
+    auto w = parse_grade_cell(r[weak]);
+    auto s = parse_grade_cell(r[strong]);
     if (!r[prompt] || !w || !s) {
       ++skipped;
       continue;
@@ -153,8 +140,60 @@ double logit(double p) {
   return std::log(p / (1 - p));
 }
 
-// Logistic regression of y on features x (plus a bias, last weight) by Newton's method with a
-// tiny ridge, on Platt's smoothed targets. With one feature, logit(raw), this is Platt scaling.
+std::vector<ml::LabeledExample> examples(const std::vector<const Row*>& rows,
+                                         const std::string& label, bool use_category) {
+  std::vector<ml::LabeledExample> out;
+  out.reserve(rows.size());
+  for (const Row* r : rows) {
+    const bool pos = label == "weak_fails" ? r->weak < 0.5 : r->needed();
+    out.push_back({routes::router_feature_text(r->prompt, r->category, use_category),
+                   pos ? "strong" : "weak"});
+  }
+  return out;
+}
+
+void move_model(const std::string& from, const std::string& to) {
+  fs::rename(from, to);
+  fs::rename(ml::metadata_path_for(from), ml::metadata_path_for(to));
+}
+
+json::object metrics_json(const SubsetMetrics& m) {
+  auto opt = [](const std::optional<double>& v) -> json::value {
+    return v ? json::value(*v) : json::value(nullptr);
+  };
+  return json::object{{"n", m.n},
+                      {"weak_quality", m.weak_quality},
+                      {"strong_quality", m.strong_quality},
+                      {"apgr", m.apgr},
+                      {"cpt50", opt(m.cpt50)},
+                      {"cpt80", opt(m.cpt80)},
+                      {"ece", m.ece},
+                      {"brier", m.brier},
+                      {"positive_rate", m.positive_rate}};
+}
+
+struct Hyper {
+  int epoch;
+  double lr;
+  int word_ngrams;
+  int dim;
+};
+
+}  // namespace
+
+std::optional<double> parse_grade_cell(const CsvCell& cell) {
+  if (!cell) return std::nullopt;
+  std::string_view s = *cell;
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s == "True" || s == "true") return 1.0;
+  if (s == "False" || s == "false") return 0.0;
+  double v = 0.0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
                                  const std::vector<int>& y) {
   const std::size_t d = x.empty() ? 1 : x[0].size() + 1;
@@ -204,47 +243,6 @@ std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
   }
   return w;
 }
-
-std::vector<ml::LabeledExample> examples(const std::vector<const Row*>& rows,
-                                         const std::string& label, bool use_category) {
-  std::vector<ml::LabeledExample> out;
-  out.reserve(rows.size());
-  for (const Row* r : rows) {
-    const bool pos = label == "weak_fails" ? r->weak < 0.5 : r->needed();
-    out.push_back({routes::router_feature_text(r->prompt, r->category, use_category),
-                   pos ? "strong" : "weak"});
-  }
-  return out;
-}
-
-void move_model(const std::string& from, const std::string& to) {
-  fs::rename(from, to);
-  fs::rename(ml::metadata_path_for(from), ml::metadata_path_for(to));
-}
-
-json::object metrics_json(const SubsetMetrics& m) {
-  auto opt = [](const std::optional<double>& v) -> json::value {
-    return v ? json::value(*v) : json::value(nullptr);
-  };
-  return json::object{{"n", m.n},
-                      {"weak_quality", m.weak_quality},
-                      {"strong_quality", m.strong_quality},
-                      {"apgr", m.apgr},
-                      {"cpt50", opt(m.cpt50)},
-                      {"cpt80", opt(m.cpt80)},
-                      {"ece", m.ece},
-                      {"brier", m.brier},
-                      {"positive_rate", m.positive_rate}};
-}
-
-struct Hyper {
-  int epoch;
-  double lr;
-  int word_ngrams;
-  int dim;
-};
-
-}  // namespace
 
 std::string file_sha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -137,8 +137,7 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
     return make_error(ErrorCode::kUpstreamError, "upstream failed: " + upstream_error_text(body));
   }
   auto content_it = o->find("content");
-  const json::array* content =
-      content_it == o->end() ? nullptr : content_it->value().if_array();
+  const json::array* content = content_it == o->end() ? nullptr : content_it->value().if_array();
   if (!content) return invalid_response("it has no content");
 
   core::Completion c;
@@ -251,8 +250,9 @@ class AnthropicClient final : public ModelClient {
                                                             CallStats& stats) override {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
     std::string body = anthropic::build_request_body(req, model_, false);
-    auto text = co_await post_whole(target(), body, clamp_deadline(deadline, model_.timeout_ms),
-                                    stats);
+    const UpstreamTarget t = target();
+    const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
+    auto text = co_await post_whole(t, body, until, stats);
     if (!text) co_return std::move(text).error();
     bool reported = false;
     auto c = anthropic::parse_response(*text, model_.name, reported);
@@ -267,8 +267,9 @@ class AnthropicClient final : public ModelClient {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
     std::string body = anthropic::build_request_body(req, model_, true);
     auto assembler = std::make_unique<anthropic::EventAssembler>(model_.name);
-    auto r = co_await post_stream(target(), body, clamp_deadline(deadline, model_.timeout_ms),
-                                  stats, *assembler, sink);
+    const UpstreamTarget t = target();
+    const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
+    auto r = co_await post_stream(t, body, until, stats, *assembler, sink);
     if (!r) co_return std::move(r).error();
     core::Completion c = std::move(assembler->completion());
     estimate_usage_if_missing(req, c, assembler->reported_usage());

@@ -45,6 +45,7 @@ LocalClient::LocalClient(const config::Config& cfg, const config::Model& model)
   }
   try {
     model_ = ml::FastTextModel::load(path);
+    calibrator_ = ml::Calibrator::for_model(path);
   } catch (const ml::ModelError& e) {
     throw config::ConfigError(where + e.what() + " (run `make models` to retrain it)");
   }
@@ -82,7 +83,7 @@ Result<core::Completion> LocalClient::classify(const core::ChatRequest& req,
   }
   core::Completion c;
   c.label = preds[0].label;
-  c.confidence = preds[0].probability;
+  c.confidence = calibrator_.apply(preds[0].probability);
   auto it = options_.answers.find(c.label);
   if (it != options_.answers.end()) {
     c.content = expand_answer_template(it->second, c.label, c.confidence);

@@ -125,8 +125,7 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
   const json::object* o = v.if_object();
   if (!o) return invalid_response("the body is not a JSON object");
   auto choices_it = o->find("choices");
-  const json::array* choices =
-      choices_it == o->end() ? nullptr : choices_it->value().if_array();
+  const json::array* choices = choices_it == o->end() ? nullptr : choices_it->value().if_array();
   if (!choices || choices->empty() || !choices->front().is_object()) {
     return invalid_response("it has no choices");
   }
@@ -138,8 +137,8 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
   c.model = std::string(model);
   c.upstream_model = std::string(as_string(*o, "model"));
   c.content = std::string(as_string(*msg, "content"));
-  if (auto tc = msg->find("tool_calls"); tc != msg->end() && tc->value().is_array() &&
-                                         !tc->value().get_array().empty()) {
+  if (auto tc = msg->find("tool_calls");
+      tc != msg->end() && tc->value().is_array() && !tc->value().get_array().empty()) {
     c.tool_calls = json::value(tc->value(), json::storage_ptr());  // out of the local arena
   }
   std::string_view finish = as_string(c0, "finish_reason");
@@ -165,8 +164,8 @@ void ChunkAssembler::merge_tool_calls(const json::array& calls) {
   for (const json::value& item : calls) {
     const json::object* call = item.if_object();
     if (!call) continue;
-    int64_t index = call->contains("index") ? as_int(*call, "index")
-                                            : static_cast<int64_t>(merged.size());
+    int64_t index =
+        call->contains("index") ? as_int(*call, "index") : static_cast<int64_t>(merged.size());
     if (index < 0 || index > 1024) continue;  // nonsense from the upstream; ignore the fragment
     while (merged.size() <= static_cast<std::size_t>(index)) {
       merged.push_back(json::object{{"id", ""},
@@ -213,8 +212,7 @@ Result<StreamAssembler::Step> ChunkAssembler::on_event(std::string_view /*event*
     reported_usage_ = true;
   }
   auto choices_it = o->find("choices");
-  const json::array* choices =
-      choices_it == o->end() ? nullptr : choices_it->value().if_array();
+  const json::array* choices = choices_it == o->end() ? nullptr : choices_it->value().if_array();
   if (!choices || choices->empty()) return step;  // e.g. the final usage-only chunk
   const json::object* c0 = choices->front().if_object();
   if (!c0) return invalid_response("a stream chunk's choices[0] is not an object");
@@ -231,8 +229,7 @@ Result<StreamAssembler::Step> ChunkAssembler::on_event(std::string_view /*event*
     step.delta.tool_calls = &tc->value();
     merge_tool_calls(tc->value().get_array());
   }
-  step.has_delta =
-      !step.delta.role.empty() || !step.delta.content.empty() || step.delta.tool_calls;
+  step.has_delta = !step.delta.role.empty() || !step.delta.content.empty() || step.delta.tool_calls;
   return step;
 }
 
@@ -267,7 +264,9 @@ class OpenAIClient final : public ModelClient {
                                                             CallStats& stats) override {
     if (key_missing_) co_return missing_key_error(model_, api_key_env_);
     std::string body = openai::build_request_body(req, upstream_model_, false);
-    auto text = co_await post_whole(target(), body, clamp_deadline(deadline, timeout_ms_), stats);
+    const UpstreamTarget t = target();
+    const SteadyTime until = clamp_deadline(deadline, timeout_ms_);
+    auto text = co_await post_whole(t, body, until, stats);
     if (!text) co_return std::move(text).error();
     bool reported = false;
     auto c = openai::parse_response(*text, model_, reported);
@@ -282,8 +281,9 @@ class OpenAIClient final : public ModelClient {
     if (key_missing_) co_return missing_key_error(model_, api_key_env_);
     std::string body = openai::build_request_body(req, upstream_model_, true);
     auto assembler = std::make_unique<openai::ChunkAssembler>(model_);
-    auto r = co_await post_stream(target(), body, clamp_deadline(deadline, timeout_ms_), stats,
-                                  *assembler, sink);
+    const UpstreamTarget t = target();
+    const SteadyTime until = clamp_deadline(deadline, timeout_ms_);
+    auto r = co_await post_stream(t, body, until, stats, *assembler, sink);
     if (!r) co_return std::move(r).error();
     core::Completion c = std::move(assembler->completion());
     estimate_usage_if_missing(req, c, assembler->reported_usage());
@@ -311,10 +311,9 @@ class OpenAIClient final : public ModelClient {
 }  // namespace
 
 std::unique_ptr<ModelClient> make_openai_client(const config::Config& cfg,
-                                                const config::Model& model,
-                                                const EnvLookup& env) {
-  return std::make_unique<OpenAIClient>(model,
-                                        prepare_upstream(cfg, model, env, "https://api.openai.com/v1"));
+                                                const config::Model& model, const EnvLookup& env) {
+  return std::make_unique<OpenAIClient>(
+      model, prepare_upstream(cfg, model, env, "https://api.openai.com/v1"));
 }
 
 }  // namespace triage::providers

@@ -20,8 +20,7 @@ namespace triage::providers {
 // names the variable and every call fails with kUnavailable until restarted with it set.
 // Throws config::ConfigError for an unusable endpoint URL.
 std::unique_ptr<ModelClient> make_openai_client(const config::Config& cfg,
-                                                const config::Model& model,
-                                                const EnvLookup& env);
+                                                const config::Model& model, const EnvLookup& env);
 
 namespace openai {
 

@@ -1,12 +1,11 @@
 #include "providers/upstream_errors.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serializer.hpp>
 #include <boost/json/static_resource.hpp>
-
-#include <spdlog/spdlog.h>
-
 #include <cstdlib>
 
 #include "core/tokens.h"
@@ -40,9 +39,10 @@ UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& m
         env ? env(model.api_key_env.c_str()) : std::getenv(model.api_key_env.c_str());
     if (value == nullptr || *value == '\0') {
       setup.key_missing = true;
-      spdlog::warn("model '{}': environment variable {} (its API key) is not set; calls to this "
-                   "model will fail until Triage is restarted with it",
-                   model.name, model.api_key_env);
+      spdlog::warn(
+          "model '{}': environment variable {} (its API key) is not set; calls to this "
+          "model will fail until Triage is restarted with it",
+          model.name, model.api_key_env);
     } else {
       setup.api_key = value;
       if (setup.api_key.find_first_of("\r\n") != std::string::npos) {
@@ -55,9 +55,9 @@ UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& m
 }
 
 Error missing_key_error(std::string_view model, std::string_view api_key_env) {
-  return make_error(ErrorCode::kUnavailable,
-                    "model " + std::string(model) + " needs its API key in environment variable " +
-                        std::string(api_key_env) + ", which is not set");
+  return make_error(ErrorCode::kUnavailable, "model " + std::string(model) +
+                                                 " needs its API key in environment variable " +
+                                                 std::string(api_key_env) + ", which is not set");
 }
 
 std::string upstream_error_text(std::string_view body) {
@@ -95,9 +95,8 @@ Error map_upstream_status(int status, std::string_view body, std::string_view mo
   const std::string http = "HTTP " + std::to_string(status);
   const std::string m(model);
   if (status == 401 || status == 403) {
-    std::string fix = api_key_env.empty()
-                          ? "the model has no api_key_env configured"
-                          : "check env var " + std::string(api_key_env);
+    std::string fix = api_key_env.empty() ? "the model has no api_key_env configured"
+                                          : "check env var " + std::string(api_key_env);
     return make_error(ErrorCode::kUpstreamError,
                       "upstream rejected the API key for model " + m + "; " + fix, http);
   }
@@ -119,8 +118,7 @@ Error map_upstream_status(int status, std::string_view body, std::string_view mo
                         "upstream rate limit reached for model " + m + ": " + text, internal);
     default:
       return make_error(ErrorCode::kUpstreamError,
-                        "upstream failed with " + http + " for model " + m + ": " + text,
-                        internal);
+                        "upstream failed with " + http + " for model " + m + ": " + text, internal);
   }
 }
 
@@ -173,8 +171,8 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
-                                                      std::string_view body,
-                                                      SteadyTime deadline, CallStats& stats) {
+                                                       std::string_view body, SteadyTime deadline,
+                                                       CallStats& stats) {
   const SteadyTime sent = SteadyClock::now();
   net::HttpRequest req;
   req.target = t.path;
@@ -185,8 +183,8 @@ boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
   stats.ttfb_us = micros_between(sent, SteadyClock::now());
   net::HttpStream& s = opened.value();
   const bool ok_status = s.status() >= 200 && s.status() < 300;
-  auto text = co_await s.read_rest(ok_status ? t.http->options().max_body_bytes
-                                             : kErrorBodyLimit);
+  const std::size_t limit = ok_status ? t.http->options().max_body_bytes : kErrorBodyLimit;
+  auto text = co_await s.read_rest(limit);
   stats.total_us = micros_between(sent, SteadyClock::now());
   if (!text) co_return std::move(text).error();
   if (!ok_status) co_return map_upstream_status(s.status(), *text, t.model, t.api_key_env);
@@ -230,8 +228,9 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
       stats.total_us = micros_between(sent, SteadyClock::now());
       co_return make_error(ErrorCode::kUpstreamError,
                            "upstream closed the stream before it finished",
-                           "model " + std::string(t.model) + ": SSE body ended without its "
-                           "terminal event");
+                           "model " + std::string(t.model) +
+                               ": SSE body ended without its "
+                               "terminal event");
     }
     parser.feed(*bytes);
     while (auto ev = parser.next()) {
@@ -240,16 +239,19 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
         stats.total_us = micros_between(sent, SteadyClock::now());
         co_return std::move(step).error();
       }
+      // (GCC 12: no co_await nested in a conditional block that co_returns; see preamble)
+      bool accepted = true;
       if (step->has_delta) {
         if (first && (!step->delta.content.empty() || step->delta.tool_calls)) {
           stats.ttfb_us = micros_between(sent, SteadyClock::now());
           first = false;
         }
-        if (!co_await sink.write(step->delta)) {
-          stats.total_us = micros_between(sent, SteadyClock::now());
-          co_return make_error(ErrorCode::kCancelled, "the client went away",
-                               "stream to model " + std::string(t.model) + " abandoned");
-        }
+        accepted = co_await sink.write(step->delta);
+      }
+      if (!accepted) {
+        stats.total_us = micros_between(sent, SteadyClock::now());
+        co_return make_error(ErrorCode::kCancelled, "the client went away",
+                             "stream to model " + std::string(t.model) + " abandoned");
       }
       if (step->done) {
         s.release();  // pools the connection when the final chunk is already here

@@ -75,8 +75,8 @@ void append_json_string(std::string& out, std::string_view s);
 // POSTs `body` and returns the whole body of a 2xx answer; other statuses are mapped with
 // map_upstream_status. stats.ttfb_us is set when the response head arrives.
 boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
-                                                      std::string_view body,
-                                                      SteadyTime deadline, CallStats& stats);
+                                                       std::string_view body, SteadyTime deadline,
+                                                       CallStats& stats);
 
 // One streaming protocol: turns SSE events into deltas and assembles the final completion.
 class StreamAssembler {

@@ -94,6 +94,18 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
   co_return make_error(ErrorCode::kInternal, "cascade '" + name_ + "' has no steps");
 }
 
+std::vector<Knob*> CascadeRoute::knobs() {
+  std::vector<Knob*> out;
+  for (auto& step : steps_) {
+    for (auto& check : step.checks) {
+      if (auto* t = dynamic_cast<Tunable*>(check.get())) {
+        for (Knob* k : t->knobs()) out.push_back(k);
+      }
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t,
                                            RouteTable& table) {
   config::MapReader r(spec.node, spec.path, table.config().path, spec.line);

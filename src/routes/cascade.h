@@ -19,11 +19,15 @@
 // Trace: every model call appends its own span (and cost); each check verdict is a kCheck
 // span; one kRoute span says which step was accepted; the flag "cascaded" is added when the
 // request escalated, "final_checks_failed" when the final answer failed its checks.
+//
+// Knobs: the cascade exposes the knobs of its steps' checks (those that are Tunable, e.g. a
+// `scorer`'s threshold), in step then check order.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "routes/check.h"
+#include "routes/knob.h"
 #include "routes/route.h"
 #include "routes/route_table.h"
 
@@ -34,7 +38,7 @@ struct CascadeStep {
   std::vector<std::unique_ptr<Check>> checks;
 };
 
-class CascadeRoute final : public Route {
+class CascadeRoute final : public Route, public Tunable {
  public:
   CascadeRoute(std::string name, std::vector<CascadeStep> steps)
       : name_(std::move(name)), steps_(std::move(steps)) {}
@@ -43,6 +47,7 @@ class CascadeRoute final : public Route {
   boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
                                                        ExecContext& ctx,
                                                        core::StreamSink* sink) override;
+  std::vector<Knob*> knobs() override;
 
  private:
   // Runs the step's checks in order, stopping at the first failure; true when all pass.

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "ml/fasttext_model.h"
+#include "routes/knob.h"
 #include "routes/route.h"
 
 namespace triage::routes {
@@ -88,7 +89,7 @@ class ThresholdScorer {
 // share 0 -> max score (nothing above); share 1 -> -1 (everything above). Empty scores -> 0.5.
 double threshold_for_share(std::vector<double> scores, double share);
 
-class ThresholdRoute final : public Route {
+class ThresholdRoute final : public Route, public Tunable {
  public:
   enum class Choice { kWeak, kStrong };
 
@@ -110,6 +111,8 @@ class ThresholdRoute final : public Route {
   // The knob. Values outside 0..1 are allowed (< 0: all strong; >= 1: all weak) for sweeps.
   double threshold() const { return threshold_.load(std::memory_order_relaxed); }
   void set_threshold(double t) { threshold_.store(t, std::memory_order_relaxed); }
+  // One knob, "threshold" (range [-1, 1]), whose request_score() is score(req).
+  std::vector<Knob*> knobs() override { return {&knob_}; }
 
   const ThresholdScorer& scorer() const { return *scorer_; }
   Route& weak() const { return weak_; }
@@ -121,6 +124,23 @@ class ThresholdRoute final : public Route {
   Route& weak_;
   Route& strong_;
   std::atomic<double> threshold_;
+
+  class ThresholdKnob final : public Knob {
+   public:
+    explicit ThresholdKnob(ThresholdRoute& owner) : owner_(owner) {}
+    std::string_view name() const override { return "threshold"; }
+    double get() const override { return owner_.threshold(); }
+    void set(double v) override { owner_.set_threshold(v); }
+    std::pair<double, double> range() const override { return {-1.0, 1.0}; }
+    std::optional<double> request_score(const core::ChatRequest& req) const override {
+      return owner_.score(req);
+    }
+    std::string_view model_path() const override { return owner_.scorer().path(); }
+
+   private:
+    ThresholdRoute& owner_;
+  };
+  ThresholdKnob knob_{*this};
 };
 
 // Registers `type: threshold` with RouteTable (idempotent).

@@ -21,12 +21,17 @@ namespace asio = boost::asio;
 namespace {
 
 // "key_" + 12 hex digits of SHA-256(key): identifies a caller in the store without the key.
+// Clients reuse one key across many requests, so each I/O thread remembers the last one it
+// hashed (SHA-256 is ~10k instructions; a compare is nothing).
 std::string api_key_id(std::string_view authorization) {
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer) {
     return {};
   }
   std::string_view key = authorization.substr(kBearer.size());
+  thread_local std::string last_key;
+  thread_local std::string last_id;
+  if (key == last_key && !last_id.empty()) return last_id;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
   static constexpr char kHex[] = "0123456789abcdef";
@@ -35,6 +40,8 @@ std::string api_key_id(std::string_view authorization) {
     id += kHex[digest[i] >> 4];
     id += kHex[digest[i] & 0xf];
   }
+  last_key.assign(key);
+  last_id = id;
   return id;
 }
 
@@ -61,7 +68,8 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 }
 
 const char kEndpoints[] =
-    " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics)";
+    " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics, "
+    "POST /v1/feedback, GET /v1/review)";
 
 void record_error(core::Trace& trace, const Error& e) {
   trace.http_status = api::http_status(e.code);
@@ -77,12 +85,16 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   metrics_ = std::make_unique<telemetry::Metrics>();
   store_ = telemetry::make_request_store(cfg_);
   metrics_->set_store(store_.get());
+  review_sink_ = std::make_unique<telemetry::ReviewSink>(
+      telemetry::ReviewRules::from_config(cfg_), *store_);
+  admin_ = std::make_unique<AdminApi>(cfg_, *store_);
   models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
 }
 
 Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
+  if (admin_) admin_->close();
   if (store_) store_->close();
 }
 
@@ -93,6 +105,7 @@ void Gateway::finish(core::Trace& trace, SteadyTime start) {
   auto done = std::make_shared<const core::Trace>(std::move(trace));
   metrics_->consume(done);
   store_->consume(done);
+  review_sink_->consume(done);
 }
 
 asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
@@ -101,6 +114,10 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     const std::string_view target = in.target().substr(0, in.target().find('?'));
     const std::string_view method = in.method();
     const bool chat_path = target == "/v1/chat/completions" || target == "/chat/completions";
+    if (AdminApi::handles(target) && in.malformed().empty()) {
+      co_await admin_->handle(in, out);
+      co_return;
+    }
     if (chat_path && method == "POST" && in.malformed().empty()) {
       metrics_->inflight_inc();
       co_await chat(in, out);
@@ -204,6 +221,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   trace.user = req.meta.user;
   trace.requested_model = req.model;
   trace.stream = req.stream;
+  capture_prompt(cfg_, trace, req);
 
   routes::Route* route = routes_->find(req.model);
   if (!route) {
@@ -228,6 +246,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
       co_return;
     }
     trace.finish_reason = result->finish_reason;
+    if (trace.keep_payloads) trace.response_text = result->content;
     trace.total_us = micros_between(start, SteadyClock::now());
     trace.overhead_us = std::max<int64_t>(
         0, trace.total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
@@ -258,6 +277,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   trace.finish_reason = result->finish_reason;
+  if (trace.keep_payloads) trace.response_text = result->content;
   const bool delivered = co_await sink.finish(result.value());
   if (!delivered) {
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));

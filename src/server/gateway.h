@@ -13,8 +13,10 @@
 #include "net/http_server.h"
 #include "providers/provider.h"
 #include "routes/route_table.h"
+#include "server/admin_api.h"
 #include "telemetry/metrics.h"
 #include "telemetry/request_store.h"
+#include "telemetry/review_sink.h"
 
 namespace triage::server {
 
@@ -62,6 +64,8 @@ class Gateway {
   std::unique_ptr<routes::RouteTable> routes_;
   std::unique_ptr<telemetry::Metrics> metrics_;
   std::unique_ptr<telemetry::RequestStore> store_;
+  std::unique_ptr<telemetry::ReviewSink> review_sink_;  // queues into store_
+  std::unique_ptr<AdminApi> admin_;                     // /v1/feedback, /v1/review
   std::string models_json_;  // GET /v1/models, rendered once
   std::atomic<bool> draining_{false};
 };

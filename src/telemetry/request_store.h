@@ -6,11 +6,19 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/trace.h"
 
 namespace triage::telemetry {
+
+// A finished request chosen for the review queue (see telemetry/review_sink.h).
+struct ReviewEntry {
+  std::string request_id;
+  int64_t ts_ms = 0;                 // the request's arrival (unix ms), the queue's sort key
+  std::vector<std::string> reasons;  // non-empty: "flag_band", "sample_large", ...
+};
 
 class RequestStore : public core::TraceSink {
  public:
@@ -30,6 +38,16 @@ class RequestStore : public core::TraceSink {
 
   // Versioned implementation name for logs ("sqlite/1").
   virtual std::string name() const = 0;
+
+  // Queues a review-queue entry, written by the store's writer after the request rows queued
+  // before it. Same contract as consume(): thread-safe, never blocks on I/O; false (and
+  // counted in dropped()) when the queue is full or closed. Default: not supported, false.
+  virtual bool enqueue_review(ReviewEntry) { return false; }
+
+  // Blocks until everything queued before the call is committed, at most `timeout_ms`; true
+  // when it was. For worker threads (never an I/O thread): the feedback endpoint uses it to
+  // see a request that finished a moment ago. Default: nothing is queued, true.
+  virtual bool flush(int64_t /*timeout_ms*/) { return true; }
 };
 
 // store.type "none": accepts and discards everything; all counters stay 0.

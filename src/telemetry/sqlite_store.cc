@@ -58,6 +58,66 @@ CREATE INDEX IF NOT EXISTS requests_status ON requests(status);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 )sql";
 
+// Version 2 adds the human-in-the-loop tables (docs/store.md, docs/review.md). Run inside one
+// transaction on every version-1 file, including a file just created with kSchema, so the
+// migration path is the creation path and is exercised by every test.
+constexpr const char* kMigrateV1ToV2 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS review_queue (
+  request_id  TEXT PRIMARY KEY,
+  ts_ms       INTEGER NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'open',
+  enqueued_ms INTEGER NOT NULL,
+  updated_ms  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS review_queue_status_ts ON review_queue(status, ts_ms, request_id);
+CREATE INDEX IF NOT EXISTS review_queue_ts ON review_queue(ts_ms, request_id);
+CREATE TABLE IF NOT EXISTS review_reasons (
+  reason     TEXT NOT NULL,
+  ts_ms      INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  PRIMARY KEY (reason, ts_ms, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS review_reasons_request ON review_reasons(request_id);
+CREATE TABLE IF NOT EXISTS feedback (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id       TEXT NOT NULL,
+  ts_ms            INTEGER NOT NULL,
+  score            REAL NOT NULL,
+  thumbs           TEXT,
+  corrected_answer TEXT,
+  comment          TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id, id);
+CREATE TABLE IF NOT EXISTS labels (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id       TEXT NOT NULL,
+  ts_ms            INTEGER NOT NULL,
+  verdict          TEXT NOT NULL,
+  sufficient_tier  TEXT,
+  corrected_answer TEXT,
+  reviewer         TEXT
+);
+CREATE INDEX IF NOT EXISTS labels_request ON labels(request_id, id);
+CREATE TABLE IF NOT EXISTS prompts (
+  request_id TEXT PRIMARY KEY,
+  messages   TEXT NOT NULL,
+  response   TEXT,
+  attempts   TEXT NOT NULL
+);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+constexpr const char* kInsertReview =
+    "INSERT OR IGNORE INTO review_queue (request_id, ts_ms, status, enqueued_ms, updated_ms) "
+    "VALUES (?1, ?2, 'open', ?3, ?3)";
+constexpr const char* kInsertReason =
+    "INSERT OR IGNORE INTO review_reasons (reason, ts_ms, request_id) VALUES (?1, ?2, ?3)";
+constexpr const char* kInsertPrompt =
+    "INSERT OR REPLACE INTO prompts (request_id, messages, response, attempts) "
+    "VALUES (?1, ?2, ?3, ?4)";
+
 // synchronous=NORMAL: in WAL mode a commit does not fsync; a power loss can lose the last
 // commits but never corrupts the file. A 32 MiB page cache and checkpoints every 8192 pages
 // (32 MiB of WAL) keep index updates and checkpoint fsyncs off the per-batch path (about 2-3x
@@ -102,9 +162,7 @@ SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(option
   try {
     open_database();
   } catch (...) {
-    sqlite3_finalize(insert_);
-    sqlite3_finalize(begin_);
-    sqlite3_finalize(commit_);
+    finalize_statements();
     sqlite3_close(db_);
     throw;
   }
@@ -114,10 +172,14 @@ SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(option
 
 SqliteStore::~SqliteStore() {
   close();
-  sqlite3_finalize(insert_);
-  sqlite3_finalize(begin_);
-  sqlite3_finalize(commit_);
+  finalize_statements();
   sqlite3_close(db_);
+}
+
+void SqliteStore::finalize_statements() {
+  for (sqlite3_stmt* s : {insert_, begin_, commit_, insert_review_, insert_reason_, insert_prompt_})
+    sqlite3_finalize(s);
+  insert_ = begin_ = commit_ = insert_review_ = insert_reason_ = insert_prompt_ = nullptr;
 }
 
 void SqliteStore::open_database() {
@@ -166,6 +228,17 @@ void SqliteStore::open_database() {
     version = sqlite3_column_int(v, 0);
   }
   sqlite3_finalize(v);
+  if (version == 1) {
+    if (sqlite3_exec(db_, kMigrateV1ToV2, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string what = err != nullptr ? err : "unknown error";
+      sqlite3_free(err);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw std::runtime_error("request store " + path +
+                               ": cannot migrate schema from version 1 to 2: " + what);
+    }
+    spdlog::debug("request store {}: schema migrated from version 1 to 2", path);
+    version = 2;
+  }
   if (version != kSchemaVersion) {
     throw std::runtime_error("request store " + path + ": unsupported schema_version " +
                              std::to_string(version) + " (this build reads and writes " +
@@ -177,7 +250,13 @@ void SqliteStore::open_database() {
       sqlite3_prepare_v3(db_, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &begin_, nullptr) !=
           SQLITE_OK ||
       sqlite3_prepare_v3(db_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr) !=
-          SQLITE_OK) {
+          SQLITE_OK ||
+      sqlite3_prepare_v3(db_, kInsertReview, -1, SQLITE_PREPARE_PERSISTENT, &insert_review_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(db_, kInsertReason, -1, SQLITE_PREPARE_PERSISTENT, &insert_reason_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(db_, kInsertPrompt, -1, SQLITE_PREPARE_PERSISTENT, &insert_prompt_,
+                         nullptr) != SQLITE_OK) {
     fail("cannot prepare statements");
   }
 }
@@ -197,10 +276,12 @@ void SqliteStore::consume(const core::TracePtr& trace) {
     if (!stopping_) {
       accepted = true;
       pending_.push_back(trace);
+      ++enqueued_seq_;
       const size_t n = pending_.size();
-      if (n == 1) oldest_pending_ = SteadyClock::now();
+      const bool first = n == 1 && pending_reviews_.empty();
+      if (first) oldest_pending_ = SteadyClock::now();
       // The writer needs waking only to start a flush timer or for a full batch.
-      notify = writer_waiting_ && (n == 1 || n == static_cast<size_t>(options_.batch_size));
+      notify = writer_waiting_ && (first || n == static_cast<size_t>(options_.batch_size));
       if (notify) writer_waiting_ = false;
     }
   }
@@ -210,6 +291,45 @@ void SqliteStore::consume(const core::TracePtr& trace) {
     return;
   }
   if (notify) cv_.notify_one();
+}
+
+bool SqliteStore::enqueue_review(ReviewEntry entry) {
+  if (entry.request_id.empty() || entry.reasons.empty()) return false;
+  bool accepted = false;
+  bool notify = false;
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_ &&
+        static_cast<int64_t>(pending_reviews_.size()) < options_.queue_capacity) {
+      accepted = true;
+      pending_reviews_.push_back(std::move(entry));
+      ++enqueued_seq_;
+      if (pending_reviews_.size() == 1 && pending_.empty()) {
+        oldest_pending_ = SteadyClock::now();
+        notify = writer_waiting_;
+        if (notify) writer_waiting_ = false;
+      }
+    }
+  }
+  if (!accepted) {
+    count_drop(1, "review entry: queue full or store closed");
+    return false;
+  }
+  if (notify) cv_.notify_one();
+  return true;
+}
+
+bool SqliteStore::flush(int64_t timeout_ms) {
+  std::unique_lock lk(mu_);
+  const uint64_t target = enqueued_seq_;
+  if (committed_seq_ >= target) return true;
+  ++flush_waiters_;
+  writer_waiting_ = false;
+  cv_.notify_one();
+  const bool done = flushed_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
+                                         [&] { return committed_seq_ >= target; });
+  --flush_waiters_;
+  return done;
 }
 
 void SqliteStore::count_drop(int64_t n, const char* why) {
@@ -251,19 +371,22 @@ void SqliteStore::writer_loop() {
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
   batch.reserve(pending_.capacity());
   for (;;) {
+    uint64_t batch_seq = 0;
     {
       std::unique_lock lk(mu_);
       for (;;) {
-        if (!held_ && !pending_.empty() &&
-            (stopping_ || pending_.size() >= batch_size ||
+        const bool has_work = !pending_.empty() || !pending_reviews_.empty();
+        if (!held_ && has_work &&
+            (stopping_ || flush_waiters_ > 0 || pending_.size() >= batch_size ||
              SteadyClock::now() >= oldest_pending_ + interval)) {
           break;
         }
-        if (stopping_ && pending_.empty()) return;
+        if (stopping_ && !has_work) return;
         writer_waiting_ = true;
-        if (held_ || pending_.empty()) {
+        if (held_ || !has_work) {
           cv_.wait(lk);
         } else {
           cv_.wait_until(lk, oldest_pending_ + interval);
@@ -271,12 +394,56 @@ void SqliteStore::writer_loop() {
         writer_waiting_ = false;
       }
       batch.swap(pending_);  // pending_ takes the (empty) spare buffer
+      reviews.swap(pending_reviews_);
+      batch_seq = enqueued_seq_;
     }
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       write_batch(batch, i, std::min(batch.size(), i + batch_size));
     }
+    // After the request rows, so that a review entry never precedes its request's row.
+    if (!reviews.empty()) write_reviews(reviews);
     batch.clear();
+    reviews.clear();
+    {
+      std::lock_guard lk(mu_);
+      committed_seq_ = batch_seq;
+    }
+    flushed_cv_.notify_all();
   }
+}
+
+void SqliteStore::write_reviews(const std::vector<ReviewEntry>& reviews) {
+  const int64_t now_ms = unix_time_ms();
+  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  int64_t failed = 0;
+  for (const ReviewEntry& e : reviews) {
+    bool ok = true;
+    sqlite3_stmt* q = insert_review_;
+    bind_text(q, 1, e.request_id, false);
+    sqlite3_bind_int64(q, 2, e.ts_ms);
+    sqlite3_bind_int64(q, 3, now_ms);
+    ok = sqlite3_step(q) == SQLITE_DONE;
+    sqlite3_reset(q);
+    for (const std::string& reason : e.reasons) {
+      sqlite3_stmt* r = insert_reason_;
+      bind_text(r, 1, reason, false);
+      sqlite3_bind_int64(r, 2, e.ts_ms);
+      bind_text(r, 3, e.request_id, false);
+      ok = sqlite3_step(r) == SQLITE_DONE && ok;
+      sqlite3_reset(r);
+    }
+    if (!ok) {
+      ++failed;
+      spdlog::error("request store {}: review entry {} not written: {}", options_.path,
+                    e.request_id, sqlite3_errmsg(db_));
+    }
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    spdlog::error("request store {}: review COMMIT failed: {}", options_.path, sqlite3_errmsg(db_));
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    failed = static_cast<int64_t>(reviews.size());
+  }
+  if (failed > 0) count_drop(failed, "review write error");
 }
 
 void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end) {
@@ -353,7 +520,36 @@ bool SqliteStore::bind_and_step(const core::Trace& t) {
   bind_text(s, 31, spans, false);
   const int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return rc == SQLITE_DONE;
+  if (rc != SQLITE_DONE) return false;
+  if (t.keep_payloads && !t.prompt_json.empty()) write_prompt(t);
+  return true;
+}
+
+void SqliteStore::write_prompt(const core::Trace& t) {
+  std::string attempts = "[";
+  for (const core::Span& span : t.spans) {
+    if (span.kind != core::SpanKind::kModelCall) continue;
+    if (attempts.size() > 1) attempts += ',';
+    attempts += "{\"model\":";
+    append_json_string(attempts, span.name);
+    attempts += ",\"tier\":";
+    append_json_string(attempts, span.tier);
+    attempts += span.ok ? ",\"ok\":true,\"output\":" : ",\"ok\":false,\"output\":";
+    append_json_string(attempts, span.output);
+    attempts += '}';
+  }
+  attempts += ']';
+  sqlite3_stmt* p = insert_prompt_;
+  bind_text(p, 1, t.request_id, false);
+  bind_text(p, 2, t.prompt_json, false);
+  bind_text(p, 3, t.response_text);
+  bind_text(p, 4, attempts, false);
+  if (sqlite3_step(p) != SQLITE_DONE) {
+    // The request row stands; only its payload is missing (the review page says so).
+    spdlog::error("request store {}: payload of {} not written: {}", options_.path, t.request_id,
+                  sqlite3_errmsg(db_));
+  }
+  sqlite3_reset(p);
 }
 
 }  // namespace triage::telemetry

@@ -27,7 +27,7 @@ struct SqliteStoreOptions {
 
 class SqliteStore final : public RequestStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 1 is migrated on open
 
   // Opens (or creates) the database, applies pragmas and schema, prepares statements and starts
   // the writer thread. Throws std::runtime_error naming the path on any failure.
@@ -41,7 +41,9 @@ class SqliteStore final : public RequestStore {
   int64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
   int64_t written() const override { return written_.load(std::memory_order_relaxed); }
   int64_t queued() const override { return queued_.load(std::memory_order_relaxed); }
-  std::string name() const override { return "sqlite/1"; }
+  std::string name() const override { return "sqlite/2"; }
+  bool enqueue_review(ReviewEntry entry) override;
+  bool flush(int64_t timeout_ms) override;
 
   // Maintenance/test hook: while held, the writer commits nothing (consume() keeps queueing,
   // then drops once the queue is full). release() resumes; close() releases implicitly.
@@ -55,6 +57,9 @@ class SqliteStore final : public RequestStore {
   void writer_loop();
   void write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end);
   bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
+  void write_prompt(const core::Trace& t);   // table prompts; failures logged, row kept
+  void write_reviews(const std::vector<ReviewEntry>& reviews);  // own transaction
+  void finalize_statements();
   void count_drop(int64_t n, const char* why);
 
   const SqliteStoreOptions options_;
@@ -62,10 +67,18 @@ class SqliteStore final : public RequestStore {
   sqlite3_stmt* insert_ = nullptr;  // writer thread only
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* insert_review_ = nullptr;  // writer thread only
+  sqlite3_stmt* insert_reason_ = nullptr;
+  sqlite3_stmt* insert_prompt_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<core::TracePtr> pending_;  // guarded by mu_
+  std::vector<ReviewEntry> pending_reviews_;  // guarded by mu_; bounded by queue_capacity
+  uint64_t enqueued_seq_ = 0;   // guarded by mu_: items ever accepted (traces + reviews)
+  uint64_t committed_seq_ = 0;  // guarded by mu_: enqueued_seq_ as of the last finished write
+  int flush_waiters_ = 0;       // guarded by mu_: flush() callers waiting; writer skips timer
+  std::condition_variable flushed_cv_;  // committed_seq_ advanced
   SteadyTime oldest_pending_;            // guarded by mu_: when pending_ became non-empty
   bool stopping_ = false;                // guarded by mu_
   bool held_ = false;                    // guarded by mu_

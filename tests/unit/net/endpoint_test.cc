@@ -38,9 +38,9 @@ TEST(Endpoint, Ipv6Literal) {
 }
 
 TEST(Endpoint, Rejects) {
-  for (const char* bad : {"ftp://x/v1", "api.openai.com/v1", "http://user:pw@host/v1",
-                          "http://host/v1?x=1", "http://host:0/", "http://host:70000/", "",
-                          "http:///v1"}) {
+  for (const char* bad :
+       {"ftp://x/v1", "api.openai.com/v1", "http://user:pw@host/v1", "http://host/v1?x=1",
+        "http://host:0/", "http://host:70000/", "", "http:///v1"}) {
     auto ep = parse_endpoint(bad);
     EXPECT_FALSE(ep.ok()) << bad;
     if (!ep.ok()) {

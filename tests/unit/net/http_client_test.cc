@@ -54,7 +54,7 @@ class ScriptedServer {
 
 // Reads one request; returns its target, or nullopt when the peer closed.
 asio::awaitable<std::optional<http::request<http::string_body>>> read_req(tcp::socket& s,
-                                                                        beast::flat_buffer& b) {
+                                                                          beast::flat_buffer& b) {
   http::request<http::string_body> req;
   auto [ec, n] = co_await http::async_read(s, b, req, kTuple);
   if (ec) co_return std::nullopt;
@@ -112,7 +112,13 @@ TEST(HttpClient, RequestAndKeepAliveReuse) {
     HttpHeader hdr[] = {{"X-Test", "yes"}};
     std::string target = client.endpoint().target("/chat/completions");
     for (int i = 1; i <= 3; ++i) {
-      auto r = co_await client.request([&] { auto r = post(target); r.headers = hdr; return r; }(), in(5s));
+      auto r = co_await client.request(
+          [&] {
+            auto r = post(target);
+            r.headers = hdr;
+            return r;
+          }(),
+          in(5s));
       EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
       if (!r.ok()) co_return;
       EXPECT_EQ(r->status, 200);
@@ -121,8 +127,8 @@ TEST(HttpClient, RequestAndKeepAliveReuse) {
     }
   });
   ASSERT_EQ(seen.size(), 3u);
-  EXPECT_EQ(seen[0], "POST /v1/chat/completions 127.0.0.1:" + std::to_string(server.port()) +
-                         " {} yes");
+  EXPECT_EQ(seen[0],
+            "POST /v1/chat/completions 127.0.0.1:" + std::to_string(server.port()) + " {} yes");
   EXPECT_EQ(server.connections(), 1);
   PoolStats st = pool_stats(ctx);
   EXPECT_EQ(st.connects, 1u);
@@ -137,19 +143,25 @@ TEST(HttpClient, StreamDeliversChunksAsTheyArrive) {
   asio::steady_timer first_seen(ctx, SteadyTime::max());
   ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
     beast::flat_buffer b;
-    if (!co_await read_req(s, b)) co_return;
+    auto first_req = co_await read_req(s, b);
+    if (!first_req) co_return;
     co_await write_raw(s,
                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n"
                        "6\r\nfirst\n\r\n");
     co_await first_seen.async_wait(kTuple);
     co_await write_raw(s, "7\r\nsecond\n\r\n0\r\n\r\n");
-    while (co_await read_req(s, b)) co_await write_raw(s, ok_response("again"));
+    for (;;) {
+      auto more = co_await read_req(s, b);
+      if (!more) break;
+      co_await write_raw(s, ok_response("again"));
+    }
   });
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto opened = co_await client.open(post("/v1/x"), in(5s));
+    const HttpRequest opened_req = post("/v1/x");
+    auto opened = co_await client.open(opened_req, in(5s));
     EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
     if (!opened.ok()) co_return;
     HttpStream& s = opened.value();
@@ -166,7 +178,8 @@ TEST(HttpClient, StreamDeliversChunksAsTheyArrive) {
     EXPECT_EQ(all, "first\nsecond\n");
     EXPECT_TRUE(s.done());
     // The finished stream's connection went back to the pool and is reused.
-    auto again = co_await client.request(post("/v1/x", ""), in(5s));
+    const HttpRequest again_req = post("/v1/x", "");
+    auto again = co_await client.request(again_req, in(5s));
     EXPECT_TRUE(again.ok() && again->body == "again");
   });
   EXPECT_EQ(server.connections(), 1);
@@ -187,14 +200,16 @@ TEST(HttpClient, AbandonedStreamClosesItsConnection) {
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
     {
-      auto opened = co_await client.open(post("/v1/x", ""), in(5s));
+      const HttpRequest opened_req = post("/v1/x", "");
+      auto opened = co_await client.open(opened_req, in(5s));
       EXPECT_TRUE(opened.ok());
       if (!opened.ok()) co_return;
       auto chunk = co_await opened->next();
       EXPECT_TRUE(chunk.ok() && *chunk == "12345");
     }
     EXPECT_EQ(pool_stats(ctx).idle, 0u);
-    auto again = co_await client.open(post("/v1/x", ""), in(5s));
+    const HttpRequest again_req = post("/v1/x", "");
+    auto again = co_await client.open(again_req, in(5s));
     EXPECT_TRUE(again.ok());
     server.stop();
   });
@@ -206,7 +221,8 @@ TEST(HttpClient, StaleKeepAliveIsRetriedOnce) {
   asio::io_context ctx;
   ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
     beast::flat_buffer b;
-    if (!co_await read_req(s, b)) co_return;
+    auto first_req = co_await read_req(s, b);
+    if (!first_req) co_return;
     co_await write_raw(s, ok_response("ok"));
     // Wait for the next request, then close without answering (an idle-timeout race).
     co_await read_req(s, b);
@@ -216,7 +232,8 @@ TEST(HttpClient, StaleKeepAliveIsRetriedOnce) {
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < 2; ++i) {
-      auto r = co_await client.request(post("/v1/x"), in(5s));
+      const HttpRequest r_req = post("/v1/x");
+      auto r = co_await client.request(r_req, in(5s));
       EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
       if (r.ok()) {
         EXPECT_EQ(r->body, "ok");
@@ -239,7 +256,8 @@ TEST(HttpClient, FreshConnectionFailureIsNotRetried) {
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
     EXPECT_FALSE(r.ok());
     if (r.ok()) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
@@ -259,7 +277,8 @@ TEST(HttpClient, DeadlineGivesUpstreamTimeout) {
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(150ms));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(150ms));
     EXPECT_FALSE(r.ok());
     if (r.ok()) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kUpstreamTimeout);
@@ -274,7 +293,8 @@ TEST(HttpClient, PastDeadlineFailsWithoutConnecting) {
   auto ep = parse_endpoint("http://127.0.0.1:9/v1");
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x", ""), SteadyClock::now() - 1ms);
+    const HttpRequest r_req = post("/v1/x", "");
+    auto r = co_await client.request(r_req, SteadyClock::now() - 1ms);
     EXPECT_FALSE(r.ok());
     if (!r.ok()) {
       EXPECT_EQ(r.error().code, ErrorCode::kUpstreamTimeout);
@@ -293,7 +313,8 @@ TEST(HttpClient, ConnectionRefused) {
   auto ep = parse_endpoint("http://127.0.0.1:" + std::to_string(port) + "/v1");
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
     EXPECT_FALSE(r.ok());
     if (r.ok()) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
@@ -313,7 +334,8 @@ TEST(HttpClient, GarbageResponse) {
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
     EXPECT_FALSE(r.ok());
     if (r.ok()) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
@@ -333,7 +355,8 @@ TEST(HttpClient, BodyCutShortIsAnError) {
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
     EXPECT_FALSE(r.ok());
     if (!r.ok()) {
       EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
@@ -355,14 +378,16 @@ TEST(HttpClient, BodyLimit) {
   HttpClient small(*ep, HttpClientOptions{.max_body_bytes = 100});
   HttpClient large(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await small.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await small.request(r_req, in(5s));
     EXPECT_FALSE(r.ok());
     if (!r.ok()) {
       EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
       EXPECT_NE(r.error().message.find("larger than 100 bytes"), std::string::npos)
           << r.error().message;
     }
-    auto ok = co_await large.request(post("/v1/x"), in(5s));
+    const HttpRequest ok_req = post("/v1/x");
+    auto ok = co_await large.request(ok_req, in(5s));
     EXPECT_TRUE(ok.ok() && ok->body == big);
   });
 }
@@ -380,13 +405,61 @@ TEST(HttpClient, NonSuccessStatusIsAResponse) {
   auto ep = parse_endpoint(server.url());
   HttpClient client(*ep);
   run(ctx, [&]() -> asio::awaitable<void> {
-    auto r = co_await client.request(post("/v1/x"), in(5s));
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
     EXPECT_TRUE(r.ok());
     if (!r.ok()) co_return;
     EXPECT_EQ(r->status, 503);
     EXPECT_EQ(r->body, "busy");
   });
   EXPECT_EQ(pool_stats(ctx).idle, 0u);  // Connection: close is honoured
+}
+
+TEST(HttpClient, ResolvesHostNames) {
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    auto req = co_await read_req(s, b);
+    if (!req) co_return;
+    co_await write_raw(s, ok_response(std::string((*req)[http::field::host])));
+  });
+  auto ep = parse_endpoint("http://localhost:" + std::to_string(server.port()) + "/v1");
+  ASSERT_TRUE(ep.ok());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    const HttpRequest rq = post("/v1/x");
+    auto r = co_await client.request(rq, in(5s));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    if (r.ok()) {
+      EXPECT_EQ(r->body, "localhost:" + std::to_string(server.port()));
+    }
+    server.stop();
+  });
+}
+
+TEST(HttpClient, TlsHandshakeFailureIsUpstreamError) {
+  // An https endpoint whose server speaks plain HTTP: the handshake must fail cleanly.
+  asio::io_context ctx;
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    char buf[512];
+    co_await s.async_read_some(asio::buffer(buf), kTuple);
+    co_await write_raw(s, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    s.close();
+  });
+  auto ep = parse_endpoint("https://127.0.0.1:" + std::to_string(server.port()) + "/v1");
+  ASSERT_TRUE(ep.ok());
+  HttpClient client(*ep);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    const HttpRequest r_req = post("/v1/x");
+    auto r = co_await client.request(r_req, in(5s));
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
+    EXPECT_NE(r.error().message.find("TLS handshake with upstream https://127.0.0.1:"),
+              std::string::npos)
+        << r.error().message;
+    server.stop();
+  });
 }
 
 }  // namespace

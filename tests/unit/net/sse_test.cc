@@ -26,8 +26,8 @@ std::vector<Ev> parse_split(std::string_view input, const std::vector<size_t>& s
     size_t n = std::min(sizes[k++ % sizes.size()], input.size() - i);
     p.feed(input.substr(i, n));
     i += n;
-    while (auto e = p.next()) out.push_back({std::string(e->event), std::string(e->data),
-                                             std::string(e->id)});
+    while (auto e = p.next())
+      out.push_back({std::string(e->event), std::string(e->data), std::string(e->id)});
   }
   return out;
 }
@@ -69,16 +69,16 @@ TEST(Sse, AllTwoWaySplits) {
     std::vector<Ev> out;
     for (auto part : {in.substr(0, cut), in.substr(cut)}) {
       p.feed(part);
-      while (auto e = p.next()) out.push_back({std::string(e->event), std::string(e->data),
-                                               std::string(e->id)});
+      while (auto e = p.next())
+        out.push_back({std::string(e->event), std::string(e->data), std::string(e->id)});
     }
     EXPECT_EQ(out, kExpected) << "cut at " << cut;
   }
 }
 
 TEST(Sse, IrregularSplits) {
-  for (std::vector<size_t> sizes : std::vector<std::vector<size_t>>{
-           {2, 3}, {7, 1, 13}, {5}, {1, 1, 2, 40}, {17, 4}}) {
+  for (std::vector<size_t> sizes :
+       std::vector<std::vector<size_t>>{{2, 3}, {7, 1, 13}, {5}, {1, 1, 2, 40}, {17, 4}}) {
     EXPECT_EQ(parse_split(kStream, sizes), kExpected);
   }
 }

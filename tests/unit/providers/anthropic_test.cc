@@ -26,8 +26,8 @@ TEST(AnthropicRequest, TranslatesSystemMergesTurnsAndOptions) {
   core::ChatRequest req;
   req.messages = {msg("system", "Be terse."), msg("developer", "No emojis."),
                   msg("user", "Hi"),          msg("user", "Still there?"),
-                  msg("assistant", ""),        msg("assistant", "Yes."),
-                  msg("tool", "42"),           msg("user", "Thanks")};
+                  msg("assistant", ""),       msg("assistant", "Yes."),
+                  msg("tool", "42"),          msg("user", "Thanks")};
   req.temperature = 0.25;
   req.top_p = 0.9;
   req.stop = {"\n\nHuman:", "END"};

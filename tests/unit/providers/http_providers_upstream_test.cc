@@ -2,6 +2,7 @@
 // (tests/upstream: <build>/bin/triage-test-upstream, or $TRIAGE_TEST_UPSTREAM). Skipped, with a
 // message, when the binary has not been built.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,7 +15,6 @@
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <functional>
-#include <gtest/gtest.h>
 #include <string>
 
 #include "net/http_client.h"
@@ -113,9 +113,10 @@ class CollectSink final : public core::StreamSink {
 core::ChatRequest chat(std::string_view user_text) {
   core::ChatRequest req;
   req.model = "client-model";
-  std::string body = R"({"model":"client-model","messages":[{"role":"system","content":"be brief"},)"
-                     R"({"role":"user","content":")" +
-                     std::string(user_text) + R"("}]})";
+  std::string body =
+      R"({"model":"client-model","messages":[{"role":"system","content":"be brief"},)"
+      R"({"role":"user","content":")" +
+      std::string(user_text) + R"("}]})";
   req.body = json::parse(body).as_object();
   req.messages.push_back({"system", "be brief", req.body["messages"].as_array()[0]});
   req.messages.push_back({"user", std::string(user_text), req.body["messages"].as_array()[1]});
@@ -128,9 +129,7 @@ const char* fake_env(const char* name) {
 
 class HttpProviders : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    upstream_ = new UpstreamProcess(why_);
-  }
+  static void SetUpTestSuite() { upstream_ = new UpstreamProcess(why_); }
   static void TearDownTestSuite() {
     delete upstream_;
     upstream_ = nullptr;
@@ -158,8 +157,9 @@ class HttpProviders : public ::testing::TestWithParam<std::string> {
   T run(std::function<asio::awaitable<T>()> body) {
     std::optional<T> out;
     std::exception_ptr failure;
-    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> { out.emplace(co_await body()); },
-                   [&](std::exception_ptr e) { failure = e; });
+    asio::co_spawn(
+        ctx_, [&]() -> asio::awaitable<void> { out.emplace(co_await body()); },
+        [&](std::exception_ptr e) { failure = e; });
     ctx_.run_for(20s);
     ctx_.restart();
     if (failure) std::rethrow_exception(failure);
@@ -171,8 +171,8 @@ class HttpProviders : public ::testing::TestWithParam<std::string> {
                                     SteadyTime deadline, CallStats& stats) {
     return run<Result<core::Completion>>([&]() { return c.complete(req, deadline, stats); });
   }
-  Result<core::Completion> stream(ModelClient& c, const core::ChatRequest& req,
-                                  SteadyTime deadline, CallStats& stats, CollectSink& sink) {
+  Result<core::Completion> stream(ModelClient& c, const core::ChatRequest& req, SteadyTime deadline,
+                                  CallStats& stats, CollectSink& sink) {
     return run<Result<core::Completion>>([&]() { return c.stream(req, deadline, stats, sink); });
   }
 
@@ -180,12 +180,10 @@ class HttpProviders : public ::testing::TestWithParam<std::string> {
   json::object last_request() {
     auto ep = net::parse_endpoint(upstream_->url());
     net::HttpClient http(*ep);
-    auto r = run<Result<net::HttpResponse>>([&]() {
-      net::HttpRequest req;
-      req.method = "GET";
-      req.target = "/_last_request";
-      return http.request(req, SteadyClock::now() + 5s);
-    });
+    net::HttpRequest req;
+    req.method = "GET";
+    req.target = "/_last_request";
+    auto r = run<Result<net::HttpResponse>>([&]() { return http.request(req, in(5s)); });
     if (!r.ok()) throw std::runtime_error(r.error().message);
     return json::parse(r->body).as_object();
   }
@@ -287,10 +285,11 @@ TEST_P(HttpProviders, MaxTokensGivesLength) {
 }
 
 TEST_P(HttpProviders, UpstreamStatusErrors) {
-  const std::pair<const char*, ErrorCode> cases[] = {
-      {"error-500", ErrorCode::kUpstreamError}, {"error-400", ErrorCode::kInvalidRequest},
-      {"error-429", ErrorCode::kRateLimited},   {"error-401", ErrorCode::kUpstreamError},
-      {"error-504", ErrorCode::kUpstreamTimeout}};
+  const std::pair<const char*, ErrorCode> cases[] = {{"error-500", ErrorCode::kUpstreamError},
+                                                     {"error-400", ErrorCode::kInvalidRequest},
+                                                     {"error-429", ErrorCode::kRateLimited},
+                                                     {"error-401", ErrorCode::kUpstreamError},
+                                                     {"error-504", ErrorCode::kUpstreamTimeout}};
   for (const auto& [mode, code] : cases) {
     auto c = client(mode);
     CallStats stats;
@@ -362,7 +361,7 @@ TEST_P(HttpProviders, CutMidStream) {
   auto s = stream(*c, chat("one two three four"), in(5s), stats, sink);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kUpstreamError) << s.error().message;
-  EXPECT_GE(sink.writes, 1);  // what arrived before the cut was forwarded
+  EXPECT_GE(sink.writes, 1);                        // what arrived before the cut was forwarded
   auto r = complete(*c, chat("x"), in(5s), stats);  // non-streaming: half a body, then EOF
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError) << r.error().message;

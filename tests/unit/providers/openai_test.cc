@@ -139,15 +139,17 @@ Result<Collected> feed(openai::ChunkAssembler& a, const std::vector<std::string>
 
 TEST(OpenAIStream, AssemblesDeltasUsageAndDone) {
   openai::ChunkAssembler a("m");
-  auto got = feed(a, {
-      R"({"model":"up-1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",
-      R"({"choices":[{"index":0,"delta":{"content":"Hel"}}]})",
-      R"({"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]})",
-      R"({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]})",
-      R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}})",
-      "[DONE]",
-      R"({"never":"read"})",
-  });
+  auto got = feed(
+      a,
+      {
+          R"({"model":"up-1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",
+          R"({"choices":[{"index":0,"delta":{"content":"Hel"}}]})",
+          R"({"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]})",
+          R"({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]})",
+          R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}})",
+          "[DONE]",
+          R"({"never":"read"})",
+      });
   ASSERT_TRUE(got.ok()) << got.error().message;
   EXPECT_TRUE(got->done);
   EXPECT_EQ(got->roles, "assistant");
@@ -163,15 +165,17 @@ TEST(OpenAIStream, AssemblesDeltasUsageAndDone) {
 
 TEST(OpenAIStream, MergesToolCallFragments) {
   openai::ChunkAssembler a("m");
-  auto got = feed(a, {
-      R"({"choices":[{"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_a",)"
-      R"("type":"function","function":{"name":"get_weather","arguments":""}}]}}]})",
-      R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})",
-      R"({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_b","function":{"name":"t","arguments":"{}"}}]}}]})",
-      R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}}]})",
-      R"({"choices":[{"delta":{},"finish_reason":"tool_calls"}]})",
-      "[DONE]",
-  });
+  auto got = feed(
+      a,
+      {
+          R"({"choices":[{"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_a",)"
+          R"("type":"function","function":{"name":"get_weather","arguments":""}}]}}]})",
+          R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})",
+          R"({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_b","function":{"name":"t","arguments":"{}"}}]}}]})",
+          R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}}]})",
+          R"({"choices":[{"delta":{},"finish_reason":"tool_calls"}]})",
+          "[DONE]",
+      });
   ASSERT_TRUE(got.ok()) << got.error().message;
   EXPECT_EQ(got->tool_deltas, 4);
   const json::value& tc = a.completion().tool_calls;

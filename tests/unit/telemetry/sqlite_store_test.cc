@@ -291,7 +291,7 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "2");  // v1 is migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms', "
                      "'requests_status')"),

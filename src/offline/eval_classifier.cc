@@ -1,0 +1,413 @@
+#include "offline/eval_classifier.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "common/clock.h"
+#include "config/config.h"
+#include "core/tokens.h"
+#include "engine/builtins.h"
+#include "offline/train_router.h"
+#include "providers/provider.h"
+#include "routes/classify_route.h"
+#include "routes/route_table.h"
+
+namespace triage::offline {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kStubAnswer =
+    "[eval placeholder] a non-local model would answer here; classifier eval scores the "
+    "routing decision, not this text";
+
+// Eval-only stand-in for every non-local catalog model: no network, a marked placeholder.
+class StubClient final : public providers::ModelClient {
+ public:
+  std::string_view name() const override { return "eval-stub/1"; }
+  asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req, SteadyTime,
+                                                     providers::CallStats& stats) override {
+    stats = {};
+    co_return make(req);
+  }
+  asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req, SteadyTime,
+                                                   providers::CallStats& stats,
+                                                   core::StreamSink& sink) override {
+    stats = {};
+    core::Delta d;
+    d.role = "assistant";
+    d.content = kStubAnswer;
+    if (!co_await sink.write(d)) co_return make_error(ErrorCode::kCancelled, "client went away");
+    co_return make(req);
+  }
+
+ private:
+  static core::Completion make(const core::ChatRequest& req) {
+    core::Completion c;
+    c.content = std::string(kStubAnswer);
+    c.synthesized = true;
+    for (const auto& m : req.messages) c.usage.prompt_tokens += core::estimate_tokens(m.text);
+    c.usage.completion_tokens = core::estimate_tokens(c.content);
+    c.usage.estimated = true;
+    return c;
+  }
+};
+
+struct Row {
+  std::string text, intent;
+};
+
+// Tolerant JSON-lines reader: rows without string "text" and "intent" are counted, not read.
+std::vector<Row> read_rows(const std::string& path, int64_t& invalid) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("dataset " + path + " cannot be opened");
+  std::vector<Row> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    boost::system::error_code ec;
+    json::value v = json::parse(line, ec);
+    const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+    const json::value* text = o ? o->if_contains("text") : nullptr;
+    const json::value* intent = o ? o->if_contains("intent") : nullptr;
+    if (!text || !intent || !text->is_string() || !intent->is_string() ||
+        intent->as_string().empty()) {
+      ++invalid;
+      continue;
+    }
+    rows.push_back({std::string(text->as_string()), std::string(intent->as_string())});
+  }
+  return rows;
+}
+
+void add(BandSet& s, routes::Band b, bool right) {
+  BandStats& st = b == routes::Band::kUse ? s.use : b == routes::Band::kFlag ? s.flag : s.escalate;
+  ++st.n;
+  st.right += right;
+  ++s.total;
+}
+
+bool has_flag(const core::Trace& t, std::string_view f) {
+  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
+}
+
+json::value opt(const std::optional<double>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::object bands_json(const BandSet& s) {
+  return json::object{{"n", s.total},
+                      {"use_band_coverage", s.use.share(s.total)},
+                      {"use_band_accuracy", opt(s.use.accuracy())},
+                      {"flag_band_share", s.flag.share(s.total)},
+                      {"flag_band_accuracy", opt(s.flag.accuracy())},
+                      {"escalate_band_share", s.escalate.share(s.total)},
+                      {"escalate_band_accuracy", opt(s.escalate.accuracy())}};
+}
+
+std::string pct(const std::optional<double>& v) {
+  return v ? fmt::format("{:.1f}%", *v * 100) : std::string("n/a");
+}
+
+}  // namespace
+
+bool is_jsonl_dataset(const std::string& path) {
+  std::ifstream in(path);
+  char c = 0;
+  while (in.get(c)) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return c == '{';
+  }
+  return false;
+}
+
+ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
+  const SteadyTime t0 = SteadyClock::now();
+  ClassifierEvalResult res;
+  res.config_path = o.config_path;
+  res.route = o.route;
+  res.dataset = o.dataset;
+  if (!fs::is_regular_file(o.dataset))
+    throw std::runtime_error("dataset " + o.dataset + " does not exist");
+  res.dataset_sha256 = file_sha256(o.dataset);
+  const std::vector<Row> rows = read_rows(o.dataset, res.n_invalid_rows);
+  if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows with a text and an intent");
+
+  const config::Config cfg = config::load_config(o.config_path);
+  providers::ProviderRegistry registry;
+  providers::register_builtin_providers(registry);
+  for (const auto& m : cfg.models) {
+    if (m.provider == "local") continue;
+    registry.add(m.provider,
+                 [](const config::Config&, const config::Model&,
+                    const providers::EnvLookup&) -> std::unique_ptr<providers::ModelClient> {
+                   return std::make_unique<StubClient>();
+                 });
+  }
+  engine::register_route_kinds_and_checks();
+  auto table =
+      routes::RouteTable::build(cfg, registry, [](const char* n) { return std::getenv(n); });
+  routes::Route* route = table->find(o.route);
+  if (!route)
+    throw std::runtime_error(o.config_path + ": no route or model named '" + o.route + "'");
+  res.route_kind = std::string(route->kind());
+  auto* classify = dynamic_cast<routes::ClassifyRoute*>(route);
+  if (!classify) {
+    throw std::runtime_error("route '" + o.route + "' is a " + res.route_kind +
+                             " route; JSON-lines (CLINC150) datasets are evaluated with a "
+                             "classify route");
+  }
+  res.calibration_method = classify->calibrator().method_name();
+  res.band_use = classify->bands().use;
+  res.band_flag = classify->bands().flag;
+
+  // Decisions (pure) and the engine run of every row.
+  std::vector<routes::ClassifyDecision> decisions;
+  decisions.reserve(rows.size());
+  for (const auto& r : rows) decisions.push_back(classify->decide(r.text));
+  std::map<std::string, int64_t> answered;
+  asio::io_context io;
+  std::exception_ptr failure;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          core::ChatRequest req;
+          req.model = route->name();
+          req.messages.push_back({"user", rows[i].text, {}});
+          req.meta.request_id = "eval_" + std::to_string(i);
+          core::Trace trace;
+          const SteadyTime start = SteadyClock::now();
+          routes::ExecContext ctx{trace, start, start + std::chrono::hours(1)};
+          Result<core::Completion> r = co_await route->run(req, ctx, nullptr);
+          if (r) {
+            ++answered[r->model];
+          } else {
+            ++res.errors;
+          }
+          res.cost_usd += trace.cost_usd;
+          res.routing_us += trace.routing_us;
+          const auto& d = decisions[i];
+          const bool agree =
+              has_flag(trace, routes::kFlagBand) == (d.band == routes::Band::kFlag) &&
+              has_flag(trace, routes::kFlagEscalated) == d.escalated && trace.label == d.label;
+          res.band_mismatches += !agree;
+        }
+      },
+      [&](std::exception_ptr e) { failure = e; });
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+
+  std::vector<double> conf, raw;
+  std::vector<bool> right;
+  int64_t n_right = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& d = decisions[i];
+    const bool is_oos = rows[i].intent == "oos";
+    const bool ok = d.label == rows[i].intent;
+    n_right += ok;
+    conf.push_back(d.confidence);
+    raw.push_back(d.raw_confidence);
+    right.push_back(ok);
+    add(res.all, d.band, ok);
+    add(is_oos ? res.oos : res.in_scope, d.band, ok);
+    if (is_oos && d.label == "oos") ++res.oos_predicted_oos;
+    if (d.band == routes::Band::kEscalate) ++(d.escalated ? res.n_escalated : res.n_low_confidence);
+  }
+  res.n_rows = static_cast<int64_t>(rows.size());
+  res.n_oos = res.oos.total;
+  res.n_in_scope = res.in_scope.total;
+  res.accuracy = static_cast<double>(n_right) / static_cast<double>(res.n_rows);
+  res.ece = ml::expected_calibration_error(conf, right);
+  res.ece_raw = ml::expected_calibration_error(raw, right);
+  res.reliability = ml::reliability_table(conf, right, 10);
+  for (const auto& [m, c] : answered) res.share[m] = static_cast<double>(c) / res.n_rows;
+  std::set<double> cuts{0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99};
+  cuts.insert(res.band_use);
+  for (double t : cuts) {
+    BandStats s;
+    for (std::size_t i = 0; i < conf.size(); ++i) {
+      if (conf[i] >= t) {
+        ++s.n;
+        s.right += right[i];
+      }
+    }
+    res.curve.push_back({t, s.share(res.n_rows), s.accuracy()});
+  }
+  res.seconds = static_cast<double>(micros_between(t0, SteadyClock::now())) / 1e6;
+  return res;
+}
+
+json::object classifier_eval_json(const ClassifierEvalResult& r) {
+  json::object o;
+  o["kind"] = "classifier";
+  o["config"] = r.config_path;
+  o["route"] = r.route;
+  o["route_kind"] = r.route_kind;
+  o["dataset"] = r.dataset;
+  o["dataset_sha256"] = r.dataset_sha256;
+  o["calibration"] = r.calibration_method;
+  o["bands"] = json::object{{"use", r.band_use}, {"flag", r.band_flag}};
+  o["n_rows"] = r.n_rows;
+  o["n_in_scope"] = r.n_in_scope;
+  o["n_oos"] = r.n_oos;
+  o["n_invalid_rows"] = r.n_invalid_rows;
+  o["accuracy"] = r.accuracy;
+  o["use_band_coverage"] = r.all.use.share(r.all.total);
+  o["use_band_accuracy"] = opt(r.all.use.accuracy());
+  o["flag_band_share"] = r.all.flag.share(r.all.total);
+  o["flag_band_accuracy"] = opt(r.all.flag.accuracy());
+  o["escalate_band_share"] = r.all.escalate.share(r.all.total);
+  o["escalate_band_accuracy"] = opt(r.all.escalate.accuracy());
+  o["escalated_share"] = r.n_rows ? static_cast<double>(r.n_escalated) / r.n_rows : 0.0;
+  o["low_confidence_share"] = r.n_rows ? static_cast<double>(r.n_low_confidence) / r.n_rows : 0.0;
+  o["in_scope"] = bands_json(r.in_scope);
+  json::object oos = bands_json(r.oos);
+  oos["recall"] = r.n_oos ? json::value(static_cast<double>(r.oos_predicted_oos) / r.n_oos)
+                          : json::value(nullptr);
+  o["oos"] = std::move(oos);
+  o["ece"] = r.ece;
+  o["ece_raw"] = r.ece_raw;
+  json::array rel;
+  for (const auto& b : r.reliability) {
+    rel.push_back(json::object{{"lo", b.lo},
+                               {"hi", b.hi},
+                               {"n", b.n},
+                               {"mean_confidence", b.mean_confidence},
+                               {"accuracy", b.accuracy}});
+  }
+  o["reliability"] = std::move(rel);
+  json::array curve;
+  for (const auto& p : r.curve) {
+    curve.push_back(
+        json::object{{"use", p.use}, {"coverage", p.coverage}, {"accuracy", opt(p.accuracy)}});
+  }
+  o["use_threshold_curve"] = std::move(curve);
+  json::object share;
+  for (const auto& [m, s] : r.share) share[m] = s;
+  o["share"] = std::move(share);
+  o["cost_usd"] = r.cost_usd;
+  o["cpi_usd"] = r.n_rows ? r.cost_usd / r.n_rows : 0.0;
+  o["cost_note"] = "non-local models answered an eval placeholder: costs are estimates";
+  o["errors"] = r.errors;
+  o["routing_us_mean"] = r.n_rows ? static_cast<double>(r.routing_us) / r.n_rows : 0.0;
+  o["band_mismatches"] = r.band_mismatches;
+  o["seconds"] = r.seconds;
+  return o;
+}
+
+std::string classifier_eval_text(const ClassifierEvalResult& r) {
+  std::string s;
+  s += fmt::format("route {} ({}) on {}: {} rows ({} in scope, {} oos, {} invalid skipped)\n",
+                   r.route, r.route_kind, r.dataset, r.n_rows, r.n_in_scope, r.n_oos,
+                   r.n_invalid_rows);
+  s += fmt::format("calibration {}; bands use >= {:.2f}, flag >= {:.2f}\n", r.calibration_method,
+                   r.band_use, r.band_flag);
+  s += fmt::format("top-1 accuracy {:.1f}%   ECE {:.4f} (raw {:.4f})\n\n", r.accuracy * 100, r.ece,
+                   r.ece_raw);
+  s += fmt::format("{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "band", "share",
+                   "accuracy", "in-scope", "accuracy", "oos", "accuracy");
+  auto line = [&](const char* name, const BandStats& a, const BandStats& i, const BandStats& x) {
+    s += fmt::format("{:<10} {:>9.1f}% {:>10} {:>9.1f}% {:>10} {:>9.1f}% {:>10}\n", name,
+                     a.share(r.all.total) * 100, pct(a.accuracy()), i.share(r.in_scope.total) * 100,
+                     pct(i.accuracy()), x.share(r.oos.total) * 100, pct(x.accuracy()));
+  };
+  line("use", r.all.use, r.in_scope.use, r.oos.use);
+  line("flag", r.all.flag, r.in_scope.flag, r.oos.flag);
+  line("escalate", r.all.escalate, r.in_scope.escalate, r.oos.escalate);
+  s += fmt::format("\nuse_band_coverage {:.4f}  use_band_accuracy {}\n",
+                   r.all.use.share(r.all.total), pct(r.all.use.accuracy()));
+  s += "\nreliability (calibrated confidence)\n";
+  for (const auto& b : r.reliability) {
+    if (b.n == 0) continue;
+    s += fmt::format("  [{:.1f}, {:.1f}) n={:<5} confidence {:.3f}  accuracy {:.3f}\n", b.lo, b.hi,
+                     b.n, b.mean_confidence, b.accuracy);
+  }
+  s += "\nuse threshold -> coverage / accuracy\n";
+  for (const auto& p : r.curve) {
+    s += fmt::format("  {:.2f}  {:5.1f}%  {}\n", p.use, p.coverage * 100, pct(p.accuracy));
+  }
+  s += "\nanswered by:";
+  for (const auto& [m, sh] : r.share) s += fmt::format(" {} {:.1f}%", m, sh * 100);
+  s += fmt::format("\nerrors {}  band mismatches {}  ({:.1f} s)\n", r.errors, r.band_mismatches,
+                   r.seconds);
+  return s;
+}
+
+std::string classifier_eval_svg(const ClassifierEvalResult& r) {
+  const double w = 420, h = 420, m = 50, side = w - 2 * m;
+  auto x = [&](double v) { return m + v * side; };
+  auto y = [&](double v) { return h - m - v * side; };
+  std::string s = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n",
+      w, h);
+  s += fmt::format(
+      "<text x=\"{}\" y=\"20\" text-anchor=\"middle\">Reliability of route {} "
+      "(ECE {:.3f})</text>\n",
+      w / 2, r.route, r.ece);
+  s += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+      "stroke=\"black\"/>\n",
+      m, m, side, side);
+  s += fmt::format(
+      "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"gray\" "
+      "stroke-dasharray=\"4\"/>\n",
+      x(0), y(0), x(1), y(1));
+  for (const auto& b : r.reliability) {
+    if (b.n == 0) continue;
+    s += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+        "fill=\"steelblue\" fill-opacity=\"0.7\"><title>n={}</title></rect>\n",
+        x(b.lo) + 1, y(b.accuracy), (b.hi - b.lo) * side - 2, b.accuracy * side, b.n);
+  }
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"red\"/>\n",
+                   x(r.band_use), y(0), y(1));
+  s += fmt::format(
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">calibrated confidence "
+      "(red: use band)</text>\n",
+      w / 2, h - 15);
+  s += fmt::format(
+      "<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" "
+      "text-anchor=\"middle\">accuracy</text>\n</svg>\n",
+      h / 2, h / 2);
+  return s;
+}
+
+int run_classifier_eval(const EvalOptions& o) {
+  try {
+    if (o.format != "text" && o.format != "json") {
+      throw std::runtime_error("--format must be text or json, got '" + o.format + "'");
+    }
+    ClassifierEvalResult r = evaluate_classifier(o);
+    if (o.format == "json") {
+      std::cout << json::serialize(classifier_eval_json(r)) << "\n";
+    } else {
+      std::cout << classifier_eval_text(r);
+    }
+    if (!o.plot_path.empty()) {
+      std::ofstream out(o.plot_path, std::ios::trunc);
+      out << classifier_eval_svg(r);
+      if (!out) throw std::runtime_error("cannot write the plot " + o.plot_path);
+      if (o.format != "json") std::cout << "plot written to " << o.plot_path << "\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "triage eval: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace triage::offline

@@ -1,0 +1,292 @@
+#include "routes/multi_route.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_util.h"
+#include "core/tokens.h"
+#include "routes/kind_util.h"
+#include "routes/route_table.h"
+
+namespace triage::routes {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+double as_number(const json::value& v) {
+  if (v.is_double()) return v.as_double();
+  if (v.is_int64()) return static_cast<double>(v.as_int64());
+  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+  throw std::invalid_argument("not a number");
+}
+
+double logit(double p) {
+  p = std::clamp(p, 1e-6, 1.0 - 1e-6);
+  return std::log(p / (1.0 - p));
+}
+
+std::string fmt3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+std::string fmt_usd(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+constexpr std::string_view kPositive = "ok";
+
+}  // namespace
+
+std::string multi_feature_text(std::string_view prompt) {
+  std::string_view p = prompt;
+  while (!p.empty() && (p.back() == '\n' || p.back() == ' ' || p.back() == '\r')) p.remove_suffix(1);
+  const auto cut = p.rfind("\n\n");
+  std::string_view last = cut == std::string_view::npos ? p : p.substr(cut + 2);
+  while (!last.empty() && (last.front() == '\n' || last.front() == ' ')) last.remove_prefix(1);
+  return std::string(last.empty() ? prompt : last);
+}
+
+double ScorePredictor::positive(const ml::FastTextModel& m, const std::string& text) {
+  const auto preds = m.predict(text, static_cast<int>(m.labels().size()));
+  if (preds.empty()) return 0.5;  // empty text: no evidence either way
+  for (const auto& p : preds) {
+    if (p.label == kPositive) return p.probability;
+  }
+  return 0.0;
+}
+
+std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& path) {
+  auto s = std::make_shared<ScorePredictor>();
+  s->path_ = path;
+  s->shared_ = ml::FastTextModel::load(path);  // throws ModelError naming the path
+  const std::string meta_path = ml::metadata_path_for(path);
+  std::ifstream in(meta_path);
+  if (!in) {
+    throw ml::ModelError(meta_path + ": multi-router metadata is missing (train the predictor "
+                         "with `triage train multi-router`)");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  boost::system::error_code ec;
+  json::value v = json::parse(buf.str(), ec);
+  const json::object* block = nullptr;
+  if (!ec && v.is_object()) {
+    if (const auto* r = v.as_object().if_contains("multi_router"); r && r->is_object()) {
+      block = &r->as_object();
+    }
+  }
+  if (!block) {
+    throw ml::ModelError(meta_path + ": no \"multi_router\" block; this model is not a "
+                         "multi-model predictor (train it with `triage train multi-router`)");
+  }
+  const fs::path dir = fs::path(path).parent_path();
+  try {
+    const auto* models = block->if_contains("models");
+    if (!models || !models->is_array() || models->as_array().empty()) {
+      throw std::invalid_argument("multi_router.models (a non-empty list)");
+    }
+    for (const auto& mv : models->as_array()) {
+      const auto& m = mv.as_object();
+      ModelCalibration mc;
+      mc.name = std::string(m.at("name").as_string());
+      const auto& cal = m.at("calibration").as_object();
+      mc.a = as_number(cal.at("a"));
+      mc.c = as_number(cal.at("c"));
+      mc.b = as_number(cal.at("b"));
+      if (const auto* f = m.if_contains("file"); f && f->is_string()) {
+        const std::string file = (dir / std::string(f->as_string())).string();
+        mc.own = ml::FastTextModel::load(file);
+        const auto& labels = mc.own->labels();
+        if (std::find(labels.begin(), labels.end(), kPositive) == labels.end() && mc.a != 0.0) {
+          throw std::invalid_argument(file + " has no label \"ok\"");
+        }
+      } else if (mc.a != 0.0) {
+        throw std::invalid_argument("model " + mc.name + " has a != 0 but no file");
+      }
+      s->models_.push_back(std::move(mc));
+    }
+  } catch (const ml::ModelError& e) {
+    throw ml::ModelError(meta_path + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw ml::ModelError(meta_path + ": bad multi_router metadata: " + e.what());
+  }
+  return s;
+}
+
+double ScorePredictor::shared_raw(std::string_view prompt) const {
+  return positive(*shared_, multi_feature_text(prompt));
+}
+
+std::vector<double> ScorePredictor::predict(std::string_view prompt) const {
+  const std::string text = multi_feature_text(prompt);
+  const double shared = logit(positive(*shared_, text));
+  std::vector<double> out;
+  out.reserve(models_.size());
+  for (const auto& m : models_) {
+    double z = m.b + m.c * shared;
+    if (m.own && m.a != 0.0) z += m.a * logit(positive(*m.own, text));
+    out.push_back(1.0 / (1.0 + std::exp(-z)));
+  }
+  return out;
+}
+
+std::optional<std::size_t> ScorePredictor::index_of(std::string_view model) const {
+  for (std::size_t i = 0; i < models_.size(); ++i) {
+    if (models_[i].name == model) return i;
+  }
+  return std::nullopt;
+}
+
+PredictRoute::PredictRoute(std::string name, std::shared_ptr<const ScorePredictor> predictor,
+                           std::vector<Candidate> candidates, double bar,
+                           int64_t expected_output_tokens)
+    : name_(std::move(name)),
+      predictor_(std::move(predictor)),
+      candidates_(std::move(candidates)),
+      bar_(bar),
+      expected_output_tokens_(expected_output_tokens) {}
+
+std::size_t PredictRoute::decide(const std::vector<Option>& options, double bar) {
+  std::optional<std::size_t> cheapest;
+  std::size_t best = 0;
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    const Option& o = options[i];
+    if (o.score >= bar) {
+      if (!cheapest || o.cost_usd < options[*cheapest].cost_usd ||
+          (o.cost_usd == options[*cheapest].cost_usd && o.score > options[*cheapest].score)) {
+        cheapest = i;
+      }
+    }
+    const Option& b = options[best];
+    if (o.score > b.score || (o.score == b.score && o.cost_usd < b.cost_usd)) best = i;
+  }
+  return cheapest ? *cheapest : best;
+}
+
+std::vector<PredictRoute::Option> PredictRoute::options(const core::ChatRequest& req) const {
+  const std::vector<double> scores = predictor_->predict(req.last_user_text());
+  int64_t prompt_tokens = 0;
+  for (const auto& m : req.messages) prompt_tokens += core::estimate_tokens(m.text);
+  std::vector<Option> out;
+  out.reserve(candidates_.size());
+  for (const auto& c : candidates_) {
+    Option o;
+    o.score = scores[c.predictor_index];
+    o.cost_usd = c.cost_usd ? *c.cost_usd
+                            : config::cost_usd(c.config->prices, prompt_tokens,
+                                               expected_output_tokens_);
+    out.push_back(o);
+  }
+  return out;
+}
+
+boost::asio::awaitable<Result<core::Completion>> PredictRoute::run(const core::ChatRequest& req,
+                                                                   ExecContext& ctx,
+                                                                   core::StreamSink* sink) {
+  const SteadyTime t0 = SteadyClock::now();
+  const std::vector<Option> opts = options(req);
+  const double bar = this->bar();
+  const std::size_t pick = decide(opts, bar);
+  const SteadyTime t1 = SteadyClock::now();
+
+  const Option& chosen = opts[pick];
+  std::string detail = "-> " + candidates_[pick].model + " (p=" + fmt3(chosen.score) +
+                       (chosen.score >= bar ? " >= " : " < ") + "bar " + fmt3(bar) + ", est $" +
+                       fmt_usd(chosen.cost_usd) + (chosen.score >= bar ? "" : ", none cleared") +
+                       "; p:";
+  for (std::size_t i = 0; i < opts.size(); ++i) {
+    detail += " " + candidates_[i].model + "=" + fmt3(opts[i].score);
+  }
+  detail += ", predict/1)";
+  core::Span span;
+  span.kind = core::SpanKind::kRoute;
+  span.name = name_;
+  span.detail = std::move(detail);
+  span.start_us = micros_between(ctx.start, t0);
+  span.duration_us = micros_between(t0, t1);
+  ctx.trace.routing_us += span.duration_us;
+  ctx.trace.spans.push_back(std::move(span));
+
+  Route& next = *candidates_[pick].route;
+  co_return co_await next.run(req, ctx, sink);
+}
+
+namespace {
+
+std::unique_ptr<Route> build_predict_route(const config::RouteSpec& spec, size_t /*index*/,
+                                           RouteTable& table) {
+  const config::Config& cfg = table.config();
+  config::MapReader r(spec.node, spec.path, cfg.path, spec.line);
+  r.only({"name", "type", "predictor", "candidates", "bar", "expected_output_tokens",
+          "cost_estimates"});
+  config::Field predictor_field = r["predictor"];
+  const std::string predictor_path = cfg.resolve(predictor_field.as<std::string>());
+  std::shared_ptr<const ScorePredictor> predictor;
+  try {
+    predictor = ScorePredictor::load(predictor_path);
+  } catch (const ml::ModelError& e) {
+    predictor_field.fail(e.what());
+  }
+  std::vector<std::string> known;
+  for (const auto& m : predictor->models()) known.push_back(m.name);
+
+  config::Field costs_field = r["cost_estimates"];
+  std::map<std::string, double> costs;
+  config::MapReader costs_map = costs_field.map();
+  std::vector<std::pair<std::string, config::Field>> cost_entries = costs_map.entries();
+
+  config::Field cands_field = r["candidates"];
+  if (!cands_field.present()) cands_field.fail("missing required field 'candidates'");
+  std::vector<PredictRoute::Candidate> candidates;
+  for (const config::Field& item : cands_field.items()) {
+    PredictRoute::Candidate c;
+    c.model = item.as<std::string>();
+    for (const auto& prev : candidates) {
+      if (prev.model == c.model) item.fail("candidate '" + c.model + "' is listed twice");
+    }
+    c.config = cfg.find_model(c.model);
+    if (!c.config) {
+      std::vector<std::string> catalog;
+      for (const auto& m : cfg.models) catalog.push_back(m.name);
+      item.fail("unknown catalog model '" + c.model + "'" + config::suggest(c.model, catalog) +
+                " (candidates of a predict route are catalog models: their prices rank them)");
+    }
+    auto idx = predictor->index_of(c.model);
+    if (!idx) {
+      item.fail("the predictor " + predictor_path + " has no model '" + c.model + "'" +
+                config::suggest(c.model, known));
+    }
+    c.predictor_index = *idx;
+    c.route = &resolve_child(table, item);
+    candidates.push_back(std::move(c));
+  }
+  if (candidates.empty()) cands_field.fail("a predict route needs at least one candidate");
+  for (auto& [model, field] : cost_entries) {
+    auto it = std::find_if(candidates.begin(), candidates.end(),
+                           [&](const auto& c) { return c.model == model; });
+    if (it == candidates.end()) field.fail("'" + model + "' is not a candidate of this route");
+    it->cost_usd = field.as<double>(config::Range::at_least(0));
+  }
+  const double bar = r["bar"].get<double>(0.8, config::Range::between(0, 1));
+  const int64_t out_tokens =
+      r["expected_output_tokens"].get<int64_t>(256, config::Range::at_least(0));
+  return std::make_unique<PredictRoute>(spec.name, std::move(predictor), std::move(candidates),
+                                        bar, out_tokens);
+}
+
+}  // namespace
+
+void register_predict_kind() { RouteTable::register_kind("predict", build_predict_route); }
+
+}  // namespace triage::routes

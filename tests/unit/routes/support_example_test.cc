@@ -1,0 +1,95 @@
+// examples/support.yaml, the reference decomposition: the route tree builds from the shipped
+// file (real knowledge base, real rules), and the pipeline runs end to end with fake model
+// clients standing in for the local classifier and the two LLMs.
+#include <gtest/gtest.h>
+
+#include "composite_harness.h"
+
+namespace triage::routes {
+namespace {
+
+using composite_testing::CompositeHarness;
+using composite_testing::RecordingSink;
+using composite_testing::route_spans;
+using composite_testing::user_request;
+
+const std::string kSupport = std::string(TRIAGE_SOURCE_DIR) + "/examples/support.yaml";
+
+std::unique_ptr<CompositeHarness> support(const std::string& intent) {
+  auto h = CompositeHarness::from_file(kSupport);
+  h->fake("intent-local").label = intent;
+  h->fake("intent-local").confidence = 0.97;
+  h->fake("intent-local").respond = [intent](const std::string&) { return intent; };
+  h->fake("safety-local").respond = [](const std::string&) { return "SAFE: no rule"; };
+  for (const std::string m : {"small-llm", "medium-llm"}) {
+    h->fake(m).respond = [m](const std::string& prompt) {
+      if (prompt.rfind("Check the draft", 0) == 0) return "FINAL from " + m;
+      return "draft from " + m;
+    };
+  }
+  return h;
+}
+
+std::vector<std::string> step_spans(const core::Trace& t) {
+  std::vector<std::string> out;
+  for (const auto* s : route_spans(t)) {
+    if (s->name.rfind("support.", 0) == 0) out.push_back(s->name);
+  }
+  return out;
+}
+
+TEST(SupportExample, LostCardGoesThroughEveryStepInOrder) {
+  auto h = support("report_lost_card");
+  core::Trace trace;
+  RecordingSink sink;
+  auto r =
+      h->run("support", user_request("I lost my card yesterday, what should I do?"), trace, &sink);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+
+  // Steps in order; entities is skipped for this intent (no amounts or places to extract).
+  EXPECT_EQ(step_spans(trace),
+            (std::vector<std::string>{"support.intent", "support.entities", "support.lookup",
+                                      "support.draft", "support.safety", "support.verify"}));
+  EXPECT_EQ(h->log().models(),
+            (std::vector<std::string>{"intent-local", "medium-llm", "safety-local", "medium-llm"}));
+  // The lookup found the lost-card article and the draft step got it.
+  const std::string& draft_prompt = h->log().calls[1].prompt;
+  EXPECT_NE(draft_prompt.find("[1] card-lost.md: Lost or stolen card"), std::string::npos)
+      << draft_prompt;
+  EXPECT_NE(draft_prompt.find("Intent: report_lost_card"), std::string::npos);
+  // The final answer is the verify step's, and only it was streamed.
+  EXPECT_EQ(r->content, "FINAL from medium-llm");
+  EXPECT_EQ(sink.text, "FINAL from medium-llm");
+  for (size_t i = 0; i < h->log().calls.size(); ++i) {
+    EXPECT_EQ(h->log().calls[i].streamed, i + 1 == h->log().calls.size()) << i;
+  }
+  const std::string& verify_prompt = h->log().calls.back().prompt;
+  EXPECT_NE(verify_prompt.find("Draft reply:\ndraft from medium-llm"), std::string::npos);
+  EXPECT_NE(verify_prompt.find("Safety review:\nSAFE: no rule"), std::string::npos);
+  EXPECT_EQ(trace.label, "report_lost_card");  // the intent, not the safety model's label
+  EXPECT_EQ(trace.model, "medium-llm");
+}
+
+TEST(SupportExample, TransferUsesTheSmallModelAndTheSafetyRuleCatchesACardNumber) {
+  auto h = support("transfer");
+  h->fake("small-llm").respond = [](const std::string& prompt) -> std::string {
+    if (prompt.rfind("Extract the entities", 0) == 0) return R"({"amount": 2000})";
+    if (prompt.rfind("You are the support assistant", 0) == 0)
+      return "Sure, your card 4111 1111 1111 1111 can send $2,000.";
+    return "rewritten without the card number";
+  };
+  core::Trace trace;
+  auto r = h->run("support", user_request("can I transfer 2000 dollars to my landlord?"), trace);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(h->log().models(), (std::vector<std::string>{"intent-local", "small-llm", "small-llm",
+                                                         "small-llm", "medium-llm"}));
+  const auto& calls = h->log().calls;
+  EXPECT_NE(calls[2].prompt.find("Entities: {\"amount\": 2000}"), std::string::npos);
+  EXPECT_NE(calls[2].prompt.find("[1] transfer-limits.md"), std::string::npos) << calls[2].prompt;
+  EXPECT_NE(calls[4].prompt.find("Safety review:\nrewritten without the card number"),
+            std::string::npos);
+  EXPECT_EQ(r->content, "FINAL from medium-llm");
+}
+
+}  // namespace
+}  // namespace triage::routes
