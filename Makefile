@@ -27,7 +27,7 @@ MODELS := models/intent.bin models/mmlu_router.bin models/gsm8k_router.bin \
           models/gsm8k_scorer.bin models/arc_router.bin models/winogrande_router.bin \
           models/routerbench_router.bin
 
-models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl | build
+models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl src/ml/intent_trainer.cc src/ml/calibration.cc | build
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
 

@@ -166,8 +166,12 @@ int main(int argc, char** argv) {
     }
     if (train_intent->parsed()) {
       auto r = triage::ml::train_intent_model(train_file, val_file, out_file);
-      std::printf("trained %s: %d labels, validation accuracy %.4f, %.1f s\n", out_file.c_str(),
-                  static_cast<int>(r.n_labels), r.validation_accuracy, r.train_seconds);
+      std::printf(
+          "trained %s: %d labels, validation accuracy %.4f, calibrated on %lld held-out rows "
+          "(validation ECE %.3f -> %.3f), %.1f s\n",
+          out_file.c_str(), static_cast<int>(r.n_labels), r.validation_accuracy,
+          static_cast<long long>(r.n_calibration), r.ece_validation_raw,
+          r.ece_validation_calibrated, r.train_seconds);
       return 0;
     }
     if (train_router->parsed()) return triage::offline::run_train_router(router_opts);
