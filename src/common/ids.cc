@@ -17,4 +17,15 @@ std::string random_hex_id(int hex_digits) {
   return out;
 }
 
+std::string time_ordered_hex_id(int64_t unix_ms) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(12, '0');
+  uint64_t t = static_cast<uint64_t>(unix_ms);
+  for (int i = 11; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[t & 0xf];
+    t >>= 4;
+  }
+  return out + random_hex_id(12);
+}
+
 }  // namespace triage

@@ -72,6 +72,10 @@ struct Delta {
   std::string_view role;           // set on the first delta only
   std::string_view content;
   const boost::json::value* tool_calls = nullptr;  // OpenAI delta.tool_calls, verbatim
+  // A hint from the provider: more deltas are already in hand (they came in the same upstream
+  // read), so a sink may batch this one with them into one client write. A provider that sets
+  // it must call StreamSink::flush() when the batch ends.
+  bool more = false;
 };
 
 // Where a streaming provider writes increments as they arrive. write() returns false when the
@@ -81,6 +85,8 @@ class StreamSink {
  public:
   virtual ~StreamSink() = default;
   virtual boost::asio::awaitable<bool> write(const Delta& delta) = 0;
+  // Sends whatever write() batched (see Delta::more). A sink that wraps another must forward it.
+  virtual boost::asio::awaitable<bool> flush() { co_return true; }
 };
 
 }  // namespace triage::core

@@ -6,6 +6,7 @@
 #include <boost/beast.hpp>
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -89,52 +90,79 @@ class BeastWriter final : public ResponseWriter {
     co_return ok_;
   }
 
+  // Chunked responses are framed here as well. The head is held back and goes out with the
+  // first chunk, so the first token costs one write, not two.
   asio::awaitable<bool> start_stream(int status, std::string_view content_type,
                                      const HeaderList& headers,
                                      std::string_view trailer_names) override {
     started_ = true;
-    http::response<http::empty_body> res{static_cast<http::status>(status), version_};
-    res.set(http::field::server, "triage");
-    res.set(http::field::content_type, content_type);
-    res.set(http::field::cache_control, "no-cache");
-    if (!trailer_names.empty()) res.set(http::field::trailer, trailer_names);
-    for (const auto& [k, v] : headers) res.set(k, v);
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    http::response_serializer<http::empty_body> sr{res};
-    stream_.expires_after(timeout_);
-    auto [ec, n] = co_await http::async_write_header(stream_, sr, kAsTuple);
-    stream_.expires_never();
-    ok_ = !ec;
-    co_return ok_;
+    head_.clear();
+    head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head_ += std::to_string(status);
+    head_ += ' ';
+    const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+    head_.append(reason.data(), reason.size());
+    head_ += "\r\nServer: triage\r\nContent-Type: ";
+    append_value(head_, content_type);
+    head_ += "\r\nCache-Control: no-cache";
+    if (!trailer_names.empty()) {
+      head_ += "\r\nTrailer: ";
+      append_value(head_, trailer_names);
+    }
+    for (const auto& [k, v] : headers) {
+      head_ += "\r\n";
+      append_value(head_, k);
+      head_ += ": ";
+      append_value(head_, v);
+    }
+    head_ += "\r\nTransfer-Encoding: chunked";
+    if (!keep_alive_) head_ += "\r\nConnection: close";
+    head_ += "\r\n\r\n";
+    co_return true;
   }
 
   asio::awaitable<bool> write_chunk(std::string_view data) override {
     if (!ok_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
-    stream_.expires_after(timeout_);
-    auto [ec, n] = co_await asio::async_write(
-        stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), kAsTuple);
-    stream_.expires_never();
-    ok_ = !ec;
-    co_return ok_;
+    char size[24];
+    const int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    head_.append(size, static_cast<size_t>(len));
+    const std::array<asio::const_buffer, 3> buffers{
+        asio::buffer(head_), asio::const_buffer(data.data(), data.size()),
+        asio::const_buffer("\r\n", 2)};
+    co_return co_await write_buffers(buffers);
   }
 
   asio::awaitable<bool> finish_stream(const HeaderList& trailers) override {
     if (!ok_) co_return false;
-    http::fields fields;
-    for (const auto& [k, v] : trailers) fields.set(k, v);
-    stream_.expires_after(timeout_);
-    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(fields), kAsTuple);
-    stream_.expires_never();
-    ok_ = !ec;
-    co_return ok_;
+    head_ += "0\r\n";
+    for (const auto& [k, v] : trailers) {
+      append_value(head_, k);
+      head_ += ": ";
+      append_value(head_, v);
+      head_ += "\r\n";
+    }
+    head_ += "\r\n";
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(head_)};
+    co_return co_await write_buffers(buffers);
   }
 
   bool started() const override { return started_; }
   bool ok() const { return ok_; }
 
  private:
+  // Writes `buffers` (whose first one is head_) and empties head_.
+  template <typename Buffers>
+  asio::awaitable<bool> write_buffers(const Buffers& buffers) {
+    stream_.expires_after(timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
+    stream_.expires_never();
+    head_.clear();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  std::string head_;  // response head not yet sent, then chunk-size prefixes
   beast::tcp_stream& stream_;
   unsigned version_;
   bool keep_alive_;

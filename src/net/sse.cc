@@ -96,4 +96,11 @@ std::optional<SseEvent> SseParser::next() {
   return std::nullopt;
 }
 
+bool SseParser::has_complete_event() const {
+  const std::string_view rest = std::string_view(buf_).substr(pos_);
+  return rest.find("\n\n") != std::string_view::npos ||
+         rest.find("\r\n\r\n") != std::string_view::npos ||
+         rest.find("\r\r") != std::string_view::npos;
+}
+
 }  // namespace triage::net

@@ -26,6 +26,9 @@ class SseParser {
   std::optional<SseEvent> next();
   // Bytes received but not yet part of a complete event (an event cut by the end of stream).
   bool has_partial() const;
+  // True when the unconsumed bytes hold at least one more complete event (a blank line), i.e.
+  // next() would likely return again without another feed().
+  bool has_complete_event() const;
   // Forgets everything (for reuse on a new stream).
   void reset();
 

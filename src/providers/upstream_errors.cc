@@ -233,6 +233,8 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
                                "terminal event");
     }
     parser.feed(*bytes);
+    // Deltas from one read go to the client in one write (Delta::more); the flush below ends
+    // the batch, so nothing waits for the next upstream read.
     while (auto ev = parser.next()) {
       auto step = assembler.on_event(ev->event, ev->data);
       if (!step) {
@@ -246,6 +248,7 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
           stats.ttfb_us = micros_between(sent, SteadyClock::now());
           first = false;
         }
+        step->delta.more = parser.has_complete_event();
         accepted = co_await sink.write(step->delta);
       }
       if (!accepted) {
@@ -257,8 +260,19 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
         s.release();  // pools the connection when the final chunk is already here
         stats.total_us = micros_between(sent, SteadyClock::now());
         if (first) stats.ttfb_us = stats.total_us;
+        const bool flushed = co_await sink.flush();
+        if (!flushed) {
+          co_return make_error(ErrorCode::kCancelled, "the client went away",
+                               "stream to model " + std::string(t.model) + " abandoned");
+        }
         co_return Result<void>();
       }
+    }
+    const bool flushed = co_await sink.flush();
+    if (!flushed) {
+      stats.total_us = micros_between(sent, SteadyClock::now());
+      co_return make_error(ErrorCode::kCancelled, "the client went away",
+                           "stream to model " + std::string(t.model) + " abandoned");
     }
   }
 }

@@ -303,6 +303,7 @@ asio::awaitable<Result<core::Completion>> EnsembleRoute::run(const core::ChatReq
         *wrote = true;
         co_return co_await inner->write(d);
       }
+      asio::awaitable<bool> flush() override { co_return co_await inner->flush(); }
     } watch;
     watch.inner = sink;
     watch.wrote = &streamed;

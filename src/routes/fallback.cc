@@ -17,6 +17,7 @@ class WatchedSink final : public core::StreamSink {
     wrote_ = true;
     co_return co_await inner_.write(delta);
   }
+  boost::asio::awaitable<bool> flush() override { co_return co_await inner_.flush(); }
   bool wrote() const { return wrote_; }
 
  private:

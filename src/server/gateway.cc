@@ -197,8 +197,8 @@ std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
 asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out) {
   const SteadyTime start = SteadyClock::now();
   core::Trace trace;
-  trace.request_id = "req_" + random_hex_id();
   trace.time_ms = unix_time_ms();
+  trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
   trace.api_key_id = api_key_id(in.header("authorization"));
   trace.cohort = std::string(in.header("x-triage-cohort"));
 

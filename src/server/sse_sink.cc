@@ -28,26 +28,33 @@ asio::awaitable<bool> SseSink::start() {
 }
 
 asio::awaitable<bool> SseSink::write(const core::Delta& delta) {
-  std::string events;
   if (!serializer_) {
     if (!co_await start()) co_return false;
-    events = serializer_->role_chunk();
+    pending_ = serializer_->role_chunk();
   }
   if (!delta.content.empty() || delta.tool_calls) {
     core::Delta d = delta;
     d.role = {};  // the role chunk already said it
-    events += serializer_->delta_chunk(d);
+    pending_ += serializer_->delta_chunk(d);
   }
-  if (events.empty()) co_return true;
+  if (delta.more) co_return true;  // the provider flushes at the end of its batch
+  co_return co_await flush();
+}
+
+asio::awaitable<bool> SseSink::flush() {
+  if (pending_.empty()) co_return true;
+  std::string events;
+  events.swap(pending_);
   co_return co_await out_.write_chunk(events);
 }
 
 asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
-  std::string tail;
   if (!serializer_) {
     if (!co_await start()) co_return false;
-    tail = serializer_->role_chunk();
+    pending_ = serializer_->role_chunk();
   }
+  std::string tail;
+  tail.swap(pending_);
   const api::TriageInfo info = api::triage_info(trace_);
   if (include_usage_) {
     tail += serializer_->finish_chunk(c.finish_reason);
@@ -63,7 +70,10 @@ asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
 }
 
 asio::awaitable<bool> SseSink::fail(const Error& e) {
-  if (!co_await out_.write_chunk(api::error_event(e))) co_return false;
+  std::string events;
+  events.swap(pending_);
+  events += api::error_event(e);
+  if (!co_await out_.write_chunk(events)) co_return false;
   net::HeaderList trailers;
   trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
   co_return co_await out_.finish_stream(trailers);

@@ -19,6 +19,7 @@ class SseSink final : public core::StreamSink {
       : out_(out), trace_(trace), created_s_(created_s), include_usage_(include_usage) {}
 
   boost::asio::awaitable<bool> write(const core::Delta& delta) override;
+  boost::asio::awaitable<bool> flush() override;
   // Ends a successful stream: finish chunk, usage chunk (when asked), [DONE], cost trailer.
   boost::asio::awaitable<bool> finish(const core::Completion& c);
   // Ends a stream that failed after it started: an error event, then the end of the body.
@@ -33,6 +34,7 @@ class SseSink final : public core::StreamSink {
   int64_t created_s_;
   bool include_usage_;
   std::optional<api::ChunkSerializer> serializer_;  // made at the first write (model known)
+  std::string pending_;  // events batched by Delta::more, not yet written
 };
 
 // Response headers every answer carries: request id, model, route, tier.
