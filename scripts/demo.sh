@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: start `triage serve` with examples/quickstart.yaml,
-# send a few hundred real prompts through its HTTP API, stop it gracefully (flushing the
-# request store), and print the report computed from the store.
+# send a routed three-tier workload through its HTTP API (CLINC150 support queries to the
+# `support` classify route, GSM8K problems to the `math` cascade), stop it gracefully
+# (flushing the request store), and print the report computed from the store, with CPI and
+# quality against the counterfactual "everything on gpt-4-turbo".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
 TRIAGE="$BUILD/bin/triage"
 STORE="$BUILD/demo/triage.db"
-PER_MODEL="${PER_MODEL:-100}"
+SUPPORT="${SUPPORT:-300}"
+MATH="${MATH:-200}"
 mkdir -p "$BUILD/demo"
 rm -f "$STORE" "$STORE-wal" "$STORE-shm"
 
@@ -22,16 +25,20 @@ for _ in $(seq 1 200); do
 done
 url=$(sed -n 's/^triage: listening on //p' "$BUILD/demo/serve.out")
 echo "== triage serving examples/quickstart.yaml at $url"
-echo "== sending ${PER_MODEL} CLINC150 support queries to route 'support' (small tier, in-process),"
-echo "   ${PER_MODEL} GSM8K problems to mixtral-8x7b (medium) and ${PER_MODEL} to gpt-4-turbo (large)"
-python3 scripts/demo_client.py --url "$url" --per-model "$PER_MODEL"
+echo "== sending up to ${SUPPORT} CLINC150 support queries to route 'support' (classify: small tier"
+echo "   answers when confident, else escalates to the medium tier) and up to ${MATH} held-out GSM8K"
+echo "   problems to route 'math' (cascade mixtral-8x7b -> gpt-4-turbo with checks)"
+python3 scripts/demo_client.py --url "$url" --support "$SUPPORT" --math "$MATH"
 kill -TERM $pid
 wait $pid
 trap - EXIT
 echo
 echo "== report from the request store ($STORE)"
-"$TRIAGE" report --store "$STORE"
-echo "Recorded: prompts and the medium/large answers (real model outputs from RouteLLM's GSM8K data)."
-echo "Simulated: medium/large latency (replay latency model in examples/quickstart.yaml); the small"
-echo "tier really runs (fastText in-process). Costs are list prices x token counts (estimated: the"
-echo "recordings carry no usage)."
+"$TRIAGE" report --store "$STORE" -c examples/quickstart.yaml
+echo
+echo "RECORDED: the prompts (CLINC150 validation queries; RouteLLM's GSM8K problems), the medium and"
+echo "large answers to GSM8K and their grades (real Mixtral-8x7B / GPT-4 Turbo outputs, RouteLLM's data)."
+echo "REAL: the small tier (fastText in-process) and the gateway's routing, checks and scorer."
+echo "SIMULATED: medium/large latency (replay latency model in examples/quickstart.yaml); the medium"
+echo "tier's answers to escalated support queries (synthesized placeholders: no recorded answer exists;"
+echo "never graded). Costs are list prices x estimated token counts (the recordings carry no usage)."

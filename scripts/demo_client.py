@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Sends real prompts from the shipped datasets through a running Triage gateway's
-OpenAI-compatible HTTP API, concurrently, and prints what came back per model.
+"""Sends the demo's routed workload through a running Triage gateway's OpenAI-compatible HTTP
+API, concurrently, and prints what came back per route.
 
-Usage: demo_client.py --url http://127.0.0.1:PORT [--per-model N] [--concurrency C]
+  - support: CLINC150 validation queries (data/clinc150/val.jsonl; the intent model never
+    trained on them) to the `support` route;
+  - math: GSM8K problems (data/routellm/gsm8k.csv) to the `math` route. By default only the
+    held-out TEST part of the fixed split the cascade scorer was trained with (the rule in
+    models/gsm8k_scorer.bin.json: FNV-1a-64("<seed>:<id>") % 10000 < 2000, 184 problems), so the
+    scorer never saw them; --math-split all samples from the whole file.
+
+Fixed seed: the same prompts every run. Usage:
+  demo_client.py --url http://127.0.0.1:PORT [--support N] [--math N] [--concurrency C]
 """
 import argparse
 import csv
@@ -16,6 +24,20 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 _local = threading.local()
+SPLIT_SEED = 20240601  # offline/split.h defaults, as recorded in the scorer's metadata
+TEST_BELOW = 2000
+
+
+def fnv1a64(text):
+    h = 0xCBF29CE484222325
+    for b in text.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def is_test(row_id):
+    return fnv1a64(f"{SPLIT_SEED}:{row_id}") % 10000 < TEST_BELOW
 
 
 def connection(url):
@@ -27,8 +49,8 @@ def connection(url):
     return conn
 
 
-def call(url, model, prompt):
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}]})
+def call(url, route, prompt):
+    body = json.dumps({"model": route, "messages": [{"role": "user", "content": prompt}]})
     for attempt in range(2):
         conn = connection(url)
         try:
@@ -36,7 +58,7 @@ def call(url, model, prompt):
                          {"Content-Type": "application/json", "Authorization": "Bearer demo-key"})
             resp = conn.getresponse()
             data = json.loads(resp.read())
-            return model, resp.status, data
+            return route, resp.status, data
         except (http.client.HTTPException, ConnectionError):
             conn.close()
             _local.conn = None
@@ -47,7 +69,10 @@ def call(url, model, prompt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
-    ap.add_argument("--per-model", type=int, default=100)
+    ap.add_argument("--support", type=int, default=300, help="CLINC150 queries to `support`")
+    ap.add_argument("--math", type=int, default=200,
+                    help="GSM8K problems to `math` (at most the size of --math-split)")
+    ap.add_argument("--math-split", choices=["test", "all"], default="test")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--data", default="data")
     ap.add_argument("--seed", type=int, default=7)
@@ -55,27 +80,32 @@ def main():
     rng = random.Random(args.seed)
 
     with open(f"{args.data}/routellm/gsm8k.csv", newline="") as f:
-        math = [r["prompt"] for r in csv.DictReader(f)]
+        math = [r["prompt"] for r in csv.DictReader(f)
+                if args.math_split == "all" or is_test(r["id"])]
     with open(f"{args.data}/clinc150/val.jsonl") as f:
         support = [json.loads(line)["text"] for line in f]
-    jobs = [("support", p) for p in rng.sample(support, args.per_model)]
-    jobs += [("mixtral-8x7b", p) for p in rng.sample(math, args.per_model)]
-    jobs += [("gpt-4-turbo", p) for p in rng.sample(math, args.per_model)]
+    jobs = [("support", p) for p in rng.sample(support, min(args.support, len(support)))]
+    jobs += [("math", p) for p in rng.sample(math, min(args.math, len(math)))]
     rng.shuffle(jobs)
 
     started = time.monotonic()
     statuses = {}
+    synthesized = {}
     with ThreadPoolExecutor(args.concurrency) as pool:
-        for model, status, data in pool.map(lambda j: call(args.url, *j), jobs):
-            statuses.setdefault(model, {}).setdefault(status, 0)
-            statuses[model][status] += 1
+        for route, status, data in pool.map(lambda j: call(args.url, *j), jobs):
+            statuses.setdefault(route, {}).setdefault(status, 0)
+            statuses[route][status] += 1
             if status != 200:
-                print(f"  {model}: HTTP {status}: {data.get('error', {}).get('message')}",
+                print(f"  {route}: HTTP {status}: {data.get('error', {}).get('message')}",
                       file=sys.stderr)
+            elif data.get("triage", {}).get("synthesized"):
+                synthesized[route] = synthesized.get(route, 0) + 1
     elapsed = time.monotonic() - started
     print(f"sent {len(jobs)} requests in {elapsed:.1f} s with {args.concurrency} concurrent clients")
-    for model, by_status in sorted(statuses.items()):
-        print(f"  {model:<14} " + ", ".join(f"HTTP {s}: {n}" for s, n in sorted(by_status.items())))
+    for route, by_status in sorted(statuses.items()):
+        extra = f" ({synthesized[route]} synthesized placeholders)" if route in synthesized else ""
+        print(f"  {route:<8} " + ", ".join(f"HTTP {s}: {n}" for s, n in sorted(by_status.items()))
+              + extra)
     return 0 if all(set(s) == {200} for s in statuses.values()) else 1
 
 

@@ -112,9 +112,15 @@ int main(int argc, char** argv) {
   eval->add_option("--split", eval_opts.split, "auto | test | all")->check(CLI::IsMember({"auto", "test", "all"}));
   eval->add_option("--exclude-category", eval_opts.exclude_categories, "Leave a category out (repeatable)");
 
-  std::string report_store;
-  auto* report = app.add_subcommand("report", "Summarise the request store: per-model traffic, cost, latency");
-  report->add_option("--store", report_store, "Request store (SQLite file)")->required();
+  // --- triage report (offline/report.h) ---
+  triage::offline::ReportOptions report_opts;
+  auto* report = app.add_subcommand(
+      "report", "Summarise the request store: traffic, cost and latency per model/tier/route; "
+                "with -c also CPI and quality against the reference model");
+  report->add_option("--store", report_opts.store_path, "Request store (SQLite file)")->required();
+  report->add_option("-c,--config", report_opts.config_path,
+                     "Config the gateway ran (prices, reference model, replay recordings)");
+  // --- end report ---
 
   // --- triage export finetune|labels (review loop; cli/export_cmd.cc) ---
   triage::cli::ExportCommands export_cmds;
@@ -187,7 +193,7 @@ int main(int argc, char** argv) {
       return triage::offline::run_analyze(analyze_opts);
     }
     if (report->parsed()) {
-      return triage::offline::print_report(report_store);
+      return triage::offline::run_report(report_opts);
     }
   } catch (const triage::config::ConfigError& e) {
     std::fprintf(stderr, "triage: config error: %s\n", e.what());

@@ -143,6 +143,41 @@ void parse_review(MapReader r, ReviewConfig& rc) {
   rc.negative_feedback = r["negative_feedback"].get<bool>(rc.negative_feedback);
 }
 
+void parse_otel(MapReader r, OtelConfig& o) {
+  r.only({"endpoint", "service_name", "batch_size", "flush_interval_ms", "queue_capacity",
+          "timeout_ms", "headers"});
+  o.endpoint = r["endpoint"].get<std::string>(o.endpoint);
+  if (std::string why = check_http_url(o.endpoint); !why.empty())
+    r["endpoint"].fail(why + ", got '" + o.endpoint +
+                       "' (the collector's traces URL, e.g. http://127.0.0.1:4318/v1/traces)");
+  if (o.endpoint.find_first_of("?#") != std::string::npos)
+    r["endpoint"].fail("must not contain a query or fragment, got '" + o.endpoint + "'");
+  o.service_name = r["service_name"].get<std::string>(o.service_name);
+  if (o.service_name.empty()) r["service_name"].fail("must not be empty (omit it for 'triage')");
+  o.batch_size = r["batch_size"].get<int64_t>(o.batch_size, Range::above(0));
+  o.flush_interval_ms = r["flush_interval_ms"].get<int64_t>(o.flush_interval_ms, Range::above(0));
+  o.queue_capacity = r["queue_capacity"].get<int64_t>(o.queue_capacity, Range::above(0));
+  o.timeout_ms = r["timeout_ms"].get<int64_t>(o.timeout_ms, Range::above(0));
+  Field headers = r["headers"];
+  if (!headers.present()) return;
+  MapReader h = headers.map();
+  for (auto& [name, value] : h.entries()) {
+    const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (!token) value.fail("invalid header name '" + name + "' (letters, digits, '-', '_')");
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (lower == "host" || lower == "content-length" || lower == "content-type")
+      value.fail("header '" + name + "' is set by Triage; remove it");
+    const std::string v = value.as<std::string>();
+    if (v.find_first_of("\r\n") != std::string::npos)
+      value.fail("header values must not contain line breaks");
+    o.headers[name] = v;
+  }
+}
+
 std::vector<std::string> parse_tiers(Field f) {
   if (!f.present()) return Config{}.tiers;
   auto tiers = f.as<std::vector<std::string>>();
@@ -386,10 +421,12 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
   cfg.path = path;
   cfg.dir = config_dir(path);
   MapReader top(root, "", file, 1);
-  top.only({"server", "store", "review", "tiers", "models", "routes", "reference_model"});
+  top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
+            "reference_model"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
   parse_review(top["review"].map(), cfg.review);
+  if (top.has("otel")) parse_otel(top["otel"].map(), cfg.otel.emplace());
   cfg.tiers = parse_tiers(top["tiers"]);
   parse_models(top["models"], cfg);
   parse_routes(top["routes"], cfg);

@@ -116,6 +116,21 @@ struct ReviewConfig {
   bool negative_feedback = true;
 };
 
+// OTLP/HTTP (JSON) trace export (docs/config.md `otel`, docs/metrics.md). Present in the
+// config only when the `otel:` block is; absent means no export.
+struct OtelConfig {
+  // The collector's traces URL, used as is (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT semantics).
+  std::string endpoint = "http://127.0.0.1:4318/v1/traces";
+  std::string service_name = "triage";  // resource attribute service.name
+  int64_t batch_size = 256;           // traces per POST; larger = fewer requests, bigger bodies
+  int64_t flush_interval_ms = 1000;   // longest a queued trace waits before a partial batch goes
+  int64_t queue_capacity = 10000;     // traces waiting to be sent; overflow is dropped + counted
+  int64_t timeout_ms = 10000;         // deadline of one POST (each of the two attempts)
+  // Extra request headers (e.g. auth for a hosted collector). A value "${NAME}" is read from
+  // the environment variable NAME at start-up, so that tokens stay out of the file.
+  std::map<std::string, std::string> headers;
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -133,6 +148,7 @@ struct Config {
   ServerConfig server;
   StoreConfig store;
   ReviewConfig review;
+  std::optional<OtelConfig> otel;  // set when the `otel:` block is present
   std::vector<Model> models;
   std::vector<RouteSpec> routes;
   std::string reference_model;  // the model savings are measured against; default: priciest

@@ -65,6 +65,10 @@ struct Completion {
   std::string label;
   double confidence = 0.0;
   bool synthesized = false;  // a placeholder made up by the replay provider (never graded)
+  // The recorded grade (0..1) of this answer, when the provider knows one: the replay provider's
+  // score_column cell for the prompt (never set on a synthesized answer). Recorded in the
+  // model-call span; never sent to clients.
+  std::optional<double> grade;
 };
 
 // One streamed increment. Views are valid only during the write() call.

@@ -4,6 +4,7 @@
 // queue, OTel export. Times are microseconds; money is USD.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct Span {
   // Model calls, only when Trace::keep_payloads: the answer text this call produced (also for
   // attempts a cascade rejected). Goes to the store's `prompts` table, never to metrics.
   std::string output;
+  // Model calls: Completion::grade, the recorded grade (0..1) of this answer when the provider
+  // knows one (replay with a score_column). Stored in the span JSON as "grade" only when set.
+  std::optional<double> grade;
 };
 
 struct Trace {

@@ -1,6 +1,7 @@
 #include "net/http_client.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <array>
 #include <atomic>
@@ -306,14 +307,27 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> connect(const Endpo
                          "upstream " + ep.origin + ": could not set TLS server name");
   }
   tls.set_verify_mode(asio::ssl::verify_peer);
-  tls.set_verify_callback(asio::ssl::host_name_verification(ep.host));
+  // OpenSSL checks the peer name itself (subjectAltName DNS names or IP addresses, no partial
+  // wildcards), so that a mismatch has its own verify result for the error message.
+  SSL* ssl = tls.native_handle();
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  int named = not_ip ? SSL_set1_host(ssl, ep.host.c_str())
+                     : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep.host.c_str());
+  if (named != 1) {
+    co_return make_error(ErrorCode::kUpstreamError,
+                         "upstream " + ep.origin + ": could not set the TLS peer name to verify");
+  }
   auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
   if (hec == beast::error::timeout) co_return timeout_error(ep, start, deadline);
   if (hec) {
-    co_return make_error(
-        ErrorCode::kUpstreamError,
-        "TLS handshake with upstream " + ep.origin + " failed (" + hec.message() + ")",
-        "handshake: " + hec.message());
+    // A rejected certificate says why (unknown issuer, name mismatch, expired...).
+    long verify = SSL_get_verify_result(tls.native_handle());
+    std::string why = verify != X509_V_OK ? std::string("certificate verify failed: ") +
+                                                X509_verify_cert_error_string(verify)
+                                          : hec.message();
+    co_return make_error(ErrorCode::kUpstreamError,
+                         "TLS handshake with upstream " + ep.origin + " failed (" + why + ")",
+                         "handshake: " + hec.message());
   }
   co_return std::move(c);
 }

@@ -203,10 +203,15 @@ std::optional<double> ReplayClient::score_for(std::string_view prompt) const {
 }
 
 Result<const std::string*> ReplayClient::answer_for(const core::ChatRequest& req,
-                                                    bool& synthesized) const {
+                                                    bool& synthesized,
+                                                    std::optional<double>& grade) const {
   synthesized = false;
+  grade.reset();
   const Record* rec = find(req.last_user_text());
-  if (rec && rec->response) return &*rec->response;
+  if (rec && rec->response) {
+    grade = rec->score;
+    return &*rec->response;
+  }
   if (options_.synthesize_missing) {
     synthesized = true;
     return &placeholder_;
@@ -238,13 +243,14 @@ ReplayClient::Plan ReplayClient::plan(const std::string& content, SteadyTime sta
 }
 
 core::Completion ReplayClient::make_completion(const core::ChatRequest& req,
-                                               const std::string& content,
-                                               bool synthesized) const {
+                                               const std::string& content, bool synthesized,
+                                               std::optional<double> grade) const {
   core::Completion c;
   c.content = content;
   c.model = model_name_;
   c.upstream_model = upstream_model_;
   c.synthesized = synthesized;
+  c.grade = grade;  // unset for a synthesized answer: placeholders are never graded
   for (const auto& m : req.messages) c.usage.prompt_tokens += core::estimate_tokens(m.text);
   c.usage.completion_tokens = core::estimate_tokens(content);
   c.usage.estimated = true;
@@ -256,7 +262,8 @@ asio::awaitable<Result<core::Completion>> ReplayClient::complete(const core::Cha
                                                                  CallStats& stats) {
   const SteadyTime start = SteadyClock::now();
   bool synthesized = false;
-  auto answer = answer_for(req, synthesized);
+  std::optional<double> grade;
+  auto answer = answer_for(req, synthesized, grade);
   if (!answer) co_return std::move(answer).error();
   const std::string& content = **answer;
   Plan p = plan(content, start);
@@ -273,7 +280,7 @@ asio::awaitable<Result<core::Completion>> ReplayClient::complete(const core::Cha
   if (!co_await wait_until(done)) co_return make_error(ErrorCode::kCancelled, "request cancelled");
   stats.ttfb_us = p.total_us();
   stats.total_us = p.total_us();
-  co_return make_completion(req, content, synthesized);
+  co_return make_completion(req, content, synthesized, grade);
 }
 
 asio::awaitable<Result<core::Completion>> ReplayClient::stream(const core::ChatRequest& req,
@@ -282,7 +289,8 @@ asio::awaitable<Result<core::Completion>> ReplayClient::stream(const core::ChatR
                                                                core::StreamSink& sink) {
   const SteadyTime start = SteadyClock::now();
   bool synthesized = false;
-  auto answer = answer_for(req, synthesized);
+  std::optional<double> grade;
+  auto answer = answer_for(req, synthesized, grade);
   if (!answer) co_return std::move(answer).error();
   const std::string& content = **answer;
   Plan p = plan(content, start);
@@ -318,7 +326,7 @@ asio::awaitable<Result<core::Completion>> ReplayClient::stream(const core::ChatR
     begin = ends[i];
   }
   stats.total_us = p.total_us();
-  co_return make_completion(req, content, synthesized);
+  co_return make_completion(req, content, synthesized, grade);
 }
 
 std::unique_ptr<ModelClient> make_replay_client(const config::Config& cfg,

@@ -21,6 +21,8 @@
 // never an empty answer: like an unknown prompt it fails with kInvalidRequest, or, with
 // synthesize_missing, gets a placeholder ("[synthesized placeholder] ..." of the median
 // recorded length, Completion.synthesized = true) that evaluation must never grade.
+// A recorded answer carries its recorded grade (score_column) in Completion.grade, which the
+// model-call span stores ("grade" in the span JSON) for `triage report`; never a placeholder.
 //
 // Columns: format routerbench (auto-detected from "<model>|response" headers) accepts a bare
 // model name as response_column ("gpt-4-1106-preview" -> "gpt-4-1106-preview|response", and
@@ -73,10 +75,12 @@ class ReplayClient final : public ModelClient {
 
  private:
   struct Plan;  // one call's modelled schedule
-  Result<const std::string*> answer_for(const core::ChatRequest& req, bool& synthesized) const;
+  // The recorded answer (or the placeholder); `grade` = its recorded score, when any.
+  Result<const std::string*> answer_for(const core::ChatRequest& req, bool& synthesized,
+                                        std::optional<double>& grade) const;
   Plan plan(const std::string& content, SteadyTime start) const;
   core::Completion make_completion(const core::ChatRequest& req, const std::string& content,
-                                   bool synthesized) const;
+                                   bool synthesized, std::optional<double> grade) const;
 
   std::string model_name_;
   std::string upstream_model_;

@@ -93,6 +93,7 @@ boost::asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::
     t.label = c.label;
     t.confidence = c.confidence;
   }
+  span.grade = c.grade;  // recorded grade (replay score_column), for the report
   if (t.keep_payloads) span.output = c.content;  // store.keep_payloads (review, exports)
   t.spans.push_back(std::move(span));
   co_return result;

@@ -69,7 +69,7 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 
 const char kEndpoints[] =
     " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics, "
-    "POST /v1/feedback, GET /v1/review)";
+    "POST /v1/feedback, GET /v1/review, GET /dashboard, GET /v1/dashboard/...)";
 
 void record_error(core::Trace& trace, const Error& e) {
   trace.http_status = api::http_status(e.code);
@@ -82,12 +82,17 @@ void record_error(core::Trace& trace, const Error& e) {
 Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : cfg_(cfg) {
   engine::register_builtins(providers_);
   routes_ = routes::RouteTable::build(cfg_, providers_, env);
-  metrics_ = std::make_unique<telemetry::Metrics>();
+  metrics_ = std::make_unique<telemetry::Metrics>(telemetry::MetricsOptions::from_config(cfg_));
+  if (cfg_.otel) {
+    otlp_ = std::make_unique<telemetry::OtlpExporter>(
+        telemetry::OtlpOptions::from_config(*cfg_.otel, env), &metrics_->registry());
+  }
   store_ = telemetry::make_request_store(cfg_);
   metrics_->set_store(store_.get());
   review_sink_ = std::make_unique<telemetry::ReviewSink>(
       telemetry::ReviewRules::from_config(cfg_), *store_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
+  dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_);
   models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
 }
 
@@ -95,7 +100,9 @@ Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
   if (admin_) admin_->close();
+  if (dashboard_) dashboard_->close();
   if (store_) store_->close();
+  if (otlp_) otlp_->close();
 }
 
 void Gateway::finish(core::Trace& trace, SteadyTime start) {
@@ -106,6 +113,7 @@ void Gateway::finish(core::Trace& trace, SteadyTime start) {
   metrics_->consume(done);
   store_->consume(done);
   review_sink_->consume(done);
+  if (otlp_) otlp_->consume(done);
 }
 
 asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
@@ -116,6 +124,10 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     const bool chat_path = target == "/v1/chat/completions" || target == "/chat/completions";
     if (AdminApi::handles(target) && in.malformed().empty()) {
       co_await admin_->handle(in, out);
+      co_return;
+    }
+    if (DashboardApi::handles(target) && in.malformed().empty()) {
+      co_await dashboard_->handle(in, out);
       co_return;
     }
     if (chat_path && method == "POST" && in.malformed().empty()) {

@@ -14,7 +14,9 @@
 #include "providers/provider.h"
 #include "routes/route_table.h"
 #include "server/admin_api.h"
+#include "server/dashboard_api.h"
 #include "telemetry/metrics.h"
+#include "telemetry/otlp_exporter.h"
 #include "telemetry/request_store.h"
 #include "telemetry/review_sink.h"
 
@@ -63,9 +65,13 @@ class Gateway {
   providers::ProviderRegistry providers_;
   std::unique_ptr<routes::RouteTable> routes_;
   std::unique_ptr<telemetry::Metrics> metrics_;
+  // OTLP trace export; null unless the config has `otel:`. Declared after metrics_ (its
+  // counters live in metrics_'s registry), so it is destroyed first.
+  std::unique_ptr<telemetry::OtlpExporter> otlp_;
   std::unique_ptr<telemetry::RequestStore> store_;
   std::unique_ptr<telemetry::ReviewSink> review_sink_;  // queues into store_
   std::unique_ptr<AdminApi> admin_;                     // /v1/feedback, /v1/review
+  std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
   std::string models_json_;  // GET /v1/models, rendered once
   std::atomic<bool> draining_{false};
 };

@@ -2,6 +2,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
+#include <initializer_list>
+#include <map>
 #include <mutex>
 
 namespace triage::telemetry {
@@ -26,6 +29,23 @@ bool model_called(const core::Trace& t) {
   return false;
 }
 
+// "a\x1fb\x1fc" from the parts.
+std::string join_key(std::initializer_list<std::string_view> parts) {
+  size_t n = parts.size();
+  for (std::string_view p : parts) n += p.size();
+  std::string key;
+  key.reserve(n);
+  for (std::string_view p : parts) key.append(p).append(1, '\x1f');
+  return key;
+}
+
+bool has_flag(const core::Trace& t, std::string_view flag) {
+  for (const std::string& f : t.flags) {
+    if (f == flag) return true;
+  }
+  return false;
+}
+
 prometheus::MetricFamily counter_family(const std::string& name, const std::string& help,
                                         double value) {
   prometheus::MetricFamily f;
@@ -38,6 +58,92 @@ prometheus::MetricFamily counter_family(const std::string& name, const std::stri
 }
 
 }  // namespace
+
+std::string_view LabelCap::map(std::string_view value) {
+  if (value.empty()) return {};
+  std::string clean(value.substr(0, kMaxLength));
+  for (char& c : clean) {
+    if (c < 0x20 || c > 0x7e) c = '_';
+  }
+  {
+    std::shared_lock lk(mu_);
+    auto it = values_.find(clean);
+    if (it != values_.end()) return *it;
+    if (values_.size() >= capacity_) return kOther;
+  }
+  std::unique_lock lk(mu_);
+  auto it = values_.find(clean);
+  if (it != values_.end()) return *it;
+  if (values_.size() >= capacity_) return kOther;
+  return *values_.insert(std::move(clean)).first;
+}
+
+size_t LabelCap::admitted() const {
+  std::shared_lock lk(mu_);
+  return values_.size();
+}
+
+namespace {
+int64_t floor_second(int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000); }
+}  // namespace
+
+CostWindow::CostWindow(int seconds) : buckets_(static_cast<size_t>(std::max(1, seconds))) {}
+
+void CostWindow::add(int64_t now_ms, double cost_usd, double counterfactual_usd) {
+  const int64_t sec = floor_second(now_ms);
+  const auto n = static_cast<int64_t>(buckets_.size());
+  std::lock_guard lk(mu_);
+  Bucket& b = buckets_[static_cast<size_t>(((sec % n) + n) % n)];
+  if (b.second != sec) b = Bucket{sec, 0, 0.0, 0.0};
+  ++b.requests;
+  b.cost_usd += cost_usd;
+  b.counterfactual_usd += counterfactual_usd;
+}
+
+CostWindow::Totals CostWindow::totals(int64_t now_ms) const {
+  const int64_t sec = floor_second(now_ms);
+  const auto n = static_cast<int64_t>(buckets_.size());
+  Totals t;
+  std::lock_guard lk(mu_);
+  for (const Bucket& b : buckets_) {
+    if (b.second > sec - n && b.second <= sec) {
+      t.requests += b.requests;
+      t.cost_usd += b.cost_usd;
+      t.counterfactual_usd += b.counterfactual_usd;
+    }
+  }
+  return t;
+}
+
+MetricsOptions MetricsOptions::from_config(const config::Config& cfg) {
+  MetricsOptions o;
+  if (const config::Model* ref = cfg.find_model(cfg.reference_model)) {
+    o.reference_prices = ref->prices;
+    o.reference_model = ref->name;
+  }
+  return o;
+}
+
+std::string_view outcome_of(const core::Trace& t) {
+  if (t.http_status == 499 || t.error_code == "cancelled") return "cancelled";
+  if (t.http_status >= 200 && t.http_status < 300 && t.error_code.empty()) return "ok";
+  if (t.http_status >= 400 && t.http_status < 500) return "client_error";
+  return "error";
+}
+
+template <typename V, typename Make>
+const V& Metrics::cached(Cache<V>& cache, std::string key, Make make) {
+  {
+    std::shared_lock lk(cache.mu);
+    auto it = cache.map.find(key);
+    if (it != cache.map.end()) return it->second;
+  }
+  // First use of this label set: Family::Add returns the existing metric for labels already
+  // added, so concurrent creation converges on the same objects.
+  V v = make();
+  std::unique_lock lk(cache.mu);
+  return cache.map.try_emplace(std::move(key), v).first->second;
+}
 
 const std::vector<double>& Metrics::latency_buckets_s() {
   static const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -52,7 +158,14 @@ const std::vector<double>& Metrics::token_buckets() {
   return kBuckets;
 }
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(MetricsOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : std::make_shared<SystemWallClock>()),
+      registry_(std::make_shared<prometheus::Registry>()),
+      categories_(options_.label_cap),
+      cohorts_(options_.label_cap),
+      flags_(options_.label_cap),
+      window_(options_.window_seconds) {
   auto& r = *registry_;
   requests_family_ = &BuildCounter()
                           .Name("triage_requests_total")
@@ -94,11 +207,115 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Name("triage_cost_usd_total")
                       .Help("Upstream cost in USD, by route, served model and tier")
                       .Register(r);
+  ttft_family_ = &BuildHistogram()
+                      .Name("triage_time_to_first_token_seconds")
+                      .Help(
+                          "Streamed requests: upstream time to first byte of the first model "
+                          "call, seconds, by served model")
+                      .Register(r);
+  first_chunk_family_ =
+      &BuildHistogram()
+           .Name("gen_ai_client_operation_time_to_first_chunk_seconds")
+           .Help(
+               "Streamed requests: time to the first chunk of the upstream stream, seconds "
+               "(OpenTelemetry gen_ai.client.operation.time_to_first_chunk)")
+           .Register(r);
+  category_requests_family_ = &BuildCounter()
+                                   .Name("triage_category_requests_total")
+                                   .Help(
+                                       "Requests by client category (capped), route, tier "
+                                       "and outcome (ok|client_error|cancelled|error)")
+                                   .Register(r);
+  category_cost_family_ = &BuildCounter()
+                               .Name("triage_category_cost_usd_total")
+                               .Help(
+                                   "Upstream cost in USD by client category (capped), route "
+                                   "and tier")
+                               .Register(r);
+  cohort_requests_family_ = &BuildCounter()
+                                 .Name("triage_cohort_requests_total")
+                                 .Help("Requests by client cohort (capped) and outcome")
+                                 .Register(r);
+  cohort_cost_family_ = &BuildCounter()
+                             .Name("triage_cohort_cost_usd_total")
+                             .Help("Upstream cost in USD by client cohort (capped)")
+                             .Register(r);
+  model_calls_family_ = &BuildCounter()
+                             .Name("triage_model_calls_total")
+                             .Help(
+                                 "Model calls (every attempt, cascade steps included), by "
+                                 "model, tier and outcome (ok or the error code)")
+                             .Register(r);
+  model_call_cost_family_ = &BuildCounter()
+                                 .Name("triage_model_call_cost_usd_total")
+                                 .Help(
+                                     "Upstream cost in USD of every model call, attributed "
+                                     "to the model called")
+                                 .Register(r);
+  model_call_tokens_family_ = &BuildCounter()
+                                   .Name("triage_model_call_tokens_total")
+                                   .Help(
+                                       "Tokens of every model call, attributed to the model "
+                                       "called, by direction (input|output)")
+                                   .Register(r);
+  escalations_family_ = &BuildCounter()
+                             .Name("triage_escalations_total")
+                             .Help(
+                                 "Requests escalated to a stronger model, by route and kind "
+                                 "(cascaded: a cascade moved past its first step; escalated: "
+                                 "a classifier moved up one tier)")
+                             .Register(r);
+  check_verdicts_family_ = &BuildCounter()
+                                .Name("triage_check_verdicts_total")
+                                .Help("Quality check verdicts, by check and verdict (pass|fail)")
+                                .Register(r);
+  review_flags_family_ = &BuildCounter()
+                              .Name("triage_review_flags_total")
+                              .Help(
+                                  "Trace flags raised (why a request may need review), by "
+                                  "flag (capped)")
+                              .Register(r);
   auto& inflight_family = BuildGauge()
                               .Name("triage_inflight_requests")
                               .Help("Requests accepted and not yet answered")
                               .Register(r);
   inflight_ = &inflight_family.Add({});
+
+  const std::map<std::string, std::string> window{{"window", options_.window_label}};
+  window_requests_ = &BuildGauge()
+                          .Name("triage_window_requests")
+                          .Help("Requests finished in the sliding window")
+                          .Register(r)
+                          .Add(window);
+  window_cost_ = &BuildGauge()
+                      .Name("triage_window_cost_usd")
+                      .Help("Upstream cost in USD of the requests finished in the sliding window")
+                      .Register(r)
+                      .Add(window);
+  cpi_ = &BuildGauge()
+              .Name("triage_cpi_usd")
+              .Help("Cost per request in USD over the sliding window (0 without requests)")
+              .Register(r)
+              .Add(window);
+  counterfactual_ = &BuildGauge()
+                         .Name("triage_counterfactual_cost_usd")
+                         .Help(
+                             "What the window's requests would have cost with the same tokens "
+                             "on the reference model, USD")
+                         .Register(r)
+                         .Add(window);
+  savings_ = &BuildGauge()
+                  .Name("triage_savings_usd")
+                  .Help("Counterfactual cost minus actual cost over the sliding window, USD")
+                  .Register(r)
+                  .Add(window);
+  savings_ratio_ = &BuildGauge()
+                        .Name("triage_savings_ratio")
+                        .Help(
+                            "Savings / counterfactual cost over the sliding window (0..1; "
+                            "negative when routing cost more)")
+                        .Register(r)
+                        .Add(window);
 
   static constexpr std::array<const char*, kPartCount> kPartNames = {
       "routing", "queue", "upstream_ttfb", "upstream", "overhead"};
@@ -109,43 +326,40 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 const Metrics::Series& Metrics::series_for(const core::Trace& t) {
   const std::string sc = status_class(t.http_status);
-  std::string key;
-  key.reserve(t.route.size() + t.model.size() + t.tier.size() + sc.size() + t.error_code.size() +
-              4);
-  key.append(t.route).append(1, '\x1f').append(t.model).append(1, '\x1f').append(t.tier);
-  key.append(1, '\x1f').append(sc).append(1, '\x1f').append(t.error_code);
-  {
-    std::shared_lock lk(series_mu_);
-    auto it = series_.find(key);
-    if (it != series_.end()) return it->second;
-  }
-  // First trace of this combination: Family::Add returns the existing metric when another
-  // key shares some of its labels, so concurrent creation converges on the same objects.
-  Series s;
-  s.requests = &requests_family_->Add(
-      {{"route", t.route}, {"model", t.model}, {"tier", t.tier}, {"status_class", sc}});
-  if (!t.error_code.empty()) {
-    s.errors = &errors_family_->Add({{"model", t.model}, {"code", t.error_code}});
-  }
-  s.request_duration =
-      &request_duration_family_->Add({{"route", t.route}, {"model", t.model}}, latency_buckets_s());
-  if (!t.model.empty()) {
-    s.token_usage_input = &token_usage_family_->Add(
-        {{"gen_ai_token_type", "input"}, {"gen_ai_request_model", t.model}}, token_buckets());
-    s.token_usage_output = &token_usage_family_->Add(
-        {{"gen_ai_token_type", "output"}, {"gen_ai_request_model", t.model}}, token_buckets());
-    s.tokens_input = &tokens_family_->Add({{"model", t.model}, {"direction", "input"}});
-    s.tokens_output = &tokens_family_->Add({{"model", t.model}, {"direction", "output"}});
-    s.operation_duration =
-        &operation_duration_family_->Add({{"gen_ai_request_model", t.model}}, latency_buckets_s());
-    s.cost = &cost_family_->Add({{"route", t.route}, {"model", t.model}, {"tier", t.tier}});
-  }
-  std::unique_lock lk(series_mu_);
-  return series_.try_emplace(std::move(key), s).first->second;
+  return cached(series_, join_key({t.route, t.model, t.tier, sc, t.error_code}), [&] {
+    Series s;
+    s.requests = &requests_family_->Add(
+        {{"route", t.route}, {"model", t.model}, {"tier", t.tier}, {"status_class", sc}});
+    if (!t.error_code.empty()) {
+      s.errors = &errors_family_->Add({{"model", t.model}, {"code", t.error_code}});
+    }
+    s.request_duration = &request_duration_family_->Add({{"route", t.route}, {"model", t.model}},
+                                                        latency_buckets_s());
+    if (!t.model.empty()) {
+      s.token_usage_input = &token_usage_family_->Add(
+          {{"gen_ai_token_type", "input"}, {"gen_ai_request_model", t.model}}, token_buckets());
+      s.token_usage_output = &token_usage_family_->Add(
+          {{"gen_ai_token_type", "output"}, {"gen_ai_request_model", t.model}}, token_buckets());
+      s.tokens_input = &tokens_family_->Add({{"model", t.model}, {"direction", "input"}});
+      s.tokens_output = &tokens_family_->Add({{"model", t.model}, {"direction", "output"}});
+      s.operation_duration = &operation_duration_family_->Add({{"gen_ai_request_model", t.model}},
+                                                              latency_buckets_s());
+      s.cost = &cost_family_->Add({{"route", t.route}, {"model", t.model}, {"tier", t.tier}});
+      s.ttft = &ttft_family_->Add({{"model", t.model}}, latency_buckets_s());
+      s.time_to_first_chunk =
+          &first_chunk_family_->Add({{"gen_ai_request_model", t.model}}, latency_buckets_s());
+    }
+    return s;
+  });
 }
 
 void Metrics::consume(const core::TracePtr& trace) {
   if (trace) record(*trace);
+}
+
+double Metrics::counterfactual_usd(const core::Trace& t) const {
+  if (!options_.reference_prices || !model_called(t)) return 0.0;
+  return config::cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
 }
 
 void Metrics::record(const core::Trace& t) {
@@ -163,6 +377,11 @@ void Metrics::record(const core::Trace& t) {
       s.token_usage_input->Observe(static_cast<double>(t.tokens_in));
       s.token_usage_output->Observe(static_cast<double>(t.tokens_out));
       s.operation_duration->Observe(static_cast<double>(t.upstream_us) / kUsPerSecond);
+      if (t.stream && t.upstream_ttfb_us > 0) {
+        const double ttfb_s = static_cast<double>(t.upstream_ttfb_us) / kUsPerSecond;
+        s.ttft->Observe(ttfb_s);
+        s.time_to_first_chunk->Observe(ttfb_s);
+      }
     }
   }
 
@@ -173,9 +392,103 @@ void Metrics::record(const core::Trace& t) {
     parts_[kUpstreamTtfb]->Observe(static_cast<double>(t.upstream_ttfb_us) / kUsPerSecond);
     parts_[kUpstream]->Observe(static_cast<double>(t.upstream_us) / kUsPerSecond);
   }
+
+  const std::string_view outcome = outcome_of(t);
+  const std::string_view category = categories_.map(t.category);
+  const CategorySeries& cat =
+      cached(category_series_, join_key({category, t.route, t.tier, outcome}), [&] {
+        CategorySeries c;
+        const std::string cat_s(category);
+        c.requests = &category_requests_family_->Add({{"category", cat_s},
+                                                      {"route", t.route},
+                                                      {"tier", t.tier},
+                                                      {"outcome", std::string(outcome)}});
+        c.cost = &category_cost_family_->Add(
+            {{"category", cat_s}, {"route", t.route}, {"tier", t.tier}});
+        return c;
+      });
+  cat.requests->Increment();
+  if (t.cost_usd > 0) cat.cost->Increment(t.cost_usd);
+
+  const std::string_view cohort = cohorts_.map(t.cohort);
+  const CohortSeries& coh = cached(cohort_series_, join_key({cohort, outcome}), [&] {
+    CohortSeries c;
+    c.requests = &cohort_requests_family_->Add(
+        {{"cohort", std::string(cohort)}, {"outcome", std::string(outcome)}});
+    c.cost = &cohort_cost_family_->Add({{"cohort", std::string(cohort)}});
+    return c;
+  });
+  coh.requests->Increment();
+  if (t.cost_usd > 0) coh.cost->Increment(t.cost_usd);
+
+  record_spans(t);
+  record_flags(t);
+  window_.add(clock_->now_ms(), t.cost_usd, counterfactual_usd(t));
 }
 
+void Metrics::record_spans(const core::Trace& t) {
+  for (const core::Span& span : t.spans) {
+    if (span.kind == core::SpanKind::kModelCall) {
+      const std::string outcome = span.ok              ? std::string("ok")
+                                  : span.error.empty() ? std::string("error")
+                                                       : span.error;
+      const CallSeries& c = cached(call_series_, join_key({span.name, span.tier, outcome}), [&] {
+        CallSeries cs;
+        cs.calls = &model_calls_family_->Add(
+            {{"model", span.name}, {"tier", span.tier}, {"outcome", outcome}});
+        cs.cost = &model_call_cost_family_->Add({{"model", span.name}, {"tier", span.tier}});
+        cs.tokens_input = &model_call_tokens_family_->Add(
+            {{"model", span.name}, {"tier", span.tier}, {"direction", "input"}});
+        cs.tokens_output = &model_call_tokens_family_->Add(
+            {{"model", span.name}, {"tier", span.tier}, {"direction", "output"}});
+        return cs;
+      });
+      c.calls->Increment();
+      if (span.cost_usd > 0) c.cost->Increment(span.cost_usd);
+      if (span.tokens_in > 0) c.tokens_input->Increment(static_cast<double>(span.tokens_in));
+      if (span.tokens_out > 0) c.tokens_output->Increment(static_cast<double>(span.tokens_out));
+    } else if (span.kind == core::SpanKind::kCheck) {
+      const std::string_view verdict = span.ok ? "pass" : "fail";
+      prometheus::Counter* c = cached(check_series_, join_key({span.name, verdict}), [&] {
+        return &check_verdicts_family_->Add(
+            {{"check", span.name}, {"verdict", std::string(verdict)}});
+      });
+      c->Increment();
+    }
+  }
+}
+
+void Metrics::record_flags(const core::Trace& t) {
+  if (t.flags.empty()) return;
+  for (std::string_view kind : {std::string_view("cascaded"), std::string_view("escalated")}) {
+    if (!has_flag(t, kind)) continue;
+    prometheus::Counter* c = cached(escalation_series_, join_key({t.route, kind}), [&] {
+      return &escalations_family_->Add({{"route", t.route}, {"kind", std::string(kind)}});
+    });
+    c->Increment();
+  }
+  for (const std::string& f : t.flags) {
+    const std::string_view flag = flags_.map(f);
+    if (flag.empty()) continue;
+    prometheus::Counter* c = cached(flag_series_, std::string(flag), [&] {
+      return &review_flags_family_->Add({{"flag", std::string(flag)}});
+    });
+    c->Increment();
+  }
+}
+
+CostWindow::Totals Metrics::window_totals() const { return window_.totals(clock_->now_ms()); }
+
 std::string Metrics::render() const {
+  const CostWindow::Totals w = window_totals();
+  window_requests_->Set(static_cast<double>(w.requests));
+  window_cost_->Set(w.cost_usd);
+  cpi_->Set(w.requests > 0 ? w.cost_usd / static_cast<double>(w.requests) : 0.0);
+  counterfactual_->Set(w.counterfactual_usd);
+  savings_->Set(w.counterfactual_usd - w.cost_usd);
+  savings_ratio_->Set(
+      w.counterfactual_usd > 0 ? (w.counterfactual_usd - w.cost_usd) / w.counterfactual_usd : 0.0);
+
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   if (const RequestStore* store = store_.load(std::memory_order_acquire)) {
     families.push_back(counter_family("triage_store_written_total",

@@ -2,9 +2,11 @@
 // Prometheus metrics, updated from finished traces and rendered for GET /metrics in the text
 // exposition format 0.0.4. Every metric, label and unit is documented in docs/metrics.md.
 //
-// Label values come from the catalog and the route tree (trace.model, trace.route, tier) and
-// from error code names, never from client-controlled text, so cardinality is bounded by the
-// configuration.
+// Most label values come from the catalog and the route tree (trace.model, trace.route, tier,
+// check names) and from error code names, so their cardinality is bounded by the
+// configuration. Two come from clients (the x-triage-category / x-triage-cohort headers) and
+// trace flags come from route code: those go through a LabelCap (the first N distinct values
+// are kept, later ones become "other"), so a client cannot grow the series count without bound.
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -13,16 +15,87 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "common/clock.h"
+#include "config/config.h"
 #include "core/trace.h"
 #include "telemetry/request_store.h"
 
 namespace triage::telemetry {
+
+// Bounds the distinct values of a client-controlled label. Values are sanitised (bytes outside
+// printable ASCII become '_', at most kMaxLength bytes), "" stays "" and costs no slot; the
+// first `capacity` distinct values are kept, every later one maps to "other". Thread-safe;
+// after a value was admitted, map() is one shared-lock hash lookup.
+class LabelCap {
+ public:
+  static constexpr size_t kMaxLength = 64;
+  static constexpr std::string_view kOther = "other";
+
+  explicit LabelCap(size_t capacity) : capacity_(capacity) {}
+  // The label value to use. The view stays valid for the life of this object.
+  std::string_view map(std::string_view value);
+  size_t admitted() const;
+
+ private:
+  const size_t capacity_;
+  mutable std::shared_mutex mu_;
+  std::unordered_set<std::string> values_;  // guarded by mu_; node-based: views stay valid
+};
+
+// Request count, actual cost and counterfactual cost over a sliding window: a ring of
+// per-second buckets, so a query sums at most `seconds` buckets and an update touches one.
+// Thread-safe (one mutex, held for a few additions).
+class CostWindow {
+ public:
+  struct Totals {
+    int64_t requests = 0;
+    double cost_usd = 0.0;
+    double counterfactual_usd = 0.0;
+  };
+
+  explicit CostWindow(int seconds);
+  void add(int64_t now_ms, double cost_usd, double counterfactual_usd);
+  // Everything added in the last `seconds` seconds: buckets s with now_s - seconds < s <= now_s.
+  Totals totals(int64_t now_ms) const;
+  int seconds() const { return static_cast<int>(buckets_.size()); }
+
+ private:
+  struct Bucket {
+    int64_t second = INT64_MIN;
+    int64_t requests = 0;
+    double cost_usd = 0.0;
+    double counterfactual_usd = 0.0;
+  };
+  mutable std::mutex mu_;
+  std::vector<Bucket> buckets_;  // guarded by mu_; index = second mod size
+};
+
+struct MetricsOptions {
+  // Prices of the model savings are measured against (config reference_model): a request's
+  // counterfactual cost is config::cost_usd(reference prices, tokens_in, tokens_out). Unset:
+  // the counterfactual is 0 (gauges still rendered).
+  std::optional<config::Prices> reference_prices;
+  std::string reference_model;
+  // Time source of the sliding windows; null = the system clock. Shared so tests keep theirs.
+  std::shared_ptr<const WallClock> clock;
+  int window_seconds = 300;  // the "5m" window of the CPI/savings gauges
+  std::string window_label = "5m";
+  size_t label_cap = 100;  // distinct category / cohort / flag values kept, each
+
+  // Reference prices from cfg.reference_model (when it names a catalog model), system clock.
+  static MetricsOptions from_config(const config::Config& cfg);
+};
 
 class Metrics final : public core::TraceSink {
  public:
@@ -30,13 +103,14 @@ class Metrics final : public core::TraceSink {
   static const std::vector<double>& latency_buckets_s();
   static const std::vector<double>& token_buckets();
 
-  Metrics();
+  explicit Metrics(MetricsOptions options = {});
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
   // Updates every trace-derived metric. Thread-safe; called concurrently from I/O threads.
-  // After the first trace of a label combination, costs one shared-lock hash lookup plus
-  // atomic updates; it never does I/O.
+  // After the first trace of a label combination, costs a few shared-lock hash lookups (one
+  // per label set: request, category, cohort, each model call / check / flag) plus atomic
+  // updates and one short mutex for the window; it never does I/O.
   void consume(const core::TracePtr& trace) override;
   void record(const core::Trace& trace);  // same, without the shared_ptr
 
@@ -50,10 +124,17 @@ class Metrics final : public core::TraceSink {
   // or be reset to null first. Thread-safe.
   void set_store(const RequestStore* store) { store_.store(store, std::memory_order_release); }
 
-  // The full exposition text (Content-Type: text/plain; version=0.0.4). Thread-safe.
+  // The full exposition text (Content-Type: text/plain; version=0.0.4). Thread-safe. Sets the
+  // window gauges from the clock's current time first.
   std::string render() const;
 
-  // For adding gateway metrics that are not trace-derived (circuit breakers, SLO state).
+  // Totals of the CPI/savings window at the clock's current time. Thread-safe.
+  CostWindow::Totals window_totals() const;
+  // A request's counterfactual cost on the reference model (0 without reference prices).
+  double counterfactual_usd(const core::Trace& t) const;
+
+  // For adding gateway metrics that are not trace-derived (circuit breakers, SLO state,
+  // the OTLP exporter's counters).
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -68,10 +149,41 @@ class Metrics final : public core::TraceSink {
     prometheus::Histogram* operation_duration = nullptr;
     prometheus::Histogram* request_duration = nullptr;
     prometheus::Counter* cost = nullptr;
+    prometheus::Histogram* ttft = nullptr;  // streams only (same for both below)
+    prometheus::Histogram* time_to_first_chunk = nullptr;
+  };
+  struct CategorySeries {  // category x route x tier x outcome
+    prometheus::Counter* requests = nullptr;
+    prometheus::Counter* cost = nullptr;
+  };
+  struct CohortSeries {  // cohort x outcome
+    prometheus::Counter* requests = nullptr;
+    prometheus::Counter* cost = nullptr;
+  };
+  struct CallSeries {  // model call spans: model x tier x outcome
+    prometheus::Counter* calls = nullptr;
+    prometheus::Counter* cost = nullptr;
+    prometheus::Counter* tokens_input = nullptr;
+    prometheus::Counter* tokens_output = nullptr;
   };
   enum Part { kRouting, kQueue, kUpstreamTtfb, kUpstream, kOverhead, kPartCount };
 
+  // A map from a joined label key to cached series, for one kind of label set. Entries are
+  // never removed and the map is node-based, so returned references stay valid.
+  template <typename V>
+  struct Cache {
+    std::shared_mutex mu;
+    std::unordered_map<std::string, V> map;  // guarded by mu
+  };
+  template <typename V, typename Make>
+  static const V& cached(Cache<V>& cache, std::string key, Make make);
+
   const Series& series_for(const core::Trace& t);
+  void record_spans(const core::Trace& t);
+  void record_flags(const core::Trace& t);
+
+  const MetricsOptions options_;
+  std::shared_ptr<const WallClock> clock_;
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_family_;
@@ -82,15 +194,47 @@ class Metrics final : public core::TraceSink {
   prometheus::Family<prometheus::Histogram>* request_duration_family_;
   prometheus::Family<prometheus::Histogram>* latency_part_family_;
   prometheus::Family<prometheus::Counter>* cost_family_;
+  prometheus::Family<prometheus::Histogram>* ttft_family_;
+  prometheus::Family<prometheus::Histogram>* first_chunk_family_;
+  prometheus::Family<prometheus::Counter>* category_requests_family_;
+  prometheus::Family<prometheus::Counter>* category_cost_family_;
+  prometheus::Family<prometheus::Counter>* cohort_requests_family_;
+  prometheus::Family<prometheus::Counter>* cohort_cost_family_;
+  prometheus::Family<prometheus::Counter>* model_calls_family_;
+  prometheus::Family<prometheus::Counter>* model_call_cost_family_;
+  prometheus::Family<prometheus::Counter>* model_call_tokens_family_;
+  prometheus::Family<prometheus::Counter>* escalations_family_;
+  prometheus::Family<prometheus::Counter>* check_verdicts_family_;
+  prometheus::Family<prometheus::Counter>* review_flags_family_;
   std::array<prometheus::Histogram*, kPartCount> parts_{};
   prometheus::Gauge* inflight_;
+  // Window gauges, set at render time from window_.
+  prometheus::Gauge* window_requests_;
+  prometheus::Gauge* window_cost_;
+  prometheus::Gauge* cpi_;
+  prometheus::Gauge* counterfactual_;
+  prometheus::Gauge* savings_;
+  prometheus::Gauge* savings_ratio_;
 
   std::atomic<const RequestStore*> store_{nullptr};
 
-  // Key: route, model, tier, status class and error code joined by '\x1f'. Entries are never
-  // removed, so references stay valid; node-based map keeps them stable across rehashes.
-  std::shared_mutex series_mu_;
-  std::unordered_map<std::string, Series> series_;  // guarded by series_mu_
+  LabelCap categories_;
+  LabelCap cohorts_;
+  LabelCap flags_;
+  CostWindow window_;
+
+  // Key: route, model, tier, status class and error code joined by '\x1f'.
+  Cache<Series> series_;
+  Cache<CategorySeries> category_series_;          // category, route, tier, outcome
+  Cache<CohortSeries> cohort_series_;              // cohort, outcome
+  Cache<CallSeries> call_series_;                  // model, tier, outcome
+  Cache<prometheus::Counter*> check_series_;       // check, verdict
+  Cache<prometheus::Counter*> escalation_series_;  // route, kind
+  Cache<prometheus::Counter*> flag_series_;        // flag (capped)
 };
+
+// "ok" (2xx), "client_error" (4xx but 499), "cancelled" (499 or error code cancelled),
+// "error" (everything else): the `outcome` label.
+std::string_view outcome_of(const core::Trace& t);
 
 }  // namespace triage::telemetry

@@ -137,6 +137,11 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     out += ',';
     append_key(out, "error");
     append_json_string(out, s.error);
+    if (s.grade) {  // only model calls with a recorded grade (docs/store.md)
+      out += ',';
+      append_key(out, "grade");
+      append_double(out, *s.grade);
+    }
     out += '}';
   }
   out += ']';

@@ -17,7 +17,8 @@ std::string flags_json(const std::vector<std::string>& flags);
 
 // [{"kind":"model_call","name":...,"detail":...,"tier":...,"start_us":0,"duration_us":0,
 //   "queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,
-//   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace.
+//   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace,
+//   except "grade" (a number), present only when Span::grade is set.
 std::string spans_json(const std::vector<core::Span>& spans);
 
 // Appends `s` as a JSON string literal (quotes included). Bytes >= 0x80 pass through as they

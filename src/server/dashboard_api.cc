@@ -1,0 +1,485 @@
+#include "server/dashboard_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <vector>
+
+#include "api/errors.h"
+#include "common/clock.h"
+#include "server/dashboard_assets.h"
+
+namespace triage::server {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kMonthMs = 30 * kDayMs;  // "monthly" projections use 30 days
+constexpr int64_t kMinRateWindowMs = 60'000;
+constexpr size_t kMaxBuckets = 1000;
+// Bucket widths the automatic choice picks from, in seconds.
+constexpr int64_t kNiceBuckets[] = {10,    30,    60,     300,    900,    1800,   3600,
+                                    10800, 21600, 43200,  86400,  604800, 2592000};
+constexpr size_t kAutoBuckets = 120;  // the automatic width aims at no more buckets than this
+
+AdminReply error_reply(const Error& e) {
+  api::HttpError r = api::error_response(e);
+  return AdminReply{r.status, std::move(r.body)};
+}
+
+AdminReply bad(std::string message, std::string param = {}) {
+  return error_reply(
+      make_error(ErrorCode::kInvalidRequest, std::move(message), {}, std::move(param)));
+}
+
+// Rates and ratios: null when the denominator is zero, so the page shows "-" rather than 0.
+json::value ratio(double num, double den) {
+  if (den <= 0.0) return nullptr;
+  return num / den;
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Query parameters of one call, validated against the endpoint's known names.
+struct Params {
+  std::map<std::string, std::string, std::less<>> values;
+  std::optional<AdminReply> error;
+
+  Params(std::string_view target, const std::vector<std::string_view>& known) {
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) {
+      error = bad("malformed query string");
+      return;
+    }
+    for (const auto& p : parsed->params()) {
+      if (std::find(known.begin(), known.end(), p.key) == known.end()) {
+        std::string list;
+        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        error = bad("unknown query parameter '" + p.key + "' (known: " + list + ")", p.key);
+        return;
+      }
+      values[p.key] = p.value;
+    }
+  }
+  const std::string* get(std::string_view key) const {
+    auto it = values.find(key);
+    return it == values.end() || it->second.empty() ? nullptr : &it->second;
+  }
+};
+
+// from/to (unix ms; default: the 24 hours up to now).
+std::optional<AdminReply> parse_range(const Params& p, int64_t now_ms, telemetry::TimeRange& r) {
+  r.to_ms = now_ms;
+  if (const std::string* to = p.get("to")) {
+    auto v = parse_int(*to);
+    if (!v || *v < 0) return bad("'to' must be a unix time in milliseconds", "to");
+    r.to_ms = *v;
+  }
+  r.from_ms = r.to_ms - kDayMs;
+  if (const std::string* from = p.get("from")) {
+    auto v = parse_int(*from);
+    if (!v || *v < 0) return bad("'from' must be a unix time in milliseconds", "from");
+    r.from_ms = *v;
+  }
+  if (r.from_ms > r.to_ms) return bad("'from' is after 'to'", "from");
+  return std::nullopt;
+}
+
+json::object range_json(const telemetry::TimeRange& r) {
+  return {{"from_ms", r.from_ms}, {"to_ms", r.to_ms}};
+}
+
+const config::Model* reference_model(const config::Config& cfg) {
+  return cfg.find_model(cfg.reference_model);
+}
+
+}  // namespace
+
+DashboardApi::DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
+                           double slo_target, int threads)
+    : cfg_(cfg),
+      store_(store),
+      slo_target_(slo_target),
+      pool_(static_cast<size_t>(std::max(1, threads))) {
+  if (cfg.store.type != "sqlite") {
+    unavailable_why_ = "the dashboard API needs the request store (store.type: sqlite)";
+  } else if (cfg.store.path == ":memory:" || cfg.store.path.empty()) {
+    unavailable_why_ = "the dashboard API needs a file-backed store (store.path is ':memory:')";
+  } else {
+    db_ = std::make_unique<telemetry::DashboardDb>(cfg.store.path);
+  }
+}
+
+DashboardApi::~DashboardApi() { close(); }
+
+void DashboardApi::close() { pool_.join(); }
+
+bool DashboardApi::handles(std::string_view path) {
+  return path == "/dashboard" || path.rfind("/dashboard/", 0) == 0 ||
+         path.rfind("/v1/dashboard/", 0) == 0;
+}
+
+namespace {
+
+asio::awaitable<AdminReply> run_on_worker(DashboardApi* api, AdminJob job) {
+  co_return api->dispatch(job, unix_time_ms());
+}
+
+// The asset for a /dashboard path, or null.
+const EmbeddedAsset* find_asset(std::string_view path) {
+  std::string_view name = path == "/dashboard" ? "/" : path.substr(std::string_view("/dashboard").size());
+  name.remove_prefix(1);
+  if (name.empty()) name = "index.html";
+  for (const EmbeddedAsset& a : embedded_assets()) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+asio::awaitable<void> DashboardApi::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
+  const std::string_view target = in.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path.rfind("/v1/dashboard/", 0) != 0) {
+    // Static assets: answered on the I/O thread from static memory.
+    AdminReply reply;
+    std::string content_type = "application/json";
+    const EmbeddedAsset* asset = find_asset(path);
+    if (in.method() != "GET" && in.method() != "HEAD") {
+      reply = error_reply(make_error(ErrorCode::kMethodNotAllowed, "use GET for " + std::string(path)));
+    } else if (!asset) {
+      reply = error_reply(make_error(ErrorCode::kNotFound,
+                                     "no dashboard file " + std::string(path) +
+                                         " (the page is GET /dashboard)"));
+    } else {
+      reply.body = std::string(asset->body);
+      content_type = std::string(asset->content_type);
+    }
+    // no-cache: the browser revalidates, so a new binary's page is never mixed with old JS.
+    const net::HeaderList headers = {{"cache-control", "no-cache"},
+                                     {"x-content-type-options", "nosniff"}};
+    co_await out.send(reply.status, content_type, headers, std::move(reply.body));
+    co_return;
+  }
+  AdminJob job;
+  job.method = std::string(in.method());
+  job.target = std::string(target);
+  asio::awaitable<AdminReply> work = run_on_worker(this, std::move(job));
+  AdminReply reply =
+      co_await asio::co_spawn(pool_.get_executor(), std::move(work), asio::use_awaitable);
+  const net::HeaderList headers = {{"cache-control", "no-store"}};
+  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+}
+
+namespace {
+
+// Automatic bucket width for a range: the smallest "nice" width giving at most kAutoBuckets.
+int64_t auto_bucket_s(const telemetry::TimeRange& r) {
+  const int64_t span_s = (r.to_ms - r.from_ms) / 1000 + 1;
+  for (int64_t b : kNiceBuckets) {
+    if (span_s / b < static_cast<int64_t>(kAutoBuckets)) return b;
+  }
+  return kNiceBuckets[std::size(kNiceBuckets) - 1];
+}
+
+json::array doubles(const std::vector<double>& v, double scale = 1.0) {
+  json::array a;
+  a.reserve(v.size());
+  for (double x : v) a.emplace_back(x * scale);
+  return a;
+}
+
+template <typename T>
+json::array values(const std::vector<T>& v) {
+  return json::array(v.begin(), v.end());
+}
+
+}  // namespace
+
+AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
+  try {
+    const std::string_view target = job.target;
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (job.method != "GET") {
+      return error_reply(make_error(ErrorCode::kMethodNotAllowed, "use GET for " + std::string(path)));
+    }
+    const std::string_view endpoint = path.substr(std::string_view("/v1/dashboard/").size());
+    static constexpr std::string_view kEndpoints[] = {"summary", "timeseries", "models", "funnel",
+                                                      "confidence"};
+    if (std::find(std::begin(kEndpoints), std::end(kEndpoints), endpoint) == std::end(kEndpoints)) {
+      return error_reply(make_error(
+          ErrorCode::kNotFound, "no endpoint " + std::string(path) +
+                                    " (known: /v1/dashboard/summary, timeseries, models, funnel, "
+                                    "confidence)"));
+    }
+    if (!db_) return error_reply(make_error(ErrorCode::kUnavailable, unavailable_why_));
+
+    std::vector<std::string_view> known = {"from", "to"};
+    if (endpoint == "timeseries") known = {"from", "to", "metric", "bucket", "by"};
+    if (endpoint == "models") known = {"from", "to", "slo"};
+    const Params params(target, known);
+    if (params.error) return *params.error;
+    telemetry::TimeRange range;
+    if (auto e = parse_range(params, now_ms, range)) return *e;
+    // Read-your-writes, as in the admin API: requests finished before this call are committed
+    // first (bounded wait, on this worker only).
+    store_.flush(1000);
+
+    json::object res = range_json(range);
+    if (endpoint == "summary") {
+      auto s = db_->summary(range);
+      if (!s) return error_reply(s.error());
+      res["requests"] = s->requests;
+      res["errors"] = s->errors;
+      res["error_rate"] = ratio(static_cast<double>(s->errors), static_cast<double>(s->requests));
+      res["cost_usd"] = s->cost_usd;
+      res["cpi_usd"] = ratio(s->cost_usd, static_cast<double>(s->requests));
+      res["tokens_in"] = s->tokens_in;
+      res["tokens_out"] = s->tokens_out;
+      res["first_ts_ms"] = s->requests ? json::value(s->first_ts_ms) : json::value(nullptr);
+      res["last_ts_ms"] = s->requests ? json::value(s->last_ts_ms) : json::value(nullptr);
+      // Counterfactual: the same tokens (and calls) billed at the reference model's prices.
+      if (const config::Model* ref = reference_model(cfg_)) {
+        const double counterfactual =
+            (static_cast<double>(s->tokens_in) * ref->prices.input_per_mtok +
+             static_cast<double>(s->tokens_out) * ref->prices.output_per_mtok) / 1e6 +
+            ref->prices.per_call * static_cast<double>(s->requests);
+        res["reference_model"] = ref->name;
+        res["counterfactual_cost_usd"] = counterfactual;
+        res["savings_usd"] = counterfactual - s->cost_usd;
+        res["savings_pct"] = ratio(100.0 * (counterfactual - s->cost_usd), counterfactual);
+      } else {
+        res["reference_model"] = nullptr;
+        res["counterfactual_cost_usd"] = nullptr;
+        res["savings_usd"] = nullptr;
+        res["savings_pct"] = nullptr;
+      }
+      // Current rate: the range's cost over the part of it that had traffic (from its first
+      // request to its end, or now if earlier), at least a minute.
+      const int64_t window_end = std::min(range.to_ms, std::max(now_ms, s->last_ts_ms));
+      const int64_t window_ms =
+          s->requests ? std::max(kMinRateWindowMs, window_end - s->first_ts_ms) : 0;
+      res["rate_window_ms"] = window_ms;
+      json::array tiers;
+      for (const std::string& t : cfg_.tiers) tiers.emplace_back(t);
+      res["tiers"] = std::move(tiers);
+      res["projected_monthly_cost_usd"] =
+          window_ms ? json::value(s->cost_usd * static_cast<double>(kMonthMs) /
+                                  static_cast<double>(window_ms))
+                    : json::value(nullptr);
+      return AdminReply{200, json::serialize(res)};
+    }
+
+    if (endpoint == "timeseries") {
+      const std::string* metric = params.get("metric");
+      const std::string m = metric ? *metric : "cpi";
+      if (m != "cpi" && m != "cost" && m != "latency") {
+        return bad("'metric' must be cpi, cost or latency", "metric");
+      }
+      const std::string* by_name = params.get("by");
+      auto by = telemetry::parse_dimension(by_name ? *by_name : "");
+      if (!by) return bad("'by' must be tier, route, category, cohort or model", "by");
+      // The buckets cover the part of the range that holds requests (so from=0 means "all").
+      auto span = db_->data_span(range);
+      if (!span) return error_reply(span.error());
+      telemetry::TimeRange chart = span->value_or(telemetry::TimeRange{range.to_ms, range.to_ms});
+      if (!span->has_value()) chart.from_ms = std::max(range.from_ms, range.to_ms - kDayMs);
+      int64_t bucket_s = 0;
+      if (const std::string* b = params.get("bucket")) {
+        auto v = parse_int(*b);
+        if (!v || *v < 1 || *v > 366 * 86400) {
+          return bad("'bucket' must be a number of seconds from 1 to 31622400", "bucket");
+        }
+        bucket_s = *v;
+      } else {
+        bucket_s = auto_bucket_s(chart);
+      }
+      // Too many buckets for the range: widen (the answer's bucket_s says what was used).
+      const int64_t span_s = (chart.to_ms - chart.from_ms) / 1000 + 1;
+      if (span_s / bucket_s >= static_cast<int64_t>(kMaxBuckets)) {
+        bucket_s = (span_s + static_cast<int64_t>(kMaxBuckets) - 2) / (kMaxBuckets - 1);
+      }
+      res["metric"] = m;
+      res["bucket_s"] = bucket_s;
+      if (m == "latency") {
+        auto l = db_->latency_series(chart, bucket_s * 1000);
+        if (!l) return error_reply(l.error());
+        res["buckets"] = values(l->buckets);
+        res["requests"] = values(l->requests);
+        res["sample_per_bucket"] = l->sample_per_bucket;
+        json::object parts;
+        for (int p = 0; p < telemetry::LatencySeries::kParts; ++p) {
+          parts[telemetry::LatencySeries::kPartNames[p]] =
+              json::object{{"p50_ms", doubles(l->p50[p], 1e-3)},
+                           {"p95_ms", doubles(l->p95[p], 1e-3)},
+                           {"p99_ms", doubles(l->p99[p], 1e-3)},
+                           {"mean_ms", doubles(l->mean[p], 1e-3)}};
+        }
+        res["parts"] = std::move(parts);
+        return AdminReply{200, json::serialize(res)};
+      }
+      res["by"] = by_name ? json::value(*by_name) : json::value(nullptr);
+      auto c = db_->cost_series(chart, bucket_s * 1000, *by);
+      if (!c) return error_reply(c.error());
+      res["buckets"] = values(c->buckets);
+      json::array series;
+      for (const auto& s : c->series) {
+        json::array cpi;
+        for (size_t i = 0; i < s.requests.size(); ++i) {
+          cpi.push_back(ratio(s.cost_usd[i], static_cast<double>(s.requests[i])));
+        }
+        series.push_back(json::object{{"key", s.key},
+                                      {"requests", values(s.requests)},
+                                      {"cost_usd", doubles(s.cost_usd)},
+                                      {"cpi_usd", std::move(cpi)}});
+      }
+      res["series"] = std::move(series);
+      return AdminReply{200, json::serialize(res)};
+    }
+
+    if (endpoint == "models") {
+      double slo = slo_target_;
+      if (const std::string* s = params.get("slo")) {
+        char* end = nullptr;
+        slo = std::strtod(s->c_str(), &end);
+        if (end != s->c_str() + s->size() || !(slo > 0.0 && slo < 1.0)) {
+          return bad("'slo' must be a number between 0 and 1 (exclusive), e.g. 0.99", "slo");
+        }
+      }
+      auto rows = db_->models(range);
+      if (!rows) return error_reply(rows.error());
+      // Configured models without traffic are listed too, so a silent model is visible.
+      for (const config::Model& cm : cfg_.models) {
+        const bool seen = std::any_of(rows->begin(), rows->end(),
+                                      [&](const auto& r) { return r.model == cm.name; });
+        if (!seen) rows->push_back({cm.name, cm.tier});
+      }
+      json::array models;
+      for (const telemetry::ModelRow& r : *rows) {
+        const double n = static_cast<double>(r.requests);
+        const json::value success = ratio(n - static_cast<double>(r.server_errors), n);
+        json::object o;
+        o["model"] = r.model;
+        o["tier"] = r.tier.empty() ? json::value(nullptr) : json::value(r.tier);
+        o["configured"] = cfg_.find_model(r.model) != nullptr;
+        o["requests"] = r.requests;
+        o["server_errors"] = r.server_errors;
+        o["client_errors"] = r.client_errors;
+        o["timeouts"] = r.timeouts;
+        o["error_rate"] = ratio(static_cast<double>(r.server_errors), n);
+        o["timeout_rate"] = ratio(static_cast<double>(r.timeouts), n);
+        o["success_rate"] = success;
+        o["availability"] = ratio(static_cast<double>(r.minutes_available),
+                                  static_cast<double>(r.minutes_with_traffic));
+        o["slo_target"] = slo;
+        o["meets_slo"] = success.is_null() ? json::value(nullptr)
+                                           : json::value(success.as_double() >= slo);
+        // Burn rate: 1 spends the error budget exactly over the SLO period; above 1 sooner.
+        o["error_budget_burn"] =
+            success.is_null() ? json::value(nullptr)
+                              : json::value((1.0 - success.as_double()) / (1.0 - slo));
+        o["tokens_in"] = r.tokens_in;
+        o["tokens_out"] = r.tokens_out;
+        o["throughput_tokens_per_s"] =
+            ratio(static_cast<double>(r.tokens_out), static_cast<double>(r.upstream_us) / 1e6);
+        o["cost_usd"] = r.cost_usd;
+        o["cpi_usd"] = ratio(r.cost_usd, n);
+        o["mean_latency_ms"] = r.requests ? json::value(r.mean_total_us / 1e3) : json::value(nullptr);
+        models.push_back(std::move(o));
+      }
+      res["slo_target"] = slo;
+      res["models"] = std::move(models);
+      return AdminReply{200, json::serialize(res)};
+    }
+
+    if (endpoint == "funnel") {
+      constexpr int64_t kFunnelLimit = 200000;
+      auto f = db_->funnel(range, kFunnelLimit);
+      if (!f) return error_reply(f.error());
+      json::array routes;
+      for (const auto& fr : f->routes) {
+        json::array steps;
+        int64_t reached = fr.requests;
+        for (const auto& st : fr.steps) {
+          steps.push_back(json::object{{"step", st.index},
+                                       {"name", st.name},
+                                       {"reached", reached},
+                                       {"stopped", st.stopped},
+                                       {"answered", st.accepted}});
+          reached -= st.stopped;
+        }
+        routes.push_back(json::object{{"route", fr.route}, {"requests", fr.requests},
+                                      {"steps", std::move(steps)}});
+      }
+      res["routes"] = std::move(routes);
+      res["scanned"] = f->scanned;
+      res["limit"] = kFunnelLimit;
+      res["truncated"] = f->truncated;
+      return AdminReply{200, json::serialize(res)};
+    }
+
+    // confidence
+    constexpr int kBins = 20;
+    auto c = db_->confidence(range, kBins);
+    if (!c) return error_reply(c.error());
+    json::array hist;
+    for (int i = 0; i < kBins; ++i) {
+      hist.push_back(json::object{{"lo", static_cast<double>(i) / kBins},
+                                  {"hi", static_cast<double>(i + 1) / kBins},
+                                  {"count", c->histogram[static_cast<size_t>(i)]}});
+    }
+    res["histogram"] = std::move(hist);
+    res["with_confidence"] = c->with_confidence;
+    // Routing quality from the latest label of each request (docs/dashboard.md).
+    int64_t labeled = 0, accurate = 0, over = 0, under = 0, unrated = 0;
+    for (const auto& g : c->labels) {
+      const int answered = cfg_.tier_index(g.answered_tier);
+      const int sufficient = g.sufficient_tier.empty() ? -1 : cfg_.tier_index(g.sufficient_tier);
+      if (answered < 0) {
+        unrated += g.count;
+        continue;
+      }
+      labeled += g.count;
+      if (g.verdict == "incorrect" || sufficient > answered) {
+        under += g.count;
+      } else if (sufficient >= 0 && sufficient < answered) {
+        over += g.count;
+      } else {
+        accurate += g.count;
+      }
+    }
+    const double l = static_cast<double>(labeled);
+    res["routing"] = json::object{{"labeled", labeled},
+                                  {"accurate", accurate},
+                                  {"over_routed", over},
+                                  {"under_routed", under},
+                                  {"unrated", unrated},
+                                  {"accuracy", ratio(static_cast<double>(accurate), l)},
+                                  {"over_routing_rate", ratio(static_cast<double>(over), l)},
+                                  {"under_routing_rate", ratio(static_cast<double>(under), l)}};
+    return AdminReply{200, json::serialize(res)};
+  } catch (const std::exception& e) {
+    spdlog::error("dashboard API {} {} failed with an exception: {}", job.method, job.target,
+                  e.what());
+    return error_reply(make_error(ErrorCode::kInternal, "internal error in the dashboard API"));
+  }
+}
+
+}  // namespace triage::server

@@ -1,0 +1,61 @@
+#pragma once
+// The dashboard (docs/dashboard.md): the page and its assets at GET /dashboard[/...], served
+// from the binary (server/dashboard_assets.h), and the read-only JSON API it draws from,
+// GET /v1/dashboard/{summary,timeseries,models,funnel,confidence}. The review queue it shows
+// is the admin API's (/v1/review). The Gateway owns one and hands it every request for which
+// handles() is true.
+//
+// Threading: handle() runs on an I/O thread. Assets are answered there (no I/O, static
+// memory); every API call (SQLite aggregation + JSON) runs on this class's worker pool, and
+// the I/O coroutine resumes when it is done, as in server/admin_api.h.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "net/http_server.h"
+#include "server/admin_api.h"
+#include "telemetry/dashboard_db.h"
+#include "telemetry/request_store.h"
+
+namespace triage::server {
+
+// Success-rate target per model when the config names none: 99% of requests not failed by
+// the gateway or the upstream (5xx).
+inline constexpr double kDefaultSloTarget = 0.99;
+
+class DashboardApi {
+ public:
+  // Opens its own read connection to the store's SQLite file (store.type sqlite with a file
+  // path) and creates the dashboard index if missing (docs/dashboard.md "Index"); with any
+  // other store the API answers 503 saying why (the page still loads). `store` must outlive
+  // this; it is flushed before each read (read-your-writes). Throws std::runtime_error when the
+  // database cannot be opened.
+  DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
+               double slo_target = kDefaultSloTarget, int threads = 1);
+  ~DashboardApi();  // close()
+
+  // True for /dashboard, /dashboard/..., /v1/dashboard/... (any method).
+  static bool handles(std::string_view path);
+
+  boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
+
+  // One API call, synchronously on the caller's thread (the worker, and tests). `now_ms` is
+  // the default end of the range. Only GET /v1/dashboard/... (the assets are not here).
+  AdminReply dispatch(const AdminJob& job, int64_t now_ms);
+
+  // Waits for running jobs and stops the workers. Idempotent.
+  void close();
+
+ private:
+  const config::Config& cfg_;
+  telemetry::RequestStore& store_;
+  double slo_target_;
+  std::unique_ptr<telemetry::DashboardDb> db_;  // null: no file-backed store
+  std::string unavailable_why_;
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace triage::server

@@ -1,0 +1,196 @@
+// End-to-end: the dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core) against `triage serve` with known traffic. Checks that the numbers the page
+// shows equal the request store's (read with the sqlite3 shell, independently of Triage), labels
+// a review item through the UI and checks the label landed in the store, and saves a
+// screenshot (env TRIAGE_SCREENSHOT, default ../../build/dashboard.png). CTest: e2e_dashboard.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { chromium } from 'playwright-core';
+import { startUpstream, startTriage } from './harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SCREENSHOT = process.env.TRIAGE_SCREENSHOT || resolve(here, '../../build/dashboard.png');
+const CHROMIUM = process.env.TRIAGE_CHROMIUM || '/usr/bin/chromium';
+const T = { timeout: 60_000 };
+const TRAFFIC = { 'up-a': 30, 'up-b': 10, 'up-fail': 3 };
+const TOTAL = Object.values(TRAFFIC).reduce((a, b) => a + b, 0);
+
+let upstream;
+let triage;
+let browser;
+let profileDir;
+let page;
+
+// Runs a query on the store file with the sqlite3 shell; returns the rows as objects.
+function sql(query) {
+  const out = execFileSync('sqlite3', ['-readonly', '-json', join(triage.dir, 'triage.db'), query],
+    { encoding: 'utf8' });
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+async function getJson(path) {
+  const r = await fetch(triage.origin + path);
+  assert.equal(r.status, 200, `${path}: ${r.status}`);
+  return r.json();
+}
+
+const near = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)),
+  `${what}: page ${a}, store ${b}`);
+
+before(async () => {
+  upstream = await startUpstream();
+  const model = (name, upstreamModel, tier, pin, pout) => `
+  - name: ${name}
+    provider: openai
+    endpoint: ${upstream.baseURL}
+    api_key_env: TEST_UPSTREAM_KEY
+    upstream_model: "${upstreamModel}"
+    tier: ${tier}
+    prices: {input: ${pin}, output: ${pout}}`;
+  triage = await startTriage((dir) => `
+server: {host: 127.0.0.1, port: 0, threads: 2}
+store: {type: sqlite, path: ${dir}/triage.db, keep_payloads: true}
+review: {sample_large: 1.0}
+reference_model: up-b
+models:${model('up-a', 'gpt-small', 'small', 0.5, 1.5)}${model('up-b', 'gpt-large', 'large', 5, 15)}${model('up-fail', 'mode:error-500', 'medium', 1, 4)}
+`, { TEST_UPSTREAM_KEY: 'sk-upstream-e2e' });
+
+  const client = new OpenAI({ baseURL: triage.baseURL, apiKey: 'sk-e2e', maxRetries: 0, timeout: 10_000 });
+  for (const [model, n] of Object.entries(TRAFFIC)) {
+    await Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions
+      .create({ model, messages: [{ role: 'user', content: `question ${i} for ${model}: what is ${i} + ${i}?` }] })
+      .then(() => 'ok', (e) => {
+        if (model !== 'up-fail') throw e;
+        return 'failed as planned';
+      })));
+  }
+  // The summary flushes the store's write queue before reading; a trace can reach the queue
+  // a moment after its response, so poll (bounded) until every request is counted.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const s = await getJson('/v1/dashboard/summary');
+    if (s.requests === TOTAL) break;
+    if (Date.now() > deadline) assert.fail(`the store has ${s.requests} of ${TOTAL} requests`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  profileDir = mkdtempSync(join(tmpdir(), 'triage-chromium-'));
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1440, height: 900 },
+  });
+  page = browser.pages()[0] ?? await browser.newPage();
+  page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
+});
+
+after(async () => {
+  await browser?.close();
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  await triage?.child.stop();
+  triage?.cleanup();
+  await upstream?.child.stop();
+});
+
+test('the page is served from the binary with the right content types', T, async () => {
+  for (const [path, type] of [['/dashboard', 'text/html'], ['/dashboard/', 'text/html'],
+    ['/dashboard/app.js', 'text/javascript'], ['/dashboard/style.css', 'text/css']]) {
+    const r = await fetch(triage.origin + path);
+    assert.equal(r.status, 200, path);
+    assert.match(r.headers.get('content-type'), new RegExp('^' + type), path);
+    assert.ok((await r.text()).length > 100, `${path} is empty`);
+  }
+  assert.equal((await fetch(triage.origin + '/dashboard/nope.js')).status, 404);
+  assert.equal((await fetch(triage.origin + '/v1/dashboard/nope')).status, 404);
+  assert.equal((await fetch(triage.origin + '/v1/dashboard/timeseries?metric=bogus')).status, 400);
+});
+
+test('headline numbers and the model table equal the store', T, async () => {
+  await page.goto(triage.origin + '/dashboard');
+  await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);
+  assert.equal(await page.locator('#error').isHidden(), true,
+    `the page shows an error: ${await page.locator('#error').textContent()}`);
+
+  const [store] = sql(`SELECT COUNT(*) AS n, TOTAL(status >= 400) AS errors, TOTAL(cost_usd) AS cost,
+    TOTAL(tokens_in) AS tin, TOTAL(tokens_out) AS tout FROM requests`);
+  assert.equal(store.n, TOTAL);
+  assert.equal(store.errors, TRAFFIC['up-fail']);
+  const value = async (id) => page.locator(`[data-testid=${id}]`).getAttribute('data-value');
+  const text = async (id) => page.locator(`[data-testid=${id}]`).textContent();
+
+  assert.equal(Number(await value('requests')), store.n);
+  assert.equal(await text('requests'), String(store.n));
+  assert.equal(Number(await value('errors')), store.errors);
+  near(Number(await value('total-cost')), store.cost, 'total cost');
+  near(Number(await value('cpi')), store.cost / store.n, 'CPI');
+  // The visible text is the same amount, rounded for reading (3 significant digits).
+  for (const [id, v] of [['total-cost', store.cost], ['cpi', store.cost / store.n]]) {
+    const shown = Number((await text(id)).replace(/[$,]/g, ''));
+    assert.ok(Math.abs(shown - v) <= 0.005 * v, `${id} shows ${await text(id)}, store ${v}`);
+  }
+  // Savings against every token at up-b's prices ($5 / $15 per 1M).
+  const counterfactual = (store.tin * 5 + store.tout * 15) / 1e6;
+  near(Number(await value('savings-usd')), counterfactual - store.cost, 'savings');
+  near(Number(await value('savings-pct')), 100 * (counterfactual - store.cost) / counterfactual, 'savings %');
+  assert.ok(Number(await value('projected')) > 0, 'projected monthly cost');
+
+  const perModel = Object.fromEntries(sql('SELECT model, COUNT(*) AS n, TOTAL(cost_usd) AS cost FROM requests GROUP BY model')
+    .map((r) => [r.model, r]));
+  for (const [model, n] of Object.entries(TRAFFIC)) {
+    assert.equal(perModel[model]?.n, n, `store count for ${model}`);
+    const row = page.locator(`#models tr[data-model="${model}"]`);
+    assert.equal(Number(await row.locator('[data-field=requests]').getAttribute('data-value')), n, model);
+    assert.equal(await row.locator('[data-field=requests]').textContent(), String(n));
+    near(Number(await row.locator('[data-field=cost]').getAttribute('data-value')), perModel[model].cost, `${model} cost`);
+  }
+  const failRow = page.locator('#models tr[data-model="up-fail"]');
+  assert.equal(Number(await failRow.locator('[data-field=success_rate]').getAttribute('data-value')), 0);
+  const okRow = page.locator('#models tr[data-model="up-a"]');
+  assert.equal(Number(await okRow.locator('[data-field=success_rate]').getAttribute('data-value')), 1);
+  // Cost split by model: the bars carry the same per-model cost.
+  near(Number(await page.locator('[data-testid="cost-up-b"]').getAttribute('data-value')),
+    perModel['up-b'].cost, 'cost split up-b');
+});
+
+test('a review item is labeled through the UI and lands in the store', T, async () => {
+  await page.goto(triage.origin + '/dashboard');
+  await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);
+  // review.sample_large: 1.0 puts every successful large-tier (up-b) answer in the queue.
+  const queued = sql("SELECT COUNT(*) AS n FROM review_queue WHERE status = 'open'")[0].n;
+  assert.equal(queued, TRAFFIC['up-b']);
+  const rows = page.locator('#review-list tbody tr[data-request-id]');
+  assert.equal(await rows.count(), queued);
+  const first = rows.first();
+  const id = await first.getAttribute('data-request-id');
+  await first.click();
+  const detail = page.locator('#review-detail');
+  await detail.locator('[data-testid=label-form]').waitFor();
+  assert.match(await detail.textContent(), /question \d+ for up-b/);  // the stored prompt
+
+  await detail.locator('input[name=verdict][value=correct]').check();
+  await detail.locator('select[name=sufficient_tier]').selectOption('small');
+  await detail.locator('input[name=reviewer]').fill('e2e-reviewer');
+  await detail.locator('textarea[name=corrected_answer]').fill('4');
+  await detail.locator('button[type=submit]').click();
+  await page.locator('[data-testid=label-status]', { hasText: 'saved' }).waitFor();
+
+  const labels = sql(`SELECT verdict, sufficient_tier, corrected_answer, reviewer FROM labels WHERE request_id = '${id}'`);
+  assert.deepEqual(labels, [{ verdict: 'correct', sufficient_tier: 'small', corrected_answer: '4', reviewer: 'e2e-reviewer' }]);
+  assert.equal(sql(`SELECT status FROM review_queue WHERE request_id = '${id}'`)[0].status, 'labeled');
+  // The open list no longer shows it, and routing quality counts it as over-routed (large
+  // answered, small would do).
+  await page.locator(`#review-list tbody tr[data-request-id="${id}"]`).waitFor({ state: 'detached' });
+  assert.equal(await page.locator('[data-testid=labeled]').getAttribute('data-value'), '1');
+  assert.equal(Number(await page.locator('[data-testid=over-routing]').getAttribute('data-value')), 1);
+
+  mkdirSync(dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+});

@@ -1,0 +1,296 @@
+// DashboardDb: every aggregation on a small store with hand-computed answers.
+#include "telemetry/dashboard_db.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "telemetry/review_db.h"
+#include "telemetry/sqlite_store.h"
+
+namespace triage::telemetry {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kT0 = 1'700'000'040'000;  // a whole minute
+constexpr int64_t kMin = 60'000;
+
+core::Trace make(const std::string& id, int64_t ts, const std::string& model,
+                 const std::string& tier, double cost, int status = 200) {
+  core::Trace t;
+  t.request_id = id;
+  t.time_ms = ts;
+  t.model = model;
+  t.tier = tier;
+  t.cost_usd = cost;
+  t.http_status = status;
+  if (status == 504) t.error_code = "upstream_timeout";
+  if (status == 502) t.error_code = "upstream_error";
+  return t;
+}
+
+core::Span cascade_span(const std::string& detail) {
+  core::Span s;
+  s.kind = core::SpanKind::kRoute;
+  s.name = "casc";
+  s.detail = "cascade: " + detail;
+  return s;
+}
+
+class DashboardDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "triage-dash-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (fs::path(dir_) / "triage.db").string();
+    SqliteStore store(SqliteStoreOptions{path_, 100000, 64, 3600000});
+    // Minute 0: ten answers of the small model through the cascade "casc", total 1..10 ms,
+    // confidence 0.0, 0.1, ... 0.9. Six stop at step 0, three at step 1, one at step 2 (failed).
+    for (int i = 0; i < 10; ++i) {
+      core::Trace t = make("s" + std::to_string(i), kT0 + i, "small-m", "small", 0.01,
+                           i == 9 ? 502 : 200);
+      t.route = "casc";
+      t.category = i % 2 == 0 ? "billing" : "";
+      t.tokens_in = 100;
+      t.tokens_out = 20;
+      t.total_us = 1000 * (i + 1);
+      t.routing_us = 10;
+      t.upstream_us = t.total_us - 10;
+      t.label = "x";
+      t.confidence = 0.1 * i;
+      if (i < 6) {
+        t.spans.push_back(cascade_span("step 0 'cheap' accepted"));
+      } else if (i < 9) {
+        t.spans.push_back(cascade_span("step 0 'cheap' rejected (len/1: short); step 1 'mid' accepted"));
+      } else {
+        t.spans.push_back(cascade_span("step 0 'cheap' rejected (a); step 1 'mid' rejected (b); "
+                                       "step 2 'big' failed (upstream_error)"));
+      }
+      store.consume(std::make_shared<const core::Trace>(std::move(t)));
+    }
+    // Minute 1: two answers of the large model; minute 2: three failures of it (one timeout).
+    for (int i = 0; i < 2; ++i) {
+      core::Trace t = make("l" + std::to_string(i), kT0 + kMin + i, "large-m", "large", 0.1);
+      t.tokens_in = 200;
+      t.tokens_out = 50;
+      t.total_us = 20000;
+      t.upstream_us = 19000;
+      store.consume(std::make_shared<const core::Trace>(std::move(t)));
+    }
+    for (int i = 0; i < 3; ++i) {
+      store.consume(std::make_shared<const core::Trace>(
+          make("f" + std::to_string(i), kT0 + 2 * kMin + i, "large-m", "large", 0.0,
+               i == 0 ? 504 : 502)));
+    }
+    // Outside every range below.
+    store.consume(std::make_shared<const core::Trace>(make("old", kT0 - 3600000, "small-m", "small", 5.0)));
+    store.close();
+    db_ = std::make_unique<DashboardDb>(path_);
+  }
+  void TearDown() override {
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+
+  const TimeRange range_{kT0, kT0 + 3 * kMin - 1};
+  std::string dir_, path_;
+  std::unique_ptr<DashboardDb> db_;
+};
+
+TEST_F(DashboardDbTest, CreatesTheCoveringIndex) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "EXPLAIN QUERY PLAN SELECT COUNT(*), TOTAL(cost_usd) FROM requests "
+                               "WHERE ts_ms BETWEEN 1 AND 2",
+                               -1, &s, nullptr),
+            SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(s) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  EXPECT_NE(plan.find("COVERING INDEX requests_dashboard"), std::string::npos) << plan;
+}
+
+TEST_F(DashboardDbTest, SummaryCountsOnlyTheRange) {
+  auto s = db_->summary(range_);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->requests, 15);
+  EXPECT_EQ(s->errors, 4);  // one cascade failure + three large failures
+  EXPECT_NEAR(s->cost_usd, 10 * 0.01 + 2 * 0.1, 1e-12);
+  EXPECT_EQ(s->tokens_in, 10 * 100 + 2 * 200);
+  EXPECT_EQ(s->tokens_out, 10 * 20 + 2 * 50);
+  EXPECT_EQ(s->first_ts_ms, kT0);
+  EXPECT_EQ(s->last_ts_ms, kT0 + 2 * kMin + 2);
+
+  auto all = db_->summary({0, kT0 * 2});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->requests, 16);
+  auto none = db_->summary({0, 1000});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->requests, 0);
+  EXPECT_EQ(none->cost_usd, 0.0);
+
+  auto span = db_->data_span({0, kT0 * 2});
+  ASSERT_TRUE(span && span->has_value());
+  EXPECT_EQ((*span)->from_ms, kT0 - 3600000);
+  EXPECT_EQ((*span)->to_ms, kT0 + 2 * kMin + 2);
+  auto empty_span = db_->data_span({0, 1000});
+  ASSERT_TRUE(empty_span);
+  EXPECT_FALSE(empty_span->has_value());
+}
+
+TEST_F(DashboardDbTest, CostSeriesByTierAndCategory) {
+  auto c = db_->cost_series(range_, kMin, Dimension::kTier);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->buckets, (std::vector<int64_t>{kT0, kT0 + kMin, kT0 + 2 * kMin}));
+  ASSERT_EQ(c->series.size(), 2u);
+  EXPECT_EQ(c->series[0].key, "small");  // most requests first
+  EXPECT_EQ(c->series[0].requests, (std::vector<int64_t>{10, 0, 0}));
+  EXPECT_NEAR(c->series[0].cost_usd[0], 0.1, 1e-12);
+  EXPECT_EQ(c->series[1].key, "large");
+  EXPECT_EQ(c->series[1].requests, (std::vector<int64_t>{0, 2, 3}));
+  EXPECT_NEAR(c->series[1].cost_usd[1], 0.2, 1e-12);
+
+  auto cat = db_->cost_series(range_, kMin, Dimension::kCategory);
+  ASSERT_TRUE(cat);
+  ASSERT_EQ(cat->series.size(), 2u);
+  EXPECT_EQ(cat->series[0].key, "(none)");  // 5 small without a category + 5 large
+  EXPECT_EQ(cat->series[0].requests, (std::vector<int64_t>{5, 2, 3}));
+  EXPECT_EQ(cat->series[1].key, "billing");
+
+  // Folding: with room for one group only, everything lands in "(other)".
+  auto folded = db_->cost_series(range_, kMin, Dimension::kModel, 1);
+  ASSERT_TRUE(folded);
+  ASSERT_EQ(folded->series.size(), 1u);
+  EXPECT_EQ(folded->series[0].key, "(other)");
+  EXPECT_EQ(folded->series[0].requests, (std::vector<int64_t>{10, 2, 3}));
+
+  auto total = db_->cost_series(range_, 3 * kMin, Dimension::kNone);
+  ASSERT_TRUE(total);
+  ASSERT_EQ(total->series.size(), 1u);
+  EXPECT_EQ(total->series[0].key, "all");
+  int64_t sum = 0;  // 3-minute buckets start at multiples of 3 minutes: the range spans two
+  for (int64_t n : total->series[0].requests) sum += n;
+  EXPECT_EQ(total->series[0].requests.size(), total->buckets.size());
+  EXPECT_EQ(sum, 15);
+}
+
+TEST_F(DashboardDbTest, LatencyPercentilesOfSuccessfulRequests) {
+  auto l = db_->latency_series(range_, kMin);
+  ASSERT_TRUE(l) << l.error().message;
+  ASSERT_EQ(l->buckets.size(), 3u);
+  EXPECT_EQ(l->requests, (std::vector<int64_t>{9, 2, 0}));  // errors excluded
+  // Minute 0: totals 1..9 ms (the tenth failed). Nearest rank: p50 = 5th, p95 = p99 = 9th.
+  EXPECT_EQ(l->p50[0][0], 5000);
+  EXPECT_EQ(l->p95[0][0], 9000);
+  EXPECT_EQ(l->p99[0][0], 9000);
+  EXPECT_DOUBLE_EQ(l->mean[0][0], 5000.0);
+  EXPECT_DOUBLE_EQ(l->mean[1][0], 10.0);  // routing part
+  EXPECT_EQ(l->p50[0][1], 20000);
+  EXPECT_EQ(l->p50[0][2], 0);
+
+  // A reservoir smaller than the bucket still gives values from the bucket.
+  auto sampled = db_->latency_series(range_, kMin, 3);
+  ASSERT_TRUE(sampled);
+  EXPECT_EQ(sampled->requests[0], 9);
+  EXPECT_GE(sampled->p50[0][0], 1000);
+  EXPECT_LE(sampled->p99[0][0], 9000);
+  EXPECT_DOUBLE_EQ(sampled->mean[0][0], 5000.0);  // means are exact
+}
+
+TEST_F(DashboardDbTest, ModelsWithErrorsTimeoutsAndAvailability) {
+  auto m = db_->models(range_);
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ(m->size(), 2u);
+  const ModelRow& small = (*m)[0];
+  EXPECT_EQ(small.model, "small-m");
+  EXPECT_EQ(small.requests, 10);
+  EXPECT_EQ(small.server_errors, 1);
+  EXPECT_EQ(small.minutes_with_traffic, 1);
+  EXPECT_EQ(small.minutes_available, 1);
+  const ModelRow& large = (*m)[1];
+  EXPECT_EQ(large.model, "large-m");
+  EXPECT_EQ(large.tier, "large");
+  EXPECT_EQ(large.requests, 5);
+  EXPECT_EQ(large.server_errors, 3);
+  EXPECT_EQ(large.timeouts, 1);
+  EXPECT_EQ(large.client_errors, 0);
+  EXPECT_EQ(large.tokens_out, 100);
+  EXPECT_EQ(large.upstream_us, 38000);
+  EXPECT_EQ(large.minutes_with_traffic, 2);
+  EXPECT_EQ(large.minutes_available, 1);  // minute 2 had only failures
+}
+
+TEST_F(DashboardDbTest, FunnelFromCascadeSpans) {
+  auto f = db_->funnel(range_);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->scanned, 10);
+  EXPECT_FALSE(f->truncated);
+  ASSERT_EQ(f->routes.size(), 1u);
+  const FunnelRoute& r = f->routes[0];
+  EXPECT_EQ(r.route, "casc");
+  EXPECT_EQ(r.requests, 10);
+  ASSERT_EQ(r.steps.size(), 3u);
+  EXPECT_EQ(r.steps[0].name, "cheap");
+  EXPECT_EQ(r.steps[0].stopped, 6);
+  EXPECT_EQ(r.steps[0].accepted, 6);
+  EXPECT_EQ(r.steps[1].name, "mid");
+  EXPECT_EQ(r.steps[1].stopped, 3);
+  EXPECT_EQ(r.steps[2].name, "big");
+  EXPECT_EQ(r.steps[2].stopped, 1);
+  EXPECT_EQ(r.steps[2].accepted, 0);
+
+  auto limited = db_->funnel(range_, 4);  // the newest four: s9, s8, s7, s6
+  ASSERT_TRUE(limited);
+  EXPECT_TRUE(limited->truncated);
+  ASSERT_EQ(limited->routes.size(), 1u);
+  EXPECT_EQ(limited->routes[0].steps[0].stopped, 0);
+  EXPECT_EQ(limited->routes[0].steps[1].stopped, 3);
+}
+
+TEST_F(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
+  ReviewDb review(path_, true);
+  ASSERT_TRUE(review.add_label({"s1", "incorrect", "", "", "a"}, kT0));
+  ASSERT_TRUE(review.add_label({"s1", "correct", "small", "", "a"}, kT0 + 1));  // latest wins
+  ASSERT_TRUE(review.add_label({"l0", "correct", "small", "", "a"}, kT0));
+  ASSERT_TRUE(review.add_label({"old", "correct", "", "", "a"}, kT0));  // outside the range
+
+  auto c = db_->confidence(range_, 10);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->with_confidence, 10);
+  ASSERT_EQ(c->histogram.size(), 10u);
+  // 0.1 * i lands in bin i except where floating point puts it just below (0.3 -> 0.2999...).
+  int64_t sum = 0;
+  for (int64_t n : c->histogram) sum += n;
+  EXPECT_EQ(sum, 10);
+  EXPECT_EQ(c->histogram[0], 1);
+  EXPECT_EQ(c->histogram[9], 1);
+
+  ASSERT_EQ(c->labels.size(), 2u);
+  std::map<std::string, ConfidenceStats::LabelGroup> by_tier;
+  for (const auto& g : c->labels) by_tier[g.answered_tier] = g;
+  EXPECT_EQ(by_tier["small"].verdict, "correct");
+  EXPECT_EQ(by_tier["small"].sufficient_tier, "small");
+  EXPECT_EQ(by_tier["small"].count, 1);
+  EXPECT_EQ(by_tier["large"].sufficient_tier, "small");
+}
+
+TEST(DashboardBuckets, AlignedToTheEpoch) {
+  EXPECT_EQ(bucket_starts({kT0 + 5, kT0 + kMin}, kMin), (std::vector<int64_t>{kT0, kT0 + kMin}));
+  EXPECT_TRUE(bucket_starts({10, 5}, kMin).empty());
+  EXPECT_EQ(parse_dimension("cohort"), Dimension::kCohort);
+  EXPECT_EQ(parse_dimension(""), Dimension::kNone);
+  EXPECT_FALSE(parse_dimension("color").has_value());
+}
+
+}  // namespace
+}  // namespace triage::telemetry
