@@ -1,4 +1,4 @@
--- Fills a Triage request store (schema v2, created by `triage serve`) with synthetic traffic for
+-- Fills a Triage request store (schema v3, created by `triage serve`) with synthetic traffic for
 -- the dashboard benchmark. Parameters come from the temp table `bench_params(n, end_ms, days)`,
 -- created by bench/dashboard/run.sh before this file is read. Deterministic: row i is a function
 -- of i only. Shape: three models (small 60%, medium 30%, large 10%), a cascade route `support`
@@ -67,5 +67,29 @@ INSERT INTO labels (request_id, ts_ms, verdict, sufficient_tier, corrected_answe
   SELECT request_id, ts_ms, CASE WHEN rowid % 1500 = 0 THEN 'incorrect' ELSE 'correct' END,
     CASE rowid % 3 WHEN 0 THEN 'small' WHEN 1 THEN 'medium' ELSE 'large' END, NULL, 'bench'
   FROM requests WHERE rowid % 500 = 0;
+-- The rollups the store's writer maintains (same definitions as the v2->v3 backfill).
+DELETE FROM rollup_minute;
+DELETE FROM rollup_hour;
+DELETE FROM rollup_model_minute;
+INSERT INTO rollup_minute
+  SELECT ts_ms / 60000, COALESCE(model, ''), COALESCE(tier, ''), COALESCE(route, ''),
+         COALESCE(category, ''), COALESCE(cohort, ''), COUNT(*),
+         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
+         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
+         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
+  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO rollup_hour
+  SELECT ts_ms / 3600000 * 60, COALESCE(model, ''), COALESCE(tier, ''), COALESCE(route, ''),
+         COALESCE(category, ''), COALESCE(cohort, ''), COUNT(*),
+         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
+         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
+         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
+  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO rollup_model_minute
+  SELECT ts_ms / 60000, COALESCE(model, ''), '', '', '', '', COUNT(*),
+         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
+         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
+         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
+  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
 COMMIT;
 ANALYZE;

@@ -7,18 +7,20 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_text.h"
+
 namespace triage::api::detail {
 
-// Appends `s` as a JSON string literal (with the quotes). Escapes '"', '\\' and control
-// characters; passes valid UTF-8 through unchanged and replaces each byte of an invalid UTF-8
-// sequence with U+FFFD, so the output is always valid JSON even for text from CSV files or
-// templates.
-void append_string(std::string& out, std::string_view s);
+// Appends `s` as a JSON string literal (with the quotes): JsonStringMode::kStrict, so valid
+// UTF-8 passes through unchanged and each byte of an invalid UTF-8 sequence becomes U+FFFD.
+inline void append_string(std::string& out, std::string_view s) {
+  append_json_string(out, s, JsonStringMode::kStrict);
+}
 
-void append_int(std::string& out, int64_t v);
+inline void append_int(std::string& out, int64_t v) { append_json_int(out, v); }
 
 // Shortest round-trip decimal form ("0.00042", "12.5", "1e-09"); NaN and infinities as null.
-void append_double(std::string& out, double v);
+inline void append_double(std::string& out, double v) { append_json_double(out, v); }
 
 inline void append_bool(std::string& out, bool v) { out += v ? "true" : "false"; }
 

@@ -2,10 +2,14 @@
 
 #include <mutex>
 
+#include "checks/agreement_check.h"
 #include "checks/arithmetic.h"
 #include "checks/json_check.h"
+#include "checks/logprob_check.h"
 #include "checks/rule_checks.h"
 #include "checks/scorer_check.h"
+#include "checks/similarity_check.h"
+#include "checks/verifier_check.h"
 
 namespace triage::checks {
 
@@ -20,6 +24,10 @@ void register_builtin_checks() {
     routes::CheckRegistry::add("final_answer", make_final_answer_check);
     routes::CheckRegistry::add("arithmetic", make_arithmetic_check);
     routes::CheckRegistry::add("scorer", make_scorer_check);
+    routes::CheckRegistry::add("verifier", make_verifier_check);
+    routes::CheckRegistry::add("agreement", make_agreement_check);
+    routes::CheckRegistry::add("similarity", make_similarity_check);
+    routes::CheckRegistry::add("logprob", make_logprob_check);
   });
 }
 

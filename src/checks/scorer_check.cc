@@ -7,10 +7,9 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "checks/arithmetic.h"
+#include "ml/model_metadata.h"
 #include "routes/threshold_route.h"
 
 namespace triage::checks {
@@ -18,13 +17,6 @@ namespace triage::checks {
 namespace {
 
 namespace json = boost::json;
-
-double as_number(const json::value& v) {
-  if (v.is_double()) return v.as_double();
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  throw std::invalid_argument("not a number");
-}
 
 // Bucket index of `v` against ascending upper bounds: the first bound v is below, or the count.
 int bucket(int64_t v, std::initializer_list<int64_t> bounds) {
@@ -136,30 +128,14 @@ std::shared_ptr<const AnswerScorer> AnswerScorer::load(const std::string& model_
   s->path_ = model_path;
   s->model_ = ml::FastTextModel::load(model_path);  // throws ModelError naming the path
   const std::string meta_path = ml::metadata_path_for(model_path);
-  std::ifstream in(meta_path);
-  if (!in) {
-    throw ml::ModelError(meta_path + ": scorer metadata is missing (train the scorer with "
-                         "`triage train cascade-scorer`)");
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  boost::system::error_code ec;
-  json::value v = json::parse(buf.str(), ec);
-  const json::object* block = nullptr;
-  if (!ec && v.is_object()) {
-    if (const auto* b = v.as_object().if_contains("scorer"); b && b->is_object()) {
-      block = &b->as_object();
-    }
-  }
-  if (!block) {
-    throw ml::ModelError(meta_path + ": no \"scorer\" block; this model is not an answer scorer "
-                         "(train it with `triage train cascade-scorer`)");
-  }
+  const json::object block =
+      ml::read_metadata_block(model_path, {"scorer", "scorer", "scorer", "an answer scorer",
+                                           "triage train cascade-scorer"});
   try {
-    const auto* label = block->if_contains("positive_label");
+    const auto* label = block.if_contains("positive_label");
     if (!label || !label->is_string()) throw std::invalid_argument("scorer.positive_label");
     s->positive_label_ = std::string(label->as_string());
-    const auto* features = block->if_contains("features");
+    const auto* features = block.if_contains("features");
     if (!features || !features->is_string()) throw std::invalid_argument("scorer.features");
     auto parsed = ScorerFeatures::parse(features->as_string());
     if (!parsed) {
@@ -167,32 +143,23 @@ std::shared_ptr<const AnswerScorer> AnswerScorer::load(const std::string& model_
                                   "\" (expected parts cheap, prompt, response joined by '+')");
     }
     s->features_ = *parsed;
-    if (const auto* cal = block->if_contains("calibration"); cal && cal->is_object()) {
+    if (const auto* cal = block.if_contains("calibration"); cal && cal->is_object()) {
       const auto* a = cal->as_object().if_contains("a");
       const auto* b = cal->as_object().if_contains("b");
       if (!a || !b) throw std::invalid_argument("scorer.calibration.{a,b}");
-      s->platt_a_ = as_number(*a);
-      s->platt_b_ = as_number(*b);
+      s->platt_a_ = ml::json_number(*a);
+      s->platt_b_ = ml::json_number(*b);
     }
   } catch (const std::exception& e) {
     throw ml::ModelError(meta_path + ": bad scorer metadata: " + e.what());
   }
-  const auto& labels = s->model_->labels();
-  if (std::find(labels.begin(), labels.end(), s->positive_label_) == labels.end()) {
-    throw ml::ModelError(meta_path + ": scorer.positive_label \"" + s->positive_label_ +
-                         "\" is not a label of " + model_path +
-                         " (the metadata belongs to another model)");
-  }
+  ml::require_positive_label(*s->model_, s->positive_label_, model_path, "scorer");
   return s;
 }
 
 double AnswerScorer::raw_score(std::string_view prompt, std::string_view response) const {
-  const std::string text = scorer_feature_text(prompt, response, features_);
-  const auto preds = model_->predict(text, static_cast<int>(model_->labels().size()));
-  for (const auto& p : preds) {
-    if (p.label == positive_label_) return p.probability;
-  }
-  return preds.empty() ? 0.5 : 0.0;
+  return ml::label_probability(*model_, scorer_feature_text(prompt, response, features_),
+                               positive_label_, /*if_no_prediction=*/0.5);
 }
 
 double AnswerScorer::score(std::string_view prompt, std::string_view response) const {

@@ -69,6 +69,9 @@ struct Completion {
   // score_column cell for the prompt (never set on a synthesized answer). Recorded in the
   // model-call span; never sent to clients.
   std::optional<double> grade;
+  // Natural-log probability of each generated token, when the provider returned logprobs
+  // (OpenAI choices[0].logprobs.content[].logprob); empty otherwise.
+  std::vector<double> token_logprobs;
 };
 
 // One streamed increment. Views are valid only during the write() call.

@@ -7,6 +7,8 @@
 #include "routes/multi_route.h"
 #include "routes/pipeline.h"
 #include "routes/retrieve.h"
+#include "routes/shadow_route.h"
+#include "routes/split_route.h"
 #include "routes/threshold_route.h"
 
 namespace triage::engine {
@@ -19,6 +21,8 @@ void register_route_kinds_and_checks() {
   routes::register_ensemble_kind();
   routes::register_pipeline_kind();
   routes::register_retrieve_kind();
+  routes::register_split_kind();
+  routes::register_shadow_kind();
   checks::register_builtin_checks();
 }
 

@@ -141,6 +141,16 @@ std::vector<Prediction> FastTextModel::predict(std::string_view text, int k) con
   return out;
 }
 
+double label_probability(const FastTextModel& model, std::string_view text,
+                         std::string_view label, double if_no_prediction) {
+  const auto preds = model.predict(text, static_cast<int>(model.labels().size()));
+  if (preds.empty()) return if_no_prediction;
+  for (const auto& p : preds) {
+    if (p.label == label) return p.probability;
+  }
+  return 0.0;
+}
+
 double accuracy(const FastTextModel& model, const std::vector<LabeledExample>& examples) {
   if (examples.empty()) return 0.0;
   int64_t correct = 0;

@@ -109,4 +109,10 @@ std::string metadata_path_for(const std::string& model_path);
 // Top-1 accuracy of `model` on `examples` (0 when empty).
 double accuracy(const FastTextModel& model, const std::vector<LabeledExample>& examples);
 
+// P(`label`) for `text` among all of the model's labels: 0 when fastText does not report it
+// (a probability too small to list), `if_no_prediction` when it predicts nothing (the
+// normalised text is empty). Never throws; thread-safe as predict().
+double label_probability(const FastTextModel& model, std::string_view text,
+                         std::string_view label, double if_no_prediction);
+
 }  // namespace triage::ml

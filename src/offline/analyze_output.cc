@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 
 #include "offline/analyze.h"
+#include "offline/output_format.h"
+#include "offline/svg_plot.h"
 
 namespace triage::offline {
 
@@ -17,23 +19,6 @@ std::string pct(double v) { return fmt::format("{:.1f}%", v * 100.0); }
 std::string usd(double v) { return fmt::format("${:.2f}", v); }
 std::string cpi(double v) { return fmt::format("${:.6f}", v); }
 
-json::value opt(const std::optional<double>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
-std::string esc(std::string_view in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // A horizontal bar chart: one bar per (label, value), scaled to the largest value.
 std::string svg_bars(const std::string& title,
@@ -45,14 +30,14 @@ std::string svg_bars(const std::string& title,
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" "
       "aria-label=\"{}\"><text x=\"0\" y=\"16\" font-weight=\"bold\">{}</text>",
-      label_w + bar_w + 120, h, esc(title), esc(title));
+      label_w + bar_w + 120, h, xml_escape(title), xml_escape(title));
   int y = 28;
   for (const auto& [label, v] : bars) {
     const double w = max > 0 ? v / max * bar_w : 0.0;
     s += fmt::format(
         "<text x=\"0\" y=\"{}\">{}</text><rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"16\" "
         "fill=\"#3b7dd8\"/><text x=\"{:.1f}\" y=\"{}\">{}</text>",
-        y + 13, esc(label), label_w, y, w, label_w + w + 6, y + 13,
+        y + 13, xml_escape(label), label_w, y, w, label_w + w + 6, y + 13,
         money ? usd(v) : fmt::format("{:.1f}%", v * 100.0));
     y += row;
   }
@@ -136,7 +121,7 @@ json::object analyze_json(const AnalyzeReport& r) {
     cats.push_back(json::object{{"category", c.category}, {"requests", c.n}, {"share", c.share},
                                 {"cost_usd", c.cost_usd}, {"cpi_usd", c.cpi_usd},
                                 {"mean_tokens_in", c.mean_tokens_in}, {"mean_tokens_out", c.mean_tokens_out},
-                                {"p50_ms", opt(c.p50_ms)}, {"p95_ms", opt(c.p95_ms)},
+                                {"p50_ms", json_or_null(c.p50_ms)}, {"p95_ms", json_or_null(c.p95_ms)},
                                 {"success_rate", c.success_rate}, {"main_tier", c.main_tier},
                                 {"monthly_requests", c.monthly_requests},
                                 {"monthly_cost_usd", c.monthly_cost_usd},
@@ -162,7 +147,7 @@ json::object analyze_json(const AnalyzeReport& r) {
                                {"current_cpi_usd", op.current_cpi_usd}, {"target_cpi_usd", op.target_cpi_usd},
                                {"cpi_basis", op.cpi_basis}, {"monthly_saving_usd", op.monthly_saving_usd},
                                {"fit_share", op.fit_share}, {"observed_requests", op.observed_n},
-                               {"observed_success", opt(op.observed_success)}, {"risk", op.risk}});
+                               {"observed_success", json_or_null(op.observed_success)}, {"risk", op.risk}});
   }
   json::array tiers;
   for (const std::string& t : r.tiers) tiers.push_back(json::string(t));
@@ -185,8 +170,8 @@ std::string analyze_html(const AnalyzeReport& r) {
       "margin:1em 0}.low{color:#1a7f37}.high{color:#c62828}</style></head><body>";
   h += fmt::format("<h1>Traffic analysis</h1><p>{}: {} requests ({} bad rows skipped), cost {} "
                    "({} per month). Period {:.2f} days ({}). SLO {:.2f}%. Reasoning: {}.</p>",
-                   esc(r.source), r.n_rows, r.n_bad, usd(r.cost_usd), usd(r.monthly_cost_usd),
-                   r.period_days, esc(r.period_basis), r.slo * 100.0, esc(r.reasoning_basis));
+                   xml_escape(r.source), r.n_rows, r.n_bad, usd(r.cost_usd), usd(r.monthly_cost_usd),
+                   r.period_days, xml_escape(r.period_basis), r.slo * 100.0, xml_escape(r.reasoning_basis));
   std::vector<std::pair<std::string, double>> share, cost, ctx, reason;
   for (const CategoryStats& c : r.categories) {
     share.push_back({c.category, c.share});
@@ -205,23 +190,23 @@ std::string analyze_html(const AnalyzeReport& r) {
   for (const CategoryStats& c : r.categories) {
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                      "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                     esc(c.category), c.n, pct(c.share), usd(c.cost_usd), cpi(c.cpi_usd),
-                     ms(c.p50_ms), ms(c.p95_ms), pct(c.success_rate), esc(c.main_tier),
+                     xml_escape(c.category), c.n, pct(c.share), usd(c.cost_usd), cpi(c.cpi_usd),
+                     ms(c.p50_ms), ms(c.p95_ms), pct(c.success_rate), xml_escape(c.main_tier),
                      usd(c.monthly_cost_usd));
   }
   h += "</table><h2>Success per category and tier</h2><table><tr><th>category</th><th>tier</th>"
        "<th>requests</th><th>success</th><th>CPI</th><th>SLO</th></tr>";
   for (const TierCell& t : r.tier_cells) {
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-                     esc(t.category), esc(t.tier), t.n, pct(t.success_rate), cpi(t.cpi_usd),
+                     xml_escape(t.category), xml_escape(t.tier), t.n, pct(t.success_rate), cpi(t.cpi_usd),
                      t.within_slo ? "low" : "high", t.within_slo ? "within" : "below");
   }
   h += "</table><h2>Complexity matrix</h2><table><tr><th>category</th><th>context</th>"
        "<th>reasoning</th><th>requests</th><th>recommended tier</th><th>basis</th></tr>";
   for (const MatrixCell& m : r.matrix) {
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                     esc(m.category), esc(m.context), esc(m.reasoning), m.n,
-                     esc(m.recommended_tier), esc(m.basis));
+                     xml_escape(m.category), xml_escape(m.context), xml_escape(m.reasoning), m.n,
+                     xml_escape(m.recommended_tier), xml_escape(m.basis));
   }
   h += "</table><h2>Opportunities</h2>";
   std::vector<std::pair<std::string, double>> savings;
@@ -236,12 +221,12 @@ std::string analyze_html(const AnalyzeReport& r) {
     h += fmt::format(
         "<tr><td>{}</td><td>{} &rarr; {}</td><td>{:.0f}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-        esc(op.category), esc(op.from_tier), esc(op.to_tier), op.monthly_requests,
+        xml_escape(op.category), xml_escape(op.from_tier), xml_escape(op.to_tier), op.monthly_requests,
         cpi(op.current_cpi_usd), cpi(op.target_cpi_usd), usd(op.monthly_saving_usd),
         pct(op.fit_share),
         op.observed_success ? fmt::format("{} of {}", pct(*op.observed_success), op.observed_n)
                             : std::string("none"),
-        esc(op.risk), esc(op.risk), esc(op.cpi_basis));
+        xml_escape(op.risk), xml_escape(op.risk), xml_escape(op.cpi_basis));
   }
   h += "</table><p>fit: share of the category whose recommended tier is the target or cheaper. "
        "Risk from the target tier's observed success on the category; unknown means never "

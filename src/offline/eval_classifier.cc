@@ -3,20 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <set>
 
 #include "common/clock.h"
 #include "config/config.h"
-#include "core/tokens.h"
-#include "engine/builtins.h"
-#include "offline/train_router.h"
+#include "offline/dataset_rows.h"
+#include "offline/eval_engine.h"
+#include "offline/output_format.h"
+#include "offline/svg_plot.h"
 #include "providers/provider.h"
 #include "routes/classify_route.h"
 #include "routes/route_table.h"
@@ -25,45 +22,12 @@ namespace triage::offline {
 
 namespace {
 
-namespace asio = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
 constexpr std::string_view kStubAnswer =
     "[eval placeholder] a non-local model would answer here; classifier eval scores the "
     "routing decision, not this text";
-
-// Eval-only stand-in for every non-local catalog model: no network, a marked placeholder.
-class StubClient final : public providers::ModelClient {
- public:
-  std::string_view name() const override { return "eval-stub/1"; }
-  asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req, SteadyTime,
-                                                     providers::CallStats& stats) override {
-    stats = {};
-    co_return make(req);
-  }
-  asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req, SteadyTime,
-                                                   providers::CallStats& stats,
-                                                   core::StreamSink& sink) override {
-    stats = {};
-    core::Delta d;
-    d.role = "assistant";
-    d.content = kStubAnswer;
-    if (!co_await sink.write(d)) co_return make_error(ErrorCode::kCancelled, "client went away");
-    co_return make(req);
-  }
-
- private:
-  static core::Completion make(const core::ChatRequest& req) {
-    core::Completion c;
-    c.content = std::string(kStubAnswer);
-    c.synthesized = true;
-    for (const auto& m : req.messages) c.usage.prompt_tokens += core::estimate_tokens(m.text);
-    c.usage.completion_tokens = core::estimate_tokens(c.content);
-    c.usage.estimated = true;
-    return c;
-  }
-};
 
 struct Row {
   std::string text, intent;
@@ -103,23 +67,17 @@ bool has_flag(const core::Trace& t, std::string_view f) {
   return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
 }
 
-json::value opt(const std::optional<double>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
 json::object bands_json(const BandSet& s) {
   return json::object{{"n", s.total},
                       {"use_band_coverage", s.use.share(s.total)},
-                      {"use_band_accuracy", opt(s.use.accuracy())},
+                      {"use_band_accuracy", json_or_null(s.use.accuracy())},
                       {"flag_band_share", s.flag.share(s.total)},
-                      {"flag_band_accuracy", opt(s.flag.accuracy())},
+                      {"flag_band_accuracy", json_or_null(s.flag.accuracy())},
                       {"escalate_band_share", s.escalate.share(s.total)},
-                      {"escalate_band_accuracy", opt(s.escalate.accuracy())}};
+                      {"escalate_band_accuracy", json_or_null(s.escalate.accuracy())}};
 }
 
-std::string pct(const std::optional<double>& v) {
-  return v ? fmt::format("{:.1f}%", *v * 100) : std::string("n/a");
-}
+std::string pct(const std::optional<double>& v) { return pct_or(v, "n/a"); }
 
 }  // namespace
 
@@ -144,23 +102,21 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
   const std::vector<Row> rows = read_rows(o.dataset, res.n_invalid_rows);
   if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows with a text and an intent");
 
-  const config::Config cfg = config::load_config(o.config_path);
-  providers::ProviderRegistry registry;
-  providers::register_builtin_providers(registry);
-  for (const auto& m : cfg.models) {
-    if (m.provider == "local") continue;
-    registry.add(m.provider,
-                 [](const config::Config&, const config::Model&,
-                    const providers::EnvLookup&) -> std::unique_ptr<providers::ModelClient> {
-                   return std::make_unique<StubClient>();
-                 });
-  }
-  engine::register_route_kinds_and_checks();
-  auto table =
-      routes::RouteTable::build(cfg, registry, [](const char* n) { return std::getenv(n); });
-  routes::Route* route = table->find(o.route);
-  if (!route)
-    throw std::runtime_error(o.config_path + ": no route or model named '" + o.route + "'");
+  // Every non-local catalog model answers an eval-only placeholder: no network.
+  EvalEngine engine(o, /*replay_dataset=*/"",
+                    [](const config::Config& cfg, providers::ProviderRegistry& registry) {
+                      for (const auto& m : cfg.models) {
+                        if (m.provider == "local") continue;
+                        registry.add(m.provider,
+                                     [](const config::Config&, const config::Model&,
+                                        const providers::EnvLookup&)
+                                         -> std::unique_ptr<providers::ModelClient> {
+                                       return std::make_unique<PlaceholderClient>("eval-stub/1",
+                                                                                  kStubAnswer);
+                                     });
+                      }
+                    });
+  routes::Route* route = &engine.route();
   res.route_kind = std::string(route->kind());
   auto* classify = dynamic_cast<routes::ClassifyRoute*>(route);
   if (!classify) {
@@ -177,37 +133,23 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
   decisions.reserve(rows.size());
   for (const auto& r : rows) decisions.push_back(classify->decide(r.text));
   std::map<std::string, int64_t> answered;
-  asio::io_context io;
-  std::exception_ptr failure;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-          core::ChatRequest req;
-          req.model = route->name();
-          req.messages.push_back({"user", rows[i].text, {}});
-          req.meta.request_id = "eval_" + std::to_string(i);
-          core::Trace trace;
-          const SteadyTime start = SteadyClock::now();
-          routes::ExecContext ctx{trace, start, start + std::chrono::hours(1)};
-          Result<core::Completion> r = co_await route->run(req, ctx, nullptr);
-          if (r) {
-            ++answered[r->model];
-          } else {
-            ++res.errors;
-          }
-          res.cost_usd += trace.cost_usd;
-          res.routing_us += trace.routing_us;
-          const auto& d = decisions[i];
-          const bool agree =
-              has_flag(trace, routes::kFlagBand) == (d.band == routes::Band::kFlag) &&
-              has_flag(trace, routes::kFlagEscalated) == d.escalated && trace.label == d.label;
-          res.band_mismatches += !agree;
+  run_requests(
+      *route, rows.size(),
+      [&](std::size_t i) { return eval_request(route->name(), rows[i].text, "", i); },
+      [&](std::size_t i, const Result<core::Completion>& r, const core::Trace& trace) {
+        if (r) {
+          ++answered[r->model];
+        } else {
+          ++res.errors;
         }
-      },
-      [&](std::exception_ptr e) { failure = e; });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
+        res.cost_usd += trace.cost_usd;
+        res.routing_us += trace.routing_us;
+        const auto& d = decisions[i];
+        const bool agree =
+            has_flag(trace, routes::kFlagBand) == (d.band == routes::Band::kFlag) &&
+            has_flag(trace, routes::kFlagEscalated) == d.escalated && trace.label == d.label;
+        res.band_mismatches += !agree;
+      });
 
   std::vector<double> conf, raw;
   std::vector<bool> right;
@@ -265,11 +207,11 @@ json::object classifier_eval_json(const ClassifierEvalResult& r) {
   o["n_invalid_rows"] = r.n_invalid_rows;
   o["accuracy"] = r.accuracy;
   o["use_band_coverage"] = r.all.use.share(r.all.total);
-  o["use_band_accuracy"] = opt(r.all.use.accuracy());
+  o["use_band_accuracy"] = json_or_null(r.all.use.accuracy());
   o["flag_band_share"] = r.all.flag.share(r.all.total);
-  o["flag_band_accuracy"] = opt(r.all.flag.accuracy());
+  o["flag_band_accuracy"] = json_or_null(r.all.flag.accuracy());
   o["escalate_band_share"] = r.all.escalate.share(r.all.total);
-  o["escalate_band_accuracy"] = opt(r.all.escalate.accuracy());
+  o["escalate_band_accuracy"] = json_or_null(r.all.escalate.accuracy());
   o["escalated_share"] = r.n_rows ? static_cast<double>(r.n_escalated) / r.n_rows : 0.0;
   o["low_confidence_share"] = r.n_rows ? static_cast<double>(r.n_low_confidence) / r.n_rows : 0.0;
   o["in_scope"] = bands_json(r.in_scope);
@@ -291,7 +233,7 @@ json::object classifier_eval_json(const ClassifierEvalResult& r) {
   json::array curve;
   for (const auto& p : r.curve) {
     curve.push_back(
-        json::object{{"use", p.use}, {"coverage", p.coverage}, {"accuracy", opt(p.accuracy)}});
+        json::object{{"use", p.use}, {"coverage", p.coverage}, {"accuracy", json_or_null(p.accuracy)}});
   }
   o["use_threshold_curve"] = std::move(curve);
   json::object share;
@@ -349,11 +291,7 @@ std::string classifier_eval_svg(const ClassifierEvalResult& r) {
   const double w = 420, h = 420, m = 50, side = w - 2 * m;
   auto x = [&](double v) { return m + v * side; };
   auto y = [&](double v) { return h - m - v * side; };
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-      "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" "
-      "fill=\"white\"/>\n",
-      w, h);
+  std::string s = svg_open(w, h, 11);
   s += fmt::format(
       "<text x=\"{}\" y=\"20\" text-anchor=\"middle\">Reliability of route {} "
       "(ECE {:.3f})</text>\n",
@@ -387,27 +325,8 @@ std::string classifier_eval_svg(const ClassifierEvalResult& r) {
 }
 
 int run_classifier_eval(const EvalOptions& o) {
-  try {
-    if (o.format != "text" && o.format != "json") {
-      throw std::runtime_error("--format must be text or json, got '" + o.format + "'");
-    }
-    ClassifierEvalResult r = evaluate_classifier(o);
-    if (o.format == "json") {
-      std::cout << json::serialize(classifier_eval_json(r)) << "\n";
-    } else {
-      std::cout << classifier_eval_text(r);
-    }
-    if (!o.plot_path.empty()) {
-      std::ofstream out(o.plot_path, std::ios::trunc);
-      out << classifier_eval_svg(r);
-      if (!out) throw std::runtime_error("cannot write the plot " + o.plot_path);
-      if (o.format != "json") std::cout << "plot written to " << o.plot_path << "\n";
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "triage eval: " << e.what() << "\n";
-    return 1;
-  }
+  return run_eval_command(o, evaluate_classifier, classifier_eval_json, classifier_eval_text,
+                          classifier_eval_svg);
 }
 
 }  // namespace triage::offline

@@ -5,16 +5,14 @@
 #include <boost/json.hpp>
 
 #include "offline/eval.h"
+#include "offline/output_format.h"
+#include "offline/svg_plot.h"
 
 namespace triage::offline {
 
 namespace {
 
 namespace json = boost::json;
-
-json::value opt(const std::optional<double>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
 
 json::object point_json(const EvalPoint& p, bool pair) {
   json::object share;
@@ -38,23 +36,7 @@ json::object point_json(const EvalPoint& p, bool pair) {
   return o;
 }
 
-std::string xml_escape(std::string_view in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string pct(const std::optional<double>& v) {
-  return v ? fmt::format("{:.1f}%", *v * 100) : std::string("n/a");
-}
+std::string pct(const std::optional<double>& v) { return pct_or(v, "n/a"); }
 
 }  // namespace
 
@@ -72,9 +54,9 @@ json::object eval_json(const EvalResult& r) {
                            {"excluded_category", r.n_excluded_category},
                            {"missing_prompt", r.n_missing_prompt},
                            {"with_both_grades", r.n_pair_rows}};
-  o["apgr"] = opt(r.apgr);
-  o["cpt50"] = opt(r.cpt50);
-  o["cpt80"] = opt(r.cpt80);
+  o["apgr"] = json_or_null(r.apgr);
+  o["cpt50"] = json_or_null(r.cpt50);
+  o["cpt80"] = json_or_null(r.cpt80);
   o["cost_axis"] = "share of strong calls (RouteLLM); cost_usd per point is also given";
   o["operating_point"] = point_json(r.operating, r.is_pair);
   json::array pts;
@@ -154,18 +136,11 @@ std::string eval_svg(const EvalResult& r) {
   if (hi <= lo) hi = lo + 0.1;
   auto x = [&](double share) { return L + share * (W - L - R); };
   auto y = [&](double q) { return H - B - (q - lo) / (hi - lo) * (H - T - B); };
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
-      "fill=\"white\"/>\n",
-      W, H);
+  std::string s = svg_open(W, H, 12);
   std::string title = fmt::format("{} on {}", r.route, r.dataset);
   if (r.apgr) title += fmt::format(" - APGR {:.3f}, CPT80 {}", *r.apgr, pct(r.cpt80));
   s += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\">{}</text>\n", L, xml_escape(title));
-  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"black\"/>\n", L,
-                   H - B, W - R);
-  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/>\n", L, T,
-                   H - B);
+  s += svg_axes(L, H - B, W - R, T);
   for (int i = 0; i <= 5; ++i) {
     const double sh = i / 5.0, q = lo + (hi - lo) * i / 5.0;
     s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.0f}%</text>\n", x(sh),

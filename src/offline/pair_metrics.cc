@@ -88,4 +88,34 @@ std::vector<QualityPoint> oracle_curve(const std::vector<PairRow>& rows) {
   return out;
 }
 
+ScoreCurve score_pgr_curve(const std::vector<double>& score, const std::vector<double>& weak,
+                           const std::vector<double>& strong, bool high_goes_strong) {
+  ScoreCurve c;
+  const double n = static_cast<double>(score.size());
+  std::vector<std::size_t> order(score.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (high_goes_strong) {
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
+  } else {
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
+  }
+  for (std::size_t i = 0; i < score.size(); ++i) {
+    c.weak_quality += weak[i];
+    c.strong_quality += strong[i];
+  }
+  c.weak_quality /= n;
+  c.strong_quality /= n;
+  c.points.push_back({0.0, 0.0});
+  double q = c.weak_quality * n;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    q += strong[order[i]] - weak[order[i]];
+    if (i + 1 == order.size() || score[order[i + 1]] != score[order[i]]) {
+      c.points.push_back({static_cast<double>(i + 1) / n, pgr(q / n, c.weak_quality, c.strong_quality)});
+    }
+  }
+  return c;
+}
+
 }  // namespace triage::offline

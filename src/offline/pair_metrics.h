@@ -54,4 +54,17 @@ struct QualityPoint {
 };
 std::vector<QualityPoint> oracle_curve(const std::vector<PairRow>& rows);
 
+// The exact PGR curve of a per-row score (a router's P(strong needed), a cascade scorer's
+// P(acceptable)): rows are sent strong in score order, highest first when `high_goes_strong`,
+// else lowest first, with one point per distinct score (ties move together, as a threshold moves
+// them), starting at (0, 0). `weak` and `strong` are the rows' grades; their means are returned
+// as the all-weak and all-strong qualities. Rows must be non-empty and all vectors equally long.
+struct ScoreCurve {
+  std::vector<PgrPoint> points;
+  double weak_quality = 0.0;
+  double strong_quality = 0.0;
+};
+ScoreCurve score_pgr_curve(const std::vector<double>& score, const std::vector<double>& weak,
+                           const std::vector<double>& strong, bool high_goes_strong);
+
 }  // namespace triage::offline

@@ -1,20 +1,19 @@
 #include "offline/train_multi_router.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
-#include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
-#include <fstream>
 #include <iostream>
-#include <numeric>
-#include <sstream>
 
 #include "common/clock.h"
 #include "common/csv.h"
 #include "ml/fasttext_model.h"
-#include "offline/train_router.h"
+#include "offline/dataset_rows.h"
+#include "offline/output_format.h"
+#include "offline/train_common.h"
 #include "routes/multi_route.h"
 
 namespace triage::offline {
@@ -26,19 +25,6 @@ namespace json = boost::json;
 
 constexpr std::string_view kScoreSuffix = "|score";
 
-std::optional<double> parse_grade(const CsvCell& cell) {
-  if (!cell) return std::nullopt;
-  std::string_view s = *cell;
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s == "True" || s == "true") return 1.0;
-  if (s == "False" || s == "false") return 0.0;
-  double v = 0.0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 struct Row {
   std::string text;  // multi_feature_text(prompt)
   std::string prompt;
@@ -46,163 +32,46 @@ struct Row {
   std::vector<std::optional<int>> correct;  // per model; nullopt = missing cell
 };
 
-double logit(double p) {
-  p = std::clamp(p, 1e-6, 1 - 1e-6);
-  return std::log(p / (1 - p));
-}
+// The per-model calibration fit: a true ridge on the weights (a small slice must not make a
+// weight large), bias nearly free, all weights starting at 0.
+constexpr LogisticFit kCalibrationFit{/*initial_first_weight=*/0.0, /*weight_damping=*/1e-3,
+                                      /*bias_damping=*/1e-9, /*ridge_gradient=*/true,
+                                      /*min_curvature=*/1e-12};
 
-// Logistic regression (weights for x, then the bias) by Newton's method with a small ridge on
-// the weights, on Platt's smoothed targets. d <= 3.
-std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
-                                 const std::vector<int>& y, std::size_t features) {
-  const std::size_t d = features + 1;
-  double n_pos = 0, n_neg = 0;
-  for (int v : y) (v ? n_pos : n_neg) += 1;
-  const double t_pos = (n_pos + 1) / (n_pos + 2), t_neg = 1 / (n_neg + 2);
-  std::vector<double> w(d, 0.0);
-  for (int it = 0; it < 100; ++it) {
-    std::vector<double> g(d, 0.0);
-    std::vector<std::vector<double>> h(d, std::vector<double>(d, 0.0));
-    for (std::size_t k = 0; k + 1 < d; ++k) {
-      h[k][k] = 1e-3;
-      g[k] = 1e-3 * w[k];
-    }
-    h[d - 1][d - 1] = 1e-9;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      std::vector<double> xi(x[i].begin(), x[i].begin() + static_cast<std::ptrdiff_t>(features));
-      xi.push_back(1.0);
-      double z = 0;
-      for (std::size_t k = 0; k < d; ++k) z += w[k] * xi[k];
-      const double p = 1 / (1 + std::exp(-z));
-      const double diff = p - (y[i] ? t_pos : t_neg), wt = std::max(p * (1 - p), 1e-12);
-      for (std::size_t k = 0; k < d; ++k) {
-        g[k] += diff * xi[k];
-        for (std::size_t l = 0; l < d; ++l) h[k][l] += wt * xi[k] * xi[l];
-      }
-    }
-    // Solve h * step = g by Gauss-Jordan elimination with partial pivoting.
-    for (std::size_t c = 0; c < d; ++c) {
-      std::size_t piv = c;
-      for (std::size_t r = c + 1; r < d; ++r)
-        if (std::abs(h[r][c]) > std::abs(h[piv][c])) piv = r;
-      std::swap(h[c], h[piv]);
-      std::swap(g[c], g[piv]);
-      if (std::abs(h[c][c]) < 1e-15) return w;
-      for (std::size_t r = 0; r < d; ++r) {
-        if (r == c) continue;
-        const double f = h[r][c] / h[c][c];
-        for (std::size_t k = c; k < d; ++k) h[r][k] -= f * h[c][k];
-        g[r] -= f * g[c];
-      }
-    }
-    double moved = 0;
-    for (std::size_t k = 0; k < d; ++k) {
-      const double step = g[k] / h[k][k];
-      w[k] -= step;
-      moved += std::abs(step);
-    }
-    if (moved < 1e-10) break;
-  }
-  return w;
+std::string hyper_str(const TrainHyper& h) {
+  return fmt::format("epoch {} lr {} ngrams {} dim {}", h.epoch, h.lr, h.word_ngrams, h.dim);
 }
-
-struct Hyper {
-  int epoch;
-  double lr;
-  int word_ngrams;
-  int dim;
-  std::string str() const {
-    return fmt::format("epoch {} lr {} ngrams {} dim {}", epoch, lr, word_ngrams, dim);
-  }
-};
 
 void train_model(const std::vector<ml::LabeledExample>& examples, const std::string& out,
-                 const Hyper& h, const TrainMultiRouterOptions& o) {
-  ml::TrainSpec spec;
-  spec.train = examples;
-  spec.out_path = out;
-  spec.epoch = h.epoch;
-  spec.lr = h.lr;
-  spec.word_ngrams = h.word_ngrams;
-  spec.dim = h.dim;
+                 const TrainHyper& h, const TrainMultiRouterOptions& o) {
+  ml::TrainSpec spec = train_spec(examples, out, h, o.threads, o.split);
   spec.bucket = 20000;  // small data: keeps each file a few MB
-  spec.threads = o.threads;
-  spec.seed = static_cast<int>(o.split.seed % 1000003);
   ml::train_classifier(spec);
 }
 
 double p_ok(const ml::FastTextModel& m, const std::string& text) {
-  const auto preds = m.predict(text, static_cast<int>(m.labels().size()));
-  if (preds.empty()) return 0.5;
-  for (const auto& p : preds) {
-    if (p.label == "ok") return p.probability;
-  }
-  return 0.0;
-}
-
-json::value opt_json(const std::optional<double>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
+  return ml::label_probability(m, text, "ok", 0.5);
 }
 
 json::object metrics_json(const ScoreMetrics& m) {
-  return json::object{{"n", m.n},         {"base_rate", m.base_rate}, {"auc", opt_json(m.auc)},
+  return json::object{{"n", m.n},         {"base_rate", m.base_rate}, {"auc", json_or_null(m.auc)},
                       {"ece", m.ece},     {"brier", m.brier}};
 }
 
-json::object read_json(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return json::parse(buf.str()).as_object();
-}
-
-void write_json(const std::string& path, const json::object& o) {
-  std::ofstream out(path, std::ios::trunc);
-  out << json::serialize(o) << "\n";
-  if (!out) throw ml::ModelError("cannot write " + path);
-}
-
 }  // namespace
-
-std::optional<double> roc_auc(const std::vector<double>& p, const std::vector<int>& y) {
-  std::vector<std::size_t> order(p.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p[a] < p[b]; });
-  double n_pos = 0, rank_sum = 0;
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j < order.size() && p[order[j]] == p[order[i]]) ++j;
-    const double mid_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
-    for (std::size_t k = i; k < j; ++k) {
-      if (y[order[k]]) {
-        rank_sum += mid_rank;
-        n_pos += 1;
-      }
-    }
-    i = j;
-  }
-  const double n_neg = static_cast<double>(p.size()) - n_pos;
-  if (n_pos == 0 || n_neg == 0) return std::nullopt;
-  return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg);
-}
 
 ScoreMetrics score_metrics(const std::vector<double>& p, const std::vector<int>& y) {
   ScoreMetrics m;
   m.n = static_cast<int64_t>(p.size());
   if (p.empty()) return m;
   m.auc = roc_auc(p, y);
-  constexpr int kBins = 10;
-  std::vector<double> sum_p(kBins), sum_y(kBins);
   double pos = 0;
   for (std::size_t i = 0; i < p.size(); ++i) {
-    const int b = std::clamp(static_cast<int>(p[i] * kBins), 0, kBins - 1);
-    sum_p[b] += p[i];
-    sum_y[b] += y[i];
     m.brier += (p[i] - y[i]) * (p[i] - y[i]);
     pos += y[i];
   }
   const double n = static_cast<double>(p.size());
-  for (int b = 0; b < kBins; ++b) m.ece += std::abs(sum_p[b] - sum_y[b]) / n;
+  m.ece = binned_ece(p, std::vector<double>(y.begin(), y.end()));
   m.brier /= n;
   m.base_rate = pos / n;
   return m;
@@ -261,7 +130,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       (row.part == SplitPart::kTest ? rep.n_test
        : row.part == SplitPart::kCalibration ? rep.n_calibration : rep.n_fit)++;
       for (std::size_t m = 0; m < models.size(); ++m) {
-        auto g = parse_grade(r[score_cols[m]]);
+        auto g = parse_grade_cell(r[score_cols[m]]);
         ModelTrainReport& mr = rep.models[m];
         if (!g) {
           ++rep.missing_cells;
@@ -293,10 +162,10 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
     }
   }
   if (pooled.empty()) throw ml::ModelError(data_name + ": no graded rows in the fit part");
-  const std::vector<Hyper> grid = {{5, 0.1, 2, 20}, {10, 0.05, 1, 20}, {20, 0.05, 2, 20}};
+  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 20}, {10, 0.05, 1, 20}, {20, 0.05, 2, 20}};
   double best_auc = -1;
   const std::string tmp = o.out_path + ".candidate.bin";
-  for (const Hyper& h : grid) {
+  for (const TrainHyper& h : grid) {
     train_model(pooled, tmp, h, o);
     auto m = ml::FastTextModel::load(tmp);
     double sum = 0;
@@ -318,12 +187,10 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
     const double mean = k ? sum / k : 0.5;
     if (mean > best_auc) {
       best_auc = mean;
-      rep.shared_hyper = h.str();
-      fs::rename(tmp, o.out_path);
-      fs::rename(ml::metadata_path_for(tmp), ml::metadata_path_for(o.out_path));
+      rep.shared_hyper = hyper_str(h);
+      move_model(tmp, o.out_path);
     } else {
-      fs::remove(tmp);
-      fs::remove(ml::metadata_path_for(tmp));
+      remove_model(tmp);
     }
   }
   rep.model_path = o.out_path;
@@ -331,7 +198,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
   auto shared = ml::FastTextModel::load(o.out_path);
 
   // 2. Own models and 3. calibration.
-  const Hyper own_hyper{10, 0.05, 1, 20};
+  const TrainHyper own_hyper{10, 0.05, 1, 20};
   json::array models_json;
   for (std::size_t mi = 0; mi < models.size(); ++mi) {
     ModelTrainReport& mr = rep.models[mi];
@@ -351,8 +218,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       train_model(ex, file, own_hyper, o);
       own = ml::FastTextModel::load(file);
     } else {
-      fs::remove(file);
-      fs::remove(ml::metadata_path_for(file));
+      remove_model(file);
     }
     std::vector<std::vector<double>> x;
     std::vector<int> y;
@@ -375,7 +241,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
         xs.push_back(std::move(v));
       }
       const std::size_t d = (use_own ? 1 : 0) + (use_shared ? 1 : 0);
-      w = fit_logistic(xs, y, d);
+      w = fit_logistic(xs, y, d, kCalibrationFit);
       mr.a = use_own ? w[0] : 0.0;
       mr.c = use_shared ? w[use_own ? 1 : 0] : 0.0;
       mr.b = w.back();
@@ -392,8 +258,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       mr.a = 0.0;
       if (own) {
         own.reset();
-        fs::remove(file);
-        fs::remove(ml::metadata_path_for(file));
+        remove_model(file);
       }
     }
     mr.own_model = own != nullptr;
@@ -413,7 +278,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
   for (std::size_t i = 0; i < o.datasets.size(); ++i) {
     data_files.push_back(json::object{{"path", o.datasets[i]}, {"sha256", rep.data_file_sha256[i]}});
   }
-  json::object meta = read_json(rep.metadata_path);
+  json::object meta = read_json_object(rep.metadata_path);
   json::object block{
       {"format", "triage-multi-router/1"},
       {"score", "calibrated P(model's answer correct), correct = <model>|score >= 0.5"},
@@ -421,7 +286,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       {"positive_label", "ok"},
       {"shared_model", json::object{{"training", "pooled (row, model) pairs of the fit part"},
                                     {"hyperparameters", rep.shared_hyper}}},
-      {"own_models", json::object{{"hyperparameters", own_hyper.str()},
+      {"own_models", json::object{{"hyperparameters", hyper_str(own_hyper)},
                                   {"min_rows", o.min_own_rows}}},
       {"calibration_method", "logistic(logit p_own, logit p_shared), weights >= 0, fitted on "
                              "the calibration slice"},
@@ -437,7 +302,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       {"missing_rule", "a row with an empty <model>|score cell is excluded for that model "
                        "(training, calibration, metrics) and counted; never read as 0"}};
   meta["multi_router"] = std::move(block);
-  write_json(rep.metadata_path, meta);
+  write_json_object(rep.metadata_path, meta);
 
   // 5. Metrics through the serving predictor.
   auto predictor = routes::ScorePredictor::load(o.out_path);
@@ -462,7 +327,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
     mj["validation"] = metrics_json(rep.models[mi].validation);
     mj["test"] = metrics_json(rep.models[mi].test);
   }
-  write_json(rep.metadata_path, meta);
+  write_json_object(rep.metadata_path, meta);
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
   return rep;
 }
@@ -500,14 +365,8 @@ void print_train_multi_router_report(const TrainMultiRouterReport& r,
 }
 
 int run_train_multi_router(const TrainMultiRouterOptions& options) {
-  try {
-    auto rep = train_multi_router(options);
-    print_train_multi_router_report(rep, options, std::cout);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "triage train multi-router: " << e.what() << "\n";
-    return 1;
-  }
+  return run_train_command("multi-router", options, train_multi_router,
+                           print_train_multi_router_report);
 }
 
 }  // namespace triage::offline

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "offline/split.h"
+#include "offline/train_common.h"  // roc_auc
 
 namespace triage::offline {
 
@@ -88,8 +89,6 @@ int run_train_multi_router(const TrainMultiRouterOptions& options);
 
 // Metrics of predicted probabilities `p` against 0/1 outcomes `y` (same length).
 ScoreMetrics score_metrics(const std::vector<double>& p, const std::vector<int>& y);
-// Rank AUC (ties count half); nullopt when `y` has one class only.
-std::optional<double> roc_auc(const std::vector<double>& p, const std::vector<int>& y);
 
 // Model names of a RouterBench header (the `<model>|score` columns, in file order).
 std::vector<std::string> routerbench_models(const std::vector<std::string>& header);

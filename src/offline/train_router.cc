@@ -1,29 +1,25 @@
 #include "offline/train_router.h"
 
-#include <openssl/evp.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fmt/format.h>
-#include <fstream>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include "common/clock.h"
 #include "common/csv.h"
 #include "ml/fasttext_model.h"
+#include "offline/output_format.h"
 #include "offline/pair_metrics.h"
+#include "offline/train_common.h"
 #include "routes/threshold_route.h"
 
 namespace triage::offline {
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 struct Row {
@@ -51,8 +47,7 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   const auto weak = need("weak_correct");
   const auto strong = need("strong_correct");
   auto key = t.column(split.key_column);
-  auto category = t.column("subject");
-  if (!category) category = t.column("category");
+  const auto category = category_column(t);
   std::vector<Row> rows;
   skipped = 0;
   for (const auto& r : t.rows) {
@@ -75,69 +70,34 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   return rows;
 }
 
-// Exact PGR curve of a scorer: rows sorted by score, sent strong from the top; one point per
-// distinct score (ties move together, as a threshold would move them).
-std::vector<PgrPoint> score_curve(const std::vector<const Row*>& rows,
-                                  const std::vector<double>& scores, double& weak_q,
-                                  double& strong_q) {
-  const double n = static_cast<double>(rows.size());
-  std::vector<std::size_t> order(rows.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
-  weak_q = 0.0;
-  strong_q = 0.0;
-  for (const Row* r : rows) {
-    weak_q += r->weak;
-    strong_q += r->strong;
-  }
-  weak_q /= n;
-  strong_q /= n;
-  std::vector<PgrPoint> pts{{0.0, 0.0}};
-  double q = weak_q * n;
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const Row* r = rows[order[i]];
-    q += r->strong - r->weak;
-    if (i + 1 == order.size() || scores[order[i + 1]] != scores[order[i]]) {
-      pts.push_back({static_cast<double>(i + 1) / n, pgr(q / n, weak_q, strong_q)});
-    }
-  }
-  return pts;
-}
-
 SubsetMetrics metrics(const std::vector<const Row*>& rows, const std::vector<double>& scores) {
   SubsetMetrics m;
   m.n = static_cast<int64_t>(rows.size());
   if (rows.empty()) return m;
-  auto curve = score_curve(rows, scores, m.weak_quality, m.strong_quality);
-  m.apgr = apgr(curve);
-  m.cpt50 = cpt(curve, 0.5);
-  m.cpt80 = cpt(curve, 0.8);
-  constexpr int kBins = 10;
-  std::vector<double> sum_p(kBins), sum_y(kBins);
-  std::vector<int64_t> count(kBins);
+  std::vector<double> weak, strong, needed;
+  for (const Row* r : rows) {
+    weak.push_back(r->weak);
+    strong.push_back(r->strong);
+    needed.push_back(r->needed() ? 1.0 : 0.0);
+  }
+  // Exact PGR curve of the scorer: rows sent strong from the highest score down.
+  const ScoreCurve curve = score_pgr_curve(scores, weak, strong, /*high_goes_strong=*/true);
+  m.weak_quality = curve.weak_quality;
+  m.strong_quality = curve.strong_quality;
+  m.apgr = apgr(curve.points);
+  m.cpt50 = cpt(curve.points, 0.5);
+  m.cpt80 = cpt(curve.points, 0.8);
   double brier = 0.0, pos = 0.0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const double y = rows[i]->needed() ? 1.0 : 0.0;
-    const int b = std::min(kBins - 1, static_cast<int>(scores[i] * kBins));
-    sum_p[b] += scores[i];
-    sum_y[b] += y;
-    ++count[b];
+    const double y = needed[i];
     brier += (scores[i] - y) * (scores[i] - y);
     pos += y;
   }
   const double n = static_cast<double>(rows.size());
-  for (int b = 0; b < kBins; ++b) {
-    if (count[b] > 0) m.ece += std::abs(sum_p[b] - sum_y[b]) / n;
-  }
+  m.ece = binned_ece(scores, needed);
   m.brier = brier / n;
   m.positive_rate = pos / n;
   return m;
-}
-
-double logit(double p) {
-  p = std::clamp(p, 1e-6, 1 - 1e-6);
-  return std::log(p / (1 - p));
 }
 
 std::vector<ml::LabeledExample> examples(const std::vector<const Row*>& rows,
@@ -152,116 +112,19 @@ std::vector<ml::LabeledExample> examples(const std::vector<const Row*>& rows,
   return out;
 }
 
-void move_model(const std::string& from, const std::string& to) {
-  fs::rename(from, to);
-  fs::rename(ml::metadata_path_for(from), ml::metadata_path_for(to));
-}
-
 json::object metrics_json(const SubsetMetrics& m) {
-  auto opt = [](const std::optional<double>& v) -> json::value {
-    return v ? json::value(*v) : json::value(nullptr);
-  };
   return json::object{{"n", m.n},
                       {"weak_quality", m.weak_quality},
                       {"strong_quality", m.strong_quality},
                       {"apgr", m.apgr},
-                      {"cpt50", opt(m.cpt50)},
-                      {"cpt80", opt(m.cpt80)},
+                      {"cpt50", json_or_null(m.cpt50)},
+                      {"cpt80", json_or_null(m.cpt80)},
                       {"ece", m.ece},
                       {"brier", m.brier},
                       {"positive_rate", m.positive_rate}};
 }
 
-struct Hyper {
-  int epoch;
-  double lr;
-  int word_ngrams;
-  int dim;
-};
-
 }  // namespace
-
-std::optional<double> parse_grade_cell(const CsvCell& cell) {
-  if (!cell) return std::nullopt;
-  std::string_view s = *cell;
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s == "True" || s == "true") return 1.0;
-  if (s == "False" || s == "false") return 0.0;
-  double v = 0.0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
-                                 const std::vector<int>& y) {
-  const std::size_t d = x.empty() ? 1 : x[0].size() + 1;
-  double n_pos = 0, n_neg = 0;
-  for (int v : y) (v ? n_pos : n_neg) += 1;
-  const double t_pos = (n_pos + 1) / (n_pos + 2), t_neg = 1 / (n_neg + 2);
-  std::vector<double> w(d, 0.0);
-  w[0] = 1.0;
-  for (int it = 0; it < 100; ++it) {
-    std::vector<double> g(d, 0.0);
-    std::vector<std::vector<double>> h(d, std::vector<double>(d, 0.0));
-    for (std::size_t k = 0; k < d; ++k) h[k][k] = 1e-6;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      std::vector<double> xi = x[i];
-      xi.push_back(1.0);
-      double z = 0;
-      for (std::size_t k = 0; k < d; ++k) z += w[k] * xi[k];
-      const double p = 1 / (1 + std::exp(-z));
-      const double diff = p - (y[i] ? t_pos : t_neg), wt = p * (1 - p);
-      for (std::size_t k = 0; k < d; ++k) {
-        g[k] += diff * xi[k];
-        for (std::size_t l = 0; l < d; ++l) h[k][l] += wt * xi[k] * xi[l];
-      }
-    }
-    // Solve h * step = g (Gaussian elimination; d is 2 or 3).
-    for (std::size_t c = 0; c < d; ++c) {
-      std::size_t piv = c;
-      for (std::size_t r = c + 1; r < d; ++r)
-        if (std::abs(h[r][c]) > std::abs(h[piv][c])) piv = r;
-      std::swap(h[c], h[piv]);
-      std::swap(g[c], g[piv]);
-      if (std::abs(h[c][c]) < 1e-15) return w;
-      for (std::size_t r = 0; r < d; ++r) {
-        if (r == c) continue;
-        const double f = h[r][c] / h[c][c];
-        for (std::size_t k = c; k < d; ++k) h[r][k] -= f * h[c][k];
-        g[r] -= f * g[c];
-      }
-    }
-    double moved = 0;
-    for (std::size_t k = 0; k < d; ++k) {
-      const double step = g[k] / h[k][k];
-      w[k] -= step;
-      moved += std::abs(step);
-    }
-    if (moved < 1e-10) break;
-  }
-  return w;
-}
-
-std::string file_sha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ml::ModelError("cannot read " + path);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  char buf[1 << 16];
-  while (in) {
-    in.read(buf, sizeof buf);
-    EVP_DigestUpdate(ctx, buf, static_cast<std::size_t>(in.gcount()));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
-}
 
 TrainRouterReport train_router(const TrainRouterOptions& o) {
   const SteadyTime start = SteadyClock::now();
@@ -270,20 +133,15 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   std::vector<Row> rows = load_rows(o.dataset, o.split, rep.n_skipped);
   rep.n_rows = static_cast<int64_t>(rows.size());
   rep.data_file_sha256 = file_sha256(o.dataset);
-  std::vector<const Row*> fit, calib, test;
   bool has_category = false;
-  for (const Row& r : rows) {
-    has_category = has_category || !r.category.empty();
-    (r.part == SplitPart::kTest ? test : r.part == SplitPart::kCalibration ? calib : fit)
-        .push_back(&r);
-  }
+  for (const Row& r : rows) has_category = has_category || !r.category.empty();
+  const SplitParts<Row> parts = split_parts(rows, o.dataset);
+  const std::vector<const Row*>& fit = parts.fit;
+  const std::vector<const Row*>& calib = parts.calibration;
+  const std::vector<const Row*>& test = parts.test;
   rep.n_fit = static_cast<int64_t>(fit.size());
   rep.n_calibration = static_cast<int64_t>(calib.size());
   rep.n_test = static_cast<int64_t>(test.size());
-  if (fit.empty() || calib.empty() || test.empty()) {
-    throw ml::ModelError(o.dataset + ": too few rows for a fit/calibration/test split (" +
-                         std::to_string(rows.size()) + " usable rows)");
-  }
 
   std::vector<std::string> labels = {"strong_needed", "weak_fails"};
   if (o.label != "auto") labels = {o.label};
@@ -291,7 +149,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   if (has_category) feature_sets.push_back("category+prompt");
   if (o.features != "auto") feature_sets = {o.features};
   // A small grid: the data are small and the labels noisy, so few epochs / low rates win.
-  const std::vector<Hyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
+  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
 
   const std::string tmp_base = o.out_path + ".candidate";
   std::string best_path;
@@ -300,41 +158,27 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   for (const auto& label : labels) {
     for (const auto& feats : feature_sets) {
       const bool use_cat = feats == "category+prompt";
-      for (const Hyper& h : grid) {
-        ml::TrainSpec spec;
-        spec.train = examples(fit, label, use_cat);
-        spec.out_path = tmp_base + std::to_string(idx++) + ".bin";
-        spec.epoch = h.epoch;
-        spec.lr = h.lr;
-        spec.word_ngrams = h.word_ngrams;
-        spec.dim = h.dim;
-        spec.threads = o.threads;
-        spec.seed = static_cast<int>(o.split.seed % 1000003);
+      for (const TrainHyper& h : grid) {
+        const ml::TrainSpec spec =
+            train_spec(examples(fit, label, use_cat),
+                       tmp_base + std::to_string(idx++) + ".bin", h, o.threads, o.split);
         ml::train_classifier(spec);
         auto model = ml::FastTextModel::load(spec.out_path);
         std::vector<double> scores;
         for (const Row* r : calib) {
-          const auto text = routes::router_feature_text(r->prompt, r->category, use_cat);
-          double p = 0.0;
-          for (const auto& pr : model->predict(text, 2)) {
-            if (pr.label == "strong") p = pr.probability;
-          }
-          scores.push_back(p);
+          scores.push_back(ml::label_probability(
+              *model, routes::router_feature_text(r->prompt, r->category, use_cat), "strong", 0.0));
         }
         CandidateResult c{label, feats, h.epoch, h.lr, h.word_ngrams, h.dim,
                           metrics(calib, scores).apgr};
         rep.candidates.push_back(c);
         if (c.calibration_apgr > best_apgr) {
-          if (!best_path.empty()) {
-            fs::remove(best_path);
-            fs::remove(ml::metadata_path_for(best_path));
-          }
+          if (!best_path.empty()) remove_model(best_path);
           best_apgr = c.calibration_apgr;
           best_path = spec.out_path;
           rep.chosen = c;
         } else {
-          fs::remove(spec.out_path);
-          fs::remove(ml::metadata_path_for(spec.out_path));
+          remove_model(spec.out_path);
         }
       }
     }
@@ -371,11 +215,8 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   std::vector<std::vector<double>> x;
   std::vector<int> y;
   for (const Row* r : calib) {
-    double p = 0.0;
-    for (const auto& pr :
-         model->predict(routes::router_feature_text(r->prompt, r->category, use_cat), 2)) {
-      if (pr.label == "strong") p = pr.probability;
-    }
+    const double p = ml::label_probability(
+        *model, routes::router_feature_text(r->prompt, r->category, use_cat), "strong", 0.0);
     raw.push_back(p);
     x.push_back(stack ? std::vector<double>{logit(p), logit(rate_of(r->category))}
                       : std::vector<double>{logit(p)});
@@ -400,13 +241,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   }
 
   // Metadata: the ml block as written by train_classifier, plus the router block.
-  json::object meta;
-  {
-    std::ifstream in(rep.metadata_path);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    meta = json::parse(buf.str()).as_object();
-  }
+  json::object meta = read_json_object(rep.metadata_path);
   json::object router{
       {"format", "triage-router/1"},
       {"positive_label", "strong"},
@@ -419,14 +254,9 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
                                    {"b", rep.platt_b},
                                    {"c", rep.category_weight},
                                    {"fitted_on", "calibration slice of the train part"}}},
-      {"validation_scores", std::move(validation_scores)},
-      {"split", o.split.to_json()},
-      {"dataset", o.dataset},
-      {"data_file_sha256", rep.data_file_sha256},
-      {"n_fit", rep.n_fit},
-      {"n_calibration", rep.n_calibration},
-      {"n_test", rep.n_test},
-      {"n_skipped", rep.n_skipped}};
+      {"validation_scores", std::move(validation_scores)}};
+  append_split_record(router, {o.split, o.dataset, rep.data_file_sha256, rep.n_fit,
+                               rep.n_calibration, rep.n_test, rep.n_skipped});
   if (stack) {
     json::object r;
     for (const auto& [cat, v] : rates) r[cat] = v;
@@ -434,11 +264,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     router["category_prior"] = prior;
   }
   meta["router"] = std::move(router);
-  {
-    std::ofstream out(rep.metadata_path, std::ios::trunc);
-    out << json::serialize(meta) << "\n";
-    if (!out) throw ml::ModelError("cannot write " + rep.metadata_path);
-  }
+  write_json_object(rep.metadata_path, meta);
 
   // Held-out metrics through the serving scorer.
   auto scorer = routes::ThresholdScorer::load(o.out_path);
@@ -464,17 +290,13 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
       {"test_without_" + o.exclude_subject,
        rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
                                  : json::value(nullptr)}};
-  std::ofstream out(rep.metadata_path, std::ios::trunc);
-  out << json::serialize(meta) << "\n";
-  if (!out) throw ml::ModelError("cannot write " + rep.metadata_path);
+  write_json_object(rep.metadata_path, meta);
   return rep;
 }
 
 void print_train_router_report(const TrainRouterReport& r, const TrainRouterOptions& o,
                                std::ostream& out) {
-  auto pct = [](const std::optional<double>& v) {
-    return v ? fmt::format("{:.1f}%", *v * 100) : std::string("never");
-  };
+  auto pct = [](const std::optional<double>& v) { return pct_or(v, "never"); };
   out << fmt::format("router trained from {} (sha256 {})\n", o.dataset,
                      r.data_file_sha256.substr(0, 16));
   out << fmt::format("rows: {} usable, {} skipped (missing prompt or grade); split by "
@@ -506,14 +328,7 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
 }
 
 int run_train_router(const TrainRouterOptions& options) {
-  try {
-    auto rep = train_router(options);
-    print_train_router_report(rep, options, std::cout);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "triage train router: " << e.what() << "\n";
-    return 1;
-  }
+  return run_train_command("router", options, train_router, print_train_router_report);
 }
 
 }  // namespace triage::offline

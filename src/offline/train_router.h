@@ -24,7 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "offline/dataset_rows.h"  // parse_grade_cell, file_sha256
 #include "offline/split.h"
+#include "offline/train_common.h"  // fit_logistic
 
 namespace triage::offline {
 
@@ -88,18 +90,5 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
 
 // CLI entry: trains, prints the report to stdout; errors to stderr. Returns an exit code.
 int run_train_router(const TrainRouterOptions& options);
-
-// Logistic regression of y (0/1) on features x (plus a bias, the last weight) by Newton's
-// method with a tiny ridge, on Platt's smoothed targets. With one feature, logit(raw), this is
-// Platt scaling: returns {a, b}. Shared by the router and cascade-scorer trainers.
-std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
-                                 const std::vector<int>& y);
-
-// A grade cell of a pair dataset: "1", "0.5", "True"/"False"; nullopt when missing or not a
-// number (never read as 0).
-std::optional<double> parse_grade_cell(const std::optional<std::string>& cell);
-
-// SHA-256 (hex) of a file's bytes. Throws ml::ModelError when unreadable.
-std::string file_sha256(const std::string& path);
 
 }  // namespace triage::offline

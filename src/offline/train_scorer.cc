@@ -1,27 +1,25 @@
 #include "offline/train_scorer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
-#include <filesystem>
-#include <fmt/format.h>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 #include "checks/scorer_check.h"
 #include "common/clock.h"
 #include "common/csv.h"
 #include "ml/fasttext_model.h"
+#include "offline/dataset_rows.h"
+#include "offline/output_format.h"
 #include "offline/pair_metrics.h"
-#include "offline/train_router.h"
+#include "offline/train_common.h"
 
 namespace triage::offline {
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 constexpr const char* kPositive = "ok";
@@ -99,59 +97,34 @@ ScorerMetrics metrics(const std::vector<const Row*>& rows, const std::vector<dou
   m.n = static_cast<int64_t>(rows.size());
   if (rows.empty()) return m;
   const double n = static_cast<double>(rows.size());
-  std::vector<std::size_t> order(rows.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p[a] < p[b]; });
-
-  // AUC by ranks (ties get their average rank).
-  double pos = 0, rank_sum = 0;
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j < order.size() && p[order[j]] == p[order[i]]) ++j;
-    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
-    for (std::size_t k = i; k < j; ++k) {
-      if (rows[order[k]]->ok) rank_sum += avg_rank;
-    }
-    i = j;
+  std::vector<int> ok;
+  std::vector<double> ok01;
+  double pos = 0;
+  for (const Row* r : rows) {
+    ok.push_back(r->ok ? 1 : 0);
+    ok01.push_back(r->ok ? 1.0 : 0.0);
+    pos += r->ok ? 1 : 0;
   }
-  for (const Row* r : rows) pos += r->ok ? 1 : 0;
-  const double neg = n - pos;
   m.acceptable_rate = pos / n;
-  m.auc = pos > 0 && neg > 0 ? (rank_sum - pos * (pos + 1) / 2) / (pos * neg) : 0.5;
-
-  constexpr int kBins = 10;
-  std::vector<double> sum_p(kBins), sum_y(kBins);
+  m.auc = roc_auc(p, ok).value_or(0.5);
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const double y = rows[i]->ok ? 1.0 : 0.0;
+    const double y = ok01[i];
     const double q = std::clamp(p[i], 1e-6, 1 - 1e-6);
     m.log_loss -= (y * std::log(q) + (1 - y) * std::log(1 - q)) / n;
-    const int b = std::min(kBins - 1, static_cast<int>(p[i] * kBins));
-    sum_p[b] += p[i];
-    sum_y[b] += y;
   }
-  for (int b = 0; b < kBins; ++b) m.ece += std::abs(sum_p[b] - sum_y[b]) / n;
+  m.ece = binned_ece(p, ok01);
 
   if (rows.front()->strong) {
-    double wq = 0, sq = 0;
+    std::vector<double> weak, strong;
     for (const Row* r : rows) {
-      wq += r->grade;
-      sq += *r->strong;
+      weak.push_back(r->grade);
+      strong.push_back(*r->strong);
     }
-    wq /= n;
-    sq /= n;
     // Escalate from the lowest P up; ties move together, as a threshold moves them.
-    std::vector<PgrPoint> curve{{0.0, 0.0}};
-    double q = wq * n;
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const Row* r = rows[order[i]];
-      q += *r->strong - r->grade;
-      if (i + 1 == order.size() || p[order[i + 1]] != p[order[i]]) {
-        curve.push_back({static_cast<double>(i + 1) / n, pgr(q / n, wq, sq)});
-      }
-    }
-    m.apgr = apgr(curve);
-    m.cpt50 = cpt(curve, 0.5);
-    m.cpt80 = cpt(curve, 0.8);
+    const ScoreCurve curve = score_pgr_curve(p, weak, strong, /*high_goes_strong=*/false);
+    m.apgr = apgr(curve.points);
+    m.cpt50 = cpt(curve.points, 0.5);
+    m.cpt80 = cpt(curve.points, 0.8);
   }
   return m;
 }
@@ -161,34 +134,15 @@ ScorerMetrics metrics(const std::vector<const Row*>& rows, const std::vector<dou
 double criterion(const ScorerMetrics& m) { return m.apgr ? *m.apgr : m.auc; }
 
 double raw_p(const ml::FastTextModel& model, const std::string& text) {
-  for (const auto& pr : model.predict(text, 2)) {
-    if (pr.label == kPositive) return pr.probability;
-  }
-  return 0.0;
-}
-
-json::value opt_json(const std::optional<double>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
+  return ml::label_probability(model, text, kPositive, 0.0);
 }
 
 json::object metrics_json(const ScorerMetrics& m) {
   return json::object{{"n", m.n},       {"acceptable_rate", m.acceptable_rate},
                       {"auc", m.auc},   {"log_loss", m.log_loss},
-                      {"ece", m.ece},   {"apgr", opt_json(m.apgr)},
-                      {"cpt50", opt_json(m.cpt50)}, {"cpt80", opt_json(m.cpt80)}};
+                      {"ece", m.ece},   {"apgr", json_or_null(m.apgr)},
+                      {"cpt50", json_or_null(m.cpt50)}, {"cpt80", json_or_null(m.cpt80)}};
 }
-
-void remove_model(const std::string& path) {
-  fs::remove(path);
-  fs::remove(ml::metadata_path_for(path));
-}
-
-struct Hyper {
-  int epoch;
-  double lr;
-  int word_ngrams;
-  int dim;
-};
 
 }  // namespace
 
@@ -199,18 +153,13 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
   std::vector<Row> rows = load_rows(o, rep.strong_column, rep.n_skipped);
   rep.n_rows = static_cast<int64_t>(rows.size());
   rep.data_file_sha256 = file_sha256(o.dataset);
-  std::vector<const Row*> fit, calib, test;
-  for (const Row& r : rows) {
-    (r.part == SplitPart::kTest ? test : r.part == SplitPart::kCalibration ? calib : fit)
-        .push_back(&r);
-  }
+  const SplitParts<Row> parts = split_parts(rows, o.dataset);
+  const std::vector<const Row*>& fit = parts.fit;
+  const std::vector<const Row*>& calib = parts.calibration;
+  const std::vector<const Row*>& test = parts.test;
   rep.n_fit = static_cast<int64_t>(fit.size());
   rep.n_calibration = static_cast<int64_t>(calib.size());
   rep.n_test = static_cast<int64_t>(test.size());
-  if (fit.empty() || calib.empty() || test.empty()) {
-    throw ml::ModelError(o.dataset + ": too few rows for a fit/calibration/test split (" +
-                         std::to_string(rows.size()) + " usable rows)");
-  }
 
   std::vector<std::string> feature_sets = {"response", "prompt+response", "cheap",
                                            "cheap+response", "cheap+prompt+response"};
@@ -221,7 +170,7 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
     }
     feature_sets = {o.features};
   }
-  const std::vector<Hyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
+  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
 
   auto texts = [](const std::vector<const Row*>& part, const checks::ScorerFeatures& f) {
     std::vector<std::string> out;
@@ -245,18 +194,14 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
     const auto calib_texts = texts(calib, features);
     const std::size_t first = rep.candidates.size();
     std::size_t best_of_set = first;
-    for (const Hyper& h : grid) {
-      ml::TrainSpec spec;
+    for (const TrainHyper& h : grid) {
+      std::vector<ml::LabeledExample> examples;
       for (std::size_t i = 0; i < fit.size(); ++i) {
-        spec.train.push_back({fit_texts[i], fit[i]->ok ? kPositive : kNegative});
+        examples.push_back({fit_texts[i], fit[i]->ok ? kPositive : kNegative});
       }
-      spec.out_path = tmp_base + std::to_string(paths.size()) + ".bin";
-      spec.epoch = h.epoch;
-      spec.lr = h.lr;
-      spec.word_ngrams = h.word_ngrams;
-      spec.dim = h.dim;
-      spec.threads = o.threads;
-      spec.seed = static_cast<int>(o.split.seed % 1000003);
+      const ml::TrainSpec spec = train_spec(
+          std::move(examples), tmp_base + std::to_string(paths.size()) + ".bin", h, o.threads,
+          o.split);
       ml::train_classifier(spec);
       paths.push_back(spec.out_path);
       auto model = ml::FastTextModel::load(spec.out_path);
@@ -282,8 +227,7 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
   for (const auto& p : paths) {
     if (p != best_path) remove_model(p);
   }
-  fs::rename(best_path, o.out_path);
-  fs::rename(ml::metadata_path_for(best_path), ml::metadata_path_for(o.out_path));
+  move_model(best_path, o.out_path);
   rep.model_path = o.out_path;
   rep.metadata_path = ml::metadata_path_for(o.out_path);
 
@@ -294,10 +238,8 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
     std::vector<std::vector<double>> x;
     std::vector<int> y;
     for (const Row* r : calib) {
-      const double p =
-          std::clamp(raw_p(*model, checks::scorer_feature_text(r->prompt, r->response, features)),
-                     1e-6, 1 - 1e-6);
-      x.push_back({std::log(p / (1 - p))});
+      x.push_back(
+          {logit(raw_p(*model, checks::scorer_feature_text(r->prompt, r->response, features)))});
       y.push_back(r->ok ? 1 : 0);
     }
     std::vector<double> w = fit_logistic(x, y);
@@ -311,13 +253,7 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
     rep.platt_b = w.back();
   }
 
-  json::object meta;
-  {
-    std::ifstream in(rep.metadata_path);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    meta = json::parse(buf.str()).as_object();
-  }
+  json::object meta = read_json_object(rep.metadata_path);
   json::object scorer{
       {"format", "triage-scorer/1"},
       {"positive_label", kPositive},
@@ -330,21 +266,11 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
       {"calibration", json::object{{"method", "platt"},
                                    {"a", rep.platt_a},
                                    {"b", rep.platt_b},
-                                   {"fitted_on", "calibration slice of the train part"}}},
-      {"split", o.split.to_json()},
-      {"dataset", o.dataset},
-      {"data_file_sha256", rep.data_file_sha256},
-      {"n_fit", rep.n_fit},
-      {"n_calibration", rep.n_calibration},
-      {"n_test", rep.n_test},
-      {"n_skipped", rep.n_skipped}};
+                                   {"fitted_on", "calibration slice of the train part"}}}};
+  append_split_record(scorer, {o.split, o.dataset, rep.data_file_sha256, rep.n_fit,
+                               rep.n_calibration, rep.n_test, rep.n_skipped});
   meta["scorer"] = std::move(scorer);
-  auto write_meta = [&] {
-    std::ofstream out(rep.metadata_path, std::ios::trunc);
-    out << json::serialize(meta) << "\n";
-    if (!out) throw ml::ModelError("cannot write " + rep.metadata_path);
-  };
-  write_meta();
+  write_json_object(rep.metadata_path, meta);
 
   // Calibrated metrics through the serving scorer (exactly what the check computes).
   auto loaded = checks::AnswerScorer::load(o.out_path);
@@ -368,16 +294,14 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
       json::object{{"calibration", metrics_json(rep.calibration)},
                    {"test", metrics_json(rep.test)},
                    {"best_per_feature_set", std::move(ablation)}};
-  write_meta();
+  write_json_object(rep.metadata_path, meta);
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
   return rep;
 }
 
 void print_train_scorer_report(const TrainScorerReport& r, const TrainScorerOptions& o,
                                std::ostream& out) {
-  auto pct = [](const std::optional<double>& v) {
-    return v ? fmt::format("{:.1f}%", *v * 100) : std::string("-");
-  };
+  auto pct = [](const std::optional<double>& v) { return pct_or(v, "-"); };
   auto num = [](const std::optional<double>& v) {
     return v ? fmt::format("{:.3f}", *v) : std::string("-");
   };
@@ -413,14 +337,7 @@ void print_train_scorer_report(const TrainScorerReport& r, const TrainScorerOpti
 }
 
 int run_train_scorer(const TrainScorerOptions& options) {
-  try {
-    auto rep = train_scorer(options);
-    print_train_scorer_report(rep, options, std::cout);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "triage train cascade-scorer: " << e.what() << "\n";
-    return 1;
-  }
+  return run_train_command("cascade-scorer", options, train_scorer, print_train_scorer_report);
 }
 
 }  // namespace triage::offline

@@ -151,6 +151,16 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
     read_usage(*u, c.usage);
     reported_usage = true;
   }
+  // Token logprobs, when the request asked for them (logprobs: true).
+  if (const json::object* lp = as_object(c0, "logprobs")) {
+    if (auto it = lp->find("content"); it != lp->end() && it->value().is_array()) {
+      for (const json::value& tok : it->value().get_array()) {
+        const json::object* t = tok.if_object();
+        const json::value* l = t ? t->if_contains("logprob") : nullptr;
+        if (l && l->is_number()) c.token_logprobs.push_back(l->to_number<double>());
+      }
+    }
+  }
   return c;
 }
 

@@ -117,7 +117,9 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     s.only({"route", "checks"});
     CascadeStep step;
     step.route = &resolve_child(table, s["route"]);
-    for (const config::Field& c : s["checks"].items()) step.checks.push_back(CheckRegistry::build(c));
+    for (const config::Field& c : s["checks"].items()) {
+      step.checks.push_back(CheckRegistry::build(c, &table));
+    }
     if (step.checks.empty() && i + 1 < items.size()) {
       s["checks"].fail("every step but the last needs at least one check (without checks it "
                        "would always be accepted and the later steps never run)");

@@ -12,12 +12,15 @@ std::map<std::string, CheckFactory, std::less<>>& factories() {
   return f;
 }
 
+thread_local RouteTable* building_table = nullptr;
+
 }  // namespace
 
 boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest& req,
                                            const core::Completion& answer, ExecContext& ctx) {
   const SteadyTime t0 = SteadyClock::now();
   const int64_t waited_before = ctx.trace.queue_us + ctx.trace.upstream_us;
+  const double cost_before = ctx.trace.cost_usd;
   Verdict v = co_await check.run(req, answer, ctx);
   const int64_t duration = micros_between(t0, SteadyClock::now());
   const int64_t waited = ctx.trace.queue_us + ctx.trace.upstream_us - waited_before;
@@ -30,9 +33,21 @@ boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest
   if (!v.pass) span.error = "check_failed";
   span.start_us = micros_between(ctx.start, t0);
   span.duration_us = duration;
+  span.cost_usd = ctx.trace.cost_usd - cost_before;  // model calls the check made
   ctx.trace.spans.push_back(std::move(span));
   ctx.trace.routing_us += std::max<int64_t>(0, duration - waited);
   co_return v;
+}
+
+RouteTable* CheckRegistry::table() { return building_table; }
+
+std::unique_ptr<Check> CheckRegistry::build(const config::Field& item, RouteTable* table) {
+  struct Restore {
+    RouteTable* prev;
+    ~Restore() { building_table = prev; }
+  } restore{building_table};
+  building_table = table;
+  return build(item);
 }
 
 void CheckRegistry::add(std::string type, CheckFactory factory) {

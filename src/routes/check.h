@@ -19,6 +19,8 @@
 
 namespace triage::routes {
 
+class RouteTable;
+
 struct Verdict {
   bool pass = true;
   double score = 1.0;  // 0..1, higher is better; rule checks use 1 (pass) or 0 (fail)
@@ -38,7 +40,8 @@ class Check {
 };
 
 // Runs `check` and traces it: appends a kCheck span (name = check.name(), detail = the
-// verdict's reason, ok = pass, duration) to ctx.trace and adds the check's own time (minus any
+// verdict's reason, ok = pass, duration, cost_usd = the cost of model calls the check made) to
+// ctx.trace and adds the check's own time (minus any
 // queue/upstream time of model calls it made) to ctx.trace.routing_us.
 boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest& req,
                                            const core::Completion& answer, ExecContext& ctx);
@@ -57,6 +60,12 @@ class CheckRegistry {
   // Builds a check from a list item: either a mapping `{type: regex, must_match: "..."}` or a
   // bare type name `non_empty` (all defaults). Throws config::ConfigError at the item's path.
   static std::unique_ptr<Check> build(const config::Field& item);
+  // Same, with the route table being built: while the factory runs, table() returns it, so a
+  // check that calls a model or route (verifier, agreement) can resolve it (kind_util.h
+  // resolve_child). Routes that build checks (cascade) pass their table.
+  static std::unique_ptr<Check> build(const config::Field& item, RouteTable* table);
+  // The table passed to the build() currently running on this thread; nullptr otherwise.
+  static RouteTable* table();
 };
 
 }  // namespace triage::routes

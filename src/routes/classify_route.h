@@ -44,6 +44,7 @@
 
 #include "ml/calibration.h"
 #include "ml/fasttext_model.h"
+#include "routes/decider.h"
 #include "routes/route.h"
 
 namespace triage::routes {
@@ -80,7 +81,7 @@ struct ClassifyDecision {
   bool escalated = false;      // chosen is one tier above predicted
 };
 
-class ClassifyRoute final : public Route {
+class ClassifyRoute final : public Route, public Decider {
  public:
   struct Target {
     Route* route = nullptr;
@@ -99,6 +100,8 @@ class ClassifyRoute final : public Route {
 
   // The pure decision for a text (what run() does before calling the chosen route).
   ClassifyDecision decide(std::string_view text) const;
+  // Decider (defined in decider.cc): what run() would choose, without calling a model.
+  RouteDecision decide_request(const core::ChatRequest& req) const override;
   const Bands& bands() const { return bands_; }
   const ml::Calibrator& calibrator() const { return calibrator_; }
   const ml::FastTextModel& model() const { return *model_ptr_; }

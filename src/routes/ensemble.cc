@@ -8,6 +8,7 @@
 #include <map>
 
 #include "config/yaml_util.h"
+#include "routes/answer_extract.h"
 #include "routes/composite_util.h"
 #include "routes/kind_util.h"
 
@@ -32,69 +33,9 @@ RE2::Options quiet() {
   return o;
 }
 
-const RE2& option_letter_re() {
-  static const RE2 re(
-      R"((?i:answer|option|choice)(?:\s+(?i:is))?\s*[:\-]?\s*\(?([A-E])\)?(?:$|[^A-Za-z0-9]))",
-      quiet());
-  return re;
-}
-const RE2& bare_letter_re() {
-  static const RE2 re(R"(^\s*\(?([A-E])\)?[.)]?\s*$)", quiet());
-  return re;
-}
-const RE2& number_re() {
-  static const RE2 re(R"((-?\$?\d[\d,]*(?:\.\d+)?))", quiet());
-  return re;
-}
 const RE2& first_number_re() {
   static const RE2 re(R"((\d+))", quiet());
   return re;
-}
-
-std::string trim(std::string s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return {};
-  const size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-// Last match of `re` in `text`: its group 1 when the pattern has one, else the whole match.
-std::optional<std::string> last_match(const std::string& text, const RE2& re) {
-  std::optional<std::string> found;
-  re2::StringPiece input(text);
-  const int groups = re.NumberOfCapturingGroups();
-  std::string whole, group;
-  re2::StringPiece m[2];
-  size_t pos = 0;
-  while (pos <= text.size() &&
-         re.Match(input, pos, text.size(), RE2::UNANCHORED, m, groups > 0 ? 2 : 1)) {
-    found = std::string(groups > 0 ? m[1] : m[0]);
-    const size_t end = static_cast<size_t>(m[0].data() - text.data()) + m[0].size();
-    pos = end > pos ? end : pos + 1;
-  }
-  return found;
-}
-
-std::string normalize_number(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c != ',' && c != '$') out.push_back(c);
-  }
-  if (out.find('.') != std::string::npos) {
-    while (!out.empty() && out.back() == '0') out.pop_back();
-    if (!out.empty() && out.back() == '.') out.pop_back();
-  }
-  if (out == "-0") out = "0";
-  return out;
-}
-
-std::string normalize_value(std::string s) {
-  s = trim(std::move(s));
-  while (!s.empty() && (s.back() == '.' || s.back() == '!')) s.pop_back();
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
 }
 
 std::string render_candidates(const std::vector<const core::Completion*>& candidates) {
@@ -110,17 +51,14 @@ std::string render_candidates(const std::vector<const core::Completion*>& candid
 
 std::optional<std::string> extract_vote(const std::string& text, const RE2* pattern) {
   if (pattern) {
-    auto v = last_match(text, *pattern);
+    auto v = last_answer_match(text, *pattern);
     if (!v) return std::nullopt;
-    std::string n = normalize_value(*v);
+    std::string n = normalize_answer_text(*v);
     if (n.empty()) return std::nullopt;
     return n;
   }
-  std::string letter;
-  if (auto v = last_match(text, option_letter_re())) return *v;
-  if (RE2::FullMatch(text, bare_letter_re(), &letter)) return letter;
-  if (auto v = last_match(text, number_re())) return normalize_number(*v);
-  return std::nullopt;
+  if (auto v = extract_option_letter(text)) return v;
+  return extract_last_number(text);
 }
 
 std::optional<size_t> vote_winner(const std::vector<std::optional<std::string>>& votes,
@@ -174,7 +112,7 @@ std::optional<size_t> parse_judge_choice(const std::string& output, size_t n, co
   if (!re.Match(output, 0, output.size(), RE2::UNANCHORED, m, groups > 0 ? 2 : 1)) {
     return std::nullopt;
   }
-  const std::string digits = trim(std::string(groups > 0 ? m[1] : m[0]));
+  const std::string digits = trim_answer(std::string(groups > 0 ? m[1] : m[0]));
   if (digits.empty() || digits.size() > 6) return std::nullopt;
   size_t v = 0;
   for (char c : digits) {

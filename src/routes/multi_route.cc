@@ -5,11 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "config/yaml_util.h"
 #include "core/tokens.h"
+#include "ml/model_metadata.h"
 #include "routes/kind_util.h"
 #include "routes/route_table.h"
 
@@ -19,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-double as_number(const json::value& v) {
-  if (v.is_double()) return v.as_double();
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  throw std::invalid_argument("not a number");
-}
 
 double logit(double p) {
   p = std::clamp(p, 1e-6, 1.0 - 1e-6);
@@ -58,12 +50,8 @@ std::string multi_feature_text(std::string_view prompt) {
 }
 
 double ScorePredictor::positive(const ml::FastTextModel& m, const std::string& text) {
-  const auto preds = m.predict(text, static_cast<int>(m.labels().size()));
-  if (preds.empty()) return 0.5;  // empty text: no evidence either way
-  for (const auto& p : preds) {
-    if (p.label == kPositive) return p.probability;
-  }
-  return 0.0;
+  // Empty text: no evidence either way.
+  return ml::label_probability(m, text, kPositive, /*if_no_prediction=*/0.5);
 }
 
 std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& path) {
@@ -71,28 +59,12 @@ std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& pa
   s->path_ = path;
   s->shared_ = ml::FastTextModel::load(path);  // throws ModelError naming the path
   const std::string meta_path = ml::metadata_path_for(path);
-  std::ifstream in(meta_path);
-  if (!in) {
-    throw ml::ModelError(meta_path + ": multi-router metadata is missing (train the predictor "
-                         "with `triage train multi-router`)");
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  boost::system::error_code ec;
-  json::value v = json::parse(buf.str(), ec);
-  const json::object* block = nullptr;
-  if (!ec && v.is_object()) {
-    if (const auto* r = v.as_object().if_contains("multi_router"); r && r->is_object()) {
-      block = &r->as_object();
-    }
-  }
-  if (!block) {
-    throw ml::ModelError(meta_path + ": no \"multi_router\" block; this model is not a "
-                         "multi-model predictor (train it with `triage train multi-router`)");
-  }
+  const json::object block =
+      ml::read_metadata_block(path, {"multi_router", "multi-router", "predictor",
+                                     "a multi-model predictor", "triage train multi-router"});
   const fs::path dir = fs::path(path).parent_path();
   try {
-    const auto* models = block->if_contains("models");
+    const auto* models = block.if_contains("models");
     if (!models || !models->is_array() || models->as_array().empty()) {
       throw std::invalid_argument("multi_router.models (a non-empty list)");
     }
@@ -101,9 +73,9 @@ std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& pa
       ModelCalibration mc;
       mc.name = std::string(m.at("name").as_string());
       const auto& cal = m.at("calibration").as_object();
-      mc.a = as_number(cal.at("a"));
-      mc.c = as_number(cal.at("c"));
-      mc.b = as_number(cal.at("b"));
+      mc.a = ml::json_number(cal.at("a"));
+      mc.c = ml::json_number(cal.at("c"));
+      mc.b = ml::json_number(cal.at("b"));
       if (const auto* f = m.if_contains("file"); f && f->is_string()) {
         const std::string file = (dir / std::string(f->as_string())).string();
         mc.own = ml::FastTextModel::load(file);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "ml/fasttext_model.h"
+#include "routes/decider.h"
 #include "routes/knob.h"
 #include "routes/route.h"
 
@@ -81,7 +82,7 @@ class ScorePredictor {
   std::vector<ModelCalibration> models_;
 };
 
-class PredictRoute final : public Route, public Tunable {
+class PredictRoute final : public Route, public Tunable, public Decider {
  public:
   struct Candidate {
     std::string model;             // catalog model name
@@ -111,6 +112,8 @@ class PredictRoute final : public Route, public Tunable {
   static std::size_t decide(const std::vector<Option>& options, double bar);
   // Predicted scores and estimated costs of the candidates for `req`, in candidates() order.
   std::vector<Option> options(const core::ChatRequest& req) const;
+  // Decider (defined in decider.cc): what run() would choose, without calling a model.
+  RouteDecision decide_request(const core::ChatRequest& req) const override;
 
   // The knob. Values outside 0..1 are allowed for sweeps (<= 0: always the cheapest candidate;
   // > 1: always the highest predicted score).

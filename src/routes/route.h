@@ -26,6 +26,12 @@ struct ExecContext {
   core::Trace& trace;    // spans and totals are appended here
   SteadyTime start;      // the request's arrival; span offsets are relative to it
   SteadyTime deadline;   // the whole request must finish by then
+  // Optional: receives traces derived from this request that must be logged on their own (a
+  // shadow route's candidate runs, see shadow_route.h). The gateway sets it to feed its sinks;
+  // `triage eval` leaves it empty (routes then skip work whose only output is such a trace).
+  // May be called after the request finished, from the request's executor: whatever it
+  // captures must outlive every request (the gateway drains before it is destroyed).
+  std::function<void(core::Trace&&)> emit_derived = {};
 };
 
 class Route {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "routes/decider.h"
 #include "routes/route.h"
 #include "routes/route_table.h"
 
@@ -49,7 +50,7 @@ struct Rule {
   std::string describe;     // the conditions as declared, for the trace ("min_tokens>=2000")
 };
 
-class RulesRoute final : public Route {
+class RulesRoute final : public Route, public Decider {
  public:
   RulesRoute(std::string name, std::vector<Rule> rules, Route& default_target)
       : name_(std::move(name)), rules_(std::move(rules)), default_(default_target) {}
@@ -58,6 +59,8 @@ class RulesRoute final : public Route {
 
   // Index of the first matching rule, or -1 for the default. Pure, thread-safe.
   int decide(const core::ChatRequest& req) const;
+  // Decider (defined in decider.cc): what run() would choose, without calling a model.
+  RouteDecision decide_request(const core::ChatRequest& req) const override;
   const std::vector<Rule>& rules() const { return rules_; }
   Route& target(int decision) const {
     return decision < 0 ? default_ : *rules_[static_cast<size_t>(decision)].target;

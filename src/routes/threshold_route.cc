@@ -6,11 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "common/csv.h"
 #include "config/yaml_util.h"
+#include "ml/model_metadata.h"
 #include "routes/route_table.h"
 
 namespace triage::routes {
@@ -19,13 +18,6 @@ namespace {
 
 const boost::json::value* member(const boost::json::object& o, std::string_view key) {
   return o.if_contains(key);
-}
-
-double as_number(const boost::json::value& v) {
-  if (v.is_double()) return v.as_double();
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  throw std::invalid_argument("not a number");
 }
 
 std::string fmt_score(double p) {
@@ -62,77 +54,51 @@ std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& 
   s->path_ = model_path;
   s->model_ = ml::FastTextModel::load(model_path);  // throws ModelError naming the path
   const std::string meta_path = ml::metadata_path_for(model_path);
-  std::ifstream in(meta_path);
-  if (!in) {
-    throw ml::ModelError(meta_path + ": router metadata is missing (train the scorer with "
-                         "`triage train router`)");
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(buf.str(), ec);
-  const boost::json::object* router = nullptr;
-  if (!ec && v.is_object()) {
-    if (const auto* r = member(v.as_object(), "router"); r && r->is_object()) {
-      router = &r->as_object();
-    }
-  }
-  if (!router) {
-    throw ml::ModelError(meta_path + ": no \"router\" block; this model is not a router scorer "
-                         "(train it with `triage train router`)");
-  }
+  const boost::json::object router = ml::read_metadata_block(
+      model_path, {"router", "router", "scorer", "a router scorer", "triage train router"});
   try {
-    const auto* label = member(*router, "positive_label");
+    const auto* label = member(router, "positive_label");
     if (!label || !label->is_string()) throw std::invalid_argument("router.positive_label");
     s->positive_label_ = std::string(label->as_string());
-    const auto* features = member(*router, "features");
+    const auto* features = member(router, "features");
     if (!features || !features->is_string()) throw std::invalid_argument("router.features");
     if (features->as_string() == "category+prompt") {
       s->use_category_ = true;
     } else if (features->as_string() != "prompt") {
       throw std::invalid_argument("router.features (expected \"prompt\" or \"category+prompt\")");
     }
-    if (const auto* cal = member(*router, "calibration"); cal && cal->is_object()) {
+    if (const auto* cal = member(router, "calibration"); cal && cal->is_object()) {
       const auto& c = cal->as_object();
       const auto* a = member(c, "a");
       const auto* b = member(c, "b");
       if (!a || !b) throw std::invalid_argument("router.calibration.{a,b}");
-      s->platt_a_ = as_number(*a);
-      s->platt_b_ = as_number(*b);
-      if (const auto* cw = member(c, "c")) s->category_weight_ = as_number(*cw);
+      s->platt_a_ = ml::json_number(*a);
+      s->platt_b_ = ml::json_number(*b);
+      if (const auto* cw = member(c, "c")) s->category_weight_ = ml::json_number(*cw);
     }
-    if (const auto* cr = member(*router, "category_rates"); cr && cr->is_object()) {
-      for (const auto& [k, v] : cr->as_object()) s->category_rates_[std::string(k)] = as_number(v);
-      const auto* prior = member(*router, "category_prior");
+    if (const auto* cr = member(router, "category_rates"); cr && cr->is_object()) {
+      for (const auto& [k, v] : cr->as_object()) {
+        s->category_rates_[std::string(k)] = ml::json_number(v);
+      }
+      const auto* prior = member(router, "category_prior");
       if (!prior) throw std::invalid_argument("router.category_prior");
-      s->category_prior_ = as_number(*prior);
+      s->category_prior_ = ml::json_number(*prior);
     } else if (s->category_weight_ != 0.0) {
       throw std::invalid_argument("router.calibration.c without router.category_rates");
     }
-    if (const auto* vs = member(*router, "validation_scores"); vs && vs->is_array()) {
-      for (const auto& x : vs->as_array()) s->validation_scores_.push_back(as_number(x));
+    if (const auto* vs = member(router, "validation_scores"); vs && vs->is_array()) {
+      for (const auto& x : vs->as_array()) s->validation_scores_.push_back(ml::json_number(x));
     }
   } catch (const std::exception& e) {
     throw ml::ModelError(meta_path + ": bad router metadata: " + e.what());
   }
-  const auto& labels = s->model_->labels();
-  if (std::find(labels.begin(), labels.end(), s->positive_label_) == labels.end()) {
-    throw ml::ModelError(meta_path + ": router.positive_label \"" + s->positive_label_ +
-                         "\" is not a label of " + model_path + " (the metadata belongs to "
-                         "another model)");
-  }
+  ml::require_positive_label(*s->model_, s->positive_label_, model_path, "router");
   return s;
 }
 
 double ThresholdScorer::raw_score(std::string_view prompt, std::string_view category) const {
-  const std::string text = router_feature_text(prompt, category, use_category_);
-  const auto& labels = model_->labels();
-  const auto preds = model_->predict(text, static_cast<int>(labels.size()));
-  for (const auto& p : preds) {
-    if (p.label == positive_label_) return p.probability;
-  }
-  // Not among the predictions (empty text, or a probability too small to be reported).
-  return preds.empty() ? 0.5 : 0.0;
+  return ml::label_probability(*model_, router_feature_text(prompt, category, use_category_),
+                               positive_label_, /*if_no_prediction=*/0.5);
 }
 
 double ThresholdScorer::category_rate(std::string_view category) const {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "ml/fasttext_model.h"
+#include "routes/decider.h"
 #include "routes/knob.h"
 #include "routes/route.h"
 
@@ -89,7 +90,7 @@ class ThresholdScorer {
 // share 0 -> max score (nothing above); share 1 -> -1 (everything above). Empty scores -> 0.5.
 double threshold_for_share(std::vector<double> scores, double share);
 
-class ThresholdRoute final : public Route, public Tunable {
+class ThresholdRoute final : public Route, public Tunable, public Decider {
  public:
   enum class Choice { kWeak, kStrong };
 
@@ -107,6 +108,8 @@ class ThresholdRoute final : public Route, public Tunable {
     return score > threshold ? Choice::kStrong : Choice::kWeak;
   }
   double score(const core::ChatRequest& req) const;
+  // Decider (defined in decider.cc): what run() would choose, without calling a model.
+  RouteDecision decide_request(const core::ChatRequest& req) const override;
 
   // The knob. Values outside 0..1 are allowed (< 0: all strong; >= 1: all weak) for sweeps.
   double threshold() const { return threshold_.load(std::memory_order_relaxed); }

@@ -410,7 +410,7 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
     }
 
     if (endpoint == "funnel") {
-      constexpr int64_t kFunnelLimit = 200000;
+      constexpr int64_t kFunnelLimit = 50000;  // ~0.5 s at most (docs/dashboard.md)
       auto f = db_->funnel(range, kFunnelLimit);
       if (!f) return error_reply(f.error());
       json::array routes;

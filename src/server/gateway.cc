@@ -249,6 +249,18 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
 
   routes::ExecContext ctx{trace, start,
                           start + std::chrono::milliseconds(cfg_.server.request_timeout_ms)};
+  // Derived traces (shadow runs) go to the same sinks as finish(); they arrive with total_us
+  // set by the route, possibly after this request finished (`this` outlives it: see
+  // shadow_route.h on draining).
+  ctx.emit_derived = [this](core::Trace&& derived) {
+    derived.overhead_us = std::max<int64_t>(0, derived.total_us - derived.routing_us -
+                                                   derived.queue_us - derived.upstream_us);
+    auto done = std::make_shared<const core::Trace>(std::move(derived));
+    metrics_->consume(done);
+    store_->consume(done);
+    review_sink_->consume(done);
+    if (otlp_) otlp_->consume(done);
+  };
   const int64_t created_s = trace.time_ms / 1000;
 
   if (!req.stream) {

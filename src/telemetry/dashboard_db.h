@@ -1,17 +1,17 @@
 #pragma once
 // Aggregations over the request store for the dashboard (server/dashboard_api.h turns them into
-// JSON; docs/dashboard.md documents both). Every query is bounded by a time range and aggregates
-// in SQL; no query materialises the rows of the range in memory except the latency sample
-// (bounded per bucket) and the funnel (bounded number of newest cascade requests).
+// JSON; docs/dashboard.md documents both). Additive aggregations (summary, cost series, models)
+// read the rollups (docs/store.md "Rollup"): whole hours from rollup_hour, other whole minutes
+// from rollup_minute, raw rows only for the partial minutes at the edges: exact for any range,
+// O(hours + minutes at the edges) rather than O(requests).
+// The rest is bounded: the latency sample (rows per call capped), the funnel and the confidence
+// histogram (newest N rows of the range).
 //
 // Threading: every method blocks on SQLite I/O; call it from a worker thread, never an I/O thread.
 // Thread-safe: one read-only connection guarded by mu_ (reads never block the store's writer:
 // WAL).
 //
-// Index: the constructor makes sure the covering index `requests_dashboard` exists (docs/
-// dashboard.md "Index"): with it, a range aggregation reads ~100 bytes per row instead of the
-// whole row (~1 KB with its spans). Building it on an existing store takes ~13 s per million
-// rows, once.
+// Needs a store of schema version 3 (open it with SqliteStore first, which migrates).
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -55,18 +55,20 @@ struct CostSeries {
   std::vector<Series> series;  // by total requests, descending; beyond max_groups folded in "(other)"
 };
 
-// Latency per bucket: percentiles of the end-to-end time and of each part, from a uniform
-// sample of at most `sample_per_bucket` requests per bucket (exact when a bucket has fewer).
+// Latency per bucket over successful requests (status < 400): exact counts (rollup), and
+// percentiles and means of each part from a bounded sample: every request of a bucket holding
+// at most `sample_per_bucket` (exact then), otherwise the first requests of 10 equal time slices
+// of the bucket. `sample_per_bucket` is lowered so that one call reads at most 60,000 rows.
 struct LatencySeries {
   static constexpr int kParts = 6;  // total, routing, queue, upstream_ttfb, upstream, overhead
   static constexpr const char* kPartNames[kParts] = {"total", "routing", "queue",
                                                      "upstream_ttfb", "upstream", "overhead"};
   int64_t bucket_ms = 0;
   std::vector<int64_t> buckets;
-  std::vector<int64_t> requests;  // per bucket
+  std::vector<int64_t> requests;  // per bucket: successful requests, exact
   // [part][bucket]: p50, p95, p99 and mean, in microseconds; 0 for an empty bucket.
   std::vector<double> p50[kParts], p95[kParts], p99[kParts], mean[kParts];
-  int64_t sample_per_bucket = 0;
+  int64_t sample_per_bucket = 0;  // as used (after the per-call bound)
 };
 
 struct ModelRow {
@@ -111,12 +113,13 @@ struct ConfidenceStats {
     int64_t count = 0;
   };
   std::vector<LabelGroup> labels;
+  bool truncated = false;  // the histogram covers only the newest `limit` requests of the range
 };
 
 class DashboardDb {
  public:
-  // Opens `path` (a request store, schema version 2) and creates the dashboard index when it is
-  // missing. Throws std::runtime_error naming the path when either fails.
+  // Opens `path` (a request store, schema version 3) read-only. Throws std::runtime_error naming
+  // the path when it cannot.
   explicit DashboardDb(const std::string& path);
   ~DashboardDb();
   DashboardDb(const DashboardDb&) = delete;
@@ -131,8 +134,10 @@ class DashboardDb {
   Result<LatencySeries> latency_series(const TimeRange& r, int64_t bucket_ms,
                                        int64_t sample_per_bucket = 2000);
   Result<std::vector<ModelRow>> models(const TimeRange& r);
-  Result<Funnel> funnel(const TimeRange& r, int64_t limit = 200000);
-  Result<ConfidenceStats> confidence(const TimeRange& r, int bins = 20);
+  Result<Funnel> funnel(const TimeRange& r, int64_t limit = 50000);
+  // The histogram bins the requests with a confidence among the newest `limit` requests of the
+  // range (a ts_ms index range scan, newest first), so its cost is bounded at any range.
+  Result<ConfidenceStats> confidence(const TimeRange& r, int bins = 20, int64_t limit = 100000);
 
  private:
   Error sql_error(const char* what) const;

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/clock.h"
@@ -27,7 +29,7 @@ struct SqliteStoreOptions {
 
 class SqliteStore final : public RequestStore {
  public:
-  static constexpr int kSchemaVersion = 2;  // 1 is migrated on open
+  static constexpr int kSchemaVersion = 3;  // 1 and 2 are migrated on open
 
   // Opens (or creates) the database, applies pragmas and schema, prepares statements and starts
   // the writer thread. Throws std::runtime_error naming the path on any failure.
@@ -41,7 +43,7 @@ class SqliteStore final : public RequestStore {
   int64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
   int64_t written() const override { return written_.load(std::memory_order_relaxed); }
   int64_t queued() const override { return queued_.load(std::memory_order_relaxed); }
-  std::string name() const override { return "sqlite/2"; }
+  std::string name() const override { return "sqlite/3"; }
   bool enqueue_review(ReviewEntry entry) override;
   bool flush(int64_t timeout_ms) override;
 
@@ -59,7 +61,35 @@ class SqliteStore final : public RequestStore {
   bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
   void write_prompt(const core::Trace& t);   // table prompts; failures logged, row kept
   void write_reviews(const std::vector<ReviewEntry>& reviews);  // own transaction
+  void add_to_rollup(const core::Trace& t);  // a row just inserted into this batch
+  bool write_rollup();  // upserts rollup_ inside the batch's transaction; false on an error
   void finalize_statements();
+
+  // Rollups of one batch, merged in memory so that each distinct key costs one upsert per
+  // batch and table (docs/store.md "Rollup"). Writer thread only.
+  struct RollupKey {
+    int64_t minute = 0;  // ts_ms / 60000; rollup_hour: the hour's first minute
+    std::string model, tier, route, category, cohort;
+    bool operator<(const RollupKey& o) const {
+      return std::tie(minute, model, tier, route, category, cohort) <
+             std::tie(o.minute, o.model, o.tier, o.route, o.category, o.cohort);
+    }
+  };
+  struct RollupSums {
+    int64_t requests = 0, client_errors = 0, server_errors = 0, timeouts = 0;
+    double cost_usd = 0.0;
+    int64_t tokens_in = 0, tokens_out = 0, upstream_us = 0, total_us = 0;
+  };
+  struct RollupLevel {
+    sqlite3_stmt* upsert = nullptr;
+    std::map<RollupKey, RollupSums> sums;
+  };
+  // rollup_minute, rollup_hour (same key, minute rounded down to the hour),
+  // rollup_model_minute (minute and model only; the other key columns '').
+  static constexpr size_t kRollupLevels = 3;
+  static constexpr const char* kRollupTables[kRollupLevels] = {"rollup_minute", "rollup_hour",
+                                                               "rollup_model_minute"};
+  RollupLevel rollup_[kRollupLevels];
   void count_drop(int64_t n, const char* why);
 
   const SqliteStoreOptions options_;

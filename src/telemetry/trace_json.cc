@@ -1,28 +1,7 @@
 #include "telemetry/trace_json.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdint>
-
 namespace triage::telemetry {
 namespace {
-
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-// Shortest representation that reads back to the same double; JSON has no NaN/Inf: null.
-void append_double(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
 
 void append_key(std::string& out, std::string_view key) {
   out += '"';
@@ -42,40 +21,6 @@ std::string_view span_kind_name(core::SpanKind kind) {
       return "check";
   }
   return "unknown";
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
 }
 
 std::string flags_json(const std::vector<std::string>& flags) {
@@ -109,28 +54,28 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     append_json_string(out, s.tier);
     out += ',';
     append_key(out, "start_us");
-    append_int(out, s.start_us);
+    append_json_int(out, s.start_us);
     out += ',';
     append_key(out, "duration_us");
-    append_int(out, s.duration_us);
+    append_json_int(out, s.duration_us);
     out += ',';
     append_key(out, "queue_us");
-    append_int(out, s.queue_us);
+    append_json_int(out, s.queue_us);
     out += ',';
     append_key(out, "ttfb_us");
-    append_int(out, s.ttfb_us);
+    append_json_int(out, s.ttfb_us);
     out += ',';
     append_key(out, "tokens_in");
-    append_int(out, s.tokens_in);
+    append_json_int(out, s.tokens_in);
     out += ',';
     append_key(out, "tokens_out");
-    append_int(out, s.tokens_out);
+    append_json_int(out, s.tokens_out);
     out += ',';
     append_key(out, "tokens_estimated");
     out += s.tokens_estimated ? "true" : "false";
     out += ',';
     append_key(out, "cost_usd");
-    append_double(out, s.cost_usd);
+    append_json_double(out, s.cost_usd);
     out += ',';
     append_key(out, "ok");
     out += s.ok ? "true" : "false";
@@ -140,7 +85,7 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     if (s.grade) {  // only model calls with a recorded grade (docs/store.md)
       out += ',';
       append_key(out, "grade");
-      append_double(out, *s.grade);
+      append_json_double(out, *s.grade);
     }
     out += '}';
   }

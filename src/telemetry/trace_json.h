@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_text.h"
 #include "core/trace.h"
 
 namespace triage::telemetry {
@@ -21,8 +22,11 @@ std::string flags_json(const std::vector<std::string>& flags);
 //   except "grade" (a number), present only when Span::grade is set.
 std::string spans_json(const std::vector<core::Span>& spans);
 
-// Appends `s` as a JSON string literal (quotes included). Bytes >= 0x80 pass through as they
-// are (the trace's strings are UTF-8); control characters are escaped.
-void append_json_string(std::string& out, std::string_view s);
+// Appends `s` as a JSON string literal (quotes included), JsonStringMode::kVerbatim: bytes
+// >= 0x80 pass through as they are (the trace's strings are UTF-8); control characters are
+// escaped.
+inline void append_json_string(std::string& out, std::string_view s) {
+  triage::append_json_string(out, s, JsonStringMode::kVerbatim);
+}
 
 }  // namespace triage::telemetry

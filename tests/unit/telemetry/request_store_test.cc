@@ -24,7 +24,7 @@ TEST(MakeRequestStore, SqliteResolvesThePathAgainstTheConfigDir) {
   {
     auto store = make_request_store(cfg);
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->name(), "sqlite/2");
+    EXPECT_EQ(store->name(), "sqlite/3");
     auto* sqlite = dynamic_cast<SqliteStore*>(store.get());
     ASSERT_NE(sqlite, nullptr);
     EXPECT_EQ(sqlite->path(), tmpl + "/logs.db");

@@ -150,10 +150,10 @@ TEST_F(ReviewStoreTest, MigratesAVersion1FileKeepingItsRows) {
   ASSERT_EQ(count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'labels'"), 0);
   {
     auto store = open_store();
-    EXPECT_EQ(store->name(), "sqlite/2");
+    EXPECT_EQ(store->name(), "sqlite/3");
     store->close();
   }
-  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 3);
   EXPECT_EQ(count("SELECT COUNT(*) FROM requests WHERE request_id = 'req_old'"), 1);
   for (const char* t : {"review_queue", "review_reasons", "feedback", "labels", "prompts"}) {
     EXPECT_EQ(count(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '") +

@@ -1,0 +1,41 @@
+#pragma once
+// Loading what the `triage train` commands write next to a fastText model: the metadata file
+// (ml::metadata_path_for(model): the ml block plus one block per consumer, "router", "scorer",
+// "multi_router"). Shared by the serving-side loaders (routes::ThresholdScorer,
+// routes::ScorePredictor, checks::AnswerScorer). Start-up only: errors THROW ModelError naming
+// the metadata file.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+#include "ml/fasttext_model.h"
+
+namespace triage::ml {
+
+// Which block a loader needs, and the words its errors use.
+struct MetadataBlockSpec {
+  std::string_view block;    // top-level key: "router"
+  std::string_view kind;     // "router" in "router metadata is missing"
+  std::string_view trainee;  // "scorer" in "(train the scorer with `...`)"
+  std::string_view what;     // "a router scorer" in "this model is not a router scorer"
+  std::string_view command;  // "triage train router"
+};
+
+// The `spec.block` object of model_path's metadata (a copy). Throws ModelError
+//   "<meta>: <kind> metadata is missing (train the <trainee> with `<command>`)" when the file
+//   cannot be opened, and
+//   "<meta>: no \"<block>\" block; this model is not <what> (train it with `<command>`)" when it
+//   is not a JSON object with such an object inside.
+boost::json::object read_metadata_block(const std::string& model_path,
+                                        const MetadataBlockSpec& spec);
+
+// A JSON number (integer or double) as a double. Throws std::invalid_argument("not a number").
+double json_number(const boost::json::value& v);
+
+// Throws ModelError "<meta>: <block>.positive_label \"<label>\" is not a label of <model_path>
+// (the metadata belongs to another model)" unless `label` is one of the model's labels.
+void require_positive_label(const FastTextModel& model, const std::string& label,
+                            const std::string& model_path, std::string_view block);
+
+}  // namespace triage::ml
