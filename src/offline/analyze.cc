@@ -89,7 +89,11 @@ Result<AnalyzeReport> analyze(const AnalyzeOptions& o) {
   if (from_store) {
     rep.source = "store " + o.store_path;
     rep.reasoning_basis = "store: tier the router picked first (unknown without a routing decision)";
-    if (auto r = create_store_view(db.get(), rep.tiers); !r) return r.error();
+    std::map<std::string, std::string> model_tiers;
+    if (cfg) {
+      for (const auto& m : cfg->models) model_tiers[m.name] = m.tier;
+    }
+    if (auto r = create_store_view(db.get(), rep.tiers, model_tiers); !r) return r.error();
   } else {
     rep.source = "log " + o.log_path;
     rep.reasoning_basis = router ? "router " + o.router_path : "heuristic over the prompt";

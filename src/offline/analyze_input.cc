@@ -10,6 +10,7 @@
 #include <charconv>
 #include <fstream>
 #include <memory>
+#include <map>
 #include <set>
 
 #include "common/csv.h"
@@ -326,16 +327,29 @@ Result<LogImportStats> import_log(sqlite3* db, const std::string& path,
   return imp.commit();
 }
 
-Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers) {
+Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers,
+                               const std::map<std::string, std::string>& model_tiers) {
   auto quote = [](const std::string& s) {
     std::string out = "'";
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   };
-  // The first model call's tier of a request with a routing decision (a route span) is what
+  // A router deciding in shadow (route span "shadow decision: TARGET (...)", see the shadow
+  // route's decide_only) says what it would have picked: TARGET's tier, from the config's
+  // catalog. Otherwise the first model call's tier of a request with a routing decision is what
   // the router predicted before any escalation; without one (pass-through) it says nothing.
-  std::string reasoning = "CASE COALESCE((SELECT json_extract(value, '$.tier') FROM json_each(spans) "
-                          "WHERE json_extract(value, '$.kind') = 'model_call' LIMIT 1), '')";
+  std::string shadow_tier = "CASE substr(d, 18, instr(substr(d, 18) || ' ', ' ') - 1)";
+  for (const auto& [model, tier] : model_tiers) {
+    shadow_tier += fmt::format(" WHEN {} THEN {}", quote(model), quote(tier));
+  }
+  shadow_tier += " END";
+  std::string reasoning = fmt::format(
+      "CASE COALESCE((SELECT {} FROM (SELECT json_extract(value, '$.detail') AS d "
+      "FROM json_each(spans) WHERE json_extract(value, '$.kind') = 'route' "
+      "AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)), "
+      "(SELECT json_extract(value, '$.tier') FROM json_each(spans) "
+      "WHERE json_extract(value, '$.kind') = 'model_call' LIMIT 1), '')",
+      model_tiers.empty() ? std::string("NULL") : shadow_tier);
   for (size_t i = 0; i < tiers.size(); ++i) {
     const char* klass = i == 0 ? "simple" : i + 1 == tiers.size() ? "complex" : "moderate";
     reasoning += fmt::format(" WHEN {} THEN '{}'", quote(tiers[i]), klass);

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ Result<LogImportStats> import_log(sqlite3* db, const std::string& path,
 // Creates TEMP TABLE `r` from the store's `requests` table (open read-only as `main`; the span
 // JSON is parsed once, here, not by every aggregate). `tiers` is
 // the tier order, cheapest first, used to map the first routed tier to a reasoning class.
-Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers);
+// `model_tiers` (catalog model -> tier, from -c) lets a shadow router's decisions
+// ("shadow decision: MODEL ...") set the reasoning class; empty: they are ignored.
+Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers,
+                               const std::map<std::string, std::string>& model_tiers = {});
 
 }  // namespace triage::offline

@@ -341,5 +341,41 @@ TEST(AnalyzeStoreTest, AggregatesTheRequestStore) {
   EXPECT_NE(analyze(bad).error().message.find("--router needs prompts"), std::string::npos);
 }
 
+// The documented first week: pass-through to one large model with a router deciding in shadow
+// only. The reasoning class must come from the shadow decision, not from the model that served.
+TEST(AnalyzeStoreTest, ShadowDecisionsSetTheReasoningClass) {
+  const std::string path = temp_path("shadow_store.db");
+  const std::string cfg_path = temp_path("shadow.yaml");
+  std::filesystem::remove(path);
+  {
+    std::ofstream(cfg_path) << R"(models:
+  - {name: cheap, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: small}
+  - {name: big, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: large}
+)";
+    telemetry::SqliteStore store({path, 1000, 64, 10});
+    for (int i = 0; i < 10; ++i) {
+      auto t = store_trace(i, "faq", false, "large", true);  // served by the large model
+      core::Span shadow;
+      shadow.kind = core::SpanKind::kRoute;
+      shadow.name = "router";
+      shadow.detail = std::string("shadow decision: ") + (i < 7 ? "cheap" : "big") + " (p=0.1)";
+      t->spans.insert(t->spans.begin(), shadow);
+      store.consume(t);
+    }
+    store.close();
+  }
+  AnalyzeOptions o;
+  o.store_path = path;
+  o.config_path = cfg_path;
+  auto r = analyze(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const CategoryStats* faq = find_category(*r, "faq");
+  ASSERT_NE(faq, nullptr);
+  EXPECT_EQ(faq->by_reasoning.at("simple"), 7);   // the router would have sent 7 to `cheap`
+  EXPECT_EQ(faq->by_reasoning.at("complex"), 3);  // and 3 to `big`
+  std::filesystem::remove(path);
+  std::filesystem::remove(cfg_path);
+}
+
 }  // namespace
 }  // namespace triage::offline
