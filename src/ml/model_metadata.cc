@@ -13,8 +13,9 @@ boost::json::object read_metadata_block(const std::string& model_path,
   const std::string meta_path = metadata_path_for(model_path);
   std::ifstream in(meta_path);
   if (!in) {
-    throw ModelError(meta_path + ": " + std::string(spec.kind) + " metadata is missing (train the " +
-                     std::string(spec.trainee) + " with `" + std::string(spec.command) + "`)");
+    throw ModelError(meta_path + ": " + std::string(spec.kind) +
+                     " metadata is missing (train the " + std::string(spec.trainee) + " with `" +
+                     std::string(spec.command) + "`)");
   }
   std::stringstream buf;
   buf << in.rdbuf();

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -13,7 +14,7 @@
 
 namespace triage::offline {
 
-std::optional<double> parse_grade_cell(const CsvCell& cell) {
+std::optional<double> parse_number_cell(const CsvCell& cell) {
   if (!cell) return std::nullopt;
   std::string_view s = *cell;
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -43,6 +44,13 @@ std::string file_sha256(const std::string& path) {
   std::string out;
   for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", digest[i]);
   return out;
+}
+
+std::string eval_dataset_sha256(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw std::runtime_error("dataset " + path + " does not exist");
+  }
+  return file_sha256(path);
 }
 
 std::optional<std::size_t> category_column(const CsvTable& table) {
@@ -105,8 +113,7 @@ std::string split_description(const std::optional<SplitRule>& split, std::string
 EvalRows select_eval_rows(const CsvTable& table, std::size_t prompt_col,
                           const std::optional<SplitRule>& split) {
   EvalRows out;
-  const std::optional<std::size_t> key_opt =
-      split ? table.column(split->key_column) : std::nullopt;
+  const std::optional<std::size_t> key_opt = split ? table.column(split->key_column) : std::nullopt;
   const bool has_key = key_opt.has_value();
   const std::size_t key_idx = key_opt.value_or(0);
   for (const auto& r : table.rows) {

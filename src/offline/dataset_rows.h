@@ -15,20 +15,24 @@
 
 namespace triage::offline {
 
-// A grade cell of a dataset: "1", "0.5", "True"/"False" (spaces around are ignored); nullopt
-// when missing or not a number (never read as 0).
-std::optional<double> parse_grade_cell(const CsvCell& cell);
+// A numeric cell of a dataset (a grade, a recorded cost): "1", "0.5", "True"/"False" (spaces
+// around are ignored); nullopt when missing or not a number (never read as 0).
+std::optional<double> parse_number_cell(const CsvCell& cell);
 
 // SHA-256 (hex) of a file's bytes. Throws ml::ModelError when unreadable.
 std::string file_sha256(const std::string& path);
+
+// file_sha256 of the dataset `triage eval` reads. Throws std::runtime_error "dataset <path> does
+// not exist" when it is not a regular file.
+std::string eval_dataset_sha256(const std::string& path);
 
 // The request-category column of a dataset: `subject`, else `category`, else nullopt.
 std::optional<std::size_t> category_column(const CsvTable& table);
 
 // What a trained model's metadata says about its training data.
 struct TrainedSplit {
-  std::optional<SplitRule> rule;             // the split it was trained with
-  std::vector<std::string> trained_sha256;   // hashes of the files it was trained on
+  std::optional<SplitRule> rule;            // the split it was trained with
+  std::vector<std::string> trained_sha256;  // hashes of the files it was trained on
 };
 
 // Reads the metadata of `model_path` (ml::metadata_path_for) and, from the first of `blocks`

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <set>
 
 #include "common/clock.h"
@@ -21,8 +20,6 @@
 namespace triage::offline {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr std::string_view kPlaceholder =
     "[synthesized placeholder] the dataset holds no response text for this prompt; "
@@ -111,8 +108,7 @@ EvalResult evaluate(const EvalOptions& o) {
   res.config_path = o.config_path;
   res.route = o.route;
   res.dataset = o.dataset;
-  if (!fs::is_regular_file(o.dataset)) throw std::runtime_error("dataset " + o.dataset + " does not exist");
-  res.dataset_sha256 = file_sha256(o.dataset);
+  res.dataset_sha256 = eval_dataset_sha256(o.dataset);
   const CsvTable table = read_csv_file(o.dataset);
   res.n_rows_file = static_cast<int64_t>(table.rows.size());
 
@@ -200,7 +196,8 @@ EvalResult evaluate(const EvalOptions& o) {
     }
     for (const auto& m : cfg.models) {
       auto it = grade_idx.find(m.name);
-      row.grades[m.name] = it == grade_idx.end() ? std::nullopt : parse_grade_cell((*r)[it->second]);
+      row.grades[m.name] =
+          it == grade_idx.end() ? std::nullopt : parse_number_cell((*r)[it->second]);
     }
     rows.push_back(std::move(row));
   }

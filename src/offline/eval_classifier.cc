@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -23,7 +22,6 @@ namespace triage::offline {
 namespace {
 
 namespace json = boost::json;
-namespace fs = std::filesystem;
 
 constexpr std::string_view kStubAnswer =
     "[eval placeholder] a non-local model would answer here; classifier eval scores the "
@@ -96,9 +94,7 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
   res.config_path = o.config_path;
   res.route = o.route;
   res.dataset = o.dataset;
-  if (!fs::is_regular_file(o.dataset))
-    throw std::runtime_error("dataset " + o.dataset + " does not exist");
-  res.dataset_sha256 = file_sha256(o.dataset);
+  res.dataset_sha256 = eval_dataset_sha256(o.dataset);
   const std::vector<Row> rows = read_rows(o.dataset, res.n_invalid_rows);
   if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows with a text and an intent");
 

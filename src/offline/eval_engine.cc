@@ -19,8 +19,9 @@ namespace triage::offline {
 
 namespace asio = boost::asio;
 
-asio::awaitable<Result<core::Completion>> PlaceholderClient::complete(
-    const core::ChatRequest& req, SteadyTime, providers::CallStats& stats) {
+asio::awaitable<Result<core::Completion>> PlaceholderClient::complete(const core::ChatRequest& req,
+                                                                      SteadyTime,
+                                                                      providers::CallStats& stats) {
   stats = {};
   co_return make(req);
 }
@@ -59,8 +60,8 @@ EvalEngine::EvalEngine(const EvalOptions& o, const std::string& replay_dataset,
   providers::register_builtin_providers(registry_);
   if (adjust) adjust(config_, registry_);
   engine::register_route_kinds_and_checks();
-  table_ = routes::RouteTable::build(config_, registry_,
-                                     [](const char* n) { return std::getenv(n); });
+  table_ =
+      routes::RouteTable::build(config_, registry_, [](const char* n) { return std::getenv(n); });
   route_ = table_->find(o.route);
   if (!route_) {
     throw std::runtime_error(o.config_path + ": no route or model named '" + o.route + "'");
@@ -97,11 +98,10 @@ core::ChatRequest eval_request(const std::string& model, const std::string& prom
   return req;
 }
 
-void run_requests(
-    routes::Route& route, std::size_t n,
-    const std::function<core::ChatRequest(std::size_t)>& request,
-    const std::function<void(std::size_t, const Result<core::Completion>&, const core::Trace&)>&
-        done) {
+void run_requests(routes::Route& route, std::size_t n,
+                  const std::function<core::ChatRequest(std::size_t)>& request,
+                  const std::function<void(std::size_t, const Result<core::Completion>&,
+                                           const core::Trace&)>& done) {
   asio::io_context io;
   std::exception_ptr failure;
   asio::co_spawn(

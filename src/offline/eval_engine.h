@@ -36,8 +36,7 @@ class PlaceholderClient final : public providers::ModelClient {
   boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
                                                             SteadyTime,
                                                             providers::CallStats& stats) override;
-  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
-                                                          SteadyTime,
+  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req, SteadyTime,
                                                           providers::CallStats& stats,
                                                           core::StreamSink& sink) override;
 
@@ -53,8 +52,7 @@ class PlaceholderClient final : public providers::ModelClient {
 class EvalEngine {
  public:
   // Lets a caller replace providers (eval-only stand-ins) before the table is built.
-  using AdjustProviders =
-      std::function<void(const config::Config&, providers::ProviderRegistry&)>;
+  using AdjustProviders = std::function<void(const config::Config&, providers::ProviderRegistry&)>;
 
   // With `replay_dataset` non-empty, every replay model replays that file (made absolute).
   // Throws config::ConfigError, ml::ModelError, and std::runtime_error
@@ -96,15 +94,14 @@ core::ChatRequest eval_request(const std::string& model, const std::string& prom
 // Runs `route` once per i in [0, n), sequentially on a private io_context (decisions and
 // replays are in-process; sequential runs keep cost accounting exact). `request(i)` builds the
 // i-th request; `done(i, result, trace)` sees its outcome. Rethrows what the run threw.
-void run_requests(
-    routes::Route& route, std::size_t n,
-    const std::function<core::ChatRequest(std::size_t)>& request,
-    const std::function<void(std::size_t, const Result<core::Completion>&, const core::Trace&)>&
-        done);
+void run_requests(routes::Route& route, std::size_t n,
+                  const std::function<core::ChatRequest(std::size_t)>& request,
+                  const std::function<void(std::size_t, const Result<core::Completion>&,
+                                           const core::Trace&)>& done);
 
 // What one row's run produced.
 struct RouteOutcome {
-  std::string model;  // the answering model; empty on error
+  std::string model;      // the answering model; empty on error
   double cost_usd = 0.0;  // the engine's Trace.cost_usd
   int64_t routing_us = 0;
 };

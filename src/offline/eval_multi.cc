@@ -1,7 +1,6 @@
 #include "offline/eval_multi.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -18,8 +17,6 @@
 namespace triage::offline {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // The RouterBench model a replay model answers as, or "".
 std::string dataset_model(const CsvTable& t, const config::ReplayOptions& r) {
@@ -152,8 +149,7 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
   res.config_path = o.config_path;
   res.route = o.route;
   res.dataset = o.dataset;
-  if (!fs::is_regular_file(o.dataset)) throw std::runtime_error("dataset " + o.dataset + " does not exist");
-  res.dataset_sha256 = file_sha256(o.dataset);
+  res.dataset_sha256 = eval_dataset_sha256(o.dataset);
   const CsvTable table = read_csv_file(o.dataset);
   res.n_rows_file = static_cast<int64_t>(table.rows.size());
 
@@ -181,7 +177,7 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
   for (const auto& dm : routerbench_models(table.header)) {
     const auto col = *table.column(dm + "|score");
     int64_t n = 0;
-    for (const auto& r : table.rows) n += parse_grade_cell(r[col]) ? 0 : 1;
+    for (const auto& r : table.rows) n += parse_number_cell(r[col]) ? 0 : 1;
     res.missing_cells_file[dm] = n;
   }
   std::vector<std::size_t> cands;
@@ -221,14 +217,14 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
     Row row;
     bool complete = true;
     for (const auto& b : baselines) {
-      auto g = parse_grade_cell(r[b.score_col]);
+      auto g = parse_number_cell(r[b.score_col]);
       if (!g) {
         ++res.missing_cells_part[b.dataset_model];
         complete = false;
         continue;
       }
       row.grade.push_back(*g);
-      row.cost.push_back(b.cost_col ? parse_grade_cell(r[*b.cost_col]) : std::nullopt);
+      row.cost.push_back(b.cost_col ? parse_number_cell(r[*b.cost_col]) : std::nullopt);
     }
     if (!complete) {
       ++res.n_excluded_missing;

@@ -112,7 +112,8 @@ ScoreCurve score_pgr_curve(const std::vector<double>& score, const std::vector<d
   for (std::size_t i = 0; i < order.size(); ++i) {
     q += strong[order[i]] - weak[order[i]];
     if (i + 1 == order.size() || score[order[i + 1]] != score[order[i]]) {
-      c.points.push_back({static_cast<double>(i + 1) / n, pgr(q / n, c.weak_quality, c.strong_quality)});
+      c.points.push_back(
+          {static_cast<double>(i + 1) / n, pgr(q / n, c.weak_quality, c.strong_quality)});
     }
   }
   return c;

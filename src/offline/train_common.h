@@ -74,7 +74,9 @@ template <class Row>
 SplitParts<Row> split_parts(const std::vector<Row>& rows, const std::string& dataset) {
   SplitParts<Row> s;
   for (const Row& r : rows) {
-    (r.part == SplitPart::kTest ? s.test : r.part == SplitPart::kCalibration ? s.calibration : s.fit)
+    (r.part == SplitPart::kTest          ? s.test
+     : r.part == SplitPart::kCalibration ? s.calibration
+                                         : s.fit)
         .push_back(&r);
   }
   if (s.fit.empty() || s.calibration.empty() || s.test.empty()) {

@@ -130,7 +130,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       (row.part == SplitPart::kTest ? rep.n_test
        : row.part == SplitPart::kCalibration ? rep.n_calibration : rep.n_fit)++;
       for (std::size_t m = 0; m < models.size(); ++m) {
-        auto g = parse_grade_cell(r[score_cols[m]]);
+        auto g = parse_number_cell(r[score_cols[m]]);
         ModelTrainReport& mr = rep.models[m];
         if (!g) {
           ++rep.missing_cells;

@@ -51,8 +51,8 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   std::vector<Row> rows;
   skipped = 0;
   for (const auto& r : t.rows) {
-    auto w = parse_grade_cell(r[weak]);
-    auto s = parse_grade_cell(r[strong]);
+    auto w = parse_number_cell(r[weak]);
+    auto s = parse_number_cell(r[strong]);
     if (!r[prompt] || !w || !s) {
       ++skipped;
       continue;

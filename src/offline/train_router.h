@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "offline/dataset_rows.h"  // parse_grade_cell, file_sha256
+#include "offline/dataset_rows.h"  // parse_number_cell, file_sha256
 #include "offline/split.h"
 #include "offline/train_common.h"  // fit_logistic
 

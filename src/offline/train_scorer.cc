@@ -70,9 +70,9 @@ std::vector<Row> load_rows(const TrainScorerOptions& o, std::string& strong_colu
   std::vector<Row> rows;
   skipped = 0;
   for (const auto& r : t.rows) {
-    const auto g = parse_grade_cell(r[label]);
+    const auto g = parse_number_cell(r[label]);
     std::optional<double> s;
-    if (strong) s = parse_grade_cell(r[*strong]);
+    if (strong) s = parse_number_cell(r[*strong]);
     if (!r[prompt] || !r[response] || !g || (strong && !s)) {
       ++skipped;  // counted and reported, never read as an empty answer or a zero grade
       continue;

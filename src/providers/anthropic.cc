@@ -12,37 +12,16 @@ namespace json = boost::json;
 namespace anthropic {
 namespace {
 
-int64_t as_int(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return 0;
-  const json::value& v = it->value();
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<int64_t>(v.get_double());
-  return 0;
-}
-
-const json::object* as_object(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : it->value().if_object();
-}
-
-std::string_view as_string(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) return {};
-  return it->value().get_string();
-}
-
 // Anthropic reports cache reads and writes apart from input_tokens; all are prompt tokens,
 // and cache reads are the ones billed at the cached price.
 void read_usage(const json::object& u, core::Usage& usage, bool has_input) {
   if (has_input) {
-    int64_t cache_read = as_int(u, "cache_read_input_tokens");
+    int64_t cache_read = json_int_field(u, "cache_read_input_tokens");
     usage.prompt_tokens =
-        as_int(u, "input_tokens") + cache_read + as_int(u, "cache_creation_input_tokens");
+        json_int_field(u, "input_tokens") + cache_read + json_int_field(u, "cache_creation_input_tokens");
     usage.cached_prompt_tokens = cache_read;
   }
-  if (u.contains("output_tokens")) usage.completion_tokens = as_int(u, "output_tokens");
+  if (u.contains("output_tokens")) usage.completion_tokens = json_int_field(u, "output_tokens");
   usage.estimated = false;
 }
 
@@ -133,7 +112,7 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
   if (ec) return invalid_response("the body is not JSON (" + ec.message() + ")");
   const json::object* o = v.if_object();
   if (!o) return invalid_response("the body is not a JSON object");
-  if (as_string(*o, "type") == "error") {
+  if (json_string_field(*o, "type") == "error") {
     return make_error(ErrorCode::kUpstreamError, "upstream failed: " + upstream_error_text(body));
   }
   auto content_it = o->find("content");
@@ -142,54 +121,49 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
 
   core::Completion c;
   c.model = std::string(model);
-  c.upstream_model = std::string(as_string(*o, "model"));
+  c.upstream_model = std::string(json_string_field(*o, "model"));
   json::array tool_calls;
   for (const json::value& item : *content) {
     const json::object* block = item.if_object();
     if (!block) continue;
-    std::string_view type = as_string(*block, "type");
+    std::string_view type = json_string_field(*block, "type");
     if (type == "text") {
-      c.content.append(as_string(*block, "text"));
+      c.content.append(json_string_field(*block, "text"));
     } else if (type == "tool_use") {
       std::string args = "{}";
       if (auto in = block->find("input"); in != block->end()) args = json::serialize(in->value());
       tool_calls.push_back(json::object{
-          {"id", as_string(*block, "id")},
+          {"id", json_string_field(*block, "id")},
           {"type", "function"},
-          {"function", json::object{{"name", as_string(*block, "name")}, {"arguments", args}}}});
+          {"function", json::object{{"name", json_string_field(*block, "name")}, {"arguments", args}}}});
     }
   }
   if (!tool_calls.empty()) c.tool_calls = std::move(tool_calls);
-  c.finish_reason = std::string(finish_reason(as_string(*o, "stop_reason")));
-  if (const json::object* u = as_object(*o, "usage")) {
+  c.finish_reason = std::string(finish_reason(json_string_field(*o, "stop_reason")));
+  if (const json::object* u = json_object_field(*o, "usage")) {
     read_usage(*u, c.usage, true);
     reported_usage = true;
   }
   return c;
 }
 
-EventAssembler::EventAssembler(std::string_view model) : event_(json::storage_ptr(&mr_)) {
-  out_.model = std::string(model);
-}
+EventAssembler::EventAssembler(std::string_view model)
+    : JsonStreamAssembler(model, "stream event") {}
 
 Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
                                                        std::string_view data) {
   Step step;
   if (event == "ping") return step;
-  event_.emplace_null();
-  mr_.release();
-  json::error_code ec;
-  event_ = json::parse(data, ec, json::storage_ptr(&mr_));
-  if (ec) return invalid_response("a stream event is not JSON (" + ec.message() + ")");
-  const json::object* o = event_.if_object();
-  if (!o) return invalid_response("a stream event is not a JSON object");
-  std::string_view type = as_string(*o, "type");
+  auto parsed = parse_event(data);
+  if (!parsed) return std::move(parsed).error();
+  const json::object* o = *parsed;
+  std::string_view type = json_string_field(*o, "type");
   if (type.empty()) type = event;
 
   if (type == "content_block_delta") {
-    const json::object* delta = as_object(*o, "delta");
-    if (delta && as_string(*delta, "type") == "text_delta") {
-      step.delta.content = as_string(*delta, "text");
+    const json::object* delta = json_object_field(*o, "delta");
+    if (delta && json_string_field(*delta, "type") == "text_delta") {
+      step.delta.content = json_string_field(*delta, "text");
       if (!step.delta.content.empty()) {
         out_.content.append(step.delta.content);
         if (!sent_role_) {
@@ -200,20 +174,20 @@ Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
       }
     }
   } else if (type == "message_start") {
-    if (const json::object* msg = as_object(*o, "message")) {
-      out_.upstream_model = std::string(as_string(*msg, "model"));
-      if (const json::object* u = as_object(*msg, "usage")) {
+    if (const json::object* msg = json_object_field(*o, "message")) {
+      out_.upstream_model = std::string(json_string_field(*msg, "model"));
+      if (const json::object* u = json_object_field(*msg, "usage")) {
         read_usage(*u, out_.usage, true);
         reported_usage_ = true;
       }
     }
   } else if (type == "message_delta") {
-    if (const json::object* delta = as_object(*o, "delta")) {
-      if (auto reason = as_string(*delta, "stop_reason"); !reason.empty()) {
+    if (const json::object* delta = json_object_field(*o, "delta")) {
+      if (auto reason = json_string_field(*delta, "stop_reason"); !reason.empty()) {
         out_.finish_reason = std::string(finish_reason(reason));
       }
     }
-    if (const json::object* u = as_object(*o, "usage")) {
+    if (const json::object* u = json_object_field(*o, "usage")) {
       // output_tokens here is cumulative; newer API versions may restate input counts too.
       read_usage(*u, out_.usage, u->contains("input_tokens"));
       reported_usage_ = true;
@@ -252,13 +226,8 @@ class AnthropicClient final : public ModelClient {
     std::string body = anthropic::build_request_body(req, model_, false);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
-    auto text = co_await post_whole(t, body, until, stats);
-    if (!text) co_return std::move(text).error();
-    bool reported = false;
-    auto c = anthropic::parse_response(*text, model_.name, reported);
-    if (!c) co_return std::move(c).error();
-    estimate_usage_if_missing(req, *c, reported);
-    co_return c;
+    co_return co_await call_whole(t, req, std::move(body), until, stats,
+                                  &anthropic::parse_response);
   }
 
   boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
@@ -269,11 +238,7 @@ class AnthropicClient final : public ModelClient {
     auto assembler = std::make_unique<anthropic::EventAssembler>(model_.name);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
-    auto r = co_await post_stream(t, body, until, stats, *assembler, sink);
-    if (!r) co_return std::move(r).error();
-    core::Completion c = std::move(assembler->completion());
-    estimate_usage_if_missing(req, c, assembler->reported_usage());
-    co_return c;
+    co_return co_await call_stream(t, req, std::move(body), until, stats, *assembler, sink);
   }
 
  private:

@@ -3,7 +3,6 @@
 // core types. Only text is translated: system/developer messages become the top-level
 // "system"; user, assistant and tool messages become text turns (consecutive same-role turns
 // merged). tool_use blocks in answers come back as OpenAI-shaped tool_calls.
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 #include <memory>
 #include <string>
@@ -39,20 +38,12 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
 // Turns Messages API stream events into deltas: message_start (usage), content_block_delta
 // text_delta (content), message_delta (stop reason, output tokens), message_stop (done),
 // ping (ignored), error (kUpstreamError). Unknown events are ignored.
-class EventAssembler final : public StreamAssembler {
+class EventAssembler final : public JsonStreamAssembler {
  public:
   explicit EventAssembler(std::string_view model);
   Result<Step> on_event(std::string_view event, std::string_view data) override;
 
-  core::Completion& completion() { return out_; }
-  bool reported_usage() const { return reported_usage_; }
-
  private:
-  unsigned char initial_[4096];
-  boost::json::monotonic_resource mr_{initial_, sizeof initial_};
-  boost::json::value event_;  // the current event (in mr_); delta views point into it
-  core::Completion out_;
-  bool reported_usage_ = false;
   bool sent_role_ = false;
 };
 

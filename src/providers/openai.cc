@@ -11,33 +11,12 @@ namespace json = boost::json;
 namespace openai {
 namespace {
 
-int64_t as_int(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return 0;
-  const json::value& v = it->value();
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<int64_t>(v.get_double());
-  return 0;
-}
-
-const json::object* as_object(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : it->value().if_object();
-}
-
-std::string_view as_string(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) return {};
-  return it->value().get_string();
-}
-
 // OpenAI usage -> core::Usage. cached_tokens are already part of prompt_tokens.
 void read_usage(const json::object& u, core::Usage& usage) {
-  usage.prompt_tokens = as_int(u, "prompt_tokens");
-  usage.completion_tokens = as_int(u, "completion_tokens");
-  if (const json::object* d = as_object(u, "prompt_tokens_details")) {
-    usage.cached_prompt_tokens = as_int(*d, "cached_tokens");
+  usage.prompt_tokens = json_int_field(u, "prompt_tokens");
+  usage.completion_tokens = json_int_field(u, "completion_tokens");
+  if (const json::object* d = json_object_field(u, "prompt_tokens_details")) {
+    usage.cached_prompt_tokens = json_int_field(*d, "cached_tokens");
   }
   usage.estimated = false;
 }
@@ -130,29 +109,29 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
     return invalid_response("it has no choices");
   }
   const json::object& c0 = choices->front().get_object();
-  const json::object* msg = as_object(c0, "message");
+  const json::object* msg = json_object_field(c0, "message");
   if (!msg) return invalid_response("choices[0] has no message");
 
   core::Completion c;
   c.model = std::string(model);
-  c.upstream_model = std::string(as_string(*o, "model"));
-  c.content = std::string(as_string(*msg, "content"));
+  c.upstream_model = std::string(json_string_field(*o, "model"));
+  c.content = std::string(json_string_field(*msg, "content"));
   if (auto tc = msg->find("tool_calls");
       tc != msg->end() && tc->value().is_array() && !tc->value().get_array().empty()) {
     c.tool_calls = json::value(tc->value(), json::storage_ptr());  // out of the local arena
   }
-  std::string_view finish = as_string(c0, "finish_reason");
+  std::string_view finish = json_string_field(c0, "finish_reason");
   if (!finish.empty()) {
     c.finish_reason = std::string(finish);
   } else if (!c.tool_calls.is_null()) {
     c.finish_reason = "tool_calls";
   }
-  if (const json::object* u = as_object(*o, "usage")) {
+  if (const json::object* u = json_object_field(*o, "usage")) {
     read_usage(*u, c.usage);
     reported_usage = true;
   }
   // Token logprobs, when the request asked for them (logprobs: true).
-  if (const json::object* lp = as_object(c0, "logprobs")) {
+  if (const json::object* lp = json_object_field(c0, "logprobs")) {
     if (auto it = lp->find("content"); it != lp->end() && it->value().is_array()) {
       for (const json::value& tok : it->value().get_array()) {
         const json::object* t = tok.if_object();
@@ -164,9 +143,8 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
   return c;
 }
 
-ChunkAssembler::ChunkAssembler(std::string_view model) : chunk_(json::storage_ptr(&mr_)) {
-  out_.model = std::string(model);
-}
+ChunkAssembler::ChunkAssembler(std::string_view model)
+    : JsonStreamAssembler(model, "stream chunk") {}
 
 void ChunkAssembler::merge_tool_calls(const json::array& calls) {
   if (!out_.tool_calls.is_array()) out_.tool_calls = json::array();
@@ -175,7 +153,7 @@ void ChunkAssembler::merge_tool_calls(const json::array& calls) {
     const json::object* call = item.if_object();
     if (!call) continue;
     int64_t index =
-        call->contains("index") ? as_int(*call, "index") : static_cast<int64_t>(merged.size());
+        call->contains("index") ? json_int_field(*call, "index") : static_cast<int64_t>(merged.size());
     if (index < 0 || index > 1024) continue;  // nonsense from the upstream; ignore the fragment
     while (merged.size() <= static_cast<std::size_t>(index)) {
       merged.push_back(json::object{{"id", ""},
@@ -183,14 +161,14 @@ void ChunkAssembler::merge_tool_calls(const json::array& calls) {
                                     {"function", json::object{{"name", ""}, {"arguments", ""}}}});
     }
     json::object& dst = merged[static_cast<std::size_t>(index)].get_object();
-    if (auto id = as_string(*call, "id"); !id.empty()) dst["id"] = id;
-    if (auto type = as_string(*call, "type"); !type.empty()) dst["type"] = type;
-    if (const json::object* fn = as_object(*call, "function")) {
+    if (auto id = json_string_field(*call, "id"); !id.empty()) dst["id"] = id;
+    if (auto type = json_string_field(*call, "type"); !type.empty()) dst["type"] = type;
+    if (const json::object* fn = json_object_field(*call, "function")) {
       json::object& dfn = dst["function"].get_object();
-      if (auto name = as_string(*fn, "name"); !name.empty()) {
+      if (auto name = json_string_field(*fn, "name"); !name.empty()) {
         dfn["name"].get_string().append(name);
       }
-      if (auto args = as_string(*fn, "arguments"); !args.empty()) {
+      if (auto args = json_string_field(*fn, "arguments"); !args.empty()) {
         dfn["arguments"].get_string().append(args);
       }
     }
@@ -205,19 +183,15 @@ Result<StreamAssembler::Step> ChunkAssembler::on_event(std::string_view /*event*
     step.done = true;
     return step;
   }
-  chunk_.emplace_null();
-  mr_.release();
-  json::error_code ec;
-  chunk_ = json::parse(data, ec, json::storage_ptr(&mr_));
-  if (ec) return invalid_response("a stream chunk is not JSON (" + ec.message() + ")");
-  const json::object* o = chunk_.if_object();
-  if (!o) return invalid_response("a stream chunk is not a JSON object");
+  auto parsed = parse_event(data);
+  if (!parsed) return std::move(parsed).error();
+  const json::object* o = *parsed;
   if (o->contains("error")) {
     return make_error(ErrorCode::kUpstreamError,
                       "upstream failed mid-stream: " + upstream_error_text(data));
   }
-  if (out_.upstream_model.empty()) out_.upstream_model = std::string(as_string(*o, "model"));
-  if (const json::object* u = as_object(*o, "usage")) {
+  if (out_.upstream_model.empty()) out_.upstream_model = std::string(json_string_field(*o, "model"));
+  if (const json::object* u = json_object_field(*o, "usage")) {
     read_usage(*u, out_.usage);
     reported_usage_ = true;
   }
@@ -226,14 +200,14 @@ Result<StreamAssembler::Step> ChunkAssembler::on_event(std::string_view /*event*
   if (!choices || choices->empty()) return step;  // e.g. the final usage-only chunk
   const json::object* c0 = choices->front().if_object();
   if (!c0) return invalid_response("a stream chunk's choices[0] is not an object");
-  if (auto finish = as_string(*c0, "finish_reason"); !finish.empty()) {
+  if (auto finish = json_string_field(*c0, "finish_reason"); !finish.empty()) {
     out_.finish_reason = std::string(finish);
     saw_finish_ = true;
   }
-  const json::object* delta = as_object(*c0, "delta");
+  const json::object* delta = json_object_field(*c0, "delta");
   if (!delta) return step;
-  step.delta.role = as_string(*delta, "role");
-  step.delta.content = as_string(*delta, "content");
+  step.delta.role = json_string_field(*delta, "role");
+  step.delta.content = json_string_field(*delta, "content");
   out_.content.append(step.delta.content);
   if (auto tc = delta->find("tool_calls"); tc != delta->end() && tc->value().is_array()) {
     step.delta.tool_calls = &tc->value();
@@ -276,13 +250,7 @@ class OpenAIClient final : public ModelClient {
     std::string body = openai::build_request_body(req, upstream_model_, false);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, timeout_ms_);
-    auto text = co_await post_whole(t, body, until, stats);
-    if (!text) co_return std::move(text).error();
-    bool reported = false;
-    auto c = openai::parse_response(*text, model_, reported);
-    if (!c) co_return std::move(c).error();
-    estimate_usage_if_missing(req, *c, reported);
-    co_return c;
+    co_return co_await call_whole(t, req, std::move(body), until, stats, &openai::parse_response);
   }
 
   boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
@@ -293,11 +261,7 @@ class OpenAIClient final : public ModelClient {
     auto assembler = std::make_unique<openai::ChunkAssembler>(model_);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, timeout_ms_);
-    auto r = co_await post_stream(t, body, until, stats, *assembler, sink);
-    if (!r) co_return std::move(r).error();
-    core::Completion c = std::move(assembler->completion());
-    estimate_usage_if_missing(req, c, assembler->reported_usage());
-    co_return c;
+    co_return co_await call_stream(t, req, std::move(body), until, stats, *assembler, sink);
   }
 
  private:

@@ -2,7 +2,6 @@
 // The `openai` provider: any OpenAI-compatible /chat/completions server (OpenAI, vLLM,
 // llama.cpp server, Ollama, Together...). The client's body is forwarded with `model`
 // rewritten, so fields Triage does not model reach the upstream unchanged.
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 #include <memory>
 #include <string>
@@ -38,22 +37,14 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
 
 // Turns chat.completion.chunk events into deltas and assembles the completion (tool call
 // fragments are merged by index into the non-streaming shape). Stops at "[DONE]".
-class ChunkAssembler final : public StreamAssembler {
+class ChunkAssembler final : public JsonStreamAssembler {
  public:
   explicit ChunkAssembler(std::string_view model);
   Result<Step> on_event(std::string_view event, std::string_view data) override;
 
-  core::Completion& completion() { return out_; }
-  bool reported_usage() const { return reported_usage_; }
-
  private:
   void merge_tool_calls(const boost::json::array& calls);
 
-  unsigned char initial_[4096];
-  boost::json::monotonic_resource mr_{initial_, sizeof initial_};
-  boost::json::value chunk_;  // the current chunk (in mr_); delta views point into it
-  core::Completion out_;
-  bool reported_usage_ = false;
   bool saw_finish_ = false;
 };
 

@@ -162,6 +162,27 @@ void append_serialized(std::string& out, Reset&& reset) {
 }
 }  // namespace
 
+int64_t json_int_field(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return 0;
+  const json::value& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<int64_t>(v.get_double());
+  return 0;
+}
+
+const json::object* json_object_field(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : it->value().if_object();
+}
+
+std::string_view json_string_field(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return {};
+  return it->value().get_string();
+}
+
 void append_json(std::string& out, const json::value& v) {
   append_serialized(out, [&](json::serializer& sr) { sr.reset(&v); });
 }
@@ -275,6 +296,47 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
                            "stream to model " + std::string(t.model) + " abandoned");
     }
   }
+}
+
+JsonStreamAssembler::JsonStreamAssembler(std::string_view model, std::string_view what)
+    : event_(json::storage_ptr(&mr_)), what_(what) {
+  out_.model = std::string(model);
+}
+
+Result<const json::object*> JsonStreamAssembler::parse_event(std::string_view data) {
+  event_.emplace_null();
+  mr_.release();
+  json::error_code ec;
+  event_ = json::parse(data, ec, json::storage_ptr(&mr_));
+  if (ec) {
+    return invalid_response("a " + std::string(what_) + " is not JSON (" + ec.message() + ")");
+  }
+  const json::object* o = event_.if_object();
+  if (!o) return invalid_response("a " + std::string(what_) + " is not a JSON object");
+  return o;
+}
+
+boost::asio::awaitable<Result<core::Completion>> call_whole(const UpstreamTarget& t,
+                                                            const core::ChatRequest& req,
+                                                            std::string body, SteadyTime deadline,
+                                                            CallStats& stats, ParseResponse parse) {
+  auto text = co_await post_whole(t, body, deadline, stats);
+  if (!text) co_return std::move(text).error();
+  bool reported = false;
+  auto c = parse(*text, t.model, reported);
+  if (!c) co_return std::move(c).error();
+  estimate_usage_if_missing(req, *c, reported);
+  co_return c;
+}
+
+boost::asio::awaitable<Result<core::Completion>> call_stream(
+    const UpstreamTarget& t, const core::ChatRequest& req, std::string body, SteadyTime deadline,
+    CallStats& stats, JsonStreamAssembler& assembler, core::StreamSink& sink) {
+  auto r = co_await post_stream(t, body, deadline, stats, assembler, sink);
+  if (!r) co_return std::move(r).error();
+  core::Completion c = std::move(assembler.completion());
+  estimate_usage_if_missing(req, c, assembler.reported_usage());
+  co_return c;
 }
 
 }  // namespace triage::providers

@@ -1,8 +1,11 @@
 #pragma once
 // What the `openai` and `anthropic` providers share: the one mapping of upstream HTTP failures
-// to Errors, the call plumbing around net::HttpClient (deadline, status check, SSE loop), and
-// usage estimation when an upstream reports none.
+// to Errors, the call plumbing around net::HttpClient (deadline, status check, SSE loop, the
+// whole non-streaming and streaming calls), tolerant readers of upstream JSON, and usage
+// estimation when an upstream reports none.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <span>
@@ -68,6 +71,12 @@ int64_t estimate_prompt_tokens(const core::ChatRequest& req);
 void estimate_usage_if_missing(const core::ChatRequest& req, core::Completion& c,
                                bool upstream_reported);
 
+// Fields of an upstream's JSON answer, tolerant of absence and of a wrong type: 0, nullptr and
+// "" then. Integers may come as int64, uint64 or double (truncated). Views point into `o`.
+int64_t json_int_field(const boost::json::object& o, std::string_view key);
+const boost::json::object* json_object_field(const boost::json::object& o, std::string_view key);
+std::string_view json_string_field(const boost::json::object& o, std::string_view key);
+
 // Appends the JSON serialization of `v` to `out` without an intermediate string.
 void append_json(std::string& out, const boost::json::value& v);
 void append_json_string(std::string& out, std::string_view s);
@@ -89,6 +98,49 @@ class StreamAssembler {
   virtual ~StreamAssembler() = default;
   virtual Result<Step> on_event(std::string_view event, std::string_view data) = 0;
 };
+
+// A StreamAssembler for streams whose every event's data is one JSON object: parses each into
+// a reused arena and holds the completion being assembled. Not thread-safe (one per stream).
+class JsonStreamAssembler : public StreamAssembler {
+ public:
+  core::Completion& completion() { return out_; }
+  bool reported_usage() const { return reported_usage_; }
+
+ protected:
+  // `model` is recorded in the completion; `what` names one event in errors ("stream chunk").
+  JsonStreamAssembler(std::string_view model, std::string_view what);
+  // Parses `data`, replacing the previous event (its views become invalid). The object lives
+  // until the next call. kUpstreamError "upstream returned an invalid response: a <what> is not
+  // JSON (...)" or "... a <what> is not a JSON object".
+  Result<const boost::json::object*> parse_event(std::string_view data);
+
+  core::Completion out_;
+  bool reported_usage_ = false;
+
+ private:
+  unsigned char initial_[4096];
+  boost::json::monotonic_resource mr_{initial_, sizeof initial_};
+  boost::json::value event_;  // the current event (in mr_); delta views point into it
+  std::string_view what_;
+};
+
+// Parses a non-streaming answer body into a completion recording `model`; `reported_usage` is
+// false when the answer had no usage.
+using ParseResponse = Result<core::Completion> (*)(std::string_view body, std::string_view model,
+                                                   bool& reported_usage);
+
+// One non-streaming call: post_whole(body), then `parse` (with t.model) and usage estimated
+// when the upstream reported none.
+boost::asio::awaitable<Result<core::Completion>> call_whole(const UpstreamTarget& t,
+                                                            const core::ChatRequest& req,
+                                                            std::string body, SteadyTime deadline,
+                                                            CallStats& stats, ParseResponse parse);
+
+// One streaming call: post_stream(body) through `assembler`, then its completion with usage
+// estimated when the upstream reported none.
+boost::asio::awaitable<Result<core::Completion>> call_stream(
+    const UpstreamTarget& t, const core::ChatRequest& req, std::string body, SteadyTime deadline,
+    CallStats& stats, JsonStreamAssembler& assembler, core::StreamSink& sink);
 
 // POSTs `body` expecting an SSE answer and feeds each event to `assembler`, writing deltas to
 // `sink` as they arrive. Returns when the assembler reports done (kUpstreamError if the stream

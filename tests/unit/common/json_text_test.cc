@@ -32,8 +32,7 @@ TEST(JsonTextTest, StrictReplacesInvalidUtf8VerbatimPassesBytesThrough) {
   EXPECT_EQ(quoted(valid, JsonStringMode::kStrict), "x=\"" + valid + "\"");
   EXPECT_EQ(quoted(valid, JsonStringMode::kVerbatim), "x=\"" + valid + "\"");
   const std::string invalid = "a\xc3(b\xff";  // truncated sequence, then a byte never valid
-  EXPECT_EQ(quoted(invalid, JsonStringMode::kStrict),
-            "x=\"a\xEF\xBF\xBD(b\xEF\xBF\xBD\"");
+  EXPECT_EQ(quoted(invalid, JsonStringMode::kStrict), "x=\"a\xEF\xBF\xBD(b\xEF\xBF\xBD\"");
   EXPECT_EQ(quoted(invalid, JsonStringMode::kVerbatim), "x=\"" + invalid + "\"");
   // Overlong encoding and a UTF-16 surrogate are invalid UTF-8: one U+FFFD per byte.
   EXPECT_EQ(quoted("\xc0\xaf", JsonStringMode::kStrict), "x=\"\xEF\xBF\xBD\xEF\xBF\xBD\"");

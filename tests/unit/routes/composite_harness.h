@@ -23,10 +23,13 @@
 #include "routes/pipeline.h"
 #include "routes/retrieve.h"
 #include "routes/route_table.h"
+#include "route_runner.h"
 
 namespace triage::routes::composite_testing {
 
 namespace asio = boost::asio;
+using testing::RecordingSink;
+using testing::user_request;
 
 struct CallLog {
   struct Call {
@@ -102,17 +105,6 @@ class FakeClient final : public providers::ModelClient {
   CallLog& log_;
 };
 
-class RecordingSink final : public core::StreamSink {
- public:
-  std::string text;
-  int writes = 0;
-  asio::awaitable<bool> write(const core::Delta& d) override {
-    ++writes;
-    text += d.content;
-    co_return true;
-  }
-};
-
 inline void register_composite_test_kinds() {
   register_rules_fallback_cascade_kinds();
   register_ensemble_kind();
@@ -143,18 +135,7 @@ class CompositeHarness {
 
   Result<core::Completion> run(const std::string& route_name, const core::ChatRequest& req,
                                core::Trace& trace, core::StreamSink* sink = nullptr) {
-    asio::io_context ioc;
-    ExecContext ctx{trace, SteadyClock::now(), SteadyClock::now() + std::chrono::seconds(10)};
-    std::optional<Result<core::Completion>> out;
-    Route& r = route(route_name);
-    asio::co_spawn(
-        ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await r.run(req, ctx, sink)); },
-        [](std::exception_ptr e) {
-          if (e) std::rethrow_exception(e);
-        });
-    ioc.run();
-    if (!out) throw std::runtime_error("the route did not finish");
-    return std::move(*out);
+    return testing::run_once(route(route_name), req, trace, sink);
   }
 
  private:
@@ -183,12 +164,6 @@ class CompositeHarness {
   std::map<std::string, FakeClient*> fakes_;
   std::unique_ptr<RouteTable> table_;
 };
-
-inline core::ChatRequest user_request(const std::string& text) {
-  core::ChatRequest r;
-  r.messages.push_back({"user", text, {}});
-  return r;
-}
 
 // The ConfigError text that building `yaml` throws, or "no error".
 inline std::string composite_build_error(const std::string& yaml, const std::string& dir = ".") {

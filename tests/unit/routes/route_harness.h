@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "routes/builtin_kinds.h"
 #include "routes/route_table.h"
+#include "route_runner.h"
 
 namespace triage::routes::testing {
 
@@ -67,19 +68,6 @@ class ScriptedClient final : public providers::ModelClient {
   }
 };
 
-class RecordingSink final : public core::StreamSink {
- public:
-  std::string text;
-  int writes = 0;
-  std::string first_role;
-  asio::awaitable<bool> write(const core::Delta& d) override {
-    if (writes == 0) first_role = std::string(d.role);
-    ++writes;
-    text += d.content;
-    co_return true;
-  }
-};
-
 // Models a, b, c... are declared by the caller's YAML with `provider: openai` and any endpoint;
 // every one becomes a ScriptedClient reachable through fake(name).
 class Harness {
@@ -106,19 +94,7 @@ class Harness {
 
   Result<core::Completion> run(const std::string& route_name, const core::ChatRequest& req,
                                core::Trace& trace, core::StreamSink* sink = nullptr) {
-    asio::io_context ioc;
-    ExecContext ctx{trace, SteadyClock::now(), SteadyClock::now() + std::chrono::seconds(10)};
-    std::optional<Result<core::Completion>> out;
-    Route& r = route(route_name);
-    asio::co_spawn(
-        ioc,
-        [&]() -> asio::awaitable<void> { out.emplace(co_await r.run(req, ctx, sink)); },
-        [](std::exception_ptr e) {
-          if (e) std::rethrow_exception(e);
-        });
-    ioc.run();
-    if (!out) throw std::runtime_error("the route did not finish");
-    return std::move(*out);
+    return run_once(route(route_name), req, trace, sink);
   }
 
  private:
@@ -127,12 +103,6 @@ class Harness {
   std::map<std::string, ScriptedClient*> fakes_;
   std::unique_ptr<RouteTable> table_;
 };
-
-inline core::ChatRequest user_request(const std::string& text) {
-  core::ChatRequest r;
-  r.messages.push_back({"user", text, {}});
-  return r;
-}
 
 // "t.yaml:LINE: PATH: ..." of the ConfigError that building `yaml` throws, or "no error".
 inline std::string build_error(const std::string& yaml) {
