@@ -258,7 +258,7 @@ TEST(Config, ResolveAgainstConfigDirectory) {
   Config c;
   c.dir = "/etc/triage";
   EXPECT_EQ(c.resolve("data/x.csv"), "/etc/triage/data/x.csv");
-  EXPECT_EQ(c.resolve("../shared/x.csv"), "/etc/shared/x.csv");
+  EXPECT_EQ(c.resolve("../datasets/x.csv"), "/etc/datasets/x.csv");
   EXPECT_EQ(c.resolve("/abs/x.csv"), "/abs/x.csv");
   EXPECT_EQ(c.resolve(""), "");
 
