@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -116,90 +117,50 @@ COMMIT;
 // backfilled from the existing rows in the same transaction, and drops the indexes it makes
 // unnecessary (the dashboard's wide covering index, which doubled the bytes written per row,
 // and the unused status index). Like v1->v2, it also runs on every newly created file.
-constexpr const char* kMigrateV2ToV3 = R"sql(
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS rollup_minute (
-  minute        INTEGER NOT NULL,
-  model         TEXT NOT NULL,
-  tier          TEXT NOT NULL,
-  route         TEXT NOT NULL,
-  category      TEXT NOT NULL,
-  cohort        TEXT NOT NULL,
-  requests      INTEGER NOT NULL,
-  client_errors INTEGER NOT NULL,
-  server_errors INTEGER NOT NULL,
-  timeouts      INTEGER NOT NULL,
-  cost_usd      REAL NOT NULL,
-  tokens_in     INTEGER NOT NULL,
-  tokens_out    INTEGER NOT NULL,
-  upstream_us   INTEGER NOT NULL,
-  total_us      INTEGER NOT NULL,
-  PRIMARY KEY (minute, model, tier, route, category, cohort)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_hour (
-  minute        INTEGER NOT NULL,
-  model         TEXT NOT NULL,
-  tier          TEXT NOT NULL,
-  route         TEXT NOT NULL,
-  category      TEXT NOT NULL,
-  cohort        TEXT NOT NULL,
-  requests      INTEGER NOT NULL,
-  client_errors INTEGER NOT NULL,
-  server_errors INTEGER NOT NULL,
-  timeouts      INTEGER NOT NULL,
-  cost_usd      REAL NOT NULL,
-  tokens_in     INTEGER NOT NULL,
-  tokens_out    INTEGER NOT NULL,
-  upstream_us   INTEGER NOT NULL,
-  total_us      INTEGER NOT NULL,
-  PRIMARY KEY (minute, model, tier, route, category, cohort)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_model_minute (
-  minute        INTEGER NOT NULL,
-  model         TEXT NOT NULL,
-  tier          TEXT NOT NULL,
-  route         TEXT NOT NULL,
-  category      TEXT NOT NULL,
-  cohort        TEXT NOT NULL,
-  requests      INTEGER NOT NULL,
-  client_errors INTEGER NOT NULL,
-  server_errors INTEGER NOT NULL,
-  timeouts      INTEGER NOT NULL,
-  cost_usd      REAL NOT NULL,
-  tokens_in     INTEGER NOT NULL,
-  tokens_out    INTEGER NOT NULL,
-  upstream_us   INTEGER NOT NULL,
-  total_us      INTEGER NOT NULL,
-  PRIMARY KEY (minute, model, tier, route, category, cohort)
-) WITHOUT ROWID;
-DELETE FROM rollup_minute;
-DELETE FROM rollup_hour;
-DELETE FROM rollup_model_minute;
-INSERT INTO rollup_minute
-  SELECT ts_ms / 60000, COALESCE(model, ''), COALESCE(tier, ''), COALESCE(route, ''),
-         COALESCE(category, ''), COALESCE(cohort, ''), COUNT(*),
-         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
-         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
-         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
-  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
-INSERT INTO rollup_hour
-  SELECT ts_ms / 3600000 * 60, COALESCE(model, ''), COALESCE(tier, ''), COALESCE(route, ''),
-         COALESCE(category, ''), COALESCE(cohort, ''), COUNT(*),
-         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
-         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
-         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
-  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
-INSERT INTO rollup_model_minute
-  SELECT ts_ms / 60000, COALESCE(model, ''), '', '', '', '', COUNT(*),
-         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),
-         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),
-         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)
-  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;
-DROP INDEX IF EXISTS requests_dashboard;
-DROP INDEX IF EXISTS requests_status;
-UPDATE meta SET value = '3' WHERE key = 'schema_version';
-COMMIT;
-)sql";
+// The three rollup tables share one shape; they differ in the time bucket and in which key
+// columns they keep (rollup_model_minute folds everything but the model).
+struct RollupTable {
+  const char* name;
+  const char* bucket;  // SQL over ts_ms giving the bucket's first minute
+  const char* keys;    // SQL for tier, route, category, cohort
+};
+constexpr RollupTable kRollupTables[] = {
+    {"rollup_minute", "ts_ms / 60000",
+     "COALESCE(tier, ''), COALESCE(route, ''), COALESCE(category, ''), COALESCE(cohort, '')"},
+    {"rollup_hour", "ts_ms / 3600000 * 60",
+     "COALESCE(tier, ''), COALESCE(route, ''), COALESCE(category, ''), COALESCE(cohort, '')"},
+    {"rollup_model_minute", "ts_ms / 60000", "'', '', '', ''"},
+};
+
+std::string migrate_v2_to_v3_sql() {
+  std::string sql = "BEGIN IMMEDIATE;\n";
+  for (const RollupTable& t : kRollupTables) {
+    sql += fmt::format(
+        "CREATE TABLE IF NOT EXISTS {} (\n"
+        "  minute INTEGER NOT NULL, model TEXT NOT NULL, tier TEXT NOT NULL,\n"
+        "  route TEXT NOT NULL, category TEXT NOT NULL, cohort TEXT NOT NULL,\n"
+        "  requests INTEGER NOT NULL, client_errors INTEGER NOT NULL,\n"
+        "  server_errors INTEGER NOT NULL, timeouts INTEGER NOT NULL, cost_usd REAL NOT NULL,\n"
+        "  tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,\n"
+        "  upstream_us INTEGER NOT NULL, total_us INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (minute, model, tier, route, category, cohort)\n"
+        ") WITHOUT ROWID;\n"
+        "DELETE FROM {};\n"
+        "INSERT INTO {}\n"
+        "  SELECT {}, COALESCE(model, ''), {}, COUNT(*),\n"
+        "         TOTAL(status BETWEEN 400 AND 499), TOTAL(status >= 500),\n"
+        "         TOTAL(error_code IS 'upstream_timeout'), TOTAL(cost_usd), TOTAL(tokens_in),\n"
+        "         TOTAL(tokens_out), TOTAL(upstream_us), TOTAL(total_us)\n"
+        "  FROM requests GROUP BY 1, 2, 3, 4, 5, 6;\n",
+        t.name, t.name, t.name, t.bucket, t.keys);
+  }
+  sql +=
+      "DROP INDEX IF EXISTS requests_dashboard;\n"
+      "DROP INDEX IF EXISTS requests_status;\n"
+      "UPDATE meta SET value = '3' WHERE key = 'schema_version';\n"
+      "COMMIT;\n";
+  return sql;
+}
 
 // One row per distinct key of a batch, merged into the existing row. NULL text columns of
 // `requests` are '' here (primary-key columns cannot be NULL). Follows "INSERT INTO <table>".
@@ -350,7 +311,7 @@ void SqliteStore::open_database() {
     version = 2;
   }
   if (version == 2) {
-    if (sqlite3_exec(db_, kMigrateV2ToV3, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (sqlite3_exec(db_, migrate_v2_to_v3_sql().c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
       std::string what = err != nullptr ? err : "unknown error";
       sqlite3_free(err);
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
