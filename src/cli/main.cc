@@ -1,8 +1,10 @@
 // triage: thin command-line front end. Parses flags, loads config, hands off to a module.
 #include <CLI/CLI.hpp>
+#include <mimalloc.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <string>
@@ -43,6 +45,18 @@ spdlog::level::level_enum parse_level(const std::string& s) {
   return l;
 }
 
+// mi_version() is MMMmmpp (2.0.9 -> 209). Referencing it also keeps the link to mimalloc, whose
+// malloc/free replace glibc's for the whole process.
+// "malloc override: no" means glibc's malloc won the symbol lookup (link order) and mimalloc is idle.
+std::string allocator_name() {
+  const int v = mi_version();
+  void* probe = std::malloc(16);
+  const bool overrides = mi_is_in_heap_region(probe);
+  std::free(probe);
+  return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+         std::to_string(v % 10) + (overrides ? " (malloc override: yes)" : " (malloc override: no)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,6 +69,8 @@ int main(int argc, char** argv) {
   serve->add_option("-c,--config", config_path, "Config file (YAML)")->required();
   serve->add_option("--listen", listen, "HOST:PORT to listen on (overrides server.host/port)");
   serve->add_option("--store", store_path, "Request store path (overrides store.path)");
+
+  auto* version = app.add_subcommand("version", "Print the version and the memory allocator");
 
   std::string train_file, val_file, out_file;
   auto* train = app.add_subcommand("train", "Train in-process models from labeled data");
@@ -162,12 +178,17 @@ int main(int argc, char** argv) {
 
   try {
     if (auto code = triage::cli::run_export_commands(export_cmds)) return *code;  // export
+    if (version->parsed()) {
+      std::printf("triage %s\nallocator: %s\n", TRIAGE_VERSION, allocator_name().c_str());
+      return 0;
+    }
     if (serve->parsed()) {
       triage::config::Config cfg = triage::config::load_config(config_path);
       if (!listen.empty()) apply_listen(cfg, listen);
       // Relative to the working directory, like every path given on the command line.
       if (!store_path.empty()) cfg.store.path = std::filesystem::absolute(store_path).string();
       spdlog::set_level(parse_level(cfg.server.log_level));
+      spdlog::info("triage {}, allocator {}", TRIAGE_VERSION, allocator_name());
       return triage::server::serve(std::move(cfg));
     }
     if (train_intent->parsed()) {
