@@ -89,13 +89,12 @@ sqlite3* open_db(const std::string& path, int flags, const char* pragmas) {
     throw std::runtime_error("review store " + path + ": " + msg);
   }
   Stmt v(db, "SELECT value FROM meta WHERE key = 'schema_version'");
-  // Version 3 only added the dashboard's rollup; the review tables are those of version 2.
-  const bool v2 =
-      v.ok() && v.step() == SQLITE_ROW && (v.col_text(0) == "2" || v.col_text(0) == "3");
-  if (!v2) {
+  // Versions 3 and 4 changed only the rollup and indexes; the review tables are those of v2.
+  const std::string version = v.ok() && v.step() == SQLITE_ROW ? v.col_text(0) : "";
+  if (version != "2" && version != "3" && version != "4") {
     sqlite3_close(db);
     throw std::runtime_error("review store " + path +
-                             ": not a request store with schema_version 2 or 3 (open it with the "
+                             ": not a request store with schema_version 2 to 4 (open it with the "
                              "request store first)");
   }
   return db;

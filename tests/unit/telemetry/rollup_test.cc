@@ -164,7 +164,7 @@ TEST_F(RollupTest, MigrationFromVersion2BackfillsTheRollup) {
   }
   { SqliteStore store(SqliteStoreOptions{path_, 100, 7, 3600000}); }
   Db db(path_);
-  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 4);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_status', "
                      "'requests_dashboard')"),
             0);
@@ -175,6 +175,25 @@ TEST_F(RollupTest, MigrationFromVersion2BackfillsTheRollup) {
   EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", "IFNULL(model, ''), '', '', '', ''"),
                           stored("rollup_model_minute")),
             0);
+}
+
+TEST_F(RollupTest, MigrationFromVersion3DropsThePerModelAndPerRouteIndexes) {
+  write(random_traffic(300, 10, 5));
+  {
+    Db db(path_, true);
+    db.exec("CREATE INDEX requests_model_ts_ms ON requests(model, ts_ms); "
+            "CREATE INDEX requests_route_ts_ms ON requests(route, ts_ms); "
+            "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
+  }
+  { SqliteStore store(SqliteStoreOptions{path_, 100, 7, 3600000}); }
+  Db db(path_);
+  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                     "('requests_model_ts_ms', 'requests_route_ts_ms')"),
+            0);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_ts_ms'"), 1);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 300);
+  EXPECT_EQ(db.count("SELECT SUM(requests) FROM rollup_minute"), 300);
 }
 
 TEST_F(RollupTest, DashboardEqualsRawSqlForUnalignedRanges) {
