@@ -8,8 +8,10 @@
 //       missing: pass        # pass | fail when the provider returned no logprobs (default pass)
 //
 // Logprobs come from core::Completion::token_logprobs (the openai provider fills it when the
-// upstream returns choices[0].logprobs.content; the upstream only does so when the request asks
-// for logprobs). Without them the check passes (or fails, with `missing: fail`) with reason
+// upstream returns choices[0].logprobs.content). A cascade step with this check asks its
+// upstream for them (`logprobs: true` added to the step's request; the client's response is
+// unchanged); streamed final steps and providers without logprobs (anthropic, replay, local)
+// give none. Without them the check passes (or fails, with `missing: fail`) with reason
 // "no logprobs from provider" and score 0.5. Score: the aggregated probability.
 //
 // Threading: built once; the threshold is an atomic knob.
@@ -29,6 +31,7 @@ class LogprobCheck final : public SyncCheck, public routes::Tunable {
         aggregate_(aggregate),
         pass_when_missing_(pass_when_missing) {}
   std::string_view name() const override { return "logprob/1"; }
+  bool needs_logprobs() const override { return true; }
   routes::Verdict evaluate(const core::ChatRequest& req,
                            const core::Completion& answer) const override;
   std::vector<routes::Knob*> knobs() override { return {&knob_}; }

@@ -1,5 +1,7 @@
 #include "routes/cascade.h"
 
+#include <optional>
+
 #include "config/yaml_util.h"
 #include "routes/kind_util.h"
 
@@ -57,7 +59,14 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     const CascadeStep& step = steps_[i];
     const bool final = i == last;
     const std::string label = "step " + std::to_string(i) + " '" + step.route->name() + "'";
-    Result<core::Completion> r = co_await step.route->run(req, ctx, final ? sink : nullptr);
+    // Built as a named local: GCC 12 mishandles conditional temporaries in co_await operands.
+    std::optional<core::ChatRequest> with_logprobs;
+    if (step.logprobs && !req.body.contains("logprobs")) {
+      with_logprobs.emplace(req);
+      with_logprobs->body["logprobs"] = true;
+    }
+    const core::ChatRequest& step_req = with_logprobs ? *with_logprobs : req;
+    Result<core::Completion> r = co_await step.route->run(step_req, ctx, final ? sink : nullptr);
     if (!r) {
       const ErrorCode code = r.error().code;
       if (final || !escalates_on(code)) {
@@ -119,6 +128,7 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     step.route = &resolve_child(table, s["route"]);
     for (const config::Field& c : s["checks"].items()) {
       step.checks.push_back(CheckRegistry::build(c, &table));
+      step.logprobs = step.logprobs || step.checks.back()->needs_logprobs();
     }
     if (step.checks.empty() && i + 1 < items.size()) {
       s["checks"].fail("every step but the last needs at least one check (without checks it "

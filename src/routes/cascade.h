@@ -36,6 +36,7 @@ namespace triage::routes {
 struct CascadeStep {
   Route* route = nullptr;  // owned by the RouteTable
   std::vector<std::unique_ptr<Check>> checks;
+  bool logprobs = false;  // some check needs token logprobs: the step's request asks for them
 };
 
 class CascadeRoute final : public Route, public Tunable {

@@ -37,6 +37,9 @@ class Check {
   virtual boost::asio::awaitable<Verdict> run(const core::ChatRequest& req,
                                               const core::Completion& answer,
                                               ExecContext& ctx) = 0;
+  // True when the verdict reads the answer's token logprobs: a cascade then asks the step's
+  // upstream for them (`logprobs: true`) even when the client did not.
+  virtual bool needs_logprobs() const { return false; }
 };
 
 // Runs `check` and traces it: appends a kCheck span (name = check.name(), detail = the

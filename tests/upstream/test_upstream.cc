@@ -11,7 +11,10 @@
 //
 // Behaviour per request, from the `x-test-mode` header or else a model named "mode:<modes>";
 // <modes> is a comma-separated list of: ok, error-<status>, slow-<ms>, reset, garbage, no-usage,
-// cut, stall, tokens-<n>, delay-chunks-<ms>. Unknown modes answer 400 so a typo cannot pass.
+// cut, stall, tokens-<n>, delay-chunks-<ms>, logprob-<permille> (every token's probability when
+// the request asks for `logprobs: true`; default 999). Unknown modes answer 400 so a typo cannot
+// pass. Logprobs (non-streaming OpenAI only): choices[0].logprobs.content has one entry per
+// answer word with logprob = ln(permille / 1000).
 //
 // Deterministic token accounting: prompt_tokens = whitespace-separated words in every message's
 // text (and the Anthropic `system`), completion_tokens = words in the answer. The answer is
@@ -27,6 +30,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -147,6 +151,7 @@ struct Mode {
   bool reset = false, garbage = false, no_usage = false, cut = false, stall = false;
   int64_t tokens = -1;
   int64_t chunk_delay_ms = 0;
+  int64_t logprob_permille = 999;
   std::string bad;  // first unknown mode, if any
 };
 
@@ -162,6 +167,8 @@ Mode parse_mode(std::string_view spec) {
     if (item.empty() || item == "ok") continue;
     if (arg("error-", m.error_status) && m.error_status >= 100 && m.error_status <= 599) continue;
     if (arg("slow-", m.slow_ms) || arg("tokens-", m.tokens) || arg("delay-chunks-", m.chunk_delay_ms))
+      continue;
+    if (arg("logprob-", m.logprob_permille) && m.logprob_permille >= 1 && m.logprob_permille <= 1000)
       continue;
     if (item == "reset") m.reset = true;
     else if (item == "garbage") m.garbage = true;
@@ -181,6 +188,7 @@ struct ChatCall {
   std::string model;
   bool stream = false;
   bool include_usage = false;
+  bool logprobs = false;
   int64_t max_tokens = -1;
   int64_t prompt_tokens = 0;
   std::string answer;
@@ -200,6 +208,7 @@ std::string parse_chat(std::string_view body, ChatCall& call) {
   if (auto* m = obj->if_contains("model"); m && m->is_string()) call.model = m->get_string();
   else return "model: expected a string";
   if (auto* s = obj->if_contains("stream"); s && s->is_bool()) call.stream = s->get_bool();
+  if (auto* lp = obj->if_contains("logprobs"); lp && lp->is_bool()) call.logprobs = lp->get_bool();
   if (auto* so = obj->if_contains("stream_options"); so && so->is_object()) {
     if (auto* iu = so->get_object().if_contains("include_usage"); iu && iu->is_bool())
       call.include_usage = iu->get_bool();
@@ -319,7 +328,21 @@ std::string openai_completion(const ChatCall& c, const Mode& mode) {
   append_json_string(b, c.model);
   b += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)";
   append_json_string(b, c.answer);
-  b += R"(},"finish_reason":")" + c.finish + "\"}]";
+  b += "}";
+  if (c.logprobs) {
+    const double lp = std::log(static_cast<double>(mode.logprob_permille) / 1000.0);
+    b += R"(,"logprobs":{"content":[)";
+    bool first = true;
+    for (std::string_view w : split_words(c.answer)) {
+      if (!first) b.push_back(',');
+      first = false;
+      b += R"({"token":)";
+      append_json_string(b, w);
+      b += R"(,"logprob":)" + std::to_string(lp) + "}";
+    }
+    b += "]}";
+  }
+  b += R"(,"finish_reason":")" + c.finish + "\"}]";
   if (!mode.no_usage) b += R"(,"usage":)" + usage_openai(c, count_words(c.answer));
   b += "}";
   return b;
