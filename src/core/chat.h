@@ -81,7 +81,9 @@ struct Delta {
   const boost::json::value* tool_calls = nullptr;  // OpenAI delta.tool_calls, verbatim
   // A hint from the provider: more deltas are already in hand (they came in the same upstream
   // read), so a sink may batch this one with them into one client write. A provider that sets
-  // it must call StreamSink::flush() when the batch ends.
+  // it must call StreamSink::flush() when the batch ends, unless the stream ends with it: the
+  // sink's owner ends every stream it started (gateway: SseSink::finish/fail), and that writes
+  // whatever is still batched together with the end of the stream.
   bool more = false;
 };
 

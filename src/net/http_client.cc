@@ -64,9 +64,17 @@ using Parser = http::response_parser<http::buffer_body>;
 // request (through HttpStream) or by the pool.
 struct UpstreamConnection {
   explicit UpstreamConnection(const asio::any_io_executor& ex)
-      : stream(std::in_place_index<0>, ex) {}
+      : stream(std::in_place_index<0>, ex) {
+    buffer.reserve(kReadBufferBytes);
+  }
   UpstreamConnection(const asio::any_io_executor& ex, asio::ssl::context& ctx)
-      : stream(std::in_place_index<1>, ex, ctx) {}
+      : stream(std::in_place_index<1>, ex, ctx) {
+    buffer.reserve(kReadBufferBytes);
+  }
+  // Beast reads at most the buffer's free capacity (and at least 512 bytes): without a
+  // reserve every upstream read is 512 bytes, so a stream's head and first chunks need several
+  // reads and as many forwarded writes before the first token reaches the client.
+  static constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
   beast::tcp_stream& tcp() {
     return stream.index() == 0 ? std::get<0>(stream) : beast::get_lowest_layer(std::get<1>(stream));
@@ -455,6 +463,25 @@ void HttpStream::release() {
   }
 }
 
+namespace {
+
+// Parses into the body buffer whatever the last read left in `buffer`. async_read_some stops at
+// the end of each chunk of a chunked body, while an upstream burst (a stream's head and first
+// events, or events produced faster than they are read) arrives in one socket read: draining
+// turns that read into one view, so the client gets one write instead of one per event. Stops
+// at a full body buffer, at the end of the message, when more bytes are needed, or on a parse
+// error (left for the next read to report).
+void drain_buffered(Parser& p, beast::flat_buffer& buffer) {
+  while (!p.is_done() && buffer.size() > 0 && p.get().body().size > 0) {
+    error_code ec;
+    const std::size_t used = p.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec || used == 0) break;
+  }
+}
+
+}  // namespace
+
 asio::awaitable<Result<std::string_view>> HttpStream::next() {
   if (pending_finish_) finish();
   if (done_) co_return std::string_view{};
@@ -473,6 +500,7 @@ asio::awaitable<Result<std::string_view>> HttpStream::next() {
       co_return transport_error(client_->endpoint_, "read", ec, start_, deadline_,
                                 client_->options_.max_body_bytes);
     }
+    drain_buffered(p, c.buffer);
     std::size_t got = kChunkBytes - p.get().body().size;
     if (p.is_done()) {
       // The view points into the connection's scratch, which finish() may pool; keep the

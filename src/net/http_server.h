@@ -45,7 +45,10 @@ class ResponseWriter {
                                                     const HeaderList& headers,
                                                     std::string_view trailer_names) = 0;
   virtual boost::asio::awaitable<bool> write_chunk(std::string_view data) = 0;
-  virtual boost::asio::awaitable<bool> finish_stream(const HeaderList& trailers) = 0;
+  // Ends the body: `last_data` (if any) as a final chunk, the terminating chunk and the
+  // trailers, in one write.
+  virtual boost::asio::awaitable<bool> finish_stream(const HeaderList& trailers,
+                                                     std::string_view last_data = {}) = 0;
   virtual bool started() const = 0;
 };
 

@@ -281,11 +281,8 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
         s.release();  // pools the connection when the final chunk is already here
         stats.total_us = micros_between(sent, SteadyClock::now());
         if (first) stats.ttfb_us = stats.total_us;
-        const bool flushed = co_await sink.flush();
-        if (!flushed) {
-          co_return make_error(ErrorCode::kCancelled, "the client went away",
-                               "stream to model " + std::string(t.model) + " abandoned");
-        }
+        // No flush: the batch's last deltas go out with the stream's end (StreamSink contract:
+        // the sink's owner ends every stream it started, which writes what is batched).
         co_return Result<void>();
       }
     }

@@ -63,20 +63,18 @@ asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
     tail += serializer_->finish_chunk(c.finish_reason, &info);
   }
   tail += api::kStreamDone;
-  if (!co_await out_.write_chunk(tail)) co_return false;
   net::HeaderList trailers;
   trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
-  co_return co_await out_.finish_stream(trailers);
+  co_return co_await out_.finish_stream(trailers, tail);
 }
 
 asio::awaitable<bool> SseSink::fail(const Error& e) {
   std::string events;
   events.swap(pending_);
   events += api::error_event(e);
-  if (!co_await out_.write_chunk(events)) co_return false;
   net::HeaderList trailers;
   trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
-  co_return co_await out_.finish_stream(trailers);
+  co_return co_await out_.finish_stream(trailers, events);
 }
 
 }  // namespace triage::server
