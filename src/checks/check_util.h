@@ -33,17 +33,21 @@ void add_flag(routes::ExecContext& ctx, const std::string& flag);
 // A threshold knob kept in an atomic, for checks that pass when a score >= the threshold.
 class ThresholdKnob final : public routes::Knob {
  public:
-  ThresholdKnob(std::string name, double value, std::pair<double, double> range)
-      : name_(std::move(name)), value_(value), range_(range) {}
+  // `step` > 0: a discrete knob (Knob::step()).
+  ThresholdKnob(std::string name, double value, std::pair<double, double> range,
+                double step = 0.0)
+      : name_(std::move(name)), value_(value), range_(range), step_(step) {}
   std::string_view name() const override { return name_; }
   double get() const override { return value_.load(std::memory_order_relaxed); }
   void set(double v) override { value_.store(v, std::memory_order_relaxed); }
   std::pair<double, double> range() const override { return range_; }
+  double step() const override { return step_; }
 
  private:
   const std::string name_;
   std::atomic<double> value_;
   const std::pair<double, double> range_;
+  const double step_;
 };
 
 }  // namespace triage::checks

@@ -206,8 +206,9 @@ EvalResult evaluate(const EvalOptions& o) {
 
   // Knob settings: the configured one, then (with --sweep) the knob across its range. When the
   // knob compares a per-request score (a threshold route), it is set at strong-share targets
-  // of the rows' scores; otherwise (a cascade's scorer judges answers) a uniform grid over its
-  // range is refined by bisection wherever two neighbours' strong shares differ by more than
+  // of the rows' scores; a discrete knob (Knob::step() > 0, e.g. an agreement's min_agree) is
+  // set at each of its values; otherwise (a cascade's scorer judges answers) a uniform grid over
+  // its range is refined by bisection wherever two neighbours' strong shares differ by more than
   // one grid step.
   std::vector<double> thresholds;
   bool scored = false;
@@ -223,14 +224,22 @@ EvalResult evaluate(const EvalOptions& o) {
     std::set<double> uniq;
     const int n = std::max(2, o.sweep_points);
     const auto [lo, hi] = knob->range();
-    for (int i = 0; i < n; ++i) {
-      uniq.insert(scored ? routes::threshold_for_share(scores, i / double(n - 1))
-                         : lo + (hi - lo) * i / double(n - 1));
+    const double step = knob->step();
+    if (!scored && step > 0) {  // a discrete knob (a count): exactly its values, no refinement
+      const int steps = static_cast<int>(std::floor((hi - lo) / step + 1e-9));
+      for (int i = 0; i <= steps; ++i) uniq.insert(lo + step * i);
+    } else {
+      for (int i = 0; i < n; ++i) {
+        uniq.insert(scored ? routes::threshold_for_share(scores, i / double(n - 1))
+                           : lo + (hi - lo) * i / double(n - 1));
+      }
     }
     thresholds.assign(uniq.rbegin(), uniq.rend());  // high threshold = few strong calls first
   }
   const int64_t refine_budget =
-      scored || thresholds.size() < 2 ? 0 : 2 * static_cast<int64_t>(thresholds.size());
+      scored || thresholds.size() < 2 || (knob && knob->step() > 0)
+          ? 0
+          : 2 * static_cast<int64_t>(thresholds.size());
   const int64_t passes =
       1 + static_cast<int64_t>(thresholds.size()) + refine_budget + (res.is_pair ? 2 : 0);
   ProgressBar progress(o.progress, passes * res.n_rows);

@@ -99,11 +99,20 @@ void run_requests(routes::Route& route, std::size_t n,
                   const std::function<void(std::size_t, const Result<core::Completion>&,
                                            const core::Trace&)>& done);
 
+// One model call a row's run made (a kModelCall span): the catalog model and the engine's cost.
+struct ModelCall {
+  std::string model;
+  double cost_usd = 0.0;
+  bool ok = true;
+};
+
 // What one row's run produced.
 struct RouteOutcome {
   std::string model;      // the answering model; empty on error
   double cost_usd = 0.0;  // the engine's Trace.cost_usd
   int64_t routing_us = 0;
+  std::vector<ModelCall> calls;  // every model call, in order (a cascade's rejected steps,
+                                 // a check's second opinions, an ensemble's children...)
 };
 
 // Runs `route` over rows with `prompt` and `category` members (run_requests with eval_request),
@@ -121,6 +130,11 @@ std::vector<RouteOutcome> run_route(routes::Route& route, const std::vector<Row>
         out[i].model = r ? r->model : std::string();
         out[i].cost_usd = trace.cost_usd;
         out[i].routing_us = trace.routing_us;
+        for (const core::Span& s : trace.spans) {
+          if (s.kind == core::SpanKind::kModelCall) {
+            out[i].calls.push_back({s.name, s.cost_usd, s.ok});
+          }
+        }
         if (progress) progress->tick();
       });
   return out;

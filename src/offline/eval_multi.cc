@@ -1,6 +1,7 @@
 #include "offline/eval_multi.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <limits>
 
@@ -11,6 +12,7 @@
 #include "offline/eval_engine.h"
 #include "offline/split.h"
 #include "offline/train_multi_router.h"
+#include "routes/knob.h"
 #include "routes/multi_route.h"
 #include "routes/route_table.h"
 
@@ -58,49 +60,62 @@ std::size_t oracle_choice(const Row& r, const std::vector<std::size_t>& cands) {
   return best_ok ? *best_ok : cheapest;
 }
 
+std::optional<std::size_t> baseline_index(const std::vector<Baseline>& baselines,
+                                          const std::string& model) {
+  auto it = std::find_if(baselines.begin(), baselines.end(),
+                         [&](const Baseline& b) { return b.model == model; });
+  if (it == baselines.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - baselines.begin());
+}
+
 MultiPoint summarize(const std::vector<Row>& rows, const std::vector<RouteOutcome>& outcomes,
                      const std::vector<Baseline>& baselines, const std::vector<std::size_t>& cands) {
   MultiPoint p;
   p.n = static_cast<int64_t>(rows.size());
-  std::map<std::string, int64_t> counts;
+  std::map<std::string, int64_t> counts, calls;
   double quality = 0.0;
   int64_t acc = 0, over = 0, under = 0, other = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const RouteOutcome& o = outcomes[i];
+    const Row& r = rows[i];
     p.routing_us += o.routing_us;
+    // Cost: every model the row called, at its recorded cost on this row.
+    double row_cost = 0.0;
+    for (const ModelCall& call : o.calls) {
+      ++calls[call.model];
+      const auto b = baseline_index(baselines, call.model);
+      if (call.ok && b && r.cost[*b]) {
+        row_cost += *r.cost[*b];
+      } else {
+        if (call.ok) ++p.missing_cost;
+        row_cost += call.cost_usd;
+      }
+    }
+    p.cost_usd += row_cost;
     if (o.model.empty()) {
       ++p.errors;
-      p.cost_usd += o.cost_usd;
       ++other;
       continue;
     }
     ++counts[o.model];
-    auto it = std::find_if(baselines.begin(), baselines.end(),
-                           [&](const Baseline& b) { return b.model == o.model; });
-    if (it == baselines.end()) {
+    const auto answered = baseline_index(baselines, o.model);
+    if (!answered) {
       ++p.ungraded;
-      ++p.missing_cost;
-      p.cost_usd += o.cost_usd;
       ++other;
       continue;
     }
-    const std::size_t b = static_cast<std::size_t>(it - baselines.begin());
-    const Row& r = rows[i];
+    const std::size_t b = *answered;
     quality += r.grade[b];
-    if (r.cost[b]) {
-      p.cost_usd += *r.cost[b];
-    } else {
-      ++p.missing_cost;
-      p.cost_usd += o.cost_usd;
-    }
     const std::size_t orc = oracle_choice(r, cands);
     const bool ok = r.grade[b] >= 0.5;
-    const double c = rank_cost(r, b), oc = rank_cost(r, orc);
+    const double oc = rank_cost(r, orc);
     if (ok || r.grade[orc] < 0.5) {
-      (c <= oc ? acc : over) += 1;
+      (row_cost <= oc ? acc : over) += 1;
     } else {
       bool pricier_ok = false;
-      for (std::size_t k : cands) pricier_ok = pricier_ok || (rank_cost(r, k) > c && r.grade[k] >= 0.5);
+      for (std::size_t k : cands) {
+        pricier_ok = pricier_ok || (rank_cost(r, k) > row_cost && r.grade[k] >= 0.5);
+      }
       (pricier_ok ? under : other) += 1;
     }
   }
@@ -109,6 +124,7 @@ MultiPoint summarize(const std::vector<Row>& rows, const std::vector<RouteOutcom
     p.quality = quality / n;
     p.cpi_usd = p.cost_usd / n;
     for (const auto& [m, c] : counts) p.share[m] = static_cast<double>(c) / n;
+    for (const auto& [m, c] : calls) p.calls[m] = static_cast<double>(c) / n;
     p.routing = {acc / n, over / n, under / n, other / n};
   }
   return p;
@@ -196,14 +212,23 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
   }
   for (std::size_t b : cands) res.candidates.push_back(baselines[b].model);
 
-  // Split.
+  // Split: a predict route's own (from its predictor's metadata); any other route is evaluated
+  // on the test part of the default fixed split (the one `triage train multi-router` uses),
+  // since its configuration (models, checks) is chosen on the train part of that split.
   TrainedSplit trained;
   if (o.split != "all" && predict) {
     trained = read_trained_split(predict->predictor().path(), {"multi_router"});
+  } else if (o.split != "all") {
+    trained.rule = SplitRule{};
+    trained.trained_sha256 = {res.dataset_sha256};
   }
   const std::optional<SplitRule> split =
       eval_split(o.split, trained, res.dataset_sha256, "predictor");
-  res.split_applied = split_description(split, "predictor");
+  res.split_applied = predict || !split
+                          ? split_description(split, "predictor")
+                          : "test part of the default split (" + split->key_column +
+                                " hash, seed " + std::to_string(split->seed) +
+                                "; the route is tuned on the train part)";
 
   const auto prompt_col = table.column("prompt");
   if (!prompt_col) throw std::runtime_error(o.dataset + ": no 'prompt' column");
@@ -271,20 +296,40 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
     m->cpi_usd = m->cost_usd / n;
   }
 
-  // The route: as configured, then across the bar.
-  const double configured = predict ? predict->bar() : 0.0;
+  // The route: as configured, then across its knob: a predict route's bar (0.00 .. 1.00), else
+  // the route's first knob (routes/knob.h): every step of a discrete knob, else
+  // o.sweep_points values evenly over its range.
+  std::vector<routes::Knob*> knobs = routes::knobs_of(*route);
+  routes::Knob* knob = predict || knobs.empty() ? nullptr : knobs.front();
+  res.knob = predict ? "bar" : knob ? std::string(knob->name()) : "";
+  const double configured = predict ? predict->bar() : knob ? knob->get() : 0.0;
   res.operating = summarize(rows, run_route(*route, rows), baselines, cands);
   res.operating.bar = configured;
+  auto point_at = [&](double v) {
+    if (predict) {
+      predict->set_bar(v);
+    } else {
+      knob->set(v);
+    }
+    MultiPoint p = summarize(rows, run_route(*route, rows), baselines, cands);
+    p.bar = v;
+    res.points.push_back(std::move(p));
+  };
   if (o.sweep && predict) {
     constexpr int kSteps = 100;
-    for (int i = 0; i <= kSteps; ++i) {
-      const double bar = static_cast<double>(i) / kSteps;
-      predict->set_bar(bar);
-      MultiPoint p = summarize(rows, run_route(*route, rows), baselines, cands);
-      p.bar = bar;
-      res.points.push_back(std::move(p));
-    }
+    for (int i = 0; i <= kSteps; ++i) point_at(static_cast<double>(i) / kSteps);
     predict->set_bar(configured);
+  } else if (o.sweep && knob) {
+    const auto [lo, hi] = knob->range();
+    if (knob->step() > 0) {
+      const double step = knob->step();
+      const int steps = static_cast<int>(std::floor((hi - lo) / step + 1e-9));
+      for (int i = 0; i <= steps; ++i) point_at(lo + step * i);
+    } else {
+      const int n = std::max(2, o.sweep_points);
+      for (int i = 0; i < n; ++i) point_at(lo + (hi - lo) * i / (n - 1));
+    }
+    knob->set(configured);
   }
   res.swept = !res.points.empty();
   std::stable_sort(res.points.begin(), res.points.end(),

@@ -2,8 +2,9 @@
 // `triage eval` on multi-model data (RouterBench format: `<model>|score`, `<model>|cost`,
 // `<model>|response` per model). Runs the configured route over the dataset IN-PROCESS through
 // the same route engine as `serve` (replay providers answering each model's recorded response),
-// sweeps the bar of a `predict` route with --sweep (0.00, 0.01, ..., 1.00), and reports the
-// cost-quality curve against every single model, the oracle and random routing.
+// sweeps the bar of a `predict` route with --sweep (0.00, 0.01, ..., 1.00), or the first knob of
+// any other Tunable route (a cascade's `agreement` min_agree: every step of its range), and
+// reports the cost-quality curve against every single model, the oracle and random routing.
 //
 // Data rules (everything excluded is counted and reported):
 //  - Catalog models: every `replay` model whose response column resolves to a RouterBench model
@@ -12,13 +13,19 @@
 //  - Split: when the route is a `predict` route whose predictor was trained on this file (its
 //    SHA-256 is among the metadata's data_files), only the held-out test part (the stored split
 //    rule, re-applied by id) is evaluated. --split test forces it, --split all disables it.
+//    Any other route (cascade, ensemble...) is evaluated on the test part of the default split
+//    (SplitRule{}: id hash, seed 20240601, 20% test), the part its configuration must not have
+//    been tuned on; --split all disables it.
 //  - MISSING grades: a row where any baseline model's grade is empty is EXCLUDED from every
 //    policy and baseline (complete cases: all numbers below are over the same rows), and the
 //    empty cells are counted per model (in the file, and in the evaluated part). Never read as
 //    0. A model that answered but has no grade column (not a baseline) counts 0 and `ungraded`.
-//  - COST of a row = the dataset's recorded `<model>|cost` (real USD of that call in the
-//    original RouterBench run) for the model that answered, not the engine's token estimate.
-//    An empty cost cell falls back to the engine's estimate and is counted (`missing_cost`).
+//  - COST of a row = the SUM of the dataset's recorded `<model>|cost` (real USD of that call in
+//    the original RouterBench run) over EVERY model call the route made for the row (a
+//    cascade's rejected steps, an agreement check's second opinions, an ensemble's children),
+//    not the engine's token estimate. An empty cost cell (or a model without a cost column)
+//    falls back to the engine's estimate for that call and is counted (`missing_cost`).
+//  - QUALITY of a row = the recorded grade of the model whose answer the route returned.
 //  - Oracle: per row, the cheapest (by recorded cost) candidate that is correct (grade >= 0.5);
 //    when none is, the cheapest candidate. Random: a uniformly random candidate per row
 //    (expected values, exact). Candidates: the route's candidates for a predict route, else
@@ -46,12 +53,13 @@ struct MultiRouting {
 };
 
 struct MultiPoint {
-  double bar = 0.0;
+  double bar = 0.0;  // the knob's value (MultiEvalResult::knob)
   int64_t n = 0;
   double quality = 0.0;   // mean grade of the answering model (errors count 0)
   double cost_usd = 0.0;  // total recorded cost
   double cpi_usd = 0.0;
-  std::map<std::string, double> share;  // catalog model -> share of rows
+  std::map<std::string, double> share;  // catalog model -> share of rows it answered
+  std::map<std::string, double> calls;  // catalog model -> its calls per row (any purpose)
   MultiRouting routing;
   int64_t errors = 0, ungraded = 0, missing_cost = 0;
   int64_t routing_us = 0;
@@ -72,6 +80,7 @@ struct MultiEvalResult {
   std::map<std::string, int64_t> missing_cells_file;  // dataset model -> empty score cells
   std::map<std::string, int64_t> missing_cells_part;  // same, in the part before exclusion
   std::vector<std::string> candidates;
+  std::string knob;  // the swept knob: "bar" (predict), a knob name, or "" (none)
   MultiPoint operating;
   std::vector<MultiPoint> points;  // sweep, by increasing cost
   bool swept = false;

@@ -18,14 +18,16 @@ namespace json = boost::json;
 namespace {
 
 json::object point_json(const MultiPoint& p) {
-  json::object share;
+  json::object share, calls;
   for (const auto& [m, s] : p.share) share[m] = s;
+  for (const auto& [m, c] : p.calls) calls[m] = c;
   return json::object{{"bar", p.bar},
                       {"n", p.n},
                       {"quality", p.quality},
                       {"cost_usd", p.cost_usd},
                       {"cpi_usd", p.cpi_usd},
                       {"share", std::move(share)},
+                      {"calls_per_row", std::move(calls)},
                       {"routing", json::object{{"accuracy", p.routing.accuracy},
                                                {"over_routing", p.routing.over},
                                                {"under_routing", p.routing.under},
@@ -72,14 +74,17 @@ json::object eval_multi_json(const MultiEvalResult& r) {
                        "rows with an empty grade for any baseline model are excluded from every "
                        "policy and baseline (complete cases) and counted; never read as 0"},
                       {"cost_source",
-                       "recorded <model>|cost of the model that answered (real USD of the "
-                       "original RouterBench call), not the engine's token estimate"},
+                       "sum of the recorded <model>|cost (real USD of the original RouterBench "
+                       "call) of every model the route called for the row, not the engine's "
+                       "token estimate; quality = the grade of the model whose answer was "
+                       "returned"},
                       {"candidates", std::move(candidates)},
                       {"best_model", r.best_model},
                       {"best_quality", r.best_quality},
                       {"best_cost_usd", r.best_cost_usd},
                       {"cost_ratio_at_best_quality", json_or_null(r.cost_ratio_at_best_quality)},
                       {"quality_at_40pct_cost", json_or_null(r.quality_at_40pct_cost)},
+                      {"knob", r.knob},
                       {"operating", point_json(r.operating)},
                       {"swept", r.swept},
                       {"points", std::move(points)},
@@ -99,8 +104,8 @@ std::string eval_multi_text(const MultiEvalResult& r) {
   int64_t missing = 0;
   for (const auto& [m, c] : r.missing_cells_file) missing += c;
   out += fmt::format(
-      "missing grade cells in the file: {} (counted, never read as 0); cost = "
-      "recorded <model>|cost of the answering model\n",
+      "missing grade cells in the file: {} (counted, never read as 0); cost = sum of the "
+      "recorded <model>|cost of every model called\n",
       missing);
   out +=
       fmt::format("\n{:<36} {:>8} {:>12} {:>12}\n", "baseline", "quality", "cost $", "cost/best");
@@ -111,7 +116,8 @@ std::string eval_multi_text(const MultiEvalResult& r) {
   for (const auto& m : r.models) line(m);
   line(r.oracle);
   line(r.random);
-  out += fmt::format("\n{:>6} {:>8} {:>12} {:>10} {:>8} {:>8} {:>8}  top models\n", "bar",
+  out += fmt::format("\n{:>6} {:>8} {:>12} {:>10} {:>8} {:>8} {:>8}  top answering models\n",
+                     r.knob.empty() ? "knob" : r.knob.substr(0, 6),
                      "quality", "cost $", "cost/best", "acc", "over", "under");
   auto pline = [&](const MultiPoint& p, const char* tag) {
     std::vector<std::pair<double, std::string>> s;
@@ -211,8 +217,8 @@ std::string eval_multi_svg(const MultiEvalResult& r) {
   const double lx = kW - kR + 15;
   s += fmt::format(
       "<polyline points=\"{0},{1} {2},{1}\" stroke=\"#1f77b4\" stroke-width=\"2\"/>"
-      "<text x=\"{3}\" y=\"{4}\">route '{5}' (bar sweep; dot = configured)</text>\n",
-      lx, kT + 10, lx + 20, lx + 25, kT + 14, r.route);
+      "<text x=\"{3}\" y=\"{4}\">route '{5}' ({6} sweep; dot = configured)</text>\n",
+      lx, kT + 10, lx + 20, lx + 25, kT + 14, r.route, r.knob.empty() ? "no" : r.knob);
   s += fmt::format(
       "<rect x=\"{}\" y=\"{}\" width=\"6\" height=\"6\" fill=\"#d62728\"/><text x=\"{}\" "
       "y=\"{}\">single models</text>\n",

@@ -20,6 +20,12 @@ const RE2& bare_letter_re() {
   static const RE2 re(R"(^\s*\(?([A-E])\)?[.)]?\s*$)", quiet());
   return re;
 }
+// A leading option letter marked as one: "A) Kyle", "D (the sun)", "B. Because", "C: ...";
+// not an English article or word ("A chart shows", "I do not").
+const RE2& leading_letter_re() {
+  static const RE2 re(R"(^\s*\(?([A-E])(?:\)|\.|:|\s*\())", quiet());
+  return re;
+}
 const RE2& number_re() {
   static const RE2 re(R"((-?\$?\d[\d,]*(?:\.\d+)?))", quiet());
   return re;
@@ -80,6 +86,7 @@ std::optional<std::string> extract_option_letter(const std::string& text) {
   if (auto v = last_answer_match(text, option_letter_re())) return v;
   std::string letter;
   if (RE2::FullMatch(text, bare_letter_re(), &letter)) return letter;
+  if (RE2::PartialMatch(text, leading_letter_re(), &letter)) return letter;
   return std::nullopt;
 }
 

@@ -20,7 +20,9 @@ std::string normalize_answer_text(std::string s);
 // The last number in `text`, normalised (normalize_number); nullopt when there is none.
 std::optional<std::string> extract_last_number(const std::string& text);
 // The option letter A-E: the last "answer is (B)" / "option: C" style mention, else the whole
-// text when it is just an upper-case letter ("B", "(B)."); nullopt otherwise.
+// text when it is just an upper-case letter ("B", "(B)."), else a leading letter marked as an
+// option ("A) Kyle", "D (the sun)", "B. Because", "C: ..."; not "A chart shows"); nullopt
+// otherwise (e.g. an answer that repeats the option's text without its letter).
 std::optional<std::string> extract_option_letter(const std::string& text);
 
 }  // namespace triage::routes

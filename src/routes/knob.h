@@ -31,6 +31,9 @@ class Knob {
   // [lo, hi] covering every behaviour: at one end the owner never takes the guarded path
   // (e.g. always accepts), at the other it always does (always escalates).
   virtual std::pair<double, double> range() const = 0;
+  // Optional: > 0 when only multiples of step() from range().first behave differently (a count,
+  // e.g. an agreement check's min_agree); a sweep then visits exactly those values. 0: continuous.
+  virtual double step() const { return 0.0; }
 
   // Optional: when the owner's decision for a request is "score(request) compared with the
   // knob" and the score is a pure function of the request alone (no model call), that score.

@@ -7,6 +7,7 @@
 #include "checks/agreement_check.h"
 #include "checks/builtin.h"
 #include "checks/verifier_check.h"
+#include "routes/knob.h"
 
 namespace triage::checks {
 namespace {
@@ -198,6 +199,15 @@ TEST(ExtractAnswer, Modes) {
   EXPECT_EQ(extract_answer("I think the answer is (C).", Extract::kOption), "C");
   EXPECT_EQ(extract_answer("B", Extract::kOption), "B");
   EXPECT_EQ(extract_answer("probably something", Extract::kOption), std::nullopt);
+  // RouterBench-style replies: a letter marked as an option, not an English word.
+  EXPECT_EQ(extract_answer("A)", Extract::kOption), "A");
+  EXPECT_EQ(extract_answer("D\n", Extract::kOption), "D");
+  EXPECT_EQ(extract_answer("D (the availability of clean resources)", Extract::kOption), "D");
+  EXPECT_EQ(extract_answer("B. Because the sugar", Extract::kOption), "B");
+  EXPECT_EQ(extract_answer("C: rock", Extract::kOption), "C");
+  EXPECT_EQ(extract_answer("A chart shows", Extract::kOption), std::nullopt);
+  EXPECT_EQ(extract_answer("I do not know", Extract::kOption), std::nullopt);
+  EXPECT_EQ(extract_answer("Rachel", Extract::kOption), std::nullopt);
   EXPECT_EQ(extract_answer("  Paris! ", Extract::kText), "paris");
   EXPECT_EQ(extract_answer("PARIS.", Extract::kText), "paris");
 }
@@ -285,6 +295,127 @@ TEST_F(ModelChecksTest, AgreementNoExtractableAnswerFails) {
   const core::Span* s = check_span(trace, "agreement/1");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->detail, "no number in the answer");
+}
+
+// Several second opinions: small answers, a/b/c are asked in order, large is the escalation.
+std::string several_opinions(const std::string& min_agree) {
+  return R"(
+models:
+  - {name: small, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: small,
+     prices: {input: 1, output: 1}}
+  - {name: a, provider: openai, endpoint: "http://127.0.0.1:9/v1", prices: {input: 1, output: 1}}
+  - {name: b, provider: openai, endpoint: "http://127.0.0.1:9/v1", prices: {input: 1, output: 1}}
+  - {name: c, provider: openai, endpoint: "http://127.0.0.1:9/v1", prices: {input: 1, output: 1}}
+  - {name: large, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: large,
+     prices: {input: 10, output: 30}}
+routes:
+  - name: quiz
+    type: cascade
+    steps:
+      - route: small
+        checks: [{type: agreement, routes: [a, b, c], extract: option)" +
+         (min_agree.empty() ? "" : ", min_agree: " + min_agree) + R"(}]
+      - route: large
+)";
+}
+
+TEST_F(ModelChecksTest, AgreementOfSeveralNeedsAllByDefaultAndStopsAtFirstDissent) {
+  Harness h(several_opinions(""));
+  h.fake("small").answer = "B";
+  h.fake("a").answer = "B)";
+  h.fake("b").answer = "C";
+  h.fake("c").answer = "B";
+  core::Trace trace;
+  auto r = h.run("quiz", user_request("q"), trace);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(trace.model, "large");
+  // 3 of 3 needed: once b dissents the verdict is decided, so c is never paid for.
+  EXPECT_EQ(h.fake("a").calls, 1);
+  EXPECT_EQ(h.fake("b").calls, 1);
+  EXPECT_EQ(h.fake("c").calls, 0);
+  const core::Span* s = check_span(trace, "agreement/1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_FALSE(s->ok);
+  EXPECT_EQ(s->detail, "1 of 3 agree on 'B' (need 3): 'B' vs 'C' (b)");
+}
+
+TEST_F(ModelChecksTest, AgreementOfSeveralStopsOnceMinAgreeIsReached) {
+  Harness h(several_opinions("2"));
+  h.fake("small").answer = "The answer is A";
+  h.fake("a").answer = "C";
+  h.fake("b").answer = "A";
+  h.fake("c").answer = "(A)";
+  core::Trace trace;
+  auto r = h.run("quiz", user_request("q"), trace);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(trace.model, "small");  // b and c agree: 2 of 3
+  EXPECT_EQ(h.fake("large").calls, 0);
+  EXPECT_EQ(h.fake("c").calls, 1);
+  const core::Span* s = check_span(trace, "agreement/1");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->ok);
+  EXPECT_EQ(s->detail, "2 of 3 agree on 'A' (need 2): 'A' vs 'C' (a)");
+
+  // Once 2 agree, later opinions are not asked.
+  Harness h2(several_opinions("2"));
+  h2.fake("small").answer = "A";
+  h2.fake("a").answer = "A";
+  h2.fake("b").answer = "A";
+  core::Trace t2;
+  ASSERT_TRUE(h2.run("quiz", user_request("q"), t2).ok());
+  EXPECT_EQ(t2.model, "small");
+  EXPECT_EQ(h2.fake("c").calls, 0);
+}
+
+TEST_F(ModelChecksTest, AgreementMinAgreeIsADiscreteKnobFromAlwaysAcceptToAlwaysEscalate) {
+  Harness h(several_opinions("2"));
+  auto* cascade = h.table().find("quiz");
+  ASSERT_NE(cascade, nullptr);
+  const std::vector<routes::Knob*> knobs = routes::knobs_of(*cascade);
+  ASSERT_EQ(knobs.size(), 1u);
+  routes::Knob& k = *knobs[0];
+  EXPECT_EQ(k.name(), "min_agree");
+  EXPECT_DOUBLE_EQ(k.get(), 2.0);
+  EXPECT_DOUBLE_EQ(k.step(), 1.0);
+  EXPECT_EQ(k.range(), (std::pair<double, double>{0.0, 4.0}));
+  h.fake("small").answer = "B";
+  h.fake("a").answer = "C";
+  h.fake("b").answer = "C";
+  h.fake("c").answer = "C";
+
+  k.set(0);  // accept without asking anyone
+  core::Trace t0;
+  ASSERT_TRUE(h.run("quiz", user_request("q"), t0).ok());
+  EXPECT_EQ(t0.model, "small");
+  EXPECT_EQ(h.fake("a").calls, 0);
+
+  k.set(4);  // more than there are opinions: escalate without asking anyone
+  h.fake("small").answer = "C";
+  core::Trace t4;
+  ASSERT_TRUE(h.run("quiz", user_request("q"), t4).ok());
+  EXPECT_EQ(t4.model, "large");
+  EXPECT_EQ(h.fake("a").calls, 0);
+
+  k.set(1);  // one of three agreeing is enough
+  core::Trace t1;
+  ASSERT_TRUE(h.run("quiz", user_request("q"), t1).ok());
+  EXPECT_EQ(t1.model, "small");
+  EXPECT_EQ(h.fake("a").calls, 1);
+  EXPECT_EQ(h.fake("b").calls, 0);
+}
+
+TEST_F(ModelChecksTest, AgreementConfigErrors) {
+  EXPECT_NE(build_error(several_opinions("5")).find("min_agree"), std::string::npos);
+  EXPECT_NE(build_error(kModels + R"(
+routes:
+  - name: m
+    type: cascade
+    steps:
+      - route: small
+        checks: [{type: agreement, route: judge, routes: [judge]}]
+      - route: large
+)").find("not both"),
+            std::string::npos);
 }
 
 TEST_F(ModelChecksTest, ModelChecksNeedARouteTable) {
