@@ -31,11 +31,13 @@ models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl src/ml/inte
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
 
-models/mmlu_router.bin: data/routellm/mmlu.csv | build
+ROUTER_TRAINER := src/offline/train_router.cc src/offline/cross_fit.cc
+
+models/mmlu_router.bin: data/routellm/mmlu.csv $(ROUTER_TRAINER) | build
 	@mkdir -p models
 	$(TRIAGE) train router --dataset $< --out $@
 
-models/gsm8k_router.bin: data/routellm/gsm8k.csv | build
+models/gsm8k_router.bin: data/routellm/gsm8k.csv $(ROUTER_TRAINER) | build
 	@mkdir -p models
 	$(TRIAGE) train router --dataset $< --out $@
 

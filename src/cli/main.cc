@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
   train_router->add_option("--label", router_opts.label, "auto | strong_needed | weak_fails");
   train_router->add_option("--features", router_opts.features, "auto | prompt | category+prompt");
   train_router->add_option("--seed", router_opts.split.seed, "Seed of the fixed train/test split");
+  train_router->add_option("--folds", router_opts.folds,
+                           "Cross-fitting folds over the train part (default 5)");
+  train_router->add_option("--category-smoothing", router_opts.category_smoothing,
+                           "Candidate pseudo-row counts for the category rates (default 2 5 10 "
+                           "20 50; the best out-of-fold is kept)");
 
   triage::offline::TrainMultiRouterOptions multi_opts;
   auto* train_multi = train->add_subcommand(

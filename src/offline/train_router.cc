@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/csv.h"
 #include "ml/fasttext_model.h"
+#include "offline/cross_fit.h"
 #include "offline/output_format.h"
 #include "offline/pair_metrics.h"
 #include "offline/train_common.h"
@@ -37,7 +38,8 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   auto need = [&](const char* name) {
     auto c = t.column(name);
     if (!c) {
-      throw ml::ModelError(path + ": no column '" + name + "' (a RouteLLM-format pair dataset "
+      throw ml::ModelError(path + ": no column '" + name +
+                           "' (a RouteLLM-format pair dataset "
                            "needs prompt, weak_correct, strong_correct; columns: " +
                            t.columns_list() + ")");
     }
@@ -126,119 +128,152 @@ json::object metrics_json(const SubsetMetrics& m) {
 
 }  // namespace
 
+namespace {
+
+// One candidate's out-of-fold inputs to the stacker and its fit.
+struct Stacked {
+  std::vector<std::vector<double>> x;  // per train row: {logit p} or {logit p, logit rate}
+  std::vector<double> w;               // {a, b} or {a, c, b}
+  std::vector<double> scores;          // stacked P(strong needed) per train row
+};
+
+// Fits the stacker of "strong needed" on x. A negative slope on the fastText input would invert
+// the model's ranking on the strength of noise: the model has no usable signal there, so its
+// input is dropped instead (reported as a = 0).
+Stacked stack(std::vector<std::vector<double>> x, const std::vector<int>& y) {
+  Stacked s;
+  s.x = std::move(x);
+  s.w = fit_logistic(s.x, y);
+  if (s.w[0] < 0.0) {
+    auto flat = s.x;
+    for (auto& xi : flat) xi[0] = 0.0;
+    s.w = fit_logistic(flat, y);
+    s.w[0] = 0.0;
+  }
+  for (const auto& xi : s.x) {
+    double z = s.w.back();
+    for (std::size_t k = 0; k < xi.size(); ++k) z += s.w[k] * xi[k];
+    s.scores.push_back(1 / (1 + std::exp(-z)));
+  }
+  return s;
+}
+
+}  // namespace
+
 TrainRouterReport train_router(const TrainRouterOptions& o) {
   const SteadyTime start = SteadyClock::now();
   TrainRouterReport rep;
   if (o.out_path.empty()) throw ml::ModelError("train router: no output path");
-  std::vector<Row> rows = load_rows(o.dataset, o.split, rep.n_skipped);
+  if (o.folds < 2) throw ml::ModelError("train router: --folds must be at least 2");
+  if (o.category_smoothing.empty()) {
+    throw ml::ModelError("train router: no category smoothing candidate");
+  }
+  for (double k : o.category_smoothing) {
+    if (!(k >= 0.0)) throw ml::ModelError("train router: category smoothing must be >= 0");
+  }
+  SplitRule split = o.split;
+  split.calib_below = split.test_below;  // no calibration slice: the train part is cross-fitted
+  std::vector<Row> rows = load_rows(o.dataset, split, rep.n_skipped);
   rep.n_rows = static_cast<int64_t>(rows.size());
   rep.data_file_sha256 = file_sha256(o.dataset);
   bool has_category = false;
   for (const Row& r : rows) has_category = has_category || !r.category.empty();
-  const SplitParts<Row> parts = split_parts(rows, o.dataset);
-  const std::vector<const Row*>& fit = parts.fit;
-  const std::vector<const Row*>& calib = parts.calibration;
-  const std::vector<const Row*>& test = parts.test;
-  rep.n_fit = static_cast<int64_t>(fit.size());
-  rep.n_calibration = static_cast<int64_t>(calib.size());
+  std::vector<const Row*> train, test;
+  for (const Row& r : rows) (r.part == SplitPart::kTest ? test : train).push_back(&r);
+  if (test.empty() || train.size() < static_cast<std::size_t>(o.folds)) {
+    throw ml::ModelError(o.dataset + ": too few rows for a train/test split with " +
+                         std::to_string(o.folds) + " folds (" + std::to_string(rows.size()) +
+                         " usable rows)");
+  }
+  rep.n_train = static_cast<int64_t>(train.size());
   rep.n_test = static_cast<int64_t>(test.size());
+  rep.folds = o.folds;
+  std::vector<int> fold(train.size());
+  std::vector<int> y(train.size());
+  std::vector<double> needed(train.size());
+  std::vector<std::string> cats(train.size());
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    fold[i] = fold_of(train[i]->key, split.seed, o.folds);
+    y[i] = train[i]->needed() ? 1 : 0;
+    needed[i] = y[i];
+    cats[i] = train[i]->category;
+  }
+  for (int f = 0; f < o.folds; ++f) {
+    if (std::find(fold.begin(), fold.end(), f) == fold.end()) {
+      throw ml::ModelError(o.dataset + ": fold " + std::to_string(f) + " of " +
+                           std::to_string(o.folds) + " is empty; use fewer --folds");
+    }
+  }
 
   std::vector<std::string> labels = {"strong_needed", "weak_fails"};
   if (o.label != "auto") labels = {o.label};
-  std::vector<std::string> feature_sets = {"prompt"};
-  if (has_category) feature_sets.push_back("category+prompt");
-  if (o.features != "auto") feature_sets = {o.features};
+  std::string feats = has_category ? "category+prompt" : "prompt";
+  if (o.features != "auto") feats = o.features;
+  const bool use_cat = feats == "category+prompt";
+  const bool stack_rates = has_category && o.category_rates;
   // A small grid: the data are small and the labels noisy, so few epochs / low rates win.
-  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
+  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.2, 1, 20}};
+  std::vector<double> smoothings = o.category_smoothing;
+  if (!stack_rates) smoothings = {0.0};
+  // Out-of-fold category rates per smoothing (independent of the candidate).
+  std::vector<std::vector<double>> oof_rates;
+  for (double k : smoothings) {
+    oof_rates.push_back(stack_rates ? out_of_fold_category_rates(cats, needed, fold, o.folds, k)
+                                    : std::vector<double>());
+  }
 
-  const std::string tmp_base = o.out_path + ".candidate";
-  std::string best_path;
+  const std::string tmp = o.out_path + ".fold.bin";
+  Stacked best;
   double best_apgr = -1e9;
-  int idx = 0;
   for (const auto& label : labels) {
-    for (const auto& feats : feature_sets) {
-      const bool use_cat = feats == "category+prompt";
-      for (const TrainHyper& h : grid) {
-        const ml::TrainSpec spec =
-            train_spec(examples(fit, label, use_cat),
-                       tmp_base + std::to_string(idx++) + ".bin", h, o.threads, o.split);
-        ml::train_classifier(spec);
-        auto model = ml::FastTextModel::load(spec.out_path);
-        std::vector<double> scores;
-        for (const Row* r : calib) {
-          scores.push_back(ml::label_probability(
-              *model, routes::router_feature_text(r->prompt, r->category, use_cat), "strong", 0.0));
+    for (const TrainHyper& h : grid) {
+      std::vector<double> oof(train.size(), 0.0);
+      for (int f = 0; f < o.folds; ++f) {
+        std::vector<const Row*> in;
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          if (fold[i] != f) in.push_back(train[i]);
         }
-        CandidateResult c{label, feats, h.epoch, h.lr, h.word_ngrams, h.dim,
-                          metrics(calib, scores).apgr};
+        ml::train_classifier(train_spec(examples(in, label, use_cat), tmp, h, o.threads, split));
+        auto model = ml::FastTextModel::load(tmp);
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          if (fold[i] != f) continue;
+          oof[i] = ml::label_probability(
+              *model, routes::router_feature_text(train[i]->prompt, train[i]->category, use_cat),
+              "strong", 0.5);
+        }
+        remove_model(tmp);
+      }
+      for (std::size_t s = 0; s < smoothings.size(); ++s) {
+        std::vector<std::vector<double>> x;
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          x.push_back(stack_rates ? std::vector<double>{logit(oof[i]), logit(oof_rates[s][i])}
+                                  : std::vector<double>{logit(oof[i])});
+        }
+        Stacked st = stack(std::move(x), y);
+        CandidateResult c{label,         feats, h.epoch,       h.lr,
+                          h.word_ngrams, h.dim, smoothings[s], metrics(train, st.scores).apgr};
         rep.candidates.push_back(c);
-        if (c.calibration_apgr > best_apgr) {
-          if (!best_path.empty()) remove_model(best_path);
-          best_apgr = c.calibration_apgr;
-          best_path = spec.out_path;
+        if (c.cv_apgr > best_apgr) {
+          best_apgr = c.cv_apgr;
+          best = std::move(st);
           rep.chosen = c;
-        } else {
-          remove_model(spec.out_path);
         }
       }
     }
   }
-  move_model(best_path, o.out_path);
+
+  // The served model: the chosen candidate retrained on the whole train part.
+  const TrainHyper chosen{rep.chosen.epoch, rep.chosen.lr, rep.chosen.word_ngrams, rep.chosen.dim};
+  ml::train_classifier(
+      train_spec(examples(train, rep.chosen.label, use_cat), o.out_path, chosen, o.threads, split));
   rep.model_path = o.out_path;
   rep.metadata_path = ml::metadata_path_for(o.out_path);
-  const bool use_cat = rep.chosen.features == "category+prompt";
-
-  // Calibration on the calibration slice, target: strong needed. With a category column, the
-  // category's training rate of "strong needed" (from the fit part, smoothed towards the
-  // prior) is a second input: a 3-parameter logistic regression; else plain Platt scaling.
-  auto model = ml::FastTextModel::load(o.out_path);
-  std::map<std::string, std::pair<double, double>> by_cat;  // category -> (needed, count)
-  double prior = 0;
-  for (const Row* r : fit) {
-    auto& c = by_cat[r->category];
-    c.first += r->needed() ? 1 : 0;
-    c.second += 1;
-    prior += r->needed() ? 1 : 0;
-  }
-  prior /= static_cast<double>(fit.size());
-  constexpr double kSmoothing = 5.0;  // pseudo-rows at the prior
-  std::map<std::string, double> rates;
-  for (const auto& [cat, c] : by_cat) {
-    if (!cat.empty()) rates[cat] = (c.first + kSmoothing * prior) / (c.second + kSmoothing);
-  }
-  const bool stack = has_category && o.category_rates;
-  auto rate_of = [&](const std::string& cat) {
-    auto it = rates.find(cat);
-    return it == rates.end() ? prior : it->second;
-  };
-  std::vector<double> raw;
-  std::vector<std::vector<double>> x;
-  std::vector<int> y;
-  for (const Row* r : calib) {
-    const double p = ml::label_probability(
-        *model, routes::router_feature_text(r->prompt, r->category, use_cat), "strong", 0.0);
-    raw.push_back(p);
-    x.push_back(stack ? std::vector<double>{logit(p), logit(rate_of(r->category))}
-                      : std::vector<double>{logit(p)});
-    y.push_back(r->needed() ? 1 : 0);
-  }
-  std::vector<double> w = fit_logistic(x, y);
-  if (w[0] < 0.0) {
-    // A negative slope would invert the model's ranking on the strength of a small slice: the
-    // model has no usable signal there. Keep the ranking flat on it instead (reported as a=0).
-    for (auto& xi : x) xi[0] = 0.0;
-    w = fit_logistic(x, y);
-    w[0] = 0.0;
-  }
-  rep.platt_a = w[0];
-  rep.platt_b = w.back();
-  rep.category_weight = stack ? w[1] : 0.0;
+  rep.platt_a = best.w[0];
+  rep.platt_b = best.w.back();
+  rep.category_weight = stack_rates ? best.w[1] : 0.0;
+  rep.cross_validation = metrics(train, best.scores);
   json::array validation_scores;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    double z = rep.platt_b;
-    for (std::size_t k = 0; k < x[i].size(); ++k) z += w[k] * x[i][k];
-    validation_scores.emplace_back(1 / (1 + std::exp(-z)));
-  }
+  for (double v : best.scores) validation_scores.emplace_back(v);
 
   // Metadata: the ml block as written by train_classifier, plus the router block.
   json::object meta = read_json_object(rep.metadata_path);
@@ -248,20 +283,25 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
       {"score", "calibrated P(strong needed), strong needed = strong_correct > weak_correct"},
       {"features", rep.chosen.features},
       {"training_label", rep.chosen.label},
-      {"calibration", json::object{{"method", stack ? "logistic(logit p, logit category rate)"
-                                                    : "platt"},
-                                   {"a", rep.platt_a},
-                                   {"b", rep.platt_b},
-                                   {"c", rep.category_weight},
-                                   {"fitted_on", "calibration slice of the train part"}}},
+      {"calibration",
+       json::object{{"method", stack_rates ? "logistic(logit p, logit category rate)" : "platt"},
+                    {"a", rep.platt_a},
+                    {"b", rep.platt_b},
+                    {"c", rep.category_weight},
+                    {"fitted_on", "out-of-fold scores of the train part"}}},
+      {"cross_fit", json::object{{"folds", o.folds},
+                                 {"fold_rule", "fnv1a64(\"fold:<seed>:<key>\") % folds"},
+                                 {"category_smoothing", rep.chosen.smoothing}}},
+      // Out-of-fold stacked scores of the train part: what strong_share calibrates on.
       {"validation_scores", std::move(validation_scores)}};
-  append_split_record(router, {o.split, o.dataset, rep.data_file_sha256, rep.n_fit,
-                               rep.n_calibration, rep.n_test, rep.n_skipped});
-  if (stack) {
+  append_split_record(
+      router, {split, o.dataset, rep.data_file_sha256, rep.n_train, 0, rep.n_test, rep.n_skipped});
+  if (stack_rates) {
+    const CategoryRates rates = category_rates(cats, needed, rep.chosen.smoothing);
     json::object r;
-    for (const auto& [cat, v] : rates) r[cat] = v;
+    for (const auto& [cat, v] : rates.rates) r[cat] = v;
     router["category_rates"] = std::move(r);
-    router["category_prior"] = prior;
+    router["category_prior"] = rates.prior;
   }
   meta["router"] = std::move(router);
   write_json_object(rep.metadata_path, meta);
@@ -273,7 +313,6 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     for (const Row* r : part) s.push_back(scorer->score(r->prompt, r->category));
     return s;
   };
-  rep.calibration = metrics(calib, score_all(calib));
   rep.test = metrics(test, score_all(test));
   std::vector<const Row*> kept;
   for (const Row* r : test) {
@@ -285,7 +324,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
 
   meta["router"].as_object()["metrics"] = json::object{
-      {"calibration", metrics_json(rep.calibration)},
+      {"cross_validation", metrics_json(rep.cross_validation)},
       {"test", metrics_json(rep.test)},
       {"test_without_" + o.exclude_subject,
        rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
@@ -299,27 +338,28 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
   auto pct = [](const std::optional<double>& v) { return pct_or(v, "never"); };
   out << fmt::format("router trained from {} (sha256 {})\n", o.dataset,
                      r.data_file_sha256.substr(0, 16));
-  out << fmt::format("rows: {} usable, {} skipped (missing prompt or grade); split by "
-                     "fnv1a64(\"{}:<{}>\") % 10000: fit {}, calibration {}, test {}\n",
-                     r.n_rows, r.n_skipped, o.split.seed, o.split.key_column, r.n_fit,
-                     r.n_calibration, r.n_test);
-  out << "candidates (trained on fit, APGR on calibration):\n";
+  out << fmt::format(
+      "rows: {} usable, {} skipped (missing prompt or grade); split by "
+      "fnv1a64(\"{}:<{}>\") % 10000: train {} ({} folds), test {}\n",
+      r.n_rows, r.n_skipped, o.split.seed, o.split.key_column, r.n_train, r.folds, r.n_test);
+  out << "candidates (out-of-fold APGR over the train part):\n";
   for (const auto& c : r.candidates) {
-    out << fmt::format("  {:<14} {:<16} epoch {:>2} lr {:<5} ngrams {} dim {:>2}  APGR {:.3f}\n",
-                       c.label, c.features, c.epoch, c.lr, c.word_ngrams, c.dim,
-                       c.calibration_apgr);
+    out << fmt::format(
+        "  {:<14} {:<16} epoch {:>2} lr {:<5} ngrams {} dim {:>2} smoothing {:>4}  APGR {:.4f}\n",
+        c.label, c.features, c.epoch, c.lr, c.word_ngrams, c.dim, c.smoothing, c.cv_apgr);
   }
-  out << fmt::format("chosen: label {}, features {}, epoch {}, lr {}; calibration a={:.3f} "
-                     "b={:.3f} c(category rate)={:.3f}\n",
-                     r.chosen.label, r.chosen.features, r.chosen.epoch, r.chosen.lr, r.platt_a,
-                     r.platt_b, r.category_weight);
+  out << fmt::format(
+      "chosen: label {}, features {}, epoch {}, lr {}, smoothing {}; stacker "
+      "a={:.3f} b={:.3f} c(category rate)={:.3f}\n",
+      r.chosen.label, r.chosen.features, r.chosen.epoch, r.chosen.lr, r.chosen.smoothing, r.platt_a,
+      r.platt_b, r.category_weight);
   auto line = [&](const char* what, const SubsetMetrics& m) {
     out << fmt::format(
         "{:<34} n={:>5}  weak {:.3f} strong {:.3f}  APGR {:.3f}  CPT50 {:>6}  CPT80 {:>6}  "
         "ECE {:.3f}\n",
         what, m.n, m.weak_quality, m.strong_quality, m.apgr, pct(m.cpt50), pct(m.cpt80), m.ece);
   };
-  line("calibration slice (selection):", r.calibration);
+  line("cross-validation (train, selection):", r.cross_validation);
   line("TEST (held out):", r.test);
   if (r.test_without_excluded) {
     line(("TEST without " + o.exclude_subject + ":").c_str(), *r.test_without_excluded);
