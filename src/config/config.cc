@@ -95,7 +95,7 @@ std::string check_http_url(std::string_view url) {
 
 void parse_server(MapReader r, ServerConfig& s) {
   r.only({"host", "port", "threads", "max_body_bytes", "request_timeout_ms", "shutdown_grace_ms",
-          "idle_timeout_ms", "log_level"});
+          "idle_timeout_ms", "busy_poll_us", "log_level"});
   s.host = r["host"].get<std::string>(s.host);
   if (s.host.empty()) r["host"].fail("must not be empty (use 0.0.0.0 to listen on all interfaces)");
   s.port = r["port"].get<int>(s.port, Range::between(0, 65535));
@@ -106,6 +106,7 @@ void parse_server(MapReader r, ServerConfig& s) {
   s.shutdown_grace_ms =
       r["shutdown_grace_ms"].get<int64_t>(s.shutdown_grace_ms, Range::at_least(0));
   s.idle_timeout_ms = r["idle_timeout_ms"].get<int64_t>(s.idle_timeout_ms, Range::above(0));
+  s.busy_poll_us = r["busy_poll_us"].get<int64_t>(s.busy_poll_us, Range::between(0, 10000));
   s.log_level = r["log_level"].one_of(kLogLevels, s.log_level);
 }
 

@@ -139,6 +139,7 @@ struct ServerConfig {
   int64_t request_timeout_ms = 120000; // overall deadline per request
   int64_t shutdown_grace_ms = 30000;   // how long in-flight requests may finish on SIGTERM
   int64_t idle_timeout_ms = 60000;     // keep-alive connections idle longer are closed
+  int64_t busy_poll_us = 200;          // adaptive busy polling window, us (0 = off)
   std::string log_level = "info";
 };
 

@@ -1,5 +1,7 @@
 #include "net/http_client.h"
 
+#include "net/busy_poll.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -381,8 +383,10 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
     p.header_limit(kHeaderLimit);
     p.body_limit(options_.max_body_bytes);
     if (req.method == "HEAD") p.skip(true);
+    UpstreamWait wait;  // lets this thread poll instead of sleeping when replies come fast
     auto [rec, n] = co_await on_stream(
         *c, [&](auto& s) { return http::async_read_header(s, c->buffer, p, kTuple); });
+    if (!rec) wait.done();
     if (rec) {
       if (reused && !p.got_some() && rec != beast::error::timeout) {
         pool.count_stale_retry();

@@ -1,5 +1,7 @@
 #include "net/http_server.h"
 
+#include "net/busy_poll.h"
+
 #include <sys/socket.h>
 
 #include <boost/asio.hpp>
@@ -295,7 +297,9 @@ void HttpServer::start() {
   }
   for (auto& w : im.workers) {
     asio::co_spawn(w->ioc, im.accept_loop(*w), asio::detached);
-    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+    w->thread = std::thread([&ioc = w->ioc, window = std::chrono::microseconds(im.opts.busy_poll_us)] {
+      run_io(ioc, window);
+    });
   }
   im.running = true;
 }

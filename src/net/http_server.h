@@ -61,6 +61,7 @@ struct ServerOptions {
   uint64_t max_body_bytes = 4 << 20;
   int64_t idle_timeout_ms = 60000;   // keep-alive connection with no request
   int64_t write_timeout_ms = 30000;  // a client that does not read its response
+  int64_t busy_poll_us = 0;          // adaptive busy polling window (net/busy_poll.h); 0 = off
 };
 
 class HttpServer {

@@ -265,11 +265,14 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
       // (GCC 12: no co_await nested in a conditional block that co_returns; see preamble)
       bool accepted = true;
       if (step->has_delta) {
+        // The first token goes out at once; later deltas of the same read are batched.
+        bool first_token = false;
         if (first && (!step->delta.content.empty() || step->delta.tool_calls)) {
           stats.ttfb_us = micros_between(sent, SteadyClock::now());
           first = false;
+          first_token = true;
         }
-        step->delta.more = parser.has_complete_event();
+        step->delta.more = !first_token && parser.has_complete_event();
         accepted = co_await sink.write(step->delta);
       }
       if (!accepted) {

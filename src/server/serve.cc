@@ -29,6 +29,7 @@ int serve(config::Config cfg) {
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   opts.max_body_bytes = static_cast<uint64_t>(cfg.server.max_body_bytes);
   opts.idle_timeout_ms = cfg.server.idle_timeout_ms;
+  opts.busy_poll_us = cfg.server.busy_poll_us;
   net::HttpServer server(opts, [&gateway](net::IncomingRequest& in, net::ResponseWriter& out) {
     return gateway.handle(in, out);
   });

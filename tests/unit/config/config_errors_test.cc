@@ -83,6 +83,8 @@ const BrokenCase kCases[] = {
      "triage.yaml:2: server.port: ", "expected a whole number, got '80.5'"},
     {"PortOutOfRange", "server:\n  port: 70000\n",
      "triage.yaml:2: server.port: ", "must be between 0 and 65535, got 70000"},
+    {"BusyPollOutOfRange", "server:\n  busy_poll_us: 20000\n",
+     "triage.yaml:2: server.busy_poll_us: ", "must be between 0 and 10000, got 20000"},
     {"ServerNotAMapping", "server: [1, 2]\n",
      "triage.yaml:1: server: ", "expected a mapping, got a list"},
     {"BadLogLevel", "server:\n  log_level: verbose\n", "triage.yaml:2: server.log_level: ",

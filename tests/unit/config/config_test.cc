@@ -172,6 +172,15 @@ TEST(Config, FullConfigParsesIntoStructs) {
   EXPECT_EQ(c.find_route("gpt-4o"), nullptr);
 }
 
+TEST(Config, BusyPollCanBeSwitchedOff) {
+  const Config c = parse_config(
+      "server: {busy_poll_us: 0}\n"
+      "models:\n"
+      "  - {name: small, provider: openai, endpoint: http://127.0.0.1:8000/v1, prices: {input: 1, output: 1}}\n",
+      "/srv/cfg/t.yaml");
+  EXPECT_EQ(c.server.busy_poll_us, 0);
+}
+
 TEST(Config, DefaultsApply) {
   const Config c = parse_config(
       "models:\n"
@@ -192,6 +201,7 @@ TEST(Config, DefaultsApply) {
   EXPECT_EQ(c.server.host, server.host);
   EXPECT_EQ(c.server.port, 8080);
   EXPECT_EQ(c.server.threads, 0);
+  EXPECT_EQ(c.server.busy_poll_us, 200);
   EXPECT_EQ(c.server.max_body_bytes, 4 << 20);
   EXPECT_EQ(c.server.log_level, "info");
   EXPECT_EQ(c.store.type, "sqlite");
