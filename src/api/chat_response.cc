@@ -43,7 +43,7 @@ void append_millis(std::string& out, double ms) {
     return;
   }
   const long long us = std::llround(ms * 1000.0);
-  out += std::to_string(us / 1000);
+  append_json_int(out, us / 1000);
   char frac[5] = {'.', static_cast<char>('0' + us % 1000 / 100),
                   static_cast<char>('0' + us % 100 / 10), static_cast<char>('0' + us % 10), 0};
   out += frac;

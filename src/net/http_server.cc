@@ -46,7 +46,12 @@ class BeastRequest final : public IncomingRequest {
 };
 
 void append_value(std::string& out, std::string_view v) {
-  for (char c : v) out += (c == '\r' || c == '\n') ? ' ' : c;
+  const size_t at = out.size();
+  out.append(v.data(), v.size());
+  for (size_t i = out.find_first_of("\r\n", at); i != std::string::npos;
+       i = out.find_first_of("\r\n", i + 1)) {
+    out[i] = ' ';
+  }
 }
 
 class BeastWriter final : public ResponseWriter {
