@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (`make bench`): the test upstream directly, nginx as a plain keep-alive reverse
-# proxy in front of it (the floor), and Triage passing through to it, measured in one sitting on
-# loopback with wrk. Method and peer figures: bench/README.md.
+# proxy in front of it (the floor), and Triage passing through to it (with its default config,
+# and as `triage-nopoll` with server.busy_poll_us: 0), measured in one sitting on loopback with
+# wrk. Method and peer figures: bench/README.md.
 #
 # CPU layout: the system under test (nginx with 1 worker, or triage with all its threads) is
 # pinned to CPU 1; wrk, the upstream and the TTFB client share CPU 0. "CPU us/req" is the SUT's
@@ -144,6 +145,17 @@ EOF
   else
     log "triage did not start: $(tail -5 "$TMP/triage.log")"; HAVE_TRIAGE=0
   fi
+  # The same with adaptive busy polling off (server.busy_poll_us: 0), to show what it buys.
+  sed -e 's/log_level: warn}/log_level: warn, busy_poll_us: 0}/' -e "s#$TMP/triage.db#$TMP/triage-sleep.db#" \
+    "$TMP/triage.yaml" > "$TMP/triage-sleep.yaml"
+  BENCH_UPSTREAM_KEY=sk-bench taskset -c $SUT_CPU "$TRIAGE_BIN" serve -c "$TMP/triage-sleep.yaml" \
+    --listen 127.0.0.1:0 > "$TMP/triage-sleep.log" 2>&1 &
+  PID_sleep=$!; PIDS+=("$PID_sleep")
+  if SLEEP_URL="$(wait_line "$TMP/triage-sleep.log" 'triage: listening on (http://[^ ]+)' "$PID_sleep")"; then
+    TARGETS+=("triage-nopoll|${SLEEP_URL%/}/v1/chat/completions|$PID_sleep")
+  else
+    log "triage (busy_poll_us: 0) did not start: $(tail -5 "$TMP/triage-sleep.log")"
+  fi
 fi
 
 # --- smoke: one JSON and one streaming request per target must answer 200 ------------------
@@ -213,7 +225,7 @@ for t in "${OK_TARGETS[@]}"; do
   for kind in instant paced; do
     model=gpt-4o-mini; n=$TTFB_N
     if [ $kind = paced ]; then
-      n=$TTFB_PACED_N; model="mode:delay-chunks-$PACE_MS"; [ "$name" = triage ] && model=paced
+      n=$TTFB_PACED_N; model="mode:delay-chunks-$PACE_MS"; [ "${name%-nopoll}" = triage ] && model=paced
     fi
     line="$(taskset -c $LOAD_CPU node "$LOAD/ttfb.mjs" "$url" "$n" "$model" 2>&1 | grep '^TTFB')"
     echo "=== ttfb target=$name kind=$kind: $line" >> "$RAW"
