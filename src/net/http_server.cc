@@ -48,9 +48,8 @@ class BeastRequest final : public IncomingRequest {
 void append_value(std::string& out, std::string_view v) {
   const size_t at = out.size();
   out.append(v.data(), v.size());
-  for (size_t i = out.find_first_of("\r\n", at); i != std::string::npos;
-       i = out.find_first_of("\r\n", i + 1)) {
-    out[i] = ' ';
+  for (size_t i = at; i < out.size(); ++i) {
+    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
   }
 }
 

@@ -1,5 +1,7 @@
 #include "providers/openai.h"
 
+#include "providers/openai_fast_parse.h"
+
 #include <boost/json/parse.hpp>
 
 #include "net/http_client.h"
@@ -95,6 +97,12 @@ std::string build_request_body(const core::ChatRequest& req, std::string_view up
 
 Result<core::Completion> parse_response(std::string_view body, std::string_view model,
                                         bool& reported_usage) {
+  if (auto fast = parse_response_fast(body, model, reported_usage)) return std::move(*fast);
+  return parse_response_dom(body, model, reported_usage);
+}
+
+Result<core::Completion> parse_response_dom(std::string_view body, std::string_view model,
+                                            bool& reported_usage) {
   reported_usage = false;
   unsigned char buf[8192];
   json::monotonic_resource mr(buf, sizeof buf);

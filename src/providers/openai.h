@@ -34,6 +34,9 @@ std::string build_request_body(const core::ChatRequest& req, std::string_view up
 // Usage is left zero (and `reported_usage` false) when the upstream sent none.
 Result<core::Completion> parse_response(std::string_view body, std::string_view model,
                                         bool& reported_usage);
+// The same with the DOM only (no fast path): the reference parse_response_fast is tested against.
+Result<core::Completion> parse_response_dom(std::string_view body, std::string_view model,
+                                        bool& reported_usage);
 
 // Turns chat.completion.chunk events into deltas and assembles the completion (tool call
 // fragments are merged by index into the non-streaming shape). Stops at "[DONE]".
