@@ -39,7 +39,10 @@ routes::Verdict eval(routes::Check& c, const std::string& answer, const std::str
 class SimilarityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(TRIAGE_BINARY_DIR) / "similarity_test";
+    // One folder per test: ctest runs the tests of this suite in parallel processes.
+    dir_ = std::filesystem::path(TRIAGE_BINARY_DIR) / "test-tmp" / "similarity" /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "refs.jsonl")
         << R"({"category": "billing", "text": "You can download your invoice from the billing page."})"
