@@ -5,8 +5,9 @@
 // second sleep is most of the gateway's added latency. So, while a request on this thread awaits
 // an upstream reply and this thread's recent upstream replies came within `window`, the thread
 // polls (epoll with no timeout) instead of sleeping, for at most `window`. Upstreams that take
-// longer (hosted LLMs: hundreds of ms) never trigger it, and a thread with nothing in flight
-// always sleeps. `server.busy_poll_us` sets the window (default 200; 0 = off; docs/config.md).
+// longer (hosted LLMs: hundreds of ms) never trigger it, a thread with nothing in flight always
+// sleeps, and so does a thread busy more than half of the last 10 ms (at saturation spinning
+// only takes the gaps from other work). `server.busy_poll_us` sets the window (default 200; 0 = off; docs/config.md).
 //
 // Threading: the counters are thread_local and belong to the thread running the io_context;
 // UpstreamWait must be created and destroyed on that thread (coroutines of one io_context run
