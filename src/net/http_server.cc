@@ -1,6 +1,9 @@
 #include "net/http_server.h"
 
+#include <algorithm>
+
 #include "net/busy_poll.h"
+#include "net/conn_watch.h"
 
 #include <sys/socket.h>
 
@@ -55,8 +58,13 @@ void append_value(std::string& out, std::string_view v) {
 
 class BeastWriter final : public ResponseWriter {
  public:
-  BeastWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, int64_t timeout_ms)
-      : stream_(stream), version_(version), keep_alive_(keep_alive), timeout_(timeout_ms) {}
+  BeastWriter(beast::tcp_stream& stream, ConnectionWatch::Entry& watch, unsigned version,
+              bool keep_alive, int64_t timeout_ms)
+      : stream_(stream),
+        watch_(watch),
+        version_(version),
+        keep_alive_(keep_alive),
+        timeout_(timeout_ms) {}
 
   // The response head is formatted here rather than by Beast's serializer: it is a handful of
   // fixed lines, and the serializer's buffer machinery cost more than the rest of the
@@ -89,9 +97,9 @@ class BeastWriter final : public ResponseWriter {
     }
     head += "\r\n\r\n";
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
-    stream_.expires_after(timeout_);
+    watch_.arm(timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
-    stream_.expires_never();
+    watch_.disarm();
     ok_ = !ec;
     co_return ok_;
   }
@@ -168,9 +176,9 @@ class BeastWriter final : public ResponseWriter {
   // Writes `buffers` (whose first one is head_) and empties head_.
   template <typename Buffers>
   asio::awaitable<bool> write_buffers(const Buffers& buffers) {
-    stream_.expires_after(timeout_);
+    watch_.arm(timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
-    stream_.expires_never();
+    watch_.disarm();
     head_.clear();
     ok_ = !ec;
     co_return ok_;
@@ -178,6 +186,7 @@ class BeastWriter final : public ResponseWriter {
 
   std::string head_;  // response head not yet sent, then chunk-size prefixes
   beast::tcp_stream& stream_;
+  ConnectionWatch::Entry& watch_;  // write deadline (the session's)
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds timeout_;
@@ -189,6 +198,9 @@ class BeastWriter final : public ResponseWriter {
 
 struct HttpServer::Impl {
   struct Worker {
+    explicit Worker(std::chrono::milliseconds tick) : watch(tick) {}
+    // Declared before ioc: destroying ioc destroys the sessions, whose entries unlink from it.
+    ConnectionWatch watch;
     asio::io_context ioc{1};
     std::optional<tcp::acceptor> acceptor;
     std::thread thread;
@@ -223,11 +235,20 @@ struct HttpServer::Impl {
       }
       beast::error_code ignored;
       sock.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(w.ioc, session(beast::tcp_stream(std::move(sock))), asio::detached);
+      asio::co_spawn(w.ioc, session(w, beast::tcp_stream(std::move(sock))), asio::detached);
     }
   }
 
-  asio::awaitable<void> session(beast::tcp_stream stream) {
+  // A quarter of the shortest connection timeout, from 10 ms to 1 s (ConnectionWatch).
+  std::chrono::milliseconds watch_tick() const {
+    const int64_t shortest = std::min(opts.idle_timeout_ms, opts.write_timeout_ms);
+    return std::chrono::milliseconds(std::clamp<int64_t>(shortest / 4, 10, 1000));
+  }
+
+  asio::awaitable<void> session(Worker& w, beast::tcp_stream stream) {
+    // Deadlines: idle_timeout_ms for the next request (whole, headers and body), then
+    // write_timeout_ms for each write of the response (BeastWriter).
+    ConnectionWatch::Entry watch(w.watch, stream.socket());
     beast::flat_buffer buffer;
     // Beast reads at most the free capacity (at least 512 bytes): a typical chat request
     // (1-10 KB) then arrives in one read instead of a dozen.
@@ -236,9 +257,9 @@ struct HttpServer::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(opts.max_body_bytes);
       parser.header_limit(64 * 1024);
-      stream.expires_after(std::chrono::milliseconds(opts.idle_timeout_ms));
+      watch.arm(std::chrono::milliseconds(opts.idle_timeout_ms));
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-      stream.expires_never();
+      watch.disarm();
       bool too_large = ec == http::error::body_limit;
       std::string malformed;
       if (ec && !too_large) {
@@ -256,7 +277,7 @@ struct HttpServer::Impl {
       bool client_ok = true;
       {
         BeastRequest in(req, too_large, std::move(malformed));
-        BeastWriter out(stream, req.version(), keep_alive, opts.write_timeout_ms);
+        BeastWriter out(stream, watch, req.version(), keep_alive, opts.write_timeout_ms);
         co_await handler(in, out);
         client_ok = out.ok();
       }
@@ -286,7 +307,7 @@ void HttpServer::start() {
   tcp::endpoint ep(addr, im.opts.port);
   try {
     for (int i = 0; i < im.opts.threads; ++i) {
-      auto w = std::make_unique<Impl::Worker>();
+      auto w = std::make_unique<Impl::Worker>(im.watch_tick());
       im.open_acceptor(*w, ep);
       if (i == 0) {
         im.bound_port = w->acceptor->local_endpoint().port();
@@ -301,6 +322,7 @@ void HttpServer::start() {
   }
   for (auto& w : im.workers) {
     asio::co_spawn(w->ioc, im.accept_loop(*w), asio::detached);
+    asio::co_spawn(w->ioc, w->watch.run(), asio::detached);
     w->thread = std::thread([&ioc = w->ioc, window = std::chrono::microseconds(im.opts.busy_poll_us)] {
       run_io(ioc, window);
     });

@@ -1,0 +1,57 @@
+#pragma once
+// Deadlines for the client connections of one I/O thread, enforced by one coarse periodic sweep
+// instead of a timer armed and cancelled around every read and write (Beast basic_stream
+// timeouts): per request that was two timer-queue round trips, their cancelled completions and
+// a timerfd_settime syscall (docs/performance.md). The price is resolution: a deadline fires
+// within one tick after it passes (tick = a quarter of the shortest timeout, 10 ms to 1 s).
+//
+// Threading: a watch and its entries belong to one io_context and are used only by the thread
+// running it. An Entry registers itself for its lifetime (it is neither copyable nor movable).
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+
+#include "common/clock.h"
+
+namespace triage::net {
+
+class ConnectionWatch {
+ public:
+  class Entry {
+   public:
+    Entry(ConnectionWatch& watch, boost::asio::ip::tcp::socket& socket);
+    ~Entry();
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+    // The connection's pending operations are cancelled (operation_aborted) once `timeout` has
+    // passed without disarm().
+    void arm(std::chrono::milliseconds timeout) { deadline_ = SteadyClock::now() + timeout; }
+    void disarm() { deadline_ = SteadyTime::max(); }
+    bool expired() const { return expired_; }  // the sweep cancelled this connection
+
+   private:
+    friend class ConnectionWatch;
+    ConnectionWatch& watch_;
+    boost::asio::ip::tcp::socket& socket_;
+    SteadyTime deadline_ = SteadyTime::max();
+    bool expired_ = false;
+    Entry* prev_ = nullptr;
+    Entry* next_ = nullptr;
+  };
+
+  explicit ConnectionWatch(std::chrono::milliseconds tick) : tick_(tick) {}
+  // Sweeps every tick until the io_context stops; co_spawn it once on the watch's io_context.
+  boost::asio::awaitable<void> run();
+  // Cancels the connections whose deadline is <= now; returns how many.
+  int sweep(SteadyTime now);
+  int size() const { return size_; }
+
+ private:
+  std::chrono::milliseconds tick_;
+  Entry* head_ = nullptr;
+  int size_ = 0;
+};
+
+}  // namespace triage::net

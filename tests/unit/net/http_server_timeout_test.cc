@@ -1,0 +1,113 @@
+// Connection deadlines of the HTTP server (ConnectionWatch): an idle keep-alive connection and
+// a client that sends half a request are closed after idle_timeout_ms, a client that keeps
+// asking is served across many requests, and the watch itself cancels exactly the expired.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <string>
+
+#include "net/conn_watch.h"
+#include "net/http_server.h"
+
+namespace triage::net {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+class ServerTimeouts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.idle_timeout_ms = 200;  // watch tick: 50 ms
+    server_ = std::make_unique<HttpServer>(
+        o, [](IncomingRequest&, ResponseWriter& out) -> asio::awaitable<void> {
+          const HeaderList headers;  // a named local: see the GCC 12 note in the preamble
+          co_await out.send(200, "text/plain", headers, "ok");
+        });
+    server_->start();
+  }
+  void TearDown() override { server_->stop(); }
+
+  tcp::socket connect() {
+    tcp::socket s(ioc_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    return s;
+  }
+  // Blocks until the server closes `s` (EOF or reset) or 10 s pass; true when it closed.
+  // Reads and discards whatever response bytes come first.
+  bool closed_by_server(tcp::socket& s) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    char buf[4096];
+    s.non_blocking(true);
+    while (std::chrono::steady_clock::now() < until) {
+      boost::system::error_code ec;
+      s.read_some(asio::buffer(buf), ec);
+      if (ec == asio::error::would_block) {
+        s.wait(tcp::socket::wait_read, ec);
+        continue;
+      }
+      if (ec) return true;  // eof / reset
+    }
+    return false;
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(ServerTimeouts, AnIdleConnectionIsClosed) {
+  tcp::socket s = connect();
+  EXPECT_TRUE(closed_by_server(s));
+}
+
+TEST_F(ServerTimeouts, HalfARequestIsNotWaitedForForever) {
+  tcp::socket s = connect();
+  asio::write(s, asio::buffer(std::string("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")));
+  EXPECT_TRUE(closed_by_server(s));
+}
+
+TEST_F(ServerTimeouts, AnswersAndThenClosesWhenTheClientGoesQuiet) {
+  tcp::socket s = connect();
+  for (int i = 0; i < 20; ++i) {
+    asio::write(s, asio::buffer(std::string("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::string got;
+    char buf[512];
+    while (got.find("\r\n\r\nok") == std::string::npos) {
+      const size_t n = s.read_some(asio::buffer(buf));
+      got.append(buf, n);
+    }
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  }
+  EXPECT_TRUE(closed_by_server(s));
+}
+
+TEST(ConnectionWatch, CancelsOnlyExpiredEntriesAndUnlinksOnDestruction) {
+  asio::io_context ioc;
+  tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket a(ioc), b(ioc), c(ioc);
+  for (tcp::socket* s : {&a, &b, &c}) s->connect(acc.local_endpoint());
+  ConnectionWatch watch(10ms);
+  ConnectionWatch::Entry ea(watch, a), eb(watch, b);
+  {
+    ConnectionWatch::Entry ec(watch, c);
+    EXPECT_EQ(watch.size(), 3);
+    ec.arm(0ms);
+  }
+  EXPECT_EQ(watch.size(), 2);  // c's entry unlinked itself
+  ea.arm(0ms);
+  eb.arm(1h);
+  EXPECT_EQ(watch.sweep(SteadyClock::now()), 1);
+  EXPECT_TRUE(ea.expired());
+  EXPECT_FALSE(eb.expired());
+  EXPECT_EQ(watch.sweep(SteadyClock::now()), 0);  // a was disarmed by its expiry
+  eb.disarm();
+  EXPECT_EQ(watch.sweep(SteadyClock::now() + 2h), 0);
+}
+
+}  // namespace
+}  // namespace triage::net
