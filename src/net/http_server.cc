@@ -49,11 +49,11 @@ class BeastRequest final : public IncomingRequest {
 };
 
 void append_value(std::string& out, std::string_view v) {
-  const size_t at = out.size();
-  out.append(v.data(), v.size());
-  for (size_t i = at; i < out.size(); ++i) {
-    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+  if (v.find('\r') == std::string_view::npos && v.find('\n') == std::string_view::npos) {
+    out.append(v.data(), v.size());  // the usual case; find() is memchr
+    return;
   }
+  for (char c : v) out += (c == '\r' || c == '\n') ? ' ' : c;
 }
 
 class BeastWriter final : public ResponseWriter {

@@ -1,15 +1,6 @@
 #include "telemetry/trace_json.h"
 
 namespace triage::telemetry {
-namespace {
-
-void append_key(std::string& out, std::string_view key) {
-  out += '"';
-  out += key;
-  out += "\":";
-}
-
-}  // namespace
 
 std::string_view span_kind_name(core::SpanKind kind) {
   switch (kind) {
@@ -41,50 +32,50 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     const core::Span& s = spans[i];
     if (i > 0) out += ',';
     out += '{';
-    append_key(out, "kind");
+    out += R"("kind":)";
     append_json_string(out, span_kind_name(s.kind));
     out += ',';
-    append_key(out, "name");
+    out += R"("name":)";
     append_json_string(out, s.name);
     out += ',';
-    append_key(out, "detail");
+    out += R"("detail":)";
     append_json_string(out, s.detail);
     out += ',';
-    append_key(out, "tier");
+    out += R"("tier":)";
     append_json_string(out, s.tier);
     out += ',';
-    append_key(out, "start_us");
+    out += R"("start_us":)";
     append_json_int(out, s.start_us);
     out += ',';
-    append_key(out, "duration_us");
+    out += R"("duration_us":)";
     append_json_int(out, s.duration_us);
     out += ',';
-    append_key(out, "queue_us");
+    out += R"("queue_us":)";
     append_json_int(out, s.queue_us);
     out += ',';
-    append_key(out, "ttfb_us");
+    out += R"("ttfb_us":)";
     append_json_int(out, s.ttfb_us);
     out += ',';
-    append_key(out, "tokens_in");
+    out += R"("tokens_in":)";
     append_json_int(out, s.tokens_in);
     out += ',';
-    append_key(out, "tokens_out");
+    out += R"("tokens_out":)";
     append_json_int(out, s.tokens_out);
     out += ',';
-    append_key(out, "tokens_estimated");
+    out += R"("tokens_estimated":)";
     out += s.tokens_estimated ? "true" : "false";
     out += ',';
-    append_key(out, "cost_usd");
+    out += R"("cost_usd":)";
     append_json_double(out, s.cost_usd);
     out += ',';
-    append_key(out, "ok");
+    out += R"("ok":)";
     out += s.ok ? "true" : "false";
     out += ',';
-    append_key(out, "error");
+    out += R"("error":)";
     append_json_string(out, s.error);
     if (s.grade) {  // only model calls with a recorded grade (docs/store.md)
       out += ',';
-      append_key(out, "grade");
+      out += R"("grade":)";
       append_json_double(out, *s.grade);
     }
     out += '}';
