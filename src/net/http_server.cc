@@ -138,9 +138,7 @@ class BeastWriter final : public ResponseWriter {
   asio::awaitable<bool> write_chunk(std::string_view data) override {
     if (!ok_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
-    char size[24];
-    const int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    head_.append(size, static_cast<size_t>(len));
+    append_chunk_size(data.size());
     const std::array<asio::const_buffer, 3> buffers{
         asio::buffer(head_), asio::const_buffer(data.data(), data.size()),
         asio::const_buffer("\r\n", 2)};
@@ -151,9 +149,7 @@ class BeastWriter final : public ResponseWriter {
                                       std::string_view last_data) override {
     if (!ok_) co_return false;
     if (!last_data.empty()) {
-      char size[24];
-      const int len = std::snprintf(size, sizeof size, "%zx\r\n", last_data.size());
-      head_.append(size, static_cast<size_t>(len));
+      append_chunk_size(last_data.size());
       head_ += last_data;
       head_ += "\r\n";
     }
@@ -173,6 +169,13 @@ class BeastWriter final : public ResponseWriter {
   bool ok() const { return ok_; }
 
  private:
+  // Appends a chunk's size line ("1a2\r\n") to head_.
+  void append_chunk_size(size_t n) {
+    char size[24];
+    const int len = std::snprintf(size, sizeof size, "%zx\r\n", n);
+    head_.append(size, static_cast<size_t>(len));
+  }
+
   // Writes `buffers` (whose first one is head_) and empties head_.
   template <typename Buffers>
   asio::awaitable<bool> write_buffers(const Buffers& buffers) {

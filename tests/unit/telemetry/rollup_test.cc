@@ -135,6 +135,27 @@ class RollupTest : public ::testing::Test {
     EXPECT_EQ(store.dropped(), 1);
   }
 
+  // Turns the store back into an older version with `sql`, then opens it with the current
+  // code, which migrates it.
+  void downgrade_and_reopen(const std::string& sql) {
+    {
+      Db db(path_, true);
+      db.exec(sql);
+    }
+    SqliteStore store(SqliteStoreOptions{path_, 100, 7, 3600000});
+  }
+
+  // All three rollup tables equal an aggregation of the raw rows.
+  void expect_rollups_equal_raw() {
+    Db db(path_);
+    EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", kAllDims), stored("rollup_minute")), 0);
+    EXPECT_EQ(db.difference(raw_rollup("ts_ms / 3600000 * 60", kAllDims), stored("rollup_hour")),
+              0);
+    EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", "IFNULL(model, ''), '', '', '', ''"),
+                            stored("rollup_model_minute")),
+              0);
+  }
+
   std::string dir_;
   std::string path_;
 };
@@ -144,48 +165,33 @@ TEST_F(RollupTest, WriterRollupEqualsRawAggregationExactly) {
   Db db(path_);
   EXPECT_GT(db.count("SELECT COUNT(*) FROM rollup_minute"), 100);
   EXPECT_EQ(db.count("SELECT SUM(requests) FROM rollup_minute"), 3000);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", kAllDims), stored("rollup_minute")), 0);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 3600000 * 60", kAllDims), stored("rollup_hour")),
-            0);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", "IFNULL(model, ''), '', '', '', ''"),
-                          stored("rollup_model_minute")),
-            0);
+  expect_rollups_equal_raw();
 }
 
 TEST_F(RollupTest, MigrationFromVersion2BackfillsTheRollup) {
   write(random_traffic(2000, 10, 2));
-  {
-    // Turn the file back into a version-2 store: no rollup, the v2 indexes.
-    Db db(path_, true);
-    db.exec("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_model_minute; "
-            "CREATE INDEX requests_status ON requests(status); "
-            "CREATE INDEX requests_dashboard ON requests(ts_ms, status, cost_usd); "
-            "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
-  }
-  { SqliteStore store(SqliteStoreOptions{path_, 100, 7, 3600000}); }
+  // A version-2 store: no rollup, the v2 indexes.
+  downgrade_and_reopen(
+      "DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_model_minute; "
+      "CREATE INDEX requests_status ON requests(status); "
+      "CREATE INDEX requests_dashboard ON requests(ts_ms, status, cost_usd); "
+      "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
   Db db(path_);
   EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 4);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_status', "
                      "'requests_dashboard')"),
             0);
   EXPECT_EQ(db.count("SELECT SUM(requests) FROM rollup_minute"), 2000);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", kAllDims), stored("rollup_minute")), 0);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 3600000 * 60", kAllDims), stored("rollup_hour")),
-            0);
-  EXPECT_EQ(db.difference(raw_rollup("ts_ms / 60000", "IFNULL(model, ''), '', '', '', ''"),
-                          stored("rollup_model_minute")),
-            0);
+  expect_rollups_equal_raw();
 }
 
 TEST_F(RollupTest, MigrationFromVersion3DropsThePerModelAndPerRouteIndexes) {
   write(random_traffic(300, 10, 5));
-  {
-    Db db(path_, true);
-    db.exec("CREATE INDEX requests_model_ts_ms ON requests(model, ts_ms); "
-            "CREATE INDEX requests_route_ts_ms ON requests(route, ts_ms); "
-            "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
-  }
-  { SqliteStore store(SqliteStoreOptions{path_, 100, 7, 3600000}); }
+  // A version-3 store: the per-model and per-route indexes.
+  downgrade_and_reopen(
+      "CREATE INDEX requests_model_ts_ms ON requests(model, ts_ms); "
+      "CREATE INDEX requests_route_ts_ms ON requests(route, ts_ms); "
+      "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
   Db db(path_);
   EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 4);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN "
