@@ -20,8 +20,9 @@ const std::vector<std::string> kProviders = {"openai", "anthropic", "replay", "l
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
 const std::vector<std::string> kReplayFormats = {"auto", "routellm", "routerbench"};
-const std::vector<std::string> kReviewFlags = {"flag_band", "escalated", "cascaded",
-                                               "final_checks_failed", "verification_failed"};
+const std::vector<std::string> kReviewFlags = {"flag_band",           "escalated",
+                                               "cascaded",            "final_checks_failed",
+                                               "verification_failed", "step_checks_failed"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;

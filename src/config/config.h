@@ -104,9 +104,11 @@ struct StoreConfig {
 // rule matches; the reasons are recorded with it.
 struct ReviewConfig {
   // Trace flags that enqueue a request: flag_band, escalated, cascaded, final_checks_failed,
-  // verification_failed (the flags route kinds set). Empty: no flag enqueues.
-  std::vector<std::string> flags = {"flag_band", "escalated", "cascaded", "final_checks_failed",
-                                    "verification_failed"};
+  // verification_failed, step_checks_failed (the flags route kinds set). Empty: no flag
+  // enqueues.
+  std::vector<std::string> flags = {"flag_band",           "escalated",
+                                    "cascaded",            "final_checks_failed",
+                                    "verification_failed", "step_checks_failed"};
   // Share (0..1) of successful calls answered by a model of the top tier that are sampled
   // (reason "sample_large"), to find tasks a cheaper tier could take. Deterministic per
   // request id (hash), so a replay samples the same requests. 0 disables.

@@ -15,28 +15,6 @@ bool escalates_on(ErrorCode code) {
 
 }  // namespace
 
-boost::asio::awaitable<bool> CascadeRoute::judge(const CascadeStep& step,
-                                                 const core::ChatRequest& req,
-                                                 const core::Completion& answer,
-                                                 ExecContext& ctx, std::string& why) {
-  // A check that calls a model must not change which model the trace says answered.
-  const std::string model = ctx.trace.model, tier = ctx.trace.tier,
-                    provider = ctx.trace.provider;
-  bool ok = true;
-  for (const auto& check : step.checks) {
-    Verdict v = co_await run_traced(*check, req, answer, ctx);
-    if (!v.pass) {
-      why = std::string(check->name()) + ": " + v.reason;
-      ok = false;
-      break;
-    }
-  }
-  ctx.trace.model = model;
-  ctx.trace.tier = tier;
-  ctx.trace.provider = provider;
-  co_return ok;
-}
-
 boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::ChatRequest& req,
                                                                    ExecContext& ctx,
                                                                    core::StreamSink* sink) {
@@ -61,10 +39,7 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     const std::string label = "step " + std::to_string(i) + " '" + step.route->name() + "'";
     // Built as a named local: GCC 12 mishandles conditional temporaries in co_await operands.
     std::optional<core::ChatRequest> with_logprobs;
-    if (step.logprobs && !req.body.contains("logprobs")) {
-      with_logprobs.emplace(req);
-      with_logprobs->body["logprobs"] = true;
-    }
+    if (step.logprobs) with_logprobs = asking_for_logprobs(req);
     const core::ChatRequest& step_req = with_logprobs ? *with_logprobs : req;
     Result<core::Completion> r = co_await step.route->run(step_req, ctx, final ? sink : nullptr);
     if (!r) {
@@ -77,9 +52,10 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
       history += label + " failed (" + std::string(error_code_name(code)) + "); ";
       continue;
     }
-    std::string why;
-    bool passed = true;
-    if (!step.checks.empty()) passed = co_await judge(step, req, *r, ctx, why);
+    ChecksOutcome verdict;
+    if (!step.checks.empty()) verdict = co_await run_checks(step.checks, req, *r, ctx);
+    const bool passed = verdict.pass;
+    const std::string& why = verdict.why;
     if (!passed && !final) {
       history += label + " rejected (" + why + "); ";
       continue;
@@ -105,13 +81,7 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
 
 std::vector<Knob*> CascadeRoute::knobs() {
   std::vector<Knob*> out;
-  for (auto& step : steps_) {
-    for (auto& check : step.checks) {
-      if (auto* t = dynamic_cast<Tunable*>(check.get())) {
-        for (Knob* k : t->knobs()) out.push_back(k);
-      }
-    }
-  }
+  for (auto& step : steps_) append_check_knobs(step.checks, out);
   return out;
 }
 
@@ -128,8 +98,8 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     step.route = &resolve_child(table, s["route"]);
     for (const config::Field& c : s["checks"].items()) {
       step.checks.push_back(CheckRegistry::build(c, &table));
-      step.logprobs = step.logprobs || step.checks.back()->needs_logprobs();
     }
+    step.logprobs = needs_logprobs(step.checks);
     if (step.checks.empty() && i + 1 < items.size()) {
       s["checks"].fail("every step but the last needs at least one check (without checks it "
                        "would always be accepted and the later steps never run)");

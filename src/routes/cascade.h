@@ -35,7 +35,7 @@ namespace triage::routes {
 
 struct CascadeStep {
   Route* route = nullptr;  // owned by the RouteTable
-  std::vector<std::unique_ptr<Check>> checks;
+  CheckList checks;
   bool logprobs = false;  // some check needs token logprobs: the step's request asks for them
 };
 
@@ -51,11 +51,6 @@ class CascadeRoute final : public Route, public Tunable {
   std::vector<Knob*> knobs() override;
 
  private:
-  // Runs the step's checks in order, stopping at the first failure; true when all pass.
-  boost::asio::awaitable<bool> judge(const CascadeStep& step, const core::ChatRequest& req,
-                                     const core::Completion& answer, ExecContext& ctx,
-                                     std::string& why);
-
   std::string name_;
   std::vector<CascadeStep> steps_;
 };

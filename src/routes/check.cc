@@ -39,6 +39,39 @@ boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest
   co_return v;
 }
 
+boost::asio::awaitable<ChecksOutcome> run_checks(const CheckList& checks,
+                                                 const core::ChatRequest& req,
+                                                 const core::Completion& answer,
+                                                 ExecContext& ctx) {
+  const std::string model = ctx.trace.model, tier = ctx.trace.tier,
+                    provider = ctx.trace.provider;
+  ChecksOutcome out;
+  for (const auto& check : checks) {
+    Verdict v = co_await run_traced(*check, req, answer, ctx);
+    if (!v.pass) {
+      out.pass = false;
+      out.why = std::string(check->name()) + ": " + v.reason;
+      break;
+    }
+  }
+  ctx.trace.model = model;
+  ctx.trace.tier = tier;
+  ctx.trace.provider = provider;
+  co_return out;
+}
+
+bool needs_logprobs(const CheckList& checks) {
+  return std::any_of(checks.begin(), checks.end(),
+                     [](const auto& c) { return c->needs_logprobs(); });
+}
+
+std::optional<core::ChatRequest> asking_for_logprobs(const core::ChatRequest& req) {
+  if (req.body.contains("logprobs")) return std::nullopt;
+  std::optional<core::ChatRequest> out(req);
+  out->body["logprobs"] = true;
+  return out;
+}
+
 RouteTable* CheckRegistry::table() { return building_table; }
 
 std::unique_ptr<Check> CheckRegistry::build(const config::Field& item, RouteTable* table) {

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,29 @@ class Check {
 // queue/upstream time of model calls it made) to ctx.trace.routing_us.
 boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest& req,
                                            const core::Completion& answer, ExecContext& ctx);
+
+// The checks a route attaches to one of its steps (cascade and pipeline steps).
+using CheckList = std::vector<std::unique_ptr<Check>>;
+
+struct ChecksOutcome {
+  bool pass = true;
+  std::string why;  // the first failure, "name/1: reason"; empty when all passed
+};
+
+// Runs `checks` in order with run_traced, stopping at the first failure (a later, costlier
+// check is not paid for). The trace's answer attribution (model, tier, provider) is restored
+// afterwards: a check that calls a model does not become the model that answered.
+boost::asio::awaitable<ChecksOutcome> run_checks(const CheckList& checks,
+                                                 const core::ChatRequest& req,
+                                                 const core::Completion& answer,
+                                                 ExecContext& ctx);
+
+// True when some check reads token logprobs (Check::needs_logprobs).
+bool needs_logprobs(const CheckList& checks);
+
+// A copy of `req` that asks the upstream for token logprobs, or nothing when `req` already
+// says whether it wants them (the client's choice is kept).
+std::optional<core::ChatRequest> asking_for_logprobs(const core::ChatRequest& req);
 
 // Builds one check from its typed config. `cfg` is the check's mapping (the `type` key is
 // already read); the factory declares its other keys with cfg.only({"type", ...}) and throws

@@ -55,6 +55,17 @@ class Tunable {
   virtual std::vector<Knob*> knobs() = 0;
 };
 
+// Appends the knobs of the Tunable checks among `checks`, in check order (the checks must be
+// a route's, so the knobs live as long as the route).
+template <typename CheckPtrs>
+void append_check_knobs(const CheckPtrs& checks, std::vector<Knob*>& out) {
+  for (const auto& check : checks) {
+    if (auto* t = dynamic_cast<Tunable*>(check.get())) {
+      for (Knob* k : t->knobs()) out.push_back(k);
+    }
+  }
+}
+
 // The knobs of `route` (empty when it is not Tunable), in the order the route reports them.
 inline std::vector<Knob*> knobs_of(Route& route) {
   auto* t = dynamic_cast<Tunable*>(&route);

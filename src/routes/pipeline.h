@@ -30,6 +30,15 @@
 // `route`. `optional: true` on a non-final step turns its failure into a skip (traced); by
 // default a failing step fails the pipeline with its error.
 //
+// Checks: `checks: [...]` on a step judge its output (against the step's own prompt) after it
+// ran, in order, stopping at the first failure, each traced as a kCheck span. The verdict is
+// "pass" or "fail" ({steps.NAME.verdict}; the first failure's "check/1: reason" is
+// {steps.NAME.reason}); later steps can gate on it (`when: {step: S, verdict: fail}`) or branch
+// on it (`branch: {step: S, on: verdict, routes: {fail: ROUTE}}`). A failure adds the trace flag
+// "step_checks_failed" (a review-queue reason) unless the step says `flag_on_fail: false`, for
+// a check whose failure the pipeline handles itself. The final step's checks can only flag:
+// its answer is already the client's.
+//
 // Streaming: only the final step gets the sink, so the client sees the final output as it is
 // produced and nothing of the intermediate steps.
 //
@@ -43,24 +52,35 @@
 #include <string>
 #include <vector>
 
+#include "routes/check.h"
+#include "routes/knob.h"
 #include "routes/prompt_template.h"
 #include "routes/route.h"
 #include "routes/route_table.h"
 
 namespace triage::routes {
 
+// What a condition or branch reads from an earlier step.
+enum class StepField { kLabel, kVerdict };
+
 struct PipelineStep {
   std::string name;
   Route* route = nullptr;  // default route; null only with a branch (then: skip on no match)
   std::optional<PromptTemplate> prompt;  // none: the client's request as sent
   // when
-  int when_step = -1;  // index of the step whose label gates this one; -1: always
-  std::vector<std::string> when_labels;
+  int when_step = -1;  // index of the step whose label or verdict gates this one; -1: always
+  StepField when_on = StepField::kLabel;
+  std::vector<std::string> when_values;
   bool when_negated = false;  // label_not_in
   // branch
   int branch_step = -1;
-  std::vector<std::pair<std::string, Route*>> branch_routes;  // label -> route, declared order
+  StepField branch_on = StepField::kLabel;
+  std::vector<std::pair<std::string, Route*>> branch_routes;  // value -> route, declared order
   bool optional = false;
+  // checks on the step's output
+  CheckList checks;
+  bool logprobs = false;  // some check reads logprobs: the step's request asks for them
+  bool flag_on_fail = true;
 };
 
 // What one step produced while a request runs.
@@ -69,9 +89,11 @@ struct StepOutput {
   std::string output;
   std::string label;
   double confidence = 0.0;
+  std::string verdict;  // "pass" / "fail"; empty when the step has no checks or did not run
+  std::string reason;   // the first failing check's "name: reason"
 };
 
-class PipelineRoute final : public Route {
+class PipelineRoute final : public Route, public Tunable {
  public:
   PipelineRoute(std::string name, std::vector<PipelineStep> steps, const RouteTable& table)
       : name_(std::move(name)), steps_(std::move(steps)), table_(table) {}
@@ -86,6 +108,8 @@ class PipelineRoute final : public Route {
   std::optional<std::string> render_prompt(size_t i, const core::ChatRequest& req,
                                            const std::vector<StepOutput>& outputs) const;
   const std::vector<PipelineStep>& steps() const { return steps_; }
+  // The knobs of the steps' checks, in step then check order.
+  std::vector<Knob*> knobs() override;
 
  private:
   std::string name_;

@@ -25,7 +25,8 @@ std::string error_of(const std::string& yaml) {
 TEST(ReviewConfig, DefaultsAndOverrides) {
   Config d = parse_config(kModels, "t.yaml");
   EXPECT_EQ(d.review.flags, (std::vector<std::string>{"flag_band", "escalated", "cascaded",
-                                                      "final_checks_failed", "verification_failed"}));
+                                                      "final_checks_failed", "verification_failed",
+                                                      "step_checks_failed"}));
   EXPECT_DOUBLE_EQ(d.review.sample_large, 0.02);
   EXPECT_TRUE(d.review.negative_feedback);
   EXPECT_FALSE(d.store.keep_payloads);

@@ -36,6 +36,7 @@ struct CallLog {
     std::string model;
     std::string prompt;  // last user text the model received
     bool streamed = false;
+    bool logprobs = false;  // the request asked for token logprobs
   };
   std::vector<Call> calls;
   int in_flight = 0;
@@ -72,7 +73,9 @@ class FakeClient final : public providers::ModelClient {
  private:
   asio::awaitable<Result<core::Completion>> answer(const core::ChatRequest& req,
                                                    core::StreamSink* sink) {
-    log_.calls.push_back({model_, req.last_user_text(), sink != nullptr});
+    const auto* lp = req.body.if_contains("logprobs");
+    log_.calls.push_back({model_, req.last_user_text(), sink != nullptr,
+                          lp && lp->is_bool() && lp->as_bool()});
     ++log_.in_flight;
     log_.max_in_flight = std::max(log_.max_in_flight, log_.in_flight);
     auto ex = co_await asio::this_coro::executor;

@@ -192,7 +192,7 @@ routes:
       - {name: a, route: small}
       - {name: b, route: small, prompt: "{input} {steps.a.text}"}
 )yaml")
-                .find("use steps.NAME.output, steps.NAME.label or steps.NAME.confidence"),
+                .find("use steps.NAME.output, .label, .confidence, .verdict or .reason"),
             std::string::npos);
   EXPECT_NE(err(R"yaml(
 routes:

@@ -1,9 +1,13 @@
 // examples/support.yaml, the reference decomposition: the route tree builds from the shipped
-// file (real knowledge base, real rules), and the pipeline runs end to end with fake model
-// clients standing in for the local classifier and the two LLMs.
+// file (real knowledge base, real step checks), and the pipeline runs end to end with fake
+// model clients standing in for the local classifier and the two LLMs. (Here, not in
+// unit_routes, because the example's steps use the built-in checks.)
 #include <gtest/gtest.h>
 
-#include "composite_harness.h"
+#include <algorithm>
+
+#include "../routes/composite_harness.h"
+#include "checks/builtin.h"
 
 namespace triage::routes {
 namespace {
@@ -16,6 +20,7 @@ using composite_testing::user_request;
 const std::string kSupport = std::string(TRIAGE_SOURCE_DIR) + "/examples/support.yaml";
 
 std::unique_ptr<CompositeHarness> support(const std::string& intent) {
+  checks::register_builtin_checks();
   auto h = CompositeHarness::from_file(kSupport);
   h->fake("intent-local").label = intent;
   h->fake("intent-local").confidence = 0.97;
@@ -28,6 +33,17 @@ std::unique_ptr<CompositeHarness> support(const std::string& intent) {
     };
   }
   return h;
+}
+
+bool has_flag(const core::Trace& t, const std::string& f) {
+  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
+}
+
+std::string span_detail(const core::Trace& t, const std::string& name) {
+  for (const auto* s : route_spans(t)) {
+    if (s->name == name) return s->detail;
+  }
+  return "(no span " + name + ")";
 }
 
 std::vector<std::string> step_spans(const core::Trace& t) {
@@ -89,6 +105,44 @@ TEST(SupportExample, TransferUsesTheSmallModelAndTheSafetyRuleCatchesACardNumber
   EXPECT_NE(calls[4].prompt.find("Safety review:\nrewritten without the card number"),
             std::string::npos);
   EXPECT_EQ(r->content, "FINAL from medium-llm");
+  // The draft failed its safety rule and the safety step branched on that verdict; the draft
+  // step does not flag (flag_on_fail: false), and the entities were valid JSON.
+  EXPECT_NE(span_detail(trace, "support.draft").find("checks failed (regex/1: "),
+            std::string::npos)
+      << span_detail(trace, "support.draft");
+  EXPECT_NE(span_detail(trace, "support.safety").find("(branch on draft verdict = 'fail')"),
+            std::string::npos)
+      << span_detail(trace, "support.safety");
+  EXPECT_NE(span_detail(trace, "support.entities").find("checks passed"), std::string::npos);
+  EXPECT_FALSE(has_flag(trace, "step_checks_failed"));
+}
+
+TEST(SupportExample, ACleanDraftSkipsTheRewriteAndBadEntitiesOrARefusalAreFlagged) {
+  auto h = support("transfer");
+  h->fake("small-llm").respond = [](const std::string& prompt) -> std::string {
+    if (prompt.rfind("Extract the entities", 0) == 0) return "amount is 2000";  // not JSON
+    return "You can send up to $5,000 a day.";
+  };
+  h->fake("medium-llm").respond = [](const std::string&) -> std::string {
+    return "I'm sorry, but I can't help with that.";
+  };
+  core::Trace trace;
+  auto r = h->run("support", user_request("can I transfer 2000 dollars to my landlord?"), trace);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  // No rewrite: the clean draft's safety step is the local model.
+  EXPECT_EQ(h->log().models(), (std::vector<std::string>{"intent-local", "small-llm", "small-llm",
+                                                         "safety-local", "medium-llm"}));
+  EXPECT_NE(span_detail(trace, "support.entities").find("checks failed (json/1: "),
+            std::string::npos)
+      << span_detail(trace, "support.entities");
+  EXPECT_NE(span_detail(trace, "support.verify").find("checks failed (refusal/1: "),
+            std::string::npos)
+      << span_detail(trace, "support.verify");
+  EXPECT_TRUE(has_flag(trace, "step_checks_failed"));
+  EXPECT_EQ(std::count(trace.flags.begin(), trace.flags.end(), "step_checks_failed"), 1);
+  // The answer is still the final step's, attributed to the model that wrote it.
+  EXPECT_EQ(r->content, "I'm sorry, but I can't help with that.");
+  EXPECT_EQ(trace.model, "medium-llm");
 }
 
 }  // namespace
