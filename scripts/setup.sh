@@ -7,7 +7,7 @@ profile="${1:-test}"
 
 build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
-  libyaml-cpp-dev libsqlite3-dev libfasttext-dev libre2-dev libmimalloc-dev
+  libyaml-cpp-dev libsqlite3-dev libfasttext-dev libre2-dev libmimalloc-dev librsvg2-dev
   prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev python3 openssl sqlite3 curl)
 test_pkgs=(chromium)

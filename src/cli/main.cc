@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   eval->add_option("--dataset", eval_opts.dataset, "Dataset file")->required();
   eval->add_flag("--sweep", eval_opts.sweep, "Sweep the route's knob over its range");
   eval->add_option("--format", eval_opts.format, "text | json")->check(CLI::IsMember({"text", "json"}));
-  eval->add_option("--plot", eval_opts.plot_path, "Write the cost-quality curve as SVG");
+  eval->add_option("--plot", eval_opts.plot_path, "Write the cost-quality curve as SVG (.svg) or PNG (.png)");
   eval->add_option("--split", eval_opts.split, "auto | test | all")->check(CLI::IsMember({"auto", "test", "all"}));
   eval->add_option("--exclude-category", eval_opts.exclude_categories, "Leave a category out (repeatable)");
 

@@ -21,6 +21,7 @@
 #include "core/chat.h"
 #include "core/trace.h"
 #include "offline/eval.h"
+#include "offline/svg_plot.h"
 #include "providers/provider.h"
 #include "routes/route_table.h"
 
@@ -150,6 +151,7 @@ int run_eval_command(const EvalOptions& o, Evaluate evaluate, ToJson to_json, To
     if (o.format != "text" && o.format != "json") {
       throw std::runtime_error("--format must be text or json, got '" + o.format + "'");
     }
+    if (!o.plot_path.empty()) plot_format(o.plot_path);  // refuse a bad path before the work
     const auto r = evaluate(o);
     if (o.format == "json") {
       std::cout << boost::json::serialize(to_json(r)) << "\n";
@@ -157,9 +159,7 @@ int run_eval_command(const EvalOptions& o, Evaluate evaluate, ToJson to_json, To
       std::cout << to_text(r);
     }
     if (!o.plot_path.empty()) {
-      std::ofstream out(o.plot_path, std::ios::trunc);
-      out << to_svg(r);
-      if (!out) throw std::runtime_error("cannot write the plot " + o.plot_path);
+      write_plot(o.plot_path, to_svg(r));
       if (o.format != "json") std::cout << "plot written to " << o.plot_path << "\n";
     }
     return 0;

@@ -193,6 +193,10 @@ std::string eval_svg(const EvalResult& r) {
   }
   dot(r.is_pair ? r.operating.strong_share : 0.0, r.operating.quality, "black");
   legend.push_back({"black", fmt::format("as configured (t={:.3f})", r.operating.threshold)});
+  // A light backdrop so curves running under the legend do not cross its text.
+  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"236\" height=\"{}\" fill=\"white\" "
+                   "fill-opacity=\"0.85\"/>\n",
+                   W - R - 236, T - 4, 16 * legend.size() + 6);
   for (std::size_t i = 0; i < legend.size(); ++i) {
     const double ly = T + 10 + 16 * static_cast<double>(i);
     s += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"4\" fill=\"{}\"/>\n",

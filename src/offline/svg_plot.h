@@ -17,4 +17,14 @@ std::string svg_open(double width, double height, int font_size);
 // `left`), black, one line each.
 std::string svg_axes(double left, double bottom, double right, double top);
 
+// The plot formats `--plot` writes, by the path's extension (case-insensitive).
+enum class PlotFormat { kSvg, kPng };
+// Throws std::runtime_error naming the accepted extensions for anything else, so a bad path is
+// refused before a long evaluation runs.
+PlotFormat plot_format(std::string_view path);
+
+// Writes `svg` to `path`: as is for .svg, rasterised at `scale` (librsvg + cairo, white
+// background kept) for .png. Throws std::runtime_error with the path and the reason on failure.
+void write_plot(const std::string& path, std::string_view svg, double scale = 2.0);
+
 }  // namespace triage::offline

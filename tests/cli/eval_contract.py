@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The `triage eval` command-line contract (docs/evaluation.md), run as a user runs it: the real
+binary on each shipped eval config, on the shipped data and on a user-made file of the same
+format, checking the exit code, the documented top-level JSON keys and the plot files; and
+that bad invocations fail with a message that says what to fix.
+
+Usage: eval_contract.py TRIAGE_BINARY SOURCE_DIR   (the shipped models must be trained:
+`make models`, which `make test` runs first)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+TRIAGE, SRC = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([TRIAGE, "eval", *args], cwd=SRC, capture_output=True, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def fraction(v):
+    return isinstance(v, (int, float)) and 0.0 <= v <= 1.0
+
+
+def is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def evaluate(config, dataset, tmp, tag):
+    plot = os.path.join(tmp, tag + ".png")
+    code, out, err = run("-c", config, "--route", "default", "--dataset", dataset, "--sweep",
+                         "--format", "json", "--plot", plot)
+    check(code == 0, f"{tag}: exit {code}: {err.strip()[:300]}")
+    if code != 0:
+        return {}
+    try:
+        doc = json.loads(out)
+    except json.JSONDecodeError as e:
+        check(False, f"{tag}: stdout is not one JSON document ({e})")
+        return {}
+    check(os.path.exists(plot) and is_png(plot), f"{tag}: no PNG plot at {plot}")
+    return doc
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # Weak/strong pairs: apgr, cpt50, cpt80 as fractions; a trained router beats random.
+    for name, data in [("mmlu", "data/routellm/mmlu.csv"), ("gsm8k", "data/routellm/gsm8k.csv")]:
+        doc = evaluate(f"examples/eval/{name}.yaml", data, tmp, name)
+        if doc:
+            check(fraction(doc.get("apgr")) and doc["apgr"] > 0.55,
+                  f"{name}: apgr {doc.get('apgr')} (a fraction above random's 0.5)")
+            for k in ("cpt50", "cpt80"):
+                check(doc.get(k) is None or fraction(doc[k]), f"{name}: {k} {doc.get(k)}")
+            check(fraction(doc.get("cpt50")), f"{name}: cpt50 missing")
+
+    # Multi-model data: best_model, best_quality, cost_ratio_at_best_quality.
+    for data in ("data/routerbench/arc_challenge.csv", "data/routerbench/winogrande.csv"):
+        tag = os.path.basename(data).split(".")[0]
+        doc = evaluate("examples/eval/routerbench.yaml", data, tmp, tag)
+        if doc:
+            check(doc.get("best_model") == "gpt-4-1106-preview", f"{tag}: best_model {doc.get('best_model')}")
+            check(fraction(doc.get("best_quality")), f"{tag}: best_quality {doc.get('best_quality')}")
+            r = doc.get("cost_ratio_at_best_quality", "absent")
+            check(r is None or (isinstance(r, (int, float)) and r > 0),
+                  f"{tag}: cost_ratio_at_best_quality {r}")
+
+    # Classifier: use_band_coverage and use_band_accuracy.
+    doc = evaluate("examples/eval/clinc150.yaml", "data/clinc150/val.jsonl", tmp, "clinc150")
+    if doc:
+        check(fraction(doc.get("use_band_coverage")), f"clinc150: coverage {doc.get('use_band_coverage')}")
+        check(fraction(doc.get("use_band_accuracy")), f"clinc150: accuracy {doc.get('use_band_accuracy')}")
+
+    # Any file in the same format: a user's own 400 MMLU rows (not the shipped file, so every
+    # row is scored).
+    own = os.path.join(tmp, "own_mmlu.csv")
+    import csv
+    with open(os.path.join(SRC, "data/routellm/mmlu.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    with open(own, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + rows[1:][::24][:400])
+    doc = evaluate("examples/eval/mmlu.yaml", own, tmp, "own_mmlu")
+    if doc:
+        check(fraction(doc.get("apgr")), f"own_mmlu: apgr {doc.get('apgr')}")
+
+    # Bad invocations: exit 1 and a message naming the problem; nothing on stdout.
+    code, out, err = run("-c", "examples/eval/gsm8k.yaml", "--route", "default", "--dataset",
+                         "data/routellm/gsm8k.csv", "--plot", os.path.join(tmp, "p.jpg"))
+    check(code == 1 and "--plot takes a path ending in .svg or .png" in err and out == "",
+          f"bad --plot: exit {code}, stderr {err.strip()[:200]!r}, stdout {out[:100]!r}")
+    code, out, err = run("-c", "examples/eval/gsm8k.yaml", "--route", "defualt", "--dataset",
+                         "data/routellm/gsm8k.csv")
+    check(code != 0 and "defualt" in err, f"unknown route: exit {code}, stderr {err.strip()[:200]!r}")
+    code, out, err = run("-c", "examples/eval/gsm8k.yaml", "--route", "default", "--dataset",
+                         os.path.join(tmp, "missing.csv"))
+    check(code != 0 and "missing.csv" in err, f"missing dataset: exit {code}, stderr {err.strip()[:200]!r}")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
