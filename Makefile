@@ -31,7 +31,9 @@ models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl src/ml/inte
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
 
-ROUTER_TRAINER := src/offline/train_router.cc src/offline/cross_fit.cc
+ROUTER_TRAINER := src/offline/train_router.cc src/offline/cross_fit.cc \
+                  src/offline/train_gain_router.cc src/ml/gain_router.cc src/ml/prompt_features.cc \
+                  src/ml/tfidf_knn.cc
 
 models/mmlu_router.bin: data/routellm/mmlu.csv $(ROUTER_TRAINER) | build
 	@mkdir -p models

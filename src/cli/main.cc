@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
   train_router->add_option("--out", router_opts.out_path, "Model path (.bin); metadata next to it")
       ->required();
   train_router->add_option("--label", router_opts.label, "auto | strong_needed | weak_fails");
+  train_router->add_option("--scorer", router_opts.scorer,
+                           "auto | stack | gain (served scorer; auto: higher cross-validated APGR)");
   train_router->add_option("--features", router_opts.features, "auto | prompt | category+prompt");
   train_router->add_option("--seed", router_opts.split.seed, "Seed of the fixed train/test split");
   train_router->add_option("--folds", router_opts.folds,

@@ -21,6 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+bool ends_with(std::string_view s, std::string_view suffix);
+
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -35,6 +39,8 @@ std::string sha256_hex(std::string_view data) {
   }
   return out;
 }
+
+namespace {
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;

@@ -18,6 +18,9 @@ class FastText;
 
 namespace triage::ml {
 
+// Lower-case hex SHA-256 of `data`. Throws ModelError if OpenSSL fails.
+std::string sha256_hex(std::string_view data);
+
 class ModelError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -15,6 +16,7 @@
 #include "offline/output_format.h"
 #include "offline/pair_metrics.h"
 #include "offline/train_common.h"
+#include "offline/train_gain_router.h"
 #include "routes/threshold_route.h"
 
 namespace triage::offline {
@@ -72,7 +74,8 @@ std::vector<Row> load_rows(const std::string& path, const SplitRule& split, int6
   return rows;
 }
 
-SubsetMetrics metrics(const std::vector<const Row*>& rows, const std::vector<double>& scores) {
+SubsetMetrics metrics(const std::vector<const Row*>& rows, const std::vector<double>& scores,
+                      bool probabilities = true) {
   SubsetMetrics m;
   m.n = static_cast<int64_t>(rows.size());
   if (rows.empty()) return m;
@@ -96,8 +99,10 @@ SubsetMetrics metrics(const std::vector<const Row*>& rows, const std::vector<dou
     pos += y;
   }
   const double n = static_cast<double>(rows.size());
-  m.ece = binned_ece(scores, needed);
-  m.brier = brier / n;
+  if (probabilities) {
+    m.ece = binned_ece(scores, needed);
+    m.brier = brier / n;
+  }
   m.positive_rate = pos / n;
   return m;
 }
@@ -121,8 +126,8 @@ json::object metrics_json(const SubsetMetrics& m) {
                       {"apgr", m.apgr},
                       {"cpt50", json_or_null(m.cpt50)},
                       {"cpt80", json_or_null(m.cpt80)},
-                      {"ece", m.ece},
-                      {"brier", m.brier},
+                      {"ece", json_or_null(m.ece)},
+                      {"brier", json_or_null(m.brier)},
                       {"positive_rate", m.positive_rate}};
 }
 
@@ -170,6 +175,10 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   }
   for (double k : o.category_smoothing) {
     if (!(k >= 0.0)) throw ml::ModelError("train router: category smoothing must be >= 0");
+  }
+  if (o.scorer != "auto" && o.scorer != "stack" && o.scorer != "gain") {
+    throw ml::ModelError("train router: --scorer must be auto, stack or gain, got '" + o.scorer +
+                         "'");
   }
   SplitRule split = o.split;
   split.calib_below = split.test_below;  // no calibration slice: the train part is cross-fitted
@@ -272,8 +281,25 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   rep.platt_b = best.w.back();
   rep.category_weight = stack_rates ? best.w[1] : 0.0;
   rep.cross_validation = metrics(train, best.scores);
+
+  // The gain router, trained on the same train part and folds.
+  std::optional<GainTrainResult> gain;
+  std::vector<GainTrainRow> gain_rows;
+  if (o.scorer != "stack") {
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      gain_rows.push_back(
+          {train[i]->prompt, train[i]->category, train[i]->weak, train[i]->strong, fold[i]});
+    }
+    gain = train_gain_router(gain_rows, o.folds);
+    rep.gain_cross_validation = metrics(train, gain->cv_scores, /*probabilities=*/false);
+  }
+  const bool use_gain =
+      gain && (o.scorer == "gain" || rep.gain_cross_validation->apgr > rep.cross_validation.apgr);
+  rep.scorer = use_gain ? "gain" : "stack";
+  const std::string refs_path = o.out_path + ".refs.jsonl";
+  std::filesystem::remove(refs_path);  // a stale file from an earlier gain training
   json::array validation_scores;
-  for (double v : best.scores) validation_scores.emplace_back(v);
+  for (double v : use_gain ? gain->cv_scores : best.scores) validation_scores.emplace_back(v);
 
   // Metadata: the ml block as written by train_classifier, plus the router block.
   json::object meta = read_json_object(rep.metadata_path);
@@ -303,6 +329,14 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     router["category_rates"] = std::move(r);
     router["category_prior"] = rates.prior;
   }
+  if (use_gain) {
+    write_gain_references(refs_path, gain_rows);
+    rep.references_path = refs_path;
+    router["score"] = "P(strong right) - P(weak right) (router.gain)";
+    router["gain"] = gain_metadata(*gain, std::filesystem::path(refs_path).filename().string(),
+                                   file_sha256(refs_path), gain_rows.size());
+  }
+  router["scorer"] = rep.scorer;
   meta["router"] = std::move(router);
   write_json_object(rep.metadata_path, meta);
 
@@ -313,18 +347,23 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     for (const Row* r : part) s.push_back(scorer->score(r->prompt, r->category));
     return s;
   };
-  rep.test = metrics(test, score_all(test));
+  rep.test = metrics(test, score_all(test), !use_gain);
   std::vector<const Row*> kept;
   for (const Row* r : test) {
     if (r->category != o.exclude_subject) kept.push_back(r);
   }
   if (!o.exclude_subject.empty() && kept.size() != test.size()) {
-    rep.test_without_excluded = metrics(kept, score_all(kept));
+    rep.test_without_excluded = metrics(kept, score_all(kept), !use_gain);
   }
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
 
   meta["router"].as_object()["metrics"] = json::object{
-      {"cross_validation", metrics_json(rep.cross_validation)},
+      {"cross_validation", metrics_json(use_gain ? *rep.gain_cross_validation
+                                                 : rep.cross_validation)},
+      {"cross_validation_stack", metrics_json(rep.cross_validation)},
+      {"cross_validation_gain", rep.gain_cross_validation
+                                    ? json::value(metrics_json(*rep.gain_cross_validation))
+                                    : json::value(nullptr)},
       {"test", metrics_json(rep.test)},
       {"test_without_" + o.exclude_subject,
        rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
@@ -356,10 +395,13 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
   auto line = [&](const char* what, const SubsetMetrics& m) {
     out << fmt::format(
         "{:<34} n={:>5}  weak {:.3f} strong {:.3f}  APGR {:.3f}  CPT50 {:>6}  CPT80 {:>6}  "
-        "ECE {:.3f}\n",
-        what, m.n, m.weak_quality, m.strong_quality, m.apgr, pct(m.cpt50), pct(m.cpt80), m.ece);
+        "ECE {}\n",
+        what, m.n, m.weak_quality, m.strong_quality, m.apgr, pct(m.cpt50), pct(m.cpt80),
+        m.ece ? fmt::format("{:.3f}", *m.ece) : std::string("n/a"));
   };
-  line("cross-validation (train, selection):", r.cross_validation);
+  line("cross-validation, stack:", r.cross_validation);
+  if (r.gain_cross_validation) line("cross-validation, gain (nested):", *r.gain_cross_validation);
+  out << fmt::format("served scorer: {} (--scorer {})\n", r.scorer, o.scorer);
   line("TEST (held out):", r.test);
   if (r.test_without_excluded) {
     line(("TEST without " + o.exclude_subject + ":").c_str(), *r.test_without_excluded);

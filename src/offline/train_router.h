@@ -59,6 +59,11 @@ struct TrainRouterOptions {
   // With a category column: also feed the category's training rate of "strong needed" to the
   // stacker (see routes/threshold_route.h). false: plain Platt scaling of the fastText p.
   bool category_rates = true;
+  // The served scorer: "stack" (fastText + category rate, calibrated P(strong needed)), "gain"
+  // (ml/gain_router.h: P(strong right) - P(weak right) from category rates, neighbours among
+  // the training prompts and prompt features), or "auto": the one with the higher
+  // cross-validated APGR on the train part.
+  std::string scorer = "auto";
 };
 
 struct SubsetMetrics {
@@ -68,8 +73,10 @@ struct SubsetMetrics {
   double apgr = 0.0;
   std::optional<double> cpt50;
   std::optional<double> cpt80;
-  double ece = 0.0;  // 10 equal-width bins of calibrated P(strong needed)
-  double brier = 0.0;
+  // 10 equal-width bins of calibrated P(strong needed); only for a probability scorer (the
+  // stack), not for the gain router's difference of probabilities.
+  std::optional<double> ece;
+  std::optional<double> brier;
   double positive_rate = 0.0;  // share of rows where strong was needed
 };
 
@@ -96,6 +103,9 @@ struct TrainRouterReport {
   CandidateResult chosen;
   double platt_a = 1.0, platt_b = 0.0, category_weight = 0.0;
   SubsetMetrics cross_validation;  // stacked out-of-fold scores, train part (selection)
+  std::optional<SubsetMetrics> gain_cross_validation;  // nested out-of-fold, when trained
+  std::string scorer;                                   // "stack" or "gain": what serving runs
+  std::string references_path;                          // gain: the reference rows file
   SubsetMetrics test;              // held-out test part, all rows
   std::optional<SubsetMetrics> test_without_excluded;  // when exclude_subject occurs
   double seconds = 0.0;

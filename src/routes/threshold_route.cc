@@ -86,6 +86,9 @@ std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& 
     } else if (s->category_weight_ != 0.0) {
       throw std::invalid_argument("router.calibration.c without router.category_rates");
     }
+    if (const auto* g = member(router, "gain"); g && g->is_object()) {
+      s->gain_ = ml::load_gain_router(g->as_object(), model_path);
+    }
     if (const auto* vs = member(router, "validation_scores"); vs && vs->is_array()) {
       for (const auto& x : vs->as_array()) s->validation_scores_.push_back(ml::json_number(x));
     }
@@ -107,6 +110,7 @@ double ThresholdScorer::category_rate(std::string_view category) const {
 }
 
 double ThresholdScorer::score(std::string_view prompt, std::string_view category) const {
+  if (gain_) return gain_->score(prompt, category);
   double b = platt_b_;
   if (category_weight_ != 0.0) {
     const double r = std::clamp(category_rate(category), 1e-6, 1.0 - 1e-6);

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "ml/fasttext_model.h"
+#include "ml/gain_router.h"
 #include "routes/decider.h"
 #include "routes/knob.h"
 #include "routes/route.h"
@@ -56,8 +57,11 @@ class ThresholdScorer {
   // not one of the model's labels).
   static std::shared_ptr<const ThresholdScorer> load(const std::string& model_path);
 
-  // Calibrated P(strong needed), 0..1. Pure; an empty prompt scores as the model's prior.
+  // Calibrated P(strong needed), 0..1; or, for a "gain" router (metadata router.gain),
+  // P(strong right) - P(weak right) in [-1, 1]. Pure; higher means strong is more worth it.
   double score(std::string_view prompt, std::string_view category) const;
+  // The gain router when the metadata has one (then score() is its score), else null.
+  const ml::GainRouter* gain() const { return gain_.get(); }
   // The raw fastText probability of the positive label (before calibration).
   double raw_score(std::string_view prompt, std::string_view category) const;
 
@@ -83,6 +87,7 @@ class ThresholdScorer {
   double category_prior_ = 0.5;
   std::map<std::string, double, std::less<>> category_rates_;
   std::vector<double> validation_scores_;
+  std::shared_ptr<const ml::GainRouter> gain_;
 };
 
 // The threshold that sends `share` (0..1) of `scores` strong under the rule score > threshold:

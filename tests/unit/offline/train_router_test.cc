@@ -28,6 +28,7 @@ class TrainRouterFixture : public ::testing::Test {
     opts_.out_path = (dir_ / "router.bin").string();
     opts_.folds = 3;
     opts_.label = "strong_needed";
+    opts_.scorer = "stack";  // the gain scorer has its own tests below
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -1,0 +1,362 @@
+#include "ml/gain_router.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "ml/fasttext_model.h"
+
+namespace triage::ml {
+
+namespace {
+
+double clipped_logit(double p) {
+  p = std::clamp(p, 1e-4, 1.0 - 1e-4);
+  return std::log(p / (1.0 - p));
+}
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-std::clamp(z, -30.0, 30.0))); }
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+double weighted_residual(const std::vector<Neighbor>& nb, const std::vector<double>& residual) {
+  double num = 0.0, den = 1e-9;
+  for (const Neighbor& n : nb) {
+    num += n.similarity * residual[n.index];
+    den += n.similarity;
+  }
+  return num / den;
+}
+
+// Solves A x = b (A symmetric positive definite, small) by Gaussian elimination with partial
+// pivoting; A and b are consumed.
+std::vector<double> solve(std::vector<std::vector<double>> a, std::vector<double> b) {
+  const std::size_t d = b.size();
+  for (std::size_t c = 0; c < d; ++c) {
+    std::size_t p = c;
+    for (std::size_t i = c + 1; i < d; ++i) {
+      if (std::abs(a[i][c]) > std::abs(a[p][c])) p = i;
+    }
+    std::swap(a[c], a[p]);
+    std::swap(b[c], b[p]);
+    if (std::abs(a[c][c]) < 1e-300) throw std::runtime_error("singular system in ridge fit");
+    for (std::size_t i = c + 1; i < d; ++i) {
+      const double f = a[i][c] / a[c][c];
+      if (f == 0.0) continue;
+      for (std::size_t j = c; j < d; ++j) a[i][j] -= f * a[c][j];
+      b[i] -= f * b[c];
+    }
+  }
+  std::vector<double> x(d);
+  for (std::size_t i = d; i-- > 0;) {
+    double s = b[i];
+    for (std::size_t j = i + 1; j < d; ++j) s -= a[i][j] * x[j];
+    x[i] = s / a[i][i];
+  }
+  return x;
+}
+
+}  // namespace
+
+const std::array<std::string, kGainInputCount>& gain_input_names() {
+  static const std::array<std::string, kGainInputCount> names = [] {
+    std::array<std::string, kGainInputCount> n;
+    n[0] = "category_rate_logit";
+    n[1] = "neighbors_prompt_residual";
+    n[2] = "neighbors_stem_residual";
+    const auto& f = prompt_feature_names();
+    for (std::size_t i = 0; i < kPromptFeatureCount; ++i) n[3 + i] = std::string(f[i]);
+    n[kGainInputCount - 1] = "question_length_vs_category";
+    return n;
+  }();
+  return names;
+}
+
+double SmoothedRates::rate(std::string_view category) const {
+  auto it = rates.find(category);
+  return it == rates.end() ? prior : it->second;
+}
+
+SmoothedRates SmoothedRates::fit(const std::vector<std::string_view>& categories,
+                                 const std::vector<double>& y, double smoothing) {
+  SmoothedRates r;
+  if (y.empty()) return r;
+  std::map<std::string_view, std::pair<double, double>> sums;
+  double total = 0.0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    total += y[i];
+    if (categories[i].empty()) continue;
+    auto& s = sums[categories[i]];
+    s.first += y[i];
+    s.second += 1.0;
+  }
+  r.prior = total / static_cast<double>(y.size());
+  for (const auto& [c, s] : sums) {
+    r.rates[std::string(c)] = (s.first + smoothing * r.prior) / (s.second + smoothing);
+  }
+  return r;
+}
+
+double CategoryMedians::median(std::string_view category) const {
+  auto it = medians.find(category);
+  return it == medians.end() ? overall : it->second;
+}
+
+CategoryMedians CategoryMedians::fit(const std::vector<std::string_view>& categories,
+                                     const std::vector<double>& values) {
+  CategoryMedians m;
+  std::map<std::string_view, std::vector<double>> by;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!categories[i].empty()) by[categories[i]].push_back(values[i]);
+  }
+  for (auto& [c, v] : by) m.medians[std::string(c)] = median_of(std::move(v));
+  m.overall = median_of(values);
+  return m;
+}
+
+double LinearProbability::probability(const GainInputs& x) const {
+  double z = bias;
+  for (std::size_t k = 0; k < weights.size(); ++k) z += weights[k] * (x[k] - mean[k]) / sd[k];
+  return sigmoid(z);
+}
+
+LinearProbability LinearProbability::fit(const std::vector<GainInputs>& x,
+                                         const std::vector<double>& y, double ridge,
+                                         int iterations) {
+  if (x.empty() || x.size() != y.size()) throw std::invalid_argument("ridge fit: no rows");
+  const std::size_t d = kGainInputCount;
+  const double n = static_cast<double>(x.size());
+  LinearProbability m;
+  m.mean.assign(d, 0.0);
+  m.sd.assign(d, 0.0);
+  for (const auto& r : x) {
+    for (std::size_t k = 0; k < d; ++k) m.mean[k] += r[k] / n;
+  }
+  for (const auto& r : x) {
+    for (std::size_t k = 0; k < d; ++k) m.sd[k] += (r[k] - m.mean[k]) * (r[k] - m.mean[k]) / n;
+  }
+  for (auto& s : m.sd) s = s > 0.0 ? std::sqrt(s) : 1.0;
+  // Parameter vector: bias first, then the weights.
+  std::vector<double> w(d + 1, 0.0);
+  std::vector<double> z(d + 1);
+  for (int it = 0; it < iterations; ++it) {
+    std::vector<double> g(d + 1, 0.0);
+    std::vector<std::vector<double>> h(d + 1, std::vector<double>(d + 1, 0.0));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      z[0] = 1.0;
+      for (std::size_t k = 0; k < d; ++k) z[k + 1] = (x[i][k] - m.mean[k]) / m.sd[k];
+      double s = 0.0;
+      for (std::size_t k = 0; k <= d; ++k) s += w[k] * z[k];
+      const double p = sigmoid(s);
+      const double e = p - y[i], c = p * (1.0 - p);
+      for (std::size_t a = 0; a <= d; ++a) {
+        g[a] += e * z[a];
+        for (std::size_t b = a; b <= d; ++b) h[a][b] += c * z[a] * z[b];
+      }
+    }
+    for (std::size_t a = 0; a <= d; ++a) {
+      for (std::size_t b = 0; b < a; ++b) h[a][b] = h[b][a];
+      if (a > 0) {
+        h[a][a] += ridge;
+        g[a] += ridge * w[a];
+      }
+    }
+    const std::vector<double> step = solve(std::move(h), g);
+    double biggest = 0.0;
+    for (std::size_t k = 0; k <= d; ++k) {
+      w[k] -= step[k];
+      biggest = std::max(biggest, std::abs(step[k]));
+    }
+    if (biggest < 1e-7) break;
+  }
+  m.bias = w[0];
+  m.weights.assign(w.begin() + 1, w.end());
+  return m;
+}
+
+GainInputs gain_inputs(std::string_view prompt, double category_rate,
+                       const std::vector<Neighbor>& full, const std::vector<Neighbor>& stem,
+                       const std::vector<double>& residual, double category_median_qlen) {
+  GainInputs x{};
+  x[0] = clipped_logit(category_rate);
+  x[1] = weighted_residual(full, residual);
+  x[2] = weighted_residual(stem, residual);
+  const auto f = prompt_features(prompt);
+  std::copy(f.begin(), f.end(), x.begin() + 3);
+  x[kGainInputCount - 1] = question_length_log(prompt) - category_median_qlen;
+  return x;
+}
+
+GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Target weak,
+                       CategoryMedians medians)
+    : refs_(std::move(references)),
+      strong_(std::move(strong)),
+      weak_(std::move(weak)),
+      medians_(std::move(medians)) {
+  std::vector<std::string> prompts, stems;
+  prompts.reserve(refs_.size());
+  stems.reserve(refs_.size());
+  for (const auto& r : refs_) {
+    prompts.push_back(r.prompt);
+    stems.emplace_back(question_stem(r.prompt));
+    residual_strong_.push_back(r.strong - strong_.rates.rate(r.category));
+    residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
+  }
+  full_ = std::make_unique<TfidfIndex>(prompts);
+  stem_ = std::make_unique<TfidfIndex>(stems);
+}
+
+std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
+                                                    std::string_view category) const {
+  const auto full = full_->neighbors(prompt, kGainNeighborsFull);
+  const auto stem = stem_->neighbors(question_stem(prompt), kGainNeighborsStem);
+  const double med = medians_.median(category);
+  const double ps = strong_.model.probability(gain_inputs(
+      prompt, strong_.rates.rate(category), full, stem, residual_strong_, med));
+  const double pw = weak_.model.probability(
+      gain_inputs(prompt, weak_.rates.rate(category), full, stem, residual_weak_, med));
+  return {ps, pw};
+}
+
+namespace {
+
+namespace json = boost::json;
+
+const json::value& field(const json::object& o, std::string_view key, const std::string& path) {
+  const json::value* v = o.if_contains(key);
+  if (!v) throw std::invalid_argument(path + "." + std::string(key) + " is missing");
+  return *v;
+}
+
+double number(const json::value& v, const std::string& path) {
+  if (v.is_double()) return v.as_double();
+  if (v.is_int64()) return static_cast<double>(v.as_int64());
+  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+  throw std::invalid_argument(path + " is not a number");
+}
+
+std::vector<double> numbers(const json::value& v, const std::string& path, std::size_t n) {
+  if (!v.is_array() || v.as_array().size() != n) {
+    throw std::invalid_argument(path + " is not an array of " + std::to_string(n) + " numbers");
+  }
+  std::vector<double> out;
+  for (const auto& x : v.as_array()) out.push_back(number(x, path));
+  return out;
+}
+
+std::map<std::string, double, std::less<>> number_map(const json::value& v,
+                                                      const std::string& path) {
+  if (!v.is_object()) throw std::invalid_argument(path + " is not an object");
+  std::map<std::string, double, std::less<>> out;
+  for (const auto& [k, x] : v.as_object()) out[std::string(k)] = number(x, path);
+  return out;
+}
+
+GainRouter::Target load_target(const json::object& gain, std::string_view name) {
+  const std::string path = "router.gain." + std::string(name);
+  const json::value& t = field(gain, name, "router.gain");
+  if (!t.is_object()) throw std::invalid_argument(path + " is not an object");
+  const json::object& o = t.as_object();
+  GainRouter::Target out;
+  out.rates.rates = number_map(field(o, "category_rates", path), path + ".category_rates");
+  out.rates.prior = number(field(o, "prior", path), path + ".prior");
+  out.model.mean = numbers(field(o, "mean", path), path + ".mean", kGainInputCount);
+  out.model.sd = numbers(field(o, "sd", path), path + ".sd", kGainInputCount);
+  out.model.weights = numbers(field(o, "weights", path), path + ".weights", kGainInputCount);
+  out.model.bias = number(field(o, "bias", path), path + ".bias");
+  for (double s : out.model.sd) {
+    if (!(s > 0.0)) throw std::invalid_argument(path + ".sd has a value <= 0");
+  }
+  return out;
+}
+
+std::vector<GainReference> load_references(const json::object& gain,
+                                           const std::string& model_path) {
+  const json::value& r = field(gain, "references", "router.gain");
+  if (!r.is_object()) throw std::invalid_argument("router.gain.references is not an object");
+  const json::value& file = field(r.as_object(), "file", "router.gain.references");
+  const json::value& sha = field(r.as_object(), "sha256", "router.gain.references");
+  if (!file.is_string() || !sha.is_string()) {
+    throw std::invalid_argument("router.gain.references.{file,sha256} must be strings");
+  }
+  const std::string path =
+      (std::filesystem::path(model_path).parent_path() / std::string(file.as_string())).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::invalid_argument("the reference rows " + path +
+                                " are missing (they are written next to the model by `triage "
+                                "train router`)");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  if (sha256_hex(text) != sha.as_string()) {
+    throw std::invalid_argument("the reference rows " + path +
+                                " do not match router.gain.references.sha256 (retrain the router)");
+  }
+  std::vector<GainReference> refs;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    boost::system::error_code ec;
+    const json::value v = json::parse(line, ec);
+    if (ec || !v.is_object()) {
+      throw std::invalid_argument(path + ": line " + std::to_string(refs.size() + 1) +
+                                  " is not a JSON object");
+    }
+    const json::object& o = v.as_object();
+    GainReference g;
+    const json::value* p = o.if_contains("prompt");
+    const json::value* c = o.if_contains("category");
+    if (!p || !p->is_string() || !c || !c->is_string()) {
+      throw std::invalid_argument(path + ": line " + std::to_string(refs.size() + 1) +
+                                  " needs string prompt and category");
+    }
+    g.prompt = std::string(p->as_string());
+    g.category = std::string(c->as_string());
+    g.strong = number(field(o, "strong", path), path + " strong");
+    g.weak = number(field(o, "weak", path), path + " weak");
+    refs.push_back(std::move(g));
+  }
+  if (refs.empty()) throw std::invalid_argument("the reference rows " + path + " are empty");
+  return refs;
+}
+
+}  // namespace
+
+std::shared_ptr<const GainRouter> load_gain_router(const json::object& gain,
+                                                   const std::string& model_path) {
+  const json::value& version = field(gain, "features_version", "router.gain");
+  if (!version.is_string() || version.as_string() != kPromptFeaturesVersion) {
+    throw std::invalid_argument("router.gain.features_version is not \"" +
+                                std::string(kPromptFeaturesVersion) +
+                                "\" (the model was trained with other prompt features; retrain it)");
+  }
+  GainRouter::Target strong = load_target(gain, "strong");
+  GainRouter::Target weak = load_target(gain, "weak");
+  CategoryMedians medians;
+  medians.medians =
+      number_map(field(gain, "question_length_medians", "router.gain"),
+                 "router.gain.question_length_medians");
+  medians.overall = number(field(gain, "question_length_median_overall", "router.gain"),
+                           "router.gain.question_length_median_overall");
+  return std::make_shared<const GainRouter>(load_references(gain, model_path), std::move(strong),
+                                            std::move(weak), std::move(medians));
+}
+
+double GainRouter::score(std::string_view prompt, std::string_view category) const {
+  const auto [ps, pw] = probabilities(prompt, category);
+  return ps - pw;
+}
+
+}  // namespace triage::ml

@@ -1,0 +1,301 @@
+#include "ml/prompt_features.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <vector>
+
+// The definitions follow the research reference (feats.py, "mcq-v1") with hand-written scans in
+// place of its regular expressions. Text is handled as BYTES with ASCII rules: lengths count
+// bytes, only ASCII letters are lower-cased, only ASCII digits are digits, whitespace is the
+// ASCII set Python's str.isspace() accepts (\t \n \v \f \r \x1c-\x1f and space), and a "word"
+// character (for \b) is [A-Za-z0-9_]. Bytes >= 0x80 are neither digits, spaces nor word
+// characters. Python's str is Unicode-aware, so on prompts with non-ASCII text (code-point
+// lengths, U+00A0 as a space, "é" as a word character) the values can differ slightly from the
+// reference; training and serving both run this code, so they agree with each other.
+
+namespace triage::ml {
+
+namespace {
+
+bool is_space(unsigned char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_word(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool contains(std::string_view s, std::string_view needle) {
+  return s.find(needle) != std::string_view::npos;
+}
+
+// \b before position `pos` / after position `end` when the neighbouring byte inside the match is
+// a word character (all the words matched here start and end with one).
+bool boundary_before(std::string_view s, std::size_t pos) {
+  return pos == 0 || !is_word(static_cast<unsigned char>(s[pos - 1]));
+}
+bool boundary_after(std::string_view s, std::size_t end) {
+  return end >= s.size() || !is_word(static_cast<unsigned char>(s[end]));
+}
+
+// re.search(r'\b(w1|w2|...)\b' + suffix, s) for words made of word characters.
+bool has_word(std::string_view s, std::initializer_list<std::string_view> words,
+              std::string_view suffix = {}) {
+  for (std::string_view w : words) {
+    for (std::size_t pos = s.find(w); pos != std::string_view::npos; pos = s.find(w, pos + 1)) {
+      const std::size_t end = pos + w.size();
+      if (boundary_before(s, pos) && boundary_after(s, end) &&
+          s.substr(end).substr(0, suffix.size()) == suffix) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// re.search(r'\b(i+|iv)\b(,| and| only)', s)
+bool has_roman(std::string_view s) {
+  for (std::size_t p = 0; p < s.size(); ++p) {
+    if (s[p] != 'i' || !boundary_before(s, p)) continue;
+    std::size_t end = p;
+    while (end < s.size() && s[end] == 'i') ++end;
+    if (!boundary_after(s, end)) {
+      // "i+" failed; the "iv" alternative.
+      if (end == p + 1 && end < s.size() && s[end] == 'v' && boundary_after(s, end + 1)) {
+        ++end;
+      } else {
+        continue;
+      }
+    }
+    const std::string_view rest = s.substr(end);
+    if (rest.starts_with(",") || rest.starts_with(" and") || rest.starts_with(" only")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// re.match(r'^[\s\$\-\+\(]*[\d\.,/]+\s*(%|[a-zA-Z]{0,6})?\)?\s*$', o). The classes of
+// consecutive parts are disjoint, so a greedy scan without backtracking decides it.
+bool is_numeric_option(std::string_view o) {
+  std::size_t i = 0;
+  const std::size_t n = o.size();
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(o[k]); };
+  while (i < n && (is_space(at(i)) || o[i] == '$' || o[i] == '-' || o[i] == '+' || o[i] == '(')) {
+    ++i;
+  }
+  const std::size_t digits_start = i;
+  while (i < n && (is_digit(at(i)) || o[i] == '.' || o[i] == ',' || o[i] == '/')) ++i;
+  if (i == digits_start) return false;
+  while (i < n && is_space(at(i))) ++i;
+  if (i < n && o[i] == '%') {
+    ++i;
+  } else {
+    std::size_t letters = 0;
+    while (i < n && is_alpha(at(i)) && letters < 6) {
+      ++i;
+      ++letters;
+    }
+  }
+  if (i < n && o[i] == ')') ++i;
+  while (i < n && is_space(at(i))) ++i;
+  return i == n;
+}
+
+// str.split(): runs of whitespace separate, no empty pieces.
+std::vector<std::string_view> split_whitespace(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
+    const std::size_t start = i;
+    while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+// Non-overlapping occurrences, as str.count.
+std::size_t count_occurrences(std::string_view s, std::string_view needle) {
+  std::size_t count = 0;
+  for (std::size_t pos = s.find(needle); pos != std::string_view::npos;
+       pos = s.find(needle, pos + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// s.split(sep)[1] when sep occurs: the text between its first and second occurrence.
+std::string_view after_first(std::string_view s, std::string_view sep) {
+  const std::size_t pos = s.find(sep);
+  if (pos == std::string_view::npos) return {};
+  std::string_view rest = s.substr(pos + sep.size());
+  return rest.substr(0, rest.find(sep));
+}
+
+struct ParsedPrompt {
+  std::string_view question;
+  std::vector<std::string_view> options;  // without their "X. " prefix
+};
+
+// body = prompt before the last "\nAnswer:"; split at every "\n" followed by "[A-D]. ".
+ParsedPrompt parse(std::string_view prompt) {
+  std::string_view body = prompt;
+  if (const std::size_t pos = prompt.rfind("\nAnswer:"); pos != std::string_view::npos) {
+    body = prompt.substr(0, pos);
+  }
+  std::vector<std::size_t> cuts;  // positions of the splitting '\n'
+  for (std::size_t i = 0; i + 3 < body.size(); ++i) {
+    if (body[i] == '\n' && body[i + 1] >= 'A' && body[i + 1] <= 'D' && body[i + 2] == '.' &&
+        body[i + 3] == ' ') {
+      cuts.push_back(i);
+    }
+  }
+  ParsedPrompt out;
+  if (cuts.empty()) {
+    out.question = body;
+    return out;
+  }
+  out.question = body.substr(0, cuts[0]);
+  for (std::size_t k = 0; k < cuts.size(); ++k) {
+    const std::size_t start = cuts[k] + 1;
+    const std::size_t end = k + 1 < cuts.size() ? cuts[k + 1] : body.size();
+    out.options.push_back(body.substr(start + 3, end - start - 3));
+  }
+  return out;
+}
+
+double bool_value(bool b) { return b ? 1.0 : 0.0; }
+
+}  // namespace
+
+const std::array<std::string_view, kPromptFeatureCount>& prompt_feature_names() {
+  static const std::array<std::string_view, kPromptFeatureCount> names = {
+      "opt_numeric", "opt_len_log",  "opt_len_cv",     "opt_maxmin", "all_above",
+      "none_above",  "both_neither", "tf_opts",        "roman",      "q_len_log",
+      "q_words",     "q_digits",     "q_math",         "q_neg",      "q_negcaps",
+      "stmt",        "which",        "q_lines",        "blank",      "q_question_mark",
+      "opt_overlap", "ms_len_diff",  "ms_first_person"};
+  return names;
+}
+
+std::string_view question_stem(std::string_view prompt) {
+  return prompt.substr(0, prompt.find("\nA. "));
+}
+
+double question_length_log(std::string_view prompt) {
+  return std::log1p(static_cast<double>(parse(prompt).question.size()));
+}
+
+std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt) {
+  const ParsedPrompt parsed = parse(prompt);
+  const std::string_view q = parsed.question;
+  const std::vector<std::string_view>& opts = parsed.options;
+  std::array<double, kPromptFeatureCount> f{};
+  std::size_t k = 0;
+
+  std::vector<double> lengths;
+  for (std::string_view o : opts) lengths.push_back(static_cast<double>(o.size()));
+  if (lengths.empty()) lengths.push_back(0.0);
+  const double n_len = static_cast<double>(lengths.size());
+  double mean = 0.0;
+  for (double l : lengths) mean += l;
+  mean /= n_len;
+  double var = 0.0;
+  for (double l : lengths) var += (l - mean) * (l - mean);
+  const double pstdev = std::sqrt(var / n_len);
+  const auto [min_it, max_it] = std::minmax_element(lengths.begin(), lengths.end());
+
+  std::size_t numeric = 0;
+  for (std::string_view o : opts) numeric += is_numeric_option(o) ? 1 : 0;
+  f[k++] =
+      static_cast<double>(numeric) / static_cast<double>(std::max<std::size_t>(1, opts.size()));
+  f[k++] = std::log1p(mean);
+  f[k++] = pstdev / (mean + 1.0);
+  f[k++] = std::log((*max_it + 1.0) / (*min_it + 1.0));
+
+  std::string joined;
+  for (std::size_t i = 0; i < opts.size(); ++i) {
+    if (i > 0) joined += ' ';
+    joined += opts[i];
+  }
+  const std::string lo = ascii_lower(joined);
+  f[k++] = bool_value(contains(lo, "all of the above") || contains(lo, "all of these"));
+  f[k++] = bool_value(contains(lo, "none of the above") || contains(lo, "none of these"));
+  f[k++] = bool_value(has_word(lo, {"both", "neither"}));
+  // "not wrong" needs no own case: its "wrong" already matches.
+  f[k++] = bool_value(has_word(lo, {"true", "false", "wrong"}, ", "));
+  f[k++] = bool_value(has_roman(lo));
+
+  f[k++] = std::log1p(static_cast<double>(q.size()));
+  f[k++] = static_cast<double>(split_whitespace(q).size());
+  std::size_t digits = 0;
+  std::size_t math = 0;
+  for (char c : q) {
+    digits += is_digit(static_cast<unsigned char>(c)) ? 1 : 0;
+    math += std::string_view("=+^*/<>()[]{}").find(c) != std::string_view::npos ? 1 : 0;
+  }
+  const double q_len1 = static_cast<double>(q.size()) + 1.0;
+  f[k++] = static_cast<double>(digits) / q_len1;
+  f[k++] = static_cast<double>(math) / q_len1;
+  f[k++] = bool_value(has_word(q, {"NOT", "EXCEPT", "LEAST", "not", "except", "least"}));
+  f[k++] = bool_value(has_word(q, {"NOT", "EXCEPT", "LEAST"}));
+  f[k++] = bool_value(contains(q, "Statement 1 |"));
+  f[k++] = bool_value(contains(ascii_lower(q), "which of the following"));
+  f[k++] = static_cast<double>(std::count(q.begin(), q.end(), '\n'));
+  f[k++] = bool_value(contains(q, "_"));
+  std::size_t q_end = q.size();
+  while (q_end > 0 && is_space(static_cast<unsigned char>(q[q_end - 1]))) --q_end;
+  f[k++] = bool_value(q_end > 0 && q[q_end - 1] == '?');
+
+  double overlap = 0.0;
+  if (opts.size() >= 2) {
+    std::vector<std::set<std::string_view>> sets;
+    std::vector<std::string> lowered;
+    lowered.reserve(opts.size());
+    for (std::string_view o : opts) lowered.push_back(ascii_lower(o));
+    for (const std::string& o : lowered) {
+      const std::vector<std::string_view> words = split_whitespace(o);
+      sets.emplace_back(words.begin(), words.end());
+    }
+    double sum = 0.0;
+    std::size_t pairs = 0;
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+      for (std::size_t j = i + 1; j < sets.size(); ++j) {
+        std::size_t inter = 0;
+        for (std::string_view w : sets[i]) inter += sets[j].count(w);
+        const std::size_t uni = sets[i].size() + sets[j].size() - inter;
+        sum += static_cast<double>(inter) / static_cast<double>(uni == 0 ? 1 : uni);
+        ++pairs;
+      }
+    }
+    overlap = sum / static_cast<double>(pairs);
+  }
+  f[k++] = overlap;
+
+  double ms_len_diff = 0.0;
+  double ms_first_person = 0.0;
+  if (contains(q, "Scenario 1 |")) {
+    std::string_view s1 = after_first(q, "Scenario 1 |");
+    s1 = s1.substr(0, s1.find("Scenario 2 |"));
+    const std::string_view s2 = after_first(q, "Scenario 2 |");
+    const double l1 = static_cast<double>(s1.size());
+    const double l2 = static_cast<double>(s2.size());
+    ms_len_diff = std::abs(l1 - l2) / (l1 + l2 + 1.0);
+    ms_first_person =
+        static_cast<double>(count_occurrences(s1, " I ") + count_occurrences(s2, " I "));
+  }
+  f[k++] = ms_len_diff;
+  f[k++] = ms_first_person;
+  return f;
+}
+
+}  // namespace triage::ml

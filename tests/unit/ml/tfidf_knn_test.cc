@@ -1,0 +1,176 @@
+#include "ml/tfidf_knn.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/csv.h"
+
+namespace triage::ml {
+namespace {
+
+// Float postings: similarities are exact to about 1e-7.
+constexpr double kSimTolerance = 1e-6;
+
+std::vector<std::size_t> indices(const std::vector<Neighbor>& nb) {
+  std::vector<std::size_t> out;
+  for (const Neighbor& n : nb) out.push_back(n.index);
+  return out;
+}
+
+// N = 20, so a term is kept when 2 <= df < 4.
+//   alpha, beta: df 3 (docs 0-2); "alpha beta": df 2 (docs 0, 1; doc 2 has "beta , alpha");
+//   epsilon: df 2 (docs 3, 4); common: df 4 = 0.2 * N, dropped; every other term occurs in one
+//   document, dropped.
+std::vector<std::string> small_corpus() {
+  std::vector<std::string> docs = {
+      "alpha beta",   "Alpha  BETA", "beta, alpha gamma", "delta delta delta epsilon",
+      "epsilon zeta", "common wa",   "common wb",         "common wc",
+      "common wd"};
+  for (const char* w : {"qa", "qb", "qc", "qd", "qe", "qf", "qg", "qh", "qi", "qj", "qk"}) {
+    docs.emplace_back(w);
+  }
+  return docs;
+}
+
+class SmallCorpus : public ::testing::Test {
+ protected:
+  TfidfIndex index_{small_corpus()};
+  const double a_ = std::log(20.0 / 3.0);  // idf of alpha and beta
+  const double c_ = std::log(10.0);        // idf of "alpha beta"
+  // Docs 0 and 1 are (a, a, c) / |.|, doc 2 is (a, a) / |.|.
+  const double d0_norm_ = std::sqrt(2 * a_ * a_ + c_ * c_);
+  const double d2_norm_ = std::sqrt(2.0) * a_;
+};
+
+TEST_F(SmallCorpus, KeepsOnlyTermsWithDfFromTwoToBelowAFifth) {
+  EXPECT_EQ(index_.size(), 20u);
+  EXPECT_EQ(index_.vocabulary_size(), 4u);                  // alpha, beta, "alpha beta", epsilon
+  EXPECT_TRUE(index_.neighbors("common", 5).empty());       // df 4 = 0.2 N
+  EXPECT_TRUE(index_.neighbors("gamma delta", 5).empty());  // df 1
+  EXPECT_TRUE(index_.neighbors("zzz", 5).empty());          // unknown
+}
+
+TEST_F(SmallCorpus, SimilaritiesFollowTheWeights) {
+  const auto nb = index_.neighbors("alpha beta", 10);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{0, 1, 2}));  // k larger than the matches
+  EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
+  EXPECT_NEAR(nb[1].similarity, 1.0, kSimTolerance);
+  EXPECT_NEAR(nb[2].similarity, 2 * a_ * a_ / (d0_norm_ * d2_norm_), kSimTolerance);
+
+  // Term frequency enters as 1 + ln tf; the unknown token "!" and bigram "alpha alpha" are
+  // ignored.
+  const auto tf = index_.neighbors("alpha ALPHA beta !", 10);
+  ASSERT_EQ(indices(tf), (std::vector<std::size_t>{0, 1, 2}));
+  const double wa = (1 + std::log(2.0)) * a_;
+  const double q_norm = std::sqrt(wa * wa + a_ * a_ + c_ * c_);
+  EXPECT_NEAR(tf[0].similarity, (wa * a_ + a_ * a_ + c_ * c_) / (q_norm * d0_norm_), kSimTolerance);
+  EXPECT_NEAR(tf[2].similarity, (wa * a_ + a_ * a_) / (q_norm * d2_norm_), kSimTolerance);
+}
+
+TEST_F(SmallCorpus, BigramsCountInOrder) {
+  // "beta alpha" has no kept bigram: it equals doc 2, and docs 0 and 1 fall below it.
+  const auto nb = index_.neighbors("beta alpha", 10);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{2, 0, 1}));
+  EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
+  EXPECT_NEAR(nb[1].similarity, 2 * a_ * a_ / (d0_norm_ * d2_norm_), kSimTolerance);
+  EXPECT_NEAR(nb[2].similarity, nb[1].similarity, 1e-12);
+}
+
+TEST_F(SmallCorpus, TiesSkipAndK) {
+  // Docs 3 and 4 both reduce to "epsilon": equal similarity 1, lower index first.
+  auto nb = index_.neighbors("DELTA Epsilon", 10);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{3, 4}));
+  EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
+  EXPECT_NEAR(nb[1].similarity, 1.0, kSimTolerance);
+  EXPECT_EQ(indices(index_.neighbors("epsilon", 1)), (std::vector<std::size_t>{3}));
+  EXPECT_EQ(indices(index_.neighbors("epsilon", 10, [](std::size_t i) { return i == 3; })),
+            (std::vector<std::size_t>{4}));
+  EXPECT_EQ(indices(index_.neighbors("alpha beta", 2, [](std::size_t i) { return i == 0; })),
+            (std::vector<std::size_t>{1, 2}));
+  EXPECT_EQ(indices(index_.neighbors("alpha beta", 2)), (std::vector<std::size_t>{0, 1}));
+  EXPECT_TRUE(index_.neighbors("epsilon", 10, [](std::size_t) { return true; }).empty());
+  EXPECT_TRUE(index_.neighbors("epsilon", 0).empty());
+  EXPECT_TRUE(index_.neighbors("", 10).empty());
+  EXPECT_TRUE(index_.neighbors(" \n\t ", 10).empty());
+}
+
+TEST(TfidfIndex, TokensAreLetterRunsDigitRunsAndSingleCharacters) {
+  // N = 12: kept terms have df == 2.
+  const std::vector<std::string> docs = {
+      "don\u2019t stop",   // don ’ t + bigrams
+      "Don\u2019t panic",  // same first five terms
+      "route66 ok",        // route 66 ok: a digit run splits a word
+      "ROUTE 66",          // route 66
+      "a\u00a0b",          // U+00A0 is a space: "a", "b", "a b"
+      "a b",               //
+      "\u00c9mile",        // "É" lower-cases to "é", a token of its own before "mile"
+      "\u00e9mile",        //
+      "one \xff",          // an invalid UTF-8 byte is a token
+      "two \xff",          //
+      "three",
+      "four"};
+  const TfidfIndex index(docs);
+  // don, ’, t, "don ’", "’ t" | route, 66, "route 66" | a, b, "a b" | é, mile, "é mile" | \xff.
+  // Splitting "’" into its three bytes would give 9 terms for the first pair instead of 5.
+  EXPECT_EQ(index.vocabulary_size(), 15u);
+  auto nb = index.neighbors("DON\u2019T", 5);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{0, 1}));
+  EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
+  nb = index.neighbors("Route 66", 5);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{2, 3}));
+  EXPECT_NEAR(nb[1].similarity, 1.0, kSimTolerance);
+  nb = index.neighbors("A B", 5);
+  ASSERT_EQ(indices(nb), (std::vector<std::size_t>{4, 5}));
+  EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
+  EXPECT_EQ(indices(index.neighbors("\u00c9MILE", 5)), (std::vector<std::size_t>{6, 7}));
+  EXPECT_EQ(indices(index.neighbors("x\xffy", 5)), (std::vector<std::size_t>{8, 9}));
+}
+
+// Each MMLU prompt is its own nearest neighbour (similarity 1) unless skipped; results are
+// sorted and bounded. Prints the time per query (informative, not asserted).
+TEST(TfidfIndex, MmluPromptsFindThemselves) {
+  const CsvTable table = read_csv_file(TRIAGE_SOURCE_DIR "/data/routellm/mmlu.csv");
+  const auto prompt_col = table.column("prompt");
+  ASSERT_TRUE(prompt_col.has_value());
+  std::vector<std::string> docs;
+  for (std::size_t r = 0; r < table.rows.size() && docs.size() < 7800; ++r) {
+    docs.push_back(table.rows[r][*prompt_col].value_or(""));
+  }
+  const TfidfIndex index(docs);
+  EXPECT_GT(index.vocabulary_size(), 10000u);
+  const std::size_t queries = 1000;
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t returned = 0;
+  for (std::size_t i = 0; i < queries; ++i) {
+    const auto nb = index.neighbors(docs[i], 10, [i](std::size_t j) { return j == i; });
+    returned += nb.size();
+    ASSERT_LE(nb.size(), 10u);
+    for (std::size_t r = 0; r < nb.size(); ++r) {
+      ASSERT_NE(nb[r].index, i);
+      ASSERT_GT(nb[r].similarity, 0.0);
+      ASSERT_LE(nb[r].similarity, 1.0 + kSimTolerance);
+      if (r > 0) {
+        ASSERT_GE(nb[r - 1].similarity, nb[r].similarity);
+      }
+    }
+  }
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
+      queries;
+  std::printf("[ info ] neighbors(k=10) over %zu MMLU prompts: %.1f us/query (%zu results)\n",
+              docs.size(), us, returned);
+  for (std::size_t i = 0; i < 200; ++i) {
+    const auto nb = index.neighbors(docs[i], 1);
+    ASSERT_EQ(nb.size(), 1u) << i;
+    EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance) << i;
+    EXPECT_LE(nb[0].index, i) << i;  // itself, or an identical earlier prompt
+  }
+}
+
+}  // namespace
+}  // namespace triage::ml
