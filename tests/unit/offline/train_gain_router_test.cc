@@ -1,0 +1,193 @@
+// `triage train router` with the gain scorer: cross-fitted training, the metadata and reference
+// rows it writes, the served ThresholdScorer reading them, and the refusals when the reference
+// rows are missing or altered.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "offline/output_format.h"
+#include "offline/train_gain_router.h"
+#include "offline/train_router.h"
+#include "routes/threshold_route.h"
+
+namespace triage::offline {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TrainGainRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("triage-train-gain-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::create_directories(dir_);
+    opts_.out_path = (dir_ / "router.bin").string();
+    opts_.folds = 3;
+    opts_.label = "strong_needed";
+    opts_.category_smoothing = {5.0};
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // 400 rows, one subject. Questions on space topics need the strong model (weak wrong,
+  // strong right); questions on crafts are answered by both; riddles are the ones the strong
+  // model gets wrong and the weak one right. Each topic word is in about 3% of the prompts, so
+  // the neighbour inputs (TF-IDF keeps terms in under 20% of the prompts) carry the signal.
+  static std::string prompt_of(int kind, int i) {
+    static const char* words[3][10] = {
+        {"orbit", "comet", "planet", "asteroid", "nebula", "quasar", "pulsar", "galaxy",
+         "meteor", "eclipse"},
+        {"pottery", "weaving", "knitting", "carving", "quilting", "glazing", "embroidery",
+         "basketry", "origami", "macrame"},
+        {"riddle", "enigma", "puzzle", "conundrum", "paradox", "rebus", "charade", "cipher",
+         "anagram", "acrostic"}};
+    std::string p = "tell me about the ";
+    p += words[kind][i % 10];
+    p += " and the ";
+    p += words[kind][(i / 10) % 10];
+    p += " in case ";
+    p += std::to_string(i);
+    return p;
+  }
+  static int kind_of(int i) { return i % 4 == 3 ? 2 : i % 2; }  // space, craft, space, riddle
+
+  void write_dataset() {
+    std::string csv = "id,subject,prompt,weak_correct,strong_correct\n";
+    for (int i = 0; i < 400; ++i) {
+      const int kind = kind_of(i);
+      const char* grades = kind == 0 ? "0,1" : kind == 1 ? "1,1" : "1,0";
+      csv += 'q';
+      csv += std::to_string(i);
+      csv += ",physics,";
+      csv += prompt_of(kind, i / 4);
+      csv += ',';
+      csv += grades;
+      csv += '\n';
+    }
+    opts_.dataset = (dir_ / "pairs.csv").string();
+    std::ofstream(opts_.dataset) << csv;
+  }
+
+  fs::path dir_;
+  TrainRouterOptions opts_;
+};
+
+TEST_F(TrainGainRouterTest, TrainsWritesAndServesTheGainScorer) {
+  write_dataset();
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  EXPECT_EQ(rep.scorer, "gain");
+  ASSERT_TRUE(rep.gain_cross_validation.has_value());
+  // Words separate the three kinds, so the nested estimate is far above random (0.5).
+  EXPECT_GT(rep.gain_cross_validation->apgr, 0.8);
+  EXPECT_GT(rep.test.apgr, 0.8);
+  EXPECT_FALSE(rep.test.ece.has_value());  // a difference of probabilities is not calibrated
+
+  const boost::json::object meta = read_json_object(rep.metadata_path);
+  const auto& router = meta.at("router").as_object();
+  EXPECT_EQ(router.at("scorer").as_string(), "gain");
+  const auto& gain = router.at("gain").as_object();
+  EXPECT_EQ(gain.at("inputs").as_array().size(), ml::kGainInputCount);
+  EXPECT_EQ(gain.at("references").as_object().at("rows").as_int64(), rep.n_train);
+  EXPECT_EQ(router.at("validation_scores").as_array().size(),
+            static_cast<std::size_t>(rep.n_train));
+  // The reference rows: exactly the train part, one JSON line each.
+  std::ifstream refs(rep.references_path);
+  int lines = 0;
+  for (std::string line; std::getline(refs, line);) ++lines;
+  EXPECT_EQ(lines, rep.n_train);
+
+  auto scorer = routes::ThresholdScorer::load(rep.model_path);
+  ASSERT_NE(scorer->gain(), nullptr);
+  // New prompts (case numbers never seen) on each kind's topics.
+  const double space = scorer->score(prompt_of(0, 1234), "physics");
+  const double craft = scorer->score(prompt_of(1, 1234), "physics");
+  const double riddle = scorer->score(prompt_of(2, 1234), "physics");
+  EXPECT_GT(space, craft + 0.2) << space << " " << craft;
+  EXPECT_GT(craft, riddle + 0.1) << craft << " " << riddle;
+  EXPECT_GE(riddle, -1.0);
+  EXPECT_LE(space, 1.0);
+  const auto [ps, pw] = scorer->gain()->probabilities(prompt_of(0, 1234), "physics");
+  EXPECT_DOUBLE_EQ(space, ps - pw);
+}
+
+TEST_F(TrainGainRouterTest, AutoKeepsTheScorerWithTheBetterCrossValidatedApgr) {
+  write_dataset();
+  opts_.scorer = "auto";
+  const TrainRouterReport rep = train_router(opts_);
+  ASSERT_TRUE(rep.gain_cross_validation.has_value());
+  EXPECT_EQ(rep.scorer,
+            rep.gain_cross_validation->apgr > rep.cross_validation.apgr ? "gain" : "stack");
+  // A stack retrain afterwards leaves no stale reference rows behind.
+  opts_.scorer = "stack";
+  const TrainRouterReport stack = train_router(opts_);
+  EXPECT_EQ(stack.scorer, "stack");
+  EXPECT_FALSE(fs::exists(opts_.out_path + ".refs.jsonl"));
+  EXPECT_EQ(routes::ThresholdScorer::load(stack.model_path)->gain(), nullptr);
+}
+
+TEST_F(TrainGainRouterTest, RefusesMissingOrAlteredReferenceRows) {
+  write_dataset();
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  auto load_error = [&]() -> std::string {
+    try {
+      routes::ThresholdScorer::load(rep.model_path);
+    } catch (const ml::ModelError& e) {
+      return e.what();
+    }
+    return "loaded";
+  };
+  ASSERT_EQ(load_error(), "loaded");
+  {
+    std::ofstream(rep.references_path, std::ios::app) << R"({"prompt":"x","category":"","strong":1,"weak":0})" << "\n";
+  }
+  EXPECT_NE(load_error().find("do not match router.gain.references.sha256"), std::string::npos)
+      << load_error();
+  fs::remove(rep.references_path);
+  EXPECT_NE(load_error().find("are missing"), std::string::npos) << load_error();
+  EXPECT_NE(load_error().find(rep.metadata_path), std::string::npos) << load_error();
+
+  opts_.scorer = "bogus";
+  EXPECT_THROW(train_router(opts_), ml::ModelError);
+}
+
+TEST_F(TrainGainRouterTest, RefusesAModelTrainedWithOtherPromptFeatures) {
+  write_dataset();
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  boost::json::object meta = read_json_object(rep.metadata_path);
+  meta["router"].as_object()["gain"].as_object()["features_version"] = "mcq-v0";
+  write_json_object(rep.metadata_path, meta);
+  try {
+    routes::ThresholdScorer::load(rep.model_path);
+    FAIL() << "loaded a model with other prompt features";
+  } catch (const ml::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("router.gain.features_version"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(GainCrossFit, EveryInputOfARowExcludesItsOwnFold) {
+  // Two folds; fold 0 rows need the strong model, fold 1 rows do not, same words. A leak of a
+  // row's own label through the category rate or the neighbours would let the nested estimate
+  // rank fold 0 first; without one, each fold sees only the other fold's opposite outcome.
+  std::vector<GainTrainRow> rows;
+  for (int i = 0; i < 60; ++i) {
+    const int fold = i % 2;
+    rows.push_back({"the same question about topic " + std::to_string(i / 2), "cat",
+                    fold == 0 ? 0.0 : 1.0, fold == 0 ? 1.0 : 0.0, fold});
+  }
+  const GainTrainResult r = train_gain_router(rows, 2);
+  double fold0 = 0, fold1 = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) (rows[i].fold == 0 ? fold0 : fold1) += r.cv_scores[i];
+  // Each fold is scored from the other fold's outcomes, which are the opposite: fold 0 (which
+  // truly needs strong) must NOT come out ahead.
+  EXPECT_LE(fold0, fold1);
+}
+
+}  // namespace
+}  // namespace triage::offline
