@@ -137,18 +137,21 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents) : n_docs_(docu
     for (auto& [term, count] : term_counts(doc)) ++df[term];
   }
   const double n = static_cast<double>(n_docs_);
+  // Term ids in sorted term order, so the index does not depend on hash iteration order.
+  std::vector<std::pair<std::string, uint32_t>> kept;
   for (auto& [term, d] : df) {
-    if (d >= 2 && static_cast<double>(d) < 0.2 * n) terms_.emplace_back(term, d);
+    if (d >= 2 && static_cast<double>(d) < 0.2 * n) kept.emplace_back(term, d);
   }
   df.clear();
-  std::sort(terms_.begin(), terms_.end());
-  idf_.resize(terms_.size());
-  for (std::size_t id = 0; id < terms_.size(); ++id) {
-    idf_[id] = std::log(n / static_cast<double>(terms_[id].second));
-    terms_[id].second = static_cast<uint32_t>(id);
+  std::sort(kept.begin(), kept.end());
+  idf_.resize(kept.size());
+  term_ids_.reserve(kept.size());
+  for (std::size_t id = 0; id < kept.size(); ++id) {
+    idf_[id] = std::log(n / static_cast<double>(kept[id].second));
+    term_ids_.emplace(std::move(kept[id].first), static_cast<uint32_t>(id));
   }
   // Pass 2: normalised document vectors, stored as postings in document order.
-  postings_.resize(terms_.size());
+  postings_.resize(idf_.size());
   for (std::size_t d = 0; d < documents.size(); ++d) {
     const SparseVector v = vectorize(documents[d]);
     for (const auto& [id, w] : v) postings_[id].emplace_back(static_cast<uint32_t>(d), w);
@@ -159,11 +162,8 @@ TfidfIndex::SparseVector TfidfIndex::vectorize(std::string_view text) const {
   std::vector<std::pair<uint32_t, double>> weights;
   double norm2 = 0.0;
   for (const auto& [term, count] : term_counts(text)) {
-    auto it = std::lower_bound(terms_.begin(), terms_.end(), term,
-                               [](const std::pair<std::string, uint32_t>& e, const std::string& t) {
-                                 return e.first < t;
-                               });
-    if (it == terms_.end() || it->first != term) continue;
+    const auto it = term_ids_.find(term);
+    if (it == term_ids_.end()) continue;
     const double w = (1.0 + std::log(static_cast<double>(count))) * idf_[it->second];
     weights.emplace_back(it->second, w);
     norm2 += w * w;
@@ -182,31 +182,34 @@ std::vector<Neighbor> TfidfIndex::neighbors(std::string_view text, std::size_t k
   if (k == 0 || n_docs_ == 0) return out;
   const SparseVector query = vectorize(text);
   if (query.empty()) return out;
-  // Dense accumulator (n_docs_ doubles) plus the list of documents touched: every product is
-  // positive, so a zero score means "not seen yet".
+  // Dense accumulator without a branch in the inner loop; every product is positive, so the
+  // documents sharing a term are those with a score above zero (one scan of n_docs_ values,
+  // cheaper than tracking them while accumulating).
   std::vector<double> scores(n_docs_, 0.0);
-  std::vector<uint32_t> touched;
   for (const auto& [id, qw] : query) {
     const double x = qw;
-    for (const auto& [doc, dw] : postings_[id]) {
-      if (scores[doc] == 0.0) touched.push_back(doc);
-      scores[doc] += x * static_cast<double>(dw);
-    }
-  }
-  out.reserve(touched.size());
-  for (uint32_t doc : touched) {
-    if (skip && skip(doc)) continue;
-    out.push_back({scores[doc], doc});
+    for (const auto& [doc, dw] : postings_[id]) scores[doc] += x * static_cast<double>(dw);
   }
   auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
   };
-  if (out.size() > k) {
-    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
-                     better);
-    out.resize(k);
+  // The best k in a heap whose front is the worst kept: most documents share some term with
+  // the query, and comparing against the worst kept is cheaper than collecting them all.
+  out.reserve(k);
+  for (uint32_t doc = 0; doc < n_docs_; ++doc) {
+    const double s = scores[doc];
+    if (s <= 0.0) continue;
+    if (out.size() == k && !better({s, doc}, out.front())) continue;
+    if (skip && skip(doc)) continue;
+    if (out.size() == k) {
+      std::pop_heap(out.begin(), out.end(), better);
+      out.back() = {s, doc};
+    } else {
+      out.push_back({s, doc});
+    }
+    std::push_heap(out.begin(), out.end(), better);
   }
-  std::sort(out.begin(), out.end(), better);
+  std::sort_heap(out.begin(), out.end(), better);
   return out;
 }
 

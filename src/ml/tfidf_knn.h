@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -46,7 +47,7 @@ class TfidfIndex {
 
   std::size_t n_docs_ = 0;
   // term -> id; idf by id; postings by id: (document, weight)
-  std::vector<std::pair<std::string, uint32_t>> terms_;  // sorted by term for lookup
+  std::unordered_map<std::string, uint32_t> term_ids_;
   std::vector<double> idf_;
   std::vector<std::vector<std::pair<uint32_t, float>>> postings_;
 };
