@@ -220,7 +220,9 @@ std::unique_ptr<Route> build_threshold_route(const config::RouteSpec& spec, size
   if (threshold_field.present() && share_field.present()) {
     share_field.fail("set either 'threshold' or 'strong_share', not both");
   }
-  double threshold = threshold_field.get<double>(0.5, config::Range::between(0, 1));
+  // A gain scorer's scores are differences of probabilities, in [-1, 1].
+  const double lowest = scorer->gain() ? -1.0 : 0.0;
+  double threshold = threshold_field.get<double>(0.5, config::Range::between(lowest, 1));
   config::Field calib_field = r["calibration"];
   if (share_field.present()) {
     const double share = share_field.as<double>(config::Range::between(0, 1));

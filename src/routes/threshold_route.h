@@ -7,7 +7,7 @@
 //     scorer: models/mmlu_router.bin   # fastText model; its metadata is scorer + ".json"
 //     weak: mixtral                    # a catalog model or a route declared earlier
 //     strong: gpt4
-//     threshold: 0.5                   # either this (0..1) ...
+//     threshold: 0.5                   # either this (0..1; -1..1 for a gain scorer) ...
 //     strong_share: 0.3                # ... or this: calibrate the threshold at load so that
 //                                      # this share of the calibration prompts goes strong
 //     calibration: data/calib.csv      # optional CSV (column `prompt`, optional `subject`);
