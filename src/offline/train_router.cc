@@ -348,6 +348,18 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     return s;
   };
   rep.test = metrics(test, score_all(test), !use_gain);
+  if (const ml::GainRouter* g = scorer->gain()) {
+    std::vector<double> ps, pw, ys, yw;
+    for (const Row* r : test) {
+      const auto [s, w] = g->probabilities(r->prompt, r->category);
+      ps.push_back(s);
+      pw.push_back(w);
+      ys.push_back(r->strong);
+      yw.push_back(r->weak);
+    }
+    rep.test_ece_strong = binned_ece(ps, ys);
+    rep.test_ece_weak = binned_ece(pw, yw);
+  }
   std::vector<const Row*> kept;
   for (const Row* r : test) {
     if (r->category != o.exclude_subject) kept.push_back(r);
@@ -365,6 +377,8 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
                                     ? json::value(metrics_json(*rep.gain_cross_validation))
                                     : json::value(nullptr)},
       {"test", metrics_json(rep.test)},
+      {"test_ece_p_strong_right", json_or_null(rep.test_ece_strong)},
+      {"test_ece_p_weak_right", json_or_null(rep.test_ece_weak)},
       {"test_without_" + o.exclude_subject,
        rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
                                  : json::value(nullptr)}};
@@ -405,6 +419,10 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
   line("TEST (held out):", r.test);
   if (r.test_without_excluded) {
     line(("TEST without " + o.exclude_subject + ":").c_str(), *r.test_without_excluded);
+  }
+  if (r.test_ece_strong && r.test_ece_weak) {
+    out << fmt::format("gain calibration on TEST: ECE P(strong right) {:.3f}, P(weak right) {:.3f}\n",
+                       *r.test_ece_strong, *r.test_ece_weak);
   }
   out << fmt::format("wrote {} and {} ({:.1f} s)\n", r.model_path, r.metadata_path, r.seconds);
 }

@@ -106,6 +106,9 @@ struct TrainRouterReport {
   std::optional<SubsetMetrics> gain_cross_validation;  // nested out-of-fold, when trained
   std::string scorer;                                   // "stack" or "gain": what serving runs
   std::string references_path;                          // gain: the reference rows file
+  // Gain: calibration error (10 bins) on the test part of its two probabilities, P(strong
+  // right) against the strong grades and P(weak right) against the weak grades.
+  std::optional<double> test_ece_strong, test_ece_weak;
   SubsetMetrics test;              // held-out test part, all rows
   std::optional<SubsetMetrics> test_without_excluded;  // when exclude_subject occurs
   double seconds = 0.0;

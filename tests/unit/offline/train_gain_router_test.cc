@@ -85,6 +85,11 @@ TEST_F(TrainGainRouterTest, TrainsWritesAndServesTheGainScorer) {
   EXPECT_GT(rep.gain_cross_validation->apgr, 0.8);
   EXPECT_GT(rep.test.apgr, 0.8);
   EXPECT_FALSE(rep.test.ece.has_value());  // a difference of probabilities is not calibrated
+  // ... but its two probabilities are, and their calibration error is reported.
+  ASSERT_TRUE(rep.test_ece_strong.has_value());
+  ASSERT_TRUE(rep.test_ece_weak.has_value());
+  EXPECT_LT(*rep.test_ece_strong, 0.2);
+  EXPECT_LT(*rep.test_ece_weak, 0.2);
 
   const boost::json::object meta = read_json_object(rep.metadata_path);
   const auto& router = meta.at("router").as_object();
