@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "common/clock.h"
 #include "common/csv.h"
@@ -367,6 +368,13 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   if (!o.exclude_subject.empty() && kept.size() != test.size()) {
     rep.test_without_excluded = metrics(kept, score_all(kept), !use_gain);
   }
+  std::set<std::string_view> train_prompts;
+  for (const Row* r : train) train_prompts.insert(r->prompt);
+  std::vector<const Row*> unseen;
+  for (const Row* r : test) {
+    if (!train_prompts.count(r->prompt)) unseen.push_back(r);
+  }
+  if (unseen.size() != test.size()) rep.test_unseen = metrics(unseen, score_all(unseen), !use_gain);
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
 
   meta["router"].as_object()["metrics"] = json::object{
@@ -377,6 +385,8 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
                                     ? json::value(metrics_json(*rep.gain_cross_validation))
                                     : json::value(nullptr)},
       {"test", metrics_json(rep.test)},
+      {"test_unseen_prompts", rep.test_unseen ? json::value(metrics_json(*rep.test_unseen))
+                                              : json::value(nullptr)},
       {"test_ece_p_strong_right", json_or_null(rep.test_ece_strong)},
       {"test_ece_p_weak_right", json_or_null(rep.test_ece_weak)},
       {"test_without_" + o.exclude_subject,
@@ -420,6 +430,7 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
   if (r.test_without_excluded) {
     line(("TEST without " + o.exclude_subject + ":").c_str(), *r.test_without_excluded);
   }
+  if (r.test_unseen) line("TEST, prompts not in the train part:", *r.test_unseen);
   if (r.test_ece_strong && r.test_ece_weak) {
     out << fmt::format("gain calibration on TEST: ECE P(strong right) {:.3f}, P(weak right) {:.3f}\n",
                        *r.test_ece_strong, *r.test_ece_weak);

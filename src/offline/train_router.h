@@ -111,6 +111,9 @@ struct TrainRouterReport {
   std::optional<double> test_ece_strong, test_ece_weak;
   SubsetMetrics test;              // held-out test part, all rows
   std::optional<SubsetMetrics> test_without_excluded;  // when exclude_subject occurs
+  // The test rows whose prompt does not also occur in the train part (datasets repeat some
+  // questions; a router that searches its training prompts would find them): when any do.
+  std::optional<SubsetMetrics> test_unseen;
   double seconds = 0.0;
 };
 

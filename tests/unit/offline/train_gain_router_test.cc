@@ -62,7 +62,7 @@ class TrainGainRouterTest : public ::testing::Test {
       csv += 'q';
       csv += std::to_string(i);
       csv += ",physics,";
-      csv += prompt_of(kind, i / 4);
+      csv += prompt_of(kind, i);
       csv += ',';
       csv += grades;
       csv += '\n';
@@ -174,6 +174,35 @@ TEST_F(TrainGainRouterTest, RefusesAModelTrainedWithOtherPromptFeatures) {
     EXPECT_NE(std::string(e.what()).find("router.gain.features_version"), std::string::npos)
         << e.what();
   }
+}
+
+TEST_F(TrainGainRouterTest, ReportsTheTestRowsWhosePromptIsAlsoInTheTrainPart) {
+  write_dataset();
+  opts_.scorer = "gain";
+  EXPECT_FALSE(train_router(opts_).test_unseen.has_value());  // every prompt is unique
+  // Append copies of train prompts under new ids; those whose id falls in the test part are
+  // questions the router has seen, and are left out of the "unseen" metrics.
+  std::ifstream in(opts_.dataset);
+  std::stringstream csv;
+  csv << in.rdbuf();
+  int copies_in_test = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string id = "copy", original = "q";
+    id += std::to_string(i);
+    original += std::to_string(i);
+    if (opts_.split.part(id) != SplitPart::kTest || opts_.split.part(original) == SplitPart::kTest) {
+      continue;
+    }
+    const int kind = kind_of(i);
+    csv << id << ",physics," << prompt_of(kind, i) << ","
+        << (kind == 0 ? "0,1" : kind == 1 ? "1,1" : "1,0") << "\n";
+    ++copies_in_test;
+  }
+  ASSERT_GT(copies_in_test, 10);
+  std::ofstream(opts_.dataset) << csv.str();
+  const TrainRouterReport rep = train_router(opts_);
+  ASSERT_TRUE(rep.test_unseen.has_value());
+  EXPECT_EQ(rep.test_unseen->n, rep.test.n - copies_in_test);
 }
 
 TEST(GainCrossFit, EveryInputOfARowExcludesItsOwnFold) {
