@@ -6,7 +6,8 @@
 // The selection estimate is nested: for each outer fold f, both regressions are fitted on the
 // other folds' rows, whose inputs also exclude f, and score fold f. The served regressions are
 // fitted on every train row's out-of-fold inputs; the served rates, medians and neighbours use
-// the whole train part. Blocking, CPU-bound, offline only.
+// the whole train part. The TF-IDF document frequencies (text only, no grades) are computed
+// once over all train prompts, as serving computes them. Blocking, CPU-bound, offline only.
 #include <boost/json/object.hpp>
 #include <string>
 #include <vector>
