@@ -144,7 +144,19 @@ LinearProbability LinearProbability::fit(const std::vector<GainInputs>& x,
   for (const auto& r : x) {
     for (std::size_t k = 0; k < d; ++k) m.sd[k] += (r[k] - m.mean[k]) * (r[k] - m.mean[k]) / n;
   }
-  for (auto& s : m.sd) s = s > 0.0 ? std::sqrt(s) : 1.0;
+  // A constant column has a variance of rounding size, not exactly 0: dividing by its root
+  // would blow up any request whose value differs. Such a column is centred to 0, scale 1.
+  for (std::size_t k = 0; k < d; ++k) {
+    const double sd = std::sqrt(m.sd[k]);
+    if (sd <= 1e-9 * std::max(1.0, std::abs(m.mean[k]))) {
+      m.sd[k] = 1.0;
+      bool constant = true;
+      for (const auto& r : x) constant = constant && r[k] == x.front()[k];
+      if (constant) m.mean[k] = x.front()[k];
+    } else {
+      m.sd[k] = sd;
+    }
+  }
   // Parameter vector: bias first, then the weights.
   std::vector<double> w(d + 1, 0.0);
   std::vector<double> z(d + 1);
@@ -183,17 +195,32 @@ LinearProbability LinearProbability::fit(const std::vector<GainInputs>& x,
   return m;
 }
 
-GainInputs gain_inputs(std::string_view prompt, double category_rate,
-                       const std::vector<Neighbor>& full, const std::vector<Neighbor>& stem,
-                       const std::vector<double>& residual, double category_median_qlen) {
+std::string_view gain_text(std::string_view prompt) {
+  return prompt.substr(0, std::min(prompt.size(), kGainMaxPromptBytes));
+}
+
+GainInputs gain_shared_inputs(std::string_view prompt, double category_median_qlen) {
   GainInputs x{};
-  x[0] = clipped_logit(category_rate);
-  x[1] = weighted_residual(full, residual);
-  x[2] = weighted_residual(stem, residual);
   const auto f = prompt_features(prompt);
   std::copy(f.begin(), f.end(), x.begin() + 3);
   x[kGainInputCount - 1] = question_length_log(prompt) - category_median_qlen;
   return x;
+}
+
+GainInputs gain_inputs_for(GainInputs x, double category_rate, const std::vector<Neighbor>& full,
+                           const std::vector<Neighbor>& stem,
+                           const std::vector<double>& residual) {
+  x[0] = clipped_logit(category_rate);
+  x[1] = weighted_residual(full, residual);
+  x[2] = weighted_residual(stem, residual);
+  return x;
+}
+
+GainInputs gain_inputs(std::string_view prompt, double category_rate,
+                       const std::vector<Neighbor>& full, const std::vector<Neighbor>& stem,
+                       const std::vector<double>& residual, double category_median_qlen) {
+  return gain_inputs_for(gain_shared_inputs(prompt, category_median_qlen), category_rate, full,
+                         stem, residual);
 }
 
 GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Target weak,
@@ -206,8 +233,8 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
   prompts.reserve(refs_.size());
   stems.reserve(refs_.size());
   for (const auto& r : refs_) {
-    prompts.push_back(r.prompt);
-    stems.emplace_back(question_stem(r.prompt));
+    prompts.emplace_back(gain_text(r.prompt));
+    stems.emplace_back(question_stem(prompts.back()));
     residual_strong_.push_back(r.strong - strong_.rates.rate(r.category));
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
@@ -217,13 +244,14 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
 
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
                                                     std::string_view category) const {
-  const auto full = full_->neighbors(prompt, kGainNeighborsFull);
-  const auto stem = stem_->neighbors(question_stem(prompt), kGainNeighborsStem);
-  const double med = medians_.median(category);
-  const double ps = strong_.model.probability(gain_inputs(
-      prompt, strong_.rates.rate(category), full, stem, residual_strong_, med));
+  const std::string_view text = gain_text(prompt);
+  const auto full = full_->neighbors(text, kGainNeighborsFull);
+  const auto stem = stem_->neighbors(question_stem(text), kGainNeighborsStem);
+  const GainInputs shared = gain_shared_inputs(text, medians_.median(category));
+  const double ps = strong_.model.probability(
+      gain_inputs_for(shared, strong_.rates.rate(category), full, stem, residual_strong_));
   const double pw = weak_.model.probability(
-      gain_inputs(prompt, weak_.rates.rate(category), full, stem, residual_weak_, med));
+      gain_inputs_for(shared, weak_.rates.rate(category), full, stem, residual_weak_));
   return {ps, pw};
 }
 
@@ -306,26 +334,28 @@ std::vector<GainReference> load_references(const json::object& gain,
   std::vector<GainReference> refs;
   std::istringstream lines(text);
   std::string line;
+  // Prompts are stored as they came, and a training file may hold bytes that are not UTF-8.
+  json::parse_options opts;
+  opts.allow_invalid_utf8 = true;
+  std::size_t line_no = 0;
   while (std::getline(lines, line)) {
+    ++line_no;
     if (line.empty()) continue;
+    const std::string where = path + ": line " + std::to_string(line_no);
     boost::system::error_code ec;
-    const json::value v = json::parse(line, ec);
-    if (ec || !v.is_object()) {
-      throw std::invalid_argument(path + ": line " + std::to_string(refs.size() + 1) +
-                                  " is not a JSON object");
-    }
+    const json::value v = json::parse(line, ec, {}, opts);
+    if (ec || !v.is_object()) throw std::invalid_argument(where + " is not a JSON object");
     const json::object& o = v.as_object();
     GainReference g;
     const json::value* p = o.if_contains("prompt");
     const json::value* c = o.if_contains("category");
     if (!p || !p->is_string() || !c || !c->is_string()) {
-      throw std::invalid_argument(path + ": line " + std::to_string(refs.size() + 1) +
-                                  " needs string prompt and category");
+      throw std::invalid_argument(where + " needs string prompt and category");
     }
     g.prompt = std::string(p->as_string());
     g.category = std::string(c->as_string());
-    g.strong = number(field(o, "strong", path), path + " strong");
-    g.weak = number(field(o, "weak", path), path + " weak");
+    g.strong = number(field(o, "strong", where), where + " strong");
+    g.weak = number(field(o, "weak", where), where + " weak");
     refs.push_back(std::move(g));
   }
   if (refs.empty()) throw std::invalid_argument("the reference rows " + path + " are empty");
@@ -341,6 +371,22 @@ std::shared_ptr<const GainRouter> load_gain_router(const json::object& gain,
     throw std::invalid_argument("router.gain.features_version is not \"" +
                                 std::string(kPromptFeaturesVersion) +
                                 "\" (the model was trained with other prompt features; retrain it)");
+  }
+  const json::value& format = field(gain, "format", "router.gain");
+  if (!format.is_string() || format.as_string() != kGainFormat) {
+    throw std::invalid_argument("router.gain.format is not \"" + std::string(kGainFormat) +
+                                "\" (retrain the router)");
+  }
+  const json::value& nb = field(gain, "neighbors", "router.gain");
+  if (!nb.is_object() ||
+      number(field(nb.as_object(), "prompt", "router.gain.neighbors"), "router.gain.neighbors.prompt") !=
+          static_cast<double>(kGainNeighborsFull) ||
+      number(field(nb.as_object(), "stem", "router.gain.neighbors"), "router.gain.neighbors.stem") !=
+          static_cast<double>(kGainNeighborsStem) ||
+      number(field(gain, "max_prompt_bytes", "router.gain"), "router.gain.max_prompt_bytes") !=
+          static_cast<double>(kGainMaxPromptBytes)) {
+    throw std::invalid_argument(
+        "router.gain.neighbors / max_prompt_bytes differ from this build's (retrain the router)");
   }
   GainRouter::Target strong = load_target(gain, "strong");
   GainRouter::Target weak = load_target(gain, "weak");

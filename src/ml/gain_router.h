@@ -31,11 +31,20 @@
 
 namespace triage::ml {
 
+// Recorded in the metadata and checked at load, with the neighbour counts, the prompt cap and
+// kPromptFeaturesVersion: bump it when the inputs or the neighbour search change meaning.
+inline constexpr std::string_view kGainFormat = "triage-gain-router/1";
 inline constexpr std::size_t kGainInputCount = 3 + kPromptFeatureCount + 1;
 inline constexpr std::size_t kGainNeighborsFull = 25;
 inline constexpr std::size_t kGainNeighborsStem = 50;
 inline constexpr double kGainCategorySmoothing = 20.0;  // pseudo-rows at the overall rate
 inline constexpr double kGainRidge = 1.0;               // L2 on the standardised weights
+// Only the first this many bytes of a prompt are read (features and neighbour search), in
+// training and serving alike, so a request's routing cost is bounded whatever its size.
+inline constexpr std::size_t kGainMaxPromptBytes = 16384;
+
+// The part of `prompt` the gain router reads.
+std::string_view gain_text(std::string_view prompt);
 
 using GainInputs = std::array<double, kGainInputCount>;
 const std::array<std::string, kGainInputCount>& gain_input_names();
@@ -76,8 +85,14 @@ struct LinearProbability {
                                double ridge = kGainRidge, int iterations = 25);
 };
 
-// The inputs of one prompt, from its category's rate for the target, its neighbours with the
-// reference rows' residuals for the target, and its category's median question length.
+// The inputs of one prompt (already cut by gain_text), from its category's rate for the
+// target, its neighbours with the reference rows' residuals for the target, and its category's
+// median question length. The target-independent part (prompt features, relative length) is
+// computed once by gain_shared_inputs and completed per target by gain_inputs_for.
+GainInputs gain_shared_inputs(std::string_view prompt, double category_median_qlen);
+GainInputs gain_inputs_for(GainInputs shared, double category_rate,
+                           const std::vector<Neighbor>& full, const std::vector<Neighbor>& stem,
+                           const std::vector<double>& residual);
 GainInputs gain_inputs(std::string_view prompt, double category_rate,
                        const std::vector<Neighbor>& full, const std::vector<Neighbor>& stem,
                        const std::vector<double>& residual, double category_median_qlen);

@@ -5,7 +5,8 @@
 #include <set>
 #include <vector>
 
-// The definitions follow the research reference (feats.py, "mcq-v1") with hand-written scans in
+// The definitions follow the research reference (feats.py; "mcq-v1", and mcq-v2 caps the options
+// opt_overlap compares) with hand-written scans in
 // place of its regular expressions. Text is handled as BYTES with ASCII rules: lengths count
 // bytes, only ASCII letters are lower-cased, only ASCII digits are digits, whitespace is the
 // ASCII set Python's str.isspace() accepts (\t \n \v \f \r \x1c-\x1f and space), and a "word"
@@ -261,7 +262,9 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
     std::vector<std::set<std::string_view>> sets;
     std::vector<std::string> lowered;
     lowered.reserve(opts.size());
-    for (std::string_view o : opts) lowered.push_back(ascii_lower(o));
+    for (std::size_t i = 0; i < opts.size() && i < kOverlapMaxOptions; ++i) {
+      lowered.push_back(ascii_lower(opts[i]));
+    }
     for (const std::string& o : lowered) {
       const std::vector<std::string_view> words = split_whitespace(o);
       sets.emplace_back(words.begin(), words.end());

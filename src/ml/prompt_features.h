@@ -12,7 +12,10 @@
 
 namespace triage::ml {
 
-inline constexpr std::string_view kPromptFeaturesVersion = "mcq-v1";
+inline constexpr std::string_view kPromptFeaturesVersion = "mcq-v2";
+// opt_overlap compares every pair of options: only the first this many take part, so a prompt
+// with thousands of "A. " lines costs linear time (mcq-v2; MMLU prompts have 4 options).
+inline constexpr std::size_t kOverlapMaxOptions = 16;
 inline constexpr std::size_t kPromptFeatureCount = 23;
 
 // Names in the order of prompt_features()'s values.

@@ -31,9 +31,10 @@ class CrossFit {
   CrossFit(const std::vector<GainTrainRow>& rows, int folds) : rows_(rows), folds_(folds) {
     std::vector<std::string> prompts, stems;
     for (const auto& r : rows_) {
-      prompts.push_back(r.prompt);
-      stems.emplace_back(ml::question_stem(r.prompt));
-      qlen_.push_back(ml::question_length_log(r.prompt));
+      prompts.emplace_back(ml::gain_text(r.prompt));
+      stems.emplace_back(ml::question_stem(prompts.back()));
+      qlen_.push_back(ml::question_length_log(prompts.back()));
+      text_.push_back(prompts.back());
     }
     const ml::TfidfIndex full(prompts), stem(stems);
     for (std::size_t i = 0; i < rows_.size(); ++i) {
@@ -72,11 +73,11 @@ class CrossFit {
     const auto full = kept(full_[i], excluded, ml::kGainNeighborsFull);
     const auto stem = kept(stem_[i], excluded, ml::kGainNeighborsStem);
     const auto& r = rows_[i];
-    const double med = f.medians.median(r.category);
-    return {ml::gain_inputs(r.prompt, f.strong_rates.rate(r.category), full, stem,
-                            f.residual_strong, med),
-            ml::gain_inputs(r.prompt, f.weak_rates.rate(r.category), full, stem, f.residual_weak,
-                            med)};
+    const ml::GainInputs shared = ml::gain_shared_inputs(text_[i], f.medians.median(r.category));
+    return {ml::gain_inputs_for(shared, f.strong_rates.rate(r.category), full, stem,
+                                f.residual_strong),
+            ml::gain_inputs_for(shared, f.weak_rates.rate(r.category), full, stem,
+                                f.residual_weak)};
   }
 
  private:
@@ -94,6 +95,7 @@ class CrossFit {
   const std::vector<GainTrainRow>& rows_;
   int folds_;
   std::vector<double> qlen_;
+  std::vector<std::string> text_;  // gain_text of each prompt
   std::vector<std::vector<ml::Neighbor>> full_, stem_;
   std::map<FoldMask, Fitting> cache_;
 };
@@ -114,7 +116,8 @@ json::object target_json(const ml::GainRouter::Target& t) {
 }  // namespace
 
 GainTrainResult train_gain_router(const std::vector<GainTrainRow>& rows, int folds) {
-  if (folds < 2 || folds > 16) throw ml::ModelError("gain router: folds must be 2..16");
+  // With 2 folds the nested estimate would exclude every fold from a training row's inputs.
+  if (folds < 3 || folds > 16) throw ml::ModelError("gain router: folds must be 3..16");
   CrossFit cf(rows, folds);
   GainTrainResult out;
   out.cv_scores.assign(rows.size(), 0.0);
@@ -162,7 +165,8 @@ json::object gain_metadata(const GainTrainResult& r, const std::string& referenc
   json::object medians;
   for (const auto& [c, v] : r.medians.medians) medians[c] = v;
   return json::object{
-      {"format", "triage-gain-router/1"},
+      {"format", ml::kGainFormat},
+      {"max_prompt_bytes", ml::kGainMaxPromptBytes},
       {"score", "P(strong right) - P(weak right)"},
       {"features_version", ml::kPromptFeaturesVersion},
       {"inputs", std::move(names)},

@@ -170,7 +170,11 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   const SteadyTime start = SteadyClock::now();
   TrainRouterReport rep;
   if (o.out_path.empty()) throw ml::ModelError("train router: no output path");
-  if (o.folds < 2) throw ml::ModelError("train router: --folds must be at least 2");
+  if (o.folds < 2 || o.folds > 16) throw ml::ModelError("train router: --folds must be 2..16");
+  if (o.scorer == "gain" && o.folds < 3) {
+    throw ml::ModelError("train router: --scorer gain needs --folds 3 or more (its nested "
+                         "estimate excludes two folds at a time)");
+  }
   if (o.category_smoothing.empty()) {
     throw ml::ModelError("train router: no category smoothing candidate");
   }
@@ -286,7 +290,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   // The gain router, trained on the same train part and folds.
   std::optional<GainTrainResult> gain;
   std::vector<GainTrainRow> gain_rows;
-  if (o.scorer != "stack") {
+  if (o.scorer == "gain" || (o.scorer == "auto" && o.folds >= 3)) {
     for (std::size_t i = 0; i < train.size(); ++i) {
       gain_rows.push_back(
           {train[i]->prompt, train[i]->category, train[i]->weak, train[i]->strong, fold[i]});

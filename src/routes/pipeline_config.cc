@@ -64,7 +64,7 @@ class StepsParser {
     }
     step.logprobs = needs_logprobs(step.checks);
     step.flag_on_fail = s["flag_on_fail"].get<bool>(true);
-    if (!step.flag_on_fail && step.checks.empty()) {
+    if (s.has("flag_on_fail") && step.checks.empty()) {
       s["flag_on_fail"].fail("flag_on_fail applies to a step's `checks`; this step has none");
     }
     step.optional = s["optional"].get<bool>(false);

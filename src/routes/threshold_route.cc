@@ -88,6 +88,9 @@ std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& 
     }
     if (const auto* g = member(router, "gain"); g && g->is_object()) {
       s->gain_ = ml::load_gain_router(g->as_object(), model_path);
+    } else if (const auto* kind = member(router, "scorer");
+               kind && kind->is_string() && kind->as_string() == "gain") {
+      throw std::invalid_argument("router.scorer is \"gain\" but router.gain is missing");
     }
     if (const auto* vs = member(router, "validation_scores"); vs && vs->is_array()) {
       for (const auto& x : vs->as_array()) s->validation_scores_.push_back(ml::json_number(x));

@@ -130,8 +130,10 @@ TEST_F(PipelineChecksTest, ChecksStopAtTheFirstFailure) {
   core::Trace trace;
   ASSERT_TRUE(h.run("p", user_request("x"), trace).ok());
   // The empty draft fails non_empty; json is not run on it.
-  EXPECT_EQ(check_names(trace)[0], "non_empty/1 failed");
-  EXPECT_EQ(check_names(trace)[1], "length/1 ok");
+  const auto names = check_names(trace);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], "non_empty/1 failed");
+  EXPECT_EQ(names[1], "length/1 ok");
 }
 
 TEST_F(PipelineChecksTest, StepChecksExposeKnobsAndAskForLogprobs) {
@@ -223,7 +225,7 @@ routes:
   - name: p
     type: pipeline
     steps:
-      - {name: a, route: small, flag_on_fail: false}
+      - {name: a, route: small, flag_on_fail: true}
       - {name: b, route: small}
 )yaml")
                 .find("routes[0].steps[0].flag_on_fail: flag_on_fail applies to a step's `checks`"),

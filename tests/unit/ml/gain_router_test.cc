@@ -82,5 +82,22 @@ TEST(GainRouterParts, InputsAreRateNeighboursFeaturesAndRelativeLength) {
   EXPECT_EQ(gain_input_names().back(), "question_length_vs_category");
 }
 
+TEST(GainRouterParts, WhatAPromptCostsIsBounded) {
+  // Only the first kGainMaxPromptBytes bytes are read...
+  const std::string huge(kGainMaxPromptBytes * 3, 'x');
+  EXPECT_EQ(gain_text(huge).size(), kGainMaxPromptBytes);
+  EXPECT_EQ(gain_text("short"), "short");
+  // ... and option overlap compares only the first kOverlapMaxOptions options: extra options
+  // change nothing, so thousands of "A. " lines cost linear time, not quadratic.
+  std::string head = "Pick one";
+  for (std::size_t i = 0; i < kOverlapMaxOptions; ++i) head += "\nA. same words here";
+  std::string more = head;
+  for (int i = 0; i < 2000; ++i) more += "\nB. completely different " + std::to_string(i);
+  const std::size_t overlap = 20;  // index of opt_overlap in prompt_feature_names()
+  ASSERT_EQ(prompt_feature_names()[overlap], "opt_overlap");
+  EXPECT_DOUBLE_EQ(prompt_features(head + "\nAnswer:")[overlap], 1.0);
+  EXPECT_DOUBLE_EQ(prompt_features(more + "\nAnswer:")[overlap], 1.0);
+}
+
 }  // namespace
 }  // namespace triage::ml

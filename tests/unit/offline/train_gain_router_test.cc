@@ -205,22 +205,39 @@ TEST_F(TrainGainRouterTest, ReportsTheTestRowsWhosePromptIsAlsoInTheTrainPart) {
   EXPECT_EQ(rep.test_unseen->n, rep.test.n - copies_in_test);
 }
 
-TEST(GainCrossFit, EveryInputOfARowExcludesItsOwnFold) {
-  // Two folds; fold 0 rows need the strong model, fold 1 rows do not, same words. A leak of a
-  // row's own label through the category rate or the neighbours would let the nested estimate
-  // rank fold 0 first; without one, each fold sees only the other fold's opposite outcome.
-  std::vector<GainTrainRow> rows;
-  for (int i = 0; i < 60; ++i) {
-    const int fold = i % 2;
-    rows.push_back({"the same question about topic " + std::to_string(i / 2), "cat",
-                    fold == 0 ? 0.0 : 1.0, fold == 0 ? 1.0 : 0.0, fold});
+TEST(GainCrossFit, AFoldsScoresDoNotDependOnItsOwnGrades) {
+  // Three folds of rows that share words across folds (topic k appears once per fold). The
+  // nested estimate for fold f must be computed without fold f's grades: flipping every grade
+  // in fold f leaves those rows' scores bit for bit the same, while flipping another fold's
+  // grades changes them (so the check would notice a fold that is simply ignored).
+  auto make_rows = [](int flipped_fold) {
+    std::vector<GainTrainRow> rows;
+    for (int i = 0; i < 90; ++i) {
+      const int fold = i % 3;
+      const bool space = (i / 3) % 2 == 0;
+      double weak = space ? 0.0 : 1.0, strong = space ? 1.0 : 1.0;
+      if (fold == flipped_fold) {
+        weak = 1.0 - weak;
+        strong = 1.0 - strong;
+      }
+      std::string prompt = space ? "orbit comet question " : "pottery glaze question ";
+      prompt += std::to_string(i / 3);
+      rows.push_back({prompt, i % 6 < 3 ? "astro" : "craft", weak, strong, fold});
+    }
+    return rows;
+  };
+  const GainTrainResult base = train_gain_router(make_rows(-1), 3);
+  const GainTrainResult flip0 = train_gain_router(make_rows(0), 3);
+  bool other_folds_changed = false;
+  for (std::size_t i = 0; i < base.cv_scores.size(); ++i) {
+    if (i % 3 == 0) {
+      EXPECT_EQ(base.cv_scores[i], flip0.cv_scores[i]) << "row " << i;
+    } else {
+      other_folds_changed = other_folds_changed || base.cv_scores[i] != flip0.cv_scores[i];
+    }
   }
-  const GainTrainResult r = train_gain_router(rows, 2);
-  double fold0 = 0, fold1 = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) (rows[i].fold == 0 ? fold0 : fold1) += r.cv_scores[i];
-  // Each fold is scored from the other fold's outcomes, which are the opposite: fold 0 (which
-  // truly needs strong) must NOT come out ahead.
-  EXPECT_LE(fold0, fold1);
+  EXPECT_TRUE(other_folds_changed);
+  EXPECT_THROW(train_gain_router(make_rows(-1), 2), ml::ModelError);  // nested needs 3 folds
 }
 
 }  // namespace
