@@ -238,6 +238,7 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
     residual_strong_.push_back(r.strong - strong_.rates.rate(r.category));
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
+  for (const auto& r : refs_) reference_prompts_.insert(gain_text(r.prompt));
   full_ = std::make_unique<TfidfIndex>(prompts);
   stem_ = std::make_unique<TfidfIndex>(stems);
 }

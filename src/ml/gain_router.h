@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "ml/prompt_features.h"
@@ -113,6 +114,11 @@ class GainRouter {
   std::pair<double, double> probabilities(std::string_view prompt,
                                           std::string_view category) const;
   std::size_t reference_count() const { return refs_.size(); }
+  // True when `prompt` is one of the reference (training) prompts: scoring it finds its own
+  // grades among its neighbours, so an evaluation on such rows is optimistic.
+  bool is_reference(std::string_view prompt) const {
+    return reference_prompts_.count(gain_text(prompt)) > 0;
+  }
 
  private:
   std::vector<GainReference> refs_;
@@ -120,6 +126,7 @@ class GainRouter {
   CategoryMedians medians_;
   std::unique_ptr<TfidfIndex> full_, stem_;
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
+  std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
 };
 
 // Builds the served router from its metadata block (router -> gain, as `triage train router`

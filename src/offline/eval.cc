@@ -203,6 +203,11 @@ EvalResult evaluate(const EvalOptions& o) {
   }
   res.n_rows = static_cast<int64_t>(rows.size());
   if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows to evaluate");
+  if (threshold) {
+    if (const ml::GainRouter* g = threshold->scorer().gain()) {
+      for (const auto& row : rows) res.n_in_scorer_training += g->is_reference(row.prompt) ? 1 : 0;
+    }
+  }
 
   // Knob settings: the configured one, then (with --sweep) the knob across its range. When the
   // knob compares a per-request score (a threshold route), it is set at strong-share targets

@@ -75,6 +75,9 @@ struct EvalResult {
   std::string split_applied;   // "test part of <model>'s split" or "none (...)"
   int64_t n_rows_file = 0, n_rows = 0;
   int64_t n_excluded_train = 0, n_excluded_category = 0, n_missing_prompt = 0;
+  // Evaluated rows whose prompt is among a gain scorer's training prompts (it ships them):
+  // their scores see their own grades, so the numbers are optimistic for them.
+  int64_t n_in_scorer_training = 0;
   bool is_pair = false;
   std::string weak_model, strong_model;
   bool swept = false;

@@ -52,6 +52,7 @@ json::object eval_json(const EvalResult& r) {
                            {"evaluated", r.n_rows},
                            {"excluded_train_split", r.n_excluded_train},
                            {"excluded_category", r.n_excluded_category},
+                           {"in_scorer_training", r.n_in_scorer_training},
                            {"missing_prompt", r.n_missing_prompt},
                            {"with_both_grades", r.n_pair_rows}};
   o["apgr"] = json_or_null(r.apgr);
@@ -91,6 +92,11 @@ std::string eval_text(const EvalResult& r) {
                    "excluded by category, {} without prompt\n",
                    r.n_rows_file, r.n_rows, r.n_excluded_train, r.n_excluded_category,
                    r.n_missing_prompt);
+  if (r.n_in_scorer_training > 0) {
+    s += fmt::format("warning: {} evaluated rows are among the scorer's training prompts; it finds "
+                     "their own grades among their neighbours, so the numbers are optimistic\n",
+                     r.n_in_scorer_training);
+  }
   if (r.is_pair) {
     s += fmt::format("pair: weak {} (quality {:.4f}, cost ${:.4f}), strong {} (quality {:.4f}, "
                      "cost ${:.4f}); oracle quality {:.4f} at {:.1f}% strong (APGR {:.3f})\n",

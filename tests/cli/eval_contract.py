@@ -101,6 +101,15 @@ with tempfile.TemporaryDirectory() as tmp:
     doc = evaluate("examples/eval/mmlu.yaml", own, tmp, "own_mmlu")
     if doc:
         check(fraction(doc.get("apgr")), f"own_mmlu: apgr {doc.get('apgr')}")
+        check(doc["rows"]["in_scorer_training"] == 0, f"own_mmlu: rows {doc['rows']}")
+    # The same with rows the router trained on: eval counts them and warns.
+    seen = os.path.join(tmp, "seen_mmlu.csv")
+    train_rows = [r for r in rows[1:] if not held_out(r[0])]
+    with open(seen, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + train_rows[::40][:100])
+    code, out, err = run("-c", "examples/eval/mmlu.yaml", "--route", "default", "--dataset", seen)
+    check(code == 0 and "100 evaluated rows are among the scorer's training prompts" in out,
+          f"seen_mmlu: exit {code}, stdout {out[:300]!r}")
 
     # Bad invocations: exit 1 and a message naming the problem; nothing on stdout.
     code, out, err = run("-c", "examples/eval/gsm8k.yaml", "--route", "default", "--dataset",
