@@ -166,80 +166,38 @@ routes:
   EXPECT_EQ(trace.model, "medium");
 }
 
+// Each case: the steps of pipeline `p` (a YAML flow list) and a part of the load error.
+struct RefusedSteps {
+  const char* steps;
+  const char* error;
+};
+
 TEST_F(PipelineChecksTest, RefusesVerdictUseWithoutChecks) {
-  auto err = [](const std::string& routes) { return composite_build_error(kModels + routes); };
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small}
-      - {name: b, route: small, when: {step: a, verdict: fail}}
-      - {name: c, route: small}
-)yaml")
-                .find("routes[0].steps[1].when.step: step 'a' has no checks, so it has no verdict"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small, checks: [json]}
-      - {name: b, route: small, when: {step: a, verdict: failed}}
-      - {name: c, route: small}
-)yaml")
-                .find("routes[0].steps[1].when.verdict: a verdict is pass or fail, not 'failed'"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small, checks: [json]}
-      - {name: b, route: small, branch: {step: a, on: verdict, routes: {bad: large}}}
-)yaml")
-                .find("a branch on the verdict maps pass and/or fail, not 'bad'"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small, checks: [json]}
-      - {name: b, route: small, branch: {step: a, on: score, routes: {fail: large}}}
-)yaml")
-                .find("routes[0].steps[1].branch.on: branch `on` is label (the default) or verdict"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small}
-      - {name: b, route: small, prompt: "{steps.a.reason}"}
-)yaml")
-                .find("step 'a' has no checks, so its reason is always empty"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small, flag_on_fail: true}
-      - {name: b, route: small}
-)yaml")
-                .find("routes[0].steps[0].flag_on_fail: flag_on_fail applies to a step's `checks`"),
-            std::string::npos);
-  EXPECT_NE(err(R"yaml(
-routes:
-  - name: p
-    type: pipeline
-    steps:
-      - {name: a, route: small, checks: [nonempty]}
-      - {name: b, route: small}
-)yaml")
-                .find("unknown check type 'nonempty' (did you mean 'non_empty'?)"),
-            std::string::npos);
+  const RefusedSteps cases[] = {
+      {"[{name: a, route: small}, {name: b, route: small, when: {step: a, verdict: fail}},"
+       " {name: c, route: small}]",
+       "routes[0].steps[1].when.step: step 'a' has no checks, so it has no verdict"},
+      {"[{name: a, route: small, checks: [json]},"
+       " {name: b, route: small, when: {step: a, verdict: failed}}, {name: c, route: small}]",
+       "routes[0].steps[1].when.verdict: a verdict is pass or fail, not 'failed'"},
+      {"[{name: a, route: small, checks: [json]},"
+       " {name: b, route: small, branch: {step: a, on: verdict, routes: {bad: large}}}]",
+       "a branch on the verdict maps pass and/or fail, not 'bad'"},
+      {"[{name: a, route: small, checks: [json]},"
+       " {name: b, route: small, branch: {step: a, on: score, routes: {fail: large}}}]",
+       "routes[0].steps[1].branch.on: branch `on` is label (the default) or verdict"},
+      {"[{name: a, route: small}, {name: b, route: small, prompt: \"{steps.a.reason}\"}]",
+       "step 'a' has no checks, so its reason is always empty"},
+      {"[{name: a, route: small, flag_on_fail: true}, {name: b, route: small}]",
+       "routes[0].steps[0].flag_on_fail: flag_on_fail applies to a step's `checks`"},
+      {"[{name: a, route: small, checks: [nonempty]}, {name: b, route: small}]",
+       "unknown check type 'nonempty' (did you mean 'non_empty'?)"},
+  };
+  for (const auto& c : cases) {
+    const std::string err = composite_build_error(
+        kModels + "routes:\n  - name: p\n    type: pipeline\n    steps: " + c.steps + "\n");
+    EXPECT_NE(err.find(c.error), std::string::npos) << c.steps << "\n-> " << err;
+  }
 }
 
 }  // namespace
