@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "ml/fasttext_model.h"
+#include "ml/logistic.h"
 
 namespace triage::ml {
 
@@ -35,34 +36,6 @@ double weighted_residual(const std::vector<Neighbor>& nb, const std::vector<doub
     den += n.similarity;
   }
   return num / den;
-}
-
-// Solves A x = b (A symmetric positive definite, small) by Gaussian elimination with partial
-// pivoting; A and b are consumed.
-std::vector<double> solve(std::vector<std::vector<double>> a, std::vector<double> b) {
-  const std::size_t d = b.size();
-  for (std::size_t c = 0; c < d; ++c) {
-    std::size_t p = c;
-    for (std::size_t i = c + 1; i < d; ++i) {
-      if (std::abs(a[i][c]) > std::abs(a[p][c])) p = i;
-    }
-    std::swap(a[c], a[p]);
-    std::swap(b[c], b[p]);
-    if (std::abs(a[c][c]) < 1e-300) throw std::runtime_error("singular system in ridge fit");
-    for (std::size_t i = c + 1; i < d; ++i) {
-      const double f = a[i][c] / a[c][c];
-      if (f == 0.0) continue;
-      for (std::size_t j = c; j < d; ++j) a[i][j] -= f * a[c][j];
-      b[i] -= f * b[c];
-    }
-  }
-  std::vector<double> x(d);
-  for (std::size_t i = d; i-- > 0;) {
-    double s = b[i];
-    for (std::size_t j = i + 1; j < d; ++j) s -= a[i][j] * x[j];
-    x[i] = s / a[i][i];
-  }
-  return x;
 }
 
 }  // namespace
@@ -157,41 +130,18 @@ LinearProbability LinearProbability::fit(const std::vector<GainInputs>& x,
       m.sd[k] = sd;
     }
   }
-  // Parameter vector: bias first, then the weights.
-  std::vector<double> w(d + 1, 0.0);
-  std::vector<double> z(d + 1);
-  for (int it = 0; it < iterations; ++it) {
-    std::vector<double> g(d + 1, 0.0);
-    std::vector<std::vector<double>> h(d + 1, std::vector<double>(d + 1, 0.0));
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      z[0] = 1.0;
-      for (std::size_t k = 0; k < d; ++k) z[k + 1] = (x[i][k] - m.mean[k]) / m.sd[k];
-      double s = 0.0;
-      for (std::size_t k = 0; k <= d; ++k) s += w[k] * z[k];
-      const double p = sigmoid(s);
-      const double e = p - y[i], c = p * (1.0 - p);
-      for (std::size_t a = 0; a <= d; ++a) {
-        g[a] += e * z[a];
-        for (std::size_t b = a; b <= d; ++b) h[a][b] += c * z[a] * z[b];
-      }
-    }
-    for (std::size_t a = 0; a <= d; ++a) {
-      for (std::size_t b = 0; b < a; ++b) h[a][b] = h[b][a];
-      if (a > 0) {
-        h[a][a] += ridge;
-        g[a] += ridge * w[a];
-      }
-    }
-    const std::vector<double> step = solve(std::move(h), g);
-    double biggest = 0.0;
-    for (std::size_t k = 0; k <= d; ++k) {
-      w[k] -= step[k];
-      biggest = std::max(biggest, std::abs(step[k]));
-    }
-    if (biggest < 1e-7) break;
+  std::vector<std::vector<double>> z(x.size(), std::vector<double>(d));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    for (std::size_t k = 0; k < d; ++k) z[i][k] = (x[i][k] - m.mean[k]) / m.sd[k];
   }
-  m.bias = w[0];
-  m.weights.assign(w.begin() + 1, w.end());
+  NewtonLogistic newton;
+  newton.weight_damping = ridge;
+  newton.ridge_gradient = true;
+  newton.max_iterations = iterations;
+  std::vector<double> w = fit_logistic_newton(z, d, y, newton);
+  m.bias = w.back();
+  w.pop_back();
+  m.weights = std::move(w);
   return m;
 }
 

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <numeric>
 
+#include "ml/logistic.h"
+
 namespace triage::offline {
 
 namespace fs = std::filesystem;
@@ -42,58 +44,20 @@ double logit(double p) {
 std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
                                  const std::vector<int>& y, std::size_t features,
                                  const LogisticFit& how) {
-  const std::size_t d = features + 1;
+  // Platt's smoothed targets: (positives + 1) / (positives + 2) and 1 / (negatives + 2).
   double n_pos = 0, n_neg = 0;
   for (int v : y) (v ? n_pos : n_neg) += 1;
   const double t_pos = (n_pos + 1) / (n_pos + 2), t_neg = 1 / (n_neg + 2);
-  std::vector<double> w(d, 0.0);
-  w[0] = how.initial_first_weight;
-  for (int it = 0; it < 100; ++it) {
-    std::vector<double> g(d, 0.0);
-    std::vector<std::vector<double>> h(d, std::vector<double>(d, 0.0));
-    for (std::size_t k = 0; k + 1 < d; ++k) {
-      h[k][k] = how.weight_damping;
-      if (how.ridge_gradient) g[k] = how.weight_damping * w[k];
-    }
-    h[d - 1][d - 1] = how.bias_damping;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      std::vector<double> xi(x[i].begin(), x[i].begin() + static_cast<std::ptrdiff_t>(features));
-      xi.push_back(1.0);
-      double z = 0;
-      for (std::size_t k = 0; k < d; ++k) z += w[k] * xi[k];
-      const double p = 1 / (1 + std::exp(-z));
-      double wt = p * (1 - p);
-      if (how.min_curvature > 0) wt = std::max(wt, how.min_curvature);
-      const double diff = p - (y[i] ? t_pos : t_neg);
-      for (std::size_t k = 0; k < d; ++k) {
-        g[k] += diff * xi[k];
-        for (std::size_t l = 0; l < d; ++l) h[k][l] += wt * xi[k] * xi[l];
-      }
-    }
-    // Solve h * step = g by Gauss-Jordan elimination with partial pivoting (d is 1 to 3).
-    for (std::size_t c = 0; c < d; ++c) {
-      std::size_t piv = c;
-      for (std::size_t r = c + 1; r < d; ++r)
-        if (std::abs(h[r][c]) > std::abs(h[piv][c])) piv = r;
-      std::swap(h[c], h[piv]);
-      std::swap(g[c], g[piv]);
-      if (std::abs(h[c][c]) < 1e-15) return w;
-      for (std::size_t r = 0; r < d; ++r) {
-        if (r == c) continue;
-        const double f = h[r][c] / h[c][c];
-        for (std::size_t k = c; k < d; ++k) h[r][k] -= f * h[c][k];
-        g[r] -= f * g[c];
-      }
-    }
-    double moved = 0;
-    for (std::size_t k = 0; k < d; ++k) {
-      const double step = g[k] / h[k][k];
-      w[k] -= step;
-      moved += std::abs(step);
-    }
-    if (moved < 1e-10) break;
-  }
-  return w;
+  std::vector<double> targets;
+  targets.reserve(y.size());
+  for (int v : y) targets.push_back(v ? t_pos : t_neg);
+  ml::NewtonLogistic newton;
+  newton.weight_damping = how.weight_damping;
+  newton.ridge_gradient = how.ridge_gradient;
+  newton.bias_damping = how.bias_damping;
+  newton.min_curvature = how.min_curvature;
+  newton.initial_first_weight = how.initial_first_weight;
+  return ml::fit_logistic_newton(x, features, targets, newton);
 }
 
 std::vector<double> fit_logistic(const std::vector<std::vector<double>>& x,
