@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
   analyze->add_option("--log", analyze_opts.log_path, "Traffic log (.jsonl or .csv; docs/analyze.md)");
   analyze->add_option("-c,--config", analyze_opts.config_path, "Config: tiers, model tiers, prices");
   analyze->add_option("--router", analyze_opts.router_path, "Router model (.bin) for the reasoning class (--log)");
-  analyze->add_option("--router-threshold", analyze_opts.router_threshold, "P(strong) at which a prompt is complex");
+  analyze->add_option("--router-threshold", analyze_opts.router_threshold,
+                      "Router score at which a prompt is complex (default 0.5; 0 for a gain scorer)");
   analyze->add_option("--slo", analyze_opts.slo, "Success rate a tier must reach (default 0.99)");
   analyze->add_option("--min-samples", analyze_opts.min_samples, "Requests needed to trust an observed rate");
   analyze->add_option("--period-days", analyze_period, "Days the input covers (default: from timestamps)");

@@ -97,7 +97,9 @@ Result<AnalyzeReport> analyze(const AnalyzeOptions& o) {
   } else {
     rep.source = "log " + o.log_path;
     rep.reasoning_basis = router ? "router " + o.router_path : "heuristic over the prompt";
-    LogImportContext ctx{cfg ? &*cfg : nullptr, router.get(), o.router_threshold};
+    const double threshold =
+        o.router_threshold.value_or(router && router->gain() ? 0.0 : 0.5);
+    LogImportContext ctx{cfg ? &*cfg : nullptr, router.get(), threshold};
     auto r = import_log(db.get(), o.log_path, ctx);
     if (!r) return r.error();
     rep.n_bad = r->bad;

@@ -45,7 +45,9 @@ struct AnalyzeOptions {
   std::string log_path;     // --log FILE (.jsonl / .csv; by extension, else by first byte)
   std::string config_path;  // -c: tier order, model -> tier, catalog prices for target CPIs
   std::string router_path;  // --router MODEL.bin: reasoning class from P(strong needed)
-  double router_threshold = 0.5;  // P >= threshold -> "complex" (strong tier), else "simple"
+  // Router score >= threshold -> "complex" (strong tier), else "simple". Unset: 0.5 for a stack
+  // scorer (P(strong needed)), 0 for a gain scorer (strong expected to do better).
+  std::optional<double> router_threshold;
   double slo = 0.99;              // success rate a tier must reach on a category
   int64_t min_samples = 30;       // fewer observed requests -> risk "medium" at best
   std::optional<double> period_days;  // how many days the input covers (default: its ts span)

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "offline/analyze.h"
 #include "offline/output_format.h"
 #include "offline/train_gain_router.h"
 #include "offline/train_router.h"
@@ -203,6 +204,43 @@ TEST_F(TrainGainRouterTest, ReportsTheTestRowsWhosePromptIsAlsoInTheTrainPart) {
   const TrainRouterReport rep = train_router(opts_);
   ASSERT_TRUE(rep.test_unseen.has_value());
   EXPECT_EQ(rep.test_unseen->n, rep.test.n - copies_in_test);
+}
+
+TEST_F(TrainGainRouterTest, AnalyzeClassifiesByTheGainScoreWithItsOwnDefaultThreshold) {
+  write_dataset();
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  // A log of 10 new space questions (the strong model helps) and 10 riddles (it hurts).
+  const std::string log = (dir_ / "traffic.jsonl").string();
+  {
+    std::ofstream out(log);
+    for (int i = 0; i < 20; ++i) {
+      boost::json::object row{{"prompt", prompt_of(i < 10 ? 0 : 2, 5000 + i)},
+                              {"model", "big"},
+                              {"cost_usd", 0.01},
+                              {"category", "physics"}};
+      out << boost::json::serialize(row) << "\n";
+    }
+  }
+  AnalyzeOptions a;
+  a.log_path = log;
+  a.router_path = rep.model_path;
+  auto count = [](const AnalyzeReport& r, const std::string& key) -> int64_t {
+    for (const auto& c : r.by_reasoning) {
+      if (c.key == key) return c.n;
+    }
+    return 0;
+  };
+  // Unset: 0 for a gain scorer, so "complex" means the strong model is expected to do better.
+  auto r = analyze(a);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(count(*r, "complex"), 10);
+  EXPECT_EQ(count(*r, "simple"), 10);
+  // An explicit threshold above every score makes everything simple.
+  a.router_threshold = 1.0;
+  r = analyze(a);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(count(*r, "complex"), 0);
 }
 
 TEST(GainCrossFit, AFoldsScoresDoNotDependOnItsOwnGrades) {
