@@ -96,9 +96,11 @@ Result<AnalyzeReport> analyze(const AnalyzeOptions& o) {
     if (auto r = create_store_view(db.get(), rep.tiers, model_tiers); !r) return r.error();
   } else {
     rep.source = "log " + o.log_path;
-    rep.reasoning_basis = router ? "router " + o.router_path : "heuristic over the prompt";
     const double threshold =
         o.router_threshold.value_or(router && router->gain() ? 0.0 : 0.5);
+    rep.reasoning_basis = router ? fmt::format("router {} (complex at score >= {:g})",
+                                               o.router_path, threshold)
+                                 : "heuristic over the prompt";
     LogImportContext ctx{cfg ? &*cfg : nullptr, router.get(), threshold};
     auto r = import_log(db.get(), o.log_path, ctx);
     if (!r) return r.error();

@@ -236,6 +236,7 @@ TEST_F(TrainGainRouterTest, AnalyzeClassifiesByTheGainScoreWithItsOwnDefaultThre
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(count(*r, "complex"), 10);
   EXPECT_EQ(count(*r, "simple"), 10);
+  EXPECT_EQ(r->reasoning_basis, "router " + rep.model_path + " (complex at score >= 0)");
   // An explicit threshold above every score makes everything simple.
   a.router_threshold = 1.0;
   r = analyze(a);
