@@ -116,14 +116,37 @@ std::vector<std::string> tokenize(std::string_view text) {
   return out;
 }
 
-// Term frequencies: tokens and adjacent-token bigrams "a b".
-std::unordered_map<std::string, uint32_t> term_counts(std::string_view text) {
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
+
+uint64_t fnv_extend(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+// Term frequencies of the tokens and adjacent-token bigrams "a b", each term keyed by the
+// FNV-1a-64 hash of its text (no string is built; with ~10^5 terms a collision has odds of about
+// 10^-9), sorted by key.
+std::vector<std::pair<uint64_t, uint32_t>> term_counts(std::string_view text) {
   const std::vector<std::string> toks = tokenize(text);
-  std::unordered_map<std::string, uint32_t> counts;
-  counts.reserve(toks.size() * 2);
+  std::vector<uint64_t> keys;
+  keys.reserve(toks.size() * 2);
   for (std::size_t i = 0; i < toks.size(); ++i) {
-    ++counts[toks[i]];
-    if (i + 1 < toks.size()) ++counts[toks[i] + ' ' + toks[i + 1]];
+    const uint64_t h = fnv_extend(kFnvOffset, toks[i]);
+    keys.push_back(h);
+    if (i + 1 < toks.size()) keys.push_back(fnv_extend(fnv_extend(h, " "), toks[i + 1]));
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::pair<uint64_t, uint32_t>> counts;
+  for (uint64_t k : keys) {
+    if (!counts.empty() && counts.back().first == k) {
+      ++counts.back().second;
+    } else {
+      counts.emplace_back(k, 1);
+    }
   }
   return counts;
 }
@@ -132,13 +155,13 @@ std::unordered_map<std::string, uint32_t> term_counts(std::string_view text) {
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents) : n_docs_(documents.size()) {
   // Pass 1: document frequencies.
-  std::unordered_map<std::string, uint32_t> df;
+  std::unordered_map<uint64_t, uint32_t> df;
   for (const std::string& doc : documents) {
-    for (auto& [term, count] : term_counts(doc)) ++df[term];
+    for (const auto& [term, count] : term_counts(doc)) ++df[term];
   }
   const double n = static_cast<double>(n_docs_);
-  // Term ids in sorted term order, so the index does not depend on hash iteration order.
-  std::vector<std::pair<std::string, uint32_t>> kept;
+  // Term ids in sorted key order, so the index does not depend on hash-table iteration order.
+  std::vector<std::pair<uint64_t, uint32_t>> kept;
   for (auto& [term, d] : df) {
     if (d >= 2 && static_cast<double>(d) < 0.2 * n) kept.emplace_back(term, d);
   }
@@ -148,7 +171,7 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents) : n_docs_(docu
   term_ids_.reserve(kept.size());
   for (std::size_t id = 0; id < kept.size(); ++id) {
     idf_[id] = std::log(n / static_cast<double>(kept[id].second));
-    term_ids_.emplace(std::move(kept[id].first), static_cast<uint32_t>(id));
+    term_ids_.emplace(kept[id].first, static_cast<uint32_t>(id));
   }
   // Pass 2: normalised document vectors, stored as postings in document order.
   postings_.resize(idf_.size());

@@ -47,7 +47,7 @@ class TfidfIndex {
 
   std::size_t n_docs_ = 0;
   // term -> id; idf by id; postings by id: (document, weight)
-  std::unordered_map<std::string, uint32_t> term_ids_;
+  std::unordered_map<uint64_t, uint32_t> term_ids_;  // term key (FNV-1a-64 of its text) -> id
   std::vector<double> idf_;
   std::vector<std::vector<std::pair<uint32_t, float>>> postings_;
 };
