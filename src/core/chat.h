@@ -5,10 +5,13 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/cancellation.h"
 
 namespace triage::core {
 
@@ -25,6 +28,8 @@ struct RequestMeta {
   std::string cohort;      // x-triage-cohort header, else empty
   std::string category;    // x-triage-category header or metadata.category, else empty
   std::string user;        // the `user` field
+  // Cancelled when the client goes away (common/cancellation.h); null when nothing watches.
+  std::shared_ptr<Cancellation> cancellation;
 };
 
 struct ChatRequest {

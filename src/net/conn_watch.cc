@@ -1,5 +1,9 @@
 #include "net/conn_watch.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -27,8 +31,31 @@ ConnectionWatch::Entry::~Entry() {
   --watch_.size_;
 }
 
+namespace {
+
+// True when the peer has closed its side or the connection failed: a peek reads end of stream
+// or an error other than "nothing to read yet".
+bool client_closed(asio::ip::tcp::socket& socket) {
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  if (n > 0) return false;
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+}  // namespace
+
 int ConnectionWatch::sweep(SteadyTime now) {
   int cancelled = 0;
+  for (Entry* e = head_; e != nullptr;) {
+    Entry* next = e->next_;  // a `gone` callback never destroys entries, but stay safe
+    if (e->gone_ && e->close_check_from_ <= now && client_closed(e->socket_)) {
+      auto gone = std::move(e->gone_);
+      e->gone_ = nullptr;
+      gone();
+    }
+    e = next;
+  }
   for (Entry* e = head_; e != nullptr; e = e->next_) {
     if (e->deadline_ > now) continue;
     boost::system::error_code ignored;

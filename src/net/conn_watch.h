@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <functional>
 
 #include "common/clock.h"
 
@@ -31,12 +32,24 @@ class ConnectionWatch {
     void disarm() { deadline_ = SteadyTime::max(); }
     bool expired() const { return expired_; }  // the sweep cancelled this connection
 
+    // While set, every sweep at least one tick after this call checks whether the client has
+    // closed the connection (a non-blocking peek reads end of stream or an error) and then
+    // calls `gone` once. For the time a request is being answered; the client sends nothing
+    // meanwhile, so pipelined bytes (a peek that reads data) mean it is still there.
+    void watch_close(std::function<void()> gone) {
+      gone_ = std::move(gone);
+      close_check_from_ = SteadyClock::now() + watch_.tick_;
+    }
+    void unwatch_close() { gone_ = nullptr; }
+
    private:
     friend class ConnectionWatch;
     ConnectionWatch& watch_;
     boost::asio::ip::tcp::socket& socket_;
     SteadyTime deadline_ = SteadyTime::max();
     bool expired_ = false;
+    std::function<void()> gone_;
+    SteadyTime close_check_from_ = SteadyTime::max();
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
   };
@@ -44,7 +57,8 @@ class ConnectionWatch {
   explicit ConnectionWatch(std::chrono::milliseconds tick) : tick_(tick) {}
   // Sweeps every tick until the io_context stops; co_spawn it once on the watch's io_context.
   boost::asio::awaitable<void> run();
-  // Cancels the connections whose deadline is <= now; returns how many.
+  // Cancels the connections whose deadline is <= now, and calls the `gone` callbacks of watched
+  // connections whose client has closed; returns how many connections were cancelled.
   int sweep(SteadyTime now);
   int size() const { return size_; }
 

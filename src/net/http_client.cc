@@ -92,6 +92,17 @@ struct UpstreamConnection {
 
 namespace {
 
+// While alive, cancelling `cancellation` (if any) aborts the connection's pending operation.
+Cancellation::Hook abort_on_cancel(Cancellation* cancellation, UpstreamConnection& c) {
+  if (cancellation == nullptr) return {};
+  return cancellation->on_cancel([&c] { c.tcp().cancel(); });
+}
+
+Error cancelled_error(const Endpoint& ep) {
+  return make_error(ErrorCode::kCancelled, "the client went away",
+                    "call to upstream " + ep.origin + " abandoned");
+}
+
 // Runs the same Beast/Asio operation on whichever stream type the connection has. Both
 // branches yield the same awaitable type.
 template <typename Op>
@@ -355,6 +366,8 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
   PoolService& pool = pool_of(ex);
   const SteadyTime start = SteadyClock::now();
   if (deadline <= start) co_return timeout_error(endpoint_, start, deadline);
+  Cancellation* const cancel = req.cancellation;
+  if (cancel != nullptr && cancel->cancelled()) co_return cancelled_error(endpoint_);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<UpstreamConnection> c;
@@ -368,8 +381,10 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
     c->tcp().expires_at(deadline);
     serialize_head(c->head, endpoint_, req);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(c->head), asio::buffer(req.body)};
+    Cancellation::Hook hook = abort_on_cancel(cancel, *c);
     auto [wec, written] =
         co_await on_stream(*c, [&](auto& s) { return asio::async_write(s, bufs, kTuple); });
+    if (wec && cancel != nullptr && cancel->cancelled()) co_return cancelled_error(endpoint_);
     if (wec) {
       if (reused && wec != beast::error::timeout) {
         pool.count_stale_retry();
@@ -387,6 +402,8 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
     auto [rec, n] = co_await on_stream(
         *c, [&](auto& s) { return http::async_read_header(s, c->buffer, p, kTuple); });
     if (!rec) wait.done();
+    hook.reset();
+    if (rec && cancel != nullptr && cancel->cancelled()) co_return cancelled_error(endpoint_);
     if (rec) {
       if (reused && !p.got_some() && rec != beast::error::timeout) {
         pool.count_stale_retry();
@@ -394,7 +411,7 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
       }
       co_return transport_error(endpoint_, "read", rec, start, deadline, options_.max_body_bytes);
     }
-    HttpStream stream(this, std::move(c), start, deadline);
+    HttpStream stream(this, std::move(c), start, deadline, cancel);
     co_return std::move(stream);
   }
   // Unreachable: the second attempt never retries.
@@ -416,8 +433,12 @@ asio::awaitable<Result<HttpResponse>> HttpClient::request(const HttpRequest& req
 }
 
 HttpStream::HttpStream(const HttpClient* client, std::unique_ptr<UpstreamConnection> conn,
-                       SteadyTime start, SteadyTime deadline)
-    : client_(client), conn_(std::move(conn)), start_(start), deadline_(deadline) {
+                       SteadyTime start, SteadyTime deadline, Cancellation* cancellation)
+    : client_(client),
+      conn_(std::move(conn)),
+      start_(start),
+      deadline_(deadline),
+      cancellation_(cancellation) {
   const auto& msg = conn_->parser->get();
   status_ = static_cast<int>(msg.result_int());
   auto ct = msg.find(http::field::content_type);
@@ -496,13 +517,12 @@ asio::awaitable<Result<std::string_view>> HttpStream::next() {
     auto& body = p.get().body();
     body.data = c.chunk.get();
     body.size = kChunkBytes;
+    Cancellation::Hook hook = abort_on_cancel(cancellation_, c);
     auto [ec, n] = co_await on_stream(
         c, [&](auto& s) { return http::async_read_some(s, c.buffer, p, kTuple); });
+    hook.reset();
     if (ec && ec != http::error::need_buffer) {
-      conn_.reset();
-      done_ = true;
-      co_return transport_error(client_->endpoint_, "read", ec, start_, deadline_,
-                                client_->options_.max_body_bytes);
+      co_return read_failed(ec, client_->options_.max_body_bytes);
     }
     drain_buffered(p, c.buffer);
     std::size_t got = kChunkBytes - p.get().body().size;
@@ -544,14 +564,12 @@ asio::awaitable<Result<std::string>> HttpStream::read_rest(std::size_t limit) {
     auto& body = p.get().body();
     body.data = out.data() + used;
     body.size = out.size() - used;
+    Cancellation::Hook hook = abort_on_cancel(cancellation_, *conn_);
     auto [ec, n] = co_await on_stream(
         *conn_, [&](auto& s) { return http::async_read_some(s, conn_->buffer, p, kTuple); });
+    hook.reset();
     used = out.size() - p.get().body().size;
-    if (ec && ec != http::error::need_buffer) {
-      conn_.reset();
-      done_ = true;
-      co_return transport_error(client_->endpoint_, "read", ec, start_, deadline_, limit);
-    }
+    if (ec && ec != http::error::need_buffer) co_return read_failed(ec, limit);
     if (used > limit) {
       conn_.reset();
       done_ = true;
@@ -563,6 +581,15 @@ asio::awaitable<Result<std::string>> HttpStream::read_rest(std::size_t limit) {
   out.resize(used);
   finish();
   co_return out;
+}
+
+Error HttpStream::read_failed(const error_code& ec, std::size_t limit) {
+  conn_.reset();
+  done_ = true;
+  if (cancellation_ != nullptr && cancellation_->cancelled()) {
+    return cancelled_error(client_->endpoint_);
+  }
+  return transport_error(client_->endpoint_, "read", ec, start_, deadline_, limit);
 }
 
 PoolStats pool_stats(asio::execution_context& ctx) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/cancellation.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "net/endpoint.h"
@@ -44,6 +45,10 @@ struct HttpRequest {
   std::string_view content_type = "application/json";
   std::span<const HttpHeader> headers;  // Host and Content-Length are added by the client
   std::string_view body;
+  // When set, cancel() aborts whatever this request is waiting for (connect excepted: it has
+  // its own short deadline) and the call fails with kCancelled; a cancelled request never
+  // starts. Must outlive the call and its HttpStream.
+  Cancellation* cancellation = nullptr;
 };
 
 struct HttpResponse {
@@ -89,13 +94,17 @@ class HttpStream {
  private:
   friend class HttpClient;
   HttpStream(const HttpClient* client, std::unique_ptr<UpstreamConnection> conn, SteadyTime start,
-             SteadyTime deadline);
+             SteadyTime deadline, Cancellation* cancellation);
   void finish();
+  // The error of a failed read: kCancelled when the request was cancelled, else the transport
+  // error of `ec`. Drops the connection.
+  Error read_failed(const boost::system::error_code& ec, std::size_t limit);
 
   const HttpClient* client_ = nullptr;
   std::unique_ptr<UpstreamConnection> conn_;
   SteadyTime start_{};
   SteadyTime deadline_{};
+  Cancellation* cancellation_ = nullptr;
   int status_ = 0;
   std::string content_type_;
   bool done_ = false;

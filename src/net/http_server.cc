@@ -30,8 +30,9 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 
 class BeastRequest final : public IncomingRequest {
  public:
-  BeastRequest(http::request<http::string_body>& req, bool too_large, std::string malformed)
-      : req_(req), too_large_(too_large), malformed_(std::move(malformed)) {}
+  BeastRequest(http::request<http::string_body>& req, bool too_large, std::string malformed,
+               ConnectionWatch::Entry& watch)
+      : req_(req), too_large_(too_large), malformed_(std::move(malformed)), watch_(watch) {}
   std::string_view method() const override { return req_.method_string(); }
   std::string_view target() const override { return req_.target(); }
   std::string_view header(std::string_view name) const override {
@@ -41,11 +42,13 @@ class BeastRequest final : public IncomingRequest {
   std::string& body() override { return req_.body(); }
   bool body_too_large() const override { return too_large_; }
   std::string_view malformed() const override { return malformed_; }
+  void on_client_gone(std::function<void()> gone) override { watch_.watch_close(std::move(gone)); }
 
  private:
   http::request<http::string_body>& req_;
   bool too_large_;
   std::string malformed_;
+  ConnectionWatch::Entry& watch_;
 };
 
 void append_value(std::string& out, std::string_view v) {
@@ -279,9 +282,10 @@ struct HttpServer::Impl {
       in_flight.fetch_add(1);
       bool client_ok = true;
       {
-        BeastRequest in(req, too_large, std::move(malformed));
+        BeastRequest in(req, too_large, std::move(malformed), watch);
         BeastWriter out(stream, watch, req.version(), keep_alive, opts.write_timeout_ms);
         co_await handler(in, out);
+        watch.unwatch_close();
         client_ok = out.ok();
       }
       in_flight.fetch_sub(1);

@@ -30,6 +30,10 @@ class IncomingRequest {
   virtual bool body_too_large() const = 0;
   // Non-empty when the request could not be parsed as HTTP (answer 400 and close).
   virtual std::string_view malformed() const = 0;
+  // Calls `gone` (on the handler's thread, at most once) if the client closes its connection
+  // before the handler returns; detected by the connection sweep, so within about one tick
+  // after the request has run for one tick. The default ignores it (no connection to watch).
+  virtual void on_client_gone(std::function<void()> gone) { (void)gone; }
 };
 
 // How the handler answers: either one send(), or start_stream() + write_chunk()* +

@@ -193,12 +193,14 @@ void append_json_string(std::string& out, std::string_view s) {
 
 boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
                                                        std::string_view body, SteadyTime deadline,
-                                                       CallStats& stats) {
+                                                       CallStats& stats,
+                                                       Cancellation* cancellation) {
   const SteadyTime sent = SteadyClock::now();
   net::HttpRequest req;
   req.target = t.path;
   req.headers = t.headers;
   req.body = body;
+  req.cancellation = cancellation;
   auto opened = co_await t.http->open(req, deadline);
   if (!opened) co_return std::move(opened).error();
   stats.ttfb_us = micros_between(sent, SteadyClock::now());
@@ -215,7 +217,8 @@ boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
 boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::string_view body,
                                                  SteadyTime deadline, CallStats& stats,
                                                  StreamAssembler& assembler,
-                                                 core::StreamSink& sink) {
+                                                 core::StreamSink& sink,
+                                                 Cancellation* cancellation) {
   static constexpr net::HttpHeader kAccept{"Accept", "text/event-stream"};
   const SteadyTime sent = SteadyClock::now();
   net::HttpHeader headers[8];
@@ -226,6 +229,7 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
   req.target = t.path;
   req.headers = std::span<const net::HttpHeader>(headers, n);
   req.body = body;
+  req.cancellation = cancellation;
 
   auto opened = co_await t.http->open(req, deadline);
   if (!opened) co_return std::move(opened).error();
@@ -320,7 +324,7 @@ boost::asio::awaitable<Result<core::Completion>> call_whole(const UpstreamTarget
                                                             const core::ChatRequest& req,
                                                             std::string body, SteadyTime deadline,
                                                             CallStats& stats, ParseResponse parse) {
-  auto text = co_await post_whole(t, body, deadline, stats);
+  auto text = co_await post_whole(t, body, deadline, stats, req.meta.cancellation.get());
   if (!text) co_return std::move(text).error();
   bool reported = false;
   auto c = parse(*text, t.model, reported);
@@ -332,7 +336,8 @@ boost::asio::awaitable<Result<core::Completion>> call_whole(const UpstreamTarget
 boost::asio::awaitable<Result<core::Completion>> call_stream(
     const UpstreamTarget& t, const core::ChatRequest& req, std::string body, SteadyTime deadline,
     CallStats& stats, JsonStreamAssembler& assembler, core::StreamSink& sink) {
-  auto r = co_await post_stream(t, body, deadline, stats, assembler, sink);
+  auto r =
+      co_await post_stream(t, body, deadline, stats, assembler, sink, req.meta.cancellation.get());
   if (!r) co_return std::move(r).error();
   core::Completion c = std::move(assembler.completion());
   estimate_usage_if_missing(req, c, assembler.reported_usage());

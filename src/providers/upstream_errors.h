@@ -83,9 +83,12 @@ void append_json_string(std::string& out, std::string_view s);
 
 // POSTs `body` and returns the whole body of a 2xx answer; other statuses are mapped with
 // map_upstream_status. stats.ttfb_us is set when the response head arrives.
+// `cancellation` (may be null): the request's (core::RequestMeta::cancellation); cancelling it
+// abandons the call with kCancelled.
 boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
                                                        std::string_view body, SteadyTime deadline,
-                                                       CallStats& stats);
+                                                       CallStats& stats,
+                                                       Cancellation* cancellation = nullptr);
 
 // One streaming protocol: turns SSE events into deltas and assembles the final completion.
 class StreamAssembler {
@@ -148,6 +151,7 @@ boost::asio::awaitable<Result<core::Completion>> call_stream(
 boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::string_view body,
                                                  SteadyTime deadline, CallStats& stats,
                                                  StreamAssembler& assembler,
-                                                 core::StreamSink& sink);
+                                                 core::StreamSink& sink,
+                                                 Cancellation* cancellation = nullptr);
 
 }  // namespace triage::providers

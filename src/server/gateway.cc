@@ -225,6 +225,10 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   core::ChatRequest& req = parsed.value();
+  if (cfg_.server.cancel_on_disconnect) {
+    req.meta.cancellation = std::make_shared<Cancellation>();
+    in.on_client_gone([c = req.meta.cancellation] { c->cancel(); });
+  }
   req.meta.request_id = trace.request_id;
   req.meta.api_key_id = trace.api_key_id;
   req.meta.cohort = trace.cohort;

@@ -6,7 +6,9 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <string>
+#include <thread>
 
+#include "common/cancellation.h"
 #include "net/conn_watch.h"
 #include "net/http_server.h"
 
@@ -107,6 +109,67 @@ TEST(ConnectionWatch, CancelsOnlyExpiredEntriesAndUnlinksOnDestruction) {
   EXPECT_EQ(watch.sweep(SteadyClock::now()), 0);  // a was disarmed by its expiry
   eb.disarm();
   EXPECT_EQ(watch.sweep(SteadyClock::now() + 2h), 0);
+}
+
+TEST(ConnectionWatch, ReportsAClientThatClosedOnlyWhileWatchedAndAfterATick) {
+  asio::io_context ioc;
+  tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  // Server-side sockets of three clients: one closes, one stays, one sends more bytes (a
+  // pipelined request) before closing nothing.
+  tcp::socket closing(ioc), staying(ioc), sending(ioc);
+  tcp::socket s_closing(ioc), s_staying(ioc), s_sending(ioc);
+  closing.connect(acc.local_endpoint());
+  acc.accept(s_closing);
+  staying.connect(acc.local_endpoint());
+  acc.accept(s_staying);
+  sending.connect(acc.local_endpoint());
+  acc.accept(s_sending);
+  ConnectionWatch watch(10ms);
+  ConnectionWatch::Entry e_closing(watch, s_closing), e_staying(watch, s_staying),
+      e_sending(watch, s_sending);
+  int gone_closing = 0, gone_staying = 0, gone_sending = 0;
+  e_closing.watch_close([&] { ++gone_closing; });
+  e_staying.watch_close([&] { ++gone_staying; });
+  e_sending.watch_close([&] { ++gone_sending; });
+  closing.close();
+  asio::write(sending, asio::buffer(std::string("GET / HTTP/1.1\r\n")));
+  std::this_thread::sleep_for(20ms);  // let the FIN and the bytes arrive
+
+  watch.sweep(SteadyClock::now() - 15ms);  // a sweep within the first tick: not checked yet
+  EXPECT_EQ(gone_closing, 0);
+  watch.sweep(SteadyClock::now() + 20ms);
+  EXPECT_EQ(gone_closing, 1);
+  EXPECT_EQ(gone_staying, 0);
+  EXPECT_EQ(gone_sending, 0);  // pipelined bytes: the client is still there
+  watch.sweep(SteadyClock::now() + 40ms);
+  EXPECT_EQ(gone_closing, 1);  // once
+
+  // Unwatched (the request was answered): a close is not reported.
+  e_staying.unwatch_close();
+  staying.close();
+  std::this_thread::sleep_for(20ms);
+  watch.sweep(SteadyClock::now() + 1h);
+  EXPECT_EQ(gone_staying, 0);
+}
+
+TEST(Cancellation, RunsRegisteredHooksOnceAndForgetsDroppedOnes) {
+  Cancellation c;
+  int a = 0, b = 0;
+  Cancellation::Hook ha = c.on_cancel([&] { ++a; });
+  {
+    Cancellation::Hook hb = c.on_cancel([&] { ++b; });
+    EXPECT_EQ(c.hooks(), 2u);
+  }
+  EXPECT_EQ(c.hooks(), 1u);  // hb unregistered itself
+  EXPECT_FALSE(c.cancelled());
+  c.cancel();
+  c.cancel();
+  EXPECT_TRUE(c.cancelled());
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 0);
+  Cancellation::Hook moved = std::move(ha);
+  moved.reset();
+  EXPECT_EQ(c.hooks(), 0u);
 }
 
 }  // namespace

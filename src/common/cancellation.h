@@ -1,0 +1,57 @@
+#pragma once
+// "The client went away" for one request. The gateway cancels it when it sees the client's
+// connection close during the request (net::HttpServer, server.cancel_on_disconnect); whoever
+// waits on an upstream on the request's behalf registers a hook that aborts the wait
+// (net::HttpClient cancels the upstream socket), so the upstream call stops instead of running
+// to its deadline and being paid for. Requests derived from this one (pipeline steps, ensemble
+// children, cascades) share it through core::RequestMeta.
+//
+// Threading: one request's I/O thread only; the close is detected on that thread too.
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace triage {
+
+class Cancellation {
+ public:
+  // Unregisters its hook when destroyed.
+  class Hook {
+   public:
+    Hook() = default;
+    Hook(Cancellation* owner, uint64_t id) : owner_(owner), id_(id) {}
+    Hook(Hook&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), id_(o.id_) {}
+    Hook& operator=(Hook&& o) noexcept {
+      if (this != &o) {
+        reset();
+        owner_ = std::exchange(o.owner_, nullptr);
+        id_ = o.id_;
+      }
+      return *this;
+    }
+    Hook(const Hook&) = delete;
+    Hook& operator=(const Hook&) = delete;
+    ~Hook() { reset(); }
+    void reset();
+
+   private:
+    Cancellation* owner_ = nullptr;
+    uint64_t id_ = 0;
+  };
+
+  bool cancelled() const { return cancelled_; }
+  // Marks the request cancelled and runs every registered hook once. Idempotent.
+  void cancel();
+  // Registers `abort` (run by cancel()) for as long as the returned Hook lives. Check
+  // cancelled() before starting the wait: a hook registered after cancel() is never run.
+  Hook on_cancel(std::function<void()> abort);
+  std::size_t hooks() const { return hooks_.size(); }
+
+ private:
+  bool cancelled_ = false;
+  uint64_t next_id_ = 1;
+  std::vector<std::pair<uint64_t, std::function<void()>>> hooks_;
+};
+
+}  // namespace triage
