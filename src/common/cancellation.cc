@@ -24,6 +24,7 @@ void Cancellation::cancel() {
 
 Cancellation::Hook Cancellation::on_cancel(std::function<void()> abort) {
   const uint64_t id = next_id_++;
+  if (hooks_.capacity() == 0) hooks_.reserve(4);
   hooks_.emplace_back(id, std::move(abort));
   return Hook(this, id);
 }

@@ -51,6 +51,8 @@ class Cancellation {
  private:
   bool cancelled_ = false;
   uint64_t next_id_ = 1;
+  // Few at a time (one per pending upstream operation of the request); reserved on the first
+  // registration so the common single hook costs one allocation per request.
   std::vector<std::pair<uint64_t, std::function<void()>>> hooks_;
 };
 

@@ -46,6 +46,7 @@ bool client_closed(asio::ip::tcp::socket& socket) {
 }  // namespace
 
 int ConnectionWatch::sweep(SteadyTime now) {
+  last_sweep_ = now;
   int cancelled = 0;
   for (Entry* e = head_; e != nullptr;) {
     Entry* next = e->next_;  // a `gone` callback never destroys entries, but stay safe

@@ -38,7 +38,8 @@ class ConnectionWatch {
     // meanwhile, so pipelined bytes (a peek that reads data) mean it is still there.
     void watch_close(std::function<void()> gone) {
       gone_ = std::move(gone);
-      close_check_from_ = SteadyClock::now() + watch_.tick_;
+      // Two ticks after the last sweep is at least one tick from now, without reading the clock.
+      close_check_from_ = watch_.last_sweep_ + 2 * watch_.tick_;
     }
     void unwatch_close() { gone_ = nullptr; }
 
@@ -64,6 +65,7 @@ class ConnectionWatch {
 
  private:
   std::chrono::milliseconds tick_;
+  SteadyTime last_sweep_ = SteadyClock::now();
   Entry* head_ = nullptr;
   int size_ = 0;
 };

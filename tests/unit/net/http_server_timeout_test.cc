@@ -135,7 +135,7 @@ TEST(ConnectionWatch, ReportsAClientThatClosedOnlyWhileWatchedAndAfterATick) {
   asio::write(sending, asio::buffer(std::string("GET / HTTP/1.1\r\n")));
   std::this_thread::sleep_for(20ms);  // let the FIN and the bytes arrive
 
-  watch.sweep(SteadyClock::now() - 15ms);  // a sweep within the first tick: not checked yet
+  watch.sweep(SteadyClock::now() - 15ms);  // a sweep before the check is due: not checked
   EXPECT_EQ(gone_closing, 0);
   watch.sweep(SteadyClock::now() + 20ms);
   EXPECT_EQ(gone_closing, 1);
