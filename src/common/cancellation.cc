@@ -6,26 +6,48 @@ namespace triage {
 
 void Cancellation::Hook::reset() {
   if (owner_ == nullptr) return;
-  auto& hooks = owner_->hooks_;
-  hooks.erase(std::remove_if(hooks.begin(), hooks.end(),
-                             [id = id_](const auto& h) { return h.first == id; }),
-              hooks.end());
+  Cancellation& c = *owner_;
   owner_ = nullptr;
+  for (Slot& slot : c.inline_) {
+    if (slot.id == id_) {
+      slot.id = 0;
+      slot.abort = nullptr;
+      --c.count_;
+      return;
+    }
+  }
+  for (auto it = c.more_.begin(); it != c.more_.end(); ++it) {
+    if (it->id == id_) {
+      c.more_.erase(it);
+      --c.count_;
+      return;
+    }
+  }
 }
 
 void Cancellation::cancel() {
   if (cancelled_) return;
   cancelled_ = true;
-  // A hook may unregister others while running (a socket cancel completes nothing inline, but
-  // be safe): run a snapshot.
-  const auto hooks = hooks_;
-  for (const auto& [id, abort] : hooks) abort();
+  // Aborting an operation completes nothing inline (Asio posts the completion), so no hook is
+  // unregistered while this runs; copy the overflow anyway in case one is.
+  for (Slot& slot : inline_) {
+    if (slot.id != 0) slot.abort();
+  }
+  const std::vector<Slot> more = more_;
+  for (const Slot& slot : more) slot.abort();
 }
 
 Cancellation::Hook Cancellation::on_cancel(std::function<void()> abort) {
   const uint64_t id = next_id_++;
-  if (hooks_.capacity() == 0) hooks_.reserve(4);
-  hooks_.emplace_back(id, std::move(abort));
+  ++count_;
+  for (Slot& slot : inline_) {
+    if (slot.id == 0) {
+      slot.id = id;
+      slot.abort = std::move(abort);
+      return Hook(this, id);
+    }
+  }
+  more_.push_back({id, std::move(abort)});
   return Hook(this, id);
 }
 

@@ -7,6 +7,7 @@
 // children, cascades) share it through core::RequestMeta.
 //
 // Threading: one request's I/O thread only; the close is detected on that thread too.
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -46,14 +47,21 @@ class Cancellation {
   // Registers `abort` (run by cancel()) for as long as the returned Hook lives. Check
   // cancelled() before starting the wait: a hook registered after cancel() is never run.
   Hook on_cancel(std::function<void()> abort);
-  std::size_t hooks() const { return hooks_.size(); }
+  std::size_t hooks() const { return count_; }
 
  private:
   bool cancelled_ = false;
   uint64_t next_id_ = 1;
-  // Few at a time (one per pending upstream operation of the request); reserved on the first
-  // registration so the common single hook costs one allocation per request.
-  std::vector<std::pair<uint64_t, std::function<void()>>> hooks_;
+  // One per pending upstream operation of the request: a few at most (an ensemble's children).
+  // The first kInline live in the object, so the usual request allocates nothing for them.
+  static constexpr std::size_t kInline = 4;
+  struct Slot {
+    uint64_t id = 0;  // 0: free
+    std::function<void()> abort;
+  };
+  Slot inline_[kInline];
+  std::vector<Slot> more_;
+  std::size_t count_ = 0;
 };
 
 }  // namespace triage

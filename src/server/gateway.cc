@@ -227,7 +227,9 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   core::ChatRequest& req = parsed.value();
   if (cfg_.server.cancel_on_disconnect) {
     req.meta.cancellation = std::make_shared<Cancellation>();
-    in.on_client_gone([c = req.meta.cancellation] { c->cancel(); });
+    // A raw pointer (no allocation, no reference count): the callback can only run while this
+    // handler is suspended, and the server drops it before the handler's frame goes away.
+    in.on_client_gone([c = req.meta.cancellation.get()] { c->cancel(); });
   }
   req.meta.request_id = trace.request_id;
   req.meta.api_key_id = trace.api_key_id;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/cancellation.h"
 #include "net/conn_watch.h"
@@ -169,6 +170,20 @@ TEST(Cancellation, RunsRegisteredHooksOnceAndForgetsDroppedOnes) {
   EXPECT_EQ(b, 0);
   Cancellation::Hook moved = std::move(ha);
   moved.reset();
+  EXPECT_EQ(c.hooks(), 0u);
+}
+
+TEST(Cancellation, ManyHooksBeyondTheInlineOnesAllRun) {
+  Cancellation c;
+  int ran = 0;
+  std::vector<Cancellation::Hook> hooks;
+  for (int i = 0; i < 10; ++i) hooks.push_back(c.on_cancel([&] { ++ran; }));
+  hooks[2].reset();  // an inline one
+  hooks[7].reset();  // an overflow one
+  EXPECT_EQ(c.hooks(), 8u);
+  c.cancel();
+  EXPECT_EQ(ran, 8);
+  hooks.clear();
   EXPECT_EQ(c.hooks(), 0u);
 }
 
