@@ -10,6 +10,7 @@
 
 #include "ml/fasttext_model.h"
 #include "ml/logistic.h"
+#include "ml/model_metadata.h"
 
 namespace triage::ml {
 
@@ -216,11 +217,10 @@ const json::value& field(const json::object& o, std::string_view key, const std:
   return *v;
 }
 
+// ml::json_number, with the field's path in the error.
 double number(const json::value& v, const std::string& path) {
-  if (v.is_double()) return v.as_double();
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  throw std::invalid_argument(path + " is not a number");
+  if (!v.is_number()) throw std::invalid_argument(path + " is not a number");
+  return json_number(v);
 }
 
 std::vector<double> numbers(const json::value& v, const std::string& path, std::size_t n) {
