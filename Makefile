@@ -31,9 +31,9 @@ models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl src/ml/inte
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
 
-ROUTER_TRAINER := src/offline/train_router.cc src/offline/cross_fit.cc src/offline/train_common.cc \
+ROUTER_TRAINER := src/train/train_router.cc src/train/cross_fit.cc src/train/train_common.cc \
                   src/ml/logistic.cc \
-                  src/offline/train_gain_router.cc src/ml/gain_router.cc src/ml/prompt_features.cc \
+                  src/train/train_gain_router.cc src/ml/gain_router.cc src/ml/prompt_features.cc \
                   src/ml/tfidf_knn.cc
 
 models/mmlu_router.bin: data/routellm/mmlu.csv $(ROUTER_TRAINER) | build

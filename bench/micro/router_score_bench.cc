@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "common/csv.h"
-#include "routes/threshold_route.h"
+#include "ml/threshold_scorer.h"
 
 namespace {
 
 struct Fixture {
-  std::shared_ptr<const triage::routes::ThresholdScorer> scorer;
+  std::shared_ptr<const triage::ml::ThresholdScorer> scorer;
   std::vector<std::pair<std::string, std::string>> prompts;  // (prompt, subject)
   Fixture() {
     const char* env = std::getenv("TRIAGE_ROUTER");
     const std::string src = TRIAGE_SOURCE_DIR;
-    scorer = triage::routes::ThresholdScorer::load(env ? env : src + "/models/mmlu_router.bin");
+    scorer = triage::ml::ThresholdScorer::load(env ? env : src + "/models/mmlu_router.bin");
     auto t = triage::read_csv_file(src + "/data/routellm/mmlu.csv");
     const auto p = *t.column("prompt");
     const auto s = *t.column("subject");

@@ -4,34 +4,11 @@
 // step, quoting it. Catches the commonest failure of small models on word problems: a correct
 // plan with a slipped computation.
 //
-// What counts as a step: an `=` whose left side is an expression with at least one binary
-// operator (+ - * / ^, and x × ÷ · − between numbers) over numbers (commas as thousands
-// separators, `$`, `%`, decimals, parentheses), and whose right side starts with a number.
-// Deliberately conservative, because a false alarm costs an escalation:
-//  - text breaks an expression: "3 days * 2 = 6" is not checked (the left side would start
-//    with an operator: its beginning is in the words), nor is "x = 5";
-//  - a chain "2 + 1/2 = 5/2 = 2.5" is checked link by link; in a running total
-//    "3 * 4 = 12 + 5 = 17" the first link passes when the right side's leading number matches;
-//  - `%` is tried both as "/100" and as a plain number ("30/120*100 = 25%");
-//  - rounding, truncation or ceiling to the decimals the right side states is accepted
-//    ("7/3 = 2.33", "15/2 = 8"), as is a relative difference up to rel_tolerance.
-#include <string>
-#include <string_view>
-#include <vector>
-
+// What counts as a step: see ml/arithmetic.h.
 #include "checks/rule_checks.h"
+#include "ml/arithmetic.h"
 
 namespace triage::checks {
-
-struct ArithmeticStep {
-  std::string text;      // the step as written, e.g. "16 - 3 = 12"
-  double computed = 0;   // the left side, recomputed
-  double stated = 0;     // the value the answer states
-  bool ok = true;
-};
-
-// Every checkable step in `text`, in order. Pure; safe from any thread.
-std::vector<ArithmeticStep> find_arithmetic(std::string_view text, double rel_tolerance = 1e-6);
 
 struct ArithmeticOptions {
   int64_t max_wrong = 0;       // more wrong steps than this fails

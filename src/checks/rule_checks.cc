@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/tokens.h"
+#include "ml/answer_scorer.h"
 #include "routes/kind_util.h"
 
 namespace triage::checks {
@@ -140,8 +141,6 @@ Verdict RefusalCheck::evaluate(const core::ChatRequest&, const core::Completion&
   return pass("no refusal phrase");
 }
 
-const char kDefaultFinalAnswerPattern[] =
-    R"((?i)(?:####\s*|the (?:final )?answer is:?\s*|\\boxed\{)\$?(-?[0-9][0-9,]*(?:\.[0-9]+)?|[^\s.,]+))";
 
 Verdict FinalAnswerCheck::evaluate(const core::ChatRequest&, const core::Completion& a) const {
   re2::StringPiece input(a.content);
@@ -208,7 +207,7 @@ std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg) {
 std::unique_ptr<routes::Check> make_final_answer_check(config::MapReader& cfg) {
   cfg.only({"type", "pattern"});
   config::Field f = cfg["pattern"];
-  std::string text = f.get<std::string>(kDefaultFinalAnswerPattern);
+  std::string text = f.get<std::string>(ml::kFinalAnswerPattern);
   auto re = routes::compile_regex(f, text);
   return std::make_unique<FinalAnswerCheck>(Pattern{text, std::move(re)});
 }

@@ -92,9 +92,8 @@ class RefusalCheck final : public SyncCheck {
 };
 
 // `final_answer`: the answer states a final answer in the expected form. The default pattern
-// accepts GSM8K's "#### 42", "The (final) answer is 42" and LaTeX "\boxed{42}"; capture group 1
+// (ml::kFinalAnswerPattern) accepts GSM8K's "#### 42", "The (final) answer is 42" and LaTeX "\boxed{42}"; capture group 1
 // (when the pattern has one) is quoted in the reason.
-extern const char kDefaultFinalAnswerPattern[];
 class FinalAnswerCheck final : public SyncCheck {
  public:
   explicit FinalAnswerCheck(Pattern pattern) : pattern_(std::move(pattern)) {}

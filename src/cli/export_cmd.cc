@@ -34,7 +34,7 @@ void add_export_commands(CLI::App& app, ExportCommands& c) {
 }
 
 std::optional<int> run_export_commands(ExportCommands& c) {
-  if (c.finetune && c.finetune->parsed()) return offline::run_export_finetune(c.finetune_opts);
+  if (c.finetune && c.finetune->parsed()) return insights::run_export_finetune(c.finetune_opts);
   if (c.labels && c.labels->parsed()) {
     if (!c.tiers.empty()) {
       c.labels_opts.tiers.clear();
@@ -44,7 +44,7 @@ std::optional<int> run_export_commands(ExportCommands& c) {
         if (!t.empty()) c.labels_opts.tiers.push_back(t);
       }
     }
-    return offline::run_export_labels(c.labels_opts);
+    return insights::run_export_labels(c.labels_opts);
   }
   return std::nullopt;
 }

@@ -1,19 +1,19 @@
 #pragma once
 // `triage export finetune|labels`: flags and dispatch, kept out of main.cc (see
-// offline/export.h for what the commands do).
+// insights/export.h for what the commands do).
 #include <CLI/CLI.hpp>
 
 #include <optional>
 
-#include "offline/export.h"
+#include "insights/export.h"
 
 namespace triage::cli {
 
 struct ExportCommands {
   CLI::App* finetune = nullptr;
   CLI::App* labels = nullptr;
-  offline::ExportFinetuneOptions finetune_opts;
-  offline::ExportLabelsOptions labels_opts;
+  insights::ExportFinetuneOptions finetune_opts;
+  insights::ExportLabelsOptions labels_opts;
   std::string tiers;  // --tiers a,b,c
 };
 

@@ -12,13 +12,13 @@
 #include "cli/export_cmd.h"
 #include "config/config.h"
 #include "ml/intent_trainer.h"
-#include "offline/analyze.h"
-#include "offline/eval.h"
-#include "offline/report.h"
-#include "offline/roi.h"
-#include "offline/train_multi_router.h"
-#include "offline/train_router.h"
-#include "offline/train_scorer.h"
+#include "insights/analyze.h"
+#include "eval/eval.h"
+#include "insights/report.h"
+#include "insights/roi.h"
+#include "train/train_multi_router.h"
+#include "train/train_router.h"
+#include "train/train_scorer.h"
 #include "server/gateway.h"
 
 namespace {
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   train_intent->add_option("--val", val_file, "Validation data (same format)")->required();
   train_intent->add_option("--out", out_file, "Model path (.bin); metadata goes next to it")->required();
 
-  triage::offline::TrainRouterOptions router_opts;
+  triage::train::TrainRouterOptions router_opts;
   auto* train_router = train->add_subcommand(
       "router", "Weak/strong router scorer from a pair dataset (RouteLLM format)");
   train_router->add_option("--dataset", router_opts.dataset, "CSV: prompt, weak_correct, strong_correct")
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
                            "Candidate pseudo-row counts for the category rates (default 2 5 10 "
                            "20 50; the best out-of-fold is kept)");
 
-  triage::offline::TrainMultiRouterOptions multi_opts;
+  triage::train::TrainMultiRouterOptions multi_opts;
   auto* train_multi = train->add_subcommand(
       "multi-router", "Per-model score predictor from RouterBench-format data");
   train_multi->add_option("--dataset", multi_opts.datasets, "CSV (repeatable; rows are pooled)")
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   train_multi->add_option("--seed", multi_opts.split.seed, "Seed of the fixed train/test split");
   train_multi->add_option("--threads", multi_opts.threads, "fastText threads (1 = reproducible)");
 
-  triage::offline::TrainScorerOptions scorer_opts;
+  triage::train::TrainScorerOptions scorer_opts;
   auto* train_scorer = train->add_subcommand(
       "cascade-scorer", "Cascade acceptance scorer from prompt + cheap response + grade");
   train_scorer->add_option("--dataset", scorer_opts.dataset, "CSV: prompt, response and grade columns")
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   train_scorer->add_option("--features", scorer_opts.features, "auto | e.g. cheap+prompt+response");
   train_scorer->add_option("--seed", scorer_opts.split.seed, "Seed of the fixed train/test split");
 
-  triage::offline::EvalOptions eval_opts;
+  triage::eval::EvalOptions eval_opts;
   auto* eval = app.add_subcommand(
       "eval", "Run a route over a dataset in-process (same engine as serve) and score it");
   eval->add_option("-c,--config", eval_opts.config_path, "Config file (YAML)")->required();
@@ -135,8 +135,8 @@ int main(int argc, char** argv) {
   eval->add_option("--split", eval_opts.split, "auto | test | all")->check(CLI::IsMember({"auto", "test", "all"}));
   eval->add_option("--exclude-category", eval_opts.exclude_categories, "Leave a category out (repeatable)");
 
-  // --- triage report (offline/report.h) ---
-  triage::offline::ReportOptions report_opts;
+  // --- triage report (insights/report.h) ---
+  triage::insights::ReportOptions report_opts;
   auto* report = app.add_subcommand(
       "report", "Summarise the request store: traffic, cost and latency per model/tier/route; "
                 "with -c also CPI and quality against the reference model");
@@ -150,8 +150,8 @@ int main(int argc, char** argv) {
   triage::cli::add_export_commands(app, export_cmds);
   // --- end export ---
 
-  // --- triage roi | triage analyze (offline/roi.h, offline/analyze.h) ---
-  triage::offline::RoiOptions roi_opts;
+  // --- triage roi | triage analyze (insights/roi.h, insights/analyze.h) ---
+  triage::insights::RoiOptions roi_opts;
   int64_t roi_requests = 0;
   auto* roi = app.add_subcommand("roi", "Business case: monthly/annual cost before and after "
                                         "routing, savings, payback period");
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   roi->add_option("-c,--config", roi_opts.config_path, "Config (reference model prices)");
   roi->add_option("--format", roi_opts.format, "text | json")->check(CLI::IsMember({"text", "json"}));
 
-  triage::offline::AnalyzeOptions analyze_opts;
+  triage::insights::AnalyzeOptions analyze_opts;
   double analyze_period = 0.0;
   auto* analyze = app.add_subcommand(
       "analyze", "Analyse traffic (request store or JSONL/CSV log): categories, complexity, "
@@ -209,20 +209,20 @@ int main(int argc, char** argv) {
           r.ece_validation_calibrated, r.train_seconds);
       return 0;
     }
-    if (train_router->parsed()) return triage::offline::run_train_router(router_opts);
-    if (train_scorer->parsed()) return triage::offline::run_train_scorer(scorer_opts);
-    if (train_multi->parsed()) return triage::offline::run_train_multi_router(multi_opts);
-    if (eval->parsed()) return triage::offline::run_eval(eval_opts);
+    if (train_router->parsed()) return triage::train::run_train_router(router_opts);
+    if (train_scorer->parsed()) return triage::train::run_train_scorer(scorer_opts);
+    if (train_multi->parsed()) return triage::train::run_train_multi_router(multi_opts);
+    if (eval->parsed()) return triage::eval::run_eval(eval_opts);
     if (roi->parsed()) {  // roi
       if (roi->count("--requests-per-month") > 0) roi_opts.requests_per_month = roi_requests;
-      return triage::offline::run_roi(roi_opts);
+      return triage::insights::run_roi(roi_opts);
     }
     if (analyze->parsed()) {  // analyze
       if (analyze->count("--period-days") > 0) analyze_opts.period_days = analyze_period;
-      return triage::offline::run_analyze(analyze_opts);
+      return triage::insights::run_analyze(analyze_opts);
     }
     if (report->parsed()) {
-      return triage::offline::run_report(report_opts);
+      return triage::insights::run_report(report_opts);
     }
   } catch (const triage::config::ConfigError& e) {
     std::fprintf(stderr, "triage: config error: %s\n", e.what());

@@ -8,16 +8,10 @@
 #include <sstream>
 
 #include "ml/fasttext_model.h"
+#include "ml/logistic.h"
 
 namespace triage::ml {
 namespace {
-
-constexpr double kEps = 1e-6;
-
-double logit(double p) {
-  p = std::clamp(p, kEps, 1.0 - kEps);
-  return std::log(p / (1.0 - p));
-}
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 

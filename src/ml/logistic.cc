@@ -6,6 +6,11 @@
 
 namespace triage::ml {
 
+double logit(double p) {
+  p = std::clamp(p, 1e-6, 1.0 - 1e-6);
+  return std::log(p / (1.0 - p));
+}
+
 std::vector<double> fit_logistic_newton(const std::vector<std::vector<double>>& x,
                                         std::size_t features, const std::vector<double>& targets,
                                         const NewtonLogistic& how) {

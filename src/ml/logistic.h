@@ -1,11 +1,15 @@
 #pragma once
 // Logistic regression by Newton's method: the one fitter behind every learned calibration and
-// stacker (offline::fit_logistic's Platt fits, the gain router's ridge regressions). Pure,
+// stacker (train::fit_logistic's Platt fits, the gain router's ridge regressions). Pure,
 // CPU-bound; offline training only.
 #include <cstddef>
 #include <vector>
 
 namespace triage::ml {
+
+// log(p / (1 - p)) with p clamped to [1e-6, 1 - 1e-6]: the one logit of every calibration,
+// stacker and predictor (training and serving read probabilities through it alike).
+double logit(double p);
 
 struct NewtonLogistic {
   double weight_damping = 0.0;     // added to the Hessian's diagonal for every weight

@@ -1,8 +1,8 @@
 #pragma once
 // Loading what the `triage train` commands write next to a fastText model: the metadata file
 // (ml::metadata_path_for(model): the ml block plus one block per consumer, "router", "scorer",
-// "multi_router"). Shared by the serving-side loaders (routes::ThresholdScorer,
-// routes::ScorePredictor, checks::AnswerScorer). Start-up only: errors THROW ModelError naming
+// "multi_router"). Shared by the serving-side loaders (ml::ThresholdScorer,
+// ml::ScorePredictor, ml::AnswerScorer). Start-up only: errors THROW ModelError naming
 // the metadata file.
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>

@@ -36,7 +36,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ml/fasttext_model.h"
+#include "ml/score_predictor.h"
 #include "routes/decider.h"
 #include "routes/knob.h"
 #include "routes/route.h"
@@ -45,50 +45,13 @@ namespace triage::routes {
 
 class ModelRuntime;
 
-// Feature text of a multi-router: the last paragraph of the prompt (the text after the last
-// blank line, i.e. the question itself when the prompt carries few-shot examples first), or the
-// whole prompt when that part is empty. Shared by `triage train multi-router` and this route.
-std::string multi_feature_text(std::string_view prompt);
-
-// A loaded multi-model score predictor. Immutable.
-class ScorePredictor {
- public:
-  struct ModelCalibration {
-    std::string name;                           // the model's name in the training data
-    std::shared_ptr<const ml::FastTextModel> own;  // nullptr: no own model (a = 0)
-    double a = 0.0;  // weight of logit(p_own)
-    double c = 0.0;  // weight of logit(p_shared)
-    double b = 0.0;  // bias
-  };
-
-  // Loads `path` (the shared model), `path + ".json"` (its "multi_router" metadata block) and
-  // the per-model files it names (relative to path's folder). Throws ml::ModelError naming the
-  // file when any is missing or the metadata is unusable.
-  static std::shared_ptr<const ScorePredictor> load(const std::string& path);
-
-  // Calibrated P(correct) of every model, in models() order. Pure.
-  std::vector<double> predict(std::string_view prompt) const;
-  // Raw fastText P("ok") of the shared model on the feature text of `prompt`.
-  double shared_raw(std::string_view prompt) const;
-
-  const std::vector<ModelCalibration>& models() const { return models_; }
-  std::optional<std::size_t> index_of(std::string_view model) const;
-  const std::string& path() const { return path_; }
-
- private:
-  static double positive(const ml::FastTextModel& m, const std::string& text);
-  std::string path_;
-  std::shared_ptr<const ml::FastTextModel> shared_;
-  std::vector<ModelCalibration> models_;
-};
-
 class PredictRoute final : public Route, public Tunable, public Decider {
  public:
   struct Candidate {
     std::string model;             // catalog model name
     Route* route = nullptr;        // the catalog model's route (calls it through ModelRuntime)
     const config::Model* config = nullptr;
-    std::size_t predictor_index = 0;     // into ScorePredictor::models()
+    std::size_t predictor_index = 0;     // into ml::ScorePredictor::models()
     std::optional<double> cost_usd;      // configured per-call estimate, if any
   };
   // One candidate as the decision sees it.
@@ -97,7 +60,7 @@ class PredictRoute final : public Route, public Tunable, public Decider {
     double cost_usd = 0.0;  // estimated cost of the call
   };
 
-  PredictRoute(std::string name, std::shared_ptr<const ScorePredictor> predictor,
+  PredictRoute(std::string name, std::shared_ptr<const ml::ScorePredictor> predictor,
                std::vector<Candidate> candidates, double bar, int64_t expected_output_tokens);
 
   std::string_view kind() const override { return "predict/1"; }
@@ -121,7 +84,7 @@ class PredictRoute final : public Route, public Tunable, public Decider {
   void set_bar(double bar) { bar_.store(bar, std::memory_order_relaxed); }
 
   const std::vector<Candidate>& candidates() const { return candidates_; }
-  const ScorePredictor& predictor() const { return *predictor_; }
+  const ml::ScorePredictor& predictor() const { return *predictor_; }
 
   // Tunable: one knob, "bar". At 0 every request goes to the cheapest candidate; at 1 (in
   // practice) to the highest predicted score. No request_score(): the decision compares
@@ -143,7 +106,7 @@ class PredictRoute final : public Route, public Tunable, public Decider {
   };
 
   std::string name_;
-  std::shared_ptr<const ScorePredictor> predictor_;
+  std::shared_ptr<const ml::ScorePredictor> predictor_;
   std::vector<Candidate> candidates_;
   std::atomic<double> bar_;
   int64_t expected_output_tokens_;

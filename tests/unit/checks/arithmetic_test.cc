@@ -10,7 +10,7 @@
 namespace triage::checks {
 namespace {
 
-std::vector<ArithmeticStep> steps(std::string_view text) { return find_arithmetic(text); }
+std::vector<ml::ArithmeticStep> steps(std::string_view text) { return ml::find_arithmetic(text); }
 
 routes::Verdict judge(const std::string& text, ArithmeticOptions o = {}) {
   core::Completion c;
@@ -107,7 +107,7 @@ TEST(Arithmetic, Gsm8kWeakResponsesCatchRateAndFalseAlarms) {
       continue;
     }
     const bool correct = *row[grade] == "1";
-    const auto s = find_arithmetic(*row[resp]);
+    const auto s = ml::find_arithmetic(*row[resp]);
     bool flagged = false;
     for (const auto& st : s) flagged = flagged || !st.ok;
     with_steps += s.empty() ? 0 : 1;

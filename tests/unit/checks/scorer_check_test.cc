@@ -43,11 +43,11 @@ class ScorerFixture : public ::testing::Test {
            ("triage-scorer-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::create_directories(dir_);
     model_ = (dir_ / "scorer.bin").string();
-    ScorerFeatures f{true, false, true};
+    ml::ScorerFeatures f{true, false, true};
     ml::TrainSpec spec;
     for (int i = 0; i < 40; ++i) {
       const std::string n = std::to_string(i);
-      spec.train.push_back({scorer_feature_text("q", "So " + n + " + 1 = " + std::to_string(i + 1) +
+      spec.train.push_back({ml::scorer_feature_text("q", "So " + n + " + 1 = " + std::to_string(i + 1) +
                                                           ".\n#### " + std::to_string(i + 1), f),
                             "ok"});
       spec.train.push_back(
@@ -78,28 +78,28 @@ core::Completion answer(std::string text) {
 
 TEST(ScorerFeaturesTest, NamesRoundTripAndBadNamesAreRefused) {
   for (const char* n : {"cheap", "response", "prompt+response", "cheap+prompt+response"}) {
-    auto f = ScorerFeatures::parse(n);
+    auto f = ml::ScorerFeatures::parse(n);
     ASSERT_TRUE(f) << n;
     EXPECT_EQ(f->name(), n);
   }
-  EXPECT_FALSE(ScorerFeatures::parse(""));
-  EXPECT_FALSE(ScorerFeatures::parse("cheap+"));
-  EXPECT_FALSE(ScorerFeatures::parse("cheap+cheap"));
-  EXPECT_FALSE(ScorerFeatures::parse("answer"));
+  EXPECT_FALSE(ml::ScorerFeatures::parse(""));
+  EXPECT_FALSE(ml::ScorerFeatures::parse("cheap+"));
+  EXPECT_FALSE(ml::ScorerFeatures::parse("cheap+cheap"));
+  EXPECT_FALSE(ml::ScorerFeatures::parse("answer"));
 }
 
 TEST(ScorerFeaturesTest, CheapTokensSummariseTheAnswer) {
-  EXPECT_EQ(cheap_feature_tokens("16 - 3 = 13\n#### 13"),
+  EXPECT_EQ(ml::cheap_feature_tokens("16 - 3 = 13\n#### 13"),
             "zzans1 zzarok zzsteps1 zzlines1 zzlen0 zzendd");
-  EXPECT_EQ(cheap_feature_tokens("16 - 3 = 12\nso she has twelve"),
+  EXPECT_EQ(ml::cheap_feature_tokens("16 - 3 = 12\nso she has twelve"),
             "zzans0 zzarbad zzsteps1 zzlines1 zzlen0 zzendw");
-  EXPECT_EQ(cheap_feature_tokens(""), "zzans0 zzarnone zzsteps0 zzlines0 zzlen0 zzendn");
-  ScorerFeatures f{true, true, true};
-  EXPECT_EQ(scorer_feature_text("Q?", "#### 4.", f), "zzans1 zzarnone zzsteps0 zzlines0 zzlen0 zzendp Q? #### 4.");
+  EXPECT_EQ(ml::cheap_feature_tokens(""), "zzans0 zzarnone zzsteps0 zzlines0 zzlen0 zzendn");
+  ml::ScorerFeatures f{true, true, true};
+  EXPECT_EQ(ml::scorer_feature_text("Q?", "#### 4.", f), "zzans1 zzarnone zzsteps0 zzlines0 zzlen0 zzendp Q? #### 4.");
 }
 
 TEST_F(ScorerFixture, PassesConfidentAnswersAndFailsTheOthers) {
-  auto scorer = AnswerScorer::load(model_);
+  auto scorer = ml::AnswerScorer::load(model_);
   ScorerCheck check(scorer, 0.5);
   const auto good = check.evaluate(user_request("q"), answer("So 3 + 1 = 4.\n#### 4"));
   const auto bad = check.evaluate(user_request("q"), answer("well maybe we could think about it"));
@@ -128,7 +128,7 @@ TEST_F(ScorerFixture, LoadRefusesMissingOrForeignMetadata) {
   meta.erase("scorer");
   write(model_ + ".json", boost::json::serialize(meta));
   try {
-    AnswerScorer::load(model_);
+    ml::AnswerScorer::load(model_);
     FAIL() << "loaded a model without a scorer block";
   } catch (const ml::ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("no \"scorer\" block"), std::string::npos) << e.what();
@@ -136,7 +136,7 @@ TEST_F(ScorerFixture, LoadRefusesMissingOrForeignMetadata) {
   meta["scorer"] = boost::json::object{{"positive_label", "strong"}, {"features", "response"}};
   write(model_ + ".json", boost::json::serialize(meta));
   try {
-    AnswerScorer::load(model_);
+    ml::AnswerScorer::load(model_);
     FAIL() << "loaded a scorer whose positive label is not a model label";
   } catch (const ml::ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("is not a label of"), std::string::npos) << e.what();

@@ -1,0 +1,355 @@
+#include "eval/eval_multi.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "common/clock.h"
+#include "common/csv.h"
+#include "config/config.h"
+#include "datasets/dataset_rows.h"
+#include "eval/eval_engine.h"
+#include "datasets/split.h"
+#include "train/train_multi_router.h"
+#include "routes/knob.h"
+#include "routes/multi_route.h"
+#include "routes/route_table.h"
+
+namespace triage::eval {
+
+namespace {
+
+// The RouterBench model a replay model answers as, or "".
+std::string dataset_model(const CsvTable& t, const config::ReplayOptions& r) {
+  constexpr std::string_view kSuffix = "|response";
+  const std::string& c = r.response_column;
+  if (c.size() > kSuffix.size() && c.compare(c.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+    return c.substr(0, c.size() - kSuffix.size());
+  }
+  if (c.find('|') == std::string::npos && t.column(c + "|response")) return c;
+  return "";
+}
+
+struct Baseline {
+  std::string model, dataset_model;
+  std::size_t score_col = 0;
+  std::optional<std::size_t> cost_col;
+};
+
+struct Row {
+  std::string prompt;
+  std::string category;
+  std::vector<double> grade;                // per baseline (complete cases only)
+  std::vector<std::optional<double>> cost;  // per baseline
+};
+
+// Recorded cost of baseline b on a row; rows without a cost cell cost +inf for ranking.
+double rank_cost(const Row& r, std::size_t b) {
+  return r.cost[b] ? *r.cost[b] : std::numeric_limits<double>::infinity();
+}
+
+// The oracle's choice among `cands` (baseline indices) on a row.
+std::size_t oracle_choice(const Row& r, const std::vector<std::size_t>& cands) {
+  std::optional<std::size_t> best_ok;
+  std::size_t cheapest = cands.front();
+  for (std::size_t b : cands) {
+    if (rank_cost(r, b) < rank_cost(r, cheapest)) cheapest = b;
+    if (r.grade[b] >= 0.5 && (!best_ok || rank_cost(r, b) < rank_cost(r, *best_ok))) best_ok = b;
+  }
+  return best_ok ? *best_ok : cheapest;
+}
+
+std::optional<std::size_t> baseline_index(const std::vector<Baseline>& baselines,
+                                          const std::string& model) {
+  auto it = std::find_if(baselines.begin(), baselines.end(),
+                         [&](const Baseline& b) { return b.model == model; });
+  if (it == baselines.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - baselines.begin());
+}
+
+MultiPoint summarize(const std::vector<Row>& rows, const std::vector<RouteOutcome>& outcomes,
+                     const std::vector<Baseline>& baselines, const std::vector<std::size_t>& cands) {
+  MultiPoint p;
+  p.n = static_cast<int64_t>(rows.size());
+  std::map<std::string, int64_t> counts, calls;
+  double quality = 0.0;
+  int64_t acc = 0, over = 0, under = 0, other = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const RouteOutcome& o = outcomes[i];
+    const Row& r = rows[i];
+    p.routing_us += o.routing_us;
+    // Cost: every model the row called, at its recorded cost on this row.
+    double row_cost = 0.0;
+    for (const ModelCall& call : o.calls) {
+      ++calls[call.model];
+      const auto b = baseline_index(baselines, call.model);
+      if (call.ok && b && r.cost[*b]) {
+        row_cost += *r.cost[*b];
+      } else {
+        if (call.ok) ++p.missing_cost;
+        row_cost += call.cost_usd;
+      }
+    }
+    p.cost_usd += row_cost;
+    if (o.model.empty()) {
+      ++p.errors;
+      ++other;
+      continue;
+    }
+    ++counts[o.model];
+    const auto answered = baseline_index(baselines, o.model);
+    if (!answered) {
+      ++p.ungraded;
+      ++other;
+      continue;
+    }
+    const std::size_t b = *answered;
+    quality += r.grade[b];
+    const std::size_t orc = oracle_choice(r, cands);
+    const bool ok = r.grade[b] >= 0.5;
+    const double oc = rank_cost(r, orc);
+    if (ok || r.grade[orc] < 0.5) {
+      (row_cost <= oc ? acc : over) += 1;
+    } else {
+      bool pricier_ok = false;
+      for (std::size_t k : cands) {
+        pricier_ok = pricier_ok || (rank_cost(r, k) > row_cost && r.grade[k] >= 0.5);
+      }
+      (pricier_ok ? under : other) += 1;
+    }
+  }
+  if (p.n > 0) {
+    const double n = static_cast<double>(p.n);
+    p.quality = quality / n;
+    p.cpi_usd = p.cost_usd / n;
+    for (const auto& [m, c] : counts) p.share[m] = static_cast<double>(c) / n;
+    for (const auto& [m, c] : calls) p.calls[m] = static_cast<double>(c) / n;
+    p.routing = {acc / n, over / n, under / n, other / n};
+  }
+  return p;
+}
+
+}  // namespace
+
+std::optional<double> cost_ratio_at_quality(const std::vector<std::pair<double, double>>& points,
+                                            double target, double reference_cost) {
+  if (reference_cost <= 0) return std::nullopt;
+  std::optional<double> best;
+  for (const auto& [cost, quality] : points) {
+    if (quality >= target - 1e-12 && (!best || cost < *best)) best = cost;
+  }
+  if (!best) return std::nullopt;
+  return *best / reference_cost;
+}
+
+bool is_multi_model_eval(const EvalOptions& o) {
+  std::ifstream in(o.dataset);
+  std::string header;
+  if (!in || !std::getline(in, header)) return false;
+  if (header.find("|score") == std::string::npos) return false;
+  try {
+    const config::Config cfg = config::load_config(o.config_path);
+    for (const auto& r : cfg.routes) {
+      if (r.name == o.route) return r.type != "threshold";
+    }
+  } catch (const std::exception&) {
+    return false;  // let the generic path report the config error
+  }
+  return true;
+}
+
+MultiEvalResult evaluate_multi(const EvalOptions& o) {
+  const SteadyTime t0 = SteadyClock::now();
+  MultiEvalResult res;
+  res.config_path = o.config_path;
+  res.route = o.route;
+  res.dataset = o.dataset;
+  res.dataset_sha256 = datasets::eval_dataset_sha256(o.dataset);
+  const CsvTable table = read_csv_file(o.dataset);
+  res.n_rows_file = static_cast<int64_t>(table.rows.size());
+
+  EvalEngine engine(o, o.dataset);
+  const config::Config& cfg = engine.config();
+  routes::Route* route = &engine.route();
+  res.route_kind = std::string(route->kind());
+  auto* predict = dynamic_cast<routes::PredictRoute*>(route);
+
+  // Baselines: replay models that answer as a RouterBench model of this file.
+  std::vector<Baseline> baselines;
+  for (const auto& m : cfg.models) {
+    if (m.provider != "replay") continue;
+    const std::string dm = dataset_model(table, m.replay);
+    if (dm.empty()) continue;
+    const std::string score = m.replay.score_column.empty() ? dm + "|score" : m.replay.score_column;
+    auto sc = table.column(score);
+    if (!sc) continue;
+    baselines.push_back({m.name, dm, *sc, table.column(dm + "|cost")});
+  }
+  if (baselines.empty()) {
+    throw std::runtime_error(o.config_path + ": no replay model answers as a model of " +
+                             o.dataset + " (response_column: a bare RouterBench model name)");
+  }
+  for (const auto& dm : train::routerbench_models(table.header)) {
+    const auto col = *table.column(dm + "|score");
+    int64_t n = 0;
+    for (const auto& r : table.rows) n += datasets::parse_number_cell(r[col]) ? 0 : 1;
+    res.missing_cells_file[dm] = n;
+  }
+  std::vector<std::size_t> cands;
+  if (predict) {
+    for (const auto& c : predict->candidates()) {
+      auto it = std::find_if(baselines.begin(), baselines.end(),
+                             [&](const Baseline& b) { return b.model == c.model; });
+      if (it == baselines.end()) {
+        throw std::runtime_error("candidate '" + c.model + "' of route '" + o.route +
+                                 "' has no grades in " + o.dataset);
+      }
+      cands.push_back(static_cast<std::size_t>(it - baselines.begin()));
+    }
+  } else {
+    for (std::size_t b = 0; b < baselines.size(); ++b) cands.push_back(b);
+  }
+  for (std::size_t b : cands) res.candidates.push_back(baselines[b].model);
+
+  // Split: a predict route's own (from its predictor's metadata); any other route is evaluated
+  // on the test part of the default fixed split (the one `triage train multi-router` uses),
+  // since its configuration (models, checks) is chosen on the train part of that split.
+  datasets::TrainedSplit trained;
+  if (o.split != "all" && predict) {
+    trained = datasets::read_trained_split(predict->predictor().path(), {"multi_router"});
+  } else if (o.split != "all") {
+    trained.rule = datasets::SplitRule{};
+    trained.trained_sha256 = {res.dataset_sha256};
+  }
+  const std::optional<datasets::SplitRule> split =
+      datasets::eval_split(o.split, trained, res.dataset_sha256, "predictor");
+  res.split_applied = predict || !split
+                          ? datasets::split_description(split, "predictor")
+                          : "test part of the default split (" + split->key_column +
+                                " hash, seed " + std::to_string(split->seed) +
+                                "; the route is tuned on the train part)";
+
+  const auto prompt_col = table.column("prompt");
+  if (!prompt_col) throw std::runtime_error(o.dataset + ": no 'prompt' column");
+  const auto cat_col = datasets::category_column(table);
+  const datasets::EvalRows selected = datasets::select_eval_rows(table, *prompt_col, split);
+  res.n_missing_prompt = selected.missing_prompt;
+  res.n_excluded_train = selected.excluded_train;
+  std::vector<Row> rows;
+  for (const CsvRow* row_cells : selected.rows) {
+    const CsvRow& r = *row_cells;
+    Row row;
+    bool complete = true;
+    for (const auto& b : baselines) {
+      auto g = datasets::parse_number_cell(r[b.score_col]);
+      if (!g) {
+        ++res.missing_cells_part[b.dataset_model];
+        complete = false;
+        continue;
+      }
+      row.grade.push_back(*g);
+      row.cost.push_back(b.cost_col ? datasets::parse_number_cell(r[*b.cost_col]) : std::nullopt);
+    }
+    if (!complete) {
+      ++res.n_excluded_missing;
+      continue;
+    }
+    row.prompt = *r[*prompt_col];
+    if (cat_col && r[*cat_col]) row.category = *r[*cat_col];
+    rows.push_back(std::move(row));
+  }
+  for (const auto& b : baselines) res.missing_cells_part.try_emplace(b.dataset_model, 0);
+  res.n_rows = static_cast<int64_t>(rows.size());
+  if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows to evaluate");
+  const double n = static_cast<double>(rows.size());
+
+  // Baselines, oracle, random: from the recorded grades and costs.
+  for (std::size_t b = 0; b < baselines.size(); ++b) {
+    ModelBaseline mb{baselines[b].model, baselines[b].dataset_model, 0, 0, 0};
+    for (const Row& r : rows) {
+      mb.quality += r.grade[b];
+      mb.cost_usd += r.cost[b].value_or(0.0);
+    }
+    mb.quality /= n;
+    mb.cpi_usd = mb.cost_usd / n;
+    res.models.push_back(mb);
+    if (res.best_model.empty() || mb.quality > res.best_quality) {
+      res.best_model = mb.model;
+      res.best_quality = mb.quality;
+      res.best_cost_usd = mb.cost_usd;
+    }
+  }
+  res.oracle = {"oracle", "cheapest correct candidate", 0, 0, 0};
+  res.random = {"random", "uniform over the candidates (expected)", 0, 0, 0};
+  for (const Row& r : rows) {
+    const std::size_t orc = oracle_choice(r, cands);
+    res.oracle.quality += r.grade[orc];
+    res.oracle.cost_usd += r.cost[orc].value_or(0.0);
+    for (std::size_t b : cands) {
+      res.random.quality += r.grade[b] / static_cast<double>(cands.size());
+      res.random.cost_usd += r.cost[b].value_or(0.0) / static_cast<double>(cands.size());
+    }
+  }
+  for (ModelBaseline* m : {&res.oracle, &res.random}) {
+    m->quality /= n;
+    m->cpi_usd = m->cost_usd / n;
+  }
+
+  // The route: as configured, then across its knob: a predict route's bar (0.00 .. 1.00), else
+  // the route's first knob (routes/knob.h): every step of a discrete knob, else
+  // o.sweep_points values evenly over its range.
+  std::vector<routes::Knob*> knobs = routes::knobs_of(*route);
+  routes::Knob* knob = predict || knobs.empty() ? nullptr : knobs.front();
+  res.knob = predict ? "bar" : knob ? std::string(knob->name()) : "";
+  const double configured = predict ? predict->bar() : knob ? knob->get() : 0.0;
+  res.operating = summarize(rows, run_route(*route, rows), baselines, cands);
+  res.operating.bar = configured;
+  auto point_at = [&](double v) {
+    if (predict) {
+      predict->set_bar(v);
+    } else {
+      knob->set(v);
+    }
+    MultiPoint p = summarize(rows, run_route(*route, rows), baselines, cands);
+    p.bar = v;
+    res.points.push_back(std::move(p));
+  };
+  if (o.sweep && predict) {
+    constexpr int kSteps = 100;
+    for (int i = 0; i <= kSteps; ++i) point_at(static_cast<double>(i) / kSteps);
+    predict->set_bar(configured);
+  } else if (o.sweep && knob) {
+    const auto [lo, hi] = knob->range();
+    if (knob->step() > 0) {
+      const double step = knob->step();
+      const int steps = static_cast<int>(std::floor((hi - lo) / step + 1e-9));
+      for (int i = 0; i <= steps; ++i) point_at(lo + step * i);
+    } else {
+      const int n = std::max(2, o.sweep_points);
+      for (int i = 0; i < n; ++i) point_at(lo + (hi - lo) * i / (n - 1));
+    }
+    knob->set(configured);
+  }
+  res.swept = !res.points.empty();
+  std::stable_sort(res.points.begin(), res.points.end(),
+                   [](const MultiPoint& a, const MultiPoint& b) { return a.cost_usd < b.cost_usd; });
+
+  std::vector<std::pair<double, double>> cq{{res.operating.cost_usd, res.operating.quality}};
+  for (const auto& p : res.points) cq.emplace_back(p.cost_usd, p.quality);
+  res.cost_ratio_at_best_quality = cost_ratio_at_quality(cq, res.best_quality - 0.01, res.best_cost_usd);
+  for (const auto& [cost, quality] : cq) {
+    if (cost <= 0.4 * res.best_cost_usd &&
+        (!res.quality_at_40pct_cost || quality > *res.quality_at_40pct_cost)) {
+      res.quality_at_40pct_cost = quality;
+    }
+  }
+  res.seconds = static_cast<double>(micros_between(t0, SteadyClock::now())) / 1e6;
+  return res;
+}
+
+int run_eval_multi(const EvalOptions& o) {
+  return run_eval_command(o, evaluate_multi, eval_multi_json, eval_multi_text, eval_multi_svg);
+}
+
+}  // namespace triage::eval

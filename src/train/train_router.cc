@@ -1,0 +1,449 @@
+#include "train/train_router.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "common/clock.h"
+#include "common/csv.h"
+#include "ml/fasttext_model.h"
+#include "train/cross_fit.h"
+#include "output/output_format.h"
+#include "ml/pair_metrics.h"
+#include "train/train_common.h"
+#include "train/train_gain_router.h"
+#include "ml/threshold_scorer.h"
+
+namespace triage::train {
+
+namespace {
+
+namespace json = boost::json;
+
+struct Row {
+  std::string key;
+  std::string prompt;
+  std::string category;
+  double weak = 0.0;
+  double strong = 0.0;
+  datasets::SplitPart part = datasets::SplitPart::kFit;
+  bool needed() const { return strong > weak; }
+};
+
+std::vector<Row> load_rows(const std::string& path, const datasets::SplitRule& split, int64_t& skipped) {
+  CsvTable t = read_csv_file(path);
+  auto need = [&](const char* name) {
+    auto c = t.column(name);
+    if (!c) {
+      throw ml::ModelError(path + ": no column '" + name +
+                           "' (a RouteLLM-format pair dataset "
+                           "needs prompt, weak_correct, strong_correct; columns: " +
+                           t.columns_list() + ")");
+    }
+    return *c;
+  };
+  const auto prompt = need("prompt");
+  const auto weak = need("weak_correct");
+  const auto strong = need("strong_correct");
+  auto key = t.column(split.key_column);
+  const auto category = datasets::category_column(t);
+  std::vector<Row> rows;
+  skipped = 0;
+  for (const auto& r : t.rows) {
+    auto w = datasets::parse_number_cell(r[weak]);
+    auto s = datasets::parse_number_cell(r[strong]);
+    if (!r[prompt] || !w || !s) {
+      ++skipped;
+      continue;
+    }
+    Row row;
+    row.prompt = *r[prompt];
+    row.key = key && r[*key] ? *r[*key] : row.prompt;
+    row.category = category && r[*category] ? *r[*category] : std::string();
+    row.weak = *w;
+    row.strong = *s;
+    row.part = split.part(row.key);
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) throw ml::ModelError(path + ": no usable rows");
+  return rows;
+}
+
+SubsetMetrics metrics(const std::vector<const Row*>& rows, const std::vector<double>& scores,
+                      bool probabilities = true) {
+  SubsetMetrics m;
+  m.n = static_cast<int64_t>(rows.size());
+  if (rows.empty()) return m;
+  std::vector<double> weak, strong, needed;
+  for (const Row* r : rows) {
+    weak.push_back(r->weak);
+    strong.push_back(r->strong);
+    needed.push_back(r->needed() ? 1.0 : 0.0);
+  }
+  // Exact PGR curve of the scorer: rows sent strong from the highest score down.
+  const ml::ScoreCurve curve = ml::score_pgr_curve(scores, weak, strong, /*high_goes_strong=*/true);
+  m.weak_quality = curve.weak_quality;
+  m.strong_quality = curve.strong_quality;
+  m.apgr = ml::apgr(curve.points);
+  m.cpt50 = ml::cpt(curve.points, 0.5);
+  m.cpt80 = ml::cpt(curve.points, 0.8);
+  double brier = 0.0, pos = 0.0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const double y = needed[i];
+    brier += (scores[i] - y) * (scores[i] - y);
+    pos += y;
+  }
+  const double n = static_cast<double>(rows.size());
+  if (probabilities) {
+    m.ece = binned_ece(scores, needed);
+    m.brier = brier / n;
+  }
+  m.positive_rate = pos / n;
+  return m;
+}
+
+std::vector<ml::LabeledExample> examples(const std::vector<const Row*>& rows,
+                                         const std::string& label, bool use_category) {
+  std::vector<ml::LabeledExample> out;
+  out.reserve(rows.size());
+  for (const Row* r : rows) {
+    const bool pos = label == "weak_fails" ? r->weak < 0.5 : r->needed();
+    out.push_back({ml::router_feature_text(r->prompt, r->category, use_category),
+                   pos ? "strong" : "weak"});
+  }
+  return out;
+}
+
+json::object metrics_json(const SubsetMetrics& m) {
+  return json::object{{"n", m.n},
+                      {"weak_quality", m.weak_quality},
+                      {"strong_quality", m.strong_quality},
+                      {"apgr", m.apgr},
+                      {"cpt50", output::json_or_null(m.cpt50)},
+                      {"cpt80", output::json_or_null(m.cpt80)},
+                      {"ece", output::json_or_null(m.ece)},
+                      {"brier", output::json_or_null(m.brier)},
+                      {"positive_rate", m.positive_rate}};
+}
+
+}  // namespace
+
+namespace {
+
+// One candidate's out-of-fold inputs to the stacker and its fit.
+struct Stacked {
+  std::vector<std::vector<double>> x;  // per train row: {logit p} or {logit p, logit rate}
+  std::vector<double> w;               // {a, b} or {a, c, b}
+  std::vector<double> scores;          // stacked P(strong needed) per train row
+};
+
+// Fits the stacker of "strong needed" on x. A negative slope on the fastText input would invert
+// the model's ranking on the strength of noise: the model has no usable signal there, so its
+// input is dropped instead (reported as a = 0).
+Stacked stack(std::vector<std::vector<double>> x, const std::vector<int>& y) {
+  Stacked s;
+  s.x = std::move(x);
+  s.w = fit_logistic(s.x, y);
+  if (s.w[0] < 0.0) {
+    auto flat = s.x;
+    for (auto& xi : flat) xi[0] = 0.0;
+    s.w = fit_logistic(flat, y);
+    s.w[0] = 0.0;
+  }
+  for (const auto& xi : s.x) {
+    double z = s.w.back();
+    for (std::size_t k = 0; k < xi.size(); ++k) z += s.w[k] * xi[k];
+    s.scores.push_back(1 / (1 + std::exp(-z)));
+  }
+  return s;
+}
+
+}  // namespace
+
+TrainRouterReport train_router(const TrainRouterOptions& o) {
+  const SteadyTime start = SteadyClock::now();
+  TrainRouterReport rep;
+  if (o.out_path.empty()) throw ml::ModelError("train router: no output path");
+  if (o.folds < 2 || o.folds > 16) throw ml::ModelError("train router: --folds must be 2..16");
+  if (o.scorer == "gain" && o.folds < 3) {
+    throw ml::ModelError("train router: --scorer gain needs --folds 3 or more (its nested "
+                         "estimate excludes two folds at a time)");
+  }
+  if (o.category_smoothing.empty()) {
+    throw ml::ModelError("train router: no category smoothing candidate");
+  }
+  for (double k : o.category_smoothing) {
+    if (!(k >= 0.0)) throw ml::ModelError("train router: category smoothing must be >= 0");
+  }
+  if (o.scorer != "auto" && o.scorer != "stack" && o.scorer != "gain") {
+    throw ml::ModelError("train router: --scorer must be auto, stack or gain, got '" + o.scorer +
+                         "'");
+  }
+  datasets::SplitRule split = o.split;
+  split.calib_below = split.test_below;  // no calibration slice: the train part is cross-fitted
+  std::vector<Row> rows = load_rows(o.dataset, split, rep.n_skipped);
+  rep.n_rows = static_cast<int64_t>(rows.size());
+  rep.data_file_sha256 = datasets::file_sha256(o.dataset);
+  bool has_category = false;
+  for (const Row& r : rows) has_category = has_category || !r.category.empty();
+  std::vector<const Row*> train, test;
+  for (const Row& r : rows) (r.part == datasets::SplitPart::kTest ? test : train).push_back(&r);
+  if (test.empty() || train.size() < static_cast<std::size_t>(o.folds)) {
+    throw ml::ModelError(o.dataset + ": too few rows for a train/test split with " +
+                         std::to_string(o.folds) + " folds (" + std::to_string(rows.size()) +
+                         " usable rows)");
+  }
+  rep.n_train = static_cast<int64_t>(train.size());
+  rep.n_test = static_cast<int64_t>(test.size());
+  rep.folds = o.folds;
+  std::vector<int> fold(train.size());
+  std::vector<int> y(train.size());
+  std::vector<double> needed(train.size());
+  std::vector<std::string> cats(train.size());
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    fold[i] = fold_of(train[i]->key, split.seed, o.folds);
+    y[i] = train[i]->needed() ? 1 : 0;
+    needed[i] = y[i];
+    cats[i] = train[i]->category;
+  }
+  for (int f = 0; f < o.folds; ++f) {
+    if (std::find(fold.begin(), fold.end(), f) == fold.end()) {
+      throw ml::ModelError(o.dataset + ": fold " + std::to_string(f) + " of " +
+                           std::to_string(o.folds) + " is empty; use fewer --folds");
+    }
+  }
+
+  std::vector<std::string> labels = {"strong_needed", "weak_fails"};
+  if (o.label != "auto") labels = {o.label};
+  std::string feats = has_category ? "category+prompt" : "prompt";
+  if (o.features != "auto") feats = o.features;
+  const bool use_cat = feats == "category+prompt";
+  const bool stack_rates = has_category && o.category_rates;
+  // A small grid: the data are small and the labels noisy, so few epochs / low rates win.
+  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.2, 1, 20}};
+  std::vector<double> smoothings = o.category_smoothing;
+  if (!stack_rates) smoothings = {0.0};
+  // Out-of-fold category rates per smoothing (independent of the candidate).
+  std::vector<std::vector<double>> oof_rates;
+  for (double k : smoothings) {
+    oof_rates.push_back(stack_rates ? out_of_fold_category_rates(cats, needed, fold, o.folds, k)
+                                    : std::vector<double>());
+  }
+
+  const std::string tmp = o.out_path + ".fold.bin";
+  Stacked best;
+  double best_apgr = -1e9;
+  for (const auto& label : labels) {
+    for (const TrainHyper& h : grid) {
+      std::vector<double> oof(train.size(), 0.0);
+      for (int f = 0; f < o.folds; ++f) {
+        std::vector<const Row*> in;
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          if (fold[i] != f) in.push_back(train[i]);
+        }
+        ml::train_classifier(train_spec(examples(in, label, use_cat), tmp, h, o.threads, split));
+        auto model = ml::FastTextModel::load(tmp);
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          if (fold[i] != f) continue;
+          oof[i] = ml::label_probability(
+              *model, ml::router_feature_text(train[i]->prompt, train[i]->category, use_cat),
+              "strong", 0.5);
+        }
+        remove_model(tmp);
+      }
+      for (std::size_t s = 0; s < smoothings.size(); ++s) {
+        std::vector<std::vector<double>> x;
+        for (std::size_t i = 0; i < train.size(); ++i) {
+          x.push_back(stack_rates ? std::vector<double>{logit(oof[i]), logit(oof_rates[s][i])}
+                                  : std::vector<double>{logit(oof[i])});
+        }
+        Stacked st = stack(std::move(x), y);
+        CandidateResult c{label,         feats, h.epoch,       h.lr,
+                          h.word_ngrams, h.dim, smoothings[s], metrics(train, st.scores).apgr};
+        rep.candidates.push_back(c);
+        if (c.cv_apgr > best_apgr) {
+          best_apgr = c.cv_apgr;
+          best = std::move(st);
+          rep.chosen = c;
+        }
+      }
+    }
+  }
+
+  // The served model: the chosen candidate retrained on the whole train part.
+  const TrainHyper chosen{rep.chosen.epoch, rep.chosen.lr, rep.chosen.word_ngrams, rep.chosen.dim};
+  ml::train_classifier(
+      train_spec(examples(train, rep.chosen.label, use_cat), o.out_path, chosen, o.threads, split));
+  rep.model_path = o.out_path;
+  rep.metadata_path = ml::metadata_path_for(o.out_path);
+  rep.platt_a = best.w[0];
+  rep.platt_b = best.w.back();
+  rep.category_weight = stack_rates ? best.w[1] : 0.0;
+  rep.cross_validation = metrics(train, best.scores);
+
+  // The gain router, trained on the same train part and folds.
+  std::optional<GainTrainResult> gain;
+  std::vector<GainTrainRow> gain_rows;
+  if (o.scorer == "gain" || (o.scorer == "auto" && o.folds >= 3)) {
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      gain_rows.push_back(
+          {train[i]->prompt, train[i]->category, train[i]->weak, train[i]->strong, fold[i]});
+    }
+    gain = train_gain_router(gain_rows, o.folds);
+    rep.gain_cross_validation = metrics(train, gain->cv_scores, /*probabilities=*/false);
+  }
+  const bool use_gain =
+      gain && (o.scorer == "gain" || rep.gain_cross_validation->apgr > rep.cross_validation.apgr);
+  rep.scorer = use_gain ? "gain" : "stack";
+  const std::string refs_path = o.out_path + ".refs.jsonl";
+  std::filesystem::remove(refs_path);  // a stale file from an earlier gain training
+  json::array validation_scores;
+  for (double v : use_gain ? gain->cv_scores : best.scores) validation_scores.emplace_back(v);
+
+  // Metadata: the ml block as written by train_classifier, plus the router block.
+  json::object meta = output::read_json_object(rep.metadata_path);
+  json::object router{
+      {"format", "triage-router/1"},
+      {"positive_label", "strong"},
+      {"score", "calibrated P(strong needed), strong needed = strong_correct > weak_correct"},
+      {"features", rep.chosen.features},
+      {"training_label", rep.chosen.label},
+      {"calibration",
+       json::object{{"method", stack_rates ? "logistic(logit p, logit category rate)" : "platt"},
+                    {"a", rep.platt_a},
+                    {"b", rep.platt_b},
+                    {"c", rep.category_weight},
+                    {"fitted_on", "out-of-fold scores of the train part"}}},
+      {"cross_fit", json::object{{"folds", o.folds},
+                                 {"fold_rule", "fnv1a64(\"fold:<seed>:<key>\") % folds"},
+                                 {"category_smoothing", rep.chosen.smoothing}}},
+      // Out-of-fold stacked scores of the train part: what strong_share calibrates on.
+      {"validation_scores", std::move(validation_scores)}};
+  append_split_record(
+      router, {split, o.dataset, rep.data_file_sha256, rep.n_train, 0, rep.n_test, rep.n_skipped});
+  if (stack_rates) {
+    const CategoryRates rates = category_rates(cats, needed, rep.chosen.smoothing);
+    json::object r;
+    for (const auto& [cat, v] : rates.rates) r[cat] = v;
+    router["category_rates"] = std::move(r);
+    router["category_prior"] = rates.prior;
+  }
+  if (use_gain) {
+    write_gain_references(refs_path, gain_rows);
+    rep.references_path = refs_path;
+    router["score"] = "P(strong right) - P(weak right) (router.gain)";
+    router["gain"] = gain_metadata(*gain, std::filesystem::path(refs_path).filename().string(),
+                                   datasets::file_sha256(refs_path), gain_rows.size());
+  }
+  router["scorer"] = rep.scorer;
+  meta["router"] = std::move(router);
+  output::write_json_object(rep.metadata_path, meta);
+
+  // Held-out metrics through the serving scorer.
+  auto scorer = ml::ThresholdScorer::load(o.out_path);
+  auto score_all = [&](const std::vector<const Row*>& part) {
+    std::vector<double> s;
+    for (const Row* r : part) s.push_back(scorer->score(r->prompt, r->category));
+    return s;
+  };
+  rep.test = metrics(test, score_all(test), !use_gain);
+  if (const ml::GainRouter* g = scorer->gain()) {
+    std::vector<double> ps, pw, ys, yw;
+    for (const Row* r : test) {
+      const auto [s, w] = g->probabilities(r->prompt, r->category);
+      ps.push_back(s);
+      pw.push_back(w);
+      ys.push_back(r->strong);
+      yw.push_back(r->weak);
+    }
+    rep.test_ece_strong = binned_ece(ps, ys);
+    rep.test_ece_weak = binned_ece(pw, yw);
+  }
+  std::vector<const Row*> kept;
+  for (const Row* r : test) {
+    if (r->category != o.exclude_subject) kept.push_back(r);
+  }
+  if (!o.exclude_subject.empty() && kept.size() != test.size()) {
+    rep.test_without_excluded = metrics(kept, score_all(kept), !use_gain);
+  }
+  std::set<std::string_view> train_prompts;
+  for (const Row* r : train) train_prompts.insert(r->prompt);
+  std::vector<const Row*> unseen;
+  for (const Row* r : test) {
+    if (!train_prompts.count(r->prompt)) unseen.push_back(r);
+  }
+  if (unseen.size() != test.size()) rep.test_unseen = metrics(unseen, score_all(unseen), !use_gain);
+  rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
+
+  meta["router"].as_object()["metrics"] = json::object{
+      {"cross_validation", metrics_json(use_gain ? *rep.gain_cross_validation
+                                                 : rep.cross_validation)},
+      {"cross_validation_stack", metrics_json(rep.cross_validation)},
+      {"cross_validation_gain", rep.gain_cross_validation
+                                    ? json::value(metrics_json(*rep.gain_cross_validation))
+                                    : json::value(nullptr)},
+      {"test", metrics_json(rep.test)},
+      {"test_unseen_prompts", rep.test_unseen ? json::value(metrics_json(*rep.test_unseen))
+                                              : json::value(nullptr)},
+      {"test_ece_p_strong_right", output::json_or_null(rep.test_ece_strong)},
+      {"test_ece_p_weak_right", output::json_or_null(rep.test_ece_weak)},
+      {"test_without_" + o.exclude_subject,
+       rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
+                                 : json::value(nullptr)}};
+  output::write_json_object(rep.metadata_path, meta);
+  return rep;
+}
+
+void print_train_router_report(const TrainRouterReport& r, const TrainRouterOptions& o,
+                               std::ostream& out) {
+  auto pct = [](const std::optional<double>& v) { return output::pct_or(v, "never"); };
+  out << fmt::format("router trained from {} (sha256 {})\n", o.dataset,
+                     r.data_file_sha256.substr(0, 16));
+  out << fmt::format(
+      "rows: {} usable, {} skipped (missing prompt or grade); split by "
+      "fnv1a64(\"{}:<{}>\") % 10000: train {} ({} folds), test {}\n",
+      r.n_rows, r.n_skipped, o.split.seed, o.split.key_column, r.n_train, r.folds, r.n_test);
+  out << "candidates (out-of-fold APGR over the train part):\n";
+  for (const auto& c : r.candidates) {
+    out << fmt::format(
+        "  {:<14} {:<16} epoch {:>2} lr {:<5} ngrams {} dim {:>2} smoothing {:>4}  APGR {:.4f}\n",
+        c.label, c.features, c.epoch, c.lr, c.word_ngrams, c.dim, c.smoothing, c.cv_apgr);
+  }
+  out << fmt::format(
+      "chosen: label {}, features {}, epoch {}, lr {}, smoothing {}; stacker "
+      "a={:.3f} b={:.3f} c(category rate)={:.3f}\n",
+      r.chosen.label, r.chosen.features, r.chosen.epoch, r.chosen.lr, r.chosen.smoothing, r.platt_a,
+      r.platt_b, r.category_weight);
+  auto line = [&](const char* what, const SubsetMetrics& m) {
+    out << fmt::format(
+        "{:<34} n={:>5}  weak {:.3f} strong {:.3f}  APGR {:.3f}  CPT50 {:>6}  CPT80 {:>6}  "
+        "ECE {}\n",
+        what, m.n, m.weak_quality, m.strong_quality, m.apgr, pct(m.cpt50), pct(m.cpt80),
+        m.ece ? fmt::format("{:.3f}", *m.ece) : std::string("n/a"));
+  };
+  line("cross-validation, stack:", r.cross_validation);
+  if (r.gain_cross_validation) line("cross-validation, gain (nested):", *r.gain_cross_validation);
+  out << fmt::format("served scorer: {} (--scorer {})\n", r.scorer, o.scorer);
+  line("TEST (held out):", r.test);
+  if (r.test_without_excluded) {
+    line(("TEST without " + o.exclude_subject + ":").c_str(), *r.test_without_excluded);
+  }
+  if (r.test_unseen) line("TEST, prompts not in the train part:", *r.test_unseen);
+  if (r.test_ece_strong && r.test_ece_weak) {
+    out << fmt::format("gain calibration on TEST: ECE P(strong right) {:.3f}, P(weak right) {:.3f}\n",
+                       *r.test_ece_strong, *r.test_ece_weak);
+  }
+  out << fmt::format("wrote {} and {} ({:.1f} s)\n", r.model_path, r.metadata_path, r.seconds);
+}
+
+int run_train_router(const TrainRouterOptions& options) {
+  return run_train_command("router", options, train_router, print_train_router_report);
+}
+
+}  // namespace triage::train

@@ -1,0 +1,176 @@
+// `triage eval` on a classify route over a tiny CLINC150-format fixture: band metrics, oos
+// handling, invalid rows, the JSON contract and the run_eval dispatch.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ml/fasttext_model.h"
+#include "eval/eval_classifier.h"
+
+namespace triage::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class ClassifierEvalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("triage-clf-eval-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    ml::TrainSpec spec;
+    const std::vector<std::pair<std::string, std::vector<std::string>>> topics = {
+        {"balance", {"balance", "account", "money", "checking", "savings", "funds"}},
+        {"weather", {"rain", "sunny", "forecast", "umbrella", "cloudy", "snow"}},
+        {"oos", {"banana", "guitar", "volcano", "poem", "chess", "dragon"}}};
+    for (int i = 0; i < 60; ++i) {
+      for (const auto& [label, w] : topics) {
+        spec.train.push_back({w[i % w.size()] + " " + w[(i / 6) % w.size()], label});
+      }
+    }
+    spec.out_path = (dir_ / "intent.bin").string();
+    spec.threads = 1;
+    spec.epoch = 30;
+    spec.bucket = 10000;
+    ml::train_classifier(spec);
+    // 6 rows the model gets right (2 per label), 2 it gets wrong (gold differs from the words),
+    // plus 2 invalid lines that must be counted and skipped.
+    std::ofstream data(dir_ / "val.jsonl");
+    data << R"({"text": "my account balance", "intent": "balance"})"
+            "\n"
+         << R"({"text": "savings and checking money", "intent": "balance"})"
+            "\n"
+         << R"({"text": "rain forecast", "intent": "weather"})"
+            "\n"
+         << R"({"text": "sunny or cloudy", "intent": "weather"})"
+            "\n"
+         << R"({"text": "a poem about a dragon", "intent": "oos"})"
+            "\n"
+         << R"({"text": "chess and guitar", "intent": "oos"})"
+            "\n"
+         << R"({"text": "umbrella snow", "intent": "oos"})"
+            "\n"  // predicted weather
+         << R"({"text": "banana volcano", "intent": "balance"})"
+            "\n"  // predicted oos
+         << R"({"text": "no intent here"})"
+            "\n"
+         << "not json\n\n";
+    data.close();
+    std::ofstream(dir_ / "eval.yaml")
+        << "store: {type: none}\n"
+           "models:\n"
+           "  - name: intent-small\n    provider: local\n    tier: small\n"
+           "    local: {model_path: intent.bin}\n"
+           "  - {name: mid, provider: openai, endpoint: \"http://127.0.0.1:9/v1\", tier: medium, "
+           "prices: {input: 1, output: 1}}\n"
+           "  - {name: big, provider: openai, endpoint: \"http://127.0.0.1:9/v1\", tier: large, "
+           "prices: {input: 10, output: 10}}\n"
+           "routes:\n"
+           "  - name: default\n    type: classify\n    classifier: intent-small\n"
+           "    targets: {oos: big}\n    default: intent-small\n"
+           "  - name: plain\n    type: model\n    model: mid\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void set_constant_confidence(double p) {
+    const std::string meta = ml::metadata_path_for((dir_ / "intent.bin").string());
+    std::ifstream in(meta);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto v = boost::json::parse(buf.str()).as_object();
+    v["calibration"] =
+        boost::json::object{{"method", "platt"}, {"a", 0.0}, {"b", std::log(p / (1 - p))}};
+    std::ofstream(meta, std::ios::trunc) << boost::json::serialize(v);
+  }
+
+  EvalOptions options(const std::string& route = "default") {
+    EvalOptions o;
+    o.config_path = (dir_ / "eval.yaml").string();
+    o.dataset = (dir_ / "val.jsonl").string();
+    o.route = route;
+    o.progress = false;
+    return o;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ClassifierEvalTest, UseBandMetricsAndJsonContract) {
+  set_constant_confidence(0.97);
+  const ClassifierEvalResult r = evaluate_classifier(options());
+  EXPECT_EQ(r.route_kind, "classify/1");
+  EXPECT_EQ(r.n_rows, 8);
+  EXPECT_EQ(r.n_invalid_rows, 2);
+  EXPECT_EQ(r.n_oos, 3);
+  EXPECT_EQ(r.n_in_scope, 5);
+  EXPECT_DOUBLE_EQ(r.accuracy, 6.0 / 8);
+  EXPECT_EQ(r.all.use.n, 8);
+  EXPECT_EQ(r.all.use.right, 6);
+  EXPECT_EQ(r.oos_predicted_oos, 2);
+  EXPECT_EQ(r.band_mismatches, 0);
+  EXPECT_EQ(r.errors, 0);
+  // Predicted oos (3 rows: 2 gold oos + "banana volcano") go to the large model.
+  EXPECT_DOUBLE_EQ(r.share.at("big"), 3.0 / 8);
+  EXPECT_DOUBLE_EQ(r.share.at("intent-small"), 5.0 / 8);
+
+  const auto j = classifier_eval_json(r);
+  EXPECT_DOUBLE_EQ(j.at("use_band_coverage").as_double(), 1.0);
+  EXPECT_DOUBLE_EQ(j.at("use_band_accuracy").as_double(), 0.75);
+  EXPECT_DOUBLE_EQ(j.at("flag_band_share").as_double(), 0.0);
+  EXPECT_TRUE(j.at("flag_band_accuracy").is_null());
+  EXPECT_DOUBLE_EQ(j.at("oos").at("use_band_accuracy").as_double(), 2.0 / 3);
+  EXPECT_DOUBLE_EQ(j.at("oos").at("recall").as_double(), 2.0 / 3);
+  EXPECT_DOUBLE_EQ(j.at("in_scope").at("use_band_accuracy").as_double(), 4.0 / 5);
+  EXPECT_EQ(j.at("reliability").as_array().size(), 10u);
+  // Constant confidence 0.97, 75% right: ECE = 0.22.
+  EXPECT_NEAR(j.at("ece").as_double(), 0.22, 1e-9);
+  EXPECT_THAT(classifier_eval_text(r), HasSubstr("use_band_coverage 1.0000"));
+  EXPECT_THAT(classifier_eval_svg(r), HasSubstr("<svg"));
+}
+
+TEST_F(ClassifierEvalTest, FlagAndEscalateBands) {
+  set_constant_confidence(0.85);
+  ClassifierEvalResult r = evaluate_classifier(options());
+  EXPECT_EQ(r.all.flag.n, 8);
+  EXPECT_EQ(r.all.use.n, 0);
+  EXPECT_TRUE(classifier_eval_json(r).at("use_band_accuracy").is_null());
+  EXPECT_DOUBLE_EQ(classifier_eval_json(r).at("use_band_coverage").as_double(), 0.0);
+
+  set_constant_confidence(0.5);
+  r = evaluate_classifier(options());
+  EXPECT_EQ(r.all.escalate.n, 8);
+  EXPECT_EQ(r.n_escalated, 5);       // small -> medium
+  EXPECT_EQ(r.n_low_confidence, 3);  // predicted oos: already on the large model
+  EXPECT_DOUBLE_EQ(r.share.at("mid"), 5.0 / 8);
+  EXPECT_EQ(r.band_mismatches, 0);
+  // The curve is computed from the same confidences.
+  for (const auto& p : r.curve) EXPECT_DOUBLE_EQ(p.coverage, p.use <= 0.5 ? 1.0 : 0.0);
+}
+
+TEST_F(ClassifierEvalTest, DispatchAndErrors) {
+  EXPECT_TRUE(is_jsonl_dataset((dir_ / "val.jsonl").string()));
+  std::ofstream(dir_ / "x.csv") << "prompt,weak_correct\nhello,1\n";
+  EXPECT_FALSE(is_jsonl_dataset((dir_ / "x.csv").string()));
+  EXPECT_FALSE(is_jsonl_dataset((dir_ / "absent.jsonl").string()));
+  set_constant_confidence(0.9);
+  try {
+    evaluate_classifier(options("plain"));
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("route 'plain' is a model/1 route"));
+  }
+  // run_eval sends JSON-lines data to the classifier path and reports errors as exit code 1.
+  EXPECT_EQ(run_eval(options("plain")), 1);
+  EXPECT_EQ(run_eval(options("nope")), 1);
+}
+
+}  // namespace
+}  // namespace triage::eval

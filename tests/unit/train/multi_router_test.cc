@@ -1,0 +1,277 @@
+// The multi-model router: `triage train multi-router` (missing cells counted, never zeroed),
+// the `predict` route's cheapest-that-clears-the-bar decision (pure and through the route
+// engine), and the multi-model `triage eval` (complete cases, recorded costs,
+// cost_ratio_at_best_quality).
+//
+// Fixture tests/data/routerbench_missing.csv: 200 rows, models cheap ($0.0001, right on the
+// "name the fruit" prompts, wrong on the "prove the" ones), mid ($0.001, always right where
+// graded) and pricey ($0.01, always right). Empty score cells: mid on 6 rows, cheap on 3.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.h"
+#include "engine/builtins.h"
+#include "eval/eval_multi.h"
+#include "train/train_multi_router.h"
+#include "providers/provider.h"
+#include "routes/knob.h"
+#include "routes/multi_route.h"
+#include "routes/route_table.h"
+
+namespace triage {
+namespace {
+
+namespace fs = std::filesystem;
+using routes::PredictRoute;
+
+const std::string kData = std::string(TRIAGE_SOURCE_DIR) + "/tests/data/routerbench_missing.csv";
+
+class MultiRouterFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("triage-multi-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    opts_.datasets = {kData};
+    opts_.out_path = (dir_ / "router.bin").string();
+    opts_.min_own_rows = 10;
+    report_ = train::train_multi_router(opts_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string config(double bar) {
+    std::string y = "store: {type: none}\nmodels:\n";
+    const char* names[] = {"cheap", "mid", "pricey"};
+    const double prices[] = {0.1, 1.0, 10.0};
+    for (int i = 0; i < 3; ++i) {
+      y += std::string("  - name: ") + names[i] + "\n    provider: replay\n" +
+           "    replay: {dataset: " + kData + ", response_column: " + names[i] + "}\n" +
+           "    prices: {input: " + std::to_string(prices[i]) + ", output: " +
+           std::to_string(prices[i]) + "}\n";
+    }
+    y += "routes:\n  - name: default\n    type: predict\n    predictor: router.bin\n"
+         "    candidates: [cheap, mid, pricey]\n    bar: " + std::to_string(bar) + "\n";
+    const fs::path p = dir_ / "eval.yaml";
+    std::ofstream(p, std::ios::trunc) << y;
+    return p.string();
+  }
+
+  fs::path dir_;
+  train::TrainMultiRouterOptions opts_;
+  train::TrainMultiRouterReport report_;
+};
+
+TEST(MultiFeatureText, LastParagraphOfTheprompt) {
+  EXPECT_EQ(ml::multi_feature_text("shot one\nA\n\nshot two\n\nthe question\nA) x\n"),
+            "the question\nA) x");
+  EXPECT_EQ(ml::multi_feature_text("just one"), "just one");
+  EXPECT_EQ(ml::multi_feature_text("\n\n"), "\n\n");  // nothing else: the whole prompt
+}
+
+TEST(PredictDecision, CheapestThatClearsTheBarGolden) {
+  // {score, cost}: pricey and sure, mid and fairly sure, cheap and unsure.
+  const std::vector<PredictRoute::Option> o = {{0.97, 1.0}, {0.85, 0.1}, {0.50, 0.01}};
+  EXPECT_EQ(PredictRoute::decide(o, 0.80), 1u);  // mid is the cheapest at >= 0.80
+  EXPECT_EQ(PredictRoute::decide(o, 0.85), 1u);  // the bar is inclusive
+  EXPECT_EQ(PredictRoute::decide(o, 0.86), 0u);  // only the pricey one clears
+  EXPECT_EQ(PredictRoute::decide(o, 0.50), 2u);
+  EXPECT_EQ(PredictRoute::decide(o, 0.0), 2u);   // everything clears: the cheapest
+  EXPECT_EQ(PredictRoute::decide(o, 0.99), 0u);  // none clears: the highest score
+  // None clears and two share the highest score: the cheaper one.
+  EXPECT_EQ(PredictRoute::decide({{0.6, 1.0}, {0.6, 0.5}, {0.3, 0.1}}, 0.9), 1u);
+  // Equal costs above the bar: the higher score.
+  EXPECT_EQ(PredictRoute::decide({{0.9, 0.1}, {0.95, 0.1}}, 0.8), 1u);
+}
+
+TEST_F(MultiRouterFixture, MissingCellsAreCountedNotZeroed) {
+  EXPECT_EQ(report_.n_rows, 200);
+  EXPECT_EQ(report_.missing_cells, 9);
+  ASSERT_EQ(report_.models.size(), 3u);
+  auto missing = [](const train::ModelTrainReport& m) {
+    return m.missing_fit + m.missing_calibration + m.missing_test;
+  };
+  auto graded = [](const train::ModelTrainReport& m) {
+    return m.n_fit + m.n_calibration + m.n_test;
+  };
+  EXPECT_EQ(report_.models[0].name, "cheap");
+  EXPECT_EQ(missing(report_.models[0]), 3);
+  EXPECT_EQ(graded(report_.models[0]), 197);
+  EXPECT_EQ(missing(report_.models[1]), 6);
+  EXPECT_EQ(graded(report_.models[1]), 194);
+  EXPECT_EQ(missing(report_.models[2]), 0);
+  // mid is right on every graded row: had the empty cells been read as 0 its validation base
+  // rate would be below 1.
+  EXPECT_DOUBLE_EQ(report_.models[1].validation.base_rate, 1.0);
+
+  std::ifstream in(opts_.out_path + ".json");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const auto meta = boost::json::parse(buf.str()).as_object();
+  const auto& block = meta.at("multi_router").as_object();
+  EXPECT_EQ(block.at("missing_cells").as_int64(), 9);
+  const auto& mid = block.at("models").as_array()[1].as_object();
+  const auto& mc = mid.at("missing_cells").as_object();
+  EXPECT_EQ(mc.at("fit").as_int64() + mc.at("calibration").as_int64() + mc.at("test").as_int64(), 6);
+  EXPECT_TRUE(block.at("split").is_object());
+  EXPECT_EQ(block.at("data_files").as_array().size(), 1u);
+  EXPECT_TRUE(mid.at("validation").as_object().contains("auc"));
+  EXPECT_TRUE(mid.at("validation").as_object().contains("ece"));
+}
+
+TEST_F(MultiRouterFixture, GoldenDecisionsThroughTheRouteEngine) {
+  engine::register_route_kinds_and_checks();
+  config::Config cfg = config::load_config(config(0.8));
+  providers::ProviderRegistry reg;
+  providers::register_builtin_providers(reg);
+  auto table = routes::RouteTable::build(cfg, reg, [](const char*) -> const char* { return nullptr; });
+  auto* route = dynamic_cast<PredictRoute*>(table->find("default"));
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->kind(), "predict/1");
+  EXPECT_DOUBLE_EQ(route->bar(), 0.8);
+
+  const std::vector<std::string> prompts = {"name the fruit banana question 2",
+                                            "prove the integral question 1",
+                                            "name the fruit cherry question 4",
+                                            "prove the theorem question 3"};
+  std::vector<std::string> answered, details;
+  boost::asio::io_context io;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        for (const auto& p : prompts) {
+          core::ChatRequest req;
+          req.messages.push_back(core::Message{"user", p, {}});
+          core::Trace trace;
+          routes::ExecContext ctx{trace, SteadyClock::now(), SteadyClock::now() + std::chrono::seconds(10)};
+          auto r = co_await route->run(req, ctx, nullptr);
+          answered.push_back(r ? r->model : "error: " + r.error().message);
+          EXPECT_EQ(trace.spans.front().kind, core::SpanKind::kRoute);
+          details.push_back(trace.spans.front().detail);
+        }
+      },
+      boost::asio::detached);
+  io.run();
+  // The fruit prompts: cheap clears 0.8. The proofs: cheap does not, mid (right wherever graded)
+  // does and is cheaper than pricey.
+  EXPECT_EQ(answered, (std::vector<std::string>{"cheap", "mid", "cheap", "mid"}));
+  EXPECT_EQ(details[0].rfind("-> cheap (p=", 0), 0u) << details[0];
+  EXPECT_NE(details[1].find("pricey="), std::string::npos) << details[1];
+
+  // The knob: above every prediction, the highest predicted score wins; at 0, the cheapest.
+  core::ChatRequest hard;
+  hard.messages.push_back(core::Message{"user", prompts[1], {}});
+  const auto opts = route->options(hard);
+  ASSERT_EQ(opts.size(), 3u);
+  EXPECT_LT(opts[0].cost_usd, opts[1].cost_usd);
+  EXPECT_LT(opts[1].cost_usd, opts[2].cost_usd);
+  EXPECT_LT(opts[0].score, 0.5);
+  EXPECT_EQ(PredictRoute::decide(opts, 0.0), 0u);
+  // The same knob through the routes::Knob interface that sweeps use.
+  auto knobs = routes::knobs_of(*route);
+  ASSERT_EQ(knobs.size(), 1u);
+  EXPECT_EQ(knobs[0]->name(), "bar");
+  knobs[0]->set(0.0);
+  EXPECT_DOUBLE_EQ(route->bar(), 0.0);
+  EXPECT_EQ(PredictRoute::decide(opts, knobs[0]->get()), 0u);
+  knobs[0]->set(0.8);
+  EXPECT_EQ(PredictRoute::decide(opts, route->bar()), 1u);
+  EXPECT_EQ(knobs[0]->range(), (std::pair<double, double>{0.0, 1.0}));
+}
+
+TEST_F(MultiRouterFixture, ConfigErrorsNameTheField) {
+  engine::register_route_kinds_and_checks();
+  std::string path = config(0.8);
+  std::string text;
+  {
+    std::ifstream in(path);
+    std::stringstream b;
+    b << in.rdbuf();
+    text = b.str();
+  }
+  text.replace(text.find("[cheap, mid, pricey]"), 20, "[cheap, mdi]");
+  std::ofstream(path, std::ios::trunc) << text;
+  config::Config cfg = config::load_config(path);
+  providers::ProviderRegistry reg;
+  providers::register_builtin_providers(reg);
+  try {
+    routes::RouteTable::build(cfg, reg, [](const char*) -> const char* { return nullptr; });
+    FAIL() << "an unknown candidate must be refused";
+  } catch (const config::ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("routes[0].candidates[1]"), std::string::npos) << m;
+    EXPECT_NE(m.find("did you mean 'mid'"), std::string::npos) << m;
+  }
+}
+
+TEST(CostRatio, LowestCostReachingTheTarget) {
+  const std::vector<std::pair<double, double>> pts = {
+      {0.2, 0.80}, {0.3, 0.90}, {0.5, 0.95}, {0.4, 0.94}, {0.9, 0.96}};
+  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.94, 1.0), 0.4);
+  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.95, 2.0), 0.25);
+  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.5, 1.0), 0.2);
+  EXPECT_FALSE(eval::cost_ratio_at_quality(pts, 0.97, 1.0).has_value());
+  EXPECT_FALSE(eval::cost_ratio_at_quality(pts, 0.5, 0.0).has_value());
+}
+
+TEST_F(MultiRouterFixture, EvalUsesCompleteCasesRecordedCostsAndTheCostRatio) {
+  eval::EvalOptions o;
+  o.config_path = config(0.8);
+  o.dataset = kData;
+  o.sweep = true;
+  o.split = "all";  // every row, so the counts below do not depend on the split
+  o.progress = false;
+  ASSERT_TRUE(eval::is_multi_model_eval(o));
+  const eval::MultiEvalResult r = eval::evaluate_multi(o);
+  EXPECT_EQ(r.n_rows_file, 200);
+  EXPECT_EQ(r.n_excluded_missing, 9);  // rows with an empty grade for any model
+  EXPECT_EQ(r.n_rows, 191);
+  EXPECT_EQ(r.missing_cells_file.at("mid"), 6);
+  EXPECT_EQ(r.missing_cells_file.at("cheap"), 3);
+  ASSERT_EQ(r.models.size(), 3u);
+  // Baselines over the same complete rows, costs from the recorded <model>|cost column.
+  EXPECT_EQ(r.models[1].model, "mid");
+  EXPECT_DOUBLE_EQ(r.models[1].quality, 1.0);  // not lowered by its missing cells
+  EXPECT_NEAR(r.models[1].cost_usd, 191 * 0.001, 1e-12);
+  EXPECT_NEAR(r.models[2].cost_usd, 191 * 0.01, 1e-12);
+  // best: mid and pricey tie at 1.0; the first in catalog order wins.
+  EXPECT_EQ(r.best_model, "mid");
+  EXPECT_DOUBLE_EQ(r.best_quality, 1.0);
+  // Oracle: cheap where it is right, else mid.
+  EXPECT_DOUBLE_EQ(r.oracle.quality, 1.0);
+  EXPECT_LT(r.oracle.cost_usd, r.models[1].cost_usd);
+  // The sweep: bar 0 sends everything to cheap; the cost ratio is recomputed from the points.
+  ASSERT_TRUE(r.swept);
+  EXPECT_EQ(r.points.size(), 101u);
+  EXPECT_NEAR(r.points.front().cost_usd, 191 * 0.0001, 1e-12);
+  EXPECT_DOUBLE_EQ(r.points.front().share.at("cheap"), 1.0);
+  std::vector<std::pair<double, double>> cq{{r.operating.cost_usd, r.operating.quality}};
+  for (const auto& p : r.points) cq.emplace_back(p.cost_usd, p.quality);
+  const auto expect = eval::cost_ratio_at_quality(cq, r.best_quality - 0.01, r.best_cost_usd);
+  ASSERT_TRUE(r.cost_ratio_at_best_quality.has_value());
+  EXPECT_DOUBLE_EQ(*r.cost_ratio_at_best_quality, *expect);
+  // The configured route is perfect here (cheap on fruit, mid on proofs) and cheaper than mid.
+  EXPECT_DOUBLE_EQ(r.operating.quality, 1.0);
+  EXPECT_LT(*r.cost_ratio_at_best_quality, 1.0);
+  EXPECT_DOUBLE_EQ(r.operating.routing.accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(r.operating.routing.over + r.operating.routing.under, 0.0);
+
+  const auto j = eval::eval_multi_json(r);
+  EXPECT_EQ(j.at("best_model").as_string(), "mid");
+  EXPECT_DOUBLE_EQ(j.at("best_quality").as_double(), 1.0);
+  EXPECT_DOUBLE_EQ(j.at("cost_ratio_at_best_quality").as_double(), *expect);
+  EXPECT_EQ(j.at("n_excluded_missing").as_int64(), 9);
+  const std::string svg = eval::eval_multi_svg(r);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("oracle"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace triage
