@@ -102,7 +102,9 @@ Error auth_error(AuthFailure failure, const KeyInfo* key, std::string_view route
       return make_error(ErrorCode::kUnauthorized,
                         "API key '" + name + "' may not use '" + std::string(route_or_model) +
                             "'; ask the gateway's operator for access",
-                        "", "model");
+                        "key " + (key ? key->id : std::string()) + " is not allowed '" +
+                            std::string(route_or_model) + "'",
+                        "model");
   }
   return unauthorized("invalid API key");
 }

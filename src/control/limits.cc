@@ -97,7 +97,7 @@ Reservation::Reservation(Reservation&& other) noexcept
 
 Reservation& Reservation::operator=(Reservation&& other) noexcept {
   if (this != &other) {
-    if (active()) finish(ticket_.tokens, ticket_.nano_usd, true);
+    release();
     backend_ = other.backend_;
     ticket_ = std::move(other.ticket_);
     reported_ = other.reported_;
@@ -108,7 +108,9 @@ Reservation& Reservation::operator=(Reservation&& other) noexcept {
   return *this;
 }
 
-Reservation::~Reservation() {
+Reservation::~Reservation() { release(); }
+
+void Reservation::release() {
   if (!active()) return;
   if (reported_) {
     finish(reported_tokens_, reported_nanos_, true);

@@ -141,6 +141,7 @@ class Reservation {
   const ReservationTicket& ticket() const { return ticket_; }
 
  private:
+  void release();  // the unsettled end: last report, else the worst case
   void finish(int64_t tokens, NanoUsd nanos, bool unsettled);
 
   LimitBackend* backend_ = nullptr;

@@ -210,11 +210,12 @@ TEST_F(LimitsTest, SettleIsOnceAndMovesCarryTheReservation) {
 
   Reservation a = admitted(take(t, 100, 1.0));
   Reservation b = admitted(take(t, 100, 2.0));
-  a = std::move(b);  // the reservation a held is released at its worst case
-  EXPECT_EQ(spend(t).today_nano_usd, 1'400'000'000);
+  a.report(10, 0.25);
+  a = std::move(b);  // the reservation a held is released at what it reported
+  EXPECT_EQ(spend(t).today_nano_usd, 650'000'000);
   a.settle(0, 0.0);
   const KeySpend s = spend(t);
-  EXPECT_EQ(s.today_nano_usd, 1'400'000'000);
+  EXPECT_EQ(s.today_nano_usd, 650'000'000);
   EXPECT_EQ(s.released_unsettled, 1);
   EXPECT_EQ(s.in_flight, 0);
 }
