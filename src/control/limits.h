@@ -12,6 +12,7 @@
 // fit a $1.00 budget, no more, no fewer.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -72,6 +73,7 @@ struct ReservationTicket {
   int64_t month = 0;
   int64_t tokens = 0;
   NanoUsd nano_usd = 0;
+  std::shared_ptr<void> handle;  // the backend's own reference to the key's state; may be null
 };
 
 // What a key has used, for the dashboard and metrics (`key` label). Money is settled spend

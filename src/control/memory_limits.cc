@@ -122,7 +122,7 @@ std::variant<ReservationTicket, LimitRefusal> InMemoryLimitBackend::reserve(
   KeyState& s = *state;
   std::lock_guard lock(s.mu);
   const int64_t now = s.advance(r.now_unix_ms);
-  s.name = std::string(r.key_name);
+  if (s.name != r.key_name) s.name.assign(r.key_name);
   const KeyLimits& limits = r.limits;
 
   std::optional<LimitRefusal> worst;
@@ -180,6 +180,7 @@ std::variant<ReservationTicket, LimitRefusal> InMemoryLimitBackend::reserve(
   ticket.month = s.month.index;
   ticket.tokens = r.tokens;
   ticket.nano_usd = r.nano_usd;
+  ticket.handle = state;  // settle needs no second look-up in the key table
   ++s.totals.requests;
   ++s.totals.in_flight;
   s.totals.in_flight_nano_usd += r.nano_usd;
@@ -188,8 +189,10 @@ std::variant<ReservationTicket, LimitRefusal> InMemoryLimitBackend::reserve(
 
 void InMemoryLimitBackend::settle(const ReservationTicket& t, int64_t actual_tokens,
                                   NanoUsd actual_nano_usd, bool unsettled) {
-  const std::shared_ptr<KeyState> state = find(t.key_id);
-  if (!state) return;  // forgotten meanwhile
+  // A key forgotten meanwhile settles into its orphaned state: harmless.
+  const std::shared_ptr<KeyState> state =
+      t.handle ? std::static_pointer_cast<KeyState>(t.handle) : find(t.key_id);
+  if (!state) return;
   KeyState& s = *state;
   std::lock_guard lock(s.mu);
   if (KeyState::Entry* e = t.window_seq != 0 ? s.entry(t.window_seq) : nullptr) {
