@@ -23,8 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-constexpr std::string_view kScoreSuffix = "|score";
-
 struct Row {
   std::string text;  // multi_feature_text(prompt)
   std::string prompt;
@@ -77,17 +75,6 @@ ScoreMetrics score_metrics(const std::vector<double>& p, const std::vector<int>&
   return m;
 }
 
-std::vector<std::string> routerbench_models(const std::vector<std::string>& header) {
-  std::vector<std::string> out;
-  for (const auto& h : header) {
-    if (h.size() > kScoreSuffix.size() &&
-        h.compare(h.size() - kScoreSuffix.size(), kScoreSuffix.size(), kScoreSuffix) == 0) {
-      out.push_back(h.substr(0, h.size() - kScoreSuffix.size()));
-    }
-  }
-  return out;
-}
-
 TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
   const SteadyTime start = SteadyClock::now();
   TrainMultiRouterReport rep;
@@ -104,7 +91,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
       throw ml::ModelError(dataset + ": no column 'prompt' (RouterBench format: id, prompt, "
                            "<model>|score, ...; columns: " + t.columns_list() + ")");
     }
-    if (models.empty()) models = routerbench_models(t.header);
+    if (models.empty()) models = datasets::routerbench_models(t.header);
     if (models.empty()) {
       throw ml::ModelError(dataset + ": no '<model>|score' columns (columns: " +
                            t.columns_list() + ")");
@@ -112,7 +99,7 @@ TrainMultiRouterReport train_multi_router(const TrainMultiRouterOptions& o) {
     rep.models.resize(models.size());
     std::vector<std::size_t> score_cols;
     for (const auto& m : models) {
-      auto c = t.column(m + std::string(kScoreSuffix));
+      auto c = t.column(m + std::string(datasets::kModelScoreSuffix));
       if (!c) throw ml::ModelError(dataset + ": no column '" + m + "|score'");
       score_cols.push_back(*c);
     }
