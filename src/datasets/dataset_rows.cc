@@ -59,6 +59,17 @@ std::optional<std::size_t> category_column(const CsvTable& table) {
   return c;
 }
 
+std::vector<std::string> routerbench_models(const std::vector<std::string>& header) {
+  const std::size_t n = kModelScoreSuffix.size();
+  std::vector<std::string> out;
+  for (const auto& h : header) {
+    if (h.size() > n && h.compare(h.size() - n, n, kModelScoreSuffix) == 0) {
+      out.push_back(h.substr(0, h.size() - n));
+    }
+  }
+  return out;
+}
+
 TrainedSplit read_trained_split(const std::string& model_path,
                                 std::initializer_list<std::string_view> blocks) {
   TrainedSplit out;

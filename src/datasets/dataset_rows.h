@@ -29,6 +29,12 @@ std::string eval_dataset_sha256(const std::string& path);
 // The request-category column of a dataset: `subject`, else `category`, else nullopt.
 std::optional<std::size_t> category_column(const CsvTable& table);
 
+// The grade column suffix of multi-model (RouterBench) data: `<model>|score`.
+inline constexpr std::string_view kModelScoreSuffix = "|score";
+
+// Model names of a multi-model (RouterBench) header: its `<model>|score` columns, in file order.
+std::vector<std::string> routerbench_models(const std::vector<std::string>& header);
+
 // What a trained model's metadata says about its training data.
 struct TrainedSplit {
   std::optional<SplitRule> rule;            // the split it was trained with

@@ -259,6 +259,11 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
 
 }  // namespace
 
+EvalFamily ClassifyRoute::eval_family() {
+  return IntentBandsEval{[this](std::string_view text) { return decide(text); }, bands_,
+                         calibrator_.method_name()};
+}
+
 void register_classify_kind() { RouteTable::register_kind("classify", build_classify_route); }
 
 }  // namespace triage::routes

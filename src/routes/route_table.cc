@@ -45,6 +45,13 @@ void RouteTable::register_kind(std::string type, RouteFactory factory) {
   kinds()[std::move(type)] = std::move(factory);
 }
 
+std::vector<std::string> RouteTable::kind_names() {
+  register_builtin_kinds();
+  std::vector<std::string> names;
+  for (const auto& [type, factory] : kinds()) names.push_back(type);
+  return names;
+}
+
 std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
                                               const providers::ProviderRegistry& providers,
                                               const providers::EnvLookup& env) {

@@ -202,6 +202,30 @@ TEST_F(ClassifyTest, CustomBandsMoveTheCut) {
   EXPECT_TRUE(trace.flags.empty());
 }
 
+TEST_F(ClassifyTest, DeclaresTheIntentBandsEvalFamily) {
+  set_constant_confidence(0.85);
+  Harness h(config("    bands: {use: 0.9, flag: 0.7}\n"));
+  auto& route = dynamic_cast<ClassifyRoute&>(h.route("support"));
+  const EvalFamily family = route.eval_family();
+  const auto* bands = std::get_if<IntentBandsEval>(&family);
+  ASSERT_NE(bands, nullptr);
+  EXPECT_DOUBLE_EQ(bands->bands.use, 0.9);
+  EXPECT_DOUBLE_EQ(bands->bands.flag, 0.7);
+  EXPECT_EQ(bands->calibration, "platt");
+  // The family's decision is the route's: same label, confidence, band and target.
+  for (const char* text : {"what is my account balance", "write a poem about a dragon"}) {
+    SCOPED_TRACE(text);
+    const ClassifyDecision mine = bands->decide(text);
+    const ClassifyDecision routes = route.decide(text);
+    EXPECT_EQ(mine.label, routes.label);
+    EXPECT_NEAR(mine.confidence, 0.85, 1e-9);
+    EXPECT_EQ(mine.band, Band::kFlag);
+    EXPECT_EQ(mine.chosen, routes.chosen);
+    EXPECT_EQ(mine.escalated, routes.escalated);
+  }
+  EXPECT_EQ(bands->decide("what is my account balance").label, "balance");
+}
+
 TEST_F(ClassifyTest, TextWithoutFeaturesEscalatesFromTheDefault) {
   set_constant_confidence(0.99);
   Harness h(config());

@@ -225,8 +225,9 @@ TEST(ShadowRoute, FailedCandidateIsLoggedAsAnError) {
   ioc.run();
   ASSERT_TRUE(*run.result);
   ASSERT_EQ(run.derived.size(), 1u);
-  EXPECT_FALSE(run.derived[0].error_code.empty());
+  EXPECT_EQ(run.derived[0].error_code, "upstream_timeout");
   EXPECT_FALSE(run.derived[0].spans.back().ok);
+  EXPECT_EQ(run.derived[0].spans.back().detail, "candidate failed");
 }
 
 TEST(ShadowRoute, SamplingIsDeterministicByRequestId) {

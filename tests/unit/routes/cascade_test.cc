@@ -1,4 +1,5 @@
-// Cascades with real checks (the checks module sits above routes, so these tests live here).
+// The `cascade` route with real checks (unit_routes links triage_checks for them: the checks
+// module sits above routes).
 #include "routes/cascade.h"
 
 #include <gtest/gtest.h>
@@ -6,7 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "../routes/route_harness.h"
+#include "route_harness.h"
 #include "checks/builtin.h"
 #include "common/csv.h"
 
@@ -193,6 +194,11 @@ TEST_F(CascadeTest, BadDeclarationsAreRefusedWithTheirPath) {
   e = build_error(head + "      - {route: tiny, checks: [non_empty]}\n      - {route: large}\n");
   EXPECT_NE(e.find("routes[0].steps[0].route: unknown route or model 'tiny'"), std::string::npos)
       << e;
+}
+
+TEST_F(CascadeTest, KeepsTheAnyDatasetEvalFamily) {
+  Harness h(kConfig);
+  EXPECT_TRUE(std::holds_alternative<AnyDatasetEval>(h.route("math").eval_family()));
 }
 
 // The whole GSM8K pair dataset through the cascade: the small model "answers" with the weak
