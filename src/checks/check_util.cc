@@ -36,9 +36,4 @@ boost::asio::awaitable<Result<core::Completion>> call_for_check(routes::Route& r
   co_return r;
 }
 
-void add_flag(routes::ExecContext& ctx, const std::string& flag) {
-  auto& flags = ctx.trace.flags;
-  if (std::find(flags.begin(), flags.end(), flag) == flags.end()) flags.push_back(flag);
-}
-
 }  // namespace triage::checks

@@ -27,9 +27,6 @@ boost::asio::awaitable<Result<core::Completion>> call_for_check(routes::Route& r
                                                                 const core::ChatRequest& req,
                                                                 routes::ExecContext& ctx);
 
-// Adds `flag` to ctx.trace.flags unless it is there already.
-void add_flag(routes::ExecContext& ctx, const std::string& flag);
-
 // A threshold knob kept in an atomic, for checks that pass when a score >= the threshold.
 class ThresholdKnob final : public routes::Knob {
  public:

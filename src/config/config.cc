@@ -16,13 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kProviders = {"openai", "anthropic", "replay", "local"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
-const std::vector<std::string> kReplayFormats = {"auto", "routellm", "routerbench"};
-const std::vector<std::string> kReviewFlags = {"flag_band",           "escalated",
-                                               "cascaded",            "final_checks_failed",
-                                               "verification_failed", "step_checks_failed"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -133,13 +128,17 @@ void parse_review(MapReader r, ReviewConfig& rc) {
     if (!flags.node().IsSequence())
       flags.fail("expected a list of trace flags, e.g. [flag_band, cascaded], got " +
                  describe(flags.node()));
-    rc.flags = flags.as<std::vector<std::string>>();
-    auto items = flags.items();
-    for (size_t i = 0; i < rc.flags.size(); ++i) {
-      if (std::find(kReviewFlags.begin(), kReviewFlags.end(), rc.flags[i]) == kReviewFlags.end())
-        items[i].fail("unknown review flag '" + rc.flags[i] + "'" + suggest(rc.flags[i], kReviewFlags));
-      for (size_t j = 0; j < i; ++j)
-        if (rc.flags[j] == rc.flags[i]) items[i].fail("duplicate flag '" + rc.flags[i] + "'");
+    std::vector<std::string> known;
+    for (core::ReviewFlag f : core::review_rule_flags()) known.emplace_back(core::flag_name(f));
+    const std::vector<std::string> names = flags.as<std::vector<std::string>>();
+    const std::vector<Field> items = flags.items();
+    rc.flags.clear();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::optional<core::ReviewFlag> flag = core::parse_flag(names[i]);
+      if (!flag || core::flag_kind(*flag) != core::FlagKind::kReviewRule)
+        items[i].fail("unknown review flag '" + names[i] + "'" + suggest(names[i], known));
+      if (core::has_flag(rc.flags, *flag)) items[i].fail("duplicate flag '" + names[i] + "'");
+      rc.flags.push_back(*flag);
     }
   }
   rc.sample_large = r["sample_large"].get<double>(rc.sample_large, Range::between(0, 1));

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/review_flag.h"
+
 namespace triage::config {
 
 // Thrown only while loading; the message is complete ("file:line: path: what is wrong").
@@ -103,12 +105,11 @@ struct StoreConfig {
 // Which finished requests enter the review queue (docs/review.md). A request enters when any
 // rule matches; the reasons are recorded with it.
 struct ReviewConfig {
-  // Trace flags that enqueue a request: flag_band, escalated, cascaded, final_checks_failed,
-  // verification_failed, step_checks_failed (the flags route kinds set). Empty: no flag
+  // Trace flags that enqueue a request, by their names in the file: any of
+  // core::review_rule_flags() (flag_band, escalated, cascaded, final_checks_failed,
+  // verification_failed, step_checks_failed), which is also the default. Empty: no flag
   // enqueues.
-  std::vector<std::string> flags = {"flag_band",           "escalated",
-                                    "cascaded",            "final_checks_failed",
-                                    "verification_failed", "step_checks_failed"};
+  std::vector<core::ReviewFlag> flags = core::review_rule_flags();
   // Share (0..1) of successful calls answered by a model of the top tier that are sampled
   // (reason "sample_large"), to find tasks a cheaper tier could take. Deterministic per
   // request id (hash), so a replay samples the same requests. 0 disables.

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/review_flag.h"
+
 namespace triage::core {
 
 enum class SpanKind { kRoute, kModelCall, kCheck };
@@ -70,7 +72,8 @@ struct Trace {
 
   std::string label;  // classifier label, when a classifier ran
   double confidence = 0.0;
-  std::vector<std::string> flags;  // why this request should be reviewed ("flag_band"...)
+  // Why this request may deserve review, in the order set (core/review_flag.h).
+  std::vector<ReviewFlag> flags;
   std::vector<Span> spans;
 
   // Payload capture (config store.keep_payloads). When set by the gateway, route code fills

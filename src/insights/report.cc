@@ -18,10 +18,11 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kFlagCascaded = "cascaded";    // cascade escalated (routes/cascade)
-constexpr std::string_view kFlagEscalated = "escalated";  // classify: one tier up
-constexpr std::string_view kFlagBand = "flag_band";       // classify: review band
-constexpr std::string_view kFlagLowConfidence = "low_confidence";
+// The store holds flags by their wire names (core/review_flag.h).
+const std::string kFlagCascaded(core::flag_name(core::ReviewFlag::kCascaded));
+const std::string kFlagEscalated(core::flag_name(core::ReviewFlag::kEscalated));
+const std::string kFlagBand(core::flag_name(core::ReviewFlag::kFlagBand));
+const std::string kFlagLowConfidence(core::flag_name(core::ReviewFlag::kLowConfidence));
 
 using Db = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
 using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
@@ -382,10 +383,10 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
   out += fmt::format(
       "\nEscalations: {} (cascade escalated to a later step: {}; classifier escalated one tier: "
       "{})\nReview flags: {} (flag_band: {}; low_confidence: {})\n",
-      s.escalations, s.flags.count("cascaded") ? s.flags.at("cascaded") : 0,
-      s.flags.count("escalated") ? s.flags.at("escalated") : 0, s.review_flags,
-      s.flags.count("flag_band") ? s.flags.at("flag_band") : 0,
-      s.flags.count("low_confidence") ? s.flags.at("low_confidence") : 0);
+      s.escalations, s.flags.count(kFlagCascaded) ? s.flags.at(kFlagCascaded) : 0,
+      s.flags.count(kFlagEscalated) ? s.flags.at(kFlagEscalated) : 0, s.review_flags,
+      s.flags.count(kFlagBand) ? s.flags.at(kFlagBand) : 0,
+      s.flags.count(kFlagLowConfidence) ? s.flags.at(kFlagLowConfidence) : 0);
   if (!s.flags.empty()) {
     std::string all_flags;
     for (const auto& [f, n] : s.flags) {

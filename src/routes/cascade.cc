@@ -60,8 +60,8 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
       history += label + " rejected (" + why + "); ";
       continue;
     }
-    if (i > 0) ctx.trace.flags.emplace_back("cascaded");
-    if (!passed) ctx.trace.flags.emplace_back("final_checks_failed");
+    if (i > 0) ctx.trace.flags.push_back(core::ReviewFlag::kCascaded);
+    if (!passed) ctx.trace.flags.push_back(core::ReviewFlag::kFinalChecksFailed);
     if (!final && sink) {
       core::Delta d;
       d.role = "assistant";

@@ -51,10 +51,6 @@ namespace triage::routes {
 
 class ModelRuntime;
 
-inline constexpr std::string_view kFlagBand = "flag_band";
-inline constexpr std::string_view kFlagEscalated = "escalated";
-inline constexpr std::string_view kFlagLowConfidence = "low_confidence";
-
 struct Bands {
   double use = 0.95;   // at or above: use the prediction
   double flag = 0.80;  // at or above (and below use): use it and flag for review

@@ -220,7 +220,6 @@ class Metrics final : public core::TraceSink {
 
   LabelCap categories_;
   LabelCap cohorts_;
-  LabelCap flags_;
   CostWindow window_;
 
   // Key: route, model, tier, status class and error code joined by '\x1f'.
@@ -230,7 +229,7 @@ class Metrics final : public core::TraceSink {
   Cache<CallSeries> call_series_;                  // model, tier, outcome
   Cache<prometheus::Counter*> check_series_;       // check, verdict
   Cache<prometheus::Counter*> escalation_series_;  // route, kind
-  Cache<prometheus::Counter*> flag_series_;        // flag (capped)
+  Cache<prometheus::Counter*> flag_series_;        // flag (a closed set: core::ReviewFlag)
 };
 
 // "ok" (2xx), "client_error" (4xx but 499), "cancelled" (499 or error code cancelled),
