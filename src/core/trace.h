@@ -86,6 +86,13 @@ struct Trace {
 
 using TracePtr = std::shared_ptr<const Trace>;
 
+// Completes the latency split of a request that took `total_us` end to end: sets total_us and
+// overhead_us = total - routing - queue - upstream, never negative (parts measured on other
+// clocks, a replay's modelled times, may add up to more). The one place the split is completed:
+// the gateway calls it before it writes the answer's latency and again, through its sink list,
+// before the trace goes to the sinks.
+void complete_latency_split(Trace& trace, int64_t total_us);
+
 // Receives finished traces. consume() is called on an I/O thread and must not block: a sink
 // that does I/O queues the trace and works on its own thread.
 class TraceSink {

@@ -114,10 +114,20 @@ class Metrics final : public core::TraceSink {
   void consume(const core::TracePtr& trace) override;
   void record(const core::Trace& trace);  // same, without the shared_ptr
 
-  // triage_inflight_requests: the server calls inc when it accepts a request and dec when the
-  // response is finished. Thread-safe.
-  void inflight_inc() { inflight_->Increment(); }
-  void inflight_dec() { inflight_->Decrement(); }
+  // triage_inflight_requests counts the live scopes this returns: +1 now, -1 when the scope
+  // ends, however it ends (return, exception, a request coroutine destroyed mid-flight). The
+  // server holds one per chat request. Thread-safe; the Metrics must outlive the scope.
+  class InflightScope {
+   public:
+    explicit InflightScope(prometheus::Gauge& gauge) : gauge_(&gauge) { gauge_->Increment(); }
+    InflightScope(const InflightScope&) = delete;
+    InflightScope& operator=(const InflightScope&) = delete;
+    ~InflightScope() { gauge_->Decrement(); }
+
+   private:
+    prometheus::Gauge* gauge_;
+  };
+  [[nodiscard]] InflightScope track_inflight() { return InflightScope(*inflight_); }
 
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -463,13 +464,24 @@ TEST(Metrics, StoreCountersAreReadAtRenderTime) {
   EXPECT_EQ(m.render().find("triage_store_"), std::string::npos);
 }
 
-TEST(Metrics, InflightGauge) {
+TEST(Metrics, InflightGaugeCountsLiveScopes) {
   Metrics m;
-  m.inflight_inc();
-  m.inflight_inc();
-  m.inflight_inc();
-  m.inflight_dec();
-  EXPECT_EQ(value_of(m.render(), "triage_inflight_requests"), 2);
+  {
+    const Metrics::InflightScope a = m.track_inflight();
+    {
+      const Metrics::InflightScope b = m.track_inflight();
+      const Metrics::InflightScope c = m.track_inflight();
+      EXPECT_EQ(value_of(m.render(), "triage_inflight_requests"), 3);
+    }
+    EXPECT_EQ(value_of(m.render(), "triage_inflight_requests"), 1);
+  }
+  EXPECT_EQ(value_of(m.render(), "triage_inflight_requests"), 0);
+  try {
+    const Metrics::InflightScope scoped = m.track_inflight();
+    throw std::runtime_error("request failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(value_of(m.render(), "triage_inflight_requests"), 0);
 }
 
 TEST(Metrics, FourThreadsGiveExactTotals) {
