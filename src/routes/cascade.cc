@@ -97,7 +97,7 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     CascadeStep step;
     step.route = &resolve_child(table, s["route"]);
     for (const config::Field& c : s["checks"].items()) {
-      step.checks.push_back(CheckRegistry::build(c, &table));
+      step.checks.push_back(CheckRegistry::build(c, CheckContext{&table}));
     }
     step.logprobs = needs_logprobs(step.checks);
     if (step.checks.empty() && i + 1 < items.size()) {
