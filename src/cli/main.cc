@@ -19,6 +19,7 @@
 #include "train/train_multi_router.h"
 #include "train/train_router.h"
 #include "train/train_scorer.h"
+#include "engine/builtins.h"
 #include "server/gateway.h"
 
 namespace {
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (serve->parsed()) {
-      triage::config::Config cfg = triage::config::load_config(config_path);
+      triage::config::Config cfg = triage::engine::load_config(config_path);
       if (!listen.empty()) apply_listen(cfg, listen);
       // Relative to the working directory, like every path given on the command line.
       if (!store_path.empty()) cfg.store.path = std::filesystem::absolute(store_path).string();

@@ -13,6 +13,7 @@
 #include "eval/eval_multi.h"
 #include "datasets/split.h"
 #include "providers/provider.h"
+#include "providers/replay.h"
 #include "routes/knob.h"
 #include "routes/route_table.h"
 #include "routes/threshold_route.h"
@@ -30,7 +31,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 // The response column a replay model will use in `t`, as ReplayClient resolves it, or "".
-std::string resolved_response_column(const CsvTable& t, const config::ReplayOptions& r) {
+std::string resolved_response_column(const CsvTable& t, const providers::ReplayOptions& r) {
   const std::string& c = r.response_column;
   if (t.column(c)) return c;
   if ((c == "weak" || c == "strong") && t.column(c + "_response")) return c + "_response";
@@ -39,7 +40,7 @@ std::string resolved_response_column(const CsvTable& t, const config::ReplayOpti
 }
 
 // The grade column of a replay model in `t`, or "".
-std::string grade_column(const CsvTable& t, const config::ReplayOptions& r) {
+std::string grade_column(const CsvTable& t, const providers::ReplayOptions& r) {
   auto has = [&](const std::string& c) { return !c.empty() && t.column(c).has_value(); };
   if (!r.score_column.empty()) return has(r.score_column) ? r.score_column : "";
   const std::string& c = r.response_column;
@@ -120,7 +121,8 @@ EvalResult evaluate(const EvalOptions& o) {
     registry.add("replay", [replay, &table](const config::Config& c, const config::Model& m,
                                             const providers::EnvLookup& env)
                                -> std::unique_ptr<providers::ModelClient> {
-      if (resolved_response_column(table, m.replay).empty() && m.replay.synthesize_missing) {
+      const providers::ReplayOptions r = providers::parse_replay_options(c, m);
+      if (resolved_response_column(table, r).empty() && r.synthesize_missing) {
         return std::make_unique<PlaceholderClient>("replay-grades/1", kPlaceholder);
       }
       return replay(c, m, env);
@@ -140,7 +142,7 @@ EvalResult evaluate(const EvalOptions& o) {
   std::map<std::string, std::size_t> grade_idx;
   for (const auto& m : cfg.models) {
     if (m.provider != "replay") continue;
-    const std::string g = grade_column(table, m.replay);
+    const std::string g = grade_column(table, providers::parse_replay_options(cfg, m));
     if (!g.empty()) grade_idx[m.name] = *table.column(g);
   }
   // Weak/strong pair.
@@ -164,7 +166,7 @@ EvalResult evaluate(const EvalOptions& o) {
   std::string prompt_name = "prompt";
   for (const auto& m : cfg.models) {
     if (m.provider == "replay") {
-      prompt_name = m.replay.prompt_column;
+      prompt_name = providers::parse_replay_options(cfg, m).prompt_column;
       break;
     }
   }

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "core/tokens.h"
 #include "engine/builtins.h"
+#include "providers/replay.h"
 
 namespace triage::eval {
 
@@ -50,11 +51,11 @@ core::Completion PlaceholderClient::make(const core::ChatRequest& req) const {
 
 EvalEngine::EvalEngine(const EvalOptions& o, const std::string& replay_dataset,
                        const AdjustProviders& adjust)
-    : config_(config::load_config(o.config_path)) {
+    : config_(engine::load_config(o.config_path)) {
   if (!replay_dataset.empty()) {
     const std::string dataset_abs = std::filesystem::absolute(replay_dataset).string();
     for (auto& m : config_.models) {
-      if (m.provider == "replay") m.replay.dataset = dataset_abs;
+      if (m.provider == "replay") providers::set_replay_dataset(m, dataset_abs);
     }
   }
   providers::register_builtin_providers(registry_);

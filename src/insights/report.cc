@@ -306,7 +306,8 @@ ReportSummary summarize(const std::vector<ReportRow>& rows, const config::Config
 std::optional<ReferenceLookup> reference_lookup(const config::Config& cfg) {
   const config::Model* ref = cfg.find_model(cfg.reference_model);
   if (!ref || ref->provider != "replay") return std::nullopt;
-  auto client = std::make_shared<const providers::ReplayClient>(cfg, *ref);
+  auto client = std::make_shared<const providers::ReplayClient>(
+      cfg, *ref, providers::parse_replay_options(cfg, *ref));
   return ReferenceLookup([client](std::string_view prompt) {
     ReferenceRecord rec;
     if (const auto* r = client->find(prompt)) {
@@ -337,9 +338,10 @@ void table(std::string& out, std::string_view title, const std::vector<GroupStat
   out += '\n';
 }
 
-std::string provenance(const config::Model& m, const GroupStats& g, const ReportSummary& s) {
+std::string provenance(const config::Config& cfg, const config::Model& m, const GroupStats& g,
+                       const ReportSummary& s) {
   if (m.provider == "replay") {
-    const config::ReplayOptions& r = m.replay;
+    const providers::ReplayOptions r = providers::parse_replay_options(cfg, m);
     std::string line = fmt::format(
         "answers RECORDED ({}{}{}); latency SIMULATED (ttft {} ms, {} tokens/s, jitter {:.0f}%)",
         std::filesystem::path(r.dataset).filename().string(),
@@ -439,7 +441,7 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
     out += "\nRecorded vs simulated:\n";
     for (const GroupStats& g : s.by_model) {
       if (const config::Model* m = cfg->find_model(g.name)) {
-        out += fmt::format("  {:<20} {}\n", m->name, provenance(*m, g, s));
+        out += fmt::format("  {:<20} {}\n", m->name, provenance(*cfg, *m, g, s));
       }
     }
     out += fmt::format(

@@ -215,12 +215,15 @@ TEST_F(ReportStore, QuickstartRoutesFeedTheReport) {
     GTEST_SKIP() << "needs models/intent.bin and models/gsm8k_scorer.bin (make models)";
   }
   config::Config cfg = config::load_config((src / "examples/quickstart.yaml").string());
-  for (config::Model& m : cfg.models) {  // no modelled latency in a unit test
-    m.replay.ttft_ms = 0;
-    m.replay.tokens_per_s = 0;
-  }
   providers::ProviderRegistry registry;
   engine::register_builtins(registry);
+  registry.add("replay", [](const config::Config& c, const config::Model& m,
+                            const providers::EnvLookup&) -> std::unique_ptr<providers::ModelClient> {
+    providers::ReplayOptions o = providers::parse_replay_options(c, m);
+    o.ttft_ms = 0;  // no modelled latency in a unit test
+    o.tokens_per_s = 0;
+    return std::make_unique<providers::ReplayClient>(c, m, std::move(o));
+  });
   auto table = routes::RouteTable::build(cfg, registry, [](const char*) { return nullptr; });
 
   // Three support queries (a likely FAQ answer, another intent, gibberish that should not be
@@ -236,7 +239,9 @@ TEST_F(ReportStore, QuickstartRoutesFeedTheReport) {
     for (size_t i : {0u, 1u, 2u}) all_jobs.emplace_back("math", *csv.rows[i][p]);
     all_jobs.emplace_back("gpt-4-turbo", *csv.rows[3][p]);  // a catalog model, called directly
   }
-  providers::ReplayClient strong(cfg, *cfg.find_model("gpt-4-turbo"));
+  const config::Model& strong_model = *cfg.find_model("gpt-4-turbo");
+  providers::ReplayClient strong(cfg, strong_model,
+                                 providers::parse_replay_options(cfg, strong_model));
 
   std::vector<core::Trace> traces(all_jobs.size());
   {
