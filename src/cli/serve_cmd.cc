@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "config/config.h"
+#include "engine/builtins.h"
 #include "server/gateway.h"
 
 namespace triage::cli {
@@ -45,7 +46,7 @@ std::string allocator_name() {
 }
 
 int serve(const ServeCommands& c) {
-  config::Config cfg = config::load_config(c.config_path);
+  config::Config cfg = engine::load_config(c.config_path);
   if (!c.listen.empty()) apply_listen(cfg, c.listen);
   // Relative to the working directory, like every path given on the command line.
   if (!c.store_path.empty()) cfg.store.path = std::filesystem::absolute(c.store_path).string();

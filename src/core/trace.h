@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/review_flag.h"
+
 namespace triage::core {
 
 enum class SpanKind { kRoute, kModelCall, kCheck };
@@ -70,7 +72,8 @@ struct Trace {
 
   std::string label;  // classifier label, when a classifier ran
   double confidence = 0.0;
-  std::vector<std::string> flags;  // why this request should be reviewed ("flag_band"...)
+  // Why this request may deserve review, in the order set (core/review_flag.h).
+  std::vector<ReviewFlag> flags;
   std::vector<Span> spans;
 
   // Payload capture (config store.keep_payloads). When set by the gateway, route code fills
@@ -82,6 +85,13 @@ struct Trace {
 };
 
 using TracePtr = std::shared_ptr<const Trace>;
+
+// Completes the latency split of a request that took `total_us` end to end: sets total_us and
+// overhead_us = total - routing - queue - upstream, never negative (parts measured on other
+// clocks, a replay's modelled times, may add up to more). The one place the split is completed:
+// the gateway calls it before it writes the answer's latency and again, through its sink list,
+// before the trace goes to the sinks.
+void complete_latency_split(Trace& trace, int64_t total_us);
 
 // Receives finished traces. consume() is called on an I/O thread and must not block: a sink
 // that does I/O queues the trace and works on its own thread.

@@ -24,10 +24,6 @@ void add(BandSet& s, routes::Band b, bool right) {
   ++s.total;
 }
 
-bool has_flag(const core::Trace& t, std::string_view f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
-
 json::object bands_json(const BandSet& s) {
   return json::object{{"n", s.total},
                       {"use_band_coverage", s.use.share(s.total)},
@@ -75,8 +71,10 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::E
         res.routing_us += trace.routing_us;
         const auto& d = decisions[i];
         const bool agree =
-            has_flag(trace, routes::kFlagBand) == (d.band == routes::Band::kFlag) &&
-            has_flag(trace, routes::kFlagEscalated) == d.escalated && trace.label == d.label;
+            core::has_flag(trace.flags, core::ReviewFlag::kFlagBand) ==
+                (d.band == routes::Band::kFlag) &&
+            core::has_flag(trace.flags, core::ReviewFlag::kEscalated) == d.escalated &&
+            trace.label == d.label;
         res.band_mismatches += !agree;
       });
 

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "core/tokens.h"
 #include "engine/builtins.h"
+#include "providers/replay.h"
 
 namespace triage::eval {
 
@@ -68,7 +69,7 @@ constexpr std::string_view kStubAnswer =
     "routing decision, not this text";
 
 // The response column a replay model will use in `t`, as ReplayClient resolves it, or "".
-std::string resolved_response_column(const CsvTable& t, const config::ReplayOptions& r) {
+std::string resolved_response_column(const CsvTable& t, const providers::ReplayOptions& r) {
   const std::string& c = r.response_column;
   if (t.column(c)) return c;
   if ((c == "weak" || c == "strong") && t.column(c + "_response")) return c + "_response";
@@ -83,7 +84,8 @@ void synthesize_missing_answers(const CsvTable& table, providers::ProviderRegist
   registry.add("replay", [replay, &table](const config::Config& c, const config::Model& m,
                                           const providers::EnvLookup& env)
                              -> std::unique_ptr<providers::ModelClient> {
-    if (resolved_response_column(table, m.replay).empty() && m.replay.synthesize_missing) {
+    const providers::ReplayOptions r = providers::parse_replay_options(c, m);
+    if (resolved_response_column(table, r).empty() && r.synthesize_missing) {
       return std::make_unique<PlaceholderClient>("replay-grades/1", kGradesPlaceholder);
     }
     return replay(c, m, env);
@@ -104,12 +106,12 @@ void stub_non_local_models(const config::Config& cfg, providers::ProviderRegistr
 }  // namespace
 
 EvalEngine::EvalEngine(const EvalOptions& o, const datasets::EvalData& data)
-    : config_(config::load_config(o.config_path)) {
+    : config_(engine::load_config(o.config_path)) {
   const bool intents = data.format == datasets::DatasetFormat::kIntentLines;
   if (!intents) {
     const std::string dataset_abs = std::filesystem::absolute(data.path).string();
     for (auto& m : config_.models) {
-      if (m.provider == "replay") m.replay.dataset = dataset_abs;
+      if (m.provider == "replay") providers::set_replay_dataset(m, dataset_abs);
     }
   }
   providers::register_builtin_providers(registry_);

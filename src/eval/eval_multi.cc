@@ -9,6 +9,7 @@
 #include "datasets/dataset_rows.h"
 #include "datasets/split.h"
 #include "eval/eval_engine.h"
+#include "providers/replay.h"
 #include "routes/knob.h"
 #include "routes/route_table.h"
 
@@ -17,7 +18,7 @@ namespace triage::eval {
 namespace {
 
 // The RouterBench model a replay model answers as, or "".
-std::string dataset_model(const CsvTable& t, const config::ReplayOptions& r) {
+std::string dataset_model(const CsvTable& t, const providers::ReplayOptions& r) {
   constexpr std::string_view kSuffix = "|response";
   const std::string& c = r.response_column;
   if (c.size() > kSuffix.size() && c.compare(c.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
@@ -147,9 +148,10 @@ std::vector<Baseline> baselines_of(const config::Config& cfg, const CsvTable& ta
   std::vector<Baseline> baselines;
   for (const auto& m : cfg.models) {
     if (m.provider != "replay") continue;
-    const std::string dm = dataset_model(table, m.replay);
+    const providers::ReplayOptions r = providers::parse_replay_options(cfg, m);
+    const std::string dm = dataset_model(table, r);
     if (dm.empty()) continue;
-    const std::string score = m.replay.score_column.empty() ? dm + "|score" : m.replay.score_column;
+    const std::string score = r.score_column.empty() ? dm + "|score" : r.score_column;
     auto sc = table.column(score);
     if (!sc) continue;
     baselines.push_back({m.name, dm, *sc, table.column(dm + "|cost")});

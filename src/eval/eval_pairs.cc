@@ -10,6 +10,7 @@
 #include "datasets/dataset_rows.h"
 #include "datasets/split.h"
 #include "eval/eval_engine.h"
+#include "providers/replay.h"
 #include "ml/threshold_scorer.h"  // threshold_for_share
 #include "routes/knob.h"
 #include "routes/route_table.h"
@@ -23,7 +24,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 // The grade column of a replay model in `t`, or "".
-std::string grade_column(const CsvTable& t, const config::ReplayOptions& r) {
+std::string grade_column(const CsvTable& t, const providers::ReplayOptions& r) {
   auto has = [&](const std::string& c) { return !c.empty() && t.column(c).has_value(); };
   if (!r.score_column.empty()) return has(r.score_column) ? r.score_column : "";
   const std::string& c = r.response_column;
@@ -94,7 +95,7 @@ GradeColumns grade_columns(const config::Config& cfg, const CsvTable& table) {
   GradeColumns grade_idx;
   for (const auto& m : cfg.models) {
     if (m.provider != "replay") continue;
-    const std::string g = grade_column(table, m.replay);
+    const std::string g = grade_column(table, providers::parse_replay_options(cfg, m));
     if (!g.empty()) grade_idx[m.name] = *table.column(g);
   }
   return grade_idx;
@@ -131,7 +132,7 @@ std::vector<EvalRow> read_rows(const EvalOptions& o, const datasets::EvalData& d
   std::string prompt_name = "prompt";
   for (const auto& m : cfg.models) {
     if (m.provider == "replay") {
-      prompt_name = m.replay.prompt_column;
+      prompt_name = providers::parse_replay_options(cfg, m).prompt_column;
       break;
     }
   }

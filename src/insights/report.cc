@@ -18,10 +18,11 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kFlagCascaded = "cascaded";    // cascade escalated (routes/cascade)
-constexpr std::string_view kFlagEscalated = "escalated";  // classify: one tier up
-constexpr std::string_view kFlagBand = "flag_band";       // classify: review band
-constexpr std::string_view kFlagLowConfidence = "low_confidence";
+// The store holds flags by their wire names (core/review_flag.h).
+const std::string kFlagCascaded(core::flag_name(core::ReviewFlag::kCascaded));
+const std::string kFlagEscalated(core::flag_name(core::ReviewFlag::kEscalated));
+const std::string kFlagBand(core::flag_name(core::ReviewFlag::kFlagBand));
+const std::string kFlagLowConfidence(core::flag_name(core::ReviewFlag::kLowConfidence));
 
 using Db = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
 using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
@@ -305,7 +306,8 @@ ReportSummary summarize(const std::vector<ReportRow>& rows, const config::Config
 std::optional<ReferenceLookup> reference_lookup(const config::Config& cfg) {
   const config::Model* ref = cfg.find_model(cfg.reference_model);
   if (!ref || ref->provider != "replay") return std::nullopt;
-  auto client = std::make_shared<const providers::ReplayClient>(cfg, *ref);
+  auto client = std::make_shared<const providers::ReplayClient>(
+      cfg, *ref, providers::parse_replay_options(cfg, *ref));
   return ReferenceLookup([client](std::string_view prompt) {
     ReferenceRecord rec;
     if (const auto* r = client->find(prompt)) {
@@ -336,9 +338,10 @@ void table(std::string& out, std::string_view title, const std::vector<GroupStat
   out += '\n';
 }
 
-std::string provenance(const config::Model& m, const GroupStats& g, const ReportSummary& s) {
+std::string provenance(const config::Config& cfg, const config::Model& m, const GroupStats& g,
+                       const ReportSummary& s) {
   if (m.provider == "replay") {
-    const config::ReplayOptions& r = m.replay;
+    const providers::ReplayOptions r = providers::parse_replay_options(cfg, m);
     std::string line = fmt::format(
         "answers RECORDED ({}{}{}); latency SIMULATED (ttft {} ms, {} tokens/s, jitter {:.0f}%)",
         std::filesystem::path(r.dataset).filename().string(),
@@ -382,10 +385,10 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
   out += fmt::format(
       "\nEscalations: {} (cascade escalated to a later step: {}; classifier escalated one tier: "
       "{})\nReview flags: {} (flag_band: {}; low_confidence: {})\n",
-      s.escalations, s.flags.count("cascaded") ? s.flags.at("cascaded") : 0,
-      s.flags.count("escalated") ? s.flags.at("escalated") : 0, s.review_flags,
-      s.flags.count("flag_band") ? s.flags.at("flag_band") : 0,
-      s.flags.count("low_confidence") ? s.flags.at("low_confidence") : 0);
+      s.escalations, s.flags.count(kFlagCascaded) ? s.flags.at(kFlagCascaded) : 0,
+      s.flags.count(kFlagEscalated) ? s.flags.at(kFlagEscalated) : 0, s.review_flags,
+      s.flags.count(kFlagBand) ? s.flags.at(kFlagBand) : 0,
+      s.flags.count(kFlagLowConfidence) ? s.flags.at(kFlagLowConfidence) : 0);
   if (!s.flags.empty()) {
     std::string all_flags;
     for (const auto& [f, n] : s.flags) {
@@ -438,7 +441,7 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
     out += "\nRecorded vs simulated:\n";
     for (const GroupStats& g : s.by_model) {
       if (const config::Model* m = cfg->find_model(g.name)) {
-        out += fmt::format("  {:<20} {}\n", m->name, provenance(*m, g, s));
+        out += fmt::format("  {:<20} {}\n", m->name, provenance(*cfg, *m, g, s));
       }
     }
     out += fmt::format(

@@ -60,8 +60,8 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
       history += label + " rejected (" + why + "); ";
       continue;
     }
-    if (i > 0) ctx.trace.flags.emplace_back("cascaded");
-    if (!passed) ctx.trace.flags.emplace_back("final_checks_failed");
+    if (i > 0) ctx.trace.flags.push_back(core::ReviewFlag::kCascaded);
+    if (!passed) ctx.trace.flags.push_back(core::ReviewFlag::kFinalChecksFailed);
     if (!final && sink) {
       core::Delta d;
       d.role = "assistant";
@@ -97,7 +97,7 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     CascadeStep step;
     step.route = &resolve_child(table, s["route"]);
     for (const config::Field& c : s["checks"].items()) {
-      step.checks.push_back(CheckRegistry::build(c, &table));
+      step.checks.push_back(CheckRegistry::build(c, CheckContext{&table}));
     }
     step.logprobs = needs_logprobs(step.checks);
     if (step.checks.empty() && i + 1 < items.size()) {

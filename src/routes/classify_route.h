@@ -52,10 +52,6 @@ namespace triage::routes {
 
 class ModelRuntime;
 
-inline constexpr std::string_view kFlagBand = "flag_band";
-inline constexpr std::string_view kFlagEscalated = "escalated";
-inline constexpr std::string_view kFlagLowConfidence = "low_confidence";
-
 class ClassifyRoute final : public Route, public Decider {
  public:
   struct Target {

@@ -39,13 +39,6 @@ std::string join_key(std::initializer_list<std::string_view> parts) {
   return key;
 }
 
-bool has_flag(const core::Trace& t, std::string_view flag) {
-  for (const std::string& f : t.flags) {
-    if (f == flag) return true;
-  }
-  return false;
-}
-
 prometheus::MetricFamily counter_family(const std::string& name, const std::string& help,
                                         double value) {
   prometheus::MetricFamily f;
@@ -164,7 +157,6 @@ Metrics::Metrics(MetricsOptions options)
       registry_(std::make_shared<prometheus::Registry>()),
       categories_(options_.label_cap),
       cohorts_(options_.label_cap),
-      flags_(options_.label_cap),
       window_(options_.window_seconds) {
   auto& r = *registry_;
   requests_family_ = &BuildCounter()
@@ -460,16 +452,17 @@ void Metrics::record_spans(const core::Trace& t) {
 
 void Metrics::record_flags(const core::Trace& t) {
   if (t.flags.empty()) return;
-  for (std::string_view kind : {std::string_view("cascaded"), std::string_view("escalated")}) {
-    if (!has_flag(t, kind)) continue;
+  for (const core::ReviewFlag escalation :
+       {core::ReviewFlag::kCascaded, core::ReviewFlag::kEscalated}) {
+    if (!core::has_flag(t.flags, escalation)) continue;
+    const std::string_view kind = core::flag_name(escalation);
     prometheus::Counter* c = cached(escalation_series_, join_key({t.route, kind}), [&] {
       return &escalations_family_->Add({{"route", t.route}, {"kind", std::string(kind)}});
     });
     c->Increment();
   }
-  for (const std::string& f : t.flags) {
-    const std::string_view flag = flags_.map(f);
-    if (flag.empty()) continue;
+  for (const core::ReviewFlag f : t.flags) {
+    const std::string_view flag = core::flag_name(f);
     prometheus::Counter* c = cached(flag_series_, std::string(flag), [&] {
       return &review_flags_family_->Add({{"flag", std::string(flag)}});
     });

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/review_flag.h"
+
 namespace triage::telemetry {
 namespace {
 
@@ -204,8 +206,9 @@ Result<int64_t> ReviewDb::add_feedback(const FeedbackInput& in, int64_t now_ms, 
     q.text(1, in.request_id, false).i64(2, *ts).i64(3, now_ms);
     Stmt r(write_db_,
            "INSERT OR IGNORE INTO review_reasons (reason, ts_ms, request_id) "
-           "VALUES ('negative_feedback', ?1, ?2)");
+           "VALUES (?3, ?1, ?2)");
     r.i64(1, *ts).text(2, in.request_id, false);
+    r.text(3, std::string(core::flag_name(core::ReviewFlag::kNegativeFeedback)), false);
     if (!q.ok() || q.step() != SQLITE_DONE || !r.ok() || r.step() != SQLITE_DONE) {
       return sql_error("enqueue for review", write_db_);
     }
@@ -235,9 +238,10 @@ Result<int64_t> ReviewDb::add_label(const LabelInput& in, int64_t now_ms) {
   q.text(1, in.request_id, false).i64(2, *ts).i64(3, now_ms);
   Stmt r(write_db_,
          "INSERT OR IGNORE INTO review_reasons (reason, ts_ms, request_id) "
-         "SELECT 'manual', ?1, ?2 WHERE NOT EXISTS "
+         "SELECT ?3, ?1, ?2 WHERE NOT EXISTS "
          "(SELECT 1 FROM review_reasons WHERE request_id = ?2)");
   r.i64(1, *ts).text(2, in.request_id, false);
+  r.text(3, std::string(core::flag_name(core::ReviewFlag::kManual)), false);
   // Reason first: the NOT EXISTS sees the reasons the sink or feedback recorded.
   if (!r.ok() || r.step() != SQLITE_DONE || !q.ok() || q.step() != SQLITE_DONE) {
     return sql_error("update review queue", write_db_);

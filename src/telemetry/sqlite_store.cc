@@ -337,9 +337,10 @@ void SqliteStore::write_reviews(const std::vector<ReviewEntry>& reviews) {
     sqlite3_bind_int64(q, 3, now_ms);
     ok = sqlite3_step(q) == SQLITE_DONE;
     sqlite3_reset(q);
-    for (const std::string& reason : e.reasons) {
+    for (const core::ReviewFlag reason : e.reasons) {
       sqlite3_stmt* r = insert_reason_;
-      bind_text(r, 1, reason, false);
+      const std::string_view name = core::flag_name(reason);  // static: SQLITE_STATIC is safe
+      sqlite3_bind_text(r, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
       sqlite3_bind_int64(r, 2, e.ts_ms);
       bind_text(r, 3, e.request_id, false);
       ok = sqlite3_step(r) == SQLITE_DONE && ok;

@@ -14,11 +14,11 @@ std::string_view span_kind_name(core::SpanKind kind) {
   return "unknown";
 }
 
-std::string flags_json(const std::vector<std::string>& flags) {
+std::string flags_json(const std::vector<core::ReviewFlag>& flags) {
   std::string out = "[";
   for (size_t i = 0; i < flags.size(); ++i) {
     if (i > 0) out += ',';
-    append_json_string(out, flags[i]);
+    append_json_string(out, core::flag_name(flags[i]));
   }
   out += ']';
   return out;

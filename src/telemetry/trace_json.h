@@ -13,8 +13,8 @@ namespace triage::telemetry {
 // "route" | "model_call" | "check"
 std::string_view span_kind_name(core::SpanKind kind);
 
-// ["flag_band","..."]; "[]" when empty.
-std::string flags_json(const std::vector<std::string>& flags);
+// The flags' wire names, in order: ["flag_band","cascaded"]; "[]" when empty.
+std::string flags_json(const std::vector<core::ReviewFlag>& flags);
 
 // [{"kind":"model_call","name":...,"detail":...,"tier":...,"start_us":0,"duration_us":0,
 //   "queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,

@@ -183,7 +183,7 @@ TEST(ShadowRoute, PrimaryAnswersFirstThenTheShadowIsLogged) {
   EXPECT_EQ(d.requested_model, "gated");
   EXPECT_EQ(d.model, "gated");
   EXPECT_EQ(d.user, "alice");
-  EXPECT_EQ(d.flags, std::vector<std::string>{"shadow"});
+  EXPECT_EQ(d.flags, std::vector<core::ReviewFlag>{core::ReviewFlag::kShadow});
   EXPECT_FALSE(d.stream);
   ASSERT_FALSE(d.spans.empty());
   EXPECT_EQ(d.spans.back().kind, core::SpanKind::kRoute);

@@ -19,9 +19,10 @@ namespace triage::telemetry {
 namespace {
 
 namespace fs = std::filesystem;
+using F = core::ReviewFlag;
 
 core::Trace trace(const std::string& id, const std::string& tier,
-                  std::vector<std::string> flags = {}, int status = 200) {
+                  std::vector<F> flags = {}, int status = 200) {
   core::Trace t;
   t.request_id = id;
   t.time_ms = 1700000000000;
@@ -33,7 +34,7 @@ core::Trace trace(const std::string& id, const std::string& tier,
   return t;
 }
 
-ReviewRules rules(double sample = 0.0, std::vector<std::string> flags = {"flag_band", "cascaded"}) {
+ReviewRules rules(double sample = 0.0, std::vector<F> flags = {F::kFlagBand, F::kCascaded}) {
   config::ReviewConfig rc;
   rc.flags = std::move(flags);
   rc.sample_large = sample;
@@ -41,23 +42,23 @@ ReviewRules rules(double sample = 0.0, std::vector<std::string> flags = {"flag_b
 }
 
 TEST(ReviewRules, ConfiguredFlagsBecomeReasonsInConfigOrder) {
-  auto r = rules(0.0, {"cascaded", "flag_band"});
-  EXPECT_EQ(r.decide(trace("a", "small", {"flag_band", "cascaded", "other"})),
-            (std::vector<std::string>{"cascaded", "flag_band"}));
-  EXPECT_TRUE(r.decide(trace("b", "small", {"escalated"})).empty());  // not configured
+  auto r = rules(0.0, {F::kCascaded, F::kFlagBand});
+  EXPECT_EQ(r.decide(trace("a", "small", {F::kFlagBand, F::kCascaded, F::kLowConfidence})),
+            (std::vector<F>{F::kCascaded, F::kFlagBand}));
+  EXPECT_TRUE(r.decide(trace("b", "small", {F::kEscalated})).empty());  // not configured
   EXPECT_TRUE(r.decide(trace("c", "small")).empty());
   // A failed request still enters for its flags.
-  EXPECT_EQ(r.decide(trace("d", "small", {"cascaded"}, 502)), (std::vector<std::string>{"cascaded"}));
+  EXPECT_EQ(r.decide(trace("d", "small", {F::kCascaded}, 502)), (std::vector<F>{F::kCascaded}));
 }
 
 TEST(ReviewRules, SamplesOnlySuccessfulTopTierCalls) {
   auto all = rules(1.0);
-  EXPECT_EQ(all.decide(trace("a", "large")), (std::vector<std::string>{"sample_large"}));
+  EXPECT_EQ(all.decide(trace("a", "large")), (std::vector<F>{F::kSampleLarge}));
   EXPECT_TRUE(all.decide(trace("a", "small")).empty());
   EXPECT_TRUE(all.decide(trace("a", "large", {}, 500)).empty());
   EXPECT_TRUE(rules(0.0).decide(trace("a", "large")).empty());
-  EXPECT_EQ(all.decide(trace("a", "large", {"flag_band"})),
-            (std::vector<std::string>{"flag_band", "sample_large"}));
+  EXPECT_EQ(all.decide(trace("a", "large", {F::kFlagBand})),
+            (std::vector<F>{F::kFlagBand, F::kSampleLarge}));
 }
 
 TEST(ReviewRules, SamplingIsDeterministicPerIdAndNearTheShare) {
@@ -167,7 +168,7 @@ TEST_F(ReviewStoreTest, SinkQueuesChosenRequestsAfterTheirRows) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
   for (int i = 0; i < 10; ++i) {
-    core::Trace t = trace("req_" + std::to_string(i), "small", i % 3 == 0 ? std::vector<std::string>{"flag_band"} : std::vector<std::string>{});
+    core::Trace t = trace("req_" + std::to_string(i), "small", i % 3 == 0 ? std::vector<F>{F::kFlagBand} : std::vector<F>{});
     auto p = std::make_shared<const core::Trace>(std::move(t));
     store->consume(p);
     sink.consume(p);
@@ -241,7 +242,7 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
 TEST_F(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
-  auto flagged = std::make_shared<const core::Trace>(trace("req_f", "small", {"cascaded"}));
+  auto flagged = std::make_shared<const core::Trace>(trace("req_f", "small", {F::kCascaded}));
   store->consume(flagged);
   sink.consume(flagged);
   store->consume(row("req_m", 5));
@@ -267,7 +268,7 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
   for (int i = 0; i < 25; ++i) {
     // Two requests share each timestamp, so the cursor's tie-break on the id matters.
     core::Trace t = trace("req_" + std::string(1, static_cast<char>('a' + i)), "small",
-                          {i % 2 == 0 ? "flag_band" : "cascaded"});
+                          {i % 2 == 0 ? F::kFlagBand : F::kCascaded});
     t.time_ms = 1000 + i / 2;
     auto p = std::make_shared<const core::Trace>(std::move(t));
     store->consume(p);

@@ -194,7 +194,7 @@ TEST_F(SqliteStoreTest, SpansAreCompactJson) {
   EXPECT_FALSE(call.at("ok").as_bool());
   EXPECT_EQ(call.at("error").as_string(), "upstream_error");
   EXPECT_EQ(boost::json::parse(db.text("SELECT flags FROM requests")),
-            boost::json::parse(R"(["flag_band","flag_7"])"));
+            boost::json::parse(R"(["flag_band","shadow"])"));  // trace 7: all_flags()[7]
   // SQLite's JSON functions can query it.
   EXPECT_EQ(db.count("SELECT SUM(json_extract(value, '$.tokens_out')) FROM requests, "
                      "json_each(requests.spans)"),
