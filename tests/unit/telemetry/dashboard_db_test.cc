@@ -329,6 +329,59 @@ TEST(DashboardFunnel, DisplayTextIsNeverParsed) {
   fs::remove_all(tmpl);
 }
 
+// Every cascade span of a request is counted, under its own cascade's name: a cascade whose
+// step is another cascade, and a cascade whose span is not the request's last.
+TEST(DashboardFunnel, NestedCascadesAreEachCounted) {
+  std::string tmpl = (fs::temp_directory_path() / "triage-funnel-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string path = (fs::path(tmpl) / "triage.db").string();
+  auto span = [](const std::string& cascade, int step, const std::string& route,
+                 core::CascadeOutcome outcome) {
+    core::Span s;
+    s.kind = core::SpanKind::kRoute;
+    s.name = cascade;
+    s.cascade = core::CascadeStop{step, route, outcome};
+    return s;
+  };
+  {
+    SqliteStore store(SqliteStoreOptions{path, 1000, 64, 3600000});
+    core::Trace nested = make("n", kT0, "m", "small", 0.0);
+    nested.spans = {span("inner", 1, "b", core::CascadeOutcome::kAccepted),
+                    span("outer", 0, "inner", core::CascadeOutcome::kAccepted)};
+    core::Trace not_last = make("l", kT0 + 1, "m", "small", 0.0);
+    not_last.spans = {span("inner", 0, "a", core::CascadeOutcome::kCancelled), core::Span{}};
+    core::Trace plain = make("p", kT0 + 2, "m", "small", 0.0);
+    plain.spans = {core::Span{}, span("outer", 1, "big", core::CascadeOutcome::kFailed)};
+    for (core::Trace* t : {&nested, &not_last, &plain}) {
+      store.consume(std::make_shared<const core::Trace>(std::move(*t)));
+    }
+    store.close();
+  }
+  auto reader = open_store_reader(path);
+  ASSERT_TRUE(reader);
+  auto f = DashboardDb(**reader).funnel({kT0 - kMin, kT0 + kMin});
+  ASSERT_TRUE(f) << f.error().internal;
+  EXPECT_EQ(f->scanned, 3);
+  ASSERT_EQ(f->routes.size(), 2u);
+  std::map<std::string, FunnelRoute> by_name;
+  for (const FunnelRoute& r : f->routes) by_name[r.route] = r;
+  const FunnelRoute& inner = by_name["inner"];
+  EXPECT_EQ(inner.requests, 2);
+  ASSERT_EQ(inner.steps.size(), 2u);
+  EXPECT_EQ(inner.steps[0].name, "a");
+  EXPECT_EQ(inner.steps[0].stopped, 1);
+  EXPECT_EQ(inner.steps[0].accepted, 0);  // cancelled: no answer
+  EXPECT_EQ(inner.steps[1].name, "b");
+  EXPECT_EQ(inner.steps[1].accepted, 1);
+  const FunnelRoute& outer = by_name["outer"];
+  EXPECT_EQ(outer.requests, 2);
+  ASSERT_EQ(outer.steps.size(), 2u);
+  EXPECT_EQ(outer.steps[0].accepted, 1);
+  EXPECT_EQ(outer.steps[1].stopped, 1);
+  EXPECT_EQ(outer.steps[1].accepted, 0);  // failed
+  fs::remove_all(tmpl);
+}
+
 TEST(DashboardBuckets, AlignedToTheEpoch) {
   EXPECT_EQ(bucket_starts({kT0 + 5, kT0 + kMin}, kMin), (std::vector<int64_t>{kT0, kT0 + kMin}));
   EXPECT_TRUE(bucket_starts({10, 5}, kMin).empty());
