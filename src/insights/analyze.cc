@@ -86,7 +86,8 @@ Result<void> load_traffic(const AnalyzeOptions& o, const Inputs& in, Connection&
                           AnalyzeReport& rep) {
   if (!o.store_path.empty()) {
     rep.source = "store " + o.store_path;
-    rep.reasoning_basis = "store: tier the router picked first (unknown without a routing decision)";
+    rep.reasoning_basis =
+        "store: tier the router picked first (unknown without a routing decision)";
     auto store = telemetry::open_store_reader(o.store_path);
     if (!store) return fail("--store: " + store.error().message);
     std::map<std::string, std::string> model_tiers;
@@ -99,9 +100,9 @@ Result<void> load_traffic(const AnalyzeOptions& o, const Inputs& in, Connection&
   }
   rep.source = "log " + o.log_path;
   const double threshold = o.router_threshold.value_or(in.router && in.router->gain() ? 0.0 : 0.5);
-  rep.reasoning_basis = in.router ? fmt::format("router {} (complex at score >= {:g})",
-                                                o.router_path, threshold)
-                                  : "heuristic over the prompt";
+  rep.reasoning_basis =
+      in.router ? fmt::format("router {} (complex at score >= {:g})", o.router_path, threshold)
+                : "heuristic over the prompt";
   LogImportContext ctx{in.cfg ? &*in.cfg : nullptr, in.router.get(), threshold};
   auto r = import_log(db, o.log_path, ctx);
   if (!r) return r.error();
@@ -112,14 +113,14 @@ Result<void> load_traffic(const AnalyzeOptions& o, const Inputs& in, Connection&
 
 Result<std::vector<Fine>> read_fine(Connection& db) {
   std::vector<Fine> fine;
-  auto q = query(db,
-                 "SELECT category, tier, ctx, reasoning, COUNT(*), TOTAL(ok), TOTAL(cost_usd), "
-                 "TOTAL(tokens_in), TOTAL(tokens_out) FROM r GROUP BY 1, 2, 3, 4",
-                 [&](const Statement& s) {
-                   fine.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.i64(4),
-                                   static_cast<int64_t>(s.real(5)), s.real(6), s.real(7),
-                                   s.real(8)});
-                 });
+  auto q =
+      query(db,
+            "SELECT category, tier, ctx, reasoning, COUNT(*), TOTAL(ok), TOTAL(cost_usd), "
+            "TOTAL(tokens_in), TOTAL(tokens_out) FROM r GROUP BY 1, 2, 3, 4",
+            [&](const Statement& s) {
+              fine.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.i64(4),
+                              static_cast<int64_t>(s.real(5)), s.real(6), s.real(7), s.real(8)});
+            });
   if (!q) return q.error();
   return fine;
 }
@@ -307,8 +308,7 @@ std::map<std::tuple<std::string, std::string, std::string>, int> recommend_tiers
     auto verdict = [&](int i) {
       auto it = a.cell_tier.find({m.category, m.context, m.reasoning, rep.tiers[i]});
       if (it == a.cell_tier.end() || it->second.first < o.min_samples) return -1;
-      return static_cast<double>(it->second.second) >=
-                     o.slo * static_cast<double>(it->second.first)
+      return static_cast<double>(it->second.second) >= o.slo * static_cast<double>(it->second.first)
                  ? 1
                  : 0;
     };
@@ -376,11 +376,10 @@ bool target_cpi(const Aggregates& a, const CategoryStats& c, const std::string& 
 }
 
 // Opportunities: move category X from its main tier to each cheaper declared tier Y.
-void find_opportunities(Aggregates& a,
-                        const std::map<std::tuple<std::string, std::string, std::string>, int>&
-                            rec_index,
-                        const AnalyzeOptions& o, const std::optional<config::Config>& cfg,
-                        AnalyzeReport& rep) {
+void find_opportunities(
+    Aggregates& a,
+    const std::map<std::tuple<std::string, std::string, std::string>, int>& rec_index,
+    const AnalyzeOptions& o, const std::optional<config::Config>& cfg, AnalyzeReport& rep) {
   for (const CategoryStats& c : rep.categories) {
     const int main_idx = tier_index(rep, c.main_tier);
     for (int y = 0; y < main_idx; ++y) {
@@ -398,10 +397,14 @@ void find_opportunities(Aggregates& a,
         if (std::get<0>(key) == c.category && idx >= 0 && idx <= y) fit += a.matrix[key].n;
       }
       op.fit_share = static_cast<double>(fit) / static_cast<double>(c.n);
-      if (!op.observed_success) op.risk = "unknown";
-      else if (*op.observed_success < o.slo) op.risk = "high";
-      else if (op.observed_n < o.min_samples) op.risk = "medium";
-      else op.risk = "low";
+      if (!op.observed_success)
+        op.risk = "unknown";
+      else if (*op.observed_success < o.slo)
+        op.risk = "high";
+      else if (op.observed_n < o.min_samples)
+        op.risk = "medium";
+      else
+        op.risk = "low";
       rep.opportunities.push_back(op);
     }
   }
@@ -429,8 +432,8 @@ Result<AnalyzeReport> analyze(const AnalyzeOptions& o) {
 
   auto fine = read_fine(*db);
   if (!fine) {
-    return fail((o.store_path.empty() ? "--log " + o.log_path : "--store " + o.store_path) +
-                ": " + fine.error().message);
+    return fail((o.store_path.empty() ? "--log " + o.log_path : "--store " + o.store_path) + ": " +
+                fine.error().message);
   }
   set_period(*db, o, rep);
   Aggregates agg = aggregate(*fine, rep);

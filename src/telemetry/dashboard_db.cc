@@ -11,7 +11,7 @@ namespace triage::telemetry {
 namespace {
 
 // Latency sample bounds (docs/dashboard.md "timeseries latency").
-constexpr int64_t kMaxLatencyRows = 60000;   // rows read per call, over all buckets
+constexpr int64_t kMaxLatencyRows = 60000;    // rows read per call, over all buckets
 constexpr int64_t kMinSamplePerBucket = 100;  // unless sample_per_bucket asks for fewer
 constexpr int64_t kSlices = 10;               // time slices of a bucket sampled separately
 
@@ -69,7 +69,8 @@ std::optional<Dimension> parse_dimension(std::string_view name) {
 std::vector<int64_t> bucket_starts(const TimeRange& r, int64_t bucket_ms) {
   std::vector<int64_t> out;
   if (bucket_ms <= 0 || r.to_ms < r.from_ms) return out;
-  for (int64_t b = (r.from_ms / bucket_ms) * bucket_ms; b <= r.to_ms; b += bucket_ms) out.push_back(b);
+  for (int64_t b = (r.from_ms / bucket_ms) * bucket_ms; b <= r.to_ms; b += bucket_ms)
+    out.push_back(b);
   return out;
 }
 
@@ -102,7 +103,8 @@ Result<CostSeries> DashboardDb::cost_series(const TimeRange& r, int64_t bucket_m
   const bool fold = order.size() > max_groups;
   const size_t keep = fold ? max_groups - 1 : order.size();
   for (size_t i = 0; i < order.size(); ++i) {
-    if (i == keep) out.series.push_back({"(other)", std::vector<int64_t>(n), std::vector<double>(n)});
+    if (i == keep)
+      out.series.push_back({"(other)", std::vector<int64_t>(n), std::vector<double>(n)});
     if (i < keep) {
       out.series.push_back({order[i].first, std::vector<int64_t>(n), std::vector<double>(n)});
     }
@@ -200,8 +202,9 @@ Result<Funnel> DashboardDb::funnel(const TimeRange& r, int64_t limit) {
     for (size_t i = 0; i < fr.steps.size(); ++i) fr.steps[i].index = static_cast<int>(i);
     out.routes.push_back(std::move(fr));
   }
-  std::stable_sort(out.routes.begin(), out.routes.end(),
-                   [](const FunnelRoute& a, const FunnelRoute& b) { return a.requests > b.requests; });
+  std::stable_sort(
+      out.routes.begin(), out.routes.end(),
+      [](const FunnelRoute& a, const FunnelRoute& b) { return a.requests > b.requests; });
   return out;
 }
 

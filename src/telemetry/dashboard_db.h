@@ -24,7 +24,8 @@ struct CostSeries {
     std::vector<int64_t> requests;  // per bucket
     std::vector<double> cost_usd;   // per bucket
   };
-  std::vector<Series> series;  // by total requests, descending; beyond max_groups folded in "(other)"
+  std::vector<Series>
+      series;  // by total requests, descending; beyond max_groups folded in "(other)"
 };
 
 // Latency per bucket over successful requests (status < 400): exact counts (rollup), and
@@ -45,9 +46,9 @@ struct LatencySeries {
 // One cascade route's funnel: how many of its runs reached each step and stopped there.
 struct FunnelStep {
   int index = 0;
-  std::string name;       // the step's route
-  int64_t stopped = 0;    // cascades that ended at this step
-  int64_t accepted = 0;   // of those, answered by this step (accepted, or final with failed checks)
+  std::string name;      // the step's route
+  int64_t stopped = 0;   // cascades that ended at this step
+  int64_t accepted = 0;  // of those, answered by this step (accepted, or final with failed checks)
 };
 struct FunnelRoute {
   std::string route;  // the cascade route
@@ -56,8 +57,8 @@ struct FunnelRoute {
 };
 struct Funnel {
   std::vector<FunnelRoute> routes;  // by requests, descending
-  int64_t scanned = 0;  // cascade requests read (the newest `limit` of the range)
-  bool truncated = false;  // the range held more than `limit` cascade requests
+  int64_t scanned = 0;              // cascade requests read (the newest `limit` of the range)
+  bool truncated = false;           // the range held more than `limit` cascade requests
 };
 
 struct ConfidenceStats {

@@ -99,7 +99,9 @@ SourceBounds source_bounds(const TimeRange& r, Level level) {
   return b;
 }
 
-Statement& bind_range(Statement& s, const TimeRange& r) { return s.bind(1, r.from_ms).bind(2, r.to_ms); }
+Statement& bind_range(Statement& s, const TimeRange& r) {
+  return s.bind(1, r.from_ms).bind(2, r.to_ms);
+}
 
 Statement& bind_source(Statement& s, const TimeRange& r, Level level) {
   const SourceBounds b = source_bounds(r, level);
@@ -117,12 +119,18 @@ Statement& bind_source(Statement& s, const TimeRange& r, Level level) {
 // The key expression of a dimension over `src` or `requests`.
 const char* column_of(Dimension d) {
   switch (d) {
-    case Dimension::kTier: return "COALESCE(NULLIF(tier, ''), '(none)')";
-    case Dimension::kRoute: return "COALESCE(NULLIF(route, ''), '(none)')";
-    case Dimension::kCategory: return "COALESCE(NULLIF(category, ''), '(none)')";
-    case Dimension::kCohort: return "COALESCE(NULLIF(cohort, ''), '(none)')";
-    case Dimension::kModel: return "COALESCE(NULLIF(model, ''), '(none)')";
-    case Dimension::kNone: break;
+    case Dimension::kTier:
+      return "COALESCE(NULLIF(tier, ''), '(none)')";
+    case Dimension::kRoute:
+      return "COALESCE(NULLIF(route, ''), '(none)')";
+    case Dimension::kCategory:
+      return "COALESCE(NULLIF(category, ''), '(none)')";
+    case Dimension::kCohort:
+      return "COALESCE(NULLIF(cohort, ''), '(none)')";
+    case Dimension::kModel:
+      return "COALESCE(NULLIF(model, ''), '(none)')";
+    case Dimension::kNone:
+      break;
   }
   return "'all'";
 }
@@ -170,12 +178,11 @@ Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, 
   const Level level = level_for_bucket(bucket_ms);
   const std::string key = column_of(by);
   const std::string sql =
-      level == Level::kRaw
-          ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
-                " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
-                "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
-          : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
-                " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
+      level == Level::kRaw ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
+                                 " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
+                                 "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
+                           : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
+                                 " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
   std::lock_guard lk(read_mu_);
   Statement s(read_, sql);
   if (!s.ok()) return sql_error("cost series", read_);
@@ -235,12 +242,13 @@ Result<std::vector<std::vector<LatencySample>>> SqliteStoreReader::latency_sampl
 
 Result<std::vector<ModelRow>> SqliteStoreReader::models(const TimeRange& r) {
   std::lock_guard lk(read_mu_);
-  Statement s(read_, source_cte() +
-                         "SELECT COALESCE(NULLIF(model, ''), '(none)') AS m, MAX(NULLIF(tier, '')), "
-                         "TOTAL(requests) AS n, TOTAL(server_errors), TOTAL(client_errors), "
-                         "TOTAL(timeouts), TOTAL(tokens_in), TOTAL(tokens_out), TOTAL(cost_usd), "
-                         "TOTAL(upstream_us), TOTAL(total_us) / TOTAL(requests) FROM src "
-                         "GROUP BY m ORDER BY n DESC, m");
+  Statement s(read_,
+              source_cte() +
+                  "SELECT COALESCE(NULLIF(model, ''), '(none)') AS m, MAX(NULLIF(tier, '')), "
+                  "TOTAL(requests) AS n, TOTAL(server_errors), TOTAL(client_errors), "
+                  "TOTAL(timeouts), TOTAL(tokens_in), TOTAL(tokens_out), TOTAL(cost_usd), "
+                  "TOTAL(upstream_us), TOTAL(total_us) / TOTAL(requests) FROM src "
+                  "GROUP BY m ORDER BY n DESC, m");
   if (!s.ok()) return sql_error("models", read_);
   bind_source(s, r, Level::kHour);
   std::vector<ModelRow> out;
@@ -317,7 +325,7 @@ Result<CascadeStops> SqliteStoreReader::cascade_stops(const TimeRange& r, int64_
 }
 
 Result<ConfidenceBins> SqliteStoreReader::confidence_bins(const TimeRange& r, int bins,
-                                                         int64_t limit) {
+                                                          int64_t limit) {
   std::lock_guard lk(read_mu_);
   ConfidenceBins out;
   out.histogram.assign(static_cast<size_t>(bins), 0);
@@ -336,8 +344,9 @@ Result<ConfidenceBins> SqliteStoreReader::confidence_bins(const TimeRange& r, in
     out.with_confidence += s.i64(1);
   }
   if (rc != Step::kDone) return sql_error("confidence", read_);
-  Statement n(read_, "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE ts_ms BETWEEN ?1 AND ?2 "
-                     "LIMIT ?3)");  // index only
+  Statement n(read_,
+              "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE ts_ms BETWEEN ?1 AND ?2 "
+              "LIMIT ?3)");  // index only
   if (!n.ok() || bind_range(n, r).bind(3, limit).step() != Step::kRow) {
     return sql_error("confidence", read_);
   }

@@ -5,9 +5,15 @@ namespace triage::telemetry::sqlite {
 Result<Connection> Connection::open(const std::string& path, OpenMode mode, int busy_timeout_ms) {
   int flags = SQLITE_OPEN_NOMUTEX;
   switch (mode) {
-    case OpenMode::kReadOnly: flags |= SQLITE_OPEN_READONLY; break;
-    case OpenMode::kReadWrite: flags |= SQLITE_OPEN_READWRITE; break;
-    case OpenMode::kCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
+    case OpenMode::kReadOnly:
+      flags |= SQLITE_OPEN_READONLY;
+      break;
+    case OpenMode::kReadWrite:
+      flags |= SQLITE_OPEN_READWRITE;
+      break;
+    case OpenMode::kCreate:
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      break;
   }
   Connection c;
   c.path_ = path;
@@ -72,9 +78,7 @@ Statement& Statement::operator=(Statement&& o) noexcept {
   return *this;
 }
 
-Transaction::Transaction(Connection& db) : db_(db) {
-  ok_ = db_.exec("BEGIN IMMEDIATE").ok();
-}
+Transaction::Transaction(Connection& db) : db_(db) { ok_ = db_.exec("BEGIN IMMEDIATE").ok(); }
 
 Transaction::~Transaction() {
   if (ok_ && !done_) (void)db_.exec("ROLLBACK");

@@ -31,7 +31,8 @@ class Connection {
   Connection() = default;
   // Opens `path` with a busy timeout of `busy_timeout_ms` (a writer's batch or a checkpoint may
   // hold the lock for a moment). Error: the file cannot be opened; the message is SQLite's.
-  static Result<Connection> open(const std::string& path, OpenMode mode, int busy_timeout_ms = 5000);
+  static Result<Connection> open(const std::string& path, OpenMode mode,
+                                 int busy_timeout_ms = 5000);
   ~Connection() { close(); }
   Connection(Connection&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
   Connection& operator=(Connection&& o) noexcept;
@@ -97,7 +98,9 @@ class Statement {
     return *this;
   }
   // NULL for an empty string (optional text columns are NULL, so SQL counts them naturally).
-  Statement& bind_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
+  Statement& bind_or_null(int i, std::string_view v) {
+    return v.empty() ? bind_null(i) : bind(i, v);
+  }
   // No copy: the bytes must stay alive until the statement is stepped and reset (the writer's
   // hot path).
   Statement& bind_static(int i, std::string_view v) {

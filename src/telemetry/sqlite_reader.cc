@@ -19,8 +19,9 @@ Result<std::unique_ptr<SqliteStoreReader>> SqliteStoreReader::open(
     // Versions after 2 changed only the rollups and indexes; the review tables are those of v2.
     const std::optional<int> version = r->read_.schema_version();
     if (!version || *version < 2) {
-      return fail("not a request store with schema_version 2 or later (open it with the request "
-                  "store first)");
+      return fail(
+          "not a request store with schema_version 2 or later (open it with the request "
+          "store first)");
     }
     auto write = sqlite::Connection::open(path, sqlite::OpenMode::kReadWrite);
     if (!write) return fail("cannot open the request store: " + write.error().message);

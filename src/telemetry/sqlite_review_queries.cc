@@ -146,12 +146,16 @@ Result<ReviewPage> SqliteStoreReader::list(const ReviewQuery& q) {
   std::string sql = std::string("SELECT ") + kItemColumns;
   const std::string keyset = "(k.ts_ms < ?1 OR (k.ts_ms = ?1 AND k.request_id < ?2))";
   if (!q.reason.empty()) {
-    sql += " FROM review_reasons k JOIN review_queue q ON q.request_id = k.request_id"
-           " JOIN requests r ON r.request_id = k.request_id WHERE k.reason = ?4 AND " + keyset;
+    sql +=
+        " FROM review_reasons k JOIN review_queue q ON q.request_id = k.request_id"
+        " JOIN requests r ON r.request_id = k.request_id WHERE k.reason = ?4 AND " +
+        keyset;
     if (q.status != "all") sql += " AND q.status = ?5";
   } else {
-    sql += " FROM review_queue k JOIN review_queue q ON q.request_id = k.request_id"
-           " JOIN requests r ON r.request_id = k.request_id WHERE " + keyset;
+    sql +=
+        " FROM review_queue k JOIN review_queue q ON q.request_id = k.request_id"
+        " JOIN requests r ON r.request_id = k.request_id WHERE " +
+        keyset;
     if (q.status != "all") sql += " AND k.status = ?5";
   }
   sql += " ORDER BY k.ts_ms DESC, k.request_id DESC LIMIT ?3";

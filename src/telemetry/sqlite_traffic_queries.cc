@@ -20,7 +20,8 @@ constexpr const char* kLatestLabels =
     "SELECT l.request_id, l.verdict, l.sufficient_tier, l.corrected_answer, r.tier, r.category, "
     "p.messages, p.response "
     "FROM labels l "
-    "JOIN (SELECT request_id, MAX(id) AS id FROM labels GROUP BY request_id) last ON last.id = l.id "
+    "JOIN (SELECT request_id, MAX(id) AS id FROM labels GROUP BY request_id) last ON last.id = "
+    "l.id "
     "JOIN requests r ON r.request_id = l.request_id "
     "LEFT JOIN prompts p ON p.request_id = l.request_id "
     "WHERE (?1 IS NULL OR r.category = ?1) ORDER BY r.ts_ms, l.request_id";
@@ -29,7 +30,8 @@ constexpr const char* kLatestLabels =
 constexpr const char* kLatestFeedback =
     "SELECT f.request_id, f.score, f.corrected_answer, p.messages, p.response "
     "FROM feedback f "
-    "JOIN (SELECT request_id, MAX(id) AS id FROM feedback GROUP BY request_id) last ON last.id = f.id "
+    "JOIN (SELECT request_id, MAX(id) AS id FROM feedback GROUP BY request_id) last ON last.id = "
+    "f.id "
     "JOIN requests r ON r.request_id = f.request_id "
     "LEFT JOIN prompts p ON p.request_id = f.request_id "
     "WHERE (?1 IS NULL OR r.category = ?1) "
@@ -164,8 +166,8 @@ Result<std::vector<LabeledRequest>> SqliteStoreReader::latest_labels(const std::
   std::vector<LabeledRequest> out;
   Step rc;
   while ((rc = s.step()) == Step::kRow) {
-    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5),
-                   s.opt_text(6), s.text(7)});
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_text(6),
+                   s.text(7)});
   }
   if (rc != Step::kDone) return scan_error(path_, "cannot read labels", read_);
   return out;

@@ -32,8 +32,8 @@ struct StoredRequest {
   double cost_usd = 0.0;
   int64_t total_us = 0;
   bool synthesized = false;
-  std::string flags_json = "[]";  // the `flags` column (JSON array of strings)
-  std::string spans_json = "[]";  // the `spans` column (telemetry/trace_json.h)
+  std::string flags_json = "[]";             // the `flags` column (JSON array of strings)
+  std::string spans_json = "[]";             // the `spans` column (telemetry/trace_json.h)
   std::optional<std::string> messages_json;  // table `prompts` (store.keep_payloads), if kept
 };
 

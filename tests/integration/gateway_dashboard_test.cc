@@ -33,7 +33,9 @@ std::string config_yaml(int upstream_port, const std::string& db_path) {
            "\", tier: " + tier + ", prices: {input: " + in + ", output: " + out + "}}\n";
   };
   return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
-         "store: {type: sqlite, path: " + db_path + ", flush_interval_ms: 20}\n"
+         "store: {type: sqlite, path: " +
+         db_path +
+         ", flush_interval_ms: 20}\n"
          "tiers: [small, medium, large]\n"
          "reference_model: up-large\n"
          "models:\n" +
@@ -60,8 +62,8 @@ class DashboardApiTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_GT(up_.port(), 0) << "test upstream did not start";
     write_file(dir_.file("triage.yaml"), config_yaml(up_.port(), db_path()));
-    gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"),
-                                    std::map<std::string, std::string>{{"TEST_UPSTREAM_KEY", "sk-t"}});
+    gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"), std::map<std::string, std::string>{
+                                                                  {"TEST_UPSTREAM_KEY", "sk-t"}});
     ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
   }
   std::string db_path() const { return dir_.file("triage.db"); }
@@ -202,7 +204,8 @@ TEST_F(DashboardApiTest, SummaryModelsAndSeriesEqualTheStore) {
   const double counterfactual = (tokens_in * 10 + tokens_out * 30) / 1e6;
   EXPECT_NEAR(s.at("counterfactual_cost_usd").to_number<double>(), counterfactual,
               1e-12 * counterfactual);
-  EXPECT_NEAR(s.at("savings_usd").to_number<double>(), counterfactual - cost, 1e-12 * counterfactual);
+  EXPECT_NEAR(s.at("savings_usd").to_number<double>(), counterfactual - cost,
+              1e-12 * counterfactual);
   EXPECT_EQ(json::serialize(s.at("tiers")), R"(["small","medium","large"])");
 
   // Per model: the model that answered (or, for a failure, the last one tried).
@@ -225,7 +228,8 @@ TEST_F(DashboardApiTest, SummaryModelsAndSeriesEqualTheStore) {
                    store_value("SELECT TOTAL(cost_usd) FROM requests WHERE model = 'up-medium'"));
 
   // Cost by route: the two cascades and the direct calls ("(none)").
-  const json::value c = get_json("/v1/dashboard/timeseries?from=0&metric=cost&by=route&bucket=86400");
+  const json::value c =
+      get_json("/v1/dashboard/timeseries?from=0&metric=cost&by=route&bucket=86400");
   EXPECT_EQ(std::string(c.at("by").as_string()), "route");
   std::map<std::string, int64_t> per_route;
   for (const json::value& series : c.at("series").as_array()) {
@@ -233,7 +237,8 @@ TEST_F(DashboardApiTest, SummaryModelsAndSeriesEqualTheStore) {
     for (const json::value& v : series.at("requests").as_array()) n += v.as_int64();
     per_route[std::string(series.at("key").as_string())] = n;
   }
-  EXPECT_EQ(per_route, (std::map<std::string, int64_t>{{"support", 10}, {"doomed", 5}, {"(none)", 4}}));
+  EXPECT_EQ(per_route,
+            (std::map<std::string, int64_t>{{"support", 10}, {"doomed", 5}, {"(none)", 4}}));
 
   // Latency over one bucket: the successful requests, percentiles by nearest rank (the one
   // definition, docs/store.md) of the store's total_us.
@@ -246,7 +251,8 @@ TEST_F(DashboardApiTest, SummaryModelsAndSeriesEqualTheStore) {
   ASSERT_EQ(totals.size(), static_cast<size_t>(kRequests - 3));
   if (l.at("buckets").as_array().size() == 1) {  // the traffic did not straddle a day boundary
     const json::object& total = l.at("parts").at("total").as_object();
-    EXPECT_DOUBLE_EQ(total.at("p50_ms").at(0).to_number<double>(), totals[7] * 1e-3);   // rank 8 of 16
+    EXPECT_DOUBLE_EQ(total.at("p50_ms").at(0).to_number<double>(),
+                     totals[7] * 1e-3);  // rank 8 of 16
     EXPECT_DOUBLE_EQ(total.at("p95_ms").at(0).to_number<double>(), totals[15] * 1e-3);  // rank 16
     EXPECT_DOUBLE_EQ(total.at("p99_ms").at(0).to_number<double>(), totals[15] * 1e-3);
   }
@@ -264,16 +270,17 @@ TEST_F(DashboardApiTest, ConfidenceCountsReviewLabels) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(db_path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT request_id FROM requests WHERE model = 'up-large' LIMIT 1",
-                               -1, &st, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT request_id FROM requests WHERE model = 'up-large' LIMIT 1", -1,
+                         &st, nullptr),
+      SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_close(db);
-  auto label = http_request(gw_->port(), "POST", "/v1/review/" + id + "/label",
-                            R"({"verdict":"correct","sufficient_tier":"small"})", kJson,
-                            Millis(10000));
+  auto label =
+      http_request(gw_->port(), "POST", "/v1/review/" + id + "/label",
+                   R"({"verdict":"correct","sufficient_tier":"small"})", kJson, Millis(10000));
   ASSERT_EQ(label.status, 200) << label.body;
 
   const json::value after = get_json("/v1/dashboard/confidence?from=0");

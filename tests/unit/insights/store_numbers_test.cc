@@ -135,19 +135,16 @@ TEST_F(StoreNumbers, DashboardReportAndAnalyzeAgree) {
   ASSERT_TRUE(support.p50_ms && support.p95_ms && support.p99_ms);
 
   using Named = std::vector<std::pair<std::string, double>>;
-  for (const auto& [name, got] : Named{{"dashboard", dash_p50},
-                                       {"report", report.all.p50_ms},
-                                       {"analyze", *support.p50_ms}}) {
+  for (const auto& [name, got] : Named{
+           {"dashboard", dash_p50}, {"report", report.all.p50_ms}, {"analyze", *support.p50_ms}}) {
     EXPECT_DOUBLE_EQ(got, p50) << name << " p50";
   }
-  for (const auto& [name, got] : Named{{"dashboard", dash_p95},
-                                       {"report", report.all.p95_ms},
-                                       {"analyze", *support.p95_ms}}) {
+  for (const auto& [name, got] : Named{
+           {"dashboard", dash_p95}, {"report", report.all.p95_ms}, {"analyze", *support.p95_ms}}) {
     EXPECT_DOUBLE_EQ(got, p95) << name << " p95";
   }
-  for (const auto& [name, got] : Named{{"dashboard", dash_p99},
-                                       {"report", report.all.p99_ms},
-                                       {"analyze", *support.p99_ms}}) {
+  for (const auto& [name, got] : Named{
+           {"dashboard", dash_p99}, {"report", report.all.p99_ms}, {"analyze", *support.p99_ms}}) {
     EXPECT_DOUBLE_EQ(got, p99) << name << " p99";
   }
   expect_same(summary->cost_usd, expected_cost_, "dashboard cost");
@@ -167,8 +164,8 @@ TEST_F(StoreNumbers, DashboardAndRoiPriceTheSameCounterfactual) {
   ref.prices.output_per_mtok = 15;
   cfg.models.push_back(ref);
   cfg.reference_model = "large-m";
-  const double expected = telemetry::counterfactual_cost_usd(ref.prices, tokens_in_, tokens_out_,
-                                                             kOk + kFailed);
+  const double expected =
+      telemetry::counterfactual_cost_usd(ref.prices, tokens_in_, tokens_out_, kOk + kFailed);
   // roi --from-store: the current CPI is the counterfactual per request (nano-USD, rounded).
   auto roi = roi_input_from_store(path_, cfg, 1'000'000);
   ASSERT_TRUE(roi) << roi.error().message;
@@ -179,8 +176,9 @@ TEST_F(StoreNumbers, DashboardAndRoiPriceTheSameCounterfactual) {
   ASSERT_TRUE(reader);
   auto s = telemetry::DashboardDb(**reader).summary({kT0, kT0 + 3'600'000 - 1});
   ASSERT_TRUE(s);
-  expect_same(telemetry::counterfactual_cost_usd(ref.prices, s->tokens_in, s->tokens_out, s->requests),
-              expected, "dashboard counterfactual");
+  expect_same(
+      telemetry::counterfactual_cost_usd(ref.prices, s->tokens_in, s->tokens_out, s->requests),
+      expected, "dashboard counterfactual");
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ TEST(Percentile, NearestRankIsAnObservedValue) {
   EXPECT_EQ(percentile(ten, 0.50), 5.0);
   EXPECT_EQ(percentile(ten, 0.95), 10.0);  // ceil(9.5) = 10th
   EXPECT_EQ(percentile(ten, 0.99), 10.0);
-  EXPECT_EQ(percentile(ten, 0.0), 1.0);    // rank at least 1
+  EXPECT_EQ(percentile(ten, 0.0), 1.0);  // rank at least 1
   EXPECT_EQ(percentile(ten, 1.0), 10.0);
   EXPECT_EQ(percentile(std::vector<int64_t>{}, 0.5), 0.0);
   EXPECT_EQ(percentile(std::vector<double>{2.5}, 0.99), 2.5);
@@ -26,7 +26,7 @@ TEST(Percentile, NearestRankIsAnObservedValue) {
 TEST(Percentile, RankIsExactWhereBinaryFloatingPointIsNot) {
   // 0.95 * 20 is 19.000000000000004 in binary floating point: ceil would say 20.
   EXPECT_EQ(percentile_rank(0.95, 20), 19u);
-  EXPECT_EQ(percentile_rank(0.07, 100), 7u);   // 0.07 * 100 = 7.000000000000001
+  EXPECT_EQ(percentile_rank(0.07, 100), 7u);  // 0.07 * 100 = 7.000000000000001
   EXPECT_EQ(percentile_rank(0.99, 100), 99u);
   EXPECT_EQ(percentile_rank(0.99, 101), 100u);
   EXPECT_EQ(percentile_rank(0.5, 1), 1u);
@@ -48,7 +48,8 @@ TEST(Counterfactual, SameTokensAtTheReferencePrices) {
   // One request: config::cost_usd bit for bit (metrics and report priced through it before).
   for (int64_t in : {0, 1, 17, 812, 123457}) {
     for (int64_t out : {0, 3, 96, 4099}) {
-      EXPECT_EQ(counterfactual_cost_usd(p, in, out), config::cost_usd(p, in, out)) << in << " " << out;
+      EXPECT_EQ(counterfactual_cost_usd(p, in, out), config::cost_usd(p, in, out))
+          << in << " " << out;
     }
   }
   // A cached-input discount does not apply to the counterfactual.
