@@ -14,6 +14,22 @@ namespace triage::core {
 
 enum class SpanKind { kRoute, kModelCall, kCheck };
 
+// How a cascade ended at the step it stopped at (routes/cascade.h).
+enum class CascadeOutcome {
+  kAccepted,           // the step's answer was returned: its checks passed (or it was final)
+  kFinalChecksFailed,  // the final step's answer was returned although its checks failed
+  kFailed,             // the step failed with an error that ends the cascade
+  kCancelled,          // the step's answer was accepted, but the client went away first
+};
+
+// Where a cascade stopped: the typed record of its route span, which the store keeps as the
+// span's "cascade" object and the dashboard's funnel counts (docs/store.md "spans").
+struct CascadeStop {
+  int step = 0;            // 0-based index of the step that ended the cascade
+  std::string step_route;  // that step's route name
+  CascadeOutcome outcome = CascadeOutcome::kAccepted;
+};
+
 struct Span {
   SpanKind kind = SpanKind::kModelCall;
   std::string name;    // route name, catalog model name or check name
@@ -35,6 +51,8 @@ struct Span {
   // Model calls: Completion::grade, the recorded grade (0..1) of this answer when the provider
   // knows one (replay with a score_column). Stored in the span JSON as "grade" only when set.
   std::optional<double> grade;
+  // Cascade route spans only (set by routes/cascade.cc): where the cascade stopped and how.
+  std::optional<CascadeStop> cascade;
 };
 
 struct Trace {

@@ -7,6 +7,8 @@
 #include <map>
 #include <mutex>
 
+#include "telemetry/counterfactual.h"
+
 namespace triage::telemetry {
 namespace {
 
@@ -351,7 +353,7 @@ void Metrics::consume(const core::TracePtr& trace) {
 
 double Metrics::counterfactual_usd(const core::Trace& t) const {
   if (!options_.reference_prices || !model_called(t)) return 0.0;
-  return config::cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
+  return counterfactual_cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
 }
 
 void Metrics::record(const core::Trace& t) {

@@ -11,12 +11,23 @@
 #include <vector>
 
 #include "telemetry/review_db.h"
+#include "telemetry/store_reader.h"
 #include "telemetry/review_sink.h"
 #include "telemetry/sqlite_store.h"
 #include "test_traces.h"
 
 namespace triage::telemetry {
 namespace {
+
+// The review queue of the store at `path`, with the review API's durable writes.
+std::unique_ptr<StoreReader> review_db(const std::string& path, bool negative_feedback) {
+  StoreReaderOptions o;
+  o.review_writes = true;
+  o.negative_feedback_enqueues = negative_feedback;
+  auto r = open_store_reader(path, o);
+  if (!r) ADD_FAILURE() << r.error().message;
+  return r ? std::move(r.value()) : nullptr;
+}
 
 namespace fs = std::filesystem;
 using F = core::ReviewFlag;
@@ -197,8 +208,8 @@ TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   store->consume(row("req_n", 2));
   ASSERT_TRUE(store->flush(10000));
   EXPECT_EQ(count("SELECT COUNT(*) FROM prompts"), 1);
-  ReviewDb db(path_, true);
-  auto d = db.detail("req_p");
+  auto db = review_db(path_, true);
+  auto d = db->detail("req_p");
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->has_payload);
   EXPECT_EQ(d->messages_json, R"([{"role":"user","content":"what is 2+2?"}])");
@@ -206,7 +217,7 @@ TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   EXPECT_EQ(d->attempts_json,
             R"([{"model":"small-model","tier":"small","ok":true,"output":"5"},)"
             R"({"model":"large-model","tier":"large","ok":true,"output":"4"}])");
-  auto n = db.detail("req_n");
+  auto n = db->detail("req_n");
   ASSERT_TRUE(n.ok());
   EXPECT_FALSE(n->has_payload);
 }
@@ -216,17 +227,17 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
   store->consume(row("req_1", 10));
   store->consume(row("req_2", 20));
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
+  auto db = review_db(path_, true);
 
-  auto missing = db.add_feedback({"req_nope", 1.0, "up", "", ""}, 100);
+  auto missing = db->add_feedback({"req_nope", 1.0, "up", "", ""}, 100);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 
   bool enqueued = true;
-  auto up = db.add_feedback({"req_1", 1.0, "up", "", "great"}, 100, &enqueued);
+  auto up = db->add_feedback({"req_1", 1.0, "up", "", "great"}, 100, &enqueued);
   ASSERT_TRUE(up.ok());
   EXPECT_FALSE(enqueued);
-  auto down = db.add_feedback({"req_2", 0.2, "", "the answer is 4", ""}, 101, &enqueued);
+  auto down = db->add_feedback({"req_2", 0.2, "", "the answer is 4", ""}, 101, &enqueued);
   ASSERT_TRUE(down.ok());
   EXPECT_TRUE(enqueued);
   EXPECT_EQ(count("SELECT COUNT(*) FROM feedback"), 2);
@@ -234,8 +245,8 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
                   "request_id = 'req_2'"),
             1);
 
-  ReviewDb no_enqueue(path_, false);
-  ASSERT_TRUE(no_enqueue.add_feedback({"req_1", 0.0, "down", "", ""}, 102, &enqueued).ok());
+  auto no_enqueue = review_db(path_, false);
+  ASSERT_TRUE(no_enqueue->add_feedback({"req_1", 0.0, "down", "", ""}, 102, &enqueued).ok());
   EXPECT_FALSE(enqueued);
 }
 
@@ -247,14 +258,14 @@ TEST_F(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
   sink.consume(flagged);
   store->consume(row("req_m", 5));
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
-  ASSERT_TRUE(db.add_label({"req_f", "correct", "small", "", "ann"}, 200).ok());
-  ASSERT_TRUE(db.add_label({"req_m", "incorrect", "large", "fixed", "bob"}, 201).ok());
-  EXPECT_FALSE(db.add_label({"req_x", "correct", "", "", ""}, 202).ok());
+  auto db = review_db(path_, true);
+  ASSERT_TRUE(db->add_label({"req_f", "correct", "small", "", "ann"}, 200).ok());
+  ASSERT_TRUE(db->add_label({"req_m", "incorrect", "large", "fixed", "bob"}, 201).ok());
+  EXPECT_FALSE(db->add_label({"req_x", "correct", "", "", ""}, 202).ok());
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_queue WHERE status = 'labeled'"), 2);
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_reasons WHERE request_id = 'req_f' AND reason = 'manual'"), 0);
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_reasons WHERE request_id = 'req_m' AND reason = 'manual'"), 1);
-  auto d = db.detail("req_m");
+  auto d = db->detail("req_m");
   ASSERT_TRUE(d.ok());
   ASSERT_EQ(d->labels.size(), 1u);
   EXPECT_EQ(d->labels[0].verdict, "incorrect");
@@ -275,13 +286,13 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
     ReviewSink(rules(0.0), *store).consume(p);
   }
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
+  auto db = review_db(path_, true);
   std::vector<std::string> seen;
   ReviewQuery q;
   q.limit = 10;
   int pages = 0;
   for (;;) {
-    auto page = db.list(q);
+    auto page = db->list(q);
     ASSERT_TRUE(page.ok()) << page.error().internal;
     ++pages;
     for (const auto& it : page->items) seen.push_back(it.request_id);
@@ -297,24 +308,24 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
   ReviewQuery by_reason;
   by_reason.reason = "cascaded";
   by_reason.limit = 100;
-  auto c = db.list(by_reason);
+  auto c = db->list(by_reason);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->items.size(), 12u);
   for (const auto& it : c->items) EXPECT_EQ(it.reasons, std::vector<std::string>{"cascaded"});
 
-  ASSERT_TRUE(db.add_label({"req_b", "correct", "", "", ""}, 1).ok());
-  EXPECT_EQ(db.list(by_reason)->items.size(), 11u);  // open only by default
+  ASSERT_TRUE(db->add_label({"req_b", "correct", "", "", ""}, 1).ok());
+  EXPECT_EQ(db->list(by_reason)->items.size(), 11u);  // open only by default
   by_reason.status = "labeled";
-  EXPECT_EQ(db.list(by_reason)->items.size(), 1u);
+  EXPECT_EQ(db->list(by_reason)->items.size(), 1u);
   by_reason.status = "all";
-  EXPECT_EQ(db.list(by_reason)->items.size(), 12u);
+  EXPECT_EQ(db->list(by_reason)->items.size(), 12u);
 
   ReviewQuery bad;
   bad.cursor = "nonsense";
-  EXPECT_EQ(db.list(bad).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(db->list(bad).error().code, ErrorCode::kInvalidRequest);
   bad.cursor.clear();
   bad.status = "closed";
-  EXPECT_EQ(db.list(bad).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(db->list(bad).error().code, ErrorCode::kInvalidRequest);
 }
 
 // The pagination queries must walk an index in order (no full sort), or a million-row queue

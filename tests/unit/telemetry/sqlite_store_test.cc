@@ -355,6 +355,28 @@ TEST(TraceJson, EscapesStrings) {
   EXPECT_EQ(boost::json::parse(out).as_string(), std::string("a\"b\\c\nd\x01\xc3\xa9", 10));
 }
 
+// A cascade's route span carries its typed record; no other span has the key.
+TEST(TraceJson, CascadeRecordIsATypedKey) {
+  core::Span route;
+  route.kind = core::SpanKind::kRoute;
+  route.name = "support";
+  route.detail = "cascade/1: step 0 'small' rejected (x); step 1 'large' failed (upstream_error)";
+  route.cascade = core::CascadeStop{1, "large", core::CascadeOutcome::kFailed};
+  core::Span call;
+  call.name = "large";
+  const boost::json::value v = boost::json::parse(spans_json({route, call}));
+  const boost::json::object& c = v.at(0).at("cascade").as_object();
+  EXPECT_EQ(c.at("step").as_int64(), 1);
+  EXPECT_EQ(std::string(c.at("route").as_string()), "large");
+  EXPECT_EQ(std::string(c.at("outcome").as_string()), "failed");
+  EXPECT_FALSE(v.at(1).as_object().contains("cascade"));
+  for (auto o : {core::CascadeOutcome::kAccepted, core::CascadeOutcome::kFinalChecksFailed,
+                 core::CascadeOutcome::kFailed, core::CascadeOutcome::kCancelled}) {
+    EXPECT_EQ(parse_cascade_outcome(cascade_outcome_name(o)), o);
+  }
+  EXPECT_FALSE(parse_cascade_outcome("skipped").has_value());
+}
+
 // Throughput of the writer thread, printed, not asserted. Run with
 //   unit_telemetry --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
 // "legacy indexes": the same with the two indexes schema v3 dropped (requests_status and the
