@@ -1,6 +1,8 @@
 // triage: thin command-line front end. Parses flags, loads config, hands off to a module.
 #include <CLI/CLI.hpp>
+#ifndef TRIAGE_NO_MIMALLOC
 #include <mimalloc.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -49,12 +51,16 @@ spdlog::level::level_enum parse_level(const std::string& s) {
 // malloc/free replace glibc's for the whole process.
 // "malloc override: no" means glibc's malloc won the symbol lookup (link order) and mimalloc is idle.
 std::string allocator_name() {
+#ifdef TRIAGE_NO_MIMALLOC
+  return "glibc malloc (sanitizer build)";
+#else
   const int v = mi_version();
   void* probe = std::malloc(16);
   const bool overrides = mi_is_in_heap_region(probe);
   std::free(probe);
   return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
          std::to_string(v % 10) + (overrides ? " (malloc override: yes)" : " (malloc override: no)");
+#endif
 }
 
 }  // namespace
