@@ -7,7 +7,8 @@
 # Every process (the test binaries and the gateway/upstream processes they start) writes its
 # sanitizer reports to <build>/sanitizer-logs/; the run fails when a test fails or any report
 # was written. Suppressions (dependencies only, each with its reason): fuzz/sanitizers/*.supp.
-# Env: JOBS (default nproc), SANITIZE_TESTS (a ctest -R regex to narrow the run).
+# Env: JOBS (default nproc); for a partial run, SANITIZE_TARGETS (build targets, space-separated;
+# only the tests of the binaries built then run) and SANITIZE_TESTS (a ctest -R regex).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:?usage: scripts/sanitize.sh address|thread}"
@@ -45,6 +46,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DTRIAGE_SANITIZE="$kind" $launcher >/dev/null
 fi
 start=$(date +%s)
+[ -n "${SANITIZE_TARGETS:-}" ] && read -r -a targets <<<"$SANITIZE_TARGETS"
 for t in "${targets[@]}"; do cmake --build "$build" -j"$jobs" --target "$t"; done
 built=$(date +%s)
 
