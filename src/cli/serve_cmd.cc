@@ -1,6 +1,8 @@
 #include "cli/serve_cmd.h"
 
+#ifndef TRIAGE_NO_MIMALLOC
 #include <mimalloc.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -37,12 +39,16 @@ void apply_listen(config::Config& cfg, const std::string& listen) {
 // malloc/free replace glibc's for the whole process.
 // "malloc override: no" means glibc's malloc won the symbol lookup (link order) and mimalloc is idle.
 std::string allocator_name() {
+#ifdef TRIAGE_NO_MIMALLOC
+  return "glibc malloc (sanitizer build)";
+#else
   const int v = mi_version();
   void* probe = std::malloc(16);
   const bool overrides = mi_is_in_heap_region(probe);
   std::free(probe);
   return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
          std::to_string(v % 10) + (overrides ? " (malloc override: yes)" : " (malloc override: no)");
+#endif
 }
 
 int serve(const ServeCommands& c) {

@@ -1,6 +1,8 @@
 #include "datasets/dataset_rows.h"
 
 #include <fmt/format.h>
+
+#include <cmath>
 #include <openssl/evp.h>
 
 #include <boost/json.hpp>
@@ -24,6 +26,8 @@ std::optional<double> parse_number_cell(const CsvCell& cell) {
   double v = 0.0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  // from_chars also reads "nan" and "inf": not a grade or a cost (found by fuzz_csv).
+  if (!std::isfinite(v)) return std::nullopt;
   return v;
 }
 

@@ -16,7 +16,8 @@
 namespace triage::datasets {
 
 // A numeric cell of a dataset (a grade, a recorded cost): "1", "0.5", "True"/"False" (spaces
-// around are ignored); nullopt when missing or not a number (never read as 0).
+// around are ignored); nullopt when missing, not a number or not finite ("nan", "inf": never
+// read as 0, nor allowed to poison a mean).
 std::optional<double> parse_number_cell(const CsvCell& cell);
 
 // SHA-256 (hex) of a file's bytes. Throws ml::ModelError when unreadable.

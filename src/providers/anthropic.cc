@@ -17,12 +17,12 @@ namespace {
 // and cache reads are the ones billed at the cached price.
 void read_usage(const json::object& u, core::Usage& usage, bool has_input) {
   if (has_input) {
-    int64_t cache_read = json_int_field(u, "cache_read_input_tokens");
+    int64_t cache_read = json_token_field(u, "cache_read_input_tokens");
     usage.prompt_tokens =
-        json_int_field(u, "input_tokens") + cache_read + json_int_field(u, "cache_creation_input_tokens");
+        json_token_field(u, "input_tokens") + cache_read + json_token_field(u, "cache_creation_input_tokens");
     usage.cached_prompt_tokens = cache_read;
   }
-  if (u.contains("output_tokens")) usage.completion_tokens = json_int_field(u, "output_tokens");
+  if (u.contains("output_tokens")) usage.completion_tokens = json_token_field(u, "output_tokens");
   usage.estimated = false;
 }
 

@@ -16,10 +16,10 @@ namespace {
 
 // OpenAI usage -> core::Usage. cached_tokens are already part of prompt_tokens.
 void read_usage(const json::object& u, core::Usage& usage) {
-  usage.prompt_tokens = json_int_field(u, "prompt_tokens");
-  usage.completion_tokens = json_int_field(u, "completion_tokens");
+  usage.prompt_tokens = json_token_field(u, "prompt_tokens");
+  usage.completion_tokens = json_token_field(u, "completion_tokens");
   if (const json::object* d = json_object_field(u, "prompt_tokens_details")) {
-    usage.cached_prompt_tokens = json_int_field(*d, "cached_tokens");
+    usage.cached_prompt_tokens = json_token_field(*d, "cached_tokens");
   }
   usage.estimated = false;
 }
