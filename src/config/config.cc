@@ -91,7 +91,8 @@ std::string check_http_url(std::string_view url) {
 
 void parse_server(MapReader r, ServerConfig& s) {
   r.only({"host", "port", "threads", "max_body_bytes", "request_timeout_ms", "shutdown_grace_ms",
-          "idle_timeout_ms", "busy_poll_us", "cancel_on_disconnect", "log_level"});
+          "idle_timeout_ms", "busy_poll_us", "cancel_on_disconnect", "log_level",
+          "max_requests_per_thread"});
   s.host = r["host"].get<std::string>(s.host);
   if (s.host.empty()) r["host"].fail("must not be empty (use 0.0.0.0 to listen on all interfaces)");
   s.port = r["port"].get<int>(s.port, Range::between(0, 65535));
@@ -104,6 +105,8 @@ void parse_server(MapReader r, ServerConfig& s) {
   s.idle_timeout_ms = r["idle_timeout_ms"].get<int64_t>(s.idle_timeout_ms, Range::above(0));
   s.busy_poll_us = r["busy_poll_us"].get<int64_t>(s.busy_poll_us, Range::between(0, 10000));
   s.cancel_on_disconnect = r["cancel_on_disconnect"].get<bool>(s.cancel_on_disconnect);
+  s.max_requests_per_thread =
+      r["max_requests_per_thread"].get<int64_t>(s.max_requests_per_thread, Range::at_least(0));
   s.log_level = r["log_level"].one_of(kLogLevels, s.log_level);
 }
 

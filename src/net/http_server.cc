@@ -44,8 +44,12 @@ std::string_view accept_error_reason(const boost::system::error_code& ec) {
 class BeastRequest final : public IncomingRequest {
  public:
   BeastRequest(http::request<http::string_body>& req, bool too_large, std::string malformed,
-               ConnectionWatch::Entry& watch)
-      : req_(req), too_large_(too_large), malformed_(std::move(malformed)), watch_(watch) {}
+               ConnectionWatch::Entry& watch, bool over_capacity)
+      : req_(req),
+        too_large_(too_large),
+        over_capacity_(over_capacity),
+        malformed_(std::move(malformed)),
+        watch_(watch) {}
   std::string_view method() const override { return req_.method_string(); }
   std::string_view target() const override { return req_.target(); }
   std::string_view header(std::string_view name) const override {
@@ -56,10 +60,12 @@ class BeastRequest final : public IncomingRequest {
   bool body_too_large() const override { return too_large_; }
   std::string_view malformed() const override { return malformed_; }
   void on_client_gone(std::function<void()> gone) override { watch_.watch_close(std::move(gone)); }
+  bool over_capacity() const override { return over_capacity_; }
 
  private:
   http::request<http::string_body>& req_;
   bool too_large_;
+  bool over_capacity_;
   std::string malformed_;
   ConnectionWatch::Entry& watch_;
 };
@@ -223,6 +229,7 @@ struct HttpServer::Impl {
     asio::io_context ioc{1};
     std::optional<tcp::acceptor> acceptor;
     std::thread thread;
+    int64_t active = 0;  // handlers running on this thread (admission control); its thread only
   };
 
   ServerOptions opts;
@@ -312,16 +319,21 @@ struct HttpServer::Impl {
       // The client may still be sending a request that was not read to its end.
       const bool unread_request = too_large || !malformed.empty();
       const bool keep_alive = !unread_request && req.keep_alive() && !draining.load();
+      // Admission: past the bound the handler still answers (fast), but is not counted.
+      const bool admitted =
+          opts.max_requests_per_thread <= 0 || w.active < opts.max_requests_per_thread;
+      w.active += admitted ? 1 : 0;
       in_flight.fetch_add(1);
       bool client_ok = true;
       {
-        BeastRequest in(req, too_large, std::move(malformed), watch);
+        BeastRequest in(req, too_large, std::move(malformed), watch, !admitted);
         BeastWriter out(stream, watch, req.version(), keep_alive, opts.write_timeout_ms);
         co_await handler(in, out);
         watch.unwatch_close();
         client_ok = out.ok();
       }
       in_flight.fetch_sub(1);
+      w.active -= admitted ? 1 : 0;
       if (!client_ok) break;
       if (unread_request) {
         co_await linger(stream, watch);

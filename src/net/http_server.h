@@ -34,6 +34,10 @@ class IncomingRequest {
   // before the handler returns; detected by the connection sweep, so within about one tick
   // after the request has run for one tick. The default ignores it (no connection to watch).
   virtual void on_client_gone(std::function<void()> gone) { (void)gone; }
+  // True when this request's I/O thread already had ServerOptions::max_requests_per_thread
+  // requests in flight when it arrived: answer at once (503) instead of doing the work. It is
+  // not counted in flight itself.
+  virtual bool over_capacity() const { return false; }
 };
 
 // How the handler answers: either one send(), or start_stream() + write_chunk()* +
@@ -66,6 +70,9 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 60000;   // keep-alive connection with no request
   int64_t write_timeout_ms = 30000;  // a client that does not read its response
   int64_t busy_poll_us = 0;          // adaptive busy polling window (net/busy_poll.h); 0 = off
+  // Admission control: requests in flight on one I/O thread (handlers started and not yet
+  // returned) past which a new request is handed over marked over_capacity(). 0 = no bound.
+  int64_t max_requests_per_thread = 0;
   // Lingering close (as nginx's lingering_close): after answering a request whose body was not
   // read (413) or could not be parsed (400), the server stops sending (FIN) and reads and
   // discards what the client still uploads until it closes, `linger_max_bytes` were discarded

@@ -128,6 +128,10 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
       co_return;
     }
     if (chat_path && method == "POST" && in.malformed().empty()) {
+      if (in.over_capacity()) {
+        co_await refuse_over_capacity(out);
+        co_return;
+      }
       const telemetry::Metrics::InflightScope inflight = metrics_->track_inflight();
       co_await chat(in, out);
       co_return;
@@ -144,6 +148,18 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         make_error(ErrorCode::kInternal, "internal error in Triage; the request was not completed"));
     co_await send_reply(out, reply);
   }
+}
+
+asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
+  // Nothing is read or routed: the cheapest answer a busy thread can give. Not traced (no row:
+  // the request was not worked on); counted in triage_requests_shed_total.
+  metrics_->count_shed_at_capacity();
+  Reply reply = error_reply(
+      make_error(ErrorCode::kUnavailable,
+                 "Triage is at capacity (server.max_requests_per_thread requests in flight on "
+                 "this I/O thread); retry after the time in Retry-After"),
+      {{"retry-after", "1"}});
+  co_await send_reply(out, reply);
 }
 
 Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,

@@ -56,6 +56,9 @@ class Gateway {
 
  private:
   boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out);
+  // The fast 503 (with Retry-After) of a chat request that arrived while its I/O thread was at
+  // server.max_requests_per_thread.
+  boost::asio::awaitable<void> refuse_over_capacity(net::ResponseWriter& out);
   // Non-chat endpoints and protocol errors; no I/O.
   Reply simple_reply(net::IncomingRequest& in, std::string_view target,
                             std::string_view method, bool chat_path) const;

@@ -33,6 +33,7 @@ int serve(config::Config cfg) {
   opts.max_body_bytes = static_cast<uint64_t>(cfg.server.max_body_bytes);
   opts.idle_timeout_ms = cfg.server.idle_timeout_ms;
   opts.busy_poll_us = cfg.server.busy_poll_us;
+  opts.max_requests_per_thread = cfg.server.max_requests_per_thread;
   // triage_accept_errors_total{reason}: the server's accept failures (emfile: out of
   // descriptors), counted on the I/O threads; the server logs them and backs off.
   auto& accept_errors = prometheus::BuildCounter()

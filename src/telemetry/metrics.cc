@@ -274,6 +274,12 @@ Metrics::Metrics(MetricsOptions options)
                               .Help("Requests accepted and not yet answered")
                               .Register(r);
   inflight_ = &inflight_family.Add({});
+  shed_at_capacity_ = &BuildCounter()
+                           .Name("triage_requests_shed_total")
+                           .Help("Requests answered 503 at once, without being worked on, by "
+                                 "reason (server_capacity: server.max_requests_per_thread)")
+                           .Register(r)
+                           .Add({{"reason", "server_capacity"}});
 
   const std::map<std::string, std::string> window{{"window", options_.window_label}};
   window_requests_ = &BuildGauge()

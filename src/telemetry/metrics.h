@@ -129,6 +129,10 @@ class Metrics final : public core::TraceSink {
   };
   [[nodiscard]] InflightScope track_inflight() { return InflightScope(*inflight_); }
 
+  // triage_requests_shed_total{reason="server_capacity"}: a request refused at once because
+  // its I/O thread was at server.max_requests_per_thread. Thread-safe.
+  void count_shed_at_capacity() { shed_at_capacity_->Increment(); }
+
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object
   // or be reset to null first. Thread-safe.
@@ -218,6 +222,7 @@ class Metrics final : public core::TraceSink {
   prometheus::Family<prometheus::Counter>* review_flags_family_;
   std::array<prometheus::Histogram*, kPartCount> parts_{};
   prometheus::Gauge* inflight_;
+  prometheus::Counter* shed_at_capacity_;
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;
   prometheus::Gauge* window_cost_;

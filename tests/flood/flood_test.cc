@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -384,6 +385,77 @@ TEST_F(Flood, PipelinedRequestsAreAnsweredInOrder) {
   }
   ::close(fd);
   expect_served("after the pipeline");
+}
+
+// A flood of concurrent clients past admission control (server.max_requests_per_thread): every
+// connection gets an answer, 200 or a fast 503 with Retry-After and an OpenAI-style error, none
+// waits past the server's request deadline, and every refusal is counted in
+// triage_requests_shed_total.
+TEST_F(Flood, PastCapacityEveryClientGetsAnAnswerOrAFast503) {
+  constexpr int kClients = 300;
+  constexpr int64_t kDeadlineMs = 10000;
+  ASSERT_GT(up_.port(), 0) << "test upstream did not start";
+  write_file(dir_.file("triage.yaml"),
+             "server: {host: 127.0.0.1, port: 0, threads: 1, max_requests_per_thread: 8, "
+             "request_timeout_ms: " + std::to_string(kDeadlineMs) + "}\n"
+             "store: {type: sqlite, path: " + dir_.file("t.db") + "}\n"
+             "models:\n"
+             "  - {name: slow, provider: openai, upstream_model: \"mode:slow-200\", endpoint: "
+             "\"http://127.0.0.1:" + std::to_string(up_.port()) +
+             "/v1\", prices: {input: 1, output: 1}}\n");
+  gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"), std::map<std::string, std::string>{});
+  ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
+
+  struct Outcome {
+    RawResponse response;
+    int64_t ms = 0;
+  };
+  std::vector<Outcome> outcomes(kClients);
+  std::vector<std::thread> clients;
+  const std::string body = R"({"model":"slow","messages":[{"role":"user","content":"hi"}]})";
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      const auto t0 = Clock::now();
+      const int fd = connect_to(gw_->port());
+      if (fd < 0) return;
+      std::string buf;
+      if (send_all(fd, request)) outcomes[i].response = read_response(fd, buf);
+      outcomes[i].ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+      ::close(fd);
+    });
+  }
+  for (auto& t : clients) t.join();
+
+  int ok = 0, shed = 0;
+  for (const Outcome& o : outcomes) {
+    const RawResponse& r = o.response;
+    ASSERT_TRUE(r.status == 200 || r.status == 503) << "status " << r.status << " " << r.head;
+    EXPECT_LT(o.ms, kDeadlineMs) << "a client waited past the server's deadline";
+    if (r.status == 200) {
+      ++ok;
+      continue;
+    }
+    ++shed;
+    std::string head = r.head;
+    std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+    EXPECT_NE(head.find("\r\nretry-after: 1"), std::string::npos) << r.head;
+    EXPECT_NE(r.body.find("\"type\":\"server_error\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("max_requests_per_thread"), std::string::npos) << r.body;
+  }
+  // 300 clients against 8 slots of 200 ms: most are refused, and at least one slot's worth
+  // is served.
+  EXPECT_GE(ok, 8);
+  EXPECT_GT(shed, 0);
+  EXPECT_EQ(ok + shed, kClients);
+  EXPECT_EQ(metric(gw_->port(), "triage_requests_shed_total{reason=\"server_capacity\"}"), shed);
+  // The flood is over: capacity is back.
+  const HttpResponse after =
+      http_request(gw_->port(), "POST", "/v1/chat/completions", body, kJson, Millis(5000));
+  EXPECT_EQ(after.status, 200) << after.error << " " << after.body;
 }
 
 }  // namespace
