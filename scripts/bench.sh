@@ -9,15 +9,18 @@
 # utime+stime (/proc/<pid>/stat, children included) during a run divided by the run's requests.
 #
 # env: BUILD_DIR (default build), TRIAGE_BIN, UPSTREAM_BIN (default $BUILD_DIR/bin/...),
-#      DUR (s per run, 10), WARM (s of warm-up per target, 3), CONCS ("1 8 32"),
+#      DUR (s per run, 10), WARM (s of warm-up per target, 3), CONCS ("1 8 32 64 512"),
 #      STREAM_CONC (8), TTFB_N (streaming requests for time to first token, 200),
 #      TTFB_PACED_N (50) and PACE_MS (10): the same with the upstream pausing between chunks,
 #      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line).
 # Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
+#          triage_p99_ms_c8=.. nginx_p99_ms_c8=.. triage_p99_ms_c512=.. nginx_p99_ms_c512=..
+#          timeouts_c512=..
 # (CPU per request at c=8 JSON; Z = best JSON req/s at any concurrency; W = triage p50 - direct
-# p50 at c=8 JSON, in ms; NA where not measured.)
+# p50 at c=8 JSON, in ms; p99 of JSON requests at c=8 and c=512; timeouts_c512 = requests of
+# Triage's c=512 run that wrk gave up on after 2 s; NA where not measured.)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +28,7 @@ LOAD="$ROOT/bench/load"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
-DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32}"; STREAM_CONC="${STREAM_CONC:-8}"
+DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32 64 512}"; STREAM_CONC="${STREAM_CONC:-8}"
 TTFB_N="${TTFB_N:-200}"; TTFB_PACED_N="${TTFB_PACED_N:-50}"; PACE_MS="${PACE_MS:-10}"
 OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
 STAMP="$(date +%Y-%m-%d-%H%M)"
@@ -35,8 +38,11 @@ RAW_DIR="$OUT_DIR/tmp"
 RAW="$RAW_DIR/wrk-$STAMP.txt"
 
 log() { echo "bench: $*" >&2; }
-final_line() { echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4"; }
-die() { log "$*"; final_line NA NA NA NA; exit 1; }
+# final_line CPU NGINX_CPU RPS ADDED P99_C8 NGINX_P99_C8 P99_C512 NGINX_P99_C512 TIMEOUTS_C512
+final_line() {
+  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9"
+}
+die() { log "$*"; final_line NA NA NA NA NA NA NA NA NA; exit 1; }
 
 for tool in wrk nginx taskset node python3; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup.sh bench"
@@ -248,6 +254,9 @@ added=NA
 [ -n "${R[triage/json/8/p50_us]:-}" ] && [ -n "${R[direct/json/8/p50_us]:-}" ] &&
   added=$(awk -v a="${R[triage/json/8/p50_us]}" -v b="${R[direct/json/8/p50_us]}" 'BEGIN{printf "%.3f", (a-b)/1000}')
 
+p99_ms() { ms "${R[$1/json/$2/p99_us]:-NA}"; }
+SUMMARY=("$triage_cpu" "$nginx_cpu" "$best_rps" "$added" "$(p99_ms triage 8)" "$(p99_ms nginx 8)"
+         "$(p99_ms triage 512)" "$(p99_ms nginx 512)" "${R[triage/json/512/timeouts]:-NA}")
 build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TRIAGE_BIN")")/CMakeCache.txt" 2>/dev/null)"
 {
   echo "# Load benchmark: latest run"
@@ -259,7 +268,7 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
   echo "- Layout: SUT pinned to CPU $SUT_CPU; wrk, test upstream and TTFB client on CPU $LOAD_CPU; loopback"
   echo "- Tools: $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(nginx -v 2>&1 | sed 's/.*version: //'), node $(node --version)"
   echo "- Triage: \`$TRIAGE_BIN\` from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree), build type ${build_type:-?}, threads: 1, store sqlite${BENCH_NOTE:+; $BENCH_NOTE}"
-  echo "- Load: wrk -t1 -c1 / -t2 -c8 / -t2 -c32 JSON and -t2 -c$STREAM_CONC streaming, ${DUR} s per run after a ${WARM} s warm-up per target; body \`bench/load/post.lua\`"
+  echo "- Load: wrk -t1 -c1 / -t2 -cN for N in: $CONCS, JSON, and -t2 -c$STREAM_CONC streaming, ${DUR} s per run after a ${WARM} s warm-up per target; body \`bench/load/post.lua\`"
   echo
   echo "| target | mode | conc | req/s | p50 ms | p90 ms | p99 ms | p50 overhead vs direct, ms | SUT CPU us/req | SUT CPU % | upstream CPU us/req | errors |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -287,11 +296,11 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
     done
   done
   echo
-  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON):"
+  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON; p99 at c=8 and c=512; wrk timeouts of Triage at c=512):"
   echo
   echo '```'
-  final_line "$triage_cpu" "$nginx_cpu" "$best_rps" "$added"
+  final_line "${SUMMARY[@]}"
   echo '```'
 } > "$MD"
 log "wrote $TSV and $MD"
-final_line "$triage_cpu" "$nginx_cpu" "$best_rps" "$added"
+final_line "${SUMMARY[@]}"

@@ -11,13 +11,14 @@ wrk.body = '{"model":"gpt-4o-mini",' .. stream ..
   '"messages":[{"role":"system","content":"You are a helpful assistant."},' ..
   '{"role":"user","content":"Hello, how are you?"}],"max_tokens":16,"temperature":0.2}'
 
--- Latencies in microseconds; errors split into non-2xx/3xx statuses and socket errors.
+-- Latencies in microseconds; errors split into non-2xx/3xx statuses and socket errors, of which
+-- `timeouts` are requests wrk gave up on (2 s without an answer).
 done = function(summary, latency, requests)
   local e = summary.errors
   local sock = e.connect + e.read + e.write + e.timeout
   io.write(string.format(
-    "RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d sockerr=%d\n",
+    "RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d sockerr=%d timeouts=%d\n",
     summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.status, sock))
+    e.status, sock, e.timeout))
 end
