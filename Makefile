@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup setup-build build models demo test bench clean
+.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak
 
 all: build
 
@@ -75,5 +75,28 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@BUILD_DIR=$(BUILD) scripts/bench.sh
 
+# Robustness (docs/robustness.md). Each runs its own set-up and uses its own build dir.
+# fuzz: every libFuzzer target for FUZZ_SECONDS (default 60) each, clang-14, in build-fuzz.
+fuzz:
+	@scripts/setup.sh fuzz
+	@scripts/fuzz.sh
+
+# asan: the unit and integration suites under ASan+UBSan (build-asan).
+asan:
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory models
+	@scripts/sanitize.sh address
+
+# tsan: the concurrency-heavy tests under TSan (build-tsan).
+tsan:
+	@scripts/setup.sh test
+	@scripts/sanitize.sh thread
+
+# soak: mixed traffic against the real gateway for SOAK_MINUTES (default 30).
+soak:
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory build
+	@python3 tests/soak/soak.py $(BUILD)
+
 clean:
-	rm -rf $(BUILD) models
+	rm -rf $(BUILD) models build-fuzz build-asan build-tsan

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package Triage needs to build, test and demo. Idempotent: packages that
 # are already installed are skipped, and apt is not touched at all when nothing is missing.
-# Usage: scripts/setup.sh [build|test|bench]   (default: test)
+# Usage: scripts/setup.sh [build|test|bench|fuzz]   (default: test)
 set -euo pipefail
 profile="${1:-test}"
 
@@ -12,13 +12,16 @@ build_pkgs=(build-essential cmake pkg-config
   libgtest-dev libgmock-dev python3 openssl sqlite3 curl)
 test_pkgs=(chromium)
 bench_pkgs=(nginx wrk libbenchmark-dev)
+# libFuzzer comes with clang's runtime libraries (make fuzz; the project itself builds with g++).
+fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 case "$profile" in
   test) pkgs+=("${test_pkgs[@]}") ;;
   bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  fuzz) pkgs+=("${fuzz_pkgs[@]}") ;;
   build) ;;
-  *) echo "setup.sh: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;
+  *) echo "setup.sh: unknown profile '$profile' (build|test|bench|fuzz)" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -27,7 +30,7 @@ for p in "${pkgs[@]}"; do
 done
 # Node.js and npm may come from elsewhere than Debian (the machine image ships its own); a
 # working command is what counts, and Debian's npm package conflicts with other nodejs builds.
-if [ "$profile" != build ]; then
+if [ "$profile" = test ] || [ "$profile" = bench ]; then
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
@@ -41,6 +44,6 @@ fi
 
 # The official openai npm client for the end-to-end tests and playwright-core for the browser
 # test; versions are pinned in tests/e2e/package-lock.json.
-if [ "$profile" != build ] && [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/openai" ]; then
+if { [ "$profile" = test ] || [ "$profile" = bench ]; } && [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/openai" ]; then
   (cd "$(dirname "$0")/../tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 fi

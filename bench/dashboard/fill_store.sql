@@ -47,11 +47,11 @@ SELECT printf('req_%012d', i), ts_ms, 'key_0123456789ab', cohort, category, NULL
   CASE WHEN route = 'support' AND step > 0 THEN '["cascaded"]'
        WHEN route = 'auto' AND (i * 37) % 1000 BETWEEN 500 AND 650 THEN '["flag_band"]' ELSE '[]' END,
   CASE WHEN route = 'support' THEN printf(
-    '[{"kind":"model_call","name":"%s","detail":"openai/1","tier":"%s","start_us":60,"duration_us":%d,"queue_us":0,"ttfb_us":%d,"tokens_in":%d,"tokens_out":%d,"tokens_estimated":false,"cost_usd":0.0001,"ok":true,"error":""},{"kind":"check","name":"len","detail":"rules/1","tier":"","start_us":%d,"duration_us":12,"queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,"cost_usd":0,"ok":true,"error":""},{"kind":"route","name":"support","detail":"cascade: %saccepted","tier":"","start_us":0,"duration_us":%d,"queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,"cost_usd":0,"ok":true,"error":""}]',
+    '[{"kind":"model_call","name":"%s","detail":"openai/1","tier":"%s","start_us":60,"duration_us":%d,"queue_us":0,"ttfb_us":%d,"tokens_in":%d,"tokens_out":%d,"tokens_estimated":false,"cost_usd":0.0001,"ok":true,"error":""},{"kind":"check","name":"len","detail":"rules/1","tier":"","start_us":%d,"duration_us":12,"queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,"cost_usd":0,"ok":true,"error":""},{"kind":"route","name":"support","detail":"cascade/1: %saccepted","tier":"","start_us":0,"duration_us":%d,"queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,"cost_usd":0,"ok":true,"error":"","cascade":{"step":%d,"route":"%s","outcome":"accepted"}}]',
     model, tier, upstream_us, upstream_us / 4, tokens_in, tokens_out, upstream_us + 60,
     CASE step WHEN 0 THEN 'step 0 ''small'' ' WHEN 1 THEN 'step 0 ''small'' rejected (len/1: short); step 1 ''medium'' '
       ELSE 'step 0 ''small'' rejected (len/1: short); step 1 ''medium'' rejected (len/1: short); step 2 ''large'' ' END,
-    upstream_us + 100)
+    upstream_us + 100, step, CASE step WHEN 0 THEN 'small' WHEN 1 THEN 'medium' ELSE 'large' END)
   ELSE printf(
     '[{"kind":"route","name":"%s","detail":"classify/1","tier":"","start_us":0,"duration_us":%d,"queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,"cost_usd":0,"ok":true,"error":""},{"kind":"model_call","name":"%s","detail":"openai/1","tier":"%s","start_us":%d,"duration_us":%d,"queue_us":0,"ttfb_us":%d,"tokens_in":%d,"tokens_out":%d,"tokens_estimated":false,"cost_usd":0.0001,"ok":true,"error":""}]',
     COALESCE(route, model), routing_us, model, tier, routing_us, upstream_us, upstream_us / 4, tokens_in, tokens_out)

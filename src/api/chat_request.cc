@@ -2,6 +2,7 @@
 
 #include <boost/json/parser.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -225,6 +226,40 @@ Error parse_error(std::string_view body, size_t offset, const boost::system::err
   return invalid(std::move(msg), {});
 }
 
+// True when `v` holds a number beyond the double range (Boost.JSON reads 1e999 as infinity,
+// and would serialize it as the non-JSON `Infinity` when the body is forwarded upstream; found
+// by fuzz_chat_request). On true, `path` is where it is ("messages[0].x", "a.b[2]").
+bool find_non_finite(const json::value& v, std::string& path) {
+  auto prefix = [&path](std::string head) {
+    if (!path.empty() && path.front() != '[') head += '.';
+    path.insert(0, head);
+  };
+  switch (v.kind()) {
+    case json::kind::double_:
+      return !std::isfinite(v.get_double());
+    case json::kind::array: {
+      const json::array& a = v.get_array();
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (find_non_finite(a[i], path)) {
+          prefix("[" + std::to_string(i) + "]");
+          return true;
+        }
+      }
+      return false;
+    }
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (find_non_finite(kv.value(), path)) {
+          prefix(std::string(kv.key()));
+          return true;
+        }
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 Result<core::ChatRequest> parse_chat_request(std::string_view body) {
@@ -240,6 +275,12 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
     return invalid("Invalid request body: expected a JSON object, but got " +
                        std::string(kind_phrase(root)) + " instead.",
                    {});
+  }
+
+  if (std::string where; find_non_finite(root, where)) {
+    return invalid("Invalid number in '" + where +
+                       "': it is too large to represent (beyond about 1.8e308).",
+                   where);
   }
 
   core::ChatRequest req;

@@ -114,7 +114,7 @@ boost::asio::awaitable<routes::Verdict> AgreementCheck::run(const core::ChatRequ
   co_return routes::Verdict{pass, score, std::move(reason)};
 }
 
-std::unique_ptr<routes::Check> make_agreement_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_agreement_check(config::MapReader& cfg, const routes::CheckContext& ctx) {
   cfg.only({"type", "route", "routes", "min_agree", "extract"});
   config::Field route_field = cfg["route"];
   config::Field routes_field = cfg["routes"];
@@ -122,12 +122,13 @@ std::unique_ptr<routes::Check> make_agreement_check(config::MapReader& cfg) {
     routes_field.fail("give either `route:` (one second opinion) or `routes:` (several), not both");
   }
   std::vector<routes::Route*> seconds;
-  if (route_field.present()) seconds.push_back(&resolve_check_route(route_field));
+  if (route_field.present()) seconds.push_back(&resolve_check_route(route_field, ctx));
   if (routes_field.present()) {
-    for (const config::Field& f : routes_field.items()) seconds.push_back(&resolve_check_route(f));
+    for (const config::Field& f : routes_field.items())
+      seconds.push_back(&resolve_check_route(f, ctx));
     if (seconds.empty()) routes_field.fail("`routes:` needs at least one route or model");
   }
-  routes::RouteTable* table = routes::CheckRegistry::table();
+  routes::RouteTable* table = ctx.table;
   if (seconds.empty() && !table) {
     route_field.fail("agreement without `route:` resamples the answering model, so it can only "
                      "be used where checks are built with the route table (e.g. a cascade step)");

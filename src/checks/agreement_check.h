@@ -73,6 +73,6 @@ class AgreementCheck final : public routes::Check, public routes::Tunable {
 };
 
 // Factory for `type: agreement` (keys: route | routes, min_agree, extract).
-std::unique_ptr<routes::Check> make_agreement_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_agreement_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

@@ -41,7 +41,7 @@ Verdict ArithmeticCheck::evaluate(const core::ChatRequest&, const core::Completi
   return v;
 }
 
-std::unique_ptr<routes::Check> make_arithmetic_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_arithmetic_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "max_wrong", "min_steps", "rel_tolerance"});
   ArithmeticOptions o;
   o.max_wrong = cfg["max_wrong"].get<int64_t>(0, config::Range::at_least(0));

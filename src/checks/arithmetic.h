@@ -28,6 +28,6 @@ class ArithmeticCheck final : public SyncCheck {
   ArithmeticOptions o_;
 };
 
-std::unique_ptr<routes::Check> make_arithmetic_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_arithmetic_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

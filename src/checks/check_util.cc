@@ -7,13 +7,12 @@
 
 namespace triage::checks {
 
-routes::Route& resolve_check_route(const config::Field& field) {
-  routes::RouteTable* table = routes::CheckRegistry::table();
-  if (!table) {
+routes::Route& resolve_check_route(const config::Field& field, const routes::CheckContext& ctx) {
+  if (!ctx.table) {
     field.fail("this check calls a route or model, so it can only be used where checks are "
                "built with the route table (e.g. in a cascade step)");
   }
-  return routes::resolve_child(*table, field);
+  return routes::resolve_child(*ctx.table, field);
 }
 
 boost::asio::awaitable<Result<core::Completion>> call_for_check(routes::Route& route,
@@ -34,11 +33,6 @@ boost::asio::awaitable<Result<core::Completion>> call_for_check(routes::Route& r
   t.confidence = confidence;
   t.synthesized = synthesized;
   co_return r;
-}
-
-void add_flag(routes::ExecContext& ctx, const std::string& flag) {
-  auto& flags = ctx.trace.flags;
-  if (std::find(flags.begin(), flags.end(), flag) == flags.end()) flags.push_back(flag);
 }
 
 }  // namespace triage::checks

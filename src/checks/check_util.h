@@ -9,15 +9,16 @@
 #include "common/result.h"
 #include "config/yaml_util.h"
 #include "core/chat.h"
+#include "routes/check.h"
 #include "routes/knob.h"
 #include "routes/route.h"
 
 namespace triage::checks {
 
 // The route or model named by `field`, resolved through the route table being built
-// (routes::CheckRegistry::table()). Throws config::ConfigError at `field` when the name is
-// unknown or the check is built outside a route table (e.g. a bare CheckRegistry::build()).
-routes::Route& resolve_check_route(const config::Field& field);
+// (ctx.table). Throws config::ConfigError at `field` when the name is unknown or the check is
+// built without a route table (e.g. a bare CheckRegistry::build()).
+routes::Route& resolve_check_route(const config::Field& field, const routes::CheckContext& ctx);
 
 // Runs `route` for `req` (never streaming) on behalf of a check. The model calls it makes
 // append their spans, cost and waits to ctx.trace as usual, but the trace's answer attribution
@@ -26,9 +27,6 @@ routes::Route& resolve_check_route(const config::Field& field);
 boost::asio::awaitable<Result<core::Completion>> call_for_check(routes::Route& route,
                                                                 const core::ChatRequest& req,
                                                                 routes::ExecContext& ctx);
-
-// Adds `flag` to ctx.trace.flags unless it is there already.
-void add_flag(routes::ExecContext& ctx, const std::string& flag);
 
 // A threshold knob kept in an atomic, for checks that pass when a score >= the threshold.
 class ThresholdKnob final : public routes::Knob {

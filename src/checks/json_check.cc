@@ -155,7 +155,7 @@ Verdict JsonCheck::evaluate(const core::ChatRequest&, const core::Completion& a)
   return Verdict{true, 1.0, "valid JSON"};
 }
 
-std::unique_ptr<routes::Check> make_json_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_json_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "schema", "allow_fences"});
   JsonOptions o;
   o.allow_fences = cfg["allow_fences"].get<bool>(true);

@@ -46,6 +46,6 @@ class JsonCheck final : public SyncCheck {
   JsonOptions o_;
 };
 
-std::unique_ptr<routes::Check> make_json_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_json_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

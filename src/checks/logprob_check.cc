@@ -25,7 +25,7 @@ routes::Verdict LogprobCheck::evaluate(const core::ChatRequest&,
   return routes::Verdict{pass, p, buf};
 }
 
-std::unique_ptr<routes::Check> make_logprob_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_logprob_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "threshold", "aggregate", "missing"});
   const double t = cfg["threshold"].get<double>(0.5, config::Range::between(0, 1));
   const std::string agg = cfg["aggregate"].one_of({"mean", "min"}, "mean");

@@ -44,6 +44,6 @@ class LogprobCheck final : public SyncCheck, public routes::Tunable {
 };
 
 // Factory for `type: logprob` (keys: threshold, aggregate, missing).
-std::unique_ptr<routes::Check> make_logprob_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_logprob_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

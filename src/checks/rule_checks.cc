@@ -153,12 +153,12 @@ Verdict FinalAnswerCheck::evaluate(const core::ChatRequest&, const core::Complet
   return pass("final answer '" + excerpt(std::string_view(shown.data(), shown.size())) + "'");
 }
 
-std::unique_ptr<routes::Check> make_non_empty_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_non_empty_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type"});
   return std::make_unique<NonEmptyCheck>();
 }
 
-std::unique_ptr<routes::Check> make_length_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_length_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "min_chars", "max_chars", "min_tokens", "max_tokens"});
   LengthOptions o;
   const auto nonneg = config::Range::at_least(0);
@@ -178,7 +178,7 @@ std::unique_ptr<routes::Check> make_length_check(config::MapReader& cfg) {
   return std::make_unique<LengthCheck>(o);
 }
 
-std::unique_ptr<routes::Check> make_regex_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_regex_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "must_match", "must_not_match"});
   auto must = read_patterns(cfg["must_match"]);
   auto must_not = read_patterns(cfg["must_not_match"]);
@@ -188,7 +188,7 @@ std::unique_ptr<routes::Check> make_regex_check(config::MapReader& cfg) {
   return std::make_unique<RegexCheck>(std::move(must), std::move(must_not));
 }
 
-std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "phrases", "extra_phrases", "window_chars"});
   RefusalOptions o;
   o.phrases = cfg["phrases"].get<std::vector<std::string>>({});
@@ -204,7 +204,7 @@ std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg) {
   return std::make_unique<RefusalCheck>(std::move(o));
 }
 
-std::unique_ptr<routes::Check> make_final_answer_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_final_answer_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "pattern"});
   config::Field f = cfg["pattern"];
   std::string text = f.get<std::string>(ml::kFinalAnswerPattern);

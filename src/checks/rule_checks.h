@@ -106,10 +106,10 @@ class FinalAnswerCheck final : public SyncCheck {
 };
 
 // Factories (parse typed config with MapReader; throw config::ConfigError at the field).
-std::unique_ptr<routes::Check> make_non_empty_check(config::MapReader& cfg);
-std::unique_ptr<routes::Check> make_length_check(config::MapReader& cfg);
-std::unique_ptr<routes::Check> make_regex_check(config::MapReader& cfg);
-std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg);
-std::unique_ptr<routes::Check> make_final_answer_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_non_empty_check(config::MapReader& cfg, const routes::CheckContext& ctx);
+std::unique_ptr<routes::Check> make_length_check(config::MapReader& cfg, const routes::CheckContext& ctx);
+std::unique_ptr<routes::Check> make_regex_check(config::MapReader& cfg, const routes::CheckContext& ctx);
+std::unique_ptr<routes::Check> make_refusal_check(config::MapReader& cfg, const routes::CheckContext& ctx);
+std::unique_ptr<routes::Check> make_final_answer_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

@@ -16,7 +16,7 @@ routes::Verdict ScorerCheck::evaluate(const core::ChatRequest& req,
   return routes::Verdict{pass, p, buf};
 }
 
-std::unique_ptr<routes::Check> make_scorer_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_scorer_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "model", "threshold"});
   config::Field model_field = cfg["model"];
   std::filesystem::path path = model_field.as<std::string>();

@@ -59,6 +59,6 @@ class ScorerCheck final : public SyncCheck, public routes::Tunable {
 };
 
 // Factory for `type: scorer` (keys: model (required), threshold).
-std::unique_ptr<routes::Check> make_scorer_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_scorer_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

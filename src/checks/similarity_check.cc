@@ -177,7 +177,7 @@ routes::Verdict SimilarityCheck::evaluate(const core::ChatRequest& req,
   return routes::Verdict{pass, m.cosine, buf};
 }
 
-std::unique_ptr<routes::Check> make_similarity_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_similarity_check(config::MapReader& cfg, const routes::CheckContext& /*ctx*/) {
   cfg.only({"type", "references", "min", "ngram"});
   config::Field refs_field = cfg["references"];
   std::filesystem::path path = refs_field.as<std::string>();

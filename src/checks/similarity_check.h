@@ -81,6 +81,6 @@ class SimilarityCheck final : public SyncCheck, public routes::Tunable {
 };
 
 // Factory for `type: similarity` (keys: references (required), min, ngram).
-std::unique_ptr<routes::Check> make_similarity_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_similarity_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

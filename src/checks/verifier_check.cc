@@ -10,8 +10,6 @@ namespace triage::checks {
 
 namespace {
 
-const char* kFlag = "verification_failed";
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -73,13 +71,13 @@ boost::asio::awaitable<routes::Verdict> VerifierCheck::run(const core::ChatReque
            std::string("verifier said ") + (*yes ? "yes" : "no") + ": '" + first_line + "'"};
     }
   }
-  if (!v.pass) add_flag(ctx, kFlag);
+  if (!v.pass) core::add_flag_once(ctx.trace.flags, core::ReviewFlag::kVerificationFailed);
   co_return v;
 }
 
-std::unique_ptr<routes::Check> make_verifier_check(config::MapReader& cfg) {
+std::unique_ptr<routes::Check> make_verifier_check(config::MapReader& cfg, const routes::CheckContext& ctx) {
   cfg.only({"type", "route", "template", "pass_on"});
-  routes::Route& route = resolve_check_route(cfg["route"]);
+  routes::Route& route = resolve_check_route(cfg["route"], ctx);
   routes::PromptTemplate prompt = routes::PromptTemplate::from_text(kDefaultVerifierTemplate);
   if (config::Field t = cfg["template"]; t.present()) {
     prompt = routes::PromptTemplate::parse(t, [](const std::string& name) -> std::string {

@@ -49,6 +49,6 @@ class VerifierCheck final : public routes::Check {
 };
 
 // Factory for `type: verifier` (keys: route (required), template, pass_on).
-std::unique_ptr<routes::Check> make_verifier_check(config::MapReader& cfg);
+std::unique_ptr<routes::Check> make_verifier_check(config::MapReader& cfg, const routes::CheckContext& ctx);
 
 }  // namespace triage::checks

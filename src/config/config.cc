@@ -16,13 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kProviders = {"openai", "anthropic", "replay", "local"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
-const std::vector<std::string> kReplayFormats = {"auto", "routellm", "routerbench"};
-const std::vector<std::string> kReviewFlags = {"flag_band",           "escalated",
-                                               "cascaded",            "final_checks_failed",
-                                               "verification_failed", "step_checks_failed"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -133,13 +128,17 @@ void parse_review(MapReader r, ReviewConfig& rc) {
     if (!flags.node().IsSequence())
       flags.fail("expected a list of trace flags, e.g. [flag_band, cascaded], got " +
                  describe(flags.node()));
-    rc.flags = flags.as<std::vector<std::string>>();
-    auto items = flags.items();
-    for (size_t i = 0; i < rc.flags.size(); ++i) {
-      if (std::find(kReviewFlags.begin(), kReviewFlags.end(), rc.flags[i]) == kReviewFlags.end())
-        items[i].fail("unknown review flag '" + rc.flags[i] + "'" + suggest(rc.flags[i], kReviewFlags));
-      for (size_t j = 0; j < i; ++j)
-        if (rc.flags[j] == rc.flags[i]) items[i].fail("duplicate flag '" + rc.flags[i] + "'");
+    std::vector<std::string> known;
+    for (core::ReviewFlag f : core::review_rule_flags()) known.emplace_back(core::flag_name(f));
+    const std::vector<std::string> names = flags.as<std::vector<std::string>>();
+    const std::vector<Field> items = flags.items();
+    rc.flags.clear();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::optional<core::ReviewFlag> flag = core::parse_flag(names[i]);
+      if (!flag || core::flag_kind(*flag) != core::FlagKind::kReviewRule)
+        items[i].fail("unknown review flag '" + names[i] + "'" + suggest(names[i], known));
+      if (core::has_flag(rc.flags, *flag)) items[i].fail("duplicate flag '" + names[i] + "'");
+      rc.flags.push_back(*flag);
     }
   }
   rc.sample_large = r["sample_large"].get<double>(rc.sample_large, Range::between(0, 1));
@@ -205,52 +204,36 @@ void parse_prices(MapReader r, Prices& p) {
   p.per_call = r["per_call"].get<double>(0.0, Range::at_least(0));
 }
 
-void parse_replay(MapReader r, ReplayOptions& o, const Config& cfg) {
-  r.only({"dataset", "format", "response_column", "prompt_column", "score_column", "ttft_ms",
-          "tokens_per_s", "jitter", "synthesize_missing"});
-  o.dataset = cfg.resolve(r["dataset"].as<std::string>());
-  o.format = r["format"].one_of(kReplayFormats, o.format);
-  o.response_column = r["response_column"].as<std::string>();
-  o.prompt_column = r["prompt_column"].get<std::string>(o.prompt_column);
-  if (o.prompt_column.empty()) r["prompt_column"].fail("must not be empty");
-  o.score_column = r["score_column"].get<std::string>(o.score_column);
-  o.ttft_ms = r["ttft_ms"].get<double>(o.ttft_ms, Range::at_least(0));
-  o.tokens_per_s = r["tokens_per_s"].get<double>(o.tokens_per_s, Range::at_least(0));
-  o.jitter = r["jitter"].get<double>(o.jitter, Range::between(0, 1));
-  o.synthesize_missing = r["synthesize_missing"].get<bool>(o.synthesize_missing);
-}
-
-void parse_local(MapReader r, LocalOptions& o, const Config& cfg) {
-  r.only({"model_path", "answers", "default_answer"});
-  o.model_path = cfg.resolve(r["model_path"].as<std::string>());
-  o.answers = r["answers"].get<std::map<std::string, std::string>>({});
-  o.default_answer = r["default_answer"].get<std::string>(o.default_answer);
-}
-
-Model parse_model(const Field& item, const Config& cfg) {
+// The fields every model has, then (with a catalog) what is its provider's: the provider's
+// name from the catalog, no other provider's block, and the provider's own check_model().
+Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* providers) {
   MapReader r = item.map();
-  r.only({"name", "provider", "endpoint", "api_key_env", "upstream_model", "tier", "prices",
-          "context_window", "timeout_ms", "max_concurrency", "max_queue_ms", "version", "openai",
-          "anthropic", "replay", "local"});
+  std::vector<std::string> keys = {"name",          "provider",   "endpoint",
+                                   "api_key_env",   "upstream_model", "tier",
+                                   "prices",        "context_window", "timeout_ms",
+                                   "max_concurrency", "max_queue_ms", "version"};
+  const std::vector<std::string> names = providers ? providers->provider_names()
+                                                   : std::vector<std::string>{};
+  if (providers) {
+    keys.insert(keys.end(), names.begin(), names.end());  // every provider's block
+  } else if (Field p = r["provider"]; p.present() && p.node().IsScalar()) {
+    keys.push_back(p.node().Scalar());  // the model's own provider's block
+  }
+  r.only(keys);
   Model m;
   m.line = item.line();
+  m.declaration = YamlBlock{item.node(), item.path(), item.line()};
   m.name = r["name"].as<std::string>();
-  m.provider = r["provider"].one_of(kProviders);
-  const bool http = m.provider == "openai" || m.provider == "anthropic";
+  m.provider = providers ? r["provider"].one_of(names) : r["provider"].as<std::string>();
 
+  // Whether a provider needs or refuses endpoint/api_key_env is its rule (check_model); what
+  // makes a valid value is common.
   Field endpoint = r["endpoint"];
-  if (http) {
-    if (!endpoint.present())
-      endpoint.fail(
-          "missing required field 'endpoint': provider '" + m.provider +
-          "' needs the base URL, e.g. " +
-          (m.provider == "openai" ? "https://api.openai.com/v1" : "https://api.anthropic.com/v1"));
+  if (endpoint.present()) {
     m.endpoint = endpoint.as<std::string>();
     if (std::string why = check_http_url(m.endpoint); !why.empty())
       endpoint.fail(why + ", got '" + m.endpoint + "'");
     while (!m.endpoint.empty() && m.endpoint.back() == '/') m.endpoint.pop_back();
-  } else if (endpoint.present()) {
-    endpoint.fail("provider '" + m.provider + "' does not call a URL; remove 'endpoint'");
   }
 
   Field key_env = r["api_key_env"];
@@ -267,8 +250,6 @@ Model parse_model(const Field& item, const Config& cfg) {
           "must be an environment variable name matching [A-Z_][A-Z0-9_]* "
           "(e.g. OPENAI_API_KEY), got '" +
           v + "'");
-    if (!http)
-      key_env.fail("provider '" + m.provider + "' does not use an API key; remove 'api_key_env'");
     m.api_key_env = v;
   }
 
@@ -290,47 +271,26 @@ Model parse_model(const Field& item, const Config& cfg) {
   m.max_queue_ms = r["max_queue_ms"].get<int64_t>(m.max_queue_ms, Range::at_least(0));
   m.version = r["version"].get<std::string>(m.version);
 
-  // Provider blocks: only the one matching the provider is allowed.
-  for (const std::string& block : kProviders) {
-    Field f = r[block];
-    if (block != m.provider && r.has(block))
-      f.fail("block '" + block + "' does not apply to provider '" + m.provider +
-             "'; remove it or set provider: " + block);
-  }
-  if (m.provider == "openai") {
-    MapReader o = r["openai"].map();
-    o.only({"organization"});
-    m.openai.organization = o["organization"].get<std::string>(m.openai.organization);
-  } else if (m.provider == "anthropic") {
-    MapReader o = r["anthropic"].map();
-    o.only({"version", "default_max_tokens"});
-    m.anthropic.version = o["version"].get<std::string>(m.anthropic.version);
-    if (m.anthropic.version.empty()) o["version"].fail("must not be empty");
-    m.anthropic.default_max_tokens =
-        o["default_max_tokens"].get<int64_t>(m.anthropic.default_max_tokens, Range::above(0));
-  } else if (m.provider == "replay") {
-    if (!r["replay"].present())
-      r["replay"].fail(
-          "provider 'replay' needs a 'replay:' block with at least 'dataset' (a CSV) and "
-          "'response_column'");
-    parse_replay(r["replay"].map(), m.replay, cfg);
-  } else {
-    if (!r["local"].present())
-      r["local"].fail(
-          "provider 'local' needs a 'local:' block with at least 'model_path' (a fastText "
-          ".bin/.ftz)");
-    parse_local(r["local"].map(), m.local, cfg);
+  const Field block = r[m.provider];
+  m.options = YamlBlock{block.node(), block.path(), block.line()};
+  if (providers) {
+    for (const std::string& other : names) {
+      if (other != m.provider && r.has(other))
+        r[other].fail("block '" + other + "' does not apply to provider '" + m.provider +
+                      "'; remove it or set provider: " + other);
+    }
+    providers->check_model(cfg, m);
   }
   return m;
 }
 
-void parse_models(Field f, Config& cfg) {
+void parse_models(Field f, Config& cfg, const ProviderCatalog* providers) {
   if (!f.present()) f.fail("missing required field 'models': list the models Triage may call");
   if (!f.node().IsSequence()) f.fail("expected a list of models, got " + describe(f.node()));
   const std::vector<Field> items = f.items();
   if (items.empty()) f.fail("the list is empty; declare at least one model");
   for (const Field& item : items) {
-    Model m = parse_model(item, cfg);
+    Model m = parse_model(item, cfg, providers);
     if (const Model* prev = cfg.find_model(m.name))
       item.map()["name"].fail("duplicate model name '" + m.name + "' (first declared at line " +
                               std::to_string(prev->line) + ")");
@@ -369,6 +329,68 @@ std::string default_reference(const Config& cfg) {
   return best ? best->name : std::string();
 }
 
+// Where the innermost flow collection ('[' or '{') still open at byte `end` of `text` began,
+// when there is one. yaml-cpp reports an unclosed flow where it gave up, which is the next
+// token (often the next line, or past the end of the file); the mistake is at the opener.
+// A '[', '{' or quote counts as opening only where a YAML value can start (at a line's start
+// or after ':', '-', ',', '[', '{', '?'), so brackets inside plain scalars are not mistaken for
+// one; comments and quoted scalars are skipped.
+struct FlowOpener {
+  int line = 0;  // 1-based
+  int column = 0;
+  char bracket = '[';
+};
+
+std::optional<FlowOpener> unclosed_flow(std::string_view text, size_t end) {
+  std::vector<FlowOpener> open;
+  int line = 1, column = 1;
+  char prev = '\n';  // the previous non-blank character on this line; '\n' at a line's start
+  end = std::min(end, text.size());
+  for (size_t i = 0; i < end; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      column = 1;
+      prev = '\n';
+      continue;
+    }
+    const bool value_start = prev == '\n' || prev == ':' || prev == '-' || prev == ',' ||
+                             prev == '[' || prev == '{' || prev == '?';
+    if (c == '#' && (prev == '\n' || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+      while (i + 1 < end && text[i + 1] != '\n') ++i;  // the comment, up to its line's end
+      continue;
+    }
+    if ((c == '"' || c == '\'') && value_start) {
+      for (++i, ++column; i < end; ++i, ++column) {  // to the closing quote (may span lines)
+        if (text[i] == '\n') {
+          ++line;
+          column = 0;
+        } else if (c == '"' && text[i] == '\\') {
+          ++i, ++column;
+        } else if (text[i] == c) {
+          if (c == '\'' && i + 1 < end && text[i + 1] == '\'') {
+            ++i, ++column;  // '' is an escaped quote
+          } else {
+            break;
+          }
+        }
+      }
+      prev = c;
+      ++column;
+      continue;
+    }
+    if ((c == '[' || c == '{') && value_start) {
+      open.push_back({line, column, c});
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      open.pop_back();
+    }
+    if (c != ' ' && c != '\t') prev = c;
+    ++column;
+  }
+  if (open.empty()) return std::nullopt;
+  return open.back();
+}
+
 std::string config_dir(const std::string& path) {
   std::error_code ec;
   if (path.empty()) return fs::current_path(ec).string();
@@ -404,12 +426,21 @@ std::string Config::resolve(const std::string& relative) const {
   return (fs::path(dir) / p).lexically_normal().string();
 }
 
-Config parse_config(const std::string& yaml_text, const std::string& path) {
+Config parse_config(const std::string& yaml_text, const std::string& path,
+                    const ProviderCatalog* providers) {
   const std::string file = path.empty() ? std::string("<config>") : path;
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
+    if (e.msg.find("flow not found") != std::string::npos) {
+      const size_t at = e.mark.pos >= 0 ? static_cast<size_t>(e.mark.pos) : yaml_text.size();
+      if (std::optional<FlowOpener> o = unclosed_flow(yaml_text, at)) {
+        fail_at(file, o->line, "",
+                "invalid YAML: " + e.msg + " (column " + std::to_string(o->column) +
+                    ": this '" + o->bracket + "' is never closed)");
+      }
+    }
     fail_at(file, e.mark.line + 1, "",
             "invalid YAML: " + e.msg + " (column " + std::to_string(e.mark.column + 1) + ")");
   }
@@ -431,7 +462,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
   parse_review(top["review"].map(), cfg.review);
   if (top.has("otel")) parse_otel(top["otel"].map(), cfg.otel.emplace());
   cfg.tiers = parse_tiers(top["tiers"]);
-  parse_models(top["models"], cfg);
+  parse_models(top["models"], cfg, providers);
   parse_routes(top["routes"], cfg);
 
   Field ref = top["reference_model"];
@@ -448,7 +479,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
   return cfg;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, const ProviderCatalog* providers) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
@@ -459,7 +490,7 @@ Config load_config(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, providers);
 }
 
 double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in) {

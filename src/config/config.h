@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/review_flag.h"
+
 namespace triage::config {
 
 // Thrown only while loading; the message is complete ("file:line: path: what is wrong").
@@ -27,42 +29,27 @@ struct Prices {
   double per_call = 0.0;
 };
 
-struct OpenAIOptions {
-  std::string organization;  // optional OpenAI-Organization header
+// A part of the file kept as YAML for the module that owns its schema (a provider's options
+// block), with its position, so that the module reads it as a config::Field (yaml_util.h) and
+// its errors read "FILE:LINE: PATH: what" like the loader's own.
+// Copies share the YAML tree: to point a copy elsewhere, rebind with node.reset(other) (yaml-cpp's
+// `node = other` writes into the shared node).
+struct YamlBlock {
+  YAML::Node node;   // null or undefined when the file has no such block (or for code-built ones)
+  std::string path;  // "models[2].replay"
+  int line = 0;      // the line of its key; the enclosing mapping's line when it is absent
+
+  bool present() const { return node.IsDefined() && !node.IsNull(); }
 };
 
-struct AnthropicOptions {
-  std::string version = "2023-06-01";     // anthropic-version header
-  int64_t default_max_tokens = 1024;      // Anthropic requires max_tokens; used when absent
-};
-
-// Latency model of the replay provider: ttft + tokens/tokens_per_s, times (1 +- jitter).
-struct ReplayOptions {
-  std::string dataset;          // CSV path; load_config resolves it against the config dir
-  std::string format = "auto";  // routellm | routerbench | auto (from the header)
-  std::string response_column;  // e.g. "strong_response" or "gpt-4-1106-preview|response"
-  std::string prompt_column = "prompt";
-  std::string score_column;     // optional: grade of that response (0..1), recorded in the trace
-  double ttft_ms = 0.0;
-  double tokens_per_s = 0.0;    // 0: whole answer at once after ttft
-  double jitter = 0.0;          // 0..1, uniform
-  // When a prompt has no recording: false (default) answers 404-style error; true answers a
-  // placeholder of typical length, marked synthesized and never graded.
-  bool synthesize_missing = false;
-};
-
-// In-process fastText classifier. Answers with the predicted label and its probability, or,
-// when `answers` has a template for the label, with that text (an FAQ tier).
-struct LocalOptions {
-  std::string model_path;  // .bin/.ftz; load_config resolves it against the config dir
-  std::map<std::string, std::string> answers;  // label -> templated answer ("{label}" expands)
-  std::string default_answer;  // used for labels without a template; empty: answer the label
-};
-
+// Fields every model has. What is specific to a provider (its `<provider>:` options block, and
+// whether it needs or refuses `endpoint` and `api_key_env`) is the provider's own: kept here as
+// YAML and read by providers/<name>.{h,cc}, which registers itself under its name
+// (providers/registry.cc) and checks the model at load (ProviderCatalog below).
 struct Model {
   std::string name;      // catalog name clients use
-  std::string provider;  // openai | anthropic | replay | local
-  std::string endpoint;  // base URL, e.g. https://api.openai.com/v1 (openai, anthropic)
+  std::string provider;  // a registered provider name: openai | anthropic | replay | local | ...
+  std::string endpoint;  // base URL, e.g. https://api.openai.com/v1, for providers that call one
   std::string api_key_env;    // NAME of the env var holding the key; the key itself never here
   std::string upstream_model;  // model name sent upstream; default: name
   std::string tier = "medium";
@@ -72,11 +59,13 @@ struct Model {
   int64_t max_concurrency = 0;     // in-flight calls across all threads; 0 = unlimited
   int64_t max_queue_ms = 5000;     // how long a call may wait for a slot before 503
   std::string version;             // free-form label recorded in traces ("2024-08-06")
-  OpenAIOptions openai;
-  AnthropicOptions anthropic;
-  ReplayOptions replay;
-  LocalOptions local;
   int line = 0;  // where it was declared, for later error messages
+  // The whole `models[i]` mapping as declared (its path "models[i]"): a provider reads the
+  // positions of the common fields it has rules about here.
+  YamlBlock declaration;
+  // The `<provider>:` block (e.g. `replay:`), absent when the file has none; parsed by the
+  // provider (e.g. providers::parse_replay_options).
+  YamlBlock options;
 };
 
 // A route as declared; the routes module builds it with its own typed config (see routes/).
@@ -103,12 +92,11 @@ struct StoreConfig {
 // Which finished requests enter the review queue (docs/review.md). A request enters when any
 // rule matches; the reasons are recorded with it.
 struct ReviewConfig {
-  // Trace flags that enqueue a request: flag_band, escalated, cascaded, final_checks_failed,
-  // verification_failed, step_checks_failed (the flags route kinds set). Empty: no flag
+  // Trace flags that enqueue a request, by their names in the file: any of
+  // core::review_rule_flags() (flag_band, escalated, cascaded, final_checks_failed,
+  // verification_failed, step_checks_failed), which is also the default. Empty: no flag
   // enqueues.
-  std::vector<std::string> flags = {"flag_band",           "escalated",
-                                    "cascaded",            "final_checks_failed",
-                                    "verification_failed", "step_checks_failed"};
+  std::vector<core::ReviewFlag> flags = core::review_rule_flags();
   // Share (0..1) of successful calls answered by a model of the top tier that are sampled
   // (reason "sample_large"), to find tasks a cheaper tier could take. Deterministic per
   // request id (hash), so a replay samples the same requests. 0 disables.
@@ -147,6 +135,22 @@ struct ServerConfig {
   std::string log_level = "info";
 };
 
+struct Config;
+
+// What the loader knows about providers, whose names config does not list: the registered
+// names and each provider's own rules. providers::ProviderRegistry implements it; pass one to
+// load_config()/parse_config() to check models against it (engine::load_config() passes the
+// built-in providers).
+class ProviderCatalog {
+ public:
+  virtual ~ProviderCatalog() = default;
+  // Registered names, in registration order (messages list them in that order).
+  virtual std::vector<std::string> provider_names() const = 0;
+  // Checks what is the provider's in `model`: its options block and whether it needs or refuses
+  // endpoint / api_key_env. Throws ConfigError at the field. `model.provider` is registered.
+  virtual void check_model(const Config& cfg, const Model& model) const = 0;
+};
+
 struct Config {
   std::string path;  // the file it came from
   std::string dir;   // its directory; relative paths in the config resolve against it
@@ -169,8 +173,14 @@ struct Config {
   std::string resolve(const std::string& relative) const;
 };
 
-Config load_config(const std::string& path);             // throws ConfigError
-Config parse_config(const std::string& yaml_text, const std::string& path);  // throws ConfigError
+// Both throw ConfigError. With `providers`, every model's provider must be one of its names and
+// passes its check_model() (each model right after its common fields, so errors come in file
+// order). Without, provider names and blocks are taken as written: ProviderRegistry::create()
+// checks them when the client is built (the same messages, later); a key of a model mapping that
+// is neither a common field nor its provider's block is still refused.
+Config load_config(const std::string& path, const ProviderCatalog* providers = nullptr);
+Config parse_config(const std::string& yaml_text, const std::string& path,
+                    const ProviderCatalog* providers = nullptr);
 
 // Cost of a call in USD from the model's prices.
 double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in = 0);

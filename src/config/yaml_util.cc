@@ -311,6 +311,12 @@ void MapReader::only(std::initializer_list<std::string_view> keys) {
   allow(keys);
 }
 
+void MapReader::only(const std::vector<std::string>& keys) {
+  check_unknown(keys);
+  for (const std::string& k : keys)
+    if (std::find(known_.begin(), known_.end(), k) == known_.end()) known_.push_back(k);
+}
+
 void MapReader::finish() const { check_unknown(known_); }
 
 void MapReader::check_unknown(const std::vector<std::string>& known) const {

@@ -171,6 +171,7 @@ class MapReader {
 
   // Declares the complete set of keys and fails on any other key. Also marks them known.
   void only(std::initializer_list<std::string_view> keys);
+  void only(const std::vector<std::string>& keys);  // the same, for a set known at run time
   // Marks keys as known without reading them (read elsewhere, e.g. by another module).
   void allow(std::initializer_list<std::string_view> keys);
   // Fails on the first key (in file order) that was neither read, allowed nor declared.

@@ -8,9 +8,27 @@
 #include <string>
 #include <vector>
 
+#include "core/review_flag.h"
+
 namespace triage::core {
 
 enum class SpanKind { kRoute, kModelCall, kCheck };
+
+// How a cascade ended at the step it stopped at (routes/cascade.h).
+enum class CascadeOutcome {
+  kAccepted,           // the step's answer was returned: its checks passed (or it was final)
+  kFinalChecksFailed,  // the final step's answer was returned although its checks failed
+  kFailed,             // the step failed with an error that ends the cascade
+  kCancelled,          // the step's answer was accepted, but the client went away first
+};
+
+// Where a cascade stopped: the typed record of its route span, which the store keeps as the
+// span's "cascade" object and the dashboard's funnel counts (docs/store.md "spans").
+struct CascadeStop {
+  int step = 0;            // 0-based index of the step that ended the cascade
+  std::string step_route;  // that step's route name
+  CascadeOutcome outcome = CascadeOutcome::kAccepted;
+};
 
 struct Span {
   SpanKind kind = SpanKind::kModelCall;
@@ -33,6 +51,8 @@ struct Span {
   // Model calls: Completion::grade, the recorded grade (0..1) of this answer when the provider
   // knows one (replay with a score_column). Stored in the span JSON as "grade" only when set.
   std::optional<double> grade;
+  // Cascade route spans only (set by routes/cascade.cc): where the cascade stopped and how.
+  std::optional<CascadeStop> cascade;
 };
 
 struct Trace {
@@ -70,7 +90,8 @@ struct Trace {
 
   std::string label;  // classifier label, when a classifier ran
   double confidence = 0.0;
-  std::vector<std::string> flags;  // why this request should be reviewed ("flag_band"...)
+  // Why this request may deserve review, in the order set (core/review_flag.h).
+  std::vector<ReviewFlag> flags;
   std::vector<Span> spans;
 
   // Payload capture (config store.keep_payloads). When set by the gateway, route code fills
@@ -82,6 +103,13 @@ struct Trace {
 };
 
 using TracePtr = std::shared_ptr<const Trace>;
+
+// Completes the latency split of a request that took `total_us` end to end: sets total_us and
+// overhead_us = total - routing - queue - upstream, never negative (parts measured on other
+// clocks, a replay's modelled times, may add up to more). The one place the split is completed:
+// the gateway calls it before it writes the answer's latency and again, through its sink list,
+// before the trace goes to the sinks.
+void complete_latency_split(Trace& trace, int64_t total_us);
 
 // Receives finished traces. consume() is called on an I/O thread and must not block: a sink
 // that does I/O queues the trace and works on its own thread.

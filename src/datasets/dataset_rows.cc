@@ -1,6 +1,8 @@
 #include "datasets/dataset_rows.h"
 
 #include <fmt/format.h>
+
+#include <cmath>
 #include <openssl/evp.h>
 
 #include <boost/json.hpp>
@@ -24,6 +26,8 @@ std::optional<double> parse_number_cell(const CsvCell& cell) {
   double v = 0.0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  // from_chars also reads "nan" and "inf": not a grade or a cost (found by fuzz_csv).
+  if (!std::isfinite(v)) return std::nullopt;
   return v;
 }
 
@@ -57,6 +61,17 @@ std::optional<std::size_t> category_column(const CsvTable& table) {
   auto c = table.column("subject");
   if (!c) c = table.column("category");
   return c;
+}
+
+std::vector<std::string> routerbench_models(const std::vector<std::string>& header) {
+  const std::size_t n = kModelScoreSuffix.size();
+  std::vector<std::string> out;
+  for (const auto& h : header) {
+    if (h.size() > n && h.compare(h.size() - n, n, kModelScoreSuffix) == 0) {
+      out.push_back(h.substr(0, h.size() - n));
+    }
+  }
+  return out;
 }
 
 TrainedSplit read_trained_split(const std::string& model_path,

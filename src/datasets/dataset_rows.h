@@ -16,7 +16,8 @@
 namespace triage::datasets {
 
 // A numeric cell of a dataset (a grade, a recorded cost): "1", "0.5", "True"/"False" (spaces
-// around are ignored); nullopt when missing or not a number (never read as 0).
+// around are ignored); nullopt when missing, not a number or not finite ("nan", "inf": never
+// read as 0, nor allowed to poison a mean).
 std::optional<double> parse_number_cell(const CsvCell& cell);
 
 // SHA-256 (hex) of a file's bytes. Throws ml::ModelError when unreadable.
@@ -28,6 +29,12 @@ std::string eval_dataset_sha256(const std::string& path);
 
 // The request-category column of a dataset: `subject`, else `category`, else nullopt.
 std::optional<std::size_t> category_column(const CsvTable& table);
+
+// The grade column suffix of multi-model (RouterBench) data: `<model>|score`.
+inline constexpr std::string_view kModelScoreSuffix = "|score";
+
+// Model names of a multi-model (RouterBench) header: its `<model>|score` columns, in file order.
+std::vector<std::string> routerbench_models(const std::vector<std::string>& header);
 
 // What a trained model's metadata says about its training data.
 struct TrainedSplit {

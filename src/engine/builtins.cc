@@ -31,4 +31,10 @@ void register_builtins(providers::ProviderRegistry& providers) {
   providers::register_builtin_providers(providers);
 }
 
+config::Config load_config(const std::string& path) {
+  providers::ProviderRegistry builtin;
+  providers::register_builtin_providers(builtin);
+  return config::load_config(path, &builtin);
+}
+
 }  // namespace triage::engine

@@ -1,103 +1,55 @@
 #pragma once
 // `triage eval`: runs a configured route over a labeled dataset IN-PROCESS, through the same
 // route engine as `triage serve` (RouteTable + ModelRuntime + providers on an asio::io_context,
-// no HTTP), and measures quality and cost; with --sweep it moves the route's knob (the
-// threshold of a `threshold` route) across the range and reports the weak/strong pair metrics
-// of ml/pair_metrics.h (PGR per point, APGR, CPT(50%), CPT(80%)) with the baselines
-// all-weak, all-strong, random and oracle, plus routing accuracy against the oracle.
+// no HTTP; eval/eval_engine.h), and measures quality and cost.
 //
-// Data rules (honest by construction; everything excluded is counted and reported):
-//  - Each dataset row becomes one request with a single user message (the prompt column) and,
-//    when the dataset has a `subject` or `category` column, that value as the request category
-//    (what a client sends as x-triage-category).
-//  - Replay models in the config replay the --dataset file (their `replay.dataset` is replaced),
-//    so any file of the same format can be evaluated.
-//  - Quality of a row = the recorded grade, in the dataset, of the model that answered: its
-//    replay score_column (or the one derived from its response column: weak -> weak_correct,
-//    X|response -> X|score). Grades are read per row, so duplicate prompts keep their own grade.
-//    A row that fails in the engine or whose answering model has no grade counts as 0 and is
-//    reported (errors / ungraded).
-//  - Datasets without response text (MMLU): a replay model whose response column is absent
-//    from the dataset answers, in eval only and only with `synthesize_missing: true`, a marked
-//    placeholder (Completion.synthesized); its quality still comes from the recorded grade.
-//    Token counts and costs of such answers are estimates from the placeholder; the pair
-//    metrics use the share of strong calls as the cost axis, as RouteLLM does.
-//  - When the route's scorer was trained on this dataset (same file SHA-256 as recorded in its
-//    metadata), only the rows of the held-out test part are used (the split rule stored in the
-//    metadata, re-applied by id). EvalOptions::split overrides: "test" always applies the rule,
-//    "all" never does.
+// One run: the dataset is read once (datasets/eval_data.h: its format), the config is loaded
+// and the route table built once (EvalEngine), and the route's evaluation family
+// (Route::eval_family(), declared by its kind: routes/eval_family.h) and the data's format
+// choose the evaluator (evaluator_for):
 //
-// Blocking and CPU-bound: runs its own io_context on the calling thread. Throws
-// config::ConfigError / CsvError / ml::ModelError / std::runtime_error from evaluate();
-// run_eval() catches them, prints the message to stderr and returns 1.
-#include <boost/json/object.hpp>
-#include <cstdint>
-#include <map>
+//   family \ data     | intent lines | multi-model CSV | graded CSV
+//   intent bands      | intents      | multi-model     | pairs
+//   weak/strong       | -            | pairs           | pairs
+//   candidates        | -            | multi-model     | pairs
+//   any dataset       | -            | multi-model     | pairs
+//
+// pairs: eval/eval_pairs.h; multi-model: eval/eval_multi.h; intents: eval/eval_classifier.h.
+// "-": refused with "route '<name>' is a <kind> route; JSON-lines (CLINC150) datasets are
+// evaluated with a classify route".
+//
+// Blocking and CPU-bound: runs its own io_context on the calling thread. evaluate() throws
+// config::ConfigError / CsvError / ml::ModelError / std::runtime_error; run_eval() catches them,
+// prints "triage eval: <message>" to stderr and returns 1.
 #include <optional>
-#include <string>
-#include <vector>
+#include <variant>
 
-#include "ml/pair_metrics.h"
+#include "datasets/eval_data.h"
+#include "eval/eval_classifier.h"
+#include "eval/eval_multi.h"
+#include "eval/eval_options.h"
+#include "eval/eval_pairs.h"
+#include "routes/eval_family.h"
 
 namespace triage::eval {
 
-struct EvalOptions {
-  std::string config_path;       // -c
-  std::string route = "default"; // --route
-  std::string dataset;           // --dataset
-  bool sweep = false;            // --sweep
-  std::string format = "text";   // --format text|json
-  std::string plot_path;         // --plot out.svg (empty: no plot)
-  std::string split = "auto";    // --split auto|test|all (see above)
-  std::vector<std::string> exclude_categories;  // --exclude-category X (repeatable); counted
-  int sweep_points = 51;         // strong-share targets 0%, 2%, ..., 100%
-  bool progress = true;          // progress bar on stderr, only when stderr is a TTY
-};
+enum class Evaluator { kPairs, kMultiModel, kIntents };
 
-// One evaluated setting of the route.
-struct EvalPoint {
-  double threshold = 0.0;      // the knob (NaN-free; only meaningful for threshold routes)
-  int64_t n = 0;
-  double quality = 0.0;        // mean recorded grade of the answering model (errors count 0)
-  double cost_usd = 0.0;       // total over the rows
-  double cpi_usd = 0.0;        // cost / n
-  std::map<std::string, double> share;  // model -> share of rows it answered
-  double strong_share = 0.0;   // pairs only
-  double pgr = 0.0;            // pairs only
-  ml::RoutingRates routing;        // pairs only
-  int64_t errors = 0;          // rows the engine answered with an error
-  int64_t ungraded = 0;        // answered by a model without a grade for that row
-  int64_t routing_us = 0;      // summed Trace.routing_us
-};
+// The evaluator of a route of `family` on data of `format` (the table above); nullopt when
+// none fits.
+std::optional<Evaluator> evaluator_for(const routes::EvalFamily& family,
+                                       datasets::DatasetFormat format);
 
-struct EvalResult {
-  std::string config_path, route, route_kind, dataset, dataset_sha256;
-  std::string split_applied;   // "test part of <model>'s split" or "none (...)"
-  int64_t n_rows_file = 0, n_rows = 0;
-  int64_t n_excluded_train = 0, n_excluded_category = 0, n_missing_prompt = 0;
-  // Evaluated rows whose prompt is among a gain scorer's training prompts (it ships them):
-  // their scores see their own grades, so the numbers are optimistic for them.
-  int64_t n_in_scorer_training = 0;
-  bool is_pair = false;
-  std::string weak_model, strong_model;
-  bool swept = false;
-  EvalPoint operating;          // the route as configured
-  std::vector<EvalPoint> points;  // sweep, by increasing strong share
-  std::optional<EvalPoint> all_weak, all_strong;  // the weak/strong models alone, same engine
-  double oracle_quality = 0.0, oracle_strong_share = 0.0, oracle_apgr = 0.0;
-  std::vector<ml::QualityPoint> oracle;  // oracle quality vs strong share
-  int64_t n_pair_rows = 0;      // rows with both grades (pair metrics use these)
-  std::optional<double> apgr, cpt50, cpt80;  // with a sweep over a pair
-  double seconds = 0.0;
-};
+// What an evaluation produced: one result type per evaluator.
+using EvalReport = std::variant<EvalResult, MultiEvalResult, ClassifierEvalResult>;
 
-EvalResult evaluate(const EvalOptions& options);
+// Reads options.dataset, builds the engine for options.config_path and evaluates
+// options.route with the evaluator its family and the data choose. `seconds` in the result is
+// the whole run's wall time.
+EvalReport evaluate(const EvalOptions& options);
 
-boost::json::object eval_json(const EvalResult& r);
-std::string eval_text(const EvalResult& r);
-std::string eval_svg(const EvalResult& r);
-
-// CLI entry: evaluate, print text or JSON to stdout, write the plot. Returns an exit code.
+// CLI entry: checks --format and --plot, evaluates, prints text or JSON to stdout, writes the
+// plot. Returns an exit code.
 int run_eval(const EvalOptions& options);
 
 }  // namespace triage::eval

@@ -4,18 +4,12 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <fstream>
 #include <set>
 
-#include "common/clock.h"
-#include "config/config.h"
-#include "datasets/dataset_rows.h"
 #include "eval/eval_engine.h"
 #include "output/output_format.h"
 #include "output/svg_plot.h"
-#include "providers/provider.h"
-#include "routes/classify_route.h"
-#include "routes/route_table.h"
+#include "routes/classify_route.h"  // the review flags a classify route sets
 
 namespace triage::eval {
 
@@ -23,46 +17,11 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kStubAnswer =
-    "[eval placeholder] a non-local model would answer here; classifier eval scores the "
-    "routing decision, not this text";
-
-struct Row {
-  std::string text, intent;
-};
-
-// Tolerant JSON-lines reader: rows without string "text" and "intent" are counted, not read.
-std::vector<Row> read_rows(const std::string& path, int64_t& invalid) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("dataset " + path + " cannot be opened");
-  std::vector<Row> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    boost::system::error_code ec;
-    json::value v = json::parse(line, ec);
-    const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
-    const json::value* text = o ? o->if_contains("text") : nullptr;
-    const json::value* intent = o ? o->if_contains("intent") : nullptr;
-    if (!text || !intent || !text->is_string() || !intent->is_string() ||
-        intent->as_string().empty()) {
-      ++invalid;
-      continue;
-    }
-    rows.push_back({std::string(text->as_string()), std::string(intent->as_string())});
-  }
-  return rows;
-}
-
 void add(BandSet& s, routes::Band b, bool right) {
   BandStats& st = b == routes::Band::kUse ? s.use : b == routes::Band::kFlag ? s.flag : s.escalate;
   ++st.n;
   st.right += right;
   ++s.total;
-}
-
-bool has_flag(const core::Trace& t, std::string_view f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
 }
 
 json::object bands_json(const BandSet& s) {
@@ -79,55 +38,25 @@ std::string pct(const std::optional<double>& v) { return output::pct_or(v, "n/a"
 
 }  // namespace
 
-bool is_jsonl_dataset(const std::string& path) {
-  std::ifstream in(path);
-  char c = 0;
-  while (in.get(c)) {
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return c == '{';
-  }
-  return false;
-}
-
-ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
-  const SteadyTime t0 = SteadyClock::now();
+ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::EvalData& data,
+                                         EvalEngine& engine, const routes::IntentBandsEval& bands) {
   ClassifierEvalResult res;
   res.config_path = o.config_path;
   res.route = o.route;
   res.dataset = o.dataset;
-  res.dataset_sha256 = datasets::eval_dataset_sha256(o.dataset);
-  const std::vector<Row> rows = read_rows(o.dataset, res.n_invalid_rows);
-  if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows with a text and an intent");
-
-  // Every non-local catalog model answers an eval-only placeholder: no network.
-  EvalEngine engine(o, /*replay_dataset=*/"",
-                    [](const config::Config& cfg, providers::ProviderRegistry& registry) {
-                      for (const auto& m : cfg.models) {
-                        if (m.provider == "local") continue;
-                        registry.add(m.provider,
-                                     [](const config::Config&, const config::Model&,
-                                        const providers::EnvLookup&)
-                                         -> std::unique_ptr<providers::ModelClient> {
-                                       return std::make_unique<PlaceholderClient>("eval-stub/1",
-                                                                                  kStubAnswer);
-                                     });
-                      }
-                    });
+  res.dataset_sha256 = data.sha256;
+  res.n_invalid_rows = data.invalid_intent_rows;
+  const std::vector<datasets::IntentRow>& rows = data.intents;
   routes::Route* route = &engine.route();
   res.route_kind = std::string(route->kind());
-  auto* classify = dynamic_cast<routes::ClassifyRoute*>(route);
-  if (!classify) {
-    throw std::runtime_error("route '" + o.route + "' is a " + res.route_kind +
-                             " route; JSON-lines (CLINC150) datasets are evaluated with a "
-                             "classify route");
-  }
-  res.calibration_method = classify->calibrator().method_name();
-  res.band_use = classify->bands().use;
-  res.band_flag = classify->bands().flag;
+  res.calibration_method = bands.calibration;
+  res.band_use = bands.bands.use;
+  res.band_flag = bands.bands.flag;
 
   // Decisions (pure) and the engine run of every row.
   std::vector<routes::ClassifyDecision> decisions;
   decisions.reserve(rows.size());
-  for (const auto& r : rows) decisions.push_back(classify->decide(r.text));
+  for (const auto& r : rows) decisions.push_back(bands.decide(r.text));
   std::map<std::string, int64_t> answered;
   run_requests(
       *route, rows.size(),
@@ -142,8 +71,10 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
         res.routing_us += trace.routing_us;
         const auto& d = decisions[i];
         const bool agree =
-            has_flag(trace, routes::kFlagBand) == (d.band == routes::Band::kFlag) &&
-            has_flag(trace, routes::kFlagEscalated) == d.escalated && trace.label == d.label;
+            core::has_flag(trace.flags, core::ReviewFlag::kFlagBand) ==
+                (d.band == routes::Band::kFlag) &&
+            core::has_flag(trace.flags, core::ReviewFlag::kEscalated) == d.escalated &&
+            trace.label == d.label;
         res.band_mismatches += !agree;
       });
 
@@ -183,7 +114,6 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o) {
     }
     res.curve.push_back({t, s.share(res.n_rows), s.accuracy()});
   }
-  res.seconds = static_cast<double>(micros_between(t0, SteadyClock::now())) / 1e6;
   return res;
 }
 
@@ -318,11 +248,6 @@ std::string classifier_eval_svg(const ClassifierEvalResult& r) {
       "text-anchor=\"middle\">accuracy</text>\n</svg>\n",
       h / 2, h / 2);
   return s;
-}
-
-int run_classifier_eval(const EvalOptions& o) {
-  return run_eval_command(o, evaluate_classifier, classifier_eval_json, classifier_eval_text,
-                          classifier_eval_svg);
 }
 
 }  // namespace triage::eval

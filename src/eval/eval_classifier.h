@@ -1,12 +1,13 @@
 #pragma once
-// `triage eval` for `classify` routes over labeled intent data (CLINC150 JSON lines:
-// {"text": ..., "intent": ...}, with "oos" for out-of-scope queries).
+// `triage eval`'s intent evaluator: a route of the intent-bands family (routes::IntentBandsEval,
+// `classify`) over labeled intent data (CLINC150 JSON lines: {"text": ..., "intent": ...}, with
+// "oos" for out-of-scope queries; datasets/eval_data.h).
 //
 // Definitions (docs/evaluation.md):
 //  - A query is RIGHT when the classifier's predicted label equals the gold intent. An oos query
 //    is right only when predicted "oos"; an in-scope query predicted "oos" is wrong.
 //  - Its band is the classify route's band for its calibrated confidence (use / flag /
-//    escalate), from ClassifyRoute::decide() — the same function run() uses.
+//    escalate), from the family's decide(), ClassifyRoute::decide(): the function run() uses.
 //  - use_band_coverage = share of all rows (in-scope + oos) in the use band;
 //    use_band_accuracy = share of those that are right (null when the band is empty). The same
 //    for the flag and escalate bands, and per part (in-scope, oos).
@@ -17,12 +18,11 @@
 //
 // Every row also runs through the route in-process (route.run(), same engine as serve): the
 // answering-model shares, cost and routing time come from those traces. Catalog models with a
-// provider other than `local` answer an eval-only marked placeholder (no network; costs are
-// estimates from the placeholder's token count). Rows without a string text and intent are
-// skipped and counted (n_invalid_rows), never scored.
+// provider other than `local` answer an eval-only marked placeholder (eval/eval_engine.h: no
+// network; costs are estimates from the placeholder's token count). Rows without a string text
+// and intent are skipped and counted (n_invalid_rows), never scored.
 //
-// Blocking; throws config::ConfigError / ml::ModelError / std::runtime_error from
-// evaluate_classifier(); run_classifier_eval() catches, prints to stderr and returns 1.
+// Blocking, on the calling thread.
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <map>
@@ -30,13 +30,14 @@
 #include <string>
 #include <vector>
 
+#include "datasets/eval_data.h"
+#include "eval/eval_options.h"
 #include "ml/calibration.h"
-#include "eval/eval.h"
+#include "routes/eval_family.h"
 
 namespace triage::eval {
 
-// True when the dataset is JSON lines (its first non-blank byte is '{'): the classifier path.
-bool is_jsonl_dataset(const std::string& path);
+class EvalEngine;
 
 struct BandStats {
   int64_t n = 0;
@@ -80,13 +81,13 @@ struct ClassifierEvalResult {
   double seconds = 0.0;
 };
 
-ClassifierEvalResult evaluate_classifier(const EvalOptions& options);
+// Evaluates engine.route(), whose family is `bands`, over `data` (intent lines).
+// ClassifierEvalResult::seconds is left to the caller (eval::evaluate).
+ClassifierEvalResult evaluate_classifier(const EvalOptions& options, const datasets::EvalData& data,
+                                         EvalEngine& engine, const routes::IntentBandsEval& bands);
 boost::json::object classifier_eval_json(const ClassifierEvalResult& r);
 std::string classifier_eval_text(const ClassifierEvalResult& r);
 // Reliability diagram (calibrated confidence vs accuracy) as SVG.
 std::string classifier_eval_svg(const ClassifierEvalResult& r);
-
-// CLI entry for JSON-lines datasets: evaluate, print text or JSON, write the plot.
-int run_classifier_eval(const EvalOptions& options);
 
 }  // namespace triage::eval

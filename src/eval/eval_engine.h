@@ -1,65 +1,41 @@
 #pragma once
-// The in-process route engine behind every `triage eval` path (pairs, multi-model data,
-// classifier data): the config's RouteTable built on a private provider registry, the request
-// a dataset row becomes, sequential runs of a route on a private io_context, eval-only
-// placeholder models, the progress bar, and the CLI shape (print text or JSON, write the plot).
+// The in-process route engine behind every `triage eval` evaluator: the config loaded once, its
+// RouteTable built once on a private provider registry set up for the dataset's format, the
+// request a dataset row becomes, sequential runs of a route on a private io_context, and the
+// progress bar.
 //
 // Blocking and single-threaded: everything here runs on the calling thread.
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <cstdint>
-#include <fstream>
 #include <functional>
-#include <iostream>
 #include <memory>
-#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "config/config.h"
 #include "core/chat.h"
 #include "core/trace.h"
-#include "eval/eval.h"
-#include "output/svg_plot.h"
+#include "datasets/eval_data.h"
+#include "eval/eval_options.h"
 #include "providers/provider.h"
 #include "routes/route_table.h"
 
 namespace triage::eval {
 
-// Eval-only stand-in for a model that cannot or must not answer in an evaluation (no network,
-// no response text): answers `text`, marked Completion.synthesized, with usage estimated from
-// the prompt and `text`. `name` and `text` must outlive the client (string literals).
-class PlaceholderClient final : public providers::ModelClient {
- public:
-  PlaceholderClient(std::string_view name, std::string_view text) : name_(name), text_(text) {}
-  std::string_view name() const override { return name_; }
-  boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
-                                                            SteadyTime,
-                                                            providers::CallStats& stats) override;
-  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req, SteadyTime,
-                                                          providers::CallStats& stats,
-                                                          core::StreamSink& sink) override;
-
- private:
-  core::Completion make(const core::ChatRequest& req) const;
-  std::string_view name_;
-  std::string_view text_;
-};
-
 // The engine `triage eval` runs: the config of options.config_path, its RouteTable built with
-// the built-in providers, route kinds and checks, and the route named options.route.
-// Not movable: the table refers to the config and the registry it holds.
+// the built-in providers, route kinds and checks, and the route named options.route. Providers
+// are set up for the data, in eval only, so that no model reaches the network for an answer the
+// dataset cannot grade:
+//  - CSV data: every replay model replays data.path (made absolute); a replay model whose
+//    response column the file lacks answers, with `synthesize_missing: true`, a marked
+//    placeholder (Completion.synthesized, "replay-grades/1"), graded from the recorded grade.
+//  - intent lines: every model whose provider is not `local` answers a marked placeholder
+//    ("eval-stub/1"): classifier eval scores the routing decision, not the answer.
+// `data` must outlive the constructor only. Not movable: the table refers to the config and the
+// registry it holds. Throws config::ConfigError, ml::ModelError, and std::runtime_error
+// "<config>: no route or model named '<route>'".
 class EvalEngine {
  public:
-  // Lets a caller replace providers (eval-only stand-ins) before the table is built.
-  using AdjustProviders = std::function<void(const config::Config&, providers::ProviderRegistry&)>;
-
-  // With `replay_dataset` non-empty, every replay model replays that file (made absolute).
-  // Throws config::ConfigError, ml::ModelError, and std::runtime_error
-  // "<config>: no route or model named '<route>'".
-  EvalEngine(const EvalOptions& options, const std::string& replay_dataset,
-             const AdjustProviders& adjust = {});
+  EvalEngine(const EvalOptions& options, const datasets::EvalData& data);
   EvalEngine(const EvalEngine&) = delete;
   EvalEngine& operator=(const EvalEngine&) = delete;
 
@@ -139,34 +115,6 @@ std::vector<RouteOutcome> run_route(routes::Route& route, const std::vector<Row>
         if (progress) progress->tick();
       });
   return out;
-}
-
-// The CLI shape of every eval path: checks --format, evaluates, prints JSON or text to stdout,
-// writes the SVG plot when asked. Errors go to stderr as "triage eval: <what>"; returns the
-// exit code.
-template <class Evaluate, class ToJson, class ToText, class ToSvg>
-int run_eval_command(const EvalOptions& o, Evaluate evaluate, ToJson to_json, ToText to_text,
-                     ToSvg to_svg) {
-  try {
-    if (o.format != "text" && o.format != "json") {
-      throw std::runtime_error("--format must be text or json, got '" + o.format + "'");
-    }
-    if (!o.plot_path.empty()) output::plot_format(o.plot_path);  // refuse a bad path before the work
-    const auto r = evaluate(o);
-    if (o.format == "json") {
-      std::cout << boost::json::serialize(to_json(r)) << "\n";
-    } else {
-      std::cout << to_text(r);
-    }
-    if (!o.plot_path.empty()) {
-      output::write_plot(o.plot_path, to_svg(r));
-      if (o.format != "json") std::cout << "plot written to " << o.plot_path << "\n";
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "triage eval: " << e.what() << "\n";
-    return 1;
-  }
 }
 
 }  // namespace triage::eval

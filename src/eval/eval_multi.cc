@@ -2,18 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 
-#include "common/clock.h"
 #include "common/csv.h"
 #include "config/config.h"
 #include "datasets/dataset_rows.h"
-#include "eval/eval_engine.h"
 #include "datasets/split.h"
-#include "train/train_multi_router.h"
+#include "eval/eval_engine.h"
+#include "providers/replay.h"
 #include "routes/knob.h"
-#include "routes/multi_route.h"
 #include "routes/route_table.h"
 
 namespace triage::eval {
@@ -21,7 +18,7 @@ namespace triage::eval {
 namespace {
 
 // The RouterBench model a replay model answers as, or "".
-std::string dataset_model(const CsvTable& t, const config::ReplayOptions& r) {
+std::string dataset_model(const CsvTable& t, const providers::ReplayOptions& r) {
   constexpr std::string_view kSuffix = "|response";
   const std::string& c = r.response_column;
   if (c.size() > kSuffix.size() && c.compare(c.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
@@ -143,45 +140,18 @@ std::optional<double> cost_ratio_at_quality(const std::vector<std::pair<double, 
   return *best / reference_cost;
 }
 
-bool is_multi_model_eval(const EvalOptions& o) {
-  std::ifstream in(o.dataset);
-  std::string header;
-  if (!in || !std::getline(in, header)) return false;
-  if (header.find("|score") == std::string::npos) return false;
-  try {
-    const config::Config cfg = config::load_config(o.config_path);
-    for (const auto& r : cfg.routes) {
-      if (r.name == o.route) return r.type != "threshold";
-    }
-  } catch (const std::exception&) {
-    return false;  // let the generic path report the config error
-  }
-  return true;
-}
+namespace {
 
-MultiEvalResult evaluate_multi(const EvalOptions& o) {
-  const SteadyTime t0 = SteadyClock::now();
-  MultiEvalResult res;
-  res.config_path = o.config_path;
-  res.route = o.route;
-  res.dataset = o.dataset;
-  res.dataset_sha256 = datasets::eval_dataset_sha256(o.dataset);
-  const CsvTable table = read_csv_file(o.dataset);
-  res.n_rows_file = static_cast<int64_t>(table.rows.size());
-
-  EvalEngine engine(o, o.dataset);
-  const config::Config& cfg = engine.config();
-  routes::Route* route = &engine.route();
-  res.route_kind = std::string(route->kind());
-  auto* predict = dynamic_cast<routes::PredictRoute*>(route);
-
-  // Baselines: replay models that answer as a RouterBench model of this file.
+// Baselines: replay models that answer as a RouterBench model of this file.
+std::vector<Baseline> baselines_of(const config::Config& cfg, const CsvTable& table,
+                                   const EvalOptions& o) {
   std::vector<Baseline> baselines;
   for (const auto& m : cfg.models) {
     if (m.provider != "replay") continue;
-    const std::string dm = dataset_model(table, m.replay);
+    const providers::ReplayOptions r = providers::parse_replay_options(cfg, m);
+    const std::string dm = dataset_model(table, r);
     if (dm.empty()) continue;
-    const std::string score = m.replay.score_column.empty() ? dm + "|score" : m.replay.score_column;
+    const std::string score = r.score_column.empty() ? dm + "|score" : r.score_column;
     auto sc = table.column(score);
     if (!sc) continue;
     baselines.push_back({m.name, dm, *sc, table.column(dm + "|cost")});
@@ -190,46 +160,60 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
     throw std::runtime_error(o.config_path + ": no replay model answers as a model of " +
                              o.dataset + " (response_column: a bare RouterBench model name)");
   }
-  for (const auto& dm : train::routerbench_models(table.header)) {
-    const auto col = *table.column(dm + "|score");
-    int64_t n = 0;
-    for (const auto& r : table.rows) n += datasets::parse_number_cell(r[col]) ? 0 : 1;
-    res.missing_cells_file[dm] = n;
-  }
-  std::vector<std::size_t> cands;
-  if (predict) {
-    for (const auto& c : predict->candidates()) {
-      auto it = std::find_if(baselines.begin(), baselines.end(),
-                             [&](const Baseline& b) { return b.model == c.model; });
-      if (it == baselines.end()) {
-        throw std::runtime_error("candidate '" + c.model + "' of route '" + o.route +
-                                 "' has no grades in " + o.dataset);
-      }
-      cands.push_back(static_cast<std::size_t>(it - baselines.begin()));
-    }
-  } else {
-    for (std::size_t b = 0; b < baselines.size(); ++b) cands.push_back(b);
-  }
-  for (std::size_t b : cands) res.candidates.push_back(baselines[b].model);
+  return baselines;
+}
 
-  // Split: a predict route's own (from its predictor's metadata); any other route is evaluated
-  // on the test part of the default fixed split (the one `triage train multi-router` uses),
-  // since its configuration (models, checks) is chosen on the train part of that split.
+// The baselines the oracle and random routing choose among: a candidates route's candidates,
+// else every baseline. Indices into `baselines`.
+std::vector<std::size_t> candidate_indices(const std::vector<Baseline>& baselines,
+                                           const routes::CandidatesEval* candidates,
+                                           const EvalOptions& o) {
+  std::vector<std::size_t> cands;
+  if (!candidates) {
+    for (std::size_t b = 0; b < baselines.size(); ++b) cands.push_back(b);
+    return cands;
+  }
+  for (const std::string& c : candidates->candidates) {
+    const auto b = baseline_index(baselines, c);
+    if (!b) {
+      throw std::runtime_error("candidate '" + c + "' of route '" + o.route +
+                               "' has no grades in " + o.dataset);
+    }
+    cands.push_back(*b);
+  }
+  return cands;
+}
+
+// The split to re-apply: a candidates route's own (from its predictor's metadata, behind its
+// bar); any other route is evaluated on the test part of the default fixed split (the one
+// `triage train multi-router` uses), since its configuration (models, checks) is chosen on the
+// train part of that split. Sets res.split_applied.
+std::optional<datasets::SplitRule> split_to_apply(const EvalOptions& o,
+                                                  const routes::CandidatesEval* candidates,
+                                                  MultiEvalResult& res) {
   datasets::TrainedSplit trained;
-  if (o.split != "all" && predict) {
-    trained = datasets::read_trained_split(predict->predictor().path(), {"multi_router"});
+  if (o.split != "all" && candidates) {
+    trained = datasets::read_trained_split(std::string(candidates->bar->model_path()),
+                                           {"multi_router"});
   } else if (o.split != "all") {
     trained.rule = datasets::SplitRule{};
     trained.trained_sha256 = {res.dataset_sha256};
   }
   const std::optional<datasets::SplitRule> split =
       datasets::eval_split(o.split, trained, res.dataset_sha256, "predictor");
-  res.split_applied = predict || !split
+  res.split_applied = candidates || !split
                           ? datasets::split_description(split, "predictor")
                           : "test part of the default split (" + split->key_column +
                                 " hash, seed " + std::to_string(split->seed) +
                                 "; the route is tuned on the train part)";
+  return split;
+}
 
+// The evaluated rows: those of the split's test part whose every baseline has a grade
+// (complete cases); the missing cells are counted per model.
+std::vector<Row> read_rows(const CsvTable& table, const std::vector<Baseline>& baselines,
+                           const std::optional<datasets::SplitRule>& split, const EvalOptions& o,
+                           MultiEvalResult& res) {
   const auto prompt_col = table.column("prompt");
   if (!prompt_col) throw std::runtime_error(o.dataset + ": no 'prompt' column");
   const auto cat_col = datasets::category_column(table);
@@ -262,9 +246,14 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
   for (const auto& b : baselines) res.missing_cells_part.try_emplace(b.dataset_model, 0);
   res.n_rows = static_cast<int64_t>(rows.size());
   if (rows.empty()) throw std::runtime_error(o.dataset + ": no rows to evaluate");
-  const double n = static_cast<double>(rows.size());
+  return rows;
+}
 
-  // Baselines, oracle, random: from the recorded grades and costs.
+// Every single model, the oracle and random routing over `rows`, from the recorded grades and
+// costs; the best single model.
+void recorded_baselines(const std::vector<Row>& rows, const std::vector<Baseline>& baselines,
+                        const std::vector<std::size_t>& cands, MultiEvalResult& res) {
+  const double n = static_cast<double>(rows.size());
   for (std::size_t b = 0; b < baselines.size(); ++b) {
     ModelBaseline mb{baselines[b].model, baselines[b].dataset_model, 0, 0, 0};
     for (const Row& r : rows) {
@@ -295,61 +284,92 @@ MultiEvalResult evaluate_multi(const EvalOptions& o) {
     m->quality /= n;
     m->cpi_usd = m->cost_usd / n;
   }
+}
 
-  // The route: as configured, then across its knob: a predict route's bar (0.00 .. 1.00), else
-  // the route's first knob (routes/knob.h): every step of a discrete knob, else
-  // o.sweep_points values evenly over its range.
-  std::vector<routes::Knob*> knobs = routes::knobs_of(*route);
-  routes::Knob* knob = predict || knobs.empty() ? nullptr : knobs.front();
-  res.knob = predict ? "bar" : knob ? std::string(knob->name()) : "";
-  const double configured = predict ? predict->bar() : knob ? knob->get() : 0.0;
-  res.operating = summarize(rows, run_route(*route, rows), baselines, cands);
-  res.operating.bar = configured;
-  auto point_at = [&](double v) {
-    if (predict) {
-      predict->set_bar(v);
-    } else {
-      knob->set(v);
-    }
-    MultiPoint p = summarize(rows, run_route(*route, rows), baselines, cands);
-    p.bar = v;
-    res.points.push_back(std::move(p));
-  };
-  if (o.sweep && predict) {
+// The knob values of a sweep: a candidates route's bar at 0.00, 0.01, ..., 1.00; else every
+// step of a discrete knob, else o.sweep_points values evenly over its range.
+std::vector<double> sweep_values(const routes::Knob& knob, bool candidates, const EvalOptions& o) {
+  std::vector<double> values;
+  if (candidates) {
     constexpr int kSteps = 100;
-    for (int i = 0; i <= kSteps; ++i) point_at(static_cast<double>(i) / kSteps);
-    predict->set_bar(configured);
-  } else if (o.sweep && knob) {
-    const auto [lo, hi] = knob->range();
-    if (knob->step() > 0) {
-      const double step = knob->step();
-      const int steps = static_cast<int>(std::floor((hi - lo) / step + 1e-9));
-      for (int i = 0; i <= steps; ++i) point_at(lo + step * i);
-    } else {
-      const int n = std::max(2, o.sweep_points);
-      for (int i = 0; i < n; ++i) point_at(lo + (hi - lo) * i / (n - 1));
-    }
-    knob->set(configured);
+    for (int i = 0; i <= kSteps; ++i) values.push_back(static_cast<double>(i) / kSteps);
+    return values;
   }
-  res.swept = !res.points.empty();
-  std::stable_sort(res.points.begin(), res.points.end(),
-                   [](const MultiPoint& a, const MultiPoint& b) { return a.cost_usd < b.cost_usd; });
+  const auto [lo, hi] = knob.range();
+  if (knob.step() > 0) {
+    const double step = knob.step();
+    const int steps = static_cast<int>(std::floor((hi - lo) / step + 1e-9));
+    for (int i = 0; i <= steps; ++i) values.push_back(lo + step * i);
+  } else {
+    const int n = std::max(2, o.sweep_points);
+    for (int i = 0; i < n; ++i) values.push_back(lo + (hi - lo) * i / (n - 1));
+  }
+  return values;
+}
 
+// The top-level numbers over the operating point and the sweep (eval_multi.h).
+void cost_quality_targets(MultiEvalResult& res) {
   std::vector<std::pair<double, double>> cq{{res.operating.cost_usd, res.operating.quality}};
   for (const auto& p : res.points) cq.emplace_back(p.cost_usd, p.quality);
-  res.cost_ratio_at_best_quality = cost_ratio_at_quality(cq, res.best_quality - 0.01, res.best_cost_usd);
+  res.cost_ratio_at_best_quality =
+      cost_ratio_at_quality(cq, res.best_quality - 0.01, res.best_cost_usd);
   for (const auto& [cost, quality] : cq) {
     if (cost <= 0.4 * res.best_cost_usd &&
         (!res.quality_at_40pct_cost || quality > *res.quality_at_40pct_cost)) {
       res.quality_at_40pct_cost = quality;
     }
   }
-  res.seconds = static_cast<double>(micros_between(t0, SteadyClock::now())) / 1e6;
-  return res;
 }
 
-int run_eval_multi(const EvalOptions& o) {
-  return run_eval_command(o, evaluate_multi, eval_multi_json, eval_multi_text, eval_multi_svg);
+}  // namespace
+
+MultiEvalResult evaluate_multi(const EvalOptions& o, const datasets::EvalData& data,
+                               EvalEngine& engine, const routes::CandidatesEval* candidates) {
+  MultiEvalResult res;
+  res.config_path = o.config_path;
+  res.route = o.route;
+  res.dataset = o.dataset;
+  res.dataset_sha256 = data.sha256;
+  const CsvTable& table = data.table;
+  res.n_rows_file = static_cast<int64_t>(table.rows.size());
+  routes::Route& route = engine.route();
+  res.route_kind = std::string(route.kind());
+
+  const std::vector<Baseline> baselines = baselines_of(engine.config(), table, o);
+  for (const auto& dm : datasets::routerbench_models(table.header)) {
+    const auto col = *table.column(dm + "|score");
+    int64_t n = 0;
+    for (const auto& r : table.rows) n += datasets::parse_number_cell(r[col]) ? 0 : 1;
+    res.missing_cells_file[dm] = n;
+  }
+  const std::vector<std::size_t> cands = candidate_indices(baselines, candidates, o);
+  for (std::size_t b : cands) res.candidates.push_back(baselines[b].model);
+  const std::optional<datasets::SplitRule> split = split_to_apply(o, candidates, res);
+  const std::vector<Row> rows = read_rows(table, baselines, split, o, res);
+  recorded_baselines(rows, baselines, cands, res);
+
+  // The route: as configured, then (with --sweep) across its knob: a candidates route's bar,
+  // else its first knob (routes/knob.h).
+  std::vector<routes::Knob*> knobs = routes::knobs_of(route);
+  routes::Knob* knob = candidates ? candidates->bar : knobs.empty() ? nullptr : knobs.front();
+  res.knob = knob ? std::string(knob->name()) : "";
+  const double configured = knob ? knob->get() : 0.0;
+  res.operating = summarize(rows, run_route(route, rows), baselines, cands);
+  res.operating.bar = configured;
+  if (o.sweep && knob) {
+    for (double v : sweep_values(*knob, candidates != nullptr, o)) {
+      knob->set(v);
+      MultiPoint p = summarize(rows, run_route(route, rows), baselines, cands);
+      p.bar = v;
+      res.points.push_back(std::move(p));
+    }
+  }
+  if (knob) knob->set(configured);
+  res.swept = !res.points.empty();
+  std::stable_sort(res.points.begin(), res.points.end(),
+                   [](const MultiPoint& a, const MultiPoint& b) { return a.cost_usd < b.cost_usd; });
+  cost_quality_targets(res);
+  return res;
 }
 
 }  // namespace triage::eval

@@ -1,16 +1,18 @@
 #pragma once
-// `triage eval` on multi-model data (RouterBench format: `<model>|score`, `<model>|cost`,
-// `<model>|response` per model). Runs the configured route over the dataset IN-PROCESS through
-// the same route engine as `serve` (replay providers answering each model's recorded response),
-// sweeps the bar of a `predict` route with --sweep (0.00, 0.01, ..., 1.00), or the first knob of
-// any other Tunable route (a cascade's `agreement` min_agree: every step of its range), and
-// reports the cost-quality curve against every single model, the oracle and random routing.
+// `triage eval`'s multi-model evaluator: a route over multi-model data (RouterBench format:
+// `<model>|score`, `<model>|cost`, `<model>|response` per model; eval/eval.h says which routes
+// come here). Runs the route over the dataset IN-PROCESS through the same route engine as
+// `serve` (replay providers answering each model's recorded response), sweeps the bar of a
+// candidates route (routes::CandidatesEval, `predict`) with --sweep (0.00, 0.01, ..., 1.00), or
+// the first knob of any other Tunable route (a cascade's `agreement` min_agree: every step of
+// its range), and reports the cost-quality curve against every single model, the oracle and
+// random routing.
 //
 // Data rules (everything excluded is counted and reported):
 //  - Catalog models: every `replay` model whose response column resolves to a RouterBench model
 //    of the file (a bare name or `<model>|response`) is a baseline; its grade column is its
 //    replay `score_column` or `<model>|score`, its cost column `<model>|cost`.
-//  - Split: when the route is a `predict` route whose predictor was trained on this file (its
+//  - Split: when the route is a candidates route whose predictor was trained on this file (its
 //    SHA-256 is among the metadata's data_files), only the held-out test part (the stored split
 //    rule, re-applied by id) is evaluated. --split test forces it, --split all disables it.
 //    Any other route (cascade, ensemble...) is evaluated on the test part of the default split
@@ -28,7 +30,7 @@
 //  - QUALITY of a row = the recorded grade of the model whose answer the route returned.
 //  - Oracle: per row, the cheapest (by recorded cost) candidate that is correct (grade >= 0.5);
 //    when none is, the cheapest candidate. Random: a uniformly random candidate per row
-//    (expected values, exact). Candidates: the route's candidates for a predict route, else
+//    (expected values, exact). Candidates: the route's candidates for a candidates route, else
 //    every baseline model.
 //  - Routing rates against the oracle, per point: accurate (cost <= oracle's and correct, or
 //    the cheapest when no candidate is correct), over-routing (a pricier model than the oracle's
@@ -44,9 +46,13 @@
 #include <string>
 #include <vector>
 
-#include "eval/eval.h"
+#include "datasets/eval_data.h"
+#include "eval/eval_options.h"
+#include "routes/eval_family.h"
 
 namespace triage::eval {
+
+class EvalEngine;
 
 struct MultiRouting {
   double accuracy = 0.0, over = 0.0, under = 0.0, other = 0.0;  // shares of rows, sum 1
@@ -98,16 +104,14 @@ struct MultiEvalResult {
 std::optional<double> cost_ratio_at_quality(
     const std::vector<std::pair<double, double>>& points, double target, double reference_cost);
 
-// Whether `options` should go to the multi-model path: the dataset has RouterBench columns
-// (`<model>|score`) and the route is not a `threshold` route (those use the pair metrics).
-bool is_multi_model_eval(const EvalOptions& options);
-
-MultiEvalResult evaluate_multi(const EvalOptions& options);
+// Evaluates engine.route() over `data` (multi-model CSV). `candidates`: the route's family when
+// it chooses among candidates, else nullptr. MultiEvalResult::seconds is left to the caller
+// (eval::evaluate). Throws std::runtime_error (no baseline model, a candidate without grades, no
+// prompt column, no rows).
+MultiEvalResult evaluate_multi(const EvalOptions& options, const datasets::EvalData& data,
+                               EvalEngine& engine, const routes::CandidatesEval* candidates);
 boost::json::object eval_multi_json(const MultiEvalResult& r);
 std::string eval_multi_text(const MultiEvalResult& r);
 std::string eval_multi_svg(const MultiEvalResult& r);
-
-// CLI entry, as run_eval: prints text or JSON, writes the plot. Returns an exit code.
-int run_eval_multi(const EvalOptions& options);
 
 }  // namespace triage::eval

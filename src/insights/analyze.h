@@ -6,11 +6,12 @@
 // category x tier against an SLO; a complexity matrix with a recommended tier per cell; and an
 // opportunity table (move category X to tier Y: monthly saving, risk).
 //
-// Scale: both inputs end up as rows of one slim SQL relation `r` (a TEMP TABLE filled from the
-// store in one scan, or an in-memory table filled from the log) and every aggregate is a
-// GROUP BY over it, so a million-row store is read without holding its rows in C++ memory
-// (1M rows: ~6 CPU-seconds, ~20 MB RSS on the development VM). Log rows are parsed one at a
-// time; bad rows are counted (first few described), never fatal.
+// Scale: both inputs end up as rows of one slim SQL relation `r` in a private scratch SQLite
+// database (the analysis's compute engine, not the store), filled one row at a time: from the
+// store through its reader (telemetry/traffic_reader.h, one scan), or from the log. Every
+// aggregate is a GROUP BY over it, so a million-row store is read without holding its rows in
+// C++ memory. Log rows are parsed one at a time; bad rows are counted (first few described),
+// never fatal. Latency percentiles are the one percentile of telemetry/percentile.h.
 //
 // Offline and blocking. analyze() returns errors as values: an unreadable or foreign input,
 // a --router model that cannot be loaded (message names the file).
@@ -68,7 +69,7 @@ struct CategoryStats {
   double cost_usd = 0.0;
   double cpi_usd = 0.0;
   double mean_tokens_in = 0.0, mean_tokens_out = 0.0;
-  std::optional<double> p50_ms, p95_ms;  // over rows with a latency
+  std::optional<double> p50_ms, p95_ms, p99_ms;  // successful rows with a latency
   double success_rate = 0.0;
   std::string main_tier;  // the tier that served most of its requests (ties: the dearer)
   double monthly_requests = 0.0;

@@ -165,25 +165,64 @@ constexpr const char* kCreateTable =
     "latency_ms REAL, ok INTEGER NOT NULL, ctx TEXT NOT NULL, reasoning TEXT NOT NULL, "
     "ts_ms INTEGER)";
 
-class Importer {
+// One row of `r`.
+struct AnalysisRow {
+  std::string category, tier, model;
+  int64_t tokens_in = 0, tokens_out = 0;
+  double cost_usd = 0.0;
+  std::optional<double> latency_ms;
+  bool ok = true;
+  std::string reasoning;
+  std::optional<int64_t> ts_ms;
+};
+
+// The relation `r`, filled in one transaction.
+class AnalysisTable {
  public:
-  Importer(sqlite3* db, const LogImportContext& ctx) : db_(db), ctx_(ctx) {}
-  ~Importer() { sqlite3_finalize(insert_); }
+  explicit AnalysisTable(telemetry::sqlite::Connection& db) : db_(db) {}
 
   Result<void> begin() {
-    char* err = nullptr;
-    const std::string sql = std::string(kCreateTable) + "; BEGIN";
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string m = err ? err : "?";
-      sqlite3_free(err);
-      return fail("cannot create the analysis table: " + m);
+    if (auto r = db_.exec(std::string(kCreateTable) + "; BEGIN"); !r) {
+      return fail("cannot create the analysis table: " + r.error().message);
     }
-    if (sqlite3_prepare_v2(db_, "INSERT INTO r VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", -1,
-                           &insert_, nullptr) != SQLITE_OK) {
-      return fail(std::string("cannot prepare the insert: ") + sqlite3_errmsg(db_));
-    }
+    insert_ = telemetry::sqlite::Statement(
+        db_, "INSERT INTO r VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+    if (!insert_.ok()) return fail("cannot prepare the insert: " + db_.last_error());
     return {};
   }
+
+  // False when SQLite refused the row (db().last_error() says why).
+  bool insert(const AnalysisRow& row) {
+    insert_.reset();
+    insert_.bind(1, row.category).bind(2, row.tier).bind(3, row.model);
+    insert_.bind(4, row.tokens_in).bind(5, row.tokens_out).bind(6, row.cost_usd);
+    if (row.latency_ms) insert_.bind(7, *row.latency_ms);
+    else insert_.bind_null(7);
+    insert_.bind(8, row.ok ? 1 : 0);
+    insert_.bind(9, context_class(row.tokens_in)).bind(10, row.reasoning);
+    if (row.ts_ms) insert_.bind(11, *row.ts_ms);
+    else insert_.bind_null(11);
+    return insert_.run();
+  }
+
+  Result<void> commit() {
+    if (!db_.exec("COMMIT")) return fail("cannot commit the analysis table: " + db_.last_error());
+    return {};
+  }
+
+  telemetry::sqlite::Connection& db() { return db_; }
+
+ private:
+  telemetry::sqlite::Connection& db_;
+  telemetry::sqlite::Statement insert_;
+};
+
+class Importer {
+ public:
+  Importer(telemetry::sqlite::Connection& db, const LogImportContext& ctx)
+      : table_(db), ctx_(ctx) {}
+
+  Result<void> begin() { return table_.begin(); }
 
   void bad(const std::string& where, const std::string& why) {
     ++stats_.bad;
@@ -212,57 +251,43 @@ class Importer {
       if (*v && **v < 0) return bad(where, "negative tokens, cost or latency");
     }
     const config::Model* m = ctx_.cfg ? ctx_.cfg->find_model(*model) : nullptr;
-    const int64_t tin = tokens_in ? static_cast<int64_t>(*tokens_in) : core::estimate_tokens(*prompt);
-    const int64_t tout = tokens_out ? static_cast<int64_t>(*tokens_out)
-                         : response ? core::estimate_tokens(*response)
-                                    : 0;
+    AnalysisRow row;
+    row.tokens_in = tokens_in ? static_cast<int64_t>(*tokens_in) : core::estimate_tokens(*prompt);
+    row.tokens_out = tokens_out ? static_cast<int64_t>(*tokens_out)
+                     : response ? core::estimate_tokens(*response)
+                                : 0;
     if (!cost) {
       if (!m) return bad(where, fmt::format("cost_usd: missing (and no -c price for model '{}')", *model));
-      cost = config::cost_usd(m->prices, tin, tout);
+      cost = config::cost_usd(m->prices, row.tokens_in, row.tokens_out);
     }
-    std::string tier_name = tier && !tier->empty() ? *tier : m ? m->tier : "(unknown)";
-    bool ok = true;
-    if (ok_flag) ok = *ok_flag;
-    else if (status) ok = *status < 400;
-    else if (error) ok = error->empty();
-    std::string reasoning = "unknown";
+    row.cost_usd = *cost;
+    row.tier = tier && !tier->empty() ? *tier : m ? m->tier : "(unknown)";
+    if (ok_flag) row.ok = *ok_flag;
+    else if (status) row.ok = *status < 400;
+    else if (error) row.ok = error->empty();
+    row.reasoning = "unknown";
     if (prompt && ctx_.router) {
       const double p = ctx_.router->score(*prompt, category.value_or(""));
-      reasoning = p >= ctx_.router_threshold ? "complex" : "simple";
+      row.reasoning = p >= ctx_.router_threshold ? "complex" : "simple";
     } else if (prompt) {
-      reasoning = std::string(estimate_reasoning(*prompt).klass);
+      row.reasoning = std::string(estimate_reasoning(*prompt).klass);
     }
-    const std::string cat = category && !category->empty() ? *category : "(none)";
-    const std::string ctx_class(context_class(tin));
-    sqlite3_reset(insert_);
-    sqlite3_bind_text(insert_, 1, cat.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(insert_, 2, tier_name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(insert_, 3, model->c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(insert_, 4, tin);
-    sqlite3_bind_int64(insert_, 5, tout);
-    sqlite3_bind_double(insert_, 6, *cost);
-    if (latency) sqlite3_bind_double(insert_, 7, *latency);
-    else sqlite3_bind_null(insert_, 7);
-    sqlite3_bind_int(insert_, 8, ok ? 1 : 0);
-    sqlite3_bind_text(insert_, 9, ctx_class.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(insert_, 10, reasoning.c_str(), -1, SQLITE_TRANSIENT);
-    if (ts) sqlite3_bind_int64(insert_, 11, static_cast<int64_t>(*ts));
-    else sqlite3_bind_null(insert_, 11);
-    if (sqlite3_step(insert_) != SQLITE_DONE) return bad(where, sqlite3_errmsg(db_));
+    row.category = category && !category->empty() ? *category : "(none)";
+    row.model = *model;
+    row.latency_ms = latency;
+    if (ts) row.ts_ms = static_cast<int64_t>(*ts);
+    if (!table_.insert(row)) return bad(where, table_.db().last_error());
     ++stats_.rows;
   }
 
   Result<LogImportStats> commit() {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return fail(std::string("cannot commit the analysis table: ") + sqlite3_errmsg(db_));
-    }
+    if (auto r = table_.commit(); !r) return r.error();
     return stats_;
   }
 
  private:
-  sqlite3* db_;
+  AnalysisTable table_;
   const LogImportContext& ctx_;
-  sqlite3_stmt* insert_ = nullptr;
   LogImportStats stats_;
 };
 
@@ -272,7 +297,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
-Result<LogImportStats> import_log(sqlite3* db, const std::string& path,
+Result<LogImportStats> import_log(telemetry::sqlite::Connection& db, const std::string& path,
                                   const LogImportContext& ctx) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(fmt::format("--log: cannot read {}", path));
@@ -327,53 +352,45 @@ Result<LogImportStats> import_log(sqlite3* db, const std::string& path,
   return imp.commit();
 }
 
-Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers,
-                               const std::map<std::string, std::string>& model_tiers) {
-  auto quote = [](const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-    return out + "'";
+Result<int64_t> import_store(telemetry::sqlite::Connection& db, telemetry::TrafficReader& store,
+                             const std::vector<std::string>& tiers,
+                             const std::map<std::string, std::string>& model_tiers) {
+  // A tier's reasoning class: the cheapest is simple, the dearest complex, the rest moderate.
+  auto reasoning_of = [&](const std::string& tier) -> std::string {
+    for (size_t i = 0; i < tiers.size(); ++i) {
+      if (tiers[i] != tier) continue;
+      return i == 0 ? "simple" : i + 1 == tiers.size() ? "complex" : "moderate";
+    }
+    return "unknown";
   };
-  // A router deciding in shadow (route span "shadow decision: TARGET (...)", see the shadow
-  // route's decide_only) says what it would have picked: TARGET's tier, from the config's
-  // catalog. Otherwise the first model call's tier of a request with a routing decision is what
-  // the router predicted before any escalation; without one (pass-through) it says nothing.
-  std::string shadow_tier = "CASE substr(d, 18, instr(substr(d, 18) || ' ', ' ') - 1)";
-  for (const auto& [model, tier] : model_tiers) {
-    shadow_tier += fmt::format(" WHEN {} THEN {}", quote(model), quote(tier));
-  }
-  shadow_tier += " END";
-  std::string reasoning = fmt::format(
-      "CASE COALESCE((SELECT {} FROM (SELECT json_extract(value, '$.detail') AS d "
-      "FROM json_each(spans) WHERE json_extract(value, '$.kind') = 'route' "
-      "AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)), "
-      "(SELECT json_extract(value, '$.tier') FROM json_each(spans) "
-      "WHERE json_extract(value, '$.kind') = 'model_call' LIMIT 1), '')",
-      model_tiers.empty() ? std::string("NULL") : shadow_tier);
-  for (size_t i = 0; i < tiers.size(); ++i) {
-    const char* klass = i == 0 ? "simple" : i + 1 == tiers.size() ? "complex" : "moderate";
-    reasoning += fmt::format(" WHEN {} THEN '{}'", quote(tiers[i]), klass);
-  }
-  reasoning += " ELSE 'unknown' END";
-  const std::string sql = fmt::format(
-      "CREATE TEMP TABLE r AS SELECT "
-      "COALESCE(category, '(none)') AS category, "
-      "COALESCE(tier, (SELECT json_extract(value, '$.tier') FROM json_each(spans) "
-      "  WHERE json_extract(value, '$.kind') = 'model_call' ORDER BY key DESC LIMIT 1), "
-      "  '(none)') AS tier, "
-      "COALESCE(model, '(none)') AS model, tokens_in, tokens_out, cost_usd, "
-      "total_us / 1000.0 AS latency_ms, (status < 400) AS ok, "
-      "CASE WHEN tokens_in < {} THEN '<1K' WHEN tokens_in <= {} THEN '1K-8K' ELSE '>8K' END AS ctx, "
-      "CASE WHEN instr(spans, '\"kind\":\"route\"') = 0 THEN 'unknown' ELSE {} END AS reasoning, "
-      "ts_ms FROM main.requests",
-      kShortContextMax, kMediumContextMax, reasoning);
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "?";
-    sqlite3_free(err);
-    return fail("--store: not a Triage request store: " + m);
-  }
-  return {};
+  AnalysisTable table(db);
+  if (auto r = table.begin(); !r) return r.error();
+  int64_t rows = 0;
+  auto scanned = store.scan_traffic([&](telemetry::TrafficRow&& t) -> Result<void> {
+    AnalysisRow row;
+    row.category = t.category.empty() ? "(none)" : std::move(t.category);
+    row.tier = t.tier.empty() ? "(none)" : std::move(t.tier);
+    row.model = t.model.empty() ? "(none)" : std::move(t.model);
+    row.tokens_in = t.tokens_in;
+    row.tokens_out = t.tokens_out;
+    row.cost_usd = t.cost_usd;
+    row.latency_ms = static_cast<double>(t.total_us) / 1000.0;
+    row.ok = t.status < 400;
+    row.ts_ms = t.ts_ms;
+    // What the router picked first: a shadow router's decision when the config knows the
+    // model's tier, else the first model call's tier.
+    auto shadow = model_tiers.find(t.shadow_target);
+    const std::string& picked = !t.shadow_target.empty() && shadow != model_tiers.end()
+                                    ? shadow->second
+                                    : t.first_call_tier;
+    row.reasoning = t.routed ? reasoning_of(picked) : "unknown";
+    if (!table.insert(row)) return fail("cannot fill the analysis table: " + db.last_error());
+    ++rows;
+    return {};
+  });
+  if (!scanned) return scanned.error();
+  if (auto r = table.commit(); !r) return r.error();
+  return rows;
 }
 
 }  // namespace triage::insights

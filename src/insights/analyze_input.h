@@ -1,18 +1,20 @@
 #pragma once
 // Internal to `triage analyze` (insights/analyze.h): loading traffic into the SQL relation `r`
-// that every aggregate reads. Columns of r:
+// that every aggregate reads. `r` lives in a private scratch database (the compute engine of
+// the analysis, not the store), so a log and a store are analysed by the same SQL. Columns:
 //   category TEXT, tier TEXT, model TEXT, tokens_in INTEGER, tokens_out INTEGER,
 //   cost_usd REAL, latency_ms REAL (NULL: unknown), ok INTEGER (1 success, 0 failure),
 //   ctx TEXT (context class), reasoning TEXT (reasoning class), ts_ms INTEGER (NULL: unknown).
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "config/config.h"
+#include "telemetry/sqlite_db.h"
+#include "telemetry/traffic_reader.h"
 
 namespace triage::ml {
 class ThresholdScorer;
@@ -34,19 +36,22 @@ struct LogImportStats {
 
 inline constexpr size_t kMaxBadExamples = 5;
 
-// Creates table `r` in `db` (an empty in-memory database) and fills it from a JSONL or CSV log
+// Creates table `r` in `db` (an empty scratch database) and fills it from a JSONL or CSV log
 // (JSONL when the extension is .jsonl/.json/.ndjson, CSV when .csv, else by the first
 // non-blank byte: '{' means JSONL). Bad rows are counted and skipped. Errors: the file cannot
 // be read, or a CSV file is malformed as a whole (CsvError message).
-Result<LogImportStats> import_log(sqlite3* db, const std::string& path,
+Result<LogImportStats> import_log(telemetry::sqlite::Connection& db, const std::string& path,
                                   const LogImportContext& ctx);
 
-// Creates TEMP TABLE `r` from the store's `requests` table (open read-only as `main`; the span
-// JSON is parsed once, here, not by every aggregate). `tiers` is
-// the tier order, cheapest first, used to map the first routed tier to a reasoning class.
-// `model_tiers` (catalog model -> tier, from -c) lets a shadow router's decisions
-// ("shadow decision: MODEL ...") set the reasoning class; empty: they are ignored.
-Result<void> create_store_view(sqlite3* db, const std::vector<std::string>& tiers,
-                               const std::map<std::string, std::string>& model_tiers = {});
+// Creates table `r` in `db` (an empty scratch database) from the request store's traffic, one
+// row at a time (TrafficReader::scan_traffic). The reasoning class of a routed request is the
+// class of the tier its router picked first: `tiers` is the tier order, cheapest first
+// (first: simple, last: complex, between: moderate). `model_tiers` (catalog model -> tier,
+// from -c) lets a router deciding in shadow set it from the model it would have picked;
+// empty: shadow decisions are ignored. A request without a routing decision is "unknown".
+// Returns the rows loaded.
+Result<int64_t> import_store(telemetry::sqlite::Connection& db, telemetry::TrafficReader& store,
+                             const std::vector<std::string>& tiers,
+                             const std::map<std::string, std::string>& model_tiers = {});
 
 }  // namespace triage::insights

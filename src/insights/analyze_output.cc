@@ -122,6 +122,7 @@ json::object analyze_json(const AnalyzeReport& r) {
                                 {"cost_usd", c.cost_usd}, {"cpi_usd", c.cpi_usd},
                                 {"mean_tokens_in", c.mean_tokens_in}, {"mean_tokens_out", c.mean_tokens_out},
                                 {"p50_ms", output::json_or_null(c.p50_ms)}, {"p95_ms", output::json_or_null(c.p95_ms)},
+                                {"p99_ms", output::json_or_null(c.p99_ms)},
                                 {"success_rate", c.success_rate}, {"main_tier", c.main_tier},
                                 {"monthly_requests", c.monthly_requests},
                                 {"monthly_cost_usd", c.monthly_cost_usd},

@@ -1,7 +1,5 @@
 #include "insights/export.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
@@ -9,49 +7,24 @@
 #include <memory>
 #include <stdexcept>
 
+#include "telemetry/store_reader.h"
+
 namespace triage::insights {
 namespace {
 
 namespace json = boost::json;
 
-using Db = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
-using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
-
-Db open_store(const std::string& path) {
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
-  Db db(raw, &sqlite3_close);
-  if (rc != SQLITE_OK) {
-    throw std::runtime_error(path + ": cannot open the request store: " +
-                             (raw ? sqlite3_errmsg(raw) : "out of memory"));
-  }
-  sqlite3_busy_timeout(raw, 5000);
-  return db;
+// The store's reader; throws std::runtime_error naming the file when it cannot be opened.
+std::unique_ptr<telemetry::StoreReader> open_store(const std::string& path) {
+  auto r = telemetry::open_store_reader(path);
+  if (!r) throw std::runtime_error(r.error().message);
+  return std::move(r.value());
 }
 
-Stmt prepare(sqlite3* db, const std::string& path, const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
-    throw std::runtime_error(path + ": " + sqlite3_errmsg(db) +
-                             " (a request store of schema version 2 is needed; open it once "
-                             "with this build's `triage serve` to migrate it)");
-  }
-  return Stmt(s, &sqlite3_finalize);
-}
-
-std::string col(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? std::string(reinterpret_cast<const char*>(t),
-                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
-           : std::string();
-}
-
-void bind_category(sqlite3_stmt* s, int i, const std::string& category) {
-  if (category.empty()) {
-    sqlite3_bind_null(s, i);
-  } else {
-    sqlite3_bind_text(s, i, category.data(), static_cast<int>(category.size()), SQLITE_TRANSIENT);
-  }
+template <typename T>
+T or_throw(Result<T> r) {
+  if (!r) throw std::runtime_error(r.error().message);
+  return std::move(r.value());
 }
 
 std::ofstream open_out(const std::string& path) {
@@ -115,28 +88,6 @@ int tier_index(const std::vector<std::string>& tiers, const std::string& t) {
   return it == tiers.end() ? -1 : static_cast<int>(it - tiers.begin());
 }
 
-// The latest label per request, joined with the request and its payload (LEFT: a missing
-// payload is counted, not hidden). labels_request(request_id, id) serves the MAX per request.
-constexpr const char* kLatestLabels =
-    "SELECT l.request_id, l.verdict, l.sufficient_tier, l.corrected_answer, r.tier, r.category, "
-    "p.messages, p.response "
-    "FROM labels l "
-    "JOIN (SELECT request_id, MAX(id) AS id FROM labels GROUP BY request_id) last ON last.id = l.id "
-    "JOIN requests r ON r.request_id = l.request_id "
-    "LEFT JOIN prompts p ON p.request_id = l.request_id "
-    "WHERE (?1 IS NULL OR r.category = ?1) ORDER BY r.ts_ms, l.request_id";
-
-// Requests with feedback and no label: the latest feedback each.
-constexpr const char* kLatestFeedback =
-    "SELECT f.request_id, f.score, f.corrected_answer, p.messages, p.response "
-    "FROM feedback f "
-    "JOIN (SELECT request_id, MAX(id) AS id FROM feedback GROUP BY request_id) last ON last.id = f.id "
-    "JOIN requests r ON r.request_id = f.request_id "
-    "LEFT JOIN prompts p ON p.request_id = f.request_id "
-    "WHERE (?1 IS NULL OR r.category = ?1) "
-    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = f.request_id) "
-    "ORDER BY r.ts_ms, f.request_id";
-
 }  // namespace
 
 std::string last_user_text(const std::string& messages_json) {
@@ -184,7 +135,7 @@ ExportReport export_finetune(const ExportFinetuneOptions& o) {
     throw std::runtime_error("--min-verdict must be correct or feedback, got '" + o.min_verdict +
                              "'");
   }
-  Db db = open_store(o.store_path);
+  auto store = open_store(o.store_path);
   std::ofstream out = open_out(o.out_path);
   ExportReport rep;
   auto emit = [&](const std::string& messages_json, const std::string& answer) {
@@ -198,47 +149,30 @@ ExportReport export_finetune(const ExportFinetuneOptions& o) {
     ++rep.written;
   };
 
-  Stmt labels = prepare(db.get(), o.store_path, kLatestLabels);
-  bind_category(labels.get(), 1, o.category);
-  int rc;
-  while ((rc = sqlite3_step(labels.get())) == SQLITE_ROW) {
-    sqlite3_stmt* s = labels.get();
-    const std::string verdict = col(s, 1);
-    const std::string corrected = col(s, 3);
-    if (sqlite3_column_type(s, 6) == SQLITE_NULL) {
+  for (const telemetry::LabeledRequest& l : or_throw(store->latest_labels(o.category))) {
+    if (!l.messages_json) {
       ++rep.skipped_no_payload;
-      continue;
-    }
-    if (!corrected.empty()) {
-      emit(col(s, 6), corrected);
-    } else if (verdict == "correct") {
-      emit(col(s, 6), col(s, 7));
+    } else if (!l.corrected_answer.empty()) {
+      emit(*l.messages_json, l.corrected_answer);
+    } else if (l.verdict == "correct") {
+      emit(*l.messages_json, l.response);
     } else {
       ++rep.skipped_not_usable;
     }
   }
-  if (rc != SQLITE_DONE) throw std::runtime_error(o.store_path + ": " + sqlite3_errmsg(db.get()));
-
   if (o.min_verdict == "feedback") {
-    Stmt fb = prepare(db.get(), o.store_path, kLatestFeedback);
-    bind_category(fb.get(), 1, o.category);
-    while ((rc = sqlite3_step(fb.get())) == SQLITE_ROW) {
-      sqlite3_stmt* s = fb.get();
-      const double score = sqlite3_column_double(s, 1);
-      const std::string corrected = col(s, 2);
-      if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
+    for (const telemetry::FeedbackOnlyRequest& f :
+         or_throw(store->latest_unlabeled_feedback(o.category))) {
+      if (!f.messages_json) {
         ++rep.skipped_no_payload;
-        continue;
-      }
-      if (!corrected.empty()) {
-        emit(col(s, 3), corrected);
-      } else if (score >= 0.5) {
-        emit(col(s, 3), col(s, 4));
+      } else if (!f.corrected_answer.empty()) {
+        emit(*f.messages_json, f.corrected_answer);
+      } else if (f.score >= 0.5) {
+        emit(*f.messages_json, f.response);
       } else {
         ++rep.skipped_not_usable;
       }
     }
-    if (rc != SQLITE_DONE) throw std::runtime_error(o.store_path + ": " + sqlite3_errmsg(db.get()));
   }
   out.flush();
   if (!out) throw std::runtime_error(o.out_path + ": write failed");
@@ -257,36 +191,30 @@ ExportReport export_labels(const ExportLabelsOptions& o) {
     throw std::runtime_error("the weak tier ('" + weak + "') and the strong tier ('" + strong +
                              "') must both be in the tier order, weak first");
   }
-  Db db = open_store(o.store_path);
+  auto store = open_store(o.store_path);
+  const std::vector<telemetry::LabeledRequest> labels = or_throw(store->latest_labels(o.category));
   std::ofstream out = open_out(o.out_path);
   out << "id,prompt,category,weak_correct,strong_correct,sufficient_tier,verdict,answered_tier\n";
   ExportReport rep;
-  Stmt labels = prepare(db.get(), o.store_path, kLatestLabels);
-  bind_category(labels.get(), 1, o.category);
-  int rc;
-  while ((rc = sqlite3_step(labels.get())) == SQLITE_ROW) {
-    sqlite3_stmt* s = labels.get();
-    if (sqlite3_column_type(s, 6) == SQLITE_NULL) {
+  for (const telemetry::LabeledRequest& l : labels) {
+    if (!l.messages_json) {
       ++rep.skipped_no_payload;
       continue;
     }
-    const std::string prompt = last_user_text(col(s, 6));
-    const std::string verdict = col(s, 1);
-    const std::string sufficient = col(s, 2);
-    const std::string answered = col(s, 4);
+    const std::string prompt = last_user_text(*l.messages_json);
     int w = 0, st = 0;
     if (prompt.empty() ||
-        !derive_pair_grades(sufficient.empty() ? -1 : tier_index(o.tiers, sufficient), verdict,
-                            tier_index(o.tiers, answered), weak_idx, strong_idx, w, st)) {
+        !derive_pair_grades(l.sufficient_tier.empty() ? -1 : tier_index(o.tiers, l.sufficient_tier),
+                            l.verdict, tier_index(o.tiers, l.answered_tier), weak_idx, strong_idx,
+                            w, st)) {
       ++rep.skipped_not_usable;
       continue;
     }
-    out << csv_field(col(s, 0)) << ',' << csv_field(prompt) << ',' << csv_field(col(s, 5)) << ','
-        << w << ',' << st << ',' << csv_field(sufficient) << ',' << csv_field(verdict) << ','
-        << csv_field(answered) << '\n';
+    out << csv_field(l.request_id) << ',' << csv_field(prompt) << ',' << csv_field(l.category)
+        << ',' << w << ',' << st << ',' << csv_field(l.sufficient_tier) << ','
+        << csv_field(l.verdict) << ',' << csv_field(l.answered_tier) << '\n';
     ++rep.written;
   }
-  if (rc != SQLITE_DONE) throw std::runtime_error(o.store_path + ": " + sqlite3_errmsg(db.get()));
   out.flush();
   if (!out) throw std::runtime_error(o.out_path + ": write failed");
   return rep;

@@ -1,16 +1,17 @@
 #include "insights/report.h"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <unordered_map>
 
 #include "providers/replay.h"
+#include "telemetry/counterfactual.h"
+#include "telemetry/percentile.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::insights {
 
@@ -18,18 +19,11 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kFlagCascaded = "cascaded";    // cascade escalated (routes/cascade)
-constexpr std::string_view kFlagEscalated = "escalated";  // classify: one tier up
-constexpr std::string_view kFlagBand = "flag_band";       // classify: review band
-constexpr std::string_view kFlagLowConfidence = "low_confidence";
-
-using Db = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
-using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
-
-std::string text(sqlite3_stmt* s, int col) {
-  const unsigned char* t = sqlite3_column_text(s, col);
-  return t ? reinterpret_cast<const char*>(t) : "";
-}
+// The store holds flags by their wire names (core/review_flag.h).
+const std::string kFlagCascaded(core::flag_name(core::ReviewFlag::kCascaded));
+const std::string kFlagEscalated(core::flag_name(core::ReviewFlag::kEscalated));
+const std::string kFlagBand(core::flag_name(core::ReviewFlag::kFlagBand));
+const std::string kFlagLowConfidence(core::flag_name(core::ReviewFlag::kLowConfidence));
 
 Error bad(std::string msg) { return make_error(ErrorCode::kInvalidRequest, std::move(msg)); }
 
@@ -110,11 +104,9 @@ std::vector<std::string> parse_flags(std::string_view flags_json) {
   return flags;
 }
 
-// Nearest rank, rounded; `v` is sorted in place.
-double percentile_ms(std::vector<int64_t>& v, double p) {
-  if (v.empty()) return 0.0;
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return static_cast<double>(v[std::min(idx, v.size() - 1)]) / 1000.0;
+// The one percentile (telemetry/percentile.h) of sorted microseconds, in milliseconds.
+double percentile_ms(const std::vector<int64_t>& sorted_us, double p) {
+  return telemetry::percentile(sorted_us, p) / 1000.0;
 }
 
 struct Acc {
@@ -158,62 +150,34 @@ double share(int64_t n, int64_t of) {
 }  // namespace
 
 Result<std::vector<ReportRow>> read_report_rows(const std::string& store_path) {
-  sqlite3* raw = nullptr;
-  if (sqlite3_open_v2(store_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
-    sqlite3_close(raw);
-    return bad(fmt::format("cannot open {}: {}", store_path, msg));
-  }
-  Db db(raw, sqlite3_close);
-  sqlite3_stmt* s = nullptr;
-  const char* sql =
-      "SELECT request_id, COALESCE(route,''), COALESCE(model,''), COALESCE(tier,''), status, "
-      "tokens_in, tokens_out, tokens_estimated, cost_usd, total_us, synthesized, flags, spans "
-      "FROM requests ORDER BY ts_ms, request_id";
-  if (sqlite3_prepare_v2(db.get(), sql, -1, &s, nullptr) != SQLITE_OK) {
-    return bad(fmt::format("{} is not a Triage request store: {}", store_path,
-                           sqlite3_errmsg(db.get())));
-  }
-  Stmt stmt(s, sqlite3_finalize);
+  auto reader = telemetry::open_store_reader(store_path);
+  if (!reader) return bad(reader.error().message);
   std::vector<ReportRow> rows;
-  std::unordered_map<std::string, size_t> index;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  auto scanned = (*reader)->scan_requests([&](telemetry::StoredRequest&& s) -> Result<void> {
     ReportRow r;
-    r.request_id = text(s, 0);
-    r.route = text(s, 1);
-    r.model = text(s, 2);
-    r.tier = text(s, 3);
-    r.status = sqlite3_column_int(s, 4);
-    r.tokens_in = sqlite3_column_int64(s, 5);
-    r.tokens_out = sqlite3_column_int64(s, 6);
-    r.tokens_estimated = sqlite3_column_int(s, 7) != 0;
-    r.cost_usd = sqlite3_column_double(s, 8);
-    r.total_us = sqlite3_column_int64(s, 9);
-    r.synthesized = sqlite3_column_int(s, 10) != 0;
-    r.flags = parse_flags(text(s, 11));
-    auto calls = parse_calls(text(s, 12));
+    r.request_id = std::move(s.request_id);
+    r.route = std::move(s.route);
+    r.model = std::move(s.model);
+    r.tier = std::move(s.tier);
+    r.status = s.status;
+    r.tokens_in = s.tokens_in;
+    r.tokens_out = s.tokens_out;
+    r.tokens_estimated = s.tokens_estimated;
+    r.cost_usd = s.cost_usd;
+    r.total_us = s.total_us;
+    r.synthesized = s.synthesized;
+    r.flags = parse_flags(s.flags_json);
+    auto calls = parse_calls(s.spans_json);
     if (!calls) {
       return bad(fmt::format("{}: request {}: {}", store_path, r.request_id,
                              calls.error().message));
     }
     r.calls = std::move(calls.value());
-    index.emplace(r.request_id, rows.size());
+    if (s.messages_json) r.prompt = last_user_text(*s.messages_json);
     rows.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) {
-    return bad(fmt::format("{}: cannot read requests: {}", store_path, sqlite3_errmsg(db.get())));
-  }
-  // Prompts (store.keep_payloads); an older store without the table simply has none.
-  sqlite3_stmt* p = nullptr;
-  if (sqlite3_prepare_v2(db.get(), "SELECT request_id, messages FROM prompts", -1, &p,
-                         nullptr) == SQLITE_OK) {
-    Stmt pstmt(p, sqlite3_finalize);
-    while (sqlite3_step(p) == SQLITE_ROW) {
-      auto it = index.find(text(p, 0));
-      if (it != index.end()) rows[it->second].prompt = last_user_text(text(p, 1));
-    }
-  }
+    return {};
+  });
+  if (!scanned) return bad(scanned.error().message);
   return rows;
 }
 
@@ -261,7 +225,7 @@ ReportSummary summarize(const std::vector<ReportRow>& rows, const config::Config
       out_tokens = *rec.response_tokens;
       out.counterfactual_recorded_lengths++;
     }
-    const double cf = config::cost_usd(ref->prices, in, out_tokens);
+    const double cf = telemetry::counterfactual_cost_usd(ref->prices, in, out_tokens);
     out.counterfactual_cost_usd += cf;
     out.counterfactual_by_route[route] += cf;
 
@@ -305,7 +269,8 @@ ReportSummary summarize(const std::vector<ReportRow>& rows, const config::Config
 std::optional<ReferenceLookup> reference_lookup(const config::Config& cfg) {
   const config::Model* ref = cfg.find_model(cfg.reference_model);
   if (!ref || ref->provider != "replay") return std::nullopt;
-  auto client = std::make_shared<const providers::ReplayClient>(cfg, *ref);
+  auto client = std::make_shared<const providers::ReplayClient>(
+      cfg, *ref, providers::parse_replay_options(cfg, *ref));
   return ReferenceLookup([client](std::string_view prompt) {
     ReferenceRecord rec;
     if (const auto* r = client->find(prompt)) {
@@ -336,9 +301,10 @@ void table(std::string& out, std::string_view title, const std::vector<GroupStat
   out += '\n';
 }
 
-std::string provenance(const config::Model& m, const GroupStats& g, const ReportSummary& s) {
+std::string provenance(const config::Config& cfg, const config::Model& m, const GroupStats& g,
+                       const ReportSummary& s) {
   if (m.provider == "replay") {
-    const config::ReplayOptions& r = m.replay;
+    const providers::ReplayOptions r = providers::parse_replay_options(cfg, m);
     std::string line = fmt::format(
         "answers RECORDED ({}{}{}); latency SIMULATED (ttft {} ms, {} tokens/s, jitter {:.0f}%)",
         std::filesystem::path(r.dataset).filename().string(),
@@ -382,10 +348,10 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
   out += fmt::format(
       "\nEscalations: {} (cascade escalated to a later step: {}; classifier escalated one tier: "
       "{})\nReview flags: {} (flag_band: {}; low_confidence: {})\n",
-      s.escalations, s.flags.count("cascaded") ? s.flags.at("cascaded") : 0,
-      s.flags.count("escalated") ? s.flags.at("escalated") : 0, s.review_flags,
-      s.flags.count("flag_band") ? s.flags.at("flag_band") : 0,
-      s.flags.count("low_confidence") ? s.flags.at("low_confidence") : 0);
+      s.escalations, s.flags.count(kFlagCascaded) ? s.flags.at(kFlagCascaded) : 0,
+      s.flags.count(kFlagEscalated) ? s.flags.at(kFlagEscalated) : 0, s.review_flags,
+      s.flags.count(kFlagBand) ? s.flags.at(kFlagBand) : 0,
+      s.flags.count(kFlagLowConfidence) ? s.flags.at(kFlagLowConfidence) : 0);
   if (!s.flags.empty()) {
     std::string all_flags;
     for (const auto& [f, n] : s.flags) {
@@ -438,7 +404,7 @@ std::string report_text(const ReportSummary& s, const std::string& store_path,
     out += "\nRecorded vs simulated:\n";
     for (const GroupStats& g : s.by_model) {
       if (const config::Model* m = cfg->find_model(g.name)) {
-        out += fmt::format("  {:<20} {}\n", m->name, provenance(*m, g, s));
+        out += fmt::format("  {:<20} {}\n", m->name, provenance(*cfg, *m, g, s));
       }
     }
     out += fmt::format(

@@ -1,15 +1,16 @@
 #include "insights/roi.h"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <memory>
 #include <numeric>
+
+#include "telemetry/counterfactual.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::insights {
 
@@ -262,21 +263,10 @@ Result<RoiInput> roi_input_from_store(const std::string& store_path, const confi
                                       std::optional<int64_t> requests_per_month) {
   const config::Model* ref = cfg.find_model(cfg.reference_model);
   if (!ref) return bad("--from-store: the config names no reference model");
-  sqlite3* raw = nullptr;
-  if (sqlite3_open_v2(store_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
-    sqlite3_close(raw);
-    return bad(fmt::format("--from-store: cannot open {}: {}", store_path, msg));
-  }
-  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, sqlite3_close);
-  sqlite3_stmt* stmt = nullptr;
-  const char* sql =
-      "SELECT COALESCE(tier, '(none)'), COUNT(*), TOTAL(cost_usd), TOTAL(tokens_in), "
-      "TOTAL(tokens_out), MIN(ts_ms), MAX(ts_ms) FROM requests GROUP BY 1";
-  if (sqlite3_prepare_v2(db.get(), sql, -1, &stmt, nullptr) != SQLITE_OK) {
-    return bad(fmt::format("--from-store: {} is not a Triage request store: {}", store_path,
-                           sqlite3_errmsg(db.get())));
-  }
+  auto reader = telemetry::open_store_reader(store_path);
+  if (!reader) return bad("--from-store: " + reader.error().message);
+  auto totals = (*reader)->tier_totals();
+  if (!totals) return bad("--from-store: " + totals.error().message);
   struct Tier {
     std::string name;
     int64_t n;
@@ -285,18 +275,14 @@ Result<RoiInput> roi_input_from_store(const std::string& store_path, const confi
   std::vector<Tier> tiers;
   int64_t total = 0, min_ts = INT64_MAX, max_ts = INT64_MIN;
   double counterfactual = 0.0;
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
-    const char* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    const int64_t n = sqlite3_column_int64(stmt, 1);
-    tiers.push_back({name ? name : "", n, sqlite3_column_double(stmt, 2)});
-    counterfactual += (sqlite3_column_double(stmt, 3) * ref->prices.input_per_mtok +
-                       sqlite3_column_double(stmt, 4) * ref->prices.output_per_mtok) / 1e6 +
-                      ref->prices.per_call * static_cast<double>(n);
-    total += n;
-    min_ts = std::min<int64_t>(min_ts, sqlite3_column_int64(stmt, 5));
-    max_ts = std::max<int64_t>(max_ts, sqlite3_column_int64(stmt, 6));
+  for (const telemetry::TierTotals& t : *totals) {
+    tiers.push_back({t.tier, t.requests, t.cost_usd});
+    counterfactual +=
+        telemetry::counterfactual_cost_usd(ref->prices, t.tokens_in, t.tokens_out, t.requests);
+    total += t.requests;
+    min_ts = std::min<int64_t>(min_ts, t.first_ts_ms);
+    max_ts = std::max<int64_t>(max_ts, t.last_ts_ms);
   }
-  sqlite3_finalize(stmt);
   if (total == 0) return bad(fmt::format("--from-store: {} holds no requests", store_path));
 
   // Cheapest tier first (config order), unknown tiers after, by name.

@@ -3,9 +3,13 @@
 #include <algorithm>
 
 #include "net/busy_poll.h"
+#include "common/clock.h"
 #include "net/conn_watch.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
@@ -27,6 +31,15 @@ namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::string_view accept_error_reason(const boost::system::error_code& ec) {
+  if (ec == asio::error::no_descriptors) return "emfile";
+  if (ec.category() == boost::system::system_category()) {
+    if (ec.value() == ENFILE) return "enfile";
+    if (ec.value() == ENOBUFS || ec.value() == ENOMEM) return "enobufs";
+  }
+  return "other";
+}
 
 class BeastRequest final : public IncomingRequest {
  public:
@@ -230,15 +243,34 @@ struct HttpServer::Impl {
   }
 
   asio::awaitable<void> accept_loop(Worker& w) {
+    std::chrono::milliseconds backoff{0};
+    SteadyTime last_log{};
     for (;;) {
       auto [ec, sock] = co_await w.acceptor->async_accept(kAsTuple);
       if (ec) {
         if (!w.acceptor->is_open() || draining.load()) co_return;
-        // Out of descriptors or similar: back off briefly instead of spinning.
-        asio::steady_timer t(w.ioc, std::chrono::milliseconds(10));
+        // Out of descriptors or similar: the connection stays in the listen backlog, so an
+        // immediate retry would spin. Count it, say so, and back off until an accept succeeds.
+        const std::string_view reason = accept_error_reason(ec);
+        if (opts.on_accept_error) opts.on_accept_error(reason);
+        backoff = std::clamp(backoff * 2, std::chrono::milliseconds(10),
+                             std::chrono::milliseconds(1000));
+        const SteadyTime now = SteadyClock::now();
+        if (now - last_log >= std::chrono::seconds(1)) {
+          last_log = now;
+          spdlog::error(
+              "accept failed ({}: {}) with {} connections open on this I/O thread; new "
+              "connections wait in the listen backlog; retrying in {} ms{}",
+              reason, ec.message(), w.watch.size(), backoff.count(),
+              reason == "emfile" ? " (raise the descriptor limit, ulimit -n, or lower "
+                                   "server.idle_timeout_ms)"
+                                 : "");
+        }
+        asio::steady_timer t(w.ioc, backoff);
         co_await t.async_wait(kAsTuple);
         continue;
       }
+      backoff = std::chrono::milliseconds(0);
       beast::error_code ignored;
       sock.set_option(tcp::no_delay(true), ignored);
       asio::co_spawn(w.ioc, session(w, beast::tcp_stream(std::move(sock))), asio::detached);
@@ -277,8 +309,9 @@ struct HttpServer::Impl {
         malformed = ec.message();
       }
       auto& req = parser.get();
-      const bool keep_alive = !too_large && malformed.empty() && req.keep_alive() &&
-                              !draining.load();
+      // The client may still be sending a request that was not read to its end.
+      const bool unread_request = too_large || !malformed.empty();
+      const bool keep_alive = !unread_request && req.keep_alive() && !draining.load();
       in_flight.fetch_add(1);
       bool client_ok = true;
       {
@@ -289,10 +322,31 @@ struct HttpServer::Impl {
         client_ok = out.ok();
       }
       in_flight.fetch_sub(1);
-      if (!keep_alive || !client_ok) break;
+      if (!client_ok) break;
+      if (unread_request) {
+        co_await linger(stream, watch);
+        co_return;
+      }
+      if (!keep_alive) break;
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // The lingering close (ServerOptions::linger_timeout_ms): FIN first, so the client sees the
+  // end of the answer, then discard its upload until it closes or a bound is reached.
+  asio::awaitable<void> linger(beast::tcp_stream& stream, ConnectionWatch::Entry& watch) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::array<char, 16 * 1024> scratch;
+    uint64_t discarded = 0;
+    watch.arm(std::chrono::milliseconds(opts.linger_timeout_ms));
+    while (discarded < opts.linger_max_bytes) {
+      auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(scratch), kAsTuple);
+      if (ec) break;  // closed by the client, reset, or the deadline cancelled the read
+      discarded += n;
+    }
+    watch.disarm();
   }
 };
 

@@ -66,6 +66,19 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 60000;   // keep-alive connection with no request
   int64_t write_timeout_ms = 30000;  // a client that does not read its response
   int64_t busy_poll_us = 0;          // adaptive busy polling window (net/busy_poll.h); 0 = off
+  // Lingering close (as nginx's lingering_close): after answering a request whose body was not
+  // read (413) or could not be parsed (400), the server stops sending (FIN) and reads and
+  // discards what the client still uploads until it closes, `linger_max_bytes` were discarded
+  // or `linger_timeout_ms` passed. Closing at once would make the kernel answer the client's
+  // data with a reset, which can destroy the answer before the client reads it (Node's fetch
+  // and the openai SDK then report "Connection error" instead of the 413).
+  int64_t linger_timeout_ms = 5000;
+  uint64_t linger_max_bytes = 64ull << 20;
+  // Called (on an I/O thread) for every failed accept, with "emfile" (the process is out of
+  // descriptors), "enfile" (the system is), "enobufs" (out of socket memory) or "other". The
+  // server also logs the first failure of a burst (at most once a second per thread) and backs
+  // off accepting, 10 ms doubling up to 1 s, until an accept succeeds. May be empty.
+  std::function<void(std::string_view reason)> on_accept_error = nullptr;
 };
 
 class HttpServer {

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "net/http_client.h"
+#include "providers/provider_config.h"
 
 namespace triage::providers {
 
@@ -16,12 +17,12 @@ namespace {
 // and cache reads are the ones billed at the cached price.
 void read_usage(const json::object& u, core::Usage& usage, bool has_input) {
   if (has_input) {
-    int64_t cache_read = json_int_field(u, "cache_read_input_tokens");
+    int64_t cache_read = json_token_field(u, "cache_read_input_tokens");
     usage.prompt_tokens =
-        json_int_field(u, "input_tokens") + cache_read + json_int_field(u, "cache_creation_input_tokens");
+        json_token_field(u, "input_tokens") + cache_read + json_token_field(u, "cache_creation_input_tokens");
     usage.cached_prompt_tokens = cache_read;
   }
-  if (u.contains("output_tokens")) usage.completion_tokens = json_int_field(u, "output_tokens");
+  if (u.contains("output_tokens")) usage.completion_tokens = json_token_field(u, "output_tokens");
   usage.estimated = false;
 }
 
@@ -40,7 +41,7 @@ std::string_view finish_reason(std::string_view stop_reason) {
 }
 
 std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
-                               bool stream) {
+                               const AnthropicOptions& options, bool stream) {
   std::string system;
   std::vector<Turn> turns;
   turns.reserve(req.messages.size());
@@ -68,7 +69,7 @@ std::string build_request_body(const core::ChatRequest& req, const config::Model
   out.append("{\"model\":");
   append_json_string(out, model.upstream_model.empty() ? model.name : model.upstream_model);
   out.append(",\"max_tokens\":");
-  out.append(std::to_string(req.max_tokens ? *req.max_tokens : model.anthropic.default_max_tokens));
+  out.append(std::to_string(req.max_tokens ? *req.max_tokens : options.default_max_tokens));
   if (!system.empty()) {
     out.append(",\"system\":");
     append_json_string(out, system);
@@ -207,13 +208,14 @@ namespace {
 
 class AnthropicClient final : public ModelClient {
  public:
-  AnthropicClient(const config::Model& model, UpstreamSetup setup)
+  AnthropicClient(const config::Model& model, AnthropicOptions options, UpstreamSetup setup)
       : model_(model),
+        options_(std::move(options)),
         key_missing_(setup.key_missing),
         api_key_(std::move(setup.api_key)),
         http_(std::move(setup.endpoint)),
         path_(http_.endpoint().target("/messages")) {
-    headers_[n_headers_++] = {"anthropic-version", model_.anthropic.version};
+    headers_[n_headers_++] = {"anthropic-version", options_.version};
     if (!api_key_.empty()) headers_[n_headers_++] = {"x-api-key", api_key_};
   }
 
@@ -223,7 +225,7 @@ class AnthropicClient final : public ModelClient {
                                                             SteadyTime deadline,
                                                             CallStats& stats) override {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
-    std::string body = anthropic::build_request_body(req, model_, false);
+    std::string body = anthropic::build_request_body(req, model_, options_, false);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
     co_return co_await call_whole(t, req, std::move(body), until, stats,
@@ -234,7 +236,7 @@ class AnthropicClient final : public ModelClient {
                                                           SteadyTime deadline, CallStats& stats,
                                                           core::StreamSink& sink) override {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
-    std::string body = anthropic::build_request_body(req, model_, true);
+    std::string body = anthropic::build_request_body(req, model_, options_, true);
     auto assembler = std::make_unique<anthropic::EventAssembler>(model_.name);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
@@ -247,6 +249,7 @@ class AnthropicClient final : public ModelClient {
   }
 
   const config::Model model_;  // a copy: the client may outlive the Config it came from
+  const AnthropicOptions options_;
   const bool key_missing_;
   const std::string api_key_;  // never logged
   const net::HttpClient http_;
@@ -257,11 +260,32 @@ class AnthropicClient final : public ModelClient {
 
 }  // namespace
 
+AnthropicOptions parse_anthropic_options(const config::Config& cfg, const config::Model& model) {
+  config::MapReader o = options_field(cfg, model).map();
+  o.only({"version", "default_max_tokens"});
+  AnthropicOptions options;
+  options.version = o["version"].get<std::string>(options.version);
+  if (options.version.empty()) o["version"].fail("must not be empty");
+  options.default_max_tokens =
+      o["default_max_tokens"].get<int64_t>(options.default_max_tokens, config::Range::above(0));
+  return options;
+}
+
 std::unique_ptr<ModelClient> make_anthropic_client(const config::Config& cfg,
                                                    const config::Model& model,
                                                    const EnvLookup& env) {
   return std::make_unique<AnthropicClient>(
-      model, prepare_upstream(cfg, model, env, "https://api.anthropic.com/v1"));
+      model, parse_anthropic_options(cfg, model),
+      prepare_upstream(cfg, model, env, "https://api.anthropic.com/v1"));
+}
+
+ProviderType anthropic_provider() {
+  return ProviderType{
+      [](const config::Config& cfg, const config::Model& model) {
+        require_endpoint(cfg, model, "https://api.anthropic.com/v1");
+        (void)parse_anthropic_options(cfg, model);
+      },
+      make_anthropic_client};
 }
 
 }  // namespace triage::providers

@@ -16,16 +16,28 @@
 
 namespace triage::providers {
 
+// The model's optional `anthropic:` block.
+struct AnthropicOptions {
+  std::string version = "2023-06-01";  // anthropic-version header
+  int64_t default_max_tokens = 1024;   // Anthropic requires max_tokens; used when absent
+};
+
+// Reads the model's `anthropic:` block. Throws config::ConfigError at the field.
+AnthropicOptions parse_anthropic_options(const config::Config& cfg, const config::Model& model);
+
 // Same contract as make_openai_client; the key is sent as x-api-key.
 std::unique_ptr<ModelClient> make_anthropic_client(const config::Config& cfg,
                                                    const config::Model& model,
                                                    const EnvLookup& env);
 
+// Registered as "anthropic": needs `endpoint`, reads `anthropic:`.
+ProviderType anthropic_provider();
+
 namespace anthropic {
 
 // The Messages API request body for `req` (pure).
 std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
-                               bool stream);
+                               const AnthropicOptions& options, bool stream);
 
 // stop_reason -> OpenAI finish_reason (end_turn/stop_sequence -> stop, max_tokens -> length,
 // tool_use -> tool_calls, refusal -> content_filter; anything else -> stop).

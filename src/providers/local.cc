@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/tokens.h"
+#include "providers/provider_config.h"
 
 namespace triage::providers {
 namespace asio = boost::asio;
@@ -30,24 +31,42 @@ std::string expand_answer_template(const std::string& tmpl, const std::string& l
   return out;
 }
 
-LocalClient::LocalClient(const config::Config& cfg, const config::Model& model)
+LocalOptions parse_local_options(const config::Config& cfg, const config::Model& model) {
+  const config::Field block = options_field(cfg, model);
+  if (!block.present())
+    block.fail(
+        "provider 'local' needs a 'local:' block with at least 'model_path' (a fastText "
+        ".bin/.ftz)");
+  config::MapReader r = block.map();
+  r.only({"model_path", "answers", "default_answer"});
+  LocalOptions o;
+  o.model_path = cfg.resolve(r["model_path"].as<std::string>());
+  o.answers = r["answers"].get<std::map<std::string, std::string>>({});
+  o.default_answer = r["default_answer"].get<std::string>(o.default_answer);
+  return o;
+}
+
+LocalClient::LocalClient(const config::Config& cfg, const config::Model& model,
+                         LocalOptions options)
     : model_name_(model.name),
       upstream_model_(model.upstream_model.empty() ? model.name : model.upstream_model),
-      options_(model.local) {
+      options_(std::move(options)) {
   const std::string where =
       cfg.path + ":" + std::to_string(model.line) + ": model '" + model.name + "' (local): ";
-  // load_config already resolved the path against the config's directory.
   const std::string& path = options_.model_path;
-  if (path.empty()) throw config::ConfigError(where + "local.model_path is not set");
+  // The model file is a field of the config: errors about it point there.
+  const config::Field path_field = options_field(cfg, model).map()["model_path"];
+  if (path.empty()) path_field.fail("missing required field 'model_path'");
   if (!std::filesystem::exists(path)) {
-    throw config::ConfigError(where + "model file " + path +
-                              " not found; run `make models` to train the shipped models");
+    path_field.fail("model file " + path + " of model '" + model.name +
+                    "' not found; run `make models` to train the shipped models");
   }
   try {
     model_ = ml::FastTextModel::load(path);
     calibrator_ = ml::Calibrator::for_model(path);
   } catch (const ml::ModelError& e) {
-    throw config::ConfigError(where + e.what() + " (run `make models` to retrain it)");
+    path_field.fail(std::string(e.what()) + " (model '" + model.name +
+                    "'; run `make models` to retrain it)");
   }
   const auto& labels = model_->labels();
   for (const auto& [label, unused] : options_.answers) {
@@ -124,7 +143,16 @@ asio::awaitable<Result<core::Completion>> LocalClient::stream(const core::ChatRe
 std::unique_ptr<ModelClient> make_local_client(const config::Config& cfg,
                                                const config::Model& model,
                                                const EnvLookup& /*env*/) {
-  return std::make_unique<LocalClient>(cfg, model);
+  return std::make_unique<LocalClient>(cfg, model, parse_local_options(cfg, model));
+}
+
+ProviderType local_provider() {
+  return ProviderType{
+      [](const config::Config& cfg, const config::Model& model) {
+        refuse_endpoint_and_key(cfg, model);
+        (void)parse_local_options(cfg, model);
+      },
+      make_local_client};
 }
 
 }  // namespace triage::providers

@@ -1,7 +1,7 @@
 #pragma once
 // The `local` provider: an in-process fastText classifier as a catalog model. It predicts the
-// label of the last user message and answers with the label's template from
-// model.local.answers ("{label}" and "{confidence}" expand), else default_answer, else the
+// label of the last user message and answers with the label's template from the model's
+// `local.answers` ("{label}" and "{confidence}" expand), else default_answer, else the
 // label itself; Completion.label/confidence carry the prediction (classify routes read them).
 // The confidence is the top-1 probability mapped through the calibrator stored in the model's
 // metadata (ml/calibration.h; identity when the metadata has none).
@@ -9,6 +9,7 @@
 // The model is loaded once in the factory and shared read-only; FastTextModel::predict is
 // thread-safe, so calls run concurrently on any I/O thread. A prediction takes microseconds,
 // so it runs inline on the I/O thread (no executor hop). CallStats hold the measured time.
+#include <map>
 #include <memory>
 #include <string>
 
@@ -18,11 +19,25 @@
 
 namespace triage::providers {
 
+// The model's `local:` block (required): an in-process fastText classifier. Answers with the
+// predicted label and its probability, or, when `answers` has a template for the label, with
+// that text (an FAQ tier).
+struct LocalOptions {
+  std::string model_path;  // .bin/.ftz, resolved against the config's directory
+  std::map<std::string, std::string> answers;  // label -> templated answer ("{label}" expands)
+  std::string default_answer;  // used for labels without a template; empty: answer the label
+};
+
+// Reads the model's `local:` block (model_path resolved against the config's directory; the
+// file itself is loaded by the client). Throws config::ConfigError at the field.
+LocalOptions parse_local_options(const config::Config& cfg, const config::Model& model);
+
 class LocalClient final : public ModelClient {
  public:
-  // Throws config::ConfigError (with the model's line) if the model cannot be loaded or an
-  // answers template names a label the model does not have.
-  LocalClient(const config::Config& cfg, const config::Model& model);
+  // Throws config::ConfigError if the model cannot be loaded (at `local.model_path`: a missing
+  // file, naming the model and `make models`) or an answers template names a label the model
+  // does not have (with the model's line).
+  LocalClient(const config::Config& cfg, const config::Model& model, LocalOptions options);
 
   std::string_view name() const override { return "local/1"; }
   boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
@@ -42,7 +57,7 @@ class LocalClient final : public ModelClient {
 
   std::string model_name_;
   std::string upstream_model_;
-  config::LocalOptions options_;
+  LocalOptions options_;
   std::shared_ptr<const ml::FastTextModel> model_;
   ml::Calibrator calibrator_;
 };
@@ -51,8 +66,12 @@ class LocalClient final : public ModelClient {
 std::string expand_answer_template(const std::string& tmpl, const std::string& label,
                                    double confidence);
 
+// Parses the model's options and builds its client.
 std::unique_ptr<ModelClient> make_local_client(const config::Config& cfg,
                                                const config::Model& model,
                                                const EnvLookup& env);
+
+// Registered as "local": refuses endpoint/api_key_env, needs `local:`.
+ProviderType local_provider();
 
 }  // namespace triage::providers

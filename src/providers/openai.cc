@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include "net/http_client.h"
+#include "providers/provider_config.h"
 
 namespace triage::providers {
 
@@ -15,10 +16,10 @@ namespace {
 
 // OpenAI usage -> core::Usage. cached_tokens are already part of prompt_tokens.
 void read_usage(const json::object& u, core::Usage& usage) {
-  usage.prompt_tokens = json_int_field(u, "prompt_tokens");
-  usage.completion_tokens = json_int_field(u, "completion_tokens");
+  usage.prompt_tokens = json_token_field(u, "prompt_tokens");
+  usage.completion_tokens = json_token_field(u, "completion_tokens");
   if (const json::object* d = json_object_field(u, "prompt_tokens_details")) {
-    usage.cached_prompt_tokens = json_int_field(*d, "cached_tokens");
+    usage.cached_prompt_tokens = json_token_field(*d, "cached_tokens");
   }
   usage.estimated = false;
 }
@@ -231,7 +232,7 @@ namespace {
 
 class OpenAIClient final : public ModelClient {
  public:
-  OpenAIClient(const config::Model& model, UpstreamSetup setup)
+  OpenAIClient(const config::Model& model, const OpenAIOptions& options, UpstreamSetup setup)
       : model_(model.name),
         upstream_model_(model.upstream_model.empty() ? model.name : model.upstream_model),
         api_key_env_(model.api_key_env),
@@ -243,8 +244,8 @@ class OpenAIClient final : public ModelClient {
       auth_ = "Bearer " + setup.api_key;
       headers_[n_headers_++] = {"Authorization", auth_};
     }
-    if (!model.openai.organization.empty()) {
-      org_ = model.openai.organization;
+    if (!options.organization.empty()) {
+      org_ = options.organization;
       headers_[n_headers_++] = {"OpenAI-Organization", org_};
     }
   }
@@ -292,10 +293,28 @@ class OpenAIClient final : public ModelClient {
 
 }  // namespace
 
+OpenAIOptions parse_openai_options(const config::Config& cfg, const config::Model& model) {
+  config::MapReader o = options_field(cfg, model).map();
+  o.only({"organization"});
+  OpenAIOptions options;
+  options.organization = o["organization"].get<std::string>(options.organization);
+  return options;
+}
+
 std::unique_ptr<ModelClient> make_openai_client(const config::Config& cfg,
                                                 const config::Model& model, const EnvLookup& env) {
   return std::make_unique<OpenAIClient>(
-      model, prepare_upstream(cfg, model, env, "https://api.openai.com/v1"));
+      model, parse_openai_options(cfg, model),
+      prepare_upstream(cfg, model, env, "https://api.openai.com/v1"));
+}
+
+ProviderType openai_provider() {
+  return ProviderType{
+      [](const config::Config& cfg, const config::Model& model) {
+        require_endpoint(cfg, model, "https://api.openai.com/v1");
+        (void)parse_openai_options(cfg, model);
+      },
+      make_openai_client};
 }
 
 }  // namespace triage::providers

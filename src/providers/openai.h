@@ -15,11 +15,22 @@
 
 namespace triage::providers {
 
+// The model's optional `openai:` block.
+struct OpenAIOptions {
+  std::string organization;  // optional OpenAI-Organization header
+};
+
+// Reads the model's `openai:` block. Throws config::ConfigError at the field.
+OpenAIOptions parse_openai_options(const config::Config& cfg, const config::Model& model);
+
 // Reads the key from env(model.api_key_env) now. An unset variable is not fatal: a warning
 // names the variable and every call fails with kUnavailable until restarted with it set.
 // Throws config::ConfigError for an unusable endpoint URL.
 std::unique_ptr<ModelClient> make_openai_client(const config::Config& cfg,
                                                 const config::Model& model, const EnvLookup& env);
+
+// Registered as "openai": needs `endpoint`, reads `openai:`.
+ProviderType openai_provider();
 
 namespace openai {
 

@@ -1,5 +1,7 @@
 #include "providers/openai_fast_parse.h"
 
+#include "providers/upstream_errors.h"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
 #include <string>
@@ -160,7 +162,7 @@ struct Handler {
     const Slot s = child_slot();
     int64_t* field = token_field(s);
     const bool ok = s == Slot::kOther || field != nullptr;
-    if (field) *field = v;
+    if (field) *field = clamp_token_count(v);  // as json_token_field in the DOM reader
     return scalar(s, ok);
   }
 
@@ -211,8 +213,8 @@ struct Handler {
   }
   bool on_number_part(string_view, error_code&) { return true; }
   bool on_int64(int64_t v, string_view, error_code&) { return number(v); }
-  bool on_uint64(uint64_t v, string_view, error_code&) { return number(static_cast<int64_t>(v)); }
-  bool on_double(double v, string_view, error_code&) { return number(static_cast<int64_t>(v)); }
+  bool on_uint64(uint64_t v, string_view, error_code&) { return number(json_number_to_int64(v)); }
+  bool on_double(double v, string_view, error_code&) { return number(json_number_to_int64(v)); }
   bool on_bool(bool, error_code&) {
     const Slot s = child_slot();
     return scalar(s, s == Slot::kOther);

@@ -1,6 +1,9 @@
 #pragma once
 // The provider extension point: how to call one catalog model. One ModelClient per model,
 // built once from config by the factory registered under the provider's `provider:` name.
+// A provider owns its part of the config: its `<name>:` options block (kept as YAML by config,
+// read by the provider's own parse function) and its rules about endpoint/api_key_env. Adding
+// one is its own files plus one line in register_builtin_providers().
 //
 // Threading: a ModelClient is shared by all I/O threads; complete()/stream() may run
 // concurrently on any of them and must be safe for that (per-thread connection pools).
@@ -8,10 +11,10 @@
 // are Results, because fallbacks and cascades act on them.
 #include <boost/asio/awaitable.hpp>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -46,22 +49,52 @@ class ModelClient {
 // Environment lookup, injectable so tests can provide keys without touching the process env.
 using EnvLookup = std::function<const char*(const char*)>;
 
-// Builds the client for a model; throws config::ConfigError (with the model's line) when the
-// model's options are unusable (dataset missing, key env var unset...).
+// Builds the client for a model; throws config::ConfigError (at the field, or with the model's
+// line) when the model's options are unusable (dataset missing, key with a line break...).
 using ProviderFactory = std::function<std::unique_ptr<ModelClient>(
     const config::Config& cfg, const config::Model& model, const EnvLookup& env)>;
 
-// Registry of provider factories by `provider:` name. The built-in ones register themselves in
-// register_builtin_providers(); tests may add their own.
-class ProviderRegistry {
+// Checks what is the provider's in a model's config, without building anything: parses its
+// options block and applies its rules about endpoint/api_key_env. Throws config::ConfigError
+// at the field. Pure and cheap: run at load (config::ProviderCatalog) and again by create().
+using ProviderCheck = std::function<void(const config::Config& cfg, const config::Model& model)>;
+
+// A provider as registered.
+struct ProviderType {
+  ProviderCheck check;  // empty: nothing to check
+  ProviderFactory create;
+};
+
+// Registry of providers by `provider:` name, in registration order. The built-in ones are
+// registered by register_builtin_providers(); tests and `triage eval` may add or wrap their
+// own. It is also the config loader's catalog of provider names and rules. Filled at start-up;
+// read-only (and thread-safe) afterwards.
+class ProviderRegistry final : public config::ProviderCatalog {
  public:
+  // Registers `type` under `name`, replacing a provider of that name.
+  void add(std::string name, ProviderType type);
+  // Registers or replaces only the factory: a provider registered before keeps its check (how
+  // `triage eval` wraps a built-in provider's clients); a new name gets no check.
   void add(std::string name, ProviderFactory factory);
   const ProviderFactory* find(std::string_view name) const;
+  // Checks the model (check_model()), then builds its client. Throws config::ConfigError.
   std::unique_ptr<ModelClient> create(const config::Config& cfg, const config::Model& model,
-                                      const EnvLookup& env) const;  // throws ConfigError
+                                      const EnvLookup& env) const;
+
+  // config::ProviderCatalog. check_model() refuses an unregistered provider at
+  // models[i].provider, naming the registered ones.
+  std::vector<std::string> provider_names() const override;
+  void check_model(const config::Config& cfg, const config::Model& model) const override;
 
  private:
-  std::map<std::string, ProviderFactory, std::less<>> factories_;
+  struct Entry {
+    std::string name;
+    ProviderType type;
+  };
+  const Entry* entry(std::string_view name) const;
+  Entry& entry_for(std::string name);  // existing or appended
+
+  std::vector<Entry> entries_;  // registration order
 };
 
 void register_builtin_providers(ProviderRegistry& registry);

@@ -12,6 +12,7 @@
 
 #include "common/csv.h"
 #include "core/tokens.h"
+#include "providers/provider_config.h"
 
 namespace triage::providers {
 namespace asio = boost::asio;
@@ -94,17 +95,57 @@ std::string replay_prompt_key(std::string_view prompt) {
   return out;
 }
 
-ReplayClient::ReplayClient(const config::Config& cfg, const config::Model& model)
+ReplayOptions parse_replay_options(const config::Config& cfg, const config::Model& model) {
+  const config::Field block = options_field(cfg, model);
+  if (!block.present())
+    block.fail(
+        "provider 'replay' needs a 'replay:' block with at least 'dataset' (a CSV) and "
+        "'response_column'");
+  config::MapReader r = block.map();
+  r.only({"dataset", "format", "response_column", "prompt_column", "score_column", "ttft_ms",
+          "tokens_per_s", "jitter", "synthesize_missing"});
+  ReplayOptions o;
+  o.dataset = cfg.resolve(r["dataset"].as<std::string>());
+  o.format = r["format"].one_of({"auto", "routellm", "routerbench"}, o.format);
+  o.response_column = r["response_column"].as<std::string>();
+  o.prompt_column = r["prompt_column"].get<std::string>(o.prompt_column);
+  if (o.prompt_column.empty()) r["prompt_column"].fail("must not be empty");
+  o.score_column = r["score_column"].get<std::string>(o.score_column);
+  o.ttft_ms = r["ttft_ms"].get<double>(o.ttft_ms, config::Range::at_least(0));
+  o.tokens_per_s = r["tokens_per_s"].get<double>(o.tokens_per_s, config::Range::at_least(0));
+  o.jitter = r["jitter"].get<double>(o.jitter, config::Range::between(0, 1));
+  o.synthesize_missing = r["synthesize_missing"].get<bool>(o.synthesize_missing);
+  return o;
+}
+
+void set_replay_dataset(config::Model& model, const std::string& path) {
+  // A new mapping holding the same key nodes (their marks give the positions), so the
+  // original tree, which copies of the Config share, is left as it was.
+  YAML::Node copy(YAML::NodeType::Map);
+  bool replaced = false;
+  if (model.options.node.IsMap()) {
+    for (auto it = model.options.node.begin(); it != model.options.node.end(); ++it) {
+      const bool is_dataset = it->first.IsScalar() && it->first.Scalar() == "dataset";
+      copy.force_insert(it->first, is_dataset ? YAML::Node(path) : it->second);
+      replaced = replaced || is_dataset;
+    }
+  }
+  if (!replaced) copy.force_insert(YAML::Node("dataset"), YAML::Node(path));
+  model.options.node.reset(copy);  // rebinds; `=` would overwrite the shared node in place
+}
+
+ReplayClient::ReplayClient(const config::Config& cfg, const config::Model& model,
+                           ReplayOptions options)
     : model_name_(model.name),
       upstream_model_(model.upstream_model.empty() ? model.name : model.upstream_model),
-      options_(model.replay) {
-  // load_config already resolved the path against the config's directory.
+      options_(std::move(options)) {
   dataset_ = options_.dataset;
   const std::string where =
       cfg.path + ":" + std::to_string(model.line) + ": model '" + model.name + "' (replay): ";
   if (dataset_.empty()) throw config::ConfigError(where + "replay.dataset is not set");
   if (!std::filesystem::is_regular_file(dataset_)) {
-    throw config::ConfigError(where + "dataset " + dataset_ + " does not exist");
+    options_field(cfg, model).map()["dataset"].fail("dataset " + dataset_ + " of model '" +
+                                                    model.name + "' does not exist");
   }
   CsvTable table;
   try {
@@ -332,7 +373,16 @@ asio::awaitable<Result<core::Completion>> ReplayClient::stream(const core::ChatR
 std::unique_ptr<ModelClient> make_replay_client(const config::Config& cfg,
                                                 const config::Model& model,
                                                 const EnvLookup& /*env*/) {
-  return std::make_unique<ReplayClient>(cfg, model);
+  return std::make_unique<ReplayClient>(cfg, model, parse_replay_options(cfg, model));
+}
+
+ProviderType replay_provider() {
+  return ProviderType{
+      [](const config::Config& cfg, const config::Model& model) {
+        refuse_endpoint_and_key(cfg, model);
+        (void)parse_replay_options(cfg, model);
+      },
+      make_replay_client};
 }
 
 }  // namespace triage::providers

@@ -7,7 +7,7 @@
 // that, so complete()/stream() may run concurrently on any I/O thread. Waiting uses
 // asio::steady_timer on the calling coroutine's executor: no thread ever blocks.
 //
-// Latency model (config::ReplayOptions): one factor f = 1 + jitter * U(-1, 1) per call;
+// Latency model (ReplayOptions): one factor f = 1 + jitter * U(-1, 1) per call;
 // ttft = ttft_ms * f; generation = tokens / tokens_per_s * f (0 when tokens_per_s is 0);
 // total = ttft + generation. complete() answers at `total` (CallStats.ttfb_us = total_us, as
 // for a non-streaming HTTP body); stream() sends the first word group at ttft (ttfb_us) and
@@ -40,6 +40,31 @@
 
 namespace triage::providers {
 
+// The model's `replay:` block (required). Latency model: ttft + tokens/tokens_per_s, times
+// (1 +- jitter).
+struct ReplayOptions {
+  std::string dataset;          // CSV path, resolved against the config's directory
+  std::string format = "auto";  // routellm | routerbench | auto (from the header)
+  std::string response_column;  // e.g. "strong_response" or "gpt-4-1106-preview|response"
+  std::string prompt_column = "prompt";
+  std::string score_column;     // optional: grade of that response (0..1), recorded in the trace
+  double ttft_ms = 0.0;
+  double tokens_per_s = 0.0;    // 0: whole answer at once after ttft
+  double jitter = 0.0;          // 0..1, uniform
+  // When a prompt has no recording: false (default) answers 404-style error; true answers a
+  // placeholder of typical length, marked synthesized and never graded.
+  bool synthesize_missing = false;
+};
+
+// Reads the model's `replay:` block (its dataset path resolved against the config's directory;
+// the file itself is opened by the client). Throws config::ConfigError at the field.
+ReplayOptions parse_replay_options(const config::Config& cfg, const config::Model& model);
+
+// Points a replay model at another dataset (`triage eval --dataset`): its options block is
+// replaced by a copy with `dataset` set to `path` (kept as given: pass an absolute path). The
+// other fields keep their positions for error messages; the original YAML is not modified.
+void set_replay_dataset(config::Model& model, const std::string& path);
+
 class ReplayClient final : public ModelClient {
  public:
   struct Record {
@@ -49,8 +74,9 @@ class ReplayClient final : public ModelClient {
   };
 
   // Reads and indexes the dataset. Throws config::ConfigError naming the config file, the
-  // model's line, the dataset and the column (with the available columns) when unusable.
-  ReplayClient(const config::Config& cfg, const config::Model& model);
+  // model's line (the `dataset` field's, when the file is missing), the dataset and the column
+  // (with the available columns) when unusable.
+  ReplayClient(const config::Config& cfg, const config::Model& model, ReplayOptions options);
 
   std::string_view name() const override { return "replay/1"; }
   boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
@@ -85,7 +111,7 @@ class ReplayClient final : public ModelClient {
   std::string model_name_;
   std::string upstream_model_;
   std::string dataset_;
-  config::ReplayOptions options_;
+  ReplayOptions options_;
   std::string response_column_;
   std::string score_column_;
   std::vector<Record> records_;
@@ -99,8 +125,12 @@ class ReplayClient final : public ModelClient {
 // Trimmed, whitespace-collapsed form of a prompt (the second lookup key).
 std::string replay_prompt_key(std::string_view prompt);
 
+// Parses the model's options and builds its client.
 std::unique_ptr<ModelClient> make_replay_client(const config::Config& cfg,
                                                 const config::Model& model,
                                                 const EnvLookup& env);
+
+// Registered as "replay": refuses endpoint/api_key_env, needs `replay:`.
+ProviderType replay_provider();
 
 }  // namespace triage::providers

@@ -1,5 +1,9 @@
 #include "providers/upstream_errors.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -167,9 +171,30 @@ int64_t json_int_field(const json::object& o, std::string_view key) {
   if (it == o.end()) return 0;
   const json::value& v = it->value();
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<int64_t>(v.get_double());
+  if (v.is_uint64()) return json_number_to_int64(v.get_uint64());
+  if (v.is_double()) return json_number_to_int64(v.get_double());
   return 0;
+}
+
+int64_t json_number_to_int64(double v) {
+  // 2^63 is exactly representable; anything at or beyond it (or NaN) has no int64 value.
+  constexpr double kLimit = 9223372036854775808.0;
+  if (std::isnan(v)) return 0;
+  if (v >= kLimit) return std::numeric_limits<int64_t>::max();
+  if (v < -kLimit) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(v);
+}
+
+int64_t json_number_to_int64(uint64_t v) {
+  return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(v);
+}
+
+int64_t clamp_token_count(int64_t v) { return std::clamp<int64_t>(v, 0, kMaxUpstreamTokens); }
+
+int64_t json_token_field(const json::object& o, std::string_view key) {
+  return clamp_token_count(json_int_field(o, key));
 }
 
 const json::object* json_object_field(const json::object& o, std::string_view key) {

@@ -74,6 +74,16 @@ void estimate_usage_if_missing(const core::ChatRequest& req, core::Completion& c
 // Fields of an upstream's JSON answer, tolerant of absence and of a wrong type: 0, nullptr and
 // "" then. Integers may come as int64, uint64 or double (truncated). Views point into `o`.
 int64_t json_int_field(const boost::json::object& o, std::string_view key);
+// A token count from an upstream: json_int_field clamped to [0, kMaxUpstreamTokens], so that a
+// broken or hostile upstream can make neither sums of counts overflow nor costs negative.
+constexpr int64_t kMaxUpstreamTokens = int64_t{1} << 40;
+int64_t json_token_field(const boost::json::object& o, std::string_view key);
+// The same conversions for a streaming reader's number events (openai_fast_parse.cc): a double
+// is truncated and saturates at the int64 range, a uint64 above it saturates (never undefined
+// behaviour, whatever the upstream sends).
+int64_t json_number_to_int64(double v);
+int64_t json_number_to_int64(uint64_t v);
+int64_t clamp_token_count(int64_t v);
 const boost::json::object* json_object_field(const boost::json::object& o, std::string_view key);
 std::string_view json_string_field(const boost::json::object& o, std::string_view key);
 

@@ -20,7 +20,10 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
                                                                    core::StreamSink* sink) {
   const SteadyTime t0 = SteadyClock::now();
   std::string history;  // "step 0 'small' rejected (arithmetic/1: ...); "
-  auto record = [&](std::string outcome, bool ok, std::string error) {
+  // The route span: `detail` is for people; `cascade` is the typed record the store keeps and
+  // the dashboard's funnel counts.
+  auto record = [&](size_t step, core::CascadeOutcome how, std::string outcome, bool ok,
+                    std::string error) {
     core::Span span;
     span.kind = core::SpanKind::kRoute;
     span.name = name_;
@@ -29,6 +32,7 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     span.duration_us = micros_between(t0, SteadyClock::now());
     span.ok = ok;
     span.error = std::move(error);
+    span.cascade = core::CascadeStop{static_cast<int>(step), steps_[step].route->name(), how};
     ctx.trace.spans.push_back(std::move(span));
   };
 
@@ -45,7 +49,8 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     if (!r) {
       const ErrorCode code = r.error().code;
       if (final || !escalates_on(code)) {
-        record(label + " failed (" + std::string(error_code_name(code)) + ")", false,
+        record(i, core::CascadeOutcome::kFailed,
+               label + " failed (" + std::string(error_code_name(code)) + ")", false,
                std::string(error_code_name(code)));
         co_return r;
       }
@@ -60,19 +65,21 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
       history += label + " rejected (" + why + "); ";
       continue;
     }
-    if (i > 0) ctx.trace.flags.emplace_back("cascaded");
-    if (!passed) ctx.trace.flags.emplace_back("final_checks_failed");
+    if (i > 0) ctx.trace.flags.push_back(core::ReviewFlag::kCascaded);
+    if (!passed) ctx.trace.flags.push_back(core::ReviewFlag::kFinalChecksFailed);
     if (!final && sink) {
       core::Delta d;
       d.role = "assistant";
       d.content = r->content;
       if (!r->tool_calls.is_null()) d.tool_calls = &r->tool_calls;
       if (!co_await sink->write(d)) {
-        record(label + " accepted; the client went away", false, "cancelled");
+        record(i, core::CascadeOutcome::kCancelled, label + " accepted; the client went away",
+               false, "cancelled");
         co_return make_error(ErrorCode::kCancelled, "the client closed the connection");
       }
     }
-    record(label + (passed ? " accepted" : " final, checks failed (" + why + ")"), true, {});
+    record(i, passed ? core::CascadeOutcome::kAccepted : core::CascadeOutcome::kFinalChecksFailed,
+           label + (passed ? " accepted" : " final, checks failed (" + why + ")"), true, {});
     co_return r;
   }
   // Unreachable: the final step always returns.
@@ -97,7 +104,7 @@ std::unique_ptr<Route> build_cascade_route(const config::RouteSpec& spec, size_t
     CascadeStep step;
     step.route = &resolve_child(table, s["route"]);
     for (const config::Field& c : s["checks"].items()) {
-      step.checks.push_back(CheckRegistry::build(c, &table));
+      step.checks.push_back(CheckRegistry::build(c, CheckContext{&table}));
     }
     step.logprobs = needs_logprobs(step.checks);
     if (step.checks.empty() && i + 1 < items.size()) {

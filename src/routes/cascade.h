@@ -17,8 +17,10 @@
 // delta (it is already complete); the final step streams as it is produced.
 //
 // Trace: every model call appends its own span (and cost); each check verdict is a kCheck
-// span; one kRoute span says which step was accepted; the flag "cascaded" is added when the
-// request escalated, "final_checks_failed" when the final answer failed its checks.
+// span; one kRoute span says which step was accepted, in its detail for people and in its
+// typed Span::cascade (step, step route, outcome) for the store and the dashboard's funnel;
+// the flag "cascaded" is added when the request escalated, "final_checks_failed" when the
+// final answer failed its checks.
 //
 // Knobs: the cascade exposes the knobs of its steps' checks (those that are Tunable, e.g. a
 // `scorer`'s threshold), in step then check order.

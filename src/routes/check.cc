@@ -12,8 +12,6 @@ std::map<std::string, CheckFactory, std::less<>>& factories() {
   return f;
 }
 
-thread_local RouteTable* building_table = nullptr;
-
 }  // namespace
 
 boost::asio::awaitable<Verdict> run_traced(Check& check, const core::ChatRequest& req,
@@ -72,17 +70,6 @@ std::optional<core::ChatRequest> asking_for_logprobs(const core::ChatRequest& re
   return out;
 }
 
-RouteTable* CheckRegistry::table() { return building_table; }
-
-std::unique_ptr<Check> CheckRegistry::build(const config::Field& item, RouteTable* table) {
-  struct Restore {
-    RouteTable* prev;
-    ~Restore() { building_table = prev; }
-  } restore{building_table};
-  building_table = table;
-  return build(item);
-}
-
 void CheckRegistry::add(std::string type, CheckFactory factory) {
   factories()[std::move(type)] = std::move(factory);
 }
@@ -93,7 +80,7 @@ std::vector<std::string> CheckRegistry::types() {
   return out;
 }
 
-std::unique_ptr<Check> CheckRegistry::build(const config::Field& item) {
+std::unique_ptr<Check> CheckRegistry::build(const config::Field& item, const CheckContext& ctx) {
   if (!item.present()) item.fail("expected a check (a type name or a mapping with `type:`)");
   if (item.node().IsScalar()) {
     const std::string type = item.node().Scalar();
@@ -105,7 +92,7 @@ std::unique_ptr<Check> CheckRegistry::build(const config::Field& item) {
     // fields are reported at this item.
     config::MapReader empty(YAML::Node(YAML::NodeType::Map), item.path(), item.file(),
                             item.line());
-    return it->second(empty);
+    return it->second(empty, ctx);
   }
   config::MapReader r = item.map();
   config::Field type_field = r["type"];
@@ -114,7 +101,7 @@ std::unique_ptr<Check> CheckRegistry::build(const config::Field& item) {
   if (it == factories().end()) {
     type_field.fail("unknown check type '" + type + "'" + config::suggest(type, types()));
   }
-  return it->second(r);
+  return it->second(r, ctx);
 }
 
 }  // namespace triage::routes

@@ -73,10 +73,20 @@ bool needs_logprobs(const CheckList& checks);
 // says whether it wants them (the client's choice is kept).
 std::optional<core::ChatRequest> asking_for_logprobs(const core::ChatRequest& req);
 
+// What a check factory may use besides its own config, given to it explicitly by whoever
+// builds the check. Start-up only.
+struct CheckContext {
+  // The route table being built, for checks that call a route or model (verifier, agreement:
+  // checks/check_util.h resolve_check_route). Null where checks are built without one (a bare
+  // CheckRegistry::build()); such checks then refuse to be built, at their config's position.
+  RouteTable* table = nullptr;
+};
+
 // Builds one check from its typed config. `cfg` is the check's mapping (the `type` key is
 // already read); the factory declares its other keys with cfg.only({"type", ...}) and throws
 // config::ConfigError (via cfg / Field fail()) on a bad value.
-using CheckFactory = std::function<std::unique_ptr<Check>(config::MapReader& cfg)>;
+using CheckFactory =
+    std::function<std::unique_ptr<Check>(config::MapReader& cfg, const CheckContext& ctx)>;
 
 // Registry of check kinds by `type:` name. Filled at start-up (before any route table is
 // built) and read-only afterwards; registration is not thread-safe, lookups are.
@@ -85,14 +95,10 @@ class CheckRegistry {
   static void add(std::string type, CheckFactory factory);
   static std::vector<std::string> types();  // sorted
   // Builds a check from a list item: either a mapping `{type: regex, must_match: "..."}` or a
-  // bare type name `non_empty` (all defaults). Throws config::ConfigError at the item's path.
-  static std::unique_ptr<Check> build(const config::Field& item);
-  // Same, with the route table being built: while the factory runs, table() returns it, so a
-  // check that calls a model or route (verifier, agreement) can resolve it (kind_util.h
-  // resolve_child). Routes that build checks (cascade) pass their table.
-  static std::unique_ptr<Check> build(const config::Field& item, RouteTable* table);
-  // The table passed to the build() currently running on this thread; nullptr otherwise.
-  static RouteTable* table();
+  // bare type name `non_empty` (all defaults), handing `ctx` to its factory. Routes that build
+  // checks (cascade, pipeline) pass their route table in it. Throws config::ConfigError at the
+  // item's path.
+  static std::unique_ptr<Check> build(const config::Field& item, const CheckContext& ctx = {});
 };
 
 }  // namespace triage::routes

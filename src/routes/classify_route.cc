@@ -82,9 +82,10 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
   ctx.trace.label = d.label;
   ctx.trace.confidence = d.confidence;
   if (d.band == Band::kFlag) {
-    ctx.trace.flags.emplace_back(kFlagBand);
+    ctx.trace.flags.push_back(core::ReviewFlag::kFlagBand);
   } else if (d.band == Band::kEscalate) {
-    ctx.trace.flags.emplace_back(d.escalated ? kFlagEscalated : kFlagLowConfidence);
+    ctx.trace.flags.push_back(d.escalated ? core::ReviewFlag::kEscalated
+                                          : core::ReviewFlag::kLowConfidence);
   }
   co_return co_await d.chosen->run(req, ctx, sink);
 }
@@ -258,6 +259,11 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
 }
 
 }  // namespace
+
+EvalFamily ClassifyRoute::eval_family() {
+  return IntentBandsEval{[this](std::string_view text) { return decide(text); }, bands_,
+                         calibrator_.method_name()};
+}
 
 void register_classify_kind() { RouteTable::register_kind("classify", build_classify_route); }
 

@@ -44,42 +44,13 @@
 
 #include "ml/calibration.h"
 #include "ml/fasttext_model.h"
+#include "routes/bands.h"
 #include "routes/decider.h"
 #include "routes/route.h"
 
 namespace triage::routes {
 
 class ModelRuntime;
-
-inline constexpr std::string_view kFlagBand = "flag_band";
-inline constexpr std::string_view kFlagEscalated = "escalated";
-inline constexpr std::string_view kFlagLowConfidence = "low_confidence";
-
-struct Bands {
-  double use = 0.95;   // at or above: use the prediction
-  double flag = 0.80;  // at or above (and below use): use it and flag for review
-};
-
-enum class Band { kUse, kFlag, kEscalate };
-std::string_view band_name(Band b);
-
-// The band of a calibrated confidence.
-inline Band band_of(double confidence, const Bands& bands) {
-  if (confidence >= bands.use) return Band::kUse;
-  if (confidence >= bands.flag) return Band::kFlag;
-  return Band::kEscalate;
-}
-
-// What the classifier says about one request, and where that sends it.
-struct ClassifyDecision {
-  std::string label;        // empty when the text had no features
-  double confidence = 0.0;  // calibrated
-  double raw_confidence = 0.0;
-  Band band = Band::kEscalate;
-  Route* predicted = nullptr;  // the label's target (or the default)
-  Route* chosen = nullptr;     // where the request goes
-  bool escalated = false;      // chosen is one tier above predicted
-};
 
 class ClassifyRoute final : public Route, public Decider {
  public:
@@ -105,6 +76,8 @@ class ClassifyRoute final : public Route, public Decider {
   const Bands& bands() const { return bands_; }
   const ml::Calibrator& calibrator() const { return calibrator_; }
   const ml::FastTextModel& model() const { return *model_ptr_; }
+  // Evaluated by its bands on labeled intent data, from decide().
+  EvalFamily eval_family() override;
 
  private:
   std::string name_;

@@ -210,14 +210,14 @@ asio::awaitable<Result<core::Completion>> EnsembleRoute::run(const core::ChatReq
       }
       detail = "vote " + tally + (named.empty() ? "" : "; no answer: " + named);
     } else {
-      ctx.trace.flags.emplace_back("ensemble_no_vote");
+      ctx.trace.flags.push_back(core::ReviewFlag::kEnsembleNoVote);
       detail = "vote: no answer could be extracted from any child";
     }
   } else if (opts_.combine == Combine::kJudge) {
     core::ChatRequest jreq = sub_request(req, combiner_prompt(req, candidates));
     Result<core::Completion> verdict = co_await opts_.combiner->run(jreq, ctx, nullptr);
     if (!verdict) {
-      ctx.trace.flags.emplace_back("judge_failed");
+      ctx.trace.flags.push_back(core::ReviewFlag::kJudgeFailed);
       detail = "judge '" + opts_.combiner->name() + "' failed (" +
                std::string(error_code_name(verdict.error().code)) + "), first answer kept";
     } else if (auto choice = parse_judge_choice(verdict->content, candidates.size(),
@@ -226,7 +226,7 @@ asio::awaitable<Result<core::Completion>> EnsembleRoute::run(const core::ChatReq
       detail = "judge '" + opts_.combiner->name() + "' picked " + std::to_string(chosen + 1) +
                " of " + std::to_string(candidates.size());
     } else {
-      ctx.trace.flags.emplace_back("judge_unparsed");
+      ctx.trace.flags.push_back(core::ReviewFlag::kJudgeUnparsed);
       std::string shown = verdict->content.substr(0, 60);
       detail = "judge '" + opts_.combiner->name() + "' gave no valid choice ('" + shown +
                "'), first answer kept";
@@ -263,7 +263,7 @@ asio::awaitable<Result<core::Completion>> EnsembleRoute::run(const core::ChatReq
                       t0, false, std::string(error_code_name(code)));
       co_return fused;
     }
-    ctx.trace.flags.emplace_back("fuse_failed");
+    ctx.trace.flags.push_back(core::ReviewFlag::kFuseFailed);
     detail = "fuser '" + opts_.combiner->name() + "' failed (" +
              std::string(error_code_name(code)) + "), first answer kept";
   }

@@ -169,6 +169,13 @@ std::unique_ptr<Route> build_predict_route(const config::RouteSpec& spec, size_t
 
 }  // namespace
 
+EvalFamily PredictRoute::eval_family() {
+  CandidatesEval family;
+  for (const Candidate& c : candidates_) family.candidates.push_back(c.model);
+  family.bar = &bar_knob_;
+  return family;
+}
+
 void register_predict_kind() { RouteTable::register_kind("predict", build_predict_route); }
 
 }  // namespace triage::routes

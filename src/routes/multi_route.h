@@ -90,6 +90,8 @@ class PredictRoute final : public Route, public Tunable, public Decider {
   // practice) to the highest predicted score. No request_score(): the decision compares
   // several scores with the bar, so a sweep searches the range.
   std::vector<Knob*> knobs() override { return {&bar_knob_}; }
+  // Evaluated as a choice among its candidates, the bar as the knob.
+  EvalFamily eval_family() override;
 
  private:
   class BarKnob final : public Knob {

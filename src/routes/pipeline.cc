@@ -29,8 +29,6 @@ const std::string& field_of(const StepOutput& out, StepField f) {
 
 std::string_view field_name(StepField f) { return f == StepField::kVerdict ? "verdict" : "label"; }
 
-constexpr std::string_view kStepChecksFailed = "step_checks_failed";
-
 }  // namespace
 
 std::optional<std::string> PipelineRoute::render_prompt(
@@ -144,10 +142,8 @@ boost::asio::awaitable<Result<core::Completion>> PipelineRoute::run(const core::
       out.verdict = v.pass ? "pass" : "fail";
       out.reason = v.why;
       judged = v.pass ? ", checks passed" : ", checks failed (" + v.why + ")";
-      if (!v.pass && step.flag_on_fail &&
-          std::find(ctx.trace.flags.begin(), ctx.trace.flags.end(), kStepChecksFailed) ==
-              ctx.trace.flags.end()) {
-        ctx.trace.flags.emplace_back(kStepChecksFailed);
+      if (!v.pass && step.flag_on_fail) {
+        core::add_flag_once(ctx.trace.flags, core::ReviewFlag::kStepChecksFailed);
       }
     }
     push_route_span(ctx, span_name, head + target + judged, t0);

@@ -60,7 +60,7 @@ class StepsParser {
       s["route"].fail("missing required field 'route'");
     }
     for (const config::Field& c : s["checks"].items()) {
-      step.checks.push_back(CheckRegistry::build(c, &table_));
+      step.checks.push_back(CheckRegistry::build(c, CheckContext{&table_}));
     }
     step.logprobs = needs_logprobs(step.checks);
     step.flag_on_fail = s["flag_on_fail"].get<bool>(true);

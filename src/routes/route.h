@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/chat.h"
 #include "core/trace.h"
+#include "routes/eval_family.h"
 
 namespace triage::routes {
 
@@ -45,6 +46,9 @@ class Route {
   virtual boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
                                                                ExecContext& ctx,
                                                                core::StreamSink* sink) = 0;
+  // How `triage eval` evaluates this route (routes/eval_family.h). A kind with a family of its
+  // own declares it by overriding this in its header; the default is AnyDatasetEval.
+  virtual EvalFamily eval_family() { return AnyDatasetEval{}; }
 };
 
 }  // namespace triage::routes

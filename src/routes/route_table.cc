@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "config/config.h"
+#include "config/yaml_util.h"
 
 namespace triage::routes {
 
@@ -45,6 +46,13 @@ void RouteTable::register_kind(std::string type, RouteFactory factory) {
   kinds()[std::move(type)] = std::move(factory);
 }
 
+std::vector<std::string> RouteTable::kind_names() {
+  register_builtin_kinds();
+  std::vector<std::string> names;
+  for (const auto& [type, factory] : kinds()) names.push_back(type);
+  return names;
+}
+
 std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
                                               const providers::ProviderRegistry& providers,
                                               const providers::EnvLookup& env) {
@@ -63,10 +71,13 @@ std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
     const auto& spec = cfg.routes[i];
     auto it = kinds().find(spec.type);
     if (it == kinds().end()) {
-      std::string known;
-      for (const auto& [k, f] : kinds()) known += (known.empty() ? "" : ", ") + k;
-      throw config::ConfigError(where(cfg, spec.line, "routes[" + std::to_string(i) + "].type") +
-                                ": unknown route type '" + spec.type + "' (known: " + known + ")");
+      std::vector<std::string> known;
+      for (const auto& [k, f] : kinds()) known.push_back(k);
+      const int line = config::line_of(spec.node["type"]);
+      throw config::ConfigError(where(cfg, line > 0 ? line : spec.line,
+                                      "routes[" + std::to_string(i) + "].type") +
+                                ": unknown route type '" + spec.type + "'" +
+                                config::suggest(spec.type, known));
     }
     auto route = it->second(spec, i, *table);
     table->by_name_[spec.name] = route.get();
@@ -88,11 +99,20 @@ ModelRuntime* RouteTable::find_model(std::string_view name) const {
 
 Route& RouteTable::child(const std::string& name, const std::string& where_path) {
   Route* r = find(name);
-  if (!r) {
-    throw config::ConfigError(where_path + ": unknown route or model '" + name +
-                              "' (children must be catalog models or routes declared earlier)");
+  if (r) return *r;
+  std::string why = "unknown route or model '" + name + "'";
+  std::vector<std::string> known;
+  for (const auto& [n, route] : by_name_) known.push_back(n);
+  if (const config::RouteSpec* later = cfg_ ? cfg_->find_route(name) : nullptr) {
+    why += " here: route '" + name + "' (line " + std::to_string(later->line) +
+           ") is not declared before this point, and children must be catalog models or routes "
+           "declared earlier (so there are no cycles)";
+  } else if (std::optional<std::string> close = config::closest(name, known)) {
+    why += " (did you mean '" + *close + "'?)";
+  } else {
+    why += " (children must be catalog models or routes declared earlier)";
   }
-  return *r;
+  throw config::ConfigError(where_path + ": " + why);
 }
 
 boost::asio::awaitable<Result<core::Completion>> ModelRoute::run(const core::ChatRequest& req,

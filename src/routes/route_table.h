@@ -41,7 +41,12 @@ class RouteTable {
   const std::vector<std::string>& route_names() const { return route_names_; }
   const config::Config& config() const { return *cfg_; }
 
+  // Makes `type:` `type` build routes with `factory` (process-wide; registering a type again
+  // replaces its factory). A kind declares how `triage eval` evaluates it by overriding
+  // Route::eval_family() (routes/eval_family.h). Call at start-up, before build().
   static void register_kind(std::string type, RouteFactory factory);
+  // The registered `type:` names, sorted (`model` is always there).
+  static std::vector<std::string> kind_names();
 
  private:
   const config::Config* cfg_ = nullptr;

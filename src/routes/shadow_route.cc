@@ -21,8 +21,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-inline constexpr std::string_view kFlagShadow = "shadow";
-
 std::string normalize_space(const std::string& s) {
   std::string out;
   bool pending_space = false;
@@ -118,7 +116,7 @@ asio::awaitable<void> ShadowRoute::run_candidates(core::ChatRequest req,
     trace.user = parent.user;
     trace.requested_model = candidate.name();
     trace.route = name_;
-    trace.flags.push_back(std::string(kFlagShadow));
+    trace.flags.push_back(core::ReviewFlag::kShadow);
     trace.keep_payloads = parent.keep_payloads;
     trace.prompt_json = parent.prompt_json;
 

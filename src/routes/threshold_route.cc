@@ -140,6 +140,16 @@ std::unique_ptr<Route> build_threshold_route(const config::RouteSpec& spec, size
 
 }  // namespace
 
+EvalFamily ThresholdRoute::eval_family() {
+  WeakStrongEval family{weak_.name(), strong_.name(), {}};
+  if (const ml::GainRouter* gain = scorer_->gain()) {
+    family.in_scorer_training = [gain](const std::string& prompt) {
+      return gain->is_reference(prompt);
+    };
+  }
+  return family;
+}
+
 void register_threshold_kind() { RouteTable::register_kind("threshold", build_threshold_route); }
 
 }  // namespace triage::routes

@@ -59,6 +59,8 @@ class ThresholdRoute final : public Route, public Tunable, public Decider {
   double score(const core::ChatRequest& req) const;
   // Decider (defined in decider.cc): what run() would choose, without calling a model.
   RouteDecision decide_request(const core::ChatRequest& req) const override;
+  // Evaluated as a weak/strong pair; a gain scorer's reference prompts are reported.
+  EvalFamily eval_family() override;
 
   // The knob. Values outside 0..1 are allowed (< 0: all strong; >= 1: all weak) for sweeps.
   double threshold() const { return threshold_.load(std::memory_order_relaxed); }

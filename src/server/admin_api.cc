@@ -9,6 +9,7 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <exception>
+#include <stdexcept>
 #include <thread>
 
 #include "api/errors.h"
@@ -152,12 +153,17 @@ void capture_prompt(const config::Config& cfg, core::Trace& trace, const core::C
 
 AdminApi::AdminApi(const config::Config& cfg, telemetry::RequestStore& store, int threads)
     : cfg_(cfg), store_(store), pool_(static_cast<size_t>(std::max(1, threads))) {
-  if (cfg.store.type != "sqlite") {
-    unavailable_why_ = "the review API needs the request store (store.type: sqlite)";
-  } else if (cfg.store.path == ":memory:" || cfg.store.path.empty()) {
-    unavailable_why_ = "the review API needs a file-backed store (store.path is ':memory:')";
+  telemetry::StoreReaderOptions options;
+  options.review_writes = true;
+  options.negative_feedback_enqueues = cfg.review.negative_feedback;
+  auto reader = telemetry::open_store_reader(cfg, options, "the review API");
+  if (reader) {
+    reader_ = std::move(reader.value());
+    db_ = reader_.get();
+  } else if (reader.error().code == ErrorCode::kUnavailable) {
+    unavailable_why_ = reader.error().message;
   } else {
-    db_ = std::make_unique<telemetry::ReviewDb>(cfg.store.path, cfg.review.negative_feedback);
+    throw std::runtime_error(reader.error().message);
   }
 }
 

@@ -21,6 +21,7 @@
 #include "net/http_server.h"
 #include "telemetry/request_store.h"
 #include "telemetry/review_db.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::server {
 
@@ -41,10 +42,10 @@ struct AdminJob {
 
 class AdminApi {
  public:
-  // Opens its own connections to the store's SQLite file (store.type sqlite with a file path);
-  // with any other store the endpoints answer 503 saying why. `store` must outlive this (it
-  // is flushed when feedback names a request not yet written). Throws std::runtime_error when
-  // the database cannot be opened.
+  // Opens its own reader of the configured store with review writes (telemetry/
+  // store_reader.h); with a store that cannot be read back (store.type none, SQLite ':memory:')
+  // the endpoints answer 503 saying why. `store` must outlive this (it is flushed when feedback
+  // names a request not yet written). Throws std::runtime_error when the store cannot be opened.
   AdminApi(const config::Config& cfg, telemetry::RequestStore& store, int threads = 2);
   ~AdminApi();  // close()
 
@@ -70,7 +71,8 @@ class AdminApi {
 
   const config::Config& cfg_;
   telemetry::RequestStore& store_;
-  std::unique_ptr<telemetry::ReviewDb> db_;  // null: no file-backed store
+  std::unique_ptr<telemetry::StoreReader> reader_;  // null: the store cannot be read back
+  telemetry::ReviewDb* db_ = nullptr;               // reader_'s review queue
   std::string unavailable_why_;
   boost::asio::thread_pool pool_;
 };

@@ -11,11 +11,13 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <vector>
 
 #include "api/errors.h"
 #include "common/clock.h"
 #include "server/dashboard_assets.h"
+#include "telemetry/counterfactual.h"
 
 namespace triage::server {
 
@@ -105,10 +107,6 @@ json::object range_json(const telemetry::TimeRange& r) {
   return {{"from_ms", r.from_ms}, {"to_ms", r.to_ms}};
 }
 
-const config::Model* reference_model(const config::Config& cfg) {
-  return cfg.find_model(cfg.reference_model);
-}
-
 }  // namespace
 
 DashboardApi::DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
@@ -117,12 +115,14 @@ DashboardApi::DashboardApi(const config::Config& cfg, telemetry::RequestStore& s
       store_(store),
       slo_target_(slo_target),
       pool_(static_cast<size_t>(std::max(1, threads))) {
-  if (cfg.store.type != "sqlite") {
-    unavailable_why_ = "the dashboard API needs the request store (store.type: sqlite)";
-  } else if (cfg.store.path == ":memory:" || cfg.store.path.empty()) {
-    unavailable_why_ = "the dashboard API needs a file-backed store (store.path is ':memory:')";
+  auto reader = telemetry::open_store_reader(cfg, {}, "the dashboard API");
+  if (reader) {
+    reader_ = std::move(reader.value());
+    db_ = std::make_unique<telemetry::DashboardDb>(*reader_);
+  } else if (reader.error().code == ErrorCode::kUnavailable) {
+    unavailable_why_ = reader.error().message;
   } else {
-    db_ = std::make_unique<telemetry::DashboardDb>(cfg.store.path);
+    throw std::runtime_error(reader.error().message);
   }
 }
 
@@ -213,6 +213,291 @@ json::array values(const std::vector<T>& v) {
 
 }  // namespace
 
+namespace {
+
+// The five endpoints (docs/dashboard.md), one function each. `params` were checked against
+// the endpoint's names by dispatch(); `range` is the call's from/to.
+
+AdminReply summary_reply(const config::Config& cfg, telemetry::DashboardDb& db,
+                         const telemetry::TimeRange& range, int64_t now_ms) {
+  auto s = db.summary(range);
+  if (!s) return error_reply(s.error());
+  json::object res = range_json(range);
+  res["requests"] = s->requests;
+  res["errors"] = s->errors;
+  res["error_rate"] = ratio(static_cast<double>(s->errors), static_cast<double>(s->requests));
+  res["cost_usd"] = s->cost_usd;
+  res["cpi_usd"] = ratio(s->cost_usd, static_cast<double>(s->requests));
+  res["tokens_in"] = s->tokens_in;
+  res["tokens_out"] = s->tokens_out;
+  res["first_ts_ms"] = s->requests ? json::value(s->first_ts_ms) : json::value(nullptr);
+  res["last_ts_ms"] = s->requests ? json::value(s->last_ts_ms) : json::value(nullptr);
+  // Counterfactual: the same tokens (and calls) billed at the reference model's prices.
+  if (const config::Model* ref = cfg.find_model(cfg.reference_model)) {
+    const double counterfactual = telemetry::counterfactual_cost_usd(
+        ref->prices, s->tokens_in, s->tokens_out, s->requests);
+    res["reference_model"] = ref->name;
+    res["counterfactual_cost_usd"] = counterfactual;
+    res["savings_usd"] = counterfactual - s->cost_usd;
+    res["savings_pct"] = ratio(100.0 * (counterfactual - s->cost_usd), counterfactual);
+  } else {
+    res["reference_model"] = nullptr;
+    res["counterfactual_cost_usd"] = nullptr;
+    res["savings_usd"] = nullptr;
+    res["savings_pct"] = nullptr;
+  }
+  // Current rate: the range's cost over the part of it that had traffic (from its first
+  // request to its end, or now if earlier), at least a minute.
+  const int64_t window_end = std::min(range.to_ms, std::max(now_ms, s->last_ts_ms));
+  const int64_t window_ms =
+      s->requests ? std::max(kMinRateWindowMs, window_end - s->first_ts_ms) : 0;
+  res["rate_window_ms"] = window_ms;
+  json::array tiers;
+  for (const std::string& t : cfg.tiers) tiers.emplace_back(t);
+  res["tiers"] = std::move(tiers);
+  res["projected_monthly_cost_usd"] =
+      window_ms ? json::value(s->cost_usd * static_cast<double>(kMonthMs) /
+                              static_cast<double>(window_ms))
+                : json::value(nullptr);
+  return AdminReply{200, json::serialize(res)};
+}
+
+// The part of `range` the chart covers (the part that holds requests, so from=0 means "all")
+// and its bucket width in seconds: `bucket` when given, else automatic; widened when it would
+// give more than kMaxBuckets.
+std::optional<AdminReply> chart_buckets(const Params& params, const telemetry::TimeRange& range,
+                                        telemetry::DashboardDb& db, telemetry::TimeRange& chart,
+                                        int64_t& bucket_s) {
+  auto span = db.data_span(range);
+  if (!span) return error_reply(span.error());
+  chart = span->value_or(telemetry::TimeRange{range.to_ms, range.to_ms});
+  if (!span->has_value()) chart.from_ms = std::max(range.from_ms, range.to_ms - kDayMs);
+  if (const std::string* b = params.get("bucket")) {
+    auto v = parse_int(*b);
+    if (!v || *v < 1 || *v > 366 * 86400) {
+      return bad("'bucket' must be a number of seconds from 1 to 31622400", "bucket");
+    }
+    bucket_s = *v;
+  } else {
+    bucket_s = auto_bucket_s(chart);
+  }
+  const int64_t span_s = (chart.to_ms - chart.from_ms) / 1000 + 1;
+  if (span_s / bucket_s >= static_cast<int64_t>(kMaxBuckets)) {
+    bucket_s = (span_s + static_cast<int64_t>(kMaxBuckets) - 2) / (kMaxBuckets - 1);
+  }
+  return std::nullopt;
+}
+
+AdminReply latency_reply(telemetry::DashboardDb& db, const telemetry::TimeRange& chart,
+                         int64_t bucket_s, json::object res) {
+  auto l = db.latency_series(chart, bucket_s * 1000);
+  if (!l) return error_reply(l.error());
+  res["buckets"] = values(l->buckets);
+  res["requests"] = values(l->requests);
+  res["sample_per_bucket"] = l->sample_per_bucket;
+  json::object parts;
+  for (int p = 0; p < telemetry::LatencySeries::kParts; ++p) {
+    parts[telemetry::LatencySeries::kPartNames[p]] =
+        json::object{{"p50_ms", doubles(l->p50[p], 1e-3)},
+                     {"p95_ms", doubles(l->p95[p], 1e-3)},
+                     {"p99_ms", doubles(l->p99[p], 1e-3)},
+                     {"mean_ms", doubles(l->mean[p], 1e-3)}};
+  }
+  res["parts"] = std::move(parts);
+  return AdminReply{200, json::serialize(res)};
+}
+
+AdminReply cost_reply(telemetry::DashboardDb& db, const telemetry::TimeRange& chart,
+                      int64_t bucket_s, const std::string* by_name, telemetry::Dimension by,
+                      json::object res) {
+  res["by"] = by_name ? json::value(*by_name) : json::value(nullptr);
+  auto c = db.cost_series(chart, bucket_s * 1000, by);
+  if (!c) return error_reply(c.error());
+  res["buckets"] = values(c->buckets);
+  json::array series;
+  for (const auto& s : c->series) {
+    json::array cpi;
+    for (size_t i = 0; i < s.requests.size(); ++i) {
+      cpi.push_back(ratio(s.cost_usd[i], static_cast<double>(s.requests[i])));
+    }
+    series.push_back(json::object{{"key", s.key},
+                                  {"requests", values(s.requests)},
+                                  {"cost_usd", doubles(s.cost_usd)},
+                                  {"cpi_usd", std::move(cpi)}});
+  }
+  res["series"] = std::move(series);
+  return AdminReply{200, json::serialize(res)};
+}
+
+AdminReply timeseries_reply(telemetry::DashboardDb& db, const Params& params,
+                            const telemetry::TimeRange& range) {
+  const std::string* metric = params.get("metric");
+  const std::string m = metric ? *metric : "cpi";
+  if (m != "cpi" && m != "cost" && m != "latency") {
+    return bad("'metric' must be cpi, cost or latency", "metric");
+  }
+  const std::string* by_name = params.get("by");
+  auto by = telemetry::parse_dimension(by_name ? *by_name : "");
+  if (!by) return bad("'by' must be tier, route, category, cohort or model", "by");
+  telemetry::TimeRange chart;
+  int64_t bucket_s = 0;
+  if (auto e = chart_buckets(params, range, db, chart, bucket_s)) return *e;
+  json::object res = range_json(range);
+  res["metric"] = m;
+  res["bucket_s"] = bucket_s;
+  if (m == "latency") return latency_reply(db, chart, bucket_s, std::move(res));
+  return cost_reply(db, chart, bucket_s, by_name, *by, std::move(res));
+}
+
+json::object model_json(const config::Config& cfg, const telemetry::ModelRow& r, double slo) {
+  const double n = static_cast<double>(r.requests);
+  const json::value success = ratio(n - static_cast<double>(r.server_errors), n);
+  json::object o;
+  o["model"] = r.model;
+  o["tier"] = r.tier.empty() ? json::value(nullptr) : json::value(r.tier);
+  o["configured"] = cfg.find_model(r.model) != nullptr;
+  o["requests"] = r.requests;
+  o["server_errors"] = r.server_errors;
+  o["client_errors"] = r.client_errors;
+  o["timeouts"] = r.timeouts;
+  o["error_rate"] = ratio(static_cast<double>(r.server_errors), n);
+  o["timeout_rate"] = ratio(static_cast<double>(r.timeouts), n);
+  o["success_rate"] = success;
+  o["availability"] = ratio(static_cast<double>(r.minutes_available),
+                            static_cast<double>(r.minutes_with_traffic));
+  o["slo_target"] = slo;
+  o["meets_slo"] = success.is_null() ? json::value(nullptr) : json::value(success.as_double() >= slo);
+  // Burn rate: 1 spends the error budget exactly over the SLO period; above 1 sooner.
+  o["error_budget_burn"] = success.is_null()
+                               ? json::value(nullptr)
+                               : json::value((1.0 - success.as_double()) / (1.0 - slo));
+  o["tokens_in"] = r.tokens_in;
+  o["tokens_out"] = r.tokens_out;
+  o["throughput_tokens_per_s"] =
+      ratio(static_cast<double>(r.tokens_out), static_cast<double>(r.upstream_us) / 1e6);
+  o["cost_usd"] = r.cost_usd;
+  o["cpi_usd"] = ratio(r.cost_usd, n);
+  o["mean_latency_ms"] = r.requests ? json::value(r.mean_total_us / 1e3) : json::value(nullptr);
+  return o;
+}
+
+AdminReply models_reply(const config::Config& cfg, telemetry::DashboardDb& db,
+                        const Params& params, const telemetry::TimeRange& range,
+                        double default_slo) {
+  double slo = default_slo;
+  if (const std::string* s = params.get("slo")) {
+    char* end = nullptr;
+    slo = std::strtod(s->c_str(), &end);
+    if (end != s->c_str() + s->size() || !(slo > 0.0 && slo < 1.0)) {
+      return bad("'slo' must be a number between 0 and 1 (exclusive), e.g. 0.99", "slo");
+    }
+  }
+  auto rows = db.models(range);
+  if (!rows) return error_reply(rows.error());
+  // Configured models without traffic are listed too, so a silent model is visible.
+  for (const config::Model& cm : cfg.models) {
+    const bool seen = std::any_of(rows->begin(), rows->end(),
+                                  [&](const auto& r) { return r.model == cm.name; });
+    if (!seen) rows->push_back({cm.name, cm.tier});
+  }
+  json::array models;
+  for (const telemetry::ModelRow& r : *rows) models.push_back(model_json(cfg, r, slo));
+  json::object res = range_json(range);
+  res["slo_target"] = slo;
+  res["models"] = std::move(models);
+  return AdminReply{200, json::serialize(res)};
+}
+
+AdminReply funnel_reply(telemetry::DashboardDb& db, const telemetry::TimeRange& range) {
+  constexpr int64_t kFunnelLimit = 50000;  // ~0.5 s at most (docs/dashboard.md)
+  auto f = db.funnel(range, kFunnelLimit);
+  if (!f) return error_reply(f.error());
+  json::array routes;
+  for (const auto& fr : f->routes) {
+    json::array steps;
+    int64_t reached = fr.requests;
+    for (const auto& st : fr.steps) {
+      steps.push_back(json::object{{"step", st.index},
+                                   {"name", st.name},
+                                   {"reached", reached},
+                                   {"stopped", st.stopped},
+                                   {"answered", st.accepted}});
+      reached -= st.stopped;
+    }
+    routes.push_back(
+        json::object{{"route", fr.route}, {"requests", fr.requests}, {"steps", std::move(steps)}});
+  }
+  json::object res = range_json(range);
+  res["routes"] = std::move(routes);
+  res["scanned"] = f->scanned;
+  res["limit"] = kFunnelLimit;
+  res["truncated"] = f->truncated;
+  return AdminReply{200, json::serialize(res)};
+}
+
+// Routing quality from the latest label of each request (docs/dashboard.md "confidence").
+json::object routing_quality(const config::Config& cfg,
+                             const std::vector<telemetry::LabelGroup>& groups) {
+  int64_t labeled = 0, accurate = 0, over = 0, under = 0, unrated = 0;
+  for (const auto& g : groups) {
+    const int answered = cfg.tier_index(g.answered_tier);
+    const int sufficient = g.sufficient_tier.empty() ? -1 : cfg.tier_index(g.sufficient_tier);
+    if (answered < 0) {
+      unrated += g.count;
+      continue;
+    }
+    labeled += g.count;
+    if (g.verdict == "incorrect" || sufficient > answered) {
+      under += g.count;
+    } else if (sufficient >= 0 && sufficient < answered) {
+      over += g.count;
+    } else {
+      accurate += g.count;
+    }
+  }
+  const double l = static_cast<double>(labeled);
+  return json::object{{"labeled", labeled},
+                      {"accurate", accurate},
+                      {"over_routed", over},
+                      {"under_routed", under},
+                      {"unrated", unrated},
+                      {"accuracy", ratio(static_cast<double>(accurate), l)},
+                      {"over_routing_rate", ratio(static_cast<double>(over), l)},
+                      {"under_routing_rate", ratio(static_cast<double>(under), l)}};
+}
+
+AdminReply confidence_reply(const config::Config& cfg, telemetry::DashboardDb& db,
+                            const telemetry::TimeRange& range) {
+  constexpr int kBins = 20;
+  auto c = db.confidence(range, kBins);
+  if (!c) return error_reply(c.error());
+  json::array hist;
+  for (int i = 0; i < kBins; ++i) {
+    hist.push_back(json::object{{"lo", static_cast<double>(i) / kBins},
+                                {"hi", static_cast<double>(i + 1) / kBins},
+                                {"count", c->histogram[static_cast<size_t>(i)]}});
+  }
+  json::object res = range_json(range);
+  res["histogram"] = std::move(hist);
+  res["with_confidence"] = c->with_confidence;
+  res["routing"] = routing_quality(cfg, c->labels);
+  return AdminReply{200, json::serialize(res)};
+}
+
+// The query parameters each endpoint accepts; nullptr for an unknown endpoint.
+const std::vector<std::string_view>* known_params(std::string_view endpoint) {
+  static const std::map<std::string_view, std::vector<std::string_view>> kEndpoints = {
+      {"summary", {"from", "to"}},
+      {"timeseries", {"from", "to", "metric", "bucket", "by"}},
+      {"models", {"from", "to", "slo"}},
+      {"funnel", {"from", "to"}},
+      {"confidence", {"from", "to"}}};
+  auto it = kEndpoints.find(endpoint);
+  return it == kEndpoints.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
 AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
   try {
     const std::string_view target = job.target;
@@ -221,20 +506,15 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
       return error_reply(make_error(ErrorCode::kMethodNotAllowed, "use GET for " + std::string(path)));
     }
     const std::string_view endpoint = path.substr(std::string_view("/v1/dashboard/").size());
-    static constexpr std::string_view kEndpoints[] = {"summary", "timeseries", "models", "funnel",
-                                                      "confidence"};
-    if (std::find(std::begin(kEndpoints), std::end(kEndpoints), endpoint) == std::end(kEndpoints)) {
+    const std::vector<std::string_view>* known = known_params(endpoint);
+    if (!known) {
       return error_reply(make_error(
           ErrorCode::kNotFound, "no endpoint " + std::string(path) +
                                     " (known: /v1/dashboard/summary, timeseries, models, funnel, "
                                     "confidence)"));
     }
     if (!db_) return error_reply(make_error(ErrorCode::kUnavailable, unavailable_why_));
-
-    std::vector<std::string_view> known = {"from", "to"};
-    if (endpoint == "timeseries") known = {"from", "to", "metric", "bucket", "by"};
-    if (endpoint == "models") known = {"from", "to", "slo"};
-    const Params params(target, known);
+    const Params params(target, *known);
     if (params.error) return *params.error;
     telemetry::TimeRange range;
     if (auto e = parse_range(params, now_ms, range)) return *e;
@@ -242,239 +522,11 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
     // first (bounded wait, on this worker only).
     store_.flush(1000);
 
-    json::object res = range_json(range);
-    if (endpoint == "summary") {
-      auto s = db_->summary(range);
-      if (!s) return error_reply(s.error());
-      res["requests"] = s->requests;
-      res["errors"] = s->errors;
-      res["error_rate"] = ratio(static_cast<double>(s->errors), static_cast<double>(s->requests));
-      res["cost_usd"] = s->cost_usd;
-      res["cpi_usd"] = ratio(s->cost_usd, static_cast<double>(s->requests));
-      res["tokens_in"] = s->tokens_in;
-      res["tokens_out"] = s->tokens_out;
-      res["first_ts_ms"] = s->requests ? json::value(s->first_ts_ms) : json::value(nullptr);
-      res["last_ts_ms"] = s->requests ? json::value(s->last_ts_ms) : json::value(nullptr);
-      // Counterfactual: the same tokens (and calls) billed at the reference model's prices.
-      if (const config::Model* ref = reference_model(cfg_)) {
-        const double counterfactual =
-            (static_cast<double>(s->tokens_in) * ref->prices.input_per_mtok +
-             static_cast<double>(s->tokens_out) * ref->prices.output_per_mtok) / 1e6 +
-            ref->prices.per_call * static_cast<double>(s->requests);
-        res["reference_model"] = ref->name;
-        res["counterfactual_cost_usd"] = counterfactual;
-        res["savings_usd"] = counterfactual - s->cost_usd;
-        res["savings_pct"] = ratio(100.0 * (counterfactual - s->cost_usd), counterfactual);
-      } else {
-        res["reference_model"] = nullptr;
-        res["counterfactual_cost_usd"] = nullptr;
-        res["savings_usd"] = nullptr;
-        res["savings_pct"] = nullptr;
-      }
-      // Current rate: the range's cost over the part of it that had traffic (from its first
-      // request to its end, or now if earlier), at least a minute.
-      const int64_t window_end = std::min(range.to_ms, std::max(now_ms, s->last_ts_ms));
-      const int64_t window_ms =
-          s->requests ? std::max(kMinRateWindowMs, window_end - s->first_ts_ms) : 0;
-      res["rate_window_ms"] = window_ms;
-      json::array tiers;
-      for (const std::string& t : cfg_.tiers) tiers.emplace_back(t);
-      res["tiers"] = std::move(tiers);
-      res["projected_monthly_cost_usd"] =
-          window_ms ? json::value(s->cost_usd * static_cast<double>(kMonthMs) /
-                                  static_cast<double>(window_ms))
-                    : json::value(nullptr);
-      return AdminReply{200, json::serialize(res)};
-    }
-
-    if (endpoint == "timeseries") {
-      const std::string* metric = params.get("metric");
-      const std::string m = metric ? *metric : "cpi";
-      if (m != "cpi" && m != "cost" && m != "latency") {
-        return bad("'metric' must be cpi, cost or latency", "metric");
-      }
-      const std::string* by_name = params.get("by");
-      auto by = telemetry::parse_dimension(by_name ? *by_name : "");
-      if (!by) return bad("'by' must be tier, route, category, cohort or model", "by");
-      // The buckets cover the part of the range that holds requests (so from=0 means "all").
-      auto span = db_->data_span(range);
-      if (!span) return error_reply(span.error());
-      telemetry::TimeRange chart = span->value_or(telemetry::TimeRange{range.to_ms, range.to_ms});
-      if (!span->has_value()) chart.from_ms = std::max(range.from_ms, range.to_ms - kDayMs);
-      int64_t bucket_s = 0;
-      if (const std::string* b = params.get("bucket")) {
-        auto v = parse_int(*b);
-        if (!v || *v < 1 || *v > 366 * 86400) {
-          return bad("'bucket' must be a number of seconds from 1 to 31622400", "bucket");
-        }
-        bucket_s = *v;
-      } else {
-        bucket_s = auto_bucket_s(chart);
-      }
-      // Too many buckets for the range: widen (the answer's bucket_s says what was used).
-      const int64_t span_s = (chart.to_ms - chart.from_ms) / 1000 + 1;
-      if (span_s / bucket_s >= static_cast<int64_t>(kMaxBuckets)) {
-        bucket_s = (span_s + static_cast<int64_t>(kMaxBuckets) - 2) / (kMaxBuckets - 1);
-      }
-      res["metric"] = m;
-      res["bucket_s"] = bucket_s;
-      if (m == "latency") {
-        auto l = db_->latency_series(chart, bucket_s * 1000);
-        if (!l) return error_reply(l.error());
-        res["buckets"] = values(l->buckets);
-        res["requests"] = values(l->requests);
-        res["sample_per_bucket"] = l->sample_per_bucket;
-        json::object parts;
-        for (int p = 0; p < telemetry::LatencySeries::kParts; ++p) {
-          parts[telemetry::LatencySeries::kPartNames[p]] =
-              json::object{{"p50_ms", doubles(l->p50[p], 1e-3)},
-                           {"p95_ms", doubles(l->p95[p], 1e-3)},
-                           {"p99_ms", doubles(l->p99[p], 1e-3)},
-                           {"mean_ms", doubles(l->mean[p], 1e-3)}};
-        }
-        res["parts"] = std::move(parts);
-        return AdminReply{200, json::serialize(res)};
-      }
-      res["by"] = by_name ? json::value(*by_name) : json::value(nullptr);
-      auto c = db_->cost_series(chart, bucket_s * 1000, *by);
-      if (!c) return error_reply(c.error());
-      res["buckets"] = values(c->buckets);
-      json::array series;
-      for (const auto& s : c->series) {
-        json::array cpi;
-        for (size_t i = 0; i < s.requests.size(); ++i) {
-          cpi.push_back(ratio(s.cost_usd[i], static_cast<double>(s.requests[i])));
-        }
-        series.push_back(json::object{{"key", s.key},
-                                      {"requests", values(s.requests)},
-                                      {"cost_usd", doubles(s.cost_usd)},
-                                      {"cpi_usd", std::move(cpi)}});
-      }
-      res["series"] = std::move(series);
-      return AdminReply{200, json::serialize(res)};
-    }
-
-    if (endpoint == "models") {
-      double slo = slo_target_;
-      if (const std::string* s = params.get("slo")) {
-        char* end = nullptr;
-        slo = std::strtod(s->c_str(), &end);
-        if (end != s->c_str() + s->size() || !(slo > 0.0 && slo < 1.0)) {
-          return bad("'slo' must be a number between 0 and 1 (exclusive), e.g. 0.99", "slo");
-        }
-      }
-      auto rows = db_->models(range);
-      if (!rows) return error_reply(rows.error());
-      // Configured models without traffic are listed too, so a silent model is visible.
-      for (const config::Model& cm : cfg_.models) {
-        const bool seen = std::any_of(rows->begin(), rows->end(),
-                                      [&](const auto& r) { return r.model == cm.name; });
-        if (!seen) rows->push_back({cm.name, cm.tier});
-      }
-      json::array models;
-      for (const telemetry::ModelRow& r : *rows) {
-        const double n = static_cast<double>(r.requests);
-        const json::value success = ratio(n - static_cast<double>(r.server_errors), n);
-        json::object o;
-        o["model"] = r.model;
-        o["tier"] = r.tier.empty() ? json::value(nullptr) : json::value(r.tier);
-        o["configured"] = cfg_.find_model(r.model) != nullptr;
-        o["requests"] = r.requests;
-        o["server_errors"] = r.server_errors;
-        o["client_errors"] = r.client_errors;
-        o["timeouts"] = r.timeouts;
-        o["error_rate"] = ratio(static_cast<double>(r.server_errors), n);
-        o["timeout_rate"] = ratio(static_cast<double>(r.timeouts), n);
-        o["success_rate"] = success;
-        o["availability"] = ratio(static_cast<double>(r.minutes_available),
-                                  static_cast<double>(r.minutes_with_traffic));
-        o["slo_target"] = slo;
-        o["meets_slo"] = success.is_null() ? json::value(nullptr)
-                                           : json::value(success.as_double() >= slo);
-        // Burn rate: 1 spends the error budget exactly over the SLO period; above 1 sooner.
-        o["error_budget_burn"] =
-            success.is_null() ? json::value(nullptr)
-                              : json::value((1.0 - success.as_double()) / (1.0 - slo));
-        o["tokens_in"] = r.tokens_in;
-        o["tokens_out"] = r.tokens_out;
-        o["throughput_tokens_per_s"] =
-            ratio(static_cast<double>(r.tokens_out), static_cast<double>(r.upstream_us) / 1e6);
-        o["cost_usd"] = r.cost_usd;
-        o["cpi_usd"] = ratio(r.cost_usd, n);
-        o["mean_latency_ms"] = r.requests ? json::value(r.mean_total_us / 1e3) : json::value(nullptr);
-        models.push_back(std::move(o));
-      }
-      res["slo_target"] = slo;
-      res["models"] = std::move(models);
-      return AdminReply{200, json::serialize(res)};
-    }
-
-    if (endpoint == "funnel") {
-      constexpr int64_t kFunnelLimit = 50000;  // ~0.5 s at most (docs/dashboard.md)
-      auto f = db_->funnel(range, kFunnelLimit);
-      if (!f) return error_reply(f.error());
-      json::array routes;
-      for (const auto& fr : f->routes) {
-        json::array steps;
-        int64_t reached = fr.requests;
-        for (const auto& st : fr.steps) {
-          steps.push_back(json::object{{"step", st.index},
-                                       {"name", st.name},
-                                       {"reached", reached},
-                                       {"stopped", st.stopped},
-                                       {"answered", st.accepted}});
-          reached -= st.stopped;
-        }
-        routes.push_back(json::object{{"route", fr.route}, {"requests", fr.requests},
-                                      {"steps", std::move(steps)}});
-      }
-      res["routes"] = std::move(routes);
-      res["scanned"] = f->scanned;
-      res["limit"] = kFunnelLimit;
-      res["truncated"] = f->truncated;
-      return AdminReply{200, json::serialize(res)};
-    }
-
-    // confidence
-    constexpr int kBins = 20;
-    auto c = db_->confidence(range, kBins);
-    if (!c) return error_reply(c.error());
-    json::array hist;
-    for (int i = 0; i < kBins; ++i) {
-      hist.push_back(json::object{{"lo", static_cast<double>(i) / kBins},
-                                  {"hi", static_cast<double>(i + 1) / kBins},
-                                  {"count", c->histogram[static_cast<size_t>(i)]}});
-    }
-    res["histogram"] = std::move(hist);
-    res["with_confidence"] = c->with_confidence;
-    // Routing quality from the latest label of each request (docs/dashboard.md).
-    int64_t labeled = 0, accurate = 0, over = 0, under = 0, unrated = 0;
-    for (const auto& g : c->labels) {
-      const int answered = cfg_.tier_index(g.answered_tier);
-      const int sufficient = g.sufficient_tier.empty() ? -1 : cfg_.tier_index(g.sufficient_tier);
-      if (answered < 0) {
-        unrated += g.count;
-        continue;
-      }
-      labeled += g.count;
-      if (g.verdict == "incorrect" || sufficient > answered) {
-        under += g.count;
-      } else if (sufficient >= 0 && sufficient < answered) {
-        over += g.count;
-      } else {
-        accurate += g.count;
-      }
-    }
-    const double l = static_cast<double>(labeled);
-    res["routing"] = json::object{{"labeled", labeled},
-                                  {"accurate", accurate},
-                                  {"over_routed", over},
-                                  {"under_routed", under},
-                                  {"unrated", unrated},
-                                  {"accuracy", ratio(static_cast<double>(accurate), l)},
-                                  {"over_routing_rate", ratio(static_cast<double>(over), l)},
-                                  {"under_routing_rate", ratio(static_cast<double>(under), l)}};
-    return AdminReply{200, json::serialize(res)};
+    if (endpoint == "summary") return summary_reply(cfg_, *db_, range, now_ms);
+    if (endpoint == "timeseries") return timeseries_reply(*db_, params, range);
+    if (endpoint == "models") return models_reply(cfg_, *db_, params, range, slo_target_);
+    if (endpoint == "funnel") return funnel_reply(*db_, range);
+    return confidence_reply(cfg_, *db_, range);
   } catch (const std::exception& e) {
     spdlog::error("dashboard API {} {} failed with an exception: {}", job.method, job.target,
                   e.what());

@@ -19,6 +19,7 @@
 #include "server/admin_api.h"
 #include "telemetry/dashboard_db.h"
 #include "telemetry/request_store.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::server {
 
@@ -28,11 +29,10 @@ inline constexpr double kDefaultSloTarget = 0.99;
 
 class DashboardApi {
  public:
-  // Opens its own read connection to the store's SQLite file (store.type sqlite with a file
-  // path) and creates the dashboard index if missing (docs/dashboard.md "Index"); with any
-  // other store the API answers 503 saying why (the page still loads). `store` must outlive
-  // this; it is flushed before each read (read-your-writes). Throws std::runtime_error when the
-  // database cannot be opened.
+  // Opens its own reader of the configured store (telemetry/store_reader.h); with a store that
+  // cannot be read back (store.type none, SQLite ':memory:') the API answers 503 saying why
+  // (the page still loads). `store` must outlive this; it is flushed before each read
+  // (read-your-writes). Throws std::runtime_error when the store cannot be opened.
   DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
                double slo_target = kDefaultSloTarget, int threads = 1);
   ~DashboardApi();  // close()
@@ -53,7 +53,8 @@ class DashboardApi {
   const config::Config& cfg_;
   telemetry::RequestStore& store_;
   double slo_target_;
-  std::unique_ptr<telemetry::DashboardDb> db_;  // null: no file-backed store
+  std::unique_ptr<telemetry::StoreReader> reader_;  // null: the store cannot be read back
+  std::unique_ptr<telemetry::DashboardDb> db_;      // over reader_
   std::string unavailable_why_;
   boost::asio::thread_pool pool_;
 };

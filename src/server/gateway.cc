@@ -91,6 +91,10 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   metrics_->set_store(store_.get());
   review_sink_ = std::make_unique<telemetry::ReviewSink>(
       telemetry::ReviewRules::from_config(cfg_), *store_);
+  sinks_.add(*metrics_);
+  sinks_.add(*store_);
+  sinks_.add(*review_sink_);
+  if (otlp_) sinks_.add(*otlp_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
   dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_);
   models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
@@ -106,14 +110,7 @@ void Gateway::close() {
 }
 
 void Gateway::finish(core::Trace& trace, SteadyTime start) {
-  trace.total_us = micros_between(start, SteadyClock::now());
-  trace.overhead_us = std::max<int64_t>(
-      0, trace.total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
-  auto done = std::make_shared<const core::Trace>(std::move(trace));
-  metrics_->consume(done);
-  store_->consume(done);
-  review_sink_->consume(done);
-  if (otlp_) otlp_->consume(done);
+  sinks_.publish(std::move(trace), micros_between(start, SteadyClock::now()));
 }
 
 asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
@@ -131,9 +128,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
       co_return;
     }
     if (chat_path && method == "POST" && in.malformed().empty()) {
-      metrics_->inflight_inc();
+      const telemetry::Metrics::InflightScope inflight = metrics_->track_inflight();
       co_await chat(in, out);
-      metrics_->inflight_dec();
       co_return;
     }
     Reply reply = simple_reply(in, target, method, chat_path);
@@ -259,13 +255,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   // set by the route, possibly after this request finished (`this` outlives it: see
   // shadow_route.h on draining).
   ctx.emit_derived = [this](core::Trace&& derived) {
-    derived.overhead_us = std::max<int64_t>(0, derived.total_us - derived.routing_us -
-                                                   derived.queue_us - derived.upstream_us);
-    auto done = std::make_shared<const core::Trace>(std::move(derived));
-    metrics_->consume(done);
-    store_->consume(done);
-    review_sink_->consume(done);
-    if (otlp_) otlp_->consume(done);
+    const int64_t total_us = derived.total_us;
+    sinks_.publish(std::move(derived), total_us);
   };
   const int64_t created_s = trace.time_ms / 1000;
 
@@ -277,9 +268,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     }
     trace.finish_reason = result->finish_reason;
     if (trace.keep_payloads) trace.response_text = result->content;
-    trace.total_us = micros_between(start, SteadyClock::now());
-    trace.overhead_us = std::max<int64_t>(
-        0, trace.total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
+    // The answer reports the split as of now; finish() completes it again after the write.
+    core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
     std::string body =
         api::serialize_completion(api::response_info(trace, created_s), result.value());
     net::HeaderList headers = triage_headers(trace);
@@ -294,7 +284,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
 
-  SseSink sink(out, trace, created_s, req.include_usage);
+  SseSink sink(out, trace, start, created_s, req.include_usage);
   Result<core::Completion> result = co_await route->run(req, ctx, &sink);
   if (!result) {
     if (!sink.started()) {

@@ -1,7 +1,7 @@
 #pragma once
 // The gateway: HTTP endpoints on top of the route table, with every chat request turned into
-// a Trace that goes to the sinks (metrics, request store). Built once at start-up; handle() is
-// called concurrently from every I/O thread.
+// a Trace that goes to the trace sinks (metrics, request store, review queue, OTLP export).
+// Built once at start-up; handle() is called concurrently from every I/O thread.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -15,6 +15,7 @@
 #include "routes/route_table.h"
 #include "server/admin_api.h"
 #include "server/dashboard_api.h"
+#include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
 #include "telemetry/request_store.h"
@@ -39,6 +40,11 @@ class Gateway {
 
   boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
 
+  // Adds a sink after the built-in ones (metrics, store, review queue, OTLP export, in that
+  // order): it gets every finished trace, derived ones included. Call before the server starts
+  // (not thread-safe with handle()); the sink must outlive the gateway.
+  void add_sink(core::TraceSink& sink) { sinks_.add(sink); }
+
   // While draining, /readyz answers 503 so load balancers stop sending traffic.
   void set_draining() { draining_.store(true); }
   // Flushes the request store; call after the HTTP server has stopped.
@@ -58,7 +64,8 @@ class Gateway {
   // Records `e` in the trace, finishes it and answers with the error.
   boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
                                              net::ResponseWriter& out, const Error& e);
-  // Completes the latency split and hands the trace to the sinks. Exactly once per request.
+  // Hands the trace to the sinks, with its latency split completed now. Exactly once per
+  // request.
   void finish(core::Trace& trace, SteadyTime start);
 
   const config::Config& cfg_;
@@ -72,6 +79,7 @@ class Gateway {
   std::unique_ptr<telemetry::ReviewSink> review_sink_;  // queues into store_
   std::unique_ptr<AdminApi> admin_;                     // /v1/feedback, /v1/review
   std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
+  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
   std::string models_json_;  // GET /v1/models, rendered once
   std::atomic<bool> draining_{false};
 };

@@ -1,9 +1,12 @@
+#include <prometheus/counter.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "net/http_server.h"
@@ -30,6 +33,19 @@ int serve(config::Config cfg) {
   opts.max_body_bytes = static_cast<uint64_t>(cfg.server.max_body_bytes);
   opts.idle_timeout_ms = cfg.server.idle_timeout_ms;
   opts.busy_poll_us = cfg.server.busy_poll_us;
+  // triage_accept_errors_total{reason}: the server's accept failures (emfile: out of
+  // descriptors), counted on the I/O threads; the server logs them and backs off.
+  auto& accept_errors = prometheus::BuildCounter()
+                            .Name("triage_accept_errors_total")
+                            .Help("Failed accepts of client connections, by reason (emfile: the "
+                                  "process is out of file descriptors)")
+                            .Register(gateway.metrics().registry());
+  for (const char* reason : {"emfile", "enfile", "enobufs", "other"}) {
+    accept_errors.Add({{"reason", reason}});
+  }
+  opts.on_accept_error = [&accept_errors](std::string_view reason) {
+    accept_errors.Add({{"reason", std::string(reason)}}).Increment();
+  };
   net::HttpServer server(opts, [&gateway](net::IncomingRequest& in, net::ResponseWriter& out) {
     return gateway.handle(in, out);
   });

@@ -55,6 +55,7 @@ asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
   }
   std::string tail;
   tail.swap(pending_);
+  core::complete_latency_split(trace_, micros_between(start_, SteadyClock::now()));
   const api::TriageInfo info = api::triage_info(trace_);
   if (include_usage_) {
     tail += serializer_->finish_chunk(c.finish_reason);

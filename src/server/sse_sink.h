@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/chat_response.h"
+#include "common/clock.h"
 #include "common/result.h"
 #include "core/chat.h"
 #include "core/trace.h"
@@ -13,14 +14,24 @@
 
 namespace triage::server {
 
+// `trace` is the request's, still being filled by the route; `start` is the request's arrival,
+// from which finish() measures the total. Lives in the request's coroutine, like the trace.
 class SseSink final : public core::StreamSink {
  public:
-  SseSink(net::ResponseWriter& out, core::Trace& trace, int64_t created_s, bool include_usage)
-      : out_(out), trace_(trace), created_s_(created_s), include_usage_(include_usage) {}
+  SseSink(net::ResponseWriter& out, core::Trace& trace, SteadyTime start, int64_t created_s,
+          bool include_usage)
+      : out_(out),
+        trace_(trace),
+        start_(start),
+        created_s_(created_s),
+        include_usage_(include_usage) {}
 
   boost::asio::awaitable<bool> write(const core::Delta& delta) override;
   boost::asio::awaitable<bool> flush() override;
   // Ends a successful stream: finish chunk, usage chunk (when asked), [DONE], cost trailer.
+  // Completes the trace's latency split first (core::complete_latency_split, total = now -
+  // start), so the `triage` object reports what the store will (the gateway completes it once
+  // more, after the last write, for the store).
   boost::asio::awaitable<bool> finish(const core::Completion& c);
   // Ends a stream that failed after it started: an error event, then the end of the body.
   boost::asio::awaitable<bool> fail(const triage::Error& e);
@@ -31,6 +42,7 @@ class SseSink final : public core::StreamSink {
 
   net::ResponseWriter& out_;
   core::Trace& trace_;
+  SteadyTime start_;
   int64_t created_s_;
   bool include_usage_;
   std::optional<api::ChunkSerializer> serializer_;  // made at the first write (model known)

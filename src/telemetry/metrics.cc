@@ -7,6 +7,8 @@
 #include <map>
 #include <mutex>
 
+#include "telemetry/counterfactual.h"
+
 namespace triage::telemetry {
 namespace {
 
@@ -37,13 +39,6 @@ std::string join_key(std::initializer_list<std::string_view> parts) {
   key.reserve(n);
   for (std::string_view p : parts) key.append(p).append(1, '\x1f');
   return key;
-}
-
-bool has_flag(const core::Trace& t, std::string_view flag) {
-  for (const std::string& f : t.flags) {
-    if (f == flag) return true;
-  }
-  return false;
 }
 
 prometheus::MetricFamily counter_family(const std::string& name, const std::string& help,
@@ -164,7 +159,6 @@ Metrics::Metrics(MetricsOptions options)
       registry_(std::make_shared<prometheus::Registry>()),
       categories_(options_.label_cap),
       cohorts_(options_.label_cap),
-      flags_(options_.label_cap),
       window_(options_.window_seconds) {
   auto& r = *registry_;
   requests_family_ = &BuildCounter()
@@ -359,7 +353,7 @@ void Metrics::consume(const core::TracePtr& trace) {
 
 double Metrics::counterfactual_usd(const core::Trace& t) const {
   if (!options_.reference_prices || !model_called(t)) return 0.0;
-  return config::cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
+  return counterfactual_cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
 }
 
 void Metrics::record(const core::Trace& t) {
@@ -460,16 +454,17 @@ void Metrics::record_spans(const core::Trace& t) {
 
 void Metrics::record_flags(const core::Trace& t) {
   if (t.flags.empty()) return;
-  for (std::string_view kind : {std::string_view("cascaded"), std::string_view("escalated")}) {
-    if (!has_flag(t, kind)) continue;
+  for (const core::ReviewFlag escalation :
+       {core::ReviewFlag::kCascaded, core::ReviewFlag::kEscalated}) {
+    if (!core::has_flag(t.flags, escalation)) continue;
+    const std::string_view kind = core::flag_name(escalation);
     prometheus::Counter* c = cached(escalation_series_, join_key({t.route, kind}), [&] {
       return &escalations_family_->Add({{"route", t.route}, {"kind", std::string(kind)}});
     });
     c->Increment();
   }
-  for (const std::string& f : t.flags) {
-    const std::string_view flag = flags_.map(f);
-    if (flag.empty()) continue;
+  for (const core::ReviewFlag f : t.flags) {
+    const std::string_view flag = core::flag_name(f);
     prometheus::Counter* c = cached(flag_series_, std::string(flag), [&] {
       return &review_flags_family_->Add({{"flag", std::string(flag)}});
     });

@@ -114,10 +114,20 @@ class Metrics final : public core::TraceSink {
   void consume(const core::TracePtr& trace) override;
   void record(const core::Trace& trace);  // same, without the shared_ptr
 
-  // triage_inflight_requests: the server calls inc when it accepts a request and dec when the
-  // response is finished. Thread-safe.
-  void inflight_inc() { inflight_->Increment(); }
-  void inflight_dec() { inflight_->Decrement(); }
+  // triage_inflight_requests counts the live scopes this returns: +1 now, -1 when the scope
+  // ends, however it ends (return, exception, a request coroutine destroyed mid-flight). The
+  // server holds one per chat request. Thread-safe; the Metrics must outlive the scope.
+  class InflightScope {
+   public:
+    explicit InflightScope(prometheus::Gauge& gauge) : gauge_(&gauge) { gauge_->Increment(); }
+    InflightScope(const InflightScope&) = delete;
+    InflightScope& operator=(const InflightScope&) = delete;
+    ~InflightScope() { gauge_->Decrement(); }
+
+   private:
+    prometheus::Gauge* gauge_;
+  };
+  [[nodiscard]] InflightScope track_inflight() { return InflightScope(*inflight_); }
 
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object
@@ -220,7 +230,6 @@ class Metrics final : public core::TraceSink {
 
   LabelCap categories_;
   LabelCap cohorts_;
-  LabelCap flags_;
   CostWindow window_;
 
   // Key: route, model, tier, status class and error code joined by '\x1f'.
@@ -230,7 +239,7 @@ class Metrics final : public core::TraceSink {
   Cache<CallSeries> call_series_;                  // model, tier, outcome
   Cache<prometheus::Counter*> check_series_;       // check, verdict
   Cache<prometheus::Counter*> escalation_series_;  // route, kind
-  Cache<prometheus::Counter*> flag_series_;        // flag (capped)
+  Cache<prometheus::Counter*> flag_series_;        // flag (a closed set: core::ReviewFlag)
 };
 
 // "ok" (2xx), "client_error" (4xx but 499), "cancelled" (499 or error code cancelled),

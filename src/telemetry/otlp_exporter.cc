@@ -132,7 +132,11 @@ json::object root_span(const core::Trace& t, const TraceIds& ids, int64_t base_n
     a.push_back(str_attr("triage.label", t.label));
     a.push_back(double_attr("triage.confidence", t.confidence));
   }
-  if (!t.flags.empty()) a.push_back(strings_attr("triage.flags", t.flags));
+  if (!t.flags.empty()) {
+    std::vector<std::string> names;
+    for (const core::ReviewFlag f : t.flags) names.emplace_back(core::flag_name(f));
+    a.push_back(strings_attr("triage.flags", names));
+  }
   a.push_back(int_attr("triage.routing_us", t.routing_us));
   a.push_back(int_attr("triage.queue_us", t.queue_us));
   a.push_back(int_attr("triage.upstream_ttfb_us", t.upstream_ttfb_us));

@@ -17,7 +17,7 @@ namespace triage::telemetry {
 struct ReviewEntry {
   std::string request_id;
   int64_t ts_ms = 0;                 // the request's arrival (unix ms), the queue's sort key
-  std::vector<std::string> reasons;  // non-empty: "flag_band", "sample_large", ...
+  std::vector<core::ReviewFlag> reasons;  // non-empty: kFlagBand, kSampleLarge, ...
 };
 
 class RequestStore : public core::TraceSink {

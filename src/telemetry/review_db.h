@@ -1,18 +1,16 @@
 #pragma once
-// The review queue, labels and feedback as the admin API sees them: synchronous, durable
-// writes and paginated reads on the request store's SQLite file (schema in docs/store.md).
+// The review queue, labels and feedback as the admin API sees them (schema in docs/store.md,
+// rules in docs/review.md): typed queries and rows, no backend types. The SQLite
+// implementation is telemetry/sqlite_reader.h; open one with telemetry/store_reader.h.
 //
-// Threading: every method blocks on SQLite I/O, so call it from a worker thread, never an I/O
-// thread (server/admin_api.cc posts to its pool). Thread-safe: writes share one connection
-// under write_mu_, reads another under read_mu_; readers never block the store's writer (WAL).
-//
-// Durability: labels and feedback are user data. Each write is its own transaction on a
-// connection with synchronous=FULL, so when a method returns success the row is on disk (the
-// WAL is fsynced), independent of the request store's lossy, batched trace queue.
-#include <sqlite3.h>
-
+// Contract of every implementation:
+//  - Threading: every method blocks on I/O, so call it from a worker thread, never an I/O
+//    thread (server/admin_api.cc posts to its pool). Thread-safe.
+//  - Durability: labels and feedback are user data. Each write is its own transaction and is
+//    durable (SQLite: fsynced, synchronous=FULL) when the method returns success, independent
+//    of the request store's lossy, batched trace queue.
+//  - Reads never block the store's writer.
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,36 +93,30 @@ struct ReviewDetail {
 
 class ReviewDb {
  public:
-  // Opens `path`, which the request store has created (schema version 2). Throws
-  // std::runtime_error naming the path when it cannot be opened or has another schema.
-  // `negative_feedback_enqueues`: config review.negative_feedback.
-  ReviewDb(const std::string& path, bool negative_feedback_enqueues);
-  ~ReviewDb();
-  ReviewDb(const ReviewDb&) = delete;
-  ReviewDb& operator=(const ReviewDb&) = delete;
+  virtual ~ReviewDb() = default;
 
   // Stores feedback; kNotFound when the request has no row (yet). Returns the feedback id.
-  // `enqueued` (optional) is set when it put the request in the review queue.
-  Result<int64_t> add_feedback(const FeedbackInput& in, int64_t now_ms, bool* enqueued = nullptr);
+  // `enqueued` (optional) is set when it put the request in the review queue: negative
+  // feedback (score below kNegativeFeedbackBelow) does when the store was opened with
+  // StoreReaderOptions::negative_feedback_enqueues (config review.negative_feedback); a labeled
+  // request keeps its status (a complaint adds a reason, it does not undo a review).
+  virtual Result<int64_t> add_feedback(const FeedbackInput& in, int64_t now_ms,
+                                       bool* enqueued = nullptr) = 0;
   // Stores a label and marks the queue entry labeled (adding one with reason "manual" when the
   // request was not queued); kNotFound without a request row. Returns the label id.
-  Result<int64_t> add_label(const LabelInput& in, int64_t now_ms);
+  virtual Result<int64_t> add_label(const LabelInput& in, int64_t now_ms) = 0;
 
-  // kInvalidRequest for a malformed cursor or status.
-  Result<ReviewPage> list(const ReviewQuery& q);
+  // Newest first, keyset pages (ReviewCursor). kInvalidRequest for a malformed cursor or status.
+  virtual Result<ReviewPage> list(const ReviewQuery& q) = 0;
   // kNotFound when the request has no row.
-  Result<ReviewDetail> detail(const std::string& request_id);
-
- private:
-  Result<int64_t> request_ts(const std::string& request_id);  // under write_mu_
-  Error sql_error(const char* what, sqlite3* db) const;
-
-  std::string path_;
-  bool negative_feedback_enqueues_;
-  std::mutex write_mu_;
-  sqlite3* write_db_ = nullptr;  // guarded by write_mu_
-  std::mutex read_mu_;
-  sqlite3* read_db_ = nullptr;  // guarded by read_mu_
+  virtual Result<ReviewDetail> detail(const std::string& request_id) = 0;
 };
+
+// The page cursor "<ts_ms>.<request_id>": the last item of the previous page. Every backend
+// pages the same way, so a cursor means the same thing whatever the store.
+std::string review_cursor(const ReviewItem& last);
+bool parse_review_cursor(const std::string& cursor, int64_t& ts_ms, std::string& request_id);
+// kInvalidRequest naming `status` or `cursor`, for a query no backend can answer.
+Result<void> validate_review_query(const ReviewQuery& q);
 
 }  // namespace triage::telemetry

@@ -25,24 +25,22 @@ bool ReviewRules::sampled(std::string_view request_id, double share) {
   return u < share;
 }
 
-std::vector<std::string> ReviewRules::decide(const core::Trace& trace) const {
-  std::vector<std::string> reasons;
-  for (const std::string& flag : rules_.flags) {
-    if (std::find(trace.flags.begin(), trace.flags.end(), flag) != trace.flags.end()) {
-      reasons.push_back(flag);
-    }
+std::vector<core::ReviewFlag> ReviewRules::decide(const core::Trace& trace) const {
+  std::vector<core::ReviewFlag> reasons;
+  for (const core::ReviewFlag flag : rules_.flags) {
+    if (core::has_flag(trace.flags, flag)) reasons.push_back(flag);
   }
   const bool succeeded = trace.http_status < 400 && trace.error_code.empty();
   if (succeeded && !top_tier_.empty() && trace.tier == top_tier_ &&
       sampled(trace.request_id, rules_.sample_large)) {
-    reasons.emplace_back(kReasonSampleLarge);
+    reasons.push_back(core::ReviewFlag::kSampleLarge);
   }
   return reasons;
 }
 
 void ReviewSink::consume(const core::TracePtr& trace) {
   if (!trace || trace->request_id.empty()) return;
-  std::vector<std::string> reasons = rules_.decide(*trace);
+  std::vector<core::ReviewFlag> reasons = rules_.decide(*trace);
   if (reasons.empty()) return;
   store_.enqueue_review(ReviewEntry{trace->request_id, trace->time_ms, std::move(reasons)});
 }

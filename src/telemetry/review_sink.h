@@ -13,10 +13,6 @@
 
 namespace triage::telemetry {
 
-// Reason names recorded in the queue (besides the trace flags listed in review.flags).
-inline constexpr std::string_view kReasonSampleLarge = "sample_large";
-inline constexpr std::string_view kReasonNegativeFeedback = "negative_feedback";
-
 // Built once from config; decide() is a pure function of the trace (thread-safe, no I/O, no
 // clock, no randomness), so `triage eval` and tests reproduce every decision exactly.
 class ReviewRules {
@@ -26,9 +22,9 @@ class ReviewRules {
   static ReviewRules from_config(const config::Config& cfg);
 
   // Reasons, in a fixed order: the configured flags the trace carries (in config order), then
-  // "sample_large". Empty: the request does not enter the queue. Failed requests (status >=
+  // kSampleLarge. Empty: the request does not enter the queue. Failed requests (status >=
   // 400) are never sampled, but their flags still count.
-  std::vector<std::string> decide(const core::Trace& trace) const;
+  std::vector<core::ReviewFlag> decide(const core::Trace& trace) const;
 
   // The deterministic sample: FNV-1a-64 of the request id, mapped to [0, 1), below `share`.
   // The same id is in or out on every run and every replica.

@@ -164,34 +164,23 @@ COMMIT;
 
 }  // namespace
 
-void create_or_migrate_schema(sqlite3* db, const std::string& path, int target_version) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string what = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    throw std::runtime_error("request store " + path + ": cannot create schema: " + what);
+void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
+  const std::string& path = db.path();
+  if (auto r = db.exec(kSchema); !r) {
+    throw std::runtime_error("request store " + path + ": cannot create schema: " +
+                             r.error().message);
   }
-  sqlite3_stmt* v = nullptr;
-  int version = 0;
-  if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &v,
-                         nullptr) == SQLITE_OK &&
-      sqlite3_step(v) == SQLITE_ROW) {
-    version = sqlite3_column_int(v, 0);
-  }
-  sqlite3_finalize(v);
+  int version = db.schema_version().value_or(0);
   // migrations[k] takes a file from version k + 1 to k + 2.
   const std::vector<std::string> migrations = {kMigrateV1ToV2, migrate_v2_to_v3_sql(),
                                                kMigrateV3ToV4};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
-    if (sqlite3_exec(db, migrations[static_cast<size_t>(from - 1)].c_str(), nullptr, nullptr,
-                     &err) != SQLITE_OK) {
-      std::string what = err != nullptr ? err : "unknown error";
-      sqlite3_free(err);
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {
+      (void)db.exec("ROLLBACK");
       throw std::runtime_error("request store " + path + ": cannot migrate schema from version " +
                                std::to_string(from) + " to " + std::to_string(from + 1) + ": " +
-                               what);
+                               r.error().message);
     }
     spdlog::debug("request store {}: schema migrated from version {} to {}", path, from, from + 1);
     version = from + 1;

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -64,16 +63,6 @@ int64_t steady_ms() {
       .count();
 }
 
-// Empty optional text is stored as NULL so that SQL can count and filter it naturally.
-// SQLITE_STATIC: the caller keeps the string alive until the statement has been stepped.
-void bind_text(sqlite3_stmt* s, int i, const std::string& v, bool null_if_empty = true) {
-  if (v.empty() && null_if_empty) {
-    sqlite3_bind_null(s, i);
-  } else {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-}
-
 }  // namespace
 
 SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {
@@ -82,91 +71,55 @@ SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(option
                              ": queue_capacity and batch_size must be >= 1, "
                              "flush_interval_ms >= 0");
   }
-  try {
-    open_database();
-  } catch (...) {
-    finalize_statements();
-    sqlite3_close(db_);
-    throw;
-  }
+  open_database();  // on a throw, the members close what was opened
   pending_.reserve(static_cast<size_t>(std::min<int64_t>(options_.batch_size, 1 << 16)));
   writer_ = std::thread([this] { writer_loop(); });
 }
 
-SqliteStore::~SqliteStore() {
-  close();
-  finalize_statements();
-  sqlite3_close(db_);
-}
-
-void SqliteStore::finalize_statements() {
-  for (sqlite3_stmt* s : {insert_, begin_, commit_, insert_review_, insert_reason_, insert_prompt_})
-    sqlite3_finalize(s);
-  insert_ = begin_ = commit_ = insert_review_ = insert_reason_ = insert_prompt_ = nullptr;
-  for (RollupLevel& level : rollup_) {
-    sqlite3_finalize(level.upsert);
-    level.upsert = nullptr;
-  }
-}
+SqliteStore::~SqliteStore() { close(); }
 
 void SqliteStore::open_database() {
   const std::string& path = options_.path;
   auto fail = [&](const std::string& what) {
     std::string msg = "request store " + path + ": " + what;
-    if (db_ != nullptr) msg += ": " + std::string(sqlite3_errmsg(db_));
+    if (db_.is_open()) msg += ": " + db_.last_error();
     throw std::runtime_error(msg);
   };
-  if (sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    fail("cannot open database");
+  auto opened = sqlite::Connection::open(path, sqlite::OpenMode::kCreate);
+  if (!opened) {
+    throw std::runtime_error("request store " + path + ": cannot open database: " +
+                             opened.error().message);
   }
-  sqlite3_busy_timeout(db_, 5000);  // a reader's checkpoint or a CLI session may hold a lock
+  db_ = std::move(opened.value());  // busy timeout: a reader's checkpoint or a CLI session
 
   // journal_mode answers with the mode in effect; anything but "wal" means it did not apply.
-  sqlite3_stmt* jm = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &jm, nullptr) != SQLITE_OK) {
-    fail("cannot set journal_mode");
-  }
   std::string mode;
-  if (sqlite3_step(jm) == SQLITE_ROW) {
-    const unsigned char* m = sqlite3_column_text(jm, 0);
-    if (m != nullptr) mode = reinterpret_cast<const char*>(m);
-  }
-  sqlite3_finalize(jm);
+  {
+    sqlite::Statement jm(db_, "PRAGMA journal_mode=WAL");
+    if (!jm.ok()) fail("cannot set journal_mode");
+    if (jm.step() == sqlite::Step::kRow) mode = jm.text(0);
+  }  // finalized: a statement in progress would keep the migrations from committing
   const bool in_memory = path == ":memory:";  // for tests and throwaway runs; no WAL there
   if (mode != (in_memory ? "memory" : "wal")) {
     fail("cannot enable WAL journal (got '" + mode + "')");
   }
-
-  char* err = nullptr;
-  if (sqlite3_exec(db_, kPragmas, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string what = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    throw std::runtime_error("request store " + path + ": cannot set pragmas: " + what);
+  if (auto r = db_.exec(kPragmas); !r) {
+    throw std::runtime_error("request store " + path + ": cannot set pragmas: " + r.error().message);
   }
-  create_or_migrate_schema(db_, path, kSchemaVersion);
+  create_or_migrate_schema(db_, kSchemaVersion);
 
-  if (sqlite3_prepare_v3(db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) !=
-          SQLITE_OK ||
-      sqlite3_prepare_v3(db_, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &begin_, nullptr) !=
-          SQLITE_OK ||
-      sqlite3_prepare_v3(db_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr) !=
-          SQLITE_OK ||
-      sqlite3_prepare_v3(db_, kInsertReview, -1, SQLITE_PREPARE_PERSISTENT, &insert_review_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(db_, kInsertReason, -1, SQLITE_PREPARE_PERSISTENT, &insert_reason_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(db_, kInsertPrompt, -1, SQLITE_PREPARE_PERSISTENT, &insert_prompt_,
-                         nullptr) != SQLITE_OK) {
-    fail("cannot prepare statements");
-  }
+  auto prepare = [&](sqlite::Statement& s, const std::string& sql) {
+    s = sqlite::Statement(db_, sql, /*persistent=*/true);
+    if (!s.ok()) fail("cannot prepare statements");
+  };
+  prepare(insert_, kInsert);
+  prepare(begin_, "BEGIN");
+  prepare(commit_, "COMMIT");
+  prepare(insert_review_, kInsertReview);
+  prepare(insert_reason_, kInsertReason);
+  prepare(insert_prompt_, kInsertPrompt);
   for (size_t i = 0; i < kRollupLevels; ++i) {
-    const std::string sql = std::string("INSERT INTO ") + kRollupTables[i] + kUpsertRollup;
-    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &rollup_[i].upsert,
-                           nullptr) != SQLITE_OK) {
-      fail("cannot prepare statements");
-    }
+    prepare(rollup_[i].upsert, std::string("INSERT INTO ") + kRollupTables[i] + kUpsertRollup);
   }
 }
 
@@ -327,33 +280,31 @@ void SqliteStore::writer_loop() {
 
 void SqliteStore::write_reviews(const std::vector<ReviewEntry>& reviews) {
   const int64_t now_ms = unix_time_ms();
-  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  (void)db_.exec("BEGIN");
   int64_t failed = 0;
   for (const ReviewEntry& e : reviews) {
-    bool ok = true;
-    sqlite3_stmt* q = insert_review_;
-    bind_text(q, 1, e.request_id, false);
-    sqlite3_bind_int64(q, 2, e.ts_ms);
-    sqlite3_bind_int64(q, 3, now_ms);
-    ok = sqlite3_step(q) == SQLITE_DONE;
-    sqlite3_reset(q);
-    for (const std::string& reason : e.reasons) {
-      sqlite3_stmt* r = insert_reason_;
-      bind_text(r, 1, reason, false);
-      sqlite3_bind_int64(r, 2, e.ts_ms);
-      bind_text(r, 3, e.request_id, false);
-      ok = sqlite3_step(r) == SQLITE_DONE && ok;
-      sqlite3_reset(r);
+    sqlite::Statement& q = insert_review_;
+    bool ok = q.bind_static(1, e.request_id).bind(2, e.ts_ms).bind(3, now_ms).run();
+    q.reset();
+    for (const core::ReviewFlag reason : e.reasons) {
+      sqlite::Statement& r = insert_reason_;
+      // A flag's wire name has static storage.
+      ok = r.bind_static(1, core::flag_name(reason))
+               .bind(2, e.ts_ms)
+               .bind_static(3, e.request_id)
+               .run() &&
+           ok;
+      r.reset();
     }
     if (!ok) {
       ++failed;
       spdlog::error("request store {}: review entry {} not written: {}", options_.path,
-                    e.request_id, sqlite3_errmsg(db_));
+                    e.request_id, db_.last_error());
     }
   }
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    spdlog::error("request store {}: review COMMIT failed: {}", options_.path, sqlite3_errmsg(db_));
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!db_.exec("COMMIT")) {
+    spdlog::error("request store {}: review COMMIT failed: {}", options_.path, db_.last_error());
+    (void)db_.exec("ROLLBACK");
     failed = static_cast<int64_t>(reviews.size());
   }
   if (failed > 0) count_drop(failed, "review write error");
@@ -361,10 +312,10 @@ void SqliteStore::write_reviews(const std::vector<ReviewEntry>& reviews) {
 
 void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end) {
   const int64_t n = static_cast<int64_t>(end - begin);
-  const int rc = sqlite3_step(begin_);
-  sqlite3_reset(begin_);
-  if (rc != SQLITE_DONE) {
-    spdlog::error("request store {}: BEGIN failed: {}", options_.path, sqlite3_errmsg(db_));
+  const bool begun = begin_.run();
+  begin_.reset();
+  if (!begun) {
+    spdlog::error("request store {}: BEGIN failed: {}", options_.path, db_.last_error());
     queued_.fetch_sub(n, std::memory_order_relaxed);
     count_drop(n, "write error");
     return;
@@ -377,18 +328,18 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
       add_to_rollup(*batch[i]);
     } else {
       spdlog::error("request store {}: row {} not written: {}", options_.path, batch[i]->request_id,
-                    sqlite3_errmsg(db_));
+                    db_.last_error());
       count_drop(1, "write error");
     }
   }
   // The rollup commits with its rows or not at all: a failed upsert abandons the batch.
   const bool rolled_up = write_rollup();
-  const int crc = rolled_up ? sqlite3_step(commit_) : SQLITE_ERROR;
-  sqlite3_reset(commit_);
-  if (crc != SQLITE_DONE) {
+  const bool committed = rolled_up && commit_.run();
+  commit_.reset();
+  if (!committed) {
     spdlog::error("request store {}: {} failed: {}", options_.path,
-                  rolled_up ? "COMMIT" : "rollup upsert", sqlite3_errmsg(db_));
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+                  rolled_up ? "COMMIT" : "rollup upsert", db_.last_error());
+    (void)db_.exec("ROLLBACK");
     count_drop(ok, "write error");
     ok = 0;
   }
@@ -417,75 +368,59 @@ void SqliteStore::add_to_rollup(const core::Trace& t) {
 }
 
 bool SqliteStore::write_rollup() {
-  for (const RollupLevel& level : rollup_) {
-    sqlite3_stmt* u = level.upsert;
+  for (RollupLevel& level : rollup_) {
+    sqlite::Statement& u = level.upsert;
     for (const auto& [k, r] : level.sums) {
-      sqlite3_bind_int64(u, 1, k.minute);
-      bind_text(u, 2, k.model, false);
-      bind_text(u, 3, k.tier, false);
-      bind_text(u, 4, k.route, false);
-      bind_text(u, 5, k.category, false);
-      bind_text(u, 6, k.cohort, false);
-      sqlite3_bind_int64(u, 7, r.requests);
-      sqlite3_bind_int64(u, 8, r.client_errors);
-      sqlite3_bind_int64(u, 9, r.server_errors);
-      sqlite3_bind_int64(u, 10, r.timeouts);
-      sqlite3_bind_double(u, 11, r.cost_usd);
-      sqlite3_bind_int64(u, 12, r.tokens_in);
-      sqlite3_bind_int64(u, 13, r.tokens_out);
-      sqlite3_bind_int64(u, 14, r.upstream_us);
-      sqlite3_bind_int64(u, 15, r.total_us);
-      const int rc = sqlite3_step(u);
-      sqlite3_reset(u);
-      if (rc != SQLITE_DONE) return false;
+      u.bind(1, k.minute)
+          .bind_static(2, k.model)
+          .bind_static(3, k.tier)
+          .bind_static(4, k.route)
+          .bind_static(5, k.category)
+          .bind_static(6, k.cohort)
+          .bind(7, r.requests)
+          .bind(8, r.client_errors)
+          .bind(9, r.server_errors)
+          .bind(10, r.timeouts)
+          .bind(11, r.cost_usd)
+          .bind(12, r.tokens_in)
+          .bind(13, r.tokens_out)
+          .bind(14, r.upstream_us)
+          .bind(15, r.total_us);
+      const bool ok = u.run();
+      u.reset();
+      if (!ok) return false;
     }
   }
   return true;
 }
 
 bool SqliteStore::bind_and_step(const core::Trace& t) {
-  sqlite3_stmt* s = insert_;
-  // Both JSON strings must outlive sqlite3_step (SQLITE_STATIC bindings).
+  sqlite::Statement& s = insert_;
+  // Both JSON strings must outlive the step (static bindings).
   const std::string flags = flags_json(t.flags);
   const std::string spans = spans_json(t.spans);
-  bind_text(s, 1, t.request_id, false);
-  sqlite3_bind_int64(s, 2, t.time_ms);
-  bind_text(s, 3, t.api_key_id);
-  bind_text(s, 4, t.cohort);
-  bind_text(s, 5, t.category);
-  bind_text(s, 6, t.user);
-  bind_text(s, 7, t.requested_model);
-  bind_text(s, 8, t.route);
-  bind_text(s, 9, t.model);
-  bind_text(s, 10, t.tier);
-  bind_text(s, 11, t.provider);
-  sqlite3_bind_int(s, 12, t.stream ? 1 : 0);
-  sqlite3_bind_int64(s, 13, t.tokens_in);
-  sqlite3_bind_int64(s, 14, t.tokens_out);
-  sqlite3_bind_int(s, 15, t.tokens_estimated ? 1 : 0);
-  sqlite3_bind_double(s, 16, t.cost_usd);
-  sqlite3_bind_int64(s, 17, t.routing_us);
-  sqlite3_bind_int64(s, 18, t.queue_us);
-  sqlite3_bind_int64(s, 19, t.upstream_ttfb_us);
-  sqlite3_bind_int64(s, 20, t.upstream_us);
-  sqlite3_bind_int64(s, 21, t.overhead_us);
-  sqlite3_bind_int64(s, 22, t.total_us);
-  sqlite3_bind_int(s, 23, t.http_status);
-  bind_text(s, 24, t.error_code);
-  bind_text(s, 25, t.error_message);
-  bind_text(s, 26, t.finish_reason);
-  sqlite3_bind_int(s, 27, t.synthesized ? 1 : 0);
-  bind_text(s, 28, t.label);
+  s.bind_static(1, t.request_id).bind(2, t.time_ms);
+  s.bind_static_or_null(3, t.api_key_id).bind_static_or_null(4, t.cohort);
+  s.bind_static_or_null(5, t.category).bind_static_or_null(6, t.user);
+  s.bind_static_or_null(7, t.requested_model).bind_static_or_null(8, t.route);
+  s.bind_static_or_null(9, t.model).bind_static_or_null(10, t.tier);
+  s.bind_static_or_null(11, t.provider).bind(12, t.stream);
+  s.bind(13, t.tokens_in).bind(14, t.tokens_out).bind(15, t.tokens_estimated);
+  s.bind(16, t.cost_usd).bind(17, t.routing_us).bind(18, t.queue_us);
+  s.bind(19, t.upstream_ttfb_us).bind(20, t.upstream_us).bind(21, t.overhead_us);
+  s.bind(22, t.total_us).bind(23, t.http_status);
+  s.bind_static_or_null(24, t.error_code).bind_static_or_null(25, t.error_message);
+  s.bind_static_or_null(26, t.finish_reason).bind(27, t.synthesized);
+  s.bind_static_or_null(28, t.label);
   if (t.label.empty()) {
-    sqlite3_bind_null(s, 29);
+    s.bind_null(29);
   } else {
-    sqlite3_bind_double(s, 29, t.confidence);
+    s.bind(29, t.confidence);
   }
-  bind_text(s, 30, flags, false);
-  bind_text(s, 31, spans, false);
-  const int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return false;
+  s.bind_static(30, flags).bind_static(31, spans);
+  const bool ok = s.run();
+  s.reset();
+  if (!ok) return false;
   if (t.keep_payloads && !t.prompt_json.empty()) write_prompt(t);
   return true;
 }
@@ -504,17 +439,15 @@ void SqliteStore::write_prompt(const core::Trace& t) {
     attempts += '}';
   }
   attempts += ']';
-  sqlite3_stmt* p = insert_prompt_;
-  bind_text(p, 1, t.request_id, false);
-  bind_text(p, 2, t.prompt_json, false);
-  bind_text(p, 3, t.response_text);
-  bind_text(p, 4, attempts, false);
-  if (sqlite3_step(p) != SQLITE_DONE) {
+  sqlite::Statement& p = insert_prompt_;
+  p.bind_static(1, t.request_id).bind_static(2, t.prompt_json);
+  p.bind_static_or_null(3, t.response_text).bind_static(4, attempts);
+  if (!p.run()) {
     // The request row stands; only its payload is missing (the review page says so).
     spdlog::error("request store {}: payload of {} not written: {}", options_.path, t.request_id,
-                  sqlite3_errmsg(db_));
+                  db_.last_error());
   }
-  sqlite3_reset(p);
+  p.reset();
 }
 
 }  // namespace triage::telemetry

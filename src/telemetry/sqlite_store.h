@@ -14,9 +14,7 @@
 
 #include "common/clock.h"
 #include "telemetry/request_store.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "telemetry/sqlite_db.h"
 
 namespace triage::telemetry {
 
@@ -63,7 +61,6 @@ class SqliteStore final : public RequestStore {
   void write_reviews(const std::vector<ReviewEntry>& reviews);  // own transaction
   void add_to_rollup(const core::Trace& t);  // a row just inserted into this batch
   bool write_rollup();  // upserts rollup_ inside the batch's transaction; false on an error
-  void finalize_statements();
 
   // Rollups of one batch, merged in memory so that each distinct key costs one upsert per
   // batch and table (docs/store.md "Rollup"). Writer thread only.
@@ -81,7 +78,7 @@ class SqliteStore final : public RequestStore {
     int64_t tokens_in = 0, tokens_out = 0, upstream_us = 0, total_us = 0;
   };
   struct RollupLevel {
-    sqlite3_stmt* upsert = nullptr;
+    sqlite::Statement upsert;
     std::map<RollupKey, RollupSums> sums;
   };
   // rollup_minute, rollup_hour (same key, minute rounded down to the hour),
@@ -93,13 +90,15 @@ class SqliteStore final : public RequestStore {
   void count_drop(int64_t n, const char* why);
 
   const SqliteStoreOptions options_;
-  sqlite3* db_ = nullptr;           // writer thread only, after construction
-  sqlite3_stmt* insert_ = nullptr;  // writer thread only
-  sqlite3_stmt* begin_ = nullptr;
-  sqlite3_stmt* commit_ = nullptr;
-  sqlite3_stmt* insert_review_ = nullptr;  // writer thread only
-  sqlite3_stmt* insert_reason_ = nullptr;
-  sqlite3_stmt* insert_prompt_ = nullptr;
+  // Writer thread only, after construction. Statements are declared after the connection so
+  // that they are finalized before it closes.
+  sqlite::Connection db_;
+  sqlite::Statement insert_;
+  sqlite::Statement begin_;
+  sqlite::Statement commit_;
+  sqlite::Statement insert_review_;
+  sqlite::Statement insert_reason_;
+  sqlite::Statement insert_prompt_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,7 @@
 #include "telemetry/trace_json.h"
 
+#include <utility>
+
 namespace triage::telemetry {
 
 std::string_view span_kind_name(core::SpanKind kind) {
@@ -14,11 +16,34 @@ std::string_view span_kind_name(core::SpanKind kind) {
   return "unknown";
 }
 
-std::string flags_json(const std::vector<std::string>& flags) {
+namespace {
+constexpr std::pair<core::CascadeOutcome, std::string_view> kCascadeOutcomes[] = {
+    {core::CascadeOutcome::kAccepted, "accepted"},
+    {core::CascadeOutcome::kFinalChecksFailed, "final_checks_failed"},
+    {core::CascadeOutcome::kFailed, "failed"},
+    {core::CascadeOutcome::kCancelled, "cancelled"},
+};
+}  // namespace
+
+std::string_view cascade_outcome_name(core::CascadeOutcome outcome) {
+  for (const auto& [o, name] : kCascadeOutcomes) {
+    if (o == outcome) return name;
+  }
+  return "unknown";
+}
+
+std::optional<core::CascadeOutcome> parse_cascade_outcome(std::string_view name) {
+  for (const auto& [o, n] : kCascadeOutcomes) {
+    if (n == name) return o;
+  }
+  return std::nullopt;
+}
+
+std::string flags_json(const std::vector<core::ReviewFlag>& flags) {
   std::string out = "[";
   for (size_t i = 0; i < flags.size(); ++i) {
     if (i > 0) out += ',';
-    append_json_string(out, flags[i]);
+    append_json_string(out, core::flag_name(flags[i]));
   }
   out += ']';
   return out;
@@ -77,6 +102,17 @@ std::string spans_json(const std::vector<core::Span>& spans) {
       out += ',';
       out += R"("grade":)";
       append_json_double(out, *s.grade);
+    }
+    if (s.cascade) {  // only a cascade's route span (docs/store.md)
+      out += ",\"";
+      out += kCascadeSpanKey;
+      out += R"(":{"step":)";
+      append_json_int(out, s.cascade->step);
+      out += R"(,"route":)";
+      append_json_string(out, s.cascade->step_route);
+      out += R"(,"outcome":)";
+      append_json_string(out, cascade_outcome_name(s.cascade->outcome));
+      out += '}';
     }
     out += '}';
   }

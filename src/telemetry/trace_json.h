@@ -1,6 +1,7 @@
 #pragma once
 // Compact JSON for the list-valued parts of a trace, as stored in the request store's `flags`
 // and `spans` columns (format in docs/store.md). Pure functions, thread-safe.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,13 +14,22 @@ namespace triage::telemetry {
 // "route" | "model_call" | "check"
 std::string_view span_kind_name(core::SpanKind kind);
 
-// ["flag_band","..."]; "[]" when empty.
-std::string flags_json(const std::vector<std::string>& flags);
+// The key of a cascade route span's typed record (core::Span::cascade) in the span JSON:
+// "cascade":{"step":1,"route":"large","outcome":"accepted"}.
+inline constexpr std::string_view kCascadeSpanKey = "cascade";
+// "accepted" | "final_checks_failed" | "failed" | "cancelled"
+std::string_view cascade_outcome_name(core::CascadeOutcome outcome);
+// The inverse; nullopt for a name this build does not know.
+std::optional<core::CascadeOutcome> parse_cascade_outcome(std::string_view name);
+
+// The flags' wire names, in order: ["flag_band","cascaded"]; "[]" when empty.
+std::string flags_json(const std::vector<core::ReviewFlag>& flags);
 
 // [{"kind":"model_call","name":...,"detail":...,"tier":...,"start_us":0,"duration_us":0,
 //   "queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,
 //   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace,
-//   except "grade" (a number), present only when Span::grade is set.
+//   except "grade" (a number), present only when Span::grade is set, and "cascade" (an
+//   object, kCascadeSpanKey), present only when Span::cascade is set.
 std::string spans_json(const std::vector<core::Span>& spans);
 
 // Appends `s` as a JSON string literal (quotes included), JsonStringMode::kVerbatim: bytes

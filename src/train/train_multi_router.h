@@ -90,7 +90,4 @@ int run_train_multi_router(const TrainMultiRouterOptions& options);
 // Metrics of predicted probabilities `p` against 0/1 outcomes `y` (same length).
 ScoreMetrics score_metrics(const std::vector<double>& p, const std::vector<int>& y);
 
-// Model names of a RouterBench header (the `<model>|score` columns, in file order).
-std::vector<std::string> routerbench_models(const std::vector<std::string>& header);
-
 }  // namespace triage::train

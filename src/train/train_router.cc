@@ -166,9 +166,9 @@ Stacked stack(std::vector<std::vector<double>> x, const std::vector<int>& y) {
 
 }  // namespace
 
-TrainRouterReport train_router(const TrainRouterOptions& o) {
-  const SteadyTime start = SteadyClock::now();
-  TrainRouterReport rep;
+namespace {
+
+void check_options(const TrainRouterOptions& o) {
   if (o.out_path.empty()) throw ml::ModelError("train router: no output path");
   if (o.folds < 2 || o.folds > 16) throw ml::ModelError("train router: --folds must be 2..16");
   if (o.scorer == "gain" && o.folds < 3) {
@@ -185,129 +185,184 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     throw ml::ModelError("train router: --scorer must be auto, stack or gain, got '" + o.scorer +
                          "'");
   }
-  datasets::SplitRule split = o.split;
-  split.calib_below = split.test_below;  // no calibration slice: the train part is cross-fitted
-  std::vector<Row> rows = load_rows(o.dataset, split, rep.n_skipped);
-  rep.n_rows = static_cast<int64_t>(rows.size());
-  rep.data_file_sha256 = datasets::file_sha256(o.dataset);
-  bool has_category = false;
-  for (const Row& r : rows) has_category = has_category || !r.category.empty();
+}
+
+// Protocol step 1: the train part (cross-fitted, with each row's fold and label) and the
+// held-out test part. Pointers into the caller's rows.
+struct Parts {
   std::vector<const Row*> train, test;
-  for (const Row& r : rows) (r.part == datasets::SplitPart::kTest ? test : train).push_back(&r);
-  if (test.empty() || train.size() < static_cast<std::size_t>(o.folds)) {
+  std::vector<int> fold;             // per train row
+  std::vector<int> y;                // per train row: strong needed (0/1)
+  std::vector<double> needed;        // y as doubles
+  std::vector<std::string> cats;     // per train row
+};
+
+Parts split_train_test(const std::vector<Row>& rows, const datasets::SplitRule& split,
+                       const TrainRouterOptions& o) {
+  Parts p;
+  for (const Row& r : rows) (r.part == datasets::SplitPart::kTest ? p.test : p.train).push_back(&r);
+  if (p.test.empty() || p.train.size() < static_cast<std::size_t>(o.folds)) {
     throw ml::ModelError(o.dataset + ": too few rows for a train/test split with " +
                          std::to_string(o.folds) + " folds (" + std::to_string(rows.size()) +
                          " usable rows)");
   }
-  rep.n_train = static_cast<int64_t>(train.size());
-  rep.n_test = static_cast<int64_t>(test.size());
-  rep.folds = o.folds;
-  std::vector<int> fold(train.size());
-  std::vector<int> y(train.size());
-  std::vector<double> needed(train.size());
-  std::vector<std::string> cats(train.size());
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    fold[i] = fold_of(train[i]->key, split.seed, o.folds);
-    y[i] = train[i]->needed() ? 1 : 0;
-    needed[i] = y[i];
-    cats[i] = train[i]->category;
+  const std::size_t n = p.train.size();
+  p.fold.resize(n);
+  p.y.resize(n);
+  p.needed.resize(n);
+  p.cats.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    p.fold[i] = fold_of(p.train[i]->key, split.seed, o.folds);
+    p.y[i] = p.train[i]->needed() ? 1 : 0;
+    p.needed[i] = p.y[i];
+    p.cats[i] = p.train[i]->category;
   }
   for (int f = 0; f < o.folds; ++f) {
-    if (std::find(fold.begin(), fold.end(), f) == fold.end()) {
+    if (std::find(p.fold.begin(), p.fold.end(), f) == p.fold.end()) {
       throw ml::ModelError(o.dataset + ": fold " + std::to_string(f) + " of " +
                            std::to_string(o.folds) + " is empty; use fewer --folds");
     }
   }
+  return p;
+}
 
-  std::vector<std::string> labels = {"strong_needed", "weak_fails"};
-  if (o.label != "auto") labels = {o.label};
-  std::string feats = has_category ? "category+prompt" : "prompt";
-  if (o.features != "auto") feats = o.features;
-  const bool use_cat = feats == "category+prompt";
-  const bool stack_rates = has_category && o.category_rates;
+// Protocol step 2: what the candidates vary over.
+struct CandidateSpace {
+  std::vector<std::string> labels;
+  std::string features;
+  bool use_category = false;  // the category token in front of the fastText text
+  bool stack_rates = false;   // the category's rate as a second stacker input
+  std::vector<TrainHyper> grid;
+  std::vector<double> smoothings;
+  std::vector<std::vector<double>> oof_rates;  // per smoothing: out-of-fold rate per train row
+};
+
+CandidateSpace candidate_space(const Parts& p, bool has_category, const TrainRouterOptions& o) {
+  CandidateSpace c;
+  c.labels = {"strong_needed", "weak_fails"};
+  if (o.label != "auto") c.labels = {o.label};
+  c.features = has_category ? "category+prompt" : "prompt";
+  if (o.features != "auto") c.features = o.features;
+  c.use_category = c.features == "category+prompt";
+  c.stack_rates = has_category && o.category_rates;
   // A small grid: the data are small and the labels noisy, so few epochs / low rates win.
-  const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.2, 1, 20}};
-  std::vector<double> smoothings = o.category_smoothing;
-  if (!stack_rates) smoothings = {0.0};
+  c.grid = {{5, 0.1, 2, 50}, {10, 0.2, 1, 20}};
+  c.smoothings = o.category_smoothing;
+  if (!c.stack_rates) c.smoothings = {0.0};
   // Out-of-fold category rates per smoothing (independent of the candidate).
-  std::vector<std::vector<double>> oof_rates;
-  for (double k : smoothings) {
-    oof_rates.push_back(stack_rates ? out_of_fold_category_rates(cats, needed, fold, o.folds, k)
-                                    : std::vector<double>());
+  for (double k : c.smoothings) {
+    c.oof_rates.push_back(c.stack_rates
+                              ? out_of_fold_category_rates(p.cats, p.needed, p.fold, o.folds, k)
+                              : std::vector<double>());
   }
+  return c;
+}
 
+// fastText's out-of-fold P(strong) of every train row: per fold, a model trained on the other
+// folds (written to `tmp`, then removed).
+std::vector<double> out_of_fold_probabilities(const Parts& p, const std::string& label,
+                                              const TrainHyper& h, bool use_category,
+                                              const std::string& tmp,
+                                              const datasets::SplitRule& split,
+                                              const TrainRouterOptions& o) {
+  std::vector<double> oof(p.train.size(), 0.0);
+  for (int f = 0; f < o.folds; ++f) {
+    std::vector<const Row*> in;
+    for (std::size_t i = 0; i < p.train.size(); ++i) {
+      if (p.fold[i] != f) in.push_back(p.train[i]);
+    }
+    ml::train_classifier(train_spec(examples(in, label, use_category), tmp, h, o.threads, split));
+    auto model = ml::FastTextModel::load(tmp);
+    for (std::size_t i = 0; i < p.train.size(); ++i) {
+      if (p.fold[i] != f) continue;
+      oof[i] = ml::label_probability(
+          *model, ml::router_feature_text(p.train[i]->prompt, p.train[i]->category, use_category),
+          "strong", 0.5);
+    }
+    remove_model(tmp);
+  }
+  return oof;
+}
+
+// Every candidate, compared by the APGR of its stacked out-of-fold scores over the train part:
+// fills rep.candidates and rep.chosen; returns the chosen candidate's stacker.
+Stacked search_candidates(const Parts& p, const CandidateSpace& c,
+                          const datasets::SplitRule& split, const TrainRouterOptions& o,
+                          TrainRouterReport& rep) {
   const std::string tmp = o.out_path + ".fold.bin";
   Stacked best;
   double best_apgr = -1e9;
-  for (const auto& label : labels) {
-    for (const TrainHyper& h : grid) {
-      std::vector<double> oof(train.size(), 0.0);
-      for (int f = 0; f < o.folds; ++f) {
-        std::vector<const Row*> in;
-        for (std::size_t i = 0; i < train.size(); ++i) {
-          if (fold[i] != f) in.push_back(train[i]);
-        }
-        ml::train_classifier(train_spec(examples(in, label, use_cat), tmp, h, o.threads, split));
-        auto model = ml::FastTextModel::load(tmp);
-        for (std::size_t i = 0; i < train.size(); ++i) {
-          if (fold[i] != f) continue;
-          oof[i] = ml::label_probability(
-              *model, ml::router_feature_text(train[i]->prompt, train[i]->category, use_cat),
-              "strong", 0.5);
-        }
-        remove_model(tmp);
-      }
-      for (std::size_t s = 0; s < smoothings.size(); ++s) {
+  for (const auto& label : c.labels) {
+    for (const TrainHyper& h : c.grid) {
+      const std::vector<double> oof =
+          out_of_fold_probabilities(p, label, h, c.use_category, tmp, split, o);
+      for (std::size_t s = 0; s < c.smoothings.size(); ++s) {
         std::vector<std::vector<double>> x;
-        for (std::size_t i = 0; i < train.size(); ++i) {
-          x.push_back(stack_rates ? std::vector<double>{logit(oof[i]), logit(oof_rates[s][i])}
-                                  : std::vector<double>{logit(oof[i])});
+        for (std::size_t i = 0; i < p.train.size(); ++i) {
+          x.push_back(c.stack_rates ? std::vector<double>{logit(oof[i]), logit(c.oof_rates[s][i])}
+                                    : std::vector<double>{logit(oof[i])});
         }
-        Stacked st = stack(std::move(x), y);
-        CandidateResult c{label,         feats, h.epoch,       h.lr,
-                          h.word_ngrams, h.dim, smoothings[s], metrics(train, st.scores).apgr};
-        rep.candidates.push_back(c);
-        if (c.cv_apgr > best_apgr) {
-          best_apgr = c.cv_apgr;
+        Stacked st = stack(std::move(x), p.y);
+        CandidateResult r{label,         c.features, h.epoch,         h.lr,
+                          h.word_ngrams, h.dim,      c.smoothings[s], metrics(p.train, st.scores).apgr};
+        rep.candidates.push_back(r);
+        if (r.cv_apgr > best_apgr) {
+          best_apgr = r.cv_apgr;
           best = std::move(st);
-          rep.chosen = c;
+          rep.chosen = r;
         }
       }
     }
   }
+  return best;
+}
 
-  // The served model: the chosen candidate retrained on the whole train part.
+// Protocol step 3: the chosen candidate's fastText model retrained on the whole train part
+// (written to o.out_path with its ml metadata), and its stacker.
+void train_served_model(const Parts& p, const CandidateSpace& c, const Stacked& best,
+                        const datasets::SplitRule& split, const TrainRouterOptions& o,
+                        TrainRouterReport& rep) {
   const TrainHyper chosen{rep.chosen.epoch, rep.chosen.lr, rep.chosen.word_ngrams, rep.chosen.dim};
-  ml::train_classifier(
-      train_spec(examples(train, rep.chosen.label, use_cat), o.out_path, chosen, o.threads, split));
+  ml::train_classifier(train_spec(examples(p.train, rep.chosen.label, c.use_category), o.out_path,
+                                  chosen, o.threads, split));
   rep.model_path = o.out_path;
   rep.metadata_path = ml::metadata_path_for(o.out_path);
   rep.platt_a = best.w[0];
   rep.platt_b = best.w.back();
-  rep.category_weight = stack_rates ? best.w[1] : 0.0;
-  rep.cross_validation = metrics(train, best.scores);
+  rep.category_weight = c.stack_rates ? best.w[1] : 0.0;
+  rep.cross_validation = metrics(p.train, best.scores);
+}
 
-  // The gain router, trained on the same train part and folds.
-  std::optional<GainTrainResult> gain;
-  std::vector<GainTrainRow> gain_rows;
+// The gain router, trained on the same train part and folds (when --scorer allows it).
+struct GainCandidate {
+  std::optional<GainTrainResult> result;
+  std::vector<GainTrainRow> rows;
+};
+
+GainCandidate train_gain_candidate(const Parts& p, const TrainRouterOptions& o,
+                                   TrainRouterReport& rep) {
+  GainCandidate g;
   if (o.scorer == "gain" || (o.scorer == "auto" && o.folds >= 3)) {
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      gain_rows.push_back(
-          {train[i]->prompt, train[i]->category, train[i]->weak, train[i]->strong, fold[i]});
+    for (std::size_t i = 0; i < p.train.size(); ++i) {
+      const Row& r = *p.train[i];
+      g.rows.push_back({r.prompt, r.category, r.weak, r.strong, p.fold[i]});
     }
-    gain = train_gain_router(gain_rows, o.folds);
-    rep.gain_cross_validation = metrics(train, gain->cv_scores, /*probabilities=*/false);
+    g.result = train_gain_router(g.rows, o.folds);
+    rep.gain_cross_validation = metrics(p.train, g.result->cv_scores, /*probabilities=*/false);
   }
-  const bool use_gain =
-      gain && (o.scorer == "gain" || rep.gain_cross_validation->apgr > rep.cross_validation.apgr);
-  rep.scorer = use_gain ? "gain" : "stack";
+  return g;
+}
+
+// The metadata's "router" block (what ml::ThresholdScorer reads), without the metrics; with
+// the gain scorer, also writes its reference rows next to the model.
+json::object router_block(const Parts& p, const CandidateSpace& c, const Stacked& best,
+                          const GainCandidate& gain, bool use_gain,
+                          const datasets::SplitRule& split, const TrainRouterOptions& o,
+                          TrainRouterReport& rep) {
   const std::string refs_path = o.out_path + ".refs.jsonl";
   std::filesystem::remove(refs_path);  // a stale file from an earlier gain training
   json::array validation_scores;
-  for (double v : use_gain ? gain->cv_scores : best.scores) validation_scores.emplace_back(v);
-
-  // Metadata: the ml block as written by train_classifier, plus the router block.
-  json::object meta = output::read_json_object(rep.metadata_path);
+  for (double v : use_gain ? gain.result->cv_scores : best.scores) validation_scores.emplace_back(v);
   json::object router{
       {"format", "triage-router/1"},
       {"positive_label", "strong"},
@@ -315,7 +370,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
       {"features", rep.chosen.features},
       {"training_label", rep.chosen.label},
       {"calibration",
-       json::object{{"method", stack_rates ? "logistic(logit p, logit category rate)" : "platt"},
+       json::object{{"method", c.stack_rates ? "logistic(logit p, logit category rate)" : "platt"},
                     {"a", rep.platt_a},
                     {"b", rep.platt_b},
                     {"c", rep.category_weight},
@@ -327,35 +382,39 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
       {"validation_scores", std::move(validation_scores)}};
   append_split_record(
       router, {split, o.dataset, rep.data_file_sha256, rep.n_train, 0, rep.n_test, rep.n_skipped});
-  if (stack_rates) {
-    const CategoryRates rates = category_rates(cats, needed, rep.chosen.smoothing);
+  if (c.stack_rates) {
+    const CategoryRates rates = category_rates(p.cats, p.needed, rep.chosen.smoothing);
     json::object r;
     for (const auto& [cat, v] : rates.rates) r[cat] = v;
     router["category_rates"] = std::move(r);
     router["category_prior"] = rates.prior;
   }
   if (use_gain) {
-    write_gain_references(refs_path, gain_rows);
+    write_gain_references(refs_path, gain.rows);
     rep.references_path = refs_path;
     router["score"] = "P(strong right) - P(weak right) (router.gain)";
-    router["gain"] = gain_metadata(*gain, std::filesystem::path(refs_path).filename().string(),
-                                   datasets::file_sha256(refs_path), gain_rows.size());
+    router["gain"] =
+        gain_metadata(*gain.result, std::filesystem::path(refs_path).filename().string(),
+                      datasets::file_sha256(refs_path), gain.rows.size());
   }
   router["scorer"] = rep.scorer;
-  meta["router"] = std::move(router);
-  output::write_json_object(rep.metadata_path, meta);
+  return router;
+}
 
-  // Held-out metrics through the serving scorer.
+// Protocol step 4: held-out metrics through the serving scorer (all test rows, without
+// o.exclude_subject, and the prompts the train part does not also hold).
+void held_out_metrics(const Parts& p, bool use_gain, const TrainRouterOptions& o,
+                      TrainRouterReport& rep) {
   auto scorer = ml::ThresholdScorer::load(o.out_path);
   auto score_all = [&](const std::vector<const Row*>& part) {
     std::vector<double> s;
     for (const Row* r : part) s.push_back(scorer->score(r->prompt, r->category));
     return s;
   };
-  rep.test = metrics(test, score_all(test), !use_gain);
+  rep.test = metrics(p.test, score_all(p.test), !use_gain);
   if (const ml::GainRouter* g = scorer->gain()) {
     std::vector<double> ps, pw, ys, yw;
-    for (const Row* r : test) {
+    for (const Row* r : p.test) {
       const auto [s, w] = g->probabilities(r->prompt, r->category);
       ps.push_back(s);
       pw.push_back(w);
@@ -366,36 +425,75 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
     rep.test_ece_weak = binned_ece(pw, yw);
   }
   std::vector<const Row*> kept;
-  for (const Row* r : test) {
+  for (const Row* r : p.test) {
     if (r->category != o.exclude_subject) kept.push_back(r);
   }
-  if (!o.exclude_subject.empty() && kept.size() != test.size()) {
+  if (!o.exclude_subject.empty() && kept.size() != p.test.size()) {
     rep.test_without_excluded = metrics(kept, score_all(kept), !use_gain);
   }
   std::set<std::string_view> train_prompts;
-  for (const Row* r : train) train_prompts.insert(r->prompt);
+  for (const Row* r : p.train) train_prompts.insert(r->prompt);
   std::vector<const Row*> unseen;
-  for (const Row* r : test) {
+  for (const Row* r : p.test) {
     if (!train_prompts.count(r->prompt)) unseen.push_back(r);
   }
-  if (unseen.size() != test.size()) rep.test_unseen = metrics(unseen, score_all(unseen), !use_gain);
-  rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
+  if (unseen.size() != p.test.size()) {
+    rep.test_unseen = metrics(unseen, score_all(unseen), !use_gain);
+  }
+}
 
-  meta["router"].as_object()["metrics"] = json::object{
-      {"cross_validation", metrics_json(use_gain ? *rep.gain_cross_validation
-                                                 : rep.cross_validation)},
+// The metadata's router.metrics block.
+json::object metrics_block(const TrainRouterReport& rep, bool use_gain,
+                           const TrainRouterOptions& o) {
+  auto optional_json = [](const std::optional<SubsetMetrics>& m) {
+    return m ? json::value(metrics_json(*m)) : json::value(nullptr);
+  };
+  return json::object{
+      {"cross_validation",
+       metrics_json(use_gain ? *rep.gain_cross_validation : rep.cross_validation)},
       {"cross_validation_stack", metrics_json(rep.cross_validation)},
-      {"cross_validation_gain", rep.gain_cross_validation
-                                    ? json::value(metrics_json(*rep.gain_cross_validation))
-                                    : json::value(nullptr)},
+      {"cross_validation_gain", optional_json(rep.gain_cross_validation)},
       {"test", metrics_json(rep.test)},
-      {"test_unseen_prompts", rep.test_unseen ? json::value(metrics_json(*rep.test_unseen))
-                                              : json::value(nullptr)},
+      {"test_unseen_prompts", optional_json(rep.test_unseen)},
       {"test_ece_p_strong_right", output::json_or_null(rep.test_ece_strong)},
       {"test_ece_p_weak_right", output::json_or_null(rep.test_ece_weak)},
-      {"test_without_" + o.exclude_subject,
-       rep.test_without_excluded ? json::value(metrics_json(*rep.test_without_excluded))
-                                 : json::value(nullptr)}};
+      {"test_without_" + o.exclude_subject, optional_json(rep.test_without_excluded)}};
+}
+
+}  // namespace
+
+TrainRouterReport train_router(const TrainRouterOptions& o) {
+  const SteadyTime start = SteadyClock::now();
+  TrainRouterReport rep;
+  check_options(o);
+  datasets::SplitRule split = o.split;
+  split.calib_below = split.test_below;  // no calibration slice: the train part is cross-fitted
+  const std::vector<Row> rows = load_rows(o.dataset, split, rep.n_skipped);
+  rep.n_rows = static_cast<int64_t>(rows.size());
+  rep.data_file_sha256 = datasets::file_sha256(o.dataset);
+  bool has_category = false;
+  for (const Row& r : rows) has_category = has_category || !r.category.empty();
+  const Parts parts = split_train_test(rows, split, o);
+  rep.n_train = static_cast<int64_t>(parts.train.size());
+  rep.n_test = static_cast<int64_t>(parts.test.size());
+  rep.folds = o.folds;
+
+  const CandidateSpace space = candidate_space(parts, has_category, o);
+  const Stacked best = search_candidates(parts, space, split, o, rep);
+  train_served_model(parts, space, best, split, o, rep);
+  const GainCandidate gain = train_gain_candidate(parts, o, rep);
+  const bool use_gain = gain.result && (o.scorer == "gain" || rep.gain_cross_validation->apgr >
+                                                                  rep.cross_validation.apgr);
+  rep.scorer = use_gain ? "gain" : "stack";
+
+  // Metadata: the ml block as written by train_classifier, plus the router block; the metrics
+  // are added once measured through the serving scorer, which reads the block.
+  json::object meta = output::read_json_object(rep.metadata_path);
+  meta["router"] = router_block(parts, space, best, gain, use_gain, split, o, rep);
+  output::write_json_object(rep.metadata_path, meta);
+  held_out_metrics(parts, use_gain, o, rep);
+  rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
+  meta["router"].as_object()["metrics"] = metrics_block(rep, use_gain, o);
   output::write_json_object(rep.metadata_path, meta);
   return rep;
 }

@@ -146,58 +146,54 @@ json::object metrics_json(const ScorerMetrics& m) {
 
 }  // namespace
 
-TrainScorerReport train_scorer(const TrainScorerOptions& o) {
-  const SteadyTime start = SteadyClock::now();
-  TrainScorerReport rep;
-  if (o.out_path.empty()) throw ml::ModelError("train cascade-scorer: no output path");
-  std::vector<Row> rows = load_rows(o, rep.strong_column, rep.n_skipped);
-  rep.n_rows = static_cast<int64_t>(rows.size());
-  rep.data_file_sha256 = datasets::file_sha256(o.dataset);
-  const SplitParts<Row> parts = split_parts(rows, o.dataset);
-  const std::vector<const Row*>& fit = parts.fit;
-  const std::vector<const Row*>& calib = parts.calibration;
-  const std::vector<const Row*>& test = parts.test;
-  rep.n_fit = static_cast<int64_t>(fit.size());
-  rep.n_calibration = static_cast<int64_t>(calib.size());
-  rep.n_test = static_cast<int64_t>(test.size());
+namespace {
 
-  std::vector<std::string> feature_sets = {"response", "prompt+response", "cheap",
-                                           "cheap+response", "cheap+prompt+response"};
-  if (o.features != "auto") {
-    if (!ml::ScorerFeatures::parse(o.features)) {
-      throw ml::ModelError("--features '" + o.features + "': expected auto or parts cheap, "
-                           "prompt, response joined by '+'");
-    }
-    feature_sets = {o.features};
+// The feature sets the candidates try: o.features, or every set when "auto".
+std::vector<std::string> feature_sets(const TrainScorerOptions& o) {
+  if (o.features == "auto") {
+    return {"response", "prompt+response", "cheap", "cheap+response", "cheap+prompt+response"};
   }
+  if (!ml::ScorerFeatures::parse(o.features)) {
+    throw ml::ModelError("--features '" + o.features + "': expected auto or parts cheap, "
+                         "prompt, response joined by '+'");
+  }
+  return {o.features};
+}
+
+std::vector<std::string> texts(const std::vector<const Row*>& part, const ml::ScorerFeatures& f) {
+  std::vector<std::string> out;
+  for (const Row* r : part) out.push_back(ml::scorer_feature_text(r->prompt, r->response, f));
+  return out;
+}
+
+std::vector<double> score_with(const ml::FastTextModel& m, const std::vector<std::string>& ts) {
+  std::vector<double> s;
+  for (const auto& t : ts) s.push_back(raw_p(m, t));
+  return s;
+}
+
+// Every candidate (feature set x hyperparameters), trained on the fit part and compared by its
+// raw scores on the calibration slice; fills rep.candidates and rep.chosen, and scores the best
+// of each feature set on the test part (the ablation: reported only, never used for selection
+// or calibration). Leaves the chosen model at o.out_path and removes the others.
+void search_candidates(const SplitParts<Row>& parts, const TrainScorerOptions& o,
+                       TrainScorerReport& rep) {
   const std::vector<TrainHyper> grid = {{5, 0.1, 2, 50}, {10, 0.05, 1, 50}, {20, 0.05, 2, 20}};
-
-  auto texts = [](const std::vector<const Row*>& part, const ml::ScorerFeatures& f) {
-    std::vector<std::string> out;
-    for (const Row* r : part) out.push_back(ml::scorer_feature_text(r->prompt, r->response, f));
-    return out;
-  };
-  auto score_with = [](const ml::FastTextModel& m, const std::vector<std::string>& ts) {
-    std::vector<double> s;
-    for (const auto& t : ts) s.push_back(raw_p(m, t));
-    return s;
-  };
-
   // Every candidate file is kept until the end (the best of each feature set is scored on the
   // test part for the ablation), then all but the chosen one are removed.
   const std::string tmp_base = o.out_path + ".candidate";
   std::vector<std::string> paths;
   std::size_t chosen = 0;
-  for (const auto& fname : feature_sets) {
+  for (const auto& fname : feature_sets(o)) {
     const auto features = *ml::ScorerFeatures::parse(fname);
-    const auto fit_texts = texts(fit, features);
-    const auto calib_texts = texts(calib, features);
+    const auto fit_texts = texts(parts.fit, features);
+    const auto calib_texts = texts(parts.calibration, features);
     const std::size_t first = rep.candidates.size();
     std::size_t best_of_set = first;
     for (const TrainHyper& h : grid) {
       std::vector<ml::LabeledExample> examples;
-      for (std::size_t i = 0; i < fit.size(); ++i) {
-        examples.push_back({fit_texts[i], fit[i]->ok ? kPositive : kNegative});
+      for (std::size_t i = 0; i < parts.fit.size(); ++i) {
+        examples.push_back({fit_texts[i], parts.fit[i]->ok ? kPositive : kNegative});
       }
       const ml::TrainSpec spec = train_spec(
           std::move(examples), tmp_base + std::to_string(paths.size()) + ".bin", h, o.threads,
@@ -206,7 +202,8 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
       paths.push_back(spec.out_path);
       auto model = ml::FastTextModel::load(spec.out_path);
       rep.candidates.push_back({features.name(), h.epoch, h.lr, h.word_ngrams, h.dim,
-                                metrics(calib, score_with(*model, calib_texts)), std::nullopt});
+                                metrics(parts.calibration, score_with(*model, calib_texts)),
+                                std::nullopt});
       const std::size_t i = rep.candidates.size() - 1;
       if (criterion(rep.candidates[i].calibration) >
           criterion(rep.candidates[best_of_set].calibration)) {
@@ -217,10 +214,9 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
         chosen = i;
       }
     }
-    // Ablation on the test part for the best candidate of this feature set: reported only,
-    // never used for selection or calibration (those saw the calibration slice only).
     auto model = ml::FastTextModel::load(paths[best_of_set]);
-    rep.candidates[best_of_set].test = metrics(test, score_with(*model, texts(test, features)));
+    rep.candidates[best_of_set].test =
+        metrics(parts.test, score_with(*model, texts(parts.test, features)));
   }
   rep.chosen = rep.candidates[chosen];
   const std::string best_path = paths[chosen];
@@ -230,30 +226,33 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
   move_model(best_path, o.out_path);
   rep.model_path = o.out_path;
   rep.metadata_path = ml::metadata_path_for(o.out_path);
+}
 
-  // Platt scaling on the calibration slice, target: acceptable.
+// Platt scaling of the chosen model on the calibration slice, target: acceptable. Sets
+// rep.platt_a and rep.platt_b.
+void fit_platt(const std::vector<const Row*>& calib, const TrainScorerOptions& o,
+               TrainScorerReport& rep) {
   const auto features = *ml::ScorerFeatures::parse(rep.chosen.features);
-  {
-    auto model = ml::FastTextModel::load(o.out_path);
-    std::vector<std::vector<double>> x;
-    std::vector<int> y;
-    for (const Row* r : calib) {
-      x.push_back(
-          {logit(raw_p(*model, ml::scorer_feature_text(r->prompt, r->response, features)))});
-      y.push_back(r->ok ? 1 : 0);
-    }
-    std::vector<double> w = fit_logistic(x, y);
-    if (w[0] < 0.0) {
-      // A negative slope would invert the model's ranking on a small slice: keep it flat.
-      for (auto& xi : x) xi[0] = 0.0;
-      w = fit_logistic(x, y);
-      w[0] = 0.0;
-    }
-    rep.platt_a = w[0];
-    rep.platt_b = w.back();
+  auto model = ml::FastTextModel::load(o.out_path);
+  std::vector<std::vector<double>> x;
+  std::vector<int> y;
+  for (const Row* r : calib) {
+    x.push_back({logit(raw_p(*model, ml::scorer_feature_text(r->prompt, r->response, features)))});
+    y.push_back(r->ok ? 1 : 0);
   }
+  std::vector<double> w = fit_logistic(x, y);
+  if (w[0] < 0.0) {
+    // A negative slope would invert the model's ranking on a small slice: keep it flat.
+    for (auto& xi : x) xi[0] = 0.0;
+    w = fit_logistic(x, y);
+    w[0] = 0.0;
+  }
+  rep.platt_a = w[0];
+  rep.platt_b = w.back();
+}
 
-  json::object meta = output::read_json_object(rep.metadata_path);
+// The metadata's "scorer" block (what ml::AnswerScorer reads), without the metrics.
+json::object scorer_block(const TrainScorerOptions& o, const TrainScorerReport& rep) {
   json::object scorer{
       {"format", "triage-scorer/1"},
       {"positive_label", kPositive},
@@ -269,18 +268,21 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
                                    {"fitted_on", "calibration slice of the train part"}}}};
   append_split_record(scorer, {o.split, o.dataset, rep.data_file_sha256, rep.n_fit,
                                rep.n_calibration, rep.n_test, rep.n_skipped});
-  meta["scorer"] = std::move(scorer);
-  output::write_json_object(rep.metadata_path, meta);
+  return scorer;
+}
 
-  // Calibrated metrics through the serving scorer (exactly what the check computes).
+// Calibrated metrics through the serving scorer (exactly what the check computes), and the
+// metadata's scorer.metrics block with the ablation.
+json::object calibrated_metrics(const SplitParts<Row>& parts, const TrainScorerOptions& o,
+                                TrainScorerReport& rep) {
   auto loaded = ml::AnswerScorer::load(o.out_path);
   auto score_all = [&](const std::vector<const Row*>& part) {
     std::vector<double> s;
     for (const Row* r : part) s.push_back(loaded->score(r->prompt, r->response));
     return s;
   };
-  rep.calibration = metrics(calib, score_all(calib));
-  rep.test = metrics(test, score_all(test));
+  rep.calibration = metrics(parts.calibration, score_all(parts.calibration));
+  rep.test = metrics(parts.test, score_all(parts.test));
   json::array ablation;
   for (const auto& c : rep.candidates) {
     if (!c.test) continue;
@@ -290,10 +292,31 @@ TrainScorerReport train_scorer(const TrainScorerOptions& o) {
                                     {"calibration_raw", metrics_json(c.calibration)},
                                     {"test_raw", metrics_json(*c.test)}});
   }
-  meta["scorer"].as_object()["metrics"] =
-      json::object{{"calibration", metrics_json(rep.calibration)},
-                   {"test", metrics_json(rep.test)},
-                   {"best_per_feature_set", std::move(ablation)}};
+  return json::object{{"calibration", metrics_json(rep.calibration)},
+                      {"test", metrics_json(rep.test)},
+                      {"best_per_feature_set", std::move(ablation)}};
+}
+
+}  // namespace
+
+TrainScorerReport train_scorer(const TrainScorerOptions& o) {
+  const SteadyTime start = SteadyClock::now();
+  TrainScorerReport rep;
+  if (o.out_path.empty()) throw ml::ModelError("train cascade-scorer: no output path");
+  std::vector<Row> rows = load_rows(o, rep.strong_column, rep.n_skipped);
+  rep.n_rows = static_cast<int64_t>(rows.size());
+  rep.data_file_sha256 = datasets::file_sha256(o.dataset);
+  const SplitParts<Row> parts = split_parts(rows, o.dataset);
+  rep.n_fit = static_cast<int64_t>(parts.fit.size());
+  rep.n_calibration = static_cast<int64_t>(parts.calibration.size());
+  rep.n_test = static_cast<int64_t>(parts.test.size());
+
+  search_candidates(parts, o, rep);
+  fit_platt(parts.calibration, o, rep);
+  json::object meta = output::read_json_object(rep.metadata_path);
+  meta["scorer"] = scorer_block(o, rep);
+  output::write_json_object(rep.metadata_path, meta);
+  meta["scorer"].as_object()["metrics"] = calibrated_metrics(parts, o, rep);
   output::write_json_object(rep.metadata_path, meta);
   rep.seconds = static_cast<double>(micros_between(start, SteadyClock::now())) / 1e6;
   return rep;

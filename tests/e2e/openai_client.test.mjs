@@ -16,7 +16,7 @@ let client;
 before(async () => {
   upstream = await startUpstream();
   triage = await startTriage((dir) => `
-server: {host: 127.0.0.1, port: 0, threads: 1}
+server: {host: 127.0.0.1, port: 0, threads: 1, max_body_bytes: 1048576}
 store: {type: sqlite, path: ${dir}/triage.db}
 models:
   - name: up-ok
@@ -191,6 +191,33 @@ test('an upstream 500 on a streaming request is also a 502', T, async () => {
   assert.ok(err instanceof OpenAI.APIError, `got ${err?.constructor?.name}: ${err}`);
   assert.equal(err.status, 502);
 });
+
+// A body over server.max_body_bytes is answered 413 while the client is still uploading; the
+// gateway drains the upload (lingering close) so that the client reads the answer instead of a
+// reset (before: EPIPE / "Connection error."). 16 MiB: more than loopback socket buffers hold.
+const HUGE = 'x'.repeat(16 << 20);
+
+test('a body over max_body_bytes is a 413 the openai client reads', T, async () => {
+  const err = await thrown(() =>
+    client.chat.completions.create({ model: 'up-ok', messages: user(HUGE) }));
+  assert.ok(err instanceof OpenAI.APIError, `got ${err?.constructor?.name}: ${err}`);
+  assert.equal(err.status, 413, `got ${err?.constructor?.name}: ${err}`);
+  assert.match(err.message, /max_body_bytes/);
+});
+
+test("a body over max_body_bytes is a 413 Node's fetch reads, and the gateway still serves", T,
+  async () => {
+    const res = await fetch(`${triage.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-client-e2e' },
+      body: JSON.stringify({ model: 'up-ok', messages: user(HUGE) }),
+    });
+    assert.equal(res.status, 413);
+    const body = await res.json();
+    assert.equal(body.error.type, 'invalid_request_error');
+    const ok = await client.chat.completions.create({ model: 'up-ok', messages: user('after') });
+    assert.equal(ok.choices[0].message.content, 'echo: after');
+  });
 
 test('concurrent requests all succeed with distinct request ids', T, async () => {
   const n = 24;

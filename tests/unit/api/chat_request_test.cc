@@ -112,6 +112,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "Expected a value >= 1, but got 0 instead"},
         BadCase{"max_tokens_negative", R"({"model":"m",)" MSGS R"(,"max_tokens":-5})", "max_tokens",
                 "below minimum"},
+        // Found by fuzzing (fuzz/regressions/chat_request/): a number beyond the double range
+        // anywhere in the body was kept as infinity and forwarded upstream as `Infinity`.
+        BadCase{"infinite_unknown_field", R"({"model":"m",)" MSGS R"(,"seed_x":{"a":[1,41e999]}})",
+                "seed_x.a[1]", "too large to represent"},
+        BadCase{"infinite_in_message", R"({"model":"m","messages":[{"role":"user","content":"x",)"
+                R"("extra":-1e400}]})", "messages[0].extra", "too large to represent"},
         BadCase{"max_tokens_decimal", R"({"model":"m",)" MSGS R"(,"max_tokens":10.5})",
                 "max_tokens", "expected an integer, but got a decimal"},
         BadCase{"max_tokens_string", R"({"model":"m",)" MSGS R"(,"max_tokens":"10"})", "max_tokens",

@@ -30,9 +30,7 @@ struct ModelChecksTest : ::testing::Test {
   void SetUp() override { register_builtin_checks(); }
 };
 
-bool has_flag(const core::Trace& t, const std::string& f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
+bool has_flag(const core::Trace& t, core::ReviewFlag f) { return core::has_flag(t.flags, f); }
 
 const core::Span* check_span(const core::Trace& t, const std::string& name) {
   for (const auto& s : t.spans) {
@@ -105,7 +103,7 @@ TEST_F(ModelChecksTest, VerifierYesAcceptsAndKeepsTheAnswerAttribution) {
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(s->ok);
   EXPECT_GT(s->cost_usd, 0.0);  // the judge's call, priced
-  EXPECT_FALSE(has_flag(trace, "verification_failed"));
+  EXPECT_FALSE(has_flag(trace, core::ReviewFlag::kVerificationFailed));
 }
 
 TEST_F(ModelChecksTest, VerifierNoEscalatesAndFlags) {
@@ -117,7 +115,7 @@ TEST_F(ModelChecksTest, VerifierNoEscalatesAndFlags) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from large");
   EXPECT_EQ(trace.model, "large");
-  EXPECT_TRUE(has_flag(trace, "verification_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kVerificationFailed));
   const core::Span* s = check_span(trace, "verifier/1");
   ASSERT_NE(s, nullptr);
   EXPECT_FALSE(s->ok);
@@ -134,7 +132,7 @@ TEST_F(ModelChecksTest, VerifierUnparseableFails) {
   const core::Span* s = check_span(trace, "verifier/1");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->detail.rfind("unparseable verdict", 0), 0u) << s->detail;
-  EXPECT_TRUE(has_flag(trace, "verification_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kVerificationFailed));
 }
 
 TEST_F(ModelChecksTest, VerifierCustomTemplateAndPassOnNo) {
@@ -157,7 +155,7 @@ routes:
   auto r = h.run("math", user_request("3 + 4?"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "7");
-  EXPECT_FALSE(has_flag(trace, "verification_failed"));
+  EXPECT_FALSE(has_flag(trace, core::ReviewFlag::kVerificationFailed));
 }
 
 TEST_F(ModelChecksTest, VerifierConfigErrors) {

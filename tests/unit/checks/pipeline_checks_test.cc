@@ -50,9 +50,7 @@ struct PipelineChecksTest : ::testing::Test {
   void SetUp() override { checks::register_builtin_checks(); }
 };
 
-bool has_flag(const core::Trace& t, const std::string& f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
+bool has_flag(const core::Trace& t, core::ReviewFlag f) { return core::has_flag(t.flags, f); }
 
 std::vector<std::string> check_names(const core::Trace& t) {
   std::vector<std::string> out;
@@ -82,7 +80,7 @@ TEST_F(PipelineChecksTest, APassingStepSkipsTheRepairAndFeedsItsVerdictForward) 
   EXPECT_EQ(spans[2]->detail,
             "pipeline/1: step 'answer' -> 'small' (branch on draft verdict: no route for "
             "verdict 'pass'), checks passed");
-  EXPECT_FALSE(has_flag(trace, "step_checks_failed"));
+  EXPECT_FALSE(has_flag(trace, core::ReviewFlag::kStepChecksFailed));
 }
 
 TEST_F(PipelineChecksTest, AFailingStepRunsTheRepairBranchesAndTheFinalCheckFlags) {
@@ -118,7 +116,7 @@ TEST_F(PipelineChecksTest, AFailingStepRunsTheRepairBranchesAndTheFinalCheckFlag
             0u)
       << spans[2]->detail;
   // draft says flag_on_fail: false; the final step's failure flags the request.
-  EXPECT_TRUE(has_flag(trace, "step_checks_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kStepChecksFailed));
   EXPECT_EQ(trace.model, "large");
 }
 

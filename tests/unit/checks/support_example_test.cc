@@ -35,9 +35,7 @@ std::unique_ptr<CompositeHarness> support(const std::string& intent) {
   return h;
 }
 
-bool has_flag(const core::Trace& t, const std::string& f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
+bool has_flag(const core::Trace& t, core::ReviewFlag f) { return core::has_flag(t.flags, f); }
 
 std::string span_detail(const core::Trace& t, const std::string& name) {
   for (const auto* s : route_spans(t)) {
@@ -114,7 +112,7 @@ TEST(SupportExample, TransferUsesTheSmallModelAndTheSafetyRuleCatchesACardNumber
             std::string::npos)
       << span_detail(trace, "support.safety");
   EXPECT_NE(span_detail(trace, "support.entities").find("checks passed"), std::string::npos);
-  EXPECT_FALSE(has_flag(trace, "step_checks_failed"));
+  EXPECT_FALSE(has_flag(trace, core::ReviewFlag::kStepChecksFailed));
 }
 
 TEST(SupportExample, ACleanDraftSkipsTheRewriteAndBadEntitiesOrARefusalAreFlagged) {
@@ -138,8 +136,8 @@ TEST(SupportExample, ACleanDraftSkipsTheRewriteAndBadEntitiesOrARefusalAreFlagge
   EXPECT_NE(span_detail(trace, "support.verify").find("checks failed (refusal/1: "),
             std::string::npos)
       << span_detail(trace, "support.verify");
-  EXPECT_TRUE(has_flag(trace, "step_checks_failed"));
-  EXPECT_EQ(std::count(trace.flags.begin(), trace.flags.end(), "step_checks_failed"), 1);
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kStepChecksFailed));
+  EXPECT_EQ(std::count(trace.flags.begin(), trace.flags.end(), core::ReviewFlag::kStepChecksFailed), 1);
   // The answer is still the final step's, attributed to the model that wrote it.
   EXPECT_EQ(r->content, "I'm sorry, but I can't help with that.");
   EXPECT_EQ(trace.model, "medium-llm");

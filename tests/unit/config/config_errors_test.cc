@@ -1,4 +1,7 @@
-// Broken configs: every error names file, line and field path, and says how to fix it.
+// Broken configs: every error names file, line and field path, and says how to fix it. Loaded
+// as `serve` and `eval` load them: with the built-in providers' catalog, so the providers' own
+// checks (their options blocks, endpoint/api_key_env rules) answer exactly as the loader did
+// when it listed them itself.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -7,6 +10,8 @@
 #include <string>
 
 #include "config/config.h"
+#include "config/yaml_util.h"
+#include "providers/provider.h"
 
 namespace triage::config {
 namespace {
@@ -21,7 +26,26 @@ struct BrokenCase {
   const char* what;   // a substring the message must contain
 };
 
+const providers::ProviderRegistry& builtin_providers() {
+  static const providers::ProviderRegistry registry = [] {
+    providers::ProviderRegistry r;
+    providers::register_builtin_providers(r);
+    return r;
+  }();
+  return registry;
+}
+
 std::string error_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "triage.yaml", &builtin_providers());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// Without a catalog (config alone, e.g. `triage report`): names and blocks as written.
+std::string error_without_catalog(const std::string& yaml) {
   try {
     parse_config(yaml, "triage.yaml");
   } catch (const ConfigError& e) {
@@ -235,8 +259,20 @@ const BrokenCase kCases[] = {
     {"LocalMissingModelPath",
      "models:\n  - name: a\n    provider: local\n    local: {default_answer: x}\n",
      "triage.yaml:4: models[0].local.model_path: ", "missing required field 'model_path'"},
+    // An unclosed flow is reported at its opening bracket, not where yaml-cpp gave up (the
+    // next line, or past the end of the file).
     {"YamlSyntaxError", "models:\n  - name: a\n    provider: [local\n  - name: b\n",
-     "triage.yaml:4: ", "invalid YAML"},
+     "triage.yaml:3: ", "invalid YAML: end of sequence flow not found (column 15: this '[' is "
+     "never closed)"},
+    {"YamlUnclosedListAtEnd", "server:\n  port: 1\nmodels: [\n", "triage.yaml:3: ",
+     "(column 9: this '[' is never closed)"},
+    {"YamlUnclosedMapBeforeNextKey", "server: {port: 1\nstore: {type: none}\n",
+     "triage.yaml:1: ", "end of map flow not found (column 9: this '{' is never closed)"},
+    {"YamlUnclosedInnerFlow", "tiers: [a, b]\nmodels: [{name: a, provider: local\n",
+     "triage.yaml:2: ", "(column 10: this '{' is never closed)"},
+    {"YamlBracketsInScalarsAndCommentsAreNotFlows",
+     "# a [ in a comment\nserver: {host: 'x[y'}\nmodels: [\n  {name: a}\n",
+     "triage.yaml:3: ", "(column 9: this '[' is never closed)"},
     {"YamlBadIndent", "server:\n  port: 1\n    host: x\n", "triage.yaml:3: ", "invalid YAML"},
     {"DuplicateKey", "server:\n  port: 1\n  port: 2\n",
      "triage.yaml:3: server.port: ", "duplicate field 'port' (first at line 2)"},
@@ -316,6 +352,60 @@ TEST(ConfigErrors, LongOpaqueTokenLooksLikeAKey) {
 TEST(ConfigErrors, YamlSyntaxErrorNamesTheLine) {
   const std::string msg = error_of("server:\n  port: 1\nmodels: [\n");
   EXPECT_THAT(msg, ::testing::MatchesRegex("triage\\.yaml:[0-9]+: invalid YAML: .*"));
+}
+
+TEST(ConfigErrors, WithoutACatalogProviderNamesAndBlocksAreTakenAsWritten) {
+  // Any provider name; its block is not read here (the provider reads it when the client is
+  // built: ProviderRegistry::create()).
+  const Config c = parse_config(
+      "models:\n"
+      "  - name: a\n"
+      "    provider: carrier-pigeon\n"
+      "    carrier-pigeon: {birds: 3}\n",
+      "triage.yaml");
+  EXPECT_EQ(c.models[0].provider, "carrier-pigeon");
+  EXPECT_EQ(c.models[0].options.path, "models[0].carrier-pigeon");
+  EXPECT_EQ(c.models[0].options.line, 4);
+  EXPECT_EQ(c.models[0].options.node["birds"].as<int>(), 3);
+  // Another provider's block is still a key the model does not have.
+  EXPECT_THAT(error_without_catalog("models:\n"
+                                    "  - name: a\n"
+                                    "    provider: openai\n"
+                                    "    endpoint: https://api.openai.com/v1\n"
+                                    "    replay: {dataset: d.csv}\n"),
+              StartsWith("triage.yaml:5: models[0].replay: unknown field 'replay'"));
+}
+
+TEST(ConfigErrors, ACatalogNamesTheProvidersAndChecksEachModel) {
+  // The loader's side of the contract, with a catalog that is not the built-in one.
+  struct Catalog final : ProviderCatalog {
+    std::vector<std::string> provider_names() const override { return {"pigeon", "owl"}; }
+    void check_model(const Config& cfg, const Model& m) const override {
+      checked.push_back(m.name);
+      if (!m.options.present())
+        fail_at(cfg.path, m.options.line, m.options.path, "needs its block");
+    }
+    mutable std::vector<std::string> checked;
+  } catalog;
+  auto error = [&](const std::string& yaml) {
+    try {
+      parse_config(yaml, "t.yaml", &catalog);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  EXPECT_EQ(error("models:\n  - {name: a, provider: pigeon, pigeon: {}}\n"
+                  "  - {name: b, provider: owl, owl: {}}\n"),
+            "<no error>");
+  EXPECT_EQ(catalog.checked, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(error("models:\n  - {name: a, provider: crow}\n"),
+            "t.yaml:2: models[0].provider: unknown provider 'crow' (known: pigeon, owl)");
+  EXPECT_EQ(error("models:\n  - {name: a, provider: pigeon, pigeon: {}, owl: {}}\n"),
+            "t.yaml:2: models[0].owl: block 'owl' does not apply to provider 'pigeon'; remove it "
+            "or set provider: owl");
+  EXPECT_EQ(error("models:\n  - name: a\n    provider: owl\n"),
+            "t.yaml:2: models[0].owl: needs its block");
 }
 
 TEST(ConfigErrors, MissingFile) {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "engine/builtins.h"
+
 namespace triage::config {
 namespace {
 
@@ -126,34 +128,31 @@ TEST(Config, FullConfigParsesIntoStructs) {
   EXPECT_EQ(o.max_concurrency, 32);
   EXPECT_EQ(o.max_queue_ms, 100);
   EXPECT_EQ(o.version, "2024-08-06");
-  EXPECT_EQ(o.openai.organization, "org-123");
   EXPECT_EQ(o.line, 19);
+  // The provider's own block is kept as written, with its position, for the provider to read
+  // (tests/unit/providers/provider_options_test.cc reads these same blocks).
+  EXPECT_EQ(o.declaration.path, "models[0]");
+  EXPECT_EQ(o.declaration.line, 19);
+  EXPECT_EQ(o.options.path, "models[0].openai");
+  EXPECT_EQ(o.options.line, 31);
+  EXPECT_EQ(o.options.node["organization"].as<std::string>(), "org-123");
 
   const Model& a = c.models[1];
   EXPECT_EQ(a.endpoint, "http://localhost:8081");
   EXPECT_EQ(a.upstream_model, "claude");
-  EXPECT_EQ(a.anthropic.version, "2023-01-01");
-  EXPECT_EQ(a.anthropic.default_max_tokens, 2048);
+  EXPECT_EQ(a.options.path, "models[1].anthropic");
+  EXPECT_EQ(a.options.node["default_max_tokens"].as<int>(), 2048);
   EXPECT_DOUBLE_EQ(a.prices.cached_input_per_mtok, -1.0);
 
   const Model& r = c.models[2];
-  EXPECT_EQ(r.replay.dataset, "/etc/triage/data/routellm.csv");
-  EXPECT_EQ(r.replay.format, "routellm");
-  EXPECT_EQ(r.replay.response_column, "weak_response");
-  EXPECT_EQ(r.replay.prompt_column, "question");
-  EXPECT_EQ(r.replay.score_column, "weak_score");
-  EXPECT_DOUBLE_EQ(r.replay.ttft_ms, 120.5);
-  EXPECT_DOUBLE_EQ(r.replay.tokens_per_s, 80);
-  EXPECT_DOUBLE_EQ(r.replay.jitter, 0.25);
-  EXPECT_TRUE(r.replay.synthesize_missing);
+  EXPECT_EQ(r.options.path, "models[2].replay");
+  EXPECT_EQ(r.options.line, 42);
+  EXPECT_EQ(r.options.node["dataset"].as<std::string>(), "data/routellm.csv");  // as written
   EXPECT_TRUE(r.endpoint.empty());
 
   const Model& l = c.models[3];
-  EXPECT_EQ(l.local.model_path, "/opt/models/faq.ftz");
-  EXPECT_EQ(l.local.answers.size(), 2u);
-  EXPECT_EQ(l.local.answers.at("billing"), "See {label} docs");
-  EXPECT_EQ(l.local.answers.at("refund"), "Refunds take 5 days.");
-  EXPECT_EQ(l.local.default_answer, "I don't know");
+  EXPECT_EQ(l.options.path, "models[3].local");
+  EXPECT_EQ(l.options.node["answers"].size(), 2u);
 
   ASSERT_EQ(c.routes.size(), 2u);
   EXPECT_EQ(c.routes[0].name, "support");
@@ -220,12 +219,10 @@ TEST(Config, DefaultsApply) {
   EXPECT_EQ(m.timeout_ms, 60000);
   EXPECT_EQ(m.max_concurrency, 0);
   EXPECT_EQ(m.max_queue_ms, 5000);
-  EXPECT_EQ(c.models[1].anthropic.version, "2023-06-01");
-  EXPECT_EQ(c.models[1].anthropic.default_max_tokens, 1024);
-  const ReplayOptions& rp = c.models[2].replay;
-  EXPECT_EQ(rp.format, "auto");
-  EXPECT_EQ(rp.prompt_column, "prompt");
-  EXPECT_FALSE(rp.synthesize_missing);
+  // No `anthropic:` block: absent, at the model's line (the provider applies its defaults).
+  EXPECT_FALSE(c.models[1].options.present());
+  EXPECT_EQ(c.models[1].options.path, "models[1].anthropic");
+  EXPECT_EQ(c.models[1].options.line, 6);
 
   // Highest output price wins; ties go to the higher input price.
   EXPECT_EQ(c.reference_model, "big");
@@ -276,7 +273,7 @@ TEST(Config, ResolveAgainstConfigDirectory) {
   const Config rel = parse_config(
       "models:\n  - {name: a, provider: local, local: {model_path: m.bin}}\n", "examples/t.yaml");
   EXPECT_EQ(rel.dir, (fs::current_path() / "examples").string());
-  EXPECT_EQ(rel.models[0].local.model_path, (fs::current_path() / "examples" / "m.bin").string());
+  EXPECT_EQ(rel.resolve("m.bin"), (fs::current_path() / "examples" / "m.bin").string());
 }
 
 TEST(Config, LoadConfigReadsTheFile) {
@@ -291,13 +288,13 @@ TEST(Config, LoadConfigReadsTheFile) {
   const Config c = load_config(file.string());
   EXPECT_EQ(c.path, file.string());
   EXPECT_EQ(c.dir, dir.string());
-  EXPECT_EQ(c.models[0].local.model_path, (dir / "m.ftz").string());
+  EXPECT_EQ(c.resolve("m.ftz"), (dir / "m.ftz").string());
   {
     std::ofstream out(file);
     out << "models:\n  - name: a\n    provider: locl\n";
   }
   try {
-    load_config(file.string());
+    engine::load_config(file.string());  // with the built-in providers
     ADD_FAILURE() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), file.string() +
@@ -317,7 +314,7 @@ TEST(Config, ShippedExamplesLoad) {
     SCOPED_TRACE(entry.path().string());
     EXPECT_NO_THROW({
       try {
-        const Config c = load_config(entry.path().string());
+        const Config c = engine::load_config(entry.path().string());  // providers' checks too
         EXPECT_FALSE(c.models.empty());
         EXPECT_NE(c.find_model(c.reference_model), nullptr);
       } catch (const ConfigError& e) {

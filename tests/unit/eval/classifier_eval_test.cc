@@ -1,5 +1,6 @@
-// `triage eval` on a classify route over a tiny CLINC150-format fixture: band metrics, oos
-// handling, invalid rows, the JSON contract and the run_eval dispatch.
+// `triage eval` of a classify route (the intent-bands family) over a tiny CLINC150-format
+// fixture: band metrics, oos handling, invalid rows, the JSON contract, and which evaluator
+// eval::evaluate picks for intent data.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,9 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <variant>
 
 #include "ml/fasttext_model.h"
-#include "eval/eval_classifier.h"
+#include "eval/eval.h"
 
 namespace triage::eval {
 namespace {
@@ -100,12 +102,18 @@ class ClassifierEvalTest : public ::testing::Test {
     return o;
   }
 
+  ClassifierEvalResult evaluate_intents(const std::string& route = "default") {
+    const EvalReport report = evaluate(options(route));
+    EXPECT_TRUE(std::holds_alternative<ClassifierEvalResult>(report));
+    return std::get<ClassifierEvalResult>(report);
+  }
+
   fs::path dir_;
 };
 
 TEST_F(ClassifierEvalTest, UseBandMetricsAndJsonContract) {
   set_constant_confidence(0.97);
-  const ClassifierEvalResult r = evaluate_classifier(options());
+  const ClassifierEvalResult r = evaluate_intents();
   EXPECT_EQ(r.route_kind, "classify/1");
   EXPECT_EQ(r.n_rows, 8);
   EXPECT_EQ(r.n_invalid_rows, 2);
@@ -138,14 +146,14 @@ TEST_F(ClassifierEvalTest, UseBandMetricsAndJsonContract) {
 
 TEST_F(ClassifierEvalTest, FlagAndEscalateBands) {
   set_constant_confidence(0.85);
-  ClassifierEvalResult r = evaluate_classifier(options());
+  ClassifierEvalResult r = evaluate_intents();
   EXPECT_EQ(r.all.flag.n, 8);
   EXPECT_EQ(r.all.use.n, 0);
   EXPECT_TRUE(classifier_eval_json(r).at("use_band_accuracy").is_null());
   EXPECT_DOUBLE_EQ(classifier_eval_json(r).at("use_band_coverage").as_double(), 0.0);
 
   set_constant_confidence(0.5);
-  r = evaluate_classifier(options());
+  r = evaluate_intents();
   EXPECT_EQ(r.all.escalate.n, 8);
   EXPECT_EQ(r.n_escalated, 5);       // small -> medium
   EXPECT_EQ(r.n_low_confidence, 3);  // predicted oos: already on the large model
@@ -155,21 +163,34 @@ TEST_F(ClassifierEvalTest, FlagAndEscalateBands) {
   for (const auto& p : r.curve) EXPECT_DOUBLE_EQ(p.coverage, p.use <= 0.5 ? 1.0 : 0.0);
 }
 
-TEST_F(ClassifierEvalTest, DispatchAndErrors) {
-  EXPECT_TRUE(is_jsonl_dataset((dir_ / "val.jsonl").string()));
-  std::ofstream(dir_ / "x.csv") << "prompt,weak_correct\nhello,1\n";
-  EXPECT_FALSE(is_jsonl_dataset((dir_ / "x.csv").string()));
-  EXPECT_FALSE(is_jsonl_dataset((dir_ / "absent.jsonl").string()));
+TEST_F(ClassifierEvalTest, OtherFamiliesAreRefusedOnIntentData) {
   set_constant_confidence(0.9);
   try {
-    evaluate_classifier(options("plain"));
+    evaluate(options("plain"));
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("route 'plain' is a model/1 route"));
+    EXPECT_STREQ(e.what(),
+                 "route 'plain' is a model/1 route; JSON-lines (CLINC150) datasets are evaluated "
+                 "with a classify route");
   }
-  // run_eval sends JSON-lines data to the classifier path and reports errors as exit code 1.
+  // run_eval reports errors as exit code 1 (an unknown route too).
   EXPECT_EQ(run_eval(options("plain")), 1);
   EXPECT_EQ(run_eval(options("nope")), 1);
+}
+
+TEST_F(ClassifierEvalTest, AClassifyRouteOnCsvDataIsEvaluatedAsAnyRoute) {
+  // The same route over graded CSV data: the pair evaluator, graded by the answering model.
+  std::ofstream(dir_ / "graded.csv") << "prompt,mid_correct\nmy account balance,1\n";
+  EvalOptions o = options();
+  o.dataset = (dir_ / "graded.csv").string();
+  set_constant_confidence(0.97);
+  const EvalReport report = evaluate(o);
+  ASSERT_TRUE(std::holds_alternative<EvalResult>(report));
+  const EvalResult& r = std::get<EvalResult>(report);
+  EXPECT_EQ(r.route_kind, "classify/1");
+  EXPECT_EQ(r.n_rows, 1);
+  EXPECT_FALSE(r.is_pair);
+  EXPECT_DOUBLE_EQ(r.operating.share.at("intent-small"), 1.0);
 }
 
 }  // namespace

@@ -10,9 +10,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <variant>
 
-#include "eval/eval_multi.h"
 #include "datasets/split.h"
+#include "eval/eval.h"
 
 namespace triage {
 namespace {
@@ -60,6 +61,13 @@ class MultiCascadeEval : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // eval::evaluate, which must pick the multi-model evaluator for a cascade on this data.
+  static eval::MultiEvalResult evaluate_multi(const eval::EvalOptions& o) {
+    const eval::EvalReport report = eval::evaluate(o);
+    EXPECT_TRUE(std::holds_alternative<eval::MultiEvalResult>(report));
+    return std::get<eval::MultiEvalResult>(report);
+  }
+
   eval::EvalOptions options(const std::string& split) const {
     eval::EvalOptions o;
     o.config_path = config_;
@@ -78,8 +86,7 @@ class MultiCascadeEval : public ::testing::Test {
 TEST_F(MultiCascadeEval, CostIsTheSumOfEveryCallQualityTheReturnedAnswer) {
   eval::EvalOptions o = options("all");
   o.sweep = true;
-  ASSERT_TRUE(eval::is_multi_model_eval(o));
-  const eval::MultiEvalResult r = eval::evaluate_multi(o);
+  const eval::MultiEvalResult r = evaluate_multi(o);
   ASSERT_EQ(r.n_rows, kRows);
   EXPECT_EQ(r.route_kind, "cascade/1");
   // Even rows: cheap and peer agree on A, cheap's answer is kept ($0.003; wrong when i%4==0).
@@ -126,11 +133,11 @@ TEST_F(MultiCascadeEval, ARouteWithoutAModelUsesTheTestPartOfTheDefaultSplit) {
   }
   ASSERT_GT(test_rows, 0);
   ASSERT_LT(test_rows, kRows);
-  const eval::MultiEvalResult r = eval::evaluate_multi(options("auto"));
+  const eval::MultiEvalResult r = evaluate_multi(options("auto"));
   EXPECT_EQ(r.n_rows, test_rows);
   EXPECT_EQ(r.n_excluded_train, kRows - test_rows);
   EXPECT_NE(r.split_applied.find("default split"), std::string::npos) << r.split_applied;
-  EXPECT_EQ(eval::evaluate_multi(options("all")).n_rows, kRows);
+  EXPECT_EQ(evaluate_multi(options("all")).n_rows, kRows);
 }
 
 }  // namespace

@@ -1,20 +1,17 @@
-// Golden tests of the threshold route (decisions on a tiny fixture, through the route engine)
-// and of `triage eval` on the same fixture (JSON contract, split, baselines).
+// `triage eval` of a threshold route (the weak/strong family) on a tiny pair dataset: the pair
+// evaluator's numbers, JSON contract, split and baselines. The route itself is tested in
+// tests/unit/routes/threshold_test.cc.
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
+#include <variant>
 
-#include "config/config.h"
-#include "ml/fasttext_model.h"
 #include "eval/eval.h"
-#include "providers/provider.h"
-#include "routes/route_table.h"
-#include "routes/threshold_route.h"
+#include "ml/fasttext_model.h"
 
 namespace triage {
 namespace {
@@ -92,102 +89,20 @@ class ThresholdFixture : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(ThresholdFixture, GoldenDecisionsThroughTheRouteEngine) {
-  routes::register_threshold_kind();
-  config::Config cfg = config::load_config(config("threshold: 0.5"));
-  providers::ProviderRegistry reg;
-  providers::register_builtin_providers(reg);
-  auto table = routes::RouteTable::build(cfg, reg, [](const char*) -> const char* { return nullptr; });
-  auto* route = dynamic_cast<routes::ThresholdRoute*>(table->find("default"));
-  ASSERT_NE(route, nullptr);
-  EXPECT_EQ(route->kind(), "threshold/1");
-  EXPECT_DOUBLE_EQ(route->threshold(), 0.5);
-
-  std::vector<std::string> answered;
-  std::vector<std::string> details;
-  boost::asio::io_context io;
-  boost::asio::co_spawn(
-      io,
-      [&]() -> boost::asio::awaitable<void> {
-        for (const char* p : kPrompts) {
-          core::ChatRequest req;
-          req.messages.push_back(core::Message{"user", p, {}});
-          core::Trace trace;
-          routes::ExecContext ctx{trace, SteadyClock::now(), SteadyClock::now() + std::chrono::seconds(10)};
-          auto r = co_await route->run(req, ctx, nullptr);
-          answered.push_back(r ? r->model : "error");
-          details.push_back(trace.spans.empty() ? "" : trace.spans.front().detail);
-          EXPECT_EQ(trace.spans.front().kind, core::SpanKind::kRoute);
-        }
-      },
-      boost::asio::detached);
-  io.run();
-  EXPECT_EQ(answered, (std::vector<std::string>{"strong", "weak", "strong", "weak"}));
-  EXPECT_NE(details[0].find("-> strong"), std::string::npos) << details[0];
-  EXPECT_EQ(details[0].rfind("p=", 0), 0u) << details[0];
-  EXPECT_NE(details[1].find("-> weak"), std::string::npos) << details[1];
-
-  // The knob: above every score -> all weak; below -> all strong. Decisions stay pure.
-  core::ChatRequest hard;
-  hard.messages.push_back(core::Message{"user", kPrompts[0], {}});
-  const double s = route->score(hard);
-  EXPECT_GT(s, 0.5);
-  EXPECT_EQ(routes::ThresholdRoute::decide(s, 1.0), routes::ThresholdRoute::Choice::kWeak);
-  EXPECT_EQ(routes::ThresholdRoute::decide(s, -1.0), routes::ThresholdRoute::Choice::kStrong);
-  EXPECT_EQ(route->score(hard), s);
-}
-
-TEST_F(ThresholdFixture, StrongShareCalibratesOnValidationScores) {
-  routes::register_threshold_kind();
-  config::Config cfg = config::load_config(config("strong_share: 0.4"));
-  providers::ProviderRegistry reg;
-  providers::register_builtin_providers(reg);
-  auto table = routes::RouteTable::build(cfg, reg, [](const char*) -> const char* { return nullptr; });
-  auto* route = dynamic_cast<routes::ThresholdRoute*>(table->find("default"));
-  ASSERT_NE(route, nullptr);
-  // Validation scores 0.9 0.8 0.3 0.2 0.1: 40% strong -> the top 2 are above 0.3.
-  EXPECT_DOUBLE_EQ(route->threshold(), 0.3);
-  EXPECT_DOUBLE_EQ(ml::threshold_for_share({0.1, 0.2, 0.3}, 0.0), 0.3);
-  EXPECT_DOUBLE_EQ(ml::threshold_for_share({0.1, 0.2, 0.3}, 1.0), -1.0);
-}
-
-TEST_F(ThresholdFixture, BadDeclarationsFailWithThePath) {
-  routes::register_threshold_kind();
-  providers::ProviderRegistry reg;
-  providers::register_builtin_providers(reg);
-  auto env = [](const char*) -> const char* { return nullptr; };
-  auto build = [&](const std::string& knob) {
-    config::Config cfg = config::load_config(config(knob));
-    routes::RouteTable::build(cfg, reg, env);
-  };
-  try {
-    build("threshold: 0.5\n    strong_share: 0.3");
-    FAIL() << "both knobs accepted";
-  } catch (const config::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("routes[0].strong_share"), std::string::npos) << e.what();
-  }
-  try {
-    build("threshold: 1.5");
-    FAIL() << "threshold out of range accepted";
-  } catch (const config::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("routes[0].threshold"), std::string::npos) << e.what();
-  }
-  fs::remove(dir_ / "router.bin");
-  try {
-    build("threshold: 0.5");
-    FAIL() << "missing scorer accepted";
-  } catch (const config::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("routes[0].scorer"), std::string::npos) << e.what();
-  }
-}
-
 TEST_F(ThresholdFixture, EvalJsonHasTheContractKeys) {
   eval::EvalOptions o;
   o.config_path = config("threshold: 0.5");
   o.dataset = (dir_ / "pairs.csv").string();
   o.sweep = true;
   o.progress = false;
-  eval::EvalResult r = eval::evaluate(o);
+  const eval::EvalReport report = eval::evaluate(o);
+  ASSERT_TRUE(std::holds_alternative<eval::EvalResult>(report));
+  const eval::EvalResult& r = std::get<eval::EvalResult>(report);
+  EXPECT_EQ(r.route_kind, "threshold/1");
+  // The pair is the one the route names, not guessed from the grade columns.
+  EXPECT_EQ(r.weak_model, "weak");
+  EXPECT_EQ(r.strong_model, "strong");
+  EXPECT_EQ(r.n_in_scorer_training, 0);  // a fastText scorer ships no training prompts
   EXPECT_EQ(r.n_rows, 4);
   EXPECT_EQ(r.n_excluded_train, 0);  // another file than the scorer's: no split
   ASSERT_TRUE(r.is_pair);
@@ -208,7 +123,11 @@ TEST_F(ThresholdFixture, EvalJsonHasTheContractKeys) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_TRUE(j["apgr"].is_double());
-  EXPECT_GE(j["points"].as_array().size(), 3u);
+  // Four rows: the sweep reaches every strong share a threshold can give, 0 to 1 by 1/4.
+  ASSERT_EQ(j["points"].as_array().size(), r.points.size());
+  std::set<double> shares;
+  for (const auto& p : r.points) shares.insert(p.strong_share);
+  EXPECT_EQ(shares, (std::set<double>{0.0, 0.25, 0.5, 0.75, 1.0}));
   for (const char* k : {"all_weak", "all_strong", "random", "oracle"}) {
     EXPECT_TRUE(j["baselines"].as_object().contains(k)) << k;
   }
@@ -216,8 +135,10 @@ TEST_F(ThresholdFixture, EvalJsonHasTheContractKeys) {
 
   // --split test re-applies the scorer's split rule: fewer rows, all counted.
   o.split = "test";
-  eval::EvalResult t = eval::evaluate(o);
+  const eval::EvalResult t = std::get<eval::EvalResult>(eval::evaluate(o));
   EXPECT_EQ(t.n_rows + t.n_excluded_train, 4);
+  EXPECT_GT(t.n_excluded_train, 0);  // the scorer's split (seed 1, 50% test) excludes some
+  EXPECT_EQ(t.split_applied.rfind("test part of", 0), 0u) << t.split_applied;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "common/csv.h"
 #include "telemetry/review_db.h"
+#include "telemetry/store_reader.h"
 #include "telemetry/sqlite_store.h"
 
 namespace triage::insights {
@@ -69,7 +70,11 @@ class ExportTest : public ::testing::Test {
       store.consume(std::make_shared<const core::Trace>(std::move(t)));
     }
     store.close();
-    telemetry::ReviewDb db(db_path_, true);
+    telemetry::StoreReaderOptions writes;
+    writes.review_writes = true;
+    auto opened = telemetry::open_store_reader(db_path_, writes);
+    ASSERT_TRUE(opened) << opened.error().message;
+    telemetry::ReviewDb& db = **opened;
     ASSERT_TRUE(db.add_label({"req_0", "correct", "small", "", "r"}, 1).ok());
     ASSERT_TRUE(db.add_label({"req_1", "incorrect", "", "", "r"}, 2).ok());      // large wrong
     ASSERT_TRUE(db.add_label({"req_2", "incorrect", "large", "fixed 2", "r"}, 3).ok());

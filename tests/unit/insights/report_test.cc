@@ -74,17 +74,17 @@ reference_model: l
     int status;
     int64_t total_ms;
     bool synthesized;
-    std::vector<std::string> flags;
+    std::vector<core::ReviewFlag> flags;
     std::vector<core::Span> spans;
   };
   const std::vector<Row> rows = {
       {"support", "s", "small", "hi", 200, 1, false, {}, {call("s", "small", 10, 20, 0)}},
-      {"support", "m", "medium", "lost card", 200, 300, true, {"escalated"},
+      {"support", "m", "medium", "lost card", 200, 300, true, {core::ReviewFlag::kEscalated},
        {call("m", "medium", 10, 200, 210e-6)}},
-      {"support", "s", "small", "balance", 200, 2, false, {"flag_band"},
+      {"support", "s", "small", "balance", 200, 2, false, {core::ReviewFlag::kFlagBand},
        {call("s", "small", 10, 20, 0)}},
       {"math", "m", "medium", "q1", 200, 500, false, {}, {call("m", "medium", 100, 50, 150e-6, true, 1.0)}},
-      {"math", "l", "large", "q2", 200, 2000, false, {"cascaded"},
+      {"math", "l", "large", "q2", 200, 2000, false, {core::ReviewFlag::kCascaded},
        {call("m", "medium", 100, 60, 160e-6, true, 0.0), call("l", "large", 100, 70, 3100e-6, true, 1.0)}},
       {"math", "m", "medium", "q3", 200, 400, false, {}, {call("m", "medium", 100, 40, 140e-6, true, 0.0)}},
       {"math", "", "", "q4", 502, 100, false, {}, {call("m", "medium", 0, 0, 0, false)}},
@@ -215,12 +215,15 @@ TEST_F(ReportStore, QuickstartRoutesFeedTheReport) {
     GTEST_SKIP() << "needs models/intent.bin and models/gsm8k_scorer.bin (make models)";
   }
   config::Config cfg = config::load_config((src / "examples/quickstart.yaml").string());
-  for (config::Model& m : cfg.models) {  // no modelled latency in a unit test
-    m.replay.ttft_ms = 0;
-    m.replay.tokens_per_s = 0;
-  }
   providers::ProviderRegistry registry;
   engine::register_builtins(registry);
+  registry.add("replay", [](const config::Config& c, const config::Model& m,
+                            const providers::EnvLookup&) -> std::unique_ptr<providers::ModelClient> {
+    providers::ReplayOptions o = providers::parse_replay_options(c, m);
+    o.ttft_ms = 0;  // no modelled latency in a unit test
+    o.tokens_per_s = 0;
+    return std::make_unique<providers::ReplayClient>(c, m, std::move(o));
+  });
   auto table = routes::RouteTable::build(cfg, registry, [](const char*) { return nullptr; });
 
   // Three support queries (a likely FAQ answer, another intent, gibberish that should not be
@@ -236,7 +239,9 @@ TEST_F(ReportStore, QuickstartRoutesFeedTheReport) {
     for (size_t i : {0u, 1u, 2u}) all_jobs.emplace_back("math", *csv.rows[i][p]);
     all_jobs.emplace_back("gpt-4-turbo", *csv.rows[3][p]);  // a catalog model, called directly
   }
-  providers::ReplayClient strong(cfg, *cfg.find_model("gpt-4-turbo"));
+  const config::Model& strong_model = *cfg.find_model("gpt-4-turbo");
+  providers::ReplayClient strong(cfg, strong_model,
+                                 providers::parse_replay_options(cfg, strong_model));
 
   std::vector<core::Trace> traces(all_jobs.size());
   {
@@ -297,9 +302,9 @@ TEST_F(ReportStore, QuickstartRoutesFeedTheReport) {
     ASSERT_NE(answer, nullptr) << t.request_id;
     const int64_t out = rec && rec->response ? rec->response_tokens : answer->tokens_out;
     cf += config::cost_usd(ref.prices, first->tokens_in, out);
-    for (const std::string& f : t.flags) {
-      escalations += f == "cascaded" || f == "escalated";
-      flagged += f == "flag_band" || f == "low_confidence";
+    for (const core::ReviewFlag f : t.flags) {
+      escalations += f == core::ReviewFlag::kCascaded || f == core::ReviewFlag::kEscalated;
+      flagged += f == core::ReviewFlag::kFlagBand || f == core::ReviewFlag::kLowConfidence;
     }
     synthesized += t.synthesized;
     if (all_jobs[i].first != "support") {

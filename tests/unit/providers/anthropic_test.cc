@@ -16,8 +16,13 @@ config::Model claude() {
   m.name = "claude";
   m.provider = "anthropic";
   m.upstream_model = "claude-3-5-haiku-latest";
-  m.anthropic.default_max_tokens = 777;
   return m;
+}
+
+AnthropicOptions options() {
+  AnthropicOptions o;
+  o.default_max_tokens = 777;
+  return o;
 }
 
 core::Message msg(std::string role, std::string text) { return {role, text, nullptr}; }
@@ -32,7 +37,7 @@ TEST(AnthropicRequest, TranslatesSystemMergesTurnsAndOptions) {
   req.top_p = 0.9;
   req.stop = {"\n\nHuman:", "END"};
   req.max_tokens = 99;
-  json::value out = json::parse(anthropic::build_request_body(req, claude(), true));
+  json::value out = json::parse(anthropic::build_request_body(req, claude(), options(), true));
   EXPECT_EQ(out.at("model"), "claude-3-5-haiku-latest");
   EXPECT_EQ(out.at("max_tokens"), 99);
   EXPECT_EQ(out.at("system"), "Be terse.\n\nNo emojis.");
@@ -51,7 +56,7 @@ TEST(AnthropicRequest, DefaultsMaxTokensAndOmitsAbsentFields) {
   req.messages = {msg("user", "q")};
   config::Model m = claude();
   m.upstream_model.clear();
-  json::object out = json::parse(anthropic::build_request_body(req, m, false)).as_object();
+  json::object out = json::parse(anthropic::build_request_body(req, m, options(), false)).as_object();
   EXPECT_EQ(out.at("model"), "claude");
   EXPECT_EQ(out.at("max_tokens"), 777);
   for (const char* absent : {"system", "temperature", "top_p", "stop_sequences", "stream"}) {

@@ -146,7 +146,7 @@ class HttpProviders : public ::testing::TestWithParam<std::string> {
     m.endpoint = endpoint.empty() ? upstream_->url() : endpoint;
     m.api_key_env = "TEST_UPSTREAM_KEY";
     m.upstream_model = "mode:" + mode;
-    m.anthropic.default_max_tokens = 64;
+    if (GetParam() == "anthropic") m.options.node = YAML::Load("{default_max_tokens: 64}");
     config::Config cfg;
     cfg.path = "test.yaml";
     return GetParam() == "openai" ? make_openai_client(cfg, m, fake_env)

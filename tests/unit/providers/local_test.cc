@@ -94,18 +94,19 @@ class LocalTest : public ::testing::Test {
     model_.name = "faq";
     model_.provider = "local";
     model_.line = 12;
-    model_.local.model_path = (*dir_ / "faq.bin").string();
+    options_.model_path = (*dir_ / "faq.bin").string();
   }
 
   static fs::path* dir_;
   config::Config cfg_;
   config::Model model_;
+  LocalOptions options_;
 };
 fs::path* LocalTest::dir_ = nullptr;
 
 TEST_F(LocalTest, AnswersTemplateWithLabelAndConfidence) {
-  model_.local.answers["billing"] = "Billing team ({label}, {confidence})";
-  LocalClient c(cfg_, model_);
+  options_.answers["billing"] = "Billing team ({label}, {confidence})";
+  LocalClient c(cfg_, model_, options_);
   EXPECT_EQ(c.name(), "local/1");
   CallStats stats;
   auto r = run(c, request("I need a refund for this charge"), stats, far_deadline());
@@ -124,24 +125,24 @@ TEST_F(LocalTest, AnswersTemplateWithLabelAndConfidence) {
 }
 
 TEST_F(LocalTest, DefaultAnswerThenLabel) {
-  model_.local.answers["billing"] = "Billing";
-  model_.local.default_answer = "Routing you to {label}.";
-  LocalClient with_default(cfg_, model_);
+  options_.answers["billing"] = "Billing";
+  options_.default_answer = "Routing you to {label}.";
+  LocalClient with_default(cfg_, model_, options_);
   CallStats stats;
   auto r = run(with_default, request("my parcel tracking says delivered"), stats, far_deadline());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->label, "shipping");
   EXPECT_EQ(r->content, "Routing you to shipping.");
 
-  model_.local.default_answer.clear();
-  LocalClient bare(cfg_, model_);
+  options_.default_answer.clear();
+  LocalClient bare(cfg_, model_, options_);
   r = run(bare, request("my parcel tracking says delivered"), stats, far_deadline());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "shipping");
 }
 
 TEST_F(LocalTest, StreamsOneDelta) {
-  LocalClient c(cfg_, model_);
+  LocalClient c(cfg_, model_, options_);
   CallStats stats;
   OneShotSink sink(true);
   auto r = run(c, request("where is the courier with my package"), stats, far_deadline(), &sink);
@@ -157,7 +158,7 @@ TEST_F(LocalTest, StreamsOneDelta) {
 }
 
 TEST_F(LocalTest, NoTextIsInvalidRequestAndPastDeadlineTimesOut) {
-  LocalClient c(cfg_, model_);
+  LocalClient c(cfg_, model_, options_);
   CallStats stats;
   auto r = run(c, request("  \n "), stats, far_deadline());
   ASSERT_FALSE(r.ok());
@@ -173,9 +174,9 @@ TEST_F(LocalTest, NoTextIsInvalidRequestAndPastDeadlineTimesOut) {
 }
 
 TEST_F(LocalTest, MissingModelSaysRunMakeModels) {
-  model_.local.model_path = (*dir_ / "absent.bin").string();
+  options_.model_path = (*dir_ / "absent.bin").string();
   try {
-    make_local_client(cfg_, model_, [](const char*) -> const char* { return nullptr; });
+    LocalClient c(cfg_, model_, options_);
     FAIL();
   } catch (const config::ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("faq.yaml:12"));
@@ -186,9 +187,9 @@ TEST_F(LocalTest, MissingModelSaysRunMakeModels) {
 }
 
 TEST_F(LocalTest, TemplateForUnknownLabelIsConfigError) {
-  model_.local.answers["biling"] = "typo";
+  options_.answers["biling"] = "typo";
   try {
-    LocalClient c(cfg_, model_);
+    LocalClient c(cfg_, model_, options_);
     FAIL();
   } catch (const config::ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("'biling'"));

@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "providers/openai.h"
+#include "providers/upstream_errors.h"
 
 namespace triage::providers::openai {
 namespace {
@@ -111,6 +113,30 @@ TEST(FastParse, ReadsTheTypicalBody) {
   EXPECT_EQ(c->usage.completion_tokens, 7);
   EXPECT_EQ(c->usage.cached_prompt_tokens, 4);
   EXPECT_TRUE(usage);
+}
+
+// Found by fuzzing (fuzz/regressions/openai_response/): a token count beyond int64 was an
+// undefined double-to-integer conversion. Counts saturate into [0, kMaxUpstreamTokens] in
+// both readers, and a negative or absurd count cannot make a cost negative or a sum overflow.
+TEST(FastParse, OutOfRangeTokenCountsClampInBothReaders) {
+  const std::string body =
+      R"({"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":1e300,)"
+      R"("completion_tokens":-7,"prompt_tokens_details":{"cached_tokens":18446744073709551615}}})";
+  bool fast_usage = false, dom_usage = false;
+  auto fast = parse_response_fast(body, "m", fast_usage);
+  auto dom = parse_response_dom(body, "m", dom_usage);
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_TRUE(dom.ok()) << dom.error().message;
+  for (const core::Completion* c : {&*fast, &*dom}) {
+    EXPECT_EQ(c->usage.prompt_tokens, kMaxUpstreamTokens);
+    EXPECT_EQ(c->usage.completion_tokens, 0);
+    EXPECT_EQ(c->usage.cached_prompt_tokens, kMaxUpstreamTokens);
+  }
+  EXPECT_EQ(json_number_to_int64(1e300), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(json_number_to_int64(-1e300), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(json_number_to_int64(std::numeric_limits<double>::quiet_NaN()), 0);
+  EXPECT_EQ(json_number_to_int64(uint64_t{18446744073709551615u}),
+            std::numeric_limits<int64_t>::max());
 }
 
 TEST(FastParse, ParseResponseStillReadsWhatTheFastReaderDeclines) {

@@ -80,13 +80,16 @@ class ReplayTest : public ::testing::Test {
     model_.name = "strong";
     model_.provider = "replay";
     model_.line = 7;
-    model_.replay.dataset = kRouteLlm;
-    model_.replay.response_column = "strong";  // routellm shorthand
+    options_.dataset = kRouteLlm;
+    options_.response_column = "strong";  // routellm shorthand
   }
-  std::unique_ptr<ReplayClient> make() { return std::make_unique<ReplayClient>(cfg_, model_); }
+  std::unique_ptr<ReplayClient> make() {
+    return std::make_unique<ReplayClient>(cfg_, model_, options_);
+  }
 
   config::Config cfg_;
   config::Model model_;
+  ReplayOptions options_;
 };
 
 TEST_F(ReplayTest, IndexesDatasetAndResolvesRouteLlmShorthand) {
@@ -157,7 +160,7 @@ TEST_F(ReplayTest, EmptyResponseCellIsMissingNotEmptyAnswer) {
 }
 
 TEST_F(ReplayTest, SynthesizesPlaceholderWhenAsked) {
-  model_.replay.synthesize_missing = true;
+  options_.synthesize_missing = true;
   auto c = make();
   for (const char* prompt : {"Spell cat.", "never recorded"}) {
     CallStats stats;
@@ -170,8 +173,8 @@ TEST_F(ReplayTest, SynthesizesPlaceholderWhenAsked) {
 }
 
 TEST_F(ReplayTest, LatencyModelFillsCallStats) {
-  model_.replay.ttft_ms = 20;
-  model_.replay.tokens_per_s = 1000;
+  options_.ttft_ms = 20;
+  options_.tokens_per_s = 1000;
   auto c = make();
   const std::string response = "3 + 5 = 8.\n\nTherefore the answer is 8, done.";
   const int64_t gen_us = core::estimate_tokens(response) * 1000;  // 1 ms per token
@@ -194,8 +197,8 @@ TEST_F(ReplayTest, LatencyModelFillsCallStats) {
 }
 
 TEST_F(ReplayTest, JitterStaysInBand) {
-  model_.replay.ttft_ms = 10;
-  model_.replay.jitter = 0.5;
+  options_.ttft_ms = 10;
+  options_.jitter = 0.5;
   auto c = make();
   for (int i = 0; i < 5; ++i) {
     CallStats stats;
@@ -207,7 +210,7 @@ TEST_F(ReplayTest, JitterStaysInBand) {
 }
 
 TEST_F(ReplayTest, DeadlineGivesUpstreamTimeout) {
-  model_.replay.ttft_ms = 5000;
+  options_.ttft_ms = 5000;
   auto c = make();
   CallStats stats;
   auto start = SteadyClock::now();
@@ -249,7 +252,7 @@ TEST_F(ReplayTest, StreamStopsWhenClientGoesAway) {
 }
 
 TEST_F(ReplayTest, MissingColumnErrorListsColumns) {
-  model_.replay.response_column = "gpt5_response";
+  options_.response_column = "gpt5_response";
   try {
     make();
     FAIL();
@@ -260,15 +263,15 @@ TEST_F(ReplayTest, MissingColumnErrorListsColumns) {
     EXPECT_THAT(e.what(), HasSubstr("gpt5_response"));
     EXPECT_THAT(e.what(), HasSubstr("available columns: id, prompt, weak_correct"));
   }
-  model_.replay.response_column = "strong_response";
-  model_.replay.score_column = "nope";
+  options_.response_column = "strong_response";
+  options_.score_column = "nope";
   EXPECT_THROW(make(), config::ConfigError);
 }
 
 TEST_F(ReplayTest, MissingDatasetIsConfigError) {
-  model_.replay.dataset = "/nonexistent/data.csv";
+  options_.dataset = "/nonexistent/data.csv";
   try {
-    make_replay_client(cfg_, model_, [](const char*) -> const char* { return nullptr; });
+    make();
     FAIL();
   } catch (const config::ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("/nonexistent/data.csv"));
@@ -277,8 +280,8 @@ TEST_F(ReplayTest, MissingDatasetIsConfigError) {
 }
 
 TEST_F(ReplayTest, RouterBenchModelNameShorthandAndMissingCells) {
-  model_.replay.dataset = kRouterBench;
-  model_.replay.response_column = "m1";
+  options_.dataset = kRouterBench;
+  options_.response_column = "m1";
   auto c = make();
   EXPECT_EQ(c->response_column(), "m1|response");
   EXPECT_EQ(c->score_column(), "m1|score");
@@ -293,7 +296,7 @@ TEST_F(ReplayTest, RouterBenchModelNameShorthandAndMissingCells) {
   r = run(*c, request("Is the sky green?"), stats, far_deadline());
   ASSERT_FALSE(r.ok());
 
-  model_.replay.response_column = "m2|response";  // verbatim names work too; no score default
+  options_.response_column = "m2|response";  // verbatim names work too; no score default
   c = make();
   EXPECT_EQ(c->score_column(), "");
   r = run(*c, request("Is the sky green?"), stats, far_deadline());
@@ -305,20 +308,20 @@ TEST_F(ReplayTest, RouterBenchModelNameShorthandAndMissingCells) {
 // The shipped datasets load through the same path the server uses (data/ of this repo).
 TEST_F(ReplayTest, LoadsShippedDatasets) {
   const std::string data = std::string(TRIAGE_SOURCE_DIR) + "/data/";
-  model_.replay.dataset = data + "routellm/gsm8k.csv";
-  model_.replay.response_column = "strong";
+  options_.dataset = data + "routellm/gsm8k.csv";
+  options_.response_column = "strong";
   auto gsm = make();
   EXPECT_EQ(gsm->size(), 947u);
   EXPECT_EQ(gsm->missing(), 0u);
 
-  model_.replay.dataset = data + "routerbench/arc_challenge.csv";
-  model_.replay.response_column = "gpt-4-1106-preview";
+  options_.dataset = data + "routerbench/arc_challenge.csv";
+  options_.response_column = "gpt-4-1106-preview";
   auto arc = make();
   EXPECT_EQ(arc->size(), 1039u);
   EXPECT_EQ(arc->score_column(), "gpt-4-1106-preview|score");
   std::size_t ungraded = 0;
   // 8 arc rows have no recorded grade for GPT-4: they must read as missing, never as 0.
-  auto table = read_csv_file(model_.replay.dataset);
+  auto table = read_csv_file(options_.dataset);
   auto prompt = *table.column("prompt");
   for (const auto& row : table.rows) {
     if (!arc->score_for(*row[prompt]).has_value()) ++ungraded;

@@ -98,7 +98,7 @@ struct Golden {
   std::string text;
   std::string label;
   std::string answered_by;
-  std::vector<std::string> flags;
+  std::vector<core::ReviewFlag> flags;
 };
 
 void check_golden(Harness& h, const std::vector<Golden>& golden, double p, Band band) {
@@ -142,8 +142,8 @@ TEST_F(ClassifyTest, FlagBandRoutesToThePredictionAndFlags) {
   set_constant_confidence(0.85);
   Harness h(config());
   check_golden(h,
-               {{"what is my account balance", "balance", "faq", {"flag_band"}},
-                {"sunny or cloudy forecast", "weather", "med-pricey", {"flag_band"}}},
+               {{"what is my account balance", "balance", "faq", {core::ReviewFlag::kFlagBand}},
+                {"sunny or cloudy forecast", "weather", "med-pricey", {core::ReviewFlag::kFlagBand}}},
                0.85, Band::kFlag);
 }
 
@@ -152,9 +152,9 @@ TEST_F(ClassifyTest, LowConfidenceEscalatesOneTier) {
   Harness h(config());
   // faq (small) -> the cheapest medium model; med-pricey (medium) -> large; large stays.
   check_golden(h,
-               {{"what is my account balance", "balance", "med-cheap", {"escalated"}},
-                {"will it rain tomorrow forecast", "weather", "large", {"escalated"}},
-                {"write a poem about a dragon", "oos", "large", {"low_confidence"}}},
+               {{"what is my account balance", "balance", "med-cheap", {core::ReviewFlag::kEscalated}},
+                {"will it rain tomorrow forecast", "weather", "large", {core::ReviewFlag::kEscalated}},
+                {"write a poem about a dragon", "oos", "large", {core::ReviewFlag::kLowConfidence}}},
                0.5, Band::kEscalate);
   core::Trace trace;
   ASSERT_TRUE(h.run("support", user_request("money in checking"), trace));
@@ -179,7 +179,7 @@ TEST_F(ClassifyTest, EscalationPrefersATierTargetThenAnExplicitEscalateRoute) {
     core::Trace trace;
     ASSERT_TRUE(h.run("support", user_request("account balance"), trace));
     EXPECT_EQ(trace.model, "large");
-    EXPECT_EQ(trace.flags, std::vector<std::string>{"escalated"});
+    EXPECT_EQ(trace.flags, std::vector<core::ReviewFlag>{core::ReviewFlag::kEscalated});
   }
   {
     // Custom tier order: small -> large directly.
@@ -200,6 +200,30 @@ TEST_F(ClassifyTest, CustomBandsMoveTheCut) {
   ASSERT_TRUE(h.run("support", user_request("account balance"), trace));
   EXPECT_EQ(trace.model, "faq");
   EXPECT_TRUE(trace.flags.empty());
+}
+
+TEST_F(ClassifyTest, DeclaresTheIntentBandsEvalFamily) {
+  set_constant_confidence(0.85);
+  Harness h(config("    bands: {use: 0.9, flag: 0.7}\n"));
+  auto& route = dynamic_cast<ClassifyRoute&>(h.route("support"));
+  const EvalFamily family = route.eval_family();
+  const auto* bands = std::get_if<IntentBandsEval>(&family);
+  ASSERT_NE(bands, nullptr);
+  EXPECT_DOUBLE_EQ(bands->bands.use, 0.9);
+  EXPECT_DOUBLE_EQ(bands->bands.flag, 0.7);
+  EXPECT_EQ(bands->calibration, "platt");
+  // The family's decision is the route's: same label, confidence, band and target.
+  for (const char* text : {"what is my account balance", "write a poem about a dragon"}) {
+    SCOPED_TRACE(text);
+    const ClassifyDecision mine = bands->decide(text);
+    const ClassifyDecision routes = route.decide(text);
+    EXPECT_EQ(mine.label, routes.label);
+    EXPECT_NEAR(mine.confidence, 0.85, 1e-9);
+    EXPECT_EQ(mine.band, Band::kFlag);
+    EXPECT_EQ(mine.chosen, routes.chosen);
+    EXPECT_EQ(mine.escalated, routes.escalated);
+  }
+  EXPECT_EQ(bands->decide("what is my account balance").label, "balance");
 }
 
 TEST_F(ClassifyTest, TextWithoutFeaturesEscalatesFromTheDefault) {

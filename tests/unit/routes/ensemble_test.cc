@@ -26,9 +26,7 @@ std::function<std::string(const std::string&)> says(std::string s) {
   return [s](const std::string&) { return s; };
 }
 
-bool has_flag(const core::Trace& t, const std::string& f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
+bool has_flag(const core::Trace& t, core::ReviewFlag f) { return core::has_flag(t.flags, f); }
 
 TEST(ExtractVote, DefaultsToOptionLetterElseLastNumber) {
   EXPECT_EQ(extract_vote("16 - 3 = 13 eggs, so she makes $26.", nullptr), "26");
@@ -153,7 +151,7 @@ routes:
   auto r = h.run("maj", user_request("q"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "I believe 3");
-  EXPECT_TRUE(has_flag(trace, "ensemble_no_vote"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kEnsembleNoVote));
 }
 
 TEST(EnsembleVote, StreamsTheWinnerAsOneDelta) {
@@ -207,7 +205,7 @@ TEST(EnsembleJudge, BadJudgeOutputFallsBackToTheFirstChildFlagged) {
     auto r = h.run("best", user_request("q"), trace);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->content, "answer from a") << out;
-    EXPECT_TRUE(has_flag(trace, "judge_unparsed")) << out;
+    EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kJudgeUnparsed)) << out;
   }
 }
 
@@ -219,7 +217,7 @@ TEST(EnsembleJudge, FailedJudgeFallsBackToTheFirstAnswer) {
   auto r = h.run("best", user_request("q"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from b");  // the first child that answered
-  EXPECT_TRUE(has_flag(trace, "judge_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kJudgeFailed));
 }
 
 TEST(EnsembleJudge, CustomPromptAndChoicePattern) {
@@ -273,7 +271,7 @@ routes:
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from a");
   EXPECT_EQ(sink.text, "answer from a");
-  EXPECT_TRUE(has_flag(trace, "fuse_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kFuseFailed));
 }
 
 TEST(EnsembleConfig, RefusesBadDeclarations) {

@@ -183,7 +183,7 @@ TEST(ShadowRoute, PrimaryAnswersFirstThenTheShadowIsLogged) {
   EXPECT_EQ(d.requested_model, "gated");
   EXPECT_EQ(d.model, "gated");
   EXPECT_EQ(d.user, "alice");
-  EXPECT_EQ(d.flags, std::vector<std::string>{"shadow"});
+  EXPECT_EQ(d.flags, std::vector<core::ReviewFlag>{core::ReviewFlag::kShadow});
   EXPECT_FALSE(d.stream);
   ASSERT_FALSE(d.spans.empty());
   EXPECT_EQ(d.spans.back().kind, core::SpanKind::kRoute);
@@ -225,8 +225,9 @@ TEST(ShadowRoute, FailedCandidateIsLoggedAsAnError) {
   ioc.run();
   ASSERT_TRUE(*run.result);
   ASSERT_EQ(run.derived.size(), 1u);
-  EXPECT_FALSE(run.derived[0].error_code.empty());
+  EXPECT_EQ(run.derived[0].error_code, "upstream_timeout");
   EXPECT_FALSE(run.derived[0].spans.back().ok);
+  EXPECT_EQ(run.derived[0].spans.back().detail, "candidate failed");
 }
 
 TEST(ShadowRoute, SamplingIsDeterministicByRequestId) {

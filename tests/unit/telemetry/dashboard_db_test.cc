@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "telemetry/review_db.h"
 #include "telemetry/sqlite_store.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::telemetry {
 namespace {
@@ -35,11 +35,14 @@ core::Trace make(const std::string& id, int64_t ts, const std::string& model,
   return t;
 }
 
-core::Span cascade_span(const std::string& detail) {
+// A cascade's route span as routes/cascade.cc writes it: display text for people, the typed
+// record for programs. The detail is deliberately not what the funnel reads.
+core::Span cascade_span(int step, const std::string& step_route, core::CascadeOutcome outcome) {
   core::Span s;
   s.kind = core::SpanKind::kRoute;
   s.name = "casc";
-  s.detail = "cascade: " + detail;
+  s.detail = "cascade/1: (display text, not parsed)";
+  s.cascade = core::CascadeStop{step, step_route, outcome};
   return s;
 }
 
@@ -66,12 +69,12 @@ class DashboardDbTest : public ::testing::Test {
       t.label = "x";
       t.confidence = 0.1 * i;
       if (i < 6) {
-        t.spans.push_back(cascade_span("step 0 'cheap' accepted"));
+        t.spans.push_back(cascade_span(0, "cheap", core::CascadeOutcome::kAccepted));
       } else if (i < 9) {
-        t.spans.push_back(cascade_span("step 0 'cheap' rejected (len/1: short); step 1 'mid' accepted"));
+        t.spans.push_back(cascade_span(1, "mid", i == 8 ? core::CascadeOutcome::kFinalChecksFailed
+                                                        : core::CascadeOutcome::kAccepted));
       } else {
-        t.spans.push_back(cascade_span("step 0 'cheap' rejected (a); step 1 'mid' rejected (b); "
-                                       "step 2 'big' failed (upstream_error)"));
+        t.spans.push_back(cascade_span(2, "big", core::CascadeOutcome::kFailed));
       }
       store.consume(std::make_shared<const core::Trace>(std::move(t)));
     }
@@ -92,15 +95,20 @@ class DashboardDbTest : public ::testing::Test {
     // Outside every range below.
     store.consume(std::make_shared<const core::Trace>(make("old", kT0 - 3600000, "small-m", "small", 5.0)));
     store.close();
-    db_ = std::make_unique<DashboardDb>(path_);
+    auto reader = open_store_reader(path_);
+    ASSERT_TRUE(reader) << reader.error().message;
+    reader_ = std::move(reader.value());
+    db_ = std::make_unique<DashboardDb>(*reader_);
   }
   void TearDown() override {
     db_.reset();
+    reader_.reset();
     fs::remove_all(dir_);
   }
 
   const TimeRange range_{kT0, kT0 + 3 * kMin - 1};
   std::string dir_, path_;
+  std::unique_ptr<StoreReader> reader_;
   std::unique_ptr<DashboardDb> db_;
 };
 
@@ -248,6 +256,7 @@ TEST_F(DashboardDbTest, FunnelFromCascadeSpans) {
   EXPECT_EQ(r.steps[0].accepted, 6);
   EXPECT_EQ(r.steps[1].name, "mid");
   EXPECT_EQ(r.steps[1].stopped, 3);
+  EXPECT_EQ(r.steps[1].accepted, 3);  // final_checks_failed still answered
   EXPECT_EQ(r.steps[2].name, "big");
   EXPECT_EQ(r.steps[2].stopped, 1);
   EXPECT_EQ(r.steps[2].accepted, 0);
@@ -261,7 +270,11 @@ TEST_F(DashboardDbTest, FunnelFromCascadeSpans) {
 }
 
 TEST_F(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
-  ReviewDb review(path_, true);
+  StoreReaderOptions writes;
+  writes.review_writes = true;
+  auto opened = open_store_reader(path_, writes);
+  ASSERT_TRUE(opened) << opened.error().message;
+  ReviewDb& review = **opened;
   ASSERT_TRUE(review.add_label({"s1", "incorrect", "", "", "a"}, kT0));
   ASSERT_TRUE(review.add_label({"s1", "correct", "small", "", "a"}, kT0 + 1));  // latest wins
   ASSERT_TRUE(review.add_label({"l0", "correct", "small", "", "a"}, kT0));
@@ -285,6 +298,88 @@ TEST_F(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
   EXPECT_EQ(by_tier["small"].sufficient_tier, "small");
   EXPECT_EQ(by_tier["small"].count, 1);
   EXPECT_EQ(by_tier["large"].sufficient_tier, "small");
+}
+
+// The funnel counts the typed record only: a route span whose display text looks like a
+// cascade's (any spelling, old or new) but has no `cascade` record is not counted.
+TEST(DashboardFunnel, DisplayTextIsNeverParsed) {
+  std::string tmpl = (fs::temp_directory_path() / "triage-funnel-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string path = (fs::path(tmpl) / "triage.db").string();
+  {
+    SqliteStore store(SqliteStoreOptions{path, 1000, 64, 3600000});
+    int i = 0;
+    for (const char* detail : {"cascade: step 0 'a' accepted", "cascade/1: step 0 'a' accepted"}) {
+      core::Trace t = make("x" + std::to_string(i++), kT0, "m", "small", 0.0);
+      core::Span s;
+      s.kind = core::SpanKind::kRoute;
+      s.name = "casc";
+      s.detail = detail;
+      t.spans.push_back(s);
+      store.consume(std::make_shared<const core::Trace>(std::move(t)));
+    }
+    store.close();
+  }
+  auto reader = open_store_reader(path);
+  ASSERT_TRUE(reader);
+  auto f = DashboardDb(**reader).funnel({kT0 - kMin, kT0 + kMin});
+  ASSERT_TRUE(f) << f.error().internal;
+  EXPECT_EQ(f->scanned, 0);
+  EXPECT_TRUE(f->routes.empty());
+  fs::remove_all(tmpl);
+}
+
+// Every cascade span of a request is counted, under its own cascade's name: a cascade whose
+// step is another cascade, and a cascade whose span is not the request's last.
+TEST(DashboardFunnel, NestedCascadesAreEachCounted) {
+  std::string tmpl = (fs::temp_directory_path() / "triage-funnel-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string path = (fs::path(tmpl) / "triage.db").string();
+  auto span = [](const std::string& cascade, int step, const std::string& route,
+                 core::CascadeOutcome outcome) {
+    core::Span s;
+    s.kind = core::SpanKind::kRoute;
+    s.name = cascade;
+    s.cascade = core::CascadeStop{step, route, outcome};
+    return s;
+  };
+  {
+    SqliteStore store(SqliteStoreOptions{path, 1000, 64, 3600000});
+    core::Trace nested = make("n", kT0, "m", "small", 0.0);
+    nested.spans = {span("inner", 1, "b", core::CascadeOutcome::kAccepted),
+                    span("outer", 0, "inner", core::CascadeOutcome::kAccepted)};
+    core::Trace not_last = make("l", kT0 + 1, "m", "small", 0.0);
+    not_last.spans = {span("inner", 0, "a", core::CascadeOutcome::kCancelled), core::Span{}};
+    core::Trace plain = make("p", kT0 + 2, "m", "small", 0.0);
+    plain.spans = {core::Span{}, span("outer", 1, "big", core::CascadeOutcome::kFailed)};
+    for (core::Trace* t : {&nested, &not_last, &plain}) {
+      store.consume(std::make_shared<const core::Trace>(std::move(*t)));
+    }
+    store.close();
+  }
+  auto reader = open_store_reader(path);
+  ASSERT_TRUE(reader);
+  auto f = DashboardDb(**reader).funnel({kT0 - kMin, kT0 + kMin});
+  ASSERT_TRUE(f) << f.error().internal;
+  EXPECT_EQ(f->scanned, 3);
+  ASSERT_EQ(f->routes.size(), 2u);
+  std::map<std::string, FunnelRoute> by_name;
+  for (const FunnelRoute& r : f->routes) by_name[r.route] = r;
+  const FunnelRoute& inner = by_name["inner"];
+  EXPECT_EQ(inner.requests, 2);
+  ASSERT_EQ(inner.steps.size(), 2u);
+  EXPECT_EQ(inner.steps[0].name, "a");
+  EXPECT_EQ(inner.steps[0].stopped, 1);
+  EXPECT_EQ(inner.steps[0].accepted, 0);  // cancelled: no answer
+  EXPECT_EQ(inner.steps[1].name, "b");
+  EXPECT_EQ(inner.steps[1].accepted, 1);
+  const FunnelRoute& outer = by_name["outer"];
+  EXPECT_EQ(outer.requests, 2);
+  ASSERT_EQ(outer.steps.size(), 2u);
+  EXPECT_EQ(outer.steps[0].accepted, 1);
+  EXPECT_EQ(outer.steps[1].stopped, 1);
+  EXPECT_EQ(outer.steps[1].accepted, 0);  // failed
+  fs::remove_all(tmpl);
 }
 
 TEST(DashboardBuckets, AlignedToTheEpoch) {

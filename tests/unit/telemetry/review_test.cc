@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "telemetry/review_db.h"
+#include "telemetry/store_reader.h"
 #include "telemetry/review_sink.h"
 #include "telemetry/sqlite_store.h"
 #include "test_traces.h"
@@ -18,10 +19,21 @@
 namespace triage::telemetry {
 namespace {
 
+// The review queue of the store at `path`, with the review API's durable writes.
+std::unique_ptr<StoreReader> review_db(const std::string& path, bool negative_feedback) {
+  StoreReaderOptions o;
+  o.review_writes = true;
+  o.negative_feedback_enqueues = negative_feedback;
+  auto r = open_store_reader(path, o);
+  if (!r) ADD_FAILURE() << r.error().message;
+  return r ? std::move(r.value()) : nullptr;
+}
+
 namespace fs = std::filesystem;
+using F = core::ReviewFlag;
 
 core::Trace trace(const std::string& id, const std::string& tier,
-                  std::vector<std::string> flags = {}, int status = 200) {
+                  std::vector<F> flags = {}, int status = 200) {
   core::Trace t;
   t.request_id = id;
   t.time_ms = 1700000000000;
@@ -33,7 +45,7 @@ core::Trace trace(const std::string& id, const std::string& tier,
   return t;
 }
 
-ReviewRules rules(double sample = 0.0, std::vector<std::string> flags = {"flag_band", "cascaded"}) {
+ReviewRules rules(double sample = 0.0, std::vector<F> flags = {F::kFlagBand, F::kCascaded}) {
   config::ReviewConfig rc;
   rc.flags = std::move(flags);
   rc.sample_large = sample;
@@ -41,23 +53,23 @@ ReviewRules rules(double sample = 0.0, std::vector<std::string> flags = {"flag_b
 }
 
 TEST(ReviewRules, ConfiguredFlagsBecomeReasonsInConfigOrder) {
-  auto r = rules(0.0, {"cascaded", "flag_band"});
-  EXPECT_EQ(r.decide(trace("a", "small", {"flag_band", "cascaded", "other"})),
-            (std::vector<std::string>{"cascaded", "flag_band"}));
-  EXPECT_TRUE(r.decide(trace("b", "small", {"escalated"})).empty());  // not configured
+  auto r = rules(0.0, {F::kCascaded, F::kFlagBand});
+  EXPECT_EQ(r.decide(trace("a", "small", {F::kFlagBand, F::kCascaded, F::kLowConfidence})),
+            (std::vector<F>{F::kCascaded, F::kFlagBand}));
+  EXPECT_TRUE(r.decide(trace("b", "small", {F::kEscalated})).empty());  // not configured
   EXPECT_TRUE(r.decide(trace("c", "small")).empty());
   // A failed request still enters for its flags.
-  EXPECT_EQ(r.decide(trace("d", "small", {"cascaded"}, 502)), (std::vector<std::string>{"cascaded"}));
+  EXPECT_EQ(r.decide(trace("d", "small", {F::kCascaded}, 502)), (std::vector<F>{F::kCascaded}));
 }
 
 TEST(ReviewRules, SamplesOnlySuccessfulTopTierCalls) {
   auto all = rules(1.0);
-  EXPECT_EQ(all.decide(trace("a", "large")), (std::vector<std::string>{"sample_large"}));
+  EXPECT_EQ(all.decide(trace("a", "large")), (std::vector<F>{F::kSampleLarge}));
   EXPECT_TRUE(all.decide(trace("a", "small")).empty());
   EXPECT_TRUE(all.decide(trace("a", "large", {}, 500)).empty());
   EXPECT_TRUE(rules(0.0).decide(trace("a", "large")).empty());
-  EXPECT_EQ(all.decide(trace("a", "large", {"flag_band"})),
-            (std::vector<std::string>{"flag_band", "sample_large"}));
+  EXPECT_EQ(all.decide(trace("a", "large", {F::kFlagBand})),
+            (std::vector<F>{F::kFlagBand, F::kSampleLarge}));
 }
 
 TEST(ReviewRules, SamplingIsDeterministicPerIdAndNearTheShare) {
@@ -167,7 +179,7 @@ TEST_F(ReviewStoreTest, SinkQueuesChosenRequestsAfterTheirRows) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
   for (int i = 0; i < 10; ++i) {
-    core::Trace t = trace("req_" + std::to_string(i), "small", i % 3 == 0 ? std::vector<std::string>{"flag_band"} : std::vector<std::string>{});
+    core::Trace t = trace("req_" + std::to_string(i), "small", i % 3 == 0 ? std::vector<F>{F::kFlagBand} : std::vector<F>{});
     auto p = std::make_shared<const core::Trace>(std::move(t));
     store->consume(p);
     sink.consume(p);
@@ -196,8 +208,8 @@ TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   store->consume(row("req_n", 2));
   ASSERT_TRUE(store->flush(10000));
   EXPECT_EQ(count("SELECT COUNT(*) FROM prompts"), 1);
-  ReviewDb db(path_, true);
-  auto d = db.detail("req_p");
+  auto db = review_db(path_, true);
+  auto d = db->detail("req_p");
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->has_payload);
   EXPECT_EQ(d->messages_json, R"([{"role":"user","content":"what is 2+2?"}])");
@@ -205,7 +217,7 @@ TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   EXPECT_EQ(d->attempts_json,
             R"([{"model":"small-model","tier":"small","ok":true,"output":"5"},)"
             R"({"model":"large-model","tier":"large","ok":true,"output":"4"}])");
-  auto n = db.detail("req_n");
+  auto n = db->detail("req_n");
   ASSERT_TRUE(n.ok());
   EXPECT_FALSE(n->has_payload);
 }
@@ -215,17 +227,17 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
   store->consume(row("req_1", 10));
   store->consume(row("req_2", 20));
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
+  auto db = review_db(path_, true);
 
-  auto missing = db.add_feedback({"req_nope", 1.0, "up", "", ""}, 100);
+  auto missing = db->add_feedback({"req_nope", 1.0, "up", "", ""}, 100);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 
   bool enqueued = true;
-  auto up = db.add_feedback({"req_1", 1.0, "up", "", "great"}, 100, &enqueued);
+  auto up = db->add_feedback({"req_1", 1.0, "up", "", "great"}, 100, &enqueued);
   ASSERT_TRUE(up.ok());
   EXPECT_FALSE(enqueued);
-  auto down = db.add_feedback({"req_2", 0.2, "", "the answer is 4", ""}, 101, &enqueued);
+  auto down = db->add_feedback({"req_2", 0.2, "", "the answer is 4", ""}, 101, &enqueued);
   ASSERT_TRUE(down.ok());
   EXPECT_TRUE(enqueued);
   EXPECT_EQ(count("SELECT COUNT(*) FROM feedback"), 2);
@@ -233,27 +245,27 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
                   "request_id = 'req_2'"),
             1);
 
-  ReviewDb no_enqueue(path_, false);
-  ASSERT_TRUE(no_enqueue.add_feedback({"req_1", 0.0, "down", "", ""}, 102, &enqueued).ok());
+  auto no_enqueue = review_db(path_, false);
+  ASSERT_TRUE(no_enqueue->add_feedback({"req_1", 0.0, "down", "", ""}, 102, &enqueued).ok());
   EXPECT_FALSE(enqueued);
 }
 
 TEST_F(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
-  auto flagged = std::make_shared<const core::Trace>(trace("req_f", "small", {"cascaded"}));
+  auto flagged = std::make_shared<const core::Trace>(trace("req_f", "small", {F::kCascaded}));
   store->consume(flagged);
   sink.consume(flagged);
   store->consume(row("req_m", 5));
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
-  ASSERT_TRUE(db.add_label({"req_f", "correct", "small", "", "ann"}, 200).ok());
-  ASSERT_TRUE(db.add_label({"req_m", "incorrect", "large", "fixed", "bob"}, 201).ok());
-  EXPECT_FALSE(db.add_label({"req_x", "correct", "", "", ""}, 202).ok());
+  auto db = review_db(path_, true);
+  ASSERT_TRUE(db->add_label({"req_f", "correct", "small", "", "ann"}, 200).ok());
+  ASSERT_TRUE(db->add_label({"req_m", "incorrect", "large", "fixed", "bob"}, 201).ok());
+  EXPECT_FALSE(db->add_label({"req_x", "correct", "", "", ""}, 202).ok());
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_queue WHERE status = 'labeled'"), 2);
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_reasons WHERE request_id = 'req_f' AND reason = 'manual'"), 0);
   EXPECT_EQ(count("SELECT COUNT(*) FROM review_reasons WHERE request_id = 'req_m' AND reason = 'manual'"), 1);
-  auto d = db.detail("req_m");
+  auto d = db->detail("req_m");
   ASSERT_TRUE(d.ok());
   ASSERT_EQ(d->labels.size(), 1u);
   EXPECT_EQ(d->labels[0].verdict, "incorrect");
@@ -267,20 +279,20 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
   for (int i = 0; i < 25; ++i) {
     // Two requests share each timestamp, so the cursor's tie-break on the id matters.
     core::Trace t = trace("req_" + std::string(1, static_cast<char>('a' + i)), "small",
-                          {i % 2 == 0 ? "flag_band" : "cascaded"});
+                          {i % 2 == 0 ? F::kFlagBand : F::kCascaded});
     t.time_ms = 1000 + i / 2;
     auto p = std::make_shared<const core::Trace>(std::move(t));
     store->consume(p);
     ReviewSink(rules(0.0), *store).consume(p);
   }
   ASSERT_TRUE(store->flush(10000));
-  ReviewDb db(path_, true);
+  auto db = review_db(path_, true);
   std::vector<std::string> seen;
   ReviewQuery q;
   q.limit = 10;
   int pages = 0;
   for (;;) {
-    auto page = db.list(q);
+    auto page = db->list(q);
     ASSERT_TRUE(page.ok()) << page.error().internal;
     ++pages;
     for (const auto& it : page->items) seen.push_back(it.request_id);
@@ -296,24 +308,24 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
   ReviewQuery by_reason;
   by_reason.reason = "cascaded";
   by_reason.limit = 100;
-  auto c = db.list(by_reason);
+  auto c = db->list(by_reason);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->items.size(), 12u);
   for (const auto& it : c->items) EXPECT_EQ(it.reasons, std::vector<std::string>{"cascaded"});
 
-  ASSERT_TRUE(db.add_label({"req_b", "correct", "", "", ""}, 1).ok());
-  EXPECT_EQ(db.list(by_reason)->items.size(), 11u);  // open only by default
+  ASSERT_TRUE(db->add_label({"req_b", "correct", "", "", ""}, 1).ok());
+  EXPECT_EQ(db->list(by_reason)->items.size(), 11u);  // open only by default
   by_reason.status = "labeled";
-  EXPECT_EQ(db.list(by_reason)->items.size(), 1u);
+  EXPECT_EQ(db->list(by_reason)->items.size(), 1u);
   by_reason.status = "all";
-  EXPECT_EQ(db.list(by_reason)->items.size(), 12u);
+  EXPECT_EQ(db->list(by_reason)->items.size(), 12u);
 
   ReviewQuery bad;
   bad.cursor = "nonsense";
-  EXPECT_EQ(db.list(bad).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(db->list(bad).error().code, ErrorCode::kInvalidRequest);
   bad.cursor.clear();
   bad.status = "closed";
-  EXPECT_EQ(db.list(bad).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(db->list(bad).error().code, ErrorCode::kInvalidRequest);
 }
 
 // The pagination queries must walk an index in order (no full sort), or a million-row queue

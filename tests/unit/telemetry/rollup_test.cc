@@ -13,6 +13,7 @@
 
 #include "telemetry/dashboard_db.h"
 #include "telemetry/sqlite_store.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::telemetry {
 namespace {
@@ -204,7 +205,9 @@ TEST_F(RollupTest, MigrationFromVersion3DropsThePerModelAndPerRouteIndexes) {
 
 TEST_F(RollupTest, DashboardEqualsRawSqlForUnalignedRanges) {
   write(random_traffic(4000, 200, 3));
-  DashboardDb dash(path_);
+  auto reader = open_store_reader(path_);
+  ASSERT_TRUE(reader) << reader.error().message;
+  DashboardDb dash(**reader);
   Db db(path_);
   std::mt19937_64 rng(4);
   for (int i = 0; i < 25; ++i) {
@@ -272,7 +275,9 @@ TEST_F(RollupTest, DashboardEqualsRawSqlForUnalignedRanges) {
 
 TEST_F(RollupTest, LatencySampleIsBoundedOnALargeBucket) {
   write(random_traffic(3000, 2, 5));
-  DashboardDb dash(path_);
+  auto reader = open_store_reader(path_);
+  ASSERT_TRUE(reader) << reader.error().message;
+  DashboardDb dash(**reader);
   auto l = dash.latency_series({kT0, kT0 + 2 * kMin - 1}, 2 * kMin, 200);
   ASSERT_TRUE(l) << l.error().message;
   ASSERT_EQ(l->requests.size(), 1u);

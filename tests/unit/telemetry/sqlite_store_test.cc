@@ -194,7 +194,7 @@ TEST_F(SqliteStoreTest, SpansAreCompactJson) {
   EXPECT_FALSE(call.at("ok").as_bool());
   EXPECT_EQ(call.at("error").as_string(), "upstream_error");
   EXPECT_EQ(boost::json::parse(db.text("SELECT flags FROM requests")),
-            boost::json::parse(R"(["flag_band","flag_7"])"));
+            boost::json::parse(R"(["flag_band","shadow"])"));  // trace 7: all_flags()[7]
   // SQLite's JSON functions can query it.
   EXPECT_EQ(db.count("SELECT SUM(json_extract(value, '$.tokens_out')) FROM requests, "
                      "json_each(requests.spans)"),
@@ -353,6 +353,28 @@ TEST(TraceJson, EscapesStrings) {
   EXPECT_EQ(flags_json({}), "[]");
   EXPECT_EQ(spans_json({}), "[]");
   EXPECT_EQ(boost::json::parse(out).as_string(), std::string("a\"b\\c\nd\x01\xc3\xa9", 10));
+}
+
+// A cascade's route span carries its typed record; no other span has the key.
+TEST(TraceJson, CascadeRecordIsATypedKey) {
+  core::Span route;
+  route.kind = core::SpanKind::kRoute;
+  route.name = "support";
+  route.detail = "cascade/1: step 0 'small' rejected (x); step 1 'large' failed (upstream_error)";
+  route.cascade = core::CascadeStop{1, "large", core::CascadeOutcome::kFailed};
+  core::Span call;
+  call.name = "large";
+  const boost::json::value v = boost::json::parse(spans_json({route, call}));
+  const boost::json::object& c = v.at(0).at("cascade").as_object();
+  EXPECT_EQ(c.at("step").as_int64(), 1);
+  EXPECT_EQ(std::string(c.at("route").as_string()), "large");
+  EXPECT_EQ(std::string(c.at("outcome").as_string()), "failed");
+  EXPECT_FALSE(v.at(1).as_object().contains("cascade"));
+  for (auto o : {core::CascadeOutcome::kAccepted, core::CascadeOutcome::kFinalChecksFailed,
+                 core::CascadeOutcome::kFailed, core::CascadeOutcome::kCancelled}) {
+    EXPECT_EQ(parse_cascade_outcome(cascade_outcome_name(o)), o);
+  }
+  EXPECT_FALSE(parse_cascade_outcome("skipped").has_value());
 }
 
 // Throughput of the writer thread, printed, not asserted. Run with

@@ -40,7 +40,7 @@ inline core::Trace full_trace(int i) {
   t.synthesized = i % 11 == 0;
   t.label = "hard";
   t.confidence = 0.5 + 1.0 / (i + 3);
-  t.flags = {"flag_band", "flag_" + std::to_string(i)};
+  t.flags = {core::ReviewFlag::kFlagBand, core::all_flags()[i % core::all_flags().size()]};
   core::Span route;
   route.kind = core::SpanKind::kRoute;
   route.name = "auto";

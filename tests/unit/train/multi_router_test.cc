@@ -1,7 +1,7 @@
-// The multi-model router: `triage train multi-router` (missing cells counted, never zeroed),
+// The multi-model router: `triage train multi-router` (missing cells counted, never zeroed) and
 // the `predict` route's cheapest-that-clears-the-bar decision (pure and through the route
-// engine), and the multi-model `triage eval` (complete cases, recorded costs,
-// cost_ratio_at_best_quality).
+// engine) over the predictor it trained. The multi-model `triage eval` of that route is in
+// tests/unit/eval/predict_eval_test.cc.
 //
 // Fixture tests/data/routerbench_missing.csv: 200 rows, models cheap ($0.0001, right on the
 // "name the fruit" prompts, wrong on the "prove the" ones), mid ($0.001, always right where
@@ -18,7 +18,6 @@
 
 #include "config/config.h"
 #include "engine/builtins.h"
-#include "eval/eval_multi.h"
 #include "train/train_multi_router.h"
 #include "providers/provider.h"
 #include "routes/knob.h"
@@ -184,6 +183,14 @@ TEST_F(MultiRouterFixture, GoldenDecisionsThroughTheRouteEngine) {
   knobs[0]->set(0.8);
   EXPECT_EQ(PredictRoute::decide(opts, route->bar()), 1u);
   EXPECT_EQ(knobs[0]->range(), (std::pair<double, double>{0.0, 1.0}));
+
+  // `triage eval` sees a choice among its candidates, with this knob as the bar.
+  const routes::EvalFamily family = route->eval_family();
+  const auto* candidates = std::get_if<routes::CandidatesEval>(&family);
+  ASSERT_NE(candidates, nullptr);
+  EXPECT_EQ(candidates->candidates, (std::vector<std::string>{"cheap", "mid", "pricey"}));
+  EXPECT_EQ(candidates->bar, knobs[0]);
+  EXPECT_EQ(candidates->bar->model_path(), route->predictor().path());
 }
 
 TEST_F(MultiRouterFixture, ConfigErrorsNameTheField) {
@@ -209,68 +216,6 @@ TEST_F(MultiRouterFixture, ConfigErrorsNameTheField) {
     EXPECT_NE(m.find("routes[0].candidates[1]"), std::string::npos) << m;
     EXPECT_NE(m.find("did you mean 'mid'"), std::string::npos) << m;
   }
-}
-
-TEST(CostRatio, LowestCostReachingTheTarget) {
-  const std::vector<std::pair<double, double>> pts = {
-      {0.2, 0.80}, {0.3, 0.90}, {0.5, 0.95}, {0.4, 0.94}, {0.9, 0.96}};
-  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.94, 1.0), 0.4);
-  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.95, 2.0), 0.25);
-  EXPECT_DOUBLE_EQ(*eval::cost_ratio_at_quality(pts, 0.5, 1.0), 0.2);
-  EXPECT_FALSE(eval::cost_ratio_at_quality(pts, 0.97, 1.0).has_value());
-  EXPECT_FALSE(eval::cost_ratio_at_quality(pts, 0.5, 0.0).has_value());
-}
-
-TEST_F(MultiRouterFixture, EvalUsesCompleteCasesRecordedCostsAndTheCostRatio) {
-  eval::EvalOptions o;
-  o.config_path = config(0.8);
-  o.dataset = kData;
-  o.sweep = true;
-  o.split = "all";  // every row, so the counts below do not depend on the split
-  o.progress = false;
-  ASSERT_TRUE(eval::is_multi_model_eval(o));
-  const eval::MultiEvalResult r = eval::evaluate_multi(o);
-  EXPECT_EQ(r.n_rows_file, 200);
-  EXPECT_EQ(r.n_excluded_missing, 9);  // rows with an empty grade for any model
-  EXPECT_EQ(r.n_rows, 191);
-  EXPECT_EQ(r.missing_cells_file.at("mid"), 6);
-  EXPECT_EQ(r.missing_cells_file.at("cheap"), 3);
-  ASSERT_EQ(r.models.size(), 3u);
-  // Baselines over the same complete rows, costs from the recorded <model>|cost column.
-  EXPECT_EQ(r.models[1].model, "mid");
-  EXPECT_DOUBLE_EQ(r.models[1].quality, 1.0);  // not lowered by its missing cells
-  EXPECT_NEAR(r.models[1].cost_usd, 191 * 0.001, 1e-12);
-  EXPECT_NEAR(r.models[2].cost_usd, 191 * 0.01, 1e-12);
-  // best: mid and pricey tie at 1.0; the first in catalog order wins.
-  EXPECT_EQ(r.best_model, "mid");
-  EXPECT_DOUBLE_EQ(r.best_quality, 1.0);
-  // Oracle: cheap where it is right, else mid.
-  EXPECT_DOUBLE_EQ(r.oracle.quality, 1.0);
-  EXPECT_LT(r.oracle.cost_usd, r.models[1].cost_usd);
-  // The sweep: bar 0 sends everything to cheap; the cost ratio is recomputed from the points.
-  ASSERT_TRUE(r.swept);
-  EXPECT_EQ(r.points.size(), 101u);
-  EXPECT_NEAR(r.points.front().cost_usd, 191 * 0.0001, 1e-12);
-  EXPECT_DOUBLE_EQ(r.points.front().share.at("cheap"), 1.0);
-  std::vector<std::pair<double, double>> cq{{r.operating.cost_usd, r.operating.quality}};
-  for (const auto& p : r.points) cq.emplace_back(p.cost_usd, p.quality);
-  const auto expect = eval::cost_ratio_at_quality(cq, r.best_quality - 0.01, r.best_cost_usd);
-  ASSERT_TRUE(r.cost_ratio_at_best_quality.has_value());
-  EXPECT_DOUBLE_EQ(*r.cost_ratio_at_best_quality, *expect);
-  // The configured route is perfect here (cheap on fruit, mid on proofs) and cheaper than mid.
-  EXPECT_DOUBLE_EQ(r.operating.quality, 1.0);
-  EXPECT_LT(*r.cost_ratio_at_best_quality, 1.0);
-  EXPECT_DOUBLE_EQ(r.operating.routing.accuracy, 1.0);
-  EXPECT_DOUBLE_EQ(r.operating.routing.over + r.operating.routing.under, 0.0);
-
-  const auto j = eval::eval_multi_json(r);
-  EXPECT_EQ(j.at("best_model").as_string(), "mid");
-  EXPECT_DOUBLE_EQ(j.at("best_quality").as_double(), 1.0);
-  EXPECT_DOUBLE_EQ(j.at("cost_ratio_at_best_quality").as_double(), *expect);
-  EXPECT_EQ(j.at("n_excluded_missing").as_int64(), 9);
-  const std::string svg = eval::eval_multi_svg(r);
-  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
-  EXPECT_NE(svg.find("oracle"), std::string::npos);
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ TEST_F(TrainScorerFixture, EvalSweepsTheCascadeKnobFromAllWeakToAllStrong) {
   eo.sweep = true;
   eo.sweep_points = 11;
   eo.progress = false;
-  const eval::EvalResult r = eval::evaluate(eo);
+  const eval::EvalResult r = std::get<eval::EvalResult>(eval::evaluate(eo));
   EXPECT_EQ(r.route_kind, "cascade/1");
   EXPECT_TRUE(r.is_pair);
   EXPECT_EQ(r.weak_model, "weak");

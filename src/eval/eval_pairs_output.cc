@@ -1,10 +1,10 @@
-// Text, JSON and SVG renderings of an EvalResult (eval/eval.h).
+// Text, JSON and SVG renderings of an EvalResult (eval/eval_pairs.h).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 
-#include "eval/eval.h"
+#include "eval/eval_pairs.h"
 #include "output/output_format.h"
 #include "output/svg_plot.h"
 

@@ -1,4 +1,5 @@
-// Cascades with real checks (the checks module sits above routes, so these tests live here).
+// The `cascade` route with real checks (unit_routes links triage_checks for them: the checks
+// module sits above routes).
 #include "routes/cascade.h"
 
 #include <gtest/gtest.h>
@@ -6,7 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "../routes/route_harness.h"
+#include "route_harness.h"
 #include "checks/builtin.h"
 #include "common/csv.h"
 
@@ -39,9 +40,7 @@ struct CascadeTest : ::testing::Test {
   void SetUp() override { checks::register_builtin_checks(); }
 };
 
-bool has_flag(const core::Trace& t, const std::string& f) {
-  return std::find(t.flags.begin(), t.flags.end(), f) != t.flags.end();
-}
+bool has_flag(const core::Trace& t, core::ReviewFlag f) { return core::has_flag(t.flags, f); }
 
 std::vector<const core::Span*> spans_of(const core::Trace& t, core::SpanKind k) {
   std::vector<const core::Span*> out;
@@ -59,7 +58,7 @@ TEST_F(CascadeTest, AcceptsACheapAnswerThatPassesItsChecks) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "She has 3 + 4 = 7 apples.\n#### 7");
   EXPECT_EQ(h.fake("large").calls, 0);
-  EXPECT_FALSE(has_flag(trace, "cascaded"));
+  EXPECT_FALSE(has_flag(trace, core::ReviewFlag::kCascaded));
   EXPECT_EQ(trace.model, "small");
   auto checks = spans_of(trace, core::SpanKind::kCheck);
   ASSERT_EQ(checks.size(), 3u);
@@ -78,7 +77,7 @@ TEST_F(CascadeTest, EscalatesOnAWrongStepAndKeepsEveryAttempt) {
   auto r = h.run("math", user_request("eggs?"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from large");
-  EXPECT_TRUE(has_flag(trace, "cascaded"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kCascaded));
   EXPECT_EQ(trace.model, "large");
   EXPECT_EQ(trace.tier, "large");
   auto calls = spans_of(trace, core::SpanKind::kModelCall);
@@ -115,7 +114,7 @@ TEST_F(CascadeTest, AStepErrorEscalatesButAnInvalidRequestDoesNot) {
   auto r = h.run("math", user_request("q"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from large");
-  EXPECT_TRUE(has_flag(trace, "cascaded"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kCascaded));
 
   Harness h2(kConfig);
   h2.fake("small").fail = make_error(ErrorCode::kInvalidRequest, "bad");
@@ -166,8 +165,8 @@ routes:
   auto r = h.run("math", user_request("q"), trace);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->content, "answer from large");
-  EXPECT_TRUE(has_flag(trace, "cascaded"));
-  EXPECT_TRUE(has_flag(trace, "final_checks_failed"));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kCascaded));
+  EXPECT_TRUE(has_flag(trace, core::ReviewFlag::kFinalChecksFailed));
 }
 
 TEST_F(CascadeTest, BadDeclarationsAreRefusedWithTheirPath) {
@@ -195,6 +194,11 @@ TEST_F(CascadeTest, BadDeclarationsAreRefusedWithTheirPath) {
       << e;
 }
 
+TEST_F(CascadeTest, KeepsTheAnyDatasetEvalFamily) {
+  Harness h(kConfig);
+  EXPECT_TRUE(std::holds_alternative<AnyDatasetEval>(h.route("math").eval_family()));
+}
+
 // The whole GSM8K pair dataset through the cascade: the small model "answers" with the weak
 // model's recorded response, the large with the strong one; quality is the recorded grade of
 // the answer the cascade returned.
@@ -213,7 +217,7 @@ TEST_F(CascadeTest, Gsm8kCascadeOnRecordedAnswers) {
     core::Trace trace;
     auto r = h.run("math", user_request("q"), trace);
     ASSERT_TRUE(r.ok());
-    const bool esc = has_flag(trace, "cascaded");
+    const bool esc = has_flag(trace, core::ReviewFlag::kCascaded);
     escalated += esc ? 1 : 0;
     const double w = *row[wc] == "1", s = *row[sc] == "1";
     q_weak += w;

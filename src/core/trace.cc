@@ -1,0 +1,13 @@
+#include "core/trace.h"
+
+#include <algorithm>
+
+namespace triage::core {
+
+void complete_latency_split(Trace& trace, int64_t total_us) {
+  trace.total_us = total_us;
+  trace.overhead_us =
+      std::max<int64_t>(0, total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
+}
+
+}  // namespace triage::core

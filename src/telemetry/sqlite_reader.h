@@ -1,0 +1,74 @@
+#pragma once
+// The SQLite implementation of StoreReader (telemetry/store_reader.h) over the request store's
+// file (schema in docs/store.md). Built by open_store_reader(); nothing else names it.
+//
+// Connections: one read-only connection for every query, guarded by read_mu_ (WAL: reads
+// never block the store's writer, and see whole batches only); with review writes, one more
+// read-write connection with synchronous=FULL, guarded by write_mu_ (each label or feedback
+// is its own fsynced transaction).
+//
+// The queries live in three files, one per interface: sqlite_dashboard_queries.cc,
+// sqlite_review_queries.cc, sqlite_traffic_queries.cc.
+#include <mutex>
+#include <string>
+
+#include "telemetry/sqlite_db.h"
+#include "telemetry/store_reader.h"
+
+namespace triage::telemetry {
+
+class SqliteStoreReader final : public StoreReader {
+ public:
+  // Opens `path` read-only (and read-write for review writes). Error: cannot open, or review
+  // writes asked of a file without the review tables (schema version < 2).
+  static Result<std::unique_ptr<SqliteStoreReader>> open(const std::string& path,
+                                                         const StoreReaderOptions& options);
+
+  std::string name() const override { return "sqlite/1"; }
+
+  // DashboardReader (sqlite_dashboard_queries.cc)
+  Result<std::optional<TimeRange>> data_span(const TimeRange& r) override;
+  Result<SummaryRow> summary(const TimeRange& r) override;
+  Result<std::vector<CostCell>> cost_cells(const TimeRange& r, int64_t bucket_ms,
+                                           Dimension by) override;
+  Result<std::vector<std::pair<int64_t, int64_t>>> success_counts(const TimeRange& r,
+                                                                  int64_t bucket_ms) override;
+  Result<std::vector<std::vector<LatencySample>>> latency_samples(
+      const std::vector<SampleWindow>& windows) override;
+  Result<std::vector<ModelRow>> models(const TimeRange& r) override;
+  Result<std::vector<ModelAvailability>> availability(const TimeRange& r) override;
+  Result<CascadeStops> cascade_stops(const TimeRange& r, int64_t limit) override;
+  Result<ConfidenceBins> confidence_bins(const TimeRange& r, int bins, int64_t limit) override;
+  Result<std::vector<LabelGroup>> label_groups(const TimeRange& r) override;
+
+  // ReviewDb (sqlite_review_queries.cc)
+  Result<int64_t> add_feedback(const FeedbackInput& in, int64_t now_ms,
+                               bool* enqueued = nullptr) override;
+  Result<int64_t> add_label(const LabelInput& in, int64_t now_ms) override;
+  Result<ReviewPage> list(const ReviewQuery& q) override;
+  Result<ReviewDetail> detail(const std::string& request_id) override;
+
+  // TrafficReader (sqlite_traffic_queries.cc)
+  Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;
+  Result<void> scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) override;
+  Result<std::vector<TierTotals>> tier_totals() override;
+  Result<std::vector<LabeledRequest>> latest_labels(const std::string& category) override;
+  Result<std::vector<FeedbackOnlyRequest>> latest_unlabeled_feedback(
+      const std::string& category) override;
+
+ private:
+  SqliteStoreReader(const std::string& path, const StoreReaderOptions& options)
+      : path_(path), options_(options) {}
+  // kInternal: public "request store error: <what>", internal "<path>: <what>: <SQLite's>".
+  Error sql_error(const char* what, sqlite::Connection& db) const;
+  Result<int64_t> request_ts(const std::string& request_id);  // under write_mu_
+
+  const std::string path_;
+  const StoreReaderOptions options_;
+  std::mutex read_mu_;
+  sqlite::Connection read_;  // guarded by read_mu_
+  std::mutex write_mu_;
+  sqlite::Connection write_;  // guarded by write_mu_; open only with options_.review_writes
+};
+
+}  // namespace triage::telemetry

@@ -1,0 +1,194 @@
+// SqliteStoreReader: the offline commands' scans (telemetry/traffic_reader.h).
+#include <utility>
+
+#include "telemetry/sqlite_reader.h"
+
+namespace triage::telemetry {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Step;
+
+// A scan's error: "<path>: <what>: <SQLite's message>", for a command line.
+Error scan_error(const std::string& path, const std::string& what, sqlite::Connection& db) {
+  return make_error(ErrorCode::kInvalidRequest, path + ": " + what + ": " + db.last_error());
+}
+
+// The latest label per request, joined with the request and its payload (LEFT: a missing
+// payload is reported, not hidden). labels_request(request_id, id) serves the MAX per request.
+constexpr const char* kLatestLabels =
+    "SELECT l.request_id, l.verdict, l.sufficient_tier, l.corrected_answer, r.tier, r.category, "
+    "p.messages, p.response "
+    "FROM labels l "
+    "JOIN (SELECT request_id, MAX(id) AS id FROM labels GROUP BY request_id) last ON last.id = "
+    "l.id "
+    "JOIN requests r ON r.request_id = l.request_id "
+    "LEFT JOIN prompts p ON p.request_id = l.request_id "
+    "WHERE (?1 IS NULL OR r.category = ?1) ORDER BY r.ts_ms, l.request_id";
+
+// Requests with feedback and no label: the latest feedback each.
+constexpr const char* kLatestFeedback =
+    "SELECT f.request_id, f.score, f.corrected_answer, p.messages, p.response "
+    "FROM feedback f "
+    "JOIN (SELECT request_id, MAX(id) AS id FROM feedback GROUP BY request_id) last ON last.id = "
+    "f.id "
+    "JOIN requests r ON r.request_id = f.request_id "
+    "LEFT JOIN prompts p ON p.request_id = f.request_id "
+    "WHERE (?1 IS NULL OR r.category = ?1) "
+    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = f.request_id) "
+    "ORDER BY r.ts_ms, f.request_id";
+
+// What the review tables need; an older store is told how to migrate.
+constexpr const char* kNeedsReviewTables =
+    " (a request store of schema version 2 is needed; open it once with this build's `triage "
+    "serve` to migrate it)";
+
+}  // namespace
+
+Result<void> SqliteStoreReader::scan_requests(
+    const std::function<Result<void>(StoredRequest&&)>& on_row) {
+  std::lock_guard lk(read_mu_);
+  // Prompts (store.keep_payloads) come from `prompts`; a version-1 store has no such table.
+  const bool has_prompts = read_.has_table("prompts");
+  Statement s(read_,
+              std::string("SELECT r.request_id, r.ts_ms, COALESCE(r.route,''), "
+                          "COALESCE(r.model,''), COALESCE(r.tier,''), r.status, r.tokens_in, "
+                          "r.tokens_out, r.tokens_estimated, r.cost_usd, r.total_us, "
+                          "r.synthesized, r.flags, r.spans, ") +
+                  (has_prompts ? "p.messages FROM requests r LEFT JOIN prompts p "
+                                 "ON p.request_id = r.request_id "
+                               : "NULL FROM requests r ") +
+                  "ORDER BY r.ts_ms, r.request_id");
+  if (!s.ok()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      path_ + " is not a Triage request store: " + read_.last_error());
+  }
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    StoredRequest r;
+    r.request_id = s.text(0);
+    r.ts_ms = s.i64(1);
+    r.route = s.text(2);
+    r.model = s.text(3);
+    r.tier = s.text(4);
+    r.status = static_cast<int>(s.i64(5));
+    r.tokens_in = s.i64(6);
+    r.tokens_out = s.i64(7);
+    r.tokens_estimated = s.i64(8) != 0;
+    r.cost_usd = s.real(9);
+    r.total_us = s.i64(10);
+    r.synthesized = s.i64(11) != 0;
+    r.flags_json = s.text(12);
+    r.spans_json = s.text(13);
+    r.messages_json = s.opt_text(14);
+    if (auto done = on_row(std::move(r)); !done) return done;
+  }
+  if (rc != Step::kDone) return scan_error(path_, "cannot read requests", read_);
+  return {};
+}
+
+Result<void> SqliteStoreReader::scan_traffic(
+    const std::function<Result<void>(TrafficRow&&)>& on_row) {
+  // The span JSON is parsed here, once per row, by SQLite's JSON functions. The tier of a
+  // request without an answer is its last model call's; the first call's is what the router
+  // picked before any escalation; a router deciding in shadow leaves a route span
+  // "shadow decision: MODEL (...)" (routes/shadow.cc) naming the model it would have picked.
+  std::lock_guard lk(read_mu_);
+  Statement s(read_,
+              "SELECT COALESCE(category, ''), "
+              "COALESCE(tier, (SELECT json_extract(value, '$.tier') FROM json_each(spans) "
+              "  WHERE json_extract(value, '$.kind') = 'model_call' ORDER BY key DESC LIMIT 1), "
+              "  ''), "
+              "COALESCE(model, ''), tokens_in, tokens_out, cost_usd, total_us, status, ts_ms, "
+              "instr(spans, '\"kind\":\"route\"') > 0, "
+              "COALESCE((SELECT json_extract(value, '$.tier') FROM json_each(spans) "
+              "  WHERE json_extract(value, '$.kind') = 'model_call' LIMIT 1), ''), "
+              "COALESCE((SELECT substr(d, 18, instr(substr(d, 18) || ' ', ' ') - 1) FROM "
+              "  (SELECT json_extract(value, '$.detail') AS d FROM json_each(spans) "
+              "   WHERE json_extract(value, '$.kind') = 'route' "
+              "   AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)), '') "
+              "FROM requests");
+  if (!s.ok()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "--store: not a Triage request store: " + read_.last_error());
+  }
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    TrafficRow r;
+    r.category = s.text(0);
+    r.tier = s.text(1);
+    r.model = s.text(2);
+    r.tokens_in = s.i64(3);
+    r.tokens_out = s.i64(4);
+    r.cost_usd = s.real(5);
+    r.total_us = s.i64(6);
+    r.status = static_cast<int>(s.i64(7));
+    r.ts_ms = s.i64(8);
+    r.routed = s.i64(9) != 0;
+    r.first_call_tier = s.text(10);
+    r.shadow_target = s.text(11);
+    if (auto done = on_row(std::move(r)); !done) return done;
+  }
+  if (rc != Step::kDone) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "--store: not a Triage request store: " + read_.last_error());
+  }
+  return {};
+}
+
+Result<std::vector<TierTotals>> SqliteStoreReader::tier_totals() {
+  std::lock_guard lk(read_mu_);
+  Statement s(read_,
+              "SELECT COALESCE(tier, '(none)'), COUNT(*), TOTAL(cost_usd), TOTAL(tokens_in), "
+              "TOTAL(tokens_out), MIN(ts_ms), MAX(ts_ms) FROM requests GROUP BY 1");
+  if (!s.ok()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      path_ + " is not a Triage request store: " + read_.last_error());
+  }
+  std::vector<TierTotals> out;
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    out.push_back({s.text(0), s.i64(1), s.real(2), static_cast<int64_t>(s.real(3)),
+                   static_cast<int64_t>(s.real(4)), s.i64(5), s.i64(6)});
+  }
+  if (rc != Step::kDone) return scan_error(path_, "cannot read requests", read_);
+  return out;
+}
+
+Result<std::vector<LabeledRequest>> SqliteStoreReader::latest_labels(const std::string& category) {
+  std::lock_guard lk(read_mu_);
+  Statement s(read_, kLatestLabels);
+  if (!s.ok()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      path_ + ": " + read_.last_error() + kNeedsReviewTables);
+  }
+  s.bind_or_null(1, category);
+  std::vector<LabeledRequest> out;
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_text(6),
+                   s.text(7)});
+  }
+  if (rc != Step::kDone) return scan_error(path_, "cannot read labels", read_);
+  return out;
+}
+
+Result<std::vector<FeedbackOnlyRequest>> SqliteStoreReader::latest_unlabeled_feedback(
+    const std::string& category) {
+  std::lock_guard lk(read_mu_);
+  Statement s(read_, kLatestFeedback);
+  if (!s.ok()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      path_ + ": " + read_.last_error() + kNeedsReviewTables);
+  }
+  s.bind_or_null(1, category);
+  std::vector<FeedbackOnlyRequest> out;
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    out.push_back({s.text(0), s.real(1), s.text(2), s.opt_text(3), s.text(4)});
+  }
+  if (rc != Step::kDone) return scan_error(path_, "cannot read feedback", read_);
+  return out;
+}
+
+}  // namespace triage::telemetry
