@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -168,39 +169,35 @@ void term_keys(std::string_view text, std::vector<uint64_t>& keys, std::size_t h
   if (head_keys) *head_keys = keys.size();
 }
 
-// Sorts `keys` (hashes, so spread evenly): a counting pass on the top 6 bits, then insertion
-// sort, which finds them almost in order. On the hundred-odd keys of a prompt this has few
-// mispredicted branches, unlike std::sort (about 5 us per prompt); large inputs use std::sort.
-void sort_keys(std::vector<uint64_t>& keys, std::vector<uint64_t>& spare) {
-  const std::size_t n = keys.size();
-  if (n < 16 || n > 512) {
-    std::sort(keys.begin(), keys.end());
-    return;
-  }
-  uint32_t start[65] = {};
-  for (uint64_t k : keys) ++start[(k >> 58) + 1];
-  for (std::size_t b = 0; b < 64; ++b) start[b + 1] += start[b];
-  spare.resize(n);
-  for (uint64_t k : keys) spare[start[k >> 58]++] = k;
-  for (std::size_t i = 1; i < n; ++i) {
-    const uint64_t v = spare[i];
-    std::size_t j = i;
-    for (; j > 0 && spare[j - 1] > v; --j) spare[j] = spare[j - 1];
-    spare[j] = v;
-  }
-  keys.swap(spare);
-}
-
-// Sorts `keys` and folds repeats: (key, count) pairs in key order, into `counts`.
-void count_terms(std::vector<uint64_t>& keys, std::vector<uint64_t>& spare,
+// Folds repeats of `keys` into (key, count) pairs in order of first occurrence, into `counts`:
+// one probe per key into a table of positions (open addressing, at most half full, cleared
+// again through `counts`), where sorting the keys had cost several times as much.
+void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
                  std::vector<std::pair<uint64_t, uint32_t>>& counts) {
-  sort_keys(keys, spare);
   counts.clear();
-  for (uint64_t k : keys) {
-    if (!counts.empty() && counts.back().first == k) {
-      ++counts.back().second;
+  std::size_t size = 64;
+  while (size < 2 * keys.size()) size *= 2;
+  if (table.size() < size) table.assign(size, 0);
+  const std::size_t mask = size - 1;
+  const int shift = 64 - std::countr_zero(size);
+  auto home = [shift](uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> shift; };
+  for (uint64_t key : keys) {
+    std::size_t i = home(key);
+    for (; table[i] != 0; i = (i + 1) & mask) {
+      if (counts[table[i] - 1].first == key) break;
+    }
+    if (table[i] != 0) {
+      ++counts[table[i] - 1].second;
     } else {
-      counts.emplace_back(k, 1);
+      counts.emplace_back(key, 1);
+      table[i] = static_cast<uint32_t>(counts.size());
+    }
+  }
+  for (const auto& [key, count] : counts) {
+    std::size_t i = home(key);
+    while (table[i] != 0) {
+      table[i] = 0;
+      i = (i + 1) & mask;
     }
   }
 }
@@ -208,25 +205,27 @@ void count_terms(std::vector<uint64_t>& keys, std::vector<uint64_t>& spare,
 }  // namespace
 
 void tfidf_terms(std::string_view text, TfidfTerms& all) {
-  thread_local std::vector<uint64_t> keys, spare;
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<uint32_t> table;
   term_keys(text, keys);
-  count_terms(keys, spare, all.counts);
+  count_terms(keys, table, all.counts);
 }
 
 void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
                  TfidfTerms& head) {
-  thread_local std::vector<uint64_t> keys, head_keys, spare;
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<uint32_t> table;
   std::size_t n_head = 0;
   term_keys(text, keys, head_bytes, &n_head);
-  head_keys.assign(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(n_head));
-  count_terms(keys, spare, all.counts);
-  count_terms(head_keys, spare, head.counts);
+  count_terms(keys, table, all.counts);
+  count_terms(std::span<const uint64_t>(keys).first(n_head), table, head.counts);
 }
 
 // Working memory of one query, reused by every call on a thread. `scores` is all zeros
 // between calls: a query adds into it and sets the entries it touched back to zero.
 struct TfidfIndex::Scratch {
   TfidfTerms terms;
+  std::vector<std::pair<uint64_t, uint32_t>> candidates;  // terms that pass the filter
   std::vector<std::pair<uint32_t, double>> weights;  // (slot, weight before normalising)
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
@@ -234,8 +233,10 @@ struct TfidfIndex::Scratch {
 };
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
-                       std::size_t max_postings_per_term)
-    : n_docs_(documents.size()), max_postings_per_term_(max_postings_per_term) {
+                       std::size_t max_postings_per_term, std::size_t max_query_terms)
+    : n_docs_(documents.size()),
+      max_postings_per_term_(max_postings_per_term),
+      max_query_terms_(max_query_terms) {
   // A kept term's df is below 0.2 N, and its postings at most df or the cap: 16 bits each.
   if (n_docs_ >= 5 * 65536 || max_postings_per_term_ > 65535) {
     throw std::invalid_argument("TfidfIndex: at most 327,679 documents and 65,535 postings per term");
@@ -272,6 +273,14 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
     slots_[slot].df = static_cast<uint16_t>(kept[t].second);
     slot_of[t] = static_cast<uint32_t>(slot);
   }
+  // The filter: 8 to 16 bits per kept term, a false positive for about 1 unkept term in 10.
+  std::size_t filter_bits = 64;
+  while (filter_bits < 8 * kept.size()) filter_bits *= 2;
+  filter_.assign(filter_bits / 64, 0);
+  for (const auto& [term, d] : kept) {
+    const uint64_t bit = term & (filter_bits - 1);
+    filter_[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
   // Pass 2: normalised document vectors, as postings in document order.
   std::vector<std::vector<Posting>> by_slot(size);
   for (std::size_t d = 0; d < documents.size(); ++d) {
@@ -297,14 +306,20 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
 }
 
 void TfidfIndex::vectorize(const TfidfTerms& terms, Scratch& s) const {
+  // Most terms of a text are not kept (bigrams seen once, words in every prompt): the filter,
+  // small enough to stay cached, turns most of them away without touching the table.
+  s.candidates.clear();
+  for (const auto& tc : terms.counts) {
+    if (maybe_kept(tc.first)) s.candidates.push_back(tc);
+  }
   // The table is larger than the caches: ask for every home slot first, so that the misses
   // overlap instead of coming one lookup at a time.
-  for (const auto& [term, count] : terms.counts) __builtin_prefetch(&slots_[home_slot(term)]);
-  // Weights and the norm in key order (the order of the exact index's term ids).
+  for (const auto& [term, count] : s.candidates) __builtin_prefetch(&slots_[home_slot(term)]);
+  // Weights and the norm in the terms' order (first occurrence in the text).
   s.weights.clear();
   double norm2 = 0.0;
   const std::size_t mask = slots_.size() - 1;
-  for (const auto& [term, count] : terms.counts) {
+  for (const auto& [term, count] : s.candidates) {
     std::size_t slot = home_slot(term);
     while (slots_[slot].df != 0 && slots_[slot].key != term) slot = (slot + 1) & mask;
     if (slots_[slot].df == 0) continue;  // not a kept term
@@ -323,6 +338,31 @@ void TfidfIndex::vectorize(const TfidfTerms& terms, Scratch& s) const {
   }
 }
 
+void TfidfIndex::keep_heaviest_terms(Scratch& s) const {
+  if (max_query_terms_ == 0 || s.vector.size() <= max_query_terms_) return;
+  // The q-th largest weight; entries above it are kept, and at it the earliest ones up to q.
+  s.weights.clear();
+  for (const auto& [slot, w] : s.vector) s.weights.emplace_back(slot, w);
+  auto heavier = [](const auto& a, const auto& b) { return a.second > b.second; };
+  std::nth_element(s.weights.begin(),
+                   s.weights.begin() + static_cast<std::ptrdiff_t>(max_query_terms_ - 1),
+                   s.weights.end(), heavier);
+  const float cut = static_cast<float>(s.weights[max_query_terms_ - 1].second);
+  std::size_t above = 0;
+  for (const auto& tw : s.vector) above += tw.weight > cut ? 1 : 0;
+  std::size_t at_cut = max_query_terms_ - above;
+  std::size_t out = 0;
+  for (const auto& tw : s.vector) {
+    if (tw.weight > cut) {
+      s.vector[out++] = tw;
+    } else if (tw.weight == cut && at_cut > 0) {
+      --at_cut;
+      s.vector[out++] = tw;
+    }
+  }
+  s.vector.resize(out);
+}
+
 std::vector<Neighbor> TfidfIndex::neighbors(std::string_view text, std::size_t k,
                                             const std::function<bool(std::size_t)>& skip) const {
   thread_local TfidfTerms terms;
@@ -336,14 +376,15 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
   if (k == 0 || n_docs_ == 0) return out;
   thread_local Scratch s;
   vectorize(terms, s);
+  keep_heaviest_terms(s);
   if (s.vector.empty()) return out;
   for (const auto& [slot, w] : s.vector) __builtin_prefetch(&postings_[slots_[slot].begin]);
   const std::size_t words = (n_docs_ + 63) / 64;
   if (s.scores.size() < n_docs_) s.scores.resize(n_docs_, 0.0);
   if (s.touched.size() < words) s.touched.resize(words, 0);
-  // Scores add up term by term in key order (without a cap, the cosine bit for bit as a dense
-  // pass over every document gives it); a bit per document records which ones a posting
-  // reached (no step of the loop waits on a score's value).
+  // Scores add up term by term in the query vector's order (so the same text gives the same
+  // scores bit for bit); a bit per document records which ones a posting reached (no step of
+  // the loop waits on a score's value).
   double* scores = s.scores.data();
   uint64_t* touched = s.touched.data();
   for (const auto& [slot, qw] : s.vector) {
