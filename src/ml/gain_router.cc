@@ -192,11 +192,9 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
   for (const auto& r : refs_) reference_prompts_.insert(gain_text(r.prompt));
-  full_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm, kGainQueryTerms);
+  full_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
   // Without options (GSM8K) every stem is its prompt: the stem index would equal full_.
-  if (!stems_are_prompts) {
-    stem_ = std::make_unique<TfidfIndex>(stems, kGainPostingsPerTerm, kGainQueryTerms);
-  }
+  if (!stems_are_prompts) stem_ = std::make_unique<TfidfIndex>(stems, kGainPostingsPerTerm);
 }
 
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
@@ -354,8 +352,6 @@ std::shared_ptr<const GainRouter> load_gain_router(const json::object& gain,
       number(field(nb.as_object(), "postings_per_term", "router.gain.neighbors"),
              "router.gain.neighbors.postings_per_term") !=
           static_cast<double>(kGainPostingsPerTerm) ||
-      number(field(nb.as_object(), "query_terms", "router.gain.neighbors"),
-             "router.gain.neighbors.query_terms") != static_cast<double>(kGainQueryTerms) ||
       number(field(gain, "max_prompt_bytes", "router.gain"), "router.gain.max_prompt_bytes") !=
           static_cast<double>(kGainMaxPromptBytes)) {
     throw std::invalid_argument(

@@ -233,10 +233,8 @@ struct TfidfIndex::Scratch {
 };
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
-                       std::size_t max_postings_per_term, std::size_t max_query_terms)
-    : n_docs_(documents.size()),
-      max_postings_per_term_(max_postings_per_term),
-      max_query_terms_(max_query_terms) {
+                       std::size_t max_postings_per_term)
+    : n_docs_(documents.size()), max_postings_per_term_(max_postings_per_term) {
   // A kept term's df is below 0.2 N, and its postings at most df or the cap: 16 bits each.
   if (n_docs_ >= 5 * 65536 || max_postings_per_term_ > 65535) {
     throw std::invalid_argument("TfidfIndex: at most 327,679 documents and 65,535 postings per term");
@@ -338,31 +336,6 @@ void TfidfIndex::vectorize(const TfidfTerms& terms, Scratch& s) const {
   }
 }
 
-void TfidfIndex::keep_heaviest_terms(Scratch& s) const {
-  if (max_query_terms_ == 0 || s.vector.size() <= max_query_terms_) return;
-  // The q-th largest weight; entries above it are kept, and at it the earliest ones up to q.
-  s.weights.clear();
-  for (const auto& [slot, w] : s.vector) s.weights.emplace_back(slot, w);
-  auto heavier = [](const auto& a, const auto& b) { return a.second > b.second; };
-  std::nth_element(s.weights.begin(),
-                   s.weights.begin() + static_cast<std::ptrdiff_t>(max_query_terms_ - 1),
-                   s.weights.end(), heavier);
-  const float cut = static_cast<float>(s.weights[max_query_terms_ - 1].second);
-  std::size_t above = 0;
-  for (const auto& tw : s.vector) above += tw.weight > cut ? 1 : 0;
-  std::size_t at_cut = max_query_terms_ - above;
-  std::size_t out = 0;
-  for (const auto& tw : s.vector) {
-    if (tw.weight > cut) {
-      s.vector[out++] = tw;
-    } else if (tw.weight == cut && at_cut > 0) {
-      --at_cut;
-      s.vector[out++] = tw;
-    }
-  }
-  s.vector.resize(out);
-}
-
 std::vector<Neighbor> TfidfIndex::neighbors(std::string_view text, std::size_t k,
                                             const std::function<bool(std::size_t)>& skip) const {
   thread_local TfidfTerms terms;
@@ -376,7 +349,6 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
   if (k == 0 || n_docs_ == 0) return out;
   thread_local Scratch s;
   vectorize(terms, s);
-  keep_heaviest_terms(s);
   if (s.vector.empty()) return out;
   for (const auto& [slot, w] : s.vector) __builtin_prefetch(&postings_[slots_[slot].begin]);
   const std::size_t words = (n_docs_ + 63) / 64;

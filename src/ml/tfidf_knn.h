@@ -20,12 +20,6 @@
 // share of that term, so its similarity is a lower bound of the cosine. A query then reads at
 // most (its kept terms) x cap postings: common terms, which hold most postings and carry the
 // least weight, cost no more than rare ones. 0 keeps every posting (the exact cosine).
-//
-// Pruned queries (max_query_terms > 0): a search reads the postings of only the query's
-// max_query_terms heaviest kept terms (ties: the first in the text), weighted as in the query
-// vector (normalised over all its kept terms), so again a similarity is a lower bound of the
-// cosine. With both caps a search reads at most max_query_terms x max_postings_per_term
-// postings, whatever the text's length. 0 reads every kept term.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -59,7 +53,7 @@ class TfidfIndex {
   // Throws std::invalid_argument beyond its 16-bit counts: 327,680 documents or more, or a cap
   // above 65,535.
   explicit TfidfIndex(const std::vector<std::string>& documents,
-                      std::size_t max_postings_per_term = 0, std::size_t max_query_terms = 0);
+                      std::size_t max_postings_per_term = 0);
 
   // The k most similar documents sharing at least one kept posting with `text`, most similar
   // first (ties: lower index first), skipping those for which `skip(index)` is true (`skip`
@@ -75,7 +69,6 @@ class TfidfIndex {
   std::size_t size() const { return n_docs_; }
   std::size_t vocabulary_size() const { return n_terms_; }
   std::size_t max_postings_per_term() const { return max_postings_per_term_; }
-  std::size_t max_query_terms() const { return max_query_terms_; }
 
  private:
   struct Posting {
@@ -100,8 +93,6 @@ class TfidfIndex {
   // The L2-normalised vector of the terms over the kept ones, in the terms' order, into s.vector
   // (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, Scratch& s) const;
-  // Keeps the max_query_terms_ heaviest entries of s.vector (ties: the earlier), in order.
-  void keep_heaviest_terms(Scratch& s) const;
   std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
   // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the
   // home slot uses the high bits of a product, so the two are independent).
@@ -113,7 +104,6 @@ class TfidfIndex {
   std::size_t n_docs_ = 0;
   std::size_t n_terms_ = 0;
   std::size_t max_postings_per_term_ = 0;
-  std::size_t max_query_terms_ = 0;
   std::vector<Slot> slots_;
   std::vector<uint64_t> filter_;  // a power-of-two number of bits, at least 64
   int slot_shift_ = 60;  // 64 - log2(slots)
