@@ -12,15 +12,21 @@
 #      DUR (s per run, 10), WARM (s of warm-up per target, 3), CONCS ("1 8 32 64 512"),
 #      STREAM_CONC (8), TTFB_N (streaming requests for time to first token, 200),
 #      TTFB_PACED_N (50) and PACE_MS (10): the same with the upstream pausing between chunks,
-#      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line).
+#      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line),
+#      MICRO_BIN ($BUILD_DIR/bench/micro/bench_router_score), MICRO (1; 0 skips the step).
 # Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
+# Before the load, the router micro-benchmarks (bench/micro/bench_router_score: CPU per decision
+# of every shipped router and scorer, on the SUT's CPU) when MICRO_BIN is built (cmake
+# -DTRIAGE_BUILD_BENCH=ON; `make bench` does it); MICRO=0 skips them. Writes
+# OUT_DIR/micro-<date>.json.
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
 #          triage_p99_ms_c8=.. nginx_p99_ms_c8=.. triage_p99_ms_c512=.. nginx_p99_ms_c512=..
-#          timeouts_c512=..
+#          timeouts_c512=.. router_us_max=R
 # (CPU per request at c=8 JSON; Z = best JSON req/s at any concurrency; W = triage p50 - direct
 # p50 at c=8 JSON, in ms; p99 of JSON requests at c=8 and c=512; timeouts_c512 = requests of
-# Triage's c=512 run that wrk gave up on after 2 s; NA where not measured.)
+# Triage's c=512 run that wrk gave up on after 2 s; R = CPU us of the slowest shipped router's
+# decision; NA where not measured.)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,6 +34,7 @@ LOAD="$ROOT/bench/load"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
+MICRO_BIN="${MICRO_BIN:-$BUILD_DIR/bench/micro/bench_router_score}"; MICRO="${MICRO:-1}"
 DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32 64 512}"; STREAM_CONC="${STREAM_CONC:-8}"
 TTFB_N="${TTFB_N:-200}"; TTFB_PACED_N="${TTFB_PACED_N:-50}"; PACE_MS="${PACE_MS:-10}"
 OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
@@ -38,9 +45,10 @@ RAW_DIR="$OUT_DIR/tmp"
 RAW="$RAW_DIR/wrk-$STAMP.txt"
 
 log() { echo "bench: $*" >&2; }
+ROUTER_US_MAX=NA  # set by the micro-benchmark step
 # final_line CPU NGINX_CPU RPS ADDED P99_C8 NGINX_P99_C8 P99_C512 NGINX_P99_C512 TIMEOUTS_C512
 final_line() {
-  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9"
+  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9 router_us_max=$ROUTER_US_MAX"
 }
 die() { log "$*"; final_line NA NA NA NA NA NA NA NA NA; exit 1; }
 
@@ -99,6 +107,29 @@ cpu_ticks() {
   done
   echo $t
 }
+
+# --- router decisions: CPU per decision of every shipped router (before any load runs) -------
+MICRO_JSON="$OUT_DIR/micro-$STAMP.json"
+MICRO_ROWS=""
+if [ "$MICRO" = 0 ]; then
+  log "micro-benchmarks skipped (MICRO=0)"
+elif [ ! -x "$MICRO_BIN" ]; then
+  log "micro-benchmarks not built ($MICRO_BIN): cmake -DTRIAGE_BUILD_BENCH=ON, then --target bench_router_score"
+elif ! (cd "$ROOT" && taskset -c $SUT_CPU "$MICRO_BIN" --benchmark_format=json \
+          --benchmark_out="$MICRO_JSON" --benchmark_out_format=json > "$RAW_DIR/micro-$STAMP.txt" 2>&1); then
+  log "micro-benchmarks failed: $(tail -3 "$RAW_DIR/micro-$STAMP.txt")"
+else
+  # One "name cpu_us label" row per benchmark (the label may have spaces); the slowest is
+  # router_us_max.
+  MICRO_ROWS="$(python3 -c '
+import json, sys
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
+    print(b["name"], "%.2f" % (b["cpu_time"] * scale), b.get("label", ""))
+' "$MICRO_JSON")"
+  ROUTER_US_MAX="$(awk 'BEGIN{m=""} {if (m == "" || $2+0 > m+0) m=$2} END{print (m == "" ? "NA" : m)}' <<< "$MICRO_ROWS")"
+  while read -r name us label; do log "$(printf 'router %-30s %8s us CPU per decision  %s' "$name" "$us" "$label")"; done <<< "$MICRO_ROWS"
+fi
 
 # --- start the upstream, nginx and triage ----------------------------------------------------
 taskset -c $LOAD_CPU "$UPSTREAM_BIN" --port 0 --threads 1 > "$TMP/upstream.log" 2>&1 &
@@ -296,7 +327,15 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
     done
   done
   echo
-  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON; p99 at c=8 and c=512; wrk timeouts of Triage at c=512):"
+  if [ -n "$MICRO_ROWS" ]; then
+    echo "Router decisions (\`bench/micro/bench_router_score\` on CPU $SUT_CPU before the load; CPU µs per decision; raw: \`$(basename "$MICRO_JSON")\`):"
+    echo
+    echo "| benchmark | label | CPU µs |"
+    echo "|---|---|---:|"
+    while read -r name us label; do echo "| $name | $label | $us |"; done <<< "$MICRO_ROWS"
+    echo
+  fi
+  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON; p99 at c=8 and c=512; wrk timeouts of Triage at c=512; slowest router decision, CPU µs):"
   echo
   echo '```'
   final_line "${SUMMARY[@]}"

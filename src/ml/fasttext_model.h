@@ -31,15 +31,56 @@ struct Prediction {
   double probability = 0.0;  // softmax probability, 0..1
 };
 
+class FastTextVocabulary;
+
+// A text as fastText's predictor reads it (normalize_text, split at spaces, then the
+// end-of-line token), prepared once and scored by any number of models: several models of
+// one request (a multi-model predictor) tokenise and hash it once, and models trained on the
+// same texts (same words, FastTextModel::load finds them) look its words up once. Not
+// thread-safe (it caches the lookups); use one per request and thread.
+class FastTextInput {
+ public:
+  explicit FastTextInput(std::string_view text);
+  FastTextInput(const FastTextInput&) = delete;  // tokens_ point into normalized_
+  FastTextInput& operator=(const FastTextInput&) = delete;
+  // True when the normalised text is empty: no model predicts anything for it.
+  bool empty() const { return tokens_.empty(); }
+
+ private:
+  friend class FastTextModel;
+  friend class FastTextVocabulary;
+  // The vector `fill` computes for `key`, computed once per input.
+  template <typename Fill>
+  const std::vector<int32_t>& cached(const void* key, Fill fill) const {
+    for (const auto& [k, v] : cache_) {
+      if (k == key) return v;
+    }
+    auto& entry = cache_.emplace_back(key, std::vector<int32_t>{});
+    fill(entry.second);
+    return entry.second;
+  }
+  std::string normalized_;
+  std::vector<std::string_view> tokens_;  // into normalized_, then "</s>"
+  std::vector<uint32_t> hashes_;          // fastText's hash of each token
+  // Per set of words looked up: each token's index in it (-1: not a word of it).
+  mutable std::vector<std::pair<const void*, std::vector<int32_t>>> cache_;
+};
+
 // A loaded supervised fastText model. Immutable after load().
 //
-// Threading: predict() may be called concurrently from any number of threads. fastText's
+// Threading: predict() may be called concurrently from any number of threads. The fast path
+// below reads only the matrices and its vocabulary and keeps its scratch per thread; fastText's
 // FastText::predict/predictLine are const, read only the model (dictionary, matrices), and keep
 // their per-call scratch (Model::State: hidden/output vectors, the heap of predictions) on the
 // caller's stack; FastText has no mutable members touched by that path. unit_ml checks it with
 // concurrent predictions against a single-threaded reference.
-// Cost: a few microseconds per call for small models (one pass over the tokens + a softmax
-// over the labels); bench it before putting a large model on the I/O threads.
+// Cost: predictions of dense softmax models without character n-grams (every model `triage
+// train` writes) are computed here from the model's matrices, with fastText's own arithmetic
+// in the same order, so they equal the library's bit for bit (unit_ml checks it against
+// predict_reference on every shipped model): one pass over the tokens, one hash probe per
+// word, a row sum and a softmax, about a microsecond for the shipped routers
+// (bench/micro/router_score_bench.cc). Other models (quantised .ftz, other losses, character
+// n-grams) go through fastText's predictLine, several times slower.
 class FastTextModel {
  public:
   // Loads a .bin or .ftz file. Throws ModelError naming the path if it is missing, not a
@@ -54,13 +95,29 @@ class FastTextModel {
   // Top-k labels for `text` (normalised with normalize_text first), best first. Empty when the
   // normalised text is empty; text made only of unknown words gets the model's prior.
   std::vector<Prediction> predict(std::string_view text, int k = 1) const;
+  // P(`label`) for the input, as the free label_probability() below: `if_no_prediction` when
+  // the model predicts nothing (the input is empty or has no known word), 0 when `label` is
+  // not one of the model's labels.
+  double label_probability(const FastTextInput& input, std::string_view label,
+                           double if_no_prediction) const;
+  // The same as predict(), through fastText's own predictLine: the reference the fast path is
+  // tested against, and the path of models the fast path does not cover.
+  std::vector<Prediction> predict_reference(std::string_view text, int k = 1) const;
 
   const std::vector<std::string>& labels() const { return labels_; }
   const std::string& path() const { return path_; }
+  // True when predictions are computed from the matrices (see Cost above).
+  bool fast() const { return fast_ != nullptr; }
 
  private:
+  struct Fast;
   FastTextModel() = default;
+  // Softmax probabilities of every label (fastText's State::output) into `out`; false when the
+  // input gives no input id.
+  bool softmax(const FastTextInput& input, std::vector<float>& out) const;
+  std::optional<std::size_t> label_index(std::string_view label) const;
   std::unique_ptr<fasttext::FastText> ft_;
+  std::unique_ptr<const Fast> fast_;  // null: predictLine
   std::vector<std::string> labels_;  // without prefix, in fastText's order (by frequency)
   std::string label_prefix_;
   std::string path_;

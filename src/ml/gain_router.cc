@@ -154,7 +154,7 @@ GainInputs gain_shared_inputs(std::string_view prompt, double category_median_ql
   GainInputs x{};
   const auto f = prompt_features(prompt);
   std::copy(f.begin(), f.end(), x.begin() + 3);
-  x[kGainInputCount - 1] = question_length_log(prompt) - category_median_qlen;
+  x[kGainInputCount - 1] = f[kQuestionLengthFeature] - category_median_qlen;
   return x;
 }
 
@@ -183,22 +183,37 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
   std::vector<std::string> prompts, stems;
   prompts.reserve(refs_.size());
   stems.reserve(refs_.size());
+  bool stems_are_prompts = true;
   for (const auto& r : refs_) {
     prompts.emplace_back(gain_text(r.prompt));
     stems.emplace_back(question_stem(prompts.back()));
+    stems_are_prompts = stems_are_prompts && stems.back() == prompts.back();
     residual_strong_.push_back(r.strong - strong_.rates.rate(r.category));
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
   for (const auto& r : refs_) reference_prompts_.insert(gain_text(r.prompt));
-  full_ = std::make_unique<TfidfIndex>(prompts);
-  stem_ = std::make_unique<TfidfIndex>(stems);
+  full_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
+  // Without options (GSM8K) every stem is its prompt: the stem index would equal full_.
+  if (!stems_are_prompts) stem_ = std::make_unique<TfidfIndex>(stems, kGainPostingsPerTerm);
 }
 
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
                                                     std::string_view category) const {
   const std::string_view text = gain_text(prompt);
-  const auto full = full_->neighbors(text, kGainNeighborsFull);
-  const auto stem = stem_->neighbors(question_stem(text), kGainNeighborsStem);
+  const std::size_t stem_bytes = question_stem(text).size();
+  // One tokenisation for both searches: the stem is the head of the prompt, cut at a newline.
+  thread_local TfidfTerms all, head;
+  tfidf_terms(text, stem_bytes, all, head);
+  std::vector<Neighbor> full, stem;
+  if (!stem_ && stem_bytes == text.size()) {
+    // One index and one text: the best 25 are the first of the best 50.
+    stem = full_->neighbors(all, kGainNeighborsStem);
+    full.assign(stem.begin(), stem.begin() + static_cast<std::ptrdiff_t>(
+                                                 std::min(stem.size(), kGainNeighborsFull)));
+  } else {
+    full = full_->neighbors(all, kGainNeighborsFull);
+    stem = (stem_ ? *stem_ : *full_).neighbors(head, kGainNeighborsStem);
+  }
   const GainInputs shared = gain_shared_inputs(text, medians_.median(category));
   const double ps = strong_.model.probability(
       gain_inputs_for(shared, strong_.rates.rate(category), full, stem, residual_strong_));
@@ -334,6 +349,9 @@ std::shared_ptr<const GainRouter> load_gain_router(const json::object& gain,
           static_cast<double>(kGainNeighborsFull) ||
       number(field(nb.as_object(), "stem", "router.gain.neighbors"), "router.gain.neighbors.stem") !=
           static_cast<double>(kGainNeighborsStem) ||
+      number(field(nb.as_object(), "postings_per_term", "router.gain.neighbors"),
+             "router.gain.neighbors.postings_per_term") !=
+          static_cast<double>(kGainPostingsPerTerm) ||
       number(field(gain, "max_prompt_bytes", "router.gain"), "router.gain.max_prompt_bytes") !=
           static_cast<double>(kGainMaxPromptBytes)) {
     throw std::invalid_argument(

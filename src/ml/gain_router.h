@@ -34,12 +34,17 @@ namespace triage::ml {
 
 // Recorded in the metadata and checked at load, with the neighbour counts, the prompt cap and
 // kPromptFeaturesVersion: bump it when the inputs or the neighbour search change meaning.
-inline constexpr std::string_view kGainFormat = "triage-gain-router/1";
+inline constexpr std::string_view kGainFormat = "triage-gain-router/2";
 inline constexpr std::size_t kGainInputCount = 3 + kPromptFeatureCount + 1;
 inline constexpr std::size_t kGainNeighborsFull = 25;
 inline constexpr std::size_t kGainNeighborsStem = 50;
 inline constexpr double kGainCategorySmoothing = 20.0;  // pseudo-rows at the overall rate
 inline constexpr double kGainRidge = 1.0;               // L2 on the standardised weights
+// Postings kept per term in both neighbour indexes (ml::TfidfIndex, max_postings_per_term):
+// a search reads at most this many documents per query term, which bounds a decision's cost
+// (format 2; format 1 read every posting, ~150 us per decision on MMLU). 64 was chosen by the
+// nested cross-validated APGR on the train parts of MMLU and GSM8K (docs/evaluation.md).
+inline constexpr std::size_t kGainPostingsPerTerm = 64;
 // Only the first this many bytes of a prompt are read (features and neighbour search), in
 // training and serving alike, so a request's routing cost is bounded whatever its size.
 inline constexpr std::size_t kGainMaxPromptBytes = 16384;
@@ -124,7 +129,8 @@ class GainRouter {
   std::vector<GainReference> refs_;
   Target strong_, weak_;
   CategoryMedians medians_;
-  std::unique_ptr<TfidfIndex> full_, stem_;
+  std::unique_ptr<TfidfIndex> full_;
+  std::unique_ptr<TfidfIndex> stem_;  // null when every stem is its prompt (full_ serves both)
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
   std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
 };

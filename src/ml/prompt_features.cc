@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <vector>
 
 // The definitions follow the research reference (feats.py; "mcq-v1", and mcq-v2 caps the options
@@ -25,14 +24,17 @@ bool is_space(unsigned char c) {
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_word(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
+// One of "=+^*/<>()[]{}".
+bool is_math(unsigned char c) {
+  static constexpr auto kMath = [] {
+    std::array<bool, 256> t{};
+    for (char m : std::string_view("=+^*/<>()[]{}")) t[static_cast<unsigned char>(m)] = true;
+    return t;
+  }();
+  return kMath[c];
 }
+
+char ascii_lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool contains(std::string_view s, std::string_view needle) {
   return s.find(needle) != std::string_view::npos;
@@ -111,9 +113,8 @@ bool is_numeric_option(std::string_view o) {
   return i == n;
 }
 
-// str.split(): runs of whitespace separate, no empty pieces.
-std::vector<std::string_view> split_whitespace(std::string_view s) {
-  std::vector<std::string_view> out;
+// str.split(): runs of whitespace separate, no empty pieces; appended to `out`.
+void split_whitespace(std::string_view s, std::vector<std::string_view>& out) {
   std::size_t i = 0;
   while (i < s.size()) {
     while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
@@ -121,7 +122,47 @@ std::vector<std::string_view> split_whitespace(std::string_view s) {
     while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
     if (i > start) out.push_back(s.substr(start, i - start));
   }
-  return out;
+}
+
+// len(str.split()).
+std::size_t count_words(std::string_view s) {
+  std::size_t words = 0;
+  bool in_word = false;
+  for (char c : s) {
+    const bool space = is_space(static_cast<unsigned char>(c));
+    words += !space && !in_word ? 1 : 0;
+    in_word = !space;
+  }
+  return words;
+}
+
+// needle in s.lower(), for a lower-case needle.
+bool contains_lowered(std::string_view s, std::string_view needle) {
+  if (needle.size() > s.size()) return false;
+  for (std::size_t pos = 0; pos + needle.size() <= s.size(); ++pos) {
+    std::size_t j = 0;
+    while (j < needle.size() && ascii_lower_char(s[pos + j]) == needle[j]) ++j;
+    if (j == needle.size()) return true;
+  }
+  return false;
+}
+
+// Number of words two sorted lists without repeats share.
+std::size_t shared_words(const std::string_view* a, std::size_t na, const std::string_view* b,
+                         std::size_t nb) {
+  std::size_t i = 0, j = 0, shared = 0;
+  while (i < na && j < nb) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++shared;
+      ++i;
+      ++j;
+    }
+  }
+  return shared;
 }
 
 // Non-overlapping occurrences, as str.count.
@@ -148,19 +189,22 @@ struct ParsedPrompt {
 };
 
 // body = prompt before the last "\nAnswer:"; split at every "\n" followed by "[A-D]. ".
-ParsedPrompt parse(std::string_view prompt) {
+// The result's storage is per thread, valid until the thread's next call.
+const ParsedPrompt& parse(std::string_view prompt) {
+  thread_local ParsedPrompt out;
+  thread_local std::vector<std::size_t> cuts;  // positions of the splitting '\n'
   std::string_view body = prompt;
   if (const std::size_t pos = prompt.rfind("\nAnswer:"); pos != std::string_view::npos) {
     body = prompt.substr(0, pos);
   }
-  std::vector<std::size_t> cuts;  // positions of the splitting '\n'
-  for (std::size_t i = 0; i + 3 < body.size(); ++i) {
-    if (body[i] == '\n' && body[i + 1] >= 'A' && body[i + 1] <= 'D' && body[i + 2] == '.' &&
-        body[i + 3] == ' ') {
+  cuts.clear();
+  for (std::size_t i = body.find('\n'); i != std::string_view::npos && i + 3 < body.size();
+       i = body.find('\n', i + 1)) {
+    if (body[i + 1] >= 'A' && body[i + 1] <= 'D' && body[i + 2] == '.' && body[i + 3] == ' ') {
       cuts.push_back(i);
     }
   }
-  ParsedPrompt out;
+  out.options.clear();
   if (cuts.empty()) {
     out.question = body;
     return out;
@@ -197,13 +241,14 @@ double question_length_log(std::string_view prompt) {
 }
 
 std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt) {
-  const ParsedPrompt parsed = parse(prompt);
+  const ParsedPrompt& parsed = parse(prompt);
   const std::string_view q = parsed.question;
   const std::vector<std::string_view>& opts = parsed.options;
   std::array<double, kPromptFeatureCount> f{};
   std::size_t k = 0;
 
-  std::vector<double> lengths;
+  thread_local std::vector<double> lengths;
+  lengths.clear();
   for (std::string_view o : opts) lengths.push_back(static_cast<double>(o.size()));
   if (lengths.empty()) lengths.push_back(0.0);
   const double n_len = static_cast<double>(lengths.size());
@@ -223,12 +268,18 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
   f[k++] = pstdev / (mean + 1.0);
   f[k++] = std::log((*max_it + 1.0) / (*min_it + 1.0));
 
-  std::string joined;
+  // The options joined by spaces, lower-cased; option i is lo[starts[i], starts[i] + size).
+  thread_local std::string lo;
+  thread_local std::vector<std::size_t> starts;
+  lo.clear();
+  starts.clear();
   for (std::size_t i = 0; i < opts.size(); ++i) {
-    if (i > 0) joined += ' ';
-    joined += opts[i];
+    if (i > 0) lo += ' ';
+    starts.push_back(lo.size());
+    lo.resize(lo.size() + opts[i].size());
+    std::transform(opts[i].begin(), opts[i].end(), lo.end() - static_cast<std::ptrdiff_t>(opts[i].size()),
+                   ascii_lower_char);
   }
-  const std::string lo = ascii_lower(joined);
   f[k++] = bool_value(contains(lo, "all of the above") || contains(lo, "all of these"));
   f[k++] = bool_value(contains(lo, "none of the above") || contains(lo, "none of these"));
   f[k++] = bool_value(has_word(lo, {"both", "neither"}));
@@ -237,20 +288,21 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
   f[k++] = bool_value(has_roman(lo));
 
   f[k++] = std::log1p(static_cast<double>(q.size()));
-  f[k++] = static_cast<double>(split_whitespace(q).size());
+  f[k++] = static_cast<double>(count_words(q));
   std::size_t digits = 0;
   std::size_t math = 0;
   for (char c : q) {
     digits += is_digit(static_cast<unsigned char>(c)) ? 1 : 0;
-    math += std::string_view("=+^*/<>()[]{}").find(c) != std::string_view::npos ? 1 : 0;
+    math += is_math(static_cast<unsigned char>(c)) ? 1 : 0;
   }
   const double q_len1 = static_cast<double>(q.size()) + 1.0;
   f[k++] = static_cast<double>(digits) / q_len1;
   f[k++] = static_cast<double>(math) / q_len1;
-  f[k++] = bool_value(has_word(q, {"NOT", "EXCEPT", "LEAST", "not", "except", "least"}));
-  f[k++] = bool_value(has_word(q, {"NOT", "EXCEPT", "LEAST"}));
+  const bool negation_in_capitals = has_word(q, {"NOT", "EXCEPT", "LEAST"});
+  f[k++] = bool_value(negation_in_capitals || has_word(q, {"not", "except", "least"}));
+  f[k++] = bool_value(negation_in_capitals);
   f[k++] = bool_value(contains(q, "Statement 1 |"));
-  f[k++] = bool_value(contains(ascii_lower(q), "which of the following"));
+  f[k++] = bool_value(contains_lowered(q, "which of the following"));
   f[k++] = static_cast<double>(std::count(q.begin(), q.end(), '\n'));
   f[k++] = bool_value(contains(q, "_"));
   std::size_t q_end = q.size();
@@ -259,23 +311,28 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
 
   double overlap = 0.0;
   if (opts.size() >= 2) {
-    std::vector<std::set<std::string_view>> sets;
-    std::vector<std::string> lowered;
-    lowered.reserve(opts.size());
-    for (std::size_t i = 0; i < opts.size() && i < kOverlapMaxOptions; ++i) {
-      lowered.push_back(ascii_lower(opts[i]));
-    }
-    for (const std::string& o : lowered) {
-      const std::vector<std::string_view> words = split_whitespace(o);
-      sets.emplace_back(words.begin(), words.end());
+    // Each option's distinct lower-cased words, sorted (the sets of the reference).
+    thread_local std::vector<std::string_view> words;
+    thread_local std::vector<std::size_t> word_begin;  // option i: words[word_begin[i], [i + 1])
+    words.clear();
+    word_begin.assign(1, 0);
+    const std::size_t n_sets = std::min(opts.size(), kOverlapMaxOptions);
+    for (std::size_t i = 0; i < n_sets; ++i) {
+      split_whitespace(std::string_view(lo).substr(starts[i], opts[i].size()), words);
+      const auto first = words.begin() + static_cast<std::ptrdiff_t>(word_begin.back());
+      std::sort(first, words.end());
+      words.erase(std::unique(first, words.end()), words.end());
+      word_begin.push_back(words.size());
     }
     double sum = 0.0;
     std::size_t pairs = 0;
-    for (std::size_t i = 0; i < sets.size(); ++i) {
-      for (std::size_t j = i + 1; j < sets.size(); ++j) {
-        std::size_t inter = 0;
-        for (std::string_view w : sets[i]) inter += sets[j].count(w);
-        const std::size_t uni = sets[i].size() + sets[j].size() - inter;
+    for (std::size_t i = 0; i < n_sets; ++i) {
+      for (std::size_t j = i + 1; j < n_sets; ++j) {
+        const std::size_t size_i = word_begin[i + 1] - word_begin[i];
+        const std::size_t size_j = word_begin[j + 1] - word_begin[j];
+        const std::size_t inter = shared_words(words.data() + word_begin[i], size_i,
+                                               words.data() + word_begin[j], size_j);
+        const std::size_t uni = size_i + size_j - inter;
         sum += static_cast<double>(inter) / static_cast<double>(uni == 0 ? 1 : uni);
         ++pairs;
       }

@@ -17,6 +17,8 @@ inline constexpr std::string_view kPromptFeaturesVersion = "mcq-v2";
 // with thousands of "A. " lines costs linear time (mcq-v2; MMLU prompts have 4 options).
 inline constexpr std::size_t kOverlapMaxOptions = 16;
 inline constexpr std::size_t kPromptFeatureCount = 23;
+// Index of q_len_log, which equals question_length_log() of the same prompt.
+inline constexpr std::size_t kQuestionLengthFeature = 9;
 
 // Names in the order of prompt_features()'s values.
 const std::array<std::string_view, kPromptFeatureCount>& prompt_feature_names();

@@ -28,9 +28,9 @@ std::string multi_feature_text(std::string_view prompt) {
   return std::string(last.empty() ? prompt : last);
 }
 
-double ScorePredictor::positive(const FastTextModel& m, const std::string& text) {
+double ScorePredictor::positive(const FastTextModel& m, const FastTextInput& text) {
   // Empty text: no evidence either way.
-  return label_probability(m, text, kPositive, /*if_no_prediction=*/0.5);
+  return m.label_probability(text, kPositive, /*if_no_prediction=*/0.5);
 }
 
 std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& path) {
@@ -76,11 +76,12 @@ std::shared_ptr<const ScorePredictor> ScorePredictor::load(const std::string& pa
 }
 
 double ScorePredictor::shared_raw(std::string_view prompt) const {
-  return positive(*shared_, multi_feature_text(prompt));
+  return positive(*shared_, FastTextInput(multi_feature_text(prompt)));
 }
 
 std::vector<double> ScorePredictor::predict(std::string_view prompt) const {
-  const std::string text = multi_feature_text(prompt);
+  // Tokenised once for every model (and words looked up once per distinct vocabulary).
+  const FastTextInput text(multi_feature_text(prompt));
   const double shared = logit(positive(*shared_, text));
   std::vector<double> out;
   out.reserve(models_.size());

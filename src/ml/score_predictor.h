@@ -47,7 +47,7 @@ class ScorePredictor {
   const std::string& path() const { return path_; }
 
  private:
-  static double positive(const FastTextModel& m, const std::string& text);
+  static double positive(const FastTextModel& m, const FastTextInput& text);
   std::string path_;
   std::shared_ptr<const FastTextModel> shared_;
   std::vector<ModelCalibration> models_;

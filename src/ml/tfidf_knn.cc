@@ -1,7 +1,10 @@
 #include "ml/tfidf_knn.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <span>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace triage::ml {
@@ -9,7 +12,7 @@ namespace triage::ml {
 namespace {
 
 // Whitespace as Python's str.isspace() (the reference tokeniser's \s): ASCII and Unicode.
-bool is_space_code_point(uint32_t cp) {
+constexpr bool is_space_code_point(uint32_t cp) {
   return cp == ' ' || (cp >= '\t' && cp <= '\r') || (cp >= 0x1c && cp <= 0x1f) || cp == 0x85 ||
          cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
          cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
@@ -70,169 +73,348 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, uint32_t& cp) {
   return len;
 }
 
-bool is_lower_letter(char c) { return c >= 'a' && c <= 'z'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
 
-// The reference's re.findall(r"[a-z]+|\d+|[^\sa-z\d]", text.lower()): letter runs, digit runs
-// and every other non-space character (a UTF-8 code point; an invalid byte stands alone).
-std::vector<std::string> tokenize(std::string_view text) {
-  std::vector<std::string> out;
+uint64_t fnv_byte(uint64_t h, unsigned char c) { return (h ^ c) * kFnvPrime; }
+
+// What an ASCII byte is to the tokeniser (bytes >= 0x80 start a UTF-8 sequence).
+enum ByteClass : uint8_t { kSpace, kLetter, kDigit, kSymbol, kHigh };
+struct ByteTable {
+  ByteClass cls[256];
+  unsigned char lower[256];  // ASCII capitals lower-cased, every other byte as it is
+};
+constexpr ByteTable kBytes = [] {
+  ByteTable t{};
+  for (int c = 0; c < 256; ++c) {
+    t.lower[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c + 0x20 : c);
+    if (c >= 0x80) {
+      t.cls[c] = kHigh;
+    } else if (is_space_code_point(static_cast<uint32_t>(c))) {
+      t.cls[c] = kSpace;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      t.cls[c] = kLetter;
+    } else if (c >= '0' && c <= '9') {
+      t.cls[c] = kDigit;
+    } else {
+      t.cls[c] = kSymbol;
+    }
+  }
+  return t;
+}();
+
+// The keys of the terms of `text`, unsorted, with repeats: every token and every pair of
+// adjacent tokens "a b", each the FNV-1a-64 hash of its text. Tokens are those of the
+// reference's re.findall(r"[a-z]+|\d+|[^\sa-z\d]", text.lower()): letter runs, digit runs and
+// every other non-space character (a UTF-8 code point; an invalid byte stands alone). Each
+// token's bytes are hashed as they are read, for the token alone and continuing the previous
+// token's hash after a space, so no token text is built. `head_keys`, when given, receives how
+// many keys come from tokens starting before `head_bytes`: they come first.
+void term_keys(std::string_view text, std::vector<uint64_t>& keys, std::size_t head_bytes = 0,
+               std::size_t* head_keys = nullptr) {
+  keys.clear();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  bool have_previous = false;
+  uint64_t previous = 0;  // hash of the previous token
   std::size_t i = 0;
-  while (i < text.size()) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 0x20);
-    if (is_lower_letter(c)) {
-      std::string tok;
-      while (i < text.size()) {
-        char d = text[i];
-        if (d >= 'A' && d <= 'Z') d = static_cast<char>(d + 0x20);
-        if (!is_lower_letter(d)) break;
-        tok += d;
+  while (i < n) {
+    const unsigned char c = bytes[i];
+    const ByteClass cls = kBytes.cls[c];
+    if (cls == kSpace) {
+      ++i;
+      continue;
+    }
+    if (head_keys && i >= head_bytes) {
+      *head_keys = keys.size();
+      head_keys = nullptr;
+    }
+    uint64_t token = kFnvOffset;
+    uint64_t pair = fnv_byte(previous, ' ');  // unused without a previous token
+    if (cls == kLetter || cls == kDigit) {
+      // A run of one class; letters lower-cased.
+      do {
+        const unsigned char b = kBytes.lower[bytes[i]];
+        token = fnv_byte(token, b);
+        pair = fnv_byte(pair, b);
         ++i;
-      }
-      out.push_back(std::move(tok));
-    } else if (is_digit(c)) {
-      const std::size_t start = i;
-      while (i < text.size() && is_digit(text[i])) ++i;
-      out.emplace_back(text.substr(start, i - start));
-    } else if (static_cast<unsigned char>(c) < 0x80) {
-      if (!is_space_code_point(static_cast<unsigned char>(c))) out.emplace_back(1, c);
+      } while (i < n && kBytes.cls[bytes[i]] == cls);
+    } else if (cls == kSymbol) {
+      token = fnv_byte(token, c);
+      pair = fnv_byte(pair, c);
       ++i;
     } else {
       uint32_t cp = 0;
       const std::size_t len = decode_utf8(text, i, cp);
-      if (len == 0) {
-        out.emplace_back(1, c);
+      if (len == 0) {  // not UTF-8: the byte alone
+        token = fnv_byte(token, c);
+        pair = fnv_byte(pair, c);
         ++i;
-        continue;
+      } else {
+        i += len;
+        if (is_space_code_point(cp)) continue;
+        std::string utf8;  // short: fits the small-string buffer, no allocation
+        append_utf8(utf8, lower_code_point(cp));
+        for (char b : utf8) {
+          token = fnv_byte(token, static_cast<unsigned char>(b));
+          pair = fnv_byte(pair, static_cast<unsigned char>(b));
+        }
       }
-      i += len;
-      if (is_space_code_point(cp)) continue;
-      std::string tok;
-      append_utf8(tok, lower_code_point(cp));
-      out.push_back(std::move(tok));
     }
+    if (have_previous) keys.push_back(pair);
+    keys.push_back(token);
+    previous = token;
+    have_previous = true;
   }
-  return out;
+  if (head_keys) *head_keys = keys.size();
 }
 
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-
-uint64_t fnv_extend(uint64_t h, std::string_view bytes) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
-
-// Term frequencies of the tokens and adjacent-token bigrams "a b", each term keyed by the
-// FNV-1a-64 hash of its text (no string is built; with ~10^5 terms a collision has odds of about
-// 10^-9), sorted by key.
-std::vector<std::pair<uint64_t, uint32_t>> term_counts(std::string_view text) {
-  const std::vector<std::string> toks = tokenize(text);
-  std::vector<uint64_t> keys;
-  keys.reserve(toks.size() * 2);
-  for (std::size_t i = 0; i < toks.size(); ++i) {
-    const uint64_t h = fnv_extend(kFnvOffset, toks[i]);
-    keys.push_back(h);
-    if (i + 1 < toks.size()) keys.push_back(fnv_extend(fnv_extend(h, " "), toks[i + 1]));
-  }
-  std::sort(keys.begin(), keys.end());
-  std::vector<std::pair<uint64_t, uint32_t>> counts;
-  for (uint64_t k : keys) {
-    if (!counts.empty() && counts.back().first == k) {
-      ++counts.back().second;
+// Folds repeats of `keys` into (key, count) pairs in order of first occurrence, into `counts`:
+// one probe per key into a table of positions (open addressing, at most half full, cleared
+// again through `counts`), where sorting the keys had cost several times as much.
+void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
+                 std::vector<std::pair<uint64_t, uint32_t>>& counts) {
+  counts.clear();
+  std::size_t size = 64;
+  while (size < 2 * keys.size()) size *= 2;
+  if (table.size() < size) table.assign(size, 0);
+  const std::size_t mask = size - 1;
+  const int shift = 64 - std::countr_zero(size);
+  auto home = [shift](uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> shift; };
+  for (uint64_t key : keys) {
+    std::size_t i = home(key);
+    for (; table[i] != 0; i = (i + 1) & mask) {
+      if (counts[table[i] - 1].first == key) break;
+    }
+    if (table[i] != 0) {
+      ++counts[table[i] - 1].second;
     } else {
-      counts.emplace_back(k, 1);
+      counts.emplace_back(key, 1);
+      table[i] = static_cast<uint32_t>(counts.size());
     }
   }
-  return counts;
+  for (const auto& [key, count] : counts) {
+    std::size_t i = home(key);
+    while (table[i] != 0) {
+      table[i] = 0;
+      i = (i + 1) & mask;
+    }
+  }
 }
 
 }  // namespace
 
-TfidfIndex::TfidfIndex(const std::vector<std::string>& documents) : n_docs_(documents.size()) {
+void tfidf_terms(std::string_view text, TfidfTerms& all) {
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<uint32_t> table;
+  term_keys(text, keys);
+  count_terms(keys, table, all.counts);
+}
+
+void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+                 TfidfTerms& head) {
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<uint32_t> table;
+  std::size_t n_head = 0;
+  term_keys(text, keys, head_bytes, &n_head);
+  count_terms(keys, table, all.counts);
+  count_terms(std::span<const uint64_t>(keys).first(n_head), table, head.counts);
+}
+
+// Working memory of one query, reused by every call on a thread. `scores` is all zeros
+// between calls: a query adds into it and sets the entries it touched back to zero.
+struct TfidfIndex::Scratch {
+  TfidfTerms terms;
+  std::vector<std::pair<uint64_t, uint32_t>> candidates;  // terms that pass the filter
+  std::vector<std::pair<uint32_t, double>> weights;  // (slot, weight before normalising)
+  std::vector<TermWeight> vector;
+  std::vector<double> scores;     // by document
+  std::vector<uint64_t> touched;  // a bit per document a posting reached
+};
+
+TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
+                       std::size_t max_postings_per_term)
+    : n_docs_(documents.size()), max_postings_per_term_(max_postings_per_term) {
+  // A kept term's df is below 0.2 N, and its postings at most df or the cap: 16 bits each.
+  if (n_docs_ >= 5 * 65536 || max_postings_per_term_ > 65535) {
+    throw std::invalid_argument("TfidfIndex: at most 327,679 documents and 65,535 postings per term");
+  }
   // Pass 1: document frequencies.
+  Scratch s;
   std::unordered_map<uint64_t, uint32_t> df;
   for (const std::string& doc : documents) {
-    for (const auto& [term, count] : term_counts(doc)) ++df[term];
+    tfidf_terms(doc, s.terms);
+    for (const auto& [term, count] : s.terms.counts) ++df[term];
   }
   const double n = static_cast<double>(n_docs_);
-  // Term ids in sorted key order, so the index does not depend on hash-table iteration order.
+  // Kept terms in key order, so that the index does not depend on hash-table iteration order.
   std::vector<std::pair<uint64_t, uint32_t>> kept;
   for (auto& [term, d] : df) {
     if (d >= 2 && static_cast<double>(d) < 0.2 * n) kept.emplace_back(term, d);
   }
   df.clear();
   std::sort(kept.begin(), kept.end());
-  idf_.resize(kept.size());
-  term_ids_.reserve(kept.size());
-  for (std::size_t id = 0; id < kept.size(); ++id) {
-    idf_[id] = std::log(n / static_cast<double>(kept[id].second));
-    term_ids_.emplace(kept[id].first, static_cast<uint32_t>(id));
+  n_terms_ = kept.size();
+  idf_by_df_.assign(1, 0.0);
+  for (uint32_t d = 1; static_cast<double>(d) < 0.2 * n; ++d) {
+    idf_by_df_.push_back(std::log(n / static_cast<double>(d)));
   }
-  // Pass 2: normalised document vectors, stored as postings in document order.
-  postings_.resize(idf_.size());
+  std::size_t size = 16;
+  while (size * 3 < kept.size() * 4) size *= 2;
+  slot_shift_ = 64 - std::countr_zero(size);
+  slots_.assign(size, Slot{});
+  std::vector<uint32_t> slot_of(kept.size());
+  for (std::size_t t = 0; t < kept.size(); ++t) {
+    std::size_t slot = home_slot(kept[t].first);
+    while (slots_[slot].df != 0) slot = (slot + 1) & (size - 1);
+    slots_[slot].key = kept[t].first;
+    slots_[slot].df = static_cast<uint16_t>(kept[t].second);
+    slot_of[t] = static_cast<uint32_t>(slot);
+  }
+  // The filter: 8 to 16 bits per kept term, a false positive for about 1 unkept term in 10.
+  std::size_t filter_bits = 64;
+  while (filter_bits < 8 * kept.size()) filter_bits *= 2;
+  filter_.assign(filter_bits / 64, 0);
+  for (const auto& [term, d] : kept) {
+    const uint64_t bit = term & (filter_bits - 1);
+    filter_[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+  // Pass 2: normalised document vectors, as postings in document order.
+  std::vector<std::vector<Posting>> by_slot(size);
   for (std::size_t d = 0; d < documents.size(); ++d) {
-    const SparseVector v = vectorize(documents[d]);
-    for (const auto& [id, w] : v) postings_[id].emplace_back(static_cast<uint32_t>(d), w);
+    tfidf_terms(documents[d], s.terms);
+    vectorize(s.terms, s);
+    for (const auto& [slot, w] : s.vector) by_slot[slot].push_back({static_cast<uint32_t>(d), w});
+  }
+  for (uint32_t slot : slot_of) {
+    std::vector<Posting>& list = by_slot[slot];
+    if (max_postings_per_term_ > 0 && list.size() > max_postings_per_term_) {
+      // The documents where the term weighs most, back in document order.
+      std::sort(list.begin(), list.end(), [](const Posting& a, const Posting& b) {
+        return a.weight != b.weight ? a.weight > b.weight : a.doc < b.doc;
+      });
+      list.resize(max_postings_per_term_);
+      std::sort(list.begin(), list.end(),
+                [](const Posting& a, const Posting& b) { return a.doc < b.doc; });
+    }
+    slots_[slot].begin = static_cast<uint32_t>(postings_.size());
+    slots_[slot].count = static_cast<uint16_t>(list.size());
+    postings_.insert(postings_.end(), list.begin(), list.end());
   }
 }
 
-TfidfIndex::SparseVector TfidfIndex::vectorize(std::string_view text) const {
-  std::vector<std::pair<uint32_t, double>> weights;
+void TfidfIndex::vectorize(const TfidfTerms& terms, Scratch& s) const {
+  // Most terms of a text are not kept (bigrams seen once, words in every prompt): the filter,
+  // small enough to stay cached, turns most of them away without touching the table.
+  s.candidates.clear();
+  for (const auto& tc : terms.counts) {
+    if (maybe_kept(tc.first)) s.candidates.push_back(tc);
+  }
+  // The table is larger than the caches: ask for every home slot first, so that the misses
+  // overlap instead of coming one lookup at a time.
+  for (const auto& [term, count] : s.candidates) __builtin_prefetch(&slots_[home_slot(term)]);
+  // Weights and the norm in the terms' order (first occurrence in the text).
+  s.weights.clear();
   double norm2 = 0.0;
-  for (const auto& [term, count] : term_counts(text)) {
-    const auto it = term_ids_.find(term);
-    if (it == term_ids_.end()) continue;
-    const double w = (1.0 + std::log(static_cast<double>(count))) * idf_[it->second];
-    weights.emplace_back(it->second, w);
+  const std::size_t mask = slots_.size() - 1;
+  for (const auto& [term, count] : s.candidates) {
+    std::size_t slot = home_slot(term);
+    while (slots_[slot].df != 0 && slots_[slot].key != term) slot = (slot + 1) & mask;
+    if (slots_[slot].df == 0) continue;  // not a kept term
+    const double w = (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) *
+                     idf_by_df_[slots_[slot].df];
+    s.weights.emplace_back(static_cast<uint32_t>(slot), w);
     norm2 += w * w;
   }
-  std::sort(weights.begin(), weights.end());
   const double norm = norm2 > 0.0 ? std::sqrt(norm2) : 1.0;
-  SparseVector out;
-  out.reserve(weights.size());
-  for (const auto& [id, w] : weights) out.emplace_back(id, static_cast<float>(w / norm));
-  return out;
+  // A weight that rounds to 0 would add nothing; dropping it keeps every product a search adds
+  // positive (so a document's first posting is when its score leaves 0).
+  s.vector.clear();
+  for (const auto& [slot, w] : s.weights) {
+    const float weight = static_cast<float>(w / norm);
+    if (weight > 0.0f) s.vector.push_back({slot, weight});
+  }
 }
 
 std::vector<Neighbor> TfidfIndex::neighbors(std::string_view text, std::size_t k,
                                             const std::function<bool(std::size_t)>& skip) const {
+  thread_local TfidfTerms terms;
+  tfidf_terms(text, terms);
+  return neighbors(terms, k, skip);
+}
+
+std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t k,
+                                            const std::function<bool(std::size_t)>& skip) const {
   std::vector<Neighbor> out;
   if (k == 0 || n_docs_ == 0) return out;
-  const SparseVector query = vectorize(text);
-  if (query.empty()) return out;
-  // Dense accumulator without a branch in the inner loop; every product is positive, so the
-  // documents sharing a term are those with a score above zero (one scan of n_docs_ values,
-  // cheaper than tracking them while accumulating).
-  std::vector<double> scores(n_docs_, 0.0);
-  for (const auto& [id, qw] : query) {
+  thread_local Scratch s;
+  vectorize(terms, s);
+  if (s.vector.empty()) return out;
+  for (const auto& [slot, w] : s.vector) __builtin_prefetch(&postings_[slots_[slot].begin]);
+  const std::size_t words = (n_docs_ + 63) / 64;
+  if (s.scores.size() < n_docs_) s.scores.resize(n_docs_, 0.0);
+  if (s.touched.size() < words) s.touched.resize(words, 0);
+  // Scores add up term by term in the query vector's order (so the same text gives the same
+  // scores bit for bit); a bit per document records which ones a posting reached (no step of
+  // the loop waits on a score's value).
+  double* scores = s.scores.data();
+  uint64_t* touched = s.touched.data();
+  for (const auto& [slot, qw] : s.vector) {
     const double x = qw;
-    for (const auto& [doc, dw] : postings_[id]) scores[doc] += x * static_cast<double>(dw);
+    const Posting* p = postings_.data() + slots_[slot].begin;
+    const Posting* end = p + slots_[slot].count;
+    for (; p != end; ++p) {
+      scores[p->doc] += x * static_cast<double>(p->weight);
+      touched[p->doc / 64] |= uint64_t{1} << (p->doc % 64);
+    }
   }
+  // The reached documents in document order, their scores reset for the next query as they
+  // are read (also when `skip` throws: the rest are reset on the way out). The best k are
+  // found with a threshold: a document enters a buffer when it is at least as good as the
+  // k-th best of the buffer's last trim (ties are decided by `better` below), and a full
+  // buffer (2k) is trimmed to its best k. Most documents fall below the threshold, a
+  // predictable branch; a heap of k took as long as the postings.
   auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
   };
-  // The best k in a heap whose front is the worst kept: most documents share some term with
-  // the query, and comparing against the worst kept is cheaper than collecting them all.
-  out.reserve(k);
-  for (uint32_t doc = 0; doc < n_docs_; ++doc) {
-    const double s = scores[doc];
-    if (s <= 0.0) continue;
-    if (out.size() == k && !better({s, doc}, out.front())) continue;
-    if (skip && skip(doc)) continue;
-    if (out.size() == k) {
-      std::pop_heap(out.begin(), out.end(), better);
-      out.back() = {s, doc};
-    } else {
-      out.push_back({s, doc});
+  std::size_t w = 0;
+  uint64_t bits = 0;
+  struct Reset {
+    double* scores;
+    uint64_t* touched;
+    const std::size_t& w;
+    const uint64_t& bits;
+    std::size_t words;
+    ~Reset() {
+      if (w >= words) return;
+      for (uint64_t b = bits; b != 0; b &= b - 1) scores[w * 64 + std::countr_zero(b)] = 0.0;
+      touched[w] = 0;
+      for (std::size_t v = w + 1; v < words; ++v) {
+        for (uint64_t b = touched[v]; b != 0; b &= b - 1) scores[v * 64 + std::countr_zero(b)] = 0.0;
+        touched[v] = 0;
+      }
     }
-    std::push_heap(out.begin(), out.end(), better);
+  } reset{scores, touched, w, bits, words};
+  double threshold = 0.0;  // every reached document has a similarity > 0
+  out.reserve(2 * k);
+  for (; w < words; ++w) {
+    for (bits = touched[w]; bits != 0; bits &= bits - 1) {
+      const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      const double sim = scores[doc];
+      scores[doc] = 0.0;
+      if (sim < threshold || (skip && skip(doc))) continue;
+      out.push_back({sim, doc});
+      if (out.size() == 2 * k) {
+        std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
+                         better);
+        out.resize(k);
+        threshold = out[k - 1].similarity;
+      }
+    }
+    touched[w] = 0;
   }
-  std::sort_heap(out.begin(), out.end(), better);
+  std::sort(out.begin(), out.end(), better);
+  if (out.size() > k) out.resize(k);
   return out;
 }
 

@@ -13,13 +13,18 @@
 // (cosine). Queries use the same rule with the documents' df (terms not kept are ignored).
 // Terms are identified by the FNV-1a-64 hash of their text (no string per term and query;
 // two distinct terms would have to collide, odds about 1e-9 for 1e5 terms).
+//
+// Pruned postings (max_postings_per_term > 0): a term whose df exceeds the cap keeps only the
+// cap documents in which it weighs most (ties: lower index). Document vectors, their norms and
+// the idf are those of the full index; a document dropped from a term's list just gets no
+// share of that term, so its similarity is a lower bound of the cosine. A query then reads at
+// most (its kept terms) x cap postings: common terms, which hold most postings and carry the
+// least weight, cost no more than rare ones. 0 keeps every posting (the exact cosine).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 namespace triage::ml {
@@ -29,29 +34,81 @@ struct Neighbor {
   std::size_t index = 0;    // into the documents given to the constructor
 };
 
+// The terms of a text with their counts, in order of first occurrence: what a search reads of
+// its text.
+// Computed once, a text (and a head of it) can be searched in several indexes.
+struct TfidfTerms {
+  std::vector<std::pair<uint64_t, uint32_t>> counts;  // (term key, occurrences)
+};
+
+// The terms of `text`.
+void tfidf_terms(std::string_view text, TfidfTerms& all);
+// The terms of `text` and, from the same pass, of its first `head_bytes` bytes, which must end
+// where a token cannot continue (text[head_bytes] is whitespace, or head_bytes >= the size).
+void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+                 TfidfTerms& head);
+
 class TfidfIndex {
  public:
-  explicit TfidfIndex(const std::vector<std::string>& documents);
+  // Throws std::invalid_argument beyond its 16-bit counts: 327,680 documents or more, or a cap
+  // above 65,535.
+  explicit TfidfIndex(const std::vector<std::string>& documents,
+                      std::size_t max_postings_per_term = 0);
 
-  // The k most similar documents sharing at least one kept term with `text`, most similar
-  // first (ties: lower index first), skipping those for which `skip(index)` is true. Fewer
-  // than k when fewer share a term.
+  // The k most similar documents sharing at least one kept posting with `text`, most similar
+  // first (ties: lower index first), skipping those for which `skip(index)` is true (`skip`
+  // must not call neighbors()). Fewer than k when fewer share one.
+  // Cost: one pass over the query's tokens, one hash probe per distinct term, and the postings
+  // of its kept terms; per-thread scratch is reused, so a call allocates only its result.
   std::vector<Neighbor> neighbors(std::string_view text, std::size_t k,
+                                  const std::function<bool(std::size_t)>& skip = {}) const;
+  // The same for terms counted by tfidf_terms.
+  std::vector<Neighbor> neighbors(const TfidfTerms& terms, std::size_t k,
                                   const std::function<bool(std::size_t)>& skip = {}) const;
 
   std::size_t size() const { return n_docs_; }
-  std::size_t vocabulary_size() const { return idf_.size(); }
+  std::size_t vocabulary_size() const { return n_terms_; }
+  std::size_t max_postings_per_term() const { return max_postings_per_term_; }
 
  private:
-  // Sparse L2-normalised vector: (term id, weight), sorted by term id.
-  using SparseVector = std::vector<std::pair<uint32_t, float>>;
-  SparseVector vectorize(std::string_view text) const;
+  struct Posting {
+    uint32_t doc;
+    float weight;  // the term's weight in the L2-normalised document vector
+  };
+  // A kept term: open addressing with linear probing over a power-of-two table at most 3/4
+  // full, keyed by the term's FNV-1a-64. The slot holds all a query needs of the term in 16
+  // bytes, so a lookup is one cache miss and the postings the next.
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t begin = 0;  // postings_[begin, begin + count), by document
+    uint16_t count = 0;
+    uint16_t df = 0;  // idf = idf_by_df_[df]; 0: empty slot (a kept term has df >= 2)
+  };
+  struct TermWeight {
+    uint32_t slot;
+    float weight;
+  };
+  struct Scratch;  // a query's working memory, one per thread (tfidf_knn.cc)
+
+  // The L2-normalised vector of the terms over the kept ones, in the terms' order, into s.vector
+  // (weights rounded to float, as the postings store them).
+  void vectorize(const TfidfTerms& terms, Scratch& s) const;
+  std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
+  // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the
+  // home slot uses the high bits of a product, so the two are independent).
+  bool maybe_kept(uint64_t key) const {
+    const uint64_t bit = key & (filter_.size() * 64 - 1);
+    return (filter_[bit / 64] >> (bit % 64)) & 1;
+  }
 
   std::size_t n_docs_ = 0;
-  // term -> id; idf by id; postings by id: (document, weight)
-  std::unordered_map<uint64_t, uint32_t> term_ids_;  // term key (FNV-1a-64 of its text) -> id
-  std::vector<double> idf_;
-  std::vector<std::vector<std::pair<uint32_t, float>>> postings_;
+  std::size_t n_terms_ = 0;
+  std::size_t max_postings_per_term_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> filter_;  // a power-of-two number of bits, at least 64
+  int slot_shift_ = 60;  // 64 - log2(slots)
+  std::vector<double> idf_by_df_;  // ln(N / df)
+  std::vector<Posting> postings_;
 };
 
 }  // namespace triage::ml

@@ -36,7 +36,8 @@ class CrossFit {
       qlen_.push_back(ml::question_length_log(prompts.back()));
       text_.push_back(prompts.back());
     }
-    const ml::TfidfIndex full(prompts), stem(stems);
+    const ml::TfidfIndex full(prompts, ml::kGainPostingsPerTerm);
+    const ml::TfidfIndex stem(stems, ml::kGainPostingsPerTerm);
     for (std::size_t i = 0; i < rows_.size(); ++i) {
       auto not_self = [i](std::size_t j) { return j == i; };
       full_.push_back(full.neighbors(prompts[i], kNeighborPool, not_self));
@@ -171,7 +172,8 @@ json::object gain_metadata(const GainTrainResult& r, const std::string& referenc
       {"features_version", ml::kPromptFeaturesVersion},
       {"inputs", std::move(names)},
       {"neighbors", json::object{{"prompt", ml::kGainNeighborsFull},
-                                 {"stem", ml::kGainNeighborsStem}}},
+                                 {"stem", ml::kGainNeighborsStem},
+                                 {"postings_per_term", ml::kGainPostingsPerTerm}}},
       {"category_smoothing", ml::kGainCategorySmoothing},
       {"ridge", ml::kGainRidge},
       {"strong", target_json(r.strong)},

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,69 @@ TEST(TfidfIndex, TokensAreLetterRunsDigitRunsAndSingleCharacters) {
   EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance);
   EXPECT_EQ(indices(index.neighbors("\u00c9MILE", 5)), (std::vector<std::size_t>{6, 7}));
   EXPECT_EQ(indices(index.neighbors("x\xffy", 5)), (std::vector<std::size_t>{8, 9}));
+}
+
+// N = 20: t (df 3: docs 0-2), u and "t u" (df 2: docs 0, 2) are kept. Doc 1 is t alone, so t
+// weighs 1 there; docs 0 and 2 have the same kept terms, so t (and u) weigh the same in both.
+std::vector<std::string> pruning_corpus() {
+  std::vector<std::string> docs = {"t u", "t", "t u v"};
+  for (const char* w : {"wa", "wb", "wc", "wd", "we", "wf", "wg", "wh", "wi", "wj", "wk", "wl",
+                        "wm", "wn", "wo", "wp", "wq"}) {
+    docs.emplace_back(w);
+  }
+  return docs;
+}
+
+TEST(TfidfIndex, PrunedPostingsKeepTheDocumentsWhereATermWeighsMost) {
+  const auto docs = pruning_corpus();
+  const TfidfIndex exact(docs), cap2(docs, 2), cap1(docs, 1), cap3(docs, 3);
+  // Doc 0 is (t, u, "t u") with idf ln(20/3), ln(10), ln(10), normalised.
+  const double t_idf = std::log(20.0 / 3.0), u_idf = std::log(10.0);
+  const double t_in_doc0 = t_idf / std::sqrt(t_idf * t_idf + 2 * u_idf * u_idf);
+  EXPECT_EQ(cap2.max_postings_per_term(), 2u);
+  EXPECT_EQ(indices(exact.neighbors("t", 10)), (std::vector<std::size_t>{1, 0, 2}));
+  // Over the cap: the heaviest documents (ties: lower index) keep their postings.
+  EXPECT_EQ(indices(cap2.neighbors("t", 10)), (std::vector<std::size_t>{1, 0}));
+  EXPECT_EQ(indices(cap1.neighbors("t", 10)), (std::vector<std::size_t>{1}));
+  EXPECT_EQ(indices(cap2.neighbors("u", 10)), (std::vector<std::size_t>{0, 2}));  // df <= cap
+  EXPECT_EQ(indices(cap1.neighbors("u", 10)), (std::vector<std::size_t>{0}));
+  // A document keeps its full-index vector: where every shared term kept its posting the
+  // similarity is the exact cosine; elsewhere it is the share of the kept postings.
+  const auto e = exact.neighbors("t u", 10);
+  const auto c = cap1.neighbors("t u", 10);
+  ASSERT_EQ(indices(e), (std::vector<std::size_t>{0, 2, 1}));
+  ASSERT_EQ(indices(c), (std::vector<std::size_t>{0, 1}));  // doc 2 lost t, u and "t u"
+  EXPECT_NEAR(c[1].similarity, e[2].similarity, kSimTolerance);  // doc 1 shares only t
+  // Doc 0 kept u and "t u" but lost t to doc 1: its cosine less t's product.
+  EXPECT_NEAR(c[0].similarity, e[0].similarity - c[1].similarity * t_in_doc0, kSimTolerance);
+  // A cap at or above every df is the exact index.
+  for (const char* q : {"t", "u", "t u", "u t v"}) {
+    const auto a = exact.neighbors(q, 10);
+    const auto b = cap3.neighbors(q, 10);
+    ASSERT_EQ(indices(a), indices(b)) << q;
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].similarity, b[i].similarity) << q;
+  }
+  EXPECT_THROW(TfidfIndex(docs, 65536), std::invalid_argument);
+}
+
+// One pass gives the terms of a text and of its head, as two separate passes would.
+TEST(TfidfTerms, HeadTermsAreThoseOfThePrefix) {
+  const std::string text = "Which of these is RIGHT?\nA. 3 apples\nB. caf\u00e9 au lait\nC. x\xffy";
+  for (std::size_t head_bytes : {std::size_t{0}, text.find('\n'), text.find("\nB"), text.size()}) {
+    TfidfTerms all, head, all_alone, prefix;
+    tfidf_terms(text, head_bytes, all, head);
+    tfidf_terms(text, all_alone);
+    tfidf_terms(std::string_view(text).substr(0, head_bytes), prefix);
+    EXPECT_EQ(all.counts, all_alone.counts) << head_bytes;
+    EXPECT_EQ(head.counts, prefix.counts) << head_bytes;
+  }
+  TfidfTerms terms;
+  tfidf_terms("a b a b a", terms);
+  // a, b, "a b" (twice), "b a" (twice), a three times, b twice.
+  std::size_t total = 0;
+  for (const auto& [key, count] : terms.counts) total += count;
+  EXPECT_EQ(terms.counts.size(), 4u);
+  EXPECT_EQ(total, 9u);
 }
 
 // Each MMLU prompt is its own nearest neighbour (similarity 1) unless skipped; results are
