@@ -34,6 +34,9 @@ class IncomingRequest {
   // before the handler returns; detected by the connection sweep, so within about one tick
   // after the request has run for one tick. The default ignores it (no connection to watch).
   virtual void on_client_gone(std::function<void()> gone) { (void)gone; }
+  // True when the client's address is a loopback one (127.0.0.0/8, ::1, v4-mapped 127/8): the
+  // gateway keeps operator endpoints to such clients when no admin token is configured.
+  virtual bool from_loopback() const { return false; }
 };
 
 // How the handler answers: either one send(), or start_stream() + write_chunk()* +
