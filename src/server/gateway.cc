@@ -83,6 +83,21 @@ void record_error(core::Trace& trace, const Error& e) {
   }
 }
 
+// What the client is told of an error. An upstream's failure (kUpstreamError, kUpstreamTimeout)
+// is the operator's to fix, and its message may name the upstream's address: the client learns
+// what happened and the request id; the detail goes to the log (record_error) and the store.
+Error for_client(const Error& e, const core::Trace& trace) {
+  if (e.code != ErrorCode::kUpstreamError && e.code != ErrorCode::kUpstreamTimeout) return e;
+  const std::string model = trace.model.empty() ? "the requested model" : "model '" + trace.model + "'";
+  const std::string what = e.code == ErrorCode::kUpstreamTimeout
+                               ? " did not answer in time"
+                               : " failed";
+  return make_error(e.code,
+                    "the upstream of " + model + what + "; the gateway's log has the details of "
+                        "request " + trace.request_id,
+                    {}, e.param);
+}
+
 bool has_limits(const control::KeyLimits& l) {
   return l.requests_per_minute > 0 || l.tokens_per_minute > 0 || l.usd_per_day > 0 ||
          l.usd_per_month > 0;
@@ -229,7 +244,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_await sign_in(in, out);  // the form, for a browser that is not signed in
         co_return;
       }
-      if (!co_await admit_admin(in, out)) co_return;
+      const bool admitted = co_await admit_admin(in, out);  // a named local: GCC 12
+      if (!admitted) co_return;
       if (dashboard) {
         co_await dashboard_->handle(in, out);
       } else if (KeysApi::handles(target)) {
@@ -299,7 +315,7 @@ asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime star
                                              net::HeaderList headers) {
   record_error(trace, e);
   headers.emplace_back("x-request-id", trace.request_id);
-  Reply reply = error_reply(e, std::move(headers));
+  Reply reply = error_reply(for_client(e, trace), std::move(headers));
   finish(trace, start, hold);
   co_await send_reply(out, reply);
 }
@@ -486,7 +502,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     }
     record_error(trace, result.error());
     charge_sent(cfg_, trace, req, sink);
-    co_await sink.fail(result.error());
+    const Error public_error = for_client(result.error(), trace);
+    co_await sink.fail(public_error);
     finish(trace, start, &hold);
     co_return;
   }

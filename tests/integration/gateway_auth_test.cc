@@ -43,6 +43,13 @@ std::string config_yaml(int upstream_port, const std::string& db_path) {
          "  - {name: up-dear, provider: openai, endpoint: \"" + ep +
          "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"mode:tokens-20\", tier: large, "
          "prices: {input: 1000, output: 1000}}\n"
+         "  - {name: up-slow, provider: openai, endpoint: \"" + ep +
+         "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"mode:tokens-40,delay-chunks-50\", "
+         "tier: large, prices: {input: 1000, output: 1000}}\n"
+         "  - {name: up-down, provider: openai, endpoint: \"http://127.0.0.1:9/v1\", "
+         "api_key_env: TEST_UPSTREAM_KEY, tier: small}\n"
+         "  - {name: up-nokey, provider: openai, endpoint: \"" + ep +
+         "\", api_key_env: TRIAGE_TEST_UNSET_KEY_4711, tier: small}\n"
          "routes:\n"
          "  - {name: support, type: model, model: up-small}\n"
          "auth:\n"
@@ -350,6 +357,53 @@ TEST_F(AuthTest, ConcurrentClientsNeverOverspendABudget) {
     EXPECT_EQ(metrics.find(s), std::string::npos);
     EXPECT_EQ(dump_store(db_path()).find(s), std::string::npos);
   }
+}
+
+// A stream the client cuts short is charged for what it was sent: its budget, its store row.
+TEST_F(AuthTest, AStreamCutShortIsChargedForWhatWasSent) {
+  const HttpResponse cut =
+      http_stream(port(), "/v1/chat/completions", chat_body("up-slow", "go slowly", 40, true),
+                  bearer(kBudgetKey), Millis(600));
+  ASSERT_EQ(cut.status, 200) << cut.error;
+  ASSERT_FALSE(cut.complete) << "the stream should still have been running";
+  const std::string id = cut.header("x-request-id");
+  // The key's spend (admin API) counts the request once it has settled.
+  double listed = 0;
+  for (int i = 0; i < 200 && listed <= 0; ++i) {
+    const json::value keys = admin("GET", "/admin/keys").json();
+    for (const auto& k : keys.at("data").as_array()) {
+      if (k.at("name").as_string() == "budget") listed = k.at("spend").at("usd").to_number<double>();
+    }
+    if (listed <= 0) std::this_thread::sleep_for(Millis(10));
+  }
+  stop();
+  const double stored = query_double(
+      db_path(), "SELECT cost_usd FROM requests WHERE request_id = '" + id + "'");
+  const double tokens_out = query_double(
+      db_path(), "SELECT tokens_out FROM requests WHERE request_id = '" + id + "'");
+  EXPECT_GT(tokens_out, 0) << "the deltas sent are counted";
+  EXPECT_LT(tokens_out, 40) << "not the whole answer";
+  EXPECT_GT(stored, 0.0);
+  EXPECT_DOUBLE_EQ(listed, stored) << "the budget was charged what the store says";
+}
+
+// Errors name nothing inside the gateway: not the upstream's address, not an env var's name,
+// not a dataset's path. The detail goes to the log (warn) and the store.
+TEST_F(AuthTest, ClientErrorsNameNothingInside) {
+  const HttpResponse down = chat(bearer(kTeamAKey), "up-down");
+  EXPECT_EQ(down.status, 502) << down.body;
+  EXPECT_EQ(down.body.find("127.0.0.1:9"), std::string::npos) << down.body;
+  EXPECT_NE(error_message(down).find(down.header("x-request-id")), std::string::npos);
+  const HttpResponse nokey = chat(bearer(kTeamAKey), "up-nokey");
+  EXPECT_EQ(nokey.status, 503) << nokey.body;
+  EXPECT_EQ(nokey.body.find("TRIAGE_TEST_UNSET_KEY_4711"), std::string::npos) << nokey.body;
+  const std::string down_id = down.header("x-request-id");
+  const std::string log = stop();
+  EXPECT_NE(log.find(down_id), std::string::npos) << "the failure is logged";
+  EXPECT_NE(log.find("127.0.0.1:9"), std::string::npos) << "with its detail: " << log;
+  const std::string rows = dump_store(db_path());
+  EXPECT_NE(rows.find("127.0.0.1:9"), std::string::npos) << "the store keeps the detail";
+  EXPECT_NE(rows.find("TRIAGE_TEST_UNSET_KEY_4711"), std::string::npos);
 }
 
 TEST(AuthExposure, NoAuthRefusesToListenBeyondLoopback) {
