@@ -347,14 +347,26 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
   co_await send_reply(out, reply);
 }
 
-std::variant<control::Reservation, control::LimitRefusal> Gateway::reserve(
+std::variant<control::Reservation, Gateway::KeyRefusal> Gateway::admit_key(
     const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
+  if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
+    return KeyRefusal{allowed.error(), {}};
+  }
+  if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
   if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
       key.limits.usd_per_month > 0) {
     worst = AccessControl::worst_case(body_bytes, req, routes_->reachable_models(req.model));
   }
-  return control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
+  auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
+  if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
+    net::HeaderList headers;
+    if (!refusal->never_fits) {
+      headers.emplace_back("retry-after", std::to_string(refusal->retry_after_s));
+    }
+    return KeyRefusal{control::limit_error(*refusal), std::move(headers)};
+  }
+  return std::get<control::Reservation>(std::move(reserved));
 }
 
 std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
@@ -437,25 +449,15 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   if (!routes_->find_model(req.model)) trace.route = req.model;
-  control::Reservation hold;
+  control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
-    if (Result<void> allowed = AccessControl::check_allowed(*key, req.model); !allowed) {
-      co_await respond_error(trace, start, out, allowed.error());
+    auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
+    if (auto* refused = std::get_if<KeyRefusal>(&admitted)) {
+      co_await respond_error(trace, start, out, refused->error, nullptr,
+                             std::move(refused->headers));
       co_return;
     }
-    if (has_limits(key->limits)) {
-      auto reserved = reserve(*key, in.body().size(), req, trace.time_ms);
-      if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
-        net::HeaderList headers;
-        if (!refusal->never_fits) {
-          headers.emplace_back("retry-after", std::to_string(refusal->retry_after_s));
-        }
-        const Error limited = control::limit_error(*refusal);
-        co_await respond_error(trace, start, out, limited, nullptr, std::move(headers));
-        co_return;
-      }
-      hold = std::get<control::Reservation>(std::move(reserved));
-    }
+    hold = std::get<control::Reservation>(std::move(admitted));
   }
 
   routes::ExecContext ctx{trace, start,

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "config/config.h"
 #include "core/trace.h"
@@ -77,11 +78,17 @@ class Gateway {
   boost::asio::awaitable<bool> admit_admin(net::IncomingRequest& in, net::ResponseWriter& out);
   // The dashboard's sign-in: GET shows the form, POST checks the token and sets the cookie.
   boost::asio::awaitable<void> sign_in(net::IncomingRequest& in, net::ResponseWriter& out);
-  // Limits and budgets: reserves the request's worst case for `key`; the refusal otherwise.
-  std::variant<control::Reservation, control::LimitRefusal> reserve(const control::ApiKey& key,
-                                                                    std::size_t body_bytes,
-                                                                    core::ChatRequest& req,
-                                                                    int64_t now_ms);
+  // A request's key against its allow-list (403) and its limits and budgets (429 +
+  // Retry-After): the reservation of the request's worst case (inactive for a key without
+  // limits), or the refusal to answer with.
+  struct KeyRefusal {
+    Error error;
+    net::HeaderList headers;
+  };
+  std::variant<control::Reservation, KeyRefusal> admit_key(const control::ApiKey& key,
+                                                           std::size_t body_bytes,
+                                                           core::ChatRequest& req,
+                                                           int64_t now_ms);
 
   const config::Config& cfg_;
   providers::ProviderRegistry providers_;

@@ -151,6 +151,7 @@ class AuthTest : public ::testing::Test {
   std::string stop() {
     if (!gw_) return log_;
     gw_->process().terminate(Millis(10000));
+    EXPECT_TRUE(gw_->process().wait_output_closed(Millis(5000)));
     for (const auto& l : gw_->process().stdout_lines()) log_ += l + "\n";
     log_ += gw_->process().stderr_text();
     gw_.reset();
@@ -418,6 +419,7 @@ TEST(AuthExposure, NoAuthRefusesToListenBeyondLoopback) {
                  {{"TEST_UPSTREAM_KEY", kUpstreamKey}});
   const auto status = p.wait_exit(Millis(10000));
   ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(p.wait_output_closed(Millis(5000)));
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   EXPECT_NE(p.stderr_text().find("no `auth:` block"), std::string::npos) << p.stderr_text();
 }
