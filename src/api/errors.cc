@@ -17,6 +17,8 @@ Mapping mapping(ErrorCode code) {
       return {400, "invalid_request_error", ""};
     case ErrorCode::kUnauthorized:
       return {401, "authentication_error", "invalid_api_key"};
+    case ErrorCode::kForbidden:
+      return {403, "permission_error", "permission_denied"};
     case ErrorCode::kNotFound:
       return {404, "invalid_request_error", "model_not_found"};
     case ErrorCode::kMethodNotAllowed:

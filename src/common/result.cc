@@ -6,6 +6,7 @@ std::string_view error_code_name(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidRequest: return "invalid_request";
     case ErrorCode::kUnauthorized: return "unauthorized";
+    case ErrorCode::kForbidden: return "forbidden";
     case ErrorCode::kNotFound: return "not_found";
     case ErrorCode::kMethodNotAllowed: return "method_not_allowed";
     case ErrorCode::kPayloadTooLarge: return "payload_too_large";

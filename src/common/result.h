@@ -12,7 +12,8 @@ namespace triage {
 // maps a code to an HTTP status and an OpenAI-style error body.
 enum class ErrorCode {
   kInvalidRequest,     // 400: the client sent something malformed or inconsistent
-  kUnauthorized,       // 401
+  kUnauthorized,       // 401: no credential, or one we do not know
+  kForbidden,          // 403: a known credential that may not do this (route, model, request)
   kNotFound,           // 404: unknown model / route / path
   kMethodNotAllowed,   // 405
   kPayloadTooLarge,    // 413

@@ -321,6 +321,109 @@ void parse_routes(Field f, Config& cfg) {
   }
 }
 
+// Field names that would hold a key's plaintext: refused with a pointer to the safe ones.
+const std::vector<std::string> kPlaintextKeyFields = {"secret", "key", "api_key", "token",
+                                                      "plaintext", "value"};
+
+std::string env_name_field(Field f, std::string_view example) {
+  // Never echo this value in a message: it may be the secret itself.
+  if (!f.node().IsScalar()) f.fail("expected the name of an environment variable");
+  const std::string v = f.node().Scalar();
+  if (looks_like_secret(v))
+    f.fail("takes the NAME of an environment variable, not the secret itself (e.g. " +
+           std::string(example) + "); rotate that secret if this file was shared");
+  // The value is not echoed: a short secret does not look like one.
+  if (!is_env_name(v))
+    f.fail("must be an environment variable name matching [A-Z_][A-Z0-9_]* (e.g. " +
+           std::string(example) + ")");
+  return v;
+}
+
+void check_allowed_names(Field f, const std::vector<std::string>& names,
+                         const std::vector<std::string>& known, std::string_view what) {
+  const std::vector<Field> items = f.items();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::find(known.begin(), known.end(), names[i]) == known.end())
+      items[i].fail("unknown " + std::string(what) + " '" + names[i] + "'" +
+                    suggest(names[i], known));
+  }
+}
+
+ApiKeyConfig parse_api_key(const Field& item, const Config& cfg) {
+  MapReader r = item.map();
+  for (const std::string& plain : kPlaintextKeyFields) {
+    if (r.has(plain))
+      r[plain].fail("a key's secret must not be written in the config; use `sha256: <64 hex "
+                    "digits>` (its SHA-256) or `secret_env: NAME` (an environment variable "
+                    "holding it); rotate that secret if this file was shared");
+  }
+  r.only({"name", "sha256", "secret_env", "routes", "models", "cohort", "requests_per_minute",
+          "tokens_per_minute", "usd_per_day", "usd_per_month"});
+  ApiKeyConfig k;
+  k.line = item.line();
+  k.path = item.path();
+  k.name = r["name"].as<std::string>();
+  Field sha = r["sha256"];
+  Field env = r["secret_env"];
+  if (sha.present() == env.present())
+    item.fail(sha.present() ? "give either sha256 or secret_env, not both"
+                            : "missing the key's secret: give `sha256: <64 hex digits>` (e.g. "
+                              "from `printf %s \"$KEY\" | sha256sum`) or `secret_env: NAME`");
+  if (sha.present()) {
+    if (!sha.node().IsScalar()) sha.fail("expected 64 hex digits");
+    const std::string hex = sha.node().Scalar();
+    const bool ok = hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
+                      return std::isxdigit(static_cast<unsigned char>(c));
+                    });
+    if (!ok)
+      sha.fail("expected the key's SHA-256 as 64 hex digits (got " + std::to_string(hex.size()) +
+               " characters); a plaintext key belongs in an environment variable named by "
+               "secret_env");
+    k.sha256_hex = hex;
+  } else {
+    k.secret_env = env_name_field(env, "secret_env: TEAM_A_KEY");
+  }
+  Field routes = r["routes"];
+  k.routes = routes.get<std::vector<std::string>>({});
+  std::vector<std::string> route_names;
+  for (const RouteSpec& spec : cfg.routes) route_names.push_back(spec.name);
+  check_allowed_names(routes, k.routes, route_names, "route");
+  Field models = r["models"];
+  k.models = models.get<std::vector<std::string>>({});
+  std::vector<std::string> model_names;
+  for (const Model& m : cfg.models) model_names.push_back(m.name);
+  check_allowed_names(models, k.models, model_names, "model");
+  k.cohort = r["cohort"].get<std::string>("");
+  k.requests_per_minute = r["requests_per_minute"].get<int64_t>(0, Range::at_least(0));
+  k.tokens_per_minute = r["tokens_per_minute"].get<int64_t>(0, Range::at_least(0));
+  k.usd_per_day = r["usd_per_day"].get<double>(0, Range::at_least(0));
+  k.usd_per_month = r["usd_per_month"].get<double>(0, Range::at_least(0));
+  return k;
+}
+
+void parse_auth(Field f, Config& cfg) {
+  MapReader r = f.map();
+  r.only({"admin_token_env", "keys"});
+  AuthConfig& a = cfg.auth.emplace();
+  a.line = f.line();
+  if (Field t = r["admin_token_env"]; t.present())
+    a.admin_token_env = env_name_field(t, "admin_token_env: TRIAGE_ADMIN_TOKEN");
+  Field keys = r["keys"];
+  if (keys.present() && !keys.node().IsSequence())
+    keys.fail("expected a list of keys, got " + describe(keys.node()));
+  for (const Field& item : keys.items()) {
+    ApiKeyConfig k = parse_api_key(item, cfg);
+    for (const ApiKeyConfig& prev : a.keys) {
+      if (prev.name == k.name)
+        item.map()["name"].fail("duplicate key name '" + k.name + "' (first declared at line " +
+                                std::to_string(prev.line) + ")");
+      if (!k.sha256_hex.empty() && prev.sha256_hex == k.sha256_hex)
+        item.map()["sha256"].fail("the same sha256 as key '" + prev.name + "'");
+    }
+    a.keys.push_back(std::move(k));
+  }
+}
+
 std::string default_reference(const Config& cfg) {
   const Model* best = nullptr;
   for (const Model& m : cfg.models) {
@@ -459,7 +562,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   cfg.dir = config_dir(path);
   MapReader top(root, "", file, 1);
   top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
-            "reference_model"});
+            "reference_model", "auth"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
   parse_review(top["review"].map(), cfg.review);
@@ -467,6 +570,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   cfg.tiers = parse_tiers(top["tiers"]);
   parse_models(top["models"], cfg, providers);
   parse_routes(top["routes"], cfg);
+  if (top.has("auth")) parse_auth(top["auth"], cfg);  // after routes: allow-lists name them
 
   Field ref = top["reference_model"];
   if (ref.present()) {
@@ -494,6 +598,31 @@ Config load_config(const std::string& path, const ProviderCatalog* providers) {
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path, providers);
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8 as a dotted quad: "127." then three numbers.
+  if (host.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (!std::isdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+void check_exposure(const Config& cfg) {
+  if (cfg.auth || is_loopback_host(cfg.server.host)) return;
+  fail_at(cfg.path, 0, "server.host",
+          "'" + cfg.server.host +
+              "' is reachable from other machines, but the config has no `auth:` block, so "
+              "anyone who can reach the port could call every model and read stored prompts. "
+              "Add `auth: {admin_token_env: TRIAGE_ADMIN_TOKEN, keys: [...]}` (docs/security.md), "
+              "or listen on 127.0.0.1");
 }
 
 double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in) {

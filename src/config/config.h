@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/review_flag.h"
@@ -138,6 +139,34 @@ struct ServerConfig {
   std::string log_level = "info";
 };
 
+// A client API key declared in config (docs/security.md). The secret itself is never in the
+// file: either its SHA-256 (64 hex digits) or the NAME of an environment variable holding it.
+// The server maps this onto control::ApiKey; 0 limits are unlimited.
+struct ApiKeyConfig {
+  std::string name;        // operator's label, named in 429s; unique in the file
+  std::string sha256_hex;  // `sha256:` 64 hex digits, or empty
+  std::string secret_env;  // `secret_env:` env var NAME, or empty (exactly one of the two)
+  std::vector<std::string> routes;  // allowed route names; both lists empty = everything
+  std::vector<std::string> models;  // allowed catalog model names
+  std::string cohort;               // team label for cost reports; may be empty
+  int64_t requests_per_minute = 0;
+  int64_t tokens_per_minute = 0;
+  double usd_per_day = 0;
+  double usd_per_month = 0;
+  int line = 0;
+  std::string path;  // "auth.keys[2]", for start-up errors about the secret
+};
+
+// `auth:`. Present (even empty) means the inference API requires a client key; absent, and
+// `serve` binds only loopback addresses (secure by default).
+struct AuthConfig {
+  // NAME of the env var holding the operator token for /v1/review*, /dashboard, /admin/*.
+  // Empty: those endpoints answer loopback clients only.
+  std::string admin_token_env;
+  std::vector<ApiKeyConfig> keys;
+  int line = 0;
+};
+
 struct Config;
 
 // What the loader knows about providers, whose names config does not list: the registered
@@ -161,6 +190,7 @@ struct Config {
   StoreConfig store;
   ReviewConfig review;
   std::optional<OtelConfig> otel;  // set when the `otel:` block is present
+  std::optional<AuthConfig> auth;  // set when the `auth:` block is present
   std::vector<Model> models;
   std::vector<RouteSpec> routes;
   std::string reference_model;  // the model savings are measured against; default: priciest
@@ -184,6 +214,12 @@ struct Config {
 Config load_config(const std::string& path, const ProviderCatalog* providers = nullptr);
 Config parse_config(const std::string& yaml_text, const std::string& path,
                     const ProviderCatalog* providers = nullptr);
+
+// Whether `host` names only this machine: localhost, 127.0.0.0/8, ::1 (bracketed or not).
+bool is_loopback_host(std::string_view host);
+// Secure by default: a gateway without `auth:` may listen on loopback only. Throws ConfigError
+// naming server.host and what to add otherwise. `serve` calls it after --listen is applied.
+void check_exposure(const Config& cfg);
 
 // Cost of a call in USD from the model's prices.
 double cost_usd(const Prices& p, int64_t tokens_in, int64_t tokens_out, int64_t cached_in = 0);

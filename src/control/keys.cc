@@ -99,7 +99,7 @@ Error auth_error(AuthFailure failure, const KeyInfo* key, std::string_view route
                         "API key '" + name + "' is disabled; ask the gateway's operator",
                         "disabled key " + (key ? key->id : std::string()));
     case AuthFailure::kNotAllowed:
-      return make_error(ErrorCode::kUnauthorized,
+      return make_error(ErrorCode::kForbidden,
                         "API key '" + name + "' may not use '" + std::string(route_or_model) +
                             "'; ask the gateway's operator for access",
                         "key " + (key ? key->id : std::string()) + " is not allowed '" +

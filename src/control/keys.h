@@ -66,8 +66,8 @@ std::variant<Reservation, LimitRefusal> reserve(LimitBackend& backend, const Key
                                                 int64_t now_unix_ms, int64_t worst_case_tokens,
                                                 double worst_case_usd);
 
-// Why a presented secret was not accepted. `to_error` makes the 401 the client sees: it names
-// the key only when the client proved it holds it (disabled, not allowed).
+// Why a presented secret was not accepted. auth_error makes the 401 (unknown, disabled) or 403
+// (not allowed) the client sees: it names the key only when the client proved it holds it.
 enum class AuthFailure { kUnknownKey, kDisabled, kNotAllowed };
 Error auth_error(AuthFailure failure, const KeyInfo* key, std::string_view route_or_model = {});
 

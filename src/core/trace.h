@@ -58,7 +58,8 @@ struct Span {
 struct Trace {
   std::string request_id;
   int64_t time_ms = 0;  // unix ms when the request arrived
-  std::string api_key_id;
+  std::string api_key_id;    // "key_" + 12 hex (control::key_id_from_digest); never the secret
+  std::string api_key_name;  // the key's name when the gateway knows the key (auth: keys)
   std::string cohort;
   std::string category;
   std::string user;

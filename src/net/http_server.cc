@@ -44,12 +44,13 @@ std::string_view accept_error_reason(const boost::system::error_code& ec) {
 class BeastRequest final : public IncomingRequest {
  public:
   BeastRequest(http::request<http::string_body>& req, bool too_large, std::string malformed,
-               ConnectionWatch::Entry& watch, bool over_capacity)
+               ConnectionWatch::Entry& watch, bool loopback, bool over_capacity)
       : req_(req),
         too_large_(too_large),
         over_capacity_(over_capacity),
         malformed_(std::move(malformed)),
-        watch_(watch) {}
+        watch_(watch),
+        loopback_(loopback) {}
   std::string_view method() const override { return req_.method_string(); }
   std::string_view target() const override { return req_.target(); }
   std::string_view header(std::string_view name) const override {
@@ -61,6 +62,7 @@ class BeastRequest final : public IncomingRequest {
   std::string_view malformed() const override { return malformed_; }
   void on_client_gone(std::function<void()> gone) override { watch_.watch_close(std::move(gone)); }
   bool over_capacity() const override { return over_capacity_; }
+  bool from_loopback() const override { return loopback_; }
 
  private:
   http::request<http::string_body>& req_;
@@ -68,7 +70,19 @@ class BeastRequest final : public IncomingRequest {
   bool over_capacity_;
   std::string malformed_;
   ConnectionWatch::Entry& watch_;
+  bool loopback_;
 };
+
+bool is_loopback_peer(const tcp::socket& sock) {
+  beast::error_code ec;
+  const auto peer = sock.remote_endpoint(ec);
+  if (ec) return false;
+  const asio::ip::address a = peer.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return a.is_loopback();
+}
 
 void append_value(std::string& out, std::string_view v) {
   if (v.find('\r') == std::string_view::npos && v.find('\n') == std::string_view::npos) {
@@ -294,6 +308,7 @@ struct HttpServer::Impl {
     // Deadlines: idle_timeout_ms for the next request (whole, headers and body), then
     // write_timeout_ms for each write of the response (BeastWriter).
     ConnectionWatch::Entry watch(w.watch, stream.socket());
+    const bool loopback = is_loopback_peer(stream.socket());
     beast::flat_buffer buffer;
     // Beast reads at most the free capacity (at least 512 bytes): a typical chat request
     // (1-10 KB) then arrives in one read instead of a dozen.
@@ -326,7 +341,7 @@ struct HttpServer::Impl {
       in_flight.fetch_add(1);
       bool client_ok = true;
       {
-        BeastRequest in(req, too_large, std::move(malformed), watch, !admitted);
+        BeastRequest in(req, too_large, std::move(malformed), watch, loopback, !admitted);
         BeastWriter out(stream, watch, req.version(), keep_alive, opts.write_timeout_ms);
         co_await handler(in, out);
         watch.unwatch_close();

@@ -38,6 +38,9 @@ class IncomingRequest {
   // requests in flight when it arrived: answer at once (503) instead of doing the work. It is
   // not counted in flight itself.
   virtual bool over_capacity() const { return false; }
+  // True when the client's address is a loopback one (127.0.0.0/8, ::1, v4-mapped 127/8): the
+  // gateway keeps operator endpoints to such clients when no admin token is configured.
+  virtual bool from_loopback() const { return false; }
 };
 
 // How the handler answers: either one send(), or start_stream() + write_chunk()* +

@@ -258,17 +258,18 @@ Result<const std::string*> ReplayClient::answer_for(const core::ChatRequest& req
     return &placeholder_;
   }
   if (rec) {
+    // The dataset's path is the server's business: the log and the store get it, not the client.
     return make_error(ErrorCode::kInvalidRequest,
                       "model " + model_name_ + " (replay) has no recorded response for this "
-                      "prompt: its cell in column '" + response_column_ + "' of " + dataset_ +
-                      " is empty (the recorded call failed or was not made)",
-                      "replay: missing response cell");
+                      "prompt (the recorded call failed or was not made)",
+                      "replay: missing response cell: column '" + response_column_ + "' of " +
+                          dataset_ + " is empty");
   }
   return make_error(ErrorCode::kInvalidRequest,
                     "model " + model_name_ + " (replay) has no recorded response for this "
-                    "prompt; replay answers only prompts from " + dataset_ +
-                    " (matched on the last user message)",
-                    "replay: prompt not in dataset");
+                    "prompt; replay answers only the prompts it recorded (matched on the last "
+                    "user message)",
+                    "replay: prompt not in dataset " + dataset_);
 }
 
 ReplayClient::Plan ReplayClient::plan(const std::string& content, SteadyTime start) const {

@@ -59,9 +59,11 @@ UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& m
 }
 
 Error missing_key_error(std::string_view model, std::string_view api_key_env) {
-  return make_error(ErrorCode::kUnavailable, "model " + std::string(model) +
-                                                 " needs its API key in environment variable " +
-                                                 std::string(api_key_env) + ", which is not set");
+  // The variable's name is the operator's business: the log and the store get it.
+  return make_error(ErrorCode::kUnavailable,
+                    "model " + std::string(model) +
+                        " is not available: the gateway has no API key for it",
+                    "environment variable " + std::string(api_key_env) + " is not set");
 }
 
 std::string upstream_error_text(std::string_view body) {
@@ -102,7 +104,9 @@ Error map_upstream_status(int status, std::string_view body, std::string_view mo
     std::string fix = api_key_env.empty() ? "the model has no api_key_env configured"
                                           : "check env var " + std::string(api_key_env);
     return make_error(ErrorCode::kUpstreamError,
-                      "upstream rejected the API key for model " + m + "; " + fix, http);
+                      "upstream rejected the gateway's API key for model " + m +
+                          "; the gateway's operator must fix it",
+                      http + ": " + fix);
   }
   std::string text = upstream_error_text(body);
   std::string internal = http + ": " + text;

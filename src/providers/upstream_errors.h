@@ -42,12 +42,13 @@ struct UpstreamSetup {
 UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& model,
                                const EnvLookup& env, std::string_view default_url);
 
-// kUnavailable: "model X needs its API key in environment variable NAME, which is not set".
+// kUnavailable: "model X is not available: the gateway has no API key for it"; the variable's
+// NAME is in `internal` only (clients are never told the server's env var names).
 Error missing_key_error(std::string_view model, std::string_view api_key_env);
 
 // Maps a non-2xx upstream answer to an Error (the only such mapping):
 // 400 -> kInvalidRequest ("upstream rejected the request: <upstream message>"),
-// 401/403 -> kUpstreamError naming the key's env var, 408/504 -> kUpstreamTimeout,
+// 401/403 -> kUpstreamError (the key's env var named in `internal` only), 408/504 -> kUpstreamTimeout,
 // 429 -> kRateLimited, 404, 5xx and anything else -> kUpstreamError.
 // `body` is the upstream's error body; its error.message is quoted (truncated) except for
 // 401/403, whose messages may echo part of the key.

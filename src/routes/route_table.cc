@@ -1,5 +1,6 @@
 #include "routes/route_table.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "config/config.h"
@@ -62,6 +63,7 @@ std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
   for (const auto& m : cfg.models) {
     auto runtime = std::make_unique<ModelRuntime>(m, providers.create(cfg, m, env));
     table->model_by_name_[m.name] = runtime.get();
+    table->reachable_[m.name] = {&m};
     auto route = std::make_unique<ModelRoute>(m.name, *runtime);
     table->by_name_[m.name] = route.get();
     table->owned_.push_back(std::move(route));
@@ -80,11 +82,42 @@ std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
                                 config::suggest(spec.type, known));
     }
     auto route = it->second(spec, i, *table);
+    table->add_reachable(spec);
     table->by_name_[spec.name] = route.get();
     table->route_names_.push_back(spec.name);
     table->owned_.push_back(std::move(route));
   }
   return table;
+}
+
+void RouteTable::add_reachable(const config::RouteSpec& spec) {
+  std::vector<const config::Model*>& out = reachable_[spec.name];
+  auto add = [&out](const config::Model* m) {
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  };
+  std::vector<YAML::Node> stack = {spec.node};
+  while (!stack.empty()) {
+    const YAML::Node node = stack.back();
+    stack.pop_back();
+    if (node.IsScalar()) {
+      const std::string& s = node.Scalar();
+      if (s == spec.name) continue;
+      if (const config::Model* m = cfg_->find_model(s)) add(m);
+      if (auto it = reachable_.find(s); it != reachable_.end()) {
+        for (const config::Model* m : it->second) add(m);
+      }
+    } else if (node.IsSequence()) {
+      for (const auto& child : node) stack.push_back(child);
+    } else if (node.IsMap()) {
+      for (const auto& kv : node) stack.push_back(kv.second);
+    }
+  }
+}
+
+const std::vector<const config::Model*>& RouteTable::reachable_models(std::string_view name) const {
+  static const std::vector<const config::Model*> kNone;
+  if (auto it = reachable_.find(name); it != reachable_.end()) return it->second;
+  return kNone;
 }
 
 Route* RouteTable::find(std::string_view name) const {

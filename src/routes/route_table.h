@@ -37,6 +37,12 @@ class RouteTable {
   // config::ConfigError naming `where` when unknown.
   Route& child(const std::string& name, const std::string& where);
 
+  // The catalog models a request naming `name` (a route or a model) may call: the model itself,
+  // or every model a route's declaration names, directly or through the routes it names. An
+  // over-approximation by design (a name anywhere in the route's mapping counts), so that a
+  // worst-case cost priced over it is a true bound. Empty for an unknown name.
+  const std::vector<const config::Model*>& reachable_models(std::string_view name) const;
+
   const std::vector<std::unique_ptr<ModelRuntime>>& models() const { return models_; }
   const std::vector<std::string>& route_names() const { return route_names_; }
   const config::Config& config() const { return *cfg_; }
@@ -49,12 +55,17 @@ class RouteTable {
   static std::vector<std::string> kind_names();
 
  private:
+  // Records reachable_models(spec.name) from the scalars of its mapping; the routes it names
+  // are declared before it, so theirs are known.
+  void add_reachable(const config::RouteSpec& spec);
+
   const config::Config* cfg_ = nullptr;
   std::vector<std::unique_ptr<ModelRuntime>> models_;
   std::vector<std::unique_ptr<Route>> owned_;  // model routes and configured routes
   std::map<std::string, Route*, std::less<>> by_name_;
   std::map<std::string, ModelRuntime*, std::less<>> model_by_name_;
   std::vector<std::string> route_names_;  // configured routes, in declaration order
+  std::map<std::string, std::vector<const config::Model*>, std::less<>> reachable_;
 };
 
 // A route that calls one model: a catalog model used directly, or `type: model`.

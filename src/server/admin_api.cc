@@ -175,8 +175,10 @@ bool AdminApi::handles(std::string_view path) {
   return path == "/v1/feedback" || path == "/v1/review" || path.rfind("/v1/review/", 0) == 0;
 }
 
-asio::awaitable<void> AdminApi::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
+asio::awaitable<void> AdminApi::handle(net::IncomingRequest& in, net::ResponseWriter& out,
+                                       std::string feedback_key_id) {
   AdminJob job;
+  job.api_key_id = std::move(feedback_key_id);
   job.method = std::string(in.method());
   job.target = std::string(in.target());
   job.content_type = std::string(in.header("content-type"));
@@ -253,6 +255,7 @@ AdminReply AdminApi::feedback(const AdminJob& job) {
   if (auto e = only_fields(o, {"request_id", "thumbs", "score", "corrected_answer", "comment"}))
     return *e;
   telemetry::FeedbackInput in;
+  in.api_key_id = job.api_key_id;
   const json::value* id = o.if_contains("request_id");
   if (!id || !id->is_string() || id->as_string().empty()) {
     return bad("'request_id' is required: the id from the response's x-request-id header (or the "

@@ -38,6 +38,7 @@ struct AdminJob {
   std::string content_type;
   std::string body;
   bool body_too_large = false;
+  std::string api_key_id;  // the client key of a /v1/feedback request, else empty
 };
 
 class AdminApi {
@@ -52,7 +53,10 @@ class AdminApi {
   // True for the paths this API serves (any method): /v1/feedback, /v1/review, /v1/review/...
   static bool handles(std::string_view path);
 
-  boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
+  // `feedback_key_id`: the client key of a /v1/feedback request (its own requests only); empty
+  // for an operator or a gateway without keys. The gateway checks credentials before this.
+  boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out,
+                                      std::string feedback_key_id = {});
 
   // The same, synchronously on the caller's thread (for tests and the worker).
   AdminReply dispatch(const AdminJob& job);

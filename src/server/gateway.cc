@@ -11,6 +11,7 @@
 #include "api/errors.h"
 #include "api/models.h"
 #include "common/ids.h"
+#include "core/tokens.h"
 #include "engine/builtins.h"
 #include "server/sse_sink.h"
 
@@ -75,6 +76,101 @@ void record_error(core::Trace& trace, const Error& e) {
   trace.http_status = api::http_status(e.code);
   trace.error_code = std::string(error_code_name(e.code));
   trace.error_message = e.internal.empty() ? e.message : e.message + " (" + e.internal + ")";
+  // The full detail of a failure on our side (upstream, overload, bug) goes to the log too.
+  if (trace.http_status >= 500) {
+    spdlog::warn("request {} failed with {} {} (model '{}'): {}", trace.request_id,
+                 trace.http_status, trace.error_code, trace.model, trace.error_message);
+  }
+}
+
+// What the client is told of an error. An upstream's failure (kUpstreamError, kUpstreamTimeout)
+// is the operator's to fix, and its message may name the upstream's address: the client learns
+// what happened and the request id; the detail goes to the log (record_error) and the store.
+Error for_client(const Error& e, const core::Trace& trace) {
+  if (e.code != ErrorCode::kUpstreamError && e.code != ErrorCode::kUpstreamTimeout) return e;
+  const std::string model = trace.model.empty() ? "the requested model" : "model '" + trace.model + "'";
+  const std::string what = e.code == ErrorCode::kUpstreamTimeout
+                               ? " did not answer in time"
+                               : " failed";
+  return make_error(e.code,
+                    "the upstream of " + model + what + "; the gateway's log has the details of "
+                        "request " + trace.request_id,
+                    {}, e.param);
+}
+
+bool has_limits(const control::KeyLimits& l) {
+  return l.requests_per_minute > 0 || l.tokens_per_minute > 0 || l.usd_per_day > 0 ||
+         l.usd_per_month > 0;
+}
+
+// The dashboard's sign-in page: one form that posts the admin token to /dashboard/sign-in.
+std::string sign_in_page(std::string_view message) {
+  std::string page =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Triage: sign in</title>"
+      "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto}"
+      "input{width:100%;padding:.4rem;margin:.5rem 0}p.error{color:#b00}</style></head><body>"
+      "<h1>Triage dashboard</h1><p>Sign in with the gateway's admin token.</p>";
+  if (!message.empty()) page += "<p class=\"error\" id=\"sign-in-error\">" + std::string(message) + "</p>";
+  page +=
+      "<form method=\"post\" action=\"/dashboard/sign-in\"><label for=\"token\">Admin token"
+      "</label><input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" "
+      "required><button type=\"submit\">Sign in</button></form></body></html>";
+  return page;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of `name` in an application/x-www-form-urlencoded body.
+std::string form_value(std::string_view body, std::string_view name) {
+  while (!body.empty()) {
+    const std::size_t amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    std::string out;
+    const std::string_view v = pair.substr(eq + 1);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '+') {
+        out += ' ';
+      } else if (v[i] == '%' && i + 2 < v.size() + 0 && hex_value(v[i + 1]) >= 0 &&
+                 hex_value(v[i + 2]) >= 0) {
+        out += static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2]));
+        i += 2;
+      } else {
+        out += v[i];
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+// A stream that failed after it started (the client went away, the upstream broke): its
+// upstream usage never came, but the prompt was sent and the deltas the client got were
+// generated. Charges those, estimated, at the model that streamed them, so that a stream cut
+// short is never free (budgets, the store, metrics).
+// Estimated tokens of the prompt, for a stream cut short (the upstream's usage never came).
+int64_t estimated_prompt_tokens(const core::ChatRequest& req) {
+  int64_t n = 0;
+  for (const core::Message& m : req.messages) n += core::estimate_tokens(m.text);
+  return n;
+}
+
+void charge_sent(const config::Config& cfg, core::Trace& trace, const core::ChatRequest& req,
+                 const SseSink& sink) {
+  const config::Model* model = cfg.find_model(trace.model);
+  const int64_t in = estimated_prompt_tokens(req);
+  const int64_t out = sink.sent_tokens();
+  trace.tokens_in += in;
+  trace.tokens_out += out;
+  trace.tokens_estimated = true;
+  if (model) trace.cost_usd += config::cost_usd(model->prices, in, out);
 }
 
 }  // namespace
@@ -97,19 +193,24 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   if (otlp_) sinks_.add(*otlp_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
   dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_);
+  access_ = std::make_unique<AccessControl>(cfg_, env);
+  keys_api_ = std::make_unique<KeysApi>(
+      cfg_, *access_, [this](std::string_view name) { return routes_->find(name) != nullptr; });
   models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
 }
 
 Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
+  if (keys_api_) keys_api_->close();
   if (admin_) admin_->close();
   if (dashboard_) dashboard_->close();
   if (store_) store_->close();
   if (otlp_) otlp_->close();
 }
 
-void Gateway::finish(core::Trace& trace, SteadyTime start) {
+void Gateway::finish(core::Trace& trace, SteadyTime start, control::Reservation* hold) {
+  if (hold) hold->settle(trace.tokens_in + trace.tokens_out, trace.cost_usd);
   sinks_.publish(std::move(trace), micros_between(start, SteadyClock::now()));
 }
 
@@ -119,13 +220,48 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     const std::string_view target = in.target().substr(0, in.target().find('?'));
     const std::string_view method = in.method();
     const bool chat_path = target == "/v1/chat/completions" || target == "/chat/completions";
-    if (AdminApi::handles(target) && in.malformed().empty()) {
-      co_await admin_->handle(in, out);
+    if (target == "/v1/feedback" && in.malformed().empty()) {
+      // A client key gives feedback on its own requests only; the operator on any.
+      Result<std::shared_ptr<const control::ApiKey>> key = access_->client_key(in);
+      std::string owner = key && key.value() ? key.value()->id : std::string();
+      if (!key && !access_->check_admin(in)) {
+        Reply reply = error_reply(key.error());
+        co_await send_reply(out, reply);
+        co_return;
+      }
+      co_await admin_->handle(in, out, std::move(owner));
       co_return;
     }
-    if (DashboardApi::handles(target) && in.malformed().empty()) {
-      co_await dashboard_->handle(in, out);
+    if (target == "/dashboard/sign-in" && in.malformed().empty()) {
+      co_await sign_in(in, out);
       co_return;
+    }
+    const bool dashboard = DashboardApi::handles(target);
+    if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target)) &&
+        in.malformed().empty()) {
+      const bool page = target == "/dashboard" || target == "/dashboard/";
+      if (page && !access_->check_admin(in) && in.method() == "GET") {
+        co_await sign_in(in, out);  // the form, for a browser that is not signed in
+        co_return;
+      }
+      const bool admitted = co_await admit_admin(in, out);  // a named local: GCC 12
+      if (!admitted) co_return;
+      if (dashboard) {
+        co_await dashboard_->handle(in, out);
+      } else if (KeysApi::handles(target)) {
+        co_await keys_api_->handle(in, out);
+      } else {
+        co_await admin_->handle(in, out);
+      }
+      co_return;
+    }
+    if ((target == "/v1/models" || target == "/models") && in.malformed().empty()) {
+      Result<std::shared_ptr<const control::ApiKey>> key = access_->client_key(in);
+      if (!key) {
+        Reply reply = error_reply(key.error());
+        co_await send_reply(out, reply);
+        co_return;
+      }
     }
     if (chat_path && method == "POST" && in.malformed().empty()) {
       if (in.over_capacity()) {
@@ -190,11 +326,63 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
 }
 
 asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime start,
-                                             net::ResponseWriter& out, const Error& e) {
+                                             net::ResponseWriter& out, const Error& e,
+                                             control::Reservation* hold,
+                                             net::HeaderList headers) {
   record_error(trace, e);
-  Reply reply = error_reply(e, {{"x-request-id", trace.request_id}});
-  finish(trace, start);
+  headers.emplace_back("x-request-id", trace.request_id);
+  Reply reply = error_reply(for_client(e, trace), std::move(headers));
+  finish(trace, start, hold);
   co_await send_reply(out, reply);
+}
+
+asio::awaitable<bool> Gateway::admit_admin(net::IncomingRequest& in, net::ResponseWriter& out) {
+  Result<void> ok = access_->check_admin(in);
+  if (ok) co_return true;
+  Reply reply = error_reply(ok.error());
+  co_await send_reply(out, reply);
+  co_return false;
+}
+
+asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWriter& out) {
+  const net::HeaderList page_headers = {{"cache-control", "no-store"},
+                                        {"x-content-type-options", "nosniff"},
+                                        {"x-frame-options", "DENY"}};
+  Reply reply{200, "text/html; charset=utf-8", page_headers, {}};
+  if (in.method() != "POST") {
+    reply.body = sign_in_page("");
+  } else if (std::optional<std::string> cookie =
+                 access_->sign_in(form_value(in.body(), "token"))) {
+    reply = Reply{303, "text/plain", {{"location", "/dashboard"}, {"set-cookie", *cookie},
+                                      {"cache-control", "no-store"}}, "signed in\n"};
+  } else {
+    spdlog::warn("dashboard sign-in refused: wrong admin token");
+    reply.status = 401;
+    reply.body = sign_in_page("That is not the admin token.");
+  }
+  co_await send_reply(out, reply);
+}
+
+std::variant<control::Reservation, Gateway::KeyRefusal> Gateway::admit_key(
+    const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
+  if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
+    return KeyRefusal{allowed.error(), {}};
+  }
+  if (!has_limits(key.limits)) return control::Reservation();
+  AccessControl::WorstCase worst;
+  if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
+      key.limits.usd_per_month > 0) {
+    worst = AccessControl::worst_case(body_bytes, req, routes_->reachable_models(req.model));
+  }
+  auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
+  if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
+    net::HeaderList headers;
+    if (!refusal->never_fits) {
+      headers.emplace_back("retry-after", std::to_string(refusal->retry_after_s));
+    }
+    return KeyRefusal{control::limit_error(*refusal), std::move(headers)};
+  }
+  return std::get<control::Reservation>(std::move(reserved));
 }
 
 std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
@@ -223,8 +411,21 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   core::Trace trace;
   trace.time_ms = unix_time_ms();
   trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
-  trace.api_key_id = api_key_id(in.header("authorization"));
   trace.cohort = std::string(in.header("x-triage-cohort"));
+  std::shared_ptr<const control::ApiKey> key;
+  if (access_->keys_required()) {
+    Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
+    if (!found) {
+      co_await respond_error(trace, start, out, found.error());
+      co_return;
+    }
+    key = std::move(found).value();
+    trace.api_key_id = key->id;
+    trace.api_key_name = key->name;
+    if (!key->cohort.empty()) trace.cohort = key->cohort;
+  } else {
+    trace.api_key_id = api_key_id(in.header("authorization"));
+  }
 
   if (std::optional<Error> bad = check_envelope(in)) {
     co_await respond_error(trace, start, out, *bad);
@@ -264,6 +465,16 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   if (!routes_->find_model(req.model)) trace.route = req.model;
+  control::Reservation hold;  // settled by finish(), whatever way the request ends
+  if (key) {
+    auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
+    if (auto* refused = std::get_if<KeyRefusal>(&admitted)) {
+      co_await respond_error(trace, start, out, refused->error, nullptr,
+                             std::move(refused->headers));
+      co_return;
+    }
+    hold = std::get<control::Reservation>(std::move(admitted));
+  }
 
   routes::ExecContext ctx{trace, start,
                           start + std::chrono::milliseconds(cfg_.server.request_timeout_ms)};
@@ -279,7 +490,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   if (!req.stream) {
     Result<core::Completion> result = co_await route->run(req, ctx, nullptr);
     if (!result) {
-      co_await respond_error(trace, start, out, result.error());
+      co_await respond_error(trace, start, out, result.error(), &hold);
       co_return;
     }
     trace.finish_reason = result->finish_reason;
@@ -296,7 +507,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
       trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
       trace.error_message = "client went away before the response was written";
     }
-    finish(trace, start);
+    finish(trace, start, &hold);
     co_return;
   }
 
@@ -304,12 +515,14 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   Result<core::Completion> result = co_await route->run(req, ctx, &sink);
   if (!result) {
     if (!sink.started()) {
-      co_await respond_error(trace, start, out, result.error());
+      co_await respond_error(trace, start, out, result.error(), &hold);
       co_return;
     }
     record_error(trace, result.error());
-    co_await sink.fail(result.error());
-    finish(trace, start);
+    charge_sent(cfg_, trace, req, sink);
+    const Error public_error = for_client(result.error(), trace);
+    co_await sink.fail(public_error);
+    finish(trace, start, &hold);
     co_return;
   }
   trace.finish_reason = result->finish_reason;
@@ -319,7 +532,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
     trace.error_message = "client went away during the stream";
   }
-  finish(trace, start);
+  finish(trace, start, &hold);
 }
 
 }  // namespace triage::server

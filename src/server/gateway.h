@@ -7,14 +7,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "config/config.h"
 #include "core/trace.h"
 #include "net/http_server.h"
 #include "providers/provider.h"
 #include "routes/route_table.h"
+#include "server/access_control.h"
 #include "server/admin_api.h"
 #include "server/dashboard_api.h"
+#include "server/keys_api.h"
 #include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
@@ -53,6 +56,7 @@ class Gateway {
   telemetry::Metrics& metrics() { return *metrics_; }
   telemetry::RequestStore& store() { return *store_; }
   routes::RouteTable& routes() { return *routes_; }
+  AccessControl& access() { return *access_; }
 
  private:
   boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out);
@@ -64,12 +68,30 @@ class Gateway {
                             std::string_view method, bool chat_path) const;
   // Size and content-type problems of a chat request, before its body is parsed.
   std::optional<Error> check_envelope(net::IncomingRequest& in) const;
-  // Records `e` in the trace, finishes it and answers with the error.
+  // Records `e` in the trace, finishes it and answers with the error (and `headers`).
   boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
-                                             net::ResponseWriter& out, const Error& e);
-  // Hands the trace to the sinks, with its latency split completed now. Exactly once per
-  // request.
-  void finish(core::Trace& trace, SteadyTime start);
+                                             net::ResponseWriter& out, const Error& e,
+                                             control::Reservation* hold = nullptr,
+                                             net::HeaderList headers = {});
+  // Settles the request's reservation (if any) to the trace's tokens and cost, then hands the
+  // trace to the sinks, with its latency split completed now. Exactly once per request.
+  void finish(core::Trace& trace, SteadyTime start, control::Reservation* hold = nullptr);
+  // Who the request is (auth): the checks of each endpoint group, before its handler runs.
+  // Answers and returns false when the request may not go on.
+  boost::asio::awaitable<bool> admit_admin(net::IncomingRequest& in, net::ResponseWriter& out);
+  // The dashboard's sign-in: GET shows the form, POST checks the token and sets the cookie.
+  boost::asio::awaitable<void> sign_in(net::IncomingRequest& in, net::ResponseWriter& out);
+  // A request's key against its allow-list (403) and its limits and budgets (429 +
+  // Retry-After): the reservation of the request's worst case (inactive for a key without
+  // limits), or the refusal to answer with.
+  struct KeyRefusal {
+    Error error;
+    net::HeaderList headers;
+  };
+  std::variant<control::Reservation, KeyRefusal> admit_key(const control::ApiKey& key,
+                                                           std::size_t body_bytes,
+                                                           core::ChatRequest& req,
+                                                           int64_t now_ms);
 
   const config::Config& cfg_;
   providers::ProviderRegistry providers_;
@@ -82,6 +104,8 @@ class Gateway {
   std::unique_ptr<telemetry::ReviewSink> review_sink_;  // queues into store_
   std::unique_ptr<AdminApi> admin_;                     // /v1/feedback, /v1/review
   std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
+  std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
+  std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
   std::string models_json_;  // GET /v1/models, rendered once
   std::atomic<bool> draining_{false};

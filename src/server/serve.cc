@@ -23,6 +23,7 @@ int serve(config::Config cfg) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  config::check_exposure(cfg);  // secure by default: no `auth:`, loopback only
   Gateway gateway(cfg, [](const char* name) -> const char* { return std::getenv(name); });
 
   net::ServerOptions opts;

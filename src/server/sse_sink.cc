@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "api/errors.h"
+#include "core/tokens.h"
 
 namespace triage::server {
 
@@ -33,6 +34,7 @@ asio::awaitable<bool> SseSink::write(const core::Delta& delta) {
     pending_ = serializer_->role_chunk();
   }
   if (!delta.content.empty() || delta.tool_calls) {
+    sent_tokens_ += core::estimate_tokens(delta.content);
     core::Delta d = delta;
     d.role = {};  // the role chunk already said it
     pending_ += serializer_->delta_chunk(d);

@@ -36,6 +36,9 @@ class SseSink final : public core::StreamSink {
   // Ends a stream that failed after it started: an error event, then the end of the body.
   boost::asio::awaitable<bool> fail(const triage::Error& e);
   bool started() const { return serializer_.has_value(); }
+  // Completion tokens handed to the client so far, estimated from the text (core/tokens.h):
+  // what a stream cut short is charged for.
+  int64_t sent_tokens() const { return sent_tokens_; }
 
  private:
   boost::asio::awaitable<bool> start();  // creates the serializer, sends the headers
@@ -47,6 +50,7 @@ class SseSink final : public core::StreamSink {
   bool include_usage_;
   std::optional<api::ChunkSerializer> serializer_;  // made at the first write (model known)
   std::string pending_;  // events batched by Delta::more, not yet written
+  int64_t sent_tokens_ = 0;
 };
 
 // Response headers every answer carries: request id, model, route, tier.

@@ -63,6 +63,7 @@ std::optional<Dimension> parse_dimension(std::string_view name) {
   if (name == "category") return Dimension::kCategory;
   if (name == "cohort") return Dimension::kCohort;
   if (name == "model") return Dimension::kModel;
+  if (name == "key") return Dimension::kKey;
   return std::nullopt;
 }
 

@@ -34,7 +34,8 @@ struct SummaryRow {
 };
 
 // Dimensions a series can be split by; each is a column of `requests`.
-enum class Dimension { kNone, kTier, kRoute, kCategory, kCohort, kModel };
+// kKey (the client key's name, else its id) is not in the rollups: it reads the rows.
+enum class Dimension { kNone, kTier, kRoute, kCategory, kCohort, kModel, kKey };
 std::optional<Dimension> parse_dimension(std::string_view name);  // "" -> kNone
 
 // Requests and cost of one (bucket, group): the group is the dimension's value, "(none)" for

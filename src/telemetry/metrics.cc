@@ -159,6 +159,7 @@ Metrics::Metrics(MetricsOptions options)
       registry_(std::make_shared<prometheus::Registry>()),
       categories_(options_.label_cap),
       cohorts_(options_.label_cap),
+      keys_(options_.label_cap),
       window_(options_.window_seconds) {
   auto& r = *registry_;
   requests_family_ = &BuildCounter()
@@ -230,6 +231,15 @@ Metrics::Metrics(MetricsOptions options)
                                  .Name("triage_cohort_requests_total")
                                  .Help("Requests by client cohort (capped) and outcome")
                                  .Register(r);
+  key_requests_family_ = &BuildCounter()
+                              .Name("triage_key_requests_total")
+                              .Help("Requests by client API key name (capped; 'other' past the "
+                                    "cap; empty without a key) and outcome")
+                              .Register(r);
+  key_cost_family_ = &BuildCounter()
+                          .Name("triage_key_cost_usd_total")
+                          .Help("Upstream cost in USD by client API key name (capped)")
+                          .Register(r);
   cohort_cost_family_ = &BuildCounter()
                              .Name("triage_cohort_cost_usd_total")
                              .Help("Upstream cost in USD by client cohort (capped)")
@@ -420,6 +430,17 @@ void Metrics::record(const core::Trace& t) {
   });
   coh.requests->Increment();
   if (t.cost_usd > 0) coh.cost->Increment(t.cost_usd);
+
+  const std::string_view key = keys_.map(t.api_key_name.empty() ? t.api_key_id : t.api_key_name);
+  const CohortSeries& ks = cached(key_series_, join_key({key, outcome}), [&] {
+    CohortSeries c;
+    c.requests = &key_requests_family_->Add(
+        {{"key", std::string(key)}, {"outcome", std::string(outcome)}});
+    c.cost = &key_cost_family_->Add({{"key", std::string(key)}});
+    return c;
+  });
+  ks.requests->Increment();
+  if (t.cost_usd > 0) ks.cost->Increment(t.cost_usd);
 
   record_spans(t);
   record_flags(t);

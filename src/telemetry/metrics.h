@@ -214,6 +214,8 @@ class Metrics final : public core::TraceSink {
   prometheus::Family<prometheus::Counter>* category_cost_family_;
   prometheus::Family<prometheus::Counter>* cohort_requests_family_;
   prometheus::Family<prometheus::Counter>* cohort_cost_family_;
+  prometheus::Family<prometheus::Counter>* key_requests_family_;
+  prometheus::Family<prometheus::Counter>* key_cost_family_;
   prometheus::Family<prometheus::Counter>* model_calls_family_;
   prometheus::Family<prometheus::Counter>* model_call_cost_family_;
   prometheus::Family<prometheus::Counter>* model_call_tokens_family_;
@@ -235,12 +237,14 @@ class Metrics final : public core::TraceSink {
 
   LabelCap categories_;
   LabelCap cohorts_;
+  LabelCap keys_;  // client key names (ids when unnamed); never a secret
   CostWindow window_;
 
   // Key: route, model, tier, status class and error code joined by '\x1f'.
   Cache<Series> series_;
   Cache<CategorySeries> category_series_;          // category, route, tier, outcome
   Cache<CohortSeries> cohort_series_;              // cohort, outcome
+  Cache<CohortSeries> key_series_;                 // key, outcome
   Cache<CallSeries> call_series_;                  // model, tier, outcome
   Cache<prometheus::Counter*> check_series_;       // check, verdict
   Cache<prometheus::Counter*> escalation_series_;  // route, kind

@@ -25,6 +25,9 @@ struct FeedbackInput {
   std::string thumbs;    // "up" | "down" when given that way, else empty
   std::string corrected_answer;
   std::string comment;
+  // The client key giving the feedback ("key_..."): then only a request made with that key
+  // is found. Empty: any request (an operator, or a gateway without keys).
+  std::string api_key_id;
 };
 
 struct LabelInput {

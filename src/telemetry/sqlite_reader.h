@@ -48,6 +48,12 @@ class SqliteStoreReader final : public StoreReader {
   Result<ReviewPage> list(const ReviewQuery& q) override;
   Result<ReviewDetail> detail(const std::string& request_id) override;
 
+  // KeyDb (sqlite_key_queries.cc); writes need review_writes
+  Result<std::vector<StoredKey>> list_keys() override;
+  Result<void> insert_key(const StoredKey& key) override;
+  Result<void> set_key_disabled(const std::string& id, bool disabled, int64_t now_ms) override;
+  Result<void> delete_key(const std::string& id) override;
+
   // TrafficReader (sqlite_traffic_queries.cc)
   Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;
   Result<void> scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) override;
@@ -61,7 +67,9 @@ class SqliteStoreReader final : public StoreReader {
       : path_(path), options_(options) {}
   // kInternal: public "request store error: <what>", internal "<path>: <what>: <SQLite's>".
   Error sql_error(const char* what, sqlite::Connection& db) const;
-  Result<int64_t> request_ts(const std::string& request_id);  // under write_mu_
+  // Under write_mu_. With `api_key_id`, a request of another key is kNotFound too (a client
+  // may only touch its own requests, and may not learn that others exist).
+  Result<int64_t> request_ts(const std::string& request_id, const std::string& api_key_id = {});
 
   const std::string path_;
   const StoreReaderOptions options_;

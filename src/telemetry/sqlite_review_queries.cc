@@ -52,12 +52,13 @@ Error read_only_error() {
 
 }  // namespace
 
-Result<int64_t> SqliteStoreReader::request_ts(const std::string& request_id) {
-  Statement s(write_, "SELECT ts_ms FROM requests WHERE request_id = ?1");
+Result<int64_t> SqliteStoreReader::request_ts(const std::string& request_id,
+                                             const std::string& api_key_id) {
+  Statement s(write_, "SELECT ts_ms, COALESCE(api_key_id, '') FROM requests WHERE request_id = ?1");
   if (!s.ok()) return sql_error("lookup", write_);
   const Step rc = s.bind(1, request_id).step();
-  if (rc == Step::kRow) return s.i64(0);
-  if (rc == Step::kDone) {
+  if (rc == Step::kRow && (api_key_id.empty() || s.text(1) == api_key_id)) return s.i64(0);
+  if (rc == Step::kRow || rc == Step::kDone) {
     return make_error(ErrorCode::kNotFound,
                       "no request with id '" + request_id +
                           "' in the request store (use the id from the response's "
@@ -74,7 +75,7 @@ Result<int64_t> SqliteStoreReader::add_feedback(const FeedbackInput& in, int64_t
   if (!write_.is_open()) return read_only_error();
   sqlite::Transaction txn(write_);
   if (!txn.ok()) return sql_error("begin", write_);
-  Result<int64_t> ts = request_ts(in.request_id);
+  Result<int64_t> ts = request_ts(in.request_id, in.api_key_id);
   if (!ts) return ts.error();
   Statement ins(write_,
                 "INSERT INTO feedback (request_id, ts_ms, score, thumbs, corrected_answer, "

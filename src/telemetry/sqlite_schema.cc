@@ -162,6 +162,30 @@ UPDATE meta SET value = '4' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 5 (issue 10, docs/security.md): the name of the client key beside its id, and the
+// keys created through the admin API (digest only, never the secret) so they survive restarts.
+// The column is added only where it is missing (a file migrated back by hand may have it).
+constexpr const char* kAddKeyNameColumn = "ALTER TABLE requests ADD COLUMN api_key_name TEXT;\n";
+constexpr const char* kMigrateV4ToV5 = R"sql(
+CREATE TABLE IF NOT EXISTS api_keys (
+  id             TEXT PRIMARY KEY,
+  sha256         TEXT NOT NULL UNIQUE,
+  name           TEXT NOT NULL,
+  routes         TEXT NOT NULL,
+  models         TEXT NOT NULL,
+  cohort         TEXT NOT NULL,
+  requests_per_minute INTEGER NOT NULL,
+  tokens_per_minute   INTEGER NOT NULL,
+  usd_per_day    REAL NOT NULL,
+  usd_per_month  REAL NOT NULL,
+  disabled       INTEGER NOT NULL,
+  created_ms     INTEGER NOT NULL,
+  updated_ms     INTEGER NOT NULL
+);
+UPDATE meta SET value = '5' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 }  // namespace
 
 void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
@@ -172,8 +196,16 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   }
   int version = db.schema_version().value_or(0);
   // migrations[k] takes a file from version k + 1 to k + 2.
-  const std::vector<std::string> migrations = {kMigrateV1ToV2, migrate_v2_to_v3_sql(),
-                                               kMigrateV3ToV4};
+  bool has_key_name = false;
+  {
+    sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') "
+                            "WHERE name = 'api_key_name'");
+    has_key_name = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+  }
+  const std::vector<std::string> migrations = {
+      kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
+      std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
+          kMigrateV4ToV5};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

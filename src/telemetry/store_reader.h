@@ -10,12 +10,13 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "telemetry/dashboard_reader.h"
+#include "telemetry/key_db.h"
 #include "telemetry/review_db.h"
 #include "telemetry/traffic_reader.h"
 
 namespace triage::telemetry {
 
-class StoreReader : public DashboardReader, public ReviewDb, public TrafficReader {
+class StoreReader : public DashboardReader, public ReviewDb, public TrafficReader, public KeyDb {
  public:
   ~StoreReader() override = default;
   // Versioned implementation name for logs ("sqlite/1").

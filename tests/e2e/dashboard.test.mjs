@@ -20,6 +20,11 @@ const CHROMIUM = process.env.TRIAGE_CHROMIUM || '/usr/bin/chromium';
 const T = { timeout: 60_000 };
 const TRAFFIC = { 'up-a': 30, 'up-b': 10, 'up-fail': 3 };
 const TOTAL = Object.values(TRAFFIC).reduce((a, b) => a + b, 0);
+// The gateway runs with `auth:` (docs/security.md): the client sends a key, the page needs the
+// admin token (a person signs in through the form; API reads here send it as a Bearer token).
+const ADMIN_TOKEN = 'admin-e2e-TOKEN-4f2a9c7d1e';
+const CLIENT_KEY = 'client-e2e-KEY-8b3d0e6a5c';
+const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 let upstream;
 let triage;
@@ -35,7 +40,7 @@ function sql(query) {
 }
 
 async function getJson(path) {
-  const r = await fetch(triage.origin + path);
+  const r = await fetch(triage.origin + path, { headers: ADMIN });
   assert.equal(r.status, 200, `${path}: ${r.status}`);
   return r.json();
 }
@@ -59,9 +64,13 @@ store: {type: sqlite, path: ${dir}/triage.db, keep_payloads: true}
 review: {sample_large: 1.0}
 reference_model: up-b
 models:${model('up-a', 'gpt-small', 'small', 0.5, 1.5)}${model('up-b', 'gpt-large', 'large', 5, 15)}${model('up-fail', 'mode:error-500', 'medium', 1, 4)}
-`, { TEST_UPSTREAM_KEY: 'sk-upstream-e2e' });
+auth:
+  admin_token_env: TRIAGE_ADMIN_TOKEN
+  keys:
+    - {name: e2e-client, secret_env: E2E_CLIENT_KEY}
+`, { TEST_UPSTREAM_KEY: 'sk-upstream-e2e', TRIAGE_ADMIN_TOKEN: ADMIN_TOKEN, E2E_CLIENT_KEY: CLIENT_KEY });
 
-  const client = new OpenAI({ baseURL: triage.baseURL, apiKey: 'sk-e2e', maxRetries: 0, timeout: 10_000 });
+  const client = new OpenAI({ baseURL: triage.baseURL, apiKey: CLIENT_KEY, maxRetries: 0, timeout: 10_000 });
   for (const [model, n] of Object.entries(TRAFFIC)) {
     await Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions
       .create({ model, messages: [{ role: 'user', content: `question ${i} for ${model}: what is ${i} + ${i}?` }] })
@@ -90,6 +99,23 @@ models:${model('up-a', 'gpt-small', 'small', 0.5, 1.5)}${model('up-b', 'gpt-larg
   });
   page = browser.pages()[0] ?? await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
+
+  // A person signs in: the form posts the token; the gateway answers with a session cookie
+  // (HttpOnly, so the page's script never sees it) and sends the browser to the dashboard.
+  await page.goto(triage.origin + '/dashboard');
+  await page.locator('form[action="/dashboard/sign-in"]').waitFor();
+  await page.locator('#token').fill('not the token');
+  await page.locator('button[type=submit]').click();
+  await page.locator('#sign-in-error').waitFor();
+  await page.locator('#token').fill(ADMIN_TOKEN);
+  await page.locator('button[type=submit]').click();
+  await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);
+  const cookies = await browser.cookies(triage.origin);
+  const session = cookies.find((c) => c.name === 'triage_session');
+  assert.ok(session, 'no session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.notEqual(session.value, ADMIN_TOKEN);
 });
 
 after(async () => {
@@ -100,17 +126,38 @@ after(async () => {
   await upstream?.child.stop();
 });
 
+test('without a credential: the sign-in form, and 401 for everything else', T, async () => {
+  const form = await fetch(triage.origin + '/dashboard');
+  assert.equal(form.status, 200);
+  assert.match(await form.text(), /action="\/dashboard\/sign-in"/);
+  for (const path of ['/dashboard/app.js', '/v1/dashboard/summary', '/v1/review']) {
+    assert.equal((await fetch(triage.origin + path)).status, 401, path);
+    assert.equal((await fetch(triage.origin + path,
+      { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).status, 401, `${path} with a client key`);
+  }
+});
+
+test('cost by API key: every request was made with the one client key', T, async () => {
+  const series = await getJson('/v1/dashboard/timeseries?metric=cost&by=key');
+  const text = JSON.stringify(series);
+  assert.match(text, /"e2e-client"/);
+  assert.doesNotMatch(text, new RegExp(CLIENT_KEY));
+  const [row] = sql("SELECT COUNT(*) AS n FROM requests WHERE api_key_name = 'e2e-client'");
+  assert.equal(row.n, TOTAL);
+});
+
 test('the page is served from the binary with the right content types', T, async () => {
   for (const [path, type] of [['/dashboard', 'text/html'], ['/dashboard/', 'text/html'],
     ['/dashboard/app.js', 'text/javascript'], ['/dashboard/style.css', 'text/css']]) {
-    const r = await fetch(triage.origin + path);
+    const r = await fetch(triage.origin + path, { headers: ADMIN });
     assert.equal(r.status, 200, path);
     assert.match(r.headers.get('content-type'), new RegExp('^' + type), path);
     assert.ok((await r.text()).length > 100, `${path} is empty`);
   }
-  assert.equal((await fetch(triage.origin + '/dashboard/nope.js')).status, 404);
-  assert.equal((await fetch(triage.origin + '/v1/dashboard/nope')).status, 404);
-  assert.equal((await fetch(triage.origin + '/v1/dashboard/timeseries?metric=bogus')).status, 400);
+  assert.equal((await fetch(triage.origin + '/dashboard/nope.js', { headers: ADMIN })).status, 404);
+  assert.equal((await fetch(triage.origin + '/v1/dashboard/nope', { headers: ADMIN })).status, 404);
+  assert.equal((await fetch(triage.origin + '/v1/dashboard/timeseries?metric=bogus',
+    { headers: ADMIN })).status, 400);
 });
 
 test('headline numbers and the model table equal the store', T, async () => {

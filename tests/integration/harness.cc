@@ -148,8 +148,15 @@ void ChildProcess::read_loop(int fd, bool is_stdout) {
   if (is_stdout) {
     if (!partial.empty()) out_lines_.push_back(partial);
     out_closed_ = true;
-    cv_.notify_all();
+  } else {
+    err_closed_ = true;
   }
+  cv_.notify_all();
+}
+
+bool ChildProcess::wait_output_closed(Millis timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return out_closed_ && err_closed_; });
 }
 
 std::optional<std::string> ChildProcess::wait_for_line(const std::string& prefix, Millis timeout) {

@@ -41,6 +41,9 @@ class ChildProcess {
   // when the child closed stdout (exited) without printing it.
   std::optional<std::string> wait_for_line(const std::string& prefix, Millis timeout);
   std::vector<std::string> stdout_lines() const;
+  // Waits until the child's stdout and stderr were read to their end (after it exited, so that
+  // stdout_lines() and stderr_text() are complete); false on timeout.
+  bool wait_output_closed(Millis timeout);
   std::string stderr_text() const;
   // Sends SIGTERM and waits up to `timeout` for the exit; returns the exit status as from
   // waitpid (use WIFEXITED/WEXITSTATUS), or nullopt if it did not exit in time (then it is
@@ -61,6 +64,7 @@ class ChildProcess {
   std::vector<std::string> out_lines_;  // guarded by mu_
   std::string err_text_;                // guarded by mu_
   bool out_closed_ = false;             // guarded by mu_
+  bool err_closed_ = false;             // guarded by mu_
 };
 
 struct HttpResponse {

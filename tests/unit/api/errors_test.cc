@@ -22,6 +22,7 @@ TEST(ErrorResponse, TableOfCodes) {
   const Row rows[] = {
       {ErrorCode::kInvalidRequest, 400, "invalid_request_error", nullptr, "invalid_request"},
       {ErrorCode::kUnauthorized, 401, "authentication_error", "invalid_api_key", "unauthorized"},
+      {ErrorCode::kForbidden, 403, "permission_error", "permission_denied", "forbidden"},
       {ErrorCode::kNotFound, 404, "invalid_request_error", "model_not_found", "not_found"},
       {ErrorCode::kMethodNotAllowed, 405, "invalid_request_error", "method_not_allowed",
        "method_not_allowed"},

@@ -113,6 +113,7 @@ TEST(KeysAuthErrorTest, NamesTheKeyOnlyWhenTheClientHoldsIt) {
   EXPECT_THAT(disabled.message, Not(HasSubstr(key.id)));
 
   const Error denied = auth_error(AuthFailure::kNotAllowed, &key, "billing");
+  EXPECT_EQ(denied.code, ErrorCode::kForbidden);
   EXPECT_THAT(denied.message, HasSubstr("'team-search' may not use 'billing'"));
   EXPECT_EQ(denied.param, "model");
 }

@@ -81,8 +81,8 @@ class ExportTest : public ::testing::Test {
     ASSERT_TRUE(db.add_label({"req_3", "correct", "", "", "r"}, 4).ok());        // large right: weak unknown
     ASSERT_TRUE(db.add_label({"req_3", "correct", "medium", "", "r"}, 5).ok());  // latest wins
     ASSERT_TRUE(db.add_label({"req_6", "correct", "small", "", "r"}, 6).ok());   // no payload
-    ASSERT_TRUE(db.add_feedback({"req_4", 1.0, "up", "", ""}, 7).ok());
-    ASSERT_TRUE(db.add_feedback({"req_5", 0.0, "down", "user fix", ""}, 8).ok());
+    ASSERT_TRUE(db.add_feedback({"req_4", 1.0, "up", "", "", ""}, 7).ok());
+    ASSERT_TRUE(db.add_feedback({"req_5", 0.0, "down", "user fix", "", ""}, 8).ok());
   }
   void TearDown() override { fs::remove_all(dir_); }
 

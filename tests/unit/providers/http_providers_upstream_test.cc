@@ -306,8 +306,11 @@ TEST_P(HttpProviders, UpstreamStatusErrors) {
   CallStats stats;
   auto r = complete(*c, chat("x"), in(5s), stats);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("TEST_UPSTREAM_KEY"), std::string::npos) << r.error().message;
+  // The env var's name is for the operator (internal: the log and the store), not the client.
+  EXPECT_EQ(r.error().message.find("TEST_UPSTREAM_KEY"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().internal.find("TEST_UPSTREAM_KEY"), std::string::npos) << r.error().internal;
   EXPECT_EQ(r.error().message.find("sk-test-123"), std::string::npos);
+  EXPECT_EQ(r.error().internal.find("sk-test-123"), std::string::npos);
 }
 
 TEST_P(HttpProviders, DeadlineIsUpstreamTimeout) {
@@ -392,7 +395,8 @@ TEST_P(HttpProviders, MissingKeyIsUnavailable) {
   auto r = complete(*c, chat("x"), in(5s), stats);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(r.error().message.find("TRIAGE_NOT_SET_ANYWHERE"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("TRIAGE_NOT_SET_ANYWHERE"), std::string::npos);
+  EXPECT_NE(r.error().internal.find("TRIAGE_NOT_SET_ANYWHERE"), std::string::npos);
   EXPECT_EQ(net::pool_stats(ctx_).connects, 0u);
 }
 

@@ -31,9 +31,11 @@ class FakeRequest final : public net::IncomingRequest {
   std::string& body() override { return body_; }
   bool body_too_large() const override { return too_large; }
   std::string_view malformed() const override { return malformed_why; }
+  bool from_loopback() const override { return loopback; }
 
   bool too_large = false;
   std::string malformed_why;
+  bool loopback = false;
 
  private:
   std::string method_, target_, body_;

@@ -165,7 +165,7 @@ TEST_F(ReviewStoreTest, MigratesAVersion1FileKeepingItsRows) {
     EXPECT_EQ(store->name(), "sqlite/3");
     store->close();
   }
-  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 5);
   EXPECT_EQ(count("SELECT COUNT(*) FROM requests WHERE request_id = 'req_old'"), 1);
   for (const char* t : {"review_queue", "review_reasons", "feedback", "labels", "prompts"}) {
     EXPECT_EQ(count(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '") +
@@ -229,15 +229,15 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
   ASSERT_TRUE(store->flush(10000));
   auto db = review_db(path_, true);
 
-  auto missing = db->add_feedback({"req_nope", 1.0, "up", "", ""}, 100);
+  auto missing = db->add_feedback({"req_nope", 1.0, "up", "", "", ""}, 100);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 
   bool enqueued = true;
-  auto up = db->add_feedback({"req_1", 1.0, "up", "", "great"}, 100, &enqueued);
+  auto up = db->add_feedback({"req_1", 1.0, "up", "", "great", ""}, 100, &enqueued);
   ASSERT_TRUE(up.ok());
   EXPECT_FALSE(enqueued);
-  auto down = db->add_feedback({"req_2", 0.2, "", "the answer is 4", ""}, 101, &enqueued);
+  auto down = db->add_feedback({"req_2", 0.2, "", "the answer is 4", "", ""}, 101, &enqueued);
   ASSERT_TRUE(down.ok());
   EXPECT_TRUE(enqueued);
   EXPECT_EQ(count("SELECT COUNT(*) FROM feedback"), 2);
@@ -246,7 +246,7 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
             1);
 
   auto no_enqueue = review_db(path_, false);
-  ASSERT_TRUE(no_enqueue->add_feedback({"req_1", 0.0, "down", "", ""}, 102, &enqueued).ok());
+  ASSERT_TRUE(no_enqueue->add_feedback({"req_1", 0.0, "down", "", "", ""}, 102, &enqueued).ok());
   EXPECT_FALSE(enqueued);
 }
 
@@ -360,6 +360,70 @@ TEST_F(ReviewStoreTest, ListQueriesUseIndexesNotSorts) {
       "ORDER BY k.ts_ms DESC, k.request_id DESC LIMIT 51");
   EXPECT_EQ(by_reason.find("TEMP B-TREE"), std::string::npos) << by_reason;
   sqlite3_close(db);
+}
+
+
+// Keys created through the admin API (telemetry/key_db.h): stored with their digest only, read
+// back after a reopen, disabled and deleted durably.
+TEST_F(ReviewStoreTest, KeysRoundTripThroughTheStore) {
+  {
+    auto store = open_store();
+    store->close();
+  }
+  StoredKey k;
+  k.id = "key_0123456789ab";
+  k.sha256_hex = std::string(64, 'a');
+  k.name = "team-a";
+  k.routes = {"support", "billing"};
+  k.models = {};
+  k.cohort = "search";
+  k.requests_per_minute = 60;
+  k.usd_per_day = 2.5;
+  k.created_ms = k.updated_ms = 1700000000000;
+  {
+    auto db = review_db(path_, false);
+    ASSERT_TRUE(db->insert_key(k).ok());
+    EXPECT_FALSE(db->insert_key(k).ok()) << "an id is stored once";
+  }
+  auto db = review_db(path_, false);
+  auto keys = db->list_keys();
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  ASSERT_EQ(keys->size(), 1u);
+  const StoredKey& back = keys->front();
+  EXPECT_EQ(back.name, "team-a");
+  EXPECT_EQ(back.sha256_hex, k.sha256_hex);
+  EXPECT_EQ(back.routes, k.routes);
+  EXPECT_TRUE(back.models.empty());
+  EXPECT_EQ(back.requests_per_minute, 60);
+  EXPECT_DOUBLE_EQ(back.usd_per_day, 2.5);
+  EXPECT_FALSE(back.disabled);
+  ASSERT_TRUE(db->set_key_disabled(k.id, true, 1700000001000).ok());
+  EXPECT_TRUE(db->list_keys()->front().disabled);
+  EXPECT_EQ(db->set_key_disabled("key_nope", true, 1).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(db->delete_key(k.id).ok());
+  EXPECT_TRUE(db->list_keys()->empty());
+  EXPECT_EQ(db->delete_key(k.id).error().code, ErrorCode::kNotFound);
+}
+
+// Feedback with a client key finds only that key's requests.
+TEST_F(ReviewStoreTest, FeedbackWithAKeyOnlyOnItsOwnRequests) {
+  {
+    auto store = open_store();
+    core::Trace t = trace("req_mine", "small");
+    t.api_key_id = "key_aaaaaaaaaaaa";
+    store->consume(std::make_shared<const core::Trace>(t));
+    store->close();
+  }
+  auto db = review_db(path_, false);
+  FeedbackInput in;
+  in.request_id = "req_mine";
+  in.score = 1.0;
+  in.api_key_id = "key_bbbbbbbbbbbb";
+  EXPECT_EQ(db->add_feedback(in, 1700000000000).error().code, ErrorCode::kNotFound);
+  in.api_key_id = "key_aaaaaaaaaaaa";
+  EXPECT_TRUE(db->add_feedback(in, 1700000000000).ok());
+  in.api_key_id.clear();  // an operator
+  EXPECT_TRUE(db->add_feedback(in, 1700000000000).ok());
 }
 
 }  // namespace

@@ -1,0 +1,162 @@
+#include "server/access_control.h"
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "config/yaml_util.h"
+
+namespace triage::server {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+control::ApiKey key_from_config(const config::Config& cfg, const config::ApiKeyConfig& k,
+                                const providers::EnvLookup& env) {
+  Result<control::Sha256Digest> digest =
+      k.sha256_hex.empty() ? control::digest_from_env_secret(k.secret_env, env(k.secret_env.c_str()))
+                           : control::digest_from_hex(k.sha256_hex);
+  if (!digest) {
+    config::fail_at(cfg.path, k.line,
+                    k.path + (k.sha256_hex.empty() ? ".secret_env" : ".sha256"),
+                    digest.error().message);
+  }
+  control::KeyInfo info;
+  info.name = k.name;
+  info.allowed_routes = k.routes;
+  info.allowed_models = k.models;
+  info.cohort = k.cohort;
+  info.limits.requests_per_minute = k.requests_per_minute;
+  info.limits.tokens_per_minute = k.tokens_per_minute;
+  info.limits.usd_per_day = k.usd_per_day;
+  info.limits.usd_per_month = k.usd_per_month;
+  info.source = control::KeySource::kConfig;
+  return control::make_api_key(digest.value(), std::move(info));
+}
+
+Error forbidden(std::string message) {
+  return make_error(ErrorCode::kForbidden, std::move(message));
+}
+
+}  // namespace
+
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const std::size_t semi = header.find(';');
+    std::string_view pair = trim(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    const std::size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
+      return trim(pair.substr(eq + 1));
+    }
+  }
+  return {};
+}
+
+AccessControl::AccessControl(const config::Config& cfg, const providers::EnvLookup& env) {
+  if (!cfg.auth) return;
+  keys_required_ = true;
+  const config::AuthConfig& auth = *cfg.auth;
+  if (!auth.admin_token_env.empty()) {
+    auto token =
+        control::AdminToken::from_env(auth.admin_token_env, env(auth.admin_token_env.c_str()));
+    if (!token) {
+      config::fail_at(cfg.path, auth.line, "auth.admin_token_env", token.error().message);
+    }
+    admin_token_.emplace(token.value());
+  }
+  std::vector<control::ApiKey> keys;
+  for (const config::ApiKeyConfig& k : auth.keys) keys.push_back(key_from_config(cfg, k, env));
+  if (auto r = keys_.replace_source(control::KeySource::kConfig, std::move(keys)); !r) {
+    config::fail_at(cfg.path, auth.line, "auth.keys", r.error().message);
+  }
+}
+
+Result<std::shared_ptr<const control::ApiKey>> AccessControl::client_key(
+    const net::IncomingRequest& in) const {
+  if (!keys_required_) return std::shared_ptr<const control::ApiKey>();
+  Result<std::string_view> secret =
+      control::presented_secret(in.header("authorization"), in.header("x-api-key"));
+  if (!secret) return std::move(secret).error();
+  std::shared_ptr<const control::ApiKey> key = keys_.find_by_secret(secret.value());
+  if (!key) return control::auth_error(control::AuthFailure::kUnknownKey, nullptr);
+  if (key->disabled) return control::auth_error(control::AuthFailure::kDisabled, key.get());
+  return key;
+}
+
+Result<void> AccessControl::check_allowed(const control::ApiKey& key,
+                                          std::string_view route_or_model) {
+  if (control::is_allowed(key, route_or_model)) return {};
+  return control::auth_error(control::AuthFailure::kNotAllowed, &key, route_or_model);
+}
+
+Result<void> AccessControl::check_admin(const net::IncomingRequest& in) const {
+  if (!admin_token_) {
+    if (!keys_required_ || in.from_loopback()) return {};
+    return forbidden(
+        "operator endpoints answer only on this machine (loopback) until an admin token is "
+        "configured (auth.admin_token_env)");
+  }
+  const std::string_view authorization = trim(in.header("authorization"));
+  constexpr std::string_view kBearer = "bearer ";
+  if (authorization.size() > kBearer.size()) {
+    std::string scheme(authorization.substr(0, kBearer.size()));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (scheme == kBearer && admin_token_->matches(trim(authorization.substr(kBearer.size())))) {
+      return {};
+    }
+  }
+  if (valid_session(in.header("cookie"))) return {};
+  return make_error(ErrorCode::kUnauthorized,
+                    "this endpoint needs the admin token: send `Authorization: Bearer <token>` "
+                    "or sign in at /dashboard");
+}
+
+std::optional<std::string> AccessControl::sign_in(std::string_view token) {
+  if (!admin_token_ || !admin_token_->matches(token)) return std::nullopt;
+  Result<std::string> id = control::generate_secret();
+  if (!id) return std::nullopt;
+  const int64_t now = unix_time_ms();
+  const int64_t expires =
+      now + std::chrono::duration_cast<std::chrono::milliseconds>(kSessionLifetime).count();
+  {
+    std::lock_guard lock(sessions_mu_);
+    std::erase_if(sessions_, [now](const auto& kv) { return kv.second <= now; });
+    sessions_[control::to_hex(control::sha256(id.value()))] = expires;
+  }
+  return std::string(kSessionCookie) + "=" + id.value() +
+         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count());
+}
+
+bool AccessControl::valid_session(std::string_view cookie_header) const {
+  const std::string_view id = cookie_value(cookie_header, kSessionCookie);
+  if (id.empty()) return false;
+  const std::string digest = control::to_hex(control::sha256(id));
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(digest);
+  return it != sessions_.end() && it->second > unix_time_ms();
+}
+
+AccessControl::WorstCase AccessControl::worst_case(
+    std::size_t body_bytes, core::ChatRequest& req,
+    const std::vector<const config::Model*>& reachable) {
+  // A token is at least one byte of the text it encodes, and every byte of the prompt is in
+  // the body; the body's JSON punctuation more than covers per-message framing tokens.
+  const auto prompt = static_cast<int64_t>(body_bytes);
+  if (!req.max_tokens || *req.max_tokens <= 0) req.max_tokens = kDefaultMaxTokens;
+  const int64_t completion = *req.max_tokens;
+  WorstCase w;
+  w.tokens = prompt + completion;
+  for (const config::Model* m : reachable) {
+    w.usd = std::max(w.usd, config::cost_usd(m->prices, prompt, completion));
+  }
+  return w;
+}
+
+}  // namespace triage::server

@@ -1,0 +1,108 @@
+// SqliteStoreReader: the keys created through the admin API (telemetry/key_db.h), table
+// `api_keys` (schema version 5). Names in the allow-lists are stored one per line.
+#include "telemetry/sqlite_reader.h"
+
+namespace triage::telemetry {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Step;
+
+std::string join_lines(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : "\n") + n;
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Error key_writes_off() {
+  return make_error(ErrorCode::kInternal, "key store error: opened read-only",
+                    "key writes need StoreReaderOptions::review_writes");
+}
+
+Error no_key(const std::string& id) {
+  return make_error(ErrorCode::kNotFound, "no key with id '" + id + "'");
+}
+
+}  // namespace
+
+Result<std::vector<StoredKey>> SqliteStoreReader::list_keys() {
+  std::lock_guard lk(read_mu_);
+  Statement s(read_,
+              "SELECT id, sha256, name, routes, models, cohort, requests_per_minute, "
+              "tokens_per_minute, usd_per_day, usd_per_month, disabled, created_ms, updated_ms "
+              "FROM api_keys ORDER BY id");
+  if (!s.ok()) return sql_error("list keys", read_);
+  std::vector<StoredKey> out;
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    StoredKey k;
+    k.id = s.text(0);
+    k.sha256_hex = s.text(1);
+    k.name = s.text(2);
+    k.routes = split_lines(s.text(3));
+    k.models = split_lines(s.text(4));
+    k.cohort = s.text(5);
+    k.requests_per_minute = s.i64(6);
+    k.tokens_per_minute = s.i64(7);
+    k.usd_per_day = s.real(8);
+    k.usd_per_month = s.real(9);
+    k.disabled = s.i64(10) != 0;
+    k.created_ms = s.i64(11);
+    k.updated_ms = s.i64(12);
+    out.push_back(std::move(k));
+  }
+  if (rc != Step::kDone) return sql_error("list keys", read_);
+  return out;
+}
+
+Result<void> SqliteStoreReader::insert_key(const StoredKey& k) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return key_writes_off();
+  Statement s(write_,
+              "INSERT INTO api_keys (id, sha256, name, routes, models, cohort, "
+              "requests_per_minute, tokens_per_minute, usd_per_day, usd_per_month, disabled, "
+              "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+              "?12, ?13)");
+  if (!s.ok()) return sql_error("insert key", write_);
+  s.bind(1, k.id).bind(2, k.sha256_hex).bind(3, k.name).bind(4, join_lines(k.routes));
+  s.bind(5, join_lines(k.models)).bind(6, k.cohort).bind(7, k.requests_per_minute);
+  s.bind(8, k.tokens_per_minute).bind(9, k.usd_per_day).bind(10, k.usd_per_month);
+  s.bind(11, k.disabled).bind(12, k.created_ms).bind(13, k.updated_ms);
+  if (!s.run()) return sql_error("insert key", write_);
+  return {};
+}
+
+Result<void> SqliteStoreReader::set_key_disabled(const std::string& id, bool disabled,
+                                                 int64_t now_ms) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return key_writes_off();
+  Statement s(write_, "UPDATE api_keys SET disabled = ?2, updated_ms = ?3 WHERE id = ?1");
+  if (!s.ok()) return sql_error("update key", write_);
+  if (!s.bind(1, id).bind(2, disabled).bind(3, now_ms).run()) return sql_error("update key", write_);
+  if (sqlite3_changes(write_.get()) == 0) return no_key(id);
+  return {};
+}
+
+Result<void> SqliteStoreReader::delete_key(const std::string& id) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return key_writes_off();
+  Statement s(write_, "DELETE FROM api_keys WHERE id = ?1");
+  if (!s.ok()) return sql_error("delete key", write_);
+  if (!s.bind(1, id).run()) return sql_error("delete key", write_);
+  if (sqlite3_changes(write_.get()) == 0) return no_key(id);
+  return {};
+}
+
+}  // namespace triage::telemetry
