@@ -153,7 +153,8 @@ class GatewayTlsTest : public ::testing::Test {
                         kRequestTimeout);
   }
 
-  // Asserts a 502 OpenAI error whose message names the upstream origin and not the key.
+  // Asserts a 502 OpenAI error whose message names neither the upstream origin nor the key
+  // (the origin is in the log and the store, not in what clients see).
   std::string expect_bad_gateway(const HttpResponse& r, const std::string& origin) {
     EXPECT_EQ(r.status, 502) << r.body << r.error;
     auto v = r.json();
@@ -162,7 +163,7 @@ class GatewayTlsTest : public ::testing::Test {
       return {};
     }
     std::string msg = str(v.at("error").at("message"));
-    EXPECT_NE(msg.find(origin), std::string::npos) << msg;
+    EXPECT_EQ(msg.find(origin), std::string::npos) << msg;
     EXPECT_EQ(r.body.find(kKey), std::string::npos) << r.body;
     return msg;
   }
@@ -200,7 +201,7 @@ TEST_F(GatewayTlsTest, UntrustedCertificateIsRejected) {
 
   std::string origin = "https://127.0.0.1:" + std::to_string(up);
   std::string msg = expect_bad_gateway(post(chat("tls-ip", false)), origin);
-  EXPECT_NE(msg.find("TLS handshake with upstream " + origin), std::string::npos) << msg;
+  EXPECT_NE(msg.find("TLS handshake with the upstream failed"), std::string::npos) << msg;
   EXPECT_NE(msg.find("certificate verify failed: unable to get local issuer certificate"),
             std::string::npos)
       << msg;
@@ -214,7 +215,7 @@ TEST_F(GatewayTlsTest, CertificateForAnotherHostIsRejected) {
   // The chain is trusted; only the name is wrong, for an IP endpoint and for a DNS endpoint.
   std::string ip_origin = "https://127.0.0.1:" + std::to_string(up);
   std::string msg = expect_bad_gateway(post(chat("tls-ip", false)), ip_origin);
-  EXPECT_NE(msg.find("TLS handshake with upstream " + ip_origin), std::string::npos) << msg;
+  EXPECT_NE(msg.find("TLS handshake with the upstream failed"), std::string::npos) << msg;
   EXPECT_NE(msg.find("certificate verify failed: IP address mismatch"), std::string::npos) << msg;
 
   std::string dns_origin = "https://localhost:" + std::to_string(up);

@@ -214,7 +214,11 @@ TEST(UpstreamErrors, StatusMapping) {
   e = map_upstream_status(401, R"({"error":{"message":"Incorrect API key provided: sk-abc"}})",
                           "gpt", "OPENAI_API_KEY");
   EXPECT_EQ(e.code, ErrorCode::kUpstreamError);
-  EXPECT_EQ(e.message, "upstream rejected the API key for model gpt; check env var OPENAI_API_KEY");
+  // The client is told who must act; the variable's name is for the log and the store only.
+  EXPECT_EQ(e.message,
+            "upstream rejected the gateway's API key for model gpt; the gateway's operator must "
+            "fix it");
+  EXPECT_EQ(e.internal, "HTTP 401: check env var OPENAI_API_KEY");
   EXPECT_EQ(e.internal.find("sk-abc"), std::string::npos);
   EXPECT_EQ(map_upstream_status(403, "", "gpt", "K").code, ErrorCode::kUpstreamError);
   EXPECT_EQ(map_upstream_status(404, body, "gpt", "K").code, ErrorCode::kUpstreamError);
@@ -252,8 +256,9 @@ TEST(OpenAIFactory, MissingKeyFailsCallsAndBadEndpointThrows) {
   Error e = missing_key_error("gpt", "TRIAGE_TEST_UNSET_KEY");
   EXPECT_EQ(e.code, ErrorCode::kUnavailable);
   EXPECT_EQ(e.message,
-            "model gpt needs its API key in environment variable TRIAGE_TEST_UNSET_KEY, which is "
-            "not set");
+            "model gpt is unavailable: its upstream API key is not configured on the gateway");
+  EXPECT_EQ(e.message.find("TRIAGE_TEST_UNSET_KEY"), std::string::npos);
+  EXPECT_EQ(e.internal, "environment variable TRIAGE_TEST_UNSET_KEY is not set");
 
   m.endpoint = "ftp://nope";
   EXPECT_THROW(make_openai_client(cfg, m, none), config::ConfigError);
