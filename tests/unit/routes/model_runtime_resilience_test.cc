@@ -25,7 +25,6 @@ struct Outcome {
   std::chrono::milliseconds delay{0};
 };
 
-Outcome ok() { return {}; }
 Outcome http(int status, std::optional<int64_t> retry_after_ms = std::nullopt) {
   control::UpstreamFailure f;
   f.kind = FailureKind::kHttpStatus;
@@ -158,7 +157,11 @@ TEST(ModelRuntimeRetries, StopsAfterMaxRetriesAndSaysWhy) {
 }
 
 TEST(ModelRuntimeRetries, ClientErrorsAndGarbageAreNotRetried) {
-  for (Outcome o : {http(400), Outcome{control::UpstreamFailure{FailureKind::kMalformed}}}) {
+  control::UpstreamFailure garbage;
+  garbage.kind = FailureKind::kMalformed;
+  Outcome malformed;
+  malformed.failure = garbage;
+  for (const Outcome& o : {http(400), malformed}) {
     auto owned = std::make_unique<ScriptedClient>();
     ScriptedClient* client = scripted(owned);
     client->then = o;
