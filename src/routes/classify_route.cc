@@ -76,6 +76,7 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
     Route* other = d.escalated ? d.predicted : target_of(d.label).escalation;
     if (other != nullptr && other != d.chosen && other->available()) {
       skipped = d.chosen->name();
+      d.escalated = other != d.predicted;  // back to the prediction: no escalation happened
       d.chosen = other;
     }
   }
