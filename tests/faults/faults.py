@@ -286,6 +286,7 @@ def main():
     # The client's deadline header bounds the call: slow-3000 answered 504 in ~0.3 s.
     run("client deadline", "slow", clear_error({504}, max_s=1.0),
         headers={"x-triage-timeout-ms": "300"})
+    run("bad deadline header", "ok", clear_error({400}), headers={"x-triage-timeout-ms": "soon"})
 
     metrics = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=5)
     metrics.request("GET", "/metrics")
