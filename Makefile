@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak
+.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults
 
 all: build
 
@@ -100,6 +100,13 @@ soak:
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory build
 	@python3 tests/soak/soak.py $(BUILD)
+
+# faults: the fault-injection suite against the real gateway and upstream processes
+# (docs/resilience.md); ends with "faults: sent=N correct=N clear_errors=N wrong_or_lost=0 ...".
+faults:
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory build
+	@python3 tests/faults/faults.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) models build-fuzz build-asan build-tsan

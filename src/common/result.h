@@ -1,6 +1,7 @@
 #pragma once
 // Errors are values on the data path: every fallible operation on the request path returns
 // Result<T>. Exceptions are reserved for start-up, third-party adapters and bugs.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,8 @@ struct Error {
   std::string message;   // public: safe to send to the client, says what to fix
   std::string internal;  // for logs and the store only; never contains secrets
   std::string param;     // the offending request field, when there is one ("messages[2].role")
+  // 429/503: when the client may try again, sent as `Retry-After` (seconds); 0: no header.
+  int64_t retry_after_s = 0;
 };
 
 // Stable snake_case name of a code, used in traces, the store and metric labels

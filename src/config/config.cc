@@ -214,7 +214,8 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
   std::vector<std::string> keys = {"name",          "provider",   "endpoint",
                                    "api_key_env",   "upstream_model", "tier",
                                    "prices",        "context_window", "timeout_ms",
-                                   "max_concurrency", "max_queue_ms", "version"};
+                                   "max_concurrency", "max_queue_ms", "version",
+                                   "retries",       "breaker",    "overflow", "deployments"};
   const std::vector<std::string> names = providers ? providers->provider_names()
                                                    : std::vector<std::string>{};
   if (providers) {
@@ -273,6 +274,12 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
   m.max_concurrency = r["max_concurrency"].get<int64_t>(m.max_concurrency, Range::at_least(0));
   m.max_queue_ms = r["max_queue_ms"].get<int64_t>(m.max_queue_ms, Range::at_least(0));
   m.version = r["version"].get<std::string>(m.version);
+  m.resilience = cfg.resilience;
+  parse_retries(r["retries"].map(), m.resilience.retries);
+  parse_breaker(r["breaker"].map(), m.resilience.breaker);
+  m.overflow = r["overflow"].get<std::string>("");
+  if (m.overflow == m.name) r["overflow"].fail("a model cannot overflow to itself");
+  m.deployments = parse_deployments(r["deployments"]);
 
   const Field block = r[m.provider];
   m.options = YamlBlock{block.node(), block.path(), block.line()};
@@ -285,6 +292,19 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
     providers->check_model(cfg, m);
   }
   return m;
+}
+
+// Every `overflow:` names another catalog model.
+void check_overflows(const Field& f, const Config& cfg) {
+  const std::vector<Field> items = f.items();
+  for (std::size_t i = 0; i < cfg.models.size() && i < items.size(); ++i) {
+    const Model& m = cfg.models[i];
+    if (m.overflow.empty() || cfg.find_model(m.overflow)) continue;
+    std::vector<std::string> names;
+    for (const Model& other : cfg.models) names.push_back(other.name);
+    items[i].map()["overflow"].fail("unknown model '" + m.overflow + "'" +
+                                    suggest(m.overflow, names));
+  }
 }
 
 void parse_models(Field f, Config& cfg, const ProviderCatalog* providers) {
@@ -562,13 +582,15 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   cfg.dir = config_dir(path);
   MapReader top(root, "", file, 1);
   top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
-            "reference_model", "auth"});
+            "reference_model", "auth", "resilience"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
   parse_review(top["review"].map(), cfg.review);
   if (top.has("otel")) parse_otel(top["otel"].map(), cfg.otel.emplace());
   cfg.tiers = parse_tiers(top["tiers"]);
+  parse_resilience(top["resilience"].map(), cfg.resilience);
   parse_models(top["models"], cfg, providers);
+  check_overflows(top["models"], cfg);
   parse_routes(top["routes"], cfg);
   if (top.has("auth")) parse_auth(top["auth"], cfg);  // after routes: allow-lists name them
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/resilience_config.h"
 #include "core/review_flag.h"
 
 namespace triage::config {
@@ -60,6 +61,14 @@ struct Model {
   int64_t max_concurrency = 0;     // in-flight calls across all threads; 0 = unlimited
   int64_t max_queue_ms = 5000;     // how long a call may wait for a slot before 503
   std::string version;             // free-form label recorded in traces ("2024-08-06")
+  // Retries and circuit breaker (resilience_config.h); the top-level `resilience:` block's
+  // values unless the model sets its own `retries:` / `breaker:`.
+  Resilience resilience;
+  // Where a call goes when this model's concurrency queue is full or would outlast the
+  // deadline: another catalog model's name. Empty: the call fails with 503 + Retry-After.
+  std::string overflow;
+  // Several endpoints serving this model, balanced (docs/resilience.md). Empty: `endpoint`.
+  std::vector<Deployment> deployments;
   int line = 0;  // where it was declared, for later error messages
   // The whole `models[i]` mapping as declared (its path "models[i]"): a provider reads the
   // positions of the common fields it has rules about here.
@@ -191,6 +200,7 @@ struct Config {
   ReviewConfig review;
   std::optional<OtelConfig> otel;  // set when the `otel:` block is present
   std::optional<AuthConfig> auth;  // set when the `auth:` block is present
+  Resilience resilience;           // the `resilience:` block: every model's defaults
   std::vector<Model> models;
   std::vector<RouteSpec> routes;
   std::string reference_model;  // the model savings are measured against; default: priciest

@@ -35,11 +35,14 @@ struct Balancer::Deployment {
 Error all_open_error(const AllOpen& all_open) {
   const int64_t seconds =
       all_open.retry_after_ms <= 0 ? 1 : retry_after_seconds(0, all_open.retry_after_ms);
-  return make_error(ErrorCode::kUnavailable,
-                    "model '" + all_open.model +
-                        "' is temporarily unavailable (its upstreams are failing); retry after " +
-                        std::to_string(seconds) + " s",
-                    "every deployment's circuit is open");
+  Error e = make_error(ErrorCode::kUnavailable,
+                       "model '" + all_open.model +
+                           "' is temporarily unavailable (its upstreams are failing); retry "
+                           "after " +
+                           std::to_string(seconds) + " s",
+                       "every deployment's circuit is open");
+  e.retry_after_s = seconds;
+  return e;
 }
 
 Balancer::Balancer(std::string model, std::vector<std::string> deployments, BalancerOptions options,

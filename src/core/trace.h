@@ -53,6 +53,17 @@ struct Span {
   std::optional<double> grade;
   // Cascade route spans only (set by routes/cascade.cc): where the cascade stopped and how.
   std::optional<CascadeStop> cascade;
+  // Model calls (routes/model_runtime.cc, docs/resilience.md). Each retry's reason, in order
+  // ("http_429", "connect", ...): attempts = 1 + retries.size().
+  std::vector<std::string> retries;
+  // Why no (further) retry was made when the call failed ("deadline", "budget_exhausted"...).
+  std::string no_retry;
+  // The circuit breaker's state when the call was let through or refused ("" = closed).
+  std::string breaker;
+  // The deployment that answered (models with several deployments).
+  std::string deployment;
+  // Load shedding: "overflow" (sent to the model's overflow alternative) or "rejected".
+  std::string shed;
 };
 
 struct Trace {

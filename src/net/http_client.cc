@@ -208,20 +208,23 @@ int64_t budget_ms(SteadyTime start, SteadyTime deadline) {
 }
 
 Error timeout_error(const Endpoint& ep, SteadyTime start, SteadyTime deadline) {
+  // Public messages never name the upstream's address (clients must not learn the inside);
+  // `internal` (logs, store) does.
+  const std::string budget = std::to_string(budget_ms(start, deadline));
   return make_error(ErrorCode::kUpstreamTimeout,
-                    "upstream " + ep.origin + " did not answer within " +
-                        std::to_string(budget_ms(start, deadline)) + " ms");
+                    "upstream did not answer within " + budget + " ms",
+                    "upstream " + ep.origin + " did not answer within " + budget + " ms");
 }
 
 // Maps a transport error during `stage` ("connect", "send", "read") to an Error.
 Error transport_error(const Endpoint& ep, std::string_view stage, const error_code& ec,
                       SteadyTime start, SteadyTime deadline, std::size_t body_limit) {
   if (ec == beast::error::timeout) return timeout_error(ep, start, deadline);
-  std::string internal = std::string(stage) + ": " + ec.category().name() + ":" +
+  std::string internal = ep.origin + " " + std::string(stage) + ": " + ec.category().name() + ":" +
                          std::to_string(ec.value()) + " " + ec.message();
   if (ec == http::error::body_limit) {
     return make_error(ErrorCode::kUpstreamError,
-                      "upstream " + ep.origin + " sent a response larger than " +
+                      "upstream sent a response larger than " +
                           std::to_string(body_limit) + " bytes",
                       std::move(internal));
   }
@@ -239,8 +242,7 @@ Error transport_error(const Endpoint& ep, std::string_view stage, const error_co
   } else {
     what = "failed during " + std::string(stage) + " (" + ec.message() + ")";
   }
-  return make_error(ErrorCode::kUpstreamError, "upstream " + ep.origin + " " + what,
-                    std::move(internal));
+  return make_error(ErrorCode::kUpstreamError, "upstream " + what, std::move(internal));
 }
 
 void append_number(std::string& out, std::size_t n) {
@@ -325,6 +327,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> connect(const Endpo
   // No SNI for IP literals (RFC 6066); the certificate must then name the IP.
   if (not_ip && !SSL_set_tlsext_host_name(tls.native_handle(), ep.host.c_str())) {
     co_return make_error(ErrorCode::kUpstreamError,
+                         "upstream TLS set-up failed",
                          "upstream " + ep.origin + ": could not set TLS server name");
   }
   tls.set_verify_mode(asio::ssl::verify_peer);
@@ -336,6 +339,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> connect(const Endpo
                      : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep.host.c_str());
   if (named != 1) {
     co_return make_error(ErrorCode::kUpstreamError,
+                         "upstream TLS set-up failed",
                          "upstream " + ep.origin + ": could not set the TLS peer name to verify");
   }
   auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
@@ -347,8 +351,8 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> connect(const Endpo
                                                 X509_verify_cert_error_string(verify)
                                           : hec.message();
     co_return make_error(ErrorCode::kUpstreamError,
-                         "TLS handshake with upstream " + ep.origin + " failed (" + why + ")",
-                         "handshake: " + hec.message());
+                         "TLS handshake with the upstream failed (" + why + ")",
+                         "TLS handshake with upstream " + ep.origin + " failed: " + hec.message());
   }
   co_return std::move(c);
 }
@@ -443,6 +447,12 @@ HttpStream::HttpStream(const HttpClient* client, std::unique_ptr<UpstreamConnect
   status_ = static_cast<int>(msg.result_int());
   auto ct = msg.find(http::field::content_type);
   if (ct != msg.end()) content_type_.assign(ct->value().data(), ct->value().size());
+  if (status_ < 200 || status_ >= 300) {  // only failures carry a Retry-After worth reading
+    auto ra = msg.find(http::field::retry_after);
+    if (ra != msg.end()) retry_after_.assign(ra->value().data(), ra->value().size());
+    auto ra_ms = msg.find("retry-after-ms");
+    if (ra_ms != msg.end()) retry_after_ms_.assign(ra_ms->value().data(), ra_ms->value().size());
+  }
   if (conn_->parser->is_done()) finish();
 }
 

@@ -79,6 +79,10 @@ class HttpStream {
 
   int status() const { return status_; }
   const std::string& content_type() const { return content_type_; }
+  // The raw `Retry-After` and `retry-after-ms` headers ("" when absent), for
+  // control::parse_retry_after.
+  const std::string& retry_after() const { return retry_after_; }
+  const std::string& retry_after_ms() const { return retry_after_ms_; }
   bool done() const { return done_; }
 
   // The next body bytes as they arrive (a chunk of a chunked body, or whatever one socket read
@@ -107,6 +111,8 @@ class HttpStream {
   Cancellation* cancellation_ = nullptr;
   int status_ = 0;
   std::string content_type_;
+  std::string retry_after_;
+  std::string retry_after_ms_;
   bool done_ = false;
   bool pending_finish_ = false;  // body complete; pool the connection on the next call
 };

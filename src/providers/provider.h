@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "config/config.h"
+#include "control/upstream_failure.h"
 #include "core/chat.h"
 
 namespace triage::providers {
@@ -26,6 +28,10 @@ namespace triage::providers {
 struct CallStats {
   int64_t ttfb_us = 0;   // request sent -> first byte of the answer (first token when streaming)
   int64_t total_us = 0;  // request sent -> answer complete
+  // Set on every failed call that reached for the upstream: the typed facts the retry policy
+  // and the circuit breaker decide from (never the error's text). Unset on success, on
+  // cancellation and on failures before any upstream contact (a missing key).
+  std::optional<control::UpstreamFailure> failure;
 };
 
 class ModelClient {

@@ -12,6 +12,7 @@
 #include <boost/json/static_resource.hpp>
 #include <cstdlib>
 
+#include "control/retry.h"
 #include "core/tokens.h"
 #include "net/sse.h"
 
@@ -59,10 +60,10 @@ UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& m
 }
 
 Error missing_key_error(std::string_view model, std::string_view api_key_env) {
-  // The variable's name is the operator's business: the log and the store get it.
+  // The variable's name is for the operator (log, store), not for clients.
   return make_error(ErrorCode::kUnavailable,
-                    "model " + std::string(model) +
-                        " is not available: the gateway has no API key for it",
+                    "model " + std::string(model) + " is unavailable: its upstream API key is "
+                                                    "not configured on the gateway",
                     "environment variable " + std::string(api_key_env) + " is not set");
 }
 
@@ -220,6 +221,40 @@ void append_json_string(std::string& out, std::string_view s) {
   append_serialized(out, [&](json::serializer& sr) { sr.reset(s); });
 }
 
+namespace {
+using control::FailureKind;
+using control::UpstreamFailure;
+
+// The typed failure of a transport error (never read from its text): our deadline, or the
+// connection failing before (kConnect) or after (kReset) the answer began. A cancellation is
+// the client's doing and says nothing about the upstream: no failure.
+std::optional<UpstreamFailure> transport_failure(const Error& e, bool answer_began,
+                                                 bool client_saw_bytes) {
+  if (e.code == ErrorCode::kCancelled) return std::nullopt;
+  UpstreamFailure f;
+  f.kind = e.code == ErrorCode::kUpstreamTimeout ? FailureKind::kTimeout
+           : answer_began                         ? FailureKind::kReset
+                                                  : FailureKind::kConnect;
+  f.client_saw_bytes = client_saw_bytes;
+  return f;
+}
+
+UpstreamFailure status_failure(const net::HttpStream& s) {
+  UpstreamFailure f;
+  f.kind = FailureKind::kHttpStatus;
+  f.http_status = s.status();
+  f.retry_after_ms = control::parse_retry_after(s.retry_after(), unix_time_ms(), s.retry_after_ms());
+  return f;
+}
+
+UpstreamFailure malformed_failure(bool client_saw_bytes) {
+  UpstreamFailure f;
+  f.kind = FailureKind::kMalformed;
+  f.client_saw_bytes = client_saw_bytes;
+  return f;
+}
+}  // namespace
+
 boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
                                                        std::string_view body, SteadyTime deadline,
                                                        CallStats& stats,
@@ -231,14 +266,21 @@ boost::asio::awaitable<Result<std::string>> post_whole(const UpstreamTarget& t,
   req.body = body;
   req.cancellation = cancellation;
   auto opened = co_await t.http->open(req, deadline);
-  if (!opened) co_return std::move(opened).error();
+  if (!opened) {
+    stats.failure = transport_failure(opened.error(), false, false);
+    co_return std::move(opened).error();
+  }
   stats.ttfb_us = micros_between(sent, SteadyClock::now());
   net::HttpStream& s = opened.value();
   const bool ok_status = s.status() >= 200 && s.status() < 300;
   const std::size_t limit = ok_status ? t.http->options().max_body_bytes : kErrorBodyLimit;
   auto text = co_await s.read_rest(limit);
   stats.total_us = micros_between(sent, SteadyClock::now());
-  if (!text) co_return std::move(text).error();
+  if (!ok_status) stats.failure = status_failure(s);
+  if (!text) {
+    if (ok_status) stats.failure = transport_failure(text.error(), true, false);
+    co_return std::move(text).error();
+  }
   if (!ok_status) co_return map_upstream_status(s.status(), *text, t.model, t.api_key_env);
   co_return std::move(text.value());
 }
@@ -261,9 +303,13 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
   req.cancellation = cancellation;
 
   auto opened = co_await t.http->open(req, deadline);
-  if (!opened) co_return std::move(opened).error();
+  if (!opened) {
+    stats.failure = transport_failure(opened.error(), false, false);
+    co_return std::move(opened).error();
+  }
   net::HttpStream& s = opened.value();
   if (s.status() < 200 || s.status() >= 300) {
+    stats.failure = status_failure(s);
     auto text = co_await s.read_rest(kErrorBodyLimit);
     stats.total_us = micros_between(sent, SteadyClock::now());
     if (!text) co_return std::move(text).error();
@@ -272,14 +318,17 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
 
   net::SseParser parser;
   bool first = true;
+  bool wrote = false;  // a delta went to the sink: the client may have bytes of this answer
   for (;;) {
     auto bytes = co_await s.next();
     if (!bytes) {
       stats.total_us = micros_between(sent, SteadyClock::now());
+      stats.failure = transport_failure(bytes.error(), true, wrote);
       co_return std::move(bytes).error();
     }
     if (bytes->empty()) {
       stats.total_us = micros_between(sent, SteadyClock::now());
+      stats.failure = transport_failure(Error{}, true, wrote);
       co_return make_error(ErrorCode::kUpstreamError,
                            "upstream closed the stream before it finished",
                            "model " + std::string(t.model) +
@@ -293,6 +342,7 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
       auto step = assembler.on_event(ev->event, ev->data);
       if (!step) {
         stats.total_us = micros_between(sent, SteadyClock::now());
+        stats.failure = malformed_failure(wrote);
         co_return std::move(step).error();
       }
       // (GCC 12: no co_await nested in a conditional block that co_returns; see preamble)
@@ -306,6 +356,7 @@ boost::asio::awaitable<Result<void>> post_stream(const UpstreamTarget& t, std::s
           first_token = true;
         }
         step->delta.more = !first_token && parser.has_complete_event();
+        wrote = true;
         accepted = co_await sink.write(step->delta);
       }
       if (!accepted) {
@@ -357,7 +408,10 @@ boost::asio::awaitable<Result<core::Completion>> call_whole(const UpstreamTarget
   if (!text) co_return std::move(text).error();
   bool reported = false;
   auto c = parse(*text, t.model, reported);
-  if (!c) co_return std::move(c).error();
+  if (!c) {
+    stats.failure = malformed_failure(false);
+    co_return std::move(c).error();
+  }
   estimate_usage_if_missing(req, *c, reported);
   co_return c;
 }

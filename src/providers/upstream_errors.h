@@ -42,7 +42,7 @@ struct UpstreamSetup {
 UpstreamSetup prepare_upstream(const config::Config& cfg, const config::Model& model,
                                const EnvLookup& env, std::string_view default_url);
 
-// kUnavailable: "model X is not available: the gateway has no API key for it"; the variable's
+// kUnavailable: "model X is unavailable: its upstream API key is not configured on the gateway"; the variable's
 // NAME is in `internal` only (clients are never told the server's env var names).
 Error missing_key_error(std::string_view model, std::string_view api_key_env);
 

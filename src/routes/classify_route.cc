@@ -39,6 +39,11 @@ ClassifyRoute::ClassifyRoute(std::string name, std::shared_ptr<const ml::FastTex
       targets_(std::move(targets)),
       default_(fallback) {}
 
+const ClassifyRoute::Target& ClassifyRoute::target_of(const std::string& label) const {
+  if (auto it = targets_.find(label); it != targets_.end()) return it->second;
+  return default_;
+}
+
 ClassifyDecision ClassifyRoute::decide(std::string_view text) const {
   ClassifyDecision d;
   const Target* t = &default_;
@@ -63,7 +68,18 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
                                                                     ExecContext& ctx,
                                                                     core::StreamSink* sink) {
   const SteadyTime t0 = SteadyClock::now();
-  const ClassifyDecision d = decide(req.last_user_text());
+  ClassifyDecision d = decide(req.last_user_text());
+  // The chosen model's circuit is open: take the other choice of this target (the one it
+  // escalated from, or its escalation) when that one can be called.
+  std::string skipped;
+  if (!d.chosen->available()) {
+    Route* other = d.escalated ? d.predicted : target_of(d.label).escalation;
+    if (other != nullptr && other != d.chosen && other->available()) {
+      skipped = d.chosen->name();
+      d.escalated = other != d.predicted;  // back to the prediction: no escalation happened
+      d.chosen = other;
+    }
+  }
   const SteadyTime t1 = SteadyClock::now();
 
   char p[32];
@@ -74,6 +90,7 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
   span.detail = "label=" + (d.label.empty() ? std::string("(none)") : d.label) + " p=" + p +
                 " band=" + std::string(band_name(d.band)) + " -> " + d.chosen->name();
   if (d.escalated) span.detail += " (escalated from " + d.predicted->name() + ")";
+  if (!skipped.empty()) span.detail += " (circuit open: skipped " + skipped + ")";
   span.detail += " (" + std::string(kind()) + ")";
   span.start_us = micros_between(ctx.start, t0);
   span.duration_us = micros_between(t0, t1);

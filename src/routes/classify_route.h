@@ -71,6 +71,8 @@ class ClassifyRoute final : public Route, public Decider {
 
   // The pure decision for a text (what run() does before calling the chosen route).
   ClassifyDecision decide(std::string_view text) const;
+  // The target of a predicted label (the default target for an unknown or empty label).
+  const Target& target_of(const std::string& label) const;
   // Decider (defined in decider.cc): what run() would choose, without calling a model.
   RouteDecision decide_request(const core::ChatRequest& req) const override;
   const Bands& bands() const { return bands_; }

@@ -79,7 +79,23 @@ boost::asio::awaitable<Result<core::Completion>> PredictRoute::run(const core::C
   const SteadyTime t0 = SteadyClock::now();
   const std::vector<Option> opts = options(req);
   const double bar = this->bar();
-  const std::size_t pick = decide(opts, bar);
+  std::size_t pick = decide(opts, bar);
+  // A candidate whose circuit is open is skipped: the decision is made again over the ones
+  // that can be called (none: the first choice, which fails fast with 503).
+  std::string skipped;
+  if (!candidates_[pick].route->available()) {
+    std::vector<Option> callable;
+    std::vector<std::size_t> index;
+    for (std::size_t i = 0; i < opts.size(); ++i) {
+      if (!candidates_[i].route->available()) continue;
+      callable.push_back(opts[i]);
+      index.push_back(i);
+    }
+    if (!callable.empty()) {
+      skipped = candidates_[pick].model;
+      pick = index[decide(callable, bar)];
+    }
+  }
   const SteadyTime t1 = SteadyClock::now();
 
   const Option& chosen = opts[pick];
@@ -91,6 +107,7 @@ boost::asio::awaitable<Result<core::Completion>> PredictRoute::run(const core::C
     detail += " " + candidates_[i].model + "=" + fmt3(opts[i].score);
   }
   detail += ", predict/1)";
+  if (!skipped.empty()) detail += " (circuit open: skipped " + skipped + ")";
   core::Span span;
   span.kind = core::SpanKind::kRoute;
   span.name = name_;

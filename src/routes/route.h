@@ -49,6 +49,11 @@ class Route {
   // How `triage eval` evaluates this route (routes/eval_family.h). A kind with a family of its
   // own declares it by overriding this in its header; the default is AnyDatasetEval.
   virtual EvalFamily eval_family() { return AnyDatasetEval{}; }
+  // "Can I call this now": false when the model it calls has every circuit open
+  // (docs/resilience.md). Kinds that choose among alternatives (classify escalation, predict)
+  // take the next choice instead of an unavailable one; fallback and cascade get the model's
+  // fast 503 and move on. Composite routes answer true.
+  virtual bool available() const { return true; }
 };
 
 }  // namespace triage::routes

@@ -1,6 +1,8 @@
 #include "routes/route_table.h"
 
 #include <algorithm>
+#include <set>
+
 #include <mutex>
 
 #include "config/config.h"
@@ -54,6 +56,39 @@ std::vector<std::string> RouteTable::kind_names() {
   return names;
 }
 
+namespace {
+// The model's runtime: one client, or one per `deployments:` entry (each the model with that
+// deployment's endpoint and key). Deployment names are regions (or d0, d1...): they appear in
+// traces and metrics, which must not carry upstream addresses.
+std::unique_ptr<ModelRuntime> make_runtime(const config::Config& cfg, const config::Model& m,
+                                           const providers::ProviderRegistry& providers,
+                                           const providers::EnvLookup& env) {
+  if (m.deployments.empty()) return std::make_unique<ModelRuntime>(m, providers.create(cfg, m, env));
+  std::vector<ModelDeployment> deployments;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < m.deployments.size(); ++i) {
+    const config::Deployment& d = m.deployments[i];
+    config::Model one = m;
+    one.endpoint = d.endpoint;
+    if (!d.api_key_env.empty()) one.api_key_env = d.api_key_env;
+    one.deployments.clear();
+    // (appends, not "d" + to_string(i): GCC 12 warns falsely (-Wrestrict) on that shape)
+    std::string name = d.region;
+    if (name.empty()) name.append("d").append(std::to_string(i));
+    if (!names.insert(name).second) {
+      name.append("-").append(std::to_string(i));
+      names.insert(name);
+    }
+    deployments.push_back(ModelDeployment{std::move(name), providers.create(cfg, one, env)});
+  }
+  return std::make_unique<ModelRuntime>(m, std::move(deployments));
+}
+}  // namespace
+
+void RouteTable::set_breaker_observer(const BreakerObserver& observer) {
+  for (auto& m : models_) m->set_breaker_observer(observer);
+}
+
 std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
                                               const providers::ProviderRegistry& providers,
                                               const providers::EnvLookup& env) {
@@ -61,13 +96,17 @@ std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
   auto table = std::make_unique<RouteTable>();
   table->cfg_ = &cfg;
   for (const auto& m : cfg.models) {
-    auto runtime = std::make_unique<ModelRuntime>(m, providers.create(cfg, m, env));
+    auto runtime = make_runtime(cfg, m, providers, env);
     table->model_by_name_[m.name] = runtime.get();
     table->reachable_[m.name] = {&m};
     auto route = std::make_unique<ModelRoute>(m.name, *runtime);
     table->by_name_[m.name] = route.get();
     table->owned_.push_back(std::move(route));
     table->models_.push_back(std::move(runtime));
+  }
+  for (const auto& m : cfg.models) {
+    if (!m.overflow.empty()) table->model_by_name_.at(m.name)->set_overflow(
+        table->model_by_name_.at(m.overflow));
   }
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     const auto& spec = cfg.routes[i];
@@ -147,6 +186,8 @@ Route& RouteTable::child(const std::string& name, const std::string& where_path)
   }
   throw config::ConfigError(where_path + ": " + why);
 }
+
+bool ModelRoute::available() const { return model_.available(); }
 
 boost::asio::awaitable<Result<core::Completion>> ModelRoute::run(const core::ChatRequest& req,
                                                                  ExecContext& ctx,

@@ -33,6 +33,8 @@ class RouteTable {
   // A route or a model by the name a client uses; nullptr when unknown.
   Route* find(std::string_view name) const;
   ModelRuntime* find_model(std::string_view name) const;
+  // Every model's breaker transitions go to `observer` (metrics); call before serving.
+  void set_breaker_observer(const BreakerObserver& observer);
   // Resolves a child reference while building: a model or an already built route. Throws
   // config::ConfigError naming `where` when unknown.
   Route& child(const std::string& name, const std::string& where);
@@ -77,6 +79,7 @@ class ModelRoute final : public Route {
   boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
                                                        ExecContext& ctx,
                                                        core::StreamSink* sink) override;
+  bool available() const override;
 
  private:
   std::string name_;

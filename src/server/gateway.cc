@@ -1,5 +1,7 @@
 #include "server/gateway.h"
 
+#include <charconv>
+
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
@@ -61,6 +63,7 @@ bool is_json_content_type(std::string_view ct) {
 
 Reply error_reply(const Error& e, net::HeaderList headers = {}) {
   api::HttpError r = api::error_response(e);
+  if (e.retry_after_s > 0) headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   return Reply{r.status, "application/json", std::move(headers), std::move(r.body)};
 }
 
@@ -71,6 +74,20 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 const char kEndpoints[] =
     " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics, "
     "POST /v1/feedback, GET /v1/review, GET /dashboard, GET /v1/dashboard/...)";
+
+// The request's deadline in ms from its arrival: the server's request_timeout_ms, or the
+// client's x-triage-timeout-ms when that is shorter.
+Result<int64_t> request_timeout_ms(std::string_view header, int64_t server_ms) {
+  if (header.empty()) return server_ms;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), v);
+  if (ec != std::errc() || end != header.data() + header.size() || v <= 0) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "header x-triage-timeout-ms must be a positive integer (milliseconds)", {},
+                      "x-triage-timeout-ms");
+  }
+  return std::min(v, server_ms);
+}
 
 void record_error(core::Trace& trace, const Error& e) {
   trace.http_status = api::http_status(e.code);
@@ -179,6 +196,17 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   engine::register_builtins(providers_);
   routes_ = routes::RouteTable::build(cfg_, providers_, env);
   metrics_ = std::make_unique<telemetry::Metrics>(telemetry::MetricsOptions::from_config(cfg_));
+  // Circuit state per model deployment in /metrics (resilience; the metrics outlive the routes'
+  // calls: both are members, and calls drain before destruction).
+  for (const auto& m : routes_->models()) {
+    for (const auto& d : m->balancer().stats()) {
+      metrics_->record_breaker(m->model().name, d.name, "closed", false);
+    }
+  }
+  routes_->set_breaker_observer(
+      [metrics = metrics_.get()](const std::string& model, const control::BreakerTransition& t) {
+        metrics->record_breaker(model, t.breaker, control::breaker_state_name(t.to));
+      });
   if (cfg_.otel) {
     otlp_ = std::make_unique<telemetry::OtlpExporter>(
         telemetry::OtlpOptions::from_config(*cfg_.otel, env), &metrics_->registry());
@@ -476,8 +504,14 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     hold = std::get<control::Reservation>(std::move(admitted));
   }
 
-  routes::ExecContext ctx{trace, start,
-                          start + std::chrono::milliseconds(cfg_.server.request_timeout_ms)};
+  // x-triage-timeout-ms: the client's deadline, bounded by the server's (docs/resilience.md).
+  const Result<int64_t> timeout_ms =
+      request_timeout_ms(in.header("x-triage-timeout-ms"), cfg_.server.request_timeout_ms);
+  if (!timeout_ms) {
+    co_await respond_error(trace, start, out, timeout_ms.error());
+    co_return;
+  }
+  routes::ExecContext ctx{trace, start, start + std::chrono::milliseconds(*timeout_ms)};
   // Derived traces (shadow runs) go to the same sinks as finish(); they arrive with total_us
   // set by the route, possibly after this request finished (`this` outlives it: see
   // shadow_route.h on draining).

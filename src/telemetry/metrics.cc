@@ -262,6 +262,26 @@ Metrics::Metrics(MetricsOptions options)
                                        "Tokens of every model call, attributed to the model "
                                        "called, by direction (input|output)")
                                    .Register(r);
+  retries_family_ = &BuildCounter()
+                        .Name("triage_upstream_retries_total")
+                        .Help("Retries of upstream calls, by model and the failure retried "
+                              "(connect, reset, http_429, http_503...)")
+                        .Register(r);
+  shed_family_ = &BuildCounter()
+                     .Name("triage_load_shed_total")
+                     .Help("Model calls shed at a full concurrency gate, by model and outcome "
+                           "(overflow: sent to the model's overflow alternative; rejected: 503)")
+                     .Register(r);
+  circuit_state_family_ = &BuildGauge()
+                               .Name("triage_circuit_state")
+                               .Help("Circuit breaker state per model deployment: 0 closed, 1 "
+                                     "open, 2 half_open")
+                               .Register(r);
+  circuit_transitions_family_ = &BuildCounter()
+                                     .Name("triage_circuit_transitions_total")
+                                     .Help("Circuit breaker transitions per model deployment, by "
+                                           "the state moved to")
+                                     .Register(r);
   escalations_family_ = &BuildCounter()
                              .Name("triage_escalations_total")
                              .Help(
@@ -465,6 +485,18 @@ void Metrics::record_spans(const core::Trace& t) {
         return cs;
       });
       c.calls->Increment();
+      for (const std::string& reason : span.retries) {
+        prometheus::Counter* rc = cached(retry_series_, join_key({span.name, reason}), [&] {
+          return &retries_family_->Add({{"model", span.name}, {"reason", reason}});
+        });
+        rc->Increment();
+      }
+      if (!span.shed.empty()) {
+        prometheus::Counter* sc = cached(shed_series_, join_key({span.name, span.shed}), [&] {
+          return &shed_family_->Add({{"model", span.name}, {"outcome", span.shed}});
+        });
+        sc->Increment();
+      }
       if (span.cost_usd > 0) c.cost->Increment(span.cost_usd);
       if (span.tokens_in > 0) c.tokens_input->Increment(static_cast<double>(span.tokens_in));
       if (span.tokens_out > 0) c.tokens_output->Increment(static_cast<double>(span.tokens_out));
@@ -477,6 +509,18 @@ void Metrics::record_spans(const core::Trace& t) {
       c->Increment();
     }
   }
+}
+
+void Metrics::record_breaker(std::string_view model, std::string_view deployment,
+                             std::string_view state, bool transition) {
+  const double value = state == "open" ? 1 : state == "half_open" ? 2 : 0;
+  const std::map<std::string, std::string> labels{{"model", std::string(model)},
+                                                  {"deployment", std::string(deployment)}};
+  circuit_state_family_->Add(labels).Set(value);  // Add returns the existing series
+  if (!transition) return;
+  auto with_to = labels;
+  with_to.emplace("to", std::string(state));
+  circuit_transitions_family_->Add(with_to).Increment();
 }
 
 void Metrics::record_flags(const core::Trace& t) {

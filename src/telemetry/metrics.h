@@ -147,6 +147,13 @@ class Metrics final : public core::TraceSink {
   // A request's counterfactual cost on the reference model (0 without reference prices).
   double counterfactual_usd(const core::Trace& t) const;
 
+  // A circuit breaker moved to `state` ("closed" | "open" | "half_open"): sets
+  // triage_circuit_state{model,deployment} (0 closed, 1 open, 2 half_open) and counts
+  // triage_circuit_transitions_total{model,deployment,to}. With `transition` false, only sets
+  // the gauge (its initial value). Thread-safe.
+  void record_breaker(std::string_view model, std::string_view deployment,
+                      std::string_view state, bool transition = true);
+
   // For adding gateway metrics that are not trace-derived (circuit breakers, SLO state,
   // the OTLP exporter's counters).
   prometheus::Registry& registry() { return *registry_; }
@@ -222,6 +229,10 @@ class Metrics final : public core::TraceSink {
   prometheus::Family<prometheus::Counter>* escalations_family_;
   prometheus::Family<prometheus::Counter>* check_verdicts_family_;
   prometheus::Family<prometheus::Counter>* review_flags_family_;
+  prometheus::Family<prometheus::Counter>* retries_family_;
+  prometheus::Family<prometheus::Counter>* shed_family_;
+  prometheus::Family<prometheus::Gauge>* circuit_state_family_;
+  prometheus::Family<prometheus::Counter>* circuit_transitions_family_;
   std::array<prometheus::Histogram*, kPartCount> parts_{};
   prometheus::Gauge* inflight_;
   prometheus::Counter* shed_at_capacity_;
@@ -247,6 +258,8 @@ class Metrics final : public core::TraceSink {
   Cache<CohortSeries> key_series_;                 // key, outcome
   Cache<CallSeries> call_series_;                  // model, tier, outcome
   Cache<prometheus::Counter*> check_series_;       // check, verdict
+  Cache<prometheus::Counter*> retry_series_;       // model, reason
+  Cache<prometheus::Counter*> shed_series_;        // model, outcome
   Cache<prometheus::Counter*> escalation_series_;  // route, kind
   Cache<prometheus::Counter*> flag_series_;        // flag (a closed set: core::ReviewFlag)
 };

@@ -103,6 +103,26 @@ std::string spans_json(const std::vector<core::Span>& spans) {
       out += R"("grade":)";
       append_json_double(out, *s.grade);
     }
+    // Resilience facts of a model call (docs/resilience.md), only when there are some.
+    if (!s.retries.empty()) {
+      out += R"(,"retries":[)";
+      for (size_t r = 0; r < s.retries.size(); ++r) {
+        if (r > 0) out += ',';
+        append_json_string(out, s.retries[r]);
+      }
+      out += ']';
+    }
+    auto optional_string = [&out](std::string_view key, const std::string& value) {
+      if (value.empty()) return;
+      out += ",\"";
+      out += key;
+      out += "\":";
+      append_json_string(out, value);
+    };
+    optional_string("no_retry", s.no_retry);
+    optional_string("breaker", s.breaker);
+    optional_string("deployment", s.deployment);
+    optional_string("shed", s.shed);
     if (s.cascade) {  // only a cascade's route span (docs/store.md)
       out += ",\"";
       out += kCascadeSpanKey;

@@ -38,6 +38,9 @@ std::string config_yaml(int upstream_port, const std::string& db_path) {
          ", flush_interval_ms: 20}\n"
          "tiers: [small, medium, large]\n"
          "reference_model: up-large\n"
+         // No retries: each doomed request fails up-fail once, so that its circuit (5 in a
+         // row) stays closed and every doomed request reaches the upstream (502, not 503).
+         "resilience: {retries: {max: 0}}\n"
          "models:\n" +
          model("up-small", "gpt-test", "small", "1", "2") +
          model("up-medium", "gpt-test", "medium", "3", "6") +

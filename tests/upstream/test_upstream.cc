@@ -12,7 +12,10 @@
 // Behaviour per request, from the `x-test-mode` header or else a model named "mode:<modes>";
 // <modes> is a comma-separated list of: ok, error-<status>, slow-<ms>, reset, garbage, no-usage,
 // cut, stall, tokens-<n>, delay-chunks-<ms>, logprob-<permille> (every token's probability when
-// the request asks for `logprobs: true`; default 999). Unknown modes answer 400 so a typo cannot
+// the request asks for `logprobs: true`; default 999), retry-after-<s> (error answers carry
+// `Retry-After: <s>`), fail-first-<n> (the failure modes apply only to the first n requests
+// with this exact mode string; later ones answer normally: an upstream that recovers), id-<text>
+// (ignored: makes a mode string, and so its fail-first counter, unique). Unknown modes answer 400 so a typo cannot
 // pass. Logprobs (non-streaming OpenAI only): choices[0].logprobs.content has one entry per
 // answer word with logprob = ln(permille / 1000).
 //
@@ -27,6 +30,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <map>
 
 #include <atomic>
 #include <charconv>
@@ -66,6 +70,7 @@ struct State {
   std::atomic<uint64_t> ids{0};
   std::mutex mu;
   LastRequest last;  // guarded by mu
+  std::map<std::string, int64_t, std::less<>> seen_specs;  // fail-first counters, guarded by mu
 };
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -152,6 +157,8 @@ struct Mode {
   int64_t tokens = -1;
   int64_t chunk_delay_ms = 0;
   int64_t logprob_permille = 999;
+  int64_t retry_after_s = -1;  // error answers carry Retry-After when >= 0
+  int64_t fail_first = -1;     // >= 0: only the first n requests with this spec fail
   std::string bad;  // first unknown mode, if any
 };
 
@@ -166,10 +173,12 @@ Mode parse_mode(std::string_view spec) {
     };
     if (item.empty() || item == "ok") continue;
     if (arg("error-", m.error_status) && m.error_status >= 100 && m.error_status <= 599) continue;
+    if (arg("retry-after-", m.retry_after_s) || arg("fail-first-", m.fail_first)) continue;
     if (arg("slow-", m.slow_ms) || arg("tokens-", m.tokens) || arg("delay-chunks-", m.chunk_delay_ms))
       continue;
     if (arg("logprob-", m.logprob_permille) && m.logprob_permille >= 1 && m.logprob_permille <= 1000)
       continue;
+    if (item.starts_with("id-")) continue;
     if (item == "reset") m.reset = true;
     else if (item == "garbage") m.garbage = true;
     else if (item == "no-usage") m.no_usage = true;
@@ -439,6 +448,16 @@ class Connection {
       spec = std::string_view(call.model).substr(5);
     Mode mode = parse_mode(spec);
     if (!mode.bad.empty()) co_return co_await error(400, "unknown test mode: " + mode.bad);
+    if (mode.fail_first >= 0) {
+      std::lock_guard lock(state_.mu);
+      auto it = state_.seen_specs.try_emplace(std::string(spec), 0).first;
+      if (++it->second > mode.fail_first) {  // recovered: no more failures
+        mode.error_status = 0;
+        mode.reset = mode.garbage = mode.cut = mode.stall = false;
+        mode.slow_ms = 0;
+      }
+    }
+    retry_after_s_ = mode.retry_after_s;
 
     // GCC 12 miscompiles a co_await nested in a conditionally skipped block that co_returns
     // (ud2 on resume), so the awaited result is assigned first and tested afterwards.
@@ -617,6 +636,9 @@ class Connection {
 
   awaitable<bool> send(int status, std::string_view content_type, std::string body) {
     out_ = response_head(status, content_type, keep_alive_, body.size());
+    if (status >= 400 && retry_after_s_ >= 0) {  // before the blank line ending the head
+      out_.insert(out_.size() - 2, "Retry-After: " + std::to_string(retry_after_s_) + "\r\n");
+    }
     out_ += body;
     co_return co_await write_out();
   }
@@ -647,6 +669,7 @@ class Connection {
   beast::flat_buffer buffer_;
   std::string out_;  // reused output buffer
   bool keep_alive_ = true;
+  int64_t retry_after_s_ = -1;  // the current request's retry-after-<s> mode
 };
 
 awaitable<void> accept_loop(tcp::acceptor& acceptor, State& state) {

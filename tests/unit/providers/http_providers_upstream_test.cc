@@ -306,11 +306,58 @@ TEST_P(HttpProviders, UpstreamStatusErrors) {
   CallStats stats;
   auto r = complete(*c, chat("x"), in(5s), stats);
   ASSERT_FALSE(r.ok());
-  // The env var's name is for the operator (internal: the log and the store), not the client.
+  // The key's variable is for the operator (internal: log, store), never for the client.
   EXPECT_EQ(r.error().message.find("TEST_UPSTREAM_KEY"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().internal.find("TEST_UPSTREAM_KEY"), std::string::npos) << r.error().internal;
   EXPECT_EQ(r.error().message.find("sk-test-123"), std::string::npos);
   EXPECT_EQ(r.error().internal.find("sk-test-123"), std::string::npos);
+  ASSERT_TRUE(stats.failure);
+  EXPECT_EQ(stats.failure->kind, control::FailureKind::kHttpStatus);
+  EXPECT_EQ(stats.failure->http_status, 401);
+}
+
+TEST_P(HttpProviders, FailuresAreTyped) {
+  // 429 with Retry-After (seconds) and without, whole and streamed.
+  for (const char* mode : {"error-429,retry-after-7", "error-429"}) {
+    auto c = client(mode);
+    const bool with = std::string(mode).find("retry-after") != std::string::npos;
+    CallStats stats;
+    auto r = complete(*c, chat("x"), in(5s), stats);
+    ASSERT_FALSE(r.ok());
+    ASSERT_TRUE(stats.failure) << mode;
+    EXPECT_EQ(stats.failure->kind, control::FailureKind::kHttpStatus);
+    EXPECT_EQ(stats.failure->http_status, 429);
+    EXPECT_EQ(stats.failure->retry_after_ms, with ? std::optional<int64_t>(7000) : std::nullopt);
+    CallStats sstats;
+    CollectSink sink;
+    auto s = stream(*c, chat("x"), in(5s), sstats, sink);
+    ASSERT_FALSE(s.ok());
+    ASSERT_TRUE(sstats.failure) << mode;
+    EXPECT_EQ(sstats.failure->http_status, 429);
+    EXPECT_FALSE(sstats.failure->client_saw_bytes);
+  }
+  // Garbage: malformed. Reset before the answer: no answer began (connect). Our deadline:
+  // timeout. A stream cut after its first chunk: reset, and the client saw bytes.
+  struct Case {
+    const char* mode;
+    bool streamed;
+    control::FailureKind kind;
+    bool saw_bytes;
+  };
+  for (const Case& k : {Case{"garbage", false, control::FailureKind::kMalformed, false},
+                        Case{"reset", false, control::FailureKind::kConnect, false},
+                        Case{"stall", false, control::FailureKind::kTimeout, false},
+                        Case{"cut", true, control::FailureKind::kReset, true}}) {
+    auto c = client(k.mode);
+    CallStats stats;
+    CollectSink sink;
+    auto r = k.streamed ? stream(*c, chat("one two three"), in(300ms), stats, sink)
+                        : complete(*c, chat("x"), in(300ms), stats);
+    ASSERT_FALSE(r.ok()) << k.mode;
+    ASSERT_TRUE(stats.failure) << k.mode;
+    EXPECT_EQ(stats.failure->kind, k.kind) << k.mode;
+    EXPECT_EQ(stats.failure->client_saw_bytes, k.saw_bytes) << k.mode;
+  }
 }
 
 TEST_P(HttpProviders, DeadlineIsUpstreamTimeout) {
@@ -338,6 +385,9 @@ TEST_P(HttpProviders, ConnectionRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kUpstreamError);
   EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find(std::to_string(port)), std::string::npos) << r.error().message;
+  ASSERT_TRUE(stats.failure);
+  EXPECT_EQ(stats.failure->kind, control::FailureKind::kConnect);
 }
 
 TEST_P(HttpProviders, GarbageBody) {
@@ -397,6 +447,7 @@ TEST_P(HttpProviders, MissingKeyIsUnavailable) {
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(r.error().message.find("TRIAGE_NOT_SET_ANYWHERE"), std::string::npos);
   EXPECT_NE(r.error().internal.find("TRIAGE_NOT_SET_ANYWHERE"), std::string::npos);
+  EXPECT_FALSE(stats.failure);  // never reached for the upstream: says nothing about its health
   EXPECT_EQ(net::pool_stats(ctx_).connects, 0u);
 }
 

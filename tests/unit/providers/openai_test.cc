@@ -214,11 +214,12 @@ TEST(UpstreamErrors, StatusMapping) {
   e = map_upstream_status(401, R"({"error":{"message":"Incorrect API key provided: sk-abc"}})",
                           "gpt", "OPENAI_API_KEY");
   EXPECT_EQ(e.code, ErrorCode::kUpstreamError);
+  // The client is told who must act; the variable's name is for the log and the store only.
   EXPECT_EQ(e.message,
             "upstream rejected the gateway's API key for model gpt; the gateway's operator must "
             "fix it");
   EXPECT_EQ(e.message.find("OPENAI_API_KEY"), std::string::npos) << "env var names stay inside";
-  EXPECT_NE(e.internal.find("OPENAI_API_KEY"), std::string::npos);
+  EXPECT_EQ(e.internal, "HTTP 401: check env var OPENAI_API_KEY");
   EXPECT_EQ(e.internal.find("sk-abc"), std::string::npos);
   EXPECT_EQ(map_upstream_status(403, "", "gpt", "K").code, ErrorCode::kUpstreamError);
   EXPECT_EQ(map_upstream_status(404, body, "gpt", "K").code, ErrorCode::kUpstreamError);
@@ -255,8 +256,10 @@ TEST(OpenAIFactory, MissingKeyFailsCallsAndBadEndpointThrows) {
   EXPECT_EQ(client->name(), "openai/1");
   Error e = missing_key_error("gpt", "TRIAGE_TEST_UNSET_KEY");
   EXPECT_EQ(e.code, ErrorCode::kUnavailable);
-  EXPECT_EQ(e.message, "model gpt is not available: the gateway has no API key for it");
-  EXPECT_NE(e.internal.find("TRIAGE_TEST_UNSET_KEY"), std::string::npos);
+  EXPECT_EQ(e.message,
+            "model gpt is unavailable: its upstream API key is not configured on the gateway");
+  EXPECT_EQ(e.message.find("TRIAGE_TEST_UNSET_KEY"), std::string::npos);
+  EXPECT_EQ(e.internal, "environment variable TRIAGE_TEST_UNSET_KEY is not set");
 
   m.endpoint = "ftp://nope";
   EXPECT_THROW(make_openai_client(cfg, m, none), config::ConfigError);

@@ -162,6 +162,30 @@ TEST_F(ClassifyTest, LowConfidenceEscalatesOneTier) {
             "label=balance p=0.50 band=escalate -> med-cheap (escalated from faq) (classify/1)");
 }
 
+TEST_F(ClassifyTest, AnEscalationWhoseCircuitIsOpenFallsBackToThePrediction) {
+  set_constant_confidence(0.5);
+  std::string yaml = config();
+  const std::string cheap = "tier: medium, prices: {input: 1, output: 1}}";
+  ASSERT_NE(yaml.find(cheap), std::string::npos);
+  yaml.replace(yaml.find(cheap), cheap.size(),
+               "tier: medium, prices: {input: 1, output: 1}, retries: {max: 0}, "
+               "breaker: {consecutive_failures: 1}}");
+  Harness h(yaml);
+  h.fake("med-cheap").fail = make_error(ErrorCode::kUpstreamError, "down");
+  h.fake("med-cheap").failure = control::UpstreamFailure{};  // a connect error
+  core::Trace first;
+  EXPECT_FALSE(h.run("support", user_request("money in checking"), first).ok());  // opens it
+  core::Trace trace;
+  auto r = h.run("support", user_request("money in checking"), trace);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->content, "answer from faq");
+  EXPECT_EQ(h.fake("med-cheap").calls, 1);  // skipped, not called
+  EXPECT_EQ(trace.spans[0].detail,
+            "label=balance p=0.50 band=escalate -> faq (circuit open: skipped med-cheap) "
+            "(classify/1)");
+  EXPECT_EQ(trace.flags, (std::vector<core::ReviewFlag>{core::ReviewFlag::kLowConfidence}));
+}
+
 TEST_F(ClassifyTest, EscalationPrefersATierTargetThenAnExplicitEscalateRoute) {
   set_constant_confidence(0.5);
   {

@@ -24,14 +24,18 @@ class ScriptedClient final : public providers::ModelClient {
  public:
   std::string answer = "an answer";
   std::optional<Error> fail;
+  // Reported with `fail` as a real provider would (CallStats::failure): what retries and
+  // circuit breakers act on. Unset: the failure says nothing about the upstream.
+  std::optional<control::UpstreamFailure> failure;
   int fail_after_deltas = -1;  // streaming: fail after this many deltas were written (>= 0)
   int calls = 0;
   int stream_calls = 0;
 
   std::string_view name() const override { return "scripted/1"; }
   asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest&, SteadyTime,
-                                                     providers::CallStats&) override {
+                                                     providers::CallStats& stats) override {
     ++calls;
+    stats.failure = fail ? failure : std::nullopt;
     if (fail) co_return *fail;
     co_return completion();
   }

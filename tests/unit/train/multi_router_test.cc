@@ -193,6 +193,80 @@ TEST_F(MultiRouterFixture, GoldenDecisionsThroughTheRouteEngine) {
   EXPECT_EQ(candidates->bar->model_path(), route->predictor().path());
 }
 
+// Wraps a model's client: while `down` is set, every call fails with a connect error (typed, as
+// a real provider reports it), which opens the model's circuit.
+class DownableClient final : public providers::ModelClient {
+ public:
+  DownableClient(std::unique_ptr<providers::ModelClient> inner, const bool& down)
+      : inner_(std::move(inner)), down_(down) {}
+  std::string_view name() const override { return inner_->name(); }
+  boost::asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest& req,
+                                                            SteadyTime deadline,
+                                                            providers::CallStats& stats) override {
+    if (down_) {
+      stats.failure = control::UpstreamFailure{};
+      co_return make_error(ErrorCode::kUpstreamError, "upstream refused the connection");
+    }
+    co_return co_await inner_->complete(req, deadline, stats);
+  }
+  boost::asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req,
+                                                          SteadyTime deadline,
+                                                          providers::CallStats& stats,
+                                                          core::StreamSink& sink) override {
+    co_return co_await inner_->stream(req, deadline, stats, sink);
+  }
+
+ private:
+  std::unique_ptr<providers::ModelClient> inner_;
+  const bool& down_;
+};
+
+TEST_F(MultiRouterFixture, ACandidateWhoseCircuitIsOpenIsSkipped) {
+  engine::register_route_kinds_and_checks();
+  config::Config cfg = config::load_config(config(0.8));
+  for (auto& m : cfg.models) {
+    m.resilience.retries.max = 0;
+    m.resilience.breaker.consecutive_failures = 1;
+  }
+  bool cheap_down = false;
+  providers::ProviderRegistry reg;
+  providers::register_builtin_providers(reg);
+  const providers::ProviderFactory replay = *reg.find("replay");
+  reg.add("replay", [&, replay](const config::Config& c, const config::Model& m,
+                                const providers::EnvLookup& env) {
+    static const bool never = false;
+    return std::make_unique<DownableClient>(replay(c, m, env),
+                                            m.name == "cheap" ? cheap_down : never);
+  });
+  auto table = routes::RouteTable::build(cfg, reg, [](const char*) -> const char* { return nullptr; });
+  auto* route = dynamic_cast<PredictRoute*>(table->find("default"));
+  ASSERT_NE(route, nullptr);
+
+  std::vector<std::string> answered, details;
+  auto ask = [&](const std::string& prompt) {
+    boost::asio::io_context io;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          core::ChatRequest req;
+          req.messages.push_back(core::Message{"user", prompt, {}});
+          core::Trace trace;
+          routes::ExecContext ctx{trace, SteadyClock::now(),
+                                  SteadyClock::now() + std::chrono::seconds(10)};
+          auto r = co_await route->run(req, ctx, nullptr);
+          answered.push_back(r ? r->model : "error");
+          details.push_back(trace.spans.front().detail);
+        },
+        boost::asio::detached);
+    io.run();
+  };
+  cheap_down = true;
+  ask("name the fruit banana question 2");  // cheap is chosen, fails, and its circuit opens
+  ask("name the fruit banana question 2");  // cheap is skipped: the next choice answers
+  EXPECT_EQ(answered, (std::vector<std::string>{"error", "mid"}));
+  EXPECT_NE(details[1].find("(circuit open: skipped cheap)"), std::string::npos) << details[1];
+}
+
 TEST_F(MultiRouterFixture, ConfigErrorsNameTheField) {
   engine::register_route_kinds_and_checks();
   std::string path = config(0.8);

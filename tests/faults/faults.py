@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Fault-injection suite: the real gateway against real misbehaving upstream processes
+(docs/resilience.md "The faults suite").
+
+Each scenario sends requests to a model or route whose upstream fails in one way (500s, 429 with
+and without Retry-After, garbage, slowness past the deadline, hangs, resets before and during a
+stream, an upstream that is down, one that recovers, a full concurrency gate) and asserts every
+request's client-visible outcome: status, the model that answered, an OpenAI-style error body
+(or an SSE error event) with Retry-After where one is due. After the gateway's clean shutdown
+the store must hold exactly one row per request, with the outcome the client saw.
+
+Ends with one line:
+  faults: sent=N correct=N clear_errors=N wrong_or_lost=0 reload_failures=0
+and exits 1 when any request was wrong or lost.
+
+Usage: tests/faults/faults.py [BUILD_DIR] [--quick]   (default build; --quick: fewer repeats)
+"""
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+QUICK = "--quick" in sys.argv
+BUILD = os.path.abspath(ARGS[0] if ARGS else os.path.join(ROOT, "build"))
+REPEAT = 1 if QUICK else 3
+SECRET = "sk-faults-SECRET-7d41c9e2b8"  # the upstream key: must appear nowhere
+
+
+def start(args, env=None, pattern=rb"listening on (\S+)"):
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(pattern, line)
+        if m:
+            out = []  # everything the child prints, to check that no secret appears
+            for pipe in (proc.stdout, proc.stderr):
+                threading.Thread(target=lambda p=pipe: [out.append(l) for l in p],
+                                 daemon=True).start()
+            proc.output = out
+            return proc, m.group(1).decode()
+    proc.kill()
+    raise SystemExit(f"faults: {args[0]} did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def closed_port():
+    """A port nothing listens on: an upstream that is down."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def config(dir_, up, down):
+    ep = f"http://127.0.0.1:{up}/v1"
+    dead = f"http://127.0.0.1:{down}/v1"
+
+    def m(name, upstream_model, extra="", endpoint=ep):
+        return (f"  - {{name: {name}, provider: openai, endpoint: \"{endpoint}\", "
+                f"upstream_model: \"{upstream_model}\", tier: small, api_key_env: FAULTS_KEY, "
+                f"prices: {{input: 0.5, output: 1.5}}{extra}}}\n")
+    # Fast backoff so the suite stays short; the policy itself is the shipped one.
+    return (
+        "server: {host: 127.0.0.1, port: 0, threads: 2, request_timeout_ms: 4000}\n"
+        f"store: {{type: sqlite, path: {dir_}/faults.db, flush_interval_ms: 20}}\n"
+        "resilience:\n"
+        "  retries: {max: 2, base_ms: 20, cap_ms: 100, budget_share: 1.0}\n"
+        "  breaker: {consecutive_failures: 5, cool_down_ms: 1500}\n"
+        "models:\n"
+        + m("ok", "gpt-faults")
+        + m("e500", "mode:error-500")
+        + m("brk", "mode:error-503", ", retries: {max: 0}")
+        + m("r429", "mode:error-429")
+        + m("r429_long", "mode:error-429,retry-after-30")
+        + m("garbage", "mode:garbage")
+        + m("slow", "mode:slow-3000", ", timeout_ms: 500")
+        + m("hang", "mode:stall", ", timeout_ms: 500")
+        + m("reset", "mode:reset")
+        + m("cut", "mode:cut")
+        + m("down", "gpt-faults", "", dead)
+        + m("multi", "gpt-faults", f", deployments: [{{endpoint: \"{dead}\", region: dead}}, "
+            f"{{endpoint: \"{ep}\", region: live}}]")
+        + m("narrow", "mode:slow-600", ", max_concurrency: 1, max_queue_ms: 50, overflow: ok")
+        + m("narrow_503", "mode:slow-600", ", max_concurrency: 1, max_queue_ms: 50")
+        + "".join(m(f"rec{i}", f"mode:error-503,fail-first-1,id-rec{i}") for i in range(REPEAT))
+        + "".join(m(f"ra{i}", f"mode:error-429,retry-after-1,fail-first-1,id-ra{i}")
+                  for i in range(REPEAT))
+        + "".join(m(f"rs{i}", f"mode:reset,fail-first-1,id-rs{i}") for i in range(REPEAT))
+        + "routes:\n"
+        "  - {name: fb_500, type: fallback, children: [e500, ok]}\n"
+        "  - {name: fb_garbage, type: fallback, children: [garbage, ok]}\n"
+        "  - {name: fb_down, type: fallback, children: [down, ok]}\n"
+        "  - {name: fb_429, type: fallback, children: [r429_long, ok]}\n"
+        "  - {name: fb_hang, type: fallback, children: [hang, ok]}\n")
+
+
+class Result:
+    def __init__(self):
+        self.status = 0
+        self.headers = {}
+        self.body = b""
+        self.error = ""
+        self.elapsed = 0.0
+
+
+def send(port, model, stream=False, headers=None, timeout=10):
+    r = Result()
+    body = json.dumps({"model": model, "stream": stream,
+                       "messages": [{"role": "user", "content": "fault injection check"}]})
+    t0 = time.time()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("POST", "/v1/chat/completions", body,
+                  {"content-type": "application/json", **(headers or {})})
+        resp = c.getresponse()
+        r.status = resp.status
+        r.headers = {k.lower(): v for k, v in resp.getheaders()}
+        r.body = resp.read()
+        c.close()
+    except Exception as e:  # noqa: BLE001 - any transport failure is a wrong outcome
+        r.error = repr(e)
+    r.elapsed = time.time() - t0
+    return r
+
+
+def error_object(r):
+    try:
+        e = json.loads(r.body)["error"]
+        return e if isinstance(e, dict) and e.get("message") and e.get("type") else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def sse_events(r):
+    out = []
+    for block in r.body.decode(errors="replace").split("\n\n"):
+        data = "\n".join(l[5:].strip() for l in block.split("\n") if l.startswith("data:"))
+        if data:
+            out.append(data)
+    return out
+
+
+# ---- expectations: each returns (ok, clear_error, why) ----------------------------------------
+
+def answer_from(model, stream=False):
+    def check(r):
+        if r.status != 200:
+            return False, False, f"status {r.status}: {r.body[:200]!r} {r.error}"
+        if r.headers.get("x-triage-model") != model:
+            return False, False, f"answered by {r.headers.get('x-triage-model')}, want {model}"
+        if stream:
+            ev = sse_events(r)
+            if not ev or ev[-1] != "[DONE]" or any('"error"' in e for e in ev):
+                return False, False, f"stream did not finish cleanly: {ev[-2:]}"
+        else:
+            try:
+                content = json.loads(r.body)["choices"][0]["message"]["content"]
+            except Exception:  # noqa: BLE001
+                return False, False, f"not a completion: {r.body[:200]!r}"
+            if not content.startswith("echo: "):
+                return False, False, f"unexpected content {content!r}"
+        return True, False, ""
+    return check
+
+
+def clear_error(statuses, retry_after=False, max_s=None):
+    def check(r):
+        if r.status not in statuses:
+            return False, False, f"status {r.status}, want {statuses}: {r.body[:200]!r} {r.error}"
+        e = error_object(r)
+        if not e:
+            return False, False, f"not an OpenAI error body: {r.body[:200]!r}"
+        if "127.0.0.1" in e["message"] or "FAULTS_KEY" in e["message"]:
+            return False, False, f"error names the inside: {e['message']}"
+        if retry_after and not r.headers.get("retry-after", "").isdigit():
+            return False, False, f"no Retry-After on {r.status}"
+        if max_s is not None and r.elapsed > max_s:
+            return False, False, f"took {r.elapsed:.2f} s, want <= {max_s}"
+        return True, True, ""
+    return check
+
+
+def stream_error_event():
+    def check(r):
+        if r.status != 200:
+            return False, False, f"status {r.status}, want a started stream"
+        ev = sse_events(r)
+        if not ev or not any('"error"' in e for e in ev):
+            return False, False, f"no SSE error event: {ev[-3:]}"
+        if ev[-1] == "[DONE]" and not any('"error"' in e for e in ev[-2:]):
+            return False, False, "stream ended as if complete"
+        return True, True, ""
+    return check
+
+
+def main():
+    up_bin = os.path.join(BUILD, "bin", "triage-test-upstream")
+    gw_bin = os.path.join(BUILD, "bin", "triage")
+    tmp = tempfile.TemporaryDirectory(prefix="triage-faults-")
+    up, up_port = start([up_bin, "--port", "0", "--threads", "2"])
+    cfg_path = os.path.join(tmp.name, "faults.yaml")
+    with open(cfg_path, "w") as f:
+        f.write(config(tmp.name, up_port, closed_port()))
+    gw, gw_url = start([gw_bin, "serve", "-c", cfg_path], env={"FAULTS_KEY": SECRET},
+                       pattern=rb"listening on (http://\S+)")
+    gw_port = int(gw_url.rsplit(":", 1)[1].rstrip("/"))
+
+    sent = []  # (scenario, result, check)
+
+    def run(scenario, model, check, stream=False, headers=None):
+        r = send(gw_port, model, stream, headers)
+        sent.append((scenario, r, check))
+        return r
+
+    for i in range(REPEAT):
+        run("ok", "ok", answer_from("ok"))
+        run("ok stream", "ok", answer_from("ok", True), stream=True)
+        # 500: retried, then a clear 502; behind a fallback the next choice answers.
+        run("500 fallback", "fb_500", answer_from("ok"))
+        run("500 fallback stream", "fb_500", answer_from("ok", True), stream=True)
+        # 429 asking for 30 s: not waited for; direct: a clear 429 with Retry-After.
+        run("429 long retry-after", "r429_long", clear_error({429}, retry_after=True, max_s=2))
+        run("429 long fallback", "fb_429", answer_from("ok"))
+        # Recovers after one 503 / one 429 with Retry-After 1 s / one reset: the retry answers.
+        run("503 then ok", f"rec{i}", answer_from(f"rec{i}"))
+        run("429 retry-after then ok", f"ra{i}", answer_from(f"ra{i}"))
+        run("reset then ok", f"rs{i}", answer_from(f"rs{i}"))
+        # Garbage: not retried (it would not get better), clear 502; fallback answers.
+        run("garbage", "garbage", clear_error({502}))
+        run("garbage fallback", "fb_garbage", answer_from("ok"))
+        # Slow past the deadline, hangs: 504 within the model's timeout; fallback answers.
+        run("slow", "slow", clear_error({504}, max_s=2))
+        run("hang", "hang", clear_error({504}, max_s=2))
+        run("hang fallback", "fb_hang", answer_from("ok"))
+        # Reset before any byte: retried, then a clear 502 (non-streamed and streamed); 503
+        # with Retry-After once its circuit opened (each request makes 3 failed attempts).
+        run("reset", "reset", clear_error({502, 503}))
+        run("reset stream", "reset", clear_error({502, 503}), stream=True)
+        # Reset during the stream: a clear SSE error event, never a silent truncated 200.
+        run("cut stream", "cut", stream_error_event(), stream=True)
+        # Down: connect errors retried, then 502 (or 503 once its circuit opened).
+        run("down", "down", clear_error({502, 503}))
+        run("down fallback", "fb_down", answer_from("ok"))
+        # Two deployments, one down: the other answers every time.
+        run("deployment down", "multi", answer_from("multi"))
+        run("deployment down stream", "multi", answer_from("multi", True), stream=True)
+
+    # Circuit breaker: 5 consecutive 503s open it; the next calls fail fast with Retry-After.
+    for _ in range(5):
+        run("breaker closed", "brk", clear_error({502, 503}))
+    for _ in range(3):
+        run("breaker open", "brk", clear_error({503}, retry_after=True, max_s=0.5))
+    time.sleep(1.6)  # the cool-down passes; the probe still fails and the circuit re-opens
+    run("breaker probe", "brk", clear_error({502, 503}))
+    run("breaker reopened", "brk", clear_error({503}, retry_after=True, max_s=0.5))
+
+    # Load shedding: one slot, 50 ms queue. Two at once: one answers, the other goes to the
+    # overflow model; without an overflow model, 503 with Retry-After.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        a = pool.submit(send, gw_port, "narrow")
+        time.sleep(0.15)
+        b = pool.submit(send, gw_port, "narrow")
+        sent.append(("overflow busy", a.result(), answer_from("narrow")))
+        sent.append(("overflow", b.result(), answer_from("ok")))
+        a = pool.submit(send, gw_port, "narrow_503")
+        time.sleep(0.15)
+        b = pool.submit(send, gw_port, "narrow_503")
+        sent.append(("shed busy", a.result(), answer_from("narrow_503")))
+        sent.append(("shed 503", b.result(), clear_error({503}, retry_after=True)))
+
+    # The client's deadline header bounds the call: slow-3000 answered 504 in ~0.3 s.
+    run("client deadline", "slow", clear_error({504}, max_s=1.0),
+        headers={"x-triage-timeout-ms": "300"})
+    run("bad deadline header", "ok", clear_error({400}), headers={"x-triage-timeout-ms": "soon"})
+
+    metrics = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=5)
+    metrics.request("GET", "/metrics")
+    metrics_text = metrics.getresponse().read().decode()
+
+    gw.send_signal(signal.SIGTERM)
+    gw_exit = gw.wait(timeout=30)
+    up.send_signal(signal.SIGTERM)
+    up.wait(timeout=10)
+
+    rows = {}
+    db = sqlite3.connect(os.path.join(tmp.name, "faults.db"))
+    for rid, status, code in db.execute("SELECT request_id, status, error_code FROM requests"):
+        rows.setdefault(rid, []).append((status, code))
+
+    correct = clear = wrong = 0
+    for row in db.execute("SELECT * FROM requests"):
+        if any(isinstance(v, str) and SECRET in v for v in row):
+            wrong += 1
+            print("faults: WRONG the upstream key is in a store row", file=sys.stderr)
+            break
+    for scenario, r, check in sent:
+        ok, is_clear, why = check(r)
+        rid = r.headers.get("x-request-id", "")
+        stored = rows.get(rid, [])
+        if ok and len(stored) != 1:
+            ok, why = False, f"{len(stored)} store rows for {rid!r}"
+        elif ok:
+            status, code = stored[0]
+            client_error = r.status != 200 or is_clear
+            if client_error and not code:
+                ok, why = False, f"store row has no error_code (status {status})"
+            if not client_error and (status != 200 or code):
+                ok, why = False, f"store row says {status} {code} for a 200"
+        if ok:
+            correct += 1
+            clear += 1 if is_clear else 0
+        else:
+            wrong += 1
+            print(f"faults: WRONG {scenario}: {why}", file=sys.stderr)
+
+    for needle in ("triage_upstream_retries_total{", "triage_circuit_transitions_total{",
+                   "triage_load_shed_total{"):
+        if needle not in metrics_text:
+            wrong += 1
+            print(f"faults: WRONG metrics: no {needle}", file=sys.stderr)
+    leaked = [l for l in gw.output if SECRET.encode() in l]
+    for _, r, _ in sent:
+        if SECRET.encode() in r.body:
+            leaked.append(r.body)
+    if leaked:
+        wrong += 1
+        print(f"faults: WRONG the upstream key leaked: {leaked[0][:200]!r}", file=sys.stderr)
+    warn_lines = [l for l in gw.output if b"upstream call failed" in l]
+    if not warn_lines:
+        wrong += 1
+        print("faults: WRONG no upstream failure was logged", file=sys.stderr)
+    if gw_exit != 0:
+        wrong += 1
+        print(f"faults: WRONG gateway exit status {gw_exit}", file=sys.stderr)
+
+    print(f"faults: sent={len(sent)} correct={correct} clear_errors={clear} "
+          f"wrong_or_lost={wrong} reload_failures=0")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
