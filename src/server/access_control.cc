@@ -18,11 +18,11 @@ std::string_view trim(std::string_view s) {
 control::ApiKey key_from_config(const config::Config& cfg, const config::ApiKeyConfig& k,
                                 const providers::EnvLookup& env) {
   Result<control::Sha256Digest> digest =
-      k.sha256_hex.empty() ? control::digest_from_env_secret(k.secret_env, env(k.secret_env.c_str()))
-                           : control::digest_from_hex(k.sha256_hex);
+      k.sha256_hex.empty()
+          ? control::digest_from_env_secret(k.secret_env, env(k.secret_env.c_str()))
+          : control::digest_from_hex(k.sha256_hex);
   if (!digest) {
-    config::fail_at(cfg.path, k.line,
-                    k.path + (k.sha256_hex.empty() ? ".secret_env" : ".sha256"),
+    config::fail_at(cfg.path, k.line, k.path + (k.sha256_hex.empty() ? ".secret_env" : ".sha256"),
                     digest.error().message);
   }
   control::KeyInfo info;

@@ -116,8 +116,7 @@ std::optional<AdminReply> read_names(const json::object& o, std::string_view fie
   return std::nullopt;
 }
 
-std::optional<AdminReply> read_number(const json::object& o, std::string_view field,
-                                      double& out) {
+std::optional<AdminReply> read_number(const json::object& o, std::string_view field, double& out) {
   const json::value* v = o.if_contains(field);
   if (!v || v->is_null()) return std::nullopt;
   const std::string f(field);
@@ -148,7 +147,8 @@ KeysApi::KeysApi(const config::Config& cfg, AccessControl& access,
   }
   reader_ = std::move(reader.value());
   auto stored = reader_->list_keys();
-  if (!stored) throw std::runtime_error("cannot read the stored API keys: " + stored.error().message);
+  if (!stored)
+    throw std::runtime_error("cannot read the stored API keys: " + stored.error().message);
   std::vector<control::ApiKey> keys;
   for (const telemetry::StoredKey& s : stored.value()) {
     auto key = from_stored(s);
@@ -193,7 +193,8 @@ AdminReply KeysApi::dispatch(const AdminJob& job) {
     if (path == kPrefix) {
       if (method == "GET") return list();
       if (method == "POST") return create(job);
-      return error_reply(make_error(ErrorCode::kMethodNotAllowed, "use GET or POST for /admin/keys"));
+      return error_reply(
+          make_error(ErrorCode::kMethodNotAllowed, "use GET or POST for /admin/keys"));
     }
     std::string_view rest = path.substr(kPrefix.size() + 1);
     const std::size_t slash = rest.find('/');
@@ -212,9 +213,9 @@ AdminReply KeysApi::dispatch(const AdminJob& job) {
       }
       return set_disabled(id, action == "disable");
     }
-    return error_reply(make_error(ErrorCode::kNotFound,
-                                  "no endpoint " + std::string(path) +
-                                      " (expected /admin/keys[/{id}[/disable|/enable]])"));
+    return error_reply(make_error(
+        ErrorCode::kNotFound,
+        "no endpoint " + std::string(path) + " (expected /admin/keys[/{id}[/disable|/enable]])"));
   } catch (const std::exception& e) {
     spdlog::error("keys API {} {} failed with an exception: {}", job.method, job.target, e.what());
     return error_reply(make_error(ErrorCode::kInternal, "internal error in the keys API"));
@@ -242,9 +243,14 @@ AdminReply KeysApi::create(const AdminJob& job) {
   if (ec || !v.is_object()) return bad("the body must be a JSON object");
   const json::object& o = v.as_object();
   for (const auto& kv : o) {
-    static const std::vector<std::string_view> kKnown = {
-        "name", "routes", "models", "cohort", "requests_per_minute", "tokens_per_minute",
-        "usd_per_day", "usd_per_month"};
+    static const std::vector<std::string_view> kKnown = {"name",
+                                                         "routes",
+                                                         "models",
+                                                         "cohort",
+                                                         "requests_per_minute",
+                                                         "tokens_per_minute",
+                                                         "usd_per_day",
+                                                         "usd_per_month"};
     if (std::find(kKnown.begin(), kKnown.end(), kv.key()) == kKnown.end()) {
       return bad("unknown field '" + std::string(kv.key()) +
                      "' (known: name, routes, models, cohort, requests_per_minute, "

@@ -90,7 +90,8 @@ Result<void> SqliteStoreReader::set_key_disabled(const std::string& id, bool dis
   if (!write_.is_open()) return key_writes_off();
   Statement s(write_, "UPDATE api_keys SET disabled = ?2, updated_ms = ?3 WHERE id = ?1");
   if (!s.ok()) return sql_error("update key", write_);
-  if (!s.bind(1, id).bind(2, disabled).bind(3, now_ms).run()) return sql_error("update key", write_);
+  if (!s.bind(1, id).bind(2, disabled).bind(3, now_ms).run())
+    return sql_error("update key", write_);
   if (sqlite3_changes(write_.get()) == 0) return no_key(id);
   return {};
 }

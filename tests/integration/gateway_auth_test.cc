@@ -34,21 +34,27 @@ std::string config_yaml(int upstream_port, const std::string& db_path) {
   // up-dear: $1000 per 1M tokens, so that a few requests spend a budget of $0.50. Answers are
   // 20 words (tokens-20), cut to max_tokens.
   return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
-         "store: {type: sqlite, path: " + db_path + ", flush_interval_ms: 20}\n"
+         "store: {type: sqlite, path: " +
+         db_path +
+         ", flush_interval_ms: 20}\n"
          "tiers: [small, large]\n"
          "models:\n"
-         "  - {name: up-small, provider: openai, endpoint: \"" + ep +
+         "  - {name: up-small, provider: openai, endpoint: \"" +
+         ep +
          "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: gpt-test, tier: small, "
          "prices: {input: 0.1, output: 0.1}}\n"
-         "  - {name: up-dear, provider: openai, endpoint: \"" + ep +
+         "  - {name: up-dear, provider: openai, endpoint: \"" +
+         ep +
          "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"mode:tokens-20\", tier: large, "
          "prices: {input: 1000, output: 1000}}\n"
-         "  - {name: up-slow, provider: openai, endpoint: \"" + ep +
+         "  - {name: up-slow, provider: openai, endpoint: \"" +
+         ep +
          "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"mode:tokens-40,delay-chunks-50\", "
          "tier: large, prices: {input: 1000, output: 1000}}\n"
          "  - {name: up-down, provider: openai, endpoint: \"http://127.0.0.1:9/v1\", "
          "api_key_env: TEST_UPSTREAM_KEY, tier: small}\n"
-         "  - {name: up-nokey, provider: openai, endpoint: \"" + ep +
+         "  - {name: up-nokey, provider: openai, endpoint: \"" +
+         ep +
          "\", api_key_env: TRIAGE_TEST_UNSET_KEY_4711, tier: small}\n"
          "routes:\n"
          "  - {name: support, type: model, model: up-small}\n"
@@ -143,8 +149,10 @@ class AuthTest : public ::testing::Test {
     ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
   }
   std::map<std::string, std::string> env() const {
-    return {{"TEST_UPSTREAM_KEY", kUpstreamKey}, {"TRIAGE_ADMIN_TOKEN", kAdminToken},
-            {"TEAM_A_KEY", kTeamAKey},           {"SUPPORT_KEY", kSupportKey},
+    return {{"TEST_UPSTREAM_KEY", kUpstreamKey},
+            {"TRIAGE_ADMIN_TOKEN", kAdminToken},
+            {"TEAM_A_KEY", kTeamAKey},
+            {"SUPPORT_KEY", kSupportKey},
             {"BUDGET_KEY", kBudgetKey}};
   }
   // Stops the gateway (flushing the store) and returns everything it logged.
@@ -161,9 +169,8 @@ class AuthTest : public ::testing::Test {
   int port() const { return gw_->port(); }
   HttpResponse chat(const std::map<std::string, std::string>& headers,
                     const std::string& model = "up-small", int max_tokens = 0) {
-    return http_request(port(), "POST", "/v1/chat/completions", chat_body(model, "hello there",
-                                                                          max_tokens),
-                        headers, Millis(10000));
+    return http_request(port(), "POST", "/v1/chat/completions",
+                        chat_body(model, "hello there", max_tokens), headers, Millis(10000));
   }
   HttpResponse admin(const std::string& method, const std::string& target,
                      const std::string& body = {}) {
@@ -240,11 +247,11 @@ TEST_F(AuthTest, OperatorEndpointsNeedTheAdminToken) {
   const HttpResponse page = http_request(port(), "GET", "/dashboard");
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("action=\"/dashboard/sign-in\""), std::string::npos) << page.body;
-  auto form = std::map<std::string, std::string>{
-      {"content-type", "application/x-www-form-urlencoded"}};
+  auto form =
+      std::map<std::string, std::string>{{"content-type", "application/x-www-form-urlencoded"}};
   EXPECT_EQ(http_request(port(), "POST", "/dashboard/sign-in", "token=wrong", form).status, 401);
-  const HttpResponse signed_in = http_request(port(), "POST", "/dashboard/sign-in",
-                                              std::string("token=") + kAdminToken, form);
+  const HttpResponse signed_in =
+      http_request(port(), "POST", "/dashboard/sign-in", std::string("token=") + kAdminToken, form);
   ASSERT_EQ(signed_in.status, 303) << signed_in.body;
   const std::string cookie = signed_in.header("set-cookie");
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
@@ -295,8 +302,8 @@ TEST_F(AuthTest, AdminKeysSurviveARestartAndDisableAtOnce) {
 
   const std::string log = stop();
   const std::string rows = dump_store(db_path());
-  for (const std::string& s : {secret, std::string(kAdminToken), std::string(kTeamAKey),
-                               std::string(kUpstreamKey)}) {
+  for (const std::string& s :
+       {secret, std::string(kAdminToken), std::string(kTeamAKey), std::string(kUpstreamKey)}) {
     EXPECT_EQ(log.find(s), std::string::npos) << "secret in the log";
     EXPECT_EQ(rows.find(s), std::string::npos) << "secret in the store";
   }
@@ -345,15 +352,15 @@ TEST_F(AuthTest, ConcurrentClientsNeverOverspendABudget) {
   const std::string metrics = http_request(port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("triage_key_cost_usd_total{key=\"budget\"}"), std::string::npos);
   const std::string log = stop();
-  const double spent = query_double(
-      db_path(), "SELECT TOTAL(cost_usd) FROM requests WHERE api_key_name = 'budget'");
+  const double spent =
+      query_double(db_path(), "SELECT TOTAL(cost_usd) FROM requests WHERE api_key_name = 'budget'");
   const double overshoot = std::max(0.0, spent - kBudgetUsd);
   std::printf("budget: $%.6f spent: $%.6f overshoot: $%.6f admitted=%d refused=%d\n", kBudgetUsd,
               spent, overshoot, ok.load(), limited.load());
   EXPECT_GT(spent, 0.0);
   EXPECT_LE(spent, kBudgetUsd + 1e-9) << "overshoot $" << overshoot;
-  for (const std::string& s : {std::string(kBudgetKey), std::string(kAdminToken),
-                               std::string(kUpstreamKey)}) {
+  for (const std::string& s :
+       {std::string(kBudgetKey), std::string(kAdminToken), std::string(kUpstreamKey)}) {
     EXPECT_EQ(log.find(s), std::string::npos);
     EXPECT_EQ(metrics.find(s), std::string::npos);
     EXPECT_EQ(dump_store(db_path()).find(s), std::string::npos);
@@ -373,15 +380,16 @@ TEST_F(AuthTest, AStreamCutShortIsChargedForWhatWasSent) {
   for (int i = 0; i < 200 && listed <= 0; ++i) {
     const json::value keys = admin("GET", "/admin/keys").json();
     for (const auto& k : keys.at("data").as_array()) {
-      if (k.at("name").as_string() == "budget") listed = k.at("spend").at("usd").to_number<double>();
+      if (k.at("name").as_string() == "budget")
+        listed = k.at("spend").at("usd").to_number<double>();
     }
     if (listed <= 0) std::this_thread::sleep_for(Millis(10));
   }
   stop();
-  const double stored = query_double(
-      db_path(), "SELECT cost_usd FROM requests WHERE request_id = '" + id + "'");
-  const double tokens_out = query_double(
-      db_path(), "SELECT tokens_out FROM requests WHERE request_id = '" + id + "'");
+  const double stored =
+      query_double(db_path(), "SELECT cost_usd FROM requests WHERE request_id = '" + id + "'");
+  const double tokens_out =
+      query_double(db_path(), "SELECT tokens_out FROM requests WHERE request_id = '" + id + "'");
   EXPECT_GT(tokens_out, 0) << "the deltas sent are counted";
   EXPECT_LT(tokens_out, 40) << "not the whole answer";
   EXPECT_GT(stored, 0.0);

@@ -42,7 +42,9 @@ TEST(AuthConfig, ParsesKeysAndLimits) {
                                     "  admin_token_env: TRIAGE_ADMIN_TOKEN\n"
                                     "  keys:\n"
                                     "    - name: team-a\n"
-                                    "      sha256: " + std::string(kHex64) + "\n"
+                                    "      sha256: " +
+                                    std::string(kHex64) +
+                                    "\n"
                                     "      routes: [support]\n"
                                     "      models: [small]\n"
                                     "      cohort: search\n"
@@ -97,12 +99,14 @@ const AuthCase kAuthCases[] = {
     {"PlaintextSecretRefused",
      "auth:\n  keys:\n    - name: a\n      secret: tri_0123456789abcdef0123456789\n", 3,
      "auth.keys[0].secret", "use"},
-    {"PlaintextKeyFieldRefused", "auth:\n  keys:\n    - name: a\n      key: hunter2hunter2hunter2\n",
-     3, "auth.keys[0].key", "sha256: <64 hex digits>"},
+    {"PlaintextKeyFieldRefused",
+     "auth:\n  keys:\n    - name: a\n      key: hunter2hunter2hunter2\n", 3, "auth.keys[0].key",
+     "sha256: <64 hex digits>"},
     {"NoSecretAtAll", "auth:\n  keys:\n    - name: a\n", 2, "auth.keys[0]",
      "missing the key's secret"},
     {"BothSecrets",
-     "auth:\n  keys:\n    - {name: a, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c"
+     "auth:\n  keys:\n    - {name: a, sha256: "
+     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c"
      "15b0f00a08, secret_env: A_KEY}\n",
      2, "auth.keys[0]", "not both"},
     {"ShortDigest", "auth:\n  keys:\n    - name: a\n      sha256: abc123\n", 3,

@@ -15,9 +15,9 @@
 namespace triage::server {
 namespace {
 
+using testing::FakeRequest;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FakeRequest;
 
 constexpr const char* kAdmin = "admin-token-0123456789abcdef";
 constexpr const char* kTeam = "team-secret-0123456789abcdef";
@@ -25,8 +25,10 @@ constexpr const char* kTeam = "team-secret-0123456789abcdef";
 config::Config config_with_auth(const std::string& auth) {
   return config::parse_config(
       "models:\n"
-      "  - {name: cheap, provider: local, local: {model_path: m.bin}, prices: {input: 1, output: 2}}\n"
-      "  - {name: dear, provider: local, local: {model_path: m.bin}, prices: {input: 10, output: 30}}\n"
+      "  - {name: cheap, provider: local, local: {model_path: m.bin}, prices: {input: 1, output: "
+      "2}}\n"
+      "  - {name: dear, provider: local, local: {model_path: m.bin}, prices: {input: 10, output: "
+      "30}}\n"
       "routes:\n"
       "  - {name: support, type: model, model: cheap}\n" +
           auth,
