@@ -151,10 +151,13 @@ AccessControl::WorstCase AccessControl::worst_case(
   const auto prompt = static_cast<int64_t>(body_bytes);
   if (!req.max_tokens || *req.max_tokens <= 0) req.max_tokens = kDefaultMaxTokens;
   const int64_t completion = *req.max_tokens;
+  // A composite route may call every model it reaches (a cascade climbing to its last step, a
+  // fallback trying each child): the bound is the sum over them, each called once.
   WorstCase w;
-  w.tokens = prompt + completion;
+  const auto calls = static_cast<int64_t>(std::max<std::size_t>(reachable.size(), 1));
+  w.tokens = (prompt + completion) * calls;
   for (const config::Model* m : reachable) {
-    w.usd = std::max(w.usd, config::cost_usd(m->prices, prompt, completion));
+    w.usd += config::cost_usd(m->prices, prompt, completion);
   }
   return w;
 }

@@ -137,14 +137,19 @@ TEST(AccessControlDefaults, MissingEnvSecretIsAConfigErrorNamingTheField) {
   }
 }
 
-TEST(AccessControlWorstCase, BodyBytesPlusMaxTokensAtTheDearestModel) {
+TEST(AccessControlWorstCase, BodyBytesPlusMaxTokensOncePerReachableModel) {
   const config::Config cfg = config_with_auth("");
-  std::vector<const config::Model*> reachable = {cfg.find_model("cheap"), cfg.find_model("dear")};
+  const config::Model* cheap = cfg.find_model("cheap");
+  const config::Model* dear = cfg.find_model("dear");
   core::ChatRequest req;
   req.max_tokens = 100;
-  const auto w = AccessControl::worst_case(1000, req, reachable);
-  EXPECT_EQ(w.tokens, 1100);
-  EXPECT_DOUBLE_EQ(w.usd, (1000 * 10.0 + 100 * 30.0) / 1e6);
+  // A route reaching both (a cascade that may climb from cheap to dear) may pay for both calls.
+  const auto w = AccessControl::worst_case(1000, req, {cheap, dear});
+  EXPECT_EQ(w.tokens, 2 * 1100);
+  EXPECT_DOUBLE_EQ(w.usd, config::cost_usd(cheap->prices, 1000, 100) +
+                              config::cost_usd(dear->prices, 1000, 100));
+  EXPECT_DOUBLE_EQ(AccessControl::worst_case(1000, req, {dear}).usd,
+                   (1000 * 10.0 + 100 * 30.0) / 1e6);
   // Without max_tokens the default cap is reserved and imposed on the request.
   core::ChatRequest open;
   const auto capped = AccessControl::worst_case(10, open, {cfg.find_model("cheap")});
