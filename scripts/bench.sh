@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (`make bench`): the test upstream directly, nginx as a plain keep-alive reverse
 # proxy in front of it (the floor), and Triage passing through to it (with its default config,
-# and as `triage-nopoll` with server.busy_poll_us: 0), measured in one sitting on loopback with
+# as `triage-nopoll` with server.busy_poll_us: 0, and as `triage-keys` with a client API key
+# with limits and a budget on every request), measured in one sitting on loopback with
 # wrk. Method and peer figures: bench/README.md.
 #
 # CPU layout: the system under test (nginx with 1 worker, or triage with all its threads) is
@@ -182,6 +183,25 @@ EOF
   else
     log "triage did not start: $(tail -5 "$TMP/triage.log")"; HAVE_TRIAGE=0
   fi
+  # The same with client API keys on (issue 10): every request presents a key with limits and a
+  # budget, so it pays for the key lookup, the reservation and the settle.
+  { cat "$TMP/triage.yaml"
+    echo "auth:"
+    echo "  keys:"
+    echo "    - name: bench"
+    echo "      sha256: $(printf '%s' sk-bench | sha256sum | cut -d' ' -f1)"
+    echo "      requests_per_minute: 1000000000"
+    echo "      tokens_per_minute: 1000000000000"
+    echo "      usd_per_day: 1000000000"
+  } | sed -e "s#$TMP/triage.db#$TMP/triage-keys.db#" > "$TMP/triage-keys.yaml"
+  BENCH_UPSTREAM_KEY=sk-bench taskset -c $SUT_CPU "$TRIAGE_BIN" serve -c "$TMP/triage-keys.yaml" \
+    --listen 127.0.0.1:0 > "$TMP/triage-keys.log" 2>&1 &
+  PID_keys=$!; PIDS+=("$PID_keys")
+  if KEYS_URL="$(wait_line "$TMP/triage-keys.log" 'triage: listening on (http://[^ ]+)' "$PID_keys")"; then
+    TARGETS+=("triage-keys|${KEYS_URL%/}/v1/chat/completions|$PID_keys")
+  else
+    log "triage (auth keys) did not start: $(tail -5 "$TMP/triage-keys.log")"
+  fi
   # The same with adaptive busy polling off (server.busy_poll_us: 0), to show what it buys.
   sed -e 's/log_level: warn}/log_level: warn, busy_poll_us: 0}/' -e "s#$TMP/triage.db#$TMP/triage-sleep.db#" \
     "$TMP/triage.yaml" > "$TMP/triage-sleep.yaml"
@@ -262,7 +282,7 @@ for t in "${OK_TARGETS[@]}"; do
   for kind in instant paced; do
     model=gpt-4o-mini; n=$TTFB_N
     if [ $kind = paced ]; then
-      n=$TTFB_PACED_N; model="mode:delay-chunks-$PACE_MS"; [ "${name%-nopoll}" = triage ] && model=paced
+      n=$TTFB_PACED_N; model="mode:delay-chunks-$PACE_MS"; [ "${name#triage}" != "$name" ] && model=paced
     fi
     line="$(taskset -c $LOAD_CPU node "$LOAD/ttfb.mjs" "$url" "$n" "$model" 2>&1 | grep '^TTFB')"
     echo "=== ttfb target=$name kind=$kind: $line" >> "$RAW"
