@@ -3,6 +3,7 @@
 #include "checks/scorer_check.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -40,7 +41,7 @@ class ScorerFixture : public ::testing::Test {
   void SetUp() override {
     register_builtin_checks();
     dir_ = fs::temp_directory_path() /
-           ("triage-scorer-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("triage-scorer-" + std::to_string(::getpid()) + "-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::create_directories(dir_);
     model_ = (dir_ / "scorer.bin").string();
     ml::ScorerFeatures f{true, false, true};

@@ -4,6 +4,7 @@
 // CPI; and the dashboard's counterfactual and `triage roi --from-store`'s price the same tokens
 // the same way (telemetry/counterfactual.h).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -35,7 +36,9 @@ constexpr int kFailed = 4;
 class StoreNumbers : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = std::string(TRIAGE_BINARY_DIR) + "/store_numbers_test.db";
+    // One file per test process: ctest runs this fixture's tests in parallel.
+    path_ = std::string(TRIAGE_BINARY_DIR) + "/store_numbers_test_" + std::to_string(::getpid()) +
+            ".db";
     remove_files();
     telemetry::SqliteStore store({path_, 1000, 16, 10});
     // One category and one hour, so that analyze's category, report's ALL row and a one-bucket

@@ -2,6 +2,7 @@
 // rows it writes, the served ThresholdScorer reading them, and the refusals when the reference
 // rows are missing or altered.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -23,7 +24,7 @@ class TrainGainRouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("triage-train-gain-" +
+           ("triage-train-gain-" + std::to_string(::getpid()) + "-" +
             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::create_directories(dir_);
     opts_.out_path = (dir_ / "router.bin").string();

@@ -4,6 +4,7 @@
 #include "train/train_router.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -22,7 +23,7 @@ class TrainRouterFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("triage-train-router-" +
+           ("triage-train-router-" + std::to_string(::getpid()) + "-" +
             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::create_directories(dir_);
     opts_.out_path = (dir_ / "router.bin").string();

@@ -3,6 +3,7 @@
 #include "train/train_scorer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -29,7 +30,7 @@ class TrainScorerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("triage-train-scorer-" +
+           ("triage-train-scorer-" + std::to_string(::getpid()) + "-" +
             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::create_directories(dir_);
     // 120 rows: the weak answer is right exactly when it states "#### N"; strong always is.
