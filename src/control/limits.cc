@@ -81,7 +81,9 @@ Error limit_error(const LimitRefusal& r) {
               (is_budget(r.limit) ? ", including requests in flight" : "") + "); retry after " +
               std::to_string(r.retry_after_s) + " s";
   }
-  return make_error(ErrorCode::kRateLimited, std::move(message), internal, std::move(param));
+  Error e = make_error(ErrorCode::kRateLimited, std::move(message), internal, std::move(param));
+  if (!r.never_fits) e.retry_after_s = r.retry_after_s;  // retrying cannot help the others
+  return e;
 }
 
 // ---- Reservation ----

@@ -52,7 +52,8 @@ struct LimitRefusal {
   int64_t requested = 0;
 };
 // The 429 the client sees: names the limit and the key (never its secret), says when to retry
-// or what to change. The gateway sends Retry-After: retry_after_s.
+// or what to change. Error::retry_after_s carries the refusal's (0 when the request can never
+// fit), which the gateway sends as Retry-After.
 Error limit_error(const LimitRefusal& refusal);
 
 // Everything a backend needs for one atomic reserve.

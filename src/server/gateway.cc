@@ -318,11 +318,11 @@ asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
   // Nothing is read or routed: the cheapest answer a busy thread can give. Not traced (no row:
   // the request was not worked on); counted in triage_requests_shed_total.
   metrics_->count_shed_at_capacity();
-  Reply reply = error_reply(
-      make_error(ErrorCode::kUnavailable,
-                 "Triage is at capacity (server.max_requests_per_thread requests in flight on "
-                 "this I/O thread); retry after the time in Retry-After"),
-      {{"retry-after", "1"}});
+  Error busy = make_error(ErrorCode::kUnavailable,
+                          "Triage is at capacity (server.max_requests_per_thread requests in "
+                          "flight on this I/O thread); retry after the time in Retry-After");
+  busy.retry_after_s = 1;
+  Reply reply = error_reply(busy);
   co_await send_reply(out, reply);
 }
 
@@ -355,11 +355,9 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
 
 asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime start,
                                              net::ResponseWriter& out, const Error& e,
-                                             control::Reservation* hold,
-                                             net::HeaderList headers) {
+                                             control::Reservation* hold) {
   record_error(trace, e);
-  headers.emplace_back("x-request-id", trace.request_id);
-  Reply reply = error_reply(for_client(e, trace), std::move(headers));
+  Reply reply = error_reply(for_client(e, trace), {{"x-request-id", trace.request_id}});
   finish(trace, start, hold);
   co_await send_reply(out, reply);
 }
@@ -391,10 +389,10 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
   co_await send_reply(out, reply);
 }
 
-std::variant<control::Reservation, Gateway::KeyRefusal> Gateway::admit_key(
+std::variant<control::Reservation, Error> Gateway::admit_key(
     const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
   if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
-    return KeyRefusal{allowed.error(), {}};
+    return allowed.error();
   }
   if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
@@ -404,11 +402,7 @@ std::variant<control::Reservation, Gateway::KeyRefusal> Gateway::admit_key(
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
   if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
-    net::HeaderList headers;
-    if (!refusal->never_fits) {
-      headers.emplace_back("retry-after", std::to_string(refusal->retry_after_s));
-    }
-    return KeyRefusal{control::limit_error(*refusal), std::move(headers)};
+    return control::limit_error(*refusal);
   }
   return std::get<control::Reservation>(std::move(reserved));
 }
@@ -496,9 +490,8 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
     auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
-    if (auto* refused = std::get_if<KeyRefusal>(&admitted)) {
-      co_await respond_error(trace, start, out, refused->error, nullptr,
-                             std::move(refused->headers));
+    if (auto* refused = std::get_if<Error>(&admitted)) {
+      co_await respond_error(trace, start, out, *refused);
       co_return;
     }
     hold = std::get<control::Reservation>(std::move(admitted));

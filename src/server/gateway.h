@@ -68,11 +68,11 @@ class Gateway {
                             std::string_view method, bool chat_path) const;
   // Size and content-type problems of a chat request, before its body is parsed.
   std::optional<Error> check_envelope(net::IncomingRequest& in) const;
-  // Records `e` in the trace, finishes it and answers with the error (and `headers`).
+  // Records `e` in the trace, finishes it and answers with the error (Retry-After from
+  // e.retry_after_s).
   boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
                                              net::ResponseWriter& out, const Error& e,
-                                             control::Reservation* hold = nullptr,
-                                             net::HeaderList headers = {});
+                                             control::Reservation* hold = nullptr);
   // Settles the request's reservation (if any) to the trace's tokens and cost, then hands the
   // trace to the sinks, with its latency split completed now. Exactly once per request.
   void finish(core::Trace& trace, SteadyTime start, control::Reservation* hold = nullptr);
@@ -84,11 +84,7 @@ class Gateway {
   // A request's key against its allow-list (403) and its limits and budgets (429 +
   // Retry-After): the reservation of the request's worst case (inactive for a key without
   // limits), or the refusal to answer with.
-  struct KeyRefusal {
-    Error error;
-    net::HeaderList headers;
-  };
-  std::variant<control::Reservation, KeyRefusal> admit_key(const control::ApiKey& key,
+  std::variant<control::Reservation, Error> admit_key(const control::ApiKey& key,
                                                            std::size_t body_bytes,
                                                            core::ChatRequest& req,
                                                            int64_t now_ms);

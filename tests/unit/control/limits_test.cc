@@ -103,6 +103,7 @@ TEST_F(LimitsTest, ARequestBiggerThanTheLimitNeverFitsAndSaysWhatToChange) {
   EXPECT_THAT(e.message, HasSubstr("1500 tokens"));
   EXPECT_THAT(e.message, HasSubstr("lower max_tokens"));
   EXPECT_THAT(e.message, HasSubstr("team-a"));
+  EXPECT_EQ(e.retry_after_s, 0);  // no Retry-After: retrying the same request cannot help
 }
 
 TEST_F(LimitsTest, BudgetsHoldReservationsInFlightAndRetrySoonWhenOnlyThoseBlock) {
@@ -137,6 +138,7 @@ TEST_F(LimitsTest, DailyBudgetResetsAtMidnightUtc) {
   EXPECT_EQ(limit_error(r).message,
             "API key 'team-a' is over its usd_per_day limit ($1.00 per UTC day, including "
             "requests in flight); retry after 1 s");
+  EXPECT_EQ(limit_error(r).retry_after_s, 1);  // sent as Retry-After
   const int64_t midnight = utc_ms(2024, 3, 11);
   EXPECT_EQ(spend(midnight).today_nano_usd, 0);  // the view rolls over too
   admitted(take(midnight, 10, 1.0)).settle(10, 1.0);
