@@ -55,15 +55,18 @@ void append_route(std::string& out, const config::RouteSpec& r, int64_t created)
 
 }  // namespace
 
-std::string serialize_model_list(const config::Config& cfg, int64_t created) {
+std::string serialize_model_list(const config::Config& cfg, int64_t created,
+                                 const std::function<bool(std::string_view)>& visible) {
   std::string out = R"({"object":"list","data":[)";
   bool first = true;
   for (const config::Model& m : cfg.models) {
+    if (visible && !visible(m.name)) continue;
     if (!first) out += ',';
     append_model(out, m, created);
     first = false;
   }
   for (const config::RouteSpec& r : cfg.routes) {
+    if (visible && !visible(r.name)) continue;
     if (!first) out += ',';
     append_route(out, r, created);
     first = false;

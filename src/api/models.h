@@ -3,6 +3,7 @@
 // `model` in a chat request. OpenAI shape plus a per-entry "triage" object. The answer depends
 // only on the config, so the server may render it once at start-up and keep the string.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,8 +19,10 @@ namespace triage::api {
 //            "context_window" (null when unknown)}
 //   routes: {"kind":"route","type"}
 // owned_by is the model's provider for models and "triage" for routes. `created` is unix
-// seconds (the server passes its start time).
-std::string serialize_model_list(const config::Config& cfg, int64_t created);
+// seconds (the server passes its start time). With `visible`, only the names it accepts are
+// listed (a client key's allow-list: a client sees what it may call).
+std::string serialize_model_list(const config::Config& cfg, int64_t created,
+                                 const std::function<bool(std::string_view)>& visible = {});
 
 // One entry, or kNotFound (param "model") when `id` is neither a model nor a route.
 Result<std::string> serialize_model(const config::Config& cfg, std::string_view id,

@@ -117,7 +117,7 @@ Result<void> AccessControl::check_admin(const net::IncomingRequest& in) const {
                     "or sign in at /dashboard");
 }
 
-std::optional<std::string> AccessControl::sign_in(std::string_view token) {
+std::optional<std::string> AccessControl::sign_in(std::string_view token, bool https) {
   if (!admin_token_ || !admin_token_->matches(token)) return std::nullopt;
   Result<std::string> id = control::generate_secret();
   if (!id) return std::nullopt;
@@ -131,7 +131,8 @@ std::optional<std::string> AccessControl::sign_in(std::string_view token) {
   }
   return std::string(kSessionCookie) + "=" + id.value() +
          "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count());
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count()) +
+         (https ? "; Secure" : "");
 }
 
 bool AccessControl::valid_session(std::string_view cookie_header) const {

@@ -51,7 +51,9 @@ class AccessControl {
   // client is not on loopback).
   Result<void> check_admin(const net::IncomingRequest& in) const;
   // A new sign-in session when `token` is the admin token: the Set-Cookie header value.
-  std::optional<std::string> sign_in(std::string_view token);
+  // `https`: the browser reached Triage over TLS (a terminating proxy said so with
+  // X-Forwarded-Proto), so the cookie is marked Secure and never travels over plain HTTP.
+  std::optional<std::string> sign_in(std::string_view token, bool https = false);
 
   // The worst case of one request, reserved before any upstream call: prompt bound (the body's
   // bytes, which no tokenizer's count exceeds) plus `max_tokens` (or kDefaultMaxTokens, which

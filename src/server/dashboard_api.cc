@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/errors.h"
+#include "server/upstream_status.h"
 #include "common/clock.h"
 #include "server/dashboard_assets.h"
 #include "telemetry/counterfactual.h"
@@ -110,9 +111,10 @@ json::object range_json(const telemetry::TimeRange& r) {
 }  // namespace
 
 DashboardApi::DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
-                           double slo_target, int threads)
+                           const routes::RouteTable* routes, double slo_target, int threads)
     : cfg_(cfg),
       store_(store),
+      routes_(routes),
       slo_target_(slo_target),
       pool_(static_cast<size_t>(std::max(1, threads))) {
   auto reader = telemetry::open_store_reader(cfg, {}, "the dashboard API");
@@ -485,13 +487,26 @@ AdminReply confidence_reply(const config::Config& cfg, telemetry::DashboardDb& d
 }
 
 // The query parameters each endpoint accepts; nullptr for an unknown endpoint.
+// Live, not from the store: answers even when the store cannot be read back.
+AdminReply upstreams_reply(const routes::RouteTable* routes, std::string_view target) {
+  const Params params(target, {});
+  if (params.error) return *params.error;
+  if (!routes) {
+    return error_reply(make_error(ErrorCode::kUnavailable, "no running models to report on"));
+  }
+  AdminReply reply;
+  reply.body = boost::json::serialize(upstream_status(*routes));
+  return reply;
+}
+
 const std::vector<std::string_view>* known_params(std::string_view endpoint) {
   static const std::map<std::string_view, std::vector<std::string_view>> kEndpoints = {
       {"summary", {"from", "to"}},
       {"timeseries", {"from", "to", "metric", "bucket", "by"}},
       {"models", {"from", "to", "slo"}},
       {"funnel", {"from", "to"}},
-      {"confidence", {"from", "to"}}};
+      {"confidence", {"from", "to"}},
+      {"upstreams", {}}};
   auto it = kEndpoints.find(endpoint);
   return it == kEndpoints.end() ? nullptr : &it->second;
 }
@@ -511,8 +526,9 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
       return error_reply(make_error(
           ErrorCode::kNotFound, "no endpoint " + std::string(path) +
                                     " (known: /v1/dashboard/summary, timeseries, models, funnel, "
-                                    "confidence)"));
+                                    "confidence, upstreams)"));
     }
+    if (endpoint == "upstreams") return upstreams_reply(routes_, target);
     if (!db_) return error_reply(make_error(ErrorCode::kUnavailable, unavailable_why_));
     const Params params(target, *known);
     if (params.error) return *params.error;

@@ -1,7 +1,8 @@
 #pragma once
 // The dashboard (docs/dashboard.md): the page and its assets at GET /dashboard[/...], served
 // from the binary (server/dashboard_assets.h), and the read-only JSON API it draws from,
-// GET /v1/dashboard/{summary,timeseries,models,funnel,confidence}. The review queue it shows
+// GET /v1/dashboard/{summary,timeseries,models,funnel,confidence} from the store, and
+// GET /v1/dashboard/upstreams live from the running models (server/upstream_status.h). The review queue it shows
 // is the admin API's (/v1/review). The Gateway owns one and hands it every request for which
 // handles() is true.
 //
@@ -16,6 +17,7 @@
 
 #include "config/config.h"
 #include "net/http_server.h"
+#include "routes/route_table.h"
 #include "server/admin_api.h"
 #include "telemetry/dashboard_db.h"
 #include "telemetry/request_store.h"
@@ -32,9 +34,11 @@ class DashboardApi {
   // Opens its own reader of the configured store (telemetry/store_reader.h); with a store that
   // cannot be read back (store.type none, SQLite ':memory:') the API answers 503 saying why
   // (the page still loads). `store` must outlive this; it is flushed before each read
-  // (read-your-writes). Throws std::runtime_error when the store cannot be opened.
+  // (read-your-writes). `routes` (may be null: upstreams answers 503) must outlive this.
+  // Throws std::runtime_error when the store cannot be opened.
   DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
-               double slo_target = kDefaultSloTarget, int threads = 1);
+               const routes::RouteTable* routes = nullptr, double slo_target = kDefaultSloTarget,
+               int threads = 1);
   ~DashboardApi();  // close()
 
   // True for /dashboard, /dashboard/..., /v1/dashboard/... (any method).
@@ -52,6 +56,7 @@ class DashboardApi {
  private:
   const config::Config& cfg_;
   telemetry::RequestStore& store_;
+  const routes::RouteTable* routes_;
   double slo_target_;
   std::unique_ptr<telemetry::StoreReader> reader_;  // null: the store cannot be read back
   std::unique_ptr<telemetry::DashboardDb> db_;      // over reader_

@@ -3,6 +3,12 @@
 #include <charconv>
 
 #include <openssl/sha.h>
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/algorithm/string/trim.hpp>
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/param.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -135,37 +141,26 @@ std::string sign_in_page(std::string_view message) {
   return page;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The value of `name` in an application/x-www-form-urlencoded body.
+// The value of `name` in an application/x-www-form-urlencoded body ('+' is a space); empty
+// when absent or when the body is not a valid query string.
 std::string form_value(std::string_view body, std::string_view name) {
-  while (!body.empty()) {
-    const std::size_t amp = body.find('&');
-    std::string_view pair = body.substr(0, amp);
-    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
-    const std::size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
-    std::string out;
-    const std::string_view v = pair.substr(eq + 1);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '+') {
-        out += ' ';
-      } else if (v[i] == '%' && i + 2 < v.size() + 0 && hex_value(v[i + 1]) >= 0 &&
-                 hex_value(v[i + 2]) >= 0) {
-        out += static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2]));
-        i += 2;
-      } else {
-        out += v[i];
-      }
-    }
-    return out;
+  boost::urls::result<boost::urls::params_encoded_view> parsed = boost::urls::parse_query(body);
+  if (!parsed) return {};
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  // The (string, opts) constructor: 1.81's library lacks the (params_view, opts) one. It
+  // throws on an invalid query, which parse_query has ruled out.
+  for (const boost::urls::param& p : boost::urls::params_view(body, opts)) {
+    if (p.key == name) return p.value;
   }
   return {};
+}
+
+// Did the client reach us over TLS? Triage serves plain HTTP; a TLS-terminating proxy in front
+// says so in X-Forwarded-Proto (its first entry, when proxies are chained).
+bool forwarded_https(std::string_view header) {
+  const std::string_view first = header.substr(0, header.find(','));
+  return boost::algorithm::iequals(boost::algorithm::trim_copy(std::string(first)), "https");
 }
 
 // A stream that failed after it started (the client went away, the upstream broke): its
@@ -220,11 +215,12 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   sinks_.add(*review_sink_);
   if (otlp_) sinks_.add(*otlp_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
-  dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_);
+  dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_, routes_.get());
   access_ = std::make_unique<AccessControl>(cfg_, env);
   keys_api_ = std::make_unique<KeysApi>(
       cfg_, *access_, [this](std::string_view name) { return routes_->find(name) != nullptr; });
-  models_json_ = api::serialize_model_list(cfg_, unix_time_ms() / 1000);
+  started_unix_s_ = unix_time_ms() / 1000;
+  models_json_ = api::serialize_model_list(cfg_, started_unix_s_);
 }
 
 Gateway::~Gateway() { close(); }
@@ -287,6 +283,16 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
       Result<std::shared_ptr<const control::ApiKey>> key = access_->client_key(in);
       if (!key) {
         Reply reply = error_reply(key.error());
+        co_await send_reply(out, reply);
+        co_return;
+      }
+      const control::ApiKey* k = key.value().get();
+      const bool restricted = k && (!k->allowed_routes.empty() || !k->allowed_models.empty());
+      if (restricted && (method == "GET" || method == "HEAD")) {
+        // A key limited to some routes or models sees only those (rendered per request: rare).
+        const auto visible = [k](std::string_view name) { return control::is_allowed(*k, name); };
+        Reply reply{200, "application/json", {},
+                    api::serialize_model_list(cfg_, started_unix_s_, visible)};
         co_await send_reply(out, reply);
         co_return;
       }
@@ -377,8 +383,8 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
   Reply reply{200, "text/html; charset=utf-8", page_headers, {}};
   if (in.method() != "POST") {
     reply.body = sign_in_page("");
-  } else if (std::optional<std::string> cookie =
-                 access_->sign_in(form_value(in.body(), "token"))) {
+  } else if (std::optional<std::string> cookie = access_->sign_in(
+                 form_value(in.body(), "token"), forwarded_https(in.header("x-forwarded-proto")))) {
     reply = Reply{303, "text/plain", {{"location", "/dashboard"}, {"set-cookie", *cookie},
                                       {"cache-control", "no-store"}}, "signed in\n"};
   } else {

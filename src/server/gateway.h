@@ -103,7 +103,8 @@ class Gateway {
   std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
   std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
-  std::string models_json_;  // GET /v1/models, rendered once
+  int64_t started_unix_s_ = 0;  // `created` of GET /v1/models entries
+  std::string models_json_;     // GET /v1/models for keys without an allow-list, rendered once
   std::atomic<bool> draining_{false};
 };
 

@@ -207,6 +207,36 @@ test('headline numbers and the model table equal the store', T, async () => {
     perModel['up-b'].cost, 'cost split up-b');
 });
 
+test('upstreams panel: the live circuits and retries agree with the API and /metrics', T, async () => {
+  // up-fail answered 500 to every attempt: with retries, enough failures in a row to open its
+  // circuit (breaker consecutive_failures 5: 3 requests plus the retries the budget allows).
+  const live = await getJson('/v1/dashboard/upstreams');
+  const fail = live.models.find((m) => m.model === 'up-fail');
+  const good = live.models.find((m) => m.model === 'up-a');
+  assert.equal(fail.deployments.length, 1);
+  assert.ok(fail.deployments[0].opens >= 1, `up-fail never opened: ${JSON.stringify(fail)}`);
+  assert.notEqual(fail.deployments[0].state, 'closed');
+  assert.equal(good.deployments[0].state, 'closed');
+  assert.equal(good.deployments[0].opens, 0);
+  assert.equal(good.deployments[0].picks, TRAFFIC['up-a']);
+  assert.ok(live.open_circuits >= 1);
+  const metrics = await (await fetch(triage.origin + '/metrics')).text();
+  const opened = metrics.split('\n').find((l) => l.startsWith('triage_circuit_transitions_total{')
+    && l.includes('model="up-fail"') && l.includes('to="open"'));
+  assert.ok(opened, 'no open transition in /metrics');
+  assert.equal(Number(opened.split(' ').pop()), fail.deployments[0].opens);
+
+  await page.goto(triage.origin + '/dashboard');
+  await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);
+  const row = (model) => page.locator(`#upstreams-table tr[data-model="${model}"]`);
+  assert.equal(await row('up-fail').locator('[data-field=state]').getAttribute('data-value'),
+    fail.deployments[0].state);
+  assert.equal(Number(await row('up-fail').locator('[data-field=opens]').getAttribute('data-value')),
+    fail.deployments[0].opens);
+  assert.equal(await row('up-a').locator('[data-field=state]').textContent(), 'closed');
+  assert.match(await page.locator('#upstreams-note').textContent(), /circuit\(s\) not closed/);
+});
+
 test('a review item is labeled through the UI and lands in the store', T, async () => {
   await page.goto(triage.origin + '/dashboard');
   await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <string>
@@ -207,7 +208,22 @@ TEST_F(AuthTest, ClientKeysGuardTheInferenceApi) {
   EXPECT_NE(error_message(denied).find("'support-only' may not use 'up-small'"), std::string::npos);
 
   EXPECT_EQ(http_request(port(), "GET", "/v1/models").status, 401);
-  EXPECT_EQ(http_request(port(), "GET", "/v1/models", {}, bearer(kTeamAKey)).status, 200);
+  // The model list shows each key what it may call: everything for team-a, only `support`
+  // for the key restricted to it.
+  const auto listed_ids = [this](const std::string& secret) {
+    const HttpResponse r = http_request(port(), "GET", "/v1/models", {}, bearer(secret));
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> ids;
+    const json::value listed = json::parse(r.body);
+    for (const json::value& m : listed.at("data").as_array()) {
+      ids.emplace_back(m.at("id").as_string());
+    }
+    return ids;
+  };
+  const std::vector<std::string> all = listed_ids(kTeamAKey);
+  EXPECT_EQ(all.size(), 6u);  // five models and one route
+  EXPECT_NE(std::find(all.begin(), all.end(), "up-dear"), all.end());
+  EXPECT_EQ(listed_ids(kSupportKey), std::vector<std::string>{"support"});
   // Probes and scrapers stay open.
   EXPECT_EQ(http_request(port(), "GET", "/healthz").status, 200);
   EXPECT_EQ(http_request(port(), "GET", "/metrics").status, 200);
@@ -257,6 +273,21 @@ TEST_F(AuthTest, OperatorEndpointsNeedTheAdminToken) {
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
   EXPECT_EQ(cookie.find(kAdminToken), std::string::npos) << cookie;
+  EXPECT_EQ(cookie.find("Secure"), std::string::npos) << "plain HTTP: " << cookie;
+  // Behind a TLS-terminating proxy the cookie must never travel over plain HTTP; a token with
+  // form escapes ('+' and %XX) decodes to the same token.
+  auto proxied = form;
+  proxied["x-forwarded-proto"] = "https, http";
+  const HttpResponse over_tls = http_request(port(), "POST", "/dashboard/sign-in",
+                                             std::string("x=1&token=") + kAdminToken, proxied);
+  ASSERT_EQ(over_tls.status, 303) << over_tls.body;
+  EXPECT_NE(over_tls.header("set-cookie").find("; Secure"), std::string::npos)
+      << over_tls.header("set-cookie");
+  EXPECT_EQ(http_request(port(), "POST", "/dashboard/sign-in",
+                         std::string("token=%61") + (kAdminToken + 1), form)
+                .status,
+            303)
+      << "%61 is the token's first letter, 'a'";
   const std::string session = cookie.substr(0, cookie.find(';'));
   const HttpResponse api =
       http_request(port(), "GET", "/v1/dashboard/summary", {}, {{"cookie", session}});

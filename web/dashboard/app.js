@@ -273,6 +273,31 @@ async function loadModels() {
     tbody.append(tr);
   }
 }
+// Live state, not the time range: what the circuits and retry budgets are doing now.
+async function loadUpstreams() {
+  const u = await api('/v1/dashboard/upstreams');
+  $('#upstreams-note').textContent = u.open_circuits
+    ? `${u.open_circuits} circuit(s) not closed` : 'every circuit closed';
+  const tbody = $('#upstreams-table tbody');
+  tbody.replaceChildren();
+  for (const m of u.models) {
+    for (const d of m.deployments) {
+      const tr = el('tr', { 'data-model': m.model, 'data-deployment': d.name });
+      const cell = (field, value, text, cls = 'num') =>
+        tr.append(el('td', { class: cls, 'data-field': field, 'data-value': String(value), text }));
+      cell('model', m.model, m.model, '');
+      cell('deployment', d.name, d.name, '');
+      cell('state', d.state, d.state.replace('_', '-'), d.state === 'closed' ? 'ok' : 'bad');
+      cell('opens', d.opens, fmtInt(d.opens));
+      cell('retry_after_ms', d.retry_after_ms, d.retry_after_ms ? fmtMs(d.retry_after_ms) : '-');
+      cell('latency_ms', d.latency_ms, fmtMs(d.latency_ms));
+      cell('in_flight', d.in_flight, fmtInt(d.in_flight));
+      cell('retries', m.retry_budget.retries, `${fmtInt(m.retry_budget.retries)} of ${fmtInt(m.retry_budget.allowed)}`);
+      cell('waiting', m.gate.waiting, m.gate.limit ? `${m.gate.in_use}/${m.gate.limit} +${m.gate.waiting}` : '-');
+      tbody.append(tr);
+    }
+  }
+}
 async function loadFunnel() {
   const f = await api('/v1/dashboard/funnel', rangeParams);
   const box = $('#funnel');
@@ -440,7 +465,7 @@ async function refresh() {
   computeRange();
   const err = $('#error');
   const results = await Promise.allSettled([loadSummary(), loadCpi(), loadCostSplit(), loadLatency(),
-    loadModels(), loadFunnel(), loadConfidence(), loadReview()]);
+    loadModels(), loadUpstreams(), loadFunnel(), loadConfidence(), loadReview()]);
   const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
   err.hidden = !failed.length;
   err.textContent = failed.join('; ');
