@@ -115,6 +115,11 @@ class LimitBackend {
   // never seen has all zeros.
   virtual KeySpend spend(std::string_view key_id, int64_t now_unix_ms) const = 0;
   virtual std::vector<KeySpend> all_spend(int64_t now_unix_ms) const = 0;
+  // At start-up: adds spend a previous process settled in the current UTC day and month (read
+  // back from the request store), so that a restart does not hand every key a fresh budget.
+  // `day` is part of `month` (both are totals of their period, as the store sums them).
+  virtual void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
+                             NanoUsd month) = 0;
 };
 
 // One request's hold on its key's limits. Move-only; belongs to one request (not for

@@ -116,6 +116,15 @@ std::shared_ptr<InMemoryLimitBackend::KeyState> InMemoryLimitBackend::find_or_ad
   return slot;
 }
 
+void InMemoryLimitBackend::restore_spend(std::string_view key_id, int64_t now_unix_ms,
+                                         NanoUsd day, NanoUsd month) {
+  const std::shared_ptr<KeyState> state = find_or_add(key_id);
+  std::lock_guard lock(state->mu);
+  state->advance(now_unix_ms);
+  state->day.settled += std::max<NanoUsd>(day, 0);
+  state->month.settled += std::max<NanoUsd>(month, 0);
+}
+
 std::variant<ReservationTicket, LimitRefusal> InMemoryLimitBackend::reserve(
     const ReserveRequest& r) {
   const std::shared_ptr<KeyState> state = find_or_add(r.key_id);

@@ -37,6 +37,8 @@ class InMemoryLimitBackend final : public LimitBackend {
               bool unsettled) override;
   KeySpend spend(std::string_view key_id, int64_t now_unix_ms) const override;
   std::vector<KeySpend> all_spend(int64_t now_unix_ms) const override;
+  void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
+                     NanoUsd month) override;
 
   // Drops a deleted key's usage. A reservation still in flight for it settles into nothing.
   void forget(std::string_view key_id);

@@ -33,6 +33,15 @@ int64_t next_utc_month_start_ms(int64_t unix_ms) {
   return static_cast<int64_t>(first.time_since_epoch().count()) * kDayMs;
 }
 
+int64_t utc_day_start_ms(int64_t unix_ms) { return utc_day_index(unix_ms) * kDayMs; }
+
+int64_t utc_month_start_ms(int64_t unix_ms) {
+  using namespace std::chrono;
+  const auto ymd = civil(unix_ms);
+  const sys_days first{ymd.year() / ymd.month() / day{1}};
+  return static_cast<int64_t>(first.time_since_epoch().count()) * kDayMs;
+}
+
 int64_t retry_after_seconds(int64_t now_ms, int64_t at_ms) {
   const int64_t wait_ms = at_ms - now_ms;
   if (wait_ms <= 1000) return 1;

@@ -10,6 +10,7 @@
 
 #include "api/errors.h"
 #include "common/clock.h"
+#include "control/utc_calendar.h"
 
 namespace triage::server {
 
@@ -161,6 +162,27 @@ KeysApi::KeysApi(const config::Config& cfg, AccessControl& access,
   }
   if (auto r = access_.keys().replace_source(control::KeySource::kAdmin, std::move(keys)); !r) {
     throw std::runtime_error("stored API keys clash with the config's: " + r.error().message);
+  }
+  restore_spend();
+}
+
+void KeysApi::restore_spend() {
+  // Budgets are per UTC day and month: what the keys spent before a restart still counts.
+  // Rows the previous process had not written yet (its last store flush interval, when it was
+  // killed) are the only spend this cannot see. Requests-per-minute windows start empty.
+  const int64_t now = unix_time_ms();
+  auto spent = reader_->key_spend(control::utc_day_start_ms(now), control::utc_month_start_ms(now));
+  if (!spent) {
+    throw std::runtime_error("cannot read the keys' spend from the store: " +
+                             spent.error().message);
+  }
+  for (const telemetry::KeyPeriodSpend& s : spent.value()) {
+    access_.limits().restore_spend(s.key_id, now, control::usd_to_nanos(s.day_usd),
+                                   control::usd_to_nanos(s.month_usd));
+  }
+  if (!spent.value().empty()) {
+    spdlog::info("restored this month's spend of {} API key(s) from the store",
+                 spent.value().size());
   }
 }
 

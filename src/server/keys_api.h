@@ -40,6 +40,8 @@ class KeysApi {
   void close();
 
  private:
+  // Start-up: this UTC day's and month's spend per key, summed from the store, into the limits.
+  void restore_spend();
   AdminReply create(const AdminJob& job);
   AdminReply list() const;
   AdminReply set_disabled(const std::string& id, bool disabled);

@@ -26,6 +26,14 @@ struct StoredKey {
   int64_t updated_ms = 0;
 };
 
+// What requests made with one key cost since the start of the current UTC month, and the part
+// since the start of the current UTC day (the store's cost_usd summed by request start time).
+struct KeyPeriodSpend {
+  std::string key_id;
+  double day_usd = 0;
+  double month_usd = 0;
+};
+
 // Durable writes: each call is its own committed (fsynced) transaction. Thread-safe.
 class KeyDb {
  public:
@@ -35,6 +43,9 @@ class KeyDb {
   // kNotFound when no row has this id.
   virtual Result<void> set_key_disabled(const std::string& id, bool disabled, int64_t now_ms) = 0;
   virtual Result<void> delete_key(const std::string& id) = 0;
+  // Spend per key id over stored requests (keys with no request in the month are absent).
+  virtual Result<std::vector<KeyPeriodSpend>> key_spend(int64_t day_start_ms,
+                                                        int64_t month_start_ms) = 0;
 };
 
 }  // namespace triage::telemetry

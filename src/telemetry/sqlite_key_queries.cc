@@ -37,6 +37,26 @@ Error no_key(const std::string& id) {
 
 }  // namespace
 
+Result<std::vector<KeyPeriodSpend>> SqliteStoreReader::key_spend(int64_t day_start_ms,
+                                                                 int64_t month_start_ms) {
+  std::lock_guard lk(read_mu_);
+  // Range scan on requests_ts_ms: one month of rows at most.
+  Statement s(read_,
+              "SELECT api_key_id, TOTAL(CASE WHEN ts_ms >= ?1 THEN cost_usd END), "
+              "TOTAL(cost_usd) FROM requests WHERE ts_ms >= ?2 AND api_key_id IS NOT NULL "
+              "AND api_key_id != '' GROUP BY api_key_id ORDER BY api_key_id");
+  if (!s.ok()) return sql_error("sum spend per key", read_);
+  s.bind(1, day_start_ms);
+  s.bind(2, month_start_ms);
+  std::vector<KeyPeriodSpend> out;
+  Step rc;
+  while ((rc = s.step()) == Step::kRow) {
+    out.push_back(KeyPeriodSpend{s.text(0), s.real(1), s.real(2)});
+  }
+  if (rc != Step::kDone) return sql_error("sum spend per key", read_);
+  return out;
+}
+
 Result<std::vector<StoredKey>> SqliteStoreReader::list_keys() {
   std::lock_guard lk(read_mu_);
   Statement s(read_,

@@ -50,6 +50,8 @@ class SqliteStoreReader final : public StoreReader {
 
   // KeyDb (sqlite_key_queries.cc); writes need review_writes
   Result<std::vector<StoredKey>> list_keys() override;
+  Result<std::vector<KeyPeriodSpend>> key_spend(int64_t day_start_ms,
+                                                int64_t month_start_ms) override;
   Result<void> insert_key(const StoredKey& key) override;
   Result<void> set_key_disabled(const std::string& id, bool disabled, int64_t now_ms) override;
   Result<void> delete_key(const std::string& id) override;

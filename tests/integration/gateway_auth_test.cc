@@ -340,6 +340,47 @@ TEST_F(AuthTest, AdminKeysSurviveARestartAndDisableAtOnce) {
   }
 }
 
+// A restart must not hand a key a fresh budget: the spend of the current UTC day and month is
+// read back from the store at start-up.
+TEST_F(AuthTest, ABudgetSpentBeforeARestartStaysSpent) {
+  int admitted = 0;
+  HttpResponse refused;
+  for (int i = 0; i < 100; ++i) {
+    const HttpResponse r = chat(bearer(kBudgetKey), "up-dear", 20);
+    if (r.status == 429) {
+      refused = r;
+      break;
+    }
+    ASSERT_EQ(r.status, 200) << r.body;
+    ++admitted;
+  }
+  ASSERT_EQ(refused.status, 429) << "the budget never ran out";
+  ASSERT_GT(admitted, 0);
+  stop();
+  const double spent =
+      query_double(db_path(), "SELECT TOTAL(cost_usd) FROM requests WHERE api_key_name = 'budget'");
+  ASSERT_GT(spent, 0.0);
+
+  start();  // a new gateway process on the same store
+  const auto spend_of = [this](const std::string& name) {
+    const HttpResponse listed = admin("GET", "/admin/keys");
+    EXPECT_EQ(listed.status, 200) << listed.body;
+    const json::value all = json::parse(listed.body);
+    for (const json::value& k : all.at("data").as_array()) {
+      if (k.at("name").as_string() == name) return k.at("spend").as_object();
+    }
+    ADD_FAILURE() << "no key " << name << " in " << listed.body;
+    return json::object();
+  };
+  const json::object restored = spend_of("budget");
+  EXPECT_NEAR(restored.at("usd_today").to_number<double>(), spent, 1e-6);
+  EXPECT_NEAR(restored.at("usd_this_month").to_number<double>(), spent, 1e-6);
+  const HttpResponse still = chat(bearer(kBudgetKey), "up-dear", 20);
+  EXPECT_EQ(still.status, 429) << still.body;
+  EXPECT_NE(error_message(still).find("usd_per_day"), std::string::npos) << still.body;
+  EXPECT_EQ(chat(bearer(kTeamAKey)).status, 200) << "other keys are untouched";
+}
+
 // Concurrent clients against a USD budget: every request reserves its worst case before the
 // upstream call, so the spend recorded in the store never passes the budget.
 TEST_F(AuthTest, ConcurrentClientsNeverOverspendABudget) {

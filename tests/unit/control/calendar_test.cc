@@ -29,6 +29,14 @@ TEST(LimitsCalendarTest, MonthBoundariesIncludingLeapFebruaryAndNewYear) {
   EXPECT_EQ(utc_month_index(utc_ms(1970, 1, 1)), 1970 * 12);
 }
 
+TEST(LimitsCalendarTest, StartsOfTheCurrentDayAndMonth) {
+  EXPECT_EQ(utc_day_start_ms(utc_ms(2024, 3, 10, 23, 59, 59)), utc_ms(2024, 3, 10));
+  EXPECT_EQ(utc_day_start_ms(utc_ms(2024, 3, 11)), utc_ms(2024, 3, 11));
+  EXPECT_EQ(utc_month_start_ms(utc_ms(2024, 2, 29, 12)), utc_ms(2024, 2, 1));
+  EXPECT_EQ(utc_month_start_ms(utc_ms(2024, 1, 1)), utc_ms(2024, 1, 1));
+  EXPECT_EQ(utc_month_start_ms(utc_ms(2024, 12, 31, 23, 59, 59)), utc_ms(2024, 12, 1));
+}
+
 TEST(LimitsCalendarTest, RetryAfterSecondsRoundsUpAndIsAtLeastOne) {
   EXPECT_EQ(retry_after_seconds(0, 0), 1);
   EXPECT_EQ(retry_after_seconds(0, 1), 1);

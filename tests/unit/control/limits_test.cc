@@ -169,6 +169,23 @@ TEST_F(LimitsTest, MonthlyBudgetResetsOnTheFirstAndNamesTheNextMonth) {
   admitted(take(utc_ms(2024, 3, 1), 10, 0.01)).settle(10, 0.01);
 }
 
+TEST_F(LimitsTest, RestoredSpendCountsAgainstTheBudgetsOfItsPeriodOnly) {
+  limits_.usd_per_day = 1.0;
+  limits_.usd_per_month = 3.0;
+  const int64_t t = utc_ms(2024, 3, 10, 12);
+  // A previous process spent $0.95 today and $2.50 this month.
+  backend_.restore_spend("key_a", t, usd_to_nanos(0.95), usd_to_nanos(2.50));
+  EXPECT_EQ(spend(t).today_nano_usd, 950'000'000);
+  EXPECT_EQ(spend(t).month_nano_usd, 2'500'000'000);
+  admitted(take(t, 10, 0.05)).settle(10, 0.05);
+  EXPECT_EQ(refused(take(t, 10, 0.01)).limit, LimitKind::kUsdPerDay);
+  // Tomorrow the day is fresh, the month is not: $0.45 left of it.
+  const int64_t tomorrow = utc_ms(2024, 3, 11, 1);
+  admitted(take(tomorrow, 10, 0.45)).settle(10, 0.45);
+  EXPECT_EQ(refused(take(tomorrow, 10, 0.01)).limit, LimitKind::kUsdPerMonth);
+  EXPECT_EQ(spend(utc_ms(2024, 4, 1)).month_nano_usd, 0);
+}
+
 TEST_F(LimitsTest, OfSeveralRefusingLimitsTheOneThatFreesLastIsNamed) {
   limits_.requests_per_minute = 1;
   limits_.usd_per_month = 1.0;
