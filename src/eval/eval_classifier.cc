@@ -107,7 +107,8 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::E
   res.ece_raw = ml::expected_calibration_error(raw, right);
   res.reliability = ml::reliability_table(conf, right, 10);
   for (const auto& [m, c] : answered) res.share[m] = static_cast<double>(c) / res.n_rows;
-  std::set<double> cuts{0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99};
+  std::set<double> cuts{0.5,  0.6,  0.7,  0.8,  0.85, 0.9,  0.91, 0.92,
+                        0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99};
   cuts.insert(res.band_use);
   for (double t : cuts) {
     BandStats s;
