@@ -27,9 +27,18 @@ MODELS := models/intent.bin models/mmlu_router.bin models/gsm8k_router.bin \
           models/gsm8k_scorer.bin models/arc_router.bin models/winogrande_router.bin \
           models/routerbench_router.bin
 
-models/intent.bin: data/clinc150/train.jsonl data/clinc150/val.jsonl src/ml/intent_trainer.cc src/ml/calibration.cc | build
+# The intent tier: 150 intents + an `oos` class with out-of-scope negatives from the train part
+# of the realistic mix (scripts/build_clinc_mix.py; method and bands chosen by
+# scripts/cv_clinc_bands.py on that train part; data/clinc150/mix_heldout.jsonl is never trained on).
+CLINC_MIX := data/clinc150/intent_train.jsonl data/clinc150/mix_train.jsonl data/clinc150/mix_heldout.jsonl
+$(CLINC_MIX) &: scripts/build_clinc_mix.py data/clinc150/train.jsonl data/clinc150/val.jsonl \
+                data/routellm/mmlu.csv data/routellm/gsm8k.csv data/routerbench/arc_challenge.csv \
+                data/routerbench/winogrande.csv data/routerbench/mbpp.csv
+	python3 scripts/build_clinc_mix.py data
+
+models/intent.bin: data/clinc150/intent_train.jsonl data/clinc150/val.jsonl src/ml/intent_trainer.cc src/ml/calibration.cc | build
 	@mkdir -p models
-	$(TRIAGE) train intent --train data/clinc150/train.jsonl --val data/clinc150/val.jsonl --out $@
+	$(TRIAGE) train intent --train data/clinc150/intent_train.jsonl --val data/clinc150/val.jsonl --out $@
 
 ROUTER_TRAINER := src/train/train_router.cc src/train/cross_fit.cc src/train/train_common.cc \
                   src/ml/logistic.cc \

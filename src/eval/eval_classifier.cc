@@ -36,6 +36,10 @@ json::object bands_json(const BandSet& s) {
 
 std::string pct(const std::optional<double>& v) { return output::pct_or(v, "n/a"); }
 
+double ratio(int64_t num, int64_t den) {
+  return den ? static_cast<double>(num) / static_cast<double>(den) : 0.0;
+}
+
 }  // namespace
 
 ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::EvalData& data,
@@ -92,6 +96,7 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::E
     add(res.all, d.band, ok);
     add(is_oos ? res.oos : res.in_scope, d.band, ok);
     if (is_oos && d.label == "oos") ++res.oos_predicted_oos;
+    if (is_oos && d.label != "oos" && d.band == routes::Band::kUse) ++res.oos_answered_in_use;
     if (d.band == routes::Band::kEscalate) ++(d.escalated ? res.n_escalated : res.n_low_confidence);
   }
   res.n_rows = static_cast<int64_t>(rows.size());
@@ -102,17 +107,27 @@ ClassifierEvalResult evaluate_classifier(const EvalOptions& o, const datasets::E
   res.ece_raw = ml::expected_calibration_error(raw, right);
   res.reliability = ml::reliability_table(conf, right, 10);
   for (const auto& [m, c] : answered) res.share[m] = static_cast<double>(c) / res.n_rows;
-  std::set<double> cuts{0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99};
+  std::set<double> cuts{0.5,  0.6,  0.7,  0.8,  0.85, 0.9,  0.91, 0.92,
+                        0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99};
   cuts.insert(res.band_use);
   for (double t : cuts) {
     BandStats s;
+    CurvePoint p;
     for (std::size_t i = 0; i < conf.size(); ++i) {
       if (conf[i] >= t) {
         ++s.n;
         s.right += right[i];
+        const bool is_oos = rows[i].intent == "oos";
+        p.oos_n += is_oos;
+        p.oos_answered += is_oos && decisions[i].label != "oos";
       }
     }
-    res.curve.push_back({t, s.share(res.n_rows), s.accuracy()});
+    p.use = t;
+    p.coverage = s.share(res.n_rows);
+    p.accuracy = s.accuracy();
+    p.n = s.n;
+    p.right = s.right;
+    res.curve.push_back(p);
   }
   return res;
 }
@@ -140,6 +155,15 @@ json::object classifier_eval_json(const ClassifierEvalResult& r) {
   o["escalate_band_accuracy"] = output::json_or_null(r.all.escalate.accuracy());
   o["escalated_share"] = r.n_rows ? static_cast<double>(r.n_escalated) / r.n_rows : 0.0;
   o["low_confidence_share"] = r.n_rows ? static_cast<double>(r.n_low_confidence) / r.n_rows : 0.0;
+  // The out-of-scope view of the bands (header definitions), null without oos rows.
+  auto oos_share = [&](int64_t n) {
+    return r.n_oos ? json::value(ratio(n, r.n_oos)) : json::value(nullptr);
+  };
+  o["oos_in_use_band_share"] = oos_share(r.oos.use.n);
+  o["oos_in_flag_band_share"] = oos_share(r.oos.flag.n);
+  o["oos_answered_in_use_band_share"] = oos_share(r.oos_answered_in_use);
+  o["in_scope_use_band_coverage"] = r.in_scope.use.share(r.in_scope.total);
+  o["in_scope_use_band_accuracy"] = output::json_or_null(r.in_scope.use.accuracy());
   o["in_scope"] = bands_json(r.in_scope);
   json::object oos = bands_json(r.oos);
   oos["recall"] = r.n_oos ? json::value(static_cast<double>(r.oos_predicted_oos) / r.n_oos)
@@ -158,8 +182,13 @@ json::object classifier_eval_json(const ClassifierEvalResult& r) {
   o["reliability"] = std::move(rel);
   json::array curve;
   for (const auto& p : r.curve) {
-    curve.push_back(
-        json::object{{"use", p.use}, {"coverage", p.coverage}, {"accuracy", output::json_or_null(p.accuracy)}});
+    curve.push_back(json::object{{"use", p.use},
+                                 {"coverage", p.coverage},
+                                 {"accuracy", output::json_or_null(p.accuracy)},
+                                 {"n", p.n},
+                                 {"right", p.right},
+                                 {"oos_n", p.oos_n},
+                                 {"oos_answered", p.oos_answered}});
   }
   o["use_threshold_curve"] = std::move(curve);
   json::object share;
@@ -194,8 +223,17 @@ std::string classifier_eval_text(const ClassifierEvalResult& r) {
   line("use", r.all.use, r.in_scope.use, r.oos.use);
   line("flag", r.all.flag, r.in_scope.flag, r.oos.flag);
   line("escalate", r.all.escalate, r.in_scope.escalate, r.oos.escalate);
-  s += fmt::format("\nuse_band_coverage {:.4f}  use_band_accuracy {}\n",
+  s += fmt::format("\nuse_band_coverage {:.4f}  use_band_accuracy {}  (all queries)\n",
                    r.all.use.share(r.all.total), pct(r.all.use.accuracy()));
+  s += fmt::format("in scope only: use_band_coverage {:.4f}  use_band_accuracy {}\n",
+                   r.in_scope.use.share(r.in_scope.total), pct(r.in_scope.use.accuracy()));
+  if (r.n_oos > 0) {
+    s += fmt::format(
+        "out of scope: {:.1f}% in the use band ({:.1f}% answered there with an in-scope "
+        "label), {:.1f}% in the flag band\n",
+        ratio(r.oos.use.n, r.n_oos) * 100, ratio(r.oos_answered_in_use, r.n_oos) * 100,
+        ratio(r.oos.flag.n, r.n_oos) * 100);
+  }
   s += "\nreliability (calibrated confidence)\n";
   for (const auto& b : r.reliability) {
     if (b.n == 0) continue;

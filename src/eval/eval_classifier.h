@@ -13,8 +13,14 @@
 //    for the flag and escalate bands, and per part (in-scope, oos).
 //  - ECE: 15 equal-width bins of the calibrated top-1 confidence vs rightness; also for the raw
 //    probability. The reliability table has 10 bins.
+//  - Out of scope: oos_in_use_band_share / oos_in_flag_band_share = share of the oos rows in
+//    that band, whatever their label; oos_answered_in_use_band_share = share of the oos rows in
+//    the use band with an IN-SCOPE label (the small tier answers them with a wrong template:
+//    the failure the oos target exists to prevent). An oos row predicted "oos" goes to the
+//    route's oos target, in whatever band.
 //  - use_threshold_curve: coverage and accuracy of "confidence >= t" for a range of t, the
-//    trade-off a `bands.use` setting buys (computed from the same decisions; no rerun).
+//    trade-off a `bands.use` setting buys (computed from the same decisions; no rerun), with the
+//    counts behind them (cross-validation sums them over folds: scripts/cv_clinc_bands.py).
 //
 // Every row also runs through the route in-process (route.run(), same engine as serve): the
 // answering-model shares, cost and routing time come from those traces. Catalog models with a
@@ -57,6 +63,9 @@ struct CurvePoint {
   double use = 0.0;
   double coverage = 0.0;
   std::optional<double> accuracy;
+  int64_t n = 0, right = 0;           // rows with confidence >= use, and right ones
+  int64_t oos_n = 0;                  // ... of them out of scope
+  int64_t oos_answered = 0;           // ... out of scope with an in-scope label
 };
 
 struct ClassifierEvalResult {
@@ -69,6 +78,7 @@ struct ClassifierEvalResult {
   int64_t n_escalated = 0;       // escalate band, moved one tier up
   int64_t n_low_confidence = 0;  // escalate band, no tier above: stayed
   int64_t oos_predicted_oos = 0;
+  int64_t oos_answered_in_use = 0;  // oos rows in the use band with an in-scope label
   double ece = 0.0, ece_raw = 0.0;
   std::vector<ml::ReliabilityBin> reliability;
   std::vector<CurvePoint> curve;

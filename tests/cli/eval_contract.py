@@ -37,6 +37,31 @@ def is_png(path):
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def check_clinc_mix_is_reproducible(tmp):
+    """scripts/build_clinc_mix.py rebuilds the committed mix byte for byte from the shipped
+    data; its two parts are disjoint and the held-out part is never trained on."""
+    import shutil
+    root = os.path.join(tmp, "mixdata")
+    for rel in ("clinc150/train.jsonl", "clinc150/val.jsonl", "routellm/mmlu.csv",
+                "routellm/gsm8k.csv", "routerbench/arc_challenge.csv",
+                "routerbench/winogrande.csv", "routerbench/mbpp.csv"):
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+        shutil.copy(os.path.join(SRC, "data", rel), os.path.join(root, rel))
+    p = subprocess.run([sys.executable, os.path.join(SRC, "scripts/build_clinc_mix.py"), root],
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, f"build_clinc_mix.py failed: {p.stderr}")
+    texts = {}
+    for name in ("mix_train.jsonl", "mix_heldout.jsonl", "intent_train.jsonl"):
+        with open(os.path.join(root, "clinc150", name), "rb") as a, \
+             open(os.path.join(SRC, "data/clinc150", name), "rb") as b:
+            built = a.read()
+            check(built == b.read(), f"data/clinc150/{name} differs from what the builder makes")
+        texts[name] = {json.loads(l)["text"] for l in built.decode().splitlines()}
+    check(not texts["mix_heldout.jsonl"] & texts["mix_train.jsonl"], "mix parts overlap")
+    check(not texts["mix_heldout.jsonl"] & texts["intent_train.jsonl"],
+          "the intent model trains on held-out mix rows")
+
+
 def evaluate(config, dataset, tmp, tag):
     plot = os.path.join(tmp, tag + ".png")
     code, out, err = run("-c", config, "--route", "default", "--dataset", dataset, "--sweep",
@@ -83,14 +108,26 @@ with tempfile.TemporaryDirectory() as tmp:
                 check(isinstance(r, (int, float)) and r <= 0.40,
                       f"{tag}: cost_ratio_at_best_quality {r} above the target 0.40")
 
-    # Classifier: use_band_coverage and use_band_accuracy.
-    doc = evaluate("examples/eval/clinc150.yaml", "data/clinc150/val.jsonl", tmp, "clinc150")
+    # Classifier on the HELD-OUT part of the CLINC150 realistic mix (20% out of scope; bands and
+    # method chosen by CV on the train part, scripts/cv_clinc_bands.py). Issue 15's target:
+    # >= 97% accuracy on >= 65% coverage of all queries, < 2% of oos queries answered in the use
+    # band. The shipped CV-chosen point MISSES the coverage part (held out: 58.5%, CV 62.6%;
+    # docs/evaluation.md): the coverage bound below guards that point, it is not the target.
+    doc = evaluate("examples/eval/clinc150.yaml", "data/clinc150/mix_heldout.jsonl", tmp, "clinc150")
     if doc:
-        # Target: at the use band, >= 97% accuracy on >= 60% of the queries.
-        check(fraction(doc.get("use_band_coverage")) and doc["use_band_coverage"] >= 0.60,
-              f"clinc150: coverage {doc.get('use_band_coverage')}")
+        check(doc.get("n_oos", 0) >= 0.15 * doc.get("n_rows", 1),
+              f"clinc150: the mix has {doc.get('n_oos')} oos of {doc.get('n_rows')} rows")
+        check(fraction(doc.get("use_band_coverage")) and doc["use_band_coverage"] >= 0.56,
+              f"clinc150: coverage {doc.get('use_band_coverage')} below the shipped point's 0.56")
         check(fraction(doc.get("use_band_accuracy")) and doc["use_band_accuracy"] >= 0.97,
               f"clinc150: accuracy {doc.get('use_band_accuracy')}")
+        check(fraction(doc.get("oos_answered_in_use_band_share"))
+              and doc["oos_answered_in_use_band_share"] < 0.02,
+              f"clinc150: oos answered in the use band {doc.get('oos_answered_in_use_band_share')}")
+        for key in ("oos_in_use_band_share", "oos_in_flag_band_share",
+                    "in_scope_use_band_coverage", "in_scope_use_band_accuracy"):
+            check(fraction(doc.get(key)), f"clinc150: {key} {doc.get(key)}")
+    check_clinc_mix_is_reproducible(tmp)
 
     # Any file in the same format: a user's own 400 MMLU rows (not the shipped file, so every
     # row is scored). Taken from the shipped file's held-out part: rows the router trained on

@@ -142,6 +142,25 @@ TEST_F(ClassifierEvalTest, UseBandMetricsAndJsonContract) {
   EXPECT_NEAR(j.at("ece").as_double(), 0.22, 1e-9);
   EXPECT_THAT(classifier_eval_text(r), HasSubstr("use_band_coverage 1.0000"));
   EXPECT_THAT(classifier_eval_svg(r), HasSubstr("<svg"));
+  // Out of scope: all 3 oos rows sit in the use band; "umbrella snow" (gold oos, predicted
+  // weather) is answered there with an in-scope label. In scope only: 5 rows, 4 right.
+  EXPECT_EQ(r.oos_answered_in_use, 1);
+  EXPECT_DOUBLE_EQ(j.at("oos_in_use_band_share").as_double(), 1.0);
+  EXPECT_DOUBLE_EQ(j.at("oos_in_flag_band_share").as_double(), 0.0);
+  EXPECT_DOUBLE_EQ(j.at("oos_answered_in_use_band_share").as_double(), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(j.at("in_scope_use_band_coverage").as_double(), 1.0);
+  EXPECT_DOUBLE_EQ(j.at("in_scope_use_band_accuracy").as_double(), 4.0 / 5);
+  EXPECT_THAT(classifier_eval_text(r),
+              HasSubstr("out of scope: 100.0% in the use band (33.3% answered there with an "
+                        "in-scope label), 0.0% in the flag band"));
+  // The curve's counts at t = 0.95 (every row has 0.97).
+  for (const auto& p : r.curve) {
+    if (p.use != 0.95) continue;
+    EXPECT_EQ(p.n, 8);
+    EXPECT_EQ(p.right, 6);
+    EXPECT_EQ(p.oos_n, 3);
+    EXPECT_EQ(p.oos_answered, 1);
+  }
 }
 
 TEST_F(ClassifierEvalTest, FlagAndEscalateBands) {
@@ -151,6 +170,8 @@ TEST_F(ClassifierEvalTest, FlagAndEscalateBands) {
   EXPECT_EQ(r.all.use.n, 0);
   EXPECT_TRUE(classifier_eval_json(r).at("use_band_accuracy").is_null());
   EXPECT_DOUBLE_EQ(classifier_eval_json(r).at("use_band_coverage").as_double(), 0.0);
+  EXPECT_DOUBLE_EQ(classifier_eval_json(r).at("oos_in_flag_band_share").as_double(), 1.0);
+  EXPECT_DOUBLE_EQ(classifier_eval_json(r).at("oos_answered_in_use_band_share").as_double(), 0.0);
 
   set_constant_confidence(0.5);
   r = evaluate_intents();
