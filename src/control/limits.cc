@@ -132,6 +132,20 @@ void Reservation::settle(int64_t actual_tokens, double actual_usd) {
   finish(std::max<int64_t>(0, actual_tokens), usd_to_nanos(actual_usd), false);
 }
 
+std::optional<LimitRefusal> Reservation::extend(std::string_view key_name,
+                                                const KeyLimits& limits, int64_t now_unix_ms,
+                                                int64_t tokens, NanoUsd nano_usd) {
+  if (!active()) return std::nullopt;
+  ReserveRequest more;
+  more.key_id = ticket_.key_id;
+  more.key_name = key_name;
+  more.limits = limits;
+  more.now_unix_ms = now_unix_ms;
+  more.tokens = std::max<int64_t>(0, tokens);
+  more.nano_usd = std::max<NanoUsd>(0, nano_usd);
+  return backend_->extend(ticket_, more);
+}
+
 void Reservation::finish(int64_t tokens, NanoUsd nanos, bool unsettled) {
   LimitBackend* backend = backend_;
   backend_ = nullptr;

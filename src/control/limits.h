@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -120,6 +121,12 @@ class LimitBackend {
   // `day` is part of `month` (both are totals of their period, as the store sums them).
   virtual void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                              NanoUsd month) = 0;
+  // Grows a reservation in flight by more.tokens and more.nano_usd, when the key's token and
+  // money limits still fit them (more.limits, as for reserve; requests per minute are not
+  // counted again): for a request whose route calls more than its first reservation covered.
+  // On refusal nothing changes. Money joins the ticket's UTC period while that period lasts.
+  virtual std::optional<LimitRefusal> extend(ReservationTicket& ticket,
+                                             const ReserveRequest& more) = 0;
 };
 
 // One request's hold on its key's limits. Move-only; belongs to one request (not for
@@ -144,6 +151,10 @@ class Reservation {
   void report(int64_t tokens_so_far, double usd_so_far);
   // Ends the reservation; later calls do nothing.
   void settle(int64_t actual_tokens, double actual_usd);
+  // Reserves more for this request (LimitBackend::extend); nullopt when it fit. An inactive
+  // reservation (a key without limits) always fits.
+  std::optional<LimitRefusal> extend(std::string_view key_name, const KeyLimits& limits,
+                                     int64_t now_unix_ms, int64_t tokens, NanoUsd nano_usd);
 
   bool active() const { return backend_ != nullptr; }
   const ReservationTicket& ticket() const { return ticket_; }

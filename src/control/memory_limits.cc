@@ -196,6 +196,53 @@ std::variant<ReservationTicket, LimitRefusal> InMemoryLimitBackend::reserve(
   return ticket;
 }
 
+std::optional<LimitRefusal> InMemoryLimitBackend::extend(ReservationTicket& t,
+                                                         const ReserveRequest& r) {
+  const std::shared_ptr<KeyState> state =
+      t.handle ? std::static_pointer_cast<KeyState>(t.handle) : find_or_add(t.key_id);
+  KeyState& s = *state;
+  std::lock_guard lock(s.mu);
+  const int64_t now = s.advance(r.now_unix_ms);
+  const KeyLimits& limits = r.limits;
+  KeyState::Entry* entry = t.window_seq != 0 ? s.entry(t.window_seq) : nullptr;
+
+  std::optional<LimitRefusal> worst;
+  auto consider = [&](std::optional<LimitRefusal> candidate) {
+    if (candidate && (!worst || reports_before(*candidate, *worst))) worst = std::move(candidate);
+  };
+  if (limits.tokens_per_minute > 0 && entry &&
+      s.window_tokens + r.tokens > limits.tokens_per_minute) {
+    LimitRefusal out = refusal(LimitKind::kTokensPerMinute, r, limits.tokens_per_minute,
+                               s.window_tokens, r.tokens);
+    out.retry_after_s = retry_after_seconds(now, entry->at_ms + kWindowMs);
+    consider(std::move(out));
+  }
+  // A period that ended since the reservation owes nothing more (as in settle); the new one
+  // is not charged for a request that started before it.
+  if (s.day.index == t.day) {
+    consider(check_budget(LimitKind::kUsdPerDay, r, usd_to_nanos(limits.usd_per_day),
+                          s.day.settled, s.day.in_flight, now, next_utc_day_start_ms(now)));
+  }
+  if (s.month.index == t.month) {
+    consider(check_budget(LimitKind::kUsdPerMonth, r, usd_to_nanos(limits.usd_per_month),
+                          s.month.settled, s.month.in_flight, now, next_utc_month_start_ms(now)));
+  }
+  if (worst) {
+    ++s.totals.refused[static_cast<std::size_t>(worst->limit)];
+    return worst;
+  }
+  if (entry) {
+    entry->tokens += r.tokens;
+    s.window_tokens += r.tokens;
+  }
+  if (s.day.index == t.day) s.day.in_flight += r.nano_usd;
+  if (s.month.index == t.month) s.month.in_flight += r.nano_usd;
+  t.tokens += r.tokens;
+  t.nano_usd += r.nano_usd;
+  s.totals.in_flight_nano_usd += r.nano_usd;
+  return std::nullopt;
+}
+
 void InMemoryLimitBackend::settle(const ReservationTicket& t, int64_t actual_tokens,
                                   NanoUsd actual_nano_usd, bool unsettled) {
   // A key forgotten meanwhile settles into its orphaned state: harmless.

@@ -39,6 +39,8 @@ class InMemoryLimitBackend final : public LimitBackend {
   std::vector<KeySpend> all_spend(int64_t now_unix_ms) const override;
   void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                      NanoUsd month) override;
+  std::optional<LimitRefusal> extend(ReservationTicket& ticket,
+                                     const ReserveRequest& more) override;
 
   // Drops a deleted key's usage. A reservation still in flight for it settles into nothing.
   void forget(std::string_view key_id);

@@ -137,6 +137,16 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::ChatReq
   ctx.trace.tier = model_.tier;
   ctx.trace.provider = span.detail;
 
+  if (ctx.admission) {
+    Result<void> admitted_call = ctx.admission->admit(model_, req);
+    if (!admitted_call) {
+      span.ok = false;
+      span.error = std::string(error_code_name(admitted_call.error().code));
+      span.detail = admitted_call.error().message;
+      ctx.trace.spans.push_back(std::move(span));
+      co_return admitted_call.error();
+    }
+  }
   const SteadyTime queue_deadline =
       std::min(ctx.deadline, t0 + std::chrono::milliseconds(model_.max_queue_ms));
   const bool admitted = co_await gate_.acquire(queue_deadline);

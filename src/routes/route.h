@@ -22,6 +22,18 @@
 
 namespace triage::routes {
 
+// Admits each model call of one request before it is made, against what the request may still
+// spend (a client key's reservation, control/limits.h). The gateway sets one on requests with a
+// limited key; eval and unlimited keys leave ExecContext::admission null. Called on the
+// request's coroutine only (never concurrently for one request).
+class CallAdmission {
+ public:
+  virtual ~CallAdmission() = default;
+  // Ok, or the error to fail this call with (429 over a limit). A refused call is not made; the
+  // route treats it like any failed call (a cascade stops, a fallback tries the next).
+  virtual Result<void> admit(const config::Model& model, const core::ChatRequest& req) = 0;
+};
+
 // Per-request execution state, owned by the request's coroutine.
 struct ExecContext {
   core::Trace& trace;    // spans and totals are appended here
@@ -33,6 +45,7 @@ struct ExecContext {
   // May be called after the request finished, from the request's executor: whatever it
   // captures must outlive every request (the gateway drains before it is destroyed).
   std::function<void(core::Trace&&)> emit_derived = {};
+  CallAdmission* admission = nullptr;  // not owned; see CallAdmission
 };
 
 class Route {

@@ -1,6 +1,7 @@
 #include "server/access_control.h"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 
 #include "common/clock.h"
 #include "config/yaml_util.h"
@@ -161,6 +162,42 @@ AccessControl::WorstCase AccessControl::worst_case(
     w.usd += config::cost_usd(m->prices, prompt, completion);
   }
   return w;
+}
+
+namespace {
+
+// A bound on the prompt tokens of one call: its messages as sent (a token is at least one byte),
+// the text too when a route rewrote it (templates), plus framing per message.
+int64_t prompt_bound(const core::ChatRequest& req) {
+  int64_t bytes = 0;
+  for (const core::Message& m : req.messages) {
+    const auto raw = static_cast<int64_t>(m.raw.is_null() ? 0 : boost::json::serialize(m.raw).size());
+    bytes += std::max(raw, static_cast<int64_t>(m.text.size())) + 16;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Result<void> ReservationAdmission::admit(const config::Model& model, const core::ChatRequest& req) {
+  if (!hold_.active()) return {};
+  const int64_t prompt = prompt_bound(req);
+  const int64_t completion = req.max_tokens.value_or(AccessControl::kDefaultMaxTokens);
+  const int64_t tokens = prompt + completion;
+  const control::NanoUsd nanos =
+      control::usd_to_nanos(config::cost_usd(model.prices, prompt, completion));
+  committed_tokens_ += tokens;
+  committed_nanos_ += nanos;
+  const int64_t more_tokens = std::max<int64_t>(0, committed_tokens_ - hold_.ticket().tokens);
+  const control::NanoUsd more_nanos =
+      std::max<control::NanoUsd>(0, committed_nanos_ - hold_.ticket().nano_usd);
+  if (more_tokens == 0 && more_nanos == 0) return {};
+  std::optional<control::LimitRefusal> refused =
+      hold_.extend(key_.name, key_.limits, unix_time_ms(), more_tokens, more_nanos);
+  if (!refused) return {};
+  committed_tokens_ -= tokens;
+  committed_nanos_ -= nanos;
+  return control::limit_error(*refused);
 }
 
 }  // namespace triage::server

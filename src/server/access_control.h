@@ -23,6 +23,7 @@
 #include "control/keys.h"
 #include "control/memory_limits.h"
 #include "control/secrets.h"
+#include "routes/route.h"
 #include "core/chat.h"
 #include "net/http_server.h"
 #include "providers/provider.h"
@@ -57,7 +58,8 @@ class AccessControl {
 
   // The worst case of one request, reserved before any upstream call: prompt bound (the body's
   // bytes, which no tokenizer's count exceeds) plus `max_tokens` (or kDefaultMaxTokens, which
-  // is then imposed on the request), priced at the dearest of `reachable` models.
+  // is then imposed on the request), summed over the `reachable` models, each called once.
+  // A route that calls more (one model twice) gets more per call from ReservationAdmission.
   struct WorstCase {
     int64_t tokens = 0;
     double usd = 0;
@@ -88,5 +90,24 @@ class AccessControl {
 
 // The value of cookie `name` in a Cookie header ("a=1; b=2"); empty when absent.
 std::string_view cookie_value(std::string_view cookie_header, std::string_view name);
+
+// Holds a request's model calls to its key's reservation: each call's worst case (its prompt
+// bound plus max_tokens, at that model's prices) is taken from what the request reserved; a call
+// past it extends the reservation if the key's limits still fit, else is refused with the 429
+// of the limit. So a route that calls a model more often than the reservation assumed (an
+// ensemble's samples, a pipeline whose steps share a model, an agreement check that resamples)
+// cannot spend past a budget. Owned by the request's coroutine; `hold` and `key` outlive it.
+class ReservationAdmission final : public routes::CallAdmission {
+ public:
+  ReservationAdmission(control::Reservation& hold, const control::ApiKey& key)
+      : hold_(hold), key_(key) {}
+  Result<void> admit(const config::Model& model, const core::ChatRequest& req) override;
+
+ private:
+  control::Reservation& hold_;
+  const control::ApiKey& key_;
+  int64_t committed_tokens_ = 0;  // worst cases of the calls admitted so far
+  control::NanoUsd committed_nanos_ = 0;
+};
 
 }  // namespace triage::server

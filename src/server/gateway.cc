@@ -511,6 +511,11 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   routes::ExecContext ctx{trace, start, start + std::chrono::milliseconds(*timeout_ms)};
+  std::optional<ReservationAdmission> admission;  // each model call against the reservation
+  if (hold.active()) {
+    admission.emplace(hold, *key);
+    ctx.admission = &*admission;
+  }
   // Derived traces (shadow runs) go to the same sinks as finish(); they arrive with total_us
   // set by the route, possibly after this request finished (`this` outlives it: see
   // shadow_route.h on draining).

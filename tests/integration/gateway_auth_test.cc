@@ -59,6 +59,8 @@ std::string config_yaml(int upstream_port, const std::string& db_path) {
          "\", api_key_env: TRIAGE_TEST_UNSET_KEY_4711, tier: small}\n"
          "routes:\n"
          "  - {name: support, type: model, model: up-small}\n"
+         "  - {name: sampled, type: ensemble, children: [up-dear, up-dear, up-dear, up-dear, "
+         "up-dear, up-dear, up-dear, up-dear, up-dear, up-dear, up-dear, up-dear]}\n"
          "auth:\n"
          "  admin_token_env: TRIAGE_ADMIN_TOKEN\n"
          "  keys:\n"
@@ -221,7 +223,7 @@ TEST_F(AuthTest, ClientKeysGuardTheInferenceApi) {
     return ids;
   };
   const std::vector<std::string> all = listed_ids(kTeamAKey);
-  EXPECT_EQ(all.size(), 6u);  // five models and one route
+  EXPECT_EQ(all.size(), 7u);  // five models and two routes
   EXPECT_NE(std::find(all.begin(), all.end(), "up-dear"), all.end());
   EXPECT_EQ(listed_ids(kSupportKey), std::vector<std::string>{"support"});
   // Probes and scrapers stay open.
@@ -379,6 +381,40 @@ TEST_F(AuthTest, ABudgetSpentBeforeARestartStaysSpent) {
   EXPECT_EQ(still.status, 429) << still.body;
   EXPECT_NE(error_message(still).find("usd_per_day"), std::string::npos) << still.body;
   EXPECT_EQ(chat(bearer(kTeamAKey)).status, 200) << "other keys are untouched";
+}
+
+// A route that calls one model twelve times (ensemble samples) reserves it once up front; every
+// further call is admitted against the key's limits before it is made, so requests made one
+// after another cannot end above the budget either (without this, each settles at ~3x its
+// reservation and the second request already overspends).
+TEST_F(AuthTest, ARouteCallingAModelTwelveTimesCannotOverspend) {
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 12; ++i) {
+    const HttpResponse r = chat(bearer(kBudgetKey), "sampled", 20);
+    if (r.status == 200) {
+      ++ok;
+    } else {
+      EXPECT_EQ(r.status, 429) << r.body;
+      ++limited;
+    }
+  }
+  stop();
+  const double spent =
+      query_double(db_path(), "SELECT TOTAL(cost_usd) FROM requests WHERE api_key_name = 'budget'");
+  // The most successful model calls one request made, and the total.
+  const std::string calls_per_request =
+      "SELECT COUNT(*) AS n FROM requests, json_each(requests.spans) WHERE api_key_name = "
+      "'budget' AND json_extract(value, '$.kind') = 'model_call' AND json_extract(value, '$.ok') "
+      "GROUP BY requests.request_id";
+  const double calls = query_double(db_path(), "SELECT TOTAL(n) FROM (" + calls_per_request + ")");
+  const double most = query_double(db_path(), "SELECT MAX(n) FROM (" + calls_per_request + ")");
+  std::printf("sampled: budget $%.4f spent $%.6f ok=%d limited=%d model calls=%.0f\n", kBudgetUsd,
+              spent, ok, limited, calls);
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(limited, 0) << "the budget must have run out";
+  EXPECT_GE(most, 3.0) << "calls beyond the one the reservation covered were made while they fit";
+  EXPECT_LT(calls, 12.0 * (ok + limited)) << "calls past the budget were refused before they were made";
+  EXPECT_LE(spent, kBudgetUsd + 1e-9);
 }
 
 // Concurrent clients against a USD budget: every request reserves its worst case before the
