@@ -242,13 +242,13 @@ std::string cv_text(const CvResult& r, std::string_view knob_name) {
                               r.k, r.fold_rule, r.rows, r.criterion);
   s += fmt::format("  {:>4} {:>6} {:>8} {:>7} {:>8} {:>8} {:>8} {:>7}{}\n", "fold", "n",
                    knob_name.empty() ? "knob" : knob_name, "reached", "quality", "ref",
-                   "gap pts", "cost%", r.apgr ? "    APGR" : "");
+                   "gap pts", "cost%", r.apgr ? "    APGR  reference" : "  reference");
   for (const auto& f : r.folds) {
     s += fmt::format("  {:>4} {:>6} {:>8.4g} {:>7} {:>8.3f} {:>8.3f} {:>+8.1f} {:>6.1f}%", f.fold,
                      f.n_score, f.knob, f.reached ? "yes" : "no", f.quality, f.reference_quality,
                      100 * f.quality_gap, 100 * f.cost_ratio);
     if (f.apgr) s += fmt::format(" {:>7.3f}", *f.apgr);
-    s += "\n";
+    s += "  " + f.reference + "\n";
   }
   s += fmt::format(
       "  mean over folds: quality gap {:+.1f} pts (sd {:.1f}), cost {:.1f}% of the reference "
