@@ -12,11 +12,17 @@ void add_eval_command(CLI::App& app, EvalCommand& c) {
   c.eval->add_option("--route", o.route, "Route to evaluate (default: default)");
   c.eval->add_option("--dataset", o.dataset, "Dataset file")->required();
   c.eval->add_flag("--sweep", o.sweep, "Sweep the route's knob over its range");
+  c.eval->add_option("--cv", o.cv_folds,
+                     "Choose the knob by K-fold cross-validation and score it on held-out folds "
+                     "(implies --sweep)")
+      ->check(CLI::Range(2, 100));
   c.eval->add_option("--format", o.format, "text | json")->check(CLI::IsMember({"text", "json"}));
   c.eval->add_option("--plot", o.plot_path,
                      "Write the cost-quality curve as SVG (.svg) or PNG (.png)");
-  c.eval->add_option("--split", o.split, "auto | test | all")
-      ->check(CLI::IsMember({"auto", "test", "all"}));
+  c.eval->add_option("--split", o.split,
+                     "auto | test | all | train (multi-model routes without a predictor: the "
+                     "complement of the test part, to choose a knob with --cv)")
+      ->check(CLI::IsMember({"auto", "test", "all", "train"}));
   c.eval->add_option("--exclude-category", o.exclude_categories,
                      "Leave a category out (repeatable)");
 }

@@ -126,7 +126,7 @@ std::string split_description(const std::optional<SplitRule>& split, std::string
 }
 
 EvalRows select_eval_rows(const CsvTable& table, std::size_t prompt_col,
-                          const std::optional<SplitRule>& split) {
+                          const std::optional<SplitRule>& split, bool train_part) {
   EvalRows out;
   const std::optional<std::size_t> key_opt = split ? table.column(split->key_column) : std::nullopt;
   const bool has_key = key_opt.has_value();
@@ -138,7 +138,7 @@ EvalRows select_eval_rows(const CsvTable& table, std::size_t prompt_col,
     }
     if (split) {
       const std::string& key = has_key && r[key_idx] ? *r[key_idx] : *r[prompt_col];
-      if (split->part(key) != SplitPart::kTest) {
+      if ((split->part(key) == SplitPart::kTest) == train_part) {
         ++out.excluded_train;
         continue;
       }

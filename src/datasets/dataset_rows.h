@@ -65,7 +65,9 @@ struct EvalRows {
   int64_t missing_prompt = 0;
   int64_t excluded_train = 0;
 };
+// With train_part, the complement instead: the rows OUTSIDE the test part (where a route's knob
+// is chosen by `triage eval --split train --cv K`); the test rows are counted as excluded_train.
 EvalRows select_eval_rows(const CsvTable& table, std::size_t prompt_col,
-                          const std::optional<SplitRule>& split);
+                          const std::optional<SplitRule>& split, bool train_part = false);
 
 }  // namespace triage::datasets

@@ -68,6 +68,10 @@ EvalReport evaluate(const EvalOptions& o) {
                              " route; JSON-lines (CLINC150) datasets are evaluated with a "
                              "classify route");
   }
+  if (*evaluator == Evaluator::kIntents && (o.cv_folds > 0 || o.split == "train")) {
+    throw std::runtime_error("--cv and --split train are for CSV datasets; a classify route's "
+                             "bands are evaluated by its own protocol");
+  }
   EvalReport report;
   switch (*evaluator) {
     case Evaluator::kIntents:

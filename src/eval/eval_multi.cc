@@ -65,6 +65,23 @@ std::optional<std::size_t> baseline_index(const std::vector<Baseline>& baselines
   return static_cast<std::size_t>(it - baselines.begin());
 }
 
+// Recorded cost of every call the route made for row `r` (the engine's estimate where the row
+// has no cost cell for that model; counted in *missing_cost).
+double recorded_row_cost(const Row& r, const RouteOutcome& o, const std::vector<Baseline>& baselines,
+                         int64_t* missing_cost) {
+  double row_cost = 0.0;
+  for (const ModelCall& call : o.calls) {
+    const auto b = baseline_index(baselines, call.model);
+    if (call.ok && b && r.cost[*b]) {
+      row_cost += *r.cost[*b];
+    } else {
+      if (call.ok && missing_cost) ++*missing_cost;
+      row_cost += call.cost_usd;
+    }
+  }
+  return row_cost;
+}
+
 MultiPoint summarize(const std::vector<Row>& rows, const std::vector<RouteOutcome>& outcomes,
                      const std::vector<Baseline>& baselines, const std::vector<std::size_t>& cands) {
   MultiPoint p;
@@ -77,17 +94,8 @@ MultiPoint summarize(const std::vector<Row>& rows, const std::vector<RouteOutcom
     const Row& r = rows[i];
     p.routing_us += o.routing_us;
     // Cost: every model the row called, at its recorded cost on this row.
-    double row_cost = 0.0;
-    for (const ModelCall& call : o.calls) {
-      ++calls[call.model];
-      const auto b = baseline_index(baselines, call.model);
-      if (call.ok && b && r.cost[*b]) {
-        row_cost += *r.cost[*b];
-      } else {
-        if (call.ok) ++p.missing_cost;
-        row_cost += call.cost_usd;
-      }
-    }
+    for (const ModelCall& call : o.calls) ++calls[call.model];
+    const double row_cost = recorded_row_cost(r, o, baselines, &p.missing_cost);
     p.cost_usd += row_cost;
     if (o.model.empty()) {
       ++p.errors;
@@ -199,8 +207,18 @@ std::optional<datasets::SplitRule> split_to_apply(const EvalOptions& o,
     trained.rule = datasets::SplitRule{};
     trained.trained_sha256 = {res.dataset_sha256};
   }
+  if (o.split == "train" && candidates) {
+    throw std::runtime_error("--split train: a predict route's train part is its predictor's "
+                             "training data; evaluate it on the test part");
+  }
+  const std::string split_option = o.split == "train" ? "test" : o.split;
   const std::optional<datasets::SplitRule> split =
-      datasets::eval_split(o.split, trained, res.dataset_sha256, "predictor");
+      datasets::eval_split(split_option, trained, res.dataset_sha256, "predictor");
+  if (o.split == "train") {
+    res.split_applied = "train part of the default split (" + split->key_column + " hash, seed " +
+                        std::to_string(split->seed) + "; the test part is left out)";
+    return split;
+  }
   res.split_applied = candidates || !split
                           ? datasets::split_description(split, "predictor")
                           : "test part of the default split (" + split->key_column +
@@ -217,7 +235,8 @@ std::vector<Row> read_rows(const CsvTable& table, const std::vector<Baseline>& b
   const auto prompt_col = table.column("prompt");
   if (!prompt_col) throw std::runtime_error(o.dataset + ": no 'prompt' column");
   const auto cat_col = datasets::category_column(table);
-  const datasets::EvalRows selected = datasets::select_eval_rows(table, *prompt_col, split);
+  const datasets::EvalRows selected =
+      datasets::select_eval_rows(table, *prompt_col, split, o.split == "train");
   res.n_missing_prompt = selected.missing_prompt;
   res.n_excluded_train = selected.excluded_train;
   std::vector<Row> rows;
@@ -321,6 +340,37 @@ void cost_quality_targets(MultiEvalResult& res) {
   }
 }
 
+// Per-row outcomes of one route run for --cv: the answering baseline's grade (0 otherwise) and
+// the recorded cost of every call.
+CvPolicy cv_policy(const std::vector<Row>& rows, const std::vector<RouteOutcome>& outcomes,
+                   const std::vector<Baseline>& baselines, double knob) {
+  CvPolicy p;
+  p.knob = knob;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto b = outcomes[i].model.empty() ? std::nullopt
+                                             : baseline_index(baselines, outcomes[i].model);
+    p.quality.push_back(b ? rows[i].grade[*b] : 0.0);
+    p.cost.push_back(recorded_row_cost(rows[i], outcomes[i], baselines, nullptr));
+  }
+  return p;
+}
+
+// Every baseline alone, from the recorded grades and costs (a missing cost cell costs 0).
+std::vector<CvPolicy> cv_references(const std::vector<Row>& rows,
+                                    const std::vector<Baseline>& baselines) {
+  std::vector<CvPolicy> refs;
+  for (std::size_t b = 0; b < baselines.size(); ++b) {
+    CvPolicy p;
+    p.name = baselines[b].model;
+    for (const Row& r : rows) {
+      p.quality.push_back(r.grade[b]);
+      p.cost.push_back(r.cost[b].value_or(0.0));
+    }
+    refs.push_back(std::move(p));
+  }
+  return refs;
+}
+
 }  // namespace
 
 MultiEvalResult evaluate_multi(const EvalOptions& o, const datasets::EvalData& data,
@@ -356,13 +406,28 @@ MultiEvalResult evaluate_multi(const EvalOptions& o, const datasets::EvalData& d
   const double configured = knob ? knob->get() : 0.0;
   res.operating = summarize(rows, run_route(route, rows), baselines, cands);
   res.operating.bar = configured;
-  if (o.sweep && knob) {
+  if (o.cv_folds > 0 && !knob) {
+    throw std::runtime_error("--cv: route '" + o.route + "' has no knob to choose");
+  }
+  CvInput cv_in;
+  if ((o.sweep || o.cv_folds > 0) && knob) {
     for (double v : sweep_values(*knob, candidates != nullptr, o)) {
       knob->set(v);
-      MultiPoint p = summarize(rows, run_route(route, rows), baselines, cands);
+      const std::vector<RouteOutcome> out = run_route(route, rows);
+      MultiPoint p = summarize(rows, out, baselines, cands);
       p.bar = v;
       res.points.push_back(std::move(p));
+      if (o.cv_folds > 0) cv_in.points.push_back(cv_policy(rows, out, baselines, v));
     }
+  }
+  if (o.cv_folds > 0) {
+    cv_in.folds = o.cv_folds;
+    for (const Row& r : rows) cv_in.keys.push_back(r.prompt);
+    cv_in.references = cv_references(rows, baselines);
+    res.cv = cross_validate(cv_in);
+    res.cv->rows = res.split_applied +
+                   (candidates ? "; the predictor never saw these rows"
+                               : "; the route has no trained scorer");
   }
   if (knob) knob->set(configured);
   res.swept = !res.points.empty();

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "datasets/eval_data.h"
+#include "eval/eval_cv.h"
 #include "eval/eval_options.h"
 #include "routes/eval_family.h"
 
@@ -96,6 +97,7 @@ struct MultiEvalResult {
   double best_quality = 0.0, best_cost_usd = 0.0;
   std::optional<double> cost_ratio_at_best_quality;
   std::optional<double> quality_at_40pct_cost;  // best route quality at <= 40% of best's cost
+  std::optional<CvResult> cv;   // with --cv K
   double seconds = 0.0;
 };
 

@@ -91,6 +91,7 @@ json::object eval_multi_json(const MultiEvalResult& r) {
                       {"models", std::move(models)},
                       {"oracle", baseline_json(r.oracle)},
                       {"random", baseline_json(r.random)},
+                      {"cv", r.cv ? json::value(cv_json(*r.cv)) : json::value(nullptr)},
                       {"seconds", r.seconds}};
 }
 
@@ -143,6 +144,7 @@ std::string eval_multi_text(const MultiEvalResult& r) {
     out +=
         fmt::format("best route quality at <= 40% of its cost: {:.4f}\n", *r.quality_at_40pct_cost);
   }
+  if (r.cv) out += cv_text(*r.cv, r.knob);
   return out;
 }
 

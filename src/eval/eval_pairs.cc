@@ -141,6 +141,10 @@ std::vector<EvalRow> read_rows(const EvalOptions& o, const datasets::EvalData& d
     throw std::runtime_error(o.dataset + ": no '" + prompt_name + "' column (columns: " +
                              table.columns_list() + ")");
   }
+  if (o.split == "train") {
+    throw std::runtime_error("--split train is for multi-model routes (RouterBench data); a "
+                             "pair route is cross-validated on the rows it already holds out");
+  }
   const auto cat_col = datasets::category_column(table);
   datasets::TrainedSplit trained;
   if (o.split != "all" && knob && !knob->model_path().empty()) {
@@ -245,12 +249,10 @@ std::vector<EvalPoint> refine_sweep(std::vector<EvalPoint> points, const SweepPl
 
 // The pair's baselines (weak alone, strong alone, through the same engine), PGR of every
 // point, the oracle curve and, with a sweep, APGR and CPT(50%), CPT(80%).
-void pair_metrics(const std::vector<EvalRow>& rows, routes::RouteTable& table,
-                  ProgressBar& progress, EvalResult& res) {
-  res.all_weak = summarize(rows, run_route(*table.find(res.weak_model), rows, &progress),
-                           res.weak_model, res.strong_model, true);
-  res.all_strong = summarize(rows, run_route(*table.find(res.strong_model), rows, &progress),
-                             res.weak_model, res.strong_model, true);
+void pair_metrics(const std::vector<EvalRow>& rows, const std::vector<RouteOutcome>& weak_out,
+                  const std::vector<RouteOutcome>& strong_out, EvalResult& res) {
+  res.all_weak = summarize(rows, weak_out, res.weak_model, res.strong_model, true);
+  res.all_strong = summarize(rows, strong_out, res.weak_model, res.strong_model, true);
   const double wq = res.all_weak->quality, sq = res.all_strong->quality;
   auto fill = [&](EvalPoint& p) { p.pgr = ml::pgr(p.quality, wq, sq); };
   fill(res.operating);
@@ -281,6 +283,27 @@ void pair_metrics(const std::vector<EvalRow>& rows, routes::RouteTable& table,
   }
 }
 
+// Per-row outcomes of one policy for --cv: the answering model's grade (0 on error or
+// without a grade), the engine's cost, and whether the strong model answered.
+CvPolicy cv_policy(const std::vector<EvalRow>& rows, const std::vector<RouteOutcome>& outcomes,
+                   const std::string& strong, std::string name, double knob) {
+  CvPolicy p;
+  p.name = std::move(name);
+  p.knob = knob;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const RouteOutcome& o = outcomes[i];
+    double q = 0.0;
+    if (!o.model.empty()) {
+      auto g = rows[i].grades.find(o.model);
+      if (g != rows[i].grades.end() && g->second) q = *g->second;
+    }
+    p.quality.push_back(q);
+    p.cost.push_back(o.cost_usd);
+    p.strong.push_back(o.model == strong ? 1.0 : 0.0);
+  }
+  return p;
+}
+
 }  // namespace
 
 EvalResult evaluate_pairs(const EvalOptions& o, const datasets::EvalData& data, EvalEngine& engine,
@@ -309,7 +332,12 @@ EvalResult evaluate_pairs(const EvalOptions& o, const datasets::EvalData& data, 
   }
 
   // The route as configured, then (with --sweep) across its knob.
-  const SweepPlan plan = o.sweep && knob ? plan_sweep(o, *knob, route, rows) : SweepPlan{};
+  if (o.cv_folds > 0 && (!knob || !res.is_pair)) {
+    throw std::runtime_error("--cv: route '" + o.route +
+                             "' needs a knob and a weak/strong pair with grades in the dataset");
+  }
+  const bool sweep = o.sweep || o.cv_folds > 0;
+  const SweepPlan plan = sweep && knob ? plan_sweep(o, *knob, route, rows) : SweepPlan{};
   const int64_t passes = 1 + static_cast<int64_t>(plan.thresholds.size()) + plan.refine_budget +
                          (res.is_pair ? 2 : 0);
   ProgressBar progress(o.progress, passes * res.n_rows);
@@ -320,10 +348,13 @@ EvalResult evaluate_pairs(const EvalOptions& o, const datasets::EvalData& data, 
   const double configured = knob ? knob->get() : 0.0;
   res.operating = run();
   res.operating.threshold = configured;
+  std::map<double, std::vector<RouteOutcome>> sweep_outcomes;  // knob value -> rows (--cv)
   auto run_at = [&](double t) {
     knob->set(t);
-    EvalPoint p = run();
+    std::vector<RouteOutcome> out = run_route(route, rows, &progress);
+    EvalPoint p = summarize(rows, out, res.weak_model, res.strong_model, res.is_pair);
     p.threshold = t;
+    if (o.cv_folds > 0) sweep_outcomes[t] = std::move(out);
     return p;
   };
   for (double t : plan.thresholds) res.points.push_back(run_at(t));
@@ -331,7 +362,26 @@ EvalResult evaluate_pairs(const EvalOptions& o, const datasets::EvalData& data, 
   if (knob) knob->set(configured);
   res.swept = !res.points.empty();
 
-  if (res.is_pair) pair_metrics(rows, engine.table(), progress, res);
+  if (res.is_pair) {
+    const auto weak_out = run_route(*engine.table().find(res.weak_model), rows, &progress);
+    const auto strong_out = run_route(*engine.table().find(res.strong_model), rows, &progress);
+    pair_metrics(rows, weak_out, strong_out, res);
+    if (o.cv_folds > 0) {
+      CvInput in;
+      in.folds = o.cv_folds;
+      for (const auto& row : rows) in.keys.push_back(row.prompt);
+      for (const auto& [t, out] : sweep_outcomes) {
+        in.points.push_back(cv_policy(rows, out, res.strong_model, "", t));
+      }
+      in.references.push_back(cv_policy(rows, strong_out, res.strong_model, res.strong_model, 0));
+      in.weak = cv_policy(rows, weak_out, res.strong_model, res.weak_model, 0);
+      res.cv = cross_validate(in);
+      res.cv->rows = res.split_applied + (res.n_in_scorer_training > 0
+                                              ? "; " + std::to_string(res.n_in_scorer_training) +
+                                                    " rows are among the scorer's training prompts"
+                                              : "; no row among the scorer's training prompts");
+    }
+  }
   std::stable_sort(res.points.begin(), res.points.end(), [](const EvalPoint& a, const EvalPoint& b) {
     return a.strong_share < b.strong_share;
   });

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "datasets/eval_data.h"
+#include "eval/eval_cv.h"
 #include "eval/eval_options.h"
 #include "ml/pair_metrics.h"
 #include "routes/eval_family.h"
@@ -82,6 +83,7 @@ struct EvalResult {
   std::vector<ml::QualityPoint> oracle;  // oracle quality vs strong share
   int64_t n_pair_rows = 0;      // rows with both grades (pair metrics use these)
   std::optional<double> apgr, cpt50, cpt80;  // with a sweep over a pair
+  std::optional<CvResult> cv;   // with --cv K
   double seconds = 0.0;
 };
 

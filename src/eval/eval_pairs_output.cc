@@ -81,6 +81,7 @@ json::object eval_json(const EvalResult& r) {
                                {"curve", std::move(curve)}};
   }
   o["baselines"] = std::move(b);
+  o["cv"] = r.cv ? json::value(cv_json(*r.cv)) : json::value(nullptr);
   o["seconds"] = r.seconds;
   return o;
 }
@@ -122,6 +123,7 @@ std::string eval_text(const EvalResult& r) {
   if (!r.is_pair) {
     for (const auto& [m, sh] : r.operating.share) s += fmt::format("  share {}: {:.1f}%\n", m, sh * 100);
   }
+  if (r.cv) s += cv_text(*r.cv, "threshold");
   return s;
 }
 

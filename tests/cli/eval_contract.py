@@ -104,9 +104,51 @@ with tempfile.TemporaryDirectory() as tmp:
             r = doc.get("cost_ratio_at_best_quality", "absent")
             check(r is None or (isinstance(r, (int, float)) and r > 0),
                   f"{tag}: cost_ratio_at_best_quality {r}")
-            if tag == "arc_challenge":  # GPT-4 - 1 pt at <= 40% of its cost (Winogrande: out of reach)
+            if tag == "arc_challenge":
+                # A DEVELOPMENT number (the best point of a sweep over the test part, which was
+                # looked at while designing), kept as a regression bound; the honest number is
+                # the cross-validated one below.
                 check(isinstance(r, (int, float)) and r <= 0.40,
                       f"{tag}: cost_ratio_at_best_quality {r} above the target 0.40")
+
+    def evaluate_cv(config, route, dataset, tag, *extra):
+        code, out, err = run("-c", config, "--route", route, "--dataset", dataset, "--cv", "5",
+                             "--format", "json", *extra)
+        check(code == 0, f"{tag}: exit {code}: {err.strip()[:300]}")
+        if code != 0:
+            return {}
+        doc = json.loads(out)
+        cv = doc.get("cv") or {}
+        check(cv.get("k") == 5 and len(cv.get("folds", [])) == 5, f"{tag}: cv {str(cv)[:200]}")
+        folds = cv.get("folds", [])
+        n_rows = doc["rows"]["evaluated"] if "rows" in doc else doc.get("n_rows")
+        check(sum(f["n_score"] for f in folds) == n_rows,
+              f"{tag}: held-out folds cover {sum(f['n_score'] for f in folds)} of {n_rows} rows")
+        for k in ("pooled_quality", "pooled_reference_quality"):
+            check(fraction(cv.get(k)), f"{tag}: cv {k} {cv.get(k)}")
+        check(isinstance(cv.get("quality_gap", {}).get("sd"), float), f"{tag}: cv quality_gap")
+        return cv
+
+    # Knobs chosen by cross-validation (--cv 5; docs/evaluation.md "Honest numbers").
+    # GSM8K (the rows the scorer held out): the pair's APGR per fold needs no choice.
+    cv = evaluate_cv("examples/eval/gsm8k.yaml", "default", "data/routellm/gsm8k.csv", "gsm8k_cv")
+    if cv:
+        # Per fold APGR can exceed 1 (rows the weak model gets right and the strong one wrong).
+        check(isinstance(cv.get("apgr"), dict) and cv["apgr"]["mean"] > 0.5,
+              f"gsm8k_cv: apgr {cv.get('apgr')} (random routing: 0.5)")
+    # RouterBench ARC-C: min_agree chosen on the TRAIN part (--split train), never the test part.
+    # Measured: 0.8 pts below GPT-4 at 55% of its cost. The issue's target (<= 40% at GPT-4 - 1
+    # pt) is NOT reached by any agreement design on the train part; this bound guards what is.
+    cv = evaluate_cv("examples/eval/routerbench.yaml", "agree4_arc",
+                     "data/routerbench/arc_challenge.csv", "arc_cv", "--split", "train")
+    if cv:
+        check(cv["quality_gap"]["mean"] >= -0.01, f"arc_cv: quality gap {cv['quality_gap']}")
+        check(cv["pooled_cost_ratio"] <= 0.60, f"arc_cv: pooled cost ratio {cv['pooled_cost_ratio']}")
+    # A predict route's train part is its predictor's training data: refused.
+    code, out, err = run("-c", "examples/eval/routerbench.yaml", "--route", "predict", "--dataset",
+                         "data/routerbench/arc_challenge.csv", "--split", "train", "--cv", "5")
+    check(code == 1 and "--split train" in err and out == "",
+          f"predict --split train: exit {code}, stderr {err.strip()[:200]!r}")
 
     # Classifier on the HELD-OUT part of the CLINC150 realistic mix (20% out of scope; bands and
     # method chosen by CV on the train part, scripts/cv_clinc_bands.py). Issue 15's target:
