@@ -1,15 +1,18 @@
 // End-to-end: the official @anthropic-ai/sdk against Triage's POST /v1/messages, served by an
 // OpenAI-compatible upstream (triage-test-upstream): create, stream (events and finalMessage),
 // tools both ways, errors as the SDK's APIError classes, and a key's budget and spend applying
-// to /v1/messages as to chat. CTest: e2e_anthropic_messages.
+// to /v1/messages as to chat; and the openai client's models.retrieve (GET /v1/models/{id}).
+// CTest: e2e_client_dialects.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { startUpstream, startTriage } from './harness.mjs';
 
 const T = { timeout: 30_000 };
 const TEAM_KEY = 'team-msg-KEY-4b7e1d9c0a23';
 const BUDGET_KEY = 'budget-msg-KEY-8e3f6a2d1c57';
+const NARROW_KEY = 'narrow-msg-KEY-2f9a7c3e5d18';
 
 let upstream;
 let triage;
@@ -34,7 +37,8 @@ auth:
   keys:
     - {name: team-msg, secret_env: TEAM_KEY}
     - {name: budget-msg, secret_env: BUDGET_KEY, usd_per_day: 0.02}
-`, { TEST_UPSTREAM_KEY: 'sk-upstream-e2e', TEAM_KEY, BUDGET_KEY });
+    - {name: narrow, secret_env: NARROW_KEY, routes: [support]}
+`, { TEST_UPSTREAM_KEY: 'sk-upstream-e2e', TEAM_KEY, BUDGET_KEY, NARROW_KEY });
 });
 
 after(async () => {
@@ -203,4 +207,24 @@ test('a key\'s spend lands on it from /v1/messages, and a spent budget is a 429 
   assert.equal(refused.status, 429);
   assert.equal(refused.error.error.type, 'rate_limit_error');
   assert.match(refused.error.error.message, /usd_per_day/);
+});
+
+test('openai models.retrieve: a model, a route, 404 otherwise and for a model the key may not use', T, async () => {
+  const openai = (apiKey) => new OpenAI({ baseURL: triage.baseURL, apiKey, maxRetries: 0, timeout: 10_000 });
+  const model = await openai(TEAM_KEY).models.retrieve('up-ok');
+  assert.equal(model.id, 'up-ok');
+  assert.equal(model.object, 'model');
+  assert.equal(model.triage.kind, 'model');
+  const route = await openai(TEAM_KEY).models.retrieve('support');
+  assert.equal(route.id, 'support');
+  assert.equal(route.triage.kind, 'route');
+
+  const missing = await thrown(() => openai(TEAM_KEY).models.retrieve('no-such-model'));
+  assert.ok(missing instanceof OpenAI.NotFoundError, `got ${missing?.constructor?.name}`);
+  assert.equal(missing.error.param, 'model');
+  assert.equal((await openai(NARROW_KEY).models.retrieve('support')).id, 'support');
+  const hidden = await thrown(() => openai(NARROW_KEY).models.retrieve('up-ok'));
+  assert.ok(hidden instanceof OpenAI.NotFoundError, `got ${hidden?.constructor?.name}`);
+  const unauth = await thrown(() => openai('sk-wrong-000000000000').models.retrieve('up-ok'));
+  assert.equal(unauth.status, 401);
 });
