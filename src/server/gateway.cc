@@ -26,12 +26,14 @@ namespace {
 // "key_" + 12 hex digits of SHA-256(key): identifies a caller in the store without the key.
 // Clients reuse one key across many requests, so each I/O thread remembers the last one it
 // hashed (SHA-256 is ~10k instructions; a compare is nothing).
-std::string api_key_id(std::string_view authorization) {
+// The key is the Bearer token, else x-api-key (the Anthropic SDKs' header).
+std::string api_key_id(std::string_view authorization, std::string_view x_api_key) {
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer) {
-    return {};
+  std::string_view key = x_api_key;
+  if (authorization.size() > kBearer.size() && authorization.substr(0, kBearer.size()) == kBearer) {
+    key = authorization.substr(kBearer.size());
   }
-  std::string_view key = authorization.substr(kBearer.size());
+  if (key.empty()) return {};
   thread_local std::string last_key;
   thread_local std::string last_id;
   if (key == last_key && !last_id.empty()) return last_id;
@@ -491,7 +493,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.api_key_name = key->name;
     if (!key->cohort.empty()) trace.cohort = key->cohort;
   } else {
-    trace.api_key_id = api_key_id(in.header("authorization"));
+    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
   }
 
   if (std::optional<Error> bad = check_envelope(in)) {
