@@ -40,11 +40,15 @@ class ChatStreamRenderer final : public StreamRenderer {
 
 }  // namespace
 
+std::unique_ptr<StreamRenderer> chat_stream_renderer(bool include_usage) {
+  return std::make_unique<ChatStreamRenderer>(include_usage);
+}
+
 const Dialect& chat_dialect() {
   static const Dialect d{
       core::ClientApi::kChat, &parse_chat_request, &error_response, &serialize_completion,
       [](const core::ChatRequest& req) -> std::unique_ptr<StreamRenderer> {
-        return std::make_unique<ChatStreamRenderer>(req.include_usage);
+        return chat_stream_renderer(req.include_usage);
       }};
   return d;
 }

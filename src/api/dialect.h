@@ -47,6 +47,8 @@ struct Dialect {
 };
 
 const Dialect& chat_dialect();      // POST /v1/chat/completions
+// chat.completion.chunk events; the usage chunk when `include_usage` (stream_options).
+std::unique_ptr<StreamRenderer> chat_stream_renderer(bool include_usage);
 const Dialect& messages_dialect();  // POST /v1/messages (api/messages.h)
 
 }  // namespace triage::api
