@@ -87,6 +87,8 @@ void append_triage(std::string& out, const TriageInfo& t) {
 
 }  // namespace
 
+void append_triage_object(std::string& out, const TriageInfo& t) { append_triage(out, t); }
+
 std::string response_id(std::string_view request_id) {
   constexpr std::string_view kPrefix = "req_";
   if (request_id.substr(0, kPrefix.size()) == kPrefix) request_id.remove_prefix(kPrefix.size());

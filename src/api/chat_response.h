@@ -41,6 +41,9 @@ struct ResponseInfo {
   TriageInfo triage;
 };
 
+// Appends the TriageInfo as a JSON object (what every dialect's answer carries as "triage").
+void append_triage_object(std::string& out, const TriageInfo& t);
+
 // "req_0123abcd..." -> "chatcmpl-0123abcd..."; an id without the "req_" prefix is used whole.
 std::string response_id(std::string_view request_id);
 

@@ -4,6 +4,18 @@
 
 namespace triage::core {
 
+std::string_view client_api_name(ClientApi api) {
+  switch (api) {
+    case ClientApi::kChat:
+      return "chat";
+    case ClientApi::kMessages:
+      return "messages";
+    case ClientApi::kResponses:
+      return "responses";
+  }
+  return "chat";
+}
+
 void complete_latency_split(Trace& trace, int64_t total_us) {
   trace.total_us = total_us;
   trace.overhead_us =

@@ -66,6 +66,10 @@ struct Span {
   std::string shed;
 };
 
+// The wire API a request came in through (api/dialect.h).
+enum class ClientApi { kChat, kMessages, kResponses };
+std::string_view client_api_name(ClientApi api);  // "chat" | "messages" | "responses"
+
 struct Trace {
   std::string request_id;
   int64_t time_ms = 0;  // unix ms when the request arrived
@@ -80,6 +84,7 @@ struct Trace {
   std::string tier;
   std::string provider;
   bool stream = false;
+  ClientApi api = ClientApi::kChat;
 
   int64_t tokens_in = 0;  // summed over every model call of the request
   int64_t tokens_out = 0;

@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/messages.h"
 #include "net/http_client.h"
 #include "providers/provider_config.h"
 
@@ -34,10 +35,7 @@ struct Turn {
 }  // namespace
 
 std::string_view finish_reason(std::string_view stop_reason) {
-  if (stop_reason == "max_tokens") return "length";
-  if (stop_reason == "tool_use") return "tool_calls";
-  if (stop_reason == "refusal") return "content_filter";
-  return "stop";  // end_turn, stop_sequence, pause_turn, unknown
+  return api::messages::finish_reason(stop_reason);
 }
 
 std::string build_request_body(const core::ChatRequest& req, const config::Model& model,

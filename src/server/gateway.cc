@@ -32,12 +32,14 @@ namespace {
 // "key_" + 12 hex digits of SHA-256(key): identifies a caller in the store without the key.
 // Clients reuse one key across many requests, so each I/O thread remembers the last one it
 // hashed (SHA-256 is ~10k instructions; a compare is nothing).
-std::string api_key_id(std::string_view authorization) {
+// The key is the Bearer token, else x-api-key (the Anthropic SDKs' header).
+std::string api_key_id(std::string_view authorization, std::string_view x_api_key) {
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer) {
-    return {};
+  std::string_view key = x_api_key;
+  if (authorization.size() > kBearer.size() && authorization.substr(0, kBearer.size()) == kBearer) {
+    key = authorization.substr(kBearer.size());
   }
-  std::string_view key = authorization.substr(kBearer.size());
+  if (key.empty()) return {};
   thread_local std::string last_key;
   thread_local std::string last_id;
   if (key == last_key && !last_id.empty()) return last_id;
@@ -67,8 +69,9 @@ bool is_json_content_type(std::string_view ct) {
 // Answers are built by plain functions, then sent with one co_await on named values: GCC 12
 // destroys some temporaries inside co_await expressions twice.
 
-Reply error_reply(const Error& e, net::HeaderList headers = {}) {
-  api::HttpError r = api::error_response(e);
+Reply error_reply(const Error& e, net::HeaderList headers = {},
+                  const api::Dialect& dialect = api::chat_dialect()) {
+  api::HttpError r = dialect.error(e);
   if (e.retry_after_s > 0) headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   return Reply{r.status, "application/json", std::move(headers), std::move(r.body)};
 }
@@ -78,8 +81,27 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 }
 
 const char kEndpoints[] =
-    " (Triage serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz, /metrics, "
+    " (Triage serves POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
+    "GET /v1/models/{id}, /healthz, /readyz, /metrics, "
     "POST /v1/feedback, GET /v1/review, GET /dashboard, GET /v1/dashboard/...)";
+
+// The dialect of a client API path, or null when `target` is not one.
+const api::Dialect* client_dialect(std::string_view target) {
+  if (target == "/v1/chat/completions" || target == "/chat/completions") return &api::chat_dialect();
+  if (target == "/v1/messages" || target == "/messages") return &api::messages_dialect();
+  return nullptr;
+}
+
+// "" for /v1/models, the id for /v1/models/{id}; nullopt for any other path.
+std::optional<std::string_view> models_path_id(std::string_view target) {
+  for (std::string_view prefix : {std::string_view("/v1/models"), std::string_view("/models")}) {
+    if (!target.starts_with(prefix)) continue;
+    std::string_view rest = target.substr(prefix.size());
+    if (rest.empty()) return rest;
+    if (rest.front() == '/' && rest.size() > 1) return rest.substr(1);
+  }
+  return std::nullopt;
+}
 
 // The request's deadline in ms from its arrival: the server's request_timeout_ms, or the
 // client's x-triage-timeout-ms when that is shorter.
@@ -219,8 +241,8 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   access_ = std::make_unique<AccessControl>(cfg_, env);
   keys_api_ = std::make_unique<KeysApi>(
       cfg_, *access_, [this](std::string_view name) { return routes_->find(name) != nullptr; });
-  started_unix_s_ = unix_time_ms() / 1000;
-  models_json_ = api::serialize_model_list(cfg_, started_unix_s_);
+  started_s_ = unix_time_ms() / 1000;
+  models_json_ = api::serialize_model_list(cfg_, started_s_);
 }
 
 Gateway::~Gateway() { close(); }
@@ -243,7 +265,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
   try {
     const std::string_view target = in.target().substr(0, in.target().find('?'));
     const std::string_view method = in.method();
-    const bool chat_path = target == "/v1/chat/completions" || target == "/chat/completions";
+    const api::Dialect* dialect = client_dialect(target);
+    const bool chat_path = dialect != nullptr;
     if (target == "/v1/feedback" && in.malformed().empty()) {
       // A client key gives feedback on its own requests only; the operator on any.
       Result<std::shared_ptr<const control::ApiKey>> key = access_->client_key(in);
@@ -279,20 +302,16 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
       }
       co_return;
     }
-    if ((target == "/v1/models" || target == "/models") && in.malformed().empty()) {
+    const std::optional<std::string_view> model_id = models_path_id(target);
+    if (model_id && in.malformed().empty()) {
       Result<std::shared_ptr<const control::ApiKey>> key = access_->client_key(in);
       if (!key) {
         Reply reply = error_reply(key.error());
         co_await send_reply(out, reply);
         co_return;
       }
-      const control::ApiKey* k = key.value().get();
-      const bool restricted = k && (!k->allowed_routes.empty() || !k->allowed_models.empty());
-      if (restricted && (method == "GET" || method == "HEAD")) {
-        // A key limited to some routes or models sees only those (rendered per request: rare).
-        const auto visible = [k](std::string_view name) { return control::is_allowed(*k, name); };
-        Reply reply{200, "application/json", {},
-                    api::serialize_model_list(cfg_, started_unix_s_, visible)};
+      if (method == "GET" || method == "HEAD") {
+        Reply reply = model_reply(*model_id, key.value().get());
         co_await send_reply(out, reply);
         co_return;
       }
@@ -303,7 +322,7 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_return;
       }
       const telemetry::Metrics::InflightScope inflight = metrics_->track_inflight();
-      co_await chat(in, out);
+      co_await chat(in, out, *dialect);
       co_return;
     }
     Reply reply = simple_reply(in, target, method, chat_path);
@@ -333,14 +352,15 @@ asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
 }
 
 Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
-                            std::string_view method, bool chat_path) const {
+                            std::string_view method, bool /*chat_path*/) const {
   if (!in.malformed().empty()) {
     return error_reply(make_error(ErrorCode::kInvalidRequest,
                                   "malformed HTTP request: " + std::string(in.malformed())));
   }
-  if (chat_path) {
+  if (const api::Dialect* dialect = client_dialect(target)) {
     return error_reply(make_error(ErrorCode::kMethodNotAllowed,
-                                  "use POST for /v1/chat/completions"));
+                                  "use POST for " + std::string(target)),
+                       {}, *dialect);
   }
   if (method == "GET" || method == "HEAD") {
     if (target == "/healthz") return Reply{200, "application/json", {}, R"({"status":"ok"})"};
@@ -351,19 +371,38 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
     if (target == "/metrics") {
       return Reply{200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render()};
     }
-    if (target == "/v1/models" || target == "/models") {
-      return Reply{200, "application/json", {}, models_json_};
-    }
   }
   return error_reply(make_error(ErrorCode::kNotFound, "no endpoint " + std::string(method) + " " +
                                                           std::string(target) + kEndpoints));
 }
 
+Reply Gateway::model_reply(std::string_view id, const control::ApiKey* key) const {
+  const bool restricted =
+      key && (!key->allowed_routes.empty() || !key->allowed_models.empty());
+  if (id.empty() && !restricted) return Reply{200, "application/json", {}, models_json_};
+  if (id.empty()) {
+    // A key limited to some routes or models sees only those (rendered per request: rare).
+    const auto visible = [key](std::string_view name) { return control::is_allowed(*key, name); };
+    return Reply{200, "application/json", {}, api::serialize_model_list(cfg_, started_s_, visible)};
+  }
+  Result<std::string> model = api::serialize_model(cfg_, id, started_s_);
+  if (model && key && !AccessControl::check_allowed(*key, id)) {
+    // Not one of this key's models: answered like an unknown one, so a key learns nothing of
+    // what it may not use.
+    model = make_error(ErrorCode::kNotFound,
+                       "The model '" + std::string(id) + "' does not exist or is not served here.",
+                       {}, "model");
+  }
+  if (!model) return error_reply(model.error());
+  return Reply{200, "application/json", {}, std::move(model).value()};
+}
+
 asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime start,
                                              net::ResponseWriter& out, const Error& e,
+                                             const api::Dialect& dialect,
                                              control::Reservation* hold) {
   record_error(trace, e);
-  Reply reply = error_reply(for_client(e, trace), {{"x-request-id", trace.request_id}});
+  Reply reply = error_reply(for_client(e, trace), {{"x-request-id", trace.request_id}}, dialect);
   finish(trace, start, hold);
   co_await send_reply(out, reply);
 }
@@ -434,9 +473,11 @@ std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
   return std::nullopt;
 }
 
-asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out) {
+asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out,
+                                    const api::Dialect& dialect) {
   const SteadyTime start = SteadyClock::now();
   core::Trace trace;
+  trace.api = dialect.api;
   trace.time_ms = unix_time_ms();
   trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
   trace.cohort = std::string(in.header("x-triage-cohort"));
@@ -444,7 +485,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   if (access_->keys_required()) {
     Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
     if (!found) {
-      co_await respond_error(trace, start, out, found.error());
+      co_await respond_error(trace, start, out, found.error(), dialect);
       co_return;
     }
     key = std::move(found).value();
@@ -452,17 +493,17 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.api_key_name = key->name;
     if (!key->cohort.empty()) trace.cohort = key->cohort;
   } else {
-    trace.api_key_id = api_key_id(in.header("authorization"));
+    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
   }
 
   if (std::optional<Error> bad = check_envelope(in)) {
-    co_await respond_error(trace, start, out, *bad);
+    co_await respond_error(trace, start, out, *bad, dialect);
     co_return;
   }
 
-  Result<core::ChatRequest> parsed = api::parse_chat_request(in.body());
+  Result<core::ChatRequest> parsed = dialect.parse(in.body());
   if (!parsed) {
-    co_await respond_error(trace, start, out, parsed.error());
+    co_await respond_error(trace, start, out, parsed.error(), dialect);
     co_return;
   }
   core::ChatRequest& req = parsed.value();
@@ -489,7 +530,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
                                          "' does not exist in this Triage gateway; GET /v1/models "
                                          "lists the models and routes you can use",
                                      {}, "model");
-    co_await respond_error(trace, start, out, unknown);
+    co_await respond_error(trace, start, out, unknown, dialect);
     co_return;
   }
   if (!routes_->find_model(req.model)) trace.route = req.model;
@@ -497,7 +538,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   if (key) {
     auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
     if (auto* refused = std::get_if<Error>(&admitted)) {
-      co_await respond_error(trace, start, out, *refused);
+      co_await respond_error(trace, start, out, *refused, dialect);
       co_return;
     }
     hold = std::get<control::Reservation>(std::move(admitted));
@@ -507,7 +548,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   const Result<int64_t> timeout_ms =
       request_timeout_ms(in.header("x-triage-timeout-ms"), cfg_.server.request_timeout_ms);
   if (!timeout_ms) {
-    co_await respond_error(trace, start, out, timeout_ms.error());
+    co_await respond_error(trace, start, out, timeout_ms.error(), dialect);
     co_return;
   }
   routes::ExecContext ctx{trace, start, start + std::chrono::milliseconds(*timeout_ms)};
@@ -528,15 +569,14 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   if (!req.stream) {
     Result<core::Completion> result = co_await route->run(req, ctx, nullptr);
     if (!result) {
-      co_await respond_error(trace, start, out, result.error(), &hold);
+      co_await respond_error(trace, start, out, result.error(), dialect, &hold);
       co_return;
     }
     trace.finish_reason = result->finish_reason;
     if (trace.keep_payloads) trace.response_text = result->content;
     // The answer reports the split as of now; finish() completes it again after the write.
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
-    std::string body =
-        api::serialize_completion(api::response_info(trace, created_s), result.value());
+    std::string body = dialect.render(api::response_info(trace, created_s), result.value());
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
     Reply reply{200, "application/json", std::move(headers), std::move(body)};
@@ -549,11 +589,11 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
 
-  SseSink sink(out, trace, start, created_s, req.include_usage);
+  SseSink sink(out, trace, start, created_s, dialect.stream(req));
   Result<core::Completion> result = co_await route->run(req, ctx, &sink);
   if (!result) {
     if (!sink.started()) {
-      co_await respond_error(trace, start, out, result.error(), &hold);
+      co_await respond_error(trace, start, out, result.error(), dialect, &hold);
       co_return;
     }
     record_error(trace, result.error());

@@ -9,6 +9,7 @@
 #include <string>
 #include <variant>
 
+#include "api/dialect.h"
 #include "config/config.h"
 #include "core/trace.h"
 #include "net/http_server.h"
@@ -59,19 +60,26 @@ class Gateway {
   AccessControl& access() { return *access_; }
 
  private:
-  boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out);
+  // The one request pipeline (keys, limits, routes, traces) of every client dialect.
+  boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out,
+                                    const api::Dialect& dialect);
   // The fast 503 (with Retry-After) of a chat request that arrived while its I/O thread was at
   // server.max_requests_per_thread.
   boost::asio::awaitable<void> refuse_over_capacity(net::ResponseWriter& out);
   // Non-chat endpoints and protocol errors; no I/O.
   Reply simple_reply(net::IncomingRequest& in, std::string_view target,
                             std::string_view method, bool chat_path) const;
+  // GET /v1/models (empty `id`): the list, only what `key` may call when it has an allow-list;
+  // GET /v1/models/{id}: the model or route object, or a 404 (also for one the client's key may
+  // not use). `key` is null without keys.
+  Reply model_reply(std::string_view id, const control::ApiKey* key) const;
   // Size and content-type problems of a chat request, before its body is parsed.
   std::optional<Error> check_envelope(net::IncomingRequest& in) const;
-  // Records `e` in the trace, finishes it and answers with the error (Retry-After from
-  // e.retry_after_s).
+  // Records `e` in the trace, finishes it and answers with the error in the dialect's shape
+  // (Retry-After from e.retry_after_s).
   boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
                                              net::ResponseWriter& out, const Error& e,
+                                             const api::Dialect& dialect,
                                              control::Reservation* hold = nullptr);
   // Settles the request's reservation (if any) to the trace's tokens and cost, then hands the
   // trace to the sinks, with its latency split completed now. Exactly once per request.
@@ -103,8 +111,8 @@ class Gateway {
   std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
   std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
-  int64_t started_unix_s_ = 0;  // `created` of GET /v1/models entries
-  std::string models_json_;     // GET /v1/models for keys without an allow-list, rendered once
+  std::string models_json_;  // GET /v1/models for keys without an allow-list, rendered once
+  int64_t started_s_ = 0;    // unix seconds: the models' `created`
   std::atomic<bool> draining_{false};
 };
 

@@ -22,22 +22,21 @@ net::HeaderList triage_headers(const core::Trace& trace) {
 }
 
 asio::awaitable<bool> SseSink::start() {
-  serializer_.emplace(api::response_id(trace_.request_id), created_s_, trace_.model,
-                      include_usage_);
+  started_ = true;
+  renderer_->begin(trace_.request_id, created_s_, trace_.model, pending_);
   const net::HeaderList headers = triage_headers(trace_);  // must outlive the awaited write
   co_return co_await out_.start_stream(200, "text/event-stream", headers, "x-triage-cost-usd");
 }
 
 asio::awaitable<bool> SseSink::write(const core::Delta& delta) {
-  if (!serializer_) {
-    if (!co_await start()) co_return false;
-    pending_ = serializer_->role_chunk();
-  }
+  // The awaited result is assigned first and tested afterwards: GCC 12 miscompiles a co_await
+  // nested in a conditionally skipped block that co_returns (ud2 on resume).
+  bool alive = true;
+  if (!started_) alive = co_await start();
+  if (!alive) co_return false;
   if (!delta.content.empty() || delta.tool_calls) {
     sent_tokens_ += core::estimate_tokens(delta.content);
-    core::Delta d = delta;
-    d.role = {};  // the role chunk already said it
-    pending_ += serializer_->delta_chunk(d);
+    renderer_->delta(delta, pending_);
   }
   if (delta.more) co_return true;  // the provider flushes at the end of its batch
   co_return co_await flush();
@@ -51,21 +50,16 @@ asio::awaitable<bool> SseSink::flush() {
 }
 
 asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
-  if (!serializer_) {
-    if (!co_await start()) co_return false;
-    pending_ = serializer_->role_chunk();
-  }
+  // The awaited result is assigned first and tested afterwards: GCC 12 miscompiles a co_await
+  // nested in a conditionally skipped block that co_returns (ud2 on resume).
+  bool alive = true;
+  if (!started_) alive = co_await start();
+  if (!alive) co_return false;
   std::string tail;
   tail.swap(pending_);
   core::complete_latency_split(trace_, micros_between(start_, SteadyClock::now()));
   const api::TriageInfo info = api::triage_info(trace_);
-  if (include_usage_) {
-    tail += serializer_->finish_chunk(c.finish_reason);
-    tail += serializer_->usage_chunk(c.usage, &info);
-  } else {
-    tail += serializer_->finish_chunk(c.finish_reason, &info);
-  }
-  tail += api::kStreamDone;
+  renderer_->end(c, info, tail);
   net::HeaderList trailers;
   trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
   co_return co_await out_.finish_stream(trailers, tail);
@@ -74,7 +68,7 @@ asio::awaitable<bool> SseSink::finish(const core::Completion& c) {
 asio::awaitable<bool> SseSink::fail(const Error& e) {
   std::string events;
   events.swap(pending_);
-  events += api::error_event(e);
+  renderer_->error(e, events);
   net::HeaderList trailers;
   trailers.emplace_back("x-triage-cost-usd", format_usd(trace_.cost_usd));
   co_return co_await out_.finish_stream(trailers, events);

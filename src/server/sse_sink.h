@@ -1,11 +1,15 @@
 #pragma once
-// Streams a route's answer to the client as OpenAI chat.completion.chunk events. The HTTP
+// Streams a route's answer to the client as SSE events in the client's dialect (the renderer:
+// api/dialect.h; chat.completion.chunk events for /v1/chat/completions). The HTTP
 // headers go out with the first delta (so an error before any output can still be a proper
 // HTTP error status); nothing is buffered beyond the current chunk.
 #include <optional>
 #include <string>
 
+#include <memory>
+
 #include "api/chat_response.h"
+#include "api/dialect.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "core/chat.h"
@@ -19,23 +23,23 @@ namespace triage::server {
 class SseSink final : public core::StreamSink {
  public:
   SseSink(net::ResponseWriter& out, core::Trace& trace, SteadyTime start, int64_t created_s,
-          bool include_usage)
+          std::unique_ptr<api::StreamRenderer> renderer)
       : out_(out),
         trace_(trace),
         start_(start),
         created_s_(created_s),
-        include_usage_(include_usage) {}
+        renderer_(std::move(renderer)) {}
 
   boost::asio::awaitable<bool> write(const core::Delta& delta) override;
   boost::asio::awaitable<bool> flush() override;
-  // Ends a successful stream: finish chunk, usage chunk (when asked), [DONE], cost trailer.
+  // Ends a successful stream: the renderer's closing events, then the cost trailer.
   // Completes the trace's latency split first (core::complete_latency_split, total = now -
   // start), so the `triage` object reports what the store will (the gateway completes it once
   // more, after the last write, for the store).
   boost::asio::awaitable<bool> finish(const core::Completion& c);
   // Ends a stream that failed after it started: an error event, then the end of the body.
   boost::asio::awaitable<bool> fail(const triage::Error& e);
-  bool started() const { return serializer_.has_value(); }
+  bool started() const { return started_; }
   // Completion tokens handed to the client so far, estimated from the text (core/tokens.h):
   // what a stream cut short is charged for.
   int64_t sent_tokens() const { return sent_tokens_; }
@@ -47,8 +51,8 @@ class SseSink final : public core::StreamSink {
   core::Trace& trace_;
   SteadyTime start_;
   int64_t created_s_;
-  bool include_usage_;
-  std::optional<api::ChunkSerializer> serializer_;  // made at the first write (model known)
+  std::unique_ptr<api::StreamRenderer> renderer_;
+  bool started_ = false;  // headers sent and renderer begun (at the first write: model known)
   std::string pending_;  // events batched by Delta::more, not yet written
   int64_t sent_tokens_ = 0;
 };

@@ -15,7 +15,10 @@
 // the request asks for `logprobs: true`; default 999), retry-after-<s> (error answers carry
 // `Retry-After: <s>`), fail-first-<n> (the failure modes apply only to the first n requests
 // with this exact mode string; later ones answer normally: an upstream that recovers), id-<text>
-// (ignored: makes a mode string, and so its fail-first counter, unique). Unknown modes answer 400 so a typo cannot
+// (ignored: makes a mode string, and so its fail-first counter, unique), tool-call (OpenAI only:
+// when the request has `tools`, the answer calls the first one with arguments
+// {"text": <last user text>}, finish "tool_calls"; streamed as an id+name chunk, then the
+// arguments in two halves). Unknown modes answer 400 so a typo cannot
 // pass. Logprobs (non-streaming OpenAI only): choices[0].logprobs.content has one entry per
 // answer word with logprob = ln(permille / 1000).
 //
@@ -154,6 +157,7 @@ struct Mode {
   int error_status = 0;
   int64_t slow_ms = 0;
   bool reset = false, garbage = false, no_usage = false, cut = false, stall = false;
+  bool tool_call = false;
   int64_t tokens = -1;
   int64_t chunk_delay_ms = 0;
   int64_t logprob_permille = 999;
@@ -184,6 +188,7 @@ Mode parse_mode(std::string_view spec) {
     else if (item == "no-usage") m.no_usage = true;
     else if (item == "cut") m.cut = true;
     else if (item == "stall") m.stall = true;
+    else if (item == "tool-call") m.tool_call = true;
     else if (m.bad.empty()) m.bad = std::string(item);
   }
   return m;
@@ -203,6 +208,8 @@ struct ChatCall {
   std::string answer;
   std::string finish = "stop";
   std::string id;
+  std::string tool_name;  // the first tool's name, when the request has tools
+  std::string arguments;  // tool-call mode: the call's arguments (JSON text); empty otherwise
 };
 
 // Parses a chat body; returns an error message for bodies a real upstream would reject.
@@ -242,11 +249,28 @@ std::string parse_chat(std::string_view body, ChatCall& call) {
     if (auto* sys = obj->if_contains("system")) call.prompt_tokens += count_words(content_text(*sys));
   }
   call.answer = "echo: " + last_user;
+  if (auto* tools = obj->if_contains("tools"); tools && tools->is_array() && !tools->get_array().empty()) {
+    if (auto* t = tools->get_array()[0].if_object()) {
+      if (auto* fn = t->if_contains("function"); fn && fn->is_object()) {
+        if (auto* name = fn->get_object().if_contains("name"); name && name->is_string())
+          call.tool_name = name->get_string();
+      }
+    }
+  }
+  call.arguments = R"({"text":)";
+  append_json_string(call.arguments, last_user);
+  call.arguments += "}";
   return {};
 }
 
 // Builds the answer text per mode and max_tokens.
 void make_answer(const Mode& mode, ChatCall& call) {
+  if (mode.tool_call && call.api == Api::kOpenAI && !call.tool_name.empty()) {
+    call.answer.clear();
+    call.finish = "tool_calls";
+    return;
+  }
+  call.arguments.clear();
   if (mode.tokens >= 0) {
     call.answer.clear();
     for (int64_t i = 1; i <= mode.tokens; ++i) {
@@ -336,7 +360,15 @@ std::string openai_completion(const ChatCall& c, const Mode& mode) {
        std::to_string(std::time(nullptr)) + R"(,"model":)";
   append_json_string(b, c.model);
   b += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)";
-  append_json_string(b, c.answer);
+  if (c.arguments.empty()) {
+    append_json_string(b, c.answer);
+  } else {
+    b += R"(null,"tool_calls":[{"id":"call_test","type":"function","function":{"name":)";
+    append_json_string(b, c.tool_name);
+    b += R"(,"arguments":)";
+    append_json_string(b, c.arguments);
+    b += "}}]";
+  }
   b += "}";
   if (c.logprobs) {
     const double lp = std::log(static_cast<double>(mode.logprob_permille) / 1000.0);
@@ -352,7 +384,7 @@ std::string openai_completion(const ChatCall& c, const Mode& mode) {
     b += "]}";
   }
   b += R"(,"finish_reason":")" + c.finish + "\"}]";
-  if (!mode.no_usage) b += R"(,"usage":)" + usage_openai(c, count_words(c.answer));
+  if (!mode.no_usage) b += R"(,"usage":)" + usage_openai(c, count_words(c.answer) + count_words(c.arguments));
   b += "}";
   return b;
 }
@@ -557,6 +589,20 @@ class Connection {
       co_await wait_for_peer_close();
       co_return false;
     }
+    if (!c.arguments.empty()) {
+      std::string head = R"({"tool_calls":[{"index":0,"id":"call_test","type":"function","function":{"name":)";
+      append_json_string(head, c.tool_name);
+      head += R"(,"arguments":""}}]})";
+      if (!co_await next_chunk(mode, "", chunk(head, "null"))) co_return false;
+      const size_t half = c.arguments.size() / 2;
+      const std::vector<std::string> pieces = {c.arguments.substr(0, half), c.arguments.substr(half)};
+      for (const std::string& piece : pieces) {
+        std::string d = R"({"tool_calls":[{"index":0,"function":{"arguments":)";
+        append_json_string(d, piece);
+        d += "}}]}";
+        if (!co_await next_chunk(mode, "", chunk(d, "null"))) co_return false;
+      }
+    }
     auto words = split_words(c.answer);
     for (size_t i = 0; i < words.size(); ++i) {
       std::string delta = R"({"content":)";
@@ -573,7 +619,8 @@ class Connection {
       std::string u = R"({"id":")" + c.id + R"(","object":"chat.completion.chunk","created":)" +
                       std::to_string(std::time(nullptr)) + R"(,"model":)";
       append_json_string(u, c.model);
-      u += R"(,"choices":[],"usage":)" + usage_openai(c, static_cast<int64_t>(words.size())) + "}";
+      u += R"(,"choices":[],"usage":)" +
+           usage_openai(c, static_cast<int64_t>(words.size()) + count_words(c.arguments)) + "}";
       if (!co_await next_chunk(mode, "", std::move(u))) co_return false;
     }
     append_sse_chunk(out_, {}, "[DONE]");

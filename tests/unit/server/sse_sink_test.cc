@@ -54,7 +54,7 @@ SteadyTime started_ago(int64_t ago_us) {
 TEST(SseSink, HeadersGoOutWithTheFirstDeltaAndBatchesFollowDeltaMore) {
   RecordingWriter out;
   core::Trace trace = answered_trace();
-  SseSink sink(out, trace, started_ago(50000), 1700000000, false);
+  SseSink sink(out, trace, started_ago(50000), 1700000000, api::chat_stream_renderer(false));
   EXPECT_FALSE(sink.started());
   run_to_end([&]() -> asio::awaitable<void> {
     core::Delta first;
@@ -93,7 +93,7 @@ TEST(SseSink, FinishSendsFinishChunkTriageDoneAndCostTrailerWithTheSplitComplete
   RecordingWriter out;
   core::Trace trace = answered_trace();
   const int64_t parts_us = trace.routing_us + trace.queue_us + trace.upstream_us;
-  SseSink sink(out, trace, started_ago(parts_us + 3000), 1700000000, false);
+  SseSink sink(out, trace, started_ago(parts_us + 3000), 1700000000, api::chat_stream_renderer(false));
   run_to_end([&]() -> asio::awaitable<void> {
     core::Delta d;
     d.role = "assistant";
@@ -128,7 +128,7 @@ TEST(SseSink, FinishSendsFinishChunkTriageDoneAndCostTrailerWithTheSplitComplete
 TEST(SseSink, WithIncludeUsageTheTriageObjectRidesOnTheUsageChunk) {
   RecordingWriter out;
   core::Trace trace = answered_trace();
-  SseSink sink(out, trace, started_ago(60000), 1700000000, true);
+  SseSink sink(out, trace, started_ago(60000), 1700000000, api::chat_stream_renderer(true));
   run_to_end([&]() -> asio::awaitable<void> { co_await sink.finish(completion()); });
   // finish() without any delta still starts the stream and sends the role chunk.
   EXPECT_EQ(out.stream_starts, 1);
@@ -146,7 +146,7 @@ TEST(SseSink, WithIncludeUsageTheTriageObjectRidesOnTheUsageChunk) {
 TEST(SseSink, FailEndsTheStreamWithAnErrorEventAndNoDone) {
   RecordingWriter out;
   core::Trace trace = answered_trace();
-  SseSink sink(out, trace, started_ago(1000), 1700000000, false);
+  SseSink sink(out, trace, started_ago(1000), 1700000000, api::chat_stream_renderer(false));
   run_to_end([&]() -> asio::awaitable<void> {
     core::Delta d;
     d.role = "assistant";
@@ -169,7 +169,7 @@ TEST(SseSink, WriteReportsAClientThatWentAway) {
   RecordingWriter out;
   out.client_gone = true;
   core::Trace trace = answered_trace();
-  SseSink sink(out, trace, SteadyClock::now(), 1700000000, false);
+  SseSink sink(out, trace, SteadyClock::now(), 1700000000, api::chat_stream_renderer(false));
   bool delivered = true;
   run_to_end([&]() -> asio::awaitable<void> {
     core::Delta d;
