@@ -53,6 +53,10 @@ struct Span {
   std::optional<double> grade;
   // Cascade route spans only (set by routes/cascade.cc): where the cascade stopped and how.
   std::optional<CascadeStop> cascade;
+  // Route spans of a decide-only shadow's candidate (set by routes/shadow_route.cc): the catalog
+  // model the candidate would have picked; empty on every other span. The store keeps it as
+  // the span's "shadow_decision" key; `triage analyze` reads it (docs/store.md "spans").
+  std::string shadow_decision;
   // Model calls (routes/model_runtime.cc, docs/resilience.md). Each retry's reason, in order
   // ("http_429", "connect", ...): attempts = 1 + retries.size().
   std::vector<std::string> retries;

@@ -71,7 +71,9 @@ asio::awaitable<Result<core::Completion>> ShadowRoute::run(const core::ChatReque
       const SteadyTime t0 = SteadyClock::now();
       // Validated at load: every candidate is a Decider.
       const RouteDecision d = dynamic_cast<const Decider&>(*c).decide_request(req);
+      // The detail is for people; the typed field is what the store's readers use.
       push_route_span(ctx, c->name(), "shadow decision: " + d.target + " (" + d.detail + ")", t0);
+      ctx.trace.spans.back().shadow_decision = d.target;
       ctx.trace.routing_us += ctx.trace.spans.back().duration_us;
     }
   }

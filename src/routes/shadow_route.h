@@ -30,8 +30,9 @@
 // decide_only: true. Every candidate must be a Decider (threshold, classify, rules, predict;
 // refused at load otherwise). For a sampled request, each candidate's would-be choice is
 // recorded as a kRoute span in the PRIMARY's trace, named after the candidate, detail
-// "shadow decision: strong-model (strong, p=0.730, t=0.500)", before the primary runs. No
-// model call, no derived trace, nothing detached.
+// "shadow decision: strong-model (strong, p=0.730, t=0.500)" for people and
+// Span::shadow_decision "strong-model" for programs, before the primary runs. No model call,
+// no derived trace, nothing detached.
 //
 // Lifetime: the detached coroutine owns copies of everything it uses (the request, the
 // primary's answer, the emit_derived callback, the parent's metadata); it refers only to this

@@ -188,6 +188,9 @@ json::object child_span(const core::Span& s, const TraceIds& ids, int index, int
       name = "route " + s.name;
       a.push_back(str_attr("triage.route", s.name));
       a.push_back(str_attr("triage.decision", s.detail));
+      if (!s.shadow_decision.empty()) {
+        a.push_back(str_attr("triage.shadow_decision", s.shadow_decision));
+      }
       if (!s.ok) {
         a.push_back(str_attr("error.type", s.error.empty() ? "error" : s.error));
         code = kStatusError;

@@ -190,11 +190,10 @@ Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, 
   if (!s.ok()) return sql_error("cost series", read_);
   bind_source(s, r, level).bind(11, bucket_ms);
   std::vector<CostCell> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back({s.i64(0), s.text(1), static_cast<int64_t>(s.real(2)), s.real(3)});
-  }
-  if (rc != Step::kDone) return sql_error("cost series", read_);
+  });
+  if (!read_all) return sql_error("cost series", read_);
   return out;
 }
 
@@ -212,9 +211,10 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStoreReader::success_coun
   if (!s.ok()) return sql_error("latency counts", read_);
   bind_source(s, r, level).bind(11, bucket_ms);
   std::vector<std::pair<int64_t, int64_t>> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1)));
-  if (rc != Step::kDone) return sql_error("latency counts", read_);
+  const bool read_all = s.for_each_row([&] {
+    out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1)));
+  });
+  if (!read_all) return sql_error("latency counts", read_);
   return out;
 }
 
@@ -231,13 +231,12 @@ Result<std::vector<std::vector<LatencySample>>> SqliteStoreReader::latency_sampl
   for (size_t w = 0; w < windows.size(); ++w) {
     s.reset();
     s.bind(1, windows[w].from_ms).bind(2, windows[w].to_ms).bind(3, windows[w].limit);
-    Step rc;
-    while ((rc = s.step()) == Step::kRow) {
+    const bool read_all = s.for_each_row([&] {
       LatencySample v;
       for (int p = 0; p < kLatencyParts; ++p) v[static_cast<size_t>(p)] = s.i64(p);
       out[w].push_back(v);
-    }
-    if (rc != Step::kDone) return sql_error("latency series", read_);
+    });
+    if (!read_all) return sql_error("latency series", read_);
   }
   return out;
 }
@@ -254,8 +253,7 @@ Result<std::vector<ModelRow>> SqliteStoreReader::models(const TimeRange& r) {
   if (!s.ok()) return sql_error("models", read_);
   bind_source(s, r, Level::kHour);
   std::vector<ModelRow> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     ModelRow m;
     m.model = s.text(0);
     m.tier = s.text(1);
@@ -269,8 +267,8 @@ Result<std::vector<ModelRow>> SqliteStoreReader::models(const TimeRange& r) {
     m.upstream_us = static_cast<int64_t>(s.real(9));
     m.mean_total_us = s.real(10);
     out.push_back(std::move(m));
-  }
-  if (rc != Step::kDone) return sql_error("models", read_);
+  });
+  if (!read_all) return sql_error("models", read_);
   return out;
 }
 
@@ -285,11 +283,10 @@ Result<std::vector<ModelAvailability>> SqliteStoreReader::availability(const Tim
   if (!s.ok()) return sql_error("availability", read_);
   bind_source(s, r, Level::kMinute);
   std::vector<ModelAvailability> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.i64(1), static_cast<int64_t>(s.real(2))});
-  }
-  if (rc != Step::kDone) return sql_error("availability", read_);
+  });
+  if (!read_all) return sql_error("availability", read_);
   return out;
 }
 
@@ -315,14 +312,13 @@ Result<CascadeStops> SqliteStoreReader::cascade_stops(const TimeRange& r, int64_
   if (!s.ok()) return sql_error("funnel", read_);
   bind_range(s, r).bind(3, limit).bind(4, key);
   CascadeStops out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.requests = s.i64(0);
     const std::optional<core::CascadeOutcome> outcome = parse_cascade_outcome(s.text(4));
-    if (!outcome) continue;  // a later build's outcome: not countable here
+    if (!outcome) return;  // a later build's outcome: not countable here
     out.counts.push_back({s.text(1), static_cast<int>(s.i64(2)), s.text(3), *outcome, s.i64(5)});
-  }
-  if (rc != Step::kDone) return sql_error("funnel", read_);
+  });
+  if (!read_all) return sql_error("funnel", read_);
   return out;
 }
 
@@ -338,14 +334,13 @@ Result<ConfidenceBins> SqliteStoreReader::confidence_bins(const TimeRange& r, in
               "WHERE confidence IS NOT NULL GROUP BY bin");
   if (!s.ok()) return sql_error("confidence", read_);
   bind_range(s, r).bind(3, bins).bind(4, limit);
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     const int64_t bin = s.i64(0);
-    if (bin < 0 || bin >= bins) continue;
+    if (bin < 0 || bin >= bins) return;
     out.histogram[static_cast<size_t>(bin)] += s.i64(1);
     out.with_confidence += s.i64(1);
-  }
-  if (rc != Step::kDone) return sql_error("confidence", read_);
+  });
+  if (!read_all) return sql_error("confidence", read_);
   Statement n(read_,
               "SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE ts_ms BETWEEN ?1 AND ?2 "
               "LIMIT ?3)");  // index only
@@ -367,9 +362,10 @@ Result<std::vector<LabelGroup>> SqliteStoreReader::label_groups(const TimeRange&
   if (!s.ok()) return sql_error("labels", read_);
   bind_range(s, r);
   std::vector<LabelGroup> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) out.push_back({s.text(0), s.text(1), s.text(2), s.i64(3)});
-  if (rc != Step::kDone) return sql_error("labels", read_);
+  const bool read_all = s.for_each_row([&] {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.i64(3)});
+  });
+  if (!read_all) return sql_error("labels", read_);
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "common/result.h"
 
@@ -117,6 +118,22 @@ class Statement {
   }
   // Steps a statement that returns no rows; true when it ran to completion.
   bool run() { return step() == Step::kDone; }
+  // The one row loop: calls on_row() for each result row, with this statement on that row (read
+  // its columns inside). on_row returns void, or bool: false stops the loop early (not an
+  // error). Returns false only on a SQLite error (the message is the connection's
+  // last_error()), which the caller reports in its own words.
+  template <class F>
+  bool for_each_row(F&& on_row) {
+    Step rc;
+    while ((rc = step()) == Step::kRow) {
+      if constexpr (std::is_same_v<std::invoke_result_t<F&>, bool>) {
+        if (!on_row()) return true;
+      } else {
+        on_row();
+      }
+    }
+    return rc == Step::kDone;
+  }
   // Ready to run again with new bindings (bindings are kept until rebound).
   void reset() { sqlite3_reset(s_); }
 

@@ -6,7 +6,6 @@ namespace triage::telemetry {
 namespace {
 
 using sqlite::Statement;
-using sqlite::Step;
 
 std::string join_lines(const std::vector<std::string>& names) {
   std::string out;
@@ -49,11 +48,10 @@ Result<std::vector<KeyPeriodSpend>> SqliteStoreReader::key_spend(int64_t day_sta
   s.bind(1, day_start_ms);
   s.bind(2, month_start_ms);
   std::vector<KeyPeriodSpend> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back(KeyPeriodSpend{s.text(0), s.real(1), s.real(2)});
-  }
-  if (rc != Step::kDone) return sql_error("sum spend per key", read_);
+  });
+  if (!read_all) return sql_error("sum spend per key", read_);
   return out;
 }
 
@@ -65,8 +63,7 @@ Result<std::vector<StoredKey>> SqliteStoreReader::list_keys() {
               "FROM api_keys ORDER BY id");
   if (!s.ok()) return sql_error("list keys", read_);
   std::vector<StoredKey> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     StoredKey k;
     k.id = s.text(0);
     k.sha256_hex = s.text(1);
@@ -82,8 +79,8 @@ Result<std::vector<StoredKey>> SqliteStoreReader::list_keys() {
     k.created_ms = s.i64(11);
     k.updated_ms = s.i64(12);
     out.push_back(std::move(k));
-  }
-  if (rc != Step::kDone) return sql_error("list keys", read_);
+  });
+  if (!read_all) return sql_error("list keys", read_);
   return out;
 }
 

@@ -176,13 +176,12 @@ Result<ReviewPage> SqliteStoreReader::list(const ReviewQuery& q) {
   if (!q.reason.empty()) s.bind(4, q.reason);
   if (q.status != "all") s.bind(5, q.status);
   ReviewPage page;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     ReviewItem it;
     read_item(s, it);
     page.items.push_back(std::move(it));
-  }
-  if (rc != Step::kDone) return sql_error("list review queue", read_);
+  });
+  if (!read_all) return sql_error("list review queue", read_);
   if (page.items.size() > static_cast<size_t>(limit)) {
     page.items.resize(static_cast<size_t>(limit));
     page.next_cursor = review_cursor(page.items.back());

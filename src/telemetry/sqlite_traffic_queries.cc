@@ -2,12 +2,12 @@
 #include <utility>
 
 #include "telemetry/sqlite_reader.h"
+#include "telemetry/trace_json.h"
 
 namespace triage::telemetry {
 namespace {
 
 using sqlite::Statement;
-using sqlite::Step;
 
 // A scan's error: "<path>: <what>: <SQLite's message>", for a command line.
 Error scan_error(const std::string& path, const std::string& what, sqlite::Connection& db) {
@@ -63,8 +63,8 @@ Result<void> SqliteStoreReader::scan_requests(
     return make_error(ErrorCode::kInvalidRequest,
                       path_ + " is not a Triage request store: " + read_.last_error());
   }
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  Result<void> consumer;  // on_row's first error ends the scan and is returned
+  const bool read_all = s.for_each_row([&] {
     StoredRequest r;
     r.request_id = s.text(0);
     r.ts_ms = s.i64(1);
@@ -81,9 +81,11 @@ Result<void> SqliteStoreReader::scan_requests(
     r.flags_json = s.text(12);
     r.spans_json = s.text(13);
     r.messages_json = s.opt_text(14);
-    if (auto done = on_row(std::move(r)); !done) return done;
-  }
-  if (rc != Step::kDone) return scan_error(path_, "cannot read requests", read_);
+    consumer = on_row(std::move(r));
+    return consumer.ok();
+  });
+  if (!consumer) return consumer;
+  if (!read_all) return scan_error(path_, "cannot read requests", read_);
   return {};
 }
 
@@ -91,9 +93,16 @@ Result<void> SqliteStoreReader::scan_traffic(
     const std::function<Result<void>(TrafficRow&&)>& on_row) {
   // The span JSON is parsed here, once per row, by SQLite's JSON functions. The tier of a
   // request without an answer is its last model call's; the first call's is what the router
-  // picked before any escalation; a router deciding in shadow leaves a route span
-  // "shadow decision: MODEL (...)" (routes/shadow.cc) naming the model it would have picked.
+  // picked before any escalation; a router deciding in shadow leaves a route span whose typed
+  // key "shadow_decision" (core::Span::shadow_decision, routes/shadow_route.cc) names the model
+  // it would have picked. Legacy path: stores written before that key existed only have the
+  // display detail "shadow decision: MODEL (...)", whose first word after the prefix is read
+  // when no span of the request has the key. Each subquery parses the spans only when a
+  // substring test says the request has what it looks for (keys and that prefix are never
+  // escaped inside the JSON text).
   std::lock_guard lk(read_mu_);
+  const std::string shadow_key = std::string("\"") + std::string(kShadowDecisionSpanKey) + "\":";
+  const std::string shadow_path = "$." + std::string(kShadowDecisionSpanKey);
   Statement s(read_,
               "SELECT COALESCE(category, ''), "
               "COALESCE(tier, (SELECT json_extract(value, '$.tier') FROM json_each(spans) "
@@ -103,17 +112,25 @@ Result<void> SqliteStoreReader::scan_traffic(
               "instr(spans, '\"kind\":\"route\"') > 0, "
               "COALESCE((SELECT json_extract(value, '$.tier') FROM json_each(spans) "
               "  WHERE json_extract(value, '$.kind') = 'model_call' LIMIT 1), ''), "
-              "COALESCE((SELECT substr(d, 18, instr(substr(d, 18) || ' ', ' ') - 1) FROM "
-              "  (SELECT json_extract(value, '$.detail') AS d FROM json_each(spans) "
-              "   WHERE json_extract(value, '$.kind') = 'route' "
-              "   AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)), '') "
+              "COALESCE("
+              "  CASE WHEN instr(spans, ?1) > 0 THEN (SELECT json_extract(value, ?2) "
+              "    FROM json_each(spans) WHERE json_extract(value, '$.kind') = 'route' "
+              "    AND json_type(value, ?2) = 'text' LIMIT 1) END, "
+              // Legacy path (stores written before the typed key): parse the display detail.
+              "  CASE WHEN instr(spans, 'shadow decision: ') > 0 THEN "
+              "    (SELECT substr(d, 18, instr(substr(d, 18) || ' ', ' ') - 1) FROM "
+              "    (SELECT json_extract(value, '$.detail') AS d FROM json_each(spans) "
+              "     WHERE json_extract(value, '$.kind') = 'route' "
+              "     AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)) END, "
+              "  '') "
               "FROM requests");
   if (!s.ok()) {
     return make_error(ErrorCode::kInvalidRequest,
                       "--store: not a Triage request store: " + read_.last_error());
   }
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  s.bind(1, shadow_key).bind(2, shadow_path);
+  Result<void> consumer;  // on_row's first error ends the scan and is returned
+  const bool read_all = s.for_each_row([&] {
     TrafficRow r;
     r.category = s.text(0);
     r.tier = s.text(1);
@@ -127,9 +144,11 @@ Result<void> SqliteStoreReader::scan_traffic(
     r.routed = s.i64(9) != 0;
     r.first_call_tier = s.text(10);
     r.shadow_target = s.text(11);
-    if (auto done = on_row(std::move(r)); !done) return done;
-  }
-  if (rc != Step::kDone) {
+    consumer = on_row(std::move(r));
+    return consumer.ok();
+  });
+  if (!consumer) return consumer;
+  if (!read_all) {
     return make_error(ErrorCode::kInvalidRequest,
                       "--store: not a Triage request store: " + read_.last_error());
   }
@@ -146,12 +165,11 @@ Result<std::vector<TierTotals>> SqliteStoreReader::tier_totals() {
                       path_ + " is not a Triage request store: " + read_.last_error());
   }
   std::vector<TierTotals> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.i64(1), s.real(2), static_cast<int64_t>(s.real(3)),
                    static_cast<int64_t>(s.real(4)), s.i64(5), s.i64(6)});
-  }
-  if (rc != Step::kDone) return scan_error(path_, "cannot read requests", read_);
+  });
+  if (!read_all) return scan_error(path_, "cannot read requests", read_);
   return out;
 }
 
@@ -164,12 +182,11 @@ Result<std::vector<LabeledRequest>> SqliteStoreReader::latest_labels(const std::
   }
   s.bind_or_null(1, category);
   std::vector<LabeledRequest> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_text(6),
                    s.text(7)});
-  }
-  if (rc != Step::kDone) return scan_error(path_, "cannot read labels", read_);
+  });
+  if (!read_all) return scan_error(path_, "cannot read labels", read_);
   return out;
 }
 
@@ -183,11 +200,10 @@ Result<std::vector<FeedbackOnlyRequest>> SqliteStoreReader::latest_unlabeled_fee
   }
   s.bind_or_null(1, category);
   std::vector<FeedbackOnlyRequest> out;
-  Step rc;
-  while ((rc = s.step()) == Step::kRow) {
+  const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.real(1), s.text(2), s.opt_text(3), s.text(4)});
-  }
-  if (rc != Step::kDone) return scan_error(path_, "cannot read feedback", read_);
+  });
+  if (!read_all) return scan_error(path_, "cannot read feedback", read_);
   return out;
 }
 

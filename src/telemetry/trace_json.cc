@@ -123,6 +123,7 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     optional_string("breaker", s.breaker);
     optional_string("deployment", s.deployment);
     optional_string("shed", s.shed);
+    optional_string(kShadowDecisionSpanKey, s.shadow_decision);  // docs/store.md
     if (s.cascade) {  // only a cascade's route span (docs/store.md)
       out += ",\"";
       out += kCascadeSpanKey;

@@ -17,6 +17,9 @@ std::string_view span_kind_name(core::SpanKind kind);
 // The key of a cascade route span's typed record (core::Span::cascade) in the span JSON:
 // "cascade":{"step":1,"route":"large","outcome":"accepted"}.
 inline constexpr std::string_view kCascadeSpanKey = "cascade";
+// The key of a decide-only shadow candidate's typed choice (core::Span::shadow_decision) in the
+// span JSON: "shadow_decision":"MODEL".
+inline constexpr std::string_view kShadowDecisionSpanKey = "shadow_decision";
 // "accepted" | "final_checks_failed" | "failed" | "cancelled"
 std::string_view cascade_outcome_name(core::CascadeOutcome outcome);
 // The inverse; nullopt for a name this build does not know.
@@ -28,8 +31,9 @@ std::string flags_json(const std::vector<core::ReviewFlag>& flags);
 // [{"kind":"model_call","name":...,"detail":...,"tier":...,"start_us":0,"duration_us":0,
 //   "queue_us":0,"ttfb_us":0,"tokens_in":0,"tokens_out":0,"tokens_estimated":false,
 //   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace,
-//   except "grade" (a number), present only when Span::grade is set, and "cascade" (an
-//   object, kCascadeSpanKey), present only when Span::cascade is set.
+//   except "grade" (a number), present only when Span::grade is set, "cascade" (an object,
+//   kCascadeSpanKey), present only when Span::cascade is set, and "shadow_decision" (a string,
+//   kShadowDecisionSpanKey), present only when Span::shadow_decision is not empty.
 std::string spans_json(const std::vector<core::Span>& spans);
 
 // Appends `s` as a JSON string literal (quotes included), JsonStringMode::kVerbatim: bytes

@@ -52,8 +52,10 @@ struct TrafficRow {
   int64_t ts_ms = 0;
   bool routed = false;          // the request has a route span (a routing decision)
   std::string first_call_tier;  // the first model call's tier: what the router picked first
-  // The model a router deciding in shadow would have picked (the first route span whose
-  // detail is "shadow decision: MODEL ..."); empty when none.
+  // The model a router deciding in shadow would have picked: the first route span's typed
+  // "shadow_decision" (core::Span::shadow_decision), or, in stores written before that key,
+  // the MODEL of the first route span whose detail is "shadow decision: MODEL ..."; empty
+  // when none.
   std::string shadow_target;
 };
 

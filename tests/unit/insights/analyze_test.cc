@@ -343,8 +343,11 @@ TEST(AnalyzeStoreTest, AggregatesTheRequestStore) {
 
 // The documented first week: pass-through to one large model with a router deciding in shadow
 // only. The reasoning class must come from the shadow decision, not from the model that served.
-TEST(AnalyzeStoreTest, ShadowDecisionsSetTheReasoningClass) {
-  const std::string path = temp_path("shadow_store.db");
+// `legacy`: the route spans as builds before core::Span::shadow_decision wrote them (display
+// detail only); otherwise as routes/shadow_route.cc writes them now, with a detail that does
+// not name the model, so only the typed field can give it.
+void expect_shadow_decisions_set_the_reasoning_class(bool legacy) {
+  const std::string path = temp_path(legacy ? "shadow_legacy_store.db" : "shadow_store.db");
   const std::string cfg_path = temp_path("shadow.yaml");
   std::filesystem::remove(path);
   {
@@ -355,10 +358,16 @@ TEST(AnalyzeStoreTest, ShadowDecisionsSetTheReasoningClass) {
     telemetry::SqliteStore store({path, 1000, 64, 10});
     for (int i = 0; i < 10; ++i) {
       auto t = store_trace(i, "faq", false, "large", true);  // served by the large model
+      const std::string picked = i < 7 ? "cheap" : "big";
       core::Span shadow;
       shadow.kind = core::SpanKind::kRoute;
       shadow.name = "router";
-      shadow.detail = std::string("shadow decision: ") + (i < 7 ? "cheap" : "big") + " (p=0.1)";
+      if (legacy) {
+        shadow.detail = "shadow decision: " + picked + " (p=0.1)";
+      } else {
+        shadow.detail = "display text for people (p=0.1)";
+        shadow.shadow_decision = picked;
+      }
       t->spans.insert(t->spans.begin(), shadow);
       store.consume(t);
     }
@@ -375,6 +384,15 @@ TEST(AnalyzeStoreTest, ShadowDecisionsSetTheReasoningClass) {
   EXPECT_EQ(faq->by_reasoning.at("complex"), 3);  // and 3 to `big`
   std::filesystem::remove(path);
   std::filesystem::remove(cfg_path);
+}
+
+TEST(AnalyzeStoreTest, ShadowDecisionsSetTheReasoningClass) {
+  expect_shadow_decisions_set_the_reasoning_class(/*legacy=*/false);
+}
+
+// Stores written before the typed field existed are still read (from the display detail).
+TEST(AnalyzeStoreTest, LegacyShadowDecisionTextSetsTheReasoningClass) {
+  expect_shadow_decisions_set_the_reasoning_class(/*legacy=*/true);
 }
 
 }  // namespace

@@ -308,7 +308,10 @@ TEST(ShadowRoute, DecideOnlyRecordsTheDecisionWithoutAModelCall) {
   for (const core::Span& s : run.trace.spans) {
     if (s.kind == core::SpanKind::kRoute && s.name == "router") {
       EXPECT_EQ(s.detail, "shadow decision: large (hard)");
+      EXPECT_EQ(s.shadow_decision, "large");
       found = true;
+    } else {
+      EXPECT_EQ(s.shadow_decision, "") << s.name;
     }
   }
   EXPECT_TRUE(found);
@@ -319,6 +322,7 @@ TEST(ShadowRoute, DecideOnlyRecordsTheDecisionWithoutAModelCall) {
   start(ioc, h.route("sh"), request("hello", "req_2"), easy, nullptr);
   ASSERT_FALSE(easy.trace.spans.empty());
   EXPECT_EQ(easy.trace.spans.front().detail, "shadow decision: small (default)");
+  EXPECT_EQ(easy.trace.spans.front().shadow_decision, "small");
 }
 
 TEST(ShadowRoute, DecideOnlyNeedsDeciders) {

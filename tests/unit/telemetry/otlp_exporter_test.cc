@@ -153,6 +153,7 @@ TEST(OtlpExporter, SpanTreeIdsAttributesAndTimestamps) {
   failed.error_message = "upstream said no";
   failed.spans[1].ok = false;
   failed.spans[1].error = "upstream_error";
+  failed.spans[0].shadow_decision = "small";  // as a decide-only shadow candidate's span
   exporter.consume(ptr(traced(1)));
   exporter.consume(ptr(failed));
 
@@ -218,6 +219,8 @@ TEST(OtlpExporter, SpanTreeIdsAttributesAndTimestamps) {
   EXPECT_EQ(route.at("name").as_string(), "route auto");
   EXPECT_EQ(route.at("kind").as_int64(), 1);  // INTERNAL
   EXPECT_EQ(str_attr(route, "triage.decision"), "classify/1");
+  EXPECT_EQ(attribute(route, "triage.shadow_decision"), nullptr);
+  EXPECT_EQ(str_attr(spans[5], "triage.shadow_decision"), "small");
 
   const json::object& call = spans[2];
   EXPECT_EQ(call.at("name").as_string(), "chat large");

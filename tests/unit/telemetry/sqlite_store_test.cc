@@ -377,6 +377,22 @@ TEST(TraceJson, CascadeRecordIsATypedKey) {
   EXPECT_FALSE(parse_cascade_outcome("skipped").has_value());
 }
 
+// A decide-only shadow's route span carries the model it would have picked as a typed key; no
+// other span has the key.
+TEST(TraceJson, ShadowDecisionIsATypedKey) {
+  core::Span route;
+  route.kind = core::SpanKind::kRoute;
+  route.name = "router";
+  route.detail = "shadow decision: cheap (weak, p=0.210, t=0.500)";
+  route.shadow_decision = "cheap";
+  core::Span call;
+  call.name = "big";
+  const boost::json::value v = boost::json::parse(spans_json({route, call}));
+  EXPECT_EQ(std::string(v.at(0).at(kShadowDecisionSpanKey).as_string()), "cheap");
+  EXPECT_EQ(std::string(v.at(0).at("detail").as_string()), route.detail);  // kept for people
+  EXPECT_FALSE(v.at(1).as_object().contains(kShadowDecisionSpanKey));
+}
+
 // Throughput of the writer thread, printed, not asserted. Run with
 //   unit_telemetry --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
 // "legacy indexes": the same with the two indexes schema v3 dropped (requests_status and the
