@@ -166,13 +166,17 @@ AccessControl::WorstCase AccessControl::worst_case(
 
 namespace {
 
-// A bound on the prompt tokens of one call: its messages as sent (a token is at least one byte),
-// the text too when a route rewrote it (templates), plus framing per message.
+// A bound on the prompt tokens of one call (a token is at least one byte): each message's text
+// plus framing; a message whose content is not plain text (parts, tool calls) counts as sent,
+// serialised. Plain-text messages, the common case, cost no serialisation.
 int64_t prompt_bound(const core::ChatRequest& req) {
   int64_t bytes = 0;
   for (const core::Message& m : req.messages) {
-    const auto raw = static_cast<int64_t>(m.raw.is_null() ? 0 : boost::json::serialize(m.raw).size());
-    bytes += std::max(raw, static_cast<int64_t>(m.text.size())) + 16;
+    const boost::json::object* raw = m.raw.if_object();
+    const bool plain = raw == nullptr || (raw->size() <= 2 && raw->contains("role") &&
+                                          (!raw->contains("content") || raw->at("content").is_string()));
+    const auto sent = static_cast<int64_t>(plain ? 0 : boost::json::serialize(m.raw).size());
+    bytes += std::max(sent, static_cast<int64_t>(m.text.size())) + 16;
   }
   return bytes;
 }
