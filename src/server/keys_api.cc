@@ -170,6 +170,7 @@ void KeysApi::restore_spend() {
   // Budgets are per UTC day and month: what the keys spent before a restart still counts.
   // Rows the previous process had not written yet (its last store flush interval, when it was
   // killed) are the only spend this cannot see. Requests-per-minute windows start empty.
+  if (access_.keys().size() == 0) return;  // no key to hold to a budget: skip the month's scan
   const int64_t now = unix_time_ms();
   auto spent = reader_->key_spend(control::utc_day_start_ms(now), control::utc_month_start_ms(now));
   if (!spent) {
