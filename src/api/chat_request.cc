@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "api/json_read.h"
+
 namespace triage::api {
 namespace json = boost::json;
 
@@ -14,28 +16,6 @@ namespace {
 
 constexpr std::string_view kRoles[] = {"system",    "developer", "user",
                                        "assistant", "tool",      "function"};
-
-// Human form of a JSON kind, the way OpenAI words type errors.
-std::string_view kind_phrase(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-      return "an integer";
-    case json::kind::double_:
-      return "a decimal";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
 
 std::string number_text(const json::value& v) {
   char buf[32];
@@ -50,19 +30,15 @@ std::string number_text(const json::value& v) {
   return std::string(buf, r.ptr);
 }
 
-Error invalid(std::string message, std::string param) {
-  return make_error(ErrorCode::kInvalidRequest, std::move(message), {}, std::move(param));
-}
-
 Error missing(std::string param) {
   std::string msg = "Missing required parameter: '" + param + "'.";
-  return invalid(std::move(msg), std::move(param));
+  return invalid_field(std::move(msg), std::move(param));
 }
 
 Error wrong_type(std::string param, std::string_view expected, const json::value& got) {
   std::string msg = "Invalid type for '" + param + "': expected " + std::string(expected) +
-                    ", but got " + std::string(kind_phrase(got)) + " instead.";
-  return invalid(std::move(msg), std::move(param));
+                    ", but got " + std::string(json_kind_phrase(got)) + " instead.";
+  return invalid_field(std::move(msg), std::move(param));
 }
 
 std::string index_path(std::string_view base, size_t i) {
@@ -84,13 +60,13 @@ Result<std::optional<int64_t>> positive_int(const json::object& o, std::string_v
   const json::value* v = optional_field(o, key);
   if (v == nullptr) return std::optional<int64_t>();
   if (v->is_uint64()) {  // only produced above INT64_MAX
-    return invalid("Invalid '" + std::string(key) + "': integer above maximum value.",
+    return invalid_field("Invalid '" + std::string(key) + "': integer above maximum value.",
                    std::string(key));
   }
   if (!v->is_int64()) return wrong_type(std::string(key), "an integer", *v);
   int64_t n = v->get_int64();
   if (n < 1) {
-    return invalid("Invalid '" + std::string(key) +
+    return invalid_field("Invalid '" + std::string(key) +
                        "': integer below minimum value. Expected a value >= 1, but got " +
                        std::to_string(n) + " instead.",
                    std::string(key));
@@ -106,13 +82,13 @@ Result<std::optional<double>> bounded_number(const json::object& o, std::string_
   if (!v->is_number()) return wrong_type(std::string(key), "a number", *v);
   double d = v->to_number<double>();
   if (d < lo) {
-    return invalid("Invalid '" + std::string(key) +
+    return invalid_field("Invalid '" + std::string(key) +
                        "': decimal below minimum value. Expected a value >= 0, but got " +
                        number_text(*v) + " instead.",
                    std::string(key));
   }
   if (d > hi) {
-    return invalid("Invalid '" + std::string(key) +
+    return invalid_field("Invalid '" + std::string(key) +
                        "': decimal above maximum value. Expected a value <= " +
                        std::string(hi_text) + ", but got " + number_text(*v) + " instead.",
                    std::string(key));
@@ -125,7 +101,7 @@ std::optional<Error> parse_content_parts(const json::array& parts, size_t msg_in
                                          std::string& text) {
   auto base = [&] { return index_path("messages", msg_index) + ".content"; };
   if (parts.empty()) {
-    return invalid("Invalid '" + base() +
+    return invalid_field("Invalid '" + base() +
                        "': empty array. Expected an array with minimum length 1, but got an "
                        "empty array instead.",
                    base());
@@ -166,7 +142,7 @@ std::optional<Error> parse_message(const json::value& v, size_t i, core::Message
   bool known = false;
   for (std::string_view k : kRoles) known = known || k == r;
   if (!known) {
-    return invalid("Invalid value: '" + std::string(r) +
+    return invalid_field("Invalid value: '" + std::string(r) +
                        "'. Supported values are: 'system', 'developer', 'user', 'assistant', "
                        "'tool', and 'function'.",
                    path("role"));
@@ -209,7 +185,7 @@ Error parse_error(std::string_view body, size_t offset, const boost::system::err
   std::string msg = "We could not parse the JSON body of your request: ";
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     msg += "the body is empty. Send a JSON object.";
-    return invalid(std::move(msg), {});
+    return invalid_field(std::move(msg), {});
   }
   if (offset > body.size()) offset = body.size();
   size_t line = 1;
@@ -223,7 +199,7 @@ Error parse_error(std::string_view body, size_t offset, const boost::system::err
   msg += ec.message();
   msg += " at line " + std::to_string(line) + ", column " +
          std::to_string(offset - line_start + 1) + " (offset " + std::to_string(offset) + ").";
-  return invalid(std::move(msg), {});
+  return invalid_field(std::move(msg), {});
 }
 
 // True when `v` holds a number beyond the double range (Boost.JSON reads 1e999 as infinity,
@@ -272,13 +248,13 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
   if (ec) return parse_error(body, consumed, ec);
   json::value root = parser.release();
   if (!root.is_object()) {
-    return invalid("Invalid request body: expected a JSON object, but got " +
-                       std::string(kind_phrase(root)) + " instead.",
+    return invalid_field("Invalid request body: expected a JSON object, but got " +
+                       std::string(json_kind_phrase(root)) + " instead.",
                    {});
   }
 
   if (std::string where; find_non_finite(root, where)) {
-    return invalid("Invalid number in '" + where +
+    return invalid_field("Invalid number in '" + where +
                        "': it is too large to represent (beyond about 1.8e308).",
                    where);
   }
@@ -291,7 +267,7 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
   if (model == nullptr || model->is_null()) return missing("model");
   if (!model->is_string()) return wrong_type("model", "a string", *model);
   if (model->get_string().empty()) {
-    return invalid("Invalid 'model': empty string. Expected a model or route name.", "model");
+    return invalid_field("Invalid 'model': empty string. Expected a model or route name.", "model");
   }
   req.model.assign(model->get_string().data(), model->get_string().size());
 
@@ -300,7 +276,7 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
   if (!messages->is_array()) return wrong_type("messages", "an array", *messages);
   const json::array& arr = messages->get_array();
   if (arr.empty()) {
-    return invalid(
+    return invalid_field(
         "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
         "empty array instead.",
         "messages");
@@ -317,7 +293,7 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
   if (const json::value* so = optional_field(o, "stream_options")) {
     if (!so->is_object()) return wrong_type("stream_options", "an object", *so);
     if (!req.stream) {
-      return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      return invalid_field("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                      "stream_options");
     }
     if (const json::value* iu = optional_field(so->get_object(), "include_usage")) {
@@ -342,12 +318,12 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
   if (const json::value* n = optional_field(o, "n")) {
     if (!n->is_int64() && !n->is_uint64()) return wrong_type("n", "an integer", *n);
     if (n->is_int64() && n->get_int64() < 1) {
-      return invalid("Invalid 'n': integer below minimum value. Expected a value >= 1, but got " +
+      return invalid_field("Invalid 'n': integer below minimum value. Expected a value >= 1, but got " +
                          number_text(*n) + " instead.",
                      "n");
     }
     if (n->is_uint64() || n->get_int64() > 1) {
-      return invalid("n > 1 is not supported by Triage yet; send one request per choice.", "n");
+      return invalid_field("n > 1 is not supported by Triage yet; send one request per choice.", "n");
     }
   }
 
@@ -357,7 +333,7 @@ Result<core::ChatRequest> parse_chat_request(std::string_view body) {
     } else if (stop->is_array()) {
       const json::array& sa = stop->get_array();
       if (sa.size() > 4) {
-        return invalid(
+        return invalid_field(
             "Invalid 'stop': array too long. Expected an array with maximum length 4, "
             "but got an array with length " +
                 std::to_string(sa.size()) + " instead.",

@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 
+#include "api/json_read.h"
 #include "api/messages.h"
 
 namespace triage::api::messages {
@@ -10,38 +11,13 @@ namespace json = boost::json;
 
 namespace {
 
-Error invalid(std::string message, std::string param) {
-  return make_error(ErrorCode::kInvalidRequest, std::move(message), {}, std::move(param));
-}
-
-std::string_view kind_phrase(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-      return "an integer";
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
 Error wrong_type(const std::string& path, std::string_view expected, const json::value& got) {
-  return invalid(path + ": expected " + std::string(expected) + ", got " +
-                     std::string(kind_phrase(got)),
+  return invalid_field(path + ": expected " + std::string(expected) + ", got " +
+                     std::string(json_kind_phrase(got)),
                  path);
 }
 
-Error missing(const std::string& path) { return invalid(path + ": field required", path); }
+Error missing(const std::string& path) { return invalid_field(path + ": field required", path); }
 
 const json::value* field(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -86,7 +62,7 @@ Result<std::string> tool_result_text(const json::value* content, const std::stri
     auto type = string_field(*b, "type", path);
     if (!type) return std::move(type).error();
     if (*type != "text") {
-      return invalid(path + ": a '" + std::string(*type) +
+      return invalid_field(path + ": a '" + std::string(*type) +
                          "' block inside tool_result cannot be translated for an OpenAI-shaped "
                          "model; send the tool's output as text",
                      path + ".type");
@@ -118,7 +94,7 @@ Result<json::object> image_part(const json::object& b, const std::string& path) 
     if (!u) return std::move(u).error();
     url = std::string(*u);
   } else {
-    return invalid(path + ".source.type: '" + std::string(*type) +
+    return invalid_field(path + ".source.type: '" + std::string(*type) +
                        "' images cannot be translated; use 'base64' or 'url'",
                    path + ".source.type");
   }
@@ -154,7 +130,7 @@ std::optional<Error> translate_user(const json::array& blocks, const std::string
       out.messages.push_back(
           json::object{{"role", "tool"}, {"tool_call_id", *id}, {"content", *result}});
     } else {
-      return invalid(path + ".type: '" + std::string(*type) +
+      return invalid_field(path + ".type: '" + std::string(*type) +
                          "' blocks are not supported by Triage's /v1/messages; use text, image, "
                          "tool_use or tool_result",
                      path + ".type");
@@ -200,7 +176,7 @@ std::optional<Error> translate_assistant(const json::array& blocks, const std::s
     } else if (*type == "thinking" || *type == "redacted_thinking") {
       continue;  // earlier reasoning: OpenAI-shaped models take none back
     } else {
-      return invalid(path + ".type: '" + std::string(*type) +
+      return invalid_field(path + ".type: '" + std::string(*type) +
                          "' blocks are not supported in assistant turns; use text or tool_use",
                      path + ".type");
     }
@@ -223,7 +199,7 @@ std::optional<Error> translate_message(const json::value& v, std::size_t i, Tran
   auto role = string_field(*o, "role", base);
   if (!role) return std::move(role).error();
   if (*role != "user" && *role != "assistant") {
-    return invalid(base + ".role: expected 'user' or 'assistant', got '" + std::string(*role) +
+    return invalid_field(base + ".role: expected 'user' or 'assistant', got '" + std::string(*role) +
                        "' (a system prompt goes in the top-level 'system' field)",
                    base + ".role");
   }
@@ -251,7 +227,7 @@ Result<std::string> system_text(const json::value& v) {
     if (b == nullptr) return wrong_type(path, "an object", blocks[i]);
     auto type = string_field(*b, "type", path);
     if (!type) return std::move(type).error();
-    if (*type != "text") return invalid(path + ".type: expected 'text'", path + ".type");
+    if (*type != "text") return invalid_field(path + ".type: expected 'text'", path + ".type");
     auto t = string_field(*b, "text", path);
     if (!t) return std::move(t).error();
     append_text(text, *t);
@@ -269,7 +245,7 @@ Result<json::array> translate_tools(const json::value& v) {
     if (t == nullptr) return wrong_type(path, "an object", in[i]);
     if (const json::value* type = field(*t, "type");
         type != nullptr && !(type->is_string() && type->get_string() == "custom")) {
-      return invalid(path + ".type: server tools ('" +
+      return invalid_field(path + ".type: server tools ('" +
                          (type->is_string() ? std::string(type->get_string()) : std::string()) +
                          "') are not supported by Triage; declare client tools with name, "
                          "description and input_schema",
@@ -307,7 +283,7 @@ std::optional<Error> translate_tool_choice(const json::value& v, json::object& b
     body["tool_choice"] =
         json::object{{"type", "function"}, {"function", json::object{{"name", *name}}}};
   } else {
-    return invalid("tool_choice.type: expected one of 'auto', 'any', 'tool', 'none'",
+    return invalid_field("tool_choice.type: expected one of 'auto', 'any', 'tool', 'none'",
                    "tool_choice.type");
   }
   if (const json::value* d = field(o, "disable_parallel_tool_use"); d != nullptr && d->is_bool()) {
@@ -322,7 +298,7 @@ Result<std::optional<double>> bounded(const json::object& o, std::string_view ke
   if (!v->is_number()) return wrong_type(std::string(key), "a number", *v);
   const double d = v->to_number<double>();
   if (!(d >= 0.0 && d <= hi)) {
-    return invalid(std::string(key) + ": must be between 0 and " + (hi == 1.0 ? "1" : "2"),
+    return invalid_field(std::string(key) + ": must be between 0 and " + (hi == 1.0 ? "1" : "2"),
                    std::string(key));
   }
   return std::optional<double>(d);
@@ -339,13 +315,13 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   opts.max_depth = 64;
   json::value root = json::parse(body, ec, {}, opts);
   if (ec) {
-    return invalid("the request body is not valid JSON (" + ec.message() + ")", {});
+    return invalid_field("the request body is not valid JSON (" + ec.message() + ")", {});
   }
-  if (!root.is_object()) return invalid("the request body must be a JSON object", {});
+  if (!root.is_object()) return invalid_field("the request body must be a JSON object", {});
   const json::object& o = root.get_object();
   for (std::string_view key : kRefused) {
     if (field(o, key) != nullptr) {
-      return invalid(std::string(key) + ": not supported by Triage's /v1/messages (the request "
+      return invalid_field(std::string(key) + ": not supported by Triage's /v1/messages (the request "
                                         "may be served by any provider); remove it",
                      std::string(key));
     }
@@ -356,14 +332,14 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   const json::value* model = field(o, "model");
   if (model == nullptr) return missing("model");
   if (!model->is_string()) return wrong_type("model", "a string", *model);
-  if (model->get_string().empty()) return invalid("model: must not be empty", "model");
+  if (model->get_string().empty()) return invalid_field("model: must not be empty", "model");
   req.model = std::string(model->get_string());
   out["model"] = req.model;
 
   const json::value* max_tokens = field(o, "max_tokens");
   if (max_tokens == nullptr) return missing("max_tokens");
   if (!max_tokens->is_int64()) return wrong_type("max_tokens", "an integer", *max_tokens);
-  if (max_tokens->get_int64() < 1) return invalid("max_tokens: must be at least 1", "max_tokens");
+  if (max_tokens->get_int64() < 1) return invalid_field("max_tokens: must be at least 1", "max_tokens");
   req.max_tokens = max_tokens->get_int64();
   out["max_tokens"] = *req.max_tokens;
 
@@ -377,7 +353,7 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   if (messages == nullptr) return missing("messages");
   if (!messages->is_array()) return wrong_type("messages", "an array", *messages);
   if (messages->get_array().empty()) {
-    return invalid("messages: at least one message is required", "messages");
+    return invalid_field("messages: at least one message is required", "messages");
   }
   for (std::size_t i = 0; i < messages->get_array().size(); ++i) {
     if (auto err = translate_message(messages->get_array()[i], i, turns)) return std::move(*err);
