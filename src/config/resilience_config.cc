@@ -34,17 +34,18 @@ void parse_resilience(MapReader r, Resilience& out) {
 std::vector<Deployment> parse_deployments(const Field& f) {
   std::vector<Deployment> out;
   if (!f.present()) return out;
-  if (!f.node().IsSequence()) f.fail("expected a list of deployments ({endpoint, api_key_env, region})");
+  if (!f.node().IsSequence()) f.fail("expected a list of deployments ({endpoint, api_key_env, region, max_concurrency})");
   std::set<std::string> seen;
   for (const Field& item : f.items()) {
     MapReader r = item.map();
-    r.only({"endpoint", "api_key_env", "region"});
+    r.only({"endpoint", "api_key_env", "region", "max_concurrency"});
     Deployment d;
     d.line = item.line();
     d.endpoint = r["endpoint"].as<std::string>();
     while (!d.endpoint.empty() && d.endpoint.back() == '/') d.endpoint.pop_back();
     d.api_key_env = r["api_key_env"].get<std::string>("");
     d.region = r["region"].get<std::string>("");
+    d.max_concurrency = r["max_concurrency"].get<int64_t>(0, Range::at_least(0));
     if (!seen.insert(d.endpoint + "|" + d.api_key_env).second)
       item.fail("duplicate deployment (same endpoint and api_key_env)");
     out.push_back(std::move(d));

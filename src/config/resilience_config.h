@@ -34,6 +34,9 @@ struct Deployment {
   std::string endpoint;
   std::string api_key_env;
   std::string region;
+  // Calls in flight to this deployment at most (its own quota, say); 0: only the model's
+  // max_concurrency bounds it. Calls past it go to another deployment or wait (max_queue_ms).
+  int64_t max_concurrency = 0;
   int line = 0;
 };
 

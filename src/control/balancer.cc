@@ -81,7 +81,7 @@ double Balancer::cost(const Deployment& d, int64_t now, double best_latency) con
   return latency * load;
 }
 
-std::variant<Balancer::Call, AllOpen> Balancer::pick(std::optional<std::size_t> avoid) {
+std::variant<Balancer::Call, AllOpen> Balancer::pick(DeploymentSet avoid) {
   std::array<std::size_t, kMaxDeployments> candidates;
   std::size_t n = 0;
   for (std::size_t i = 0; i < deployments_.size(); ++i) {
@@ -105,7 +105,10 @@ std::variant<Balancer::Call, AllOpen> Balancer::pick(std::optional<std::size_t> 
       std::array<std::size_t, kMaxDeployments> pool;
       std::size_t n_pool = 0;
       for (std::size_t s = 0; s < n; ++s) {
-        if (!avoid || candidates[s] != *avoid || n == 1) pool[n_pool++] = s;
+        if (!avoid.contains(candidates[s])) pool[n_pool++] = s;
+      }
+      if (n_pool == 0) {
+        for (std::size_t s = 0; s < n; ++s) pool[n_pool++] = s;
       }
       if (n_pool == 1) {
         chosen_slot = pool[0];

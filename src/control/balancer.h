@@ -56,6 +56,22 @@ struct AllOpen {
 };
 Error all_open_error(const AllOpen& all_open);
 
+// A set of a model's deployments by index (< Balancer::kMaxDeployments).
+class DeploymentSet {
+ public:
+  static DeploymentSet of(std::size_t index) {
+    DeploymentSet s;
+    s.add(index);
+    return s;
+  }
+  void add(std::size_t index) { bits_ |= uint64_t{1} << index; }
+  bool contains(std::size_t index) const { return (bits_ >> index) & 1u; }
+  bool empty() const { return bits_ == 0; }
+
+ private:
+  uint64_t bits_ = 0;
+};
+
 class Balancer {
  public:
   static constexpr std::size_t kMaxDeployments = 64;
@@ -98,9 +114,10 @@ class Balancer {
     int64_t start_ms_;
   };
 
-  // Picks a deployment and counts the call in flight. `avoid` (e.g. the deployment that just
-  // failed, for a retry) is not picked unless it is the only one that can be.
-  std::variant<Call, AllOpen> pick(std::optional<std::size_t> avoid = std::nullopt);
+  // Picks a deployment and counts the call in flight. Deployments in `avoid` (the one that just
+  // failed, for a retry; ones at their concurrency limit) are not picked while another one
+  // whose circuit allows a call is left.
+  std::variant<Call, AllOpen> pick(DeploymentSet avoid = {});
 
   struct DeploymentStats {
     std::string name;

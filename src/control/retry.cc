@@ -21,6 +21,8 @@ std::string_view no_retry_reason_name(NoRetryReason reason) {
       return "deadline";
     case NoRetryReason::kBudgetExhausted:
       return "budget_exhausted";
+    case NoRetryReason::kNoCapacity:
+      return "no_capacity";
   }
   return "unknown";
 }

@@ -39,10 +39,11 @@ enum class NoRetryReason {
   kAttemptsExhausted,
   kRetryAfterTooLong,  // the upstream asked for a longer wait than max_retry_after_ms
   kDeadline,           // the wait plus an attempt would not finish before the deadline
-  kBudgetExhausted,    // the model's retry budget is spent
+  kBudgetExhausted,    // the failed deployment's retry budget is spent
+  kNoCapacity,         // no deployment freed a concurrency slot for the retry in time
 };
 // "not_retryable" | "stream_started" | "attempts_exhausted" | "retry_after_too_long" |
-// "deadline" | "budget_exhausted" ("" for kNone)
+// "deadline" | "budget_exhausted" | "no_capacity" ("" for kNone)
 std::string_view no_retry_reason_name(NoRetryReason reason);
 
 struct RetryDecision {

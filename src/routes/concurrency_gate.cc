@@ -42,6 +42,12 @@ asio::awaitable<bool> ConcurrencyGate::acquire(SteadyTime deadline) {
   co_return false;
 }
 
+bool ConcurrencyGate::full() const {
+  if (limit_ <= 0) return false;
+  std::lock_guard lock(mu_);
+  return in_use_ >= limit_ || !queue_.empty();
+}
+
 void ConcurrencyGate::release() {
   if (limit_ <= 0) return;
   std::shared_ptr<Waiter> next;

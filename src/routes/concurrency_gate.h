@@ -20,6 +20,9 @@ class ConcurrencyGate {
   // Waits for a slot until `deadline`; true when a slot was taken (call release() later).
   boost::asio::awaitable<bool> acquire(SteadyTime deadline);
   void release();
+  int64_t limit() const { return limit_; }
+  // True when a new caller would have to wait (every slot taken, or others already waiting).
+  bool full() const;
   int64_t in_use() const;
   int64_t waiting() const;
 
@@ -38,8 +41,11 @@ class GateSlot {
   explicit GateSlot(ConcurrencyGate* gate) : gate_(gate) {}
   GateSlot(GateSlot&& o) noexcept : gate_(o.gate_) { o.gate_ = nullptr; }
   GateSlot& operator=(GateSlot&&) = delete;
-  ~GateSlot() {
+  ~GateSlot() { reset(); }
+  // Gives the slot back now (before a retry's backoff, say).
+  void reset() {
     if (gate_) gate_->release();
+    gate_ = nullptr;
   }
 
  private:

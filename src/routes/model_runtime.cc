@@ -92,8 +92,14 @@ ModelRuntime::ModelRuntime(const config::Model& model, std::vector<ModelDeployme
     : model_(model),
       deployments_(std::move(deployments)),
       retry_options_(retry_options(model.resilience.retries)),
-      budget_(budget_options(model.resilience.retries), wall_clock()),
       gate_(model.max_concurrency) {
+  // Deployments built from the model's `deployments:` list (in order) have their own limits.
+  const bool configured = model.deployments.size() == deployments_.size();
+  for (std::size_t i = 0; i < deployments_.size(); ++i) {
+    const int64_t limit = configured ? model.deployments[i].max_concurrency : 0;
+    limits_.push_back(std::make_unique<DeploymentLimits>(
+        limit, budget_options(model.resilience.retries), wall_clock()));
+  }
   std::vector<std::string> names;
   for (const ModelDeployment& d : deployments_) names.push_back(d.name);
   balancer_ = std::make_unique<control::Balancer>(
@@ -159,7 +165,13 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::ChatReq
   span.queue_us = micros_between(t0, t1);
   ctx.trace.queue_us += span.queue_us;
 
-  Result<core::Completion> result = co_await call_upstream(req, ctx, sink, span);
+  bool no_slot = false;
+  Result<core::Completion> result =
+      co_await call_upstream(req, ctx, sink, span, queue_deadline, no_slot);
+  if (no_slot) {
+    auto shed_result = co_await shed(req, ctx, sink, std::move(span), t0);
+    co_return shed_result;
+  }
   if (!result) {
     span.ok = false;
     span.error = std::string(error_code_name(result.error().code));
@@ -209,9 +221,10 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::shed(const core::ChatReq
                                                              core::Span span, SteadyTime t0) {
   span.ok = false;
   span.error = std::string(error_code_name(ErrorCode::kUnavailable));
+  const int64_t counted_us = span.queue_us;  // the model gate's wait, when a deployment shed it
   span.queue_us = micros_between(t0, SteadyClock::now());
   span.duration_us = span.queue_us;
-  ctx.trace.queue_us += span.queue_us;
+  ctx.trace.queue_us += span.queue_us - counted_us;
   // An overflow chain that comes back to a model already shed in this request ends here.
   bool looped = false;
   for (const core::Span& s : ctx.trace.spans) {
@@ -231,31 +244,63 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::shed(const core::ChatReq
     auto answer = co_await overflow_->call(req, ctx, sink);
     co_return answer;
   }
+  std::string limits = "concurrency limit " + std::to_string(model_.max_concurrency);
+  for (std::size_t i = 0; i < limits_.size(); ++i) {
+    if (limits_[i]->gate.limit() > 0)
+      limits += ", deployment '" + deployments_[i].name + "' " + std::to_string(limits_[i]->gate.limit());
+  }
   Error e = make_error(ErrorCode::kUnavailable,
                        "model '" + model_.name +
                            "' is at its concurrency limit and no slot freed up in time; retry after 1 s",
-                       "concurrency limit " + std::to_string(model_.max_concurrency) +
-                           ", queue wait limit " + std::to_string(model_.max_queue_ms) + " ms");
+                       limits + ", queue wait limit " + std::to_string(model_.max_queue_ms) + " ms");
   e.retry_after_s = 1;
   co_return e;
+}
+
+control::DeploymentSet ModelRuntime::busy_or(std::optional<std::size_t> failed) const {
+  control::DeploymentSet out;
+  if (failed) out.add(*failed);
+  for (std::size_t i = 0; i < limits_.size(); ++i) {
+    if (limits_[i]->gate.full()) out.add(i);
+  }
+  return out;
 }
 
 // Attempts on the model's deployments until one answers, the failure is not retryable, or the
 // retry policy (attempts, deadline, budget) says no. Records attempts, breaker state and the
 // deployment on `span`; upstream time on the trace.
 asio::awaitable<Result<core::Completion>> ModelRuntime::call_upstream(
-    const core::ChatRequest& req, ExecContext& ctx, core::StreamSink* sink, core::Span& span) {
+    const core::ChatRequest& req, ExecContext& ctx, core::StreamSink* sink, core::Span& span,
+    SteadyTime queue_deadline, bool& no_slot) {
   int retries_done = 0;
   std::optional<std::size_t> avoid;
+  std::optional<Error> last_error;  // the failure a retry is for
   for (;;) {
-    auto picked = balancer_->pick(avoid);
+    auto picked = balancer_->pick(busy_or(avoid));
     if (auto* all_open = std::get_if<control::AllOpen>(&picked)) {
       span.breaker = "open";
       co_return control::all_open_error(*all_open);
     }
     control::Balancer::Call call = std::move(std::get<control::Balancer::Call>(picked));
+    DeploymentLimits& limits = *limits_[call.index()];
+    // Every deployment can be at its own limit: wait for this one's slot like for the model's.
+    const SteadyTime wait_from = SteadyClock::now();
+    const bool slot_taken = co_await limits.gate.acquire(queue_deadline);
+    const int64_t waited_us = micros_between(wait_from, SteadyClock::now());
+    span.queue_us += waited_us;
+    ctx.trace.queue_us += waited_us;
+    if (!slot_taken) {
+      call.neutral();
+      if (!last_error) {
+        no_slot = true;
+        co_return make_error(ErrorCode::kUnavailable, "no deployment slot");
+      }
+      span.no_retry = std::string(control::no_retry_reason_name(control::NoRetryReason::kNoCapacity));
+      co_return *last_error;
+    }
+    GateSlot deployment_slot(&limits.gate);
     if (call.probe()) span.breaker = "half_open";
-    if (retries_done == 0) budget_.record_call();
+    if (retries_done == 0) limits.budget.record_call();
     providers::ModelClient& client = *deployments_[call.index()].client;
     span.detail = std::string(client.name());
     if (deployments_.size() > 1) span.deployment = call.deployment();
@@ -308,7 +353,7 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::call_upstream(
     const auto expected = static_cast<int64_t>(balancer_->latency_ms(call.index()));
     const control::RetryDecision decision =
         control::decide_retry(retry_options_, failure, retries_done, steady_ms(now),
-                              steady_ms(ctx.deadline), expected, random_source(), &budget_);
+                              steady_ms(ctx.deadline), expected, random_source(), &limits.budget);
     if (!decision.retry) {
       span.no_retry = std::string(control::no_retry_reason_name(decision.reason));
       co_return error;
@@ -316,6 +361,8 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::call_upstream(
     span.retries.push_back(reason);
     avoid = call.index();
     ++retries_done;
+    last_error = std::move(error);
+    deployment_slot.reset();  // not held through the backoff
     asio::steady_timer backoff(co_await asio::this_coro::executor);
     backoff.expires_after(std::chrono::milliseconds(decision.delay_ms));
     co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));

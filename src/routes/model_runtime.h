@@ -1,6 +1,7 @@
 #pragma once
 // A catalog model at run time: its config, its deployments (a provider client each, balanced,
-// each behind a circuit breaker), its retry policy and budget, and its concurrency gate. Every
+// each with its own circuit breaker, retry budget and concurrency gate), its retry policy, and
+// the model's own concurrency gate (max_concurrency, over all deployments). Every
 // model call in Triage goes through ModelRuntime::call(), which is where queueing, load
 // shedding, retries, breakers, deadlines, cost and the model-call span are accounted, so routes
 // never repeat that bookkeeping (docs/resilience.md).
@@ -8,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +41,12 @@ class ModelRuntime {
 
   const config::Model& model() const { return model_; }
   providers::ModelClient& client() { return *deployments_.front().client; }  // the first one
-  const ConcurrencyGate& gate() const { return gate_; }
+  const ConcurrencyGate& gate() const { return gate_; }  // the model's, over all deployments
   const control::Balancer& balancer() const { return *balancer_; }
-  control::RetryBudget& retry_budget() { return budget_; }
+  // Deployment `i`'s own gate (config `deployments[i].max_concurrency`) and retry budget
+  // (retries after its failures, against its first attempts), i < balancer().size().
+  const ConcurrencyGate& deployment_gate(std::size_t i) const { return limits_[i]->gate; }
+  control::RetryBudget& retry_budget(std::size_t i) { return limits_[i]->budget; }
 
   // False when every deployment's circuit is open (a call would fail fast). Lock-free.
   bool available() const;
@@ -61,20 +66,35 @@ class ModelRuntime {
                                                         core::StreamSink* sink);
 
  private:
+  // Attempts on the deployments. Sets `no_slot` (and returns an error) when the first attempt
+  // found no deployment slot before `queue_deadline`: the caller sheds the call.
   boost::asio::awaitable<Result<core::Completion>> call_upstream(const core::ChatRequest& req,
                                                                  ExecContext& ctx,
                                                                  core::StreamSink* sink,
-                                                                 core::Span& span);
+                                                                 core::Span& span,
+                                                                 SteadyTime queue_deadline,
+                                                                 bool& no_slot);
+  // Deployments to leave out of a pick: `failed` (when set) and those at their own limit.
+  control::DeploymentSet busy_or(std::optional<std::size_t> failed) const;
   boost::asio::awaitable<Result<core::Completion>> shed(const core::ChatRequest& req,
                                                         ExecContext& ctx,
                                                         core::StreamSink* sink, core::Span span,
                                                         SteadyTime t0);
   void on_transition(const control::BreakerTransition& t);
 
+  // What each deployment holds besides its client and breaker.
+  struct DeploymentLimits {
+    DeploymentLimits(int64_t max_concurrency, const control::RetryBudgetOptions& budget,
+                     const WallClock& clock)
+        : gate(max_concurrency), budget(budget, clock) {}
+    ConcurrencyGate gate;
+    control::RetryBudget budget;
+  };
+
   const config::Model model_;
   std::vector<ModelDeployment> deployments_;
+  std::vector<std::unique_ptr<DeploymentLimits>> limits_;  // index-aligned with deployments_
   control::RetryOptions retry_options_;
-  control::RetryBudget budget_;
   std::mutex observer_mu_;
   BreakerObserver observer_;  // guarded by observer_mu_
   std::unique_ptr<control::Balancer> balancer_;

@@ -219,6 +219,9 @@ test('upstreams panel: the live circuits and retries agree with the API and /met
   assert.equal(good.deployments[0].state, 'closed');
   assert.equal(good.deployments[0].opens, 0);
   assert.equal(good.deployments[0].picks, TRAFFIC['up-a']);
+  // Retries are charged to the deployment that failed; the model's budget is their sum.
+  assert.deepEqual(fail.retry_budget, fail.deployments[0].retry_budget);
+  assert.equal(good.deployments[0].retry_budget.retries, 0);
   assert.ok(live.open_circuits >= 1);
   const metrics = await (await fetch(triage.origin + '/metrics')).text();
   const opened = metrics.split('\n').find((l) => l.startsWith('triage_circuit_transitions_total{')
@@ -233,6 +236,8 @@ test('upstreams panel: the live circuits and retries agree with the API and /met
     fail.deployments[0].state);
   assert.equal(Number(await row('up-fail').locator('[data-field=opens]').getAttribute('data-value')),
     fail.deployments[0].opens);
+  assert.equal(Number(await row('up-fail').locator('[data-field=retries]').getAttribute('data-value')),
+    fail.deployments[0].retry_budget.retries);
   assert.equal(await row('up-a').locator('[data-field=state]').textContent(), 'closed');
   assert.match(await page.locator('#upstreams-note').textContent(), /circuit\(s\) not closed/);
 });

@@ -97,6 +97,10 @@ def config(dir_, up, down):
             f"{{endpoint: \"{ep}\", region: live}}]")
         + m("narrow", "mode:slow-600", ", max_concurrency: 1, max_queue_ms: 50, overflow: ok")
         + m("narrow_503", "mode:slow-600", ", max_concurrency: 1, max_queue_ms: 50")
+        # Two deployments with one slot each (their own quotas), no bound on the model itself.
+        + m("pair", "mode:slow-600", f", max_queue_ms: 50, deployments: [{{endpoint: \"{ep}\", "
+            f"region: p1, max_concurrency: 1}}, {{endpoint: \"{ep.replace('127.0.0.1', 'localhost')}\", "
+            "region: p2, max_concurrency: 1}]")
         + "".join(m(f"rec{i}", f"mode:error-503,fail-first-1,id-rec{i}") for i in range(REPEAT))
         + "".join(m(f"ra{i}", f"mode:error-429,retry-after-1,fail-first-1,id-ra{i}")
                   for i in range(REPEAT))
@@ -282,6 +286,15 @@ def main():
         b = pool.submit(send, gw_port, "narrow_503")
         sent.append(("shed busy", a.result(), answer_from("narrow_503")))
         sent.append(("shed 503", b.result(), clear_error({503}, retry_after=True)))
+        # Per-deployment slots: two at once take one deployment each; a third finds both
+        # full and is shed after the 50 ms queue wait.
+        a = pool.submit(send, gw_port, "pair")
+        b = pool.submit(send, gw_port, "pair")
+        time.sleep(0.15)
+        c = pool.submit(send, gw_port, "pair")
+        sent.append(("deployment slots", a.result(), answer_from("pair")))
+        sent.append(("deployment slots", b.result(), answer_from("pair")))
+        sent.append(("deployments full", c.result(), clear_error({503}, retry_after=True)))
 
     # The client's deadline header bounds the call: slow-3000 answered 504 in ~0.3 s.
     run("client deadline", "slow", clear_error({504}, max_s=1.0),

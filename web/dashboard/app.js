@@ -292,8 +292,10 @@ async function loadUpstreams() {
       cell('retry_after_ms', d.retry_after_ms, d.retry_after_ms ? fmtMs(d.retry_after_ms) : '-');
       cell('latency_ms', d.latency_ms, fmtMs(d.latency_ms));
       cell('in_flight', d.in_flight, fmtInt(d.in_flight));
-      cell('retries', m.retry_budget.retries, `${fmtInt(m.retry_budget.retries)} of ${fmtInt(m.retry_budget.allowed)}`);
-      cell('waiting', m.gate.waiting, m.gate.limit ? `${m.gate.in_use}/${m.gate.limit} +${m.gate.waiting}` : '-');
+      cell('retries', d.retry_budget.retries, `${fmtInt(d.retry_budget.retries)} of ${fmtInt(d.retry_budget.allowed)}`);
+      // The deployment's own gate when it has one, else the model's (shared by its deployments).
+      const gate = d.gate.limit ? d.gate : m.gate;
+      cell('waiting', gate.waiting, gate.limit ? `${gate.in_use}/${gate.limit} +${gate.waiting}` : '-');
       tbody.append(tr);
     }
   }

@@ -17,7 +17,7 @@ models:
     retries: {max: 0}
     overflow: b
     deployments:
-      - {endpoint: "http://127.0.0.1:2/v1", region: eu}
+      - {endpoint: "http://127.0.0.1:2/v1", region: eu, max_concurrency: 16}
       - {endpoint: "http://127.0.0.1:3/v1/", api_key_env: KEY_US, region: us}
   - name: b
     provider: openai
@@ -40,6 +40,8 @@ TEST(ResilienceConfig, DefaultsBlockThenPerModelOverrides) {
   EXPECT_EQ(a.deployments[1].endpoint, "http://127.0.0.1:3/v1");
   EXPECT_EQ(a.deployments[1].api_key_env, "KEY_US");
   EXPECT_EQ(a.deployments[0].region, "eu");
+  EXPECT_EQ(a.deployments[0].max_concurrency, 16);
+  EXPECT_EQ(a.deployments[1].max_concurrency, 0);  // none of its own
   EXPECT_TRUE(b.deployments.empty());
 }
 
@@ -76,6 +78,9 @@ TEST(ResilienceConfig, ErrorsNameTheField) {
                "resilience.breaker.failure_rate");
   expect_error("models:\n  - {name: a, provider: openai, deployments: []}\n",
                "models[0].deployments");
+  expect_error("models:\n  - {name: a, provider: openai, deployments: "
+               "[{endpoint: 'http://x/v1', max_concurrency: -2}]}\n",
+               "models[0].deployments[0].max_concurrency");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -143,9 +144,20 @@ TEST_F(BalancerTest, AllOpenSaysSoWithRetryAfterAndWithoutTheInside) {
 
 TEST_F(BalancerTest, AvoidIsHonouredWhileAnotherDeploymentCanServe) {
   Balancer& b = make({"a", "b"});
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(picked(b.pick(0)).index(), 1u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(picked(b.pick(DeploymentSet::of(0))).index(), 1u);
   trip(b, 1);
-  EXPECT_EQ(picked(b.pick(0)).index(), 0u);
+  EXPECT_EQ(picked(b.pick(DeploymentSet::of(0))).index(), 0u);
+}
+
+TEST_F(BalancerTest, SeveralAvoidedDeploymentsLeaveTheRestAndAllAvoidedIsNoBar) {
+  Balancer& b = make({"a", "b", "c"});
+  DeploymentSet avoid = DeploymentSet::of(0);
+  avoid.add(2);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(picked(b.pick(avoid)).index(), 1u);
+  avoid.add(1);  // every deployment avoided: P2C among all of them again
+  std::set<std::size_t> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(picked(b.pick(avoid)).index());
+  EXPECT_EQ(seen.size(), 3u);
 }
 
 TEST_F(BalancerTest, AFailureCountsAsSlowNotFast) {
@@ -177,10 +189,10 @@ TEST_F(BalancerTest, ExplicitLatencyAndNeutralOutcomes) {
 
 TEST_F(BalancerTest, ASlowSpellIsForgivenAfterIdleTime) {
   Balancer& b = make({"a", "b"});
-  Balancer::Call ca = picked(b.pick(1));
+  Balancer::Call ca = picked(b.pick(DeploymentSet::of(1)));
   clock_.advance_ms(1'000);
   ca.succeeded();  // a: 1000 ms
-  Balancer::Call cb = picked(b.pick(0));
+  Balancer::Call cb = picked(b.pick(DeploymentSet::of(0)));
   clock_.advance_ms(100);
   cb.succeeded();  // b: 100 ms
   Balancer::Call h1 = picked(b.pick());

@@ -200,6 +200,168 @@ TEST(ModelRuntime, QueueWaitPastItsLimitIsUnavailable) {
   EXPECT_EQ(rt.gate().waiting(), 0);
 }
 
+// A deployment that always answers `status` (an upstream failure the retry policy sees).
+class FailingClient final : public providers::ModelClient {
+ public:
+  int status = 503;
+  int calls = 0;
+  std::string_view name() const override { return "failing/1"; }
+  asio::awaitable<Result<core::Completion>> complete(const core::ChatRequest&, SteadyTime,
+                                                     providers::CallStats& stats) override {
+    ++calls;
+    control::UpstreamFailure failure;
+    failure.kind = control::FailureKind::kHttpStatus;
+    failure.http_status = status;
+    stats.failure = failure;
+    co_return make_error(ErrorCode::kUpstreamError, "upstream answered " + std::to_string(status));
+  }
+  asio::awaitable<Result<core::Completion>> stream(const core::ChatRequest& req, SteadyTime d,
+                                                   providers::CallStats& stats,
+                                                   core::StreamSink&) override {
+    auto r = co_await complete(req, d, stats);
+    co_return r;
+  }
+};
+
+// Two deployments "a" and "b" of m1 with the given own limits (config `deployments:`).
+config::Model two_deployments(int64_t limit_a, int64_t limit_b, int64_t max_queue_ms = 5000) {
+  config::Model m = model_config(0, max_queue_ms);
+  m.deployments = {config::Deployment{"http://a", "", "a", limit_a},
+                   config::Deployment{"http://b", "", "b", limit_b}};
+  return m;
+}
+
+std::vector<ModelDeployment> deployments(std::unique_ptr<providers::ModelClient> a,
+                                         std::unique_ptr<providers::ModelClient> b) {
+  std::vector<ModelDeployment> out;
+  out.push_back(ModelDeployment{"a", std::move(a)});
+  out.push_back(ModelDeployment{"b", std::move(b)});
+  return out;
+}
+
+// Runs `n` calls at once; returns their results (in start order).
+std::vector<Result<core::Completion>> call_at_once(ModelRuntime& rt, int n,
+                                                   std::vector<core::Trace>& traces) {
+  asio::io_context ioc;
+  traces.assign(static_cast<std::size_t>(n), core::Trace{});
+  std::vector<std::optional<Result<core::Completion>>> out(static_cast<std::size_t>(n));
+  auto req = request("x");
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    asio::co_spawn(
+        ioc,
+        [&, i]() -> asio::awaitable<void> {
+          ExecContext ctx{traces[i], SteadyClock::now(), SteadyClock::now() + std::chrono::seconds(5)};
+          out[i].emplace(co_await rt.call(req, ctx, nullptr));
+        },
+        asio::detached);
+  }
+  ioc.run();
+  std::vector<Result<core::Completion>> results;
+  for (auto& r : out) results.push_back(std::move(*r));
+  return results;
+}
+
+TEST(ModelRuntime, ADeploymentAtItsOwnLimitLeavesTheCallsToAnother) {
+  auto a = std::make_unique<FakeClient>();
+  auto b = std::make_unique<FakeClient>();
+  a->delay = b->delay = std::chrono::milliseconds(50);
+  FakeClient* fake_a = a.get();
+  FakeClient* fake_b = b.get();
+  ModelRuntime rt(two_deployments(/*a=*/1, /*b=*/0), deployments(std::move(a), std::move(b)));
+  std::vector<core::Trace> traces;
+  const auto results = call_at_once(rt, 10, traces);
+  for (const auto& r : results) EXPECT_TRUE(r.ok());
+  EXPECT_EQ(fake_a->max_in_flight, 1);  // never past its own limit
+  EXPECT_EQ(fake_b->max_in_flight, 9);  // took the rest at once: nobody queued behind "a"
+  for (const auto& t : traces) EXPECT_LT(t.queue_us, 20'000);  // "a"'s calls take 50 ms
+  EXPECT_EQ(rt.deployment_gate(0).in_use(), 0);
+  EXPECT_EQ(rt.deployment_gate(0).limit(), 1);
+  EXPECT_EQ(rt.deployment_gate(1).limit(), 0);
+}
+
+TEST(ModelRuntime, WhenEveryDeploymentIsAtItsLimitCallsQueueThenAreShed) {
+  {  // room comes back within max_queue_ms: every call is answered, one per deployment at a time
+    auto a = std::make_unique<FakeClient>();
+    auto b = std::make_unique<FakeClient>();
+    a->delay = b->delay = std::chrono::milliseconds(20);
+    FakeClient* fake_a = a.get();
+    FakeClient* fake_b = b.get();
+    ModelRuntime rt(two_deployments(1, 1), deployments(std::move(a), std::move(b)));
+    std::vector<core::Trace> traces;
+    const auto results = call_at_once(rt, 6, traces);
+    for (const auto& r : results) EXPECT_TRUE(r.ok());
+    EXPECT_EQ(fake_a->max_in_flight, 1);
+    EXPECT_EQ(fake_b->max_in_flight, 1);
+    int queued = 0;
+    for (const auto& t : traces) queued += t.queue_us > 0 ? 1 : 0;
+    EXPECT_GE(queued, 4);
+  }
+  {  // it does not: the third call is shed with the usual 503 and the limits in the log detail
+    auto a = std::make_unique<FakeClient>();
+    auto b = std::make_unique<FakeClient>();
+    a->delay = b->delay = std::chrono::milliseconds(300);
+    ModelRuntime rt(two_deployments(1, 1, /*max_queue_ms=*/20),
+                    deployments(std::move(a), std::move(b)));
+    std::vector<core::Trace> traces;
+    const auto results = call_at_once(rt, 3, traces);
+    int ok = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        ++ok;
+        continue;
+      }
+      EXPECT_EQ(results[i].error().code, ErrorCode::kUnavailable);
+      EXPECT_EQ(results[i].error().retry_after_s, 1);
+      EXPECT_NE(results[i].error().message.find("concurrency limit"), std::string::npos);
+      EXPECT_NE(results[i].error().internal.find("deployment 'a' 1"), std::string::npos);
+      ASSERT_EQ(traces[i].spans.size(), 1u);
+      EXPECT_EQ(traces[i].spans[0].shed, "rejected");
+      EXPECT_GE(traces[i].spans[0].queue_us, 15'000);
+      EXPECT_EQ(traces[i].queue_us, traces[i].spans[0].queue_us);  // counted once
+    }
+    EXPECT_EQ(ok, 2);
+    EXPECT_EQ(rt.deployment_gate(0).waiting(), 0);
+    EXPECT_EQ(rt.deployment_gate(1).waiting(), 0);
+  }
+}
+
+TEST(ModelRuntime, ARetryIsChargedToTheBudgetOfTheDeploymentThatFailed) {
+  auto a = std::make_unique<FailingClient>();
+  auto b = std::make_unique<FakeClient>();
+  FailingClient* failing = a.get();
+  config::Model m = two_deployments(0, 0);
+  m.resilience.retries.max = 1;
+  m.resilience.retries.base_ms = 1;
+  m.resilience.retries.cap_ms = 1;
+  m.resilience.breaker.consecutive_failures = 0;  // keep "a" in play
+  m.resilience.breaker.failure_rate = 0;
+  b->delay = std::chrono::milliseconds(100);  // "b" fills up, so "a" keeps being picked
+  ModelRuntime rt(m, deployments(std::move(a), std::move(b)));
+  const int n = 40;
+  std::vector<core::Trace> traces;
+  const auto results = call_at_once(rt, n, traces);
+  int retried = 0;
+  int not_retried = 0;  // by the budget, or (as "a" looks ever slower) the deadline
+  int refused_by_budget = 0;
+  for (int i = 0; i < n; ++i) {
+    const core::Span& span = traces[static_cast<std::size_t>(i)].spans.back();
+    retried += span.retries.empty() ? 0 : 1;
+    not_retried += span.no_retry.empty() ? 0 : 1;
+    if (span.no_retry == "budget_exhausted") ++refused_by_budget;
+    EXPECT_EQ(results[static_cast<std::size_t>(i)].ok(), span.no_retry.empty());
+  }
+  const control::RetryBudget::Usage on_a = rt.retry_budget(0).usage();
+  const control::RetryBudget::Usage on_b = rt.retry_budget(1).usage();
+  ASSERT_GT(failing->calls, 0) << "the balancer never picked deployment a";
+  EXPECT_EQ(on_a.retries, retried);
+  EXPECT_EQ(on_b.retries, 0);  // b never failed: its budget is untouched
+  EXPECT_EQ(on_a.calls + on_b.calls, n);
+  EXPECT_LE(on_a.retries, on_a.allowed);
+  EXPECT_EQ(failing->calls, on_a.calls);  // "a" only ever took first attempts
+  EXPECT_EQ(not_retried, on_a.calls - on_a.retries);
+  EXPECT_GT(refused_by_budget, 0) << "a's budget was never spent: the test shows nothing";
+}
+
 TEST(RouteTable, BuildsModelsAndModelRoutesAndRefusesBadOnes) {
   config::Config cfg = config::parse_config(R"(
 models:
