@@ -31,8 +31,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   model.provider = "anthropic";
   const triage::providers::AnthropicOptions options;  // the defaults: version, max_tokens
   for (const bool stream : {false, true}) {
-    const std::string a = triage::providers::anthropic::build_request_body(*r, model, options, stream);
-    check_json_object(a);
+    // What the Messages API cannot take is refused with a 400; anything else is a JSON object.
+    const auto a = triage::providers::anthropic::build_request_body(*r, model, options, stream);
+    if (a) {
+      check_json_object(*a);
+    } else {
+      FUZZ_CHECK(a.error().code == triage::ErrorCode::kInvalidRequest);
+    }
     const std::string o = triage::providers::openai::build_request_body(*r, "upstream-model", stream);
     check_json_object(o);
   }

@@ -65,6 +65,19 @@ void append_usage(std::string& out, const core::Usage& u) {
   out += '}';
 }
 
+// "stop_reason":R,"stop_sequence":S: stop_sequence (and S) when the upstream said which of the
+// client's stop sequences ended the answer, else mapped from finish_reason with S null.
+void append_stop(std::string& out, const core::Completion& c) {
+  out += R"("stop_reason":)";
+  if (c.stop_sequence.empty()) {
+    append_string(out, stop_reason(c.finish_reason));
+    out += R"(,"stop_sequence":null)";
+    return;
+  }
+  out += R"("stop_sequence","stop_sequence":)";
+  append_string(out, c.stop_sequence);
+}
+
 // A tool call's `arguments` text as the tool_use block's `input` object ({} when not JSON).
 void append_input(std::string& out, std::string_view arguments) {
   json::error_code ec;
@@ -134,9 +147,9 @@ class MessagesStreamRenderer final : public StreamRenderer {
 
   void end(const core::Completion& c, const TriageInfo& triage, std::string& out) override {
     stop_block(out);
-    std::string data = R"({"type":"message_delta","delta":{"stop_reason":)";
-    append_string(data, stop_reason(c.finish_reason));
-    data += R"(,"stop_sequence":null},"usage":)";
+    std::string data = R"({"type":"message_delta","delta":{)";
+    append_stop(data, c);
+    data += R"(},"usage":)";
     append_usage(data, c.usage);
     data += R"(,"triage":)";
     append_triage_object(data, triage);
@@ -240,9 +253,9 @@ std::string serialize_message(const ResponseInfo& info, const core::Completion& 
       out += '}';
     }
   }
-  out += R"(],"stop_reason":)";
-  append_string(out, stop_reason(c.finish_reason));
-  out += R"(,"stop_sequence":null,"usage":)";
+  out += "],";
+  append_stop(out, c);
+  out += R"(,"usage":)";
   append_usage(out, c.usage);
   out += R"(,"triage":)";
   append_triage_object(out, info.triage);

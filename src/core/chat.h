@@ -62,6 +62,7 @@ struct Usage {
 struct Completion {
   std::string content;
   std::string finish_reason = "stop";  // stop | length | tool_calls | content_filter
+  std::string stop_sequence;  // the client's stop sequence that ended it, when the upstream says
   Usage usage;
   boost::json::value tool_calls;  // null unless the model called tools (OpenAI shape)
   std::string model;              // catalog model that produced this answer

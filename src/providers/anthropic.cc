@@ -27,78 +27,10 @@ void read_usage(const json::object& u, core::Usage& usage, bool has_input) {
   usage.estimated = false;
 }
 
-struct Turn {
-  std::string_view role;  // "user" | "assistant"
-  std::string text;
-};
-
 }  // namespace
 
 std::string_view finish_reason(std::string_view stop_reason) {
   return api::messages::finish_reason(stop_reason);
-}
-
-std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
-                               const AnthropicOptions& options, bool stream) {
-  std::string system;
-  std::vector<Turn> turns;
-  turns.reserve(req.messages.size());
-  for (const core::Message& m : req.messages) {
-    if (m.role == "system" || m.role == "developer") {
-      if (!system.empty()) system.append("\n\n");
-      system.append(m.text);
-      continue;
-    }
-    if (m.text.empty()) continue;  // e.g. an assistant turn holding only tool_calls
-    std::string_view role = m.role == "assistant" ? "assistant" : "user";  // user, tool
-    if (!turns.empty() && turns.back().role == role) {
-      turns.back().text.append("\n\n").append(m.text);
-    } else {
-      turns.push_back({role, m.text});
-    }
-  }
-
-  std::string out;
-  out.reserve(256 + system.size() + [&] {
-    std::size_t n = 0;
-    for (const Turn& t : turns) n += t.text.size() + 32;
-    return n;
-  }());
-  out.append("{\"model\":");
-  append_json_string(out, model.upstream_model.empty() ? model.name : model.upstream_model);
-  out.append(",\"max_tokens\":");
-  out.append(std::to_string(req.max_tokens ? *req.max_tokens : options.default_max_tokens));
-  if (!system.empty()) {
-    out.append(",\"system\":");
-    append_json_string(out, system);
-  }
-  out.append(",\"messages\":[");
-  for (std::size_t i = 0; i < turns.size(); ++i) {
-    if (i) out.push_back(',');
-    out.append("{\"role\":\"").append(turns[i].role).append("\",\"content\":");
-    append_json_string(out, turns[i].text);
-    out.push_back('}');
-  }
-  out.push_back(']');
-  if (req.temperature) {
-    out.append(",\"temperature\":");
-    append_json(out, json::value(*req.temperature));
-  }
-  if (req.top_p) {
-    out.append(",\"top_p\":");
-    append_json(out, json::value(*req.top_p));
-  }
-  if (!req.stop.empty()) {
-    out.append(",\"stop_sequences\":[");
-    for (std::size_t i = 0; i < req.stop.size(); ++i) {
-      if (i) out.push_back(',');
-      append_json_string(out, req.stop[i]);
-    }
-    out.push_back(']');
-  }
-  if (stream) out.append(",\"stream\":true");
-  out.push_back('}');
-  return out;
 }
 
 Result<core::Completion> parse_response(std::string_view body, std::string_view model,
@@ -139,6 +71,7 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
   }
   if (!tool_calls.empty()) c.tool_calls = std::move(tool_calls);
   c.finish_reason = std::string(finish_reason(json_string_field(*o, "stop_reason")));
+  c.stop_sequence = std::string(json_string_field(*o, "stop_sequence"));
   if (const json::object* u = json_object_field(*o, "usage")) {
     read_usage(*u, c.usage, true);
     reported_usage = true;
@@ -161,16 +94,35 @@ Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
 
   if (type == "content_block_delta") {
     const json::object* delta = json_object_field(*o, "delta");
-    if (delta && json_string_field(*delta, "type") == "text_delta") {
+    const std::string_view delta_type = delta ? json_string_field(*delta, "type") : "";
+    if (delta_type == "text_delta") {
       step.delta.content = json_string_field(*delta, "text");
       if (!step.delta.content.empty()) {
         out_.content.append(step.delta.content);
-        if (!sent_role_) {
-          step.delta.role = "assistant";
-          sent_role_ = true;
-        }
         step.has_delta = true;
       }
+    } else if (delta_type == "input_json_delta") {
+      const std::string_view part = json_string_field(*delta, "partial_json");
+      const int64_t index = json_token_field(*o, "index");
+      if (!part.empty() && tool_calls_.count(index) != 0) {
+        tool_call_delta(tool_calls_[index], json::object{{"arguments", part}}, step);
+      }
+    }
+  } else if (type == "content_block_start") {
+    const json::object* block = json_object_field(*o, "content_block");
+    if (block && json_string_field(*block, "type") == "tool_use") {
+      const std::size_t call = tool_calls_.size();
+      tool_calls_[json_token_field(*o, "index")] = call;
+      json::object start{{"index", call},
+                         {"id", json_string_field(*block, "id")},
+                         {"type", "function"},
+                         {"function", json::object{{"name", json_string_field(*block, "name")},
+                                                   {"arguments", ""}}}};
+      if (!out_.tool_calls.is_array()) out_.tool_calls = json::array();
+      out_.tool_calls.get_array().push_back(start);
+      tool_delta_ = json::array{std::move(start)};
+      step.delta.tool_calls = &tool_delta_;
+      step.has_delta = true;
     }
   } else if (type == "message_start") {
     if (const json::object* msg = json_object_field(*o, "message")) {
@@ -185,6 +137,7 @@ Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
       if (auto reason = json_string_field(*delta, "stop_reason"); !reason.empty()) {
         out_.finish_reason = std::string(finish_reason(reason));
       }
+      out_.stop_sequence = std::string(json_string_field(*delta, "stop_sequence"));
     }
     if (const json::object* u = json_object_field(*o, "usage")) {
       // output_tokens here is cumulative; newer API versions may restate input counts too.
@@ -197,7 +150,21 @@ Result<StreamAssembler::Step> EventAssembler::on_event(std::string_view event,
     return make_error(ErrorCode::kUpstreamError,
                       "upstream failed mid-stream: " + upstream_error_text(data));
   }
+  if (step.has_delta && !sent_role_) {
+    step.delta.role = "assistant";
+    sent_role_ = true;
+  }
   return step;
+}
+
+void EventAssembler::tool_call_delta(std::size_t call, json::object function, Step& step) {
+  json::object& merged = out_.tool_calls.get_array()[call].get_object();
+  std::string args(merged["function"].get_object()["arguments"].get_string());
+  args.append(function["arguments"].get_string());
+  merged["function"].get_object()["arguments"] = args;
+  tool_delta_ = json::array{json::object{{"index", call}, {"function", std::move(function)}}};
+  step.delta.tool_calls = &tool_delta_;
+  step.has_delta = true;
 }
 
 }  // namespace anthropic
@@ -223,7 +190,9 @@ class AnthropicClient final : public ModelClient {
                                                             SteadyTime deadline,
                                                             CallStats& stats) override {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
-    std::string body = anthropic::build_request_body(req, model_, options_, false);
+    Result<std::string> built = anthropic::build_request_body(req, model_, options_, false);
+    if (!built) co_return std::move(built).error();
+    std::string body = std::move(built).value();
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);
     co_return co_await call_whole(t, req, std::move(body), until, stats,
@@ -234,7 +203,9 @@ class AnthropicClient final : public ModelClient {
                                                           SteadyTime deadline, CallStats& stats,
                                                           core::StreamSink& sink) override {
     if (key_missing_) co_return missing_key_error(model_.name, model_.api_key_env);
-    std::string body = anthropic::build_request_body(req, model_, options_, true);
+    Result<std::string> built = anthropic::build_request_body(req, model_, options_, true);
+    if (!built) co_return std::move(built).error();
+    std::string body = std::move(built).value();
     auto assembler = std::make_unique<anthropic::EventAssembler>(model_.name);
     const UpstreamTarget t = target();
     const SteadyTime until = clamp_deadline(deadline, model_.timeout_ms);

@@ -1,9 +1,15 @@
 #pragma once
 // The `anthropic` provider: the Messages API, translated to and from Triage's OpenAI-shaped
-// core types. Only text is translated: system/developer messages become the top-level
-// "system"; user, assistant and tool messages become text turns (consecutive same-role turns
-// merged). tool_use blocks in answers come back as OpenAI-shaped tool_calls.
+// core types. System/developer messages become the top-level "system"; user, assistant and
+// tool messages become turns (consecutive same-role messages merged): text, image parts as
+// image blocks (base64 data URLs or URLs), assistant tool_calls as tool_use blocks, tool
+// messages as tool_result blocks; function `tools` and `tool_choice` (with
+// `parallel_tool_calls: false`) are translated too. tool_use blocks in answers, whole or
+// streamed (input_json_delta), come back as OpenAI-shaped tool_calls, and a matched stop
+// sequence as Completion::stop_sequence.
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,8 +41,10 @@ ProviderType anthropic_provider();
 
 namespace anthropic {
 
-// The Messages API request body for `req` (pure).
-std::string build_request_body(const core::ChatRequest& req, const config::Model& model,
+// The Messages API request body for `req` (pure; anthropic_request.cc). kInvalidRequest
+// naming the message or tool for what the API cannot take (audio or file parts, non-function
+// tools, tool-call arguments that are not a JSON object).
+Result<std::string> build_request_body(const core::ChatRequest& req, const config::Model& model,
                                const AnthropicOptions& options, bool stream);
 
 // stop_reason -> OpenAI finish_reason (end_turn/stop_sequence -> stop, max_tokens -> length,
@@ -48,15 +56,22 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
                                         bool& reported_usage);
 
 // Turns Messages API stream events into deltas: message_start (usage), content_block_delta
-// text_delta (content), message_delta (stop reason, output tokens), message_stop (done),
-// ping (ignored), error (kUpstreamError). Unknown events are ignored.
+// text_delta (content), content_block_start tool_use and input_json_delta (OpenAI-shaped
+// delta.tool_calls, indexed by tool call), message_delta (stop reason and sequence, output
+// tokens), message_stop (done), ping (ignored), error (kUpstreamError). Unknown events are
+// ignored.
 class EventAssembler final : public JsonStreamAssembler {
  public:
   explicit EventAssembler(std::string_view model);
   Result<Step> on_event(std::string_view event, std::string_view data) override;
 
  private:
+  // Appends `function`'s arguments to tool call `call` and makes it the step's delta.
+  void tool_call_delta(std::size_t call, boost::json::object function, Step& step);
+
   bool sent_role_ = false;
+  std::map<int64_t, std::size_t> tool_calls_;  // content block index -> tool call index
+  boost::json::value tool_delta_;              // the current step's delta.tool_calls
 };
 
 }  // namespace anthropic

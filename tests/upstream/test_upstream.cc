@@ -15,10 +15,12 @@
 // the request asks for `logprobs: true`; default 999), retry-after-<s> (error answers carry
 // `Retry-After: <s>`), fail-first-<n> (the failure modes apply only to the first n requests
 // with this exact mode string; later ones answer normally: an upstream that recovers), id-<text>
-// (ignored: makes a mode string, and so its fail-first counter, unique), tool-call (OpenAI only:
-// when the request has `tools`, the answer calls the first one with arguments
-// {"text": <last user text>}, finish "tool_calls"; streamed as an id+name chunk, then the
-// arguments in two halves). Unknown modes answer 400 so a typo cannot
+// (ignored: makes a mode string, and so its fail-first counter, unique), tool-call (when the
+// request has `tools`, the answer calls the first one with arguments {"text": <last user
+// text>}, finish "tool_calls" / stop_reason "tool_use"; streamed as an id+name chunk (a tool_use
+// content_block_start), then the arguments in two halves (input_json_delta)), stop-<word> (the
+// answer ends before the first occurrence of <word>, Anthropic stop_reason "stop_sequence"
+// naming it). Unknown modes answer 400 so a typo cannot
 // pass. Logprobs (non-streaming OpenAI only): choices[0].logprobs.content has one entry per
 // answer word with logprob = ln(permille / 1000).
 //
@@ -158,6 +160,7 @@ struct Mode {
   int64_t slow_ms = 0;
   bool reset = false, garbage = false, no_usage = false, cut = false, stall = false;
   bool tool_call = false;
+  std::string stop_word;  // stop-<word>
   int64_t tokens = -1;
   int64_t chunk_delay_ms = 0;
   int64_t logprob_permille = 999;
@@ -189,6 +192,7 @@ Mode parse_mode(std::string_view spec) {
     else if (item == "cut") m.cut = true;
     else if (item == "stall") m.stall = true;
     else if (item == "tool-call") m.tool_call = true;
+    else if (item.rfind("stop-", 0) == 0 && item.size() > 5) m.stop_word = std::string(item.substr(5));
     else if (m.bad.empty()) m.bad = std::string(item);
   }
   return m;
@@ -210,6 +214,7 @@ struct ChatCall {
   std::string id;
   std::string tool_name;  // the first tool's name, when the request has tools
   std::string arguments;  // tool-call mode: the call's arguments (JSON text); empty otherwise
+  std::string stop_sequence;  // stop-<word> mode: the word that ended the answer
 };
 
 // Parses a chat body; returns an error message for bodies a real upstream would reject.
@@ -254,6 +259,8 @@ std::string parse_chat(std::string_view body, ChatCall& call) {
       if (auto* fn = t->if_contains("function"); fn && fn->is_object()) {
         if (auto* name = fn->get_object().if_contains("name"); name && name->is_string())
           call.tool_name = name->get_string();
+      } else if (auto* name = t->if_contains("name"); name && name->is_string()) {
+        call.tool_name = name->get_string();  // Anthropic's shape
       }
     }
   }
@@ -265,10 +272,16 @@ std::string parse_chat(std::string_view body, ChatCall& call) {
 
 // Builds the answer text per mode and max_tokens.
 void make_answer(const Mode& mode, ChatCall& call) {
-  if (mode.tool_call && call.api == Api::kOpenAI && !call.tool_name.empty()) {
+  if (mode.tool_call && !call.tool_name.empty()) {
     call.answer.clear();
-    call.finish = "tool_calls";
+    call.finish = call.api == Api::kOpenAI ? "tool_calls" : "tool_use";
     return;
+  }
+  if (!mode.stop_word.empty()) {
+    if (auto at = call.answer.find(mode.stop_word); at != std::string::npos) {
+      call.answer.resize(at);
+      call.stop_sequence = mode.stop_word;
+    }
   }
   call.arguments.clear();
   if (mode.tokens >= 0) {
@@ -285,7 +298,7 @@ void make_answer(const Mode& mode, ChatCall& call) {
     call.answer.resize(len);
     call.finish = call.api == Api::kOpenAI ? "length" : "max_tokens";
   } else if (call.api == Api::kAnthropic) {
-    call.finish = "end_turn";
+    call.finish = call.stop_sequence.empty() ? "end_turn" : "stop_sequence";
   }
 }
 
@@ -392,9 +405,22 @@ std::string openai_completion(const ChatCall& c, const Mode& mode) {
 std::string anthropic_message(const ChatCall& c, const Mode& mode) {
   std::string b = R"({"id":")" + c.id + R"(","type":"message","role":"assistant","model":)";
   append_json_string(b, c.model);
-  b += R"(,"content":[{"type":"text","text":)";
-  append_json_string(b, c.answer);
-  b += R"(}],"stop_reason":")" + c.finish + R"(","stop_sequence":null)";
+  b += R"(,"content":[)";
+  if (c.arguments.empty()) {
+    b += R"({"type":"text","text":)";
+    append_json_string(b, c.answer);
+    b += "}";
+  } else {
+    b += R"({"type":"tool_use","id":"toolu_test","name":)";
+    append_json_string(b, c.tool_name);
+    b += R"(,"input":)" + c.arguments + "}";
+  }
+  b += R"(],"stop_reason":")" + c.finish + R"(","stop_sequence":)";
+  if (c.stop_sequence.empty()) {
+    b += "null";
+  } else {
+    append_json_string(b, c.stop_sequence);
+  }
   if (!mode.no_usage) {
     b += R"(,"usage":{"input_tokens":)" + std::to_string(c.prompt_tokens) +
          R"(,"output_tokens":)" + std::to_string(count_words(c.answer)) + "}";
@@ -643,6 +669,27 @@ class Connection {
       co_await wait_for_peer_close();
       co_return false;
     }
+    if (!c.arguments.empty()) {  // tool-call mode: one tool_use block, arguments in two halves
+      std::string head = R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_test","name":)";
+      append_json_string(head, c.tool_name);
+      head += R"(,"input":{}}})";
+      if (!co_await next_chunk(mode, "content_block_start", std::move(head))) co_return false;
+      const std::size_t half = c.arguments.size() / 2;
+      const std::string parts[2] = {c.arguments.substr(0, half), c.arguments.substr(half)};
+      for (const std::string& part : parts) {
+        std::string d = R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":)";
+        append_json_string(d, part);
+        d += "}}";
+        if (!co_await next_chunk(mode, "content_block_delta", std::move(d))) co_return false;
+      }
+      if (!co_await next_chunk(mode, "content_block_stop", R"({"type":"content_block_stop","index":0})"))
+        co_return false;
+      std::string delta = R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":1}})";
+      if (!co_await next_chunk(mode, "message_delta", std::move(delta))) co_return false;
+      append_sse_chunk(out_, "message_stop", R"({"type":"message_stop"})");
+      out_ += "0\r\n\r\n";
+      co_return co_await write_out();
+    }
     if (!co_await next_chunk(mode, "content_block_start",
                              R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"))
       co_return false;
@@ -659,7 +706,13 @@ class Connection {
     if (!co_await next_chunk(mode, "content_block_stop", R"({"type":"content_block_stop","index":0})"))
       co_return false;
     std::string delta = R"({"type":"message_delta","delta":{"stop_reason":")" + c.finish +
-                        R"(","stop_sequence":null})";
+                        R"(","stop_sequence":)";
+    if (c.stop_sequence.empty()) {
+      delta += "null}";
+    } else {
+      append_json_string(delta, c.stop_sequence);
+      delta += "}";
+    }
     if (!mode.no_usage) delta += R"(,"usage":{"output_tokens":)" + std::to_string(words.size()) + "}";
     delta += "}";
     if (!co_await next_chunk(mode, "message_delta", delta)) co_return false;

@@ -178,6 +178,28 @@ std::vector<std::pair<std::string, json::object>> events(const std::string& sse)
   return out;
 }
 
+TEST(MessagesResponse, TheStopSequenceThatEndedTheAnswerIsNamed) {
+  core::Completion c;
+  c.content = "1, 2, 3";
+  json::object plain = json::parse(serialize_message(info(), c)).as_object();
+  EXPECT_EQ(plain.at("stop_reason"), "end_turn");
+  EXPECT_TRUE(plain.at("stop_sequence").is_null());
+  c.stop_sequence = "END";
+  json::object stopped = json::parse(serialize_message(info(), c)).as_object();
+  EXPECT_EQ(stopped.at("stop_reason"), "stop_sequence");
+  EXPECT_EQ(stopped.at("stop_sequence"), "END");
+
+  auto r = make_stream_renderer();
+  std::string out;
+  r->begin("req_00ab", 0, "up-ok", out);
+  r->end(c, TriageInfo{}, out);
+  const auto ev = events(out);
+  ASSERT_GE(ev.size(), 2u);
+  const json::value& delta = ev[ev.size() - 2].second.at("delta");
+  EXPECT_EQ(delta.at("stop_reason"), "stop_sequence");
+  EXPECT_EQ(delta.at("stop_sequence"), "END");
+}
+
 TEST(MessagesStream, TextThenToolCallEventSequence) {
   auto r = make_stream_renderer();
   std::string out;

@@ -37,7 +37,7 @@ TEST(AnthropicRequest, TranslatesSystemMergesTurnsAndOptions) {
   req.top_p = 0.9;
   req.stop = {"\n\nHuman:", "END"};
   req.max_tokens = 99;
-  json::value out = json::parse(anthropic::build_request_body(req, claude(), options(), true));
+  json::value out = json::parse(anthropic::build_request_body(req, claude(), options(), true).value());
   EXPECT_EQ(out.at("model"), "claude-3-5-haiku-latest");
   EXPECT_EQ(out.at("max_tokens"), 99);
   EXPECT_EQ(out.at("system"), "Be terse.\n\nNo emojis.");
@@ -56,12 +56,86 @@ TEST(AnthropicRequest, DefaultsMaxTokensAndOmitsAbsentFields) {
   req.messages = {msg("user", "q")};
   config::Model m = claude();
   m.upstream_model.clear();
-  json::object out = json::parse(anthropic::build_request_body(req, m, options(), false)).as_object();
+  json::object out =
+      json::parse(anthropic::build_request_body(req, m, options(), false).value()).as_object();
   EXPECT_EQ(out.at("model"), "claude");
   EXPECT_EQ(out.at("max_tokens"), 777);
   for (const char* absent : {"system", "temperature", "top_p", "stop_sequences", "stream"}) {
     EXPECT_FALSE(out.contains(absent)) << absent;
   }
+}
+
+// A message as the chat reader leaves it: the text, and the client's message as `raw`.
+core::Message raw_msg(std::string role, std::string text, const char* raw) {
+  return {std::move(role), std::move(text), json::parse(raw)};
+}
+
+TEST(AnthropicRequest, ToolsToolCallsToolResultsAndImagesBecomeBlocks) {
+  core::ChatRequest req;
+  req.messages = {
+      raw_msg("user", "What is in this picture, and the weather there?",
+              R"({"role":"user","content":[{"type":"text","text":"What is in this picture,"},)"
+              R"({"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0K"}},)"
+              R"({"type":"text","text":"and the weather there?"},)"
+              R"({"type":"image_url","image_url":{"url":"https://example.com/a.jpg"}}]})"),
+      raw_msg("assistant", "Checking.",
+              R"({"role":"assistant","content":"Checking.","tool_calls":[{"id":"call_1",)"
+              R"("type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]})"),
+      raw_msg("tool", "18C and sunny", R"({"role":"tool","tool_call_id":"call_1","content":"18C and sunny"})"),
+      raw_msg("user", "Thanks", R"({"role":"user","content":"Thanks"})")};
+  req.body = json::parse(
+                 R"({"tools":[{"type":"function","function":{"name":"weather","description":"Now",)"
+                 R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],)"
+                 R"("tool_choice":{"type":"function","function":{"name":"weather"}},)"
+                 R"("parallel_tool_calls":false})")
+                 .as_object();
+  auto body = anthropic::build_request_body(req, claude(), options(), false);
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  const json::value out = json::parse(*body);
+  EXPECT_EQ(json::serialize(out.at("messages")),
+            R"([{"role":"user","content":[{"type":"text","text":"What is in this picture,"},)"
+            R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0K"}},)"
+            R"({"type":"text","text":"and the weather there?"},)"
+            R"({"type":"image","source":{"type":"url","url":"https://example.com/a.jpg"}}]},)"
+            R"({"role":"assistant","content":[{"type":"text","text":"Checking."},)"
+            R"({"type":"tool_use","id":"call_1","name":"weather","input":{"city":"Paris"}}]},)"
+            R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"18C and sunny"},)"
+            R"({"type":"text","text":"Thanks"}]}])");
+  EXPECT_EQ(json::serialize(out.at("tools")),
+            R"([{"name":"weather","description":"Now","input_schema":{"type":"object",)"
+            R"("properties":{"city":{"type":"string"}}}}])");
+  EXPECT_EQ(json::serialize(out.at("tool_choice")),
+            R"({"type":"tool","name":"weather","disable_parallel_tool_use":true})");
+
+  req.body = json::parse(R"({"tool_choice":"required"})").as_object();
+  EXPECT_EQ(json::parse(anthropic::build_request_body(req, claude(), options(), false).value())
+                .at("tool_choice"),
+            json::parse(R"({"type":"any"})"));
+}
+
+TEST(AnthropicRequest, WhatTheMessagesApiCannotTakeIsA400NamingIt) {
+  const auto refused = [](std::vector<core::Message> messages, const char* body,
+                          const std::string& want) {
+    core::ChatRequest req;
+    req.messages = std::move(messages);
+    req.body = json::parse(body).as_object();
+    auto r = anthropic::build_request_body(req, claude(), options(), false);
+    ASSERT_FALSE(r.ok()) << "accepted: " << *r;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(r.error().message.find(want), std::string::npos) << r.error().message;
+  };
+  refused({raw_msg("user", "", R"({"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}},)"
+                               R"({"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]})")},
+          "{}", "messages[0]: a 'input_audio' content part cannot be sent to an Anthropic model");
+  refused({msg("user", "hi"),
+           raw_msg("assistant", "", R"({"role":"assistant","tool_calls":[{"id":"c","type":"function",)"
+                                    R"("function":{"name":"f","arguments":"[1,2]"}}]})")},
+          "{}", "messages[1]: a tool call whose arguments are not a JSON object");
+  refused({raw_msg("user", "", R"({"role":"user","content":[{"type":"image_url","image_url":)"
+                               R"({"url":"data:image/png,notbase64"}}]})")},
+          "{}", "not base64");
+  refused({msg("user", "hi")}, R"({"tools":[{"type":"web_search"}]})",
+          "tools[0]: only function tools");
 }
 
 TEST(AnthropicResponse, JoinsTextAndMapsUsage) {
@@ -160,6 +234,54 @@ TEST(AnthropicStream, RecordedSequence) {
   EXPECT_EQ(c.usage.cached_prompt_tokens, 5);
   EXPECT_EQ(c.usage.completion_tokens, 15);
   EXPECT_TRUE(a.reported_usage());
+}
+
+TEST(AnthropicResponse, AMatchedStopSequenceIsKept) {
+  bool reported;
+  auto c = anthropic::parse_response(
+      R"({"content":[{"type":"text","text":"1, 2, 3"}],"stop_reason":"stop_sequence",)"
+      R"("stop_sequence":"END"})",
+      "claude", reported);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->finish_reason, "stop");
+  EXPECT_EQ(c->stop_sequence, "END");
+}
+
+TEST(AnthropicStream, ToolUseBlocksStreamAsToolCallDeltas) {
+  anthropic::EventAssembler a("claude");
+  const std::vector<std::pair<std::string, std::string>> events = {
+      {"message_start", R"({"type":"message_start","message":{"model":"m","usage":{"input_tokens":9}}})"},
+      {"content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"On it."}})"},
+      {"content_block_stop", R"({"type":"content_block_stop","index":0})"},
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":)"
+                              R"({"type":"tool_use","id":"toolu_9","name":"weather","input":{}}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}})"},
+      {"content_block_stop", R"({"type":"content_block_stop","index":1})"},
+      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":12}})"},
+      {"message_stop", R"({"type":"message_stop"})"}};
+  std::vector<std::string> tool_deltas;
+  std::string roles;
+  for (const auto& [event, data] : events) {
+    auto step = a.on_event(event, data);
+    ASSERT_TRUE(step.ok()) << step.error().message;
+    if (!step->has_delta) continue;
+    roles.append(step->delta.role);
+    if (step->delta.tool_calls) tool_deltas.push_back(json::serialize(*step->delta.tool_calls));
+  }
+  EXPECT_EQ(roles, "assistant");  // once, on the first delta
+  EXPECT_EQ(tool_deltas,
+            (std::vector<std::string>{
+                R"([{"index":0,"id":"toolu_9","type":"function","function":{"name":"weather","arguments":""}}])",
+                R"([{"index":0,"function":{"arguments":"{\"city\":"}}])",
+                R"([{"index":0,"function":{"arguments":"\"Paris\"}"}}])"}));
+  const core::Completion& c = a.completion();
+  EXPECT_EQ(c.content, "On it.");
+  EXPECT_EQ(c.finish_reason, "tool_calls");
+  EXPECT_EQ(json::serialize(c.tool_calls),
+            R"([{"index":0,"id":"toolu_9","type":"function","function":{"name":"weather",)"
+            R"("arguments":"{\"city\":\"Paris\"}"}}])");
 }
 
 TEST(AnthropicStream, ErrorEvent) {
