@@ -6,6 +6,7 @@
 #include <exception>
 #include <optional>
 
+#include "cli/config_cmd.h"
 #include "cli/eval_cmd.h"
 #include "cli/export_cmd.h"
 #include "cli/insights_cmd.h"
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   cli::add_insights_commands(app, insights);
   cli::ExportCommands exports;
   cli::add_export_commands(app, exports);
+  cli::ConfigCommands configs;
+  cli::add_config_commands(app, configs);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
     if (!code) code = cli::run_eval_command(eval);
     if (!code) code = cli::run_insights_commands(insights);
     if (!code) code = cli::run_export_commands(exports);
+    if (!code) code = cli::run_config_commands(configs);
     return code.value_or(0);
   } catch (const triage::config::ConfigError& e) {
     std::fprintf(stderr, "triage: config error: %s\n", e.what());

@@ -53,12 +53,18 @@ std::string allocator_name() {
 
 int serve(const ServeCommands& c) {
   config::Config cfg = engine::load_config(c.config_path);
-  if (!c.listen.empty()) apply_listen(cfg, c.listen);
+  // The command line's overrides, applied to the file at start-up and at every reload.
   // Relative to the working directory, like every path given on the command line.
-  if (!c.store_path.empty()) cfg.store.path = std::filesystem::absolute(c.store_path).string();
+  const std::string store_path =
+      c.store_path.empty() ? std::string() : std::filesystem::absolute(c.store_path).string();
+  engine::ConfigAdjust adjust = [listen = c.listen, store_path](config::Config& cfg) {
+    if (!listen.empty()) apply_listen(cfg, listen);
+    if (!store_path.empty()) cfg.store.path = store_path;
+  };
+  adjust(cfg);
   spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
   spdlog::info("triage {}, allocator {}", TRIAGE_VERSION, allocator_name());
-  return server::serve(std::move(cfg));
+  return server::serve(std::move(cfg), std::move(adjust));
 }
 
 }  // namespace

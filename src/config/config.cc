@@ -580,6 +580,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   Config cfg;
   cfg.path = path;
   cfg.dir = config_dir(path);
+  cfg.text = yaml_text;
   MapReader top(root, "", file, 1);
   top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
             "reference_model", "auth", "resilience"});
@@ -609,6 +610,10 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
 }
 
 Config load_config(const std::string& path, const ProviderCatalog* providers) {
+  return parse_config(read_config_file(path), path, providers);
+}
+
+std::string read_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
@@ -619,7 +624,7 @@ Config load_config(const std::string& path, const ProviderCatalog* providers) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path, providers);
+  return text.str();
 }
 
 bool is_loopback_host(std::string_view host) {

@@ -195,6 +195,9 @@ class ProviderCatalog {
 struct Config {
   std::string path;  // the file it came from
   std::string dir;   // its directory; relative paths in the config resolve against it
+  // The file's bytes as parsed: what its version hashes (config/config_version.h) and what the
+  // config history stores. Never holds a secret: the file only names env vars and digests.
+  std::string text;
   ServerConfig server;
   StoreConfig store;
   ReviewConfig review;
@@ -222,6 +225,8 @@ struct Config {
 // checks them when the client is built (the same messages, later); a key of a model mapping that
 // is neither a common field nor its provider's block is still refused.
 Config load_config(const std::string& path, const ProviderCatalog* providers = nullptr);
+// The bytes of the config file at `path`. Throws ConfigError ("PATH: config file not found ...").
+std::string read_config_file(const std::string& path);
 Config parse_config(const std::string& yaml_text, const std::string& path,
                     const ProviderCatalog* providers = nullptr);
 

@@ -89,6 +89,10 @@ struct Trace {
   std::string provider;
   bool stream = false;
   ClientApi api = ClientApi::kChat;
+  // The sequence number of the config version that served the request (config/
+  // config_version.h); 0 when none (offline evaluation). A request keeps the version it
+  // started on to its end, streams included.
+  int64_t config_version = 0;
 
   int64_t tokens_in = 0;  // summed over every model call of the request
   int64_t tokens_out = 0;

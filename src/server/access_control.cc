@@ -70,11 +70,17 @@ AccessControl::AccessControl(const config::Config& cfg, const providers::EnvLook
     }
     admin_token_.emplace(token.value());
   }
-  std::vector<control::ApiKey> keys;
-  for (const config::ApiKeyConfig& k : auth.keys) keys.push_back(key_from_config(cfg, k, env));
-  if (auto r = keys_.replace_source(control::KeySource::kConfig, std::move(keys)); !r) {
+  if (auto r = keys_.replace_source(control::KeySource::kConfig, config_keys(cfg, env)); !r) {
     config::fail_at(cfg.path, auth.line, "auth.keys", r.error().message);
   }
+}
+
+std::vector<control::ApiKey> AccessControl::config_keys(const config::Config& cfg,
+                                                       const providers::EnvLookup& env) {
+  std::vector<control::ApiKey> keys;
+  if (!cfg.auth) return keys;
+  for (const config::ApiKeyConfig& k : cfg.auth->keys) keys.push_back(key_from_config(cfg, k, env));
+  return keys;
 }
 
 Result<std::shared_ptr<const control::ApiKey>> AccessControl::client_key(

@@ -39,6 +39,12 @@ class AccessControl {
   // ("FILE:LINE: auth.keys[i].secret_env: ...") when one is unset or unusable.
   AccessControl(const config::Config& cfg, const providers::EnvLookup& env);
 
+  // The client keys of `cfg`'s auth.keys (source config), their secrets read through `env`.
+  // Throws config::ConfigError at the key whose secret is unset or unusable. A reload builds
+  // them with its snapshot and installs them with keys().replace_source(kConfig, ...).
+  static std::vector<control::ApiKey> config_keys(const config::Config& cfg,
+                                                  const providers::EnvLookup& env);
+
   // True when the config has `auth:`: inference requests need a key.
   bool keys_required() const { return keys_required_; }
 

@@ -111,10 +111,10 @@ json::object range_json(const telemetry::TimeRange& r) {
 }  // namespace
 
 DashboardApi::DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
-                           const routes::RouteTable* routes, double slo_target, int threads)
+                           RoutesNow routes, double slo_target, int threads)
     : cfg_(cfg),
       store_(store),
-      routes_(routes),
+      routes_(std::move(routes)),
       slo_target_(slo_target),
       pool_(static_cast<size_t>(std::max(1, threads))) {
   auto reader = telemetry::open_store_reader(cfg, {}, "the dashboard API");
@@ -528,7 +528,10 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
                                     " (known: /v1/dashboard/summary, timeseries, models, funnel, "
                                     "confidence, upstreams)"));
     }
-    if (endpoint == "upstreams") return upstreams_reply(routes_, target);
+    // The route table (and so the config) serving now, kept alive for this call.
+    const std::shared_ptr<const routes::RouteTable> routes = routes_ ? routes_() : nullptr;
+    const config::Config& cfg = routes ? routes->config() : cfg_;
+    if (endpoint == "upstreams") return upstreams_reply(routes.get(), target);
     if (!db_) return error_reply(make_error(ErrorCode::kUnavailable, unavailable_why_));
     const Params params(target, *known);
     if (params.error) return *params.error;
@@ -538,11 +541,11 @@ AdminReply DashboardApi::dispatch(const AdminJob& job, int64_t now_ms) {
     // first (bounded wait, on this worker only).
     store_.flush(1000);
 
-    if (endpoint == "summary") return summary_reply(cfg_, *db_, range, now_ms);
+    if (endpoint == "summary") return summary_reply(cfg, *db_, range, now_ms);
     if (endpoint == "timeseries") return timeseries_reply(*db_, params, range);
-    if (endpoint == "models") return models_reply(cfg_, *db_, params, range, slo_target_);
+    if (endpoint == "models") return models_reply(cfg, *db_, params, range, slo_target_);
     if (endpoint == "funnel") return funnel_reply(*db_, range);
-    return confidence_reply(cfg_, *db_, range);
+    return confidence_reply(cfg, *db_, range);
   } catch (const std::exception& e) {
     spdlog::error("dashboard API {} {} failed with an exception: {}", job.method, job.target,
                   e.what());

@@ -11,6 +11,7 @@
 // the I/O coroutine resumes when it is done, as in server/admin_api.h.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,11 +35,13 @@ class DashboardApi {
   // Opens its own reader of the configured store (telemetry/store_reader.h); with a store that
   // cannot be read back (store.type none, SQLite ':memory:') the API answers 503 saying why
   // (the page still loads). `store` must outlive this; it is flushed before each read
-  // (read-your-writes). `routes` (may be null: upstreams answers 503) must outlive this.
+  // (read-your-writes). `routes` gives the route table serving now (hot reload: the pointer
+  // keeps it alive while a call reads it); its config's models and prices are the ones shown.
+  // Empty, or returning null: upstreams answers 503 and `cfg` is used.
   // Throws std::runtime_error when the store cannot be opened.
-  DashboardApi(const config::Config& cfg, telemetry::RequestStore& store,
-               const routes::RouteTable* routes = nullptr, double slo_target = kDefaultSloTarget,
-               int threads = 1);
+  using RoutesNow = std::function<std::shared_ptr<const routes::RouteTable>()>;
+  DashboardApi(const config::Config& cfg, telemetry::RequestStore& store, RoutesNow routes = {},
+               double slo_target = kDefaultSloTarget, int threads = 1);
   ~DashboardApi();  // close()
 
   // True for /dashboard, /dashboard/..., /v1/dashboard/... (any method).
@@ -56,7 +59,7 @@ class DashboardApi {
  private:
   const config::Config& cfg_;
   telemetry::RequestStore& store_;
-  const routes::RouteTable* routes_;
+  RoutesNow routes_;
   double slo_target_;
   std::unique_ptr<telemetry::StoreReader> reader_;  // null: the store cannot be read back
   std::unique_ptr<telemetry::DashboardDb> db_;      // over reader_

@@ -209,21 +209,11 @@ void charge_sent(const config::Config& cfg, core::Trace& trace, const core::Chat
 
 }  // namespace
 
-Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : cfg_(cfg) {
-  engine::register_builtins(providers_);
-  routes_ = routes::RouteTable::build(cfg_, providers_, env);
+Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
+                 engine::ConfigAdjust adjust)
+    : cfg_(cfg) {
+  std::unique_ptr<engine::BuiltConfig> built = engine::build_config(cfg_, env);
   metrics_ = std::make_unique<telemetry::Metrics>(telemetry::MetricsOptions::from_config(cfg_));
-  // Circuit state per model deployment in /metrics (resilience; the metrics outlive the routes'
-  // calls: both are members, and calls drain before destruction).
-  for (const auto& m : routes_->models()) {
-    for (const auto& d : m->balancer().stats()) {
-      metrics_->record_breaker(m->model().name, d.name, "closed", false);
-    }
-  }
-  routes_->set_breaker_observer(
-      [metrics = metrics_.get()](const std::string& model, const control::BreakerTransition& t) {
-        metrics->record_breaker(model, t.breaker, control::breaker_state_name(t.to));
-      });
   if (cfg_.otel) {
     otlp_ = std::make_unique<telemetry::OtlpExporter>(
         telemetry::OtlpOptions::from_config(*cfg_.otel, env), &metrics_->registry());
@@ -236,18 +226,28 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   sinks_.add(*store_);
   sinks_.add(*review_sink_);
   if (otlp_) sinks_.add(*otlp_);
-  admin_ = std::make_unique<AdminApi>(cfg_, *store_);
-  dashboard_ = std::make_unique<DashboardApi>(cfg_, *store_, routes_.get());
   access_ = std::make_unique<AccessControl>(cfg_, env);
-  keys_api_ = std::make_unique<KeysApi>(
-      cfg_, *access_, [this](std::string_view name) { return routes_->find(name) != nullptr; });
-  started_s_ = unix_time_ms() / 1000;
-  models_json_ = api::serialize_model_list(cfg_, started_s_);
+  // The serving snapshot: version 1 (or the store's next), breakers observed into metrics_.
+  versions_ = std::make_unique<ConfigVersions>(std::move(built), std::move(adjust), env,
+                                               *metrics_, *access_);
+  config_api_ = std::make_unique<ConfigApi>(*versions_);
+  knobs_api_ = std::make_unique<KnobsApi>(*versions_, *metrics_);
+  admin_ = std::make_unique<AdminApi>(cfg_, *store_);
+  dashboard_ = std::make_unique<DashboardApi>(
+      cfg_, *store_, [v = versions_.get()]() -> std::shared_ptr<const routes::RouteTable> {
+        std::shared_ptr<const Serving> s = v->current();
+        return {s, &s->routes()};  // aliasing: keeps the snapshot alive
+      });
+  keys_api_ = std::make_unique<KeysApi>(cfg_, *access_, [this](std::string_view name) {
+    return versions_->current()->routes().find(name) != nullptr;
+  });
 }
 
 Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
+  if (knobs_api_) knobs_api_->close();
+  if (config_api_) config_api_->close();
   if (keys_api_) keys_api_->close();
   if (admin_) admin_->close();
   if (dashboard_) dashboard_->close();
@@ -284,7 +284,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
       co_return;
     }
     const bool dashboard = DashboardApi::handles(target);
-    if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target)) &&
+    if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target) ||
+         ConfigApi::handles(target) || KnobsApi::handles(target)) &&
         in.malformed().empty()) {
       const bool page = target == "/dashboard" || target == "/dashboard/";
       if (page && !access_->check_admin(in) && in.method() == "GET") {
@@ -297,6 +298,10 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_await dashboard_->handle(in, out);
       } else if (KeysApi::handles(target)) {
         co_await keys_api_->handle(in, out);
+      } else if (ConfigApi::handles(target)) {
+        co_await config_api_->handle(in, out);
+      } else if (KnobsApi::handles(target)) {
+        co_await knobs_api_->handle(in, out);
       } else {
         co_await admin_->handle(in, out);
       }
@@ -311,7 +316,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_return;
       }
       if (method == "GET" || method == "HEAD") {
-        Reply reply = model_reply(*model_id, key.value().get());
+        const std::shared_ptr<const Serving> serving = versions_->current();
+        Reply reply = model_reply(*serving, *model_id, key.value().get());
         co_await send_reply(out, reply);
         co_return;
       }
@@ -376,16 +382,19 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
                                                           std::string(target) + kEndpoints));
 }
 
-Reply Gateway::model_reply(std::string_view id, const control::ApiKey* key) const {
+Reply Gateway::model_reply(const Serving& serving, std::string_view id,
+                           const control::ApiKey* key) const {
+  const config::Config& cfg = serving.cfg();
+  const int64_t created_s = serving.created_s;
   const bool restricted =
       key && (!key->allowed_routes.empty() || !key->allowed_models.empty());
-  if (id.empty() && !restricted) return Reply{200, "application/json", {}, models_json_};
+  if (id.empty() && !restricted) return Reply{200, "application/json", {}, serving.models_json};
   if (id.empty()) {
     // A key limited to some routes or models sees only those (rendered per request: rare).
     const auto visible = [key](std::string_view name) { return control::is_allowed(*key, name); };
-    return Reply{200, "application/json", {}, api::serialize_model_list(cfg_, started_s_, visible)};
+    return Reply{200, "application/json", {}, api::serialize_model_list(cfg, created_s, visible)};
   }
-  Result<std::string> model = api::serialize_model(cfg_, id, started_s_);
+  Result<std::string> model = api::serialize_model(cfg, id, created_s);
   if (model && key && !AccessControl::check_allowed(*key, id)) {
     // Not one of this key's models: answered like an unknown one, so a key learns nothing of
     // what it may not use.
@@ -435,7 +444,8 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
 }
 
 std::variant<control::Reservation, Error> Gateway::admit_key(
-    const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
+    const Serving& serving, const control::ApiKey& key, std::size_t body_bytes,
+    core::ChatRequest& req, int64_t now_ms) {
   if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
     return allowed.error();
   }
@@ -443,7 +453,8 @@ std::variant<control::Reservation, Error> Gateway::admit_key(
   AccessControl::WorstCase worst;
   if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
       key.limits.usd_per_month > 0) {
-    worst = AccessControl::worst_case(body_bytes, req, routes_->reachable_models(req.model));
+    worst = AccessControl::worst_case(body_bytes, req,
+                                      serving.routes().reachable_models(req.model));
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
   if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
@@ -452,11 +463,12 @@ std::variant<control::Reservation, Error> Gateway::admit_key(
   return std::get<control::Reservation>(std::move(reserved));
 }
 
-std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
+std::optional<Error> Gateway::check_envelope(const config::Config& cfg,
+                                             net::IncomingRequest& in) const {
   if (in.body_too_large()) {
     return make_error(ErrorCode::kPayloadTooLarge,
                       "request body is larger than the limit of " +
-                          std::to_string(cfg_.server.max_body_bytes) +
+                          std::to_string(cfg.server.max_body_bytes) +
                           " bytes; send a smaller request or raise server.max_body_bytes");
   }
   const std::string_view content_type = in.header("content-type");
@@ -476,8 +488,13 @@ std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
 asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWriter& out,
                                     const api::Dialect& dialect) {
   const SteadyTime start = SteadyClock::now();
+  // The config version this request runs on, held to its end (streams and shadow work too).
+  const std::shared_ptr<const Serving> serving = versions_->current();
+  const config::Config& cfg = serving->cfg();
+  routes::RouteTable& routes = serving->routes();
   core::Trace trace;
   trace.api = dialect.api;
+  trace.config_version = serving->version.seq;
   trace.time_ms = unix_time_ms();
   trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
   trace.cohort = std::string(in.header("x-triage-cohort"));
@@ -496,7 +513,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
   }
 
-  if (std::optional<Error> bad = check_envelope(in)) {
+  if (std::optional<Error> bad = check_envelope(cfg, in)) {
     co_await respond_error(trace, start, out, *bad, dialect);
     co_return;
   }
@@ -507,7 +524,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   core::ChatRequest& req = parsed.value();
-  if (cfg_.server.cancel_on_disconnect) {
+  if (cfg.server.cancel_on_disconnect) {
     req.meta.cancellation = std::make_shared<Cancellation>();
     // A raw pointer (no allocation, no reference count): the callback can only run while this
     // handler is suspended, and the server drops it before the handler's frame goes away.
@@ -521,9 +538,9 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   trace.user = req.meta.user;
   trace.requested_model = req.model;
   trace.stream = req.stream;
-  capture_prompt(cfg_, trace, req);
+  capture_prompt(cfg, trace, req);
 
-  routes::Route* route = routes_->find(req.model);
+  routes::Route* route = routes.find(req.model);
   if (!route) {
     const Error unknown = make_error(ErrorCode::kNotFound,
                                      "The model '" + req.model +
@@ -533,10 +550,10 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_await respond_error(trace, start, out, unknown, dialect);
     co_return;
   }
-  if (!routes_->find_model(req.model)) trace.route = req.model;
+  if (!routes.find_model(req.model)) trace.route = req.model;
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
-    auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
+    auto admitted = admit_key(*serving, *key, in.body().size(), req, trace.time_ms);
     if (auto* refused = std::get_if<Error>(&admitted)) {
       co_await respond_error(trace, start, out, *refused, dialect);
       co_return;
@@ -546,7 +563,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
 
   // x-triage-timeout-ms: the client's deadline, bounded by the server's (docs/resilience.md).
   const Result<int64_t> timeout_ms =
-      request_timeout_ms(in.header("x-triage-timeout-ms"), cfg_.server.request_timeout_ms);
+      request_timeout_ms(in.header("x-triage-timeout-ms"), cfg.server.request_timeout_ms);
   if (!timeout_ms) {
     co_await respond_error(trace, start, out, timeout_ms.error(), dialect);
     co_return;
@@ -559,8 +576,9 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   }
   // Derived traces (shadow runs) go to the same sinks as finish(); they arrive with total_us
   // set by the route, possibly after this request finished (`this` outlives it: see
-  // shadow_route.h on draining).
-  ctx.emit_derived = [this](core::Trace&& derived) {
+  // shadow_route.h on draining). The detached shadow work holds a copy of this callback, and
+  // so the snapshot its routes belong to.
+  ctx.emit_derived = [this, serving](core::Trace&& derived) {
     const int64_t total_us = derived.total_us;
     sinks_.publish(std::move(derived), total_us);
   };
@@ -597,7 +615,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
       co_return;
     }
     record_error(trace, result.error());
-    charge_sent(cfg_, trace, req, sink);
+    charge_sent(cfg, trace, req, sink);
     const Error public_error = for_client(result.error(), trace);
     co_await sink.fail(public_error);
     finish(trace, start, &hold);

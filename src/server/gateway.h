@@ -17,8 +17,11 @@
 #include "routes/route_table.h"
 #include "server/access_control.h"
 #include "server/admin_api.h"
+#include "server/config_api.h"
+#include "server/config_versions.h"
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
+#include "server/knobs_api.h"
 #include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
@@ -38,8 +41,11 @@ struct Reply {
 class Gateway {
  public:
   // Builds providers, routes and the store. Throws config::ConfigError or std::runtime_error
-  // with a message that says what to fix.
-  Gateway(const config::Config& cfg, const providers::EnvLookup& env);
+  // with a message that says what to fix. `adjust` is applied to every config reloaded later
+  // (the command line's overrides, as `serve` applied them to `cfg`). `cfg` must outlive the
+  // gateway (the store, metrics and admin APIs keep reading it: restart-only settings).
+  Gateway(const config::Config& cfg, const providers::EnvLookup& env,
+          engine::ConfigAdjust adjust = {});
   ~Gateway();
 
   boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
@@ -56,7 +62,9 @@ class Gateway {
 
   telemetry::Metrics& metrics() { return *metrics_; }
   telemetry::RequestStore& store() { return *store_; }
-  routes::RouteTable& routes() { return *routes_; }
+  // The config version serving new requests (docs/config_versions.md); hot reload.
+  ConfigVersions& versions() { return *versions_; }
+  std::shared_ptr<const Serving> serving() const { return versions_->current(); }
   AccessControl& access() { return *access_; }
 
  private:
@@ -72,9 +80,10 @@ class Gateway {
   // GET /v1/models (empty `id`): the list, only what `key` may call when it has an allow-list;
   // GET /v1/models/{id}: the model or route object, or a 404 (also for one the client's key may
   // not use). `key` is null without keys.
-  Reply model_reply(std::string_view id, const control::ApiKey* key) const;
+  Reply model_reply(const Serving& serving, std::string_view id,
+                    const control::ApiKey* key) const;
   // Size and content-type problems of a chat request, before its body is parsed.
-  std::optional<Error> check_envelope(net::IncomingRequest& in) const;
+  std::optional<Error> check_envelope(const config::Config& cfg, net::IncomingRequest& in) const;
   // Records `e` in the trace, finishes it and answers with the error in the dialect's shape
   // (Retry-After from e.retry_after_s).
   boost::asio::awaitable<void> respond_error(core::Trace& trace, SteadyTime start,
@@ -92,14 +101,14 @@ class Gateway {
   // A request's key against its allow-list (403) and its limits and budgets (429 +
   // Retry-After): the reservation of the request's worst case (inactive for a key without
   // limits), or the refusal to answer with.
-  std::variant<control::Reservation, Error> admit_key(const control::ApiKey& key,
-                                                           std::size_t body_bytes,
-                                                           core::ChatRequest& req,
-                                                           int64_t now_ms);
+  std::variant<control::Reservation, Error> admit_key(const Serving& serving,
+                                                      const control::ApiKey& key,
+                                                      std::size_t body_bytes,
+                                                      core::ChatRequest& req, int64_t now_ms);
 
+  // Start-up settings only (restart-only: server listener, store, otel); everything a reload
+  // may change is read from the request's Serving snapshot.
   const config::Config& cfg_;
-  providers::ProviderRegistry providers_;
-  std::unique_ptr<routes::RouteTable> routes_;
   std::unique_ptr<telemetry::Metrics> metrics_;
   // OTLP trace export; null unless the config has `otel:`. Declared after metrics_ (its
   // counters live in metrics_'s registry), so it is destroyed first.
@@ -110,14 +119,17 @@ class Gateway {
   std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
   std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
   std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
+  // The serving snapshot (config, providers, routes, keys, models list) and hot reload.
+  std::unique_ptr<ConfigVersions> versions_;
+  std::unique_ptr<ConfigApi> config_api_;  // /admin/config
+  std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
-  std::string models_json_;  // GET /v1/models for keys without an allow-list, rendered once
-  int64_t started_s_ = 0;    // unix seconds: the models' `created`
   std::atomic<bool> draining_{false};
 };
 
-// `triage serve`: runs the gateway until SIGTERM/SIGINT, then drains and flushes. Prints
+// `triage serve`: runs the gateway until SIGTERM/SIGINT, then drains and flushes; SIGHUP
+// re-reads the config file and applies it (hot reload, `adjust` applied as to `cfg`). Prints
 // "triage: listening on http://HOST:PORT" on stdout when ready. Returns the exit code.
-int serve(config::Config cfg);
+int serve(config::Config cfg, engine::ConfigAdjust adjust = {});
 
 }  // namespace triage::server

@@ -14,17 +14,20 @@
 
 namespace triage::server {
 
-int serve(config::Config cfg) {
-  // Block the shutdown signals before any thread starts, so that only sigwait() below sees them.
+int serve(config::Config cfg, engine::ConfigAdjust adjust) {
+  // Block the shutdown and reload signals before any thread starts, so that only sigwait()
+  // below sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   config::check_exposure(cfg);  // secure by default: no `auth:`, loopback only
-  Gateway gateway(cfg, [](const char* name) -> const char* { return std::getenv(name); });
+  Gateway gateway(cfg, [](const char* name) -> const char* { return std::getenv(name); },
+                  std::move(adjust));
 
   net::ServerOptions opts;
   opts.host = cfg.server.host;
@@ -52,14 +55,28 @@ int serve(config::Config cfg) {
     return gateway.handle(in, out);
   });
   server.start();
-  spdlog::info("serving {} models and {} routes with {} threads; store: {}",
-               gateway.routes().models().size(), gateway.routes().route_names().size(),
-               opts.threads, gateway.store().name());
+  {
+    const std::shared_ptr<const Serving> serving = gateway.serving();
+    spdlog::info("serving {} models and {} routes with {} threads; store: {}; config version {}",
+                 serving->routes().models().size(), serving->routes().route_names().size(),
+                 opts.threads, gateway.store().name(), serving->version.seq);
+  }
   std::printf("triage: listening on http://%s:%u\n", opts.host.c_str(), server.port());
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP: hot reload of the file (docs/config_versions.md), on this thread, off the I/O
+  // threads; a refused file is logged and the running version keeps serving.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    Result<config::ConfigVersion> applied = gateway.versions().reload_file("SIGHUP");
+    if (applied) {
+      std::printf("triage: config version %lld applied\n", static_cast<long long>(applied->seq));
+      std::fflush(stdout);
+    } else {
+      spdlog::error("SIGHUP reload refused, version {} keeps serving: {}",
+                    gateway.serving()->version.seq, applied.error().message);
+    }
+  }
   spdlog::info("received {}, draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                cfg.server.shutdown_grace_ms);
   gateway.set_draining();

@@ -310,6 +310,23 @@ Metrics::Metrics(MetricsOptions options)
                                  "reason (server_capacity: server.max_requests_per_thread)")
                            .Register(r)
                            .Add({{"reason", "server_capacity"}});
+  config_version_ = &BuildGauge()
+                         .Name("triage_config_version")
+                         .Help("Sequence number of the config version serving new requests "
+                               "(docs/config_versions.md); 0 before the first")
+                         .Register(r)
+                         .Add({});
+  auto& reloads = BuildCounter()
+                      .Name("triage_config_reloads_total")
+                      .Help("Config reload attempts (SIGHUP, POST /admin/config, rollback) by "
+                            "result: applied, or refused (invalid, or a restart-only change)")
+                      .Register(r);
+  reloads_applied_ = &reloads.Add({{"result", "applied"}});
+  reloads_refused_ = &reloads.Add({{"result", "refused"}});
+  knob_moves_family_ = &BuildCounter()
+                            .Name("triage_knob_moves_total")
+                            .Help("Knobs moved at run time (PUT /admin/knobs), by route and knob")
+                            .Register(r);
 
   const std::map<std::string, std::string> window{{"window", options_.window_label}};
   window_requests_ = &BuildGauge()

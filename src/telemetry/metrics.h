@@ -133,6 +133,20 @@ class Metrics final : public core::TraceSink {
   // its I/O thread was at server.max_requests_per_thread. Thread-safe.
   void count_shed_at_capacity() { shed_at_capacity_->Increment(); }
 
+  // triage_config_version: the sequence number of the config version now serving
+  // (docs/config_versions.md). Thread-safe.
+  void set_config_version(int64_t seq) { config_version_->Set(static_cast<double>(seq)); }
+  // triage_config_reloads_total{result="applied"|"refused"}: one reload attempt (SIGHUP, POST
+  // /admin/config, rollback). Thread-safe.
+  void count_config_reload(bool applied) {
+    (applied ? reloads_applied_ : reloads_refused_)->Increment();
+  }
+  // triage_knob_moves_total{route,knob}: a knob moved at run time (PUT /admin/knobs). Labels
+  // are bounded by the config's routes and knobs. Thread-safe.
+  void count_knob_move(const std::string& route, const std::string& knob) {
+    knob_moves_family_->Add({{"route", route}, {"knob", knob}}).Increment();
+  }
+
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object
   // or be reset to null first. Thread-safe.
@@ -236,6 +250,10 @@ class Metrics final : public core::TraceSink {
   std::array<prometheus::Histogram*, kPartCount> parts_{};
   prometheus::Gauge* inflight_;
   prometheus::Counter* shed_at_capacity_;
+  prometheus::Gauge* config_version_;
+  prometheus::Counter* reloads_applied_;
+  prometheus::Counter* reloads_refused_;
+  prometheus::Family<prometheus::Counter>* knob_moves_family_;
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;
   prometheus::Gauge* window_cost_;

@@ -56,6 +56,13 @@ class SqliteStoreReader final : public StoreReader {
   Result<void> set_key_disabled(const std::string& id, bool disabled, int64_t now_ms) override;
   Result<void> delete_key(const std::string& id) override;
 
+  // ConfigHistoryDb (sqlite_config_queries.cc); the insert needs review_writes
+  Result<std::vector<StoredConfigVersion>> list_config_versions(bool with_yaml) override;
+  Result<std::optional<StoredConfigVersion>> find_config_version(int64_t seq) override;
+  Result<void> insert_config_version(const StoredConfigVersion& v) override;
+  Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) override;
+  Result<void> insert_knob_event(const StoredKnobEvent& e) override;
+
   // TrafficReader (sqlite_traffic_queries.cc)
   Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;
   Result<void> scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) override;

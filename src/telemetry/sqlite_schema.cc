@@ -186,6 +186,43 @@ UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 6 (issue 11, docs/config_versions.md): the config version that served each request,
+// the history of applied config versions (the YAML as applied: it names env vars and digests,
+// never a secret) and the knob moves made at run time (docs/admin_api.md "Knobs"). Old rows
+// keep a NULL version. The column is added only where missing, as in v5.
+constexpr const char* kAddConfigVersionColumn =
+    "ALTER TABLE requests ADD COLUMN config_version INTEGER;\n";
+constexpr const char* kMigrateV5ToV6 = R"sql(
+CREATE TABLE IF NOT EXISTS config_versions (
+  seq        INTEGER PRIMARY KEY,
+  sha256     TEXT NOT NULL,
+  applied_ms INTEGER NOT NULL,
+  who        TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  yaml       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS knob_events (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms          INTEGER NOT NULL,
+  route          TEXT NOT NULL,
+  knob           TEXT NOT NULL,
+  before         REAL NOT NULL,
+  after          REAL NOT NULL,
+  who            TEXT NOT NULL,
+  reason         TEXT NOT NULL,
+  config_version INTEGER NOT NULL
+);
+UPDATE meta SET value = '6' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+bool has_requests_column(sqlite::Connection& db, const char* column) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
+  if (!s.ok()) return false;
+  s.bind(1, std::string(column));
+  return s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
+
 }  // namespace
 
 void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
@@ -196,16 +233,14 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   }
   int version = db.schema_version().value_or(0);
   // migrations[k] takes a file from version k + 1 to k + 2.
-  bool has_key_name = false;
-  {
-    sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') "
-                            "WHERE name = 'api_key_name'");
-    has_key_name = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
-  }
+  const bool has_key_name = has_requests_column(db, "api_key_name");
+  const bool has_config_version = has_requests_column(db, "config_version");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
-          kMigrateV4ToV5};
+          kMigrateV4ToV5,
+      std::string("BEGIN IMMEDIATE;\n") + (has_config_version ? "" : kAddConfigVersionColumn) +
+          kMigrateV5ToV6};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
+#include "telemetry/config_history_db.h"
 #include "telemetry/dashboard_reader.h"
 #include "telemetry/key_db.h"
 #include "telemetry/review_db.h"
@@ -16,7 +17,11 @@
 
 namespace triage::telemetry {
 
-class StoreReader : public DashboardReader, public ReviewDb, public TrafficReader, public KeyDb {
+class StoreReader : public DashboardReader,
+                    public ReviewDb,
+                    public TrafficReader,
+                    public KeyDb,
+                    public ConfigHistoryDb {
  public:
   ~StoreReader() override = default;
   // Versioned implementation name for logs ("sqlite/1").

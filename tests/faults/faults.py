@@ -9,9 +9,15 @@ request's client-visible outcome: status, the model that answered, an OpenAI-sty
 (or an SSE error event) with Retry-After where one is due. After the gateway's clean shutdown
 the store must hold exactly one row per request, with the outcome the client saw.
 
+While the retry/fallback scenarios run, a second thread hot-reloads the config 20 times
+(POST /admin/config, alternating two files that differ in a price, a route and a model) plus
+one bad file (docs/config_versions.md): every good one must be applied as the next version,
+the bad one refused with a FILE:LINE error, and every stored row must carry a version that was
+serving while it ran. Failures of that count in reload_failures.
+
 Ends with one line:
   faults: sent=N correct=N clear_errors=N wrong_or_lost=0 reload_failures=0
-and exits 1 when any request was wrong or lost.
+and exits 1 when any request was wrong or lost or a reload failed.
 
 Usage: tests/faults/faults.py [BUILD_DIR] [--quick]   (default build; --quick: fewer repeats)
 """
@@ -66,14 +72,16 @@ def closed_port():
     return port
 
 
-def config(dir_, up, down):
+def config(dir_, up, down, variant=0):
+    """variant 1: another price for `ok`, route fb_500 through fb_garbage's children, one
+    more model (`extra`); what the reloads alternate with."""
     ep = f"http://127.0.0.1:{up}/v1"
     dead = f"http://127.0.0.1:{down}/v1"
 
-    def m(name, upstream_model, extra="", endpoint=ep):
+    def m(name, upstream_model, extra="", endpoint=ep, price=0.5):
         return (f"  - {{name: {name}, provider: openai, endpoint: \"{endpoint}\", "
                 f"upstream_model: \"{upstream_model}\", tier: small, api_key_env: FAULTS_KEY, "
-                f"prices: {{input: 0.5, output: 1.5}}{extra}}}\n")
+                f"prices: {{input: {price}, output: 1.5}}{extra}}}\n")
     # Fast backoff so the suite stays short; the policy itself is the shipped one.
     return (
         "server: {host: 127.0.0.1, port: 0, threads: 2, request_timeout_ms: 4000}\n"
@@ -82,7 +90,8 @@ def config(dir_, up, down):
         "  retries: {max: 2, base_ms: 20, cap_ms: 100, budget_share: 1.0}\n"
         "  breaker: {consecutive_failures: 5, cool_down_ms: 1500}\n"
         "models:\n"
-        + m("ok", "gpt-faults")
+        + m("ok", "gpt-faults", price=0.5 if variant == 0 else 0.75)
+        + (m("extra", "gpt-faults") if variant else "")
         + m("e500", "mode:error-500")
         + m("brk", "mode:error-503", ", retries: {max: 0}")
         + m("r429", "mode:error-429")
@@ -106,7 +115,9 @@ def config(dir_, up, down):
                   for i in range(REPEAT))
         + "".join(m(f"rs{i}", f"mode:reset,fail-first-1,id-rs{i}") for i in range(REPEAT))
         + "routes:\n"
-        "  - {name: fb_500, type: fallback, children: [e500, ok]}\n"
+        + ("  - {name: fb_500, type: fallback, children: [e500, ok]}\n" if variant == 0 else
+           "  - {name: fb_500, type: fallback, children: [garbage, e500, ok]}\n")
+        + 
         "  - {name: fb_garbage, type: fallback, children: [garbage, ok]}\n"
         "  - {name: fb_down, type: fallback, children: [down, ok]}\n"
         "  - {name: fb_429, type: fallback, children: [r429_long, ok]}\n"
@@ -212,19 +223,56 @@ def stream_error_event():
     return check
 
 
+def reload_config(port, yaml_text):
+    """POST /admin/config (loopback, no auth: configured): (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/admin/config?reason=faults", body=yaml_text.encode())
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    except OSError as e:
+        return 0, str(e)
+    finally:
+        conn.close()
+
+
+def reloads(port, configs, failures, applied):
+    """20 reloads alternating `configs`, one bad file after the 10th; appends what went wrong
+    to `failures` and each applied seq to `applied`."""
+    expected = 1
+    for i in range(20):
+        if i == 10:
+            bad = configs[0].replace("children: [e500, ok]", "children: [e500, nope]")
+            status, body = reload_config(port, bad)
+            if status != 400 or not re.search(r"faults\.yaml:\d+: routes\[0\]", body):
+                failures.append(f"bad config: {status} {body[:200]}")
+        status, body = reload_config(port, configs[(i + 1) % 2])
+        expected += 1
+        seq = json.loads(body).get("seq") if status == 200 else None
+        if seq != expected:
+            failures.append(f"reload {i + 1}: {status} {body[:200]}")
+        else:
+            applied.append(seq)
+
+
 def main():
     up_bin = os.path.join(BUILD, "bin", "triage-test-upstream")
     gw_bin = os.path.join(BUILD, "bin", "triage")
     tmp = tempfile.TemporaryDirectory(prefix="triage-faults-")
     up, up_port = start([up_bin, "--port", "0", "--threads", "2"])
     cfg_path = os.path.join(tmp.name, "faults.yaml")
+    down_port = closed_port()
     with open(cfg_path, "w") as f:
-        f.write(config(tmp.name, up_port, closed_port()))
+        f.write(config(tmp.name, up_port, down_port))
     gw, gw_url = start([gw_bin, "serve", "-c", cfg_path], env={"FAULTS_KEY": SECRET},
                        pattern=rb"listening on (http://\S+)")
     gw_port = int(gw_url.rsplit(":", 1)[1].rstrip("/"))
 
     sent = []  # (scenario, result, check)
+    configs = [config(tmp.name, up_port, down_port, v) for v in (0, 1)]
+    reload_failures, applied = [], []
+    reloader = threading.Thread(target=reloads, args=(gw_port, configs, reload_failures, applied))
+    reloader.start()
 
     def run(scenario, model, check, stream=False, headers=None):
         r = send(gw_port, model, stream, headers)
@@ -263,6 +311,10 @@ def main():
         # Two deployments, one down: the other answers every time.
         run("deployment down", "multi", answer_from("multi"))
         run("deployment down stream", "multi", answer_from("multi", True), stream=True)
+
+    # The reloads ran beside the scenarios above; the breaker scenarios need a settled version
+    # (each version starts with closed breakers: docs/config_versions.md).
+    reloader.join()
 
     # Circuit breaker: 5 consecutive 503s open it; the next calls fail fast with Retry-After.
     for _ in range(5):
@@ -314,6 +366,16 @@ def main():
     db = sqlite3.connect(os.path.join(tmp.name, "faults.db"))
     for rid, status, code in db.execute("SELECT request_id, status, error_code FROM requests"):
         rows.setdefault(rid, []).append((status, code))
+    last = applied[-1] if applied else 1
+    for rid, version in db.execute("SELECT request_id, config_version FROM requests"):
+        if not isinstance(version, int) or not 1 <= version <= last:
+            reload_failures.append(f"row {rid} has config_version {version!r}")
+            break
+    versions = [v for (v,) in db.execute("SELECT seq FROM config_versions ORDER BY seq")]
+    if versions != list(range(1, last + 1)):
+        reload_failures.append(f"config history {versions}")
+    for f in reload_failures:
+        print(f"faults: RELOAD {f}", file=sys.stderr)
 
     correct = clear = wrong = 0
     for row in db.execute("SELECT * FROM requests"):
@@ -362,8 +424,9 @@ def main():
         print(f"faults: WRONG gateway exit status {gw_exit}", file=sys.stderr)
 
     print(f"faults: sent={len(sent)} correct={correct} clear_errors={clear} "
-          f"wrong_or_lost={wrong} reload_failures=0")
-    return 1 if wrong else 0
+          f"wrong_or_lost={wrong} reload_failures={len(reload_failures)} "
+          f"reloads={len(applied)}")
+    return 1 if wrong or reload_failures else 0
 
 
 if __name__ == "__main__":

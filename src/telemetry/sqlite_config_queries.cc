@@ -1,0 +1,100 @@
+// SqliteStoreReader: the history of applied config versions (telemetry/config_history_db.h),
+// table `config_versions` (schema version 6).
+#include "telemetry/sqlite_reader.h"
+
+namespace triage::telemetry {
+namespace {
+
+using sqlite::Statement;
+
+// A store older than schema version 6 has neither table: its history is empty.
+bool has_table(sqlite::Connection& db, const char* name) {
+  Statement s(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  if (!s.ok()) return false;
+  s.bind(1, name);
+  return s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
+bool has_history_table(sqlite::Connection& db) { return has_table(db, "config_versions"); }
+
+Error history_writes_off() {
+  return make_error(ErrorCode::kInternal, "config history error: opened read-only",
+                    "config history writes need StoreReaderOptions::review_writes");
+}
+
+}  // namespace
+
+Result<std::vector<StoredConfigVersion>> SqliteStoreReader::list_config_versions(bool with_yaml) {
+  std::lock_guard lk(read_mu_);
+  std::vector<StoredConfigVersion> out;
+  if (!has_history_table(read_)) return out;
+  Statement s(read_, with_yaml ? "SELECT seq, sha256, applied_ms, who, reason, yaml "
+                                 "FROM config_versions ORDER BY seq"
+                               : "SELECT seq, sha256, applied_ms, who, reason, '' "
+                                 "FROM config_versions ORDER BY seq");
+  if (!s.ok()) return sql_error("list config versions", read_);
+  const bool read_all = s.for_each_row([&] {
+    out.push_back(StoredConfigVersion{s.i64(0), s.text(1), s.i64(2), s.text(3), s.text(4),
+                                      s.text(5)});
+  });
+  if (!read_all) return sql_error("list config versions", read_);
+  return out;
+}
+
+Result<std::optional<StoredConfigVersion>> SqliteStoreReader::find_config_version(int64_t seq) {
+  std::lock_guard lk(read_mu_);
+  if (!has_history_table(read_)) return std::optional<StoredConfigVersion>();
+  Statement s(read_, "SELECT seq, sha256, applied_ms, who, reason, yaml FROM config_versions "
+                     "WHERE seq = ?1");
+  if (!s.ok()) return sql_error("read config version", read_);
+  s.bind(1, seq);
+  std::optional<StoredConfigVersion> out;
+  const bool read_all = s.for_each_row([&] {
+    out = StoredConfigVersion{s.i64(0), s.text(1), s.i64(2), s.text(3), s.text(4), s.text(5)};
+  });
+  if (!read_all) return sql_error("read config version", read_);
+  return out;
+}
+
+Result<void> SqliteStoreReader::insert_config_version(const StoredConfigVersion& v) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return history_writes_off();
+  Statement s(write_,
+              "INSERT INTO config_versions (seq, sha256, applied_ms, who, reason, yaml) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!s.ok()) return sql_error("insert config version", write_);
+  s.bind(1, v.seq).bind(2, v.sha256).bind(3, v.applied_ms).bind(4, v.who).bind(5, v.reason);
+  s.bind(6, v.yaml);
+  if (!s.run()) return sql_error("insert config version", write_);
+  return {};
+}
+
+Result<std::vector<StoredKnobEvent>> SqliteStoreReader::list_knob_events(int64_t limit) {
+  std::lock_guard lk(read_mu_);
+  std::vector<StoredKnobEvent> out;
+  if (!has_table(read_, "knob_events")) return out;
+  Statement s(read_, "SELECT ts_ms, route, knob, before, after, who, reason, config_version "
+                     "FROM knob_events ORDER BY id DESC LIMIT ?1");
+  if (!s.ok()) return sql_error("list knob events", read_);
+  s.bind(1, limit);
+  const bool read_all = s.for_each_row([&] {
+    out.push_back(StoredKnobEvent{s.i64(0), s.text(1), s.text(2), s.real(3), s.real(4),
+                                  s.text(5), s.text(6), s.i64(7)});
+  });
+  if (!read_all) return sql_error("list knob events", read_);
+  return out;
+}
+
+Result<void> SqliteStoreReader::insert_knob_event(const StoredKnobEvent& e) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return history_writes_off();
+  Statement s(write_,
+              "INSERT INTO knob_events (ts_ms, route, knob, before, after, who, reason, "
+              "config_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!s.ok()) return sql_error("insert knob event", write_);
+  s.bind(1, e.ts_ms).bind(2, e.route).bind(3, e.knob).bind(4, e.before).bind(5, e.after);
+  s.bind(6, e.who).bind(7, e.reason).bind(8, e.config_version);
+  if (!s.run()) return sql_error("insert knob event", write_);
+  return {};
+}
+
+}  // namespace triage::telemetry
