@@ -81,7 +81,8 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 }
 
 const char kEndpoints[] =
-    " (Triage serves POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
+    " (Triage serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, "
+    "POST /v1/embeddings, GET /v1/models, "
     "GET /v1/models/{id}, /healthz, /readyz, /metrics, "
     "POST /v1/feedback, GET /v1/review, GET /dashboard, GET /v1/dashboard/...)";
 
@@ -89,6 +90,7 @@ const char kEndpoints[] =
 const api::Dialect* client_dialect(std::string_view target) {
   if (target == "/v1/chat/completions" || target == "/chat/completions") return &api::chat_dialect();
   if (target == "/v1/messages" || target == "/messages") return &api::messages_dialect();
+  if (target == "/v1/responses" || target == "/responses") return &api::responses_dialect();
   return nullptr;
 }
 
@@ -576,7 +578,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     if (trace.keep_payloads) trace.response_text = result->content;
     // The answer reports the split as of now; finish() completes it again after the write.
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
-    std::string body = dialect.render(api::response_info(trace, created_s), result.value());
+    std::string body = dialect.render(req, api::response_info(trace, created_s), result.value());
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
     Reply reply{200, "application/json", std::move(headers), std::move(body)};
