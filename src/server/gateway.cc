@@ -318,13 +318,19 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_return;
       }
     }
-    if (chat_path && method == "POST" && in.malformed().empty()) {
+    const bool embeddings_path = target == "/v1/embeddings" || target == "/embeddings";
+    if ((chat_path || embeddings_path) && method == "POST" && in.malformed().empty()) {
+      const api::Dialect& shape = chat_path ? *dialect : api::chat_dialect();
       if (in.over_capacity()) {
-        co_await refuse_over_capacity(out);
+        co_await refuse_over_capacity(out, shape);
         co_return;
       }
       const telemetry::Metrics::InflightScope inflight = metrics_->track_inflight();
-      co_await chat(in, out, *dialect);
+      if (embeddings_path) {
+        co_await embeddings(in, out);
+      } else {
+        co_await chat(in, out, *dialect);
+      }
       co_return;
     }
     Reply reply = simple_reply(in, target, method, chat_path);
@@ -341,7 +347,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
   }
 }
 
-asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
+asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out,
+                                                   const api::Dialect& dialect) {
   // Nothing is read or routed: the cheapest answer a busy thread can give. Not traced (no row:
   // the request was not worked on); counted in triage_requests_shed_total.
   metrics_->count_shed_at_capacity();
@@ -349,7 +356,7 @@ asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
                           "Triage is at capacity (server.max_requests_per_thread requests in "
                           "flight on this I/O thread); retry after the time in Retry-After");
   busy.retry_after_s = 1;
-  Reply reply = error_reply(busy);
+  Reply reply = error_reply(busy, {}, dialect);
   co_await send_reply(out, reply);
 }
 
@@ -363,6 +370,10 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
     return error_reply(make_error(ErrorCode::kMethodNotAllowed,
                                   "use POST for " + std::string(target)),
                        {}, *dialect);
+  }
+  if (target == "/v1/embeddings" || target == "/embeddings") {
+    return error_reply(
+        make_error(ErrorCode::kMethodNotAllowed, "use POST for " + std::string(target)));
   }
   if (method == "GET" || method == "HEAD") {
     if (target == "/healthz") return Reply{200, "application/json", {}, R"({"status":"ok"})"};
@@ -437,21 +448,38 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
 }
 
 std::variant<control::Reservation, Error> Gateway::admit_key(
-    const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
-  if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
+    const control::ApiKey& key, std::string_view model,
+    const std::function<AccessControl::WorstCase()>& worst_case, int64_t now_ms) {
+  if (Result<void> allowed = AccessControl::check_allowed(key, model); !allowed) {
     return allowed.error();
   }
   if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
   if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
       key.limits.usd_per_month > 0) {
-    worst = AccessControl::worst_case(body_bytes, req, routes_->reachable_models(req.model));
+    worst = worst_case();
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
   if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
     return control::limit_error(*refusal);
   }
   return std::get<control::Reservation>(std::move(reserved));
+}
+
+std::optional<Error> Gateway::identify(net::IncomingRequest& in, core::Trace& trace,
+                                       std::shared_ptr<const control::ApiKey>& key) {
+  trace.cohort = std::string(in.header("x-triage-cohort"));
+  if (!access_->keys_required()) {
+    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
+    return std::nullopt;
+  }
+  Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
+  if (!found) return found.error();
+  key = std::move(found).value();
+  trace.api_key_id = key->id;
+  trace.api_key_name = key->name;
+  if (!key->cohort.empty()) trace.cohort = key->cohort;
+  return std::nullopt;
 }
 
 std::optional<Error> Gateway::check_envelope(net::IncomingRequest& in) const {
@@ -482,20 +510,10 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   trace.api = dialect.api;
   trace.time_ms = unix_time_ms();
   trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
-  trace.cohort = std::string(in.header("x-triage-cohort"));
   std::shared_ptr<const control::ApiKey> key;
-  if (access_->keys_required()) {
-    Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
-    if (!found) {
-      co_await respond_error(trace, start, out, found.error(), dialect);
-      co_return;
-    }
-    key = std::move(found).value();
-    trace.api_key_id = key->id;
-    trace.api_key_name = key->name;
-    if (!key->cohort.empty()) trace.cohort = key->cohort;
-  } else {
-    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
+  if (std::optional<Error> unknown = identify(in, trace, key)) {
+    co_await respond_error(trace, start, out, *unknown, dialect);
+    co_return;
   }
 
   if (std::optional<Error> bad = check_envelope(in)) {
@@ -535,10 +553,22 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_await respond_error(trace, start, out, unknown, dialect);
     co_return;
   }
-  if (!routes_->find_model(req.model)) trace.route = req.model;
+  const routes::ModelRuntime* direct = routes_->find_model(req.model);
+  if (direct && direct->model().kind == config::ModelKind::kEmbedding) {
+    const Error embedding = make_error(ErrorCode::kInvalidRequest,
+                                       "The model '" + req.model +
+                                           "' is an embedding model; call it on POST /v1/embeddings",
+                                       {}, "model");
+    co_await respond_error(trace, start, out, embedding, dialect);
+    co_return;
+  }
+  if (!direct) trace.route = req.model;
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
-    auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
+    const auto worst = [&] {
+      return AccessControl::worst_case(in.body().size(), req, routes_->reachable_models(req.model));
+    };
+    auto admitted = admit_key(*key, req.model, worst, trace.time_ms);
     if (auto* refused = std::get_if<Error>(&admitted)) {
       co_await respond_error(trace, start, out, *refused, dialect);
       co_return;

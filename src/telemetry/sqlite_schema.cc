@@ -186,6 +186,21 @@ UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 6 (issue 13): the client API a request came in through (core::client_api_name:
+// chat, messages, responses, embeddings). Rows written before it have NULL, read as "chat"
+// (the only API there was). Added only where missing, like api_key_name.
+constexpr const char* kAddApiColumn = "ALTER TABLE requests ADD COLUMN api TEXT;\n";
+constexpr const char* kMigrateV5ToV6 = R"sql(
+UPDATE meta SET value = '6' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+bool has_column(sqlite::Connection& db, std::string_view column) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = '" +
+                              std::string(column) + "'");
+  return s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
+
 }  // namespace
 
 void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
@@ -196,16 +211,13 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   }
   int version = db.schema_version().value_or(0);
   // migrations[k] takes a file from version k + 1 to k + 2.
-  bool has_key_name = false;
-  {
-    sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') "
-                            "WHERE name = 'api_key_name'");
-    has_key_name = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
-  }
+  const bool has_key_name = has_column(db, "api_key_name");
+  const bool has_api = has_column(db, "api");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
-          kMigrateV4ToV5};
+          kMigrateV4ToV5,
+      std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV5ToV6};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {
