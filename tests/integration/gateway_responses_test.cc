@@ -77,7 +77,7 @@ TEST_F(ResponsesTest, ServedByBothProviderKinds) {
     ASSERT_EQ(r.status, 200) << r.body;
     json::value v = r.json();
     EXPECT_EQ(v.at("object"), "response");
-    EXPECT_EQ(v.at("id").as_string().substr(0, 5), "resp_");
+    EXPECT_EQ(std::string(v.at("id").as_string()).substr(0, 5), "resp_");
     EXPECT_EQ(v.at("status"), "completed");
     EXPECT_EQ(v.at("instructions"), "be kind");
     EXPECT_EQ(v.at("metadata").at("ticket"), "t1");
