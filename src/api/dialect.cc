@@ -46,7 +46,10 @@ std::unique_ptr<StreamRenderer> chat_stream_renderer(bool include_usage) {
 
 const Dialect& chat_dialect() {
   static const Dialect d{
-      core::ClientApi::kChat, &parse_chat_request, &error_response, &serialize_completion,
+      core::ClientApi::kChat, &parse_chat_request, &error_response,
+      [](const core::ChatRequest&, const ResponseInfo& info, const core::Completion& c) {
+        return serialize_completion(info, c);
+      },
       [](const core::ChatRequest& req) -> std::unique_ptr<StreamRenderer> {
         return chat_stream_renderer(req.include_usage);
       }};

@@ -40,8 +40,9 @@ struct Dialect {
   Result<core::ChatRequest> (*parse)(std::string_view body);
   // Status and body of an error answer, in the dialect's shape.
   HttpError (*error)(const Error& e);
-  // A whole non-streaming answer.
-  std::string (*render)(const ResponseInfo& info, const core::Completion& c);
+  // A whole non-streaming answer to `req`.
+  std::string (*render)(const core::ChatRequest& req, const ResponseInfo& info,
+                        const core::Completion& c);
   // The renderer of one stream of `req`.
   std::unique_ptr<StreamRenderer> (*stream)(const core::ChatRequest& req);
 };
@@ -49,6 +50,7 @@ struct Dialect {
 const Dialect& chat_dialect();      // POST /v1/chat/completions
 // chat.completion.chunk events; the usage chunk when `include_usage` (stream_options).
 std::unique_ptr<StreamRenderer> chat_stream_renderer(bool include_usage);
-const Dialect& messages_dialect();  // POST /v1/messages (api/messages.h)
+const Dialect& messages_dialect();   // POST /v1/messages (api/messages.h)
+const Dialect& responses_dialect();  // POST /v1/responses (api/responses.h)
 
 }  // namespace triage::api

@@ -273,7 +273,11 @@ namespace triage::api {
 
 const Dialect& messages_dialect() {
   static const Dialect d{core::ClientApi::kMessages, &messages::parse_request,
-                         &messages::error_response, &messages::serialize_message,
+                         &messages::error_response,
+                         [](const core::ChatRequest&, const ResponseInfo& info,
+                            const core::Completion& c) {
+                           return messages::serialize_message(info, c);
+                         },
                          [](const core::ChatRequest&) { return messages::make_stream_renderer(); }};
   return d;
 }

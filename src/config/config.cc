@@ -215,7 +215,8 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
                                    "api_key_env",   "upstream_model", "tier",
                                    "prices",        "context_window", "timeout_ms",
                                    "max_concurrency", "max_queue_ms", "version",
-                                   "retries",       "breaker",    "overflow", "deployments"};
+                                   "retries",       "breaker",    "overflow", "deployments",
+                                   "kind"};
   const std::vector<std::string> names = providers ? providers->provider_names()
                                                    : std::vector<std::string>{};
   if (providers) {
@@ -229,6 +230,14 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
   m.declaration = YamlBlock{item.node(), item.path(), item.line()};
   m.name = r["name"].as<std::string>();
   m.provider = providers ? r["provider"].one_of(names) : r["provider"].as<std::string>();
+  if (Field kind = r["kind"]; kind.present()) {
+    m.kind = kind.one_of({"chat", "embedding"}) == "embedding" ? ModelKind::kEmbedding
+                                                                 : ModelKind::kChat;
+    // Embeddings are passed through to an OpenAI-compatible /embeddings endpoint.
+    if (m.kind == ModelKind::kEmbedding && m.provider != "openai")
+      kind.fail("embedding models must use provider: openai (an OpenAI-compatible "
+                "/embeddings endpoint), not '" + m.provider + "'");
+  }
 
   // Whether a provider needs or refuses endpoint/api_key_env is its rule (check_model); what
   // makes a valid value is common.
@@ -299,7 +308,15 @@ void check_overflows(const Field& f, const Config& cfg) {
   const std::vector<Field> items = f.items();
   for (std::size_t i = 0; i < cfg.models.size() && i < items.size(); ++i) {
     const Model& m = cfg.models[i];
-    if (m.overflow.empty() || cfg.find_model(m.overflow)) continue;
+    if (const Model* to = m.overflow.empty() ? nullptr : cfg.find_model(m.overflow)) {
+      if (to->kind != m.kind)
+        items[i].map()["overflow"].fail("model '" + m.overflow + "' is a" +
+                                        (to->kind == ModelKind::kEmbedding ? "n embedding"
+                                                                           : " chat") +
+                                        " model and cannot take this model's calls");
+      continue;
+    }
+    if (m.overflow.empty()) continue;
     std::vector<std::string> names;
     for (const Model& other : cfg.models) names.push_back(other.name);
     items[i].map()["overflow"].fail("unknown model '" + m.overflow + "'" +

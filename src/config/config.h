@@ -48,8 +48,13 @@ struct YamlBlock {
 // whether it needs or refuses `endpoint` and `api_key_env`) is the provider's own: kept here as
 // YAML and read by providers/<name>.{h,cc}, which registers itself under its name
 // (providers/registry.cc) and checks the model at load (ProviderCatalog below).
+// What a model does: answers chats (every route, /v1/chat/completions, /v1/messages,
+// /v1/responses) or embeds text (only /v1/embeddings; never a route's model).
+enum class ModelKind { kChat, kEmbedding };
+
 struct Model {
   std::string name;      // catalog name clients use
+  ModelKind kind = ModelKind::kChat;  // `kind: chat | embedding`
   std::string provider;  // a registered provider name: openai | anthropic | replay | local | ...
   std::string endpoint;  // base URL, e.g. https://api.openai.com/v1, for providers that call one
   std::string api_key_env;    // NAME of the env var holding the key; the key itself never here

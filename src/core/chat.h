@@ -45,6 +45,9 @@ struct ChatRequest {
   // stream_options) rewritten, so fields Triage does not model (tools, response_format,
   // seed, logprobs...) reach the upstream unchanged.
   boost::json::object body;
+  // What the client's own dialect repeats back in its answer and never sends upstream (the
+  // Responses API echoes instructions, metadata, tools...); empty for the other dialects.
+  boost::json::object echo;
   RequestMeta meta;
 
   // Text of the last message with role "user" (empty if none): what replay and local models

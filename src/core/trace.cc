@@ -12,8 +12,17 @@ std::string_view client_api_name(ClientApi api) {
       return "messages";
     case ClientApi::kResponses:
       return "responses";
+    case ClientApi::kEmbeddings:
+      return "embeddings";
   }
   return "chat";
+}
+
+ClientApi client_api_from_name(std::string_view name) {
+  for (ClientApi api : {ClientApi::kMessages, ClientApi::kResponses, ClientApi::kEmbeddings}) {
+    if (name == client_api_name(api)) return api;
+  }
+  return ClientApi::kChat;
 }
 
 void complete_latency_split(Trace& trace, int64_t total_us) {

@@ -70,9 +70,12 @@ struct Span {
   std::string shed;
 };
 
-// The wire API a request came in through (api/dialect.h).
-enum class ClientApi { kChat, kMessages, kResponses };
-std::string_view client_api_name(ClientApi api);  // "chat" | "messages" | "responses"
+// The wire API a request came in through (api/dialect.h; /v1/embeddings for kEmbeddings).
+enum class ClientApi { kChat, kMessages, kResponses, kEmbeddings };
+// "chat" | "messages" | "responses" | "embeddings": the store's `api` column, metrics, exports.
+std::string_view client_api_name(ClientApi api);
+// The inverse; kChat for an unknown or empty name (rows written before the column existed).
+ClientApi client_api_from_name(std::string_view name);
 
 struct Trace {
   std::string request_id;

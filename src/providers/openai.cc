@@ -239,7 +239,8 @@ class OpenAIClient final : public ModelClient {
         timeout_ms_(model.timeout_ms),
         key_missing_(setup.key_missing),
         http_(std::move(setup.endpoint)),
-        path_(http_.endpoint().target("/chat/completions")) {
+        path_(http_.endpoint().target("/chat/completions")),
+        embeddings_path_(http_.endpoint().target("/embeddings")) {
     if (!setup.api_key.empty()) {
       auth_ = "Bearer " + setup.api_key;
       headers_[n_headers_++] = {"Authorization", auth_};
@@ -273,6 +274,35 @@ class OpenAIClient final : public ModelClient {
     co_return co_await call_stream(t, req, std::move(body), until, stats, *assembler, sink);
   }
 
+  boost::asio::awaitable<Result<EmbeddingAnswer>> embed(const json::object& body,
+                                                        SteadyTime deadline, CallStats& stats,
+                                                        Cancellation* cancellation) override {
+    if (key_missing_) co_return missing_key_error(model_, api_key_env_);
+    std::string text;
+    text.reserve(64);
+    text += R"({"model":)";
+    append_json_string(text, upstream_model_);
+    for (const auto& kv : body) {
+      if (kv.key() == "model") continue;
+      text += ',';
+      append_json_string(text, kv.key());
+      text += ':';
+      append_json(text, kv.value());
+    }
+    text += '}';
+    const UpstreamTarget t{&http_, embeddings_path_, {headers_, n_headers_}, model_, api_key_env_};
+    const SteadyTime until = clamp_deadline(deadline, timeout_ms_);
+    Result<std::string> answer = co_await post_whole(t, text, until, stats, cancellation);
+    if (!answer) co_return std::move(answer).error();
+    Result<EmbeddingAnswer> parsed = openai::parse_embeddings(*answer);
+    if (!parsed) {
+      control::UpstreamFailure malformed;
+      malformed.kind = control::FailureKind::kMalformed;
+      stats.failure = malformed;
+    }
+    co_return parsed;
+  }
+
  private:
   UpstreamTarget target() const {
     return UpstreamTarget{&http_, path_, {headers_, n_headers_}, model_, api_key_env_};
@@ -285,6 +315,7 @@ class OpenAIClient final : public ModelClient {
   const bool key_missing_;
   const net::HttpClient http_;
   const std::string path_;
+  const std::string embeddings_path_;
   std::string auth_;  // "Bearer <key>"; never logged
   std::string org_;
   net::HttpHeader headers_[2];

@@ -49,6 +49,10 @@ Result<core::Completion> parse_response(std::string_view body, std::string_view 
 Result<core::Completion> parse_response_dom(std::string_view body, std::string_view model,
                                         bool& reported_usage);
 
+// Reads an /embeddings answer: the list object (kept whole) and usage.prompt_tokens.
+// kUpstreamError when it is not a JSON object with a `data` array.
+Result<EmbeddingAnswer> parse_embeddings(std::string_view body);
+
 // Turns chat.completion.chunk events into deltas and assembles the completion (tool call
 // fragments are merged by index into the non-streaming shape). Stops at "[DONE]".
 class ChunkAssembler final : public JsonStreamAssembler {

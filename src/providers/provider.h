@@ -10,6 +10,8 @@
 // Every call honours `deadline` (kUpstreamTimeout when it passes) and never throws: failures
 // are Results, because fallbacks and cascades act on them.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -34,6 +36,14 @@ struct CallStats {
   std::optional<control::UpstreamFailure> failure;
 };
 
+// An upstream's embeddings answer: the list object as it came (the vectors are passed through,
+// float or base64), and the input tokens it reported (usage.prompt_tokens).
+struct EmbeddingAnswer {
+  boost::json::value list;
+  int64_t prompt_tokens = 0;
+  bool reported_usage = false;  // false: prompt_tokens is 0 and the caller estimates
+};
+
 class ModelClient {
  public:
   virtual ~ModelClient() = default;
@@ -50,6 +60,12 @@ class ModelClient {
                                                                   SteadyTime deadline,
                                                                   CallStats& stats,
                                                                   core::StreamSink& sink) = 0;
+  // POST /embeddings with `body` (the client's, `model` rewritten to the upstream's name).
+  // Only OpenAI-compatible providers embed; the others answer kInvalidRequest.
+  virtual boost::asio::awaitable<Result<EmbeddingAnswer>> embed(const boost::json::object& body,
+                                                                SteadyTime deadline,
+                                                                CallStats& stats,
+                                                                Cancellation* cancellation);
 };
 
 // Environment lookup, injectable so tests can provide keys without touching the process env.

@@ -122,6 +122,13 @@ std::unique_ptr<RouteTable> RouteTable::build(const config::Config& cfg,
     }
     auto route = it->second(spec, i, *table);
     table->add_reachable(spec);
+    for (const config::Model* m : table->reachable_models(spec.name)) {
+      if (m->kind != config::ModelKind::kEmbedding) continue;
+      throw config::ConfigError(where(cfg, spec.line, "routes[" + std::to_string(i) + "]") +
+                                ": route '" + spec.name + "' names embedding model '" + m->name +
+                                "'; routes answer chats, so they may only use chat models "
+                                "(clients call embedding models directly on /v1/embeddings)");
+    }
     table->by_name_[spec.name] = route.get();
     table->route_names_.push_back(spec.name);
     table->owned_.push_back(std::move(route));

@@ -340,7 +340,7 @@ AdminReply timeseries_reply(telemetry::DashboardDb& db, const Params& params,
   }
   const std::string* by_name = params.get("by");
   auto by = telemetry::parse_dimension(by_name ? *by_name : "");
-  if (!by) return bad("'by' must be tier, route, category, cohort, model or key", "by");
+  if (!by) return bad("'by' must be tier, route, category, cohort, model, key or api", "by");
   telemetry::TimeRange chart;
   int64_t bucket_s = 0;
   if (auto e = chart_buckets(params, range, db, chart, bucket_s)) return *e;

@@ -81,7 +81,8 @@ asio::awaitable<bool> send_reply(net::ResponseWriter& out, Reply& reply) {
 }
 
 const char kEndpoints[] =
-    " (Triage serves POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
+    " (Triage serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, "
+    "POST /v1/embeddings, GET /v1/models, "
     "GET /v1/models/{id}, /healthz, /readyz, /metrics, "
     "POST /v1/feedback, GET /v1/review, GET /dashboard, GET /v1/dashboard/...)";
 
@@ -89,6 +90,7 @@ const char kEndpoints[] =
 const api::Dialect* client_dialect(std::string_view target) {
   if (target == "/v1/chat/completions" || target == "/chat/completions") return &api::chat_dialect();
   if (target == "/v1/messages" || target == "/messages") return &api::messages_dialect();
+  if (target == "/v1/responses" || target == "/responses") return &api::responses_dialect();
   return nullptr;
 }
 
@@ -322,13 +324,19 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_return;
       }
     }
-    if (chat_path && method == "POST" && in.malformed().empty()) {
+    const bool embeddings_path = target == "/v1/embeddings" || target == "/embeddings";
+    if ((chat_path || embeddings_path) && method == "POST" && in.malformed().empty()) {
+      const api::Dialect& shape = chat_path ? *dialect : api::chat_dialect();
       if (in.over_capacity()) {
-        co_await refuse_over_capacity(out);
+        co_await refuse_over_capacity(out, shape);
         co_return;
       }
       const telemetry::Metrics::InflightScope inflight = metrics_->track_inflight();
-      co_await chat(in, out, *dialect);
+      if (embeddings_path) {
+        co_await embeddings(in, out);
+      } else {
+        co_await chat(in, out, *dialect);
+      }
       co_return;
     }
     Reply reply = simple_reply(in, target, method, chat_path);
@@ -345,7 +353,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
   }
 }
 
-asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
+asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out,
+                                                   const api::Dialect& dialect) {
   // Nothing is read or routed: the cheapest answer a busy thread can give. Not traced (no row:
   // the request was not worked on); counted in triage_requests_shed_total.
   metrics_->count_shed_at_capacity();
@@ -353,7 +362,7 @@ asio::awaitable<void> Gateway::refuse_over_capacity(net::ResponseWriter& out) {
                           "Triage is at capacity (server.max_requests_per_thread requests in "
                           "flight on this I/O thread); retry after the time in Retry-After");
   busy.retry_after_s = 1;
-  Reply reply = error_reply(busy);
+  Reply reply = error_reply(busy, {}, dialect);
   co_await send_reply(out, reply);
 }
 
@@ -367,6 +376,10 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
     return error_reply(make_error(ErrorCode::kMethodNotAllowed,
                                   "use POST for " + std::string(target)),
                        {}, *dialect);
+  }
+  if (target == "/v1/embeddings" || target == "/embeddings") {
+    return error_reply(
+        make_error(ErrorCode::kMethodNotAllowed, "use POST for " + std::string(target)));
   }
   if (method == "GET" || method == "HEAD") {
     if (target == "/healthz") return Reply{200, "application/json", {}, R"({"status":"ok"})"};
@@ -444,23 +457,38 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
 }
 
 std::variant<control::Reservation, Error> Gateway::admit_key(
-    const Serving& serving, const control::ApiKey& key, std::size_t body_bytes,
-    core::ChatRequest& req, int64_t now_ms) {
-  if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
+    const control::ApiKey& key, std::string_view model,
+    const std::function<AccessControl::WorstCase()>& worst_case, int64_t now_ms) {
+  if (Result<void> allowed = AccessControl::check_allowed(key, model); !allowed) {
     return allowed.error();
   }
   if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
   if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
       key.limits.usd_per_month > 0) {
-    worst = AccessControl::worst_case(body_bytes, req,
-                                      serving.routes().reachable_models(req.model));
+    worst = worst_case();
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
   if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
     return control::limit_error(*refusal);
   }
   return std::get<control::Reservation>(std::move(reserved));
+}
+
+std::optional<Error> Gateway::identify(net::IncomingRequest& in, core::Trace& trace,
+                                       std::shared_ptr<const control::ApiKey>& key) {
+  trace.cohort = std::string(in.header("x-triage-cohort"));
+  if (!access_->keys_required()) {
+    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
+    return std::nullopt;
+  }
+  Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
+  if (!found) return found.error();
+  key = std::move(found).value();
+  trace.api_key_id = key->id;
+  trace.api_key_name = key->name;
+  if (!key->cohort.empty()) trace.cohort = key->cohort;
+  return std::nullopt;
 }
 
 std::optional<Error> Gateway::check_envelope(const config::Config& cfg,
@@ -497,20 +525,10 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   trace.config_version = serving->version.seq;
   trace.time_ms = unix_time_ms();
   trace.request_id = "req_" + time_ordered_hex_id(trace.time_ms);
-  trace.cohort = std::string(in.header("x-triage-cohort"));
   std::shared_ptr<const control::ApiKey> key;
-  if (access_->keys_required()) {
-    Result<std::shared_ptr<const control::ApiKey>> found = access_->client_key(in);
-    if (!found) {
-      co_await respond_error(trace, start, out, found.error(), dialect);
-      co_return;
-    }
-    key = std::move(found).value();
-    trace.api_key_id = key->id;
-    trace.api_key_name = key->name;
-    if (!key->cohort.empty()) trace.cohort = key->cohort;
-  } else {
-    trace.api_key_id = api_key_id(in.header("authorization"), in.header("x-api-key"));
+  if (std::optional<Error> unknown = identify(in, trace, key)) {
+    co_await respond_error(trace, start, out, *unknown, dialect);
+    co_return;
   }
 
   if (std::optional<Error> bad = check_envelope(cfg, in)) {
@@ -550,10 +568,22 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_await respond_error(trace, start, out, unknown, dialect);
     co_return;
   }
-  if (!routes.find_model(req.model)) trace.route = req.model;
+  const routes::ModelRuntime* direct = routes.find_model(req.model);
+  if (direct && direct->model().kind == config::ModelKind::kEmbedding) {
+    const Error embedding = make_error(ErrorCode::kInvalidRequest,
+                                       "The model '" + req.model +
+                                           "' is an embedding model; call it on POST /v1/embeddings",
+                                       {}, "model");
+    co_await respond_error(trace, start, out, embedding, dialect);
+    co_return;
+  }
+  if (!direct) trace.route = req.model;
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
-    auto admitted = admit_key(*serving, *key, in.body().size(), req, trace.time_ms);
+    const auto worst = [&] {
+      return AccessControl::worst_case(in.body().size(), req, routes.reachable_models(req.model));
+    };
+    auto admitted = admit_key(*key, req.model, worst, trace.time_ms);
     if (auto* refused = std::get_if<Error>(&admitted)) {
       co_await respond_error(trace, start, out, *refused, dialect);
       co_return;
@@ -594,7 +624,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     if (trace.keep_payloads) trace.response_text = result->content;
     // The answer reports the split as of now; finish() completes it again after the write.
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
-    std::string body = dialect.render(api::response_info(trace, created_s), result.value());
+    std::string body = dialect.render(req, api::response_info(trace, created_s), result.value());
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
     Reply reply{200, "application/json", std::move(headers), std::move(body)};

@@ -3,6 +3,7 @@
 // a Trace that goes to the trace sinks (metrics, request store, review queue, OTLP export).
 // Built once at start-up; handle() is called concurrently from every I/O thread.
 #include <atomic>
+#include <functional>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <optional>
@@ -71,9 +72,13 @@ class Gateway {
   // The one request pipeline (keys, limits, routes, traces) of every client dialect.
   boost::asio::awaitable<void> chat(net::IncomingRequest& in, net::ResponseWriter& out,
                                     const api::Dialect& dialect);
-  // The fast 503 (with Retry-After) of a chat request that arrived while its I/O thread was at
-  // server.max_requests_per_thread.
-  boost::asio::awaitable<void> refuse_over_capacity(net::ResponseWriter& out);
+  // POST /v1/embeddings (gateway_embeddings.cc): the same keys, allow-lists, reservations,
+  // traces, store and metrics as chat, for a catalog model of kind: embedding.
+  boost::asio::awaitable<void> embeddings(net::IncomingRequest& in, net::ResponseWriter& out);
+  // The fast 503 (with Retry-After) of a client API request that arrived while its I/O thread
+  // was at server.max_requests_per_thread, in the dialect's error shape.
+  boost::asio::awaitable<void> refuse_over_capacity(net::ResponseWriter& out,
+                                                    const api::Dialect& dialect);
   // Non-chat endpoints and protocol errors; no I/O.
   Reply simple_reply(net::IncomingRequest& in, std::string_view target,
                             std::string_view method, bool chat_path) const;
@@ -101,10 +106,15 @@ class Gateway {
   // A request's key against its allow-list (403) and its limits and budgets (429 +
   // Retry-After): the reservation of the request's worst case (inactive for a key without
   // limits), or the refusal to answer with.
-  std::variant<control::Reservation, Error> admit_key(const Serving& serving,
-                                                      const control::ApiKey& key,
-                                                      std::size_t body_bytes,
-                                                      core::ChatRequest& req, int64_t now_ms);
+  // `worst` prices the request's worst case (called only when the key has a token or money
+  // limit); `model` is the request's `model` field.
+  std::variant<control::Reservation, Error> admit_key(
+      const control::ApiKey& key, std::string_view model,
+      const std::function<AccessControl::WorstCase()>& worst, int64_t now_ms);
+  // Who is calling: the client key (when keys are required; an Error to answer with when it is
+  // missing or unknown) or the hashed bearer token, recorded on the trace with the cohort.
+  std::optional<Error> identify(net::IncomingRequest& in, core::Trace& trace,
+                                std::shared_ptr<const control::ApiKey>& key);
 
   // Start-up settings only (restart-only: server listener, store, otel); everything a reload
   // may change is read from the request's Serving snapshot.

@@ -64,6 +64,7 @@ std::optional<Dimension> parse_dimension(std::string_view name) {
   if (name == "cohort") return Dimension::kCohort;
   if (name == "model") return Dimension::kModel;
   if (name == "key") return Dimension::kKey;
+  if (name == "api") return Dimension::kApi;
   return std::nullopt;
 }
 

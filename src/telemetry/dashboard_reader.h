@@ -34,8 +34,10 @@ struct SummaryRow {
 };
 
 // Dimensions a series can be split by; each is a column of `requests`.
-// kKey (the client key's name, else its id) is not in the rollups: it reads the rows.
-enum class Dimension { kNone, kTier, kRoute, kCategory, kCohort, kModel, kKey };
+// kKey (the client key's name, else its id) and kApi (the client API: chat, messages,
+// responses, embeddings; "chat" for rows older than the column) are not in the rollups: they
+// read the rows.
+enum class Dimension { kNone, kTier, kRoute, kCategory, kCohort, kModel, kKey, kApi };
 std::optional<Dimension> parse_dimension(std::string_view name);  // "" -> kNone
 
 // Requests and cost of one (bucket, group): the group is the dimension's value, "(none)" for

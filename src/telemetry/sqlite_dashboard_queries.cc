@@ -131,6 +131,8 @@ const char* column_of(Dimension d) {
       return "COALESCE(NULLIF(model, ''), '(none)')";
     case Dimension::kKey:  // `requests` only (not a rollup column)
       return "COALESCE(NULLIF(api_key_name, ''), NULLIF(api_key_id, ''), '(none)')";
+    case Dimension::kApi:  // `requests` only; NULL: a row from before the column (chat)
+      return "COALESCE(NULLIF(api, ''), 'chat')";
     case Dimension::kNone:
       break;
   }
@@ -177,7 +179,9 @@ Result<SummaryRow> SqliteStoreReader::summary(const TimeRange& r) {
 Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, int64_t bucket_ms,
                                                             Dimension by) {
   // Whole-minute buckets aggregate the rollups; any other width reads the rows of the range.
-  const Level level = by == Dimension::kKey ? Level::kRaw : level_for_bucket(bucket_ms);
+  const Level level = by == Dimension::kKey || by == Dimension::kApi
+                          ? Level::kRaw
+                          : level_for_bucket(bucket_ms);
   const std::string key = column_of(by);
   const std::string sql =
       level == Level::kRaw ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +

@@ -216,6 +216,15 @@ UPDATE meta SET value = '6' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 7 (issue 13): the client API a request came in through (core::client_api_name:
+// chat, messages, responses, embeddings). Rows written before it have NULL, read as "chat"
+// (the only API there was). Added only where missing, like api_key_name.
+constexpr const char* kAddApiColumn = "ALTER TABLE requests ADD COLUMN api TEXT;\n";
+constexpr const char* kMigrateV6ToV7 = R"sql(
+UPDATE meta SET value = '7' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 bool has_requests_column(sqlite::Connection& db, const char* column) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
   if (!s.ok()) return false;
@@ -235,12 +244,14 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   // migrations[k] takes a file from version k + 1 to k + 2.
   const bool has_key_name = has_requests_column(db, "api_key_name");
   const bool has_config_version = has_requests_column(db, "config_version");
+  const bool has_api = has_requests_column(db, "api");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
           kMigrateV4ToV5,
       std::string("BEGIN IMMEDIATE;\n") + (has_config_version ? "" : kAddConfigVersionColumn) +
-          kMigrateV5ToV6};
+          kMigrateV5ToV6,
+      std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -141,6 +142,53 @@ TEST_F(MessagesTest, ModelById) {
   HttpResponse missing = http_request(gw_->port(), "GET", "/v1/models/nope");
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.json().at("error").at("code"), "model_not_found");
+}
+
+}  // namespace
+}  // namespace triage::testing
+
+namespace triage::testing {
+namespace {
+
+// Past server.max_requests_per_thread, the fast 503 is in the shape of the API asked: Anthropic's
+// overloaded_error on /v1/messages, OpenAI's on /v1/responses.
+TEST(MessagesCapacity, TheCapacity503IsInTheDialectsShape) {
+  Upstream up;
+  ASSERT_GT(up.port(), 0);
+  TempDir dir;
+  write_file(dir.file("triage.yaml"),
+             "server: {host: 127.0.0.1, port: 0, threads: 1, max_requests_per_thread: 1}\n"
+             "store: {type: none}\n"
+             "models:\n"
+             "  - {name: slow, provider: openai, upstream_model: \"mode:slow-3000\", endpoint: "
+             "\"http://127.0.0.1:" + std::to_string(up.port()) + "/v1\"}\n");
+  Gateway gw(dir.file("triage.yaml"), {});
+  ASSERT_GT(gw.port(), 0) << gw.process().stderr_text();
+  const std::map<std::string, std::string> json_type = {{"content-type", "application/json"}};
+  HttpResponse held;
+  std::thread holder([&] {
+    held = http_request(gw.port(), "POST", "/v1/chat/completions",
+                        R"({"model":"slow","messages":[{"role":"user","content":"hold"}]})",
+                        json_type, Millis(10000));
+  });
+  // The one slot is taken once the upstream has the held request.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (up.request_count() < 1 && std::chrono::steady_clock::now() < until) {
+  }
+  ASSERT_GE(up.request_count(), 1);
+  HttpResponse messages = http_request(
+      gw.port(), "POST", "/v1/messages",
+      R"({"model":"slow","max_tokens":5,"messages":[{"role":"user","content":"x"}]})", json_type);
+  HttpResponse responses =
+      http_request(gw.port(), "POST", "/v1/responses", R"({"model":"slow","input":"x"})", json_type);
+  holder.join();
+  EXPECT_EQ(held.status, 200) << held.body;
+  ASSERT_EQ(messages.status, 503) << messages.body;
+  EXPECT_EQ(messages.header("retry-after"), "1");
+  EXPECT_EQ(messages.json().at("type"), "error") << messages.body;
+  EXPECT_EQ(messages.json().at("error").at("type"), "overloaded_error") << messages.body;
+  ASSERT_EQ(responses.status, 503) << responses.body;
+  EXPECT_EQ(responses.json().at("error").at("code"), "service_unavailable") << responses.body;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 // Prints "listening on <port>\n" on stdout once it accepts connections; exits 0 on SIGTERM/SIGINT.
 //
 // Endpoints: POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic, needs x-api-key),
-// GET /v1/models, GET /_last_request (the last non-underscore request: method, target, headers
+// POST /v1/embeddings (OpenAI; see embeddings_answer), GET /v1/models, GET /_last_request (the last non-underscore request: method, target, headers
 // with lower-cased names, raw body), GET /_stats ({"requests": N non-underscore requests}).
 //
 // Behaviour per request, from the `x-test-mode` header or else a model named "mode:<modes>";
@@ -150,6 +150,76 @@ std::string content_text(const json::value& content) {
       out += it->value().get_string();
     }
   }
+  return out;
+}
+
+// ---- embeddings ------------------------------------------------------------------------------
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < n; i += 3) {
+    uint32_t v = uint32_t{data[i]} << 16;
+    if (i + 1 < n) v |= uint32_t{data[i + 1]} << 8;
+    if (i + 2 < n) v |= data[i + 2];
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// A deterministic /v1/embeddings answer: per input (a string or each string of an array), a
+// vector of `dimensions` (default 4) values ((chars + j) % 8) / 8, exact in float32, as JSON
+// numbers or (encoding_format "base64") little-endian float32 in base64; usage.prompt_tokens =
+// total_tokens = the inputs' words. Returns an error message instead for a body it refuses.
+std::string embeddings_answer(std::string_view body, std::string& error) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (!o) return error = "body is not a JSON object", std::string();
+  std::vector<std::string> inputs;
+  const json::value* input = o->if_contains("input");
+  if (input && input->is_string()) inputs.emplace_back(input->get_string());
+  if (input && input->is_array())
+    for (const auto& item : input->get_array())
+      if (item.is_string()) inputs.emplace_back(item.get_string());
+  if (inputs.empty()) return error = "input must be a string or an array of strings", std::string();
+  int64_t dims = 4;
+  if (const json::value* d = o->if_contains("dimensions"); d && d->is_int64()) dims = d->get_int64();
+  bool b64 = false;
+  if (const json::value* f = o->if_contains("encoding_format"); f && f->is_string())
+    b64 = f->get_string() == "base64";
+  std::string model;
+  if (const json::value* m = o->if_contains("model"); m && m->is_string()) model = m->get_string();
+  std::string out = R"({"object":"list","data":[)";
+  int64_t words = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    words += count_words(inputs[i]);
+    std::vector<float> vec;
+    for (int64_t j = 0; j < dims; ++j)
+      vec.push_back(static_cast<float>((static_cast<int64_t>(inputs[i].size()) + j) % 8) / 8.0f);
+    if (i) out += ',';
+    out += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":)";
+    if (b64) {
+      out += '"' + base64(reinterpret_cast<const unsigned char*>(vec.data()),
+                          vec.size() * sizeof(float)) + '"';
+    } else {
+      out += '[';
+      for (std::size_t j = 0; j < vec.size(); ++j) {
+        if (j) out += ',';
+        out += json::serialize(json::value(static_cast<double>(vec[j])));
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += R"(],"model":)";
+  append_json_string(out, model);
+  out += R"(,"usage":{"prompt_tokens":)" + std::to_string(words) + R"(,"total_tokens":)" +
+         std::to_string(words) + "}}";
   return out;
 }
 
@@ -480,6 +550,7 @@ class Connection {
     const bool is_chat = target == "/v1/chat/completions";
     const bool is_messages = target == "/v1/messages";
     const bool is_models = target == "/v1/models";
+    if (target == "/v1/embeddings") co_return co_await handle_embeddings(req);
     if (!is_chat && !is_messages && !is_models)
       co_return co_await send(404, "application/json", openai_error(404, "no such endpoint"));
     if ((is_models && req.method() != http::verb::get) ||
@@ -555,6 +626,27 @@ class Connection {
       out_.append(body, 0, body.size() / 2);
       co_await write_out();
       co_return false;
+    }
+    co_return co_await send(200, "application/json", body);
+  }
+
+  // POST /v1/embeddings: embeddings_answer, or the error-<status> of a model "mode:error-N".
+  awaitable<bool> handle_embeddings(const Request& req) {
+    if (req.method() != http::verb::post)
+      co_return co_await send(405, "application/json", openai_error(405, "method not allowed"));
+    retry_after_s_ = -1;
+    std::string error;
+    std::string body = embeddings_answer(req.body(), error);
+    if (!error.empty()) co_return co_await send(400, "application/json", openai_error(400, error));
+    json::value v = json::parse(req.body());
+    const json::value* model = v.as_object().if_contains("model");
+    if (model && model->is_string() && model->get_string().starts_with("mode:")) {
+      Mode mode = parse_mode(std::string_view(model->get_string()).substr(5));
+      if (!mode.bad.empty())
+        co_return co_await send(400, "application/json", openai_error(400, "unknown test mode"));
+      if (mode.error_status)
+        co_return co_await send(mode.error_status, "application/json",
+                                openai_error(mode.error_status, "test upstream: injected error"));
     }
     co_return co_await send(200, "application/json", body);
   }

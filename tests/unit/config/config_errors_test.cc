@@ -67,6 +67,19 @@ TEST_P(BrokenConfig, NamesFileLineAndPath) {
 }
 
 const BrokenCase kCases[] = {
+    {"UnknownModelKind",
+     "models:\n"
+     "  - {name: a, provider: openai, endpoint: \"http://x/v1\", kind: embeding}\n",
+     "triage.yaml:2: models[0].kind: ", "embedding"},
+    {"EmbeddingModelNeedsTheOpenAIProvider",
+     "models:\n"
+     "  - {name: a, provider: anthropic, endpoint: \"http://x/v1\", kind: embedding}\n",
+     "triage.yaml:2: models[0].kind: ", "embedding models must use provider: openai"},
+    {"ChatModelCannotOverflowToAnEmbeddingModel",
+     "models:\n"
+     "  - {name: a, provider: openai, endpoint: \"http://x/v1\", overflow: e}\n"
+     "  - {name: e, provider: openai, endpoint: \"http://x/v1\", kind: embedding}\n",
+     "triage.yaml:2: models[0].overflow: ", "'e' is an embedding model"},
     {"UnknownFieldWithSuggestion",
      "models:\n"
      "  - name: a\n"

@@ -61,6 +61,7 @@ class DashboardDbTest : public ::testing::Test {
                            i == 9 ? 502 : 200);
       t.route = "casc";
       t.category = i % 2 == 0 ? "billing" : "";
+      if (i < 3) t.api = core::ClientApi::kResponses;  // the store's `api` column
       t.tokens_in = 100;
       t.tokens_out = 20;
       t.total_us = 1000 * (i + 1);
@@ -175,6 +176,15 @@ TEST_F(DashboardDbTest, CostSeriesByTierAndCategory) {
   EXPECT_EQ(cat->series[0].key, "(none)");  // 5 small without a category + 5 large
   EXPECT_EQ(cat->series[0].requests, (std::vector<int64_t>{5, 2, 3}));
   EXPECT_EQ(cat->series[1].key, "billing");
+
+  // By client API (the rows' typed `api` column, not a rollup).
+  auto api = db_->cost_series(range_, kMin, Dimension::kApi);
+  ASSERT_TRUE(api) << api.error().message;
+  ASSERT_EQ(api->series.size(), 2u);
+  EXPECT_EQ(api->series[0].key, "chat");
+  EXPECT_EQ(api->series[0].requests, (std::vector<int64_t>{7, 2, 3}));
+  EXPECT_EQ(api->series[1].key, "responses");
+  EXPECT_EQ(api->series[1].requests, (std::vector<int64_t>{3, 0, 0}));
 
   // Folding: with room for one group only, everything lands in "(other)".
   auto folded = db_->cost_series(range_, kMin, Dimension::kModel, 1);

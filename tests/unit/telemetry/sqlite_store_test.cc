@@ -292,7 +292,7 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");  // v1-v5 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");  // v1-v6 migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms')"),
             1);
@@ -300,6 +300,54 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
                      "'requests_dashboard')"),
             0);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rollup_minute'"), 1);
+}
+
+TEST_F(SqliteStoreTest, RecordsTheClientApi) {
+  {
+    SqliteStore store(options());
+    core::Trace responses = full_trace(1);
+    responses.api = core::ClientApi::kResponses;
+    core::Trace embeddings = full_trace(2);
+    embeddings.api = core::ClientApi::kEmbeddings;
+    store.consume(ptr(std::move(responses)));
+    store.consume(ptr(std::move(embeddings)));
+    store.consume(ptr(full_trace(3)));
+  }
+  Db db(path_);
+  EXPECT_EQ(db.text("SELECT GROUP_CONCAT(api, ',') FROM (SELECT api FROM requests ORDER BY ts_ms)"),
+            "responses,embeddings,chat");
+}
+
+TEST_F(SqliteStoreTest, AVersion5StoreGainsTheApiColumnAndKeepsItsRows) {
+  {
+    SqliteStore store(options());
+    store.consume(ptr(full_trace(1)));
+  }
+  // Back to what a version-5 build wrote: no `api` column.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "ALTER TABLE requests DROP COLUMN api; "
+                         "UPDATE meta SET value = '5' WHERE key = 'schema_version'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+  {
+    SqliteStore store(options());
+    core::Trace messages = full_trace(2);
+    messages.api = core::ClientApi::kMessages;
+    store.consume(ptr(std::move(messages)));
+  }
+  Db db(path_);
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "7");
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 2);
+  // The old row has no api (read as chat); the new one has its own.
+  EXPECT_EQ(db.text("SELECT GROUP_CONCAT(COALESCE(api, 'null'), ',') FROM "
+                    "(SELECT api FROM requests ORDER BY ts_ms)"),
+            "null,messages");
+  EXPECT_EQ(core::client_api_from_name(""), core::ClientApi::kChat);
+  EXPECT_EQ(core::client_api_from_name("messages"), core::ClientApi::kMessages);
 }
 
 TEST_F(SqliteStoreTest, ReopensAnExistingDatabaseAndAppends) {
