@@ -241,6 +241,7 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env) : c
   access_ = std::make_unique<AccessControl>(cfg_, env);
   keys_api_ = std::make_unique<KeysApi>(
       cfg_, *access_, [this](std::string_view name) { return routes_->find(name) != nullptr; });
+  cache_ = std::make_unique<CacheFront>(cfg_, config_version(cfg_));
   started_s_ = unix_time_ms() / 1000;
   models_json_ = api::serialize_model_list(cfg_, started_s_);
 }
@@ -435,14 +436,15 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
 }
 
 std::variant<control::Reservation, Error> Gateway::admit_key(
-    const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms) {
+    const control::ApiKey& key, std::size_t body_bytes, core::ChatRequest& req, int64_t now_ms,
+    bool cached) {
   if (Result<void> allowed = AccessControl::check_allowed(key, req.model); !allowed) {
     return allowed.error();
   }
   if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
-  if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
-      key.limits.usd_per_month > 0) {
+  if (!cached && (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
+                  key.limits.usd_per_month > 0)) {
     worst = AccessControl::worst_case(body_bytes, req, routes_->reachable_models(req.model));
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
@@ -534,6 +536,38 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   if (!routes_->find_model(req.model)) trace.route = req.model;
+
+  // --- Response cache (docs/cache.md): a hit, or the answer of an identical request in
+  // flight (coalescing), is answered here without any upstream call.
+  const CachePlan cache_plan = cache_->plan(req, trace.api_key_id, in.header("cache-control"));
+  trace.cache = cache_plan.outcome;
+  std::optional<cache::FlightLeader> cache_leader;  // lands empty if this request fails
+  if (cache_plan.read) {
+    cache::AnswerPtr hit = cache_plan.cache->get(cache_plan.key, cache_now_ms());
+    if (!hit) {
+      const SteadyTime wait_until = start + std::chrono::milliseconds(cfg_.server.request_timeout_ms);
+      cache::ResponseCache::Joined joined =
+          co_await cache_plan.cache->join(cache_plan.key, cache_now_ms(), wait_until);
+      if (joined.lead) cache_leader.emplace(*cache_plan.cache, std::move(joined.lead));
+      hit = std::move(joined.answer);
+    }
+    if (hit) {
+      co_await answer_hit(in, out, trace, start, req, dialect, key.get(), *hit);
+      co_return;
+    }
+  }
+  // Stores a complete answer (as the leader: also hands it to the followers).
+  auto cache_store = [&](const core::Completion& answer) {
+    if (!cache_plan.write) return;
+    cache::AnswerPtr entry = storable_answer(trace, answer);
+    if (cache_leader) {
+      cache_leader->land(std::move(entry), cache_now_ms());
+    } else if (entry) {
+      cache_plan.cache->put(cache_plan.key, std::move(entry), cache_now_ms());
+    }
+  };
+  // --- end of response cache
+
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
     auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms);
@@ -574,6 +608,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     }
     trace.finish_reason = result->finish_reason;
     if (trace.keep_payloads) trace.response_text = result->content;
+    cache_store(result.value());
     // The answer reports the split as of now; finish() completes it again after the write.
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
     std::string body = dialect.render(api::response_info(trace, created_s), result.value());
@@ -610,7 +645,33 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
     trace.error_message = "client went away during the stream";
   }
+  cache_store(result.value());  // only a stream that reached its end (error_code empty)
   finish(trace, start, &hold);
+}
+
+asio::awaitable<void> Gateway::answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
+                                          core::Trace& trace, SteadyTime start,
+                                          core::ChatRequest& req, const api::Dialect& dialect,
+                                          const control::ApiKey* key,
+                                          const cache::CachedAnswer& answer) {
+  control::Reservation hold;  // requests per minute only: a hit spends no tokens or money
+  if (key) {
+    auto admitted = admit_key(*key, in.body().size(), req, trace.time_ms, /*cached=*/true);
+    if (auto* refused = std::get_if<Error>(&admitted)) {
+      trace.cache = core::CacheOutcome::kNone;  // refused before the cache answered
+      co_await respond_error(trace, start, out, *refused, dialect);
+      co_return;
+    }
+    hold = std::get<control::Reservation>(std::move(admitted));
+  }
+  record_hit(trace, answer);
+  const bool delivered = co_await send_hit(out, trace, start, req, dialect, answer);
+  if (!delivered) {
+    trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
+    trace.error_message = "client went away before the cached answer was written";
+  }
+  hold.settle(0, 0.0);
+  finish(trace, start);
 }
 
 }  // namespace triage::server

@@ -17,6 +17,7 @@
 #include "routes/route_table.h"
 #include "server/access_control.h"
 #include "server/admin_api.h"
+#include "server/cache_front.h"
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
 #include "server/trace_sinks.h"
@@ -92,10 +93,19 @@ class Gateway {
   // A request's key against its allow-list (403) and its limits and budgets (429 +
   // Retry-After): the reservation of the request's worst case (inactive for a key without
   // limits), or the refusal to answer with.
+  // A cache hit (`cached`) is checked against the allow-list and counted against the key's
+  // request rate, but reserves no tokens or money.
   std::variant<control::Reservation, Error> admit_key(const control::ApiKey& key,
                                                            std::size_t body_bytes,
                                                            core::ChatRequest& req,
-                                                           int64_t now_ms);
+                                                           int64_t now_ms, bool cached = false);
+  // Answers a cache hit: admission (`key` may be null), the hit's trace at $0, the answer in
+  // the client's dialect (server/cache_front.h).
+  boost::asio::awaitable<void> answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
+                                          core::Trace& trace, SteadyTime start,
+                                          core::ChatRequest& req, const api::Dialect& dialect,
+                                          const control::ApiKey* key,
+                                          const cache::CachedAnswer& answer);
 
   const config::Config& cfg_;
   providers::ProviderRegistry providers_;
@@ -110,6 +120,7 @@ class Gateway {
   std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
   std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
   std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
+  std::unique_ptr<CacheFront> cache_;                   // response caches (docs/cache.md)
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
   std::string models_json_;  // GET /v1/models for keys without an allow-list, rendered once
   int64_t started_s_ = 0;    // unix seconds: the models' `created`

@@ -18,6 +18,9 @@ net::HeaderList triage_headers(const core::Trace& trace) {
   if (!trace.model.empty()) h.emplace_back("x-triage-model", trace.model);
   if (!trace.route.empty()) h.emplace_back("x-triage-route", trace.route);
   if (!trace.tier.empty()) h.emplace_back("x-triage-tier", trace.tier);
+  if (trace.cache != core::CacheOutcome::kNone) {
+    h.emplace_back("x-triage-cache", std::string(core::cache_outcome_name(trace.cache)));
+  }
   return h;
 }
 

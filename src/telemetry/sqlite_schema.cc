@@ -186,6 +186,15 @@ UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 6 (issue 13, docs/cache.md): whether the response cache answered the request
+// ("hit", "miss", "bypass"; NULL when the route or model it named has no cache).
+constexpr const char* kMigrateV5ToV6 = R"sql(
+BEGIN IMMEDIATE;
+ALTER TABLE requests ADD COLUMN cache TEXT;
+UPDATE meta SET value = '6' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 }  // namespace
 
 void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
@@ -205,7 +214,8 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
-          kMigrateV4ToV5};
+          kMigrateV4ToV5,
+      kMigrateV5ToV6};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

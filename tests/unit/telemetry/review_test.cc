@@ -165,7 +165,7 @@ TEST_F(ReviewStoreTest, MigratesAVersion1FileKeepingItsRows) {
     EXPECT_EQ(store->name(), "sqlite/3");
     store->close();
   }
-  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 5);
+  EXPECT_EQ(count("SELECT value FROM meta WHERE key = 'schema_version'"), 6);
   EXPECT_EQ(count("SELECT COUNT(*) FROM requests WHERE request_id = 'req_old'"), 1);
   for (const char* t : {"review_queue", "review_reasons", "feedback", "labels", "prompts"}) {
     EXPECT_EQ(count(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '") +

@@ -178,7 +178,7 @@ TEST_F(RollupTest, MigrationFromVersion2BackfillsTheRollup) {
       "CREATE INDEX requests_dashboard ON requests(ts_ms, status, cost_usd); "
       "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
   Db db(path_);
-  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 5);
+  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 6);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_status', "
                      "'requests_dashboard')"),
             0);
@@ -194,7 +194,7 @@ TEST_F(RollupTest, MigrationFromVersion3DropsThePerModelAndPerRouteIndexes) {
       "CREATE INDEX requests_route_ts_ms ON requests(route, ts_ms); "
       "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
   Db db(path_);
-  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 5);
+  EXPECT_EQ(db.count("SELECT value FROM meta WHERE key = 'schema_version'"), 6);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN "
                      "('requests_model_ts_ms', 'requests_route_ts_ms')"),
             0);

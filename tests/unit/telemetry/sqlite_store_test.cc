@@ -292,7 +292,7 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");  // v1-v4 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "6");  // v1-v5 migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms')"),
             1);
