@@ -236,6 +236,7 @@ class Metrics final : public core::TraceSink {
   std::array<prometheus::Histogram*, kPartCount> parts_{};
   prometheus::Gauge* inflight_;
   prometheus::Counter* shed_at_capacity_;
+  prometheus::Family<prometheus::Counter>* cache_family_;  // triage_cache_requests_total
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;
   prometheus::Gauge* window_cost_;

@@ -157,6 +157,13 @@ TEST_F(CacheTest, HitMissAndBypassWithStoreRowsAtZeroCost) {
   // A model without `cache:` says nothing about the cache.
   EXPECT_EQ(post(chat_body("plain", "hi")).header("x-triage-cache"), "");
 
+  const std::string metrics = http_request(gw_->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(triage_cache_requests_total{name="cached",outcome="hit"} 2)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(triage_cache_requests_total{name="cached",outcome="bypass"} 3)"),
+            std::string::npos);
+
   auto stored = rows();
   const StoreRow& m = stored.at(miss.header("x-request-id"));
   const StoreRow& h = stored.at(hit.header("x-request-id"));
