@@ -187,13 +187,20 @@ COMMIT;
 )sql";
 
 // Version 6 (issue 13, docs/cache.md): whether the response cache answered the request
-// ("hit", "miss", "bypass"; NULL when the route or model it named has no cache).
+// ("hit", "miss", "bypass"; NULL when the route or model it named has no cache). Added only
+// where it is missing, like api_key_name.
+constexpr const char* kAddCacheColumn = "ALTER TABLE requests ADD COLUMN cache TEXT;\n";
 constexpr const char* kMigrateV5ToV6 = R"sql(
-BEGIN IMMEDIATE;
-ALTER TABLE requests ADD COLUMN cache TEXT;
 UPDATE meta SET value = '6' WHERE key = 'schema_version';
 COMMIT;
 )sql";
+
+bool has_column(sqlite::Connection& db, std::string_view column) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
+  if (!s.ok()) return false;
+  s.bind_static(1, column);
+  return s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
 
 }  // namespace
 
@@ -205,17 +212,13 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   }
   int version = db.schema_version().value_or(0);
   // migrations[k] takes a file from version k + 1 to k + 2.
-  bool has_key_name = false;
-  {
-    sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') "
-                            "WHERE name = 'api_key_name'");
-    has_key_name = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
-  }
+  const bool has_key_name = has_column(db, "api_key_name");
+  const bool has_cache = has_column(db, "cache");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
           kMigrateV4ToV5,
-      kMigrateV5ToV6};
+      std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV5ToV6};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

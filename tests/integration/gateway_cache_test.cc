@@ -296,5 +296,55 @@ TEST_F(CacheTest, ALongRequestSkipsTheShortContextModelInAFallbackAndACascade) {
   EXPECT_EQ(refused.error_code, "no_eligible_model");
 }
 
+
+// With client keys: a hit is counted against the key's requests per minute, but reserves and
+// settles no tokens or money.
+TEST(CacheAuthTest, AHitCountsAgainstTheRequestRateButSpendsNothing) {
+  Upstream up;
+  TempDir dir;
+  ASSERT_GT(up.port(), 0);
+  const std::string ep = "http://127.0.0.1:" + std::to_string(up.port()) + "/v1";
+  write_file(dir.file("triage.yaml"),
+             "server: {host: 127.0.0.1, port: 0, threads: 1}\n"
+             "store: {type: none}\n"
+             "models:\n"
+             "  - {name: cached, provider: openai, endpoint: \"" + ep + "\", upstream_model: "
+             "gpt-test, tier: small, prices: {input: 1.0, output: 2.0}, cache: {ttl_s: 60}}\n"
+             "auth:\n"
+             "  admin_token_env: CACHE_ADMIN_TOKEN\n"
+             "  keys:\n"
+             "    - {name: limited, secret_env: LIMITED_KEY, requests_per_minute: 3, "
+             "usd_per_day: 100}\n");
+  Gateway gw(dir.file("triage.yaml"),
+             {{"LIMITED_KEY", "sk-limited-1234567890"}, {"CACHE_ADMIN_TOKEN", "admin-token-123"}});
+  ASSERT_GT(gw.port(), 0) << gw.process().stderr_text();
+  auto post = [&] {
+    return http_request(gw.port(), "POST", "/v1/chat/completions", chat_body("cached", "rate me"),
+                        {{"content-type", "application/json"},
+                         {"authorization", "Bearer sk-limited-1234567890"}},
+                        Millis(10000));
+  };
+  const HttpResponse miss = post();
+  ASSERT_EQ(miss.status, 200) << miss.body;
+  EXPECT_EQ(miss.header("x-triage-cache"), "miss");
+  EXPECT_EQ(post().header("x-triage-cache"), "hit");
+  EXPECT_EQ(post().header("x-triage-cache"), "hit");
+  const HttpResponse limited = post();
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(up.request_count(), 1);
+
+  const HttpResponse keys = http_request(gw.port(), "GET", "/admin/keys", {},
+                                         {{"authorization", "Bearer admin-token-123"}});
+  ASSERT_EQ(keys.status, 200) << keys.body;
+  const json::value all = json::parse(keys.body);
+  const json::object& spend = all.at("data").at(0).at("spend").as_object();
+  const json::value usage = miss.json().at("usage");
+  EXPECT_EQ(spend.at("tokens").to_number<int64_t>(),
+            usage.at("prompt_tokens").to_number<int64_t>() +
+                usage.at("completion_tokens").to_number<int64_t>());  // the miss's only
+  EXPECT_NEAR(spend.at("usd_today").to_number<double>(),
+              std::stod(miss.header("x-triage-cost-usd")), 1e-9);
+}
+
 }  // namespace
 }  // namespace triage::testing
