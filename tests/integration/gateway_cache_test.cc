@@ -316,7 +316,7 @@ TEST(CacheAuthTest, AHitCountsAgainstTheRequestRateButSpendsNothing) {
              "    - {name: limited, secret_env: LIMITED_KEY, requests_per_minute: 3, "
              "usd_per_day: 100}\n");
   Gateway gw(dir.file("triage.yaml"),
-             {{"LIMITED_KEY", "sk-limited-1234567890"}, {"CACHE_ADMIN_TOKEN", "admin-token-123"}});
+             {{"LIMITED_KEY", "sk-limited-1234567890"}, {"CACHE_ADMIN_TOKEN", "admin-token-1234567890"}});
   ASSERT_GT(gw.port(), 0) << gw.process().stderr_text();
   auto post = [&] {
     return http_request(gw.port(), "POST", "/v1/chat/completions", chat_body("cached", "rate me"),
@@ -334,7 +334,7 @@ TEST(CacheAuthTest, AHitCountsAgainstTheRequestRateButSpendsNothing) {
   EXPECT_EQ(up.request_count(), 1);
 
   const HttpResponse keys = http_request(gw.port(), "GET", "/admin/keys", {},
-                                         {{"authorization", "Bearer admin-token-123"}});
+                                         {{"authorization", "Bearer admin-token-1234567890"}});
   ASSERT_EQ(keys.status, 200) << keys.body;
   const json::value all = json::parse(keys.body);
   const json::object& spend = all.at("data").at(0).at("spend").as_object();
