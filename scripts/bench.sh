@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (`make bench`): the test upstream directly, nginx as a plain keep-alive reverse
 # proxy in front of it (the floor), and Triage passing through to it (with its default config,
-# as `triage-nopoll` with server.busy_poll_us: 0, and as `triage-keys` with a client API key
+# as `triage-nopoll` with server.busy_poll_us: 0, as `triage-cached` with the response cache on
+# (every request after the first a hit: hit latency and CPU per hit), and as `triage-keys` with a client API key
 # with limits and a budget on every request), measured in one sitting on loopback with
 # wrk. Method and peer figures: bench/README.md.
 #
@@ -201,6 +202,19 @@ EOF
     TARGETS+=("triage-keys|${KEYS_URL%/}/v1/chat/completions|$PID_keys")
   else
     log "triage (auth keys) did not start: $(tail -5 "$TMP/triage-keys.log")"
+  fi
+  # The same with the response cache on the model (issue 13, docs/cache.md): after the first
+  # request every one is a hit (wrk sends one body; allow_sampling since it asks temperature
+  # 0.2), so its rows are the hit latency and CPU per hit beside the proxied `triage` rows.
+  awk '{print} /upstream_model: gpt-4o-mini/ {print "    cache: {ttl_s: 3600, max_entries: 10000, allow_sampling: true}"}' \
+    "$TMP/triage.yaml" | sed -e "s#$TMP/triage.db#$TMP/triage-cached.db#" > "$TMP/triage-cached.yaml"
+  BENCH_UPSTREAM_KEY=sk-bench taskset -c $SUT_CPU "$TRIAGE_BIN" serve -c "$TMP/triage-cached.yaml" \
+    --listen 127.0.0.1:0 > "$TMP/triage-cached.log" 2>&1 &
+  PID_cached=$!; PIDS+=("$PID_cached")
+  if CACHED_URL="$(wait_line "$TMP/triage-cached.log" 'triage: listening on (http://[^ ]+)' "$PID_cached")"; then
+    TARGETS+=("triage-cached|${CACHED_URL%/}/v1/chat/completions|$PID_cached")
+  else
+    log "triage (response cache) did not start: $(tail -5 "$TMP/triage-cached.log")"
   fi
   # The same with adaptive busy polling off (server.busy_poll_us: 0), to show what it buys.
   sed -e 's/log_level: warn}/log_level: warn, busy_poll_us: 0}/' -e "s#$TMP/triage.db#$TMP/triage-sleep.db#" \

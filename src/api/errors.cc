@@ -39,6 +39,8 @@ Mapping mapping(ErrorCode code) {
       return {504, "timeout_error", "upstream_timeout"};
     case ErrorCode::kCancelled:
       return {499, "cancelled_error", "client_closed_request"};
+    case ErrorCode::kNoEligibleModel:
+      return {400, "invalid_request_error", "no_eligible_model"};
   }
   return {500, "server_error", ""};
 }

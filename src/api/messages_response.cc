@@ -34,6 +34,7 @@ std::string_view anthropic_error_type(ErrorCode code) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kMethodNotAllowed:
     case ErrorCode::kUnsupportedMedia:
+    case ErrorCode::kNoEligibleModel:
       return "invalid_request_error";
   }
   return "api_error";

@@ -17,6 +17,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kUpstreamTimeout: return "upstream_timeout";
     case ErrorCode::kCancelled: return "cancelled";
+    case ErrorCode::kNoEligibleModel: return "no_eligible_model";
   }
   return "internal";
 }

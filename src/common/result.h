@@ -25,6 +25,10 @@ enum class ErrorCode {
   kUnavailable,        // 503: overloaded, circuit open, shutting down
   kUpstreamTimeout,    // 504: the deadline passed while waiting for the upstream
   kCancelled,          // 499: the client went away
+  // 400: no model the request may reach can take it (context window, tools, images, JSON
+  // schema, max output tokens: routes/eligibility.h). A route kind skips a model refused with
+  // it to its next choice, as it does a model whose circuit is open.
+  kNoEligibleModel,
 };
 
 struct Error {

@@ -207,6 +207,27 @@ void parse_prices(MapReader r, Prices& p) {
   p.per_call = r["per_call"].get<double>(0.0, Range::at_least(0));
 }
 
+void parse_capabilities(MapReader r, Capabilities& c) {
+  r.only({"tools", "images", "json_schema"});
+  c.tools = r["tools"].get<bool>(c.tools);
+  c.images = r["images"].get<bool>(c.images);
+  c.json_schema = r["json_schema"].get<bool>(c.json_schema);
+}
+
+// `cache:` of a model or a route (docs/cache.md); absent -> nullopt.
+std::optional<CacheConfig> parse_cache(const Field& f) {
+  if (!f.present()) return std::nullopt;
+  MapReader r = f.map();
+  r.only({"ttl_s", "max_entries", "max_bytes", "allow_sampling"});
+  CacheConfig c;
+  c.ttl_s = r["ttl_s"].get<int64_t>(c.ttl_s, Range::above(0));
+  c.max_entries = r["max_entries"].get<int64_t>(c.max_entries, Range::at_least(0));
+  if (r["max_bytes"].present()) c.max_bytes = r["max_bytes"].bytes(0);
+  c.allow_sampling = r["allow_sampling"].get<bool>(c.allow_sampling);
+  if (c.max_entries == 0 && c.max_bytes == 0) c.max_bytes = int64_t{64} << 20;
+  return c;
+}
+
 // The fields every model has, then (with a catalog) what is its provider's: the provider's
 // name from the catalog, no other provider's block, and the provider's own check_model().
 Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* providers) {
@@ -216,7 +237,7 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
                                    "prices",        "context_window", "timeout_ms",
                                    "max_concurrency", "max_queue_ms", "version",
                                    "retries",       "breaker",    "overflow", "deployments",
-                                   "kind"};
+                                   "kind", "max_output_tokens", "capabilities", "cache"};
   const std::vector<std::string> names = providers ? providers->provider_names()
                                                    : std::vector<std::string>{};
   if (providers) {
@@ -279,6 +300,10 @@ Model parse_model(const Field& item, const Config& cfg, const ProviderCatalog* p
   }
   parse_prices(r["prices"].map(), m.prices);
   m.context_window = r["context_window"].get<int64_t>(m.context_window, Range::at_least(0));
+  m.max_output_tokens =
+      r["max_output_tokens"].get<int64_t>(m.max_output_tokens, Range::at_least(0));
+  parse_capabilities(r["capabilities"].map(), m.capabilities);
+  m.cache = parse_cache(r["cache"]);
   m.timeout_ms = r["timeout_ms"].get<int64_t>(m.timeout_ms, Range::above(0));
   m.max_concurrency = r["max_concurrency"].get<int64_t>(m.max_concurrency, Range::at_least(0));
   m.max_queue_ms = r["max_queue_ms"].get<int64_t>(m.max_queue_ms, Range::at_least(0));
@@ -348,6 +373,8 @@ void parse_routes(Field f, Config& cfg) {
     spec.node = item.node();
     spec.line = item.line();
     spec.path = item.path();
+    spec.cache = parse_cache(r["cache"]);
+    if (spec.cache) spec.node.remove("cache");  // the loader's field, not the kind's
     if (const RouteSpec* prev = cfg.find_route(spec.name))
       name.fail("duplicate route name '" + spec.name + "' (first declared at line " +
                 std::to_string(prev->line) + ")");

@@ -44,6 +44,25 @@ struct YamlBlock {
   bool present() const { return node.IsDefined() && !node.IsNull(); }
 };
 
+// What a model can take (docs/routes.md "Capabilities"). Default: everything, so catalogs
+// written before capabilities existed keep routing as they did.
+struct Capabilities {
+  bool tools = true;        // function/tool calling
+  bool images = true;       // image parts in messages
+  bool json_schema = true;  // response_format {type: json_schema}
+};
+
+// `cache:` of a route or a catalog model: its answers are cached (docs/cache.md). Absent: no
+// cache. Bounds: max_entries and/or max_bytes (0 = that bound is off; neither set: 64 MiB).
+struct CacheConfig {
+  int64_t ttl_s = 300;
+  int64_t max_entries = 0;
+  int64_t max_bytes = 0;
+  // Also cache answers to requests that sample (temperature > 0, or no temperature: the
+  // providers' default samples). Off: only temperature 0 requests are cached.
+  bool allow_sampling = false;
+};
+
 // Fields every model has. What is specific to a provider (its `<provider>:` options block, and
 // whether it needs or refuses `endpoint` and `api_key_env`) is the provider's own: kept here as
 // YAML and read by providers/<name>.{h,cc}, which registers itself under its name
@@ -62,6 +81,9 @@ struct Model {
   std::string tier = "medium";
   Prices prices;
   int64_t context_window = 0;      // tokens; 0 = unknown (not enforced)
+  int64_t max_output_tokens = 0;   // longest answer it can write; 0 = unknown (not enforced)
+  Capabilities capabilities;
+  std::optional<CacheConfig> cache;  // `cache:`; requests naming this model directly
   int64_t timeout_ms = 60000;      // whole call deadline
   int64_t max_concurrency = 0;     // in-flight calls across all threads; 0 = unlimited
   int64_t max_queue_ms = 5000;     // how long a call may wait for a slot before 503
@@ -90,6 +112,8 @@ struct RouteSpec {
   YAML::Node node;   // the whole mapping, for the route kind's factory
   int line = 0;
   std::string path;  // "routes[3]": where it sits, for error messages (see config/yaml_util.h)
+  // `cache:` (read by the loader, which removes it from `node` so that kinds never see it).
+  std::optional<CacheConfig> cache;
 };
 
 struct StoreConfig {

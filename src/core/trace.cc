@@ -1,6 +1,7 @@
 #include "core/trace.h"
 
 #include <algorithm>
+#include <string>
 
 namespace triage::core {
 
@@ -23,6 +24,58 @@ ClientApi client_api_from_name(std::string_view name) {
     if (name == client_api_name(api)) return api;
   }
   return ClientApi::kChat;
+std::string_view skip_kind_name(SkipKind kind) {
+  switch (kind) {
+    case SkipKind::kContext:
+      return "context";
+    case SkipKind::kMaxOutput:
+      return "max_output";
+    case SkipKind::kTools:
+      return "tools";
+    case SkipKind::kImages:
+      return "images";
+    case SkipKind::kJsonSchema:
+      return "json_schema";
+  }
+  return "context";
+}
+
+namespace {
+// 12000 -> "12k", 800 -> "800"; exact digits when the rounded forms of `a` and `b` would
+// read the same ("12k > 12k").
+std::string compact_tokens(int64_t n) {
+  return n < 1000 ? std::to_string(n) : std::to_string(n / 1000) + "k";
+}
+}  // namespace
+
+std::string skip_reason_text(const SkipReason& r) {
+  std::string out(skip_kind_name(r.kind));
+  if (r.kind == SkipKind::kContext) {
+    std::string need = compact_tokens(r.need);
+    std::string limit = compact_tokens(r.limit);
+    if (need == limit) {
+      need = std::to_string(r.need);
+      limit = std::to_string(r.limit);
+    }
+    out.append(" ").append(need).append(" > ").append(limit);
+  } else if (r.kind == SkipKind::kMaxOutput) {
+    out.append(" ").append(std::to_string(r.need)).append(" > ").append(std::to_string(r.limit));
+  }
+  return out;
+}
+
+std::string_view cache_outcome_name(CacheOutcome outcome) {
+  switch (outcome) {
+    case CacheOutcome::kNone:
+      return "";
+    case CacheOutcome::kHit:
+      return "hit";
+    case CacheOutcome::kMiss:
+      return "miss";
+    case CacheOutcome::kBypass:
+      return "bypass";
+  }
+  return "";
 }
 
 void complete_latency_split(Trace& trace, int64_t total_us) {

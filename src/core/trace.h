@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/review_flag.h"
@@ -29,6 +30,24 @@ struct CascadeStop {
   std::string step_route;  // that step's route name
   CascadeOutcome outcome = CascadeOutcome::kAccepted;
 };
+
+// Why a route skipped a model without calling it (docs/routes.md "Capabilities"): the request
+// needs something the model cannot take. `need` and `limit` are tokens for kContext and
+// kMaxOutput, unused otherwise. Rendered by skip_reason_text(): "context 12k > 8k", "tools".
+enum class SkipKind { kContext, kMaxOutput, kTools, kImages, kJsonSchema };
+struct SkipReason {
+  SkipKind kind = SkipKind::kContext;
+  int64_t need = 0;
+  int64_t limit = 0;
+};
+std::string_view skip_kind_name(SkipKind kind);  // "context" | "max_output" | "tools" | ...
+// "context 12k > 8k", "max_output 8000 > 4096", "tools", "images", "json_schema".
+std::string skip_reason_text(const SkipReason& reason);
+
+// Whether a request was answered from the response cache (docs/cache.md); kNone when the
+// route or model it named has no cache.
+enum class CacheOutcome { kNone, kHit, kMiss, kBypass };
+std::string_view cache_outcome_name(CacheOutcome outcome);  // "" | "hit" | "miss" | "bypass"
 
 struct Span {
   SpanKind kind = SpanKind::kModelCall;
@@ -68,6 +87,9 @@ struct Span {
   std::string deployment;
   // Load shedding: "overflow" (sent to the model's overflow alternative) or "rejected".
   std::string shed;
+  // Model calls refused because the model cannot take the request (routes/eligibility.h):
+  // the span has ok = false, error "no_eligible_model" and detail "skipped: <reason>".
+  std::optional<SkipReason> skipped;
 };
 
 // The wire API a request came in through (api/dialect.h; /v1/embeddings for kEmbeddings).
@@ -115,6 +137,7 @@ struct Trace {
   std::string error_message;
   std::string finish_reason;
   bool synthesized = false;
+  CacheOutcome cache = CacheOutcome::kNone;  // the response cache's part (docs/cache.md)
 
   std::string label;  // classifier label, when a classifier ran
   double confidence = 0.0;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <tuple>
 
+#include "config/capabilities.h"
 #include "config/config.h"
 #include "insights/analyze_input.h"
 #include "ml/threshold_scorer.h"
@@ -353,8 +354,14 @@ bool target_cpi(const Aggregates& a, const CategoryStats& c, const std::string& 
   if (cfg) {
     const config::Model* cheapest = nullptr;
     double best = 0.0;
+    // Only a model that can take the category's typical request (config/capabilities.h, the
+    // routes' rule): its context window must hold the mean prompt and answer. The store keeps
+    // no tools/images/json_schema needs per row, so only the token limits apply here.
+    core::RequestNeeds typical;
+    typical.prompt_tokens = static_cast<int64_t>(c.mean_tokens_in);
+    typical.max_tokens = static_cast<int64_t>(c.mean_tokens_out);
     for (const config::Model& m : cfg->models) {
-      if (m.tier != to) continue;
+      if (m.tier != to || config::ineligibility(m, typical)) continue;
       const double cost = config::cost_usd(m.prices, static_cast<int64_t>(c.mean_tokens_in),
                                            static_cast<int64_t>(c.mean_tokens_out));
       if (!cheapest || cost < best) cheapest = &m, best = cost;

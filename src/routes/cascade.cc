@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "config/yaml_util.h"
+#include "routes/eligibility.h"
 #include "routes/kind_util.h"
 
 namespace triage::routes {
@@ -36,11 +37,27 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     ctx.trace.spans.push_back(std::move(span));
   };
 
-  const size_t last = steps_.size() - 1;
+  // The final step is the last one that can take the request: steps after it are skipped
+  // (routes/eligibility.h), so a long request ends on the last model that can hold it.
+  size_t last = steps_.size() - 1;
+  while (last > 0) {
+    const std::optional<Refusal> refused = steps_[last].route->refusal(req);
+    if (!refused || !refused->ineligible) break;
+    --last;
+  }
+  const size_t first_span = ctx.trace.spans.size();
+  for (size_t j = last + 1; j < steps_.size(); ++j) {  // decided now: record why
+    if (std::optional<Refusal> refused = steps_[j].route->refusal(req)) {
+      record_refusal(ctx, *refused);
+    }
+    history += "step " + std::to_string(j) + " '" + steps_[j].route->name() + "' skipped; ";
+  }
+  bool all_refused = true;  // every step so far was refused as ineligible
   for (size_t i = 0; i < steps_.size(); ++i) {
     const CascadeStep& step = steps_[i];
     const bool final = i == last;
     const std::string label = "step " + std::to_string(i) + " '" + step.route->name() + "'";
+    if (i > last) break;  // unreachable: the final step always returns
     // Built as a named local: GCC 12 mishandles conditional temporaries in co_await operands.
     std::optional<core::ChatRequest> with_logprobs;
     if (step.logprobs) with_logprobs = asking_for_logprobs(req);
@@ -48,15 +65,18 @@ boost::asio::awaitable<Result<core::Completion>> CascadeRoute::run(const core::C
     Result<core::Completion> r = co_await step.route->run(step_req, ctx, final ? sink : nullptr);
     if (!r) {
       const ErrorCode code = r.error().code;
+      all_refused = all_refused && code == ErrorCode::kNoEligibleModel;
       if (final || !escalates_on(code)) {
         record(i, core::CascadeOutcome::kFailed,
                label + " failed (" + std::string(error_code_name(code)) + ")", false,
                std::string(error_code_name(code)));
+        if (all_refused) co_return no_eligible_error(name_, ctx, first_span);
         co_return r;
       }
       history += label + " failed (" + std::string(error_code_name(code)) + "); ";
       continue;
     }
+    all_refused = false;
     ChecksOutcome verdict;
     if (!step.checks.empty()) verdict = co_await run_checks(step.checks, req, *r, ctx);
     const bool passed = verdict.pass;

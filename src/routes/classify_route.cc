@@ -10,6 +10,7 @@
 
 #include "config/yaml_util.h"
 #include "providers/local.h"
+#include "routes/eligibility.h"
 #include "routes/kind_util.h"
 #include "routes/route_table.h"
 
@@ -69,13 +70,15 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
                                                                     core::StreamSink* sink) {
   const SteadyTime t0 = SteadyClock::now();
   ClassifyDecision d = decide(req.last_user_text());
-  // The chosen model's circuit is open: take the other choice of this target (the one it
-  // escalated from, or its escalation) when that one can be called.
+  // The chosen model's circuit is open or it cannot take the request: take the other choice
+  // of this target (the one it escalated from, or its escalation) when that one can be called.
   std::string skipped;
-  if (!d.chosen->available()) {
+  if (std::optional<Refusal> refused = d.chosen->refusal(req)) {
     Route* other = d.escalated ? d.predicted : target_of(d.label).escalation;
-    if (other != nullptr && other != d.chosen && other->available()) {
-      skipped = d.chosen->name();
+    if (other != nullptr && other != d.chosen && !other->refusal(req)) {
+      skipped = refused->ineligible ? "skipped " + d.chosen->name() + ": " + refused->text()
+                                    : "circuit open: skipped " + d.chosen->name();
+      record_refusal(ctx, *refused);
       d.escalated = other != d.predicted;  // back to the prediction: no escalation happened
       d.chosen = other;
     }
@@ -90,7 +93,7 @@ boost::asio::awaitable<Result<core::Completion>> ClassifyRoute::run(const core::
   span.detail = "label=" + (d.label.empty() ? std::string("(none)") : d.label) + " p=" + p +
                 " band=" + std::string(band_name(d.band)) + " -> " + d.chosen->name();
   if (d.escalated) span.detail += " (escalated from " + d.predicted->name() + ")";
-  if (!skipped.empty()) span.detail += " (circuit open: skipped " + skipped + ")";
+  if (!skipped.empty()) span.detail += " (" + skipped + ")";
   span.detail += " (" + std::string(kind()) + ")";
   span.start_us = micros_between(ctx.start, t0);
   span.duration_us = micros_between(t0, t1);

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "config/yaml_util.h"
+#include "routes/eligibility.h"
 #include "routes/kind_util.h"
 
 namespace triage::routes {
@@ -41,6 +42,8 @@ boost::asio::awaitable<Result<core::Completion>> FallbackRoute::run(const core::
   std::string attempts;
   std::optional<Error> last;
   std::string stop_reason;
+  const size_t first_span = ctx.trace.spans.size();
+  bool all_refused = true;  // every child so far was refused as ineligible
   for (size_t i = 0; i < children_.size(); ++i) {
     Route& child = *children_[i];
     std::optional<WatchedSink> watched;
@@ -57,9 +60,14 @@ boost::asio::awaitable<Result<core::Completion>> FallbackRoute::run(const core::
       co_return r;
     }
     const ErrorCode code = r.error().code;
-    attempts += "'" + child.name() + "' failed (" + std::string(error_code_name(code)) + "); ";
+    // A child that cannot take the request is skipped whatever `on:` says, like an open
+    // circuit (routes/eligibility.h).
+    const bool refused = code == ErrorCode::kNoEligibleModel;
+    all_refused = all_refused && refused;
+    attempts += "'" + child.name() + (refused ? "' skipped (" : "' failed (") +
+                std::string(error_code_name(code)) + "); ";
     last = std::move(r).error();
-    if (!on_.count(code)) {
+    if (!refused && !on_.count(code)) {
       stop_reason = "not retried on this error";
       break;
     }
@@ -82,6 +90,7 @@ boost::asio::awaitable<Result<core::Completion>> FallbackRoute::run(const core::
   span.ok = false;
   span.error = std::string(error_code_name(last->code));
   ctx.trace.spans.push_back(std::move(span));
+  if (all_refused && children_.size() > 1) co_return no_eligible_error(name_, ctx, first_span);
   co_return std::move(*last);
 }
 

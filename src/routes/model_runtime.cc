@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/tokens.h"
+#include "routes/eligibility.h"
 
 namespace triage::routes {
 
@@ -131,6 +132,7 @@ void ModelRuntime::on_transition(const control::BreakerTransition& t) {
 asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::ChatRequest& req,
                                                              ExecContext& ctx,
                                                              core::StreamSink* sink) {
+  if (std::optional<Error> refused = refuse_ineligible(model_, req, ctx)) co_return *refused;
   core::Span span;
   span.kind = core::SpanKind::kModelCall;
   span.name = model_.name;

@@ -9,6 +9,7 @@
 #include "config/yaml_util.h"
 #include "core/tokens.h"
 #include "ml/model_metadata.h"
+#include "routes/eligibility.h"
 #include "routes/kind_util.h"
 #include "routes/route_table.h"
 
@@ -80,19 +81,23 @@ boost::asio::awaitable<Result<core::Completion>> PredictRoute::run(const core::C
   const std::vector<Option> opts = options(req);
   const double bar = this->bar();
   std::size_t pick = decide(opts, bar);
-  // A candidate whose circuit is open is skipped: the decision is made again over the ones
-  // that can be called (none: the first choice, which fails fast with 503).
+  // A candidate whose circuit is open or that cannot take the request is skipped: the
+  // decision is made again over the ones that can be called (none: the first choice, which
+  // fails fast with 503 or 400).
   std::string skipped;
-  if (!candidates_[pick].route->available()) {
+  if (std::optional<Refusal> refused = candidates_[pick].route->refusal(req)) {
     std::vector<Option> callable;
     std::vector<std::size_t> index;
     for (std::size_t i = 0; i < opts.size(); ++i) {
-      if (!candidates_[i].route->available()) continue;
+      if (candidates_[i].route->refusal(req)) continue;
       callable.push_back(opts[i]);
       index.push_back(i);
     }
     if (!callable.empty()) {
-      skipped = candidates_[pick].model;
+      skipped = refused->ineligible
+                    ? "skipped " + candidates_[pick].model + ": " + refused->text()
+                    : "circuit open: skipped " + candidates_[pick].model;
+      record_refusal(ctx, *refused);
       pick = index[decide(callable, bar)];
     }
   }
@@ -107,7 +112,7 @@ boost::asio::awaitable<Result<core::Completion>> PredictRoute::run(const core::C
     detail += " " + candidates_[i].model + "=" + fmt3(opts[i].score);
   }
   detail += ", predict/1)";
-  if (!skipped.empty()) detail += " (circuit open: skipped " + skipped + ")";
+  if (!skipped.empty()) detail += " (" + skipped + ")";
   core::Span span;
   span.kind = core::SpanKind::kRoute;
   span.name = name_;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,14 @@ class CallAdmission {
   // Ok, or the error to fail this call with (429 over a limit). A refused call is not made; the
   // route treats it like any failed call (a cascade stops, a fallback tries the next).
   virtual Result<void> admit(const config::Model& model, const core::ChatRequest& req) = 0;
+};
+
+// Why a route cannot be called for a request now.
+struct Refusal {
+  std::optional<core::SkipReason> ineligible;  // the model cannot take it; nullopt: circuit open
+  const config::Model* model = nullptr;        // the refused model (set by model routes)
+  // "circuit open" or the skip reason ("context 12k > 8k").
+  std::string text() const;
 };
 
 // Per-request execution state, owned by the request's coroutine.
@@ -62,11 +71,14 @@ class Route {
   // How `triage eval` evaluates this route (routes/eval_family.h). A kind with a family of its
   // own declares it by overriding this in its header; the default is AnyDatasetEval.
   virtual EvalFamily eval_family() { return AnyDatasetEval{}; }
-  // "Can I call this now": false when the model it calls has every circuit open
-  // (docs/resilience.md). Kinds that choose among alternatives (classify escalation, predict)
-  // take the next choice instead of an unavailable one; fallback and cascade get the model's
-  // fast 503 and move on. Composite routes answer true.
-  virtual bool available() const { return true; }
+  // "Can I call this for `req` now": a refusal when the model it calls has every circuit open
+  // (docs/resilience.md) or cannot take the request (routes/eligibility.h). Kinds that choose
+  // among alternatives (classify escalation, threshold, predict) take the next choice instead
+  // of a refused one; fallback and cascade get the model's fast 503 or 400 and move on.
+  // Composite routes never refuse.
+  virtual std::optional<Refusal> refusal(const core::ChatRequest& /*req*/) const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace triage::routes

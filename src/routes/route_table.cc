@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "config/yaml_util.h"
+#include "routes/eligibility.h"
 
 namespace triage::routes {
 
@@ -194,7 +195,17 @@ Route& RouteTable::child(const std::string& name, const std::string& where_path)
   throw config::ConfigError(where_path + ": " + why);
 }
 
-bool ModelRoute::available() const { return model_.available(); }
+std::optional<Refusal> ModelRoute::refusal(const core::ChatRequest& req) const {
+  if (std::optional<core::SkipReason> why = ineligibility(model_.model(), req)) {
+    return Refusal{why, &model_.model()};
+  }
+  if (!model_.available()) return Refusal{std::nullopt, &model_.model()};
+  return std::nullopt;
+}
+
+std::string Refusal::text() const {
+  return ineligible ? core::skip_reason_text(*ineligible) : std::string("circuit open");
+}
 
 boost::asio::awaitable<Result<core::Completion>> ModelRoute::run(const core::ChatRequest& req,
                                                                  ExecContext& ctx,

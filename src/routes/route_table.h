@@ -79,7 +79,7 @@ class ModelRoute final : public Route {
   boost::asio::awaitable<Result<core::Completion>> run(const core::ChatRequest& req,
                                                        ExecContext& ctx,
                                                        core::StreamSink* sink) override;
-  bool available() const override;
+  std::optional<Refusal> refusal(const core::ChatRequest& req) const override;
 
  private:
   std::string name_;

@@ -9,6 +9,7 @@
 
 #include "common/csv.h"
 #include "config/yaml_util.h"
+#include "routes/eligibility.h"
 #include "routes/route_table.h"
 
 namespace triage::routes {
@@ -42,20 +43,29 @@ boost::asio::awaitable<Result<core::Completion>> ThresholdRoute::run(const core:
   const double p = score(req);
   const double t = threshold();
   const Choice choice = decide(p, t);
+  // The chosen model cannot be called for this request (circuit open, or it cannot take it):
+  // the other one, when that one can.
+  Route* next = choice == Choice::kStrong ? &strong_ : &weak_;
+  Route* other = choice == Choice::kStrong ? &weak_ : &strong_;
+  std::string skipped;
+  if (std::optional<Refusal> refused = next->refusal(req); refused && !other->refusal(req)) {
+    skipped = " (skipped " + next->name() + ": " + refused->text() + ")";
+    record_refusal(ctx, *refused);
+    next = other;
+  }
   const SteadyTime t1 = SteadyClock::now();
 
   core::Span span;
   span.kind = core::SpanKind::kRoute;
   span.name = name_;
   span.detail = "p=" + fmt_score(p) + " -> " + (choice == Choice::kStrong ? "strong" : "weak") +
-                " (t=" + fmt_score(t) + ", threshold/1)";
+                " (t=" + fmt_score(t) + ", threshold/1)" + skipped;
   span.start_us = micros_between(ctx.start, t0);
   span.duration_us = micros_between(t0, t1);
   ctx.trace.routing_us += span.duration_us;
   ctx.trace.spans.push_back(std::move(span));
 
-  Route& next = choice == Choice::kStrong ? strong_ : weak_;
-  co_return co_await next.run(req, ctx, sink);
+  co_return co_await next->run(req, ctx, sink);
 }
 
 namespace {

@@ -458,14 +458,14 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
 
 std::variant<control::Reservation, Error> Gateway::admit_key(
     const control::ApiKey& key, std::string_view model,
-    const std::function<AccessControl::WorstCase()>& worst_case, int64_t now_ms) {
+    const std::function<AccessControl::WorstCase()>& worst_case, int64_t now_ms, bool cached) {
   if (Result<void> allowed = AccessControl::check_allowed(key, model); !allowed) {
     return allowed.error();
   }
   if (!has_limits(key.limits)) return control::Reservation();
   AccessControl::WorstCase worst;
-  if (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
-      key.limits.usd_per_month > 0) {
+  if (!cached && (key.limits.tokens_per_minute > 0 || key.limits.usd_per_day > 0 ||
+                  key.limits.usd_per_month > 0)) {
     worst = worst_case();
   }
   auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
@@ -578,6 +578,38 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     co_return;
   }
   if (!direct) trace.route = req.model;
+
+  // --- Response cache (docs/cache.md): a hit, or the answer of an identical request in
+  // flight (coalescing), is answered here without any upstream call.
+  const CachePlan cache_plan = serving->cache->plan(req, trace.api_key_id, in.header("cache-control"));
+  trace.cache = cache_plan.outcome;
+  std::optional<cache::FlightLeader> cache_leader;  // lands empty if this request fails
+  if (cache_plan.read) {
+    cache::AnswerPtr hit = cache_plan.cache->get(cache_plan.key, cache_now_ms());
+    if (!hit) {
+      const SteadyTime wait_until = start + std::chrono::milliseconds(cfg.server.request_timeout_ms);
+      cache::ResponseCache::Joined joined =
+          co_await cache_plan.cache->join(cache_plan.key, cache_now_ms(), wait_until);
+      if (joined.lead) cache_leader.emplace(*cache_plan.cache, std::move(joined.lead));
+      hit = std::move(joined.answer);
+    }
+    if (hit) {
+      co_await answer_hit(in, out, trace, start, req, dialect, key.get(), *hit);
+      co_return;
+    }
+  }
+  // Stores a complete answer (as the leader: also hands it to the followers).
+  auto cache_store = [&](const core::Completion& answer) {
+    if (!cache_plan.write) return;
+    cache::AnswerPtr entry = storable_answer(trace, answer);
+    if (cache_leader) {
+      cache_leader->land(std::move(entry), cache_now_ms());
+    } else if (entry) {
+      cache_plan.cache->put(cache_plan.key, std::move(entry), cache_now_ms());
+    }
+  };
+  // --- end of response cache
+
   control::Reservation hold;  // settled by finish(), whatever way the request ends
   if (key) {
     const auto worst = [&] {
@@ -622,6 +654,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     }
     trace.finish_reason = result->finish_reason;
     if (trace.keep_payloads) trace.response_text = result->content;
+    cache_store(result.value());
     // The answer reports the split as of now; finish() completes it again after the write.
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
     std::string body = dialect.render(req, api::response_info(trace, created_s), result.value());
@@ -658,7 +691,33 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
     trace.error_message = "client went away during the stream";
   }
+  cache_store(result.value());  // only a stream that reached its end (error_code empty)
   finish(trace, start, &hold);
+}
+
+asio::awaitable<void> Gateway::answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
+                                          core::Trace& trace, SteadyTime start,
+                                          core::ChatRequest& req, const api::Dialect& dialect,
+                                          const control::ApiKey* key,
+                                          const cache::CachedAnswer& answer) {
+  control::Reservation hold;  // requests per minute only: a hit spends no tokens or money
+  if (key) {
+    auto admitted = admit_key(*key, req.model, {}, trace.time_ms, /*cached=*/true);
+    if (auto* refused = std::get_if<Error>(&admitted)) {
+      trace.cache = core::CacheOutcome::kNone;  // refused before the cache answered
+      co_await respond_error(trace, start, out, *refused, dialect);
+      co_return;
+    }
+    hold = std::get<control::Reservation>(std::move(admitted));
+  }
+  record_hit(trace, answer);
+  const bool delivered = co_await send_hit(out, trace, start, req, dialect, answer);
+  if (!delivered) {
+    trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
+    trace.error_message = "client went away before the cached answer was written";
+  }
+  hold.settle(0, 0.0);
+  finish(trace, start);
 }
 
 }  // namespace triage::server

@@ -20,6 +20,7 @@
 #include "server/admin_api.h"
 #include "server/config_api.h"
 #include "server/config_versions.h"
+#include "server/cache_front.h"
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
 #include "server/knobs_api.h"
@@ -107,14 +108,23 @@ class Gateway {
   // Retry-After): the reservation of the request's worst case (inactive for a key without
   // limits), or the refusal to answer with.
   // `worst` prices the request's worst case (called only when the key has a token or money
-  // limit); `model` is the request's `model` field.
+  // limit); `model` is the request's `model` field. A cache hit (`cached`) is checked against
+  // the allow-list and counted against the key's request rate, but reserves no tokens or money.
   std::variant<control::Reservation, Error> admit_key(
       const control::ApiKey& key, std::string_view model,
-      const std::function<AccessControl::WorstCase()>& worst, int64_t now_ms);
+      const std::function<AccessControl::WorstCase()>& worst, int64_t now_ms,
+      bool cached = false);
   // Who is calling: the client key (when keys are required; an Error to answer with when it is
   // missing or unknown) or the hashed bearer token, recorded on the trace with the cohort.
   std::optional<Error> identify(net::IncomingRequest& in, core::Trace& trace,
                                 std::shared_ptr<const control::ApiKey>& key);
+  // Answers a cache hit: admission (`key` may be null), the hit's trace at $0, the answer in
+  // the client's dialect (server/cache_front.h).
+  boost::asio::awaitable<void> answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
+                                          core::Trace& trace, SteadyTime start,
+                                          core::ChatRequest& req, const api::Dialect& dialect,
+                                          const control::ApiKey* key,
+                                          const cache::CachedAnswer& answer);
 
   // Start-up settings only (restart-only: server listener, store, otel); everything a reload
   // may change is read from the request's Serving snapshot.

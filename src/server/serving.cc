@@ -14,6 +14,7 @@ std::shared_ptr<const Serving> make_serving(std::unique_ptr<engine::BuiltConfig>
   s->config_keys = AccessControl::config_keys(s->cfg(), env);
   s->created_s = created_s;
   s->models_json = api::serialize_model_list(s->cfg(), created_s);
+  s->cache = std::make_unique<CacheFront>(s->cfg(), s->version.sha256);
   return s;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // What one config version serves with, as one immutable snapshot (docs/config_versions.md):
 // the config, its providers and route tree, the client keys of its `auth.keys`, the rendered
-// models list. A reload builds a new Serving beside the old one and swaps the pointer; each
+// models list, the response caches. A reload builds a new Serving beside the old one and swaps the pointer; each
 // request takes the pointer once at its start and holds it to its end (streams and detached
 // shadow work included), so nothing in use is freed: the old snapshot goes when its last
 // request does.
@@ -20,6 +20,7 @@
 #include "control/keys.h"
 #include "engine/built_config.h"
 #include "routes/route_table.h"
+#include "server/cache_front.h"
 
 namespace triage::server {
 
@@ -28,6 +29,9 @@ struct Serving {
   config::ConfigVersion version;
   std::vector<control::ApiKey> config_keys;  // from auth.keys (digests resolved from env)
   std::string models_json;  // GET /v1/models for keys without an allow-list
+  // The response caches of this version's routes and models (docs/cache.md): a reload starts
+  // with empty ones, so no answer of an older config is ever served. Never null.
+  std::unique_ptr<CacheFront> cache;
   int64_t created_s = 0;    // unix seconds: the models' `created`
 
   const config::Config& cfg() const { return engine->cfg; }

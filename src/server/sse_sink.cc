@@ -13,13 +13,16 @@ std::string format_usd(double usd) { return fmt::format("{:.10f}", usd); }
 
 net::HeaderList triage_headers(const core::Trace& trace) {
   net::HeaderList h;
-  h.reserve(5);
+  h.reserve(7);
   h.emplace_back("x-request-id", trace.request_id);
   if (!trace.model.empty()) h.emplace_back("x-triage-model", trace.model);
   if (!trace.route.empty()) h.emplace_back("x-triage-route", trace.route);
   if (!trace.tier.empty()) h.emplace_back("x-triage-tier", trace.tier);
   if (trace.config_version > 0) {
     h.emplace_back("x-triage-config-version", std::to_string(trace.config_version));
+  }
+  if (trace.cache != core::CacheOutcome::kNone) {
+    h.emplace_back("x-triage-cache", std::string(core::cache_outcome_name(trace.cache)));
   }
   return h;
 }

@@ -304,6 +304,11 @@ Metrics::Metrics(MetricsOptions options)
                               .Help("Requests accepted and not yet answered")
                               .Register(r);
   inflight_ = &inflight_family.Add({});
+  cache_family_ = &BuildCounter()
+                       .Name("triage_cache_requests_total")
+                       .Help("Requests to a route or model with a response cache, by name and "
+                             "outcome (hit, miss, bypass; docs/cache.md)")
+                       .Register(r);
   shed_at_capacity_ = &BuildCounter()
                            .Name("triage_requests_shed_total")
                            .Help("Requests answered 503 at once, without being worked on, by "
@@ -405,7 +410,10 @@ void Metrics::consume(const core::TracePtr& trace) {
 }
 
 double Metrics::counterfactual_usd(const core::Trace& t) const {
-  if (!options_.reference_prices || !model_called(t)) return 0.0;
+  // A cache hit made no call but stands for one: its tokens at the reference price are what it
+  // saved (docs/cache.md).
+  const bool hit = t.cache == core::CacheOutcome::kHit;
+  if (!options_.reference_prices || !(hit || model_called(t))) return 0.0;
   return counterfactual_cost_usd(*options_.reference_prices, t.tokens_in, t.tokens_out);
 }
 
@@ -438,6 +446,12 @@ void Metrics::record(const core::Trace& t) {
   if (called) {
     parts_[kUpstreamTtfb]->Observe(static_cast<double>(t.upstream_ttfb_us) / kUsPerSecond);
     parts_[kUpstream]->Observe(static_cast<double>(t.upstream_us) / kUsPerSecond);
+  }
+
+  if (t.cache != core::CacheOutcome::kNone) {  // only names with `cache:`: bounded labels
+    cache_family_
+        ->Add({{"name", t.requested_model}, {"outcome", std::string(core::cache_outcome_name(t.cache))}})
+        .Increment();
   }
 
   const std::string_view outcome = outcome_of(t);

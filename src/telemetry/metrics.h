@@ -254,6 +254,7 @@ class Metrics final : public core::TraceSink {
   prometheus::Counter* reloads_applied_;
   prometheus::Counter* reloads_refused_;
   prometheus::Family<prometheus::Counter>* knob_moves_family_;
+  prometheus::Family<prometheus::Counter>* cache_family_;  // triage_cache_requests_total
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;
   prometheus::Gauge* window_cost_;

@@ -225,6 +225,15 @@ UPDATE meta SET value = '7' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 8 (issue 13, docs/cache.md): whether the response cache answered the request
+// ("hit", "miss", "bypass"; NULL when the route or model it named has no cache). Added only
+// where it is missing, like api_key_name.
+constexpr const char* kAddCacheColumn = "ALTER TABLE requests ADD COLUMN cache TEXT;\n";
+constexpr const char* kMigrateV7ToV8 = R"sql(
+UPDATE meta SET value = '8' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 bool has_requests_column(sqlite::Connection& db, const char* column) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
   if (!s.ok()) return false;
@@ -245,13 +254,15 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   const bool has_key_name = has_requests_column(db, "api_key_name");
   const bool has_config_version = has_requests_column(db, "config_version");
   const bool has_api = has_requests_column(db, "api");
+  const bool has_cache = has_requests_column(db, "cache");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
           kMigrateV4ToV5,
       std::string("BEGIN IMMEDIATE;\n") + (has_config_version ? "" : kAddConfigVersionColumn) +
           kMigrateV5ToV6,
-      std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7};
+      std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
+      std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

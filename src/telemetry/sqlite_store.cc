@@ -53,9 +53,9 @@ constexpr const char* kInsert =
     "requested_model, route, model, tier, provider, stream, tokens_in, tokens_out, "
     "tokens_estimated, cost_usd, routing_us, queue_us, upstream_ttfb_us, upstream_us, "
     "overhead_us, total_us, status, error_code, error_message, finish_reason, synthesized, "
-    "label, confidence, flags, spans, api_key_name, config_version, api) VALUES (?1, ?2, ?3, ?4, "
-    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
-    "?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)";
+    "label, confidence, flags, spans, api_key_name, config_version, api, cache) VALUES (?1, ?2, "
+    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -424,6 +424,7 @@ bool SqliteStore::bind_and_step(const core::Trace& t) {
     s.bind_null(33);
   }
   s.bind_static(34, core::client_api_name(t.api));
+  s.bind_static_or_null(35, core::cache_outcome_name(t.cache));
   const bool ok = s.run();
   s.reset();
   if (!ok) return false;

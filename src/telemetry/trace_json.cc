@@ -135,6 +135,15 @@ std::string spans_json(const std::vector<core::Span>& spans) {
       append_json_string(out, cascade_outcome_name(s.cascade->outcome));
       out += '}';
     }
+    if (s.skipped) {  // a model skipped as ineligible (docs/routes.md "Capabilities")
+      out += R"(,"skipped":{"kind":)";
+      append_json_string(out, core::skip_kind_name(s.skipped->kind));
+      out += R"(,"need":)";
+      append_json_int(out, s.skipped->need);
+      out += R"(,"limit":)";
+      append_json_int(out, s.skipped->limit);
+      out += '}';
+    }
     out += '}';
   }
   out += ']';

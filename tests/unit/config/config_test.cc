@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "config/capabilities.h"
 #include "engine/builtins.h"
 
 namespace triage::config {
@@ -360,6 +361,74 @@ TEST(CostUsd, PerCallAndClamping) {
   p.cached_input_per_mtok = 0.5;
   EXPECT_DOUBLE_EQ(cost_usd(p, 100, 0, 500), 0.01 + 100 * 0.5 / 1e6);  // cached capped at input
   EXPECT_DOUBLE_EQ(cost_usd(p, -5, -5, -5), 0.01);
+}
+
+}  // namespace
+}  // namespace triage::config
+
+namespace triage::config {
+namespace {
+
+TEST(ConfigCapabilities, DefaultsTakeEverythingAndUnknownLimitsAreNotEnforced) {
+  Config cfg = parse_config(R"(
+models:
+  - {name: m, provider: openai, endpoint: "http://127.0.0.1:9/v1"}
+)", "t.yaml");
+  const Model& m = cfg.models[0];
+  EXPECT_TRUE(m.capabilities.tools && m.capabilities.images && m.capabilities.json_schema);
+  EXPECT_EQ(m.max_output_tokens, 0);
+  EXPECT_FALSE(m.cache);
+  core::RequestNeeds huge{1'000'000, 100'000, true, true, true};
+  EXPECT_FALSE(ineligibility(m, huge));
+}
+
+TEST(ConfigCapabilities, EachUnmetNeedIsNamedInOrder) {
+  Config cfg = parse_config(R"(
+models:
+  - name: m
+    provider: openai
+    endpoint: "http://127.0.0.1:9/v1"
+    context_window: 8000
+    max_output_tokens: 1000
+    capabilities: {tools: false, images: false, json_schema: false}
+)", "t.yaml");
+  const Model& m = cfg.models[0];
+  EXPECT_EQ(ineligibility(m, {10, 0, true, true, true})->kind, core::SkipKind::kTools);
+  EXPECT_EQ(ineligibility(m, {10, 0, false, true, true})->kind, core::SkipKind::kImages);
+  EXPECT_EQ(ineligibility(m, {10, 0, false, false, true})->kind, core::SkipKind::kJsonSchema);
+  EXPECT_EQ(ineligibility(m, {10, 2000, false, false, false})->kind, core::SkipKind::kMaxOutput);
+  const auto ctx = ineligibility(m, {7500, 600, false, false, false});
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(ctx->kind, core::SkipKind::kContext);
+  EXPECT_EQ(ctx->need, 8100);
+  EXPECT_EQ(ctx->limit, 8000);
+  EXPECT_FALSE(ineligibility(m, {7000, 1000, false, false, false}));
+}
+
+TEST(ConfigCache, RouteAndModelCacheBlocks) {
+  Config cfg = parse_config(R"(
+models:
+  - {name: m, provider: openai, endpoint: "http://127.0.0.1:9/v1", cache: {ttl_s: 30, max_entries: 10}}
+routes:
+  - name: r
+    type: model
+    model: m
+    cache: {max_bytes: 1MiB, allow_sampling: true}
+)", "t.yaml");
+  ASSERT_TRUE(cfg.models[0].cache);
+  EXPECT_EQ(cfg.models[0].cache->ttl_s, 30);
+  EXPECT_EQ(cfg.models[0].cache->max_entries, 10);
+  ASSERT_TRUE(cfg.routes[0].cache);
+  EXPECT_EQ(cfg.routes[0].cache->max_bytes, 1 << 20);
+  EXPECT_TRUE(cfg.routes[0].cache->allow_sampling);
+  EXPECT_FALSE(cfg.routes[0].node["cache"]);  // kinds never see it
+}
+
+TEST(ConfigCache, UnknownCacheFieldIsAnError) {
+  EXPECT_THROW(parse_config(R"(
+models:
+  - {name: m, provider: openai, endpoint: "http://127.0.0.1:9/v1", cache: {ttl: 30}}
+)", "t.yaml"), ConfigError);
 }
 
 }  // namespace

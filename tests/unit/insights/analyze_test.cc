@@ -395,5 +395,37 @@ TEST(AnalyzeStoreTest, LegacyShadowDecisionTextSetsTheReasoningClass) {
   expect_shadow_decisions_set_the_reasoning_class(/*legacy=*/true);
 }
 
+
+// The catalog price of a cheaper tier comes from a model that can take the category's typical
+// request: a model whose context window is smaller than the category's prompts is passed over.
+TEST(AnalyzeStoreTest, CatalogTargetSkipsAModelWhoseContextWindowIsTooSmall) {
+  const std::string path = temp_path("capability_store.db");
+  const std::string cfg_path = temp_path("capability.yaml");
+  std::filesystem::remove(path);
+  std::ofstream(cfg_path) << R"(models:
+  - {name: tiny, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: small, context_window: 500, prices: {input: 0.01, output: 0.01}}
+  - {name: mini, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: small, prices: {input: 0.1, output: 0.1}}
+  - {name: big, provider: openai, endpoint: "http://127.0.0.1:9/v1", tier: large, prices: {input: 10, output: 30}}
+)";
+  {
+    telemetry::SqliteStore store({path, 1000, 64, 10});
+    for (int i = 0; i < 10; ++i) store.consume(store_trace(i, "code", false, "large", true));
+    store.close();
+  }
+  AnalyzeOptions o;
+  o.store_path = path;
+  o.config_path = cfg_path;
+  auto r = analyze(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const CategoryStats* code = find_category(*r, "code");
+  ASSERT_NE(code, nullptr);
+  ASSERT_GT(code->mean_tokens_in, 500.0);  // "code" rows are 1K-8K prompts
+  const Opportunity* op = find_op(*r, "code", "small");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->cpi_basis, "catalog (mini)");
+  std::filesystem::remove(path);
+  std::filesystem::remove(cfg_path);
+}
+
 }  // namespace
 }  // namespace triage::insights
