@@ -24,6 +24,8 @@ ClientApi client_api_from_name(std::string_view name) {
     if (name == client_api_name(api)) return api;
   }
   return ClientApi::kChat;
+}
+
 std::string_view skip_kind_name(SkipKind kind) {
   switch (kind) {
     case SkipKind::kContext:
