@@ -113,7 +113,7 @@ boost::asio::awaitable<bool> send_hit(net::ResponseWriter& out, core::Trace& tra
   const int64_t created_s = trace.time_ms / 1000;
   if (!req.stream) {
     core::complete_latency_split(trace, micros_between(start, SteadyClock::now()));
-    std::string body = dialect.render(api::response_info(trace, created_s), answer.completion);
+    std::string body = dialect.render(req, api::response_info(trace, created_s), answer.completion);
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
     const bool sent = co_await out.send(200, "application/json", headers, std::move(body));

@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 AnswerPtr answer(const std::string& text, double cost = 0.01) {
   auto a = std::make_shared<CachedAnswer>();
   a->completion.content = text;
-  a->model = "m";
+  a->model = std::string("m");  // not = "m": GCC 12 -Wrestrict false positive (PR 105329)
   a->cost_usd = cost;
   return a;
 }
