@@ -594,7 +594,7 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
       hit = std::move(joined.answer);
     }
     if (hit) {
-      co_await answer_hit(in, out, trace, start, req, dialect, key.get(), *hit);
+      co_await answer_hit(out, trace, start, req, dialect, key.get(), *hit);
       co_return;
     }
   }
@@ -695,10 +695,9 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   finish(trace, start, &hold);
 }
 
-asio::awaitable<void> Gateway::answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
-                                          core::Trace& trace, SteadyTime start,
-                                          core::ChatRequest& req, const api::Dialect& dialect,
-                                          const control::ApiKey* key,
+asio::awaitable<void> Gateway::answer_hit(net::ResponseWriter& out, core::Trace& trace,
+                                          SteadyTime start, core::ChatRequest& req,
+                                          const api::Dialect& dialect, const control::ApiKey* key,
                                           const cache::CachedAnswer& answer) {
   control::Reservation hold;  // requests per minute only: a hit spends no tokens or money
   if (key) {

@@ -120,10 +120,9 @@ class Gateway {
                                 std::shared_ptr<const control::ApiKey>& key);
   // Answers a cache hit: admission (`key` may be null), the hit's trace at $0, the answer in
   // the client's dialect (server/cache_front.h).
-  boost::asio::awaitable<void> answer_hit(net::IncomingRequest& in, net::ResponseWriter& out,
-                                          core::Trace& trace, SteadyTime start,
-                                          core::ChatRequest& req, const api::Dialect& dialect,
-                                          const control::ApiKey* key,
+  boost::asio::awaitable<void> answer_hit(net::ResponseWriter& out, core::Trace& trace,
+                                          SteadyTime start, core::ChatRequest& req,
+                                          const api::Dialect& dialect, const control::ApiKey* key,
                                           const cache::CachedAnswer& answer);
 
   // Start-up settings only (restart-only: server listener, store, otel); everything a reload

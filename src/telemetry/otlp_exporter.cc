@@ -109,9 +109,14 @@ json::object status(int code, std::string_view message) {
 // "openai/1" -> "openai".
 std::string_view provider_of(std::string_view impl) { return impl.substr(0, impl.find('/')); }
 
+// The OTel GenAI operation: "embeddings" for /v1/embeddings, "chat" for every chat dialect.
+std::string_view operation_of(const core::Trace& t) {
+  return t.api == core::ClientApi::kEmbeddings ? "embeddings" : "chat";
+}
+
 json::object root_span(const core::Trace& t, const TraceIds& ids, int64_t base_ns) {
   json::array a;
-  a.push_back(str_attr("gen_ai.operation.name", "chat"));
+  a.push_back(str_attr("gen_ai.operation.name", operation_of(t)));
   a.push_back(str_attr("gen_ai.request.model", t.requested_model));
   if (!t.model.empty()) a.push_back(str_attr("gen_ai.response.model", t.model));
   if (!t.provider.empty()) a.push_back(str_attr("gen_ai.system", provider_of(t.provider)));
@@ -128,6 +133,10 @@ json::object root_span(const core::Trace& t, const TraceIds& ids, int64_t base_n
   a.push_back(bool_attr("triage.stream", t.stream));
   if (!t.category.empty()) a.push_back(str_attr("triage.category", t.category));
   if (!t.cohort.empty()) a.push_back(str_attr("triage.cohort", t.cohort));
+  a.push_back(str_attr("triage.api", core::client_api_name(t.api)));
+  if (t.config_version > 0) a.push_back(int_attr("triage.config_version", t.config_version));
+  if (t.cache != core::CacheOutcome::kNone)
+    a.push_back(str_attr("triage.cache", core::cache_outcome_name(t.cache)));
   if (!t.label.empty()) {
     a.push_back(str_attr("triage.label", t.label));
     a.push_back(double_attr("triage.confidence", t.confidence));
@@ -147,7 +156,7 @@ json::object root_span(const core::Trace& t, const TraceIds& ids, int64_t base_n
   return json::object{
       {"traceId", ids.trace_id},
       {"spanId", ids.span(-1)},
-      {"name", "chat " + t.requested_model},
+      {"name", std::string(operation_of(t)) + " " + t.requested_model},
       {"kind", kSpanKindServer},
       {"startTimeUnixNano", nanos(base_ns)},
       {"endTimeUnixNano", nanos(base_ns + t.total_us * 1000)},
@@ -156,17 +165,19 @@ json::object root_span(const core::Trace& t, const TraceIds& ids, int64_t base_n
   };
 }
 
-json::object child_span(const core::Span& s, const TraceIds& ids, int index, int64_t base_ns) {
+// `operation`: the request's GenAI operation (operation_of), which its model calls share.
+json::object child_span(const core::Span& s, std::string_view operation, const TraceIds& ids,
+                        int index, int64_t base_ns) {
   json::array a;
   std::string name;
   int kind = kSpanKindInternal;
   int code = kStatusUnset;
   switch (s.kind) {
     case core::SpanKind::kModelCall: {
-      name = "chat " + s.name;
+      name = std::string(operation) + " " + s.name;
       kind = kSpanKindClient;
       const std::string_view provider = provider_of(s.detail);
-      a.push_back(str_attr("gen_ai.operation.name", "chat"));
+      a.push_back(str_attr("gen_ai.operation.name", operation));
       a.push_back(str_attr("gen_ai.system", provider));
       a.push_back(str_attr("gen_ai.provider.name", provider));
       a.push_back(str_attr("gen_ai.request.model", s.name));
@@ -235,7 +246,7 @@ std::string otlp_json(const std::vector<core::TracePtr>& traces, const OtlpOptio
     const int64_t base_ns = t.time_ms * 1000000;
     spans.push_back(root_span(t, ids, base_ns));
     for (size_t i = 0; i < t.spans.size(); ++i) {
-      spans.push_back(child_span(t.spans[i], ids, static_cast<int>(i), base_ns));
+      spans.push_back(child_span(t.spans[i], operation_of(t), ids, static_cast<int>(i), base_ns));
     }
   }
   json::array resource_attrs;

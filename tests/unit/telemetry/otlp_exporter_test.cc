@@ -332,6 +332,34 @@ TEST(OtlpExporter, PartialBatchLeavesAfterTheFlushInterval) {
   EXPECT_EQ(rx.wait_for(1).size(), 1u);
 }
 
+TEST(OtlpExporter, TheClientApiVersionAndCacheAreAttributesAndEmbeddingsTheirOwnOperation) {
+  Receiver rx;
+  OtlpOptions o = options_for(rx.url());
+  o.flush_interval_ms = 20;
+  OtlpExporter exporter(o);
+  core::Trace embedded = traced(1);
+  embedded.api = core::ClientApi::kEmbeddings;
+  embedded.config_version = 3;
+  core::Trace messages = traced(2);
+  messages.api = core::ClientApi::kMessages;
+  messages.cache = core::CacheOutcome::kHit;
+  exporter.consume(ptr(std::move(embedded)));
+  exporter.consume(ptr(std::move(messages)));
+  const auto got = rx.wait_for(1);
+  ASSERT_EQ(got.size(), 1u);
+  const std::vector<json::object> spans = spans_of(got[0].body);
+  ASSERT_EQ(spans.size(), 8u);
+  EXPECT_EQ(spans[0].at("name").as_string(), "embeddings auto");
+  EXPECT_EQ(str_attr(spans[0], "gen_ai.operation.name"), "embeddings");
+  EXPECT_EQ(str_attr(spans[0], "triage.api"), "embeddings");
+  EXPECT_EQ(int_attr(spans[0], "triage.config_version"), "3");
+  EXPECT_EQ(str_attr(spans[0], "triage.cache"), "<absent>");  // the name has no cache
+  EXPECT_EQ(spans[4].at("name").as_string(), "chat auto");
+  EXPECT_EQ(str_attr(spans[4], "gen_ai.operation.name"), "chat");
+  EXPECT_EQ(str_attr(spans[4], "triage.api"), "messages");
+  EXPECT_EQ(str_attr(spans[4], "triage.cache"), "hit");
+}
+
 TEST(OtlpExporter, CollectorDownNeverBlocksAndCloseReturns) {
   std::string url;
   {
