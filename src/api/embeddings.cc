@@ -12,12 +12,6 @@ namespace json = boost::json;
 
 namespace {
 
-Error wrong_type(const std::string& path, std::string_view expected, const json::value& got) {
-  return invalid_field(path + ": expected " + std::string(expected) + ", got " +
-                           std::string(json_kind_phrase(got)),
-                       path);
-}
-
 constexpr std::string_view kNoTokenArrays =
     ": token id arrays are not supported by Triage (it cannot count or bound tokens of every "
     "upstream's tokenizer); send the text";
@@ -28,7 +22,7 @@ std::optional<Error> read_input(const json::value& input, EmbeddingsRequest& req
     req.texts.emplace_back(input.get_string());
     return std::nullopt;
   }
-  if (!input.is_array()) return wrong_type("input", "a string or an array of strings", input);
+  if (!input.is_array()) return expected_error("input", "a string or an array of strings", input);
   const json::array& items = input.get_array();
   if (items.empty()) return invalid_field("input: at least one input is required", "input");
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -36,7 +30,7 @@ std::optional<Error> read_input(const json::value& input, EmbeddingsRequest& req
     if (items[i].is_number() || items[i].is_array()) {
       return invalid_field(path + std::string(kNoTokenArrays), path);
     }
-    if (!items[i].is_string()) return wrong_type(path, "a string", items[i]);
+    if (!items[i].is_string()) return expected_error(path, "a string", items[i]);
     if (items[i].get_string().empty()) return invalid_field(path + ": must not be empty", path);
     req.texts.emplace_back(items[i].get_string());
   }
@@ -58,7 +52,7 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body) {
 
   const json::value* model = o.if_contains("model");
   if (model == nullptr || model->is_null()) return invalid_field("model: field required", "model");
-  if (!model->is_string()) return wrong_type("model", "a string", *model);
+  if (!model->is_string()) return expected_error("model", "a string", *model);
   if (model->get_string().empty()) return invalid_field("model: must not be empty", "model");
   req.model = std::string(model->get_string());
 
@@ -72,11 +66,11 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body) {
     }
   }
   if (const json::value* d = o.if_contains("dimensions"); d && !d->is_null()) {
-    if (!d->is_int64()) return wrong_type("dimensions", "an integer", *d);
+    if (!d->is_int64()) return expected_error("dimensions", "an integer", *d);
     if (d->get_int64() < 1) return invalid_field("dimensions: must be at least 1", "dimensions");
   }
   if (const json::value* u = o.if_contains("user"); u && !u->is_null()) {
-    if (!u->is_string()) return wrong_type("user", "a string", *u);
+    if (!u->is_string()) return expected_error("user", "a string", *u);
     req.user = std::string(u->get_string());
   }
   return req;

@@ -11,92 +11,62 @@ namespace json = boost::json;
 
 namespace {
 
-Error wrong_type(const std::string& path, std::string_view expected, const json::value& got) {
-  return invalid_field(path + ": expected " + std::string(expected) + ", got " +
-                     std::string(json_kind_phrase(got)),
-                 path);
-}
-
-Error missing(const std::string& path) { return invalid_field(path + ": field required", path); }
-
-const json::value* field(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v == nullptr || v->is_null() ? nullptr : v;
-}
-
-std::string at(std::string_view base, std::size_t i) {
-  return std::string(base) + "[" + std::to_string(i) + "]";
-}
-
-// A required string field of a block.
-Result<std::string_view> string_field(const json::object& o, std::string_view key,
-                                      const std::string& base) {
-  const json::value* v = field(o, key);
-  if (v == nullptr) return missing(base + "." + std::string(key));
-  if (!v->is_string()) return wrong_type(base + "." + std::string(key), "a string", *v);
-  return std::string_view(v->get_string());
-}
-
 // What one Anthropic message becomes: OpenAI messages (tool results are `tool` messages, which
 // OpenAI wants right after the assistant turn that called them, so they come first).
 struct Translated {
   std::vector<json::object> messages;
 };
 
-void append_text(std::string& text, std::string_view more) {
-  if (!text.empty()) text += '\n';
-  text += more;
-}
-
 // The text of a tool_result's content (a string or text blocks).
 Result<std::string> tool_result_text(const json::value* content, const std::string& base) {
   if (content == nullptr) return std::string();
   if (content->is_string()) return std::string(content->get_string());
-  if (!content->is_array()) return wrong_type(base, "a string or an array of blocks", *content);
+  if (!content->is_array()) return expected_error(base, "a string or an array of blocks", *content);
   std::string text;
   const json::array& blocks = content->get_array();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    const std::string path = at(base, i);
+    const std::string path = element_path(base, i);
     const json::object* b = blocks[i].if_object();
-    if (b == nullptr) return wrong_type(path, "an object", blocks[i]);
-    auto type = string_field(*b, "type", path);
+    if (b == nullptr) return expected_error(path, "an object", blocks[i]);
+    auto type = required_string(*b, "type", path);
     if (!type) return std::move(type).error();
     if (*type != "text") {
-      return invalid_field(path + ": a '" + std::string(*type) +
-                         "' block inside tool_result cannot be translated for an OpenAI-shaped "
-                         "model; send the tool's output as text",
-                     path + ".type");
+      return invalid_field(
+          path + ": a '" + std::string(*type) +
+              "' block inside tool_result cannot be translated for an OpenAI-shaped "
+              "model; send the tool's output as text",
+          path + ".type");
     }
-    auto t = string_field(*b, "text", path);
+    auto t = required_string(*b, "text", path);
     if (!t) return std::move(t).error();
-    append_text(text, *t);
+    append_line(text, *t);
   }
   return text;
 }
 
 // An image block -> an OpenAI image_url part.
 Result<json::object> image_part(const json::object& b, const std::string& path) {
-  const json::value* src = field(b, "source");
-  if (src == nullptr) return missing(path + ".source");
-  if (!src->is_object()) return wrong_type(path + ".source", "an object", *src);
+  const json::value* src = non_null_field(b, "source");
+  if (src == nullptr) return required_error(path + ".source");
+  if (!src->is_object()) return expected_error(path + ".source", "an object", *src);
   const json::object& s = src->get_object();
-  auto type = string_field(s, "type", path + ".source");
+  auto type = required_string(s, "type", path + ".source");
   if (!type) return std::move(type).error();
   std::string url;
   if (*type == "base64") {
-    auto media = string_field(s, "media_type", path + ".source");
+    auto media = required_string(s, "media_type", path + ".source");
     if (!media) return std::move(media).error();
-    auto data = string_field(s, "data", path + ".source");
+    auto data = required_string(s, "data", path + ".source");
     if (!data) return std::move(data).error();
     url = "data:" + std::string(*media) + ";base64," + std::string(*data);
   } else if (*type == "url") {
-    auto u = string_field(s, "url", path + ".source");
+    auto u = required_string(s, "url", path + ".source");
     if (!u) return std::move(u).error();
     url = std::string(*u);
   } else {
     return invalid_field(path + ".source.type: '" + std::string(*type) +
-                       "' images cannot be translated; use 'base64' or 'url'",
-                   path + ".source.type");
+                             "' images cannot be translated; use 'base64' or 'url'",
+                         path + ".source.type");
   }
   return json::object{{"type", "image_url"}, {"image_url", json::object{{"url", url}}}};
 }
@@ -107,15 +77,15 @@ std::optional<Error> translate_user(const json::array& blocks, const std::string
   bool only_text = true;
   std::string text;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    const std::string path = at(base, i);
+    const std::string path = element_path(base, i);
     const json::object* b = blocks[i].if_object();
-    if (b == nullptr) return wrong_type(path, "an object", blocks[i]);
-    auto type = string_field(*b, "type", path);
+    if (b == nullptr) return expected_error(path, "an object", blocks[i]);
+    auto type = required_string(*b, "type", path);
     if (!type) return std::move(type).error();
     if (*type == "text") {
-      auto t = string_field(*b, "text", path);
+      auto t = required_string(*b, "text", path);
       if (!t) return std::move(t).error();
-      append_text(text, *t);
+      append_line(text, *t);
       parts.push_back(json::object{{"type", "text"}, {"text", *t}});
     } else if (*type == "image") {
       auto part = image_part(*b, path);
@@ -123,17 +93,18 @@ std::optional<Error> translate_user(const json::array& blocks, const std::string
       parts.push_back(std::move(part).value());
       only_text = false;
     } else if (*type == "tool_result") {
-      auto id = string_field(*b, "tool_use_id", path);
+      auto id = required_string(*b, "tool_use_id", path);
       if (!id) return std::move(id).error();
-      auto result = tool_result_text(field(*b, "content"), path + ".content");
+      auto result = tool_result_text(non_null_field(*b, "content"), path + ".content");
       if (!result) return std::move(result).error();
       out.messages.push_back(
           json::object{{"role", "tool"}, {"tool_call_id", *id}, {"content", *result}});
     } else {
-      return invalid_field(path + ".type: '" + std::string(*type) +
-                         "' blocks are not supported by Triage's /v1/messages; use text, image, "
-                         "tool_use or tool_result",
-                     path + ".type");
+      return invalid_field(
+          path + ".type: '" + std::string(*type) +
+              "' blocks are not supported by Triage's /v1/messages; use text, image, "
+              "tool_use or tool_result",
+          path + ".type");
     }
   }
   if (!parts.empty()) {
@@ -153,32 +124,33 @@ std::optional<Error> translate_assistant(const json::array& blocks, const std::s
   std::string text;
   json::array tool_calls;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    const std::string path = at(base, i);
+    const std::string path = element_path(base, i);
     const json::object* b = blocks[i].if_object();
-    if (b == nullptr) return wrong_type(path, "an object", blocks[i]);
-    auto type = string_field(*b, "type", path);
+    if (b == nullptr) return expected_error(path, "an object", blocks[i]);
+    auto type = required_string(*b, "type", path);
     if (!type) return std::move(type).error();
     if (*type == "text") {
-      auto t = string_field(*b, "text", path);
+      auto t = required_string(*b, "text", path);
       if (!t) return std::move(t).error();
       text += *t;
     } else if (*type == "tool_use") {
-      auto id = string_field(*b, "id", path);
+      auto id = required_string(*b, "id", path);
       if (!id) return std::move(id).error();
-      auto name = string_field(*b, "name", path);
+      auto name = required_string(*b, "name", path);
       if (!name) return std::move(name).error();
-      const json::value* input = field(*b, "input");
+      const json::value* input = non_null_field(*b, "input");
       std::string args = input ? json::serialize(*input) : std::string("{}");
-      tool_calls.push_back(json::object{
-          {"id", *id},
-          {"type", "function"},
-          {"function", json::object{{"name", *name}, {"arguments", args}}}});
+      tool_calls.push_back(
+          json::object{{"id", *id},
+                       {"type", "function"},
+                       {"function", json::object{{"name", *name}, {"arguments", args}}}});
     } else if (*type == "thinking" || *type == "redacted_thinking") {
       continue;  // earlier reasoning: OpenAI-shaped models take none back
     } else {
-      return invalid_field(path + ".type: '" + std::string(*type) +
-                         "' blocks are not supported in assistant turns; use text or tool_use",
-                     path + ".type");
+      return invalid_field(
+          path + ".type: '" + std::string(*type) +
+              "' blocks are not supported in assistant turns; use text or tool_use",
+          path + ".type");
     }
   }
   json::object m{{"role", "assistant"}};
@@ -193,24 +165,25 @@ std::optional<Error> translate_assistant(const json::array& blocks, const std::s
 }
 
 std::optional<Error> translate_message(const json::value& v, std::size_t i, Translated& out) {
-  const std::string base = at("messages", i);
+  const std::string base = element_path("messages", i);
   const json::object* o = v.if_object();
-  if (o == nullptr) return wrong_type(base, "an object", v);
-  auto role = string_field(*o, "role", base);
+  if (o == nullptr) return expected_error(base, "an object", v);
+  auto role = required_string(*o, "role", base);
   if (!role) return std::move(role).error();
   if (*role != "user" && *role != "assistant") {
-    return invalid_field(base + ".role: expected 'user' or 'assistant', got '" + std::string(*role) +
-                       "' (a system prompt goes in the top-level 'system' field)",
-                   base + ".role");
+    return invalid_field(base + ".role: expected 'user' or 'assistant', got '" +
+                             std::string(*role) +
+                             "' (a system prompt goes in the top-level 'system' field)",
+                         base + ".role");
   }
-  const json::value* content = field(*o, "content");
-  if (content == nullptr) return missing(base + ".content");
+  const json::value* content = non_null_field(*o, "content");
+  if (content == nullptr) return required_error(base + ".content");
   if (content->is_string()) {
     out.messages.push_back(json::object{{"role", *role}, {"content", content->get_string()}});
     return std::nullopt;
   }
   if (!content->is_array()) {
-    return wrong_type(base + ".content", "a string or an array of content blocks", *content);
+    return expected_error(base + ".content", "a string or an array of content blocks", *content);
   }
   if (*role == "user") return translate_user(content->get_array(), base + ".content", out);
   return translate_assistant(content->get_array(), base + ".content", out);
@@ -218,46 +191,47 @@ std::optional<Error> translate_message(const json::value& v, std::size_t i, Tran
 
 Result<std::string> system_text(const json::value& v) {
   if (v.is_string()) return std::string(v.get_string());
-  if (!v.is_array()) return wrong_type("system", "a string or an array of text blocks", v);
+  if (!v.is_array()) return expected_error("system", "a string or an array of text blocks", v);
   std::string text;
   const json::array& blocks = v.get_array();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    const std::string path = at("system", i);
+    const std::string path = element_path("system", i);
     const json::object* b = blocks[i].if_object();
-    if (b == nullptr) return wrong_type(path, "an object", blocks[i]);
-    auto type = string_field(*b, "type", path);
+    if (b == nullptr) return expected_error(path, "an object", blocks[i]);
+    auto type = required_string(*b, "type", path);
     if (!type) return std::move(type).error();
     if (*type != "text") return invalid_field(path + ".type: expected 'text'", path + ".type");
-    auto t = string_field(*b, "text", path);
+    auto t = required_string(*b, "text", path);
     if (!t) return std::move(t).error();
-    append_text(text, *t);
+    append_line(text, *t);
   }
   return text;
 }
 
 Result<json::array> translate_tools(const json::value& v) {
-  if (!v.is_array()) return wrong_type("tools", "an array", v);
+  if (!v.is_array()) return expected_error("tools", "an array", v);
   json::array tools;
   const json::array& in = v.get_array();
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const std::string path = at("tools", i);
+    const std::string path = element_path("tools", i);
     const json::object* t = in[i].if_object();
-    if (t == nullptr) return wrong_type(path, "an object", in[i]);
-    if (const json::value* type = field(*t, "type");
+    if (t == nullptr) return expected_error(path, "an object", in[i]);
+    if (const json::value* type = non_null_field(*t, "type");
         type != nullptr && !(type->is_string() && type->get_string() == "custom")) {
-      return invalid_field(path + ".type: server tools ('" +
-                         (type->is_string() ? std::string(type->get_string()) : std::string()) +
-                         "') are not supported by Triage; declare client tools with name, "
-                         "description and input_schema",
-                     path + ".type");
+      return invalid_field(
+          path + ".type: server tools ('" +
+              (type->is_string() ? std::string(type->get_string()) : std::string()) +
+              "') are not supported by Triage; declare client tools with name, "
+              "description and input_schema",
+          path + ".type");
     }
-    auto name = string_field(*t, "name", path);
+    auto name = required_string(*t, "name", path);
     if (!name) return std::move(name).error();
-    const json::value* schema = field(*t, "input_schema");
-    if (schema == nullptr) return missing(path + ".input_schema");
-    if (!schema->is_object()) return wrong_type(path + ".input_schema", "an object", *schema);
+    const json::value* schema = non_null_field(*t, "input_schema");
+    if (schema == nullptr) return required_error(path + ".input_schema");
+    if (!schema->is_object()) return expected_error(path + ".input_schema", "an object", *schema);
     json::object fn{{"name", *name}, {"parameters", *schema}};
-    if (const json::value* d = field(*t, "description"); d != nullptr && d->is_string()) {
+    if (const json::value* d = non_null_field(*t, "description"); d != nullptr && d->is_string()) {
       fn["description"] = *d;
     }
     tools.push_back(json::object{{"type", "function"}, {"function", std::move(fn)}});
@@ -267,9 +241,9 @@ Result<json::array> translate_tools(const json::value& v) {
 
 // tool_choice -> (OpenAI tool_choice, parallel_tool_calls or null).
 std::optional<Error> translate_tool_choice(const json::value& v, json::object& body) {
-  if (!v.is_object()) return wrong_type("tool_choice", "an object", v);
+  if (!v.is_object()) return expected_error("tool_choice", "an object", v);
   const json::object& o = v.get_object();
-  auto type = string_field(o, "type", "tool_choice");
+  auto type = required_string(o, "type", "tool_choice");
   if (!type) return std::move(type).error();
   if (*type == "auto") {
     body["tool_choice"] = "auto";
@@ -278,28 +252,29 @@ std::optional<Error> translate_tool_choice(const json::value& v, json::object& b
   } else if (*type == "none") {
     body["tool_choice"] = "none";
   } else if (*type == "tool") {
-    auto name = string_field(o, "name", "tool_choice");
+    auto name = required_string(o, "name", "tool_choice");
     if (!name) return std::move(name).error();
     body["tool_choice"] =
         json::object{{"type", "function"}, {"function", json::object{{"name", *name}}}};
   } else {
     return invalid_field("tool_choice.type: expected one of 'auto', 'any', 'tool', 'none'",
-                   "tool_choice.type");
+                         "tool_choice.type");
   }
-  if (const json::value* d = field(o, "disable_parallel_tool_use"); d != nullptr && d->is_bool()) {
+  if (const json::value* d = non_null_field(o, "disable_parallel_tool_use");
+      d != nullptr && d->is_bool()) {
     if (d->get_bool()) body["parallel_tool_calls"] = false;
   }
   return std::nullopt;
 }
 
 Result<std::optional<double>> bounded(const json::object& o, std::string_view key, double hi) {
-  const json::value* v = field(o, key);
+  const json::value* v = non_null_field(o, key);
   if (v == nullptr) return std::optional<double>();
-  if (!v->is_number()) return wrong_type(std::string(key), "a number", *v);
+  if (!v->is_number()) return expected_error(std::string(key), "a number", *v);
   const double d = v->to_number<double>();
   if (!(d >= 0.0 && d <= hi)) {
     return invalid_field(std::string(key) + ": must be between 0 and " + (hi == 1.0 ? "1" : "2"),
-                   std::string(key));
+                         std::string(key));
   }
   return std::optional<double>(d);
 }
@@ -320,38 +295,41 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   if (!root.is_object()) return invalid_field("the request body must be a JSON object", {});
   const json::object& o = root.get_object();
   for (std::string_view key : kRefused) {
-    if (field(o, key) != nullptr) {
-      return invalid_field(std::string(key) + ": not supported by Triage's /v1/messages (the request "
-                                        "may be served by any provider); remove it",
-                     std::string(key));
+    if (non_null_field(o, key) != nullptr) {
+      return invalid_field(std::string(key) +
+                               ": not supported by Triage's /v1/messages (the request "
+                               "may be served by any provider); remove it",
+                           std::string(key));
     }
   }
 
   core::ChatRequest req;
   json::object out;
-  const json::value* model = field(o, "model");
-  if (model == nullptr) return missing("model");
-  if (!model->is_string()) return wrong_type("model", "a string", *model);
+  const json::value* model = non_null_field(o, "model");
+  if (model == nullptr) return required_error("model");
+  if (!model->is_string()) return expected_error("model", "a string", *model);
   if (model->get_string().empty()) return invalid_field("model: must not be empty", "model");
   req.model = std::string(model->get_string());
   out["model"] = req.model;
 
-  const json::value* max_tokens = field(o, "max_tokens");
-  if (max_tokens == nullptr) return missing("max_tokens");
-  if (!max_tokens->is_int64()) return wrong_type("max_tokens", "an integer", *max_tokens);
-  if (max_tokens->get_int64() < 1) return invalid_field("max_tokens: must be at least 1", "max_tokens");
+  const json::value* max_tokens = non_null_field(o, "max_tokens");
+  if (max_tokens == nullptr) return required_error("max_tokens");
+  if (!max_tokens->is_int64()) return expected_error("max_tokens", "an integer", *max_tokens);
+  if (max_tokens->get_int64() < 1)
+    return invalid_field("max_tokens: must be at least 1", "max_tokens");
   req.max_tokens = max_tokens->get_int64();
   out["max_tokens"] = *req.max_tokens;
 
   Translated turns;
-  if (const json::value* system = field(o, "system")) {
+  if (const json::value* system = non_null_field(o, "system")) {
     auto text = system_text(*system);
     if (!text) return std::move(text).error();
-    if (!text->empty()) turns.messages.push_back(json::object{{"role", "system"}, {"content", *text}});
+    if (!text->empty())
+      turns.messages.push_back(json::object{{"role", "system"}, {"content", *text}});
   }
-  const json::value* messages = field(o, "messages");
-  if (messages == nullptr) return missing("messages");
-  if (!messages->is_array()) return wrong_type("messages", "an array", *messages);
+  const json::value* messages = non_null_field(o, "messages");
+  if (messages == nullptr) return required_error("messages");
+  if (!messages->is_array()) return expected_error("messages", "an array", *messages);
   if (messages->get_array().empty()) {
     return invalid_field("messages: at least one message is required", "messages");
   }
@@ -367,7 +345,7 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
     } else if (c.is_array()) {
       for (const json::value& part : c.get_array()) {
         if (const json::value* t = part.get_object().if_contains("text")) {
-          append_text(cm.text, t->get_string());
+          append_line(cm.text, t->get_string());
         }
       }
     }
@@ -376,8 +354,8 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
     out_messages.push_back(std::move(m));
   }
 
-  if (const json::value* s = field(o, "stream")) {
-    if (!s->is_bool()) return wrong_type("stream", "a boolean", *s);
+  if (const json::value* s = non_null_field(o, "stream")) {
+    if (!s->is_bool()) return expected_error("stream", "a boolean", *s);
     req.stream = s->get_bool();
     // The closing message_delta reports usage: ask the upstream for it.
     req.include_usage = req.stream;
@@ -392,32 +370,33 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   req.top_p = *top_p;
   if (req.top_p) out["top_p"] = *req.top_p;
 
-  if (const json::value* stop = field(o, "stop_sequences")) {
-    if (!stop->is_array()) return wrong_type("stop_sequences", "an array of strings", *stop);
+  if (const json::value* stop = non_null_field(o, "stop_sequences")) {
+    if (!stop->is_array()) return expected_error("stop_sequences", "an array of strings", *stop);
     json::array& out_stop = out["stop"].emplace_array();
     for (std::size_t i = 0; i < stop->get_array().size(); ++i) {
       const json::value& s = stop->get_array()[i];
-      if (!s.is_string()) return wrong_type(at("stop_sequences", i), "a string", s);
+      if (!s.is_string()) return expected_error(element_path("stop_sequences", i), "a string", s);
       req.stop.emplace_back(s.get_string());
       out_stop.push_back(s);
     }
   }
-  if (const json::value* tools = field(o, "tools")) {
+  if (const json::value* tools = non_null_field(o, "tools")) {
     auto translated = translate_tools(*tools);
     if (!translated) return std::move(translated).error();
     if (!translated->empty()) out["tools"] = std::move(translated).value();
   }
-  if (const json::value* choice = field(o, "tool_choice")) {
+  if (const json::value* choice = non_null_field(o, "tool_choice")) {
     if (auto err = translate_tool_choice(*choice, out)) return std::move(*err);
   }
-  if (const json::value* md = field(o, "metadata")) {
-    if (!md->is_object()) return wrong_type("metadata", "an object", *md);
-    if (const json::value* uid = field(md->get_object(), "user_id")) {
-      if (!uid->is_string()) return wrong_type("metadata.user_id", "a string", *uid);
+  if (const json::value* md = non_null_field(o, "metadata")) {
+    if (!md->is_object()) return expected_error("metadata", "an object", *md);
+    if (const json::value* uid = non_null_field(md->get_object(), "user_id")) {
+      if (!uid->is_string()) return expected_error("metadata.user_id", "a string", *uid);
       req.meta.user = std::string(uid->get_string());
       out["user"] = *uid;
     }
-    if (const json::value* cat = field(md->get_object(), "category"); cat && cat->is_string()) {
+    if (const json::value* cat = non_null_field(md->get_object(), "category");
+        cat && cat->is_string()) {
       req.meta.category = std::string(cat->get_string());
     }
   }

@@ -9,39 +9,6 @@ namespace json = boost::json;
 
 namespace {
 
-Error wrong_type(const std::string& path, std::string_view expected, const json::value& got) {
-  return invalid_field(path + ": expected " + std::string(expected) + ", got " +
-                           std::string(json_kind_phrase(got)),
-                       path);
-}
-
-Error missing(const std::string& path) {
-  return invalid_field(path + ": field required", path);
-}
-
-const json::value* field(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v == nullptr || v->is_null() ? nullptr : v;
-}
-
-std::string at(std::string_view base, std::size_t i) {
-  return std::string(base) + "[" + std::to_string(i) + "]";
-}
-
-Result<std::string_view> string_field(const json::object& o, std::string_view key,
-                                      const std::string& base) {
-  const json::value* v = field(o, key);
-  const std::string path = base.empty() ? std::string(key) : base + "." + std::string(key);
-  if (v == nullptr) return missing(path);
-  if (!v->is_string()) return wrong_type(path, "a string", *v);
-  return std::string_view(v->get_string());
-}
-
-void append_text(std::string& text, std::string_view more) {
-  if (!text.empty()) text += '\n';
-  text += more;
-}
-
 // The chat messages the input items become, in order. Consecutive function_call items (and
 // the assistant text right before them) form one assistant message with tool_calls, as chat
 // wants; function_call_output items are `tool` messages.
@@ -62,10 +29,10 @@ class Turns {
     }
     json::value& calls = messages_.back().as_object()["tool_calls"];
     if (!calls.is_array()) calls.emplace_array();
-    calls.as_array().push_back(json::object{
-        {"id", call_id},
-        {"type", "function"},
-        {"function", json::object{{"name", name}, {"arguments", args}}}});
+    calls.as_array().push_back(
+        json::object{{"id", call_id},
+                     {"type", "function"},
+                     {"function", json::object{{"name", name}, {"arguments", args}}}});
   }
   json::array& messages() { return messages_; }
 
@@ -76,15 +43,16 @@ class Turns {
 
 // An input_image part -> an OpenAI image_url part.
 Result<json::object> image_part(const json::object& part, const std::string& path) {
-  if (field(part, "file_id") != nullptr) {
-    return invalid_field(path + ".file_id: uploaded files are not supported by Triage (it is "
-                                "stateless); send the image as image_url (https or data URL)",
+  if (non_null_field(part, "file_id") != nullptr) {
+    return invalid_field(path +
+                             ".file_id: uploaded files are not supported by Triage (it is "
+                             "stateless); send the image as image_url (https or data URL)",
                          path + ".file_id");
   }
-  auto url = string_field(part, "image_url", path);
+  auto url = required_string(part, "image_url", path);
   if (!url) return std::move(url).error();
   json::object image{{"url", *url}};
-  if (const json::value* detail = field(part, "detail"); detail && detail->is_string()) {
+  if (const json::value* detail = non_null_field(part, "detail"); detail && detail->is_string()) {
     image["detail"] = *detail;
   }
   return json::object{{"type", "image_url"}, {"image_url", std::move(image)}};
@@ -94,15 +62,17 @@ Result<json::object> image_part(const json::object& part, const std::string& pat
 // developer) or output_text / refusal parts (assistant history).
 std::optional<Error> translate_message(const json::object& item, const std::string& path,
                                        Turns& turns) {
-  auto role = string_field(item, "role", path);
+  auto role = required_string(item, "role", path);
   if (!role) return std::move(role).error();
   if (*role != "user" && *role != "assistant" && *role != "system" && *role != "developer") {
-    return invalid_field(path + ".role: expected 'user', 'assistant', 'system' or 'developer', "
-                                "got '" + std::string(*role) + "'",
+    return invalid_field(path +
+                             ".role: expected 'user', 'assistant', 'system' or 'developer', "
+                             "got '" +
+                             std::string(*role) + "'",
                          path + ".role");
   }
-  const json::value* content = field(item, "content");
-  if (content == nullptr) return missing(path + ".content");
+  const json::value* content = non_null_field(item, "content");
+  if (content == nullptr) return required_error(path + ".content");
   if (content->is_string()) {
     if (*role == "assistant") {
       turns.add_assistant_text(std::string(content->get_string()));
@@ -112,24 +82,24 @@ std::optional<Error> translate_message(const json::object& item, const std::stri
     return std::nullopt;
   }
   if (!content->is_array()) {
-    return wrong_type(path + ".content", "a string or an array of content parts", *content);
+    return expected_error(path + ".content", "a string or an array of content parts", *content);
   }
   std::string text;
   json::array parts;
   bool only_text = true;
   const json::array& in = content->get_array();
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const std::string part_path = at(path + ".content", i);
+    const std::string part_path = element_path(path + ".content", i);
     const json::object* part = in[i].if_object();
-    if (part == nullptr) return wrong_type(part_path, "an object", in[i]);
-    auto type = string_field(*part, "type", part_path);
+    if (part == nullptr) return expected_error(part_path, "an object", in[i]);
+    auto type = required_string(*part, "type", part_path);
     if (!type) return std::move(type).error();
     const bool text_part = *role == "assistant" ? (*type == "output_text" || *type == "refusal")
                                                 : *type == "input_text";
     if (text_part) {
-      auto t = string_field(*part, *type == "refusal" ? "refusal" : "text", part_path);
+      auto t = required_string(*part, *type == "refusal" ? "refusal" : "text", part_path);
       if (!t) return std::move(t).error();
-      append_text(text, *t);
+      append_line(text, *t);
       parts.push_back(json::object{{"type", "text"}, {"text", *t}});
     } else if (*type == "input_image" && *role == "user") {
       auto image = image_part(*part, part_path);
@@ -158,52 +128,53 @@ std::optional<Error> translate_message(const json::object& item, const std::stri
 
 // A function_call_output's `output`: a string, or input_text parts.
 Result<std::string> call_output_text(const json::object& item, const std::string& path) {
-  const json::value* output = field(item, "output");
-  if (output == nullptr) return missing(path + ".output");
+  const json::value* output = non_null_field(item, "output");
+  if (output == nullptr) return required_error(path + ".output");
   if (output->is_string()) return std::string(output->get_string());
-  if (!output->is_array()) return wrong_type(path + ".output", "a string or an array", *output);
+  if (!output->is_array()) return expected_error(path + ".output", "a string or an array", *output);
   std::string text;
   const json::array& parts = output->get_array();
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    const std::string part_path = at(path + ".output", i);
+    const std::string part_path = element_path(path + ".output", i);
     const json::object* part = parts[i].if_object();
-    if (part == nullptr) return wrong_type(part_path, "an object", parts[i]);
-    auto type = string_field(*part, "type", part_path);
+    if (part == nullptr) return expected_error(part_path, "an object", parts[i]);
+    auto type = required_string(*part, "type", part_path);
     if (!type) return std::move(type).error();
     if (*type != "input_text") {
-      return invalid_field(part_path + ".type: only input_text output can be passed on to "
-                                       "every provider; send the tool's output as text",
+      return invalid_field(part_path +
+                               ".type: only input_text output can be passed on to "
+                               "every provider; send the tool's output as text",
                            part_path + ".type");
     }
-    auto t = string_field(*part, "text", part_path);
+    auto t = required_string(*part, "text", part_path);
     if (!t) return std::move(t).error();
-    append_text(text, *t);
+    append_line(text, *t);
   }
   return text;
 }
 
 std::optional<Error> translate_item(const json::value& v, std::size_t i, Turns& turns) {
-  const std::string path = at("input", i);
+  const std::string path = element_path("input", i);
   const json::object* item = v.if_object();
-  if (item == nullptr) return wrong_type(path, "an object", v);
+  if (item == nullptr) return expected_error(path, "an object", v);
   std::string_view type = "message";  // an EasyInputMessage has no type
-  if (const json::value* t = field(*item, "type")) {
-    if (!t->is_string()) return wrong_type(path + ".type", "a string", *t);
+  if (const json::value* t = non_null_field(*item, "type")) {
+    if (!t->is_string()) return expected_error(path + ".type", "a string", *t);
     type = t->get_string();
   }
   if (type == "message") return translate_message(*item, path, turns);
   if (type == "function_call") {
-    auto call_id = string_field(*item, "call_id", path);
+    auto call_id = required_string(*item, "call_id", path);
     if (!call_id) return std::move(call_id).error();
-    auto name = string_field(*item, "name", path);
+    auto name = required_string(*item, "name", path);
     if (!name) return std::move(name).error();
-    auto args = string_field(*item, "arguments", path);
+    auto args = required_string(*item, "arguments", path);
     if (!args) return std::move(args).error();
     turns.add_tool_call(*call_id, *name, *args);
     return std::nullopt;
   }
   if (type == "function_call_output") {
-    auto call_id = string_field(*item, "call_id", path);
+    auto call_id = required_string(*item, "call_id", path);
     if (!call_id) return std::move(call_id).error();
     auto output = call_output_text(*item, path);
     if (!output) return std::move(output).error();
@@ -212,8 +183,9 @@ std::optional<Error> translate_item(const json::value& v, std::size_t i, Turns& 
   }
   if (type == "reasoning") return std::nullopt;  // earlier reasoning: chat models take none back
   if (type == "item_reference") {
-    return invalid_field(path + ".type: item_reference needs stored items; Triage is stateless "
-                                "here, so send the items themselves",
+    return invalid_field(path +
+                             ".type: item_reference needs stored items; Triage is stateless "
+                             "here, so send the items themselves",
                          path + ".type");
   }
   return invalid_field(path + ".type: '" + std::string(type) +
@@ -223,14 +195,14 @@ std::optional<Error> translate_item(const json::value& v, std::size_t i, Turns& 
 }
 
 Result<json::array> translate_tools(const json::value& v) {
-  if (!v.is_array()) return wrong_type("tools", "an array", v);
+  if (!v.is_array()) return expected_error("tools", "an array", v);
   json::array tools;
   const json::array& in = v.get_array();
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const std::string path = at("tools", i);
+    const std::string path = element_path("tools", i);
     const json::object* t = in[i].if_object();
-    if (t == nullptr) return wrong_type(path, "an object", in[i]);
-    auto type = string_field(*t, "type", path);
+    if (t == nullptr) return expected_error(path, "an object", in[i]);
+    auto type = required_string(*t, "type", path);
     if (!type) return std::move(type).error();
     if (*type != "function") {
       return invalid_field(path + ".type: built-in tool '" + std::string(*type) +
@@ -238,19 +210,19 @@ Result<json::array> translate_tools(const json::value& v) {
                                "provider); declare function tools and run the tool yourself",
                            path + ".type");
     }
-    auto name = string_field(*t, "name", path);
+    auto name = required_string(*t, "name", path);
     if (!name) return std::move(name).error();
     json::object fn{{"name", *name}};
-    if (const json::value* d = field(*t, "description")) {
-      if (!d->is_string()) return wrong_type(path + ".description", "a string", *d);
+    if (const json::value* d = non_null_field(*t, "description")) {
+      if (!d->is_string()) return expected_error(path + ".description", "a string", *d);
       fn["description"] = *d;
     }
-    if (const json::value* p = field(*t, "parameters")) {
-      if (!p->is_object()) return wrong_type(path + ".parameters", "an object", *p);
+    if (const json::value* p = non_null_field(*t, "parameters")) {
+      if (!p->is_object()) return expected_error(path + ".parameters", "an object", *p);
       fn["parameters"] = *p;
     }
-    if (const json::value* s = field(*t, "strict")) {
-      if (!s->is_bool()) return wrong_type(path + ".strict", "a boolean", *s);
+    if (const json::value* s = non_null_field(*t, "strict")) {
+      if (!s->is_bool()) return expected_error(path + ".strict", "a boolean", *s);
       fn["strict"] = *s;
     }
     tools.push_back(json::object{{"type", "function"}, {"function", std::move(fn)}});
@@ -265,8 +237,8 @@ Result<json::value> translate_tool_choice(const json::value& v) {
     return invalid_field("tool_choice: expected 'auto', 'none', 'required' or a function",
                          "tool_choice");
   }
-  if (!v.is_object()) return wrong_type("tool_choice", "a string or an object", v);
-  auto type = string_field(v.get_object(), "type", "tool_choice");
+  if (!v.is_object()) return expected_error("tool_choice", "a string or an object", v);
+  auto type = required_string(v.get_object(), "type", "tool_choice");
   if (!type) return std::move(type).error();
   if (*type != "function") {
     return invalid_field("tool_choice.type: '" + std::string(*type) +
@@ -274,7 +246,7 @@ Result<json::value> translate_tool_choice(const json::value& v) {
                              "{\"type\":\"function\",\"name\":...}",
                          "tool_choice.type");
   }
-  auto name = string_field(v.get_object(), "name", "tool_choice");
+  auto name = required_string(v.get_object(), "name", "tool_choice");
   if (!name) return std::move(name).error();
   return json::value(
       json::object{{"type", "function"}, {"function", json::object{{"name", *name}}}});
@@ -282,12 +254,12 @@ Result<json::value> translate_tool_choice(const json::value& v) {
 
 // text.format -> response_format (nothing for plain text).
 std::optional<Error> translate_text(const json::value& v, json::object& body) {
-  if (!v.is_object()) return wrong_type("text", "an object", v);
-  const json::value* format = field(v.get_object(), "format");
+  if (!v.is_object()) return expected_error("text", "an object", v);
+  const json::value* format = non_null_field(v.get_object(), "format");
   if (format == nullptr) return std::nullopt;
-  if (!format->is_object()) return wrong_type("text.format", "an object", *format);
+  if (!format->is_object()) return expected_error("text.format", "an object", *format);
   const json::object& f = format->get_object();
-  auto type = string_field(f, "type", "text.format");
+  auto type = required_string(f, "type", "text.format");
   if (!type) return std::move(type).error();
   if (*type == "text") return std::nullopt;
   if (*type == "json_object") {
@@ -298,22 +270,23 @@ std::optional<Error> translate_text(const json::value& v, json::object& body) {
     return invalid_field("text.format.type: expected 'text', 'json_schema' or 'json_object'",
                          "text.format.type");
   }
-  auto name = string_field(f, "name", "text.format");
+  auto name = required_string(f, "name", "text.format");
   if (!name) return std::move(name).error();
-  const json::value* schema = field(f, "schema");
-  if (schema == nullptr) return missing("text.format.schema");
-  if (!schema->is_object()) return wrong_type("text.format.schema", "an object", *schema);
+  const json::value* schema = non_null_field(f, "schema");
+  if (schema == nullptr) return required_error("text.format.schema");
+  if (!schema->is_object()) return expected_error("text.format.schema", "an object", *schema);
   json::object js{{"name", *name}, {"schema", *schema}};
-  if (const json::value* s = field(f, "strict"); s && s->is_bool()) js["strict"] = *s;
-  if (const json::value* d = field(f, "description"); d && d->is_string()) js["description"] = *d;
+  if (const json::value* s = non_null_field(f, "strict"); s && s->is_bool()) js["strict"] = *s;
+  if (const json::value* d = non_null_field(f, "description"); d && d->is_string())
+    js["description"] = *d;
   body["response_format"] = json::object{{"type", "json_schema"}, {"json_schema", std::move(js)}};
   return std::nullopt;
 }
 
 Result<std::optional<double>> bounded(const json::object& o, std::string_view key, double hi) {
-  const json::value* v = field(o, key);
+  const json::value* v = non_null_field(o, key);
   if (v == nullptr) return std::optional<double>();
-  if (!v->is_number()) return wrong_type(std::string(key), "a number", *v);
+  if (!v->is_number()) return expected_error(std::string(key), "a number", *v);
   const double d = v->to_number<double>();
   if (!(d >= 0.0 && d <= hi)) {
     return invalid_field(std::string(key) + ": must be between 0 and " + (hi == 1.0 ? "1" : "2"),
@@ -328,17 +301,17 @@ std::optional<Error> refuse_stateful(const json::object& o) {
       ": Triage is stateless here (it keeps no responses or conversations); send the whole "
       "conversation in 'input' instead";
   for (std::string_view key : {"previous_response_id", "conversation", "prompt"}) {
-    if (field(o, key) != nullptr) {
+    if (non_null_field(o, key) != nullptr) {
       return invalid_field(std::string(key) + " is not supported" + std::string(kTail),
                            std::string(key));
     }
   }
-  if (const json::value* s = field(o, "store"); s && !(s->is_bool() && !s->get_bool())) {
+  if (const json::value* s = non_null_field(o, "store"); s && !(s->is_bool() && !s->get_bool())) {
     return invalid_field("store: only false is supported" + std::string(kTail), "store");
   }
-  if (const json::value* b = field(o, "background"); b && !(b->is_bool() && !b->get_bool())) {
-    return invalid_field("background: only false is supported" + std::string(kTail),
-                         "background");
+  if (const json::value* b = non_null_field(o, "background");
+      b && !(b->is_bool() && !b->get_bool())) {
+    return invalid_field("background: only false is supported" + std::string(kTail), "background");
   }
   return std::nullopt;
 }
@@ -349,7 +322,7 @@ std::optional<Error> translate_input(const json::value& input, Turns& turns) {
     turns.add(json::object{{"role", "user"}, {"content", input.get_string()}});
     return std::nullopt;
   }
-  if (!input.is_array()) return wrong_type("input", "a string or an array of items", input);
+  if (!input.is_array()) return expected_error("input", "a string or an array of items", input);
   if (input.get_array().empty()) {
     return invalid_field("input: at least one item is required", "input");
   }
@@ -370,7 +343,7 @@ void fill_messages(core::ChatRequest& req, const json::array& messages) {
     } else if (c.is_array()) {
       for (const json::value& part : c.get_array()) {
         if (const json::value* t = part.get_object().if_contains("text")) {
-          append_text(cm.text, t->get_string());
+          append_line(cm.text, t->get_string());
         }
       }
     }
@@ -382,8 +355,8 @@ void fill_messages(core::ChatRequest& req, const json::array& messages) {
 // Sampling, limits and the fields passed on unchanged.
 std::optional<Error> translate_options(const json::object& o, core::ChatRequest& req,
                                        json::object& out) {
-  if (const json::value* max = field(o, "max_output_tokens")) {
-    if (!max->is_int64()) return wrong_type("max_output_tokens", "an integer", *max);
+  if (const json::value* max = non_null_field(o, "max_output_tokens")) {
+    if (!max->is_int64()) return expected_error("max_output_tokens", "an integer", *max);
     if (max->get_int64() < 1) {
       return invalid_field("max_output_tokens: must be at least 1", "max_output_tokens");
     }
@@ -398,38 +371,38 @@ std::optional<Error> translate_options(const json::object& o, core::ChatRequest&
   if (!top_p) return std::move(top_p).error();
   req.top_p = *top_p;
   if (req.top_p) out["top_p"] = *req.top_p;
-  if (const json::value* s = field(o, "stream")) {
-    if (!s->is_bool()) return wrong_type("stream", "a boolean", *s);
+  if (const json::value* s = non_null_field(o, "stream")) {
+    if (!s->is_bool()) return expected_error("stream", "a boolean", *s);
     req.stream = s->get_bool();
     req.include_usage = req.stream;  // response.completed reports usage
     out["stream"] = req.stream;
   }
-  if (const json::value* p = field(o, "parallel_tool_calls")) {
-    if (!p->is_bool()) return wrong_type("parallel_tool_calls", "a boolean", *p);
+  if (const json::value* p = non_null_field(o, "parallel_tool_calls")) {
+    if (!p->is_bool()) return expected_error("parallel_tool_calls", "a boolean", *p);
     out["parallel_tool_calls"] = *p;
   }
-  if (const json::value* u = field(o, "user")) {
-    if (!u->is_string()) return wrong_type("user", "a string", *u);
+  if (const json::value* u = non_null_field(o, "user")) {
+    if (!u->is_string()) return expected_error("user", "a string", *u);
     req.meta.user = std::string(u->get_string());
     out["user"] = *u;
   }
-  if (const json::value* r = field(o, "reasoning")) {
-    if (!r->is_object()) return wrong_type("reasoning", "an object", *r);
-    if (const json::value* e = field(r->get_object(), "effort"); e && e->is_string()) {
+  if (const json::value* r = non_null_field(o, "reasoning")) {
+    if (!r->is_object()) return expected_error("reasoning", "an object", *r);
+    if (const json::value* e = non_null_field(r->get_object(), "effort"); e && e->is_string()) {
       out["reasoning_effort"] = *e;
     }
   }
   for (std::string_view key : {"service_tier", "safety_identifier", "prompt_cache_key"}) {
-    if (const json::value* v = field(o, key)) out[key] = *v;
+    if (const json::value* v = non_null_field(o, key)) out[key] = *v;
   }
-  if (const json::value* md = field(o, "metadata")) {
-    if (!md->is_object()) return wrong_type("metadata", "an object", *md);
+  if (const json::value* md = non_null_field(o, "metadata")) {
+    if (!md->is_object()) return expected_error("metadata", "an object", *md);
     for (const auto& kv : md->get_object()) {
       if (!kv.value().is_string()) {
-        return wrong_type("metadata." + std::string(kv.key()), "a string", kv.value());
+        return expected_error("metadata." + std::string(kv.key()), "a string", kv.value());
       }
     }
-    if (const json::value* cat = field(md->get_object(), "category")) {
+    if (const json::value* cat = non_null_field(md->get_object(), "category")) {
       req.meta.category = std::string(cat->get_string());
     }
   }
@@ -439,10 +412,10 @@ std::optional<Error> translate_options(const json::object& o, core::ChatRequest&
 // The request fields a Response object repeats back.
 json::object echo_fields(const json::object& o) {
   json::object echo;
-  for (std::string_view key : {"instructions", "metadata", "tools", "tool_choice", "text",
-                               "max_output_tokens", "temperature", "top_p",
-                               "parallel_tool_calls", "user", "reasoning", "service_tier"}) {
-    if (const json::value* v = field(o, key)) echo[key] = *v;
+  for (std::string_view key :
+       {"instructions", "metadata", "tools", "tool_choice", "text", "max_output_tokens",
+        "temperature", "top_p", "parallel_tool_calls", "user", "reasoning", "service_tier"}) {
+    if (const json::value* v = non_null_field(o, key)) echo[key] = *v;
   }
   return echo;
 }
@@ -458,46 +431,48 @@ Result<core::ChatRequest> parse_request(std::string_view body) {
   if (!root.is_object()) return invalid_field("the request body must be a JSON object", {});
   const json::object& o = root.get_object();
   if (auto err = refuse_stateful(o)) return std::move(*err);
-  if (const json::value* n = field(o, "max_tool_calls")) {
+  if (const json::value* n = non_null_field(o, "max_tool_calls")) {
     (void)n;
-    return invalid_field("max_tool_calls is not supported by Triage's /v1/responses (chat-shaped "
-                         "providers cannot bound it); remove it",
-                         "max_tool_calls");
+    return invalid_field(
+        "max_tool_calls is not supported by Triage's /v1/responses (chat-shaped "
+        "providers cannot bound it); remove it",
+        "max_tool_calls");
   }
 
   core::ChatRequest req;
   json::object out;
-  auto model = string_field(o, "model", "");
+  auto model = required_string(o, "model", "");
   if (!model) return std::move(model).error();
   if (model->empty()) return invalid_field("model: must not be empty", "model");
   req.model = std::string(*model);
   out["model"] = req.model;
 
   Turns turns;
-  if (const json::value* instructions = field(o, "instructions")) {
-    if (!instructions->is_string()) return wrong_type("instructions", "a string", *instructions);
+  if (const json::value* instructions = non_null_field(o, "instructions")) {
+    if (!instructions->is_string())
+      return expected_error("instructions", "a string", *instructions);
     if (!instructions->get_string().empty()) {
       turns.add(json::object{{"role", "system"}, {"content", instructions->get_string()}});
     }
   }
-  const json::value* input = field(o, "input");
-  if (input == nullptr) return missing("input");
+  const json::value* input = non_null_field(o, "input");
+  if (input == nullptr) return required_error("input");
   if (auto err = translate_input(*input, turns)) return std::move(*err);
   fill_messages(req, turns.messages());
   out["messages"] = std::move(turns.messages());
 
   if (auto err = translate_options(o, req, out)) return std::move(*err);
-  if (const json::value* tools = field(o, "tools")) {
+  if (const json::value* tools = non_null_field(o, "tools")) {
     auto translated = translate_tools(*tools);
     if (!translated) return std::move(translated).error();
     if (!translated->empty()) out["tools"] = std::move(translated).value();
   }
-  if (const json::value* choice = field(o, "tool_choice")) {
+  if (const json::value* choice = non_null_field(o, "tool_choice")) {
     auto translated = translate_tool_choice(*choice);
     if (!translated) return std::move(translated).error();
     out["tool_choice"] = std::move(translated).value();
   }
-  if (const json::value* text = field(o, "text")) {
+  if (const json::value* text = non_null_field(o, "text")) {
     if (auto err = translate_text(*text, out)) return std::move(*err);
   }
   req.echo = echo_fields(o);
