@@ -143,6 +143,21 @@ asio::awaitable<AdminReply> run_on_worker(AdminApi* api, AdminJob job) {
 
 }  // namespace
 
+AdminJob admin_job(net::IncomingRequest& in) {
+  AdminJob job;
+  job.method = std::string(in.method());
+  job.target = std::string(in.target());
+  job.content_type = std::string(in.header("content-type"));
+  job.body = std::move(in.body());
+  job.body_too_large = in.body_too_large();
+  return job;
+}
+
+asio::awaitable<void> send_admin_reply(net::ResponseWriter& out, AdminReply reply) {
+  const net::HeaderList headers = {{"cache-control", "no-store"}};
+  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+}
+
 void capture_prompt(const config::Config& cfg, core::Trace& trace, const core::ChatRequest& req) {
   if (!cfg.store.keep_payloads) return;
   trace.keep_payloads = true;
@@ -177,19 +192,13 @@ bool AdminApi::handles(std::string_view path) {
 
 asio::awaitable<void> AdminApi::handle(net::IncomingRequest& in, net::ResponseWriter& out,
                                        std::string feedback_key_id) {
-  AdminJob job;
+  AdminJob job = admin_job(in);
   job.api_key_id = std::move(feedback_key_id);
-  job.method = std::string(in.method());
-  job.target = std::string(in.target());
-  job.content_type = std::string(in.header("content-type"));
-  job.body = std::move(in.body());
-  job.body_too_large = in.body_too_large();
   // The worker runs dispatch(); this coroutine resumes on its own I/O thread afterwards.
   asio::awaitable<AdminReply> work = run_on_worker(this, std::move(job));
   AdminReply reply = co_await asio::co_spawn(pool_.get_executor(), std::move(work),
                                              asio::use_awaitable);
-  const net::HeaderList headers = {{"cache-control", "no-store"}};
-  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+  co_await send_admin_reply(out, std::move(reply));
 }
 
 AdminReply AdminApi::dispatch(const AdminJob& job) {

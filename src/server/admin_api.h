@@ -41,6 +41,12 @@ struct AdminJob {
   std::string api_key_id;  // the client key of a /v1/feedback request, else empty
 };
 
+// The request as a job for a worker: method, target, content type and the body (moved out of
+// `in`). Shared by every admin-side API (feedback/review, keys, config, knobs).
+AdminJob admin_job(net::IncomingRequest& in);
+// Sends a worker's reply as JSON, never cached (it holds stored or live operator data).
+boost::asio::awaitable<void> send_admin_reply(net::ResponseWriter& out, AdminReply reply);
+
 class AdminApi {
  public:
   // Opens its own reader of the configured store with review writes (telemetry/

@@ -84,18 +84,12 @@ bool ConfigApi::handles(std::string_view path) {
 }
 
 asio::awaitable<void> ConfigApi::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
-  AdminJob job;
-  job.method = std::string(in.method());
-  job.target = std::string(in.target());
-  job.content_type = std::string(in.header("content-type"));
-  job.body = std::move(in.body());
-  job.body_too_large = in.body_too_large();
+  AdminJob job = admin_job(in);
   std::string reason(in.header("x-triage-reason"));
   asio::awaitable<AdminReply> work = run_on_worker(this, std::move(job), std::move(reason));
   AdminReply reply =
       co_await asio::co_spawn(pool_.get_executor(), std::move(work), asio::use_awaitable);
-  const net::HeaderList headers = {{"cache-control", "no-store"}};
-  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+  co_await send_admin_reply(out, std::move(reply));
 }
 
 AdminReply ConfigApi::dispatch(const AdminJob& job, const std::string& reason_header) {

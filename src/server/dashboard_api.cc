@@ -186,8 +186,7 @@ asio::awaitable<void> DashboardApi::handle(net::IncomingRequest& in, net::Respon
   asio::awaitable<AdminReply> work = run_on_worker(this, std::move(job));
   AdminReply reply =
       co_await asio::co_spawn(pool_.get_executor(), std::move(work), asio::use_awaitable);
-  const net::HeaderList headers = {{"cache-control", "no-store"}};
-  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+  co_await send_admin_reply(out, std::move(reply));
 }
 
 namespace {

@@ -196,17 +196,11 @@ bool KeysApi::handles(std::string_view path) {
 }
 
 asio::awaitable<void> KeysApi::handle(net::IncomingRequest& in, net::ResponseWriter& out) {
-  AdminJob job;
-  job.method = std::string(in.method());
-  job.target = std::string(in.target());
-  job.content_type = std::string(in.header("content-type"));
-  job.body = std::move(in.body());
-  job.body_too_large = in.body_too_large();
+  AdminJob job = admin_job(in);
   asio::awaitable<AdminReply> work = run_on_worker(this, std::move(job));
   AdminReply reply =
       co_await asio::co_spawn(pool_.get_executor(), std::move(work), asio::use_awaitable);
-  const net::HeaderList headers = {{"cache-control", "no-store"}};
-  co_await out.send(reply.status, "application/json", headers, std::move(reply.body));
+  co_await send_admin_reply(out, std::move(reply));
 }
 
 AdminReply KeysApi::dispatch(const AdminJob& job) {
