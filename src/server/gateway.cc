@@ -233,7 +233,8 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   versions_ = std::make_unique<ConfigVersions>(std::move(built), std::move(adjust), env,
                                                *metrics_, *access_);
   config_api_ = std::make_unique<ConfigApi>(*versions_);
-  knobs_api_ = std::make_unique<KnobsApi>(*versions_, *metrics_);
+  knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
+  knobs_api_ = std::make_unique<KnobsApi>(*versions_, *knob_moves_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
   dashboard_ = std::make_unique<DashboardApi>(
       cfg_, *store_, [v = versions_.get()]() -> std::shared_ptr<const routes::RouteTable> {

@@ -141,6 +141,7 @@ class Gateway {
   // The serving snapshot (config, providers, routes, keys, models list) and hot reload.
   std::unique_ptr<ConfigVersions> versions_;
   std::unique_ptr<ConfigApi> config_api_;  // /admin/config
+  std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
   TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
   std::atomic<bool> draining_{false};

@@ -6,7 +6,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <cmath>
 #include <exception>
 
 #include "api/errors.h"
@@ -37,13 +36,6 @@ json::object event_json(const telemetry::StoredKnobEvent& e) {
   return json::object{{"ts_ms", e.ts_ms},   {"route", e.route},   {"knob", e.knob},
                       {"before", e.before}, {"after", e.after},   {"who", e.who},
                       {"reason", e.reason}, {"config_version", e.config_version}};
-}
-
-// Whether `v` is one of the values a stepped knob distinguishes (lo + k * step).
-bool on_step(double v, double lo, double step) {
-  if (step <= 0) return true;
-  const double k = (v - lo) / step;
-  return std::fabs(k - std::round(k)) < 1e-9;
 }
 
 asio::awaitable<AdminReply> run_on_worker(KnobsApi* api, AdminJob job) {
@@ -91,11 +83,10 @@ AdminReply KnobsApi::list() {
                      {"value", k->get()},        {"range", json::array{lo, hi}},
                      {"step", k->step()},        {"set_by", "config"},
                      {"set_ms", nullptr},        {"reason", ""}};
-      auto moved = last_move_.find({seq, route_name, std::string(k->name())});
-      if (moved != last_move_.end()) {
-        o["set_by"] = moved->second.who;
-        o["set_ms"] = moved->second.ts_ms;
-        o["reason"] = moved->second.reason;
+      if (auto moved = moves_.last_move(seq, route_name, std::string(k->name()))) {
+        o["set_by"] = moved->who;
+        o["set_ms"] = moved->ts_ms;
+        o["reason"] = moved->reason;
       }
       data.push_back(std::move(o));
     }
@@ -123,40 +114,11 @@ AdminReply KnobsApi::move(const AdminJob& job) {
   if (const json::value* r = o->if_contains("reason"); r && r->is_string()) {
     reason = std::string(r->as_string());
   }
-  const std::string route_name(route_v->as_string());
-  const std::string knob_name(knob_v->as_string());
-  const double value = value_v->to_number<double>();
-
-  const std::shared_ptr<const Serving> serving = versions_.current();
-  routes::Route* route = serving->routes().find(route_name);
-  routes::Knob* knob = nullptr;
-  if (route) {
-    for (routes::Knob* k : routes::knobs_of(*route)) {
-      if (k->name() == knob_name) knob = k;
-    }
-  }
-  if (!knob) {
-    return error_reply(make_error(ErrorCode::kNotFound,
-                                  "no knob '" + knob_name + "' on route '" + route_name +
-                                      "'; GET /admin/knobs lists them",
-                                  {}, "knob"));
-  }
-  const auto [lo, hi] = knob->range();
-  if (!(value >= lo && value <= hi) || !on_step(value, lo, knob->step())) {
-    return bad(fmt::format("'value' {} is outside the knob's range [{}, {}]{}", value, lo, hi,
-                           knob->step() > 0 ? " or not on its step" : ""),
-               "value");
-  }
-  telemetry::StoredKnobEvent event{unix_time_ms(), route_name, knob_name, knob->get(), value,
-                                   "admin", reason, serving->version.seq};
-  // Recorded first: a move that cannot be recorded is not made.
-  if (auto r = versions_.record_knob_event(event); !r) return error_reply(r.error());
-  knob->set(value);
-  metrics_.count_knob_move(route_name, knob_name);
-  last_move_[{event.config_version, route_name, knob_name}] = event;
-  spdlog::info("knob {}/{} moved {} -> {} by {} (config version {}){}{}", route_name, knob_name,
-               event.before, event.after, event.who, event.config_version,
-               reason.empty() ? "" : ": ", reason);
+  auto moved = moves_.move(KnobMove{std::string(route_v->as_string()),
+                                    std::string(knob_v->as_string()),
+                                    value_v->to_number<double>(), "admin", std::move(reason)});
+  if (!moved) return error_reply(moved.error());
+  const telemetry::StoredKnobEvent& event = moved.value();
   return AdminReply{200, json::serialize(event_json(event))};
 }
 

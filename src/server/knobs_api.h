@@ -4,8 +4,9 @@
 //   GET /admin/knobs   {"config_version", "data": [{"route", "knob", "value", "range": [lo, hi],
 //                      "step", "set_by", "set_ms", "reason"}], "events": [...latest moves]}
 //   PUT /admin/knobs   {"route", "knob", "value", "reason"?}: moves one knob within its range
-// A move is an event (who, why, before, after, config version) in the store's `knob_events`
-// and counts triage_knob_moves_total{route,knob}. It applies to the version serving now; a
+// A move goes through server/knob_moves.h like the controller's and a rollout's: an event
+// (who, why, before, after, config version) in the store's `knob_events`, counted in
+// triage_knob_moves_total{route,knob}. It applies to the version serving now; a
 // reload builds new routes, whose knobs start at the file's values. The gateway checks the
 // admin credential first.
 //
@@ -14,22 +15,19 @@
 // one once, so a move affects whole requests only.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <map>
 #include <string>
 #include <string_view>
-#include <tuple>
 
 #include "net/http_server.h"
 #include "server/admin_api.h"
 #include "server/config_versions.h"
-#include "telemetry/metrics.h"
+#include "server/knob_moves.h"
 
 namespace triage::server {
 
 class KnobsApi {
  public:
-  KnobsApi(ConfigVersions& versions, telemetry::Metrics& metrics)
-      : versions_(versions), metrics_(metrics) {}
+  KnobsApi(ConfigVersions& versions, KnobMoves& moves) : versions_(versions), moves_(moves) {}
   ~KnobsApi();  // close()
 
   static bool handles(std::string_view path);  // /admin/knobs
@@ -42,9 +40,7 @@ class KnobsApi {
   AdminReply move(const AdminJob& job);
 
   ConfigVersions& versions_;
-  telemetry::Metrics& metrics_;
-  // The last move of each knob: (config version, route, knob) -> event. Worker thread only.
-  std::map<std::tuple<int64_t, std::string, std::string>, telemetry::StoredKnobEvent> last_move_;
+  KnobMoves& moves_;
   boost::asio::thread_pool pool_{1};
 };
 

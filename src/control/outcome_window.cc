@@ -1,0 +1,84 @@
+#include "control/outcome_window.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace triage::control {
+
+namespace {
+
+constexpr double kFirstEdgeMs = 0.1;
+// 96 bins from 0.1 ms to 100 s: each edge is the previous times 10^(6/96) (~15.5%).
+const double kGrowth = std::pow(10.0, 6.0 / OutcomeWindow::kLatencyBins);
+
+}  // namespace
+
+OutcomeWindow::OutcomeWindow(int64_t window_ms, int buckets)
+    : window_ms_(std::max<int64_t>(window_ms, 1)),
+      slice_ms_(std::max<int64_t>(window_ms_ / std::max(buckets, 1), 1)),
+      slices_(static_cast<size_t>(std::max(buckets, 1)) + 1) {}
+
+double OutcomeWindow::bin_upper_ms(int i) { return kFirstEdgeMs * std::pow(kGrowth, i); }
+
+int OutcomeWindow::bin_of(double latency_ms) {
+  if (!(latency_ms > kFirstEdgeMs)) return 0;
+  const int i = static_cast<int>(std::ceil(std::log(latency_ms / kFirstEdgeMs) / std::log(kGrowth)));
+  return std::clamp(i, 0, kLatencyBins - 1);
+}
+
+OutcomeWindow::Slice& OutcomeWindow::slice_for(int64_t now_ms) {
+  const int64_t start = now_ms - now_ms % slice_ms_;
+  Slice& s = slices_[static_cast<size_t>(start / slice_ms_) % slices_.size()];
+  if (s.start_ms != start) s = Slice{start};
+  return s;
+}
+
+void OutcomeWindow::record(int64_t now_ms, const Outcome& o) {
+  std::lock_guard lk(mu_);
+  Slice& s = slice_for(now_ms);
+  ++s.requests;
+  if (o.ok) ++s.ok;
+  s.cost_usd += o.cost_usd;
+  if (o.agrees) {
+    ++s.compared;
+    if (*o.agrees) ++s.agreed;
+  }
+  ++s.latency[static_cast<size_t>(bin_of(o.latency_ms))];
+}
+
+WindowStats OutcomeWindow::stats(int64_t now_ms) const {
+  std::lock_guard lk(mu_);
+  WindowStats w;
+  std::array<uint64_t, kLatencyBins> latency{};
+  for (const Slice& s : slices_) {
+    // A slice counts while any of it lies inside (now - window, now].
+    if (s.start_ms < 0 || s.start_ms + slice_ms_ <= now_ms - window_ms_ || s.start_ms > now_ms) {
+      continue;
+    }
+    w.requests += s.requests;
+    w.ok += s.ok;
+    w.cost_usd += s.cost_usd;
+    w.compared += s.compared;
+    w.agreed += s.agreed;
+    for (int i = 0; i < kLatencyBins; ++i) latency[static_cast<size_t>(i)] += s.latency[static_cast<size_t>(i)];
+  }
+  if (w.requests > 0) {
+    const auto rank = static_cast<uint64_t>(std::ceil(0.95 * static_cast<double>(w.requests)));
+    uint64_t seen = 0;
+    for (int i = 0; i < kLatencyBins; ++i) {
+      seen += latency[static_cast<size_t>(i)];
+      if (seen >= rank) {
+        w.p95_latency_ms = bin_upper_ms(i);
+        break;
+      }
+    }
+  }
+  return w;
+}
+
+void OutcomeWindow::clear() {
+  std::lock_guard lk(mu_);
+  for (Slice& s : slices_) s = Slice{};
+}
+
+}  // namespace triage::control

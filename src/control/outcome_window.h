@@ -1,0 +1,72 @@
+#pragma once
+// A sliding time window of request outcomes, for everything that acts on recent quality: the
+// SLO controller's success rate and burn rate, a progressive rollout's gates on the candidate's
+// own traffic (success rate, p95 latency, cost per request, agreement with a shadowed primary).
+//
+// The window is `buckets` equal time slices covering `window_ms`; an outcome lands in the slice
+// of its timestamp and falls out whole when its slice is older than the window, so stats() is
+// exact to one slice's width. Latency is kept as a log-spaced histogram per slice (kLatencyBins
+// bins from 0.1 ms to ~100 s, each ~15% wide): p95 is the upper edge of the bin holding it.
+//
+// Threading: record() and stats() may be called from any thread (one mutex per window; a record
+// is a few additions). Timestamps are unix milliseconds passed in, so tests drive time.
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace triage::control {
+
+struct Outcome {
+  bool ok = false;          // the SLO's notion of success (answered, checks passed, no bad label)
+  double latency_ms = 0;    // end to end, as the client saw it
+  double cost_usd = 0;      // what the request cost
+  std::optional<bool> agrees;  // with a shadowed primary, when one was compared
+};
+
+struct WindowStats {
+  int64_t requests = 0;
+  int64_t ok = 0;
+  double cost_usd = 0;    // sum
+  int64_t compared = 0;   // outcomes with `agrees` set
+  int64_t agreed = 0;
+  double p95_latency_ms = 0;  // 0 when empty
+
+  double success_rate() const { return requests ? static_cast<double>(ok) / requests : 0.0; }
+  double cost_per_request() const { return requests ? cost_usd / requests : 0.0; }
+  double agreement() const { return compared ? static_cast<double>(agreed) / compared : 0.0; }
+};
+
+class OutcomeWindow {
+ public:
+  static constexpr int kLatencyBins = 96;
+
+  // window_ms > 0, buckets >= 1.
+  explicit OutcomeWindow(int64_t window_ms, int buckets = 60);
+
+  void record(int64_t now_ms, const Outcome& o);
+  WindowStats stats(int64_t now_ms) const;
+  void clear();
+  int64_t window_ms() const { return window_ms_; }
+
+  // The upper edge of latency bin `i` (ms), and the bin of `latency_ms`. Pure; for tests.
+  static double bin_upper_ms(int i);
+  static int bin_of(double latency_ms);
+
+ private:
+  struct Slice {
+    int64_t start_ms = -1;  // slice-aligned; -1: never used
+    int64_t requests = 0, ok = 0, compared = 0, agreed = 0;
+    double cost_usd = 0;
+    std::array<uint32_t, kLatencyBins> latency{};
+  };
+  Slice& slice_for(int64_t now_ms);  // under mu_
+
+  const int64_t window_ms_;
+  const int64_t slice_ms_;
+  mutable std::mutex mu_;
+  std::vector<Slice> slices_;  // ring indexed by (start_ms / slice_ms_) % size; guarded by mu_
+};
+
+}  // namespace triage::control
