@@ -232,6 +232,7 @@ struct TfidfIndex::Scratch {
   std::vector<uint64_t> touched;  // a bit per document a posting reached
   std::vector<Neighbor> reached;  // the documents a posting reached, in document order
   std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
+  std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
   std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(1 << 13, 0);
 };
 
@@ -365,6 +366,7 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
   if (s.scores.size() < n_docs_) {
     s.scores.resize(n_docs_, 0.0);
     s.reached.resize(n_docs_);
+    s.kept.resize(n_docs_);
     s.buckets.resize(n_docs_);
   }
   if (s.touched.size() < words) s.touched.resize(words, 0);
@@ -434,11 +436,15 @@ void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
     }
     std::size_t above = 0;
     for (cut = high; above + counts[cut] < k; --cut) above += counts[cut];
-    out.reserve(above + counts[cut]);
     std::fill(counts + low, counts + high + 1, 0u);
+    // Written unconditionally, kept by the count's step: no branch on the bucket.
+    Neighbor* kept = s.kept.data();
+    std::size_t m = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (s.buckets[i] >= cut) out.push_back(reached[i]);
+      kept[m] = reached[i];
+      m += s.buckets[i] >= cut;
     }
+    out.assign(kept, kept + m);
   } else {
     out.assign(reached, reached + n);
   }
