@@ -15,12 +15,17 @@
 #      STREAM_CONC (8), TTFB_N (streaming requests for time to first token, 200),
 #      TTFB_PACED_N (50) and PACE_MS (10): the same with the upstream pausing between chunks,
 #      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line),
-#      MICRO_BIN ($BUILD_DIR/bench/micro/bench_router_score), MICRO (1; 0 skips the step).
+#      MICRO_BIN ($BUILD_DIR/bench/micro/bench_router_score), MICRO (1; 0 skips the step),
+#      ROUTED (1; 0 skips the routed path), ROUTED_PROMPTS (200 MMLU prompts it cycles through).
 # Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
 # Before the load, the router micro-benchmarks (bench/micro/bench_router_score: CPU per decision
 # of every shipped router and scorer, on the SUT's CPU) when MICRO_BIN is built (cmake
 # -DTRIAGE_BUILD_BENCH=ON; `make bench` does it); MICRO=0 skips them. Writes
 # OUT_DIR/micro-<date>.json.
+# After the load, the routed path (issue 14): c=8 JSON through a `threshold` route (the MMLU gain
+# router, the slowest shipped one), a `classify` route (models/intent.bin) and a 2-step `cascade`
+# whose first step is accepted, beside the same prompts sent to the model itself; DUR per run
+# (about 45 s in all at the defaults). Needs models/ (make models); skipped without them.
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
 #          triage_p99_ms_c8=.. nginx_p99_ms_c8=.. triage_p99_ms_c512=.. nginx_p99_ms_c512=..
@@ -37,6 +42,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
 MICRO_BIN="${MICRO_BIN:-$BUILD_DIR/bench/micro/bench_router_score}"; MICRO="${MICRO:-1}"
+ROUTED="${ROUTED:-1}"; ROUTED_PROMPTS="${ROUTED_PROMPTS:-200}"
 DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32 64 512}"; STREAM_CONC="${STREAM_CONC:-8}"
 TTFB_N="${TTFB_N:-200}"; TTFB_PACED_N="${TTFB_PACED_N:-50}"; PACE_MS="${PACE_MS:-10}"
 OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
@@ -227,6 +233,40 @@ EOF
   else
     log "triage (busy_poll_us: 0) did not start: $(tail -5 "$TMP/triage-sleep.log")"
   fi
+  # The routed path: one instance whose routes put a decision in front of the same upstream
+  # (measured after the load, below). A strong model for the routes to pick: the same upstream.
+  routed_models=1
+  for f in models/mmlu_router.bin models/intent.bin; do
+    [ -f "$ROOT/$f" ] || { routed_models=0; log "routed path skipped: $ROOT/$f missing (make models)"; }
+  done
+  if [ "$ROUTED" != 0 ] && [ $routed_models -eq 1 ]; then
+    { sed -e '/^routes:/,$d' -e "s#$TMP/triage.db#$TMP/triage-routed.db#" "$TMP/triage.yaml"
+      cat <<EOF
+  - name: gpt-4o-mini-strong
+    provider: openai
+    endpoint: http://127.0.0.1:$UP_PORT/v1
+    api_key_env: BENCH_UPSTREAM_KEY
+    upstream_model: gpt-4o
+    tier: large
+    prices: {input: 2.5, output: 10}
+routes:
+  - {name: r-threshold, type: threshold, scorer: $ROOT/models/mmlu_router.bin, weak: gpt-4o-mini,
+     strong: gpt-4o-mini-strong, strong_share: 0.5}
+  - {name: r-classify, type: classify, classifier: $ROOT/models/intent.bin, default: gpt-4o-mini,
+     escalate: gpt-4o-mini-strong}
+  - name: r-cascade
+    type: cascade
+    steps:
+      - {route: gpt-4o-mini, checks: [non_empty]}
+      - {route: gpt-4o-mini-strong}
+EOF
+    } > "$TMP/triage-routed.yaml"
+    BENCH_UPSTREAM_KEY=sk-bench taskset -c $SUT_CPU "$TRIAGE_BIN" serve -c "$TMP/triage-routed.yaml" \
+      --listen 127.0.0.1:0 > "$TMP/triage-routed.log" 2>&1 &
+    PID_routed=$!; PIDS+=("$PID_routed")
+    ROUTED_URL="$(wait_line "$TMP/triage-routed.log" 'triage: listening on (http://[^ ]+)' "$PID_routed")" ||
+      { log "triage (routed) did not start: $(tail -5 "$TMP/triage-routed.log")"; ROUTED_URL=""; }
+  fi
 fi
 
 # --- smoke: one JSON and one streaming request per target must answer 200 ------------------
@@ -285,6 +325,33 @@ for t in "${OK_TARGETS[@]}"; do
   for c in $CONCS; do run_one "$name" "$url" "$pid" json "$c"; done
   run_one "$name" "$url" "$pid" stream "$STREAM_CONC"
 done
+
+# --- routed path: c=8 JSON through each route kind, MMLU prompts in turn -----------------------
+# `plain` sends the same prompts to the model itself, so each route's CPU over it is the
+# decision (and, for the cascade, the check) on the request path.
+ROUTED_ROWS=()
+if [ -n "${ROUTED_URL:-}" ]; then
+  python3 - "$ROOT/data/routellm/mmlu.csv" "$ROUTED_PROMPTS" > "$TMP/prompts.txt" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
+n = int(sys.argv[2])
+for r in rows[:: max(1, len(rows) // n)][:n]:
+    print(json.dumps(r["prompt"]))
+PY
+  url="${ROUTED_URL%/}/v1/chat/completions"
+  STREAM=0 PROMPTS="$TMP/prompts.txt" taskset -c $LOAD_CPU wrk -t2 -c8 -d"${WARM}"s -s "$LOAD/post.lua" "$url" > /dev/null 2>&1
+  for kind in plain threshold classify cascade; do
+    model=gpt-4o-mini; [ $kind != plain ] && model=r-$kind
+    f="$RAW_DIR/smoke-routed-$kind.txt"
+    code="$(curl -s -m 5 -o "$f" -w '%{http_code}' "$url" -H 'content-type: application/json' \
+            -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":$(head -1 "$TMP/prompts.txt")}]}")"
+    [ "$code" = 200 ] || { log "smoke: routed $kind answered HTTP $code: $(head -c 300 "$f")"; continue; }
+    [ $kind = cascade ] && ! grep -q '"model":"gpt-4o-mini"' "$f" &&
+      log "routed cascade: the first step was not accepted ($(head -c 200 "$f")): its row has two calls"
+    MODEL=$model PROMPTS="$TMP/prompts.txt" run_one "routed-$kind" "$url" "$PID_routed" json 8
+    ROUTED_ROWS+=("routed-$kind")
+  done
+fi
 
 # --- time to first token, streaming ---------------------------------------------------------
 # "instant": the upstream writes the whole stream at once; "paced": it waits PACE_MS between
@@ -361,6 +428,22 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
     done
   done
   echo
+  if [ ${#ROUTED_ROWS[@]} -gt 0 ]; then
+    echo "Routed path (c=8 JSON, ${DUR} s per run, $ROUTED_PROMPTS MMLU prompts in turn as the only message; one Triage instance: \`threshold\` = models/mmlu_router.bin (gain), \`classify\` = models/intent.bin, \`cascade\` = 2 steps, the first accepted by \`non_empty\`; \`plain\` = the same prompts to the model itself; nginx and triage = the small body above):"
+    echo
+    echo "| request | p50 ms | p99 ms | added p50 vs direct, ms | SUT CPU us/req | CPU us/req over plain |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    plain_cpu=${R[routed-plain/json/8/cpu]:-NA}
+    for name in nginx triage "${ROUTED_ROWS[@]}"; do
+      k="$name/json/8"
+      [ -n "${R[$k/rps]:-}" ] || continue
+      over=-
+      [ "${name#routed-}" != "$name" ] && [ "$name" != routed-plain ] && [ "$plain_cpu" != NA ] &&
+        over=$(awk -v a="${R[$k/cpu]}" -v b="$plain_cpu" 'BEGIN{printf "%+.1f", a-b}')
+      echo "| ${name#routed-} | $(ms "${R[$k/p50_us]}") | $(ms "${R[$k/p99_us]}") | $(ms "${R[$k/over]}") | ${R[$k/cpu]} | $over |"
+    done
+    echo
+  fi
   if [ -n "$MICRO_ROWS" ]; then
     echo "Router decisions (\`bench/micro/bench_router_score\` on CPU $SUT_CPU before the load; CPU µs per decision; raw: \`$(basename "$MICRO_JSON")\`):"
     echo

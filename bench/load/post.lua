@@ -2,14 +2,30 @@
 -- temperature; 177 bytes, 191 with streaming) and prints one machine-readable RESULT line.
 -- env STREAM=1 adds "stream":true. The model name is the same for every target: the test
 -- upstream accepts any name and the bench config of Triage declares this one.
+-- env MODEL replaces the model name (a route's name, to measure it); env PROMPTS names a file of
+-- JSON string literals, one per line, sent in turn as the only (user) message instead.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 local stream = ''
 if os.getenv("STREAM") == "1" then stream = '"stream":true,' end
-wrk.body = '{"model":"gpt-4o-mini",' .. stream ..
+local model = os.getenv("MODEL") or "gpt-4o-mini"
+wrk.body = '{"model":"' .. model .. '",' .. stream ..
   '"messages":[{"role":"system","content":"You are a helpful assistant."},' ..
   '{"role":"user","content":"Hello, how are you?"}],"max_tokens":16,"temperature":0.2}'
+local prompts = os.getenv("PROMPTS")
+if prompts then
+  local bodies = {}
+  for line in io.lines(prompts) do
+    bodies[#bodies + 1] = '{"model":"' .. model .. '",' .. stream ..
+      '"messages":[{"role":"user","content":' .. line .. '}],"max_tokens":16,"temperature":0.2}'
+  end
+  local i = 0
+  request = function()
+    i = i % #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[i])
+  end
+end
 
 -- Latencies in microseconds; errors split into non-2xx/3xx statuses and socket errors, of which
 -- `timeouts` are requests wrk gave up on (2 s without an answer).

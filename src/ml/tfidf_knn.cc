@@ -230,6 +230,10 @@ struct TfidfIndex::Scratch {
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
   std::vector<uint64_t> touched;  // a bit per document a posting reached
+  std::vector<Neighbor> reached;  // the documents a posting reached, in document order
+  std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
+  std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
+  std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(1 << 13, 0);
 };
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
@@ -350,9 +354,21 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
   thread_local Scratch s;
   vectorize(terms, s);
   if (s.vector.empty()) return out;
-  for (const auto& [slot, w] : s.vector) __builtin_prefetch(&postings_[slots_[slot].begin]);
+  // Every line of every list the loop below reads, asked for at once: the lists are scattered
+  // over an index larger than the caches, and the hardware prefetcher only learns a list after
+  // its first misses (asking for each list's first line only left most of those misses serial).
+  for (const auto& [slot, w] : s.vector) {
+    const char* line = reinterpret_cast<const char*>(postings_.data() + slots_[slot].begin);
+    const char* end = line + sizeof(Posting) * slots_[slot].count;
+    for (; line < end; line += 64) __builtin_prefetch(line);
+  }
   const std::size_t words = (n_docs_ + 63) / 64;
-  if (s.scores.size() < n_docs_) s.scores.resize(n_docs_, 0.0);
+  if (s.scores.size() < n_docs_) {
+    s.scores.resize(n_docs_, 0.0);
+    s.reached.resize(n_docs_);
+    s.kept.resize(n_docs_);
+    s.buckets.resize(n_docs_);
+  }
   if (s.touched.size() < words) s.touched.resize(words, 0);
   // Scores add up term by term in the query vector's order (so the same text gives the same
   // scores bit for bit); a bit per document records which ones a posting reached (no step of
@@ -369,53 +385,75 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
     }
   }
   // The reached documents in document order, their scores reset for the next query as they
-  // are read (also when `skip` throws: the rest are reset on the way out). The best k are
-  // found with a threshold: a document enters a buffer when it is at least as good as the
-  // k-th best of the buffer's last trim (ties are decided by `better` below), and a full
-  // buffer (2k) is trimmed to its best k. Most documents fall below the threshold, a
-  // predictable branch; a heap of k took as long as the postings.
-  auto better = [](const Neighbor& a, const Neighbor& b) {
-    return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
-  };
-  std::size_t w = 0;
-  uint64_t bits = 0;
-  struct Reset {
-    double* scores;
-    uint64_t* touched;
-    const std::size_t& w;
-    const uint64_t& bits;
-    std::size_t words;
-    ~Reset() {
-      if (w >= words) return;
-      for (uint64_t b = bits; b != 0; b &= b - 1) scores[w * 64 + std::countr_zero(b)] = 0.0;
-      touched[w] = 0;
-      for (std::size_t v = w + 1; v < words; ++v) {
-        for (uint64_t b = touched[v]; b != 0; b &= b - 1) scores[v * 64 + std::countr_zero(b)] = 0.0;
-        touched[v] = 0;
-      }
-    }
-  } reset{scores, touched, w, bits, words};
-  double threshold = 0.0;  // every reached document has a similarity > 0
-  out.reserve(2 * k);
-  for (; w < words; ++w) {
-    for (bits = touched[w]; bits != 0; bits &= bits - 1) {
+  // are read, before anything can throw (`skip`).
+  std::size_t n = 0;
+  for (std::size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = touched[w]; bits != 0; bits &= bits - 1) {
       const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-      const double sim = scores[doc];
+      s.reached[n++] = {scores[doc], doc};
       scores[doc] = 0.0;
-      if (sim < threshold || (skip && skip(doc))) continue;
-      out.push_back({sim, doc});
-      if (out.size() == 2 * k) {
-        std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
-                         better);
-        out.resize(k);
-        threshold = out[k - 1].similarity;
-      }
     }
     touched[w] = 0;
   }
-  std::sort(out.begin(), out.end(), better);
-  if (out.size() > k) out.resize(k);
+  if (skip) {
+    n = static_cast<std::size_t>(
+        std::remove_if(s.reached.begin(), s.reached.begin() + static_cast<std::ptrdiff_t>(n),
+                       [&skip](const Neighbor& nb) { return skip(nb.index); }) -
+        s.reached.begin());
+  }
+  select_best(s, n, k, out);
   return out;
+}
+
+// The best k of s.reached[0, n) into `out`, best first, by similarity then lower index. A
+// comparison sort over the few hundred reached documents (or a heap, or nth_element over a
+// buffer) mispredicts a branch on about every other comparison, which cost as much as the
+// postings; instead a histogram of bucket_of(similarity), a monotone function, finds the
+// lowest bucket that can hold one of the best k without a data-dependent branch, and only the
+// documents from that bucket up (about k plus part of one bucket) are compared. Exact: every
+// document above that bucket is among the best k and every one below it is not.
+void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
+                             std::vector<Neighbor>& out) {
+  auto better = [](const Neighbor& a, const Neighbor& b) {
+    return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
+  };
+  const Neighbor* reached = s.reached.data();
+  uint32_t cut = 0;  // the lowest bucket kept
+  if (n > k) {
+    // Buckets: a float's exponent and top 5 mantissa bits (similarities are positive, so the
+    // sign bit is 0), 3% wide; 2^13 counters, zero between calls.
+    auto bucket_of = [](double similarity) {
+      return std::bit_cast<uint32_t>(static_cast<float>(similarity)) >> 18;
+    };
+    uint32_t* counts = s.bucket_counts.data();
+    uint32_t low = UINT32_MAX, high = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const uint32_t b = bucket_of(reached[i].similarity);
+      s.buckets[i] = static_cast<uint16_t>(b);
+      ++counts[b];
+      low = std::min(low, b);
+      high = std::max(high, b);
+    }
+    std::size_t above = 0;
+    for (cut = high; above + counts[cut] < k; --cut) above += counts[cut];
+    std::fill(counts + low, counts + high + 1, 0u);
+    // Written unconditionally, kept by the count's step: no branch on the bucket.
+    Neighbor* kept = s.kept.data();
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      kept[m] = reached[i];
+      m += s.buckets[i] >= cut;
+    }
+    out.assign(kept, kept + m);
+  } else {
+    out.assign(reached, reached + n);
+  }
+  if (out.size() > k) {
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
+                     better);
+    out.resize(k);
+  }
+  std::sort(out.begin(), out.end(), better);
 }
 
 }  // namespace triage::ml

@@ -93,6 +93,7 @@ class TfidfIndex {
   // The L2-normalised vector of the terms over the kept ones, in the terms' order, into s.vector
   // (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, Scratch& s) const;
+  static void select_best(Scratch& s, std::size_t n, std::size_t k, std::vector<Neighbor>& out);
   std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
   // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the
   // home slot uses the high bits of a product, so the two are independent).

@@ -175,6 +175,70 @@ TEST(TfidfIndex, PrunedPostingsKeepTheDocumentsWhereATermWeighsMost) {
   EXPECT_THROW(TfidfIndex(docs, 65536), std::invalid_argument);
 }
 
+// The best k are exactly the first k of every reached document sorted (similarity, then lower
+// index), for any k and skip: on a corpus with repeated documents (exact ties), near-ties and
+// many documents per bucket of the selection's histogram.
+TEST(TfidfIndex, BestKIsThePrefixOfTheFullRanking) {
+  std::vector<std::string> docs;
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (std::size_t d = 0; d < 600; ++d) {
+    if (d % 7 == 3) {
+      docs.push_back(docs[next() % docs.size()]);  // a repeat: ties at equal similarity
+      continue;
+    }
+    std::string doc;
+    const std::size_t words = 3 + next() % 12;
+    for (std::size_t w = 0; w < words; ++w) {
+      doc += 'w';
+      doc += std::to_string(next() % 60);
+      doc += ' ';
+    }
+    docs.push_back(doc);
+  }
+  for (std::size_t cap : {std::size_t{0}, std::size_t{16}}) {
+    const TfidfIndex index(docs, cap);
+    for (std::size_t q = 0; q < 60; ++q) {
+      const std::string& query = docs[q * 10];
+      const auto all = index.neighbors(query, docs.size());
+      ASSERT_GT(all.size(), 25u) << q;
+      for (std::size_t r = 1; r < all.size(); ++r) {
+        ASSERT_TRUE(all[r - 1].similarity > all[r].similarity ||
+                    (all[r - 1].similarity == all[r].similarity && all[r - 1].index < all[r].index));
+      }
+      for (std::size_t k : {1, 2, 7, 25, 50, 59}) {
+        const auto best = index.neighbors(query, k);
+        ASSERT_EQ(best.size(), std::min(k, all.size()));
+        for (std::size_t r = 0; r < best.size(); ++r) {
+          ASSERT_EQ(best[r].index, all[r].index) << "q " << q << " k " << k << " r " << r;
+          ASSERT_EQ(best[r].similarity, all[r].similarity);
+        }
+      }
+      auto odd = [](std::size_t i) { return i % 2 == 1; };
+      const auto even = index.neighbors(query, 20, odd);
+      std::vector<std::size_t> expected;
+      for (const Neighbor& n : all) {
+        if (!odd(n.index) && expected.size() < 20) expected.push_back(n.index);
+      }
+      ASSERT_EQ(indices(even), expected) << q;
+    }
+  }
+}
+
+// A `skip` that throws leaves the per-thread scratch clean: the next query's scores are its own.
+TEST_F(SmallCorpus, ThrowingSkipLeavesNoScoresBehind) {
+  const auto before = index_.neighbors("alpha beta", 10);
+  EXPECT_THROW(index_.neighbors("alpha beta", 10,
+                                [](std::size_t) -> bool { throw std::runtime_error("skip"); }),
+               std::runtime_error);
+  const auto after = index_.neighbors("alpha beta", 10);
+  ASSERT_EQ(indices(after), indices(before));
+  for (std::size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].similarity, before[i].similarity);
+}
+
 // One pass gives the terms of a text and of its head, as two separate passes would.
 TEST(TfidfTerms, HeadTermsAreThoseOfThePrefix) {
   const std::string text = "Which of these is RIGHT?\nA. 3 apples\nB. caf\u00e9 au lait\nC. x\xffy";
