@@ -44,6 +44,7 @@ fi
 
 # The official openai npm client for the end-to-end tests and playwright-core for the browser
 # test; versions are pinned in tests/e2e/package-lock.json.
-if { [ "$profile" = test ] || [ "$profile" = bench ]; } && [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/openai" ]; then
+if { [ "$profile" = test ] || [ "$profile" = bench ]; } && { [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/openai" ] ||
+     [ ! -d "$(dirname "$0")/../tests/e2e/node_modules/kubernetes-models" ]; }; then
   (cd "$(dirname "$0")/../tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 fi
