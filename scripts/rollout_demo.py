@@ -24,7 +24,7 @@ def connection(url):
     return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 
 
-def traffic(url, route, prompts, stop, counts, lock):
+def traffic(url, key, route, prompts, stop, counts, lock):
     conn = connection(url)
     i = 0
     while not stop.is_set():
@@ -33,7 +33,7 @@ def traffic(url, route, prompts, stop, counts, lock):
         i += 1
         try:
             conn.request("POST", "/v1/chat/completions", body,
-                         {"content-type": "application/json"})
+                         {"content-type": "application/json", "authorization": "Bearer " + key})
             r = conn.getresponse()
             r.read()
             key = "ok" if r.status == 200 else "failed"
@@ -59,7 +59,8 @@ def rollouts(url, token):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
-    ap.add_argument("--token", required=True)
+    ap.add_argument("--token", required=True, help="the admin token")
+    ap.add_argument("--key", required=True, help="a client key")
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--timeout", type=float, default=110)
     ap.add_argument("--clients", type=int, default=3, help="clients per route")
@@ -70,7 +71,7 @@ def main():
     stop = threading.Event()
     lock = threading.Lock()
     counts = {r: {"ok": 0, "failed": 0} for r in ("chat-good", "chat-bad")}
-    threads = [threading.Thread(target=traffic, args=(args.url, r, prompts, stop, counts, lock),
+    threads = [threading.Thread(target=traffic, args=(args.url, args.key, r, prompts, stop, counts, lock),
                                 daemon=True)
                for r in counts for _ in range(args.clients)]
     for t in threads:

@@ -75,9 +75,12 @@ routes:
       gates: {max_success_drop: 0.05, max_p95_ratio: 3, max_cost_ratio: 1.0}
 auth:
   admin_token_env: TRIAGE_ADMIN_TOKEN
+  keys:
+    - {name: demo-client, secret_env: DEMO_CLIENT_KEY}
 YAML
 
 export TRIAGE_ADMIN_TOKEN="rollout-demo-admin-token"
+export DEMO_CLIENT_KEY="rollout-demo-client-key"
 "$TRIAGE" serve -c "$OUT/triage.yaml" > "$OUT/serve.out" 2> "$OUT/serve.log" &
 pids+=($!)
 gw_pid=${pids[-1]}
@@ -85,7 +88,7 @@ url=$(wait_line "$OUT/serve.out" "triage: listening on " "$gw_pid")
 echo "== triage serving $OUT/triage.yaml at $url (upstream: triage-test-upstream on $up_port)"
 echo "== rollouts: steps $STEPS, hold ${HOLD_S} s, min_requests $MIN_REQUESTS per step"
 status=0
-python3 scripts/rollout_demo.py --url "$url" --token "$TRIAGE_ADMIN_TOKEN" \
+python3 scripts/rollout_demo.py --url "$url" --token "$TRIAGE_ADMIN_TOKEN" --key "$DEMO_CLIENT_KEY" \
   --prompts data/clinc150/val.jsonl --timeout "$TIMEOUT_S" || status=$?
 kill -TERM "$gw_pid"
 wait "$gw_pid" || true

@@ -18,6 +18,13 @@ namespace {
 constexpr int64_t kEventsListed = 100;
 constexpr int kWindowBuckets = 20;
 
+// A step's outcomes are counted from its start (Windows::since_ms); the window bounds how far
+// back a long step looks: twice the hold, at least a minute, so a step waiting for
+// min_requests on little traffic still sees all of its recent requests.
+int64_t window_ms(const control::RolloutSpec& spec) {
+  return std::max<int64_t>(2 * spec.hold_ms, 60'000);
+}
+
 std::string who(const std::string& route) { return "rollout:" + route; }
 
 const routes::SplitRoute* split_of(const Serving& serving, const std::string& route) {
@@ -92,11 +99,11 @@ void Rollouts::Windows::restart(int64_t now_ms) {
 
 Rollouts::Entry::Entry(const control::RolloutSpec& spec)
     : machine(spec),
-      windows(std::make_shared<Windows>(spec.candidate, std::max<int64_t>(spec.hold_ms, 1000))) {}
+      windows(std::make_shared<Windows>(spec.candidate, window_ms(spec))) {}
 
 Rollouts::Rollouts(const config::Config& cfg, ConfigVersions& versions, KnobMoves& moves,
-                   telemetry::Metrics& metrics)
-    : versions_(versions), moves_(moves) {
+                   telemetry::Metrics& metrics, std::function<int64_t()> clock)
+    : versions_(versions), moves_(moves), clock_(std::move(clock)) {
   telemetry::StoreReaderOptions options;
   options.review_writes = true;
   if (auto reader = telemetry::open_store_reader(cfg, options, "the rollouts")) {
@@ -136,7 +143,7 @@ void Rollouts::timer_loop() {
   while (!stopping_) {
     lk.unlock();
     try {
-      tick(unix_time_ms());
+      tick(clock_());
     } catch (const std::exception& e) {  // a bug: log it and keep evaluating
       spdlog::error("rollout evaluation failed with an exception: {}", e.what());
     }
@@ -172,7 +179,7 @@ void Rollouts::consume(const core::TracePtr& trace) {
     }
     if (!agrees) return;  // the candidate failed: no comparison
   }
-  const int64_t now = unix_time_ms();
+  const int64_t now = clock_();
   for (const core::SplitChoice& choice : trace->split_choices) {
     auto it = windows->find(choice.route);
     if (it == windows->end()) continue;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+
+#include "common/clock.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "control/outcome_window.h"
@@ -37,12 +42,6 @@
 #include "telemetry/metrics.h"
 #include "telemetry/rollout_db.h"
 #include "telemetry/store_reader.h"
-
-namespace prometheus {
-class Gauge;
-template <typename T>
-class Family;
-}  // namespace prometheus
 
 namespace triage::routes {
 class SplitRoute;
@@ -67,9 +66,10 @@ enum class RolloutCommand { kStart, kPause, kResume, kAbort };
 class Rollouts final : public core::TraceSink {
  public:
   // `cfg`: the start-up config (its store holds the state). Reads the persisted state at the
-  // first tick. Throws std::runtime_error when the store cannot be opened for writing.
+  // first tick. `clock`: unix ms, for the timer and for when consume() records an outcome
+  // (tests inject one).
   Rollouts(const config::Config& cfg, ConfigVersions& versions, KnobMoves& moves,
-           telemetry::Metrics& metrics);
+           telemetry::Metrics& metrics, std::function<int64_t()> clock = unix_time_ms);
   ~Rollouts() override;  // close()
 
   // Starts the timer thread: tick() every min(evaluate_every_ms) of the serving rollouts
@@ -120,6 +120,7 @@ class Rollouts final : public core::TraceSink {
 
   ConfigVersions& versions_;
   KnobMoves& moves_;
+  const std::function<int64_t()> clock_;
 
   std::mutex work_mu_;  // serialises tick/command/list; guards the members up to windows_mu_
   std::map<std::string, Entry> entries_;

@@ -21,6 +21,7 @@ namespace {
 namespace json = boost::json;
 
 constexpr char kAdminToken[] = "admin-TOKEN-rollout-77a1";
+constexpr char kClientKey[] = "client-SECRET-rollout-3f0c";
 
 // Upstream behaviours of the candidates (test upstream modes).
 struct Candidate {
@@ -71,7 +72,9 @@ std::string config_yaml(int upstream_port, const std::string& db, const Candidat
        "      evaluate_every_ms: 50\n"
        "      gates: " + std::string(c.gates) + "\n"
        "auth:\n"
-       "  admin_token_env: TRIAGE_ADMIN_TOKEN\n";
+       "  admin_token_env: TRIAGE_ADMIN_TOKEN\n"
+       "  keys:\n"
+       "    - {name: client, secret_env: CLIENT_KEY}\n";
   return y;
 }
 
@@ -105,7 +108,7 @@ class RolloutTest : public ::testing::Test {
                                                      start_mode));
     gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"),
                                     std::map<std::string, std::string>{
-                                        {"TRIAGE_ADMIN_TOKEN", kAdminToken}});
+                                        {"TRIAGE_ADMIN_TOKEN", kAdminToken}, {"CLIENT_KEY", kClientKey}});
     ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
   }
 
@@ -130,7 +133,9 @@ class RolloutTest : public ::testing::Test {
     auto client = [&] {
       while (!done.load()) {
         http_request(gw_->port(), "POST", "/v1/chat/completions", kChatBody,
-                     {{"content-type", "application/json"}}, Millis(10000));
+                     {{"content-type", "application/json"},
+                      {"authorization", std::string("Bearer ") + kClientKey}},
+                     Millis(10000));
       }
     };
     std::thread a(client), b(client);
@@ -176,7 +181,8 @@ TEST_F(RolloutTest, GoodCandidateGoesThroughEveryStepAndIsPromoted) {
   const HttpResponse knobs = admin("GET", "/admin/knobs");
   ASSERT_EQ(knobs.status, 200);
   int by_rollout = 0;
-  for (const json::value& e : knobs.json().at("events").as_array()) {
+  const json::value knob_list = knobs.json();
+  for (const json::value& e : knob_list.at("events").as_array()) {
     if (e.at("who").as_string() == "rollout:chat") ++by_rollout;
   }
   EXPECT_EQ(by_rollout, 6) << knobs.body;  // 3 steps x 2 children
@@ -231,7 +237,7 @@ TEST_F(RolloutTest, ManualStartPauseResumeAbortAndRestoreAfterRestart) {
   ASSERT_TRUE(gw_->process().terminate(Millis(15000)).has_value());
   gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"),
                                   std::map<std::string, std::string>{
-                                      {"TRIAGE_ADMIN_TOKEN", kAdminToken}});
+                                      {"TRIAGE_ADMIN_TOKEN", kAdminToken}, {"CLIENT_KEY", kClientKey}});
   ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
   o = rollout();
   EXPECT_EQ(state_of(o), "paused");
