@@ -35,14 +35,18 @@ def traffic(url, key, route, prompts, stop, counts, lock):
             conn.request("POST", "/v1/chat/completions", body,
                          {"content-type": "application/json", "authorization": "Bearer " + key})
             r = conn.getresponse()
-            r.read()
-            key = "ok" if r.status == 200 else "failed"
-        except (OSError, http.client.HTTPException):
+            body_text = r.read()
+            outcome = "ok" if r.status == 200 else "failed"
+            if r.status != 200 and r.status != 502 and counts[route]["failed"] == 0:
+                print(f"  first failure on {route}: HTTP {r.status} {body_text[:300]!r}", file=sys.stderr)
+        except (OSError, http.client.HTTPException) as e:
+            if counts[route]["failed"] == 0:
+                print(f"  first failure on {route}: {e!r}", file=sys.stderr)
             conn.close()
             conn = connection(url)
-            key = "failed"
+            outcome = "failed"
         with lock:
-            counts[route][key] += 1
+            counts[route][outcome] += 1
 
 
 def rollouts(url, token):

@@ -20,6 +20,7 @@ TIMEOUT_S="${TIMEOUT_S:-110}"
 OUT="${OUT:-$BUILD/rollout-demo}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)  # the config names files by absolute path
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
