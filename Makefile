@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults
+.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults rollout-demo
 
 all: build
 
@@ -74,6 +74,13 @@ models: build $(MODELS)
 demo: setup-build
 	@$(MAKE) --no-print-directory models
 	@scripts/demo.sh
+
+# Progressive rollouts (docs/rollout.md): a good and a bad candidate on one real gateway with
+# replayed traffic; ends with `rollout: good=promoted bad=rolled_back`. Not part of `make test`
+# (a tiny run of it is: the rollout_demo_tiny test).
+rollout-demo: setup-build
+	@$(MAKE) --no-print-directory build
+	@BUILD=$(BUILD) scripts/rollout_demo.sh
 
 test: setup
 	@$(MAKE) --no-print-directory models

@@ -90,6 +90,17 @@ struct Span {
   // Model calls refused because the model cannot take the request (routes/eligibility.h):
   // the span has ok = false, error "no_eligible_model" and detail "skipped: <reason>".
   std::optional<SkipReason> skipped;
+  // The route span a shadow adds to a candidate's derived trace (routes/shadow_route.h):
+  // whether the candidate's answer agrees with the primary's; nullopt everywhere else (and
+  // when the candidate failed).
+  std::optional<bool> agrees;
+};
+
+// The child a `split` route chose for a request (routes/split_route.h): what a progressive
+// rollout measures per child (server/rollouts.h).
+struct SplitChoice {
+  std::string route;  // the split route
+  std::string child;  // the child route it sent the request to
 };
 
 // The wire API a request came in through (api/dialect.h; /v1/embeddings for kEmbeddings).
@@ -144,6 +155,9 @@ struct Trace {
   // Why this request may deserve review, in the order set (core/review_flag.h).
   std::vector<ReviewFlag> flags;
   std::vector<Span> spans;
+  // Every split the request went through, outermost first. A shadow's derived trace carries
+  // its parent's, so a comparison is attributed to the child that served the parent.
+  std::vector<SplitChoice> split_choices;
 
   // Payload capture (config store.keep_payloads). When set by the gateway, route code fills
   // Span::output for model calls; the gateway fills prompt_json (the request's `messages` as

@@ -87,7 +87,8 @@ asio::awaitable<Result<core::Completion>> ShadowRoute::run(const core::ChatReque
                 ctx.trace.category,
                 ctx.trace.user,
                 ctx.trace.keep_payloads,
-                ctx.trace.prompt_json};
+                ctx.trace.prompt_json,
+                ctx.trace.split_choices};
   auto executor = co_await asio::this_coro::executor;
   // Detached: not awaited, so the primary's answer goes out without waiting for the shadows.
   asio::co_spawn(executor,
@@ -121,6 +122,7 @@ asio::awaitable<void> ShadowRoute::run_candidates(core::ChatRequest req,
     trace.flags.push_back(core::ReviewFlag::kShadow);
     trace.keep_payloads = parent.keep_payloads;
     trace.prompt_json = parent.prompt_json;
+    trace.split_choices = parent.split_choices;
 
     const SteadyTime start = SteadyClock::now();
     ExecContext ctx{trace, start, start + budget};
@@ -131,6 +133,7 @@ asio::awaitable<void> ShadowRoute::run_candidates(core::ChatRequest req,
       if (trace.keep_payloads) trace.response_text = answer->content;
       const bool same = agrees(primary_answer, answer->content);
       push_route_span(ctx, name_, same ? "agrees with primary" : "differs from primary", t0);
+      ctx.trace.spans.back().agrees = same;
     } else {
       trace.error_code = std::string(error_code_name(answer.error().code));
       trace.error_message = answer.error().message;

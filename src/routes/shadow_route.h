@@ -22,7 +22,8 @@
 //   request_id = parent id + "-s" + candidate index, route = this route's name,
 //   requested_model = the candidate's name, flags ["shadow"], metadata copied from the parent,
 //   spans: the candidate's own, then a kRoute span named after this route, detail
-//   "agrees with primary" or "differs from primary" (see agrees()).
+//   "agrees with primary" or "differs from primary" (see agrees()) and Span::agrees set,
+//   split_choices: the parent's (the split children that served it, so far).
 // The candidates get the same time budget as the parent request (deadline - start). Nothing
 // is shadowed when the primary failed, or when emit_derived is empty (`triage eval`: the
 // derived traces would be dropped, so the model calls would only cost money).
@@ -84,6 +85,7 @@ class ShadowRoute final : public Route {
     std::string user;
     bool keep_payloads = false;
     std::string prompt_json;
+    std::vector<core::SplitChoice> split_choices;
   };
   // The detached shadow work. Every argument is owned by the coroutine frame.
   boost::asio::awaitable<void> run_candidates(core::ChatRequest req, std::string primary_answer,

@@ -47,12 +47,15 @@ std::string fmt_weight(double w) {
 
 }  // namespace
 
-SplitRoute::SplitRoute(std::string name, std::vector<Child> children, Sticky sticky)
+SplitRoute::SplitRoute(std::string name, std::vector<Child> children, Sticky sticky,
+                       std::optional<control::RolloutSpec> rollout)
     : name_(std::move(name)),
       weights_(std::make_unique<std::atomic<double>[]>(children.size())),
+      rollout_(std::move(rollout)),
       sticky_(sticky) {
   for (size_t i = 0; i < children.size(); ++i) {
     routes_.push_back(children[i].route);
+    config_weights_.push_back(children[i].weight);
     weights_[i].store(children[i].weight, std::memory_order_relaxed);
     knobs_.push_back(std::make_unique<WeightKnob>(*this, i));
   }
@@ -118,17 +121,84 @@ boost::asio::awaitable<Result<core::Completion>> SplitRoute::run(const core::Cha
                       ")",
                   t0);
   ctx.trace.routing_us += ctx.trace.spans.back().duration_us;
+  ctx.trace.split_choices.push_back(core::SplitChoice{name_, routes_[i]->name()});
   Route& next = *routes_[i];
   co_return co_await next.run(req, ctx, sink);
 }
 
 namespace {
 
+std::string join_names(const std::vector<SplitRoute::Child>& children) {
+  std::string out;
+  for (const auto& c : children) out += (out.empty() ? "" : ", ") + c.route->name();
+  return out;
+}
+
+// The `rollout:` block of a split (split_route.h), checked against its children.
+control::RolloutSpec parse_rollout(const config::Field& field,
+                                   const std::vector<SplitRoute::Child>& children) {
+  config::MapReader r = field.map();
+  r.only({"candidate", "steps", "hold_s", "min_requests", "start", "evaluate_every_ms", "gates"});
+  control::RolloutSpec spec;
+  const config::Field candidate = r["candidate"];
+  spec.candidate = candidate.as<std::string>();
+  int matches = 0;
+  double others_weight = 0;
+  for (const auto& c : children) {
+    if (c.route->name() == spec.candidate) {
+      ++matches;
+    } else {
+      others_weight += c.weight;
+    }
+  }
+  if (matches == 0) {
+    candidate.fail("'" + spec.candidate + "' is not a child of this split (children: " +
+                   join_names(children) + ")");
+  }
+  if (matches > 1) candidate.fail("'" + spec.candidate + "' is more than one child of this split");
+  if (others_weight <= 0) {
+    candidate.fail("the other children's weights are all 0; a rollout needs a child with a "
+                   "weight > 0 to serve when it rolls back");
+  }
+  const config::Field steps = r["steps"];
+  const std::vector<config::Field> items = steps.items();
+  if (items.empty()) steps.fail("give the candidate's percent per step, e.g. [1, 5, 25, 50, 100]");
+  for (const config::Field& item : items) {
+    const double p = item.as<double>(config::Range::between(0, 100));
+    if (p <= 0) item.fail("a step must be > 0 percent");
+    if (!spec.steps.empty() && p <= spec.steps.back()) {
+      item.fail("steps must increase; " + item.path() + " is not above the step before it");
+    }
+    spec.steps.push_back(p);
+  }
+  if (spec.steps.back() != 100) {
+    items.back().fail("the last step must be 100 (the candidate takes all the traffic)");
+  }
+  spec.hold_ms = static_cast<int64_t>(r["hold_s"].as<double>(config::Range::above(0)) * 1000);
+  spec.min_requests = r["min_requests"].get<int64_t>(1, config::Range::at_least(1));
+  spec.manual_start = r["start"].one_of({"auto", "manual"}, std::string("auto")) == "manual";
+  spec.evaluate_every_ms =
+      r["evaluate_every_ms"].get<int64_t>(1000, config::Range::between(10, 3'600'000));
+  const config::Field gates_field = r["gates"];
+  config::MapReader g = gates_field.map();
+  g.only({"max_success_drop", "max_p95_ratio", "max_cost_ratio", "min_agreement"});
+  spec.gates.max_success_drop = g["max_success_drop"].maybe<double>(config::Range::between(0, 1));
+  spec.gates.max_p95_ratio = g["max_p95_ratio"].maybe<double>(config::Range::above(0));
+  spec.gates.max_cost_ratio = g["max_cost_ratio"].maybe<double>(config::Range::above(0));
+  spec.gates.min_agreement = g["min_agreement"].maybe<double>(config::Range::between(0, 1));
+  const control::RolloutGates& set = spec.gates;
+  if (!set.max_success_drop && !set.max_p95_ratio && !set.max_cost_ratio && !set.min_agreement) {
+    gates_field.fail("a rollout needs at least one gate: max_success_drop, max_p95_ratio, "
+                     "max_cost_ratio or min_agreement");
+  }
+  return spec;
+}
+
 std::unique_ptr<Route> build_split_route(const config::RouteSpec& spec, size_t /*index*/,
                                          RouteTable& table) {
   const config::Config& cfg = table.config();
   config::MapReader r(spec.node, spec.path, cfg.path, spec.line);
-  r.only({"name", "type", "children", "sticky"});
+  r.only({"name", "type", "children", "sticky", "rollout"});
   const config::Field children_field = r["children"];
   const std::vector<config::Field> items = children_field.items();
   if (items.empty()) children_field.fail("a split needs at least one child");
@@ -150,7 +220,11 @@ std::unique_ptr<Route> build_split_route(const config::RouteSpec& spec, size_t /
   if (sticky == "user") s = Sticky::kUser;
   if (sticky == "api_key") s = Sticky::kApiKey;
   if (sticky == "cohort") s = Sticky::kCohort;
-  return std::make_unique<SplitRoute>(spec.name, std::move(children), s);
+  std::optional<control::RolloutSpec> rollout;
+  if (const config::Field rollout_field = r["rollout"]; rollout_field.present()) {
+    rollout = parse_rollout(rollout_field, children);
+  }
+  return std::make_unique<SplitRoute>(spec.name, std::move(children), s, std::move(rollout));
 }
 
 }  // namespace

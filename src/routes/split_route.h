@@ -21,6 +21,20 @@
 //
 // Trace: one kRoute span "-> canary (weight 10/100, sticky user)".
 //
+// Rollout (docs/rollout.md): an optional `rollout:` block moves the share of one child, the
+// candidate, through steps while gates on its own traffic hold (control/rollout.h; the server
+// runs it, server/rollouts.h). Parsed and validated here, with the rest of the split:
+//     rollout:
+//       candidate: canary           # one of the children's routes
+//       steps: [1, 5, 25, 50, 100]  # percent, increasing, ending at 100
+//       hold_s: 600                 # per step
+//       min_requests: 200           # candidate requests per step before a gate counts
+//       start: auto                 # auto (default) | manual (POST /admin/rollouts/start)
+//       evaluate_every_ms: 1000
+//       gates: {max_success_drop: 0.02, max_p95_ratio: 1.5, max_cost_ratio: 1.2,
+//               min_agreement: 0.9}  # at least one
+// Every request records the child it went to in Trace::split_choices (typed, for the rollout).
+//
 // Knobs: one per child, "children[i].weight" (range [0, 100]), so a canary can be moved at
 // runtime (negative values count as 0). When every weight is 0 at runtime, the first child
 // answers. Moving a weight re-maps only the users near the moved boundary.
@@ -29,10 +43,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/rollout.h"
 #include "routes/knob.h"
 #include "routes/route.h"
 
@@ -52,7 +68,8 @@ class SplitRoute final : public Route, public Tunable {
     double weight = 0.0;
   };
 
-  SplitRoute(std::string name, std::vector<Child> children, Sticky sticky);
+  SplitRoute(std::string name, std::vector<Child> children, Sticky sticky,
+             std::optional<control::RolloutSpec> rollout = std::nullopt);
 
   std::string_view kind() const override { return "split/1"; }
   const std::string& name() const override { return name_; }
@@ -72,6 +89,10 @@ class SplitRoute final : public Route, public Tunable {
   size_t size() const { return routes_.size(); }
   Route& child(size_t i) const { return *routes_[i]; }
   Sticky sticky() const { return sticky_; }
+  // The weight child `i` had in the config file (the knobs move; this does not).
+  double config_weight(size_t i) const { return config_weights_[i]; }
+  // The `rollout:` block, or null.
+  const control::RolloutSpec* rollout() const { return rollout_ ? &*rollout_ : nullptr; }
 
   std::vector<Knob*> knobs() override;
 
@@ -94,6 +115,8 @@ class SplitRoute final : public Route, public Tunable {
   std::string name_;
   std::vector<Route*> routes_;
   std::unique_ptr<std::atomic<double>[]> weights_;
+  std::vector<double> config_weights_;
+  std::optional<control::RolloutSpec> rollout_;
   std::vector<std::unique_ptr<WeightKnob>> knobs_;
   Sticky sticky_;
 };

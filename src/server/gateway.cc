@@ -235,6 +235,10 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   config_api_ = std::make_unique<ConfigApi>(*versions_);
   knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
   knobs_api_ = std::make_unique<KnobsApi>(*versions_, *knob_moves_);
+  rollouts_ = std::make_unique<Rollouts>(cfg_, *versions_, *knob_moves_, *metrics_);
+  sinks_.add(*rollouts_);
+  rollouts_api_ = std::make_unique<RolloutsApi>(*rollouts_);
+  rollouts_->start_timer();
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
   dashboard_ = std::make_unique<DashboardApi>(
       cfg_, *store_, [v = versions_.get()]() -> std::shared_ptr<const routes::RouteTable> {
@@ -249,6 +253,8 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
 Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
+  if (rollouts_api_) rollouts_api_->close();
+  if (rollouts_) rollouts_->close();
   if (knobs_api_) knobs_api_->close();
   if (config_api_) config_api_->close();
   if (keys_api_) keys_api_->close();
@@ -288,7 +294,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     }
     const bool dashboard = DashboardApi::handles(target);
     if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target) ||
-         ConfigApi::handles(target) || KnobsApi::handles(target)) &&
+         ConfigApi::handles(target) || KnobsApi::handles(target) ||
+         RolloutsApi::handles(target)) &&
         in.malformed().empty()) {
       const bool page = target == "/dashboard" || target == "/dashboard/";
       if (page && !access_->check_admin(in) && in.method() == "GET") {
@@ -305,6 +312,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_await config_api_->handle(in, out);
       } else if (KnobsApi::handles(target)) {
         co_await knobs_api_->handle(in, out);
+      } else if (RolloutsApi::handles(target)) {
+        co_await rollouts_api_->handle(in, out);
       } else {
         co_await admin_->handle(in, out);
       }

@@ -24,6 +24,8 @@
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
 #include "server/knobs_api.h"
+#include "server/rollouts.h"
+#include "server/rollouts_api.h"
 #include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
@@ -52,8 +54,8 @@ class Gateway {
 
   boost::asio::awaitable<void> handle(net::IncomingRequest& in, net::ResponseWriter& out);
 
-  // Adds a sink after the built-in ones (metrics, store, review queue, OTLP export, in that
-  // order): it gets every finished trace, derived ones included. Call before the server starts
+  // Adds a sink after the built-in ones (metrics, store, review queue, OTLP export, rollouts,
+  // in that order): it gets every finished trace, derived ones included. Call before the server starts
   // (not thread-safe with handle()); the sink must outlive the gateway.
   void add_sink(core::TraceSink& sink) { sinks_.add(sink); }
 
@@ -143,7 +145,10 @@ class Gateway {
   std::unique_ptr<ConfigApi> config_api_;  // /admin/config
   std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
-  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
+  std::unique_ptr<Rollouts> rollouts_;        // progressive rollouts (a sink, a timer thread)
+  std::unique_ptr<RolloutsApi> rollouts_api_;  // /admin/rollouts
+  // metrics_, store_, review_sink_, otlp_ (when set), rollouts_, then add_sink()s
+  TraceSinkList sinks_;
   std::atomic<bool> draining_{false};
 };
 

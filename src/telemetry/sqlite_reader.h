@@ -63,6 +63,13 @@ class SqliteStoreReader final : public StoreReader {
   Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) override;
   Result<void> insert_knob_event(const StoredKnobEvent& e) override;
 
+  // RolloutDb (sqlite_rollout_queries.cc); writes need review_writes
+  Result<std::vector<StoredRollout>> list_rollouts() override;
+  Result<void> save_rollout(const StoredRollout& r) override;
+  Result<void> insert_rollout_event(const StoredRolloutEvent& e) override;
+  Result<std::vector<StoredRolloutEvent>> list_rollout_events(const std::string& route,
+                                                              int64_t limit) override;
+
   // TrafficReader (sqlite_traffic_queries.cc)
   Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;
   Result<void> scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) override;

@@ -234,6 +234,38 @@ UPDATE meta SET value = '8' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 9 (issue 11, docs/rollout.md): progressive rollouts' state and timeline, so a
+// rollout survives a restart.
+constexpr const char* kMigrateV8ToV9 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS rollouts (
+  route             TEXT PRIMARY KEY,
+  fingerprint       TEXT NOT NULL,
+  state             TEXT NOT NULL,
+  step              INTEGER NOT NULL,
+  step_started_ms   INTEGER NOT NULL,
+  updated_ms        INTEGER NOT NULL,
+  baseline_requests INTEGER NOT NULL,
+  baseline_success  REAL NOT NULL,
+  baseline_p95_ms   REAL NOT NULL,
+  baseline_cost     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollout_events (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms          INTEGER NOT NULL,
+  route          TEXT NOT NULL,
+  kind           TEXT NOT NULL,
+  state          TEXT NOT NULL,
+  step           INTEGER NOT NULL,
+  percent        REAL NOT NULL,
+  reason         TEXT NOT NULL,
+  config_version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollout_events_route ON rollout_events(route, id);
+UPDATE meta SET value = '9' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 bool has_requests_column(sqlite::Connection& db, const char* column) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
   if (!s.ok()) return false;
@@ -262,7 +294,8 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
       std::string("BEGIN IMMEDIATE;\n") + (has_config_version ? "" : kAddConfigVersionColumn) +
           kMigrateV5ToV6,
       std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
-      std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8};
+      std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
+      kMigrateV8ToV9};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

@@ -13,6 +13,7 @@
 #include "telemetry/dashboard_reader.h"
 #include "telemetry/key_db.h"
 #include "telemetry/review_db.h"
+#include "telemetry/rollout_db.h"
 #include "telemetry/traffic_reader.h"
 
 namespace triage::telemetry {
@@ -21,7 +22,8 @@ class StoreReader : public DashboardReader,
                     public ReviewDb,
                     public TrafficReader,
                     public KeyDb,
-                    public ConfigHistoryDb {
+                    public ConfigHistoryDb,
+                    public RolloutDb {
  public:
   ~StoreReader() override = default;
   // Versioned implementation name for logs ("sqlite/1").

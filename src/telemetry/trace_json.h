@@ -33,7 +33,8 @@ std::string flags_json(const std::vector<core::ReviewFlag>& flags);
 //   "cost_usd":0.0,"ok":true,"error":""}, ...]; every key always present, no whitespace,
 //   except "grade" (a number), present only when Span::grade is set, "cascade" (an object,
 //   kCascadeSpanKey), present only when Span::cascade is set, and "shadow_decision" (a string,
-//   kShadowDecisionSpanKey), present only when Span::shadow_decision is not empty.
+//   kShadowDecisionSpanKey), present only when Span::shadow_decision is not empty, and
+//   "agrees" (a bool), present only when Span::agrees is set.
 std::string spans_json(const std::vector<core::Span>& spans);
 
 // Appends `s` as a JSON string literal (quotes included), JsonStringMode::kVerbatim: bytes

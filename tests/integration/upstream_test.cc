@@ -132,6 +132,16 @@ TEST_F(UpstreamTest, ErrorModeByHeaderAndByModelName) {
   EXPECT_EQ(b.status, 429);
 }
 
+TEST_F(UpstreamTest, FailPctFailsThatShareSpreadEvenly) {
+  std::vector<int> statuses;
+  for (int i = 0; i < 10; ++i) {
+    statuses.push_back(post("/v1/chat/completions", chat_body("mode:fail-pct-30")).status);
+  }
+  // Request k fails when floor(k * 30 / 100) grows: k = 4, 7, 10.
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 200, 500, 200, 200, 500, 200, 200, 500}));
+  EXPECT_EQ(post("/v1/chat/completions", chat_body("mode:fail-pct-101")).status, 400);
+}
+
 TEST_F(UpstreamTest, UnknownModeIsRejected) {
   EXPECT_EQ(post("/v1/chat/completions", chat_body("mode:bogus")).status, 400);
 }

@@ -14,7 +14,9 @@
 // cut, stall, tokens-<n>, delay-chunks-<ms>, logprob-<permille> (every token's probability when
 // the request asks for `logprobs: true`; default 999), retry-after-<s> (error answers carry
 // `Retry-After: <s>`), fail-first-<n> (the failure modes apply only to the first n requests
-// with this exact mode string; later ones answer normally: an upstream that recovers), id-<text>
+// with this exact mode string; later ones answer normally: an upstream that recovers),
+// fail-pct-<n> (n% of the requests with this exact mode string answer 500, spread evenly:
+// request k fails when floor(k * n / 100) grows; a model that fails a share), id-<text>
 // (ignored: makes a mode string, and so its fail-first counter, unique), tool-call (when the
 // request has `tools`, the answer calls the first one with arguments {"text": <last user
 // text>}, finish "tool_calls" / stop_reason "tool_use"; streamed as an id+name chunk (a tool_use
@@ -236,6 +238,7 @@ struct Mode {
   int64_t logprob_permille = 999;
   int64_t retry_after_s = -1;  // error answers carry Retry-After when >= 0
   int64_t fail_first = -1;     // >= 0: only the first n requests with this spec fail
+  int64_t fail_pct = -1;       // 0..100: this share of the requests with this spec fail (500)
   std::string bad;  // first unknown mode, if any
 };
 
@@ -251,6 +254,7 @@ Mode parse_mode(std::string_view spec) {
     if (item.empty() || item == "ok") continue;
     if (arg("error-", m.error_status) && m.error_status >= 100 && m.error_status <= 599) continue;
     if (arg("retry-after-", m.retry_after_s) || arg("fail-first-", m.fail_first)) continue;
+    if (arg("fail-pct-", m.fail_pct) && m.fail_pct >= 0 && m.fail_pct <= 100) continue;
     if (arg("slow-", m.slow_ms) || arg("tokens-", m.tokens) || arg("delay-chunks-", m.chunk_delay_ms))
       continue;
     if (arg("logprob-", m.logprob_permille) && m.logprob_permille >= 1 && m.logprob_permille <= 1000)
@@ -585,6 +589,12 @@ class Connection {
         mode.reset = mode.garbage = mode.cut = mode.stall = false;
         mode.slow_ms = 0;
       }
+    }
+    if (mode.fail_pct >= 0) {
+      std::lock_guard lock(state_.mu);
+      auto it = state_.seen_specs.try_emplace("pct:" + std::string(spec), 0).first;
+      const int64_t k = ++it->second;
+      if ((k * mode.fail_pct) / 100 != ((k - 1) * mode.fail_pct) / 100) mode.error_status = 500;
     }
     retry_after_s_ = mode.retry_after_s;
 

@@ -210,6 +210,9 @@ TEST(ShadowRoute, EachCandidateGetsItsOwnTraceWithAgreement) {
   EXPECT_EQ(run.derived[1].request_id, "req_1-s1");
   EXPECT_EQ(run.derived[1].model, "large");
   EXPECT_EQ(run.derived[1].spans.back().detail, "differs from primary");
+  // The typed verdict (what a rollout's agreement gate reads), not the detail text.
+  EXPECT_EQ(run.derived[0].spans.back().agrees, std::optional<bool>(true));
+  EXPECT_EQ(run.derived[1].spans.back().agrees, std::optional<bool>(false));
   EXPECT_EQ(h.fake("primary").calls, 1);
   EXPECT_EQ(h.fake("small").calls, 1);
   EXPECT_EQ(h.fake("large").calls, 1);

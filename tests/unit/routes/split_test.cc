@@ -80,6 +80,76 @@ TEST(SplitRoute, RunRecordsTheChoiceAndCallsThatChild) {
   EXPECT_EQ(trace.spans.front().kind, core::SpanKind::kRoute);
   EXPECT_EQ(trace.spans.front().name, "canary");
   EXPECT_EQ(trace.spans.front().detail, "-> b (weight 10/100, sticky none)");
+  // The typed record of the choice (what a rollout reads), not the span text.
+  ASSERT_EQ(trace.split_choices.size(), 1u);
+  EXPECT_EQ(trace.split_choices[0].route, "canary");
+  EXPECT_EQ(trace.split_choices[0].child, "b");
+}
+
+const std::string kRollout = kCanary + R"(    rollout:
+      candidate: b
+      steps: [5, 50, 100]
+      hold_s: 2.5
+      min_requests: 30
+      start: manual
+      gates: {max_success_drop: 0.02, max_p95_ratio: 1.5}
+)";
+
+TEST(SplitRoute, RolloutBlockIsParsed) {
+  Harness h(config(kRollout));
+  auto& split = dynamic_cast<SplitRoute&>(h.route("canary"));
+  const control::RolloutSpec* spec = split.rollout();
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->candidate, "b");
+  EXPECT_EQ(spec->steps, (std::vector<double>{5, 50, 100}));
+  EXPECT_EQ(spec->hold_ms, 2500);
+  EXPECT_EQ(spec->min_requests, 30);
+  EXPECT_TRUE(spec->manual_start);
+  EXPECT_EQ(spec->evaluate_every_ms, 1000);
+  EXPECT_EQ(spec->gates.max_success_drop, 0.02);
+  EXPECT_EQ(spec->gates.max_p95_ratio, 1.5);
+  EXPECT_FALSE(spec->gates.max_cost_ratio.has_value());
+  EXPECT_FALSE(spec->gates.min_agreement.has_value());
+  EXPECT_DOUBLE_EQ(split.config_weight(1), 10);
+  Harness plain(config(kCanary));
+  EXPECT_EQ(dynamic_cast<SplitRoute&>(plain.route("canary")).rollout(), nullptr);
+}
+
+TEST(SplitRoute, RolloutErrorsNameTheField) {
+  auto error_of = [](const std::string& from, const std::string& to) {
+    std::string text = kRollout;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    return build_error(config(text));
+  };
+  const std::string candidate = error_of("candidate: b", "candidate: c");
+  EXPECT_NE(candidate.find(":12: routes[0].rollout.candidate: 'c' is not a child of this split "
+                           "(children: a, b)"),
+            std::string::npos)
+      << candidate;
+  const std::string order = error_of("[5, 50, 100]", "[5, 5, 100]");
+  EXPECT_NE(order.find("routes[0].rollout.steps[1]: steps must increase"), std::string::npos)
+      << order;
+  const std::string last = error_of("[5, 50, 100]", "[5, 50]");
+  EXPECT_NE(last.find("routes[0].rollout.steps[1]: the last step must be 100"), std::string::npos)
+      << last;
+  const std::string gates = error_of("{max_success_drop: 0.02, max_p95_ratio: 1.5}", "{}");
+  EXPECT_NE(gates.find("routes[0].rollout.gates: a rollout needs at least one gate"),
+            std::string::npos)
+      << gates;
+  const std::string typo = error_of("max_p95_ratio", "max_p59_ratio");
+  EXPECT_NE(typo.find("routes[0].rollout.gates"), std::string::npos) << typo;
+  EXPECT_NE(typo.find("max_p95_ratio"), std::string::npos) << typo;
+  const std::string hold = error_of("hold_s: 2.5", "hold_s: 0");
+  EXPECT_NE(hold.find("routes[0].rollout.hold_s: must be > 0"), std::string::npos) << hold;
+  const std::string start = error_of("start: manual", "start: later");
+  EXPECT_NE(start.find("routes[0].rollout.start"), std::string::npos) << start;
+  // The others must be able to take the traffic back.
+  const std::string others = error_of("{route: a, weight: 90}", "{route: a, weight: 0}");
+  EXPECT_NE(others.find("routes[0].rollout.candidate: the other children's weights are all 0"),
+            std::string::npos)
+      << others;
 }
 
 TEST(SplitRoute, StickyUserKeepsOneUserOnOneChild) {
