@@ -24,6 +24,8 @@
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
 #include "server/knobs_api.h"
+#include "server/slo_controller.h"
+#include "server/slos_api.h"
 #include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
@@ -59,6 +61,8 @@ class Gateway {
 
   // While draining, /readyz answers 503 so load balancers stop sending traffic.
   void set_draining() { draining_.store(true); }
+  // Starts the SLO controller's timer (docs/slo.md); call when the server starts.
+  void start_controller() { slo_controller_->start(); }
   // Flushes the request store; call after the HTTP server has stopped.
   void close();
 
@@ -143,7 +147,10 @@ class Gateway {
   std::unique_ptr<ConfigApi> config_api_;  // /admin/config
   std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
-  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), then add_sink()s
+  std::unique_ptr<SloController> slo_controller_;  // error budgets that move knobs (a sink)
+  std::unique_ptr<SlosApi> slos_api_;              // /admin/slos
+  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), slo_controller_,
+                         // then add_sink()s
   std::atomic<bool> draining_{false};
 };
 

@@ -292,7 +292,7 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");  // v1-v7 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");  // v1-v8 migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms')"),
             1);
@@ -340,7 +340,7 @@ TEST_F(SqliteStoreTest, AVersion5StoreGainsTheApiColumnAndKeepsItsRows) {
     store.consume(ptr(std::move(messages)));
   }
   Db db(path_);
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 2);
   // The old row has no api (read as chat); the new one has its own.
   EXPECT_EQ(db.text("SELECT GROUP_CONCAT(COALESCE(api, 'null'), ',') FROM "
