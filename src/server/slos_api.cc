@@ -6,6 +6,7 @@
 
 #include "api/errors.h"
 #include "common/clock.h"
+#include "common/result.h"
 
 namespace triage::server {
 

@@ -65,6 +65,7 @@ function computeRange() {
   const v = $('#range').value;
   const now = Date.now();
   rangeParams = v === 'all' ? `from=0&to=${now}` : `from=${now - Number(v)}&to=${now}`;
+  rangeTo = now;
 }
 
 // ---------- charts ----------
@@ -128,15 +129,18 @@ function lineChart(container, xs, series, yFmt, opts = {}) {
       if (isolated) root.append(svg('circle', { cx: X(xs[i]), cy: Y(v), r: 3, fill: s.color }));
     });
   }
-  drawKnobMarkers(root, x0, x1, X, h);
+  // Buckets end at the last one holding requests: a move after it (still in the selected range)
+  // is drawn at the right edge.
+  drawKnobMarkers(root, x0, Math.max(rangeTo, xs[xs.length - 1]), (t) => X(Math.min(t, xs[xs.length - 1])), h);
   container.replaceChildren(root, legend(series));
 }
 // Knob moves (GET /admin/knobs "events": a person, the SLO controller, a rollout) as dashed
 // vertical lines on the time series, each with a tooltip of who, why, before and after.
 let knobEvents = [];
-function drawKnobMarkers(root, x0, x1, X, h) {
+let rangeTo = 0;  // the selected range's end (computeRange)
+function drawKnobMarkers(root, from, to, X, h) {
   for (const e of knobEvents) {
-    if (e.ts_ms < x0 || e.ts_ms > x1) continue;
+    if (e.ts_ms < from || e.ts_ms > to) continue;
     const g = svg('g', { class: 'knob-marker', 'data-testid': 'knob-marker', 'data-who': e.who, 'data-ts': String(e.ts_ms) });
     g.append(svg('line', { x1: X(e.ts_ms), x2: X(e.ts_ms), y1: M.t, y2: h - M.b, stroke: '#d2443b', 'stroke-dasharray': '4 3', 'stroke-width': 1.5 }));
     g.append(svg('title', {}, `${e.who}: ${e.route} ${e.knob} ${e.before} \u2192 ${e.after}${e.reason ? ' (' + e.reason + ')' : ''}`));

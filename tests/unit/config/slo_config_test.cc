@@ -40,7 +40,7 @@ TEST(SloConfig, FieldsAndDefaults) {
                                       "    window_s: 30\n"
                                       "    min_requests: 40\n"
                                       "    mode: observe\n"
-                                      "    action: {route: main, knob: children[1].weight, "
+                                      "    action: {route: main, knob: \"children[1].weight\", "
                                       "toward: 90, step: 40, hold_s: 5, margin: 0.05}\n"
                                       "  - {name: route-main, scope: {route: main}, target: 0.95}\n"
                                       "slo_controller: {interval_ms: 50}\n",
@@ -75,7 +75,7 @@ TEST(SloConfig, MistakesNameTheFileLineAndField) {
   EXPECT_EQ(error_of("slos:\n  - {name: a, scope: {tier: small, model: s}, target: 0.9}\n"),
             "t.yaml:10: slos[0].scope: give exactly one of model, tier, route, router");
   EXPECT_EQ(error_of("slos:\n  - {name: a, scope: {model: x}, target: 0.9}\n"),
-            "t.yaml:10: slos[0].scope.model: unknown model 'x' (known: s, m)");
+            "t.yaml:10: slos[0].scope.model: unknown model 'x' (did you mean 's'?)");
   EXPECT_EQ(error_of("slos:\n  - {name: a, scope: {router: nope}, target: 0.9}\n"),
             "t.yaml:10: slos[0].scope.router: unknown route 'nope' (known: main)");
   EXPECT_EQ(error_of("slos:\n  - {name: a, scope: {tier: small}, target: 1.5}\n"),
@@ -86,19 +86,19 @@ TEST(SloConfig, MistakesNameTheFileLineAndField) {
   EXPECT_EQ(error_of("slos:\n  - {name: a, scope: {tier: small}, target: 0.9, mode: watch}\n"),
             "t.yaml:10: slos[0].mode: unknown mode 'watch' (known: act, observe)");
   const std::string action = "slos:\n  - {name: a, scope: {tier: small}, target: 0.9, action: ";
-  EXPECT_EQ(error_of(action + "{route: main, knob: children[1].weight, toward: 90, step: 0}}\n"),
+  EXPECT_EQ(error_of(action + "{route: main, knob: \"children[1].weight\", toward: 90, step: 0}}\n"),
             "t.yaml:10: slos[0].action.step: must be > 0, got 0");
-  EXPECT_EQ(error_of(action + "{route: main, knob: children[1].wieght, toward: 90, step: 10}}\n"),
+  EXPECT_EQ(error_of(action + "{route: main, knob: \"children[1].wieght\", toward: 90, step: 10}}\n"),
             "t.yaml:10: slos[0].action.knob: route 'main' has no knob 'children[1].wieght' (did "
             "you mean 'children[1].weight'?)");
-  EXPECT_EQ(error_of(action + "{route: main, knob: children[1].weight, toward: 150, step: 10}}\n"),
+  EXPECT_EQ(error_of(action + "{route: main, knob: \"children[1].weight\", toward: 150, step: 10}}\n"),
             "t.yaml:10: slos[0].action.toward: 150 is outside the knob's range [0, 100]");
-  EXPECT_EQ(error_of(action + "{route: main, knob: children[1].weight, toward: 90, step: 10}}\n"
+  EXPECT_EQ(error_of(action + "{route: main, knob: \"children[1].weight\", toward: 90, step: 10}}\n"
                      "  - {name: b, scope: {tier: medium}, target: 0.9, action: {route: main, "
-                     "knob: children[1].weight, toward: 0, step: 10}}\n"),
+                     "knob: \"children[1].weight\", toward: 0, step: 10}}\n"),
             "t.yaml:11: slos[1].action: SLO 'a' already moves knob 'children[1].weight' of route "
             "'main'; one controller per knob");
-  EXPECT_EQ(error_of(action + "{route: main, knob: children[1].weight, toward: 90, step: 10}}\n"),
+  EXPECT_EQ(error_of(action + "{route: main, knob: \"children[1].weight\", toward: 90, step: 10}}\n"),
             "");
 }
 
