@@ -627,7 +627,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   cfg.text = yaml_text;
   MapReader top(root, "", file, 1);
   top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
-            "reference_model", "auth", "resilience"});
+            "reference_model", "auth", "resilience", "slos", "slo_controller"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
   parse_review(top["review"].map(), cfg.review);
@@ -638,6 +638,8 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   check_overflows(top["models"], cfg);
   parse_routes(top["routes"], cfg);
   if (top.has("auth")) parse_auth(top["auth"], cfg);  // after routes: allow-lists name them
+  parse_slos(top["slos"], cfg);                       // after routes: scopes and actions name them
+  parse_slo_controller(top["slo_controller"].map(), cfg.slo_controller);
 
   Field ref = top["reference_model"];
   if (ref.present()) {

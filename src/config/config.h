@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/resilience_config.h"
+#include "config/slo_config.h"
 #include "core/review_flag.h"
 
 namespace triage::config {
@@ -239,6 +240,9 @@ struct Config {
   // Tier names, cheapest first ("escalate one tier" moves right). Every model's tier is one
   // of these.
   std::vector<std::string> tiers = {"small", "medium", "large"};
+  // Error budgets (config/slo_config.h, docs/slo.md): a reload applies them with its version.
+  std::vector<Slo> slos;
+  SloControllerConfig slo_controller;
 
   const Model* find_model(std::string_view name) const;
   const RouteSpec* find_route(std::string_view name) const;

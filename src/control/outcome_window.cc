@@ -35,7 +35,41 @@ OutcomeWindow::Slice& OutcomeWindow::slice_for(int64_t now_ms) {
 
 void OutcomeWindow::record(int64_t now_ms, const Outcome& o) {
   std::lock_guard lk(mu_);
-  Slice& s = slice_for(now_ms);
+  add(slice_for(now_ms), o);
+}
+
+OutcomeWindow::Slice* OutcomeWindow::live_slice(int64_t at_ms, int64_t now_ms) {
+  if (at_ms > now_ms) return nullptr;
+  const int64_t start = at_ms - at_ms % slice_ms_;
+  if (start + slice_ms_ <= now_ms - window_ms_) return nullptr;  // fallen out (as in stats())
+  Slice& s = slices_[static_cast<size_t>(start / slice_ms_) % slices_.size()];
+  if (s.start_ms == start) return &s;
+  // Never used since: the ring slot of an older slice that is still in the window is never
+  // reused (the ring has one slot more than the window's slices), so start it here.
+  if (s.start_ms < start) {
+    s = Slice{start};
+    return &s;
+  }
+  return nullptr;
+}
+
+bool OutcomeWindow::record_at(int64_t at_ms, int64_t now_ms, const Outcome& o) {
+  std::lock_guard lk(mu_);
+  Slice* s = live_slice(at_ms, now_ms);
+  if (!s) return false;
+  add(*s, o);
+  return true;
+}
+
+bool OutcomeWindow::mark_failed(int64_t at_ms, int64_t now_ms) {
+  std::lock_guard lk(mu_);
+  Slice* s = live_slice(at_ms, now_ms);
+  if (!s || s->ok == 0) return false;
+  --s->ok;
+  return true;
+}
+
+void OutcomeWindow::add(Slice& s, const Outcome& o) {
   ++s.requests;
   if (o.ok) ++s.ok;
   s.cost_usd += o.cost_usd;

@@ -46,6 +46,13 @@ class OutcomeWindow {
   explicit OutcomeWindow(int64_t window_ms, int buckets = 60);
 
   void record(int64_t now_ms, const Outcome& o);
+  // Late news about an outcome recorded at `at_ms` (feedback, a reviewer's label): counted in
+  // the slice of `at_ms` while that slice is still inside the window at `now_ms`; false (and
+  // nothing changed) once it has fallen out, or when at_ms is in the future.
+  // record_at: one more outcome in that slice (a label on a decision, for router accuracy).
+  bool record_at(int64_t at_ms, int64_t now_ms, const Outcome& o);
+  // mark_failed: one success of that slice becomes a failure (false when it has none).
+  bool mark_failed(int64_t at_ms, int64_t now_ms);
   WindowStats stats(int64_t now_ms) const;
   void clear();
   int64_t window_ms() const { return window_ms_; }
@@ -62,6 +69,9 @@ class OutcomeWindow {
     std::array<uint32_t, kLatencyBins> latency{};
   };
   Slice& slice_for(int64_t now_ms);  // under mu_
+  // The slice holding `at_ms` if it is still inside the window at `now_ms`; under mu_.
+  Slice* live_slice(int64_t at_ms, int64_t now_ms);
+  void add(Slice& s, const Outcome& o);  // under mu_
 
   const int64_t window_ms_;
   const int64_t slice_ms_;

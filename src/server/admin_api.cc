@@ -298,6 +298,7 @@ AdminReply AdminApi::feedback(const AdminJob& job) {
   Result<int64_t> r = with_recent_request(
       [&] { return db_->add_feedback(in, unix_time_ms(), &enqueued); });
   if (!r) return error_reply(r.error());
+  if (late_news_.feedback) late_news_.feedback(in.request_id, in.score);
   json::object res;
   res["id"] = *r;
   res["request_id"] = in.request_id;
@@ -407,6 +408,7 @@ AdminReply AdminApi::label(const std::string& request_id, const AdminJob& job) {
   if (auto e = opt_string(o, "reviewer", in.reviewer, kMaxIdBytes)) return *e;
   Result<int64_t> r = with_recent_request([&] { return db_->add_label(in, unix_time_ms()); });
   if (!r) return error_reply(r.error());
+  if (late_news_.label) late_news_.label(request_id, in.verdict == "correct", in.sufficient_tier);
   json::object res;
   res["id"] = *r;
   res["request_id"] = request_id;

@@ -70,6 +70,15 @@ class AdminApi {
   // Waits for running jobs and stops the workers. Idempotent.
   void close();
 
+  // Who hears of feedback and labels once they are committed (the SLO controller, docs/slo.md):
+  // called on a worker with the request id and the score, or the verdict ("correct": true) and
+  // sufficient_tier. Set before the server starts.
+  struct LateNews {
+    std::function<void(const std::string&, double)> feedback;
+    std::function<void(const std::string&, bool, const std::string&)> label;
+  };
+  void set_late_news(LateNews news) { late_news_ = std::move(news); }
+
  private:
   AdminReply feedback(const AdminJob& job);
   AdminReply list(std::string_view target);
@@ -84,6 +93,7 @@ class AdminApi {
   std::unique_ptr<telemetry::StoreReader> reader_;  // null: the store cannot be read back
   telemetry::ReviewDb* db_ = nullptr;               // reader_'s review queue
   std::string unavailable_why_;
+  LateNews late_news_;
   boost::asio::thread_pool pool_;
 };
 

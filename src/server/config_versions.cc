@@ -244,4 +244,23 @@ Result<std::vector<telemetry::StoredKnobEvent>> ConfigVersions::knob_events(int6
   return out;
 }
 
+Result<std::vector<telemetry::StoredSloState>> ConfigVersions::slo_states() {
+  if (store_) return store_->list_slo_states();
+  std::lock_guard lk(reload_mu_);
+  return memory_slo_states_;
+}
+
+Result<void> ConfigVersions::save_slo_state(const telemetry::StoredSloState& st) {
+  if (store_) return store_->save_slo_state(st);
+  std::lock_guard lk(reload_mu_);
+  for (auto& s : memory_slo_states_) {
+    if (s.slo == st.slo) {
+      s = st;
+      return {};
+    }
+  }
+  memory_slo_states_.push_back(st);
+  return {};
+}
+
 }  // namespace triage::server

@@ -77,6 +77,9 @@ class ConfigVersions {
   // first when listed.
   Result<void> record_knob_event(const telemetry::StoredKnobEvent& e);
   Result<std::vector<telemetry::StoredKnobEvent>> knob_events(int64_t limit);
+  // The SLO controller's state (server/slo_controller.h), in the store (or memory without one).
+  Result<std::vector<telemetry::StoredSloState>> slo_states();
+  Result<void> save_slo_state(const telemetry::StoredSloState& s);
 
  private:
   // Swaps in `next` and records it (under reload_mu_).
@@ -97,6 +100,7 @@ class ConfigVersions {
   std::unique_ptr<telemetry::StoreReader> store_;  // writable; null: history in memory only
   std::vector<telemetry::StoredConfigVersion> memory_history_;  // without a store
   std::vector<telemetry::StoredKnobEvent> memory_knob_events_;  // without a store, oldest first
+  std::vector<telemetry::StoredSloState> memory_slo_states_;    // without a store
   int64_t last_seq_ = 0;
 };
 

@@ -239,7 +239,17 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   sinks_.add(*rollouts_);
   rollouts_api_ = std::make_unique<RolloutsApi>(*rollouts_);
   rollouts_->start_timer();
+  slo_controller_ = std::make_unique<SloController>(*versions_, *knob_moves_, *metrics_);
+  sinks_.add(*slo_controller_);
+  slos_api_ = std::make_unique<SlosApi>(*slo_controller_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
+  admin_->set_late_news(AdminApi::LateNews{
+      [c = slo_controller_.get()](const std::string& id, double score) {
+        c->late_feedback(id, score);
+      },
+      [c = slo_controller_.get()](const std::string& id, bool correct, const std::string& tier) {
+        c->late_label(id, correct, tier);
+      }});
   dashboard_ = std::make_unique<DashboardApi>(
       cfg_, *store_, [v = versions_.get()]() -> std::shared_ptr<const routes::RouteTable> {
         std::shared_ptr<const Serving> s = v->current();
@@ -255,6 +265,8 @@ Gateway::~Gateway() { close(); }
 void Gateway::close() {
   if (rollouts_api_) rollouts_api_->close();
   if (rollouts_) rollouts_->close();
+  if (slo_controller_) slo_controller_->stop();
+  if (slos_api_) slos_api_->close();
   if (knobs_api_) knobs_api_->close();
   if (config_api_) config_api_->close();
   if (keys_api_) keys_api_->close();
@@ -296,6 +308,7 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target) ||
          ConfigApi::handles(target) || KnobsApi::handles(target) ||
          RolloutsApi::handles(target)) &&
+         ConfigApi::handles(target) || KnobsApi::handles(target) || SlosApi::handles(target)) &&
         in.malformed().empty()) {
       const bool page = target == "/dashboard" || target == "/dashboard/";
       if (page && !access_->check_admin(in) && in.method() == "GET") {
@@ -314,6 +327,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_await knobs_api_->handle(in, out);
       } else if (RolloutsApi::handles(target)) {
         co_await rollouts_api_->handle(in, out);
+      } else if (SlosApi::handles(target)) {
+        co_await slos_api_->handle(in, out);
       } else {
         co_await admin_->handle(in, out);
       }

@@ -26,6 +26,8 @@
 #include "server/knobs_api.h"
 #include "server/rollouts.h"
 #include "server/rollouts_api.h"
+#include "server/slo_controller.h"
+#include "server/slos_api.h"
 #include "server/trace_sinks.h"
 #include "telemetry/metrics.h"
 #include "telemetry/otlp_exporter.h"
@@ -61,6 +63,8 @@ class Gateway {
 
   // While draining, /readyz answers 503 so load balancers stop sending traffic.
   void set_draining() { draining_.store(true); }
+  // Starts the SLO controller's timer (docs/slo.md); call when the server starts.
+  void start_controller() { slo_controller_->start(); }
   // Flushes the request store; call after the HTTP server has stopped.
   void close();
 
@@ -149,6 +153,10 @@ class Gateway {
   std::unique_ptr<RolloutsApi> rollouts_api_;  // /admin/rollouts
   // metrics_, store_, review_sink_, otlp_ (when set), rollouts_, then add_sink()s
   TraceSinkList sinks_;
+  std::unique_ptr<SloController> slo_controller_;  // error budgets that move knobs (a sink)
+  std::unique_ptr<SlosApi> slos_api_;              // /admin/slos
+  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), slo_controller_,
+                         // then add_sink()s
   std::atomic<bool> draining_{false};
 };
 

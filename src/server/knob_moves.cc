@@ -31,10 +31,8 @@ routes::Knob* find_knob(const Serving& serving, const std::string& route_name,
   return nullptr;
 }
 
-Result<telemetry::StoredKnobEvent> KnobMoves::move(const KnobMove& m) {
-  std::lock_guard lk(mu_);
-  const std::shared_ptr<const Serving> serving = versions_.current();
-  routes::Knob* knob = find_knob(*serving, m.route, m.knob);
+Result<routes::Knob*> KnobMoves::checked_knob(const KnobMove& m, const Serving& serving) const {
+  routes::Knob* knob = find_knob(serving, m.route, m.knob);
   if (!knob) {
     return make_error(ErrorCode::kNotFound,
                       "no knob '" + m.knob + "' on route '" + m.route +
@@ -48,6 +46,15 @@ Result<telemetry::StoredKnobEvent> KnobMoves::move(const KnobMove& m) {
                                   hi, knob->step() > 0 ? " or not on its step" : ""),
                       {}, "value");
   }
+  return knob;
+}
+
+Result<telemetry::StoredKnobEvent> KnobMoves::move(const KnobMove& m) {
+  std::lock_guard lk(mu_);
+  const std::shared_ptr<const Serving> serving = versions_.current();
+  Result<routes::Knob*> checked = checked_knob(m, *serving);
+  if (!checked) return checked.error();
+  routes::Knob* knob = checked.value();
   telemetry::StoredKnobEvent event{unix_time_ms(), m.route, m.knob, knob->get(), m.value,
                                    m.who,          m.reason, serving->version.seq};
   if (auto r = versions_.record_knob_event(event); !r) return r.error();
@@ -56,6 +63,20 @@ Result<telemetry::StoredKnobEvent> KnobMoves::move(const KnobMove& m) {
   last_move_[{event.config_version, m.route, m.knob}] = event;
   spdlog::info("knob {}/{} moved {} -> {} by {} (config version {}){}{}", m.route, m.knob,
                event.before, event.after, event.who, event.config_version,
+               m.reason.empty() ? "" : ": ", m.reason);
+  return event;
+}
+
+Result<telemetry::StoredKnobEvent> KnobMoves::record_only(const KnobMove& m, double before) {
+  std::lock_guard lk(mu_);
+  const std::shared_ptr<const Serving> serving = versions_.current();
+  Result<routes::Knob*> checked = checked_knob(m, *serving);
+  if (!checked) return checked.error();
+  telemetry::StoredKnobEvent event{unix_time_ms(), m.route, m.knob, before, m.value,
+                                   m.who,          m.reason, serving->version.seq};
+  if (auto r = versions_.record_knob_event(event); !r) return r.error();
+  spdlog::info("knob {}/{} would move {} -> {} by {} (observe; config version {}){}{}", m.route,
+               m.knob, event.before, event.after, event.who, event.config_version,
                m.reason.empty() ? "" : ": ", m.reason);
   return event;
 }

@@ -47,12 +47,19 @@ class KnobMoves {
   // message says where to look), kInvalidRequest with param "value" (outside the range or off
   // the step), or the store's error when the event cannot be recorded.
   Result<telemetry::StoredKnobEvent> move(const KnobMove& m);
+  // Observe mode (docs/slo.md): checks and records the move like move() (`before` as given:
+  // the observer's own position), but neither sets the knob nor counts it as a move.
+  Result<telemetry::StoredKnobEvent> record_only(const KnobMove& m, double before);
   // The last move of (config version, route, knob), if any was made in this process.
   std::optional<telemetry::StoredKnobEvent> last_move(int64_t config_version,
                                                       const std::string& route,
                                                       const std::string& knob) const;
 
  private:
+  // The knob of `m` on the version serving now, after checking m.value against its range and
+  // step; under mu_.
+  Result<routes::Knob*> checked_knob(const KnobMove& m, const Serving& serving) const;
+
   ConfigVersions& versions_;
   telemetry::Metrics& metrics_;
   mutable std::mutex mu_;  // serialises moves; guards last_move_

@@ -54,6 +54,7 @@ int serve(config::Config cfg, engine::ConfigAdjust adjust) {
   net::HttpServer server(opts, [&gateway](net::IncomingRequest& in, net::ResponseWriter& out) {
     return gateway.handle(in, out);
   });
+  gateway.start_controller();  // saved SLO positions are back before the first request
   server.start();
   {
     const std::shared_ptr<const Serving> serving = gateway.serving();

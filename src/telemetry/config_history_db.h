@@ -28,9 +28,21 @@ struct StoredKnobEvent {
   std::string knob;  // routes::Knob::name(), e.g. "children[1].weight"
   double before = 0;
   double after = 0;
-  std::string who;     // "admin" (later: the controller, a rollout)
+  std::string who;     // "admin", "controller:<slo>", "rollout:<route>"
   std::string reason;  // may be empty
   int64_t config_version = 0;  // the version whose knob moved
+};
+
+// Where the SLO controller left a knob (docs/slo.md "State"): table `slo_state`, one row per
+// SLO with an action, so its position and hold survive a restart (schema version 9).
+struct StoredSloState {
+  std::string slo;  // the SLO's name
+  std::string route;
+  std::string knob;
+  double file_value = 0;  // the file's value of the knob when the controller moved it
+  double value = 0;       // where the controller put it (observe mode: where it would have)
+  int64_t last_move_ms = 0;  // unix ms; 0: never moved
+  bool observe = false;
 };
 
 // Durable writes: each insert is its own committed (fsynced) transaction. Thread-safe.
@@ -48,6 +60,10 @@ class ConfigHistoryDb {
   virtual Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) = 0;
   // Needs a writable reader, as insert_config_version.
   virtual Result<void> insert_knob_event(const StoredKnobEvent& e) = 0;
+  // The SLO controller's state, by SLO name; empty for a store older than version 9.
+  virtual Result<std::vector<StoredSloState>> list_slo_states() = 0;
+  // Inserts or replaces the row of s.slo. Needs a writable reader.
+  virtual Result<void> save_slo_state(const StoredSloState& s) = 0;
 };
 
 }  // namespace triage::telemetry

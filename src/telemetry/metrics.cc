@@ -330,7 +330,23 @@ Metrics::Metrics(MetricsOptions options)
   reloads_refused_ = &reloads.Add({{"result", "refused"}});
   knob_moves_family_ = &BuildCounter()
                             .Name("triage_knob_moves_total")
-                            .Help("Knobs moved at run time (PUT /admin/knobs), by route and knob")
+                            .Help("Knobs moved at run time (PUT /admin/knobs, the SLO "
+                                  "controller, rollouts), by route and knob")
+                            .Register(r);
+  slo_success_family_ = &BuildGauge()
+                             .Name("triage_slo_success_ratio")
+                             .Help("Success rate of an SLO's scope over its window (router "
+                                   "SLOs: agreement with labels; docs/slo.md)")
+                             .Register(r);
+  slo_burn_family_ = &BuildGauge()
+                          .Name("triage_slo_burn_rate")
+                          .Help("An SLO's error budget burn rate over its window: (1 - "
+                                "success) / (1 - target); above 1 spends faster than allowed")
+                          .Register(r);
+  slo_budget_family_ = &BuildGauge()
+                            .Name("triage_slo_budget_remaining")
+                            .Help("Share of an SLO's error budget left over its window: 1 - "
+                                  "burn rate (negative: overspent)")
                             .Register(r);
 
   const std::map<std::string, std::string> window{{"window", options_.window_label}};
@@ -597,6 +613,14 @@ std::string Metrics::render() const {
                        static_cast<double>(store->dropped())));
   }
   return prometheus::TextSerializer().Serialize(families);
+}
+
+void Metrics::set_slo(const std::string& slo, double success_ratio, double burn_rate,
+                      double budget_remaining) {
+  const std::map<std::string, std::string> labels{{"slo", slo}};
+  slo_success_family_->Add(labels).Set(success_ratio);
+  slo_burn_family_->Add(labels).Set(burn_rate);
+  slo_budget_family_->Add(labels).Set(budget_remaining);
 }
 
 }  // namespace triage::telemetry

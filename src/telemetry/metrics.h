@@ -147,6 +147,12 @@ class Metrics final : public core::TraceSink {
     knob_moves_family_->Add({{"route", route}, {"knob", knob}}).Increment();
   }
 
+  // triage_slo_success_ratio / _burn_rate / _budget_remaining {slo}: one SLO's numbers over its
+  // window (docs/slo.md "Metrics"), set by the SLO controller at each evaluation. Labels are
+  // bounded by the config's SLOs. Thread-safe.
+  void set_slo(const std::string& slo, double success_ratio, double burn_rate,
+               double budget_remaining);
+
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object
   // or be reset to null first. Thread-safe.
@@ -254,6 +260,9 @@ class Metrics final : public core::TraceSink {
   prometheus::Counter* reloads_applied_;
   prometheus::Counter* reloads_refused_;
   prometheus::Family<prometheus::Counter>* knob_moves_family_;
+  prometheus::Family<prometheus::Gauge>* slo_success_family_;
+  prometheus::Family<prometheus::Gauge>* slo_burn_family_;
+  prometheus::Family<prometheus::Gauge>* slo_budget_family_;
   prometheus::Family<prometheus::Counter>* cache_family_;  // triage_cache_requests_total
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;

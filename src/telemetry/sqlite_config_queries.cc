@@ -97,4 +97,32 @@ Result<void> SqliteStoreReader::insert_knob_event(const StoredKnobEvent& e) {
   return {};
 }
 
+Result<std::vector<StoredSloState>> SqliteStoreReader::list_slo_states() {
+  std::lock_guard lk(read_mu_);
+  std::vector<StoredSloState> out;
+  if (!has_table(read_, "slo_state")) return out;
+  Statement s(read_, "SELECT slo, route, knob, file_value, value, last_move_ms, observe "
+                     "FROM slo_state ORDER BY slo");
+  if (!s.ok()) return sql_error("list SLO state", read_);
+  const bool read_all = s.for_each_row([&] {
+    out.push_back(StoredSloState{s.text(0), s.text(1), s.text(2), s.real(3), s.real(4), s.i64(5),
+                                 s.i64(6) != 0});
+  });
+  if (!read_all) return sql_error("list SLO state", read_);
+  return out;
+}
+
+Result<void> SqliteStoreReader::save_slo_state(const StoredSloState& st) {
+  std::lock_guard lk(write_mu_);
+  if (!write_.is_open()) return history_writes_off();
+  Statement s(write_,
+              "INSERT OR REPLACE INTO slo_state (slo, route, knob, file_value, value, "
+              "last_move_ms, observe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!s.ok()) return sql_error("save SLO state", write_);
+  s.bind(1, st.slo).bind(2, st.route).bind(3, st.knob).bind(4, st.file_value).bind(5, st.value);
+  s.bind(6, st.last_move_ms).bind(7, static_cast<int64_t>(st.observe ? 1 : 0));
+  if (!s.run()) return sql_error("save SLO state", write_);
+  return {};
+}
+
 }  // namespace triage::telemetry

@@ -62,6 +62,8 @@ class SqliteStoreReader final : public StoreReader {
   Result<void> insert_config_version(const StoredConfigVersion& v) override;
   Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) override;
   Result<void> insert_knob_event(const StoredKnobEvent& e) override;
+  Result<std::vector<StoredSloState>> list_slo_states() override;
+  Result<void> save_slo_state(const StoredSloState& s) override;
 
   // RolloutDb (sqlite_rollout_queries.cc); writes need review_writes
   Result<std::vector<StoredRollout>> list_rollouts() override;

@@ -266,6 +266,23 @@ UPDATE meta SET value = '9' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 10 (issue 11, docs/slo.md "State"): where the SLO controller left each knob it moves
+// (its position, the file's value it moved from, the last move), so a restart resumes there.
+constexpr const char* kMigrateV9ToV10 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS slo_state (
+  slo          TEXT PRIMARY KEY,
+  route        TEXT NOT NULL,
+  knob         TEXT NOT NULL,
+  file_value   REAL NOT NULL,
+  value        REAL NOT NULL,
+  last_move_ms INTEGER NOT NULL,
+  observe      INTEGER NOT NULL
+);
+UPDATE meta SET value = '10' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 bool has_requests_column(sqlite::Connection& db, const char* column) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
   if (!s.ok()) return false;
@@ -295,7 +312,7 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
           kMigrateV5ToV6,
       std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
       std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
-      kMigrateV8ToV9};
+      kMigrateV8ToV9, kMigrateV9ToV10};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

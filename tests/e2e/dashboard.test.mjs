@@ -64,6 +64,12 @@ store: {type: sqlite, path: ${dir}/triage.db, keep_payloads: true}
 review: {sample_large: 1.0}
 reference_model: up-b
 models:${model('up-a', 'gpt-small', 'small', 0.5, 1.5)}${model('up-b', 'gpt-large', 'large', 5, 15)}${model('up-fail', 'mode:error-500', 'medium', 1, 4)}
+routes:
+  - {name: ab, type: split, children: [{route: up-a, weight: 90}, {route: up-b, weight: 10}]}
+slos:
+  - {name: up-a-ok, scope: {model: up-a}, target: 0.9, window_s: 3600, min_requests: 5}
+  - {name: ab-small, scope: {tier: small}, target: 0.9, window_s: 3600, mode: observe,
+     action: {route: ab, knob: "children[1].weight", toward: 90, step: 40, hold_s: 60}}
 auth:
   admin_token_env: TRIAGE_ADMIN_TOKEN
   keys:
@@ -240,6 +246,36 @@ test('upstreams panel: the live circuits and retries agree with the API and /met
     fail.deployments[0].retry_budget.retries);
   assert.equal(await row('up-a').locator('[data-field=state]').textContent(), 'closed');
   assert.match(await page.locator('#upstreams-note').textContent(), /circuit\(s\) not closed/);
+});
+
+test('SLO panel: the numbers of GET /admin/slos; a knob move is a marker on the time series', T, async () => {
+  const put = await fetch(triage.origin + '/admin/knobs', {
+    method: 'PUT',
+    headers: { ...ADMIN, 'content-type': 'application/json' },
+    body: JSON.stringify({ route: 'ab', knob: 'children[1].weight', value: 20, reason: 'e2e marker' }),
+  });
+  assert.equal(put.status, 200);
+  const slos = await getJson('/admin/slos');
+  const upA = slos.data.find((o) => o.name === 'up-a-ok');
+  assert.equal(upA.requests, TRAFFIC['up-a']);
+  assert.equal(upA.success_ratio, 1);
+  assert.equal(upA.burn_rate, 0);
+  const observed = slos.data.find((o) => o.name === 'ab-small');
+  assert.equal(observed.mode, 'observe');
+  assert.equal(observed.controller.file_value, 10);
+
+  await page.goto(triage.origin + '/dashboard');
+  await page.waitForFunction(() => Number(document.body.dataset.loaded) >= 1);
+  const row = page.locator('#slos-table tr[data-slo="up-a-ok"]');
+  assert.equal(Number(await row.locator('[data-field=requests]').getAttribute('data-value')), upA.requests);
+  assert.equal(Number(await row.locator('[data-field=success]').getAttribute('data-value')), upA.success_ratio);
+  assert.equal(await row.locator('[data-field=scope]').textContent(), 'model up-a');
+  assert.equal(await page.locator('#slos-table tr[data-slo="ab-small"] [data-field=knob]').getAttribute('data-value'),
+    'ab/children[1].weight');
+  const marker = page.locator('#cpi-chart [data-testid=knob-marker]');
+  assert.ok(await marker.count() >= 1, 'no knob marker on the CPI chart');
+  assert.equal(await marker.first().getAttribute('data-who'), 'admin');
+  assert.match(await marker.first().locator('title').textContent(), /admin: ab children\[1\]\.weight 10 \u2192 20 \(e2e marker\)/);
 });
 
 test('a review item is labeled through the UI and lands in the store', T, async () => {

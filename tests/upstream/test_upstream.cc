@@ -15,8 +15,11 @@
 // the request asks for `logprobs: true`; default 999), retry-after-<s> (error answers carry
 // `Retry-After: <s>`), fail-first-<n> (the failure modes apply only to the first n requests
 // with this exact mode string; later ones answer normally: an upstream that recovers),
-// fail-pct-<n> (n% of the requests with this exact mode string answer 500, spread evenly:
-// request k fails when floor(k * n / 100) grows; a model that fails a share), id-<text>
+// fail-share-<permille> (the failure modes apply to that share of the requests with this exact
+// mode string, evenly spread: request k fails when floor(k * p / 1000) grows), fail-pct-<n>
+// (fail-share-<10n>, answering 500 when no other failure mode is given), switch-<name>
+// (the failure modes apply only while the switch <name> is on: GET /_switch/<name>/on and
+// /_switch/<name>/off flip it at run time; every switch starts off), id-<text>
 // (ignored: makes a mode string, and so its fail-first counter, unique), tool-call (when the
 // request has `tools`, the answer calls the first one with arguments {"text": <last user
 // text>}, finish "tool_calls" / stop_reason "tool_use"; streamed as an id+name chunk (a tool_use
@@ -78,6 +81,8 @@ struct State {
   std::mutex mu;
   LastRequest last;  // guarded by mu
   std::map<std::string, int64_t, std::less<>> seen_specs;  // fail-first counters, guarded by mu
+  std::map<std::string, int64_t, std::less<>> share_counts;  // fail-share counters, guarded by mu
+  std::map<std::string, bool, std::less<>> switches;  // switch-<name> state, guarded by mu
 };
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -238,7 +243,9 @@ struct Mode {
   int64_t logprob_permille = 999;
   int64_t retry_after_s = -1;  // error answers carry Retry-After when >= 0
   int64_t fail_first = -1;     // >= 0: only the first n requests with this spec fail
-  int64_t fail_pct = -1;       // 0..100: this share of the requests with this spec fail (500)
+  int64_t fail_share = -1;     // >= 0: permille of the requests with this spec that fail
+  int64_t fail_pct = -1;       // as given by fail-pct-<n> (parse_mode turns it into fail_share)
+  std::string switch_name;     // non-empty: failures only while this switch is on
   std::string bad;  // first unknown mode, if any
 };
 
@@ -254,7 +261,15 @@ Mode parse_mode(std::string_view spec) {
     if (item.empty() || item == "ok") continue;
     if (arg("error-", m.error_status) && m.error_status >= 100 && m.error_status <= 599) continue;
     if (arg("retry-after-", m.retry_after_s) || arg("fail-first-", m.fail_first)) continue;
-    if (arg("fail-pct-", m.fail_pct) && m.fail_pct >= 0 && m.fail_pct <= 100) continue;
+    if (arg("fail-share-", m.fail_share) && m.fail_share <= 1000) continue;
+    if (arg("fail-pct-", m.fail_pct) && m.fail_pct >= 0 && m.fail_pct <= 100) {
+      m.fail_share = m.fail_pct * 10;
+      continue;
+    }
+    if (item.starts_with("switch-") && item.size() > 7) {
+      m.switch_name = std::string(item.substr(7));
+      continue;
+    }
     if (arg("slow-", m.slow_ms) || arg("tokens-", m.tokens) || arg("delay-chunks-", m.chunk_delay_ms))
       continue;
     if (arg("logprob-", m.logprob_permille) && m.logprob_permille >= 1 && m.logprob_permille <= 1000)
@@ -269,6 +284,8 @@ Mode parse_mode(std::string_view spec) {
     else if (item.rfind("stop-", 0) == 0 && item.size() > 5) m.stop_word = std::string(item.substr(5));
     else if (m.bad.empty()) m.bad = std::string(item);
   }
+  const bool fails_somehow = m.error_status || m.reset || m.garbage || m.cut || m.stall;
+  if (m.fail_pct >= 0 && !fails_somehow) m.error_status = 500;
   return m;
 }
 
@@ -581,20 +598,23 @@ class Connection {
       spec = std::string_view(call.model).substr(5);
     Mode mode = parse_mode(spec);
     if (!mode.bad.empty()) co_return co_await error(400, "unknown test mode: " + mode.bad);
-    if (mode.fail_first >= 0) {
+    if (mode.fail_first >= 0 || mode.fail_share >= 0 || !mode.switch_name.empty()) {
       std::lock_guard lock(state_.mu);
-      auto it = state_.seen_specs.try_emplace(std::string(spec), 0).first;
-      if (++it->second > mode.fail_first) {  // recovered: no more failures
+      bool fails = true;
+      if (mode.fail_first >= 0) {
+        auto it = state_.seen_specs.try_emplace(std::string(spec), 0).first;
+        fails = ++it->second <= mode.fail_first;  // past it: recovered, no more failures
+      }
+      if (!mode.switch_name.empty()) fails = fails && state_.switches[mode.switch_name];
+      if (fails && mode.fail_share >= 0) {
+        const int64_t k = ++state_.share_counts.try_emplace(std::string(spec), 0).first->second;
+        fails = k * mode.fail_share / 1000 > (k - 1) * mode.fail_share / 1000;
+      }
+      if (!fails) {
         mode.error_status = 0;
         mode.reset = mode.garbage = mode.cut = mode.stall = false;
         mode.slow_ms = 0;
       }
-    }
-    if (mode.fail_pct >= 0) {
-      std::lock_guard lock(state_.mu);
-      auto it = state_.seen_specs.try_emplace("pct:" + std::string(spec), 0).first;
-      const int64_t k = ++it->second;
-      if ((k * mode.fail_pct) / 100 != ((k - 1) * mode.fail_pct) / 100) mode.error_status = 500;
     }
     retry_after_s_ = mode.retry_after_s;
 
@@ -677,6 +697,16 @@ class Connection {
         o["body"] = state_.last.body;
       }
       co_return co_await send(200, "application/json", json::serialize(o));
+    }
+    if (target.starts_with("/_switch/")) {
+      const std::string_view rest = target.substr(9);
+      const size_t slash = rest.rfind('/');
+      const std::string_view state = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+      if (slash != std::string_view::npos && slash > 0 && (state == "on" || state == "off")) {
+        std::lock_guard lock(state_.mu);
+        state_.switches[std::string(rest.substr(0, slash))] = state == "on";
+        co_return co_await send(200, "application/json", R"({"ok":true})");
+      }
     }
     co_return co_await send(404, "application/json", openai_error(404, "no such control endpoint"));
   }

@@ -1,4 +1,5 @@
-// Triage dashboard: fetches the JSON API (/v1/dashboard/..., /v1/review) and draws every chart
+// Triage dashboard: fetches the JSON API (/v1/dashboard/..., /v1/review, /admin/slos,
+// /admin/knobs) and draws every chart
 // as inline SVG. Plain browser JavaScript, no build step, no third-party code. Every number
 // shown keeps its raw value in a data-value attribute, so tests compare it with the store.
 'use strict';
@@ -64,6 +65,7 @@ function computeRange() {
   const v = $('#range').value;
   const now = Date.now();
   rangeParams = v === 'all' ? `from=0&to=${now}` : `from=${now - Number(v)}&to=${now}`;
+  rangeTo = now;
 }
 
 // ---------- charts ----------
@@ -127,7 +129,53 @@ function lineChart(container, xs, series, yFmt, opts = {}) {
       if (isolated) root.append(svg('circle', { cx: X(xs[i]), cy: Y(v), r: 3, fill: s.color }));
     });
   }
+  // Buckets end at the last one holding requests: a move after it (still in the selected range)
+  // is drawn at the right edge.
+  drawKnobMarkers(root, x0, Math.max(rangeTo, xs[xs.length - 1]), (t) => X(Math.min(t, xs[xs.length - 1])), h);
   container.replaceChildren(root, legend(series));
+}
+// Knob moves (GET /admin/knobs "events": a person, the SLO controller, a rollout) as dashed
+// vertical lines on the time series, each with a tooltip of who, why, before and after.
+let knobEvents = [];
+let rangeTo = 0;  // the selected range's end (computeRange)
+function drawKnobMarkers(root, from, to, X, h) {
+  for (const e of knobEvents) {
+    if (e.ts_ms < from || e.ts_ms > to) continue;
+    const g = svg('g', { class: 'knob-marker', 'data-testid': 'knob-marker', 'data-who': e.who, 'data-ts': String(e.ts_ms) });
+    g.append(svg('line', { x1: X(e.ts_ms), x2: X(e.ts_ms), y1: M.t, y2: h - M.b, stroke: '#d2443b', 'stroke-dasharray': '4 3', 'stroke-width': 1.5 }));
+    g.append(svg('title', {}, `${e.who}: ${e.route} ${e.knob} ${e.before} \u2192 ${e.after}${e.reason ? ' (' + e.reason + ')' : ''}`));
+    root.append(g);
+  }
+}
+async function loadKnobEvents() {
+  const k = await api('/admin/knobs');
+  knobEvents = k.events;
+}
+async function loadSlos() {
+  const s = await api('/admin/slos');
+  const tbody = $('#slos-table tbody');
+  tbody.replaceChildren();
+  $('#slos-note').textContent = s.data.length ? `config version ${s.config_version}` : 'no SLOs in the config (slos:)';
+  for (const o of s.data) {
+    const tr = el('tr', { 'data-slo': o.name });
+    const cell = (field, value, text, cls = 'num') =>
+      tr.append(el('td', { class: cls, 'data-field': field, 'data-value': String(value), text }));
+    const [kind, name] = Object.entries(o.scope)[0];
+    cell('name', o.name, o.name, '');
+    cell('scope', `${kind}:${name}`, `${kind} ${name}`, '');
+    cell('target', o.target, fmtPct(o.target, 1));
+    cell('requests', o.requests, fmtInt(o.requests));
+    cell('success', o.success_ratio, fmtPct(o.success_ratio, 1),
+      o.success_ratio == null ? 'num' : o.success_ratio < o.target ? 'num bad' : 'num ok');
+    cell('burn_rate', o.burn_rate, o.burn_rate == null ? '-' : o.burn_rate.toFixed(2) + '\u00d7',
+      o.burn_rate != null && o.burn_rate > 1 ? 'num bad' : 'num');
+    cell('budget_remaining', o.budget_remaining, fmtPct(o.budget_remaining, 0));
+    const a = o.action, c = o.controller;
+    cell('knob', a ? `${a.route}/${a.knob}` : '', a ? `${a.route} ${a.knob} \u2192 ${a.toward}` : '-', '');
+    cell('position', c?.position ?? '', c ? `${c.position ?? c.file_value} (file ${c.file_value})` : '-');
+    cell('controller', c ? c.verdict : '', c ? `${o.mode}: ${c.verdict.replace('_', ' ')}${c.held_by ? ', ' + c.held_by.replace('_', ' ') : ''}` : o.mode, '');
+    tbody.append(tr);
+  }
 }
 // Stacked columns over time. series: [{name, values, color}]
 function stackedColumns(container, xs, series, yFmt) {
@@ -466,8 +514,10 @@ function labelForm(d) {
 async function refresh() {
   computeRange();
   const err = $('#error');
-  const results = await Promise.allSettled([loadSummary(), loadCpi(), loadCostSplit(), loadLatency(),
-    loadModels(), loadUpstreams(), loadFunnel(), loadConfidence(), loadReview()]);
+  // Knob events first: the time series draw them as markers.
+  const events = await Promise.allSettled([loadKnobEvents()]);
+  const results = events.concat(await Promise.allSettled([loadSummary(), loadCpi(), loadCostSplit(),
+    loadLatency(), loadModels(), loadUpstreams(), loadSlos(), loadFunnel(), loadConfidence(), loadReview()]));
   const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
   err.hidden = !failed.length;
   err.textContent = failed.join('; ');

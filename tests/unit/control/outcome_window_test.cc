@@ -54,5 +54,30 @@ TEST(OutcomeWindow, BinsAreMonotoneAndCoverTheRange) {
   }
 }
 
+TEST(OutcomeWindow, LateNewsCountsInTheRequestsSliceWhileItIsInTheWindow) {
+  OutcomeWindow w(10'000, 10);
+  w.record(1'000, {true, 5, 0, {}});
+  w.record(1'500, {true, 5, 0, {}});
+  w.record(6'000, {true, 5, 0, {}});
+  // Negative feedback at 8 s on the request counted at 1.5 s: one success fewer.
+  EXPECT_TRUE(w.mark_failed(1'500, 8'000));
+  WindowStats s = w.stats(8'000);
+  EXPECT_EQ(s.requests, 3);
+  EXPECT_EQ(s.ok, 2);
+  // A labelled decision for a request of 6 s, recorded where that request was.
+  EXPECT_TRUE(w.record_at(6'000, 8'000, {false, 0, 0, {}}));
+  EXPECT_EQ(w.stats(8'000).requests, 4);
+  // Once the slice has left the window, late news changes nothing.
+  EXPECT_FALSE(w.mark_failed(1'000, 12'000));
+  EXPECT_FALSE(w.record_at(1'000, 12'000, {true, 0, 0, {}}));
+  s = w.stats(12'000);
+  EXPECT_EQ(s.requests, 2);
+  EXPECT_EQ(s.ok, 1);
+  // A slice without successes left has nothing to turn; the future is refused.
+  EXPECT_TRUE(w.mark_failed(6'000, 12'000));
+  EXPECT_FALSE(w.mark_failed(6'000, 12'000));
+  EXPECT_FALSE(w.record_at(13'000, 12'000, {true, 0, 0, {}}));
+}
+
 }  // namespace
 }  // namespace triage::control

@@ -292,8 +292,9 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");  // v1-v8 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");  // v1-v9 migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('rollouts', 'rollout_events')"), 2);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'slo_state'"), 1);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms')"),
             1);
@@ -341,7 +342,8 @@ TEST_F(SqliteStoreTest, AVersion5StoreGainsTheApiColumnAndKeepsItsRows) {
     store.consume(ptr(std::move(messages)));
   }
   Db db(path_);
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"),
+            std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM requests"), 2);
   // The old row has no api (read as chat); the new one has its own.
   EXPECT_EQ(db.text("SELECT GROUP_CONCAT(COALESCE(api, 'null'), ',') FROM "
