@@ -74,6 +74,7 @@ asio::awaitable<Result<core::Completion>> ShadowRoute::run(const core::ChatReque
       // The detail is for people; the typed field is what the store's readers use.
       push_route_span(ctx, c->name(), "shadow decision: " + d.target + " (" + d.detail + ")", t0);
       ctx.trace.spans.back().shadow_decision = d.target;
+      ctx.trace.spans.back().router_version = d.router_version;
       ctx.trace.routing_us += ctx.trace.spans.back().duration_us;
     }
   }
@@ -131,6 +132,7 @@ asio::awaitable<void> ShadowRoute::run_candidates(core::ChatRequest req,
       if (trace.keep_payloads) trace.response_text = answer->content;
       const bool same = agrees(primary_answer, answer->content);
       push_route_span(ctx, name_, same ? "agrees with primary" : "differs from primary", t0);
+      trace.spans.back().shadow_agrees = same;  // typed, for the store's readers
     } else {
       trace.error_code = std::string(error_code_name(answer.error().code));
       trace.error_message = answer.error().message;

@@ -124,6 +124,12 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     optional_string("deployment", s.deployment);
     optional_string("shed", s.shed);
     optional_string(kShadowDecisionSpanKey, s.shadow_decision);  // docs/store.md
+    optional_string(kRouterVersionSpanKey, s.router_version);    // docs/loop.md
+    if (s.shadow_agrees) {
+      out += ",\"";
+      out += kShadowAgreesSpanKey;
+      out += *s.shadow_agrees ? "\":true" : "\":false";
+    }
     if (s.cascade) {  // only a cascade's route span (docs/store.md)
       out += ",\"";
       out += kCascadeSpanKey;
