@@ -5,7 +5,8 @@ JOBS ?= $(shell nproc)
 TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults rollout-demo
+.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults rollout-demo \
+        loop-demo
 
 all: build
 
@@ -81,6 +82,12 @@ demo: setup-build
 rollout-demo: setup-build
 	@$(MAKE) --no-print-directory build
 	@BUILD=$(BUILD) scripts/rollout_demo.sh
+
+# The retrain -> shadow -> promote loop on replayed recorded traffic (docs/loop.md); not in
+# `make test` (a short run of it is: ctest -R loop_demo). Ends with "loop: days=N ...".
+loop-demo: setup-build
+	@$(MAKE) --no-print-directory build
+	@BUILD=$(BUILD) scripts/loop_demo.sh
 
 test: setup
 	@$(MAKE) --no-print-directory models

@@ -21,8 +21,8 @@ void add_router(CLI::App& train, TrainCommands& c) {
   train::TrainRouterOptions& o = c.router_opts;
   c.router = train.add_subcommand(
       "router", "Weak/strong router scorer from a pair dataset (RouteLLM format)");
-  c.router->add_option("--dataset", o.dataset, "CSV: prompt, weak_correct, strong_correct")
-      ->required();
+  c.router->add_option("--dataset", o.dataset,
+                       "CSV: prompt, weak_correct, strong_correct (or --from-store)");
   c.router->add_option("--out", o.out_path, "Model path (.bin); metadata next to it")->required();
   c.router->add_option("--label", o.label, "auto | strong_needed | weak_fails");
   c.router->add_option("--scorer", o.scorer,
@@ -33,6 +33,31 @@ void add_router(CLI::App& train, TrainCommands& c) {
   c.router->add_option("--category-smoothing", o.category_smoothing,
                        "Candidate pseudo-row counts for the category rates (default 2 5 10 "
                        "20 50; the best out-of-fold is kept)");
+  TrainFromStoreOptions& f = c.from_store;
+  c.router->add_option("--from-store", f.store_path,
+                       "Train on the labelled traffic of this SQLite request store "
+                       "(docs/loop.md) instead of --dataset");
+  c.router->add_option("--route", f.route, "--from-store: only requests this route served");
+  c.router->add_option("--since", f.since,
+                       "--from-store: only requests since (unix ms or YYYY-MM-DD[THH:MM[:SS]])");
+  c.router->add_option("--min-labels", f.min_labels,
+                       "--from-store: refuse with fewer training pairs (default 50)");
+  c.router->add_option("--base", f.base,
+                       "--from-store: the rows the previous version trained on (its "
+                       "OUT.rows.csv), extended by the store's pairs");
+  c.router->add_option("--tiers", f.tiers, "--from-store: tier order, cheapest first")
+      ->delimiter(',');
+  c.router->add_option("--weak-tier", f.weak_tier, "--from-store: default the first tier");
+  c.router->add_option("--strong-tier", f.strong_tier, "--from-store: default the last tier");
+  c.router->add_option("--compare", f.compare,
+                       "--from-store: the serving version's router file, compared on the "
+                       "held-out labelled rows");
+  c.router->add_option("--strong-share", f.strong_share,
+                       "--from-store: share sent strong by each version in the comparison "
+                       "(default 0.5)");
+  c.router->add_option("--version", o.version,
+                       "Router version named by its decisions (default r-<8 hex of the data's "
+                       "sha256>)");
 }
 
 void add_multi_router(CLI::App& train, TrainCommands& c) {
@@ -87,7 +112,16 @@ void add_train_commands(CLI::App& app, TrainCommands& c) {
 
 std::optional<int> run_train_commands(const TrainCommands& c) {
   if (c.intent && c.intent->parsed()) return train_intent(c);
-  if (c.router && c.router->parsed()) return train::run_train_router(c.router_opts);
+  if (c.router && c.router->parsed()) {
+    if (c.from_store.store_path.empty() == c.router_opts.dataset.empty()) {
+      std::fprintf(stderr, "triage train router: give exactly one of --dataset and --from-store\n");
+      return 1;
+    }
+    if (!c.from_store.store_path.empty()) {
+      return run_train_router_from_store(c.from_store, c.router_opts);
+    }
+    return train::run_train_router(c.router_opts);
+  }
   if (c.scorer && c.scorer->parsed()) return train::run_train_scorer(c.scorer_opts);
   if (c.multi_router && c.multi_router->parsed()) {
     return train::run_train_multi_router(c.multi_opts);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/train_from_store.h"
 #include "train/train_multi_router.h"
 #include "train/train_router.h"
 #include "train/train_scorer.h"
@@ -19,6 +20,7 @@ struct TrainCommands {
   CLI::App* scorer = nullptr;
   std::string intent_train, intent_val, intent_out;  // train intent --train, --val, --out
   train::TrainRouterOptions router_opts;
+  TrainFromStoreOptions from_store;  // train router --from-store (docs/loop.md)
   train::TrainMultiRouterOptions multi_opts;
   train::TrainScorerOptions scorer_opts;
 };

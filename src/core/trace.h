@@ -76,6 +76,11 @@ struct Span {
   // model the candidate would have picked; empty on every other span. The store keeps it as
   // the span's "shadow_decision" key; `triage analyze` reads it (docs/store.md "spans").
   std::string shadow_decision;
+  // Route spans of a trained router's decision (threshold routes, and a decide-only shadow's
+  // threshold candidates): the version of the router file that decided (ml::ThresholdScorer::
+  // version(), "r-1a2b3c4d"); empty on every other span. Stored as the span's "router_version"
+  // key, exported as the OTLP attribute triage.router_version (docs/loop.md).
+  std::string router_version;
   // Model calls (routes/model_runtime.cc, docs/resilience.md). Each retry's reason, in order
   // ("http_429", "connect", ...): attempts = 1 + retries.size().
   std::vector<std::string> retries;

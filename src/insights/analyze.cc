@@ -95,8 +95,10 @@ Result<void> load_traffic(const AnalyzeOptions& o, const Inputs& in, Connection&
     if (in.cfg) {
       for (const auto& m : in.cfg->models) model_tiers[m.name] = m.tier;
     }
-    auto rows = import_store(db, **store, rep.tiers, model_tiers);
+    std::map<std::string, std::pair<int64_t, int64_t>> versions;
+    auto rows = import_store(db, **store, rep.tiers, model_tiers, &versions);
     if (!rows) return rows.error();
+    for (const auto& [v, n] : versions) rep.router_versions.push_back({v, n.first, n.second});
     return {};
   }
   rep.source = "log " + o.log_path;

@@ -62,6 +62,13 @@ struct CountShare {
   double share = 0.0;  // of all rows
 };
 
+// Routing decisions made by one router version (core::Span::router_version), from a store.
+struct RouterVersionDecisions {
+  std::string version;
+  int64_t served = 0;     // decisions of the serving router
+  int64_t in_shadow = 0;  // decisions of a router deciding in shadow (decide_only)
+};
+
 struct CategoryStats {
   std::string category;  // "(none)" when absent
   int64_t n = 0;
@@ -124,6 +131,7 @@ struct AnalyzeReport {
   std::vector<TierCell> tier_cells;                  // category, then tier order
   std::vector<MatrixCell> matrix;
   std::vector<Opportunity> opportunities;  // by monthly saving, descending
+  std::vector<RouterVersionDecisions> router_versions;  // store only; by version
 };
 
 Result<AnalyzeReport> analyze(const AnalyzeOptions& options);

@@ -354,7 +354,8 @@ Result<LogImportStats> import_log(telemetry::sqlite::Connection& db, const std::
 
 Result<int64_t> import_store(telemetry::sqlite::Connection& db, telemetry::TrafficReader& store,
                              const std::vector<std::string>& tiers,
-                             const std::map<std::string, std::string>& model_tiers) {
+                             const std::map<std::string, std::string>& model_tiers,
+                             std::map<std::string, std::pair<int64_t, int64_t>>* router_versions) {
   // A tier's reasoning class: the cheapest is simple, the dearest complex, the rest moderate.
   auto reasoning_of = [&](const std::string& tier) -> std::string {
     for (size_t i = 0; i < tiers.size(); ++i) {
@@ -384,6 +385,10 @@ Result<int64_t> import_store(telemetry::sqlite::Connection& db, telemetry::Traff
                                     ? shadow->second
                                     : t.first_call_tier;
     row.reasoning = t.routed ? reasoning_of(picked) : "unknown";
+    if (router_versions && !t.router_version.empty()) ++(*router_versions)[t.router_version].first;
+    if (router_versions && !t.shadow_router_version.empty()) {
+      ++(*router_versions)[t.shadow_router_version].second;
+    }
     if (!table.insert(row)) return fail("cannot fill the analysis table: " + db.last_error());
     ++rows;
     return {};

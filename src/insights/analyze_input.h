@@ -49,9 +49,12 @@ Result<LogImportStats> import_log(telemetry::sqlite::Connection& db, const std::
 // (first: simple, last: complex, between: moderate). `model_tiers` (catalog model -> tier,
 // from -c) lets a router deciding in shadow set it from the model it would have picked;
 // empty: shadow decisions are ignored. A request without a routing decision is "unknown".
+// `router_versions`, when given, counts the decisions per router version: {served, in shadow}.
 // Returns the rows loaded.
-Result<int64_t> import_store(telemetry::sqlite::Connection& db, telemetry::TrafficReader& store,
-                             const std::vector<std::string>& tiers,
-                             const std::map<std::string, std::string>& model_tiers = {});
+Result<int64_t> import_store(
+    telemetry::sqlite::Connection& db, telemetry::TrafficReader& store,
+    const std::vector<std::string>& tiers,
+    const std::map<std::string, std::string>& model_tiers = {},
+    std::map<std::string, std::pair<int64_t, int64_t>>* router_versions = nullptr);
 
 }  // namespace triage::insights

@@ -58,6 +58,12 @@ std::string analyze_text(const AnalyzeReport& r) {
   for (const CountShare& c : r.by_context) out += fmt::format("{} {} ({})  ", c.key, c.n, pct(c.share));
   out += "\nReasoning class:                ";
   for (const CountShare& c : r.by_reasoning) out += fmt::format("{} {} ({})  ", c.key, c.n, pct(c.share));
+  if (!r.router_versions.empty()) {
+    out += "\nRouter versions (decisions):    ";
+    for (const RouterVersionDecisions& v : r.router_versions) {
+      out += fmt::format("{} served {} in shadow {}  ", v.version, v.served, v.in_shadow);
+    }
+  }
 
   out += fmt::format("\n\n{:<20} {:>8} {:>7} {:>12} {:>11} {:>9} {:>9} {:>8} {:>8} {:>8} {:>13}\n",
                      "category", "requests", "share", "cost_usd", "cpi_usd", "p50_ms", "p95_ms",
@@ -108,6 +114,11 @@ std::string analyze_text(const AnalyzeReport& r) {
 json::object analyze_json(const AnalyzeReport& r) {
   json::array bad;
   for (const std::string& b : r.bad_examples) bad.push_back(json::string(b));
+  json::array versions;
+  for (const RouterVersionDecisions& v : r.router_versions) {
+    versions.push_back(
+        json::object{{"version", v.version}, {"served", v.served}, {"in_shadow", v.in_shadow}});
+  }
   auto shares = [](const std::vector<CountShare>& v) {
     json::array a;
     for (const CountShare& c : v) a.push_back(json::object{{"class", c.key}, {"requests", c.n}, {"share", c.share}});
@@ -159,7 +170,8 @@ json::object analyze_json(const AnalyzeReport& r) {
                       {"cost_usd", r.cost_usd}, {"monthly_cost_usd", r.monthly_cost_usd},
                       {"by_context", shares(r.by_context)}, {"by_reasoning", shares(r.by_reasoning)},
                       {"categories", std::move(cats)}, {"tier_cells", std::move(cells)},
-                      {"matrix", std::move(matrix)}, {"opportunities", std::move(ops)}};
+                      {"matrix", std::move(matrix)}, {"opportunities", std::move(ops)},
+                      {"router_versions", std::move(versions)}};
 }
 
 std::string analyze_html(const AnalyzeReport& r) {

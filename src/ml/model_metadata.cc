@@ -31,6 +31,21 @@ boost::json::object read_metadata_block(const std::string& model_path,
                    std::string(spec.command) + "`)");
 }
 
+std::string default_router_version(std::string_view data_sha256) {
+  if (data_sha256.size() < 8) return {};
+  return "r-" + std::string(data_sha256.substr(0, 8));
+}
+
+std::string router_version(const boost::json::object& router_block) {
+  if (const auto* v = router_block.if_contains("version"); v && v->is_string()) {
+    return std::string(v->as_string());
+  }
+  if (const auto* h = router_block.if_contains("data_file_sha256"); h && h->is_string()) {
+    return default_router_version(h->as_string());
+  }
+  return {};
+}
+
 double json_number(const boost::json::value& v) {
   if (v.is_double()) return v.as_double();
   if (v.is_int64()) return static_cast<double>(v.as_int64());

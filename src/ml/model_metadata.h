@@ -30,6 +30,14 @@ struct MetadataBlockSpec {
 boost::json::object read_metadata_block(const std::string& model_path,
                                         const MetadataBlockSpec& spec);
 
+// Router versions (docs/loop.md). The default version of a router trained on data whose
+// SHA-256 (hex) is `data_sha256`: "r-" + its first 8 hex digits ("r-1a2b3c4d"); "" when the
+// hash is shorter than that.
+std::string default_router_version(std::string_view data_sha256);
+// The version a router metadata block names: its "version" string; for files written before
+// versions existed, default_router_version(its "data_file_sha256"); "" when neither is there.
+std::string router_version(const boost::json::object& router_block);
+
 // A JSON number (integer or double) as a double. Throws std::invalid_argument("not a number").
 double json_number(const boost::json::value& v);
 

@@ -45,6 +45,7 @@ std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& 
   const std::string meta_path = metadata_path_for(model_path);
   const boost::json::object router = read_metadata_block(
       model_path, {"router", "router", "scorer", "a router scorer", "triage train router"});
+  s->version_ = router_version(router);
   try {
     const auto* label = member(router, "positive_label");
     if (!label || !label->is_string()) throw std::invalid_argument("router.positive_label");

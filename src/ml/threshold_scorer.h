@@ -50,10 +50,14 @@ class ThresholdScorer {
   // Calibrated scores of the model's validation prompts (for strong_share calibration).
   const std::vector<double>& validation_scores() const { return validation_scores_; }
   const std::string& path() const { return path_; }
+  // The router file's version (ml::router_version of its metadata): what every decision it
+  // makes is tagged with (core::Span::router_version).
+  const std::string& version() const { return version_; }
 
  private:
   std::shared_ptr<const FastTextModel> model_;
   std::string path_;
+  std::string version_;
   std::string positive_label_;
   bool use_category_ = false;
   double platt_a_ = 1.0;

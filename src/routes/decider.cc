@@ -26,7 +26,8 @@ RouteDecision ThresholdRoute::decide_request(const core::ChatRequest& req) const
   const double t = threshold();
   const bool strong = decide(p, t) == Choice::kStrong;
   return {strong ? strong_.name() : weak_.name(),
-          std::string(strong ? "strong" : "weak") + ", p=" + fmt3(p) + ", t=" + fmt3(t)};
+          std::string(strong ? "strong" : "weak") + ", p=" + fmt3(p) + ", t=" + fmt3(t),
+          scorer_->version()};
 }
 
 RouteDecision ClassifyRoute::decide_request(const core::ChatRequest& req) const {

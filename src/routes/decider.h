@@ -15,6 +15,8 @@ namespace triage::routes {
 struct RouteDecision {
   std::string target;  // name of the child route or model the request would go to
   std::string detail;  // why, for the trace: "strong, p=0.730, t=0.500"
+  // The trained router's version when a router file decided (threshold routes), else empty.
+  std::string router_version;
 };
 
 class Decider {

@@ -74,6 +74,7 @@ asio::awaitable<Result<core::Completion>> ShadowRoute::run(const core::ChatReque
       // The detail is for people; the typed field is what the store's readers use.
       push_route_span(ctx, c->name(), "shadow decision: " + d.target + " (" + d.detail + ")", t0);
       ctx.trace.spans.back().shadow_decision = d.target;
+      ctx.trace.spans.back().router_version = d.router_version;
       ctx.trace.routing_us += ctx.trace.spans.back().duration_us;
     }
   }

@@ -60,6 +60,7 @@ boost::asio::awaitable<Result<core::Completion>> ThresholdRoute::run(const core:
   span.name = name_;
   span.detail = "p=" + fmt_score(p) + " -> " + (choice == Choice::kStrong ? "strong" : "weak") +
                 " (t=" + fmt_score(t) + ", threshold/1)" + skipped;
+  span.router_version = scorer_->version();
   span.start_us = micros_between(ctx.start, t0);
   span.duration_us = micros_between(t0, t1);
   ctx.trace.routing_us += span.duration_us;

@@ -202,6 +202,9 @@ json::object child_span(const core::Span& s, std::string_view operation, const T
       if (!s.shadow_decision.empty()) {
         a.push_back(str_attr("triage.shadow_decision", s.shadow_decision));
       }
+      if (!s.router_version.empty()) {
+        a.push_back(str_attr("triage.router_version", s.router_version));
+      }
       if (!s.ok) {
         a.push_back(str_attr("error.type", s.error.empty() ? "error" : s.error));
         code = kStatusError;

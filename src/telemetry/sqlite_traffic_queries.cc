@@ -18,7 +18,7 @@ Error scan_error(const std::string& path, const std::string& what, sqlite::Conne
 // payload is reported, not hidden). labels_request(request_id, id) serves the MAX per request.
 constexpr const char* kLatestLabels =
     "SELECT l.request_id, l.verdict, l.sufficient_tier, l.corrected_answer, r.tier, r.category, "
-    "p.messages, p.response "
+    "p.messages, p.response, COALESCE(r.route, ''), r.ts_ms "
     "FROM labels l "
     "JOIN (SELECT request_id, MAX(id) AS id FROM labels GROUP BY request_id) last ON last.id = "
     "l.id "
@@ -28,7 +28,8 @@ constexpr const char* kLatestLabels =
 
 // Requests with feedback and no label: the latest feedback each.
 constexpr const char* kLatestFeedback =
-    "SELECT f.request_id, f.score, f.corrected_answer, p.messages, p.response "
+    "SELECT f.request_id, f.score, f.corrected_answer, p.messages, p.response, "
+    "COALESCE(r.tier, ''), COALESCE(r.category, ''), COALESCE(r.route, ''), r.ts_ms "
     "FROM feedback f "
     "JOIN (SELECT request_id, MAX(id) AS id FROM feedback GROUP BY request_id) last ON last.id = "
     "f.id "
@@ -122,13 +123,25 @@ Result<void> SqliteStoreReader::scan_traffic(
               "    (SELECT json_extract(value, '$.detail') AS d FROM json_each(spans) "
               "     WHERE json_extract(value, '$.kind') = 'route' "
               "     AND json_extract(value, '$.detail') LIKE 'shadow decision: %' LIMIT 1)) END, "
-              "  '') "
+              "  ''), "
+              // The router versions (core::Span::router_version): serving, then in shadow.
+              "COALESCE(CASE WHEN instr(spans, ?3) > 0 THEN (SELECT json_extract(value, ?4) "
+              "  FROM json_each(spans) WHERE json_extract(value, '$.kind') = 'route' "
+              "  AND json_type(value, ?4) = 'text' AND json_type(value, ?2) IS NULL LIMIT 1) "
+              "  END, ''), "
+              "COALESCE(CASE WHEN instr(spans, ?3) > 0 THEN (SELECT json_extract(value, ?4) "
+              "  FROM json_each(spans) WHERE json_extract(value, '$.kind') = 'route' "
+              "  AND json_type(value, ?4) = 'text' AND json_type(value, ?2) = 'text' LIMIT 1) "
+              "  END, '') "
               "FROM requests");
   if (!s.ok()) {
     return make_error(ErrorCode::kInvalidRequest,
                       "--store: not a Triage request store: " + read_.last_error());
   }
-  s.bind(1, shadow_key).bind(2, shadow_path);
+  const std::string version_key =
+      std::string("\"") + std::string(kRouterVersionSpanKey) + "\":";
+  const std::string version_path = "$." + std::string(kRouterVersionSpanKey);
+  s.bind(1, shadow_key).bind(2, shadow_path).bind(3, version_key).bind(4, version_path);
   Result<void> consumer;  // on_row's first error ends the scan and is returned
   const bool read_all = s.for_each_row([&] {
     TrafficRow r;
@@ -144,6 +157,8 @@ Result<void> SqliteStoreReader::scan_traffic(
     r.routed = s.i64(9) != 0;
     r.first_call_tier = s.text(10);
     r.shadow_target = s.text(11);
+    r.router_version = s.text(12);
+    r.shadow_router_version = s.text(13);
     consumer = on_row(std::move(r));
     return consumer.ok();
   });
@@ -184,7 +199,7 @@ Result<std::vector<LabeledRequest>> SqliteStoreReader::latest_labels(const std::
   std::vector<LabeledRequest> out;
   const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.opt_text(6),
-                   s.text(7)});
+                   s.text(7), s.text(8), s.i64(9)});
   });
   if (!read_all) return scan_error(path_, "cannot read labels", read_);
   return out;
@@ -201,7 +216,8 @@ Result<std::vector<FeedbackOnlyRequest>> SqliteStoreReader::latest_unlabeled_fee
   s.bind_or_null(1, category);
   std::vector<FeedbackOnlyRequest> out;
   const bool read_all = s.for_each_row([&] {
-    out.push_back({s.text(0), s.real(1), s.text(2), s.opt_text(3), s.text(4)});
+    out.push_back({s.text(0), s.real(1), s.text(2), s.opt_text(3), s.text(4), s.text(5), s.text(6),
+                   s.text(7), s.i64(8)});
   });
   if (!read_all) return scan_error(path_, "cannot read feedback", read_);
   return out;

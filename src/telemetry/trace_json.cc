@@ -124,9 +124,11 @@ std::string spans_json(const std::vector<core::Span>& spans) {
     optional_string("deployment", s.deployment);
     optional_string("shed", s.shed);
     optional_string(kShadowDecisionSpanKey, s.shadow_decision);  // docs/store.md
+    optional_string(kRouterVersionSpanKey, s.router_version);  // docs/loop.md
     if (s.agrees) {  // only a shadow's route span in a candidate's trace (docs/store.md)
-      out += R"(,"agrees":)";
-      out += *s.agrees ? "true" : "false";
+      out += ",\"";
+      out += kAgreesSpanKey;
+      out += *s.agrees ? "\":true" : "\":false";
     }
     if (s.cascade) {  // only a cascade's route span (docs/store.md)
       out += ",\"";

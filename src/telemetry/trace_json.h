@@ -20,6 +20,12 @@ inline constexpr std::string_view kCascadeSpanKey = "cascade";
 // The key of a decide-only shadow candidate's typed choice (core::Span::shadow_decision) in the
 // span JSON: "shadow_decision":"MODEL".
 inline constexpr std::string_view kShadowDecisionSpanKey = "shadow_decision";
+// The key of a router decision's version (core::Span::router_version) in the span JSON:
+// "router_version":"r-1a2b3c4d".
+inline constexpr std::string_view kRouterVersionSpanKey = "router_version";
+// The key of a shadow candidate's agreement with the primary (core::Span::agrees):
+// "agrees":true.
+inline constexpr std::string_view kAgreesSpanKey = "agrees";
 // "accepted" | "final_checks_failed" | "failed" | "cancelled"
 std::string_view cascade_outcome_name(core::CascadeOutcome outcome);
 // The inverse; nullopt for a name this build does not know.
@@ -34,7 +40,8 @@ std::string flags_json(const std::vector<core::ReviewFlag>& flags);
 //   except "grade" (a number), present only when Span::grade is set, "cascade" (an object,
 //   kCascadeSpanKey), present only when Span::cascade is set, and "shadow_decision" (a string,
 //   kShadowDecisionSpanKey), present only when Span::shadow_decision is not empty, and
-//   "agrees" (a bool), present only when Span::agrees is set.
+//   "router_version" (a string, kRouterVersionSpanKey), only when Span::router_version is set,
+//   and "agrees" (a bool, kAgreesSpanKey), only when Span::agrees is set.
 std::string spans_json(const std::vector<core::Span>& spans);
 
 // Appends `s` as a JSON string literal (quotes included), JsonStringMode::kVerbatim: bytes

@@ -57,6 +57,11 @@ struct TrafficRow {
   // the MODEL of the first route span whose detail is "shadow decision: MODEL ..."; empty
   // when none.
   std::string shadow_target;
+  // The router versions that decided (core::Span::router_version): the serving router's (the
+  // first route span with the key and no shadow_decision), and a router deciding in shadow's
+  // (the first route span with both keys); empty when none.
+  std::string router_version;
+  std::string shadow_router_version;
 };
 
 // Requests, cost and tokens per answering tier ("(none)": no tier), and the time span.
@@ -75,6 +80,8 @@ struct LabeledRequest {
   std::string answered_tier, category;
   std::optional<std::string> messages_json;  // nullopt: the payload was not kept
   std::string response;
+  std::string route;  // the route that served the request; empty for a direct model call
+  int64_t ts_ms = 0;  // when the request arrived
 };
 
 // The latest feedback of a request that has no label.
@@ -84,6 +91,8 @@ struct FeedbackOnlyRequest {
   std::string corrected_answer;
   std::optional<std::string> messages_json;  // nullopt: the payload was not kept
   std::string response;
+  std::string answered_tier, category, route;  // of the request, as in LabeledRequest
+  int64_t ts_ms = 0;
 };
 
 class TrafficReader {

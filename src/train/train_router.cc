@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "common/clock.h"
 #include "common/csv.h"
 #include "ml/fasttext_model.h"
+#include "ml/model_metadata.h"
 #include "train/cross_fit.h"
 #include "output/output_format.h"
 #include "ml/pair_metrics.h"
@@ -180,6 +182,14 @@ void check_options(const TrainRouterOptions& o) {
   }
   for (double k : o.category_smoothing) {
     if (!(k >= 0.0)) throw ml::ModelError("train router: category smoothing must be >= 0");
+  }
+  const bool version_ok =
+      o.version.size() <= 64 && std::all_of(o.version.begin(), o.version.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+      });
+  if (!version_ok) {
+    throw ml::ModelError("train router: --version must be up to 64 letters, digits, '.', '_' "
+                         "or '-', got '" + o.version + "'");
   }
   if (o.scorer != "auto" && o.scorer != "stack" && o.scorer != "gain") {
     throw ml::ModelError("train router: --scorer must be auto, stack or gain, got '" + o.scorer +
@@ -398,6 +408,7 @@ json::object router_block(const Parts& p, const CandidateSpace& c, const Stacked
                       datasets::file_sha256(refs_path), gain.rows.size());
   }
   router["scorer"] = rep.scorer;
+  router["version"] = rep.version;  // docs/loop.md
   return router;
 }
 
@@ -471,6 +482,7 @@ TrainRouterReport train_router(const TrainRouterOptions& o) {
   const std::vector<Row> rows = load_rows(o.dataset, split, rep.n_skipped);
   rep.n_rows = static_cast<int64_t>(rows.size());
   rep.data_file_sha256 = datasets::file_sha256(o.dataset);
+  rep.version = o.version.empty() ? ml::default_router_version(rep.data_file_sha256) : o.version;
   bool has_category = false;
   for (const Row& r : rows) has_category = has_category || !r.category.empty();
   const Parts parts = split_train_test(rows, split, o);
@@ -537,6 +549,7 @@ void print_train_router_report(const TrainRouterReport& r, const TrainRouterOpti
     out << fmt::format("gain calibration on TEST: ECE P(strong right) {:.3f}, P(weak right) {:.3f}\n",
                        *r.test_ece_strong, *r.test_ece_weak);
   }
+  out << fmt::format("version: {}\n", r.version);
   out << fmt::format("wrote {} and {} ({:.1f} s)\n", r.model_path, r.metadata_path, r.seconds);
 }
 

@@ -64,6 +64,10 @@ struct TrainRouterOptions {
   // the training prompts and prompt features), or "auto": the one with the higher
   // cross-validated APGR on the train part.
   std::string scorer = "auto";
+  // The router's version, written to the metadata's router.version and named by every
+  // decision it makes (core::Span::router_version). Empty: ml::default_router_version of the
+  // dataset's SHA-256 ("r-" + 8 hex digits), so the same rows give the same version.
+  std::string version;
 };
 
 struct SubsetMetrics {
@@ -95,6 +99,7 @@ struct TrainRouterReport {
   std::string model_path;
   std::string metadata_path;
   std::string data_file_sha256;
+  std::string version;  // router.version in the metadata
   int64_t n_rows = 0;
   int64_t n_skipped = 0;            // rows without a prompt or a grade (counted, not used)
   int64_t n_train = 0, n_test = 0;  // train part (cross-fitted) and held-out test part

@@ -395,6 +395,47 @@ TEST(AnalyzeStoreTest, LegacyShadowDecisionTextSetsTheReasoningClass) {
   expect_shadow_decisions_set_the_reasoning_class(/*legacy=*/true);
 }
 
+// Decisions are grouped by the router version that made them (core::Span::router_version):
+// the serving router's, and a new version deciding in shadow beside it.
+TEST(AnalyzeStoreTest, CountsDecisionsPerRouterVersion) {
+  const std::string path = temp_path("router_versions_store.db");
+  std::filesystem::remove(path);
+  {
+    telemetry::SqliteStore store({path, 1000, 64, 10});
+    for (int i = 0; i < 10; ++i) {
+      auto t = store_trace(i, "faq", false, "large", true);
+      core::Span serving;
+      serving.kind = core::SpanKind::kRoute;
+      serving.name = "serving";
+      serving.router_version = i < 6 ? "r-00000001" : "r-00000002";
+      t->spans.insert(t->spans.begin(), serving);
+      if (i >= 6) {  // the last four also had a candidate deciding in shadow
+        core::Span shadow = serving;
+        shadow.name = "candidate";
+        shadow.shadow_decision = "cheap";
+        shadow.router_version = "r-00000003";
+        t->spans.insert(t->spans.begin(), shadow);
+      }
+      store.consume(t);
+    }
+    store.close();
+  }
+  AnalyzeOptions o;
+  o.store_path = path;
+  auto r = analyze(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->router_versions.size(), 3u);
+  EXPECT_EQ(r->router_versions[0].version, "r-00000001");
+  EXPECT_EQ(r->router_versions[0].served, 6);
+  EXPECT_EQ(r->router_versions[0].in_shadow, 0);
+  EXPECT_EQ(r->router_versions[1].served, 4);
+  EXPECT_EQ(r->router_versions[2].version, "r-00000003");
+  EXPECT_EQ(r->router_versions[2].served, 0);
+  EXPECT_EQ(r->router_versions[2].in_shadow, 4);
+  EXPECT_NE(analyze_text(*r).find("r-00000003 served 0 in shadow 4"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
 
 // The catalog price of a cheaper tier comes from a model that can take the category's typical
 // request: a model whose context window is smaller than the category's prompts is passed over.

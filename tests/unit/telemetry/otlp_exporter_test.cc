@@ -154,6 +154,7 @@ TEST(OtlpExporter, SpanTreeIdsAttributesAndTimestamps) {
   failed.spans[1].ok = false;
   failed.spans[1].error = "upstream_error";
   failed.spans[0].shadow_decision = "small";  // as a decide-only shadow candidate's span
+  failed.spans[0].router_version = "r-0f228df4";  // the router version that decided
   exporter.consume(ptr(traced(1)));
   exporter.consume(ptr(failed));
 
@@ -221,6 +222,8 @@ TEST(OtlpExporter, SpanTreeIdsAttributesAndTimestamps) {
   EXPECT_EQ(str_attr(route, "triage.decision"), "classify/1");
   EXPECT_EQ(attribute(route, "triage.shadow_decision"), nullptr);
   EXPECT_EQ(str_attr(spans[5], "triage.shadow_decision"), "small");
+  EXPECT_EQ(attribute(route, "triage.router_version"), nullptr);
+  EXPECT_EQ(str_attr(spans[5], "triage.router_version"), "r-0f228df4");
 
   const json::object& call = spans[2];
   EXPECT_EQ(call.at("name").as_string(), "chat large");

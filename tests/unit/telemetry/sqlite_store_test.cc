@@ -444,6 +444,45 @@ TEST(TraceJson, ShadowDecisionIsATypedKey) {
   EXPECT_FALSE(v.at(1).as_object().contains(kShadowDecisionSpanKey));
 }
 
+// A router decision names the router version that made it; a shadow candidate's derived trace
+// says whether it agreed with the primary; both typed keys, absent on every other span, and
+// stored in the requests table as written.
+TEST(TraceJson, RouterVersionAndShadowAgreementAreTypedKeys) {
+  core::Span route;
+  route.kind = core::SpanKind::kRoute;
+  route.name = "router";
+  route.detail = "p=0.800 -> strong (t=0.500, threshold/1)";
+  route.router_version = "r-0f228df4";
+  core::Span shadow;
+  shadow.kind = core::SpanKind::kRoute;
+  shadow.name = "chat";
+  shadow.agrees = false;
+  core::Span call;
+  call.name = "big";
+  const boost::json::value v = boost::json::parse(spans_json({route, shadow, call}));
+  EXPECT_EQ(std::string(v.at(0).at(kRouterVersionSpanKey).as_string()), "r-0f228df4");
+  EXPECT_FALSE(v.at(0).as_object().contains(kAgreesSpanKey));
+  EXPECT_EQ(v.at(1).at(kAgreesSpanKey).as_bool(), false);
+  EXPECT_FALSE(v.at(1).as_object().contains(kRouterVersionSpanKey));
+  EXPECT_FALSE(v.at(2).as_object().contains(kRouterVersionSpanKey));
+  EXPECT_FALSE(v.at(2).as_object().contains(kAgreesSpanKey));
+  shadow.agrees = true;
+  EXPECT_EQ(boost::json::parse(spans_json({shadow})).at(0).at(kAgreesSpanKey).as_bool(),
+            true);
+}
+
+TEST_F(SqliteStoreTest, StoresTheRouterVersionOfADecision) {
+  SqliteStore store(options());
+  core::Trace t = full_trace(1);
+  t.spans[0].router_version = "r-0f228df4";
+  store.consume(ptr(t));
+  store.close();
+  Db db(path_);
+  const boost::json::value stored = boost::json::parse(db.text("SELECT spans FROM requests"));
+  EXPECT_EQ(std::string(stored.at(0).at(kRouterVersionSpanKey).as_string()), "r-0f228df4");
+  EXPECT_FALSE(stored.at(1).as_object().contains(kRouterVersionSpanKey));
+}
+
 // Throughput of the writer thread, printed, not asserted. Run with
 //   unit_telemetry --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
 // "legacy indexes": the same with the two indexes schema v3 dropped (requests_status and the

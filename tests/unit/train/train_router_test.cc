@@ -169,3 +169,33 @@ TEST_F(TrainRouterFixture, NamesAMissingGradeColumn) {
 
 }  // namespace
 }  // namespace triage::train
+
+namespace triage::train {
+namespace {
+
+// Every router file carries its version and data hash (docs/loop.md): by default "r-" + the
+// first 8 hex digits of the training rows' SHA-256, which the served scorer reads back; a
+// given --version is kept as it is, and a bad one is refused.
+TEST_F(TrainRouterFixture, WritesItsVersionAndDataHash) {
+  const std::string path = write_dataset(/*with_subject=*/true);
+  opts_.category_smoothing = {4.0};
+  const TrainRouterReport rep = train_router(opts_);
+  const std::string sha = datasets::file_sha256(path);
+  ASSERT_EQ(sha.size(), 64u);
+  EXPECT_EQ(rep.version, "r-" + sha.substr(0, 8));
+  const boost::json::object meta = output::read_json_object(rep.metadata_path);
+  const boost::json::object& router = meta.at("router").as_object();
+  EXPECT_EQ(router.at("version").as_string(), rep.version);
+  EXPECT_EQ(router.at("data_file_sha256").as_string(), sha);
+  EXPECT_TRUE(router.at("metrics").as_object().at("test").as_object().contains("apgr"));
+  EXPECT_EQ(ml::ThresholdScorer::load(opts_.out_path)->version(), rep.version);
+
+  opts_.version = "loop-7";
+  EXPECT_EQ(train_router(opts_).version, "loop-7");
+  EXPECT_EQ(ml::ThresholdScorer::load(opts_.out_path)->version(), "loop-7");
+  opts_.version = "bad version";
+  EXPECT_THROW(train_router(opts_), ml::ModelError);
+}
+
+}  // namespace
+}  // namespace triage::train
