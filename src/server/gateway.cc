@@ -307,8 +307,7 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     const bool dashboard = DashboardApi::handles(target);
     if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target) ||
          ConfigApi::handles(target) || KnobsApi::handles(target) ||
-         RolloutsApi::handles(target)) &&
-         ConfigApi::handles(target) || KnobsApi::handles(target) || SlosApi::handles(target)) &&
+         RolloutsApi::handles(target) || SlosApi::handles(target)) &&
         in.malformed().empty()) {
       const bool page = target == "/dashboard" || target == "/dashboard/";
       if (page && !access_->check_admin(in) && in.method() == "GET") {

@@ -151,12 +151,11 @@ class Gateway {
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
   std::unique_ptr<Rollouts> rollouts_;        // progressive rollouts (a sink, a timer thread)
   std::unique_ptr<RolloutsApi> rollouts_api_;  // /admin/rollouts
-  // metrics_, store_, review_sink_, otlp_ (when set), rollouts_, then add_sink()s
-  TraceSinkList sinks_;
   std::unique_ptr<SloController> slo_controller_;  // error budgets that move knobs (a sink)
   std::unique_ptr<SlosApi> slos_api_;              // /admin/slos
-  TraceSinkList sinks_;  // metrics_, store_, review_sink_, otlp_ (when set), slo_controller_,
-                         // then add_sink()s
+  // metrics_, store_, review_sink_, otlp_ (when set), rollouts_, slo_controller_, then
+  // add_sink()s
+  TraceSinkList sinks_;
   std::atomic<bool> draining_{false};
 };
 
