@@ -685,12 +685,15 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     net::HeaderList headers = triage_headers(trace);
     headers.emplace_back("x-triage-cost-usd", format_usd(trace.cost_usd));
     Reply reply{200, "application/json", std::move(headers), std::move(body)};
+    // Settled before the write: a client that has its answer and asks again finds this
+    // request's cost spent, not its worst-case reservation still held.
+    hold.settle(trace.tokens_in + trace.tokens_out, trace.cost_usd);
     const bool delivered = co_await send_reply(out, reply);
     if (!delivered) {
       trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
       trace.error_message = "client went away before the response was written";
     }
-    finish(trace, start, &hold);
+    finish(trace, start);
     co_return;
   }
 
@@ -710,13 +713,14 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
   }
   trace.finish_reason = result->finish_reason;
   if (trace.keep_payloads) trace.response_text = result->content;
+  hold.settle(trace.tokens_in + trace.tokens_out, trace.cost_usd);  // before the last event
   const bool delivered = co_await sink.finish(result.value());
   if (!delivered) {
     trace.error_code = std::string(error_code_name(ErrorCode::kCancelled));
     trace.error_message = "client went away during the stream";
   }
   cache_store(result.value());  // only a stream that reached its end (error_code empty)
-  finish(trace, start, &hold);
+  finish(trace, start);
 }
 
 asio::awaitable<void> Gateway::answer_hit(net::ResponseWriter& out, core::Trace& trace,
