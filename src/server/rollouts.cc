@@ -123,35 +123,9 @@ Rollouts::Rollouts(const config::Config& cfg, ConfigVersions& versions, KnobMove
 
 Rollouts::~Rollouts() { close(); }
 
-void Rollouts::start_timer() {
-  std::lock_guard lk(timer_mu_);
-  if (timer_.joinable() || stopping_) return;
-  timer_ = std::thread([this] { timer_loop(); });
-}
+void Rollouts::start_timer() { timer_.start(/*run_first=*/true); }
 
-void Rollouts::close() {
-  {
-    std::lock_guard lk(timer_mu_);
-    stopping_ = true;
-  }
-  timer_cv_.notify_all();
-  if (timer_.joinable()) timer_.join();
-}
-
-void Rollouts::timer_loop() {
-  std::unique_lock lk(timer_mu_);
-  while (!stopping_) {
-    lk.unlock();
-    try {
-      tick(clock_());
-    } catch (const std::exception& e) {  // a bug: log it and keep evaluating
-      spdlog::error("rollout evaluation failed with an exception: {}", e.what());
-    }
-    const int64_t wait_ms = tick_interval_ms();
-    lk.lock();
-    timer_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
-  }
-}
+void Rollouts::close() { timer_.stop(); }
 
 int64_t Rollouts::tick_interval_ms() {
   std::lock_guard lk(work_mu_);

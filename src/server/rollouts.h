@@ -17,7 +17,6 @@
 // command() and list() are serialised by work_mu_ and do the store writes and knob moves;
 // the timer thread calls tick(), the rollouts API's worker the others.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,12 +24,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
+#include "common/periodic_worker.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "config/config.h"
@@ -116,7 +115,6 @@ class Rollouts final : public core::TraceSink {
   Result<std::vector<telemetry::StoredRolloutEvent>> events(const std::string& route);
   std::optional<telemetry::StoredRollout> saved_state(const std::string& route);
   int64_t tick_interval_ms();
-  void timer_loop();
 
   ConfigVersions& versions_;
   KnobMoves& moves_;
@@ -134,10 +132,9 @@ class Rollouts final : public core::TraceSink {
   mutable std::mutex windows_mu_;  // guards the pointer only
   std::shared_ptr<const WindowMap> windows_ = std::make_shared<const WindowMap>();
 
-  std::mutex timer_mu_;
-  std::condition_variable timer_cv_;
-  bool stopping_ = false;  // guarded by timer_mu_
-  std::thread timer_;
+  // Last: its thread uses the members above, so it stops before they go.
+  PeriodicWorker timer_{"rollouts", [this] { tick(clock_()); },
+                        [this] { return tick_interval_ms(); }};
 };
 
 // The weights that give `candidate` (index `candidate_index`) `percent` of the traffic and the

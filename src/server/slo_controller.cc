@@ -99,31 +99,10 @@ SloController::~SloController() { stop(); }
 
 void SloController::start() {
   evaluate(clock_());  // adopts the serving version now: saved positions are back at once
-  thread_ = std::thread([this] {
-    std::unique_lock lk(run_mu_);
-    while (!stopping_) {
-      const int64_t interval = versions_.current()->cfg().slo_controller.interval_ms;
-      run_cv_.wait_for(lk, std::chrono::milliseconds(interval), [this] { return stopping_; });
-      if (stopping_) break;
-      lk.unlock();
-      try {
-        evaluate(clock_());
-      } catch (const std::exception& e) {
-        spdlog::error("SLO controller: evaluation failed: {}", e.what());
-      }
-      lk.lock();
-    }
-  });
+  worker_.start(/*run_first=*/false);
 }
 
-void SloController::stop() {
-  {
-    std::lock_guard lk(run_mu_);
-    stopping_ = true;
-  }
-  run_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void SloController::stop() { worker_.stop(); }
 
 std::shared_ptr<const SloController::SloSet> SloController::current_set() const {
   std::lock_guard lk(set_mu_);

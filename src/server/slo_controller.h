@@ -26,7 +26,6 @@
 // (store writes through KnobMoves), never on an I/O thread. status() from any thread.
 #include <boost/json/object.hpp>
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -35,10 +34,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "common/periodic_worker.h"
 #include "config/slo_config.h"
 #include "control/outcome_window.h"
 #include "control/slo_policy.h"
@@ -133,10 +132,9 @@ class SloController final : public core::TraceSink {
   std::unordered_map<std::string, Recent> recent_;
   std::deque<std::pair<int64_t, std::string>> recent_order_;  // (counted_ms, request id)
 
-  std::mutex run_mu_;
-  std::condition_variable run_cv_;
-  bool stopping_ = false;  // guarded by run_mu_
-  std::thread thread_;
+  // Last: its thread uses the members above, so it stops before they go.
+  PeriodicWorker worker_{"SLO controller", [this] { evaluate(clock_()); },
+                         [this] { return versions_.current()->cfg().slo_controller.interval_ms; }};
 };
 
 }  // namespace triage::server
