@@ -110,15 +110,19 @@ std::shared_ptr<const SloController::SloSet> SloController::current_set() const 
 }
 
 void SloController::consume(const core::TracePtr& trace) {
+  if (!has_slos_.load(std::memory_order_relaxed)) return;  // the common case: one load
+  if (core::has_flag(trace->flags, core::ReviewFlag::kShadow)) {
+    judge_by_shadow(*trace);
+    return;
+  }
   const std::optional<bool> ok = slo_success(*trace);
   if (!ok) return;
   const std::shared_ptr<const SloSet> set = current_set();
-  if (set->slos.empty()) return;
   const int64_t now = clock_();
   bool counted = false;
   for (const Tracked& t : set->slos) {
     if (t.slo.scope == config::SloScope::kRouter && t.slo.scope_name == trace->route) {
-      counted = true;  // remembered for the labels to come
+      counted = true;  // remembered for the verdicts to come
       continue;
     }
     if (!counts_trace(t.slo, trace->model, trace->tier, trace->route)) continue;
@@ -128,11 +132,51 @@ void SloController::consume(const core::TracePtr& trace) {
   }
   if (!counted) return;
   std::lock_guard lk(recent_mu_);
-  recent_[trace->request_id] = Recent{now, trace->model, trace->tier, trace->route, *ok, false};
+  recent_[trace->request_id] = Recent{now, trace->model, trace->tier, trace->route, *ok, false, std::nullopt};
   recent_order_.emplace_back(now, trace->request_id);
   while (recent_order_.size() > kMaxRecent) {
     recent_.erase(recent_order_.front().second);
     recent_order_.pop_front();
+  }
+}
+
+void SloController::judge_by_shadow(const core::Trace& shadow) {
+  std::optional<bool> agrees;
+  for (const core::Span& s : shadow.spans) {
+    if (s.agrees) agrees = s.agrees;
+  }
+  const size_t cut = shadow.request_id.rfind("-s");
+  if (!agrees || cut == std::string::npos) return;  // the candidate failed: no comparison
+  const std::string parent_id = shadow.request_id.substr(0, cut);
+  const std::shared_ptr<const SloSet> set = current_set();
+  const int shadow_rank = tier_rank(*set, shadow.tier);
+  Recent parent;
+  bool correct = false;
+  {
+    std::lock_guard lk(recent_mu_);
+    auto it = recent_.find(parent_id);
+    if (it == recent_.end() || it->second.router_verdict) return;
+    const int served_rank = tier_rank(*set, it->second.tier);
+    if (served_rank < 0 || shadow_rank < 0 || served_rank == shadow_rank) return;  // no evidence
+    // Served cheaper and agrees: the cheap tier was enough. Served dearer and agrees: the
+    // cheaper tier would have done, so the dear one was a wrong decision (and the converse).
+    correct = served_rank < shadow_rank ? *agrees : !*agrees;
+    it->second.router_verdict = correct;
+    parent = it->second;
+  }
+  record_router_verdict(*set, parent, correct, clock_());
+}
+
+int SloController::tier_rank(const SloSet& set, const std::string& tier) {
+  auto it = std::find(set.tiers.begin(), set.tiers.end(), tier);
+  return it == set.tiers.end() ? -1 : static_cast<int>(it - set.tiers.begin());
+}
+
+void SloController::record_router_verdict(const SloSet& set, const Recent& r, bool correct,
+                                          int64_t now_ms) {
+  for (const Tracked& t : set.slos) {
+    if (t.slo.scope != config::SloScope::kRouter || t.slo.scope_name != r.route) continue;
+    t.window->record_at(r.counted_ms, now_ms, control::Outcome{correct, 0, 0, std::nullopt});
   }
 }
 
@@ -143,25 +187,36 @@ void SloController::late_feedback(const std::string& request_id, double score) {
 
 void SloController::late_label(const std::string& request_id, bool correct,
                                const std::string& sufficient_tier) {
+  const std::shared_ptr<const SloSet> set = current_set();
   std::optional<Recent> r;
+  bool fail_now = false;
+  std::optional<bool> verdict;      // a router decision judged for the first time
+  bool overturn = false;            // a reviewer's "wrong" over a shadow's "right"
   {
     std::lock_guard lk(recent_mu_);
     auto it = recent_.find(request_id);
     if (it == recent_.end()) return;  // not counted, or out of every window by now
-    r = it->second;
-    if (!correct && r->ok && !it->second.late_failed) it->second.late_failed = true;
+    Recent& rec = it->second;
+    fail_now = !correct && rec.ok && !rec.late_failed;
+    if (fail_now) rec.late_failed = true;
+    const bool agrees = sufficient_tier.empty() ? correct : sufficient_tier == rec.tier;
+    if (!rec.router_verdict) {
+      verdict = agrees;
+      rec.router_verdict = agrees;
+    } else if (*rec.router_verdict && !agrees) {
+      overturn = true;
+      rec.router_verdict = false;
+    }
+    r = rec;
   }
   const int64_t now = clock_();
-  const std::shared_ptr<const SloSet> set = current_set();
-  const bool fail_now = !correct && r->ok && !r->late_failed;
+  if (verdict) record_router_verdict(*set, *r, *verdict, now);
   for (const Tracked& t : set->slos) {
-    if (t.slo.scope == config::SloScope::kRouter) {
-      if (t.slo.scope_name != r->route) continue;
-      const bool agrees = sufficient_tier.empty() ? correct : sufficient_tier == r->tier;
-      t.window->record_at(r->counted_ms, now, control::Outcome{agrees, 0, 0, std::nullopt});
-    } else if (fail_now && counts_trace(t.slo, r->model, r->tier, r->route)) {
-      t.window->mark_failed(r->counted_ms, now);
-    }
+    const bool router_overturn = overturn && t.slo.scope == config::SloScope::kRouter &&
+                                 t.slo.scope_name == r->route;
+    const bool failed_here = fail_now && t.slo.scope != config::SloScope::kRouter &&
+                             counts_trace(t.slo, r->model, r->tier, r->route);
+    if (router_overturn || failed_here) t.window->mark_failed(r->counted_ms, now);
   }
 }
 
@@ -237,6 +292,7 @@ void SloController::save(const std::string& slo, const Control& c) {
 void SloController::adopt(const Serving& serving, int64_t now_ms) {
   auto next = std::make_shared<SloSet>();
   next->seq = serving.version.seq;
+  next->tiers = serving.cfg().tiers;
   const std::shared_ptr<const SloSet> old = current_set();
   for (const config::Slo& slo : serving.cfg().slos) {
     std::shared_ptr<control::OutcomeWindow> window;
@@ -263,6 +319,7 @@ void SloController::adopt(const Serving& serving, int64_t now_ms) {
   {
     std::lock_guard set_lk(set_mu_);
     set_ = std::move(next);
+    has_slos_.store(!set_->slos.empty(), std::memory_order_relaxed);
   }
   spdlog::info("SLO controller: {} SLO(s) of config version {} at {}", serving.cfg().slos.size(),
                serving.version.seq, now_ms);

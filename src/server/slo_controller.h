@@ -26,6 +26,7 @@
 // (store writes through KnobMoves), never on an I/O thread. status() from any thread.
 #include <boost/json/object.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -88,6 +89,7 @@ class SloController final : public core::TraceSink {
     int64_t seq = 0;
     std::vector<Tracked> slos;
     int64_t longest_window_ms = 0;
+    std::vector<std::string> tiers;  // the config's, cheapest first
   };
   // What the controller knows of one SLO with an action.
   struct Control {
@@ -105,9 +107,17 @@ class SloController final : public core::TraceSink {
     std::string model, tier, route;
     bool ok = false;          // counted as a success
     bool late_failed = false;  // already turned into a failure
+    // A `router:` SLO's verdict on this decision, once judged (a shadow's comparison or a
+    // label): each decision counts once; a label saying wrong overturns a shadow's right.
+    std::optional<bool> router_verdict;
   };
 
   std::shared_ptr<const SloSet> current_set() const;
+  // A shadow candidate's comparison with the answer it shadowed, as a verdict on the router
+  // decision that chose the served tier (docs/slo.md "Router accuracy").
+  void judge_by_shadow(const core::Trace& shadow);
+  static int tier_rank(const SloSet& set, const std::string& tier);  // -1: not a tier
+  void record_router_verdict(const SloSet& set, const Recent& r, bool correct, int64_t now_ms);
   // A new config version: new set (windows kept for SLOs that measure the same), knob file
   // values read, saved positions re-applied. Controller thread.
   void adopt(const Serving& serving, int64_t now_ms);
@@ -124,6 +134,7 @@ class SloController final : public core::TraceSink {
 
   mutable std::mutex set_mu_;
   std::shared_ptr<const SloSet> set_;  // guarded by set_mu_
+  std::atomic<bool> has_slos_{false};  // set_ has SLOs: consume() returns at once without
 
   mutable std::mutex control_mu_;  // guards controls_ (evaluate vs status)
   std::map<std::string, Control> controls_;

@@ -12,8 +12,10 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/review_flag.h"
 #include "engine/built_config.h"
 #include "routes/knob.h"
 #include "server/access_control.h"
@@ -250,6 +252,63 @@ TEST(SloController, PositionSurvivesARestartAndAReloadWhileTheFileValueIsTheSame
     EXPECT_EQ(p.versions->knob_events(10)->size(), 3u);  // toward, restart, reload; none since
   }
   fs::remove_all(dir);
+}
+
+// A `router:` SLO's verdicts: review labels and the comparison of a shadowed model of another
+// tier, each decision counted once; a reviewer's "wrong" overturns a shadow's "right".
+TEST(SloController, RouterAccuracyFromShadowComparisonsAndLabelsOncePerDecision) {
+  Parts p(config_yaml("{type: none}") +
+          "  - {name: router, scope: {router: main}, target: 0.8, window_s: 10, min_requests: 1}\n");
+  auto served = [&](const std::string& id, const std::string& tier) {
+    auto t = std::make_shared<core::Trace>();
+    t->request_id = id;
+    t->model = tier == "small" ? "s" : "m";
+    t->tier = tier;
+    t->route = "main";
+    p.controller->consume(t);
+  };
+  auto shadow = [&](const std::string& parent, const std::string& tier, std::optional<bool> agrees) {
+    auto t = std::make_shared<core::Trace>();
+    t->request_id = parent + "-s0";
+    t->model = tier == "small" ? "s" : "m";
+    t->tier = tier;
+    t->route = "main";
+    t->flags.push_back(core::ReviewFlag::kShadow);
+    core::Span span;
+    span.agrees = agrees;
+    t->spans.push_back(span);
+    p.controller->consume(t);
+  };
+  auto router = [&] {
+    const boost::json::object status = p.controller->status(p.now);
+    return status.at("data").as_array().at(1).as_object();
+  };
+  served("a", "small");
+  shadow("a", "medium", true);   // small served, medium agrees: right
+  served("b", "small");
+  shadow("b", "medium", false);  // small served, medium differs: wrong
+  served("c", "medium");
+  shadow("c", "small", true);    // medium served though small agrees: wrong (overspent)
+  served("d", "medium");
+  shadow("d", "small", false);   // medium served, small differs: right
+  served("e", "small");
+  shadow("e", "small", true);    // the same tier: no evidence
+  served("f", "small");
+  shadow("f", "medium", std::nullopt);  // the candidate failed: no comparison
+  shadow("unknown", "medium", true);
+  EXPECT_EQ(router().at("requests").as_int64(), 4);
+  EXPECT_DOUBLE_EQ(router().at("success_ratio").as_double(), 0.5);
+
+  p.controller->late_label("a", true, "");    // already judged right: once
+  p.controller->late_label("e", true, "");    // not judged yet: right
+  p.controller->late_label("e", false, "");   // a second label on it: judged already, overturns
+  EXPECT_EQ(router().at("requests").as_int64(), 5);
+  EXPECT_DOUBLE_EQ(router().at("success_ratio").as_double(), 0.4);
+  p.controller->late_label("a", false, "medium");  // the reviewer: medium was needed
+  EXPECT_EQ(router().at("requests").as_int64(), 5);
+  EXPECT_DOUBLE_EQ(router().at("success_ratio").as_double(), 0.2);
+  shadow("d", "small", true);  // d was judged: a second comparison changes nothing
+  EXPECT_DOUBLE_EQ(router().at("success_ratio").as_double(), 0.2);
 }
 
 }  // namespace
