@@ -45,6 +45,14 @@ Mapping mapping(ErrorCode code) {
   return {500, "server_error", ""};
 }
 
+// "model_not_found" is what OpenAI's clients expect for an unknown model; anything else that is
+// not found (a config version, a key, a review request, a rollout) says so without naming a
+// model.
+std::string_view wire_code(const Error& e, const Mapping& m) {
+  if (e.code == ErrorCode::kNotFound && e.param != "model") return "not_found";
+  return m.code;
+}
+
 void append_error_object(std::string& out, const Error& e) {
   Mapping m = mapping(e.code);
   out += R"({"error":{"message":)";
@@ -55,7 +63,7 @@ void append_error_object(std::string& out, const Error& e) {
   out += R"(,"param":)";
   detail::append_string_or_null(out, e.param);
   out += R"(,"code":)";
-  detail::append_string_or_null(out, m.code);
+  detail::append_string_or_null(out, wire_code(e, m));
   out += "}}";
 }
 

@@ -57,6 +57,45 @@ void diff_knobs(std::vector<ConfigChange>& out, const std::string& route, routes
   }
 }
 
+std::string scope_text(const config::Slo& s) {
+  return std::string(config::slo_scope_name(s.scope)) + ": " + s.scope_name;
+}
+
+std::string action_text(const config::Slo& s) {
+  if (!s.action) return "none";
+  const config::SloAction& a = *s.action;
+  return fmt::format("{} {} toward {} step {} hold_s {} margin {}", a.route, a.knob, a.toward,
+                     a.step, a.hold_s, a.margin);
+}
+
+void diff_slos(std::vector<ConfigChange>& out, const config::Config& a, const config::Config& b) {
+  auto find = [](const config::Config& c, const std::string& name) -> const config::Slo* {
+    for (const config::Slo& s : c.slos) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  };
+  for (const config::Slo& s : b.slos) {
+    const config::Slo* before = find(a, s.name);
+    if (!before) {
+      out.push_back({Kind::kSloAdded, s.name, "", "", ""});
+      continue;
+    }
+    compare(out, Kind::kSloChanged, s.name, "scope", scope_text(*before), scope_text(s));
+    compare(out, Kind::kSloChanged, s.name, "target", num(before->target), num(s.target));
+    compare(out, Kind::kSloChanged, s.name, "window_s", num(static_cast<double>(before->window_s)),
+            num(static_cast<double>(s.window_s)));
+    compare(out, Kind::kSloChanged, s.name, "min_requests",
+            num(static_cast<double>(before->min_requests)), num(static_cast<double>(s.min_requests)));
+    compare(out, Kind::kSloChanged, s.name, "mode", before->observe ? "observe" : "act",
+            s.observe ? "observe" : "act");
+    compare(out, Kind::kSloChanged, s.name, "action", action_text(*before), action_text(s));
+  }
+  for (const config::Slo& s : a.slos) {
+    if (!find(b, s.name)) out.push_back({Kind::kSloRemoved, s.name, "", "", ""});
+  }
+}
+
 }  // namespace
 
 std::vector<ConfigChange> diff_configs(const BuiltConfig& old_b, const BuiltConfig& new_b) {
@@ -96,6 +135,7 @@ std::vector<ConfigChange> diff_configs(const BuiltConfig& old_b, const BuiltConf
   for (const config::RouteSpec& r : a.routes) {
     if (!b.find_route(r.name)) out.push_back({Kind::kRouteRemoved, r.name, "", "", ""});
   }
+  diff_slos(out, a, b);
   const Kind s = Kind::kSettingChanged;
   compare(out, s, "", "reference_model", a.reference_model, b.reference_model);
   compare(out, s, "", "server.request_timeout_ms", num(static_cast<double>(a.server.request_timeout_ms)),
@@ -122,6 +162,10 @@ std::string describe(const ConfigChange& c) {
     case Kind::kKnobChanged:
       return "route " + c.name + ": knob " + c.field + " " + c.before + " -> " + c.after;
     case Kind::kSettingChanged: return c.field + ": " + c.before + " -> " + c.after;
+    case Kind::kSloAdded: return "slo added: " + c.name;
+    case Kind::kSloRemoved: return "slo removed: " + c.name;
+    case Kind::kSloChanged:
+      return "slo " + c.name + ": " + c.field + " " + c.before + " -> " + c.after;
   }
   return {};
 }

@@ -20,6 +20,9 @@ struct ConfigChange {
     kRouteChanged,  // its definition differs (`field` "type" or "definition")
     kKnobChanged,   // `name` is the route, `field` the knob
     kSettingChanged,  // a top-level setting (`name` empty, `field` its path)
+    kSloAdded,
+    kSloRemoved,
+    kSloChanged,  // `field`: scope, target, window_s, min_requests, mode or action
   };
   Kind kind;
   std::string name;    // the model or route
@@ -29,11 +32,12 @@ struct ConfigChange {
 };
 
 // The changes from `old_cfg` to `new_cfg`, models first (in the new file's order, then the
-// removed ones), then routes, knobs and settings. Empty when they serve the same way. Pure.
+// removed ones), then routes, knobs, SLOs and settings. Empty when they serve the same way.
+// Pure.
 std::vector<ConfigChange> diff_configs(const BuiltConfig& old_cfg, const BuiltConfig& new_cfg);
 
 // One line per change: "model added: big", "model small: prices.input_per_mtok 0.15 -> 0.2",
-// "route support: knob threshold 0.5 -> 0.6", ...
+// "route support: knob threshold 0.5 -> 0.6", "slo small-tier: target 0.9 -> 0.95", ...
 std::string describe(const ConfigChange& c);
 
 }  // namespace triage::engine

@@ -143,6 +143,17 @@ asio::awaitable<AdminReply> run_on_worker(AdminApi* api, AdminJob job) {
 
 }  // namespace
 
+std::optional<std::string> admin_actor(std::string_view header) {
+  if (header.empty()) return std::string("admin");
+  if (header.size() > 64) return std::nullopt;
+  for (char c : header) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
+    if (!ok) return std::nullopt;
+  }
+  return "admin:" + std::string(header);
+}
+
 AdminJob admin_job(net::IncomingRequest& in) {
   AdminJob job;
   job.method = std::string(in.method());
@@ -150,6 +161,12 @@ AdminJob admin_job(net::IncomingRequest& in) {
   job.content_type = std::string(in.header("content-type"));
   job.body = std::move(in.body());
   job.body_too_large = in.body_too_large();
+  if (std::optional<std::string> actor = admin_actor(in.header(kActorHeader))) {
+    job.actor = std::move(*actor);
+  } else {
+    job.actor_error = std::string(kActorHeader) +
+                      ": name who acts with 1 to 64 letters, digits and . _ @ + - (or leave it out)";
+  }
   return job;
 }
 

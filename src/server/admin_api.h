@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,7 +40,18 @@ struct AdminJob {
   std::string body;
   bool body_too_large = false;
   std::string api_key_id;  // the client key of a /v1/feedback request, else empty
+  // Who acts, for the events an admin request records (config versions, knob moves, rollout
+  // commands): "admin", or "admin:NAME" with the x-triage-actor header (the admin token
+  // authenticates; the header names the person or tool behind it).
+  std::string actor = "admin";
+  std::string actor_error;  // non-empty: x-triage-actor was malformed (the 400's message)
 };
+
+// The header naming who is behind an admin request, and its check: 1 to 64 of letters,
+// digits and . _ @ + - (an e-mail address or a tool's name; nothing that needs escaping).
+inline constexpr std::string_view kActorHeader = "x-triage-actor";
+// "admin" for an empty header, "admin:NAME" for a good one, nullopt for a malformed one.
+std::optional<std::string> admin_actor(std::string_view header);
 
 // The request as a job for a worker: method, target, content type and the body (moved out of
 // `in`). Shared by every admin-side API (feedback/review, keys, config, knobs).

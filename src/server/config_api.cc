@@ -152,13 +152,15 @@ AdminReply ConfigApi::list(std::string_view query) {
 }
 
 AdminReply ConfigApi::apply(const AdminJob& job, std::string reason) {
+  if (!job.actor_error.empty()) return bad(job.actor_error);
   if (job.body.empty()) return bad("send the new config's YAML as the body");
   // Relative paths in the body resolve against the running config's directory.
   const std::string path = versions_.current()->cfg().path;
-  return applied_reply(versions_.apply(job.body, path, kAppliedByAdmin, reason));
+  return applied_reply(versions_.apply(job.body, path, job.actor, reason));
 }
 
 AdminReply ConfigApi::rollback(const AdminJob& job) {
+  if (!job.actor_error.empty()) return bad(job.actor_error);
   boost::system::error_code ec;
   json::value body = json::parse(job.body, ec);
   const json::object* o = ec ? nullptr : body.if_object();
@@ -171,7 +173,7 @@ AdminReply ConfigApi::rollback(const AdminJob& job) {
   if (const json::value* r = o->if_contains("reason"); r && r->is_string()) {
     reason = std::string(r->as_string());
   }
-  return applied_reply(versions_.rollback(seq->as_int64(), reason));
+  return applied_reply(versions_.rollback(seq->as_int64(), job.actor, reason));
 }
 
 }  // namespace triage::server

@@ -148,15 +148,17 @@ Result<config::ConfigVersion> ConfigVersions::reload_file(const std::string& rea
   return apply(text, startup_path_, kAppliedBySighup, reason);
 }
 
-Result<config::ConfigVersion> ConfigVersions::rollback(int64_t seq, const std::string& reason) {
+Result<config::ConfigVersion> ConfigVersions::rollback(int64_t seq, std::string_view who,
+                                                       const std::string& reason) {
   Result<std::optional<telemetry::StoredConfigVersion>> past = find(seq);
   if (!past) return past.error();
   if (!past.value()) {
     return make_error(ErrorCode::kNotFound, "no config version " + std::to_string(seq) +
                                                 "; GET /admin/config lists the versions");
   }
-  return apply(past.value()->yaml, startup_path_, kAppliedByRollback,
-               reason.empty() ? "rollback to version " + std::to_string(seq) : reason);
+  std::string why = "rollback to version " + std::to_string(seq);
+  if (!reason.empty()) why += ": " + reason;
+  return apply(past.value()->yaml, startup_path_, who, why);
 }
 
 Result<config::ConfigVersion> ConfigVersions::install(std::unique_ptr<engine::BuiltConfig> built,

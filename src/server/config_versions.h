@@ -32,9 +32,7 @@ namespace triage::server {
 
 // Who applied a version (the history's `who`).
 inline constexpr std::string_view kAppliedAtStartup = "startup";
-inline constexpr std::string_view kAppliedByAdmin = "admin";
 inline constexpr std::string_view kAppliedBySighup = "sighup";
-inline constexpr std::string_view kAppliedByRollback = "rollback";
 
 // The first field whose value differs between `running` and `next` among those that cannot
 // change without a restart (the listener, the store, the admin credential, OTLP export, the
@@ -65,9 +63,11 @@ class ConfigVersions {
                                       std::string_view who, const std::string& reason);
   // SIGHUP: re-reads the file the gateway was started with and applies it.
   Result<config::ConfigVersion> reload_file(const std::string& reason);
-  // Re-applies version `seq` from the history as a new version (who "rollback"). kNotFound
-  // when there is no such version.
-  Result<config::ConfigVersion> rollback(int64_t seq, const std::string& reason);
+  // Re-applies version `seq` from the history as a new version, recorded with `who` and the
+  // reason "rollback to version N" (": " and `reason` when one is given). kNotFound when
+  // there is no such version.
+  Result<config::ConfigVersion> rollback(int64_t seq, std::string_view who,
+                                         const std::string& reason);
 
   // The history, by seq (YAML only with `with_yaml`), and one version with its YAML.
   Result<std::vector<telemetry::StoredConfigVersion>> history(bool with_yaml);

@@ -30,7 +30,7 @@ struct KnobMove {
   std::string route;  // a route of the serving version
   std::string knob;   // routes::Knob::name(), e.g. "children[1].weight"
   double value = 0;   // within the knob's range and on its step
-  std::string who;    // "admin", "controller:<slo>", "rollout:<route>"
+  std::string who;    // "admin" | "admin:NAME", "controller:<slo>", "rollout:<route>"
   std::string reason;
 };
 

@@ -103,6 +103,7 @@ AdminReply KnobsApi::move(const AdminJob& job) {
   boost::system::error_code ec;
   json::value body = json::parse(job.body, ec);
   const json::object* o = ec ? nullptr : body.if_object();
+  if (!job.actor_error.empty()) return bad(job.actor_error);
   if (!o) return bad("send {\"route\", \"knob\", \"value\", \"reason\"?} as a JSON object");
   const json::value* route_v = o->if_contains("route");
   const json::value* knob_v = o->if_contains("knob");
@@ -116,7 +117,7 @@ AdminReply KnobsApi::move(const AdminJob& job) {
   }
   auto moved = moves_.move(KnobMove{std::string(route_v->as_string()),
                                     std::string(knob_v->as_string()),
-                                    value_v->to_number<double>(), "admin", std::move(reason)});
+                                    value_v->to_number<double>(), job.actor, std::move(reason)});
   if (!moved) return error_reply(moved.error());
   const telemetry::StoredKnobEvent& event = moved.value();
   return AdminReply{200, json::serialize(event_json(event))};

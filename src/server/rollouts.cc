@@ -280,6 +280,27 @@ void Rollouts::apply_weights(const std::string& route, Entry& e, const std::stri
   if (all_moved) e.applied = std::make_pair(seq, *percent);
 }
 
+std::optional<std::string> Rollouts::moved_by_hand(const std::string& route, const Entry& e) const {
+  if (e.machine.state() != control::RolloutState::kRunning || !e.applied) return std::nullopt;
+  const std::shared_ptr<const Serving> serving = versions_.current();
+  if (e.applied->first != serving->version.seq) return std::nullopt;  // not applied to it yet
+  const routes::SplitRoute* split = split_of(*serving, route);
+  if (!split) return std::nullopt;
+  const std::optional<size_t> cand = candidate_index(*split, e.machine.spec().candidate);
+  if (!cand) return std::nullopt;
+  std::vector<double> config_weights;
+  for (size_t i = 0; i < split->size(); ++i) config_weights.push_back(split->config_weight(i));
+  const std::vector<double> target = rollout_weights(config_weights, *cand, e.applied->second);
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (std::fabs(split->weight(i) - target[i]) < 1e-6) continue;
+    const std::string knob = "children[" + std::to_string(i) + "].weight";
+    const auto last = moves_.last_move(serving->version.seq, route, knob);
+    return fmt::format("{} moved to {:g} by {} while the rollout held it at {:g}", knob,
+                       split->weight(i), last ? last->who : "someone", target[i]);
+  }
+  return std::nullopt;
+}
+
 void Rollouts::update_metrics(const std::string& route, const Entry& e) {
   step_family_->Add({{"route", route}}).Set(e.machine.percent().value_or(0.0));
   for (control::RolloutState s : control::kAllRolloutStates) {
@@ -298,6 +319,16 @@ void Rollouts::tick(int64_t now_ms) {
   std::lock_guard lk(work_mu_);
   sync(now_ms);
   for (auto& [route, e] : entries_) {
+    if (std::optional<std::string> moved = moved_by_hand(route, e)) {
+      auto paused = e.machine.pause(now_ms);
+      if (auto* ev = std::get_if<control::RolloutEvent>(&paused)) {
+        ev->reason += ": " + *moved + "; POST /admin/rollouts/resume moves it back to the step";
+        record(route, e, *ev);
+        e.applied.reset();  // resume applies the step's weights again
+        update_metrics(route, e);
+      }
+      continue;
+    }
     std::optional<control::RolloutEvent> ev;
     if (e.machine.state() == control::RolloutState::kPending && !e.machine.spec().manual_start) {
       ev = e.machine.start(now_ms, fmt::format("config version {}", synced_version_));
@@ -312,7 +343,7 @@ void Rollouts::tick(int64_t now_ms) {
 }
 
 Result<control::RolloutEvent> Rollouts::command(const std::string& route, RolloutCommand c,
-                                                int64_t now_ms) {
+                                                int64_t now_ms, const std::string& who) {
   std::lock_guard lk(work_mu_);
   sync(now_ms);
   auto it = entries_.find(route);
@@ -324,15 +355,16 @@ Result<control::RolloutEvent> Rollouts::command(const std::string& route, Rollou
   Entry& e = it->second;
   std::variant<control::RolloutEvent, std::string> result;
   switch (c) {
-    case RolloutCommand::kStart: result = e.machine.start(now_ms, "started by admin"); break;
+    case RolloutCommand::kStart: result = e.machine.start(now_ms, "started by " + who); break;
     case RolloutCommand::kPause: result = e.machine.pause(now_ms); break;
     case RolloutCommand::kResume: result = e.machine.resume(now_ms); break;
-    case RolloutCommand::kAbort: result = e.machine.abort(now_ms, "aborted by admin"); break;
+    case RolloutCommand::kAbort: result = e.machine.abort(now_ms, "aborted by " + who); break;
   }
   if (auto* refused = std::get_if<std::string>(&result)) {
     return make_error(ErrorCode::kInvalidRequest, *refused, {}, "route");
   }
-  const control::RolloutEvent ev = std::get<control::RolloutEvent>(result);
+  control::RolloutEvent ev = std::get<control::RolloutEvent>(result);
+  if (c == RolloutCommand::kPause || c == RolloutCommand::kResume) ev.reason += " (by " + who + ")";
   record(route, e, ev);
   apply_weights(route, e, ev.kind + ": " + ev.reason);
   update_metrics(route, e);

@@ -82,10 +82,11 @@ class Rollouts final : public core::TraceSink {
   // Follows the serving config version, starts auto rollouts, evaluates running ones and
   // moves weights. The timer's work; tests call it directly.
   void tick(int64_t now_ms);
-  // POST /admin/rollouts/{start,pause,resume,abort}: the event, or kNotFound (no rollout on
-  // `route`) / kInvalidRequest (the command does not apply in the rollout's state).
+  // POST /admin/rollouts/{start,pause,resume,abort}: the event (its reason names `who`), or
+  // kNotFound (no rollout on `route`) / kInvalidRequest (the command does not apply in the
+  // rollout's state).
   Result<control::RolloutEvent> command(const std::string& route, RolloutCommand c,
-                                        int64_t now_ms);
+                                        int64_t now_ms, const std::string& who = "admin");
   std::vector<RolloutView> list(int64_t now_ms);
 
  private:
@@ -111,6 +112,10 @@ class Rollouts final : public core::TraceSink {
   void record(const std::string& route, Entry& e, const control::RolloutEvent& ev);
   void apply_weights(const std::string& route, Entry& e, const std::string& why);
   void update_metrics(const std::string& route, const Entry& e);
+  // A running rollout's split weights that someone else moved since it set them ("KNOB moved
+  // to X by WHO while the rollout held it at Y"): the rollout pauses rather than overwrite a
+  // person's (or a controller's) move. Under work_mu_.
+  std::optional<std::string> moved_by_hand(const std::string& route, const Entry& e) const;
   control::RolloutInput input(const Entry& e, int64_t now_ms) const;
   Result<std::vector<telemetry::StoredRolloutEvent>> events(const std::string& route);
   std::optional<telemetry::StoredRollout> saved_state(const std::string& route);

@@ -132,6 +132,9 @@ AdminReply RolloutsApi::list() {
 }
 
 AdminReply RolloutsApi::command(std::string_view action, const AdminJob& job) {
+  if (!job.actor_error.empty()) {
+    return error_reply(make_error(ErrorCode::kInvalidRequest, job.actor_error));
+  }
   boost::system::error_code ec;
   json::value body = json::parse(job.body, ec);
   const json::object* o = ec ? nullptr : body.if_object();
@@ -145,7 +148,7 @@ AdminReply RolloutsApi::command(std::string_view action, const AdminJob& job) {
   if (action == "pause") c = RolloutCommand::kPause;
   if (action == "resume") c = RolloutCommand::kResume;
   if (action == "abort") c = RolloutCommand::kAbort;
-  auto ev = rollouts_.command(std::string(route->as_string()), c, unix_time_ms());
+  auto ev = rollouts_.command(std::string(route->as_string()), c, unix_time_ms(), job.actor);
   if (!ev) return error_reply(ev.error());
   const control::RolloutEvent& e = ev.value();
   json::object out{{"route", route->as_string()},

@@ -16,7 +16,7 @@ struct StoredConfigVersion {
   int64_t seq = 0;  // 1, 2, ... per store
   std::string sha256;
   int64_t applied_ms = 0;  // unix ms
-  std::string who;         // "startup" | "admin" | "sighup" | "rollback"
+  std::string who;         // "startup" | "sighup" | "admin" | "admin:NAME" (x-triage-actor)
   std::string reason;      // free text; may be empty
   std::string yaml;        // empty in list_config_versions() without YAML
 };

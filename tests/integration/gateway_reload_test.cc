@@ -133,9 +133,11 @@ class ReloadTest : public ::testing::Test {
   int port() const { return gw_->port(); }
 
   HttpResponse admin(const std::string& method, const std::string& target,
-                     const std::string& body = {}, const std::string& token = kAdminToken) {
+                     const std::string& body = {}, const std::string& token = kAdminToken,
+                     const std::string& actor = {}) {
     std::map<std::string, std::string> h;
     if (!token.empty()) h["authorization"] = "Bearer " + token;
+    if (!actor.empty()) h["x-triage-actor"] = actor;
     return http_request(port(), method, target, body, h, Millis(20000));
   }
   // POST /admin/config; the new seq, or 0 with the failure reported.
@@ -293,8 +295,16 @@ TEST_F(ReloadTest, SighupHistoryAndRollback) {
   EXPECT_NE(threads.body.find("server.threads: cannot change on reload"), std::string::npos)
       << threads.body;
 
+  // Who acts is named by x-triage-actor; a malformed name is refused and nothing changes.
+  const HttpResponse bad_actor = admin("POST", "/admin/config/rollback", R"({"seq": 1})",
+                                       kAdminToken, "alice smith");
+  EXPECT_EQ(bad_actor.status, 400);
+  EXPECT_NE(bad_actor.body.find("x-triage-actor: name who acts with 1 to 64 letters"),
+            std::string::npos)
+      << bad_actor.body;
   const HttpResponse back = admin("POST", "/admin/config/rollback",
-                                  R"({"seq": 1, "reason": "B was worse"})");
+                                  R"({"seq": 1, "reason": "B was worse"})", kAdminToken,
+                                  "alice@example.com");
   ASSERT_EQ(back.status, 200) << back.body;
   EXPECT_EQ(back.json().at("seq").as_int64(), 3);
   r = http_request(port(), "POST", "/v1/chat/completions", chat_body("main", false),
@@ -309,8 +319,8 @@ TEST_F(ReloadTest, SighupHistoryAndRollback) {
   ASSERT_EQ(data.size(), 3u);
   EXPECT_EQ(data[0].at("who").as_string(), "startup");
   EXPECT_EQ(data[1].at("who").as_string(), "sighup");
-  EXPECT_EQ(data[2].at("who").as_string(), "rollback");
-  EXPECT_EQ(data[2].at("reason").as_string(), "B was worse");
+  EXPECT_EQ(data[2].at("who").as_string(), "admin:alice@example.com");
+  EXPECT_EQ(data[2].at("reason").as_string(), "rollback to version 1: B was worse");
   EXPECT_EQ(data[0].at("sha256"), data[2].at("sha256"));
   EXPECT_NE(data[0].at("sha256"), data[1].at("sha256"));
   EXPECT_FALSE(data[0].as_object().contains("yaml"));

@@ -23,7 +23,7 @@ TEST(ErrorResponse, TableOfCodes) {
       {ErrorCode::kInvalidRequest, 400, "invalid_request_error", nullptr, "invalid_request"},
       {ErrorCode::kUnauthorized, 401, "authentication_error", "invalid_api_key", "unauthorized"},
       {ErrorCode::kForbidden, 403, "permission_error", "permission_denied", "forbidden"},
-      {ErrorCode::kNotFound, 404, "invalid_request_error", "model_not_found", "not_found"},
+      {ErrorCode::kNotFound, 404, "invalid_request_error", "not_found", "not_found"},
       {ErrorCode::kMethodNotAllowed, 405, "invalid_request_error", "method_not_allowed",
        "method_not_allowed"},
       {ErrorCode::kPayloadTooLarge, 413, "invalid_request_error", "request_too_large",
@@ -57,6 +57,16 @@ TEST(ErrorResponse, TableOfCodes) {
     }
     EXPECT_EQ(h.body.find("secret"), std::string::npos);
   }
+}
+
+// OpenAI's clients know "model_not_found"; a missing config version or rollout is no model.
+TEST(ErrorResponse, NotFoundNamesAModelOnlyForAModel) {
+  const json::value model = json::parse(
+      error_body(make_error(ErrorCode::kNotFound, "The model 'x' does not exist", {}, "model")));
+  EXPECT_EQ(model.at("error").at("code").as_string(), "model_not_found");
+  const json::value route = json::parse(
+      error_body(make_error(ErrorCode::kNotFound, "no rollout on route 'x'", {}, "route")));
+  EXPECT_EQ(route.at("error").at("code").as_string(), "not_found");
 }
 
 TEST(ErrorResponse, ParamAndEscaping) {

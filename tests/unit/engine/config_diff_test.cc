@@ -78,5 +78,29 @@ TEST(ConfigDiff, KnobValuesAndRouteDefinitions) {
   EXPECT_THAT(lines(kBase, repointed), ElementsAre("route direct: definition changed"));
 }
 
+TEST(ConfigDiff, SlosAddedRemovedAndChanged) {
+  const std::string slos = kBase + R"(tiers: [small, large]
+slos:
+  - name: small-tier
+    scope: {tier: small}
+    target: 0.9
+    window_s: 60
+    action: {route: canary, knob: "children[1].weight", toward: 90, step: 40}
+  - {name: cheap, scope: {model: small}, target: 0.95}
+)";
+  const std::string base = kBase + "tiers: [small, large]\n";
+  EXPECT_THAT(lines(base, slos), ElementsAre("slo added: small-tier", "slo added: cheap"));
+  EXPECT_THAT(lines(slos, base), ElementsAre("slo removed: small-tier", "slo removed: cheap"));
+  std::string next = replace(slos, "target: 0.9\n", "target: 0.92\n    mode: observe\n");
+  next = replace(next, "step: 40", "step: 20");
+  next = replace(next, "scope: {model: small}", "scope: {tier: large}");
+  EXPECT_THAT(lines(slos, next),
+              ElementsAre("slo small-tier: target 0.9 -> 0.92", "slo small-tier: mode act -> observe",
+                          "slo small-tier: action canary children[1].weight toward 90 step 40 "
+                          "hold_s 60 margin 0.02 -> canary children[1].weight toward 90 step 20 "
+                          "hold_s 60 margin 0.02",
+                          "slo cheap: scope model: small -> tier: large"));
+}
+
 }  // namespace
 }  // namespace triage::engine

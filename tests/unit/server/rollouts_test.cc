@@ -157,6 +157,33 @@ TEST_F(RolloutsTest, CommandsAnswerForUnknownRoutesAndWrongStates) {
   EXPECT_DOUBLE_EQ(weight(1), 5);
 }
 
+// A weight moved by someone else during a running rollout is kept: the rollout pauses and
+// says who moved what; resume puts the step's weights back.
+TEST_F(RolloutsTest, AWeightMovedByHandPausesTheRolloutAndResumeMovesItBack) {
+  rollouts_.tick(t0_);
+  ASSERT_DOUBLE_EQ(weight(1), 5);
+  ASSERT_TRUE(moves_.move(KnobMove{"chat", "children[1].weight", 30, "admin:alice", "try more"}));
+  rollouts_.tick(t0_ + 1);
+  EXPECT_EQ(state(), control::RolloutState::kPaused);
+  EXPECT_DOUBLE_EQ(weight(1), 30) << "the person's move stays";
+  const RolloutView v = rollouts_.list(t0_ + 1).at(0);
+  ASSERT_FALSE(v.events.empty());
+  EXPECT_EQ(v.events.back().kind, "paused");
+  EXPECT_NE(v.events.back().reason.find(
+                "children[1].weight moved to 30 by admin:alice while the rollout held it at 5"),
+            std::string::npos)
+      << v.events.back().reason;
+  rollouts_.tick(t0_ + 2);
+  EXPECT_DOUBLE_EQ(weight(1), 30) << "paused: nothing moves";
+  auto resumed = rollouts_.command("chat", RolloutCommand::kResume, t0_ + 3, "admin:bob");
+  ASSERT_TRUE(resumed);
+  EXPECT_NE(resumed.value().reason.find("(by admin:bob)"), std::string::npos);
+  EXPECT_DOUBLE_EQ(weight(1), 5);
+  EXPECT_DOUBLE_EQ(weight(0), 95);
+  rollouts_.tick(t0_ + 4);
+  EXPECT_EQ(state(), control::RolloutState::kRunning) << "its own moves do not pause it";
+}
+
 TEST(RolloutWeights, TheCandidateGetsThePercentAndTheOthersShareTheRest) {
   EXPECT_EQ(rollout_weights({100, 0}, 1, 25), (std::vector<double>{75, 25}));
   EXPECT_EQ(rollout_weights({3, 0, 1}, 1, 20), (std::vector<double>{60, 20, 20}));
