@@ -14,6 +14,11 @@ MMLU data (Mixtral-8x7B = weak, GPT-4 Turbo = strong) stand in for reviewers.
          or discarded with the reason; then `triage train router --from-store` trains the next
          candidate on everything labelled so far, and a config in which it shadows the serving
          router is applied (POST /admin/config, hot reload).
+  promotion: a progressive rollout (docs/rollout.md): the promoted version becomes the
+         candidate child of a `split` with a `rollout:` block, and the next day's traffic moves
+         it through its steps while its gates hold (GET /admin/rollouts is polled between
+         batches of requests); once `promoted`, the config that makes it the serving router
+         alone is applied (the cut-over), and a `rolled_back` one leaves the old router serving.
 
 Every score of day d comes from day d's slice, which no version had been trained on. Prints one
 line per day and ends with
@@ -126,7 +131,13 @@ def apply_config(url, yaml_text, reason):
 
 # ---- config ------------------------------------------------------------------------------------
 
-def config_yaml(store, upstream_port, serving, candidate, share):
+# The promotion's rollout, scaled to the day's traffic by main() (steps, hold, least requests).
+ROLLOUT = {"steps": [10, 50, 100], "hold_s": 0.5, "min_requests": 20}
+
+
+def config_yaml(store, upstream_port, serving, candidate, share, rolling=None):
+    """serving: the serving router's file; candidate: a decide_only shadow's; rolling: the
+    router being rolled out (the candidate child of the split `live`)."""
     ep = f"http://127.0.0.1:{upstream_port}/v1"
     model = ("  - {{name: {n}, provider: openai, endpoint: \"{ep}\", api_key_env: LOOP_UPSTREAM_KEY, "
              "upstream_model: {n}, tier: {t}, prices: {{input: {pi}, output: {po}}}}}\n")
@@ -140,10 +151,21 @@ def config_yaml(store, upstream_port, serving, candidate, share):
          f"  - {{name: serving, type: threshold, scorer: {serving}, weak: {WEAK}, strong: {STRONG}, "
          f"strong_share: {share}}}\n")
     primary = "serving"
+    if rolling:
+        # The gates: the new router must not fail more requests, nor slow them down; its cost
+        # may differ (it may rightly send more to the strong model), which the labels judge.
+        y += (f"  - {{name: rolling, type: threshold, scorer: {rolling}, weak: {WEAK}, "
+              f"strong: {STRONG}, strong_share: {share}}}\n"
+              "  - name: live\n    type: split\n"
+              "    children: [{route: serving, weight: 100}, {route: rolling, weight: 0}]\n"
+              f"    rollout: {{candidate: rolling, steps: {ROLLOUT['steps']}, "
+              f"hold_s: {ROLLOUT['hold_s']}, min_requests: {ROLLOUT['min_requests']}, "
+              "evaluate_every_ms: 100, gates: {max_success_drop: 0.02, max_p95_ratio: 3.0}}\n")
+        primary = "live"
     if candidate:
         y += (f"  - {{name: candidate, type: threshold, scorer: {candidate}, weak: {WEAK}, "
               f"strong: {STRONG}, strong_share: {share}}}\n"
-              "  - {name: decide, type: shadow, primary: serving, candidates: [candidate], "
+              f"  - {{name: decide, type: shadow, primary: {primary}, candidates: [candidate], "
               "decide_only: true}\n")
         primary = "decide"
     # The weak model shadows every request: its answer, labelled, is what says whether the weak
@@ -174,11 +196,48 @@ def version_of(model_path):
         return json.load(f)["router"]["version"]
 
 
-def serve_day(url, rows, concurrency):
-    """Sends the day's rows; returns [(row, request_id, answering model)]."""
+def rollout_status(url):
+    """The `live` split's rollout from GET /admin/rollouts, or None when there is none."""
+    status, _, data = request(url, "GET", "/admin/rollouts")
+    if status != 200:
+        sys.exit(f"GET /admin/rollouts: HTTP {status}: {data.decode()}")
+    return next((r for r in json.loads(data)["data"] if r["route"] == "live"), None)
+
+
+def wait_for_hold(url, st):
+    """A running step with enough candidate requests advances once its hold is over: waits for
+    that evaluation (or any other change) so the replay does not outrun the clock."""
+    if st["state"] != "running" or st["candidate_stats"]["requests"] < st["min_requests"]:
+        return st
+    deadline = time.monotonic() + 3 * st["hold_s"] + 2
+    step = st["step"]
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = rollout_status(url)
+        if now is None or now["state"] != "running" or now["step"] != step:
+            return now
+    return st
+
+
+def serve_day(ctx, rows, concurrency, on_rollout_end):
+    """Sends the day's rows; returns [(row, request_id, answering model)]. While a rollout runs,
+    in batches, polling it between them; when it ends, on_rollout_end(state) applies the
+    config that follows (the cut-over, or the old router alone) and the rest of the day is
+    served by that."""
+    url = ctx["url"]
+    batch = len(rows) if not ctx.get("rolling") else max(5, len(rows) // 25)
+    out = []
     with cf.ThreadPoolExecutor(concurrency) as pool:
-        answers = list(pool.map(lambda r: send(url, r), rows))
-    return [(row, rid, model) for row, (rid, model) in zip(rows, answers)]
+        for i in range(0, len(rows), batch):
+            part = rows[i:i + batch]
+            answers = list(pool.map(lambda r: send(url, r), part))
+            out += [(row, rid, model) for row, (rid, model) in zip(part, answers)]
+            if ctx.get("rolling"):
+                st = wait_for_hold(url, rollout_status(url))
+                if st and st["state"] in ("promoted", "rolled_back"):
+                    on_rollout_end(st)
+                    batch = len(rows)
+    return out
 
 
 def label_day(url, served, concurrency):
@@ -231,12 +290,34 @@ def score(rows_and_strong):
 
 
 def promote(ctx, candidate):
-    """Promotion: the candidate becomes the serving router (one config applied by hot reload).
-    The one place to change to a progressive rollout (split route `rollout:`, docs/loop.md)."""
-    ctx["serving"] = candidate
+    """Promotion starts a progressive rollout of the candidate (split `live`, docs/rollout.md);
+    the next day's traffic moves it, and end_rollout() cuts over or keeps the old router."""
+    ctx["rolling"] = candidate
+    ctx["lineage"] = candidate  # the next retrain builds on its rows, whatever the rollout says
     return apply_config(ctx["url"], config_yaml(ctx["store"], ctx["upstream_port"],
-                                                candidate["path"], None, ctx["share"]),
-                        f"loop-demo: promote router {candidate['version']}")
+                                                ctx["serving"]["path"], None, ctx["share"],
+                                                candidate["path"]),
+                        f"loop-demo: roll out router {candidate['version']}")
+
+
+def end_rollout(ctx, st, shadow):
+    """The rollout of ctx["rolling"] ended (state `promoted` or `rolled_back`): applies the
+    config without it, the rolled-out router serving alone when promoted (the cut-over), and
+    keeps a shadow candidate that runs today."""
+    rolling = ctx.pop("rolling")
+    events = [e for e in st["events"] if e["kind"] not in ("restored",)]
+    for e in events:
+        print(f"    rollout {rolling['version']}: {e['kind']:<11} {e['percent']:5.1f}%  {e['reason']}")
+    if st["state"] == "promoted":
+        ctx["serving"] = rolling
+        ctx["rollouts"]["promoted"] += 1
+        why = f"loop-demo: cut over to router {rolling['version']}"
+    else:
+        ctx["rollouts"]["rolled_back"] += 1
+        why = f"loop-demo: router {rolling['version']} rolled back"
+    seq = apply_config(ctx["url"], config_yaml(ctx["store"], ctx["upstream_port"],
+                                               ctx["serving"]["path"], shadow, ctx["share"]), why)
+    print(f"  {why} (config version {seq})")
 
 
 def main():
@@ -255,6 +336,8 @@ def main():
     ap.add_argument("--work", help="scratch directory (default BUILD/loop_demo; emptied first)")
     args = ap.parse_args()
     args.triage = os.path.join(args.build, "bin", "triage")
+    # 20 candidate requests per step at 500 a day; the first step (10%) then needs ~200 of them.
+    ROLLOUT["min_requests"] = max(3, args.per_day // 25)
     work = os.path.abspath(args.work or os.path.join(args.build, "loop_demo"))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "routers"))
@@ -292,13 +375,15 @@ def main():
     gateway, url = start([args.triage, "serve", "-c", cfg], os.path.join(work, "serve.out"),
                          "triage: listening on ", env)
     ctx = {"url": url, "store": store, "upstream_port": port, "share": args.strong_share,
-           "serving": serving}
+           "serving": serving, "lineage": serving, "rollouts": {"promoted": 0, "rolled_back": 0}}
     candidate = None
     per_day = []
     try:
         for d, slice_rows in enumerate(days, start=1):
             t0 = time.monotonic()
-            served = serve_day(url, slice_rows, args.concurrency)
+            shadow = candidate["path"] if candidate else None
+            served = serve_day(ctx, slice_rows, args.concurrency,
+                               lambda st, shadow=shadow: end_rollout(ctx, st, shadow))
             n_labels = label_day(url, served, max(2, args.concurrency // 4))
             facts = decisions(store, served)
             serving_pairs = [(row, model == STRONG) for row, _, model in served]
@@ -316,25 +401,27 @@ def main():
                 crq, cq = score(cand_pairs)
                 line = (f"  shadow {candidate['version']} on day {d}'s labelled traffic: routing "
                         f"quality {crq:.3f} vs {rq:.3f}, quality {cq:.3f} vs {quality:.3f}")
-                if crq > rq and cq >= quality - 0.01:
+                if crq > rq and cq >= quality - 0.01 and not ctx.get("rolling"):
                     seq = promote(ctx, candidate)
-                    print(line + f" -> promoted (config version {seq})")
+                    print(line + f" -> promoted: rollout started (config version {seq})")
                 else:
                     why = ("routing quality not higher" if crq <= rq
-                           else "quality more than 1 pt lower")
+                           else "quality more than 1 pt lower" if cq < quality - 0.01
+                           else f"the rollout of {ctx['rolling']['version']} is not over")
                     print(line + f" -> discarded: {why}")
                 candidate = None
             if d == len(days):
                 break
             path = os.path.join(work, "routers", f"v{d + 1}.bin")
             report = train(args, ["--from-store", store, "--route", "mmlu", "--tiers", "small,large",
-                                  "--base", ctx["serving"]["rows"], "--min-labels",
-                                  str(args.min_labels), "--compare", ctx["serving"]["path"],
+                                  "--base", ctx["lineage"]["rows"], "--min-labels",
+                                  str(args.min_labels), "--compare", ctx["lineage"]["path"],
                                   "--strong-share", str(args.strong_share), "--out", path])
             candidate = {"path": path, "version": version_of(path), "rows": path + ".rows.csv"}
             pairs = next(l for l in report.splitlines() if l.startswith("labelled traffic"))
+            rolling = ctx["rolling"]["path"] if ctx.get("rolling") else None
             seq = apply_config(url, config_yaml(store, port, ctx["serving"]["path"], path,
-                                                args.strong_share),
+                                                args.strong_share, rolling),
                                f"loop-demo: shadow router {candidate['version']}")
             print(f"  retrained from the store: {pairs.split(': ', 1)[1]}")
             print(f"  router {candidate['version']} shadows {ctx['serving']['version']} "
@@ -345,6 +432,9 @@ def main():
         upstream.terminate()
         upstream.wait(timeout=30)
 
+    r = ctx["rollouts"]
+    pending = f", 1 started with no traffic left ({ctx['rolling']['version']})" if ctx.get("rolling") else ""
+    print(f"rollouts: promoted={r['promoted']} rolled_back={r['rolled_back']}{pending}")
     first, last = per_day[0], per_day[-1]
     loss = (last[3] - last[2]) * 100
     print(f"loop: days={len(per_day)} cpi_first={first[0]:.6f} cpi_last={last[0]:.6f} "

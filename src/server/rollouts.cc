@@ -213,6 +213,7 @@ void Rollouts::sync(int64_t now_ms) {
     }
     next.emplace(name, std::move(fresh));
   }
+  forget_ended(next, serving->version.seq);
   entries_ = std::move(next);
   auto windows = std::make_shared<WindowMap>();
   for (auto& [name, e] : entries_) windows->emplace(name, e.windows);
@@ -224,6 +225,46 @@ void Rollouts::sync(int64_t now_ms) {
   for (auto& [name, e] : entries_) {
     apply_weights(name, e, fmt::format("config version {} applied", synced_version_));
     update_metrics(name, e);
+  }
+}
+
+void Rollouts::forget_ended(const std::map<std::string, Entry>& next, int64_t seq) {
+  std::vector<telemetry::StoredRollout> saved;
+  if (store_) {
+    auto rows = store_->list_rollouts();
+    if (!rows) {
+      spdlog::warn("rollouts: cannot read the saved state: {}", rows.error().message);
+      return;
+    }
+    saved = std::move(rows).value();
+  } else {
+    for (const auto& [route, row] : memory_state_) saved.push_back(row);
+  }
+  for (telemetry::StoredRollout row : saved) {
+    if (row.fingerprint.empty()) continue;  // ended before
+    auto kept = next.find(row.route);
+    if (kept != next.end() && kept->second.machine.spec().fingerprint() == row.fingerprint) continue;
+    if (entries_.count(row.route)) {
+      const telemetry::StoredRolloutEvent ended{
+          unix_time_ms(), row.route, "ended", row.state, row.step, 0,
+          fmt::format("config version {} {} the rollout block", seq,
+                      kept == next.end() ? "removed" : "changed"),
+          seq};
+      if (store_) {
+        (void)store_->insert_rollout_event(ended);
+      } else {
+        memory_events_.push_back(ended);
+      }
+      spdlog::info("rollout {}: ended ({})", row.route, ended.reason);
+    }
+    row.fingerprint.clear();  // never restored: a block that comes back starts over
+    if (store_) {
+      if (auto r = store_->save_rollout(row); !r) {
+        spdlog::warn("rollout {}: end not stored: {}", row.route, r.error().message);
+      }
+    } else {
+      memory_state_[row.route] = row;
+    }
   }
 }
 

@@ -109,6 +109,10 @@ class Rollouts final : public core::TraceSink {
   };
 
   void sync(int64_t now_ms);  // under work_mu_
+  // The saved state of every rollout whose block the new version `next` no longer has (or has
+  // changed) is marked ended (an "ended" event for those this process ran), so that a block
+  // that comes back later starts over instead of restoring a finished rollout. Under work_mu_.
+  void forget_ended(const std::map<std::string, Entry>& next, int64_t seq);
   void record(const std::string& route, Entry& e, const control::RolloutEvent& ev);
   void apply_weights(const std::string& route, Entry& e, const std::string& why);
   void update_metrics(const std::string& route, const Entry& e);

@@ -184,6 +184,35 @@ TEST_F(RolloutsTest, AWeightMovedByHandPausesTheRolloutAndResumeMovesItBack) {
   EXPECT_EQ(state(), control::RolloutState::kRunning) << "its own moves do not pause it";
 }
 
+// A finished rollout whose block leaves the config is over: the same block coming back later
+// (the next candidate behind the same child) starts over at its first step, never at 100%.
+TEST_F(RolloutsTest, ABlockThatComesBackAfterItWasRemovedStartsOver) {
+  rollouts_.tick(t0_);
+  serve("b", 3, t0_ + 1);
+  serve("a", 3, t0_ + 1);
+  rollouts_.tick(t0_ + 50);  // 5% -> 100%
+  serve("b", 3, t0_ + 51);
+  rollouts_.tick(t0_ + 100);
+  ASSERT_EQ(state(), control::RolloutState::kPromoted);
+  ASSERT_DOUBLE_EQ(weight(1), 100);
+
+  const std::string with_block = yaml("[5, 100]");
+  const std::string without = with_block.substr(0, with_block.find("    rollout:\n"));
+  ASSERT_TRUE(versions_.apply(without, "t.yaml", "admin", "cut over"));
+  rollouts_.tick(t0_ + 110);
+  EXPECT_TRUE(rollouts_.list(t0_ + 110).empty());
+  ASSERT_TRUE(versions_.apply(with_block, "t.yaml", "admin", "next candidate"));
+  rollouts_.tick(t0_ + 120);
+  EXPECT_EQ(state(), control::RolloutState::kRunning);
+  EXPECT_EQ(rollouts_.list(t0_ + 120).at(0).status.step, 0);
+  EXPECT_DOUBLE_EQ(weight(1), 5);
+  bool ended = false;
+  for (const auto& e : rollouts_.list(t0_ + 120).at(0).events) {
+    if (e.kind == "ended") ended = e.reason.find("removed the rollout block") != std::string::npos;
+  }
+  EXPECT_TRUE(ended) << "the removal is on the timeline";
+}
+
 TEST(RolloutWeights, TheCandidateGetsThePercentAndTheOthersShareTheRest) {
   EXPECT_EQ(rollout_weights({100, 0}, 1, 25), (std::vector<double>{75, 25}));
   EXPECT_EQ(rollout_weights({3, 0, 1}, 1, 20), (std::vector<double>{60, 20, 20}));
