@@ -227,9 +227,11 @@ def serve_day(ctx, rows, concurrency, on_rollout_end):
     url = ctx["url"]
     batch = len(rows) if not ctx.get("rolling") else max(5, len(rows) // 25)
     out = []
+    i = 0
     with cf.ThreadPoolExecutor(concurrency) as pool:
-        for i in range(0, len(rows), batch):
+        while i < len(rows):
             part = rows[i:i + batch]
+            i += len(part)
             answers = list(pool.map(lambda r: send(url, r), part))
             out += [(row, rid, model) for row, (rid, model) in zip(part, answers)]
             if ctx.get("rolling"):
@@ -271,13 +273,30 @@ def decisions(store, served):
             for s in json.loads(spans):
                 if s.get("kind") != "route":
                     continue
-                if s.get("name") == "serving":
-                    serving_version = s.get("router_version")
+                if s.get("name") in ("serving", "rolling") and s.get("router_version"):
+                    serving_version = s.get("router_version")  # whichever router served it
                 elif s.get("name") == "candidate" and "shadow_decision" in s:
                     cand = (s["shadow_decision"] == STRONG, s.get("router_version"))
             out[rid] = (cost, serving_version, cand)
     db.close()
     return out
+
+
+def paired_z(served, facts):
+    """McNemar's statistic on the requests both routers decided: (b - c) / sqrt(b + c), where b
+    counts decisions only the candidate got right and c those only the serving router got
+    right. Above 1.645 the candidate is better at the 5% level (one-sided); a day of 500
+    requests is too small to trust a difference of a few decisions."""
+    b = c = 0
+    for row, rid, model in served:
+        if not facts[rid][2]:
+            continue
+        needed = row["strong_correct"] > row["weak_correct"]
+        cand_right = facts[rid][2][0] == needed
+        serving_right = (model == STRONG) == needed
+        b += cand_right and not serving_right
+        c += serving_right and not cand_right
+    return 0.0 if b + c == 0 else (b - c) / (b + c) ** 0.5
 
 
 def score(rows_and_strong):
@@ -305,7 +324,9 @@ def end_rollout(ctx, st, shadow):
     config without it, the rolled-out router serving alone when promoted (the cut-over), and
     keeps a shadow candidate that runs today."""
     rolling = ctx.pop("rolling")
-    events = [e for e in st["events"] if e["kind"] not in ("restored",)]
+    events = st["events"]
+    ends = [i for i, e in enumerate(events) if e["kind"] == "ended"]
+    events = events[ends[-1] + 1:] if ends else events  # this rollout's, not an earlier one's
     for e in events:
         print(f"    rollout {rolling['version']}: {e['kind']:<11} {e['percent']:5.1f}%  {e['reason']}")
     if st["state"] == "promoted":
@@ -333,6 +354,9 @@ def main():
     ap.add_argument("--check", type=int, default=1, help="0: report only, never fail on the numbers")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--always-roll-out", action="store_true",
+                    help="smoke tests only: roll out every candidate whatever the comparison says, "
+                         "so a short run exercises the rollout path")
     ap.add_argument("--work", help="scratch directory (default BUILD/loop_demo; emptied first)")
     args = ap.parse_args()
     args.triage = os.path.join(args.build, "bin", "triage")
@@ -399,13 +423,16 @@ def main():
             if candidate:
                 cand_pairs = [(row, facts[rid][2][0]) for row, rid, _ in served if facts[rid][2]]
                 crq, cq = score(cand_pairs)
+                z = paired_z(served, facts)
                 line = (f"  shadow {candidate['version']} on day {d}'s labelled traffic: routing "
-                        f"quality {crq:.3f} vs {rq:.3f}, quality {cq:.3f} vs {quality:.3f}")
-                if crq > rq and cq >= quality - 0.01 and not ctx.get("rolling"):
+                        f"quality {crq:.3f} vs {rq:.3f} (paired z {z:.2f}), quality {cq:.3f} vs "
+                        f"{quality:.3f}")
+                better = z >= 1.645 and cq >= quality - 0.01
+                if (better or args.always_roll_out) and not ctx.get("rolling"):
                     seq = promote(ctx, candidate)
                     print(line + f" -> promoted: rollout started (config version {seq})")
                 else:
-                    why = ("routing quality not higher" if crq <= rq
+                    why = ("routing quality not significantly higher (z < 1.645)" if z < 1.645
                            else "quality more than 1 pt lower" if cq < quality - 0.01
                            else f"the rollout of {ctx['rolling']['version']} is not over")
                     print(line + f" -> discarded: {why}")

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "common/csv.h"
 #include "datasets/dataset_rows.h"
+#include "datasets/split.h"
 #include "insights/store_pairs.h"
 #include "ml/pair_metrics.h"
 #include "ml/threshold_scorer.h"
@@ -34,6 +36,7 @@ std::string csv_field(const std::string& s) {
 // A training row: what OUT.rows.csv holds.
 struct Row {
   std::string id, prompt, category;
+  std::string request_id;  // the labelled request a pair came from; empty for a base row
   double weak = 0.0, strong = 0.0;
   std::string source;  // "base" or the pair rule
 };
@@ -48,27 +51,38 @@ std::vector<Row> read_base(const std::string& path) {
   const auto id = need("id"), prompt = need("prompt"), weak = need("weak_correct"),
              strong = need("strong_correct");
   const auto category = datasets::category_column(t);
+  const auto request_id = t.column("request_id");  // a previous --from-store's rows
   std::vector<Row> rows;
   for (const auto& r : t.rows) {
     auto w = datasets::parse_number_cell(r[weak]);
     auto s = datasets::parse_number_cell(r[strong]);
     if (!r[id] || !r[prompt] || !w || !s) continue;
-    rows.push_back({*r[id], *r[prompt], category && r[*category] ? *r[*category] : "", *w, *s,
-                    "base"});
+    rows.push_back({*r[id], *r[prompt], category && r[*category] ? *r[*category] : "",
+                    request_id && r[*request_id] ? *r[*request_id] : "", *w, *s, "base"});
   }
   return rows;
 }
 
 // Base rows first (in their order), each replaced by a pair with the same id; then new pairs.
-std::vector<Row> merge(std::vector<Row> base, const std::vector<insights::RouterPair>& pairs) {
+// A pair's row id comes from its prompt, not its request id (random): the same labelled
+// prompts give the same rows, the same train/test split and so the same router version,
+// run after run; a prompt asked twice is one row, its latest evidence.
+std::string content_id(const std::string& prompt) {
+  return fmt::format("p-{:016x}", datasets::fnv1a64(prompt));
+}
+
+std::vector<Row> merge(std::vector<Row> base, std::vector<insights::RouterPair> pairs) {
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const auto& a, const auto& b) { return a.prompt < b.prompt; });
   std::map<std::string, std::size_t> at;
   for (std::size_t i = 0; i < base.size(); ++i) at[base[i].id] = i;
   for (const insights::RouterPair& p : pairs) {
-    Row row{p.id, p.prompt, p.category, double(p.weak_correct), double(p.strong_correct), p.rule};
-    if (auto it = at.find(p.id); it != at.end()) {
+    Row row{content_id(p.prompt), p.prompt, p.category, p.id,
+            double(p.weak_correct), double(p.strong_correct), p.rule};
+    if (auto it = at.find(row.id); it != at.end()) {
       base[it->second] = std::move(row);
     } else {
-      at[p.id] = base.size();
+      at[row.id] = base.size();
       base.push_back(std::move(row));
     }
   }
@@ -78,10 +92,11 @@ std::vector<Row> merge(std::vector<Row> base, const std::vector<insights::Router
 void write_rows(const std::string& path, const std::vector<Row>& rows) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error(path + ": cannot write the training rows");
-  out << "id,prompt,category,weak_correct,strong_correct,source\n";
+  out << "id,request_id,prompt,category,weak_correct,strong_correct,source\n";
   for (const Row& r : rows) {
-    out << csv_field(r.id) << ',' << csv_field(r.prompt) << ',' << csv_field(r.category) << ','
-        << r.weak << ',' << r.strong << ',' << csv_field(r.source) << '\n';
+    out << csv_field(r.id) << ',' << csv_field(r.request_id) << ',' << csv_field(r.prompt) << ','
+        << csv_field(r.category) << ',' << r.weak << ',' << r.strong << ','
+        << csv_field(r.source) << '\n';
   }
   out.flush();
   if (!out) throw std::runtime_error(path + ": write failed");
