@@ -36,7 +36,6 @@ std::string csv_field(const std::string& s) {
 // A training row: what OUT.rows.csv holds.
 struct Row {
   std::string id, prompt, category;
-  std::string request_id;  // the labelled request a pair came from; empty for a base row
   double weak = 0.0, strong = 0.0;
   std::string source;  // "base" or the pair rule
 };
@@ -51,14 +50,13 @@ std::vector<Row> read_base(const std::string& path) {
   const auto id = need("id"), prompt = need("prompt"), weak = need("weak_correct"),
              strong = need("strong_correct");
   const auto category = datasets::category_column(t);
-  const auto request_id = t.column("request_id");  // a previous --from-store's rows
   std::vector<Row> rows;
   for (const auto& r : t.rows) {
     auto w = datasets::parse_number_cell(r[weak]);
     auto s = datasets::parse_number_cell(r[strong]);
     if (!r[id] || !r[prompt] || !w || !s) continue;
-    rows.push_back({*r[id], *r[prompt], category && r[*category] ? *r[*category] : "",
-                    request_id && r[*request_id] ? *r[*request_id] : "", *w, *s, "base"});
+    rows.push_back({*r[id], *r[prompt], category && r[*category] ? *r[*category] : "", *w, *s,
+                    "base"});
   }
   return rows;
 }
@@ -66,7 +64,8 @@ std::vector<Row> read_base(const std::string& path) {
 // Base rows first (in their order), each replaced by a pair with the same id; then new pairs.
 // A pair's row id comes from its prompt, not its request id (random): the same labelled
 // prompts give the same rows, the same train/test split and so the same router version,
-// run after run; a prompt asked twice is one row, its latest evidence.
+// run after run (the file holds no request id for the same reason: its hash is the version);
+// a prompt asked twice is one row, its latest evidence.
 std::string content_id(const std::string& prompt) {
   return fmt::format("p-{:016x}", datasets::fnv1a64(prompt));
 }
@@ -77,8 +76,8 @@ std::vector<Row> merge(std::vector<Row> base, std::vector<insights::RouterPair> 
   std::map<std::string, std::size_t> at;
   for (std::size_t i = 0; i < base.size(); ++i) at[base[i].id] = i;
   for (const insights::RouterPair& p : pairs) {
-    Row row{content_id(p.prompt), p.prompt, p.category, p.id,
-            double(p.weak_correct), double(p.strong_correct), p.rule};
+    Row row{content_id(p.prompt), p.prompt, p.category, double(p.weak_correct),
+            double(p.strong_correct), p.rule};
     if (auto it = at.find(row.id); it != at.end()) {
       base[it->second] = std::move(row);
     } else {
@@ -92,11 +91,10 @@ std::vector<Row> merge(std::vector<Row> base, std::vector<insights::RouterPair> 
 void write_rows(const std::string& path, const std::vector<Row>& rows) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error(path + ": cannot write the training rows");
-  out << "id,request_id,prompt,category,weak_correct,strong_correct,source\n";
+  out << "id,prompt,category,weak_correct,strong_correct,source\n";
   for (const Row& r : rows) {
-    out << csv_field(r.id) << ',' << csv_field(r.request_id) << ',' << csv_field(r.prompt) << ','
-        << csv_field(r.category) << ',' << r.weak << ',' << r.strong << ','
-        << csv_field(r.source) << '\n';
+    out << csv_field(r.id) << ',' << csv_field(r.prompt) << ',' << csv_field(r.category) << ','
+        << r.weak << ',' << r.strong << ',' << csv_field(r.source) << '\n';
   }
   out.flush();
   if (!out) throw std::runtime_error(path + ": write failed");

@@ -172,11 +172,19 @@ TEST_F(LoopTest, LabelledTrafficTrainsANewVersion) {
   const std::string version(router.at("version").as_string());
   EXPECT_TRUE(std::regex_match(version, std::regex("r-[0-9a-f]{8}"))) << version;
   EXPECT_EQ(version.substr(2), std::string(router.at("data_file_sha256").as_string()).substr(0, 8));
-  // Its rows are exactly the labelled prompts (one per primary request).
+  // Its rows are exactly the labelled prompts (one per primary request), each under an id
+  // made from its prompt, so the same labels give the same version again.
   EXPECT_EQ(router.at("n_fit").as_int64() + router.at("n_test").as_int64(), kRequests);
   const std::string rows = read_file(dir_.file("v2.bin.rows.csv"));
-  for (const std::string& id : ids) EXPECT_NE(rows.find(id + ","), std::string::npos) << id;
-  EXPECT_EQ(rows.find("-s0,"), std::string::npos);  // shadow runs inform rows, are not rows
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_NE(rows.find(prompt(i)), std::string::npos) << prompt(i);
+  }
+  EXPECT_EQ(rows.find("req_"), std::string::npos) << "no request id: the hash is the version";
+  const CliRun again =
+      run_cli({"train", "router", "--from-store", db_path(), "--route", "auto", "--tiers",
+               "small,large", "--min-labels", "20", "--folds", "3", "--out", dir_.file("v3.bin")});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(metadata_router(dir_.file("v3.bin")).at("version").as_string(), version);
   // The comparison names both versions.
   EXPECT_NE(trained.out.find("serving  v-one"), std::string::npos) << trained.out;
   EXPECT_NE(trained.out.find("new      " + version), std::string::npos) << trained.out;
