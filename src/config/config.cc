@@ -111,7 +111,8 @@ void parse_server(MapReader r, ServerConfig& s) {
 }
 
 void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
-  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms", "keep_payloads"});
+  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms", "keep_payloads",
+          "config_poll_ms"});
   s.type = r["type"].one_of(kStoreTypes, s.type);
   s.path = r["path"].get<std::string>(s.path);
   if (s.type == "sqlite" && s.path.empty())
@@ -122,6 +123,7 @@ void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
   s.batch_size = r["batch_size"].get<int64_t>(s.batch_size, Range::above(0));
   s.flush_interval_ms = r["flush_interval_ms"].get<int64_t>(s.flush_interval_ms, Range::above(0));
   s.keep_payloads = r["keep_payloads"].get<bool>(s.keep_payloads);
+  s.config_poll_ms = r["config_poll_ms"].get<int64_t>(s.config_poll_ms, Range::at_least(0));
 }
 
 void parse_review(MapReader r, ReviewConfig& rc) {

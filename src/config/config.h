@@ -127,6 +127,10 @@ struct StoreConfig {
   // which the review queue shows and `triage export` needs. Default false: prompts and answers
   // often hold personal data; turn it on only where storing them is allowed. Keys never are.
   bool keep_payloads = false;
+  // > 0: every this many ms, adopt a config version that another replica sharing this store
+  // applied (docs/scaling.md "One config"); at start-up the store's latest version serves
+  // instead of the file when they differ. 0 (default): this process alone applies versions.
+  int64_t config_poll_ms = 0;
 };
 
 // Which finished requests enter the review queue (docs/review.md). A request enters when any

@@ -76,7 +76,8 @@ ConfigVersions::ConfigVersions(std::unique_ptr<engine::BuiltConfig> built,
       metrics_(metrics),
       access_(access),
       startup_path_(built->cfg.path),
-      created_s_(unix_time_ms() / 1000) {
+      created_s_(unix_time_ms() / 1000),
+      follow_(built->cfg.store.config_poll_ms > 0) {
   const config::Config& startup = built->cfg;
   telemetry::StoreReaderOptions options;
   options.review_writes = true;
@@ -87,6 +88,7 @@ ConfigVersions::ConfigVersions(std::unique_ptr<engine::BuiltConfig> built,
   }
   config::ConfigVersion version{1, config::content_sha256(startup.text)};
   bool recorded = false;
+  bool adopted = false;
   if (store_) {
     auto past = store_->list_config_versions(false);
     if (!past) throw std::runtime_error("config history: " + past.error().message);
@@ -94,10 +96,29 @@ ConfigVersions::ConfigVersions(std::unique_ptr<engine::BuiltConfig> built,
       const telemetry::StoredConfigVersion& latest = past->back();
       recorded = latest.sha256 == version.sha256;
       version.seq = recorded ? latest.seq : latest.seq + 1;
+      if (!recorded && follow_) {
+        // A replica joining a fleet serves the fleet's version, not its (older) file.
+        if (std::unique_ptr<engine::BuiltConfig> fleet = build_stored(latest.seq)) {
+          built = std::move(fleet);  // `startup` is not used past this point
+          version = {latest.seq, latest.sha256};
+          recorded = true;
+          adopted = true;
+          spdlog::info("config: serving the store's version {} (applied by {}), not {}: "
+                       "store.config_poll_ms follows the fleet's history",
+                       latest.seq, latest.who, startup_path_);
+        }
+      }
     }
   }
-  const std::string text = startup.text;
+  const std::string text = built->cfg.text;
   auto serving = make_serving(std::move(built), version, env_, created_s_);
+  if (adopted) {
+    if (auto keys = access_.keys().replace_source(control::KeySource::kConfig, serving->config_keys);
+        !keys) {
+      throw std::runtime_error("config version " + std::to_string(version.seq) +
+                               ": auth.keys: " + keys.error().message);
+    }
+  }
   if (!recorded) {
     auto r = record({version.seq, version.sha256, unix_time_ms(), std::string(kAppliedAtStartup),
                      "", text});
@@ -137,6 +158,48 @@ Result<config::ConfigVersion> ConfigVersions::apply(const std::string& yaml_text
   return install(std::move(built), who, reason);
 }
 
+std::unique_ptr<engine::BuiltConfig> ConfigVersions::build_stored(int64_t seq) {
+  auto stored = find(seq);
+  if (!stored || !stored.value()) {
+    spdlog::error("config version {}: not read from the store: {}", seq,
+                  stored ? "no such version" : stored.error().message);
+    return nullptr;
+  }
+  try {
+    // Relative paths resolve against this replica's config directory, as for POST /admin/config.
+    return engine::build_config(stored.value()->yaml, startup_path_, env_, adjust_);
+  } catch (const std::exception& e) {
+    spdlog::error("config version {} (applied by {}) does not build here, keeping the serving "
+                  "one: {}", seq, stored.value()->who, e.what());
+    return nullptr;
+  }
+}
+
+Result<std::optional<config::ConfigVersion>> ConfigVersions::follow_store() {
+  auto stored = latest_stored();
+  if (!stored) return stored.error();
+  if (!stored.value()) return std::optional<config::ConfigVersion>();
+  const telemetry::StoredConfigVersion latest = *stored.value();
+  {
+    std::lock_guard lk(reload_mu_);
+    if (latest.seq <= last_seq_ || latest.seq == refused_seq_) {
+      return std::optional<config::ConfigVersion>();
+    }
+  }
+  std::unique_ptr<engine::BuiltConfig> built = build_stored(latest.seq);
+  if (!built) {
+    std::lock_guard lk(reload_mu_);
+    refused_seq_ = latest.seq;
+    metrics_.count_config_reload(false);
+    return make_error(ErrorCode::kInvalidRequest,
+                      "config version " + std::to_string(latest.seq) + " does not build here");
+  }
+  auto installed = install(std::move(built), latest.who, latest.reason,
+                           config::ConfigVersion{latest.seq, latest.sha256});
+  if (!installed) return installed.error();
+  return std::optional<config::ConfigVersion>(installed.value());
+}
+
 Result<config::ConfigVersion> ConfigVersions::reload_file(const std::string& reason) {
   std::string text;
   try {
@@ -163,8 +226,17 @@ Result<config::ConfigVersion> ConfigVersions::rollback(int64_t seq, std::string_
 
 Result<config::ConfigVersion> ConfigVersions::install(std::unique_ptr<engine::BuiltConfig> built,
                                                       std::string_view who,
-                                                      const std::string& reason) {
+                                                      const std::string& reason,
+                                                      std::optional<config::ConfigVersion> adopted) {
   std::lock_guard lk(reload_mu_);
+  if (adopted && adopted->seq <= last_seq_) return *adopted;  // adopted meanwhile
+  if (follow_ && !adopted) {
+    // Another replica may have recorded versions this one has not adopted yet: take the next
+    // free seq (the store's key refuses a duplicate, so two racing replicas cannot both win).
+    if (auto latest = latest_stored(); latest && latest.value()) {
+      last_seq_ = std::max(last_seq_, latest.value()->seq);
+    }
+  }
   const std::shared_ptr<const Serving> running = holder_.current();
   std::shared_ptr<const Serving> next;
   try {
@@ -173,6 +245,7 @@ Result<config::ConfigVersion> ConfigVersions::install(std::unique_ptr<engine::Bu
       return refused(built->cfg.path + ": " + *why);
     }
     config::ConfigVersion version{last_seq_ + 1, config::content_sha256(built->cfg.text)};
+    if (adopted) version = *adopted;
     next = make_serving(std::move(built), std::move(version), env_, created_s_);
   } catch (const std::exception& e) {  // a key's secret unset
     metrics_.count_config_reload(false);
@@ -184,8 +257,9 @@ Result<config::ConfigVersion> ConfigVersions::install(std::unique_ptr<engine::Bu
     return refused(next->cfg().path + ": auth.keys: " + keys.error().message);
   }
   const config::ConfigVersion version = next->version;
-  if (auto r = record({version.seq, version.sha256, unix_time_ms(), std::string(who), reason,
-                       next->cfg().text});
+  if (auto r = adopted ? Result<void>()
+                       : record({version.seq, version.sha256, unix_time_ms(), std::string(who),
+                                 reason, next->cfg().text});
       !r) {
     // The running version keeps serving; its keys go back too.
     (void)access_.keys().replace_source(control::KeySource::kConfig, running->config_keys);
@@ -198,9 +272,18 @@ Result<config::ConfigVersion> ConfigVersions::install(std::unique_ptr<engine::Bu
   holder_.replace(std::move(next));
   metrics_.set_config_version(version.seq);
   metrics_.count_config_reload(true);
-  spdlog::info("config version {} applied by {} (sha256 {}){}{}", version.seq, who,
+  spdlog::info("config version {} {} by {} (sha256 {}){}{}", version.seq,
+               adopted ? "adopted from the store, applied" : "applied", who,
                version.sha256.substr(0, 12), reason.empty() ? "" : ": ", reason);
   return version;
+}
+
+Result<std::optional<telemetry::StoredConfigVersion>> ConfigVersions::latest_stored() {
+  if (!store_) return std::optional<telemetry::StoredConfigVersion>();
+  auto past = store_->list_config_versions(false);
+  if (!past) return past.error();
+  if (past->empty()) return std::optional<telemetry::StoredConfigVersion>();
+  return std::optional<telemetry::StoredConfigVersion>(past->back());
 }
 
 Result<void> ConfigVersions::record(const telemetry::StoredConfigVersion& v) {

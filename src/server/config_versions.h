@@ -69,6 +69,14 @@ class ConfigVersions {
   Result<config::ConfigVersion> rollback(int64_t seq, std::string_view who,
                                          const std::string& reason);
 
+  // Replicas sharing one store (store.config_poll_ms > 0, docs/scaling.md "One config"): when
+  // the store's history has a version newer than the serving one (applied by another replica),
+  // builds it from its stored YAML and serves it under that seq, without recording anything.
+  // The adopted version, nullopt when there is nothing newer (or no store), or the error when
+  // it does not build here (the serving version stays; the same seq is not tried again).
+  // Blocking (store read, model files): the follower's thread, never an I/O thread.
+  Result<std::optional<config::ConfigVersion>> follow_store();
+
   // The history, by seq (YAML only with `with_yaml`), and one version with its YAML.
   Result<std::vector<telemetry::StoredConfigVersion>> history(bool with_yaml);
   Result<std::optional<telemetry::StoredConfigVersion>> find(int64_t seq);
@@ -82,9 +90,16 @@ class ConfigVersions {
   Result<void> save_slo_state(const telemetry::StoredSloState& s);
 
  private:
-  // Swaps in `next` and records it (under reload_mu_).
+  // Swaps in `next` and records it (under reload_mu_). With `adopted` (a version another
+  // replica recorded), serves it under that seq and records nothing.
   Result<config::ConfigVersion> install(std::unique_ptr<engine::BuiltConfig> built,
-                                        std::string_view who, const std::string& reason);
+                                        std::string_view who, const std::string& reason,
+                                        std::optional<config::ConfigVersion> adopted = {});
+  // Builds version `seq` of the store's history; null (logged) when it cannot be read or does
+  // not build here.
+  std::unique_ptr<engine::BuiltConfig> build_stored(int64_t seq);
+  // The store's newest recorded version, nullopt with no store or an empty history.
+  Result<std::optional<telemetry::StoredConfigVersion>> latest_stored();
   Result<void> record(const telemetry::StoredConfigVersion& v);
   void observe_breakers(const Serving& s);
 
@@ -102,6 +117,8 @@ class ConfigVersions {
   std::vector<telemetry::StoredKnobEvent> memory_knob_events_;  // without a store, oldest first
   std::vector<telemetry::StoredSloState> memory_slo_states_;    // without a store
   int64_t last_seq_ = 0;
+  int64_t refused_seq_ = 0;  // a stored version that did not build here: not tried again
+  const bool follow_ = false;  // store.config_poll_ms > 0
 };
 
 }  // namespace triage::server

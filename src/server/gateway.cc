@@ -233,6 +233,20 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   versions_ = std::make_unique<ConfigVersions>(std::move(built), std::move(adjust), env,
                                                *metrics_, *access_);
   config_api_ = std::make_unique<ConfigApi>(*versions_);
+  if (cfg_.store.config_poll_ms > 0) {
+    // Replicas sharing one store: versions another replica applied are adopted here.
+    config_follower_ = std::make_unique<PeriodicWorker>(
+        "config follower",
+        [v = versions_.get()] {
+          if (auto r = v->follow_store(); !r) {
+            spdlog::warn("config follower: {}", r.error().message);
+          }
+        },
+        [v = versions_.get()] {
+          return std::max<int64_t>(100, v->current()->cfg().store.config_poll_ms);
+        });
+    config_follower_->start(/*run_first=*/false);
+  }
   knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
   knobs_api_ = std::make_unique<KnobsApi>(*versions_, *knob_moves_);
   rollouts_ = std::make_unique<Rollouts>(cfg_, *versions_, *knob_moves_, *metrics_);
@@ -263,6 +277,7 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
 Gateway::~Gateway() { close(); }
 
 void Gateway::close() {
+  if (config_follower_) config_follower_->stop();
   if (rollouts_api_) rollouts_api_->close();
   if (rollouts_) rollouts_->close();
   if (slo_controller_) slo_controller_->stop();

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "api/dialect.h"
+#include "common/periodic_worker.h"
 #include "config/config.h"
 #include "core/trace.h"
 #include "net/http_server.h"
@@ -147,6 +148,8 @@ class Gateway {
   // The serving snapshot (config, providers, routes, keys, models list) and hot reload.
   std::unique_ptr<ConfigVersions> versions_;
   std::unique_ptr<ConfigApi> config_api_;  // /admin/config
+  // store.config_poll_ms > 0: adopts versions other replicas applied (ConfigVersions::follow_store).
+  std::unique_ptr<PeriodicWorker> config_follower_;
   std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
   std::unique_ptr<Rollouts> rollouts_;        // progressive rollouts (a sink, a timer thread)
