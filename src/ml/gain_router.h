@@ -129,8 +129,9 @@ class GainRouter {
   std::vector<GainReference> refs_;
   Target strong_, weak_;
   CategoryMedians medians_;
-  std::unique_ptr<TfidfIndex> full_;
-  std::unique_ptr<TfidfIndex> stem_;  // null when every stem is its prompt (full_ serves both)
+  // Field 0: the prompts; field 1: their question stems, absent when every stem is its prompt
+  // (field 0 serves both searches).
+  std::unique_ptr<TfidfIndex> index_;
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
   std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
 };
