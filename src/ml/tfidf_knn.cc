@@ -5,7 +5,6 @@
 #include <cassert>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <span>
 #include <stdexcept>
 #include <unordered_map>
@@ -255,7 +254,7 @@ void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
 struct TfidfIndex::Scratch {
   TfidfTerms terms;
   TfidfTermSlots slots;
-  std::vector<std::pair<uint32_t, double>> weights;  // (slot, weight before normalising)
+  std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
   std::vector<uint64_t> touched;  // a bit per document a posting reached
@@ -316,17 +315,12 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
   while (size * 3 < kept.size() * 4) size *= 2;
   slot_shift_ = 64 - std::countr_zero(size);
   slot_mask_ = size - 1;
-  slot_words_ = n_fields == 1 ? 2 : 4;
-  table_.assign(size * slot_words_, 0);
+  table_.assign(size, Slot{});
   std::vector<uint32_t> slot_of(kept.size());
   for (std::size_t t = 0; t < kept.size(); ++t) {
     const std::size_t slot = find_slot(kept[t].first);
-    table_[slot * slot_words_] = kept[t].first;
-    for (std::size_t f = 0; f < n_fields; ++f) {
-      FieldEntry e{};
-      e.df = kept[t].second[f];
-      std::memcpy(&table_[slot * slot_words_ + 1 + f], &e, sizeof e);
-    }
+    table_[slot].key = kept[t].first;
+    table_[slot].df = kept[t].second;
     slot_of[t] = static_cast<uint32_t>(slot);
   }
   // The filter: 8 to 16 bits per kept term, a false positive for about 1 unkept term in 10.
@@ -337,19 +331,25 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
     const uint64_t bit = term & (filter_bits - 1);
     filter_[bit / 64] |= uint64_t{1} << (bit % 64);
   }
-  // Pass 2, per field: normalised document vectors, as postings in document order.
-  const bool narrow = n_docs_ <= 65536;
+  // Pass 2: normalised document vectors of every field, as postings in document order, a
+  // term's lists (one per field) one after the other.
+  std::vector<std::vector<std::vector<std::pair<uint32_t, float>>>> by_slot(
+      n_fields, std::vector<std::vector<std::pair<uint32_t, float>>>(size));
   for (std::size_t f = 0; f < n_fields; ++f) {
-    std::vector<std::vector<std::pair<uint32_t, float>>> by_slot(size);
     for (std::size_t d = 0; d < n_docs_; ++d) {
       tfidf_terms(fields[f][d], s.terms);
       find(s.terms, s.slots);
       vectorize(s.terms, s.slots, f, s);
-      for (const auto& [slot, w] : s.vector) by_slot[slot].emplace_back(static_cast<uint32_t>(d), w);
+      for (const TermWeight& t : s.vector) {
+        by_slot[f][t.slot].emplace_back(static_cast<uint32_t>(d), t.weight);
+      }
     }
-    for (uint32_t slot : slot_of) {
-      auto& list = by_slot[slot];
-      if (list.empty()) continue;
+  }
+  const bool narrow = n_docs_ <= 65536;
+  for (uint32_t slot : slot_of) {
+    table_[slot].begin = static_cast<uint32_t>(weights_.size());
+    for (std::size_t f = 0; f < n_fields; ++f) {
+      auto& list = by_slot[f][slot];
       if (max_postings_per_term_ > 0 && list.size() > max_postings_per_term_) {
         // The documents where the term weighs most, back in document order.
         std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
@@ -358,10 +358,11 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
         list.resize(max_postings_per_term_);
         std::sort(list.begin(), list.end());
       }
-      FieldEntry e = entry(slot, f);
-      e.begin = static_cast<uint32_t>(weights_.size());
-      e.count = static_cast<uint16_t>(list.size());
-      std::memcpy(&table_[slot * slot_words_ + 1 + f], &e, sizeof e);
+      // Every document with the term has a posting (a weight is at least ln 5 / |vector|, far
+      // from rounding to 0), so a list's length follows from the df the slot holds.
+      if (list.size() != entry(slot, f).count) {
+        throw std::logic_error("TfidfIndex: a posting list's length differs from its df");
+      }
       for (const auto& [doc, w] : list) {
         if (narrow) {
           docs16_.push_back(static_cast<uint16_t>(doc));
@@ -370,19 +371,23 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
         }
         weights_.push_back(w);
       }
+      std::vector<std::pair<uint32_t, float>>().swap(list);
     }
   }
 }
 
 TfidfIndex::FieldEntry TfidfIndex::entry(std::size_t slot, std::size_t field) const {
-  FieldEntry e{};
-  std::memcpy(&e, &table_[slot * slot_words_ + 1 + field], sizeof e);
+  const Slot& t = table_[slot];
+  auto count = [this](uint16_t df) {
+    return max_postings_per_term_ > 0 && df > max_postings_per_term_
+               ? static_cast<uint16_t>(max_postings_per_term_)
+               : df;
+  };
+  FieldEntry e;
+  e.begin = t.begin + (field == 1 ? count(t.df[0]) : 0u);
+  e.count = count(t.df[field]);
+  e.df = t.df[field];
   return e;
-}
-
-bool TfidfIndex::slot_used(std::size_t slot) const {
-  const uint64_t* words = &table_[slot * slot_words_ + 1];
-  return slot_words_ == 2 ? words[0] != 0 : (words[0] | words[1]) != 0;
 }
 
 std::size_t TfidfIndex::find_slot(uint64_t key) const {
@@ -402,7 +407,7 @@ void TfidfIndex::find(const TfidfTerms& terms, TfidfTermSlots& slots) const {
   // The table is larger than the caches: ask for every home slot first, so that the misses
   // overlap instead of coming one lookup at a time.
   for (const auto& [i, slot] : found) {
-    __builtin_prefetch(&table_[home_slot(terms.counts[i].first) * slot_words_]);
+    __builtin_prefetch(&table_[home_slot(terms.counts[i].first)]);
   }
   std::size_t m = 0;
   for (const auto& [i, unused] : found) {
@@ -420,21 +425,21 @@ void TfidfIndex::vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots,
   for (const auto& [i, slot] : slots.found_) {
     if (i >= terms.counts.size()) break;  // a head: the terms after it are not its own
     assert(terms.counts[i].first == slot_key(slot));
-    const uint16_t df = entry(slot, field).df;
-    if (df == 0) continue;  // not kept in this field
+    const FieldEntry e = entry(slot, field);
+    if (e.df == 0) continue;  // not kept in this field
     const uint32_t count = terms.counts[i].second;
     const double w =
-        (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) * idf_by_df_[df];
-    s.weights.emplace_back(slot, w);
+        (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) * idf_by_df_[e.df];
+    s.weights.emplace_back(TermWeight{slot, e.begin, e.count, 0.0f}, w);
     norm2 += w * w;
   }
   const double norm = norm2 > 0.0 ? std::sqrt(norm2) : 1.0;
   // A weight that rounds to 0 would add nothing; dropping it keeps every product a search adds
   // positive (so a document's first posting is when its score leaves 0).
   s.vector.clear();
-  for (const auto& [slot, w] : s.weights) {
-    const float weight = static_cast<float>(w / norm);
-    if (weight > 0.0f) s.vector.push_back({slot, weight});
+  for (auto [term, w] : s.weights) {
+    term.weight = static_cast<float>(w / norm);
+    if (term.weight > 0.0f) s.vector.push_back(term);
   }
 }
 
@@ -472,11 +477,11 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   if (s.touched.size() < words) s.touched.resize(words, 0);
   double floor = 0.0;
   if (docs16_.empty()) {
-    accumulate(docs32_.data(), field, s);
-    if (!skip) floor = score_floor(docs32_.data(), field, k, s);
+    accumulate(docs32_.data(), s);
+    if (!skip) floor = score_floor(docs32_.data(), k, s);
   } else {
-    accumulate(docs16_.data(), field, s);
-    if (!skip) floor = score_floor(docs16_.data(), field, k, s);
+    accumulate(docs16_.data(), s);
+    if (!skip) floor = score_floor(docs16_.data(), k, s);
   }
   std::size_t n = reached(floor, s);
   if (skip) {
@@ -490,12 +495,11 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
 }
 
 template <typename Doc>
-void TfidfIndex::accumulate(const Doc* docs, std::size_t field, Scratch& s) const {
+void TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
   // Every line of every list the loop below reads, asked for at once: the lists are scattered
   // over an index larger than the caches, and the hardware prefetcher only learns a list after
   // its first misses (asking for each list's first line only left most of those misses serial).
-  for (const auto& [slot, w] : s.vector) {
-    const FieldEntry e = entry(slot, field);
+  for (const TermWeight& e : s.vector) {
     const char* line = reinterpret_cast<const char*>(docs + e.begin);
     const char* end = reinterpret_cast<const char*>(docs + e.begin + e.count);
     for (; line < end; line += 64) __builtin_prefetch(line);
@@ -508,9 +512,8 @@ void TfidfIndex::accumulate(const Doc* docs, std::size_t field, Scratch& s) cons
   // the loop waits on a score's value).
   double* scores = s.scores.data();
   uint64_t* touched = s.touched.data();
-  for (const auto& [slot, qw] : s.vector) {
-    const double x = qw;
-    const FieldEntry e = entry(slot, field);
+  for (const TermWeight& e : s.vector) {
+    const double x = e.weight;
     const Doc* doc = docs + e.begin;
     const float* weight = weights_.data() + e.begin;
     for (std::size_t p = 0; p < e.count; ++p) {
@@ -529,8 +532,7 @@ void TfidfIndex::accumulate(const Doc* docs, std::size_t field, Scratch& s) cons
 // select_best bucket, which needs no comparison sort. Gathering stops at 2k documents, so it
 // is used for small k only (the serving searches; training asks for hundreds, with `skip`).
 template <typename Doc>
-double TfidfIndex::score_floor(const Doc* docs, std::size_t field, std::size_t k,
-                               Scratch& s) const {
+double TfidfIndex::score_floor(const Doc* docs, std::size_t k, Scratch& s) const {
   constexpr std::size_t kMaxK = 64;
   if (k > kMaxK) return 0.0;
   const std::size_t want = 2 * k;
@@ -541,10 +543,9 @@ double TfidfIndex::score_floor(const Doc* docs, std::size_t field, std::size_t k
   std::size_t m = 0;
   // The lists of the terms weighing at least half the heaviest first, then the others.
   for (const bool heavy : {true, false}) {
-    for (const auto& [slot, qw] : s.vector) {
+    for (const TermWeight& e : s.vector) {
       if (m >= want) break;
-      if ((qw >= 0.5f * heaviest) != heavy) continue;
-      const FieldEntry e = entry(slot, field);
+      if ((e.weight >= 0.5f * heaviest) != heavy) continue;
       for (std::size_t p = 0; p < e.count && m < want; ++p) {
         const std::size_t d = docs[e.begin + p];
         sample[m] = static_cast<uint32_t>(d);

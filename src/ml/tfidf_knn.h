@@ -26,6 +26,7 @@
 // query's terms are looked up once however many fields it searches (TfidfTermSlots).
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <functional>
 #include <span>
 #include <string>
@@ -99,33 +100,44 @@ class TfidfIndex {
   std::size_t max_postings_per_term() const { return max_postings_per_term_; }
 
  private:
-  // A field's share of a term's slot: its postings [begin, begin + count) (by document) and df
-  // (idf = idf_by_df_[df]; 0: the term is not kept in that field).
+  // A term in the table: its postings in every field, one list after the other, from `begin`
+  // (by document), and its df per field (idf = idf_by_df_[df]; 0: not kept in that field). A
+  // list holds df postings, or the cap when df is above it. 16 bytes, so a lookup is one cache
+  // miss and the postings the next; a slot is empty when every df is 0.
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t begin = 0;
+    std::array<uint16_t, 2> df{};
+  };
+  // A field's postings of a term: [begin, begin + count).
   struct FieldEntry {
     uint32_t begin;
     uint16_t count;
     uint16_t df;
   };
+  // A term of a query vector: its slot, its postings in the field searched and its weight.
   struct TermWeight {
     uint32_t slot;
+    uint32_t begin;
+    uint32_t count;
     float weight;
   };
   struct Scratch;  // a query's working memory, one per thread (tfidf_knn.cc)
 
   FieldEntry entry(std::size_t slot, std::size_t field) const;
-  uint64_t slot_key(std::size_t slot) const { return table_[slot * slot_words_]; }
-  bool slot_used(std::size_t slot) const;
+  uint64_t slot_key(std::size_t slot) const { return table_[slot].key; }
+  bool slot_used(std::size_t slot) const { return (table_[slot].df[0] | table_[slot].df[1]) != 0; }
   std::size_t find_slot(uint64_t key) const;  // the slot of a kept term, or an empty one
   // The L2-normalised vector of the found terms over those kept in `field`, in the terms'
   // order, into s.vector (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots, std::size_t field,
                  Scratch& s) const;
-  // Adds up the postings of s.vector in `field` into s.scores, marking s.touched.
+  // Adds up the postings of s.vector into s.scores, marking s.touched.
   template <typename Doc>
-  void accumulate(const Doc* docs, std::size_t field, Scratch& s) const;
+  void accumulate(const Doc* docs, Scratch& s) const;
   // After accumulate: a score at or below the k-th best (0 when none is found cheaply).
   template <typename Doc>
-  double score_floor(const Doc* docs, std::size_t field, std::size_t k, Scratch& s) const;
+  double score_floor(const Doc* docs, std::size_t k, Scratch& s) const;
   // After accumulate: the reached documents scoring at least `floor` into s.reached, in
   // document order; clears s.scores and s.touched. Returns how many.
   std::size_t reached(double floor, Scratch& s) const;
@@ -142,12 +154,8 @@ class TfidfIndex {
   std::size_t max_postings_per_term_ = 0;
   std::vector<std::size_t> field_terms_;  // kept terms per field
   // The term table: open addressing with linear probing over a power-of-two table at most 3/4
-  // full, keyed by the term's FNV-1a-64. Slot s is table_[s * slot_words_, +slot_words_): the
-  // key, then a FieldEntry per field, padded to a power of two (16 bytes with one field, 32
-  // with two), so a lookup is one cache miss whatever the fields, and the postings the next; a
-  // slot is empty when every df is 0.
-  std::vector<uint64_t> table_;
-  std::size_t slot_words_ = 2;
+  // full, keyed by the term's FNV-1a-64.
+  std::vector<Slot> table_;
   std::size_t slot_mask_ = 0;
   std::vector<uint64_t> filter_;  // a power-of-two number of bits, at least 64
   int slot_shift_ = 60;  // 64 - log2(slots)
