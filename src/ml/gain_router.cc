@@ -192,6 +192,13 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
   for (const auto& r : refs_) reference_prompts_.insert(gain_text(r.prompt));
+  auto add_category = [this](const std::string& c) {
+    by_category_.try_emplace(c, CategoryInputs{strong_.rates.rate(c), weak_.rates.rate(c),
+                                               medians_.median(c)});
+  };
+  for (const auto& [c, rate] : strong_.rates.rates) add_category(c);
+  for (const auto& [c, rate] : weak_.rates.rates) add_category(c);
+  for (const auto& [c, median] : medians_.medians) add_category(c);
   // Without options (GSM8K) every stem is its prompt: a stem field would equal the prompts'.
   if (stems_are_prompts) {
     index_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
@@ -199,6 +206,12 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
     const std::vector<std::string> fields[] = {std::move(prompts), std::move(stems)};
     index_ = std::make_unique<TfidfIndex>(fields, kGainPostingsPerTerm);
   }
+}
+
+GainRouter::CategoryInputs GainRouter::category_inputs(std::string_view category) const {
+  const auto it = by_category_.find(category);
+  if (it != by_category_.end()) return it->second;
+  return {strong_.rates.rate(category), weak_.rates.rate(category), medians_.median(category)};
 }
 
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
@@ -222,11 +235,12 @@ std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
     full = index_->neighbors(all, slots, 0, kGainNeighborsFull);
     stem = index_->neighbors(head, slots, stem_field, kGainNeighborsStem);
   }
-  const GainInputs shared = gain_shared_inputs(text, medians_.median(category));
+  const CategoryInputs c = category_inputs(category);
+  const GainInputs shared = gain_shared_inputs(text, c.median_qlen);
   const double ps = strong_.model.probability(
-      gain_inputs_for(shared, strong_.rates.rate(category), full, stem, residual_strong_));
+      gain_inputs_for(shared, c.strong_rate, full, stem, residual_strong_));
   const double pw = weak_.model.probability(
-      gain_inputs_for(shared, weak_.rates.rate(category), full, stem, residual_weak_));
+      gain_inputs_for(shared, c.weak_rate, full, stem, residual_weak_));
   return {ps, pw};
 }
 
