@@ -192,33 +192,55 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
   for (const auto& r : refs_) reference_prompts_.insert(gain_text(r.prompt));
-  full_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
-  // Without options (GSM8K) every stem is its prompt: the stem index would equal full_.
-  if (!stems_are_prompts) stem_ = std::make_unique<TfidfIndex>(stems, kGainPostingsPerTerm);
+  auto add_category = [this](const std::string& c) {
+    by_category_.try_emplace(c, CategoryInputs{strong_.rates.rate(c), weak_.rates.rate(c),
+                                               medians_.median(c)});
+  };
+  for (const auto& [c, rate] : strong_.rates.rates) add_category(c);
+  for (const auto& [c, rate] : weak_.rates.rates) add_category(c);
+  for (const auto& [c, median] : medians_.medians) add_category(c);
+  // Without options (GSM8K) every stem is its prompt: a stem field would equal the prompts'.
+  if (stems_are_prompts) {
+    index_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
+  } else {
+    const std::vector<std::string> fields[] = {std::move(prompts), std::move(stems)};
+    index_ = std::make_unique<TfidfIndex>(fields, kGainPostingsPerTerm);
+  }
+}
+
+GainRouter::CategoryInputs GainRouter::category_inputs(std::string_view category) const {
+  const auto it = by_category_.find(category);
+  if (it != by_category_.end()) return it->second;
+  return {strong_.rates.rate(category), weak_.rates.rate(category), medians_.median(category)};
 }
 
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
                                                     std::string_view category) const {
   const std::string_view text = gain_text(prompt);
   const std::size_t stem_bytes = question_stem(text).size();
-  // One tokenisation for both searches: the stem is the head of the prompt, cut at a newline.
+  // One tokenisation and one term lookup for both searches: the stem is the head of the
+  // prompt, cut at a newline.
   thread_local TfidfTerms all, head;
+  thread_local TfidfTermSlots slots;
   tfidf_terms(text, stem_bytes, all, head);
+  index_->find(all, slots);
+  const std::size_t stem_field = index_->field_count() - 1;
   std::vector<Neighbor> full, stem;
-  if (!stem_ && stem_bytes == text.size()) {
-    // One index and one text: the best 25 are the first of the best 50.
-    stem = full_->neighbors(all, kGainNeighborsStem);
+  if (stem_field == 0 && stem_bytes == text.size()) {
+    // One field and one text: the best 25 are the first of the best 50.
+    stem = index_->neighbors(all, slots, 0, kGainNeighborsStem);
     full.assign(stem.begin(), stem.begin() + static_cast<std::ptrdiff_t>(
                                                  std::min(stem.size(), kGainNeighborsFull)));
   } else {
-    full = full_->neighbors(all, kGainNeighborsFull);
-    stem = (stem_ ? *stem_ : *full_).neighbors(head, kGainNeighborsStem);
+    full = index_->neighbors(all, slots, 0, kGainNeighborsFull);
+    stem = index_->neighbors(head, slots, stem_field, kGainNeighborsStem);
   }
-  const GainInputs shared = gain_shared_inputs(text, medians_.median(category));
+  const CategoryInputs c = category_inputs(category);
+  const GainInputs shared = gain_shared_inputs(text, c.median_qlen);
   const double ps = strong_.model.probability(
-      gain_inputs_for(shared, strong_.rates.rate(category), full, stem, residual_strong_));
+      gain_inputs_for(shared, c.strong_rate, full, stem, residual_strong_));
   const double pw = weak_.model.probability(
-      gain_inputs_for(shared, weak_.rates.rate(category), full, stem, residual_weak_));
+      gain_inputs_for(shared, c.weak_rate, full, stem, residual_weak_));
   return {ps, pw};
 }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -129,10 +130,23 @@ class GainRouter {
   std::vector<GainReference> refs_;
   Target strong_, weak_;
   CategoryMedians medians_;
-  std::unique_ptr<TfidfIndex> full_;
-  std::unique_ptr<TfidfIndex> stem_;  // null when every stem is its prompt (full_ serves both)
+  // Field 0: the prompts; field 1: their question stems, absent when every stem is its prompt
+  // (field 0 serves both searches).
+  std::unique_ptr<TfidfIndex> index_;
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
   std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
+  // What a request's category gives both targets, looked up once per decision (three ordered
+  // maps of strings had cost a dozen string comparisons); the same values as the rates' and
+  // medians' own lookups.
+  struct CategoryInputs {
+    double strong_rate, weak_rate, median_qlen;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, CategoryInputs, StringHash, std::equal_to<>> by_category_;
+  CategoryInputs category_inputs(std::string_view category) const;
 };
 
 // Builds the served router from its metadata block (router -> gain, as `triage train router`

@@ -1,6 +1,8 @@
 #include "ml/tfidf_knn.h"
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <bit>
 #include <cmath>
 #include <span>
@@ -171,9 +173,12 @@ void term_keys(std::string_view text, std::vector<uint64_t>& keys, std::size_t h
 
 // Folds repeats of `keys` into (key, count) pairs in order of first occurrence, into `counts`:
 // one probe per key into a table of positions (open addressing, at most half full, cleared
-// again through `counts`), where sorting the keys had cost several times as much.
+// again through `counts`), where sorting the keys had cost several times as much. With `head`,
+// the counts after the first `n_head` keys are copied there on the way (the head's terms are
+// those keys' terms, in the same order).
 void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
-                 std::vector<std::pair<uint64_t, uint32_t>>& counts) {
+                 std::vector<std::pair<uint64_t, uint32_t>>& counts, std::size_t n_head = 0,
+                 std::vector<std::pair<uint64_t, uint32_t>>* head = nullptr) {
   counts.clear();
   std::size_t size = 64;
   while (size < 2 * keys.size()) size *= 2;
@@ -181,7 +186,9 @@ void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
   const std::size_t mask = size - 1;
   const int shift = 64 - std::countr_zero(size);
   auto home = [shift](uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> shift; };
-  for (uint64_t key : keys) {
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    if (head && k == n_head) *head = counts;
+    const uint64_t key = keys[k];
     std::size_t i = home(key);
     for (; table[i] != 0; i = (i + 1) & mask) {
       if (counts[table[i] - 1].first == key) break;
@@ -193,6 +200,7 @@ void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
       table[i] = static_cast<uint32_t>(counts.size());
     }
   }
+  if (head && n_head >= keys.size()) *head = counts;
   for (const auto& [key, count] : counts) {
     std::size_t i = home(key);
     while (table[i] != 0) {
@@ -200,6 +208,26 @@ void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
       i = (i + 1) & mask;
     }
   }
+}
+
+// Buckets of TfidfIndex::select_best: a float's exponent and top 5 mantissa bits (3% wide),
+// clamped to [2^-31, 2) (similarities are positive and at most 1 plus rounding): monotone in
+// the similarity, and a histogram of 4 KB.
+constexpr uint32_t kBucketCount = 1024;
+constexpr uint32_t kBucketLow = 96 << 5;  // 2^-31
+
+uint32_t bucket_of(double similarity) {
+  const uint32_t b = std::bit_cast<uint32_t>(static_cast<float>(similarity)) >> 18;
+  return std::clamp(b, kBucketLow, kBucketLow + kBucketCount - 1) - kBucketLow;
+}
+
+// A value at or below every similarity whose bucket is `bucket` or higher: such a similarity
+// rounds to a float of at least the bucket's lowest, so it is at least that less half a float
+// ulp (2^-24 of it).
+double bucket_floor(uint32_t bucket) {
+  if (bucket == 0) return 0.0;
+  const auto lowest = std::bit_cast<float>((bucket + kBucketLow) << 18);
+  return static_cast<double>(lowest) * (1.0 - 0x1p-23);
 }
 
 }  // namespace
@@ -217,48 +245,68 @@ void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
   thread_local std::vector<uint32_t> table;
   std::size_t n_head = 0;
   term_keys(text, keys, head_bytes, &n_head);
-  count_terms(keys, table, all.counts);
-  count_terms(std::span<const uint64_t>(keys).first(n_head), table, head.counts);
+  count_terms(keys, table, all.counts, n_head, &head.counts);
 }
 
 // Working memory of one query, reused by every call on a thread. `scores` is all zeros
-// between calls: a query adds into it and sets the entries it touched back to zero.
+// between calls: a query adds into it and sets the entries it touched back to zero; so are
+// the histograms of select_best.
 struct TfidfIndex::Scratch {
   TfidfTerms terms;
-  std::vector<std::pair<uint64_t, uint32_t>> candidates;  // terms that pass the filter
-  std::vector<std::pair<uint32_t, double>> weights;  // (slot, weight before normalising)
+  TfidfTermSlots slots;
+  std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
   std::vector<uint64_t> touched;  // a bit per document a posting reached
   std::vector<Neighbor> reached;  // the documents a posting reached, in document order
   std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
   std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
-  std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(1 << 13, 0);
+  std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(kBucketCount, 0);
+  std::vector<uint32_t> sample = std::vector<uint32_t>(128);  // score_floor: 2k documents
+  std::vector<uint64_t> seen;     // score_floor: a bit per sampled document, zero between calls
 };
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
                        std::size_t max_postings_per_term)
-    : n_docs_(documents.size()), max_postings_per_term_(max_postings_per_term) {
+    : TfidfIndex(std::span<const std::vector<std::string>>(&documents, 1), max_postings_per_term) {}
+
+TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
+                       std::size_t max_postings_per_term)
+    : n_docs_(fields.empty() ? 0 : fields[0].size()),
+      max_postings_per_term_(max_postings_per_term) {
+  if (fields.empty() || fields.size() > 2) {
+    throw std::invalid_argument("TfidfIndex: one or two fields");
+  }
+  for (const auto& f : fields) {
+    if (f.size() != n_docs_) throw std::invalid_argument("TfidfIndex: fields of unequal sizes");
+  }
   // A kept term's df is below 0.2 N, and its postings at most df or the cap: 16 bits each.
   if (n_docs_ >= 5 * 65536 || max_postings_per_term_ > 65535) {
     throw std::invalid_argument("TfidfIndex: at most 327,679 documents and 65,535 postings per term");
   }
-  // Pass 1: document frequencies.
-  Scratch s;
-  std::unordered_map<uint64_t, uint32_t> df;
-  for (const std::string& doc : documents) {
-    tfidf_terms(doc, s.terms);
-    for (const auto& [term, count] : s.terms.counts) ++df[term];
-  }
+  const std::size_t n_fields = fields.size();
   const double n = static_cast<double>(n_docs_);
-  // Kept terms in key order, so that the index does not depend on hash-table iteration order.
-  std::vector<std::pair<uint64_t, uint32_t>> kept;
-  for (auto& [term, d] : df) {
-    if (d >= 2 && static_cast<double>(d) < 0.2 * n) kept.emplace_back(term, d);
+  // Pass 1: document frequencies per field; a term's df in every field, 0 where it is not
+  // kept, in key order, so that the index does not depend on hash-table iteration order.
+  Scratch s;
+  std::unordered_map<uint64_t, std::array<uint16_t, 2>> kept_df;
+  field_terms_.assign(n_fields, 0);
+  for (std::size_t f = 0; f < n_fields; ++f) {
+    std::unordered_map<uint64_t, uint32_t> df;
+    for (const std::string& doc : fields[f]) {
+      tfidf_terms(doc, s.terms);
+      for (const auto& [term, count] : s.terms.counts) ++df[term];
+    }
+    for (const auto& [term, d] : df) {
+      if (d >= 2 && static_cast<double>(d) < 0.2 * n) {
+        kept_df[term][f] = static_cast<uint16_t>(d);
+        ++field_terms_[f];
+      }
+    }
   }
-  df.clear();
+  std::vector<std::pair<uint64_t, std::array<uint16_t, 2>>> kept(kept_df.begin(), kept_df.end());
+  kept_df.clear();
   std::sort(kept.begin(), kept.end());
-  n_terms_ = kept.size();
   idf_by_df_.assign(1, 0.0);
   for (uint32_t d = 1; static_cast<double>(d) < 0.2 * n; ++d) {
     idf_by_df_.push_back(std::log(n / static_cast<double>(d)));
@@ -266,13 +314,13 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
   std::size_t size = 16;
   while (size * 3 < kept.size() * 4) size *= 2;
   slot_shift_ = 64 - std::countr_zero(size);
-  slots_.assign(size, Slot{});
+  slot_mask_ = size - 1;
+  table_.assign(size, Slot{});
   std::vector<uint32_t> slot_of(kept.size());
   for (std::size_t t = 0; t < kept.size(); ++t) {
-    std::size_t slot = home_slot(kept[t].first);
-    while (slots_[slot].df != 0) slot = (slot + 1) & (size - 1);
-    slots_[slot].key = kept[t].first;
-    slots_[slot].df = static_cast<uint16_t>(kept[t].second);
+    const std::size_t slot = find_slot(kept[t].first);
+    table_[slot].key = kept[t].first;
+    table_[slot].df = kept[t].second;
     slot_of[t] = static_cast<uint32_t>(slot);
   }
   // The filter: 8 to 16 bits per kept term, a false positive for about 1 unkept term in 10.
@@ -283,60 +331,115 @@ TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
     const uint64_t bit = term & (filter_bits - 1);
     filter_[bit / 64] |= uint64_t{1} << (bit % 64);
   }
-  // Pass 2: normalised document vectors, as postings in document order.
-  std::vector<std::vector<Posting>> by_slot(size);
-  for (std::size_t d = 0; d < documents.size(); ++d) {
-    tfidf_terms(documents[d], s.terms);
-    vectorize(s.terms, s);
-    for (const auto& [slot, w] : s.vector) by_slot[slot].push_back({static_cast<uint32_t>(d), w});
-  }
-  for (uint32_t slot : slot_of) {
-    std::vector<Posting>& list = by_slot[slot];
-    if (max_postings_per_term_ > 0 && list.size() > max_postings_per_term_) {
-      // The documents where the term weighs most, back in document order.
-      std::sort(list.begin(), list.end(), [](const Posting& a, const Posting& b) {
-        return a.weight != b.weight ? a.weight > b.weight : a.doc < b.doc;
-      });
-      list.resize(max_postings_per_term_);
-      std::sort(list.begin(), list.end(),
-                [](const Posting& a, const Posting& b) { return a.doc < b.doc; });
+  // Pass 2: normalised document vectors of every field, as postings in document order, a
+  // term's lists (one per field) one after the other.
+  std::vector<std::vector<std::vector<std::pair<uint32_t, float>>>> by_slot(
+      n_fields, std::vector<std::vector<std::pair<uint32_t, float>>>(size));
+  for (std::size_t f = 0; f < n_fields; ++f) {
+    for (std::size_t d = 0; d < n_docs_; ++d) {
+      tfidf_terms(fields[f][d], s.terms);
+      find(s.terms, s.slots);
+      vectorize(s.terms, s.slots, f, s);
+      for (const TermWeight& t : s.vector) {
+        by_slot[f][t.slot].emplace_back(static_cast<uint32_t>(d), t.weight);
+      }
     }
-    slots_[slot].begin = static_cast<uint32_t>(postings_.size());
-    slots_[slot].count = static_cast<uint16_t>(list.size());
-    postings_.insert(postings_.end(), list.begin(), list.end());
+  }
+  const bool narrow = n_docs_ <= 65536;
+  for (uint32_t slot : slot_of) {
+    table_[slot].begin = static_cast<uint32_t>(weights_.size());
+    for (std::size_t f = 0; f < n_fields; ++f) {
+      auto& list = by_slot[f][slot];
+      if (max_postings_per_term_ > 0 && list.size() > max_postings_per_term_) {
+        // The documents where the term weighs most, back in document order.
+        std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+          return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+        list.resize(max_postings_per_term_);
+        std::sort(list.begin(), list.end());
+      }
+      // Every document with the term has a posting (a weight is at least ln 5 / |vector|, far
+      // from rounding to 0), so a list's length follows from the df the slot holds.
+      if (list.size() != entry(slot, f).count) {
+        throw std::logic_error("TfidfIndex: a posting list's length differs from its df");
+      }
+      for (const auto& [doc, w] : list) {
+        if (narrow) {
+          docs16_.push_back(static_cast<uint16_t>(doc));
+        } else {
+          docs32_.push_back(doc);
+        }
+        weights_.push_back(w);
+      }
+      std::vector<std::pair<uint32_t, float>>().swap(list);
+    }
   }
 }
 
-void TfidfIndex::vectorize(const TfidfTerms& terms, Scratch& s) const {
+TfidfIndex::FieldEntry TfidfIndex::entry(std::size_t slot, std::size_t field) const {
+  const Slot& t = table_[slot];
+  auto count = [this](uint16_t df) {
+    return max_postings_per_term_ > 0 && df > max_postings_per_term_
+               ? static_cast<uint16_t>(max_postings_per_term_)
+               : df;
+  };
+  FieldEntry e;
+  e.begin = t.begin + (field == 1 ? count(t.df[0]) : 0u);
+  e.count = count(t.df[field]);
+  e.df = t.df[field];
+  return e;
+}
+
+std::size_t TfidfIndex::find_slot(uint64_t key) const {
+  std::size_t slot = home_slot(key);
+  while (slot_used(slot) && slot_key(slot) != key) slot = (slot + 1) & slot_mask_;
+  return slot;
+}
+
+void TfidfIndex::find(const TfidfTerms& terms, TfidfTermSlots& slots) const {
   // Most terms of a text are not kept (bigrams seen once, words in every prompt): the filter,
   // small enough to stay cached, turns most of them away without touching the table.
-  s.candidates.clear();
-  for (const auto& tc : terms.counts) {
-    if (maybe_kept(tc.first)) s.candidates.push_back(tc);
+  auto& found = slots.found_;
+  found.clear();
+  for (std::size_t i = 0; i < terms.counts.size(); ++i) {
+    if (maybe_kept(terms.counts[i].first)) found.emplace_back(static_cast<uint32_t>(i), 0);
   }
   // The table is larger than the caches: ask for every home slot first, so that the misses
   // overlap instead of coming one lookup at a time.
-  for (const auto& [term, count] : s.candidates) __builtin_prefetch(&slots_[home_slot(term)]);
+  for (const auto& [i, slot] : found) {
+    __builtin_prefetch(&table_[home_slot(terms.counts[i].first)]);
+  }
+  std::size_t m = 0;
+  for (const auto& [i, unused] : found) {
+    const std::size_t slot = find_slot(terms.counts[i].first);
+    if (slot_used(slot)) found[m++] = {i, static_cast<uint32_t>(slot)};
+  }
+  found.resize(m);
+}
+
+void TfidfIndex::vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots,
+                           std::size_t field, Scratch& s) const {
   // Weights and the norm in the terms' order (first occurrence in the text).
   s.weights.clear();
   double norm2 = 0.0;
-  const std::size_t mask = slots_.size() - 1;
-  for (const auto& [term, count] : s.candidates) {
-    std::size_t slot = home_slot(term);
-    while (slots_[slot].df != 0 && slots_[slot].key != term) slot = (slot + 1) & mask;
-    if (slots_[slot].df == 0) continue;  // not a kept term
-    const double w = (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) *
-                     idf_by_df_[slots_[slot].df];
-    s.weights.emplace_back(static_cast<uint32_t>(slot), w);
+  for (const auto& [i, slot] : slots.found_) {
+    if (i >= terms.counts.size()) break;  // a head: the terms after it are not its own
+    assert(terms.counts[i].first == slot_key(slot));
+    const FieldEntry e = entry(slot, field);
+    if (e.df == 0) continue;  // not kept in this field
+    const uint32_t count = terms.counts[i].second;
+    const double w =
+        (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) * idf_by_df_[e.df];
+    s.weights.emplace_back(TermWeight{slot, e.begin, e.count, 0.0f}, w);
     norm2 += w * w;
   }
   const double norm = norm2 > 0.0 ? std::sqrt(norm2) : 1.0;
   // A weight that rounds to 0 would add nothing; dropping it keeps every product a search adds
   // positive (so a document's first posting is when its score leaves 0).
   s.vector.clear();
-  for (const auto& [slot, w] : s.weights) {
-    const float weight = static_cast<float>(w / norm);
-    if (weight > 0.0f) s.vector.push_back({slot, weight});
+  for (auto [term, w] : s.weights) {
+    term.weight = static_cast<float>(w / norm);
+    if (term.weight > 0.0f) s.vector.push_back(term);
   }
 }
 
@@ -349,52 +452,38 @@ std::vector<Neighbor> TfidfIndex::neighbors(std::string_view text, std::size_t k
 
 std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t k,
                                             const std::function<bool(std::size_t)>& skip) const {
+  thread_local TfidfTermSlots slots;
+  find(terms, slots);
+  return neighbors(terms, slots, 0, k, skip);
+}
+
+std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const TfidfTermSlots& slots,
+                                            std::size_t field, std::size_t k,
+                                            const std::function<bool(std::size_t)>& skip) const {
   std::vector<Neighbor> out;
   if (k == 0 || n_docs_ == 0) return out;
+  if (field >= field_terms_.size()) throw std::out_of_range("TfidfIndex: no such field");
   thread_local Scratch s;
-  vectorize(terms, s);
+  vectorize(terms, slots, field, s);
   if (s.vector.empty()) return out;
-  // Every line of every list the loop below reads, asked for at once: the lists are scattered
-  // over an index larger than the caches, and the hardware prefetcher only learns a list after
-  // its first misses (asking for each list's first line only left most of those misses serial).
-  for (const auto& [slot, w] : s.vector) {
-    const char* line = reinterpret_cast<const char*>(postings_.data() + slots_[slot].begin);
-    const char* end = line + sizeof(Posting) * slots_[slot].count;
-    for (; line < end; line += 64) __builtin_prefetch(line);
-  }
-  const std::size_t words = (n_docs_ + 63) / 64;
   if (s.scores.size() < n_docs_) {
     s.scores.resize(n_docs_, 0.0);
     s.reached.resize(n_docs_);
     s.kept.resize(n_docs_);
     s.buckets.resize(n_docs_);
+    s.seen.resize((n_docs_ + 63) / 64, 0);
   }
+  const std::size_t words = (n_docs_ + 63) / 64;
   if (s.touched.size() < words) s.touched.resize(words, 0);
-  // Scores add up term by term in the query vector's order (so the same text gives the same
-  // scores bit for bit); a bit per document records which ones a posting reached (no step of
-  // the loop waits on a score's value).
-  double* scores = s.scores.data();
-  uint64_t* touched = s.touched.data();
-  for (const auto& [slot, qw] : s.vector) {
-    const double x = qw;
-    const Posting* p = postings_.data() + slots_[slot].begin;
-    const Posting* end = p + slots_[slot].count;
-    for (; p != end; ++p) {
-      scores[p->doc] += x * static_cast<double>(p->weight);
-      touched[p->doc / 64] |= uint64_t{1} << (p->doc % 64);
-    }
+  double floor = 0.0;
+  if (docs16_.empty()) {
+    accumulate(docs32_.data(), s);
+    if (!skip) floor = score_floor(docs32_.data(), k, s);
+  } else {
+    accumulate(docs16_.data(), s);
+    if (!skip) floor = score_floor(docs16_.data(), k, s);
   }
-  // The reached documents in document order, their scores reset for the next query as they
-  // are read, before anything can throw (`skip`).
-  std::size_t n = 0;
-  for (std::size_t w = 0; w < words; ++w) {
-    for (uint64_t bits = touched[w]; bits != 0; bits &= bits - 1) {
-      const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-      s.reached[n++] = {scores[doc], doc};
-      scores[doc] = 0.0;
-    }
-    touched[w] = 0;
-  }
+  std::size_t n = reached(floor, s);
   if (skip) {
     n = static_cast<std::size_t>(
         std::remove_if(s.reached.begin(), s.reached.begin() + static_cast<std::ptrdiff_t>(n),
@@ -403,6 +492,105 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, std::size_t
   }
   select_best(s, n, k, out);
   return out;
+}
+
+template <typename Doc>
+void TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
+  // Every line of every list the loop below reads, asked for at once: the lists are scattered
+  // over an index larger than the caches, and the hardware prefetcher only learns a list after
+  // its first misses (asking for each list's first line only left most of those misses serial).
+  for (const TermWeight& e : s.vector) {
+    const char* line = reinterpret_cast<const char*>(docs + e.begin);
+    const char* end = reinterpret_cast<const char*>(docs + e.begin + e.count);
+    for (; line < end; line += 64) __builtin_prefetch(line);
+    line = reinterpret_cast<const char*>(weights_.data() + e.begin);
+    end = reinterpret_cast<const char*>(weights_.data() + e.begin + e.count);
+    for (; line < end; line += 64) __builtin_prefetch(line);
+  }
+  // Scores add up term by term in the query vector's order (so the same text gives the same
+  // scores bit for bit); a bit per document records which ones a posting reached (no step of
+  // the loop waits on a score's value).
+  double* scores = s.scores.data();
+  uint64_t* touched = s.touched.data();
+  for (const TermWeight& e : s.vector) {
+    const double x = e.weight;
+    const Doc* doc = docs + e.begin;
+    const float* weight = weights_.data() + e.begin;
+    for (std::size_t p = 0; p < e.count; ++p) {
+      const std::size_t d = doc[p];
+      scores[d] += x * static_cast<double>(weight[p]);
+      touched[d / 64] |= uint64_t{1} << (d % 64);
+    }
+  }
+}
+
+// Most reached documents share only a common term or two with the query and are far below
+// its best k; reading each into the selection cost more than the postings. The final scores
+// of a sample of reached documents, those of the query's heaviest terms (the most likely to be
+// among the best), give a floor: when the sample holds k distinct documents, the k-th best
+// score in it is at most the k-th best overall, and so is the lower edge of its
+// select_best bucket, which needs no comparison sort. Gathering stops at 2k documents, so it
+// is used for small k only (the serving searches; training asks for hundreds, with `skip`).
+template <typename Doc>
+double TfidfIndex::score_floor(const Doc* docs, std::size_t k, Scratch& s) const {
+  constexpr std::size_t kMaxK = 64;
+  if (k > kMaxK) return 0.0;
+  const std::size_t want = 2 * k;
+  float heaviest = 0.0f;
+  for (const auto& tw : s.vector) heaviest = std::max(heaviest, tw.weight);
+  uint32_t* sample = s.sample.data();
+  uint64_t* seen = s.seen.data();
+  std::size_t m = 0;
+  // The lists of the terms weighing at least half the heaviest first, then the others.
+  for (const bool heavy : {true, false}) {
+    for (const TermWeight& e : s.vector) {
+      if (m >= want) break;
+      if ((e.weight >= 0.5f * heaviest) != heavy) continue;
+      for (std::size_t p = 0; p < e.count && m < want; ++p) {
+        const std::size_t d = docs[e.begin + p];
+        sample[m] = static_cast<uint32_t>(d);
+        m += ((seen[d / 64] >> (d % 64)) & 1) ^ 1;
+        seen[d / 64] |= uint64_t{1} << (d % 64);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < m; ++i) seen[sample[i] / 64] = 0;
+  if (m < k) return 0.0;
+  uint32_t* counts = s.bucket_counts.data();
+  uint32_t low = kBucketCount, high = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    const uint32_t b = bucket_of(s.scores[sample[i]]);
+    ++counts[b];
+    low = std::min(low, b);
+    high = std::max(high, b);
+  }
+  std::size_t above = 0;
+  uint32_t cut = high;
+  for (; above + counts[cut] < k; --cut) above += counts[cut];
+  if (low <= high) std::fill(counts + low, counts + high + 1, 0u);
+  return bucket_floor(cut);
+}
+
+std::size_t TfidfIndex::reached(double floor, Scratch& s) const {
+  // The reached documents in document order, their scores and bits reset for the next query
+  // as they are read, before anything can throw (`skip`); those under `floor` are passed over
+  // without a branch (written, not counted).
+  double* scores = s.scores.data();
+  uint64_t* touched = s.touched.data();
+  Neighbor* reached = s.reached.data();
+  std::size_t n = 0;
+  const std::size_t words = (n_docs_ + 63) / 64;
+  for (std::size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = touched[w]; bits != 0; bits &= bits - 1) {
+      const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      const double similarity = scores[doc];
+      scores[doc] = 0.0;
+      reached[n] = {similarity, doc};
+      n += similarity >= floor;
+    }
+    touched[w] = 0;
+  }
+  return n;
 }
 
 // The best k of s.reached[0, n) into `out`, best first, by similarity then lower index. A
@@ -418,15 +606,9 @@ void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
     return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
   };
   const Neighbor* reached = s.reached.data();
-  uint32_t cut = 0;  // the lowest bucket kept
   if (n > k) {
-    // Buckets: a float's exponent and top 5 mantissa bits (similarities are positive, so the
-    // sign bit is 0), 3% wide; 2^13 counters, zero between calls.
-    auto bucket_of = [](double similarity) {
-      return std::bit_cast<uint32_t>(static_cast<float>(similarity)) >> 18;
-    };
     uint32_t* counts = s.bucket_counts.data();
-    uint32_t low = UINT32_MAX, high = 0;
+    uint32_t low = kBucketCount, high = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const uint32_t b = bucket_of(reached[i].similarity);
       s.buckets[i] = static_cast<uint16_t>(b);
@@ -435,8 +617,9 @@ void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
       high = std::max(high, b);
     }
     std::size_t above = 0;
-    for (cut = high; above + counts[cut] < k; --cut) above += counts[cut];
-    std::fill(counts + low, counts + high + 1, 0u);
+    uint32_t cut = high;  // the lowest bucket kept
+    for (; above + counts[cut] < k; --cut) above += counts[cut];
+    if (low <= high) std::fill(counts + low, counts + high + 1, 0u);
     // Written unconditionally, kept by the count's step: no branch on the bucket.
     Neighbor* kept = s.kept.data();
     std::size_t m = 0;

@@ -20,9 +20,15 @@
 // share of that term, so its similarity is a lower bound of the cosine. A query then reads at
 // most (its kept terms) x cap postings: common terms, which hold most postings and carry the
 // least weight, cost no more than rare ones. 0 keeps every posting (the exact cosine).
+//
+// Fields: one index can hold several texts per document (a prompt and its question stem), each
+// field an index of its own (df, kept terms, vectors, postings) behind one term table, so a
+// query's terms are looked up once however many fields it searches (TfidfTermSlots).
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,19 +51,33 @@ struct TfidfTerms {
 void tfidf_terms(std::string_view text, TfidfTerms& all);
 // The terms of `text` and, from the same pass, of its first `head_bytes` bytes, which must end
 // where a token cannot continue (text[head_bytes] is whitespace, or head_bytes >= the size).
+// head.counts holds the first terms of all.counts (same keys, same order), with the counts
+// of the head alone.
 void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
                  TfidfTerms& head);
 
+// Where a query's terms sit in an index's term table (TfidfIndex::find): looked up once, then
+// searched in any field of that index, for the terms or for a head of them (the `head` of the
+// same tfidf_terms pass). Valid for the index that filled it, until it is filled again.
+class TfidfTermSlots {
+ private:
+  friend class TfidfIndex;
+  std::vector<std::pair<uint32_t, uint32_t>> found_;  // (position in counts, slot), by position
+};
+
 class TfidfIndex {
  public:
-  // Throws std::invalid_argument beyond its 16-bit counts: 327,680 documents or more, or a cap
-  // above 65,535.
+  // One field. Throws std::invalid_argument beyond its 16-bit counts: 327,680 documents or
+  // more, or a cap above 65,535.
   explicit TfidfIndex(const std::vector<std::string>& documents,
                       std::size_t max_postings_per_term = 0);
+  // fields[f][d] is field f of document d (every field has the same documents, in the same
+  // order); one or two fields. Searches name the field; the term table is shared.
+  TfidfIndex(std::span<const std::vector<std::string>> fields, std::size_t max_postings_per_term);
 
-  // The k most similar documents sharing at least one kept posting with `text`, most similar
-  // first (ties: lower index first), skipping those for which `skip(index)` is true (`skip`
-  // must not call neighbors()). Fewer than k when fewer share one.
+  // The k most similar documents sharing at least one kept posting with `text` (in field 0),
+  // most similar first (ties: lower index first), skipping those for which `skip(index)` is
+  // true (`skip` must not call neighbors()). Fewer than k when fewer share one.
   // Cost: one pass over the query's tokens, one hash probe per distinct term, and the postings
   // of its kept terms; per-thread scratch is reused, so a call allocates only its result.
   std::vector<Neighbor> neighbors(std::string_view text, std::size_t k,
@@ -65,34 +85,62 @@ class TfidfIndex {
   // The same for terms counted by tfidf_terms.
   std::vector<Neighbor> neighbors(const TfidfTerms& terms, std::size_t k,
                                   const std::function<bool(std::size_t)>& skip = {}) const;
+  // Looks up the terms in the table once (for neighbors() below).
+  void find(const TfidfTerms& terms, TfidfTermSlots& slots) const;
+  // The same search in `field`, for `terms` found by find(): the terms given to find, or the
+  // head counted with them by tfidf_terms (terms found beyond terms.counts are ignored).
+  std::vector<Neighbor> neighbors(const TfidfTerms& terms, const TfidfTermSlots& slots,
+                                  std::size_t field, std::size_t k,
+                                  const std::function<bool(std::size_t)>& skip = {}) const;
 
   std::size_t size() const { return n_docs_; }
-  std::size_t vocabulary_size() const { return n_terms_; }
+  std::size_t field_count() const { return field_terms_.size(); }
+  // Kept terms of a field.
+  std::size_t vocabulary_size(std::size_t field = 0) const { return field_terms_.at(field); }
   std::size_t max_postings_per_term() const { return max_postings_per_term_; }
 
  private:
-  struct Posting {
-    uint32_t doc;
-    float weight;  // the term's weight in the L2-normalised document vector
-  };
-  // A kept term: open addressing with linear probing over a power-of-two table at most 3/4
-  // full, keyed by the term's FNV-1a-64. The slot holds all a query needs of the term in 16
-  // bytes, so a lookup is one cache miss and the postings the next.
+  // A term in the table: its postings in every field, one list after the other, from `begin`
+  // (by document), and its df per field (idf = idf_by_df_[df]; 0: not kept in that field). A
+  // list holds df postings, or the cap when df is above it. 16 bytes, so a lookup is one cache
+  // miss and the postings the next; a slot is empty when every df is 0.
   struct Slot {
     uint64_t key = 0;
-    uint32_t begin = 0;  // postings_[begin, begin + count), by document
-    uint16_t count = 0;
-    uint16_t df = 0;  // idf = idf_by_df_[df]; 0: empty slot (a kept term has df >= 2)
+    uint32_t begin = 0;
+    std::array<uint16_t, 2> df{};
   };
+  // A field's postings of a term: [begin, begin + count).
+  struct FieldEntry {
+    uint32_t begin;
+    uint16_t count;
+    uint16_t df;
+  };
+  // A term of a query vector: its slot, its postings in the field searched and its weight.
   struct TermWeight {
     uint32_t slot;
+    uint32_t begin;
+    uint32_t count;
     float weight;
   };
   struct Scratch;  // a query's working memory, one per thread (tfidf_knn.cc)
 
-  // The L2-normalised vector of the terms over the kept ones, in the terms' order, into s.vector
-  // (weights rounded to float, as the postings store them).
-  void vectorize(const TfidfTerms& terms, Scratch& s) const;
+  FieldEntry entry(std::size_t slot, std::size_t field) const;
+  uint64_t slot_key(std::size_t slot) const { return table_[slot].key; }
+  bool slot_used(std::size_t slot) const { return (table_[slot].df[0] | table_[slot].df[1]) != 0; }
+  std::size_t find_slot(uint64_t key) const;  // the slot of a kept term, or an empty one
+  // The L2-normalised vector of the found terms over those kept in `field`, in the terms'
+  // order, into s.vector (weights rounded to float, as the postings store them).
+  void vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots, std::size_t field,
+                 Scratch& s) const;
+  // Adds up the postings of s.vector into s.scores, marking s.touched.
+  template <typename Doc>
+  void accumulate(const Doc* docs, Scratch& s) const;
+  // After accumulate: a score at or below the k-th best (0 when none is found cheaply).
+  template <typename Doc>
+  double score_floor(const Doc* docs, std::size_t k, Scratch& s) const;
+  // After accumulate: the reached documents scoring at least `floor` into s.reached, in
+  // document order; clears s.scores and s.touched. Returns how many.
+  std::size_t reached(double floor, Scratch& s) const;
   static void select_best(Scratch& s, std::size_t n, std::size_t k, std::vector<Neighbor>& out);
   std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
   // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the
@@ -103,13 +151,21 @@ class TfidfIndex {
   }
 
   std::size_t n_docs_ = 0;
-  std::size_t n_terms_ = 0;
   std::size_t max_postings_per_term_ = 0;
-  std::vector<Slot> slots_;
+  std::vector<std::size_t> field_terms_;  // kept terms per field
+  // The term table: open addressing with linear probing over a power-of-two table at most 3/4
+  // full, keyed by the term's FNV-1a-64.
+  std::vector<Slot> table_;
+  std::size_t slot_mask_ = 0;
   std::vector<uint64_t> filter_;  // a power-of-two number of bits, at least 64
   int slot_shift_ = 60;  // 64 - log2(slots)
   std::vector<double> idf_by_df_;  // ln(N / df)
-  std::vector<Posting> postings_;
+  // Postings of every field and term, as two parallel arrays: the document (16 bits when
+  // there are at most 65,536 documents, else 32: a list's documents then fill fewer cache
+  // lines) and its weight, the term's weight in the L2-normalised document vector.
+  std::vector<uint16_t> docs16_;
+  std::vector<uint32_t> docs32_;
+  std::vector<float> weights_;
 };
 
 }  // namespace triage::ml

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -224,6 +226,151 @@ TEST(TfidfIndex, BestKIsThePrefixOfTheFullRanking) {
         if (!odd(n.index) && expected.size() < 20) expected.push_back(n.index);
       }
       ASSERT_EQ(indices(even), expected) << q;
+    }
+  }
+}
+
+// The brute-force search the index must agree with: every document's TF-IDF vector in double
+// precision from tfidf_terms' counts (kept: 2 <= df < 0.2 N; weight (1 + ln tf) ln(N / df),
+// L2-normalised), the cosine with the query for every document, sorted by similarity then
+// index, the first k with a positive similarity.
+std::vector<Neighbor> brute_force(const std::vector<std::string>& docs, const std::string& query,
+                                  std::size_t k) {
+  const double n = static_cast<double>(docs.size());
+  std::vector<TfidfTerms> terms(docs.size());
+  std::map<uint64_t, double> df;
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    tfidf_terms(docs[d], terms[d]);
+    for (const auto& [key, count] : terms[d].counts) df[key] += 1.0;
+  }
+  auto vector_of = [&](const TfidfTerms& t) {
+    std::map<uint64_t, double> v;
+    double norm2 = 0.0;
+    for (const auto& [key, count] : t.counts) {
+      const auto it = df.find(key);
+      if (it == df.end() || it->second < 2.0 || it->second >= 0.2 * n) continue;
+      const double w = (1.0 + std::log(static_cast<double>(count))) * std::log(n / it->second);
+      v[key] = w;
+      norm2 += w * w;
+    }
+    for (auto& [key, w] : v) w /= std::sqrt(norm2);
+    return v;
+  };
+  TfidfTerms q;
+  tfidf_terms(query, q);
+  const auto qv = vector_of(q);
+  std::vector<Neighbor> all;
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    double dot = 0.0;
+    for (const auto& [key, w] : vector_of(terms[d])) {
+      if (const auto it = qv.find(key); it != qv.end()) dot += w * it->second;
+    }
+    if (dot > 0.0) all.push_back({dot, d});
+  }
+  std::sort(all.begin(), all.end(), [](const Neighbor& a, const Neighbor& b) {
+    return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
+  });
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+// Random documents of a few lines over a small vocabulary (so terms have every df), with
+// repeats (exact ties). Field 1 is each document's first line.
+std::vector<std::vector<std::string>> two_field_corpus() {
+  std::vector<std::string> docs, heads;
+  uint64_t state = 987654321;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (std::size_t d = 0; d < 400; ++d) {
+    if (d % 9 == 4) {
+      const std::size_t r = next() % docs.size();
+      docs.push_back(docs[r]);
+      heads.push_back(heads[r]);
+      continue;
+    }
+    std::string doc, head;
+    const std::size_t lines = 1 + next() % 3;
+    for (std::size_t l = 0; l < lines; ++l) {
+      const std::size_t words = 2 + next() % 8;
+      for (std::size_t w = 0; w < words; ++w) {
+        doc += 'w';
+        doc += std::to_string(next() % 90);
+        if (w + 1 < words) doc += ' ';
+      }
+      if (l == 0) head = doc;
+      if (l + 1 < lines) doc += "\n";
+    }
+    docs.push_back(doc);
+    heads.push_back(head);
+  }
+  return {docs, heads};
+}
+
+// Same neighbours as the brute force's first k (`every`: its full ranking), similarities to
+// float tolerance; a different document at a rank only where the brute force scores the two
+// equally (a tie within float rounding).
+void expect_brute_force(const std::vector<Neighbor>& every, const std::vector<Neighbor>& got,
+                        std::size_t k) {
+  ASSERT_EQ(got.size(), std::min(k, every.size()));
+  for (std::size_t r = 0; r < got.size(); ++r) {
+    EXPECT_NEAR(got[r].similarity, every[r].similarity, kSimTolerance) << "rank " << r;
+    if (got[r].index == every[r].index) continue;
+    const auto it = std::find_if(every.begin(), every.end(),
+                                 [&](const Neighbor& n) { return n.index == got[r].index; });
+    ASSERT_NE(it, every.end());
+    EXPECT_NEAR(it->similarity, every[r].similarity, kSimTolerance) << "rank " << r;
+  }
+}
+
+TEST(TfidfIndex, AgreesWithBruteForceInEveryField) {
+  const auto fields = two_field_corpus();
+  const TfidfIndex one(fields[0]);
+  const TfidfIndex two(fields, 0);
+  ASSERT_EQ(two.field_count(), 2u);
+  EXPECT_EQ(two.vocabulary_size(0), one.vocabulary_size());
+  TfidfTerms all, head;
+  TfidfTermSlots slots;
+  for (std::size_t q = 0; q < 40; ++q) {
+    const std::string& query = fields[0][q * 7];
+    const std::size_t head_bytes = fields[1][q * 7].size();
+    tfidf_terms(query, head_bytes, all, head);
+    two.find(all, slots);
+    const auto every_doc = brute_force(fields[0], query, fields[0].size());
+    const auto every_head = brute_force(fields[1], fields[1][q * 7], fields[1].size());
+    ASSERT_GT(every_doc.size(), 50u);
+    for (std::size_t k : {1, 5, 25, 50, 120}) {
+      SCOPED_TRACE("query " + std::to_string(q) + " k " + std::to_string(k));
+      const auto single = one.neighbors(query, k);
+      expect_brute_force(every_doc, single, k);
+      // Field 0 of the two-field index is the one-field index, bit for bit.
+      const auto f0 = two.neighbors(all, slots, 0, k);
+      ASSERT_EQ(indices(f0), indices(single)) << q;
+      for (std::size_t r = 0; r < f0.size(); ++r) ASSERT_EQ(f0[r].similarity, single[r].similarity);
+      // Field 1 searched with the head of the same terms (one lookup) is the brute force over
+      // the heads.
+      expect_brute_force(every_head, two.neighbors(head, slots, 1, k), k);
+    }
+  }
+}
+
+// With pruned postings the fields keep their own lists: field 1 of a two-field index answers as
+// a one-field index over the heads, bit for bit.
+TEST(TfidfIndex, PrunedFieldsAnswerAsTheirOwnIndexes) {
+  const auto fields = two_field_corpus();
+  const TfidfIndex heads(fields[1], 8);
+  const TfidfIndex two(fields, 8);
+  TfidfTerms all, head;
+  TfidfTermSlots slots;
+  for (std::size_t q = 0; q < 40; ++q) {
+    tfidf_terms(fields[0][q * 5], fields[1][q * 5].size(), all, head);
+    two.find(all, slots);
+    for (std::size_t k : {1, 25, 50}) {
+      const auto want = heads.neighbors(head, k);
+      const auto got = two.neighbors(head, slots, 1, k);
+      ASSERT_EQ(indices(got), indices(want)) << q;
+      for (std::size_t r = 0; r < got.size(); ++r) ASSERT_EQ(got[r].similarity, want[r].similarity);
     }
   }
 }
