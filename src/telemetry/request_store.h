@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "core/trace.h"
 
@@ -62,9 +63,19 @@ class NullRequestStore final : public RequestStore {
 };
 
 // Builds the configured store: store.type "sqlite" (path resolved against the config's
-// directory with cfg.resolve()) or "none". Start-up only: throws std::runtime_error naming the
-// path when the database cannot be opened or created, and config::ConfigError for an unknown
+// directory with cfg.resolve()), "postgres" (PgStore on store.url) or "none". Start-up only:
+// throws std::runtime_error naming the path or the database (never its password) when the
+// database cannot be opened, created or reached, and config::ConfigError for an unknown
 // store.type.
 std::unique_ptr<RequestStore> make_request_store(const config::Config& cfg);
+
+// Whether an offline command's --store names a PostgreSQL database (postgres:// or
+// postgresql://) rather than a SQLite file.
+bool is_postgres_location(const std::string& location);
+
+// The PostgreSQL password of a store config: the value of store.password_env ("" when that is
+// not set: libpq then uses PGPASSWORD or ~/.pgpass). Error (kUnavailable) naming the variable
+// (never a value) when it is set and the variable is not.
+Result<std::string> store_password(const config::StoreConfig& store);
 
 }  // namespace triage::telemetry
