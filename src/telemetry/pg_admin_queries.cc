@@ -103,8 +103,7 @@ Result<void> PgStoreReader::insert_key(const StoredKey& k) {
   return {};
 }
 
-Result<void> PgStoreReader::set_key_disabled(const std::string& id, bool disabled,
-                                             int64_t now_ms) {
+Result<void> PgStoreReader::set_key_disabled(const std::string& id, bool disabled, int64_t now_ms) {
   std::lock_guard lk(mu_);
   if (auto w = writable("key store"); !w) return w.error();
   auto s = write("UPDATE api_keys SET disabled = $2, updated_ms = $3 WHERE id = $1",
@@ -142,9 +141,9 @@ Result<std::vector<StoredConfigVersion>> PgStoreReader::list_config_versions(boo
 
 Result<std::optional<StoredConfigVersion>> PgStoreReader::find_config_version(int64_t seq) {
   std::lock_guard lk(mu_);
-  auto s = query(
-      "SELECT seq, sha256, applied_ms, who, reason, yaml FROM config_versions WHERE seq = $1",
-      pg::Params().add(seq));
+  auto s =
+      query("SELECT seq, sha256, applied_ms, who, reason, yaml FROM config_versions WHERE seq = $1",
+            pg::Params().add(seq));
   if (!s) return sql_error("read config version", s.error());
   if (s->rows() == 0) return std::optional<StoredConfigVersion>();
   return std::optional<StoredConfigVersion>(StoredConfigVersion{
@@ -157,8 +156,7 @@ Result<void> PgStoreReader::insert_config_version(const StoredConfigVersion& v) 
   auto s = write(
       "INSERT INTO config_versions (seq, sha256, applied_ms, who, reason, yaml) "
       "VALUES ($1, $2, $3, $4, $5, $6)",
-      pg::Params().add(v.seq).add(v.sha256).add(v.applied_ms).add(v.who).add(v.reason).add(
-          v.yaml));
+      pg::Params().add(v.seq).add(v.sha256).add(v.applied_ms).add(v.who).add(v.reason).add(v.yaml));
   if (!s) return sql_error("insert config version", s.error());
   return {};
 }
@@ -294,8 +292,8 @@ Result<void> PgStoreReader::insert_rollout_event(const StoredRolloutEvent& e) {
   return {};
 }
 
-Result<std::vector<StoredRolloutEvent>> PgStoreReader::list_rollout_events(
-    const std::string& route, int64_t limit) {
+Result<std::vector<StoredRolloutEvent>> PgStoreReader::list_rollout_events(const std::string& route,
+                                                                           int64_t limit) {
   std::lock_guard lk(mu_);
   auto s = query(
       "SELECT ts_ms, route, kind, state, step, percent, reason, config_version FROM "

@@ -123,16 +123,17 @@ Result<std::vector<CostCell>> PgStoreReader::cost_cells(const TimeRange& r, int6
   return out;
 }
 
-Result<std::vector<std::pair<int64_t, int64_t>>> PgStoreReader::success_counts(
-    const TimeRange& r, int64_t bucket_ms) {
+Result<std::vector<std::pair<int64_t, int64_t>>> PgStoreReader::success_counts(const TimeRange& r,
+                                                                               int64_t bucket_ms) {
   const RollupLevel level = level_for_bucket(bucket_ms);
   std::lock_guard lk(mu_);
   Result<pg::ResultSet> s =
       level == RollupLevel::kRaw
-          ? query("SELECT (ts_ms / $3::bigint) * $3::bigint AS b, "
-                  "COUNT(*) FILTER (WHERE status < 400) FROM requests "
-                  "WHERE ts_ms BETWEEN $1 AND $2 GROUP BY b ORDER BY b",
-                  range_params(r).add(bucket_ms))
+          ? query(
+                "SELECT (ts_ms / $3::bigint) * $3::bigint AS b, "
+                "COUNT(*) FILTER (WHERE status < 400) FROM requests "
+                "WHERE ts_ms BETWEEN $1 AND $2 GROUP BY b ORDER BY b",
+                range_params(r).add(bucket_ms))
           : query(source_cte() +
                       "SELECT (minute * 60000 / $11::bigint) * $11::bigint AS b, "
                       "COALESCE(SUM(requests - client_errors - server_errors), 0) FROM src "
@@ -239,8 +240,7 @@ Result<CascadeStops> PgStoreReader::cascade_stops(const TimeRange& r, int64_t li
   return out;
 }
 
-Result<ConfidenceBins> PgStoreReader::confidence_bins(const TimeRange& r, int bins,
-                                                      int64_t limit) {
+Result<ConfidenceBins> PgStoreReader::confidence_bins(const TimeRange& r, int bins, int64_t limit) {
   std::lock_guard lk(mu_);
   ConfidenceBins out;
   out.histogram.assign(static_cast<size_t>(bins), 0);

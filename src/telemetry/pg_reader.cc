@@ -23,8 +23,8 @@ Result<std::unique_ptr<PgStoreReader>> PgStoreReader::open(const std::string& co
         "it once)");
   }
   if (*version > kPgSchemaVersion) {
-    return fail("unsupported schema_version " + std::to_string(*version) +
-                " (this build reads " + std::to_string(kPgSchemaVersion) + ")");
+    return fail("unsupported schema_version " + std::to_string(*version) + " (this build reads " +
+                std::to_string(kPgSchemaVersion) + ")");
   }
   if (!options.review_writes) {
     // Read-only like SQLite's reader: a bug cannot write through it.

@@ -93,8 +93,10 @@ Result<int64_t> PgStoreReader::add_feedback(const FeedbackInput& in, int64_t now
     auto r = db_.exec(
         "INSERT INTO review_reasons (reason, ts_ms, request_id) VALUES ($3, $1, $2) "
         "ON CONFLICT DO NOTHING",
-        pg::Params().add(*ts).add(in.request_id).add(
-            core::flag_name(core::ReviewFlag::kNegativeFeedback)));
+        pg::Params()
+            .add(*ts)
+            .add(in.request_id)
+            .add(core::flag_name(core::ReviewFlag::kNegativeFeedback)));
     if (!r) return sql_error("enqueue for review", r.error());
     if (enqueued) *enqueued = true;
   }

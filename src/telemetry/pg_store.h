@@ -56,8 +56,10 @@ class PgStore final : public RequestStore {
 
   // Whether the writer's last attempt reached the database (false while it reconnects).
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  bool database_up() const override { return connected(); }
+  bool queue_full() const override { return queued() >= options_.queue_capacity; }
   // Times the writer lost the database and got it back.
-  int64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+  int64_t reconnects() const override { return reconnects_.load(std::memory_order_relaxed); }
 
   // Test hook, as SqliteStore's: while held, the writer commits nothing.
   void hold();

@@ -38,33 +38,38 @@ constexpr const char* kSpans = "json_array_elements(spans::json) WITH ORDINALITY
 
 std::string scan_traffic_sql() {
   const std::string spans = kSpans;
-  return
-      "SELECT COALESCE(category, ''), "
-      "COALESCE(tier, (SELECT e->>'tier' FROM " + spans +
-      "  WHERE e->>'kind' = 'model_call' ORDER BY i DESC LIMIT 1), ''), "
-      "COALESCE(model, ''), tokens_in, tokens_out, cost_usd, total_us, status, ts_ms, "
-      "strpos(spans, '\"kind\":\"route\"') > 0, "
-      "COALESCE((SELECT e->>'tier' FROM " + spans +
-      "  WHERE e->>'kind' = 'model_call' ORDER BY i LIMIT 1), ''), "
-      "COALESCE("
-      "  CASE WHEN strpos(spans, $1::text) > 0 THEN (SELECT e->>($2::text) FROM " + spans +
-      "    WHERE e->>'kind' = 'route' AND json_typeof(e->($2::text)) = 'string' "
-      "    ORDER BY i LIMIT 1) END, "
-      // Legacy path (stores written before the typed key): parse the display detail.
-      "  CASE WHEN strpos(spans, 'shadow decision: ') > 0 THEN "
-      "    (SELECT substr(d, 18, strpos(substr(d, 18) || ' ', ' ') - 1) FROM "
-      "    (SELECT e->>'detail' AS d FROM " + spans +
-      "     WHERE e->>'kind' = 'route' AND e->>'detail' LIKE 'shadow decision: %' "
-      "     ORDER BY i LIMIT 1) first_detail) END, "
-      "  ''), "
-      // The router versions: serving, then in shadow.
-      "COALESCE(CASE WHEN strpos(spans, $3::text) > 0 THEN (SELECT e->>($4::text) FROM " + spans +
-      "  WHERE e->>'kind' = 'route' AND json_typeof(e->($4::text)) = 'string' "
-      "  AND e->($2::text) IS NULL ORDER BY i LIMIT 1) END, ''), "
-      "COALESCE(CASE WHEN strpos(spans, $3::text) > 0 THEN (SELECT e->>($4::text) FROM " + spans +
-      "  WHERE e->>'kind' = 'route' AND json_typeof(e->($4::text)) = 'string' "
-      "  AND json_typeof(e->($2::text)) = 'string' ORDER BY i LIMIT 1) END, '') "
-      "FROM requests";
+  return "SELECT COALESCE(category, ''), "
+         "COALESCE(tier, (SELECT e->>'tier' FROM " +
+         spans +
+         "  WHERE e->>'kind' = 'model_call' ORDER BY i DESC LIMIT 1), ''), "
+         "COALESCE(model, ''), tokens_in, tokens_out, cost_usd, total_us, status, ts_ms, "
+         "strpos(spans, '\"kind\":\"route\"') > 0, "
+         "COALESCE((SELECT e->>'tier' FROM " +
+         spans +
+         "  WHERE e->>'kind' = 'model_call' ORDER BY i LIMIT 1), ''), "
+         "COALESCE("
+         "  CASE WHEN strpos(spans, $1::text) > 0 THEN (SELECT e->>($2::text) FROM " +
+         spans +
+         "    WHERE e->>'kind' = 'route' AND json_typeof(e->($2::text)) = 'string' "
+         "    ORDER BY i LIMIT 1) END, "
+         // Legacy path (stores written before the typed key): parse the display detail.
+         "  CASE WHEN strpos(spans, 'shadow decision: ') > 0 THEN "
+         "    (SELECT substr(d, 18, strpos(substr(d, 18) || ' ', ' ') - 1) FROM "
+         "    (SELECT e->>'detail' AS d FROM " +
+         spans +
+         "     WHERE e->>'kind' = 'route' AND e->>'detail' LIKE 'shadow decision: %' "
+         "     ORDER BY i LIMIT 1) first_detail) END, "
+         "  ''), "
+         // The router versions: serving, then in shadow.
+         "COALESCE(CASE WHEN strpos(spans, $3::text) > 0 THEN (SELECT e->>($4::text) FROM " +
+         spans +
+         "  WHERE e->>'kind' = 'route' AND json_typeof(e->($4::text)) = 'string' "
+         "  AND e->($2::text) IS NULL ORDER BY i LIMIT 1) END, ''), "
+         "COALESCE(CASE WHEN strpos(spans, $3::text) > 0 THEN (SELECT e->>($4::text) FROM " +
+         spans +
+         "  WHERE e->>'kind' = 'route' AND json_typeof(e->($4::text)) = 'string' "
+         "  AND json_typeof(e->($2::text)) = 'string' ORDER BY i LIMIT 1) END, '') "
+         "FROM requests";
 }
 
 }  // namespace
@@ -105,8 +110,7 @@ Result<void> PgStoreReader::scan_requests(
   return {};
 }
 
-Result<void> PgStoreReader::scan_traffic(
-    const std::function<Result<void>(TrafficRow&&)>& on_row) {
+Result<void> PgStoreReader::scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) {
   std::lock_guard lk(mu_);
   ensure_connected();
   // The keys as they appear in the JSON text ("key":), for the substring tests. (Appended, not
@@ -166,8 +170,7 @@ Result<std::vector<LabeledRequest>> PgStoreReader::latest_labels(const std::stri
   std::vector<LabeledRequest> out;
   for (int i = 0; i < s->rows(); ++i) {
     out.push_back({s->text(i, 0), s->text(i, 1), s->text(i, 2), s->text(i, 3), s->text(i, 4),
-                   s->text(i, 5), s->opt_text(i, 6), s->text(i, 7), s->text(i, 8),
-                   s->i64(i, 9)});
+                   s->text(i, 5), s->opt_text(i, 6), s->text(i, 7), s->text(i, 8), s->i64(i, 9)});
   }
   return out;
 }

@@ -47,9 +47,8 @@ Result<std::string> store_password(const config::StoreConfig& store) {
   if (store.password_env.empty()) return std::string();
   const char* v = std::getenv(store.password_env.c_str());
   if (!v) {
-    return make_error(ErrorCode::kUnavailable,
-                      "store.password_env: environment variable " + store.password_env +
-                          " is not set");
+    return make_error(ErrorCode::kUnavailable, "store.password_env: environment variable " +
+                                                   store.password_env + " is not set");
   }
   return std::string(v);
 }

@@ -17,7 +17,7 @@ namespace triage::telemetry {
 // A finished request chosen for the review queue (see telemetry/review_sink.h).
 struct ReviewEntry {
   std::string request_id;
-  int64_t ts_ms = 0;                 // the request's arrival (unix ms), the queue's sort key
+  int64_t ts_ms = 0;                      // the request's arrival (unix ms), the queue's sort key
   std::vector<core::ReviewFlag> reasons;  // non-empty: kFlagBand, kSampleLarge, ...
 };
 
@@ -39,6 +39,15 @@ class RequestStore : public core::TraceSink {
 
   // Versioned implementation name for logs ("sqlite/1").
   virtual std::string name() const = 0;
+
+  // A shared store's database (PostgreSQL): whether the writer's last attempt reached it, and
+  // how many times it lost it and got it back. Cheap, thread-safe; an embedded store is always
+  // up.
+  virtual bool database_up() const { return true; }
+  virtual int64_t reconnects() const { return 0; }
+  // The queue is at its bound: further traces are dropped until the writer catches up (or, for
+  // a shared store, until its database is back).
+  virtual bool queue_full() const { return false; }
 
   // Queues a review-queue entry, written by the store's writer after the request rows queued
   // before it. Same contract as consume(): thread-safe, never blocks on I/O; false (and

@@ -57,5 +57,4 @@ SourceBounds source_bounds(const TimeRange& r, RollupLevel level) {
   return b;
 }
 
-
 }  // namespace triage::telemetry

@@ -117,15 +117,16 @@ Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, 
                                                             Dimension by) {
   // Whole-minute buckets aggregate the rollups; any other width reads the rows of the range.
   const RollupLevel level = by == Dimension::kKey || by == Dimension::kApi
-                          ? RollupLevel::kRaw
-                          : level_for_bucket(bucket_ms);
+                                ? RollupLevel::kRaw
+                                : level_for_bucket(bucket_ms);
   const std::string key = column_of(by);
   const std::string sql =
-      level == RollupLevel::kRaw ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
-                                 " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
-                                 "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
-                           : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
-                                 " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
+      level == RollupLevel::kRaw
+          ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
+                " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
+                "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
+          : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
+                " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
   std::lock_guard lk(read_mu_);
   Statement s(read_, sql);
   if (!s.ok()) return sql_error("cost series", read_);
@@ -152,9 +153,8 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStoreReader::success_coun
   if (!s.ok()) return sql_error("latency counts", read_);
   bind_source(s, r, level).bind(11, bucket_ms);
   std::vector<std::pair<int64_t, int64_t>> out;
-  const bool read_all = s.for_each_row([&] {
-    out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1)));
-  });
+  const bool read_all =
+      s.for_each_row([&] { out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1))); });
   if (!read_all) return sql_error("latency counts", read_);
   return out;
 }

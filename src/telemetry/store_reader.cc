@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "telemetry/pg_db.h"
 #include "telemetry/pg_reader.h"
 #include "telemetry/request_store.h"
 #include "telemetry/sqlite_reader.h"
@@ -26,7 +27,8 @@ Result<std::unique_ptr<StoreReader>> open_store_reader(const config::Config& cfg
                                                        const std::string& what) {
   if (cfg.store.type == "postgres") {
     auto password = store_password(cfg.store);
-    if (!password) return make_error(ErrorCode::kUnavailable, what + ": " + password.error().message);
+    if (!password)
+      return make_error(ErrorCode::kUnavailable, what + ": " + password.error().message);
     auto r = PgStoreReader::open(cfg.store.url, *password, options);
     if (!r) return make_error(ErrorCode::kUnavailable, what + ": " + r.error().message);
     return std::unique_ptr<StoreReader>(std::move(r.value()));
@@ -40,6 +42,10 @@ Result<std::unique_ptr<StoreReader>> open_store_reader(const config::Config& cfg
                       what + " needs a file-backed store (store.path is ':memory:')");
   }
   return open_store_reader(cfg.store.path, options);
+}
+
+std::string describe_store_location(const std::string& location) {
+  return is_postgres_location(location) ? pg::describe_conninfo(location) : location;
 }
 
 std::string review_cursor(const ReviewItem& last) {

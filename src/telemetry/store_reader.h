@@ -45,9 +45,14 @@ struct StoreReaderOptions {
 Result<std::unique_ptr<StoreReader>> open_store_reader(const std::string& location,
                                                        const StoreReaderOptions& options = {});
 
+// A store location for people (messages, report headers): a SQLite path as it is, a
+// PostgreSQL URI without its password (pg::describe_conninfo).
+std::string describe_store_location(const std::string& location);
+
 // The reader of the store a config writes (the gateway's APIs). Error (kUnavailable) when the
 // configured store cannot be read back: store.type none, SQLite ":memory:", a PostgreSQL
-// database that cannot be reached; the message says why. `what` names the consumer in that message ("the dashboard API").
+// database that cannot be reached; the message says why. `what` names the consumer in that message
+// ("the dashboard API").
 Result<std::unique_ptr<StoreReader>> open_store_reader(const config::Config& cfg,
                                                        const StoreReaderOptions& options,
                                                        const std::string& what);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -304,6 +305,31 @@ TEST_F(PgStoreTest, CloseGivesUpOnAnAbsentDatabaseAfterTheDrainTimeout) {
   EXPECT_EQ(store.dropped(), 20);
   EXPECT_EQ(store.queued(), 0);
   ASSERT_TRUE(server.start());
+}
+
+// Measures the writer (prints, asserts nothing about speed): run with
+// --gtest_also_run_disabled_tests --gtest_filter='*PgStoreTest*Throughput*'.
+TEST_F(PgStoreTest, DISABLED_Throughput) {
+  constexpr int kRows = 100000;
+  std::vector<core::TracePtr> traces;
+  traces.reserve(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    core::Trace t = full_trace(i);
+    t.time_ms = 1700000000000 + i * 7;  // ~12 minutes: many rollup keys, as in production
+    traces.push_back(ptr(std::move(t)));
+  }
+  PgStore store(options(kRows, 512, 200));
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& t : traces) store.consume(t);
+  const auto consumed = std::chrono::steady_clock::now();
+  store.close();
+  const auto done = std::chrono::steady_clock::now();
+  const double secs = std::chrono::duration<double>(done - start).count();
+  std::printf("PgStore: %d rows in %.2f s = %.0f rows/s (consume %.0f ns/row), dropped %lld\n",
+              kRows, secs, kRows / secs,
+              std::chrono::duration<double, std::nano>(consumed - start).count() / kRows,
+              static_cast<long long>(store.dropped()));
+  EXPECT_EQ(store.written(), kRows);
 }
 
 }  // namespace

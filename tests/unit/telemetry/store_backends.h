@@ -27,11 +27,11 @@ inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
 }
 
 // In SetUp(): skips a PostgreSQL instance when the server binaries are absent.
-#define TRIAGE_SKIP_UNLESS_BACKEND(b)                                    \
-  do {                                                                   \
-    if ((b) == ::triage::telemetry::testing::Backend::kPostgres) {       \
-      TRIAGE_PG_SERVER_OR_SKIP();                                        \
-    }                                                                    \
+#define TRIAGE_SKIP_UNLESS_BACKEND(b)                              \
+  do {                                                             \
+    if ((b) == ::triage::telemetry::testing::Backend::kPostgres) { \
+      TRIAGE_PG_SERVER_OR_SKIP();                                  \
+    }                                                              \
   } while (0)
 
 // A fresh, empty store of one backend: a SQLite file in a temporary directory, or a new
