@@ -100,7 +100,9 @@ class PostgresGatewayTest : public ::testing::Test {
   }
   json::value get_json(const std::string& target) {
     auto r = http_request(gw_->port(), "GET", target, {}, {}, Millis(10000));
-    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body << r.error << "\n"
+                             << gw_->process().stderr_text() << "running="
+                             << gw_->process().running();
     EXPECT_EQ(r.body.find(kPassword), std::string::npos) << target;
     return r.json();
   }
