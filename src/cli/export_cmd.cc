@@ -10,7 +10,7 @@ void add_export_commands(CLI::App& app, ExportCommands& c) {
 
   c.finetune = exp->add_subcommand(
       "finetune", "OpenAI fine-tuning JSONL from approved or corrected answers");
-  c.finetune->add_option("--store", c.finetune_opts.store_path, "Request store (SQLite file)")
+  c.finetune->add_option("--store", c.finetune_opts.store_path, "Request store (a SQLite file, or a postgres:// URI)")
       ->required();
   c.finetune->add_option("--out", c.finetune_opts.out_path, "Output file (.jsonl)")->required();
   c.finetune->add_option("--category", c.finetune_opts.category, "Only this request category");
@@ -21,7 +21,7 @@ void add_export_commands(CLI::App& app, ExportCommands& c) {
 
   c.labels = exp->add_subcommand(
       "labels", "Router training pairs (RouteLLM CSV, what `triage train router` reads)");
-  c.labels->add_option("--store", c.labels_opts.store_path, "Request store (SQLite file)")
+  c.labels->add_option("--store", c.labels_opts.store_path, "Request store (a SQLite file, or a postgres:// URI)")
       ->required();
   c.labels->add_option("--out", c.labels_opts.out_path, "Output file (.csv)")->required();
   c.labels->add_option("--format", c.labels_opts.format, "routellm")

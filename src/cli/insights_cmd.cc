@@ -9,7 +9,7 @@ void add_report(CLI::App& app, InsightsCommands& c) {
   c.report = app.add_subcommand(
       "report", "Summarise the request store: traffic, cost and latency per model/tier/route; "
                 "with -c also CPI and quality against the reference model");
-  c.report->add_option("--store", o.store_path, "Request store (SQLite file)")->required();
+  c.report->add_option("--store", o.store_path, "Request store (a SQLite file, or a postgres:// URI)")->required();
   c.report->add_option("-c,--config", o.config_path,
                        "Config the gateway ran (prices, reference model, replay recordings)");
 }
@@ -33,7 +33,7 @@ void add_analyze(CLI::App& app, InsightsCommands& c) {
   c.analyze = app.add_subcommand(
       "analyze", "Analyse traffic (request store or JSONL/CSV log): categories, complexity, "
                  "cost, latency, routing opportunities");
-  c.analyze->add_option("--store", o.store_path, "Request store (SQLite file)");
+  c.analyze->add_option("--store", o.store_path, "Request store (a SQLite file, or a postgres:// URI)");
   c.analyze->add_option("--log", o.log_path, "Traffic log (.jsonl or .csv; docs/analyze.md)");
   c.analyze->add_option("-c,--config", o.config_path, "Config: tiers, model tiers, prices");
   c.analyze->add_option("--router", o.router_path,

@@ -17,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
-const std::vector<std::string> kStoreTypes = {"sqlite", "none"};
+const std::vector<std::string> kStoreTypes = {"sqlite", "postgres", "none"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -110,10 +110,53 @@ void parse_server(MapReader r, ServerConfig& s) {
   s.log_level = r["log_level"].one_of(kLogLevels, s.log_level);
 }
 
+std::string env_name_field(Field f, std::string_view example);  // below
+
+// Empty when `url` is a PostgreSQL connection string without a password, else why not. Never
+// echoes the string (it may hold the password).
+std::string check_postgres_url(std::string_view url) {
+  const bool is_uri = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+  if (!is_uri && url.find('=') == std::string_view::npos) {
+    return "must be a PostgreSQL connection URI (postgres://user@host:5432/dbname) or a libpq "
+           "key=value string (host=... dbname=...)";
+  }
+  bool has_password = url.find("password=") != std::string_view::npos;
+  if (is_uri) {
+    std::string_view rest = url.substr(url.find("://") + 3);
+    std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    const size_t at = authority.rfind('@');
+    if (at != std::string_view::npos &&
+        authority.substr(0, at).find(':') != std::string_view::npos) {
+      has_password = true;
+    }
+  }
+  if (has_password) {
+    return "must not contain the password (this file is kept in the config history); put the "
+           "name of the environment variable that holds it in store.password_env";
+  }
+  return "";
+}
+
 void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
-  r.only({"type", "path", "queue_capacity", "batch_size", "flush_interval_ms", "keep_payloads",
-          "config_poll_ms"});
+  r.only({"type", "path", "url", "password_env", "queue_capacity", "batch_size",
+          "flush_interval_ms", "keep_payloads", "config_poll_ms"});
   s.type = r["type"].one_of(kStoreTypes, s.type);
+  Field url = r["url"];
+  if (url.present()) {
+    if (s.type != "postgres") url.fail("is for store type 'postgres' (use path for sqlite)");
+    if (!url.node().IsScalar()) url.fail("expected a connection URI");
+    s.url = url.node().Scalar();
+    if (const std::string why = check_postgres_url(s.url); !why.empty()) url.fail(why);
+  } else if (s.type == "postgres") {
+    r["type"].fail(
+        "store type 'postgres' needs url: a connection URI, e.g. "
+        "postgres://triage@db.internal:5432/triage");
+  }
+  Field password_env = r["password_env"];
+  if (password_env.present()) {
+    if (s.type != "postgres") password_env.fail("is for store type 'postgres'");
+    s.password_env = env_name_field(password_env, "password_env: TRIAGE_PG_PASSWORD");
+  }
   s.path = r["path"].get<std::string>(s.path);
   if (s.type == "sqlite" && s.path.empty())
     r["path"].fail(

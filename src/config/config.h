@@ -118,8 +118,14 @@ struct RouteSpec {
 };
 
 struct StoreConfig {
-  std::string type = "sqlite";  // sqlite | none
-  std::string path = "triage.db";  // resolved against the config dir at load (":memory:" kept)
+  std::string type = "sqlite";  // sqlite | postgres | none
+  std::string path = "triage.db";  // sqlite: resolved against the config dir at load (":memory:" kept)
+  // postgres: a libpq connection URI (postgres://user@host:5432/db?sslmode=require) or
+  // key=value string, WITHOUT the password (refused at load: the file is stored in the config
+  // history); the password comes from the environment variable named by password_env, or
+  // from libpq's own PGPASSWORD / ~/.pgpass when that is empty.
+  std::string url;
+  std::string password_env;
   int64_t queue_capacity = 100000;  // traces waiting to be written; overflow is counted
   int64_t batch_size = 512;         // rows per transaction
   int64_t flush_interval_ms = 200;  // max time a row waits before its batch is written

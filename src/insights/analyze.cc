@@ -86,7 +86,7 @@ Result<Inputs> load_inputs(const AnalyzeOptions& o) {
 Result<void> load_traffic(const AnalyzeOptions& o, const Inputs& in, Connection& db,
                           AnalyzeReport& rep) {
   if (!o.store_path.empty()) {
-    rep.source = "store " + o.store_path;
+    rep.source = "store " + telemetry::describe_store_location(o.store_path);
     rep.reasoning_basis =
         "store: tier the router picked first (unknown without a routing decision)";
     auto store = telemetry::open_store_reader(o.store_path);

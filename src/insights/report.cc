@@ -169,8 +169,8 @@ Result<std::vector<ReportRow>> read_report_rows(const std::string& store_path) {
     r.flags = parse_flags(s.flags_json);
     auto calls = parse_calls(s.spans_json);
     if (!calls) {
-      return bad(fmt::format("{}: request {}: {}", store_path, r.request_id,
-                             calls.error().message));
+      return bad(fmt::format("{}: request {}: {}", telemetry::describe_store_location(store_path),
+                             r.request_id, calls.error().message));
     }
     r.calls = std::move(calls.value());
     if (s.messages_json) r.prompt = last_user_text(*s.messages_json);
@@ -439,7 +439,8 @@ int run_report(const ReportOptions& o) {
   const ReferenceLookup none = [](std::string_view) { return ReferenceRecord{}; };
   const ReferenceLookup* ref = cfg ? (lookup ? &*lookup : &none) : nullptr;
   ReportSummary s = summarize(*rows, cfg ? &*cfg : nullptr, ref);
-  std::fputs(report_text(s, o.store_path, cfg ? &*cfg : nullptr).c_str(), stdout);
+  const std::string where = telemetry::describe_store_location(o.store_path);
+  std::fputs(report_text(s, where, cfg ? &*cfg : nullptr).c_str(), stdout);
   return 0;
 }
 

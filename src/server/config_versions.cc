@@ -48,6 +48,8 @@ std::optional<std::string> restart_only_change(const config::Config& a, const co
     b.server.max_requests_per_thread);
   c("store.type", a.store.type, b.store.type);
   c("store.path", a.store.path, b.store.path);
+  c("store.url", a.store.url, b.store.url);
+  c("store.password_env", a.store.password_env, b.store.password_env);
   c("store.queue_capacity", a.store.queue_capacity, b.store.queue_capacity);
   c("store.batch_size", a.store.batch_size, b.store.batch_size);
   c("store.flush_interval_ms", a.store.flush_interval_ms, b.store.flush_interval_ms);

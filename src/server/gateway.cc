@@ -423,8 +423,17 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
   if (method == "GET" || method == "HEAD") {
     if (target == "/healthz") return Reply{200, "application/json", {}, R"({"status":"ok"})"};
     if (target == "/readyz") {
-      return draining_.load() ? Reply{503, "application/json", {}, R"({"status":"draining"})"}
-                              : Reply{200, "application/json", {}, R"({"status":"ready"})"};
+      if (draining_.load()) return Reply{503, "application/json", {}, R"({"status":"draining"})"};
+      // A shared store's database away: still ready while its queue has room (rows buffered,
+      // docs/store.md "PostgreSQL"), not once it is full (rows would be dropped).
+      if (store_ && !store_->database_up()) {
+        const bool full = store_->queue_full();
+        return Reply{full ? 503 : 200, "application/json", {},
+                     std::string(R"({"status":")") + (full ? "store_full" : "ready") +
+                         R"(","store":"database unreachable","store_queued":)" +
+                         std::to_string(store_->queued()) + "}"};
+      }
+      return Reply{200, "application/json", {}, R"({"status":"ready"})"};
     }
     if (target == "/metrics") {
       return Reply{200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render()};

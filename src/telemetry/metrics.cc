@@ -52,6 +52,17 @@ prometheus::MetricFamily counter_family(const std::string& name, const std::stri
   return f;
 }
 
+prometheus::MetricFamily gauge_family(const std::string& name, const std::string& help,
+                                      double value) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = prometheus::MetricType::Gauge;
+  f.metric.emplace_back();
+  f.metric.back().gauge.value = value;
+  return f;
+}
+
 }  // namespace
 
 std::string_view LabelCap::map(std::string_view value) {
@@ -611,6 +622,18 @@ std::string Metrics::render() const {
         counter_family("triage_store_dropped_total",
                        "Traces the request store lost (queue full, closed, write error)",
                        static_cast<double>(store->dropped())));
+    families.push_back(gauge_family("triage_store_queued",
+                                    "Traces accepted by the request store, not yet committed",
+                                    static_cast<double>(store->queued())));
+    families.push_back(gauge_family(
+        "triage_store_database_up",
+        "1 when the request store's database answered the writer's last attempt (PostgreSQL); "
+        "0 while it reconnects",
+        store->database_up() ? 1.0 : 0.0));
+    families.push_back(counter_family("triage_store_reconnects_total",
+                                      "Times the request store's writer lost its database and "
+                                      "got it back",
+                                      static_cast<double>(store->reconnects())));
   }
   return prometheus::TextSerializer().Serialize(families);
 }

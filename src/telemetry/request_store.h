@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "core/trace.h"
 
@@ -16,7 +17,7 @@ namespace triage::telemetry {
 // A finished request chosen for the review queue (see telemetry/review_sink.h).
 struct ReviewEntry {
   std::string request_id;
-  int64_t ts_ms = 0;                 // the request's arrival (unix ms), the queue's sort key
+  int64_t ts_ms = 0;                      // the request's arrival (unix ms), the queue's sort key
   std::vector<core::ReviewFlag> reasons;  // non-empty: kFlagBand, kSampleLarge, ...
 };
 
@@ -38,6 +39,15 @@ class RequestStore : public core::TraceSink {
 
   // Versioned implementation name for logs ("sqlite/1").
   virtual std::string name() const = 0;
+
+  // A shared store's database (PostgreSQL): whether the writer's last attempt reached it, and
+  // how many times it lost it and got it back. Cheap, thread-safe; an embedded store is always
+  // up.
+  virtual bool database_up() const { return true; }
+  virtual int64_t reconnects() const { return 0; }
+  // The queue is at its bound: further traces are dropped until the writer catches up (or, for
+  // a shared store, until its database is back).
+  virtual bool queue_full() const { return false; }
 
   // Queues a review-queue entry, written by the store's writer after the request rows queued
   // before it. Same contract as consume(): thread-safe, never blocks on I/O; false (and
@@ -62,9 +72,19 @@ class NullRequestStore final : public RequestStore {
 };
 
 // Builds the configured store: store.type "sqlite" (path resolved against the config's
-// directory with cfg.resolve()) or "none". Start-up only: throws std::runtime_error naming the
-// path when the database cannot be opened or created, and config::ConfigError for an unknown
+// directory with cfg.resolve()), "postgres" (PgStore on store.url) or "none". Start-up only:
+// throws std::runtime_error naming the path or the database (never its password) when the
+// database cannot be opened, created or reached, and config::ConfigError for an unknown
 // store.type.
 std::unique_ptr<RequestStore> make_request_store(const config::Config& cfg);
+
+// Whether an offline command's --store names a PostgreSQL database (postgres:// or
+// postgresql://) rather than a SQLite file.
+bool is_postgres_location(const std::string& location);
+
+// The PostgreSQL password of a store config: the value of store.password_env ("" when that is
+// not set: libpq then uses PGPASSWORD or ~/.pgpass). Error (kUnavailable) naming the variable
+// (never a value) when it is set and the variable is not.
+Result<std::string> store_password(const config::StoreConfig& store);
 
 }  // namespace triage::telemetry

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "telemetry/rollup_source.h"
 #include "telemetry/sqlite_reader.h"
 #include "telemetry/trace_json.h"
 
@@ -35,75 +36,11 @@ std::string source_cte(const char* minute_table = "rollup_minute") {
          "WHERE ts_ms BETWEEN ?1 AND ?9 OR ts_ms BETWEEN ?10 AND ?2) ";
 }
 
-// The coarsest rollup a query may read: buckets narrower than an hour cannot use rollup_hour,
-// nor narrower than a minute any rollup.
-enum class Level { kRaw, kMinute, kHour };
-Level level_for_bucket(int64_t bucket_ms) {
-  if (bucket_ms % 3600000 == 0) return Level::kHour;
-  if (bucket_ms % 60000 == 0) return Level::kMinute;
-  return Level::kRaw;
-}
-
-// How `src` splits a range (all pairs inclusive; an empty piece has lo > hi): hour rows
-// [hour_lo, hour_hi] (minute numbers of hour starts), minute rows in two pieces (before and
-// after the whole hours), raw rows [from, raw1_hi] and [raw2_lo, to].
-struct SourceBounds {
-  int64_t hour_lo = 1, hour_hi = 0, m1_lo = 1, m1_hi = 0, m2_lo = 1, m2_hi = 0;
-  int64_t raw1_hi = 0, raw2_lo = 0;
-};
-
-SourceBounds source_bounds(const TimeRange& r, Level level) {
-  constexpr int64_t kMinute = 60000, kHour = 3600000;
-  SourceBounds b;
-  b.raw1_hi = r.to_ms;
-  b.raw2_lo = r.to_ms + 1;
-  if (level == Level::kRaw || r.from_ms < 0 || r.to_ms < r.from_ms) return b;
-  // Whole units of [lo, hi]: first and last index (first > last when none).
-  auto whole = [](int64_t lo, int64_t hi, int64_t unit) {
-    return std::pair<int64_t, int64_t>{(lo + unit - 1) / unit, (hi + 1) / unit - 1};
-  };
-  // Segments left for minutes and raw rows: the range, or its parts around the whole hours.
-  std::pair<int64_t, int64_t> segs[2] = {{r.from_ms, r.to_ms}, {1, 0}};
-  int n_segs = 1;
-  if (level == Level::kHour) {
-    const auto [fh, lh] = whole(r.from_ms, r.to_ms, kHour);
-    if (fh <= lh) {
-      b.hour_lo = fh * 60;
-      b.hour_hi = lh * 60;
-      segs[0] = {r.from_ms, fh * kHour - 1};
-      segs[1] = {(lh + 1) * kHour, r.to_ms};
-      n_segs = 2;
-    }
-  }
-  // Inner segment ends are hour-aligned, so raw rows only remain at the range's two edges.
-  const auto [f0, l0] = whole(segs[0].first, segs[0].second, kMinute);
-  if (f0 <= l0) {
-    b.m1_lo = f0;
-    b.m1_hi = l0;
-    b.raw1_hi = f0 * kMinute - 1;
-  } else {
-    b.raw1_hi = segs[0].second;
-  }
-  if (n_segs == 1) {
-    b.raw2_lo = f0 <= l0 ? (l0 + 1) * kMinute : r.to_ms + 1;
-    return b;
-  }
-  const auto [f1, l1] = whole(segs[1].first, segs[1].second, kMinute);
-  if (f1 <= l1) {
-    b.m2_lo = f1;
-    b.m2_hi = l1;
-    b.raw2_lo = (l1 + 1) * kMinute;
-  } else {
-    b.raw2_lo = segs[1].first;
-  }
-  return b;
-}
-
 Statement& bind_range(Statement& s, const TimeRange& r) {
   return s.bind(1, r.from_ms).bind(2, r.to_ms);
 }
 
-Statement& bind_source(Statement& s, const TimeRange& r, Level level) {
+Statement& bind_source(Statement& s, const TimeRange& r, RollupLevel level) {
   const SourceBounds b = source_bounds(r, level);
   return bind_range(s, r)
       .bind(3, b.hour_lo)
@@ -162,7 +99,7 @@ Result<SummaryRow> SqliteStoreReader::summary(const TimeRange& r) {
                   "TOTAL(tokens_in), TOTAL(tokens_out), "
                   "(SELECT MIN(ts_ms) FROM requests WHERE ts_ms BETWEEN ?1 AND ?2), "
                   "(SELECT MAX(ts_ms) FROM requests WHERE ts_ms BETWEEN ?1 AND ?2) FROM src");
-  if (!s.ok() || bind_source(s, r, Level::kHour).step() != Step::kRow) {
+  if (!s.ok() || bind_source(s, r, RollupLevel::kHour).step() != Step::kRow) {
     return sql_error("summary", read_);
   }
   SummaryRow out;
@@ -179,16 +116,17 @@ Result<SummaryRow> SqliteStoreReader::summary(const TimeRange& r) {
 Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, int64_t bucket_ms,
                                                             Dimension by) {
   // Whole-minute buckets aggregate the rollups; any other width reads the rows of the range.
-  const Level level = by == Dimension::kKey || by == Dimension::kApi
-                          ? Level::kRaw
-                          : level_for_bucket(bucket_ms);
+  const RollupLevel level = by == Dimension::kKey || by == Dimension::kApi
+                                ? RollupLevel::kRaw
+                                : level_for_bucket(bucket_ms);
   const std::string key = column_of(by);
   const std::string sql =
-      level == Level::kRaw ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
-                                 " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
-                                 "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
-                           : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
-                                 " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
+      level == RollupLevel::kRaw
+          ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +
+                " AS k, COUNT(*), TOTAL(cost_usd) FROM requests "
+                "WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b, k"
+          : source_cte() + "SELECT (minute * 60000 / ?11) * ?11 AS b, " + key +
+                " AS k, TOTAL(requests), TOTAL(cost_usd) FROM src GROUP BY b, k";
   std::lock_guard lk(read_mu_);
   Statement s(read_, sql);
   if (!s.ok()) return sql_error("cost series", read_);
@@ -203,9 +141,9 @@ Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, 
 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStoreReader::success_counts(
     const TimeRange& r, int64_t bucket_ms) {
-  const Level level = level_for_bucket(bucket_ms);
+  const RollupLevel level = level_for_bucket(bucket_ms);
   std::lock_guard lk(read_mu_);
-  Statement s(read_, level == Level::kRaw
+  Statement s(read_, level == RollupLevel::kRaw
                          ? std::string("SELECT (ts_ms / ?11) * ?11 AS b, TOTAL(status < 400) "
                                        "FROM requests WHERE ts_ms BETWEEN ?1 AND ?2 GROUP BY b")
                          : source_cte() +
@@ -215,9 +153,8 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStoreReader::success_coun
   if (!s.ok()) return sql_error("latency counts", read_);
   bind_source(s, r, level).bind(11, bucket_ms);
   std::vector<std::pair<int64_t, int64_t>> out;
-  const bool read_all = s.for_each_row([&] {
-    out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1)));
-  });
+  const bool read_all =
+      s.for_each_row([&] { out.emplace_back(s.i64(0), static_cast<int64_t>(s.real(1))); });
   if (!read_all) return sql_error("latency counts", read_);
   return out;
 }
@@ -255,7 +192,7 @@ Result<std::vector<ModelRow>> SqliteStoreReader::models(const TimeRange& r) {
                   "TOTAL(upstream_us), TOTAL(total_us) / TOTAL(requests) FROM src "
                   "GROUP BY m ORDER BY n DESC, m");
   if (!s.ok()) return sql_error("models", read_);
-  bind_source(s, r, Level::kHour);
+  bind_source(s, r, RollupLevel::kHour);
   std::vector<ModelRow> out;
   const bool read_all = s.for_each_row([&] {
     ModelRow m;
@@ -285,7 +222,7 @@ Result<std::vector<ModelAvailability>> SqliteStoreReader::availability(const Tim
                          "'(none)') AS m, minute, TOTAL(requests) > TOTAL(server_errors) AS ok "
                          "FROM src GROUP BY m, minute) GROUP BY m");
   if (!s.ok()) return sql_error("availability", read_);
-  bind_source(s, r, Level::kMinute);
+  bind_source(s, r, RollupLevel::kMinute);
   std::vector<ModelAvailability> out;
   const bool read_all = s.for_each_row([&] {
     out.push_back({s.text(0), s.i64(1), static_cast<int64_t>(s.real(2))});

@@ -1,15 +1,16 @@
 #include "telemetry/sqlite_store.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "telemetry/sqlite_schema.h"
 #include "telemetry/trace_json.h"
@@ -48,14 +49,15 @@ constexpr const char* kPragmas =
     "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192; "
     "PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY;";
 
-constexpr const char* kInsert =
-    "INSERT INTO requests (request_id, ts_ms, api_key_id, cohort, category, user_id, "
-    "requested_model, route, model, tier, provider, stream, tokens_in, tokens_out, "
-    "tokens_estimated, cost_usd, routing_us, queue_us, upstream_ttfb_us, upstream_us, "
-    "overhead_us, total_us, status, error_code, error_message, finish_reason, synthesized, "
-    "label, confidence, flags, spans, api_key_name, config_version, api, cache) VALUES (?1, ?2, "
-    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
+// INSERT INTO requests (<kRequestColumns>) VALUES (?1, ..., ?35).
+std::string insert_sql() {
+  std::string cols, params;
+  for (size_t i = 0; i < kRequestColumnCount; ++i) {
+    cols += (i ? ", " : "") + std::string(kRequestColumns[i]);
+    params += (i ? ", ?" : "?") + std::to_string(i + 1);
+  }
+  return "INSERT INTO requests (" + cols + ") VALUES (" + params + ")";
+}
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -87,8 +89,8 @@ void SqliteStore::open_database() {
   };
   auto opened = sqlite::Connection::open(path, sqlite::OpenMode::kCreate);
   if (!opened) {
-    throw std::runtime_error("request store " + path + ": cannot open database: " +
-                             opened.error().message);
+    throw std::runtime_error("request store " + path +
+                             ": cannot open database: " + opened.error().message);
   }
   db_ = std::move(opened.value());  // busy timeout: a reader's checkpoint or a CLI session
 
@@ -104,7 +106,8 @@ void SqliteStore::open_database() {
     fail("cannot enable WAL journal (got '" + mode + "')");
   }
   if (auto r = db_.exec(kPragmas); !r) {
-    throw std::runtime_error("request store " + path + ": cannot set pragmas: " + r.error().message);
+    throw std::runtime_error("request store " + path +
+                             ": cannot set pragmas: " + r.error().message);
   }
   create_or_migrate_schema(db_, kSchemaVersion);
 
@@ -112,14 +115,14 @@ void SqliteStore::open_database() {
     s = sqlite::Statement(db_, sql, /*persistent=*/true);
     if (!s.ok()) fail("cannot prepare statements");
   };
-  prepare(insert_, kInsert);
+  prepare(insert_, insert_sql());
   prepare(begin_, "BEGIN");
   prepare(commit_, "COMMIT");
   prepare(insert_review_, kInsertReview);
   prepare(insert_reason_, kInsertReason);
   prepare(insert_prompt_, kInsertPrompt);
   for (size_t i = 0; i < kRollupLevels; ++i) {
-    prepare(rollup_[i].upsert, std::string("INSERT INTO ") + kRollupTables[i] + kUpsertRollup);
+    prepare(rollup_upsert_[i], std::string("INSERT INTO ") + kRollupTables[i] + kUpsertRollup);
   }
 }
 
@@ -161,8 +164,7 @@ bool SqliteStore::enqueue_review(ReviewEntry entry) {
   bool notify = false;
   {
     std::lock_guard lk(mu_);
-    if (!stopping_ &&
-        static_cast<int64_t>(pending_reviews_.size()) < options_.queue_capacity) {
+    if (!stopping_ && static_cast<int64_t>(pending_reviews_.size()) < options_.queue_capacity) {
       accepted = true;
       pending_reviews_.push_back(std::move(entry));
       ++enqueued_seq_;
@@ -321,11 +323,11 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
     return;
   }
   int64_t ok = 0;
-  for (RollupLevel& level : rollup_) level.sums.clear();
+  rollup_.clear();
   for (size_t i = begin; i < end; ++i) {
     if (bind_and_step(*batch[i])) {
       ++ok;
-      add_to_rollup(*batch[i]);
+      rollup_.add(*batch[i]);
     } else {
       spdlog::error("request store {}: row {} not written: {}", options_.path, batch[i]->request_id,
                     db_.last_error());
@@ -347,30 +349,10 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
   queued_.fetch_sub(n, std::memory_order_relaxed);
 }
 
-void SqliteStore::add_to_rollup(const core::Trace& t) {
-  const int64_t minute = t.time_ms / 60000;
-  const RollupKey keys[kRollupLevels] = {
-      {minute, t.model, t.tier, t.route, t.category, t.cohort},
-      {t.time_ms / 3600000 * 60, t.model, t.tier, t.route, t.category, t.cohort},
-      {minute, t.model, {}, {}, {}, {}}};
-  for (size_t i = 0; i < kRollupLevels; ++i) {
-    RollupSums& r = rollup_[i].sums[keys[i]];
-    r.requests += 1;
-    r.client_errors += t.http_status >= 400 && t.http_status <= 499 ? 1 : 0;
-    r.server_errors += t.http_status >= 500 ? 1 : 0;
-    r.timeouts += t.error_code == "upstream_timeout" ? 1 : 0;
-    r.cost_usd += t.cost_usd;
-    r.tokens_in += t.tokens_in;
-    r.tokens_out += t.tokens_out;
-    r.upstream_us += t.upstream_us;
-    r.total_us += t.total_us;
-  }
-}
-
 bool SqliteStore::write_rollup() {
-  for (RollupLevel& level : rollup_) {
-    sqlite::Statement& u = level.upsert;
-    for (const auto& [k, r] : level.sums) {
+  for (size_t i = 0; i < kRollupLevels; ++i) {
+    sqlite::Statement& u = rollup_upsert_[i];
+    for (const auto& [k, r] : rollup_.level(i)) {
       u.bind(1, k.minute)
           .bind_static(2, k.model)
           .bind_static(3, k.tier)
@@ -396,35 +378,22 @@ bool SqliteStore::write_rollup() {
 
 bool SqliteStore::bind_and_step(const core::Trace& t) {
   sqlite::Statement& s = insert_;
-  // Both JSON strings must outlive the step (static bindings).
-  const std::string flags = flags_json(t.flags);
-  const std::string spans = spans_json(t.spans);
-  s.bind_static(1, t.request_id).bind(2, t.time_ms);
-  s.bind_static_or_null(3, t.api_key_id).bind_static_or_null(4, t.cohort);
-  s.bind_static_or_null(5, t.category).bind_static_or_null(6, t.user);
-  s.bind_static_or_null(7, t.requested_model).bind_static_or_null(8, t.route);
-  s.bind_static_or_null(9, t.model).bind_static_or_null(10, t.tier);
-  s.bind_static_or_null(11, t.provider).bind(12, t.stream);
-  s.bind(13, t.tokens_in).bind(14, t.tokens_out).bind(15, t.tokens_estimated);
-  s.bind(16, t.cost_usd).bind(17, t.routing_us).bind(18, t.queue_us);
-  s.bind(19, t.upstream_ttfb_us).bind(20, t.upstream_us).bind(21, t.overhead_us);
-  s.bind(22, t.total_us).bind(23, t.http_status);
-  s.bind_static_or_null(24, t.error_code).bind_static_or_null(25, t.error_message);
-  s.bind_static_or_null(26, t.finish_reason).bind(27, t.synthesized);
-  s.bind_static_or_null(28, t.label);
-  if (t.label.empty()) {
-    s.bind_null(29);
-  } else {
-    s.bind(29, t.confidence);
+  make_request_row(t, row_);  // its text must outlive the step (static bindings)
+  for (size_t i = 0; i < kRequestColumnCount; ++i) {
+    const int col = static_cast<int>(i + 1);
+    std::visit(
+        [&](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, std::monostate>) {
+            s.bind_null(col);
+          } else if constexpr (std::is_same_v<V, std::string_view>) {
+            s.bind_static(col, v);
+          } else {
+            s.bind(col, v);
+          }
+        },
+        row_.values[i]);
   }
-  s.bind_static(30, flags).bind_static(31, spans).bind_static_or_null(32, t.api_key_name);
-  if (t.config_version > 0) {
-    s.bind(33, t.config_version);
-  } else {
-    s.bind_null(33);
-  }
-  s.bind_static(34, core::client_api_name(t.api));
-  s.bind_static_or_null(35, core::cache_outcome_name(t.cache));
   const bool ok = s.run();
   s.reset();
   if (!ok) return false;
@@ -433,19 +402,7 @@ bool SqliteStore::bind_and_step(const core::Trace& t) {
 }
 
 void SqliteStore::write_prompt(const core::Trace& t) {
-  std::string attempts = "[";
-  for (const core::Span& span : t.spans) {
-    if (span.kind != core::SpanKind::kModelCall) continue;
-    if (attempts.size() > 1) attempts += ',';
-    attempts += "{\"model\":";
-    append_json_string(attempts, span.name);
-    attempts += ",\"tier\":";
-    append_json_string(attempts, span.tier);
-    attempts += span.ok ? ",\"ok\":true,\"output\":" : ",\"ok\":false,\"output\":";
-    append_json_string(attempts, span.output);
-    attempts += '}';
-  }
-  attempts += ']';
+  const std::string attempts = prompt_attempts_json(t);
   sqlite::Statement& p = insert_prompt_;
   p.bind_static(1, t.request_id).bind_static(2, t.prompt_json);
   p.bind_static_or_null(3, t.response_text).bind_static(4, attempts);

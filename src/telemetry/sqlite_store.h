@@ -5,14 +5,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include "common/clock.h"
+#include "telemetry/request_row.h"
 #include "telemetry/request_store.h"
 #include "telemetry/sqlite_db.h"
 
@@ -59,34 +58,13 @@ class SqliteStore final : public RequestStore {
   bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
   void write_prompt(const core::Trace& t);   // table prompts; failures logged, row kept
   void write_reviews(const std::vector<ReviewEntry>& reviews);  // own transaction
-  void add_to_rollup(const core::Trace& t);  // a row just inserted into this batch
   bool write_rollup();  // upserts rollup_ inside the batch's transaction; false on an error
 
-  // Rollups of one batch, merged in memory so that each distinct key costs one upsert per
-  // batch and table (docs/store.md "Rollup"). Writer thread only.
-  struct RollupKey {
-    int64_t minute = 0;  // ts_ms / 60000; rollup_hour: the hour's first minute
-    std::string model, tier, route, category, cohort;
-    bool operator<(const RollupKey& o) const {
-      return std::tie(minute, model, tier, route, category, cohort) <
-             std::tie(o.minute, o.model, o.tier, o.route, o.category, o.cohort);
-    }
-  };
-  struct RollupSums {
-    int64_t requests = 0, client_errors = 0, server_errors = 0, timeouts = 0;
-    double cost_usd = 0.0;
-    int64_t tokens_in = 0, tokens_out = 0, upstream_us = 0, total_us = 0;
-  };
-  struct RollupLevel {
-    sqlite::Statement upsert;
-    std::map<RollupKey, RollupSums> sums;
-  };
-  // rollup_minute, rollup_hour (same key, minute rounded down to the hour),
-  // rollup_model_minute (minute and model only; the other key columns '').
-  static constexpr size_t kRollupLevels = 3;
-  static constexpr const char* kRollupTables[kRollupLevels] = {"rollup_minute", "rollup_hour",
-                                                               "rollup_model_minute"};
-  RollupLevel rollup_[kRollupLevels];
+  // Rollups of one batch (telemetry/request_row.h), one upsert statement per table
+  // (kRollupTables order). Writer thread only.
+  RollupBatch rollup_;
+  sqlite::Statement rollup_upsert_[kRollupLevels];
+  RequestRow row_;  // the row being inserted (writer thread only; reused)
   void count_drop(int64_t n, const char* why);
 
   const SqliteStoreOptions options_;
@@ -102,16 +80,16 @@ class SqliteStore final : public RequestStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<core::TracePtr> pending_;  // guarded by mu_
+  std::vector<core::TracePtr> pending_;       // guarded by mu_
   std::vector<ReviewEntry> pending_reviews_;  // guarded by mu_; bounded by queue_capacity
   uint64_t enqueued_seq_ = 0;   // guarded by mu_: items ever accepted (traces + reviews)
   uint64_t committed_seq_ = 0;  // guarded by mu_: enqueued_seq_ as of the last finished write
   int flush_waiters_ = 0;       // guarded by mu_: flush() callers waiting; writer skips timer
   std::condition_variable flushed_cv_;  // committed_seq_ advanced
-  SteadyTime oldest_pending_;            // guarded by mu_: when pending_ became non-empty
-  bool stopping_ = false;                // guarded by mu_
-  bool held_ = false;                    // guarded by mu_
-  bool writer_waiting_ = false;          // guarded by mu_: consumers notify only when set
+  SteadyTime oldest_pending_;           // guarded by mu_: when pending_ became non-empty
+  bool stopping_ = false;               // guarded by mu_
+  bool held_ = false;                   // guarded by mu_
+  bool writer_waiting_ = false;         // guarded by mu_: consumers notify only when set
 
   std::atomic<int64_t> queued_{0};  // pending_ + the batch being written
   std::atomic<int64_t> written_{0};

@@ -2,12 +2,21 @@
 
 #include <charconv>
 
+#include "telemetry/pg_db.h"
+#include "telemetry/pg_reader.h"
+#include "telemetry/request_store.h"
 #include "telemetry/sqlite_reader.h"
 
 namespace triage::telemetry {
 
 Result<std::unique_ptr<StoreReader>> open_store_reader(const std::string& location,
                                                        const StoreReaderOptions& options) {
+  if (is_postgres_location(location)) {
+    // The password, if any, from libpq's own PGPASSWORD or ~/.pgpass (never on a command line).
+    auto r = PgStoreReader::open(location, {}, options);
+    if (!r) return std::move(r).error();
+    return std::unique_ptr<StoreReader>(std::move(r.value()));
+  }
   auto r = SqliteStoreReader::open(location, options);
   if (!r) return std::move(r).error();
   return std::unique_ptr<StoreReader>(std::move(r.value()));
@@ -16,15 +25,27 @@ Result<std::unique_ptr<StoreReader>> open_store_reader(const std::string& locati
 Result<std::unique_ptr<StoreReader>> open_store_reader(const config::Config& cfg,
                                                        const StoreReaderOptions& options,
                                                        const std::string& what) {
+  if (cfg.store.type == "postgres") {
+    auto password = store_password(cfg.store);
+    if (!password)
+      return make_error(ErrorCode::kUnavailable, what + ": " + password.error().message);
+    auto r = PgStoreReader::open(cfg.store.url, *password, options);
+    if (!r) return make_error(ErrorCode::kUnavailable, what + ": " + r.error().message);
+    return std::unique_ptr<StoreReader>(std::move(r.value()));
+  }
   if (cfg.store.type != "sqlite") {
     return make_error(ErrorCode::kUnavailable,
-                      what + " needs the request store (store.type: sqlite)");
+                      what + " needs the request store (store.type: sqlite or postgres)");
   }
   if (cfg.store.path == ":memory:" || cfg.store.path.empty()) {
     return make_error(ErrorCode::kUnavailable,
                       what + " needs a file-backed store (store.path is ':memory:')");
   }
   return open_store_reader(cfg.store.path, options);
+}
+
+std::string describe_store_location(const std::string& location) {
+  return is_postgres_location(location) ? pg::describe_conninfo(location) : location;
 }
 
 std::string review_cursor(const ReviewItem& last) {

@@ -37,15 +37,22 @@ struct StoreReaderOptions {
   bool negative_feedback_enqueues = false;  // config review.negative_feedback
 };
 
-// The reader of an existing store at `location` (the offline commands' `--store FILE`: a
-// SQLite file). Error (kInvalidRequest, message naming the location): it cannot be opened, is
-// not a request store, or review_writes was asked of a store without the review tables.
+// The reader of an existing store at `location` (the offline commands' `--store LOCATION`: a
+// SQLite file, or a PostgreSQL URI "postgres://..." / "postgresql://...", whose password comes
+// from libpq's PGPASSWORD or ~/.pgpass). Error (kInvalidRequest, message naming the location,
+// never a password): it cannot be opened, is not a request store, or review_writes was asked
+// of a store without the review tables.
 Result<std::unique_ptr<StoreReader>> open_store_reader(const std::string& location,
                                                        const StoreReaderOptions& options = {});
 
+// A store location for people (messages, report headers): a SQLite path as it is, a
+// PostgreSQL URI without its password (pg::describe_conninfo).
+std::string describe_store_location(const std::string& location);
+
 // The reader of the store a config writes (the gateway's APIs). Error (kUnavailable) when the
-// configured store cannot be read back: store.type none, or SQLite ":memory:"; the message
-// says why. `what` names the consumer in that message ("the dashboard API").
+// configured store cannot be read back: store.type none, SQLite ":memory:", a PostgreSQL
+// database that cannot be reached; the message says why. `what` names the consumer in that message
+// ("the dashboard API").
 Result<std::unique_ptr<StoreReader>> open_store_reader(const config::Config& cfg,
                                                        const StoreReaderOptions& options,
                                                        const std::string& what);

@@ -128,8 +128,24 @@ const BrokenCase kCases[] = {
      "unknown log_level 'verbose' (known: trace, debug, info, warn, error, off)"},
     {"BadBodySize", "server:\n  max_body_bytes: lots\n",
      "triage.yaml:2: server.max_body_bytes: ", "expected a size like"},
-    {"BadStoreType", "store: {type: postgres}\n",
-     "triage.yaml:1: store.type: ", "unknown type 'postgres' (known: sqlite, none)"},
+    {"BadStoreType", "store: {type: mysql}\n",
+     "triage.yaml:1: store.type: ", "unknown type 'mysql' (known: sqlite, postgres, none)"},
+    {"PostgresWithoutUrl", "store: {type: postgres}\n",
+     "triage.yaml:1: store.type: ", "store type 'postgres' needs url: a connection URI"},
+    {"PostgresUrlWithPassword",
+     "store:\n  type: postgres\n  url: postgres://triage:hunter2@db:5432/triage\n",
+     "triage.yaml:3: store.url: ", "must not contain the password"},
+    {"PostgresConninfoWithPassword",
+     "store:\n  type: postgres\n  url: host=db password=hunter2 dbname=triage\n",
+     "triage.yaml:3: store.url: ", "put the name of the environment variable that holds it in "
+     "store.password_env"},
+    {"PostgresUrlNotAConnectionString", "store:\n  type: postgres\n  url: db.internal\n",
+     "triage.yaml:3: store.url: ", "must be a PostgreSQL connection URI"},
+    {"UrlForSqlite", "store:\n  url: postgres://db/triage\n",
+     "triage.yaml:2: store.url: ", "is for store type 'postgres'"},
+    {"PasswordEnvIsTheSecret",
+     "store:\n  type: postgres\n  url: postgres://db/triage\n  password_env: hunter2\n",
+     "triage.yaml:4: store.password_env: ", "must be an environment variable name"},
     {"TimeoutZero",
      "models:\n"
      "  - name: a\n"
@@ -351,6 +367,16 @@ TEST(ConfigErrors, SecretIsNeverEchoed) {
       "    api_key_env: sk-proj-SECRETSECRET123\n");
   EXPECT_THAT(msg, HasSubstr("not the key itself"));
   EXPECT_THAT(msg, ::testing::Not(HasSubstr("SECRET")));
+}
+
+TEST(ConfigErrors, StorePasswordIsNeverEchoed) {
+  for (const char* url : {"postgres://triage:hunter2@db:5432/triage",
+                          "postgresql://triage:hunter2@db/triage?sslmode=require",
+                          "host=db user=triage password=hunter2 dbname=triage"}) {
+    const std::string msg = error_of(std::string("store:\n  type: postgres\n  url: '") + url + "'\n");
+    EXPECT_THAT(msg, HasSubstr("store.password_env")) << url;
+    EXPECT_THAT(msg, ::testing::Not(HasSubstr("hunter2"))) << url;
+  }
 }
 
 TEST(ConfigErrors, LongOpaqueTokenLooksLikeAKey) {

@@ -246,6 +246,25 @@ TEST(Config, MemoryStoreAndNoneStore) {
   EXPECT_EQ(parse_config("store: {type: none}\n" + models, "/x/t.yaml").store.type, "none");
 }
 
+TEST(Config, PostgresStoreTakesAUrlAndThePasswordsVariable) {
+  const std::string models =
+      "models:\n  - {name: a, provider: local, local: {model_path: a.bin}}\n";
+  const Config c = parse_config(
+      "store:\n  type: postgres\n  url: postgres://triage@db.internal:5432/triage\n"
+      "  password_env: TRIAGE_PG_PASSWORD\n  batch_size: 256\n" +
+          models,
+      "/x/t.yaml");
+  EXPECT_EQ(c.store.type, "postgres");
+  EXPECT_EQ(c.store.url, "postgres://triage@db.internal:5432/triage");
+  EXPECT_EQ(c.store.password_env, "TRIAGE_PG_PASSWORD");
+  EXPECT_EQ(c.store.batch_size, 256);
+  // A key=value connection string is a URL too (libpq takes both).
+  EXPECT_EQ(parse_config("store: {type: postgres, url: 'host=db dbname=triage'}\n" + models,
+                         "/x/t.yaml")
+                .store.url,
+            "host=db dbname=triage");
+}
+
 TEST(Config, BodySizesAcceptUnits) {
   const std::string models =
       "models:\n  - {name: a, provider: local, local: {model_path: a.bin}}\n";

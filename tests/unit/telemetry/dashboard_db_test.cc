@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 
@@ -46,14 +47,14 @@ core::Span cascade_span(int step, const std::string& step_route, core::CascadeOu
   return s;
 }
 
-class DashboardDbTest : public ::testing::Test {
+// Every backend of the store gives the same answers (store_backends.h).
+class DashboardDbTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "triage-dash-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (fs::path(dir_) / "triage.db").string();
-    SqliteStore store(SqliteStoreOptions{path_, 100000, 64, 3600000});
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<testing::BackendStore>(GetParam());
+    std::unique_ptr<RequestStore> writer = backend_->open_writer(100000, 64, 3600000);
+    RequestStore& store = *writer;
     // Minute 0: ten answers of the small model through the cascade "casc", total 1..10 ms,
     // confidence 0.0, 0.1, ... 0.9. Six stop at step 0, three at step 1, one at step 2 (failed).
     for (int i = 0; i < 10; ++i) {
@@ -96,41 +97,39 @@ class DashboardDbTest : public ::testing::Test {
     // Outside every range below.
     store.consume(std::make_shared<const core::Trace>(make("old", kT0 - 3600000, "small-m", "small", 5.0)));
     store.close();
-    auto reader = open_store_reader(path_);
-    ASSERT_TRUE(reader) << reader.error().message;
-    reader_ = std::move(reader.value());
+    reader_ = backend_->open_reader();
+    ASSERT_TRUE(reader_);
     db_ = std::make_unique<DashboardDb>(*reader_);
   }
   void TearDown() override {
     db_.reset();
     reader_.reset();
-    fs::remove_all(dir_);
+    backend_.reset();
   }
 
   const TimeRange range_{kT0, kT0 + 3 * kMin - 1};
-  std::string dir_, path_;
+  std::unique_ptr<testing::BackendStore> backend_;
   std::unique_ptr<StoreReader> reader_;
   std::unique_ptr<DashboardDb> db_;
 };
 
-TEST_F(DashboardDbTest, AggregatesTheRollupNotTheRows) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  auto count = [&](const char* sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK) << sql;
-    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    return n;
-  };
+INSTANTIATE_TEST_SUITE_P(Backends, DashboardDbTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
+
+TEST_P(DashboardDbTest, AggregatesTheRollupNotTheRows) {
   // No wide covering index any more: the writer maintains rollup_minute instead.
-  EXPECT_EQ(count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_dashboard'"), 0);
-  EXPECT_EQ(count("SELECT SUM(requests) FROM rollup_minute"),
-            count("SELECT COUNT(*) FROM requests"));
-  sqlite3_close(db);
+  if (GetParam() == testing::Backend::kSqlite) {
+    EXPECT_EQ(
+        backend_->count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_dashboard'"), 0);
+  }
+  EXPECT_EQ(backend_->count("SELECT COUNT(*) FROM requests"), 16);
+  EXPECT_EQ(backend_->count("SELECT SUM(requests) FROM rollup_minute"), 16);
+  EXPECT_EQ(backend_->count("SELECT SUM(requests) FROM rollup_hour"), 16);
+  EXPECT_EQ(backend_->count("SELECT SUM(requests) FROM rollup_model_minute"), 16);
 }
 
-TEST_F(DashboardDbTest, SummaryCountsOnlyTheRange) {
+TEST_P(DashboardDbTest, SummaryCountsOnlyTheRange) {
   auto s = db_->summary(range_);
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->requests, 15);
@@ -158,7 +157,7 @@ TEST_F(DashboardDbTest, SummaryCountsOnlyTheRange) {
   EXPECT_FALSE(empty_span->has_value());
 }
 
-TEST_F(DashboardDbTest, CostSeriesByTierAndCategory) {
+TEST_P(DashboardDbTest, CostSeriesByTierAndCategory) {
   auto c = db_->cost_series(range_, kMin, Dimension::kTier);
   ASSERT_TRUE(c) << c.error().message;
   ASSERT_EQ(c->buckets, (std::vector<int64_t>{kT0, kT0 + kMin, kT0 + 2 * kMin}));
@@ -203,7 +202,7 @@ TEST_F(DashboardDbTest, CostSeriesByTierAndCategory) {
   EXPECT_EQ(sum, 15);
 }
 
-TEST_F(DashboardDbTest, LatencyPercentilesOfSuccessfulRequests) {
+TEST_P(DashboardDbTest, LatencyPercentilesOfSuccessfulRequests) {
   auto l = db_->latency_series(range_, kMin);
   ASSERT_TRUE(l) << l.error().message;
   ASSERT_EQ(l->buckets.size(), 3u);
@@ -228,7 +227,7 @@ TEST_F(DashboardDbTest, LatencyPercentilesOfSuccessfulRequests) {
   EXPECT_LE(sampled->mean[0][0], 9000.0);
 }
 
-TEST_F(DashboardDbTest, ModelsWithErrorsTimeoutsAndAvailability) {
+TEST_P(DashboardDbTest, ModelsWithErrorsTimeoutsAndAvailability) {
   auto m = db_->models(range_);
   ASSERT_TRUE(m) << m.error().message;
   ASSERT_EQ(m->size(), 2u);
@@ -251,9 +250,9 @@ TEST_F(DashboardDbTest, ModelsWithErrorsTimeoutsAndAvailability) {
   EXPECT_EQ(large.minutes_available, 1);  // minute 2 had only failures
 }
 
-TEST_F(DashboardDbTest, FunnelFromCascadeSpans) {
+TEST_P(DashboardDbTest, FunnelFromCascadeSpans) {
   auto f = db_->funnel(range_);
-  ASSERT_TRUE(f) << f.error().message;
+  ASSERT_TRUE(f) << f.error().message << " " << f.error().internal;
   EXPECT_EQ(f->scanned, 10);
   EXPECT_FALSE(f->truncated);
   ASSERT_EQ(f->routes.size(), 1u);
@@ -279,10 +278,10 @@ TEST_F(DashboardDbTest, FunnelFromCascadeSpans) {
   EXPECT_EQ(limited->routes[0].steps[1].stopped, 3);
 }
 
-TEST_F(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
+TEST_P(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
   StoreReaderOptions writes;
   writes.review_writes = true;
-  auto opened = open_store_reader(path_, writes);
+  auto opened = open_store_reader(backend_->location(), writes);
   ASSERT_TRUE(opened) << opened.error().message;
   ReviewDb& review = **opened;
   ASSERT_TRUE(review.add_label({"s1", "incorrect", "", "", "a"}, kT0));

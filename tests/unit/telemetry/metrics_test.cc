@@ -460,6 +460,9 @@ TEST(Metrics, StoreCountersAreReadAtRenderTime) {
   EXPECT_EQ(value_of(text, "triage_store_dropped_total"), 7) << text;
   EXPECT_EQ(value_of(text, "triage_store_written_total"), 1234) << text;
   EXPECT_NE(text.find("# TYPE triage_store_dropped_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE triage_store_queued gauge"), std::string::npos);
+  EXPECT_EQ(value_of(text, "triage_store_database_up"), 1) << text;  // an embedded store
+  EXPECT_EQ(value_of(text, "triage_store_reconnects_total"), 0) << text;
   m.set_store(nullptr);
   EXPECT_EQ(m.render().find("triage_store_"), std::string::npos);
 }

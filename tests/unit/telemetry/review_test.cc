@@ -13,6 +13,7 @@
 #include "telemetry/review_db.h"
 #include "telemetry/store_reader.h"
 #include "telemetry/review_sink.h"
+#include "store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "test_traces.h"
 
@@ -89,38 +90,19 @@ TEST(ReviewRules, SamplingIsDeterministicPerIdAndNearTheShare) {
   EXPECT_TRUE(ReviewRules::sampled("req_x", 1.0));
 }
 
-class ReviewStoreTest : public ::testing::Test {
+// The store's review writes and ReviewDb, on every backend (store_backends.h).
+class ReviewStoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "triage-review-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (fs::path(dir_) / "triage.db").string();
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<testing::BackendStore>(GetParam());
+    path_ = backend_->location();
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { backend_.reset(); }
 
-  std::unique_ptr<SqliteStore> open_store() {
-    return std::make_unique<SqliteStore>(SqliteStoreOptions{path_, 100000, 64, 3600000});
-  }
-  int64_t count(const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    int64_t v = -1;
-    if (s && sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-  }
-  void exec(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-    sqlite3_free(err);
-    sqlite3_close(db);
-  }
+  std::unique_ptr<RequestStore> open_store() { return backend_->open_writer(100000, 64, 3600000); }
+  int64_t count(const std::string& sql) { return backend_->count(sql); }
+  void exec(const std::string& sql) { backend_->exec(sql); }
   // A request row for `id` at time ts (i.e. queued and committed).
   static core::TracePtr row(const std::string& id, int64_t ts, const std::string& tier = "small",
                             bool payload = false) {
@@ -146,10 +128,20 @@ class ReviewStoreTest : public ::testing::Test {
     return std::make_shared<const core::Trace>(std::move(t));
   }
 
-  std::string dir_, path_;
+  std::unique_ptr<testing::BackendStore> backend_;
+  std::string path_;  // the store's location (a file, or a postgres:// URI)
 };
 
-TEST_F(ReviewStoreTest, MigratesAVersion1FileKeepingItsRows) {
+INSTANTIATE_TEST_SUITE_P(Backends, ReviewStoreTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
+
+// What only SQLite has: its own migrations from version 1 and its query plans.
+class ReviewSqliteStoreTest : public ReviewStoreTest {};
+INSTANTIATE_TEST_SUITE_P(Sqlite, ReviewSqliteStoreTest, ::testing::Values(testing::Backend::kSqlite),
+                         testing::backend_name);
+
+TEST_P(ReviewSqliteStoreTest, MigratesAVersion1FileKeepingItsRows) {
   {
     auto store = open_store();
     store->consume(row("req_old", 5));
@@ -176,7 +168,7 @@ TEST_F(ReviewStoreTest, MigratesAVersion1FileKeepingItsRows) {
   }
 }
 
-TEST_F(ReviewStoreTest, SinkQueuesChosenRequestsAfterTheirRows) {
+TEST_P(ReviewStoreTest, SinkQueuesChosenRequestsAfterTheirRows) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
   for (int i = 0; i < 10; ++i) {
@@ -192,18 +184,18 @@ TEST_F(ReviewStoreTest, SinkQueuesChosenRequestsAfterTheirRows) {
   EXPECT_EQ(store->dropped(), 0);
 }
 
-TEST_F(ReviewStoreTest, FlushWaitsForTheWriterAndTimesOutWhileHeld) {
+TEST_P(ReviewStoreTest, FlushWaitsForTheWriterAndTimesOutWhileHeld) {
   auto store = open_store();  // flush interval of an hour: only flush() makes it write now
-  store->hold();
+  testing::BackendStore::hold(*store, true);
   store->consume(row("req_a", 1));
   EXPECT_FALSE(store->flush(50));
-  store->release();
+  testing::BackendStore::hold(*store, false);
   EXPECT_TRUE(store->flush(10000));
   EXPECT_EQ(count("SELECT COUNT(*) FROM requests"), 1);
   EXPECT_TRUE(store->flush(10));  // nothing queued
 }
 
-TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
+TEST_P(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   auto store = open_store();
   store->consume(row("req_p", 1, "large", true));
   store->consume(row("req_n", 2));
@@ -223,7 +215,7 @@ TEST_F(ReviewStoreTest, PayloadsAreStoredOnlyWhenKept) {
   EXPECT_FALSE(n->has_payload);
 }
 
-TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
+TEST_P(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
   auto store = open_store();
   store->consume(row("req_1", 10));
   store->consume(row("req_2", 20));
@@ -251,7 +243,7 @@ TEST_F(ReviewStoreTest, FeedbackNeedsARequestAndNegativeFeedbackEnqueues) {
   EXPECT_FALSE(enqueued);
 }
 
-TEST_F(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
+TEST_P(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
   auto store = open_store();
   ReviewSink sink(rules(0.0), *store);
   auto flagged = std::make_shared<const core::Trace>(trace("req_f", "small", {F::kCascaded}));
@@ -275,7 +267,7 @@ TEST_F(ReviewStoreTest, LabelsCloseTheQueueEntryOrAddAManualOne) {
   EXPECT_EQ(d->item.status, "labeled");
 }
 
-TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
+TEST_P(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
   auto store = open_store();
   for (int i = 0; i < 25; ++i) {
     // Two requests share each timestamp, so the cursor's tie-break on the id matters.
@@ -331,7 +323,7 @@ TEST_F(ReviewStoreTest, ListPaginatesNewestFirstWithoutGapsOrRepeats) {
 
 // The pagination queries must walk an index in order (no full sort), or a million-row queue
 // would be slow: check SQLite's plan.
-TEST_F(ReviewStoreTest, ListQueriesUseIndexesNotSorts) {
+TEST_P(ReviewSqliteStoreTest, ListQueriesUseIndexesNotSorts) {
   open_store()->close();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -366,7 +358,7 @@ TEST_F(ReviewStoreTest, ListQueriesUseIndexesNotSorts) {
 
 // Keys created through the admin API (telemetry/key_db.h): stored with their digest only, read
 // back after a reopen, disabled and deleted durably.
-TEST_F(ReviewStoreTest, KeysRoundTripThroughTheStore) {
+TEST_P(ReviewStoreTest, KeysRoundTripThroughTheStore) {
   {
     auto store = open_store();
     store->close();
@@ -407,7 +399,7 @@ TEST_F(ReviewStoreTest, KeysRoundTripThroughTheStore) {
 }
 
 // Feedback with a client key finds only that key's requests.
-TEST_F(ReviewStoreTest, FeedbackWithAKeyOnlyOnItsOwnRequests) {
+TEST_P(ReviewStoreTest, FeedbackWithAKeyOnlyOnItsOwnRequests) {
   {
     auto store = open_store();
     core::Trace t = trace("req_mine", "small");

@@ -1,4 +1,4 @@
-// RolloutDb over SQLite (telemetry/rollout_db.h): a rollout's state saved and replaced by route,
+// RolloutDb over every backend (telemetry/rollout_db.h): a rollout's state saved and replaced by route,
 // its events listed oldest first (the latest N), and a store without the tables reads empty.
 #include <gtest/gtest.h>
 
@@ -8,37 +8,34 @@
 
 #include <unistd.h>
 
+#include "store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::telemetry {
 namespace {
 
-class RolloutDbTest : public ::testing::Test {
+// Every backend keeps the same state (store_backends.h).
+class RolloutDbTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("triage_rollout_db_" + std::to_string(::getpid()) + ".db"))
-                .string();
-    std::filesystem::remove(path_);
-    SqliteStoreOptions o;
-    o.path = path_;
-    SqliteStore store(o);  // creates the schema
-  }
-  void TearDown() override {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<testing::BackendStore>(GetParam());
+    backend_->open_writer()->close();  // creates the schema
   }
   std::unique_ptr<StoreReader> open() {
     StoreReaderOptions o;
     o.review_writes = true;
-    auto r = open_store_reader(path_, o);
-    EXPECT_TRUE(r) << (r ? "" : r.error().message);
-    return r ? std::move(r.value()) : nullptr;
+    return backend_->open_reader(o);
   }
-  std::string path_;
+  std::unique_ptr<testing::BackendStore> backend_;
 };
 
-TEST_F(RolloutDbTest, StateIsReplacedByRouteAndSurvivesReopening) {
+INSTANTIATE_TEST_SUITE_P(Backends, RolloutDbTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
+
+TEST_P(RolloutDbTest, StateIsReplacedByRouteAndSurvivesReopening) {
   {
     auto db = open();
     ASSERT_TRUE(db);
@@ -59,7 +56,7 @@ TEST_F(RolloutDbTest, StateIsReplacedByRouteAndSurvivesReopening) {
   EXPECT_EQ(rows[1].state, "paused");
 }
 
-TEST_F(RolloutDbTest, EventsAreTheLatestNOfTheRouteOldestFirst) {
+TEST_P(RolloutDbTest, EventsAreTheLatestNOfTheRouteOldestFirst) {
   auto db = open();
   ASSERT_TRUE(db);
   for (int i = 0; i < 5; ++i) {
@@ -74,10 +71,10 @@ TEST_F(RolloutDbTest, EventsAreTheLatestNOfTheRouteOldestFirst) {
   EXPECT_DOUBLE_EQ(events[2].percent, 40);
 }
 
-TEST_F(RolloutDbTest, WritesNeedAWritableReader) {
+TEST_P(RolloutDbTest, WritesNeedAWritableReader) {
   StoreReaderOptions o;  // read-only
-  auto r = open_store_reader(path_, o);
-  ASSERT_TRUE(r);
+  auto r = open_store_reader(backend_->location(), o);
+  ASSERT_TRUE(r) << r.error().message;
   EXPECT_FALSE(r.value()->save_rollout({"chat", "fp", "running", 0, 0, 0, 0, 0, 0, 0}));
 }
 

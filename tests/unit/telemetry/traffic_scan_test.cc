@@ -5,10 +5,12 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 
@@ -17,57 +19,55 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TrafficScanTest : public ::testing::Test {
+// Every backend reads the same rows (store_backends.h). Rows come in storage order, which a
+// backend defines (PostgreSQL's heap moves an updated row): the tests find rows by category.
+class TrafficScanTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() / "triage-traffic-XXXXXX").string();
-    ASSERT_NE(mkdtemp(dir_.data()), nullptr);
-    path_ = (fs::path(dir_) / "triage.db").string();
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<testing::BackendStore>(GetParam());
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes the traces through the store's own writer.
   void write(std::vector<core::Trace> traces) {
-    SqliteStore store(SqliteStoreOptions{path_, 1000, 64, 3600000});
-    for (core::Trace& t : traces) store.consume(std::make_shared<const core::Trace>(std::move(t)));
-    store.close();
+    auto store = backend_->open_writer(1000, 64, 3600000);
+    for (core::Trace& t : traces) store->consume(std::make_shared<const core::Trace>(std::move(t)));
+    store->close();
   }
 
-  // Replaces a row's spans column with `spans` (JSON as an older build wrote it).
+  // Replaces a row's spans column with `spans` (JSON as an older build wrote it; no quote in
+  // it, so a literal is safe in this test).
   void overwrite_spans(const std::string& request_id, const std::string& spans) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* s = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE requests SET spans = ?1 WHERE request_id = ?2", -1,
-                                 &s, nullptr),
-              SQLITE_OK);
-    sqlite3_bind_text(s, 1, spans.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, request_id.c_str(), -1, SQLITE_TRANSIENT);
-    EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);
-    EXPECT_EQ(sqlite3_changes(db), 1);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    ASSERT_EQ(spans.find('\''), std::string::npos);
+    backend_->exec("UPDATE requests SET spans = '" + spans + "' WHERE request_id = '" +
+                   request_id + "'");
   }
 
-  std::vector<TrafficRow> scan() {
-    std::vector<TrafficRow> rows;
-    auto reader = open_store_reader(path_);
-    EXPECT_TRUE(reader) << reader.error().message;
+  // The rows, by category (each trace below carries its id there).
+  std::map<std::string, TrafficRow> scan() {
+    std::map<std::string, TrafficRow> rows;
+    auto reader = backend_->open_reader();
     if (!reader) return rows;
-    auto done = (*reader)->scan_traffic([&](TrafficRow&& r) -> Result<void> {
-      rows.push_back(std::move(r));
+    auto done = reader->scan_traffic([&](TrafficRow&& r) -> Result<void> {
+      std::string key = r.category;
+      rows.emplace(std::move(key), std::move(r));
       return {};
     });
     EXPECT_TRUE(done) << done.error().message;
     return rows;
   }
 
-  std::string dir_, path_;
+  std::unique_ptr<testing::BackendStore> backend_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, TrafficScanTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
 
 core::Trace served_by_large(const std::string& id) {
   core::Trace t;
   t.request_id = id;
+  t.category = id;  // the scan's key in these tests
   t.time_ms = 1'700'000'000'000;
   t.model = "big";
   t.tier = "large";
@@ -91,7 +91,7 @@ core::Span route_span(const std::string& name, const std::string& detail,
 
 // The typed key is what is read: the display detail says something else (it is for people,
 // and may change), and a plain route span before it is not mistaken for a decision.
-TEST_F(TrafficScanTest, ShadowDecisionIsReadFromTheTypedKey) {
+TEST_P(TrafficScanTest, ShadowDecisionIsReadFromTheTypedKey) {
   core::Trace typed = served_by_large("typed");
   typed.spans.insert(typed.spans.begin(), route_span("pass", "direct/1"));
   typed.spans.insert(typed.spans.begin() + 1,
@@ -100,28 +100,28 @@ TEST_F(TrafficScanTest, ShadowDecisionIsReadFromTheTypedKey) {
   none.spans.insert(none.spans.begin(), route_span("pass", "direct/1"));
   write({typed, none});
 
-  const std::vector<TrafficRow> rows = scan();
+  std::map<std::string, TrafficRow> rows = scan();
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].shadow_target, "cheap");
-  EXPECT_EQ(rows[0].model, "big");
-  EXPECT_TRUE(rows[0].routed);
-  EXPECT_EQ(rows[1].shadow_target, "");
-  EXPECT_TRUE(rows[1].routed);
+  EXPECT_EQ(rows["typed"].shadow_target, "cheap");
+  EXPECT_EQ(rows["typed"].model, "big");
+  EXPECT_TRUE(rows["typed"].routed);
+  EXPECT_EQ(rows["none"].shadow_target, "");
+  EXPECT_TRUE(rows["none"].routed);
 }
 
 // Both spellings in one row (what this build writes): the typed key wins.
-TEST_F(TrafficScanTest, TypedKeyWinsOverTheDisplayDetail) {
+TEST_P(TrafficScanTest, TypedKeyWinsOverTheDisplayDetail) {
   core::Trace t = served_by_large("both");
   t.spans.insert(t.spans.begin(), route_span("router", "shadow decision: big (p=0.9)", "cheap"));
   write({t});
-  const std::vector<TrafficRow> rows = scan();
+  std::map<std::string, TrafficRow> rows = scan();
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].shadow_target, "cheap");
+  EXPECT_EQ(rows["both"].shadow_target, "cheap");
 }
 
 // Legacy path: a row written before the typed key existed has only the display detail
 // "shadow decision: MODEL (...)"; the model is its first word after the prefix.
-TEST_F(TrafficScanTest, StoresWithoutTheTypedKeyAreReadFromTheDetail) {
+TEST_P(TrafficScanTest, StoresWithoutTheTypedKeyAreReadFromTheDetail) {
   write({served_by_large("old"), served_by_large("old-plain")});
   overwrite_spans(
       "old",
@@ -131,12 +131,12 @@ TEST_F(TrafficScanTest, StoresWithoutTheTypedKeyAreReadFromTheDetail) {
       R"js({"kind":"model_call","name":"big","detail":"openai/1","tier":"large","start_us":3,)js"
       R"js("duration_us":900,"queue_us":0,"ttfb_us":300,"tokens_in":10,"tokens_out":5,)js"
       R"js("tokens_estimated":false,"cost_usd":0.001,"ok":true,"error":""}])js");
-  const std::vector<TrafficRow> rows = scan();
+  std::map<std::string, TrafficRow> rows = scan();
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].shadow_target, "cheap");
-  EXPECT_EQ(rows[0].first_call_tier, "large");
-  EXPECT_EQ(rows[1].shadow_target, "");
-  EXPECT_FALSE(rows[1].routed);
+  EXPECT_EQ(rows["old"].shadow_target, "cheap");
+  EXPECT_EQ(rows["old"].first_call_tier, "large");
+  EXPECT_EQ(rows["old-plain"].shadow_target, "");
+  EXPECT_FALSE(rows["old-plain"].routed);
 }
 
 }  // namespace
