@@ -175,6 +175,8 @@ class LimitBackend {
   // On refusal nothing changes. Money joins the ticket's UTC period while that period lasts.
   virtual std::optional<LimitRefusal> extend(ReservationTicket& ticket,
                                              const ReserveRequest& more) = 0;
+  // Drops a deleted key's usage. A reservation still in flight for it settles into nothing.
+  virtual void forget(std::string_view key_id) = 0;
 };
 
 // One request's hold on its key's limits. Move-only; belongs to one request (not for

@@ -80,7 +80,7 @@ class RedisLimitBackend final : public LimitBackend {
   // and adding it again would count it twice.
   void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                      NanoUsd month) override;
-  void forget(std::string_view key_id);
+  void forget(std::string_view key_id) override;
 
   // One round trip (PING): ok, or why Redis cannot be reached. For start-up checks.
   Result<void> check_connection();

@@ -125,8 +125,9 @@ class RedisServer {
     const std::string bin = binary();
     const std::string port = std::to_string(port_);
     std::vector<std::string> args = {
-        bin,  "--port",      port, "--bind",     "127.0.0.1", "--save", "",    "--appendonly",
-        "no", "--daemonize", "no", "--loglevel", "warning",   "--dir",  "/tmp"};
+        bin,       "--port",       port,   "--bind",      "127.0.0.1", "--save",
+        "",        "--appendonly", "no",   "--daemonize", "no",        "--loglevel",
+        "warning", "--dir",        "/tmp", "--logfile",   "/dev/null"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
