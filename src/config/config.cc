@@ -473,7 +473,7 @@ ApiKeyConfig parse_api_key(const Field& item, const Config& cfg) {
 void check_redis_url(const Field& f, const std::string& url) {
   constexpr std::string_view kScheme = "redis://";
   if (url.rfind(kScheme, 0) != 0)
-    f.fail("expected redis://HOST[:PORT][/DB], got " + describe(f.node()));
+    f.fail("expected redis://HOST[:PORT][/DB]");  // the value is not echoed: it may hold a password
   const std::string_view rest = std::string_view(url).substr(kScheme.size());
   if (rest.substr(0, rest.find('/')).find('@') != std::string_view::npos)
     f.fail("a password does not belong in the config file (it is stored in the config "
