@@ -16,7 +16,7 @@ RUN rm -rf build && make models JOBS="$(nproc)"
 FROM debian:12-slim AS runtime
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      ca-certificates curl libboost-json1.81.0 libboost-url1.81.0 libcsv3 libfasttext0 libfmt9 \
+      ca-certificates curl libboost-json1.81.0 libboost-url1.81.0 libcsv3 libfasttext0 libfmt9 libhiredis0.14 \
       libmimalloc2.0 libpq5 libprometheus-cpp-core1.0 libre2-9 librsvg2-2 libspdlog1.10 libsqlite3-0 \
       libssl3 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \

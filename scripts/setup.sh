@@ -8,10 +8,11 @@ profile="${1:-test}"
 build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libyaml-cpp-dev libsqlite3-dev libfasttext-dev libre2-dev libmimalloc-dev librsvg2-dev
-  prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev
+  prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev libhiredis-dev
   libgtest-dev libgmock-dev python3 openssl sqlite3 curl libpq-dev)
-# The PostgreSQL store's tests start a throwaway server (tests/pg/pg_server.h).
-test_pkgs=(chromium postgresql)
+# Throwaway servers for the shared-store and shared-limit tests: PostgreSQL
+# (tests/pg/pg_server.h) and Redis (tests/support/redis_server.h).
+test_pkgs=(chromium postgresql redis-server)
 bench_pkgs=(nginx wrk libbenchmark-dev)
 # libFuzzer comes with clang's runtime libraries (make fuzz; the project itself builds with g++).
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)

@@ -467,7 +467,7 @@ ApiKeyConfig parse_api_key(const Field& item, const Config& cfg) {
                     "holding it); rotate that secret if this file was shared");
   }
   r.only({"name", "sha256", "secret_env", "routes", "models", "cohort", "requests_per_minute",
-          "tokens_per_minute", "usd_per_day", "usd_per_month"});
+          "tokens_per_minute", "usd_per_day", "usd_per_month", "on_redis_error"});
   ApiKeyConfig k;
   k.line = item.line();
   k.path = item.path();
@@ -507,7 +507,52 @@ ApiKeyConfig parse_api_key(const Field& item, const Config& cfg) {
   k.tokens_per_minute = r["tokens_per_minute"].get<int64_t>(0, Range::at_least(0));
   k.usd_per_day = r["usd_per_day"].get<double>(0, Range::at_least(0));
   k.usd_per_month = r["usd_per_month"].get<double>(0, Range::at_least(0));
+  if (Field f = r["on_redis_error"]; f.present())
+    k.on_redis_error = f.one_of({"open", "closed"}) == "open" ? OnRedisError::kOpen
+                                                              : OnRedisError::kClosed;
   return k;
+}
+
+// A redis:// URL as config may hold it: well formed, and without a password (the file is kept
+// in the config history; a URL with one belongs in the env var named by redis_url_env).
+void check_redis_url(const Field& f, const std::string& url) {
+  constexpr std::string_view kScheme = "redis://";
+  if (url.rfind(kScheme, 0) != 0)
+    f.fail("expected redis://HOST[:PORT][/DB]");  // the value is not echoed: it may hold a password
+  const std::string_view rest = std::string_view(url).substr(kScheme.size());
+  if (rest.substr(0, rest.find('/')).find('@') != std::string_view::npos)
+    f.fail("a password does not belong in the config file (it is stored in the config "
+           "history): put the URL in an environment variable and name it with redis_url_env");
+  if (rest.empty() || rest.front() == '/' || rest.front() == ':')
+    f.fail("expected redis://HOST[:PORT][/DB]: the host is missing");
+}
+
+void parse_limits(Field f, Config& cfg) {
+  MapReader r = f.map();
+  r.only({"backend", "redis_url", "redis_url_env", "key_prefix", "on_redis_error"});
+  LimitsConfig& l = cfg.limits;
+  l.line = f.line();
+  const std::string backend = r["backend"].one_of({"memory", "redis"}, "memory");
+  l.backend = backend == "redis" ? LimitsConfig::Backend::kRedis : LimitsConfig::Backend::kMemory;
+  Field url = r["redis_url"];
+  Field url_env = r["redis_url_env"];
+  if (url.present()) {
+    l.redis_url = url.as<std::string>();
+    check_redis_url(url, l.redis_url);
+  }
+  if (url_env.present()) l.redis_url_env = env_name_field(url_env, "redis_url_env: TRIAGE_REDIS_URL");
+  if (url.present() && url_env.present()) url_env.fail("give either redis_url or redis_url_env, not both");
+  if (l.backend == LimitsConfig::Backend::kRedis && !url.present() && !url_env.present())
+    r["backend"].fail("backend: redis needs redis_url (redis://HOST:PORT) or redis_url_env");
+  if (l.backend == LimitsConfig::Backend::kMemory && (url.present() || url_env.present()))
+    (url.present() ? url : url_env).fail("only used with backend: redis");
+  l.key_prefix = r["key_prefix"].get<std::string>(l.key_prefix);
+  if (l.key_prefix.empty()) r["key_prefix"].fail("must not be empty");
+  if (Field e = r["on_redis_error"]; e.present())
+    l.on_redis_error = e.one_of({"open", "closed"}) == "open" ? OnRedisError::kOpen
+                                                              : OnRedisError::kClosed;
+  if (l.backend == LimitsConfig::Backend::kRedis && !cfg.auth)
+    r["backend"].fail("limits count the API keys of the auth: block, and the config has none");
 }
 
 void parse_auth(Field f, Config& cfg) {
@@ -672,7 +717,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   cfg.text = yaml_text;
   MapReader top(root, "", file, 1);
   top.only({"server", "store", "review", "otel", "tiers", "models", "routes",
-            "reference_model", "auth", "resilience", "slos", "slo_controller"});
+            "reference_model", "auth", "limits", "resilience", "slos", "slo_controller"});
   parse_server(top["server"].map(), cfg.server);
   parse_store(top["store"].map(), cfg.store, cfg);
   parse_review(top["review"].map(), cfg.review);
@@ -683,6 +728,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
   check_overflows(top["models"], cfg);
   parse_routes(top["routes"], cfg);
   if (top.has("auth")) parse_auth(top["auth"], cfg);  // after routes: allow-lists name them
+  if (top.has("limits")) parse_limits(top["limits"], cfg);  // after auth: it counts its keys
   parse_slos(top["slos"], cfg);                       // after routes: scopes and actions name them
   parse_slo_controller(top["slo_controller"].map(), cfg.slo_controller);
 

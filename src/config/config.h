@@ -191,6 +191,10 @@ struct ServerConfig {
 // A client API key declared in config (docs/security.md). The secret itself is never in the
 // file: either its SHA-256 (64 hex digits) or the NAME of an environment variable holding it.
 // The server maps this onto control::ApiKey; 0 limits are unlimited.
+// What a key's limits do when the shared limit store (Redis) cannot answer: open admits the
+// request uncounted, closed refuses it with a 503. kDefault: `limits.on_redis_error`.
+enum class OnRedisError { kDefault, kOpen, kClosed };
+
 struct ApiKeyConfig {
   std::string name;        // operator's label, named in 429s; unique in the file
   std::string sha256_hex;  // `sha256:` 64 hex digits, or empty
@@ -202,6 +206,7 @@ struct ApiKeyConfig {
   int64_t tokens_per_minute = 0;
   double usd_per_day = 0;
   double usd_per_month = 0;
+  OnRedisError on_redis_error = OnRedisError::kDefault;  // `on_redis_error: open | closed`
   int line = 0;
   std::string path;  // "auth.keys[2]", for start-up errors about the secret
 };
@@ -213,6 +218,25 @@ struct AuthConfig {
   // Empty: those endpoints answer loopback clients only.
   std::string admin_token_env;
   std::vector<ApiKeyConfig> keys;
+  int line = 0;
+};
+
+// `limits:` (docs/security.md, "Limits across replicas"): where the keys' limits and budgets
+// are counted.
+struct LimitsConfig {
+  enum class Backend { kMemory, kRedis };
+  // memory (default): exact for this process; N replicas each allow a key its full limit.
+  // redis: one count shared by every replica pointing at the same Redis and key_prefix.
+  Backend backend = Backend::kMemory;
+  // redis://HOST[:PORT][/DB] without a password (the file is stored in the config history), or
+  // redis_url_env: NAME of an env var holding the URL (one with a password goes there). One of
+  // the two with backend: redis.
+  std::string redis_url;
+  std::string redis_url_env;
+  std::string key_prefix = "triage:limits:";  // several fleets can share a Redis
+  // Default for keys without their own on_redis_error. Closed: an outage of the limit store
+  // must not lift every budget; a key that prefers availability to its cap says open.
+  OnRedisError on_redis_error = OnRedisError::kClosed;
   int line = 0;
 };
 
@@ -243,6 +267,7 @@ struct Config {
   ReviewConfig review;
   std::optional<OtelConfig> otel;  // set when the `otel:` block is present
   std::optional<AuthConfig> auth;  // set when the `auth:` block is present
+  LimitsConfig limits;             // the `limits:` block
   Resilience resilience;           // the `resilience:` block: every model's defaults
   std::vector<Model> models;
   std::vector<RouteSpec> routes;

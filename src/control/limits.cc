@@ -60,7 +60,51 @@ std::string_view limit_name(LimitKind kind) {
   return "unknown";
 }
 
+std::string_view on_backend_error_name(OnBackendError policy) {
+  switch (policy) {
+    case OnBackendError::kDefault:
+      return "default";
+    case OnBackendError::kOpen:
+      return "open";
+    case OnBackendError::kClosed:
+      return "closed";
+  }
+  return "default";
+}
+
+OwnedReserveRequest OwnedReserveRequest::from(const ReserveRequest& r) {
+  OwnedReserveRequest out;
+  out.key_id = std::string(r.key_id);
+  out.key_name = std::string(r.key_name);
+  out.limits = r.limits;
+  out.now_unix_ms = r.now_unix_ms;
+  out.tokens = r.tokens;
+  out.nano_usd = r.nano_usd;
+  return out;
+}
+
+ReserveRequest OwnedReserveRequest::view() const {
+  ReserveRequest r;
+  r.key_id = key_id;
+  r.key_name = key_name;
+  r.limits = limits;
+  r.now_unix_ms = now_unix_ms;
+  r.tokens = tokens;
+  r.nano_usd = nano_usd;
+  return r;
+}
+
 Error limit_error(const LimitRefusal& r) {
+  if (r.backend_unavailable) {
+    // The cause, never its internals (host, port, reply): those are in the log and metrics.
+    Error e = make_error(ErrorCode::kUnavailable,
+                         "the limit store for API key '" + r.key_name +
+                             "' is unreachable, and its limits refuse requests they cannot "
+                             "count; retry shortly",
+                         "limit backend unavailable (on_redis_error: closed)");
+    e.retry_after_s = 1;
+    return e;
+  }
   const std::string key = "API key '" + r.key_name + "'";
   const std::string internal =
       std::string(limit_name(r.limit)) + ": limit=" + std::to_string(r.limit_value) +
@@ -132,18 +176,25 @@ void Reservation::settle(int64_t actual_tokens, double actual_usd) {
   finish(std::max<int64_t>(0, actual_tokens), usd_to_nanos(actual_usd), false);
 }
 
-std::optional<LimitRefusal> Reservation::extend(std::string_view key_name,
-                                                const KeyLimits& limits, int64_t now_unix_ms,
-                                                int64_t tokens, NanoUsd nano_usd) {
-  if (!active()) return std::nullopt;
-  ReserveRequest more;
+OwnedReserveRequest Reservation::extension(std::string_view key_name, const KeyLimits& limits,
+                                           int64_t now_unix_ms, int64_t tokens,
+                                           NanoUsd nano_usd) const {
+  OwnedReserveRequest more;
   more.key_id = ticket_.key_id;
-  more.key_name = key_name;
+  more.key_name = std::string(key_name);
   more.limits = limits;
   more.now_unix_ms = now_unix_ms;
   more.tokens = std::max<int64_t>(0, tokens);
   more.nano_usd = std::max<NanoUsd>(0, nano_usd);
-  return backend_->extend(ticket_, more);
+  return more;
+}
+
+std::optional<LimitRefusal> Reservation::extend(std::string_view key_name, const KeyLimits& limits,
+                                                int64_t now_unix_ms, int64_t tokens,
+                                                NanoUsd nano_usd) {
+  if (!active()) return std::nullopt;
+  const OwnedReserveRequest more = extension(key_name, limits, now_unix_ms, tokens, nano_usd);
+  return backend_->extend(ticket_, more.view());
 }
 
 void Reservation::finish(int64_t tokens, NanoUsd nanos, bool unsettled) {

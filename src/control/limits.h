@@ -5,13 +5,14 @@
 // tokens at the dearest model it may reach) BEFORE any upstream call. The reservation counts
 // against every limit while the request is in flight, so N concurrent requests can never
 // together overspend; when the request ends it settles to what it really used and the unused
-// part is returned. Backends (in memory here; Redis shared by replicas later) implement one
-// atomic reserve and one settle: exactly the two steps a Lua script would do.
+// part is returned. Backends (in memory: memory_limits.h; Redis, shared by replicas:
+// redis_limits.h) implement one atomic reserve and one settle each.
 //
 // Money inside the limiter is integer nano-USD, so that sums are exact: ten requests of $0.10
 // fit a $1.00 budget, no more, no fewer.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,12 +28,19 @@ using NanoUsd = int64_t;
 NanoUsd usd_to_nanos(double usd);  // rounded to the nearest nano-USD; negative and NaN -> 0
 double nanos_to_usd(NanoUsd nanos);
 
+// What a limit does when its backend cannot answer (Redis unreachable): admit the request
+// uncounted (open) or refuse it with a 503 (closed). kDefault: the backend's configured default
+// (`limits.on_redis_error`, closed unless set). The in-memory backend always answers.
+enum class OnBackendError { kDefault, kOpen, kClosed };
+std::string_view on_backend_error_name(OnBackendError policy);  // "default" | "open" | "closed"
+
 // A key's limits. 0 means unlimited (so an absent field in config is unlimited).
 struct KeyLimits {
   int64_t requests_per_minute = 0;  // admitted requests in any sliding 60 s
   int64_t tokens_per_minute = 0;    // prompt + completion tokens in any sliding 60 s
   double usd_per_day = 0;           // spend per UTC calendar day
   double usd_per_month = 0;         // spend per UTC calendar month
+  OnBackendError on_backend_error = OnBackendError::kDefault;
 };
 
 enum class LimitKind { kRequestsPerMinute, kTokensPerMinute, kUsdPerDay, kUsdPerMonth };
@@ -51,10 +59,14 @@ struct LimitRefusal {
   int64_t limit_value = 0;
   int64_t in_use = 0;  // used + reserved in the window or period when refused
   int64_t requested = 0;
+  // Not a limit: the backend could not answer and the key's limits fail closed (503). `limit`
+  // is meaningless then.
+  bool backend_unavailable = false;
 };
 // The 429 the client sees: names the limit and the key (never its secret), says when to retry
 // or what to change. Error::retry_after_s carries the refusal's (0 when the request can never
-// fit), which the gateway sends as Retry-After.
+// fit), which the gateway sends as Retry-After. A backend_unavailable refusal is a 503 that
+// says the limit store is unreachable (no internals) with a short Retry-After.
 Error limit_error(const LimitRefusal& refusal);
 
 // Everything a backend needs for one atomic reserve.
@@ -67,15 +79,32 @@ struct ReserveRequest {
   NanoUsd nano_usd = 0;  // worst case
 };
 
+// A ReserveRequest that owns its strings: what an asynchronous reserve carries across threads.
+struct OwnedReserveRequest {
+  std::string key_id;
+  std::string key_name;
+  KeyLimits limits;
+  int64_t now_unix_ms = 0;
+  int64_t tokens = 0;
+  NanoUsd nano_usd = 0;
+
+  static OwnedReserveRequest from(const ReserveRequest& r);
+  ReserveRequest view() const;
+};
+
 // What settle needs to find and adjust a reservation. Opaque to callers.
 struct ReservationTicket {
   std::string key_id;
-  uint64_t window_seq = 0;  // the reservation's entry in the RPM/TPM window; 0 = not tracked
-  int64_t day = 0;          // UTC period the money was reserved in (see utc_calendar.h)
+  uint64_t window_seq = 0;      // the reservation's entry in the RPM/TPM window; 0 = not tracked
+  uint64_t reservation_id = 0;  // the backend's own id of the reservation (Redis); 0 = none
+  int64_t day = 0;              // UTC period the money was reserved in (see utc_calendar.h)
   int64_t month = 0;
   int64_t tokens = 0;
   NanoUsd nano_usd = 0;
   std::shared_ptr<void> handle;  // the backend's own reference to the key's state; may be null
+  // Admitted without being counted (the backend was away and the key fails open): settle and
+  // extend change nothing.
+  bool uncounted = false;
 };
 
 // What a key has used, for the dashboard and metrics (`key` label). Money is settled spend
@@ -97,15 +126,34 @@ struct KeySpend {
   int64_t settled_over_reserved = 0;  // settles above the worst case (a wrong estimate)
 };
 
+using ReserveOutcome = std::variant<ReservationTicket, LimitRefusal>;
+
 // A store of usage that reserve/settle atomically. Implementations are thread-safe.
 class LimitBackend {
  public:
   virtual ~LimitBackend() = default;
+  // True when reserve() and extend() answer without waiting on anything (the in-memory backend):
+  // an I/O thread calls them directly. False (Redis): an I/O thread must use reserve_async()
+  // and extend_async(), which complete on the backend's own thread, and never the blocking
+  // calls. settle() never waits, whatever the backend.
+  virtual bool completes_inline() const { return true; }
+  // reserve() without waiting: `done` runs exactly once, inline or on the backend's thread.
+  virtual void reserve_async(OwnedReserveRequest request,
+                             std::function<void(ReserveOutcome)> done) {
+    done(reserve(request.view()));
+  }
+  // extend() without waiting: `done` gets the ticket (grown when it fit) and the refusal.
+  virtual void extend_async(
+      ReservationTicket ticket, OwnedReserveRequest more,
+      std::function<void(ReservationTicket, std::optional<LimitRefusal>)> done) {
+    std::optional<LimitRefusal> refused = extend(ticket, more.view());
+    done(std::move(ticket), std::move(refused));
+  }
   // Atomically: checks every limit of the key against its usage including reservations in
   // flight and, when all fit, counts this request in all of them; otherwise counts nothing and
   // says why. Limits may differ between calls (a key edited at run time): each call checks the
   // limits it is given against the usage recorded so far.
-  virtual std::variant<ReservationTicket, LimitRefusal> reserve(const ReserveRequest& request) = 0;
+  virtual ReserveOutcome reserve(const ReserveRequest& request) = 0;
   // Replaces a reservation's amounts by the actual ones. Never refuses: an actual above the
   // reservation is charged in full (and counted in settled_over_reserved). Money stays in the
   // UTC day and month it was reserved in. Exactly once per ticket. `unsettled` marks a release
@@ -127,6 +175,8 @@ class LimitBackend {
   // On refusal nothing changes. Money joins the ticket's UTC period while that period lasts.
   virtual std::optional<LimitRefusal> extend(ReservationTicket& ticket,
                                              const ReserveRequest& more) = 0;
+  // Drops a deleted key's usage. A reservation still in flight for it settles into nothing.
+  virtual void forget(std::string_view key_id) = 0;
 };
 
 // One request's hold on its key's limits. Move-only; belongs to one request (not for
@@ -156,7 +206,14 @@ class Reservation {
   std::optional<LimitRefusal> extend(std::string_view key_name, const KeyLimits& limits,
                                      int64_t now_unix_ms, int64_t tokens, NanoUsd nano_usd);
 
+  // The request for extend() of this reservation, for a caller that extends asynchronously
+  // (LimitBackend::extend_async) and then adopt_extension()s the ticket it gets back.
+  OwnedReserveRequest extension(std::string_view key_name, const KeyLimits& limits,
+                                int64_t now_unix_ms, int64_t tokens, NanoUsd nano_usd) const;
+  void adopt_extension(ReservationTicket grown) { ticket_ = std::move(grown); }
+
   bool active() const { return backend_ != nullptr; }
+  LimitBackend* backend() const { return backend_; }
   const ReservationTicket& ticket() const { return ticket_; }
 
  private:

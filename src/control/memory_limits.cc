@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 
+#include "control/limit_checks.h"
 #include "control/utc_calendar.h"
 
 namespace triage::control {
@@ -55,44 +56,9 @@ struct InMemoryLimitBackend::KeyState {
   }
 };
 
-namespace {
-
-LimitRefusal refusal(LimitKind kind, const ReserveRequest& r, int64_t limit, int64_t in_use,
-                     int64_t requested) {
-  LimitRefusal out;
-  out.limit = kind;
-  out.key_name = std::string(r.key_name);
-  out.limit_value = limit;
-  out.in_use = in_use;
-  out.requested = requested;
-  return out;
-}
-
-// Budget check for one period: nullopt when the request fits.
-std::optional<LimitRefusal> check_budget(LimitKind kind, const ReserveRequest& r, NanoUsd limit,
-                                         NanoUsd settled, NanoUsd in_flight, int64_t now,
-                                         int64_t period_end_ms) {
-  if (limit <= 0) return std::nullopt;
-  const NanoUsd in_use = settled + in_flight;
-  if (r.nano_usd > limit) {
-    LimitRefusal out = refusal(kind, r, limit, in_use, r.nano_usd);
-    out.never_fits = true;
-    return out;
-  }
-  if (in_use + r.nano_usd <= limit) return std::nullopt;
-  LimitRefusal out = refusal(kind, r, limit, in_use, r.nano_usd);
-  // Only reservations in flight stand in the way: they may settle below their worst case soon.
-  out.retry_after_s = settled + r.nano_usd <= limit ? 1 : retry_after_seconds(now, period_end_ms);
-  return out;
-}
-
-// Of several refusals, the one to report: a never-fitting one, else the one that frees last.
-bool reports_before(const LimitRefusal& a, const LimitRefusal& b) {
-  if (a.never_fits != b.never_fits) return a.never_fits;
-  return a.retry_after_s > b.retry_after_s;
-}
-
-}  // namespace
+using detail::check_budget;
+using detail::refusal;
+using detail::reports_before;
 
 InMemoryLimitBackend::InMemoryLimitBackend() = default;
 InMemoryLimitBackend::~InMemoryLimitBackend() = default;
@@ -116,8 +82,8 @@ std::shared_ptr<InMemoryLimitBackend::KeyState> InMemoryLimitBackend::find_or_ad
   return slot;
 }
 
-void InMemoryLimitBackend::restore_spend(std::string_view key_id, int64_t now_unix_ms,
-                                         NanoUsd day, NanoUsd month) {
+void InMemoryLimitBackend::restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
+                                         NanoUsd month) {
   const std::shared_ptr<KeyState> state = find_or_add(key_id);
   std::lock_guard lock(state->mu);
   state->advance(now_unix_ms);
@@ -220,8 +186,8 @@ std::optional<LimitRefusal> InMemoryLimitBackend::extend(ReservationTicket& t,
   // A period that ended since the reservation owes nothing more (as in settle); the new one
   // is not charged for a request that started before it.
   if (s.day.index == t.day) {
-    consider(check_budget(LimitKind::kUsdPerDay, r, usd_to_nanos(limits.usd_per_day),
-                          s.day.settled, s.day.in_flight, now, next_utc_day_start_ms(now)));
+    consider(check_budget(LimitKind::kUsdPerDay, r, usd_to_nanos(limits.usd_per_day), s.day.settled,
+                          s.day.in_flight, now, next_utc_day_start_ms(now)));
   }
   if (s.month.index == t.month) {
     consider(check_budget(LimitKind::kUsdPerMonth, r, usd_to_nanos(limits.usd_per_month),

@@ -42,8 +42,7 @@ class InMemoryLimitBackend final : public LimitBackend {
   std::optional<LimitRefusal> extend(ReservationTicket& ticket,
                                      const ReserveRequest& more) override;
 
-  // Drops a deleted key's usage. A reservation still in flight for it settles into nothing.
-  void forget(std::string_view key_id);
+  void forget(std::string_view key_id) override;
 
  private:
   struct KeyState;

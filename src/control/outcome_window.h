@@ -19,17 +19,17 @@
 namespace triage::control {
 
 struct Outcome {
-  bool ok = false;          // the SLO's notion of success (answered, checks passed, no bad label)
-  double latency_ms = 0;    // end to end, as the client saw it
-  double cost_usd = 0;      // what the request cost
+  bool ok = false;        // the SLO's notion of success (answered, checks passed, no bad label)
+  double latency_ms = 0;  // end to end, as the client saw it
+  double cost_usd = 0;    // what the request cost
   std::optional<bool> agrees;  // with a shadowed primary, when one was compared
 };
 
 struct WindowStats {
   int64_t requests = 0;
   int64_t ok = 0;
-  double cost_usd = 0;    // sum
-  int64_t compared = 0;   // outcomes with `agrees` set
+  double cost_usd = 0;   // sum
+  int64_t compared = 0;  // outcomes with `agrees` set
   int64_t agreed = 0;
   double p95_latency_ms = 0;  // 0 when empty
 

@@ -36,13 +36,13 @@ struct RolloutGates {
 };
 
 struct RolloutSpec {
-  std::string candidate;       // the split child's route name
-  std::vector<double> steps;   // candidate percent per step, increasing, ending at 100
-  int64_t hold_ms = 0;         // per step
-  int64_t min_requests = 1;    // candidate requests in the window before a gate counts
+  std::string candidate;      // the split child's route name
+  std::vector<double> steps;  // candidate percent per step, increasing, ending at 100
+  int64_t hold_ms = 0;        // per step
+  int64_t min_requests = 1;   // candidate requests in the window before a gate counts
   RolloutGates gates;
   int64_t evaluate_every_ms = 1000;
-  bool manual_start = false;   // start: manual -- stays pending until POST /admin/rollouts/start
+  bool manual_start = false;  // start: manual -- stays pending until POST /admin/rollouts/start
 
   // Every field above as one canonical string: equal specs, equal fingerprints (a reload that
   // keeps the rollout section keeps its state).
@@ -67,7 +67,7 @@ struct RolloutBaseline {
 // What the machine persists, and restores from.
 struct RolloutStatus {
   RolloutState state = RolloutState::kPending;
-  int step = -1;               // index into steps; -1 before the first
+  int step = -1;  // index into steps; -1 before the first
   int64_t step_started_ms = 0;
   RolloutBaseline baseline;
 };
@@ -80,8 +80,8 @@ struct RolloutInput {
 
 // One gate's verdict at one evaluation.
 struct GateCheck {
-  std::string gate;     // "success", "p95", "cost", "agreement"
-  std::string status;   // "pass", "fail", "waiting" (not enough requests), "skipped"
+  std::string gate;    // "success", "p95", "cost", "agreement"
+  std::string status;  // "pass", "fail", "waiting" (not enough requests), "skipped"
   double candidate = 0;
   double reference = 0;  // the others' (baseline) number; the limit itself for agreement
   double limit = 0;      // max_success_drop, max_p95_ratio, max_cost_ratio or min_agreement

@@ -146,7 +146,7 @@ asio::awaitable<Result<core::Completion>> ModelRuntime::call(const core::ChatReq
   ctx.trace.provider = span.detail;
 
   if (ctx.admission) {
-    Result<void> admitted_call = ctx.admission->admit(model_, req);
+    Result<void> admitted_call = co_await ctx.admission->admit(model_, req);
     if (!admitted_call) {
       span.ok = false;
       span.error = std::string(error_code_name(admitted_call.error().code));

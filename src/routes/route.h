@@ -32,7 +32,10 @@ class CallAdmission {
   virtual ~CallAdmission() = default;
   // Ok, or the error to fail this call with (429 over a limit). A refused call is not made; the
   // route treats it like any failed call (a cascade stops, a fallback tries the next).
-  virtual Result<void> admit(const config::Model& model, const core::ChatRequest& req) = 0;
+  // A coroutine: a shared limit store (Redis) answers from its own thread, never blocking the
+  // request's I/O thread.
+  virtual boost::asio::awaitable<Result<void>> admit(const config::Model& model,
+                                                     const core::ChatRequest& req) = 0;
 };
 
 // Why a route cannot be called for a request now.

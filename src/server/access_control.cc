@@ -5,10 +5,23 @@
 
 #include "common/clock.h"
 #include "config/yaml_util.h"
+#include "server/limit_await.h"
 
 namespace triage::server {
 
 namespace {
+
+control::OnBackendError on_backend_error(config::OnRedisError policy) {
+  switch (policy) {
+    case config::OnRedisError::kOpen:
+      return control::OnBackendError::kOpen;
+    case config::OnRedisError::kClosed:
+      return control::OnBackendError::kClosed;
+    case config::OnRedisError::kDefault:
+      break;
+  }
+  return control::OnBackendError::kDefault;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -35,8 +48,41 @@ control::ApiKey key_from_config(const config::Config& cfg, const config::ApiKeyC
   info.limits.tokens_per_minute = k.tokens_per_minute;
   info.limits.usd_per_day = k.usd_per_day;
   info.limits.usd_per_month = k.usd_per_month;
+  info.limits.on_backend_error = on_backend_error(k.on_redis_error);
   info.source = control::KeySource::kConfig;
   return control::make_api_key(digest.value(), std::move(info));
+}
+
+// The limit backend `limits:` asks for. Throws ConfigError at limits.* when Redis is named but
+// its URL is unset, malformed or unreachable (so a wrong connection string fails at start-up).
+std::unique_ptr<control::LimitBackend> make_limit_backend(const config::Config& cfg,
+                                                          const providers::EnvLookup& env) {
+  const config::LimitsConfig& l = cfg.limits;
+  if (l.backend != config::LimitsConfig::Backend::kRedis) {
+    return std::make_unique<control::InMemoryLimitBackend>();
+  }
+  std::string url = l.redis_url;
+  std::string field = "limits.redis_url";
+  if (!l.redis_url_env.empty()) {
+    field = "limits.redis_url_env";
+    const char* value = env(l.redis_url_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      config::fail_at(cfg.path, l.line, field,
+                      "environment variable " + l.redis_url_env + " is not set");
+    }
+    url = value;
+  }
+  Result<control::RedisUrl> parsed = control::RedisUrl::parse(url);
+  if (!parsed) config::fail_at(cfg.path, l.line, field, parsed.error().message);
+  control::RedisLimitOptions options;
+  options.key_prefix = l.key_prefix;
+  options.default_on_error = on_backend_error(l.on_redis_error);
+  auto backend = std::make_unique<control::RedisLimitBackend>(parsed.value(), options);
+  if (Result<void> up = backend->check_connection(); !up) {
+    config::fail_at(cfg.path, l.line, field,
+                    "cannot reach Redis at " + parsed->redacted() + ": " + up.error().internal);
+  }
+  return backend;
 }
 
 Error forbidden(std::string message) {
@@ -58,7 +104,9 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
   return {};
 }
 
-AccessControl::AccessControl(const config::Config& cfg, const providers::EnvLookup& env) {
+AccessControl::AccessControl(const config::Config& cfg, const providers::EnvLookup& env)
+    : limits_(make_limit_backend(cfg, env)) {
+  if (auto* redis = dynamic_cast<control::RedisLimitBackend*>(limits_.get())) redis_limits_ = redis;
   if (!cfg.auth) return;
   keys_required_ = true;
   const config::AuthConfig& auth = *cfg.auth;
@@ -189,8 +237,9 @@ int64_t prompt_bound(const core::ChatRequest& req) {
 
 }  // namespace
 
-Result<void> ReservationAdmission::admit(const config::Model& model, const core::ChatRequest& req) {
-  if (!hold_.active()) return {};
+boost::asio::awaitable<Result<void>> ReservationAdmission::admit(const config::Model& model,
+                                                                 const core::ChatRequest& req) {
+  if (!hold_.active()) co_return Result<void>();
   const int64_t prompt = prompt_bound(req);
   const int64_t completion = req.max_tokens.value_or(AccessControl::kDefaultMaxTokens);
   const int64_t tokens = prompt + completion;
@@ -201,13 +250,23 @@ Result<void> ReservationAdmission::admit(const config::Model& model, const core:
   const int64_t more_tokens = std::max<int64_t>(0, committed_tokens_ - hold_.ticket().tokens);
   const control::NanoUsd more_nanos =
       std::max<control::NanoUsd>(0, committed_nanos_ - hold_.ticket().nano_usd);
-  if (more_tokens == 0 && more_nanos == 0) return {};
-  std::optional<control::LimitRefusal> refused =
-      hold_.extend(key_.name, key_.limits, unix_time_ms(), more_tokens, more_nanos);
-  if (!refused) return {};
+  if (more_tokens == 0 && more_nanos == 0) co_return Result<void>();
+  std::optional<control::LimitRefusal> refused;
+  control::LimitBackend* backend = hold_.backend();
+  if (backend->completes_inline()) {
+    refused = hold_.extend(key_.name, key_.limits, unix_time_ms(), more_tokens, more_nanos);
+  } else {
+    control::OwnedReserveRequest more =
+        hold_.extension(key_.name, key_.limits, unix_time_ms(), more_tokens, more_nanos);
+    control::ReservationTicket ticket = hold_.ticket();
+    ExtendOutcome grown = co_await async_extend(*backend, std::move(ticket), std::move(more));
+    hold_.adopt_extension(std::move(grown.ticket));
+    refused = std::move(grown.refused);
+  }
+  if (!refused) co_return Result<void>();
   committed_tokens_ -= tokens;
   committed_nanos_ -= nanos;
-  return control::limit_error(*refused);
+  co_return control::limit_error(*refused);
 }
 
 }  // namespace triage::server

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "control/keys.h"
 #include "control/memory_limits.h"
+#include "control/redis_limits.h"
 #include "control/secrets.h"
 #include "routes/route.h"
 #include "core/chat.h"
@@ -36,7 +37,9 @@ inline constexpr std::string_view kSessionCookie = "triage_session";
 class AccessControl {
  public:
   // Reads the admin token and the keys' env secrets through `env`. Throws config::ConfigError
-  // ("FILE:LINE: auth.keys[i].secret_env: ...") when one is unset or unusable.
+  // ("FILE:LINE: auth.keys[i].secret_env: ...") when one is unset or unusable. With
+  // `limits.backend: redis`, connects to Redis (its URL from limits.redis_url or the env var
+  // limits.redis_url_env) and throws ConfigError at limits when it cannot be reached.
   AccessControl(const config::Config& cfg, const providers::EnvLookup& env);
 
   // The client keys of `cfg`'s auth.keys (source config), their secrets read through `env`.
@@ -78,7 +81,10 @@ class AccessControl {
 
   control::KeyRegistry& keys() { return keys_; }
   const control::KeyRegistry& keys() const { return keys_; }
-  control::InMemoryLimitBackend& limits() { return limits_; }
+  // Where keys' limits are counted (limits.backend): in memory, or Redis shared by replicas.
+  control::LimitBackend& limits() { return *limits_; }
+  // The Redis backend when limits.backend is redis, else null: for its metrics and /admin.
+  control::RedisLimitBackend* redis_limits() { return redis_limits_; }
 
  private:
   bool valid_session(std::string_view cookie_header) const;
@@ -86,7 +92,8 @@ class AccessControl {
   bool keys_required_ = false;
   std::optional<control::AdminToken> admin_token_;
   control::KeyRegistry keys_;
-  control::InMemoryLimitBackend limits_;
+  std::unique_ptr<control::LimitBackend> limits_;
+  control::RedisLimitBackend* redis_limits_ = nullptr;  // limits_, when it is the Redis one
 
   static constexpr std::chrono::hours kSessionLifetime{12};
   mutable std::mutex sessions_mu_;
@@ -107,7 +114,8 @@ class ReservationAdmission final : public routes::CallAdmission {
  public:
   ReservationAdmission(control::Reservation& hold, const control::ApiKey& key)
       : hold_(hold), key_(key) {}
-  Result<void> admit(const config::Model& model, const core::ChatRequest& req) override;
+  boost::asio::awaitable<Result<void>> admit(const config::Model& model,
+                                             const core::ChatRequest& req) override;
 
  private:
   control::Reservation& hold_;

@@ -1,4 +1,5 @@
 #include "server/gateway.h"
+#include "server/limit_await.h"
 
 #include <charconv>
 
@@ -229,6 +230,8 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   sinks_.add(*review_sink_);
   if (otlp_) sinks_.add(*otlp_);
   access_ = std::make_unique<AccessControl>(cfg_, env);
+  limit_metrics_ =
+      std::make_unique<LimitBackendMetrics>(access_->redis_limits(), metrics_->registry());
   // The serving snapshot: version 1 (or the store's next), breakers observed into metrics_.
   versions_ = std::make_unique<ConfigVersions>(std::move(built), std::move(adjust), env,
                                                *metrics_, *access_);
@@ -436,6 +439,7 @@ Reply Gateway::simple_reply(net::IncomingRequest& in, std::string_view target,
       return Reply{200, "application/json", {}, R"({"status":"ready"})"};
     }
     if (target == "/metrics") {
+      limit_metrics_->refresh();
       return Reply{200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_->render()};
     }
   }
@@ -504,7 +508,7 @@ asio::awaitable<void> Gateway::sign_in(net::IncomingRequest& in, net::ResponseWr
   co_await send_reply(out, reply);
 }
 
-std::variant<control::Reservation, Error> Gateway::admit_key(
+Gateway::KeyAdmission Gateway::admit_key(
     const control::ApiKey& key, std::string_view model,
     const std::function<AccessControl::WorstCase()>& worst_case, int64_t now_ms, bool cached) {
   if (Result<void> allowed = AccessControl::check_allowed(key, model); !allowed) {
@@ -516,11 +520,32 @@ std::variant<control::Reservation, Error> Gateway::admit_key(
                   key.limits.usd_per_month > 0)) {
     worst = worst_case();
   }
-  auto reserved = control::reserve(access_->limits(), key, now_ms, worst.tokens, worst.usd);
+  control::LimitBackend& backend = access_->limits();
+  if (!backend.completes_inline()) {
+    control::OwnedReserveRequest request;
+    request.key_id = key.id;
+    request.key_name = key.name;
+    request.limits = key.limits;
+    request.now_unix_ms = now_ms;
+    request.tokens = std::max<int64_t>(0, worst.tokens);
+    request.nano_usd = control::usd_to_nanos(worst.usd);
+    return request;
+  }
+  auto reserved = control::reserve(backend, key, now_ms, worst.tokens, worst.usd);
   if (auto* refusal = std::get_if<control::LimitRefusal>(&reserved)) {
     return control::limit_error(*refusal);
   }
   return std::get<control::Reservation>(std::move(reserved));
+}
+
+asio::awaitable<Gateway::KeyAdmission> Gateway::reserve_remote(
+    control::OwnedReserveRequest request) {
+  control::LimitBackend& backend = access_->limits();
+  control::ReserveOutcome outcome = co_await async_reserve(backend, std::move(request));
+  if (auto* refusal = std::get_if<control::LimitRefusal>(&outcome)) {
+    co_return control::limit_error(*refusal);
+  }
+  co_return control::Reservation(&backend, std::get<control::ReservationTicket>(std::move(outcome)));
 }
 
 std::optional<Error> Gateway::identify(net::IncomingRequest& in, core::Trace& trace,
@@ -663,7 +688,12 @@ asio::awaitable<void> Gateway::chat(net::IncomingRequest& in, net::ResponseWrite
     const auto worst = [&] {
       return AccessControl::worst_case(in.body().size(), req, routes.reachable_models(req.model));
     };
-    auto admitted = admit_key(*key, req.model, worst, trace.time_ms);
+    KeyAdmission admitted = admit_key(*key, req.model, worst, trace.time_ms);
+    if (std::holds_alternative<control::OwnedReserveRequest>(admitted)) {
+      control::OwnedReserveRequest request = std::get<control::OwnedReserveRequest>(std::move(admitted));
+      KeyAdmission remote = co_await reserve_remote(std::move(request));
+      admitted = std::move(remote);
+    }
     if (auto* refused = std::get_if<Error>(&admitted)) {
       co_await respond_error(trace, start, out, *refused, dialect);
       co_return;
@@ -753,7 +783,12 @@ asio::awaitable<void> Gateway::answer_hit(net::ResponseWriter& out, core::Trace&
                                           const cache::CachedAnswer& answer) {
   control::Reservation hold;  // requests per minute only: a hit spends no tokens or money
   if (key) {
-    auto admitted = admit_key(*key, req.model, {}, trace.time_ms, /*cached=*/true);
+    KeyAdmission admitted = admit_key(*key, req.model, {}, trace.time_ms, /*cached=*/true);
+    if (std::holds_alternative<control::OwnedReserveRequest>(admitted)) {
+      control::OwnedReserveRequest request = std::get<control::OwnedReserveRequest>(std::move(admitted));
+      KeyAdmission remote = co_await reserve_remote(std::move(request));
+      admitted = std::move(remote);
+    }
     if (auto* refused = std::get_if<Error>(&admitted)) {
       trace.cache = core::CacheOutcome::kNone;  // refused before the cache answered
       co_await respond_error(trace, start, out, *refused, dialect);

@@ -24,6 +24,7 @@
 #include "server/cache_front.h"
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
+#include "server/limit_metrics.h"
 #include "server/knobs_api.h"
 #include "server/rollouts.h"
 #include "server/rollouts_api.h"
@@ -117,10 +118,14 @@ class Gateway {
   // `worst` prices the request's worst case (called only when the key has a token or money
   // limit); `model` is the request's `model` field. A cache hit (`cached`) is checked against
   // the allow-list and counted against the key's request rate, but reserves no tokens or money.
-  std::variant<control::Reservation, Error> admit_key(
-      const control::ApiKey& key, std::string_view model,
-      const std::function<AccessControl::WorstCase()>& worst, int64_t now_ms,
-      bool cached = false);
+  // With a limit backend that does not answer inline (Redis), the third alternative: the
+  // reservation to make, which reserve_remote() awaits without blocking the I/O thread. The
+  // in-memory backend always answers here, at no extra cost.
+  using KeyAdmission = std::variant<control::Reservation, Error, control::OwnedReserveRequest>;
+  KeyAdmission admit_key(const control::ApiKey& key, std::string_view model,
+                         const std::function<AccessControl::WorstCase()>& worst, int64_t now_ms,
+                         bool cached = false);
+  boost::asio::awaitable<KeyAdmission> reserve_remote(control::OwnedReserveRequest request);
   // Who is calling: the client key (when keys are required; an Error to answer with when it is
   // missing or unknown) or the hashed bearer token, recorded on the trace with the cohort.
   std::optional<Error> identify(net::IncomingRequest& in, core::Trace& trace,
@@ -144,6 +149,7 @@ class Gateway {
   std::unique_ptr<AdminApi> admin_;                     // /v1/feedback, /v1/review
   std::unique_ptr<DashboardApi> dashboard_;             // /dashboard, /v1/dashboard/...
   std::unique_ptr<AccessControl> access_;               // keys, limits, admin credential
+  std::unique_ptr<LimitBackendMetrics> limit_metrics_;  // the shared limit backend's, if any
   std::unique_ptr<KeysApi> keys_api_;                   // /admin/keys
   // The serving snapshot (config, providers, routes, keys, models list) and hot reload.
   std::unique_ptr<ConfigVersions> versions_;

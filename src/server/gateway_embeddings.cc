@@ -94,7 +94,12 @@ asio::awaitable<void> Gateway::embeddings(net::IncomingRequest& in, net::Respons
   if (key) {
     const std::size_t body_bytes = in.body().size();
     const auto worst = [&] { return embeddings_worst_case(body_bytes, m); };
-    auto admitted = admit_key(*key, req.model, worst, trace.time_ms);
+    KeyAdmission admitted = admit_key(*key, req.model, worst, trace.time_ms);
+    if (std::holds_alternative<control::OwnedReserveRequest>(admitted)) {
+      control::OwnedReserveRequest request = std::get<control::OwnedReserveRequest>(std::move(admitted));
+      KeyAdmission remote = co_await reserve_remote(std::move(request));
+      admitted = std::move(remote);
+    }
     if (auto* refused = std::get_if<Error>(&admitted)) {
       co_await respond_error(trace, start, out, *refused, shape);
       co_return;

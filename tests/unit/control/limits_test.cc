@@ -7,6 +7,8 @@
 #include <limits>
 
 #include "control/memory_limits.h"
+#include "control/redis_limits.h"
+#include "support/redis_server.h"
 #include "test_time.h"
 
 namespace triage::control {
@@ -15,10 +17,35 @@ namespace {
 using ::testing::HasSubstr;
 using testing::utc_ms;
 
-class LimitsTest : public ::testing::Test {
+// Every case runs against both backends: the in-memory one and the Redis one (a real
+// redis-server, started once for the suite, flushed before each case).
+class LimitsTest : public ::testing::TestWithParam<std::string> {
  protected:
+  static void SetUpTestSuite() { redis_ = triage::testing::RedisServer::start().release(); }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  void SetUp() override {
+    if (GetParam() == "memory") {
+      memory_ = std::make_unique<InMemoryLimitBackend>();
+      return;
+    }
+    if (redis_ == nullptr) GTEST_SKIP() << triage::testing::RedisServer::kMissing;
+    ASSERT_EQ(redis_->command({"FLUSHALL"}), "OK");
+    redis_backend_ = std::make_unique<RedisLimitBackend>(RedisUrl::parse(redis_->url()).value(),
+                                                         RedisLimitOptions{});
+  }
+  LimitBackend& backend() {
+    if (memory_) return *memory_;
+    return *redis_backend_;
+  }
+  void forget(std::string_view key_id) {
+    if (memory_) memory_->forget(key_id);
+    if (redis_backend_) redis_backend_->forget(key_id);
+  }
   std::variant<Reservation, LimitRefusal> take(int64_t now, int64_t tokens = 10, double usd = 0.0) {
-    return reserve(backend_, "key_a", "team-a", limits_, now, tokens, usd);
+    return reserve(backend(), "key_a", "team-a", limits_, now, tokens, usd);
   }
   static Reservation admitted(std::variant<Reservation, LimitRefusal>&& r) {
     EXPECT_TRUE(std::holds_alternative<Reservation>(r))
@@ -31,11 +58,17 @@ class LimitsTest : public ::testing::Test {
     return std::holds_alternative<LimitRefusal>(r) ? std::get<LimitRefusal>(std::move(r))
                                                    : LimitRefusal();
   }
-  KeySpend spend(int64_t now) { return backend_.spend("key_a", now); }
+  KeySpend spend(int64_t now) { return backend().spend("key_a", now); }
 
-  InMemoryLimitBackend backend_;
+  static triage::testing::RedisServer* redis_;
+  std::unique_ptr<InMemoryLimitBackend> memory_;
+  std::unique_ptr<RedisLimitBackend> redis_backend_;
   KeyLimits limits_;
 };
+triage::testing::RedisServer* LimitsTest::redis_ = nullptr;
+
+INSTANTIATE_TEST_SUITE_P(Backends, LimitsTest, ::testing::Values("memory", "redis"),
+                         [](const auto& info) { return info.param; });
 
 TEST(LimitsMoneyTest, NanoUsdRoundsToNearestAndRejectsNonsense) {
   EXPECT_EQ(usd_to_nanos(0.1), 100'000'000);
@@ -48,7 +81,7 @@ TEST(LimitsMoneyTest, NanoUsdRoundsToNearestAndRejectsNonsense) {
   EXPECT_DOUBLE_EQ(nanos_to_usd(2'500'000'000), 2.5);
 }
 
-TEST_F(LimitsTest, TenRequestsOfTenCentsFitADollarExactly) {
+TEST_P(LimitsTest, TenRequestsOfTenCentsFitADollarExactly) {
   limits_.usd_per_day = 1.00;
   const int64_t t = utc_ms(2024, 3, 10, 12);
   for (int i = 0; i < 10; ++i) admitted(take(t, 10, 0.10)).settle(10, 0.10);
@@ -59,7 +92,7 @@ TEST_F(LimitsTest, TenRequestsOfTenCentsFitADollarExactly) {
   EXPECT_EQ(spend(t).today_nano_usd, 1'000'000'000);
 }
 
-TEST_F(LimitsTest, RequestsPerMinuteSlideExactly) {
+TEST_P(LimitsTest, RequestsPerMinuteSlideExactly) {
   limits_.requests_per_minute = 3;
   admitted(take(0)).settle(10, 0);
   admitted(take(20'000)).settle(10, 0);
@@ -77,7 +110,7 @@ TEST_F(LimitsTest, RequestsPerMinuteSlideExactly) {
   EXPECT_EQ(spend(80'000).window_requests, 3);
 }
 
-TEST_F(LimitsTest, TokensPerMinuteCountReservationsAndReturnTheUnusedPart) {
+TEST_P(LimitsTest, TokensPerMinuteCountReservationsAndReturnTheUnusedPart) {
   limits_.tokens_per_minute = 1000;
   Reservation first = admitted(take(0, 600));
   LimitRefusal r = refused(take(1'000, 500));
@@ -93,7 +126,7 @@ TEST_F(LimitsTest, TokensPerMinuteCountReservationsAndReturnTheUnusedPart) {
   admitted(take(2'000, 200)).settle(200, 0);
 }
 
-TEST_F(LimitsTest, ARequestBiggerThanTheLimitNeverFitsAndSaysWhatToChange) {
+TEST_P(LimitsTest, ARequestBiggerThanTheLimitNeverFitsAndSaysWhatToChange) {
   limits_.tokens_per_minute = 1000;
   const LimitRefusal r = refused(take(0, 1500));
   EXPECT_TRUE(r.never_fits);
@@ -106,7 +139,7 @@ TEST_F(LimitsTest, ARequestBiggerThanTheLimitNeverFitsAndSaysWhatToChange) {
   EXPECT_EQ(e.retry_after_s, 0);  // no Retry-After: retrying the same request cannot help
 }
 
-TEST_F(LimitsTest, BudgetsHoldReservationsInFlightAndRetrySoonWhenOnlyThoseBlock) {
+TEST_P(LimitsTest, BudgetsHoldReservationsInFlightAndRetrySoonWhenOnlyThoseBlock) {
   limits_.usd_per_day = 1.0;
   const int64_t t = utc_ms(2024, 3, 10, 12);
   Reservation a = admitted(take(t, 100, 0.6));
@@ -129,7 +162,7 @@ TEST_F(LimitsTest, BudgetsHoldReservationsInFlightAndRetrySoonWhenOnlyThoseBlock
   EXPECT_EQ(s.refused[static_cast<std::size_t>(LimitKind::kUsdPerDay)], 3);
 }
 
-TEST_F(LimitsTest, DailyBudgetResetsAtMidnightUtc) {
+TEST_P(LimitsTest, DailyBudgetResetsAtMidnightUtc) {
   limits_.usd_per_day = 1.0;
   const int64_t last_second = utc_ms(2024, 3, 10, 23, 59, 59);
   admitted(take(last_second, 10, 1.0)).settle(10, 1.0);
@@ -145,7 +178,7 @@ TEST_F(LimitsTest, DailyBudgetResetsAtMidnightUtc) {
   refused(take(midnight + 1, 10, 0.01));
 }
 
-TEST_F(LimitsTest, MoneyStaysInTheDayItWasReservedIn) {
+TEST_P(LimitsTest, MoneyStaysInTheDayItWasReservedIn) {
   limits_.usd_per_day = 1.0;
   Reservation late = admitted(take(utc_ms(2024, 3, 10, 23, 59, 59), 10, 0.9));
   const int64_t next_day = utc_ms(2024, 3, 11, 0, 0, 2);
@@ -158,7 +191,7 @@ TEST_F(LimitsTest, MoneyStaysInTheDayItWasReservedIn) {
   EXPECT_EQ(s.in_flight, 0);
 }
 
-TEST_F(LimitsTest, MonthlyBudgetResetsOnTheFirstAndNamesTheNextMonth) {
+TEST_P(LimitsTest, MonthlyBudgetResetsOnTheFirstAndNamesTheNextMonth) {
   limits_.usd_per_month = 5.0;
   const int64_t mid_feb = utc_ms(2024, 2, 15);
   admitted(take(mid_feb, 10, 5.0)).settle(10, 5.0);
@@ -169,12 +202,12 @@ TEST_F(LimitsTest, MonthlyBudgetResetsOnTheFirstAndNamesTheNextMonth) {
   admitted(take(utc_ms(2024, 3, 1), 10, 0.01)).settle(10, 0.01);
 }
 
-TEST_F(LimitsTest, RestoredSpendCountsAgainstTheBudgetsOfItsPeriodOnly) {
+TEST_P(LimitsTest, RestoredSpendCountsAgainstTheBudgetsOfItsPeriodOnly) {
   limits_.usd_per_day = 1.0;
   limits_.usd_per_month = 3.0;
   const int64_t t = utc_ms(2024, 3, 10, 12);
   // A previous process spent $0.95 today and $2.50 this month.
-  backend_.restore_spend("key_a", t, usd_to_nanos(0.95), usd_to_nanos(2.50));
+  backend().restore_spend("key_a", t, usd_to_nanos(0.95), usd_to_nanos(2.50));
   EXPECT_EQ(spend(t).today_nano_usd, 950'000'000);
   EXPECT_EQ(spend(t).month_nano_usd, 2'500'000'000);
   admitted(take(t, 10, 0.05)).settle(10, 0.05);
@@ -186,7 +219,7 @@ TEST_F(LimitsTest, RestoredSpendCountsAgainstTheBudgetsOfItsPeriodOnly) {
   EXPECT_EQ(spend(utc_ms(2024, 4, 1)).month_nano_usd, 0);
 }
 
-TEST_F(LimitsTest, OfSeveralRefusingLimitsTheOneThatFreesLastIsNamed) {
+TEST_P(LimitsTest, OfSeveralRefusingLimitsTheOneThatFreesLastIsNamed) {
   limits_.requests_per_minute = 1;
   limits_.usd_per_month = 1.0;
   const int64_t t = utc_ms(2024, 5, 31);
@@ -196,7 +229,7 @@ TEST_F(LimitsTest, OfSeveralRefusingLimitsTheOneThatFreesLastIsNamed) {
   EXPECT_EQ(r.retry_after_s, 86400 - 1);
 }
 
-TEST_F(LimitsTest, DroppedReservationSettlesToWhatWasReportedElseToTheWorstCase) {
+TEST_P(LimitsTest, DroppedReservationSettlesToWhatWasReportedElseToTheWorstCase) {
   limits_.usd_per_day = 10.0;
   const int64_t t = utc_ms(2024, 3, 10, 12);
   { Reservation forgotten = admitted(take(t, 1000, 1.0)); }
@@ -216,7 +249,7 @@ TEST_F(LimitsTest, DroppedReservationSettlesToWhatWasReportedElseToTheWorstCase)
   EXPECT_EQ(s.in_flight, 0);
 }
 
-TEST_F(LimitsTest, SettleIsOnceAndMovesCarryTheReservation) {
+TEST_P(LimitsTest, SettleIsOnceAndMovesCarryTheReservation) {
   limits_.usd_per_day = 10.0;
   const int64_t t = utc_ms(2024, 3, 10, 12);
   Reservation r = admitted(take(t, 100, 1.0));
@@ -239,7 +272,7 @@ TEST_F(LimitsTest, SettleIsOnceAndMovesCarryTheReservation) {
   EXPECT_EQ(s.in_flight, 0);
 }
 
-TEST_F(LimitsTest, SettlingAboveTheReservationChargesInFullAndIsCounted) {
+TEST_P(LimitsTest, SettlingAboveTheReservationChargesInFullAndIsCounted) {
   limits_.tokens_per_minute = 1000;
   admitted(take(0, 100, 0.01)).settle(150, 0.02);
   const KeySpend s = spend(0);
@@ -248,7 +281,7 @@ TEST_F(LimitsTest, SettlingAboveTheReservationChargesInFullAndIsCounted) {
   EXPECT_EQ(s.settled_over_reserved, 1);
 }
 
-TEST_F(LimitsTest, LimitsChangedAtRunTimeApplyToTheNextRequest) {
+TEST_P(LimitsTest, LimitsChangedAtRunTimeApplyToTheNextRequest) {
   limits_.requests_per_minute = 1;
   admitted(take(0)).settle(1, 0);
   refused(take(1));
@@ -257,7 +290,7 @@ TEST_F(LimitsTest, LimitsChangedAtRunTimeApplyToTheNextRequest) {
   refused(take(3));
 }
 
-TEST_F(LimitsTest, AClockThatStepsBackNeverRefunds) {
+TEST_P(LimitsTest, AClockThatStepsBackNeverRefunds) {
   limits_.requests_per_minute = 1;
   admitted(take(100'000)).settle(1, 0);
   refused(take(50'000));  // earlier than what was seen: the entry still counts
@@ -265,7 +298,7 @@ TEST_F(LimitsTest, AClockThatStepsBackNeverRefunds) {
   admitted(take(160'000)).settle(1, 0);
 }
 
-TEST_F(LimitsTest, UnlimitedKeysAreCountedButKeepNoWindow) {
+TEST_P(LimitsTest, UnlimitedKeysAreCountedButKeepNoWindow) {
   Reservation r = admitted(take(0, 100, 0.5));
   EXPECT_EQ(r.ticket().window_seq, 0u);
   r.settle(80, 0.4);
@@ -276,11 +309,11 @@ TEST_F(LimitsTest, UnlimitedKeysAreCountedButKeepNoWindow) {
   EXPECT_EQ(s.window_requests, 0);
 }
 
-TEST_F(LimitsTest, SpendOfUnknownKeysIsZeroAndAllSpendListsEveryKey) {
-  EXPECT_EQ(backend_.spend("key_nobody", 0).requests, 0);
+TEST_P(LimitsTest, SpendOfUnknownKeysIsZeroAndAllSpendListsEveryKey) {
+  EXPECT_EQ(backend().spend("key_nobody", 0).requests, 0);
   admitted(take(0, 1, 0.25)).settle(1, 0.25);
-  admitted(reserve(backend_, "key_b", "team-b", limits_, 0, 1, 0.5)).settle(1, 0.5);
-  const auto all = backend_.all_spend(0);
+  admitted(reserve(backend(), "key_b", "team-b", limits_, 0, 1, 0.5)).settle(1, 0.5);
+  const auto all = backend().all_spend(0);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].key_id, "key_a");
   EXPECT_EQ(all[0].key_name, "team-a");
@@ -289,10 +322,10 @@ TEST_F(LimitsTest, SpendOfUnknownKeysIsZeroAndAllSpendListsEveryKey) {
   EXPECT_EQ(all[1].nano_usd, 500'000'000);
 }
 
-TEST_F(LimitsTest, ForgottenKeysStartAfreshAndLateSettlesAreHarmless) {
+TEST_P(LimitsTest, ForgottenKeysStartAfreshAndLateSettlesAreHarmless) {
   limits_.requests_per_minute = 1;
   Reservation r = admitted(take(0));
-  backend_.forget("key_a");
+  forget("key_a");
   r.settle(5, 0.1);
   EXPECT_EQ(spend(0).requests, 0);
   admitted(take(1)).settle(1, 0);
