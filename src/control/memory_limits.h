@@ -1,6 +1,6 @@
 #pragma once
-// The in-process LimitBackend: exact for one gateway process. (Several replicas need a shared
-// backend, issue 12: the same reserve/settle against Redis.)
+// The in-process LimitBackend: exact for one gateway process. Several replicas share one limit
+// through control/redis_limits.h (the same reserve/settle as Lua scripts in Redis).
 //
 // Windows. Requests and tokens per minute use an exact sliding log: each admitted request is an
 // entry (time, tokens) kept for 60 s, and a request is admitted when the entries in
