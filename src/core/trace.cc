@@ -86,4 +86,17 @@ void complete_latency_split(Trace& trace, int64_t total_us) {
       std::max<int64_t>(0, total_us - trace.routing_us - trace.queue_us - trace.upstream_us);
 }
 
+std::string shadow_request_id(std::string_view parent, std::size_t index) {
+  return std::string(parent) + "-s" + std::to_string(index);
+}
+
+std::optional<std::string> shadow_parent_id(std::string_view id) {
+  const std::size_t dash = id.rfind("-s");
+  if (dash == std::string_view::npos || dash == 0 || dash + 2 >= id.size()) return std::nullopt;
+  for (std::size_t i = dash + 2; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return std::nullopt;
+  }
+  return std::string(id.substr(0, dash));
+}
+
 }  // namespace triage::core

@@ -189,4 +189,9 @@ class TraceSink {
   virtual void consume(const TracePtr& trace) = 0;
 };
 
+// The request id of a shadow candidate's derived trace: "<parent>-s<index>"
+// (routes/shadow_route.h), and back: the parent of such an id, nullopt for any other id.
+std::string shadow_request_id(std::string_view parent, std::size_t index);
+std::optional<std::string> shadow_parent_id(std::string_view request_id);
+
 }  // namespace triage::core

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -90,15 +89,6 @@ Grades grades_of(const PairEvidence& e, const std::vector<const ShadowRun*>& run
 }
 
 }  // namespace
-
-std::optional<std::string> shadow_parent_id(std::string_view id) {
-  const std::size_t dash = id.rfind("-s");
-  if (dash == std::string_view::npos || dash == 0 || dash + 2 >= id.size()) return std::nullopt;
-  for (std::size_t i = dash + 2; i < id.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(id[i]))) return std::nullopt;
-  }
-  return std::string(id.substr(0, dash));
-}
 
 PairBuild build_router_pairs(const std::vector<PairEvidence>& evidence,
                              const std::vector<ShadowRun>& shadows, const PairRules& r) {
@@ -196,7 +186,7 @@ PairBuild read_router_pairs(const StorePairsOptions& o) {
   std::vector<ShadowRun> shadows;
   auto scanned = store.scan_requests([&](telemetry::StoredRequest&& r) -> Result<void> {
     if (!has_shadow_flag(r.flags_json)) return {};
-    std::optional<std::string> parent = shadow_parent_id(r.request_id);
+    std::optional<std::string> parent = core::shadow_parent_id(r.request_id);
     if (!parent) return {};
     shadows.push_back({r.request_id, std::move(*parent), r.tier, shadow_agreement(r.spans_json)});
     return {};

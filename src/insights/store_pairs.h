@@ -71,8 +71,6 @@ struct PairBuild {
 PairBuild build_router_pairs(const std::vector<PairEvidence>& evidence,
                              const std::vector<ShadowRun>& shadows, const PairRules& rules);
 
-// "<parent>-s<digits>" -> parent; nullopt for any other id.
-std::optional<std::string> shadow_parent_id(std::string_view request_id);
 
 struct StorePairsOptions {
   std::string store_path;  // SQLite request store (read-only)

@@ -112,7 +112,7 @@ asio::awaitable<void> ShadowRoute::run_candidates(core::ChatRequest req,
   for (size_t i = 0; i < candidates_.size(); ++i) {
     Route& candidate = *candidates_[i];
     core::Trace trace;
-    trace.request_id = parent.request_id + "-s" + std::to_string(i);
+    trace.request_id = core::shadow_request_id(parent.request_id, i);
     trace.time_ms = unix_time_ms();
     trace.api_key_id = parent.api_key_id;
     trace.cohort = parent.cohort;

@@ -92,10 +92,10 @@ ConfigVersions::ConfigVersions(std::unique_ptr<engine::BuiltConfig> built,
   bool recorded = false;
   bool adopted = false;
   if (store_) {
-    auto past = store_->list_config_versions(false);
-    if (!past) throw std::runtime_error("config history: " + past.error().message);
-    if (!past->empty()) {
-      const telemetry::StoredConfigVersion& latest = past->back();
+    auto stored = latest_stored();
+    if (!stored) throw std::runtime_error("config history: " + stored.error().message);
+    if (stored.value()) {
+      const telemetry::StoredConfigVersion& latest = *stored.value();
       recorded = latest.sha256 == version.sha256;
       version.seq = recorded ? latest.seq : latest.seq + 1;
       if (!recorded && follow_) {

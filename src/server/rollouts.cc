@@ -82,6 +82,18 @@ std::vector<double> rollout_weights(const std::vector<double>& config_weights,
   return out;
 }
 
+namespace {
+
+// The split's weights at a step: rollout_weights() of its config weights.
+std::vector<double> step_weights(const routes::SplitRoute& split, size_t candidate,
+                                 double percent) {
+  std::vector<double> config_weights;
+  for (size_t i = 0; i < split.size(); ++i) config_weights.push_back(split.config_weight(i));
+  return rollout_weights(config_weights, candidate, percent);
+}
+
+}  // namespace
+
 Rollouts::Windows::Windows(std::string name, int64_t window_ms)
     : candidate(std::move(name)),
       candidate_outcomes(window_ms, kWindowBuckets),
@@ -171,19 +183,23 @@ void Rollouts::consume(const core::TracePtr& trace) {
   }
 }
 
-std::optional<telemetry::StoredRollout> Rollouts::saved_state(const std::string& route) {
+std::vector<telemetry::StoredRollout> Rollouts::saved_states() {
+  std::vector<telemetry::StoredRollout> out;
   if (!store_) {
-    auto it = memory_state_.find(route);
-    if (it == memory_state_.end()) return std::nullopt;
-    return it->second;
+    for (const auto& [route, row] : memory_state_) out.push_back(row);
+    return out;
   }
   auto rows = store_->list_rollouts();
   if (!rows) {
     spdlog::warn("rollouts: cannot read the saved state: {}", rows.error().message);
-    return std::nullopt;
+    return out;
   }
-  for (const auto& row : rows.value()) {
-    if (row.route == route) return row;
+  return std::move(rows).value();
+}
+
+std::optional<telemetry::StoredRollout> Rollouts::saved_state(const std::string& route) {
+  for (telemetry::StoredRollout& row : saved_states()) {
+    if (row.route == route) return std::move(row);
   }
   return std::nullopt;
 }
@@ -229,18 +245,7 @@ void Rollouts::sync(int64_t now_ms) {
 }
 
 void Rollouts::forget_ended(const std::map<std::string, Entry>& next, int64_t seq) {
-  std::vector<telemetry::StoredRollout> saved;
-  if (store_) {
-    auto rows = store_->list_rollouts();
-    if (!rows) {
-      spdlog::warn("rollouts: cannot read the saved state: {}", rows.error().message);
-      return;
-    }
-    saved = std::move(rows).value();
-  } else {
-    for (const auto& [route, row] : memory_state_) saved.push_back(row);
-  }
-  for (telemetry::StoredRollout row : saved) {
+  for (telemetry::StoredRollout row : saved_states()) {
     if (row.fingerprint.empty()) continue;  // ended before
     auto kept = next.find(row.route);
     if (kept != next.end() && kept->second.machine.spec().fingerprint() == row.fingerprint) continue;
@@ -298,9 +303,7 @@ void Rollouts::apply_weights(const std::string& route, Entry& e, const std::stri
   if (!split) return;
   const std::optional<size_t> cand = candidate_index(*split, e.machine.spec().candidate);
   if (!cand) return;
-  std::vector<double> config_weights;
-  for (size_t i = 0; i < split->size(); ++i) config_weights.push_back(split->config_weight(i));
-  const std::vector<double> target = rollout_weights(config_weights, *cand, *percent);
+  const std::vector<double> target = step_weights(*split, *cand, *percent);
   bool all_moved = true;
   // The others first when the candidate grows, the candidate first when it shrinks: the
   // candidate's share never overshoots the step in between.
@@ -329,9 +332,7 @@ std::optional<std::string> Rollouts::moved_by_hand(const std::string& route, con
   if (!split) return std::nullopt;
   const std::optional<size_t> cand = candidate_index(*split, e.machine.spec().candidate);
   if (!cand) return std::nullopt;
-  std::vector<double> config_weights;
-  for (size_t i = 0; i < split->size(); ++i) config_weights.push_back(split->config_weight(i));
-  const std::vector<double> target = rollout_weights(config_weights, *cand, e.applied->second);
+  const std::vector<double> target = step_weights(*split, *cand, e.applied->second);
   for (size_t i = 0; i < target.size(); ++i) {
     if (std::fabs(split->weight(i) - target[i]) < 1e-6) continue;
     const std::string knob = "children[" + std::to_string(i) + "].weight";

@@ -122,6 +122,7 @@ class Rollouts final : public core::TraceSink {
   std::optional<std::string> moved_by_hand(const std::string& route, const Entry& e) const;
   control::RolloutInput input(const Entry& e, int64_t now_ms) const;
   Result<std::vector<telemetry::StoredRolloutEvent>> events(const std::string& route);
+  std::vector<telemetry::StoredRollout> saved_states();  // store or memory; empty on an error
   std::optional<telemetry::StoredRollout> saved_state(const std::string& route);
   int64_t tick_interval_ms();
 

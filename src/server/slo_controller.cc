@@ -145,16 +145,15 @@ void SloController::judge_by_shadow(const core::Trace& shadow) {
   for (const core::Span& s : shadow.spans) {
     if (s.agrees) agrees = s.agrees;
   }
-  const size_t cut = shadow.request_id.rfind("-s");
-  if (!agrees || cut == std::string::npos) return;  // the candidate failed: no comparison
-  const std::string parent_id = shadow.request_id.substr(0, cut);
+  const std::optional<std::string> parent_id = core::shadow_parent_id(shadow.request_id);
+  if (!agrees || !parent_id) return;  // the candidate failed: no comparison
   const std::shared_ptr<const SloSet> set = current_set();
   const int shadow_rank = tier_rank(*set, shadow.tier);
   Recent parent;
   bool correct = false;
   {
     std::lock_guard lk(recent_mu_);
-    auto it = recent_.find(parent_id);
+    auto it = recent_.find(*parent_id);
     if (it == recent_.end() || it->second.router_verdict) return;
     const int served_rank = tier_rank(*set, it->second.tier);
     if (served_rank < 0 || shadow_rank < 0 || served_rank == shadow_rank) return;  // no evidence

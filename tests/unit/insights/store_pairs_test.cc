@@ -1,6 +1,7 @@
 // The rules that turn labels, feedback and shadow runs into router training pairs
 // (insights/store_pairs.h, docs/loop.md "From labels to pairs"): one test per rule.
 #include "insights/store_pairs.h"
+#include "core/trace.h"
 
 #include <gtest/gtest.h>
 
@@ -124,12 +125,12 @@ TEST(StorePairs, RefusesATierOrderWithoutTheWeakBeforeTheStrong) {
 }
 
 TEST(StorePairs, ShadowParentIds) {
-  EXPECT_EQ(shadow_parent_id("req_abc-s0"), "req_abc");
-  EXPECT_EQ(shadow_parent_id("req_a-sb-s12"), "req_a-sb");
-  EXPECT_FALSE(shadow_parent_id("req_abc").has_value());
-  EXPECT_FALSE(shadow_parent_id("req_abc-s").has_value());
-  EXPECT_FALSE(shadow_parent_id("req_abc-sx").has_value());
-  EXPECT_FALSE(shadow_parent_id("-s1").has_value());
+  EXPECT_EQ(triage::core::shadow_parent_id("req_abc-s0"), "req_abc");
+  EXPECT_EQ(triage::core::shadow_parent_id("req_a-sb-s12"), "req_a-sb");
+  EXPECT_FALSE(triage::core::shadow_parent_id("req_abc").has_value());
+  EXPECT_FALSE(triage::core::shadow_parent_id("req_abc-s").has_value());
+  EXPECT_FALSE(triage::core::shadow_parent_id("req_abc-sx").has_value());
+  EXPECT_FALSE(triage::core::shadow_parent_id("-s1").has_value());
 }
 
 }  // namespace
