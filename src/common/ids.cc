@@ -1,5 +1,8 @@
 #include "common/ids.h"
 
+#include <unistd.h>
+
+#include <array>
 #include <random>
 
 namespace triage {
@@ -26,6 +29,16 @@ std::string time_ordered_hex_id(int64_t unix_ms) {
     t >>= 4;
   }
   return out + random_hex_id(12);
+}
+
+const std::string& replica_id() {
+  static const std::string id = [] {
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+    std::string name = host[0] ? host.data() : "host";
+    return name + "-" + std::to_string(getpid()) + "-" + random_hex_id(6);
+  }();
+  return id;
 }
 
 }  // namespace triage

@@ -13,4 +13,9 @@ std::string random_hex_id(int hex_digits = 24);
 // dirtied one index page per row: ~8 KB of WAL writes per request). Thread-safe.
 std::string time_ordered_hex_id(int64_t unix_ms);
 
+// This process's name among replicas sharing one store (docs/scaling.md): "HOST-PID-RANDOM"
+// (hostname, process id, 6 random hex digits), made once and the same for the process's
+// lifetime. Holds leases and labels the window counts a replica publishes. Thread-safe.
+const std::string& replica_id();
+
 }  // namespace triage
