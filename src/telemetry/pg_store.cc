@@ -83,12 +83,10 @@ void add_row(pg::Params& p, const RequestRow& row) {
 }  // namespace
 
 PgStore::PgStore(PgStoreOptions options)
-    : options_(std::move(options)), where_(pg::describe_conninfo(options_.conninfo)) {
-  if (options_.queue_capacity < 1 || options_.batch_size < 1 || options_.flush_interval_ms < 0) {
-    throw std::runtime_error("request store " + where_ +
-                             ": queue_capacity and batch_size must be >= 1, "
-                             "flush_interval_ms >= 0");
-  }
+    : options_(std::move(options)),
+      where_(pg::describe_conninfo(options_.conninfo)),
+      queue_({where_, options_.queue_capacity, options_.batch_size,
+              options_.flush_interval_ms}) {  // throws on bad bounds, before connecting
   auto opened = pg::Connection::open(options_.conninfo, options_.password);
   if (!opened) throw std::runtime_error("request store " + opened.error().message);
   db_ = std::move(opened.value());
@@ -102,142 +100,29 @@ PgStore::~PgStore() { close(); }
 
 void PgStore::consume(const core::TracePtr& trace) {
   if (!trace) return;
-  // Reserve a slot first so that the bound covers rows being written, not only pending ones.
-  if (queued_.fetch_add(1, std::memory_order_relaxed) >= options_.queue_capacity) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    count_drop(1, connected() ? "queue full" : "queue full, database unreachable");
-    return;
-  }
-  bool accepted = false;
-  bool notify = false;
-  {
-    std::lock_guard lk(mu_);
-    if (!stopping_) {
-      accepted = true;
-      pending_.push_back(trace);
-      ++enqueued_seq_;
-      const size_t n = pending_.size();
-      const bool first = n == 1 && pending_reviews_.empty();
-      if (first) oldest_pending_ = SteadyClock::now();
-      notify = first || n == static_cast<size_t>(options_.batch_size);
-    }
-  }
-  if (!accepted) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    count_drop(1, "store closed");
-    return;
-  }
-  if (notify) cv_.notify_one();
+  queue_.push(trace, connected() ? "queue full" : "queue full, database unreachable");
 }
 
 bool PgStore::enqueue_review(ReviewEntry entry) {
   if (entry.request_id.empty() || entry.reasons.empty()) return false;
-  bool accepted = false;
-  bool notify = false;
-  {
-    std::lock_guard lk(mu_);
-    if (!stopping_ && static_cast<int64_t>(pending_reviews_.size()) < options_.queue_capacity) {
-      accepted = true;
-      pending_reviews_.push_back(std::move(entry));
-      ++enqueued_seq_;
-      if (pending_reviews_.size() == 1 && pending_.empty()) {
-        oldest_pending_ = SteadyClock::now();
-        notify = true;
-      }
-    }
-  }
-  if (!accepted) {
-    count_drop(1, "review entry: queue full or store closed");
-    return false;
-  }
-  if (notify) cv_.notify_one();
-  return true;
+  return queue_.push_review(std::move(entry));
 }
 
-bool PgStore::flush(int64_t timeout_ms) {
-  std::unique_lock lk(mu_);
-  const uint64_t target = enqueued_seq_;
-  if (committed_seq_ >= target) return true;
-  ++flush_waiters_;
-  cv_.notify_one();
-  const bool done = flushed_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
-                                         [&] { return committed_seq_ >= target; });
-  --flush_waiters_;
-  return done;
-}
-
-void PgStore::count_drop(int64_t n, const char* why) {
-  const int64_t total = dropped_.fetch_add(n, std::memory_order_relaxed) + n;
-  const int64_t now = steady_ms();
-  int64_t last = last_drop_log_ms_.load(std::memory_order_relaxed);
-  if (now - last >= 1000 &&
-      last_drop_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-    spdlog::warn("request store {}: dropped {} trace(s) ({}); {} dropped in total", where_, n, why,
-                 total);
-  }
-}
-
-void PgStore::settle(int64_t rows_written, int64_t rows_dropped) {
-  written_.fetch_add(rows_written, std::memory_order_relaxed);
-  queued_.fetch_sub(rows_written + rows_dropped, std::memory_order_relaxed);
-}
-
-void PgStore::hold() {
-  std::lock_guard lk(mu_);
-  held_ = true;
-}
-
-void PgStore::release() {
-  {
-    std::lock_guard lk(mu_);
-    held_ = false;
-  }
-  cv_.notify_one();
-}
+bool PgStore::flush(int64_t timeout_ms) { return queue_.flush(timeout_ms); }
 
 void PgStore::close() {
   std::lock_guard close_lk(close_mu_);
-  {
-    std::lock_guard lk(mu_);
-    if (!stopping_) {
-      drain_deadline_ = SteadyClock::now() + std::chrono::milliseconds(options_.drain_timeout_ms);
-    }
-    stopping_ = true;
-    held_ = false;
-  }
-  cv_.notify_all();
+  queue_.stop(options_.drain_timeout_ms);
   if (writer_.joinable()) writer_.join();
 }
 
 void PgStore::writer_loop() {
   // Lower priority than the I/O threads, as SqliteStore's writer (docs/store.md).
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
-  const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch, chunk;
   std::vector<ReviewEntry> reviews;
-  for (;;) {
-    uint64_t batch_seq = 0;
-    {
-      std::unique_lock lk(mu_);
-      for (;;) {
-        const bool has_work = !pending_.empty() || !pending_reviews_.empty();
-        if (!held_ && has_work &&
-            (stopping_ || flush_waiters_ > 0 || pending_.size() >= batch_size ||
-             SteadyClock::now() >= oldest_pending_ + interval)) {
-          break;
-        }
-        if (stopping_ && !has_work) return;
-        if (held_ || !has_work) {
-          cv_.wait(lk);
-        } else {
-          cv_.wait_until(lk, oldest_pending_ + interval);
-        }
-      }
-      batch.swap(pending_);
-      reviews.swap(pending_reviews_);
-      batch_seq = enqueued_seq_;
-    }
+  while (queue_.take(batch, reviews)) {
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       chunk.assign(
           batch.begin() + static_cast<std::ptrdiff_t>(i),
@@ -248,11 +133,7 @@ void PgStore::writer_loop() {
     if (!reviews.empty()) write_reviews_with_retry(reviews);
     batch.clear();
     reviews.clear();
-    {
-      std::lock_guard lk(mu_);
-      committed_seq_ = batch_seq;
-    }
-    flushed_cv_.notify_all();
+    queue_.committed();
   }
 }
 
@@ -303,14 +184,7 @@ void PgStore::on_connection_lost(const Error& e) {
 bool PgStore::back_off() {
   backoff_ms_ = backoff_ms_ == 0 ? options_.reconnect_min_ms
                                  : std::min(backoff_ms_ * 2, options_.reconnect_max_ms);
-  const SteadyTime until = SteadyClock::now() + std::chrono::milliseconds(backoff_ms_);
-  std::unique_lock lk(mu_);
-  for (;;) {
-    const SteadyTime now = SteadyClock::now();
-    if (stopping_ && now >= drain_deadline_) return false;
-    if (now >= until) return true;
-    cv_.wait_until(lk, stopping_ ? std::min(until, drain_deadline_) : until);
-  }
+  return queue_.sleep_until(SteadyClock::now() + std::chrono::milliseconds(backoff_ms_));
 }
 
 void PgStore::write_with_retry(std::vector<core::TracePtr>& rows) {
@@ -323,8 +197,8 @@ void PgStore::write_with_retry(std::vector<core::TracePtr>& rows) {
       const auto n = static_cast<int64_t>(rows.size());
       spdlog::error("request store {}: closing with the database unreachable; {} row(s) lost",
                     where_, n);
-      count_drop(n, "database unreachable at shutdown");
-      settle(0, n);
+      queue_.count_drop(n, "database unreachable at shutdown");
+      queue_.settle(0, n);
       rows.clear();
     }
   }
@@ -457,8 +331,8 @@ PgStore::Outcome PgStore::write_batch(std::vector<core::TracePtr>& rows, bool re
       ++ok;  // committed by the attempt whose COMMIT answer was lost
     }
   }
-  if (conflicts > 0) count_drop(conflicts, "write error");
-  settle(ok, conflicts);
+  if (conflicts > 0) queue_.count_drop(conflicts, "write error");
+  queue_.settle(ok, conflicts);
   rows.clear();
   return Outcome::kDone;
 }
@@ -492,13 +366,13 @@ PgStore::Outcome PgStore::write_rows_one_by_one(std::vector<core::TracePtr>& row
       break;
     }
     if (step && (inserted[0] || retried)) {
-      settle(1, 0);
+      queue_.settle(1, 0);
       continue;
     }
     spdlog::error("request store {}: row {} not written: {}", where_, rows[i]->request_id,
                   step ? "duplicate request_id" : step.error().message);
-    count_drop(1, "write error");
-    settle(0, 1);
+    queue_.count_drop(1, "write error");
+    queue_.settle(0, 1);
   }
   rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(i));
   return outcome;
@@ -539,7 +413,7 @@ PgStore::Outcome PgStore::write_reviews(const std::vector<ReviewEntry>& reviews)
       failed = static_cast<int64_t>(reviews.size());
     }
   }
-  if (failed > 0) count_drop(failed, "review write error");
+  if (failed > 0) queue_.count_drop(failed, "review write error");
   return Outcome::kDone;
 }
 
@@ -549,7 +423,7 @@ void PgStore::write_reviews_with_retry(const std::vector<ReviewEntry>& reviews) 
     if (ensure_connected() && write_reviews(reviews) == Outcome::kDone) return;
     on_connection_lost(make_error(ErrorCode::kUnavailable, db_.last_error()));
     if (!back_off()) {
-      count_drop(static_cast<int64_t>(reviews.size()), "database unreachable at shutdown");
+      queue_.count_drop(static_cast<int64_t>(reviews.size()), "database unreachable at shutdown");
       return;
     }
   }

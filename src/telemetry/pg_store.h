@@ -7,17 +7,16 @@
 // traces queue up to queue_capacity meanwhile (beyond it they are dropped and counted).
 // consume() never blocks and never does I/O.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "common/clock.h"
 #include "telemetry/pg_db.h"
 #include "telemetry/request_row.h"
 #include "telemetry/request_store.h"
+#include "telemetry/write_queue.h"
 
 namespace triage::telemetry {
 
@@ -47,9 +46,9 @@ class PgStore final : public RequestStore {
 
   void consume(const core::TracePtr& trace) override;
   void close() override;
-  int64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
-  int64_t written() const override { return written_.load(std::memory_order_relaxed); }
-  int64_t queued() const override { return queued_.load(std::memory_order_relaxed); }
+  int64_t dropped() const override { return queue_.dropped(); }
+  int64_t written() const override { return queue_.written(); }
+  int64_t queued() const override { return queue_.queued(); }
   std::string name() const override { return "postgres/1"; }
   bool enqueue_review(ReviewEntry entry) override;
   bool flush(int64_t timeout_ms) override;
@@ -57,13 +56,13 @@ class PgStore final : public RequestStore {
   // Whether the writer's last attempt reached the database (false while it reconnects).
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
   bool database_up() const override { return connected(); }
-  bool queue_full() const override { return queued() >= options_.queue_capacity; }
+  bool queue_full() const override { return queue_.full(); }
   // Times the writer lost the database and got it back.
   int64_t reconnects() const override { return reconnects_.load(std::memory_order_relaxed); }
 
   // Test hook, as SqliteStore's: while held, the writer commits nothing.
-  void hold();
-  void release();
+  void hold() { queue_.hold(); }
+  void release() { queue_.release(); }
 
   // The database for logs: describe_conninfo(), never the password.
   const std::string& where() const { return where_; }
@@ -90,8 +89,6 @@ class PgStore final : public RequestStore {
   // give up (closing and past the drain deadline).
   bool back_off();
   void on_connection_lost(const Error& e);
-  void count_drop(int64_t n, const char* why);
-  void settle(int64_t rows_written, int64_t rows_dropped);  // counters of finished rows
 
   const PgStoreOptions options_;
   const std::string where_;
@@ -102,25 +99,9 @@ class PgStore final : public RequestStore {
   int64_t outage_started_ms_ = 0;  // steady ms; 0 while connected
   int64_t last_outage_log_ms_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<core::TracePtr> pending_;       // guarded by mu_
-  std::vector<ReviewEntry> pending_reviews_;  // guarded by mu_; bounded by queue_capacity
-  uint64_t enqueued_seq_ = 0;                 // guarded by mu_
-  uint64_t committed_seq_ = 0;                // guarded by mu_
-  int flush_waiters_ = 0;                     // guarded by mu_
-  std::condition_variable flushed_cv_;
-  SteadyTime oldest_pending_;  // guarded by mu_
-  SteadyTime drain_deadline_;  // guarded by mu_: set by close()
-  bool stopping_ = false;      // guarded by mu_
-  bool held_ = false;          // guarded by mu_
-
-  std::atomic<int64_t> queued_{0};  // pending_ + the rows being written (the bound)
-  std::atomic<int64_t> written_{0};
-  std::atomic<int64_t> dropped_{0};
+  WriteQueue queue_;
   std::atomic<bool> connected_{true};
   std::atomic<int64_t> reconnects_{0};
-  std::atomic<int64_t> last_drop_log_ms_{0};
 
   std::mutex close_mu_;
   std::thread writer_;

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -59,22 +58,13 @@ std::string insert_sql() {
   return "INSERT INTO requests (" + cols + ") VALUES (" + params + ")";
 }
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
-SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {
-  if (options_.queue_capacity < 1 || options_.batch_size < 1 || options_.flush_interval_ms < 0) {
-    throw std::runtime_error("request store " + options_.path +
-                             ": queue_capacity and batch_size must be >= 1, "
-                             "flush_interval_ms >= 0");
-  }
+SqliteStore::SqliteStore(SqliteStoreOptions options)
+    : options_(std::move(options)),
+      queue_({options_.path, options_.queue_capacity, options_.batch_size,
+              options_.flush_interval_ms}) {  // throws on bad bounds, before the file opens
   open_database();  // on a throw, the members close what was opened
-  pending_.reserve(static_cast<size_t>(std::min<int64_t>(options_.batch_size, 1 << 16)));
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -127,107 +117,19 @@ void SqliteStore::open_database() {
 }
 
 void SqliteStore::consume(const core::TracePtr& trace) {
-  if (!trace) return;
-  // Reserve a slot first so that the bound covers rows being written, not only pending ones.
-  if (queued_.fetch_add(1, std::memory_order_relaxed) >= options_.queue_capacity) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    count_drop(1, "queue full");
-    return;
-  }
-  bool accepted = false;
-  bool notify = false;
-  {
-    std::lock_guard lk(mu_);
-    if (!stopping_) {
-      accepted = true;
-      pending_.push_back(trace);
-      ++enqueued_seq_;
-      const size_t n = pending_.size();
-      const bool first = n == 1 && pending_reviews_.empty();
-      if (first) oldest_pending_ = SteadyClock::now();
-      // The writer needs waking only to start a flush timer or for a full batch.
-      notify = writer_waiting_ && (first || n == static_cast<size_t>(options_.batch_size));
-      if (notify) writer_waiting_ = false;
-    }
-  }
-  if (!accepted) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    count_drop(1, "store closed");
-    return;
-  }
-  if (notify) cv_.notify_one();
+  if (trace) queue_.push(trace);
 }
 
 bool SqliteStore::enqueue_review(ReviewEntry entry) {
   if (entry.request_id.empty() || entry.reasons.empty()) return false;
-  bool accepted = false;
-  bool notify = false;
-  {
-    std::lock_guard lk(mu_);
-    if (!stopping_ && static_cast<int64_t>(pending_reviews_.size()) < options_.queue_capacity) {
-      accepted = true;
-      pending_reviews_.push_back(std::move(entry));
-      ++enqueued_seq_;
-      if (pending_reviews_.size() == 1 && pending_.empty()) {
-        oldest_pending_ = SteadyClock::now();
-        notify = writer_waiting_;
-        if (notify) writer_waiting_ = false;
-      }
-    }
-  }
-  if (!accepted) {
-    count_drop(1, "review entry: queue full or store closed");
-    return false;
-  }
-  if (notify) cv_.notify_one();
-  return true;
+  return queue_.push_review(std::move(entry));
 }
 
-bool SqliteStore::flush(int64_t timeout_ms) {
-  std::unique_lock lk(mu_);
-  const uint64_t target = enqueued_seq_;
-  if (committed_seq_ >= target) return true;
-  ++flush_waiters_;
-  writer_waiting_ = false;
-  cv_.notify_one();
-  const bool done = flushed_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
-                                         [&] { return committed_seq_ >= target; });
-  --flush_waiters_;
-  return done;
-}
-
-void SqliteStore::count_drop(int64_t n, const char* why) {
-  const int64_t total = dropped_.fetch_add(n, std::memory_order_relaxed) + n;
-  const int64_t now = steady_ms();
-  int64_t last = last_drop_log_ms_.load(std::memory_order_relaxed);
-  if (now - last >= 1000 &&
-      last_drop_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-    spdlog::warn("request store {}: dropped {} trace(s) ({}); {} dropped in total", options_.path,
-                 n, why, total);
-  }
-}
-
-void SqliteStore::hold() {
-  std::lock_guard lk(mu_);
-  held_ = true;
-}
-
-void SqliteStore::release() {
-  {
-    std::lock_guard lk(mu_);
-    held_ = false;
-  }
-  cv_.notify_one();
-}
+bool SqliteStore::flush(int64_t timeout_ms) { return queue_.flush(timeout_ms); }
 
 void SqliteStore::close() {
   std::lock_guard close_lk(close_mu_);
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-    held_ = false;
-  }
-  cv_.notify_one();
+  queue_.stop();
   if (writer_.joinable()) writer_.join();
 }
 
@@ -236,35 +138,10 @@ void SqliteStore::writer_loop() {
   // should yield to requests rather than sit in their tail latency. The queue bound, not the
   // priority, decides what happens when the writer cannot keep up (counted drops).
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
-  const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch;
   std::vector<ReviewEntry> reviews;
-  batch.reserve(pending_.capacity());
-  for (;;) {
-    uint64_t batch_seq = 0;
-    {
-      std::unique_lock lk(mu_);
-      for (;;) {
-        const bool has_work = !pending_.empty() || !pending_reviews_.empty();
-        if (!held_ && has_work &&
-            (stopping_ || flush_waiters_ > 0 || pending_.size() >= batch_size ||
-             SteadyClock::now() >= oldest_pending_ + interval)) {
-          break;
-        }
-        if (stopping_ && !has_work) return;
-        writer_waiting_ = true;
-        if (held_ || !has_work) {
-          cv_.wait(lk);
-        } else {
-          cv_.wait_until(lk, oldest_pending_ + interval);
-        }
-        writer_waiting_ = false;
-      }
-      batch.swap(pending_);  // pending_ takes the (empty) spare buffer
-      reviews.swap(pending_reviews_);
-      batch_seq = enqueued_seq_;
-    }
+  while (queue_.take(batch, reviews)) {
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       write_batch(batch, i, std::min(batch.size(), i + batch_size));
     }
@@ -272,11 +149,7 @@ void SqliteStore::writer_loop() {
     if (!reviews.empty()) write_reviews(reviews);
     batch.clear();
     reviews.clear();
-    {
-      std::lock_guard lk(mu_);
-      committed_seq_ = batch_seq;
-    }
-    flushed_cv_.notify_all();
+    queue_.committed();
   }
 }
 
@@ -309,7 +182,7 @@ void SqliteStore::write_reviews(const std::vector<ReviewEntry>& reviews) {
     (void)db_.exec("ROLLBACK");
     failed = static_cast<int64_t>(reviews.size());
   }
-  if (failed > 0) count_drop(failed, "review write error");
+  if (failed > 0) queue_.count_drop(failed, "review write error");
 }
 
 void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end) {
@@ -318,8 +191,8 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
   begin_.reset();
   if (!begun) {
     spdlog::error("request store {}: BEGIN failed: {}", options_.path, db_.last_error());
-    queued_.fetch_sub(n, std::memory_order_relaxed);
-    count_drop(n, "write error");
+    queue_.count_drop(n, "write error");
+    queue_.settle(0, n);
     return;
   }
   int64_t ok = 0;
@@ -331,7 +204,7 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
     } else {
       spdlog::error("request store {}: row {} not written: {}", options_.path, batch[i]->request_id,
                     db_.last_error());
-      count_drop(1, "write error");
+      queue_.count_drop(1, "write error");
     }
   }
   // The rollup commits with its rows or not at all: a failed upsert abandons the batch.
@@ -342,11 +215,10 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
     spdlog::error("request store {}: {} failed: {}", options_.path,
                   rolled_up ? "COMMIT" : "rollup upsert", db_.last_error());
     (void)db_.exec("ROLLBACK");
-    count_drop(ok, "write error");
+    queue_.count_drop(ok, "write error");
     ok = 0;
   }
-  written_.fetch_add(ok, std::memory_order_relaxed);
-  queued_.fetch_sub(n, std::memory_order_relaxed);
+  queue_.settle(ok, n - ok);
 }
 
 bool SqliteStore::write_rollup() {

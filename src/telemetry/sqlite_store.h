@@ -2,18 +2,16 @@
 // SQLite request store: WAL journal, synchronous=NORMAL, one writer thread fed by a bounded
 // multi-producer queue, batched transactions with prepared statements. Schema and behaviour
 // are documented in docs/store.md.
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "common/clock.h"
 #include "telemetry/request_row.h"
 #include "telemetry/request_store.h"
 #include "telemetry/sqlite_db.h"
+#include "telemetry/write_queue.h"
 
 namespace triage::telemetry {
 
@@ -37,17 +35,17 @@ class SqliteStore final : public RequestStore {
 
   void consume(const core::TracePtr& trace) override;
   void close() override;
-  int64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
-  int64_t written() const override { return written_.load(std::memory_order_relaxed); }
-  int64_t queued() const override { return queued_.load(std::memory_order_relaxed); }
+  int64_t dropped() const override { return queue_.dropped(); }
+  int64_t written() const override { return queue_.written(); }
+  int64_t queued() const override { return queue_.queued(); }
   std::string name() const override { return "sqlite/3"; }
   bool enqueue_review(ReviewEntry entry) override;
   bool flush(int64_t timeout_ms) override;
 
   // Maintenance/test hook: while held, the writer commits nothing (consume() keeps queueing,
   // then drops once the queue is full). release() resumes; close() releases implicitly.
-  void hold();
-  void release();
+  void hold() { queue_.hold(); }
+  void release() { queue_.release(); }
 
   const std::string& path() const { return options_.path; }
 
@@ -65,7 +63,6 @@ class SqliteStore final : public RequestStore {
   RollupBatch rollup_;
   sqlite::Statement rollup_upsert_[kRollupLevels];
   RequestRow row_;  // the row being inserted (writer thread only; reused)
-  void count_drop(int64_t n, const char* why);
 
   const SqliteStoreOptions options_;
   // Writer thread only, after construction. Statements are declared after the connection so
@@ -78,24 +75,7 @@ class SqliteStore final : public RequestStore {
   sqlite::Statement insert_reason_;
   sqlite::Statement insert_prompt_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<core::TracePtr> pending_;       // guarded by mu_
-  std::vector<ReviewEntry> pending_reviews_;  // guarded by mu_; bounded by queue_capacity
-  uint64_t enqueued_seq_ = 0;   // guarded by mu_: items ever accepted (traces + reviews)
-  uint64_t committed_seq_ = 0;  // guarded by mu_: enqueued_seq_ as of the last finished write
-  int flush_waiters_ = 0;       // guarded by mu_: flush() callers waiting; writer skips timer
-  std::condition_variable flushed_cv_;  // committed_seq_ advanced
-  SteadyTime oldest_pending_;           // guarded by mu_: when pending_ became non-empty
-  bool stopping_ = false;               // guarded by mu_
-  bool held_ = false;                   // guarded by mu_
-  bool writer_waiting_ = false;         // guarded by mu_: consumers notify only when set
-
-  std::atomic<int64_t> queued_{0};  // pending_ + the batch being written
-  std::atomic<int64_t> written_{0};
-  std::atomic<int64_t> dropped_{0};
-  std::atomic<bool> closed_{false};  // consume() drops once set
-  std::atomic<int64_t> last_drop_log_ms_{0};
+  WriteQueue queue_;
 
   std::mutex close_mu_;  // serialises close()
   std::thread writer_;

@@ -1,0 +1,109 @@
+#include "telemetry/write_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace triage::telemetry {
+namespace {
+
+core::TracePtr trace(const std::string& id) {
+  auto t = std::make_shared<core::Trace>();
+  t->request_id = id;
+  return t;
+}
+
+WriteQueueOptions options(int64_t capacity, int64_t batch, int64_t interval_ms) {
+  return {"test", capacity, batch, interval_ms};
+}
+
+TEST(WriteQueue, RefusesBadBounds) {
+  EXPECT_THROW(WriteQueue(options(0, 1, 0)), std::runtime_error);
+  EXPECT_THROW(WriteQueue(options(1, 0, 0)), std::runtime_error);
+  EXPECT_THROW(WriteQueue(options(1, 1, -1)), std::runtime_error);
+}
+
+TEST(WriteQueue, AFullBatchIsDueAtOnceAndTheBoundCoversRowsBeingWritten) {
+  WriteQueue q(options(3, 2, /*interval_ms=*/600000));
+  q.push(trace("a"));
+  q.push(trace("b"));  // a full batch: due without waiting for the (10 min) interval
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  ASSERT_TRUE(q.take(batch, reviews));
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0]->request_id, "a");
+  q.push(trace("c"));
+  q.push(trace("d"));  // over the bound: a and b are taken but not settled
+  EXPECT_EQ(q.queued(), 3);
+  EXPECT_EQ(q.dropped(), 1);
+  EXPECT_TRUE(q.full());
+  q.settle(/*written=*/1, /*dropped=*/1);
+  EXPECT_EQ(q.queued(), 1);
+  EXPECT_EQ(q.written(), 1);
+  EXPECT_FALSE(q.full());
+}
+
+TEST(WriteQueue, FlushWaitsForTheWriterToCommitWhatWasPushedBefore) {
+  WriteQueue q(options(10, 100, /*interval_ms=*/600000));
+  q.push(trace("a"));
+  ASSERT_TRUE(q.push_review({"a", 1, {core::ReviewFlag::kEscalated}}));
+  auto flushed = std::async(std::launch::async, [&] { return q.flush(60000); });
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  ASSERT_TRUE(q.take(batch, reviews));  // due: a flush() waits, not the interval
+  EXPECT_EQ(batch.size(), 1u);
+  EXPECT_EQ(reviews.size(), 1u);
+  EXPECT_EQ(flushed.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  q.settle(1, 0);
+  q.committed();
+  EXPECT_TRUE(flushed.get());
+  EXPECT_TRUE(q.flush(0));  // nothing pending
+}
+
+TEST(WriteQueue, APartialBatchWaitsForTheFlushInterval) {
+  WriteQueue q(options(10, 100, /*interval_ms=*/30));
+  const auto start = std::chrono::steady_clock::now();
+  q.push(trace("a"));
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  ASSERT_TRUE(q.take(batch, reviews));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(30));
+  EXPECT_EQ(batch.size(), 1u);
+}
+
+TEST(WriteQueue, HeldHandsNothingOutAndStopDrainsWhatIsLeftThenEnds) {
+  WriteQueue q(options(10, 1, 0));
+  q.hold();
+  q.push(trace("a"));
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  auto taken = std::async(std::launch::async, [&] { return q.take(batch, reviews); });
+  EXPECT_EQ(taken.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  q.stop();  // releases the hold
+  ASSERT_TRUE(taken.get());
+  EXPECT_EQ(batch.size(), 1u);
+  q.push(trace("b"));  // refused after stop, counted
+  EXPECT_EQ(q.dropped(), 1);
+  EXPECT_FALSE(q.push_review({"b", 1, {core::ReviewFlag::kEscalated}}));
+  batch.clear();
+  EXPECT_FALSE(q.take(batch, reviews));
+}
+
+TEST(WriteQueue, SleepGivesUpOncePastTheDrainDeadline) {
+  WriteQueue q(options(10, 1, 0));
+  const auto now = SteadyClock::now();
+  EXPECT_TRUE(q.sleep_until(now + std::chrono::milliseconds(5)));
+  q.stop(/*drain_timeout_ms=*/20);
+  const auto start = SteadyClock::now();
+  EXPECT_TRUE(q.sleep_until(start + std::chrono::milliseconds(5)));  // inside the deadline
+  EXPECT_FALSE(q.sleep_until(start + std::chrono::seconds(60)));    // cut at the deadline
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace triage::telemetry
