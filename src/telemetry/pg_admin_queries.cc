@@ -5,27 +5,10 @@
 // committed statement; reads see the tables of schema version 10, which every PostgreSQL
 // store has.
 #include "telemetry/pg_reader.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
-
-std::string join_lines(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : "\n") + n;
-  return out;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 Error no_key(const std::string& id) {
   return make_error(ErrorCode::kNotFound, "no key with id '" + id + "'");
@@ -63,8 +46,8 @@ Result<std::vector<StoredKey>> PgStoreReader::list_keys() {
     k.id = s->text(i, 0);
     k.sha256_hex = s->text(i, 1);
     k.name = s->text(i, 2);
-    k.routes = split_lines(s->text(i, 3));
-    k.models = split_lines(s->text(i, 4));
+    k.routes = split_list(s->text(i, 3), '\n');
+    k.models = split_list(s->text(i, 4), '\n');
     k.cohort = s->text(i, 5);
     k.requests_per_minute = s->i64(i, 6);
     k.tokens_per_minute = s->i64(i, 7);
@@ -89,8 +72,8 @@ Result<void> PgStoreReader::insert_key(const StoredKey& k) {
           .add(k.id)
           .add(k.sha256_hex)
           .add(k.name)
-          .add(join_lines(k.routes))
-          .add(join_lines(k.models))
+          .add(join_list(k.routes, '\n'))
+          .add(join_list(k.models, '\n'))
           .add(k.cohort)
           .add(k.requests_per_minute)
           .add(k.tokens_per_minute)

@@ -9,6 +9,7 @@
 #include "telemetry/pg_reader.h"
 #include "telemetry/rollup_source.h"
 #include "telemetry/trace_json.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
@@ -41,29 +42,6 @@ pg::Params source_params(const TimeRange& r, RollupLevel level) {
 }
 
 pg::Params range_params(const TimeRange& r) { return pg::Params().add(r.from_ms).add(r.to_ms); }
-
-// The key expression of a dimension over `src` or `requests` (as SQLite's).
-const char* column_of(Dimension d) {
-  switch (d) {
-    case Dimension::kTier:
-      return "COALESCE(NULLIF(tier, ''), '(none)')";
-    case Dimension::kRoute:
-      return "COALESCE(NULLIF(route, ''), '(none)')";
-    case Dimension::kCategory:
-      return "COALESCE(NULLIF(category, ''), '(none)')";
-    case Dimension::kCohort:
-      return "COALESCE(NULLIF(cohort, ''), '(none)')";
-    case Dimension::kModel:
-      return "COALESCE(NULLIF(model, ''), '(none)')";
-    case Dimension::kKey:
-      return "COALESCE(NULLIF(api_key_name, ''), NULLIF(api_key_id, ''), '(none)')";
-    case Dimension::kApi:
-      return "COALESCE(NULLIF(api, ''), 'chat')";
-    case Dimension::kNone:
-      break;
-  }
-  return "'all'";
-}
 
 }  // namespace
 
@@ -102,7 +80,7 @@ Result<std::vector<CostCell>> PgStoreReader::cost_cells(const TimeRange& r, int6
   const RollupLevel level = by == Dimension::kKey || by == Dimension::kApi
                                 ? RollupLevel::kRaw
                                 : level_for_bucket(bucket_ms);
-  const std::string key = column_of(by);
+  const std::string key = dimension_key_sql(by);
   std::lock_guard lk(mu_);
   Result<pg::ResultSet> s =
       level == RollupLevel::kRaw

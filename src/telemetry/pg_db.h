@@ -77,19 +77,21 @@ class ResultSet {
   PGresult* r_ = nullptr;
 };
 
-// One row of a streamed query (Connection::for_each_row).
+// One row of a result (row 0 of each streamed one, Connection::for_each_row), read by column
+// as a sqlite::Statement on a row is, so that row mappings serve both (store_rows.h).
 class Row {
  public:
-  explicit Row(const ResultSet& rs) : rs_(rs) {}
-  bool is_null(int col) const { return rs_.is_null(0, col); }
-  std::string text(int col) const { return rs_.text(0, col); }
-  std::optional<std::string> opt_text(int col) const { return rs_.opt_text(0, col); }
-  int64_t i64(int col) const { return rs_.i64(0, col); }
-  double real(int col) const { return rs_.real(0, col); }
-  bool boolean(int col) const { return rs_.boolean(0, col); }
+  explicit Row(const ResultSet& rs, int row = 0) : rs_(rs), row_(row) {}
+  bool is_null(int col) const { return rs_.is_null(row_, col); }
+  std::string text(int col) const { return rs_.text(row_, col); }
+  std::optional<std::string> opt_text(int col) const { return rs_.opt_text(row_, col); }
+  int64_t i64(int col) const { return rs_.i64(row_, col); }
+  double real(int col) const { return rs_.real(row_, col); }
+  bool boolean(int col) const { return rs_.boolean(row_, col); }
 
  private:
   const ResultSet& rs_;
+  int row_;
 };
 
 // One connection (PQfinish on destruction). Move-only.

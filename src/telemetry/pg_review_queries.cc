@@ -7,21 +7,10 @@
 
 #include "core/review_flag.h"
 #include "telemetry/pg_reader.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
-
-std::vector<std::string> split_reasons(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t comma = joined.find(',', start);
-    if (comma == std::string::npos) comma = joined.size();
-    if (comma > start) out.push_back(joined.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // Columns shared by list() and detail(): queue entry (maybe NULL) + request row. Reasons in
 // byte order, as SQLite's group_concat reads them off its (reason, ...) key.
@@ -30,21 +19,6 @@ constexpr const char* kItemColumns =
     "(SELECT string_agg(reason, ',' ORDER BY reason) FROM review_reasons rr "
     "WHERE rr.request_id = r.request_id), "
     "r.route, r.model, r.tier, r.category, r.cost_usd, r.status, r.label, r.confidence";
-
-void read_item(const pg::ResultSet& s, int i, ReviewItem& it) {
-  it.request_id = s.text(i, 0);
-  it.ts_ms = s.i64(i, 1);
-  it.status = s.text(i, 2);
-  it.reasons = split_reasons(s.text(i, 3));
-  it.route = s.text(i, 4);
-  it.model = s.text(i, 5);
-  it.tier = s.text(i, 6);
-  it.category = s.text(i, 7);
-  it.cost_usd = s.real(i, 8);
-  it.http_status = static_cast<int>(s.i64(i, 9));
-  it.label = s.text(i, 10);
-  if (!s.is_null(i, 11)) it.confidence = s.real(i, 11);
-}
 
 }  // namespace
 
@@ -179,7 +153,7 @@ Result<ReviewPage> PgStoreReader::list(const ReviewQuery& q) {
   ReviewPage page;
   for (int i = 0; i < s->rows(); ++i) {
     ReviewItem it;
-    read_item(*s, i, it);
+    read_review_item(pg::Row(*s, i), it);
     page.items.push_back(std::move(it));
   }
   if (page.items.size() > static_cast<size_t>(limit)) {
@@ -205,7 +179,7 @@ Result<ReviewDetail> PgStoreReader::detail(const std::string& request_id) {
       return make_error(ErrorCode::kNotFound,
                         "no request with id '" + request_id + "' in the request store");
     }
-    read_item(*s, 0, d.item);
+    read_review_item(pg::Row(*s, 0), d.item);
     d.requested_model = s->text(0, 12);
     d.provider = s->text(0, 13);
     d.error_code = s->text(0, 14);

@@ -5,6 +5,7 @@
 
 #include "telemetry/pg_reader.h"
 #include "telemetry/trace_json.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
@@ -43,7 +44,7 @@ std::string scan_traffic_sql() {
          spans +
          "  WHERE e->>'kind' = 'model_call' ORDER BY i DESC LIMIT 1), ''), "
          "COALESCE(model, ''), tokens_in, tokens_out, cost_usd, total_us, status, ts_ms, "
-         "strpos(spans, '\"kind\":\"route\"') > 0, "
+         "(strpos(spans, '\"kind\":\"route\"') > 0)::int, "
          "COALESCE((SELECT e->>'tier' FROM " +
          spans +
          "  WHERE e->>'kind' = 'model_call' ORDER BY i LIMIT 1), ''), "
@@ -86,23 +87,7 @@ Result<void> PgStoreReader::scan_requests(
       "FROM requests r LEFT JOIN prompts p ON p.request_id = r.request_id "
       "ORDER BY r.ts_ms, r.request_id",
       {}, [&](const pg::Row& s) {
-        StoredRequest r;
-        r.request_id = s.text(0);
-        r.ts_ms = s.i64(1);
-        r.route = s.text(2);
-        r.model = s.text(3);
-        r.tier = s.text(4);
-        r.status = static_cast<int>(s.i64(5));
-        r.tokens_in = s.i64(6);
-        r.tokens_out = s.i64(7);
-        r.tokens_estimated = s.i64(8) != 0;
-        r.cost_usd = s.real(9);
-        r.total_us = s.i64(10);
-        r.synthesized = s.i64(11) != 0;
-        r.flags_json = s.text(12);
-        r.spans_json = s.text(13);
-        r.messages_json = s.opt_text(14);
-        consumer = on_row(std::move(r));
+        consumer = on_row(stored_request_of(s));
         return consumer.ok();
       });
   if (!consumer) return consumer;
@@ -125,22 +110,7 @@ Result<void> PgStoreReader::scan_traffic(const std::function<Result<void>(Traffi
   p.add(quoted_key(kRouterVersionSpanKey)).add(kRouterVersionSpanKey);
   Result<void> consumer;
   auto scanned = db_.for_each_row(scan_traffic_sql(), p, [&](const pg::Row& s) {
-    TrafficRow r;
-    r.category = s.text(0);
-    r.tier = s.text(1);
-    r.model = s.text(2);
-    r.tokens_in = s.i64(3);
-    r.tokens_out = s.i64(4);
-    r.cost_usd = s.real(5);
-    r.total_us = s.i64(6);
-    r.status = static_cast<int>(s.i64(7));
-    r.ts_ms = s.i64(8);
-    r.routed = s.boolean(9);
-    r.first_call_tier = s.text(10);
-    r.shadow_target = s.text(11);
-    r.router_version = s.text(12);
-    r.shadow_router_version = s.text(13);
-    consumer = on_row(std::move(r));
+    consumer = on_row(traffic_row_of(s));
     return consumer.ok();
   });
   if (!consumer) return consumer;

@@ -8,6 +8,7 @@
 #include "telemetry/rollup_source.h"
 #include "telemetry/sqlite_reader.h"
 #include "telemetry/trace_json.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
@@ -53,29 +54,6 @@ Statement& bind_source(Statement& s, const TimeRange& r, RollupLevel level) {
       .bind(10, b.raw2_lo);
 }
 
-// The key expression of a dimension over `src` or `requests`.
-const char* column_of(Dimension d) {
-  switch (d) {
-    case Dimension::kTier:
-      return "COALESCE(NULLIF(tier, ''), '(none)')";
-    case Dimension::kRoute:
-      return "COALESCE(NULLIF(route, ''), '(none)')";
-    case Dimension::kCategory:
-      return "COALESCE(NULLIF(category, ''), '(none)')";
-    case Dimension::kCohort:
-      return "COALESCE(NULLIF(cohort, ''), '(none)')";
-    case Dimension::kModel:
-      return "COALESCE(NULLIF(model, ''), '(none)')";
-    case Dimension::kKey:  // `requests` only (not a rollup column)
-      return "COALESCE(NULLIF(api_key_name, ''), NULLIF(api_key_id, ''), '(none)')";
-    case Dimension::kApi:  // `requests` only; NULL: a row from before the column (chat)
-      return "COALESCE(NULLIF(api, ''), 'chat')";
-    case Dimension::kNone:
-      break;
-  }
-  return "'all'";
-}
-
 }  // namespace
 
 Result<std::optional<TimeRange>> SqliteStoreReader::data_span(const TimeRange& r) {
@@ -119,7 +97,7 @@ Result<std::vector<CostCell>> SqliteStoreReader::cost_cells(const TimeRange& r, 
   const RollupLevel level = by == Dimension::kKey || by == Dimension::kApi
                                 ? RollupLevel::kRaw
                                 : level_for_bucket(bucket_ms);
-  const std::string key = column_of(by);
+  const std::string key = dimension_key_sql(by);
   const std::string sql =
       level == RollupLevel::kRaw
           ? "SELECT (ts_ms / ?11) * ?11 AS b, " + key +

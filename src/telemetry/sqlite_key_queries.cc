@@ -1,29 +1,12 @@
 // SqliteStoreReader: the keys created through the admin API (telemetry/key_db.h), table
 // `api_keys` (schema version 5). Names in the allow-lists are stored one per line.
 #include "telemetry/sqlite_reader.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
 
 using sqlite::Statement;
-
-std::string join_lines(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : "\n") + n;
-  return out;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 Error key_writes_off() {
   return make_error(ErrorCode::kInternal, "key store error: opened read-only",
@@ -68,8 +51,8 @@ Result<std::vector<StoredKey>> SqliteStoreReader::list_keys() {
     k.id = s.text(0);
     k.sha256_hex = s.text(1);
     k.name = s.text(2);
-    k.routes = split_lines(s.text(3));
-    k.models = split_lines(s.text(4));
+    k.routes = split_list(s.text(3), '\n');
+    k.models = split_list(s.text(4), '\n');
     k.cohort = s.text(5);
     k.requests_per_minute = s.i64(6);
     k.tokens_per_minute = s.i64(7);
@@ -93,8 +76,8 @@ Result<void> SqliteStoreReader::insert_key(const StoredKey& k) {
               "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
               "?12, ?13)");
   if (!s.ok()) return sql_error("insert key", write_);
-  s.bind(1, k.id).bind(2, k.sha256_hex).bind(3, k.name).bind(4, join_lines(k.routes));
-  s.bind(5, join_lines(k.models)).bind(6, k.cohort).bind(7, k.requests_per_minute);
+  s.bind(1, k.id).bind(2, k.sha256_hex).bind(3, k.name).bind(4, join_list(k.routes, '\n'));
+  s.bind(5, join_list(k.models, '\n')).bind(6, k.cohort).bind(7, k.requests_per_minute);
   s.bind(8, k.tokens_per_minute).bind(9, k.usd_per_day).bind(10, k.usd_per_month);
   s.bind(11, k.disabled).bind(12, k.created_ms).bind(13, k.updated_ms);
   if (!s.run()) return sql_error("insert key", write_);

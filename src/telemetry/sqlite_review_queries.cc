@@ -5,6 +5,7 @@
 
 #include "core/review_flag.h"
 #include "telemetry/sqlite_reader.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
@@ -12,38 +13,11 @@ namespace {
 using sqlite::Statement;
 using sqlite::Step;
 
-std::vector<std::string> split_reasons(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t comma = joined.find(',', start);
-    if (comma == std::string::npos) comma = joined.size();
-    if (comma > start) out.push_back(joined.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 // Columns shared by list() and detail(): queue entry (maybe NULL) + request row.
 constexpr const char* kItemColumns =
     "r.request_id, r.ts_ms, q.status, "
     "(SELECT group_concat(reason, ',') FROM review_reasons rr WHERE rr.request_id = r.request_id), "
     "r.route, r.model, r.tier, r.category, r.cost_usd, r.status, r.label, r.confidence";
-
-void read_item(const Statement& s, ReviewItem& it) {
-  it.request_id = s.text(0);
-  it.ts_ms = s.i64(1);
-  it.status = s.text(2);
-  it.reasons = split_reasons(s.text(3));
-  it.route = s.text(4);
-  it.model = s.text(5);
-  it.tier = s.text(6);
-  it.category = s.text(7);
-  it.cost_usd = s.real(8);
-  it.http_status = static_cast<int>(s.i64(9));
-  it.label = s.text(10);
-  if (!s.is_null(11)) it.confidence = s.real(11);
-}
 
 Error read_only_error() {
   return make_error(ErrorCode::kInternal, "review store error: opened read-only",
@@ -178,7 +152,7 @@ Result<ReviewPage> SqliteStoreReader::list(const ReviewQuery& q) {
   ReviewPage page;
   const bool read_all = s.for_each_row([&] {
     ReviewItem it;
-    read_item(s, it);
+    read_review_item(s, it);
     page.items.push_back(std::move(it));
   });
   if (!read_all) return sql_error("list review queue", read_);
@@ -205,7 +179,7 @@ Result<ReviewDetail> SqliteStoreReader::detail(const std::string& request_id) {
                         "no request with id '" + request_id + "' in the request store");
     }
     if (rc != Step::kRow) return sql_error("read request", read_);
-    read_item(s, d.item);
+    read_review_item(s, d.item);
     d.requested_model = s.text(12);
     d.provider = s.text(13);
     d.error_code = s.text(14);

@@ -3,6 +3,7 @@
 
 #include "telemetry/sqlite_reader.h"
 #include "telemetry/trace_json.h"
+#include "telemetry/store_rows.h"
 
 namespace triage::telemetry {
 namespace {
@@ -66,23 +67,7 @@ Result<void> SqliteStoreReader::scan_requests(
   }
   Result<void> consumer;  // on_row's first error ends the scan and is returned
   const bool read_all = s.for_each_row([&] {
-    StoredRequest r;
-    r.request_id = s.text(0);
-    r.ts_ms = s.i64(1);
-    r.route = s.text(2);
-    r.model = s.text(3);
-    r.tier = s.text(4);
-    r.status = static_cast<int>(s.i64(5));
-    r.tokens_in = s.i64(6);
-    r.tokens_out = s.i64(7);
-    r.tokens_estimated = s.i64(8) != 0;
-    r.cost_usd = s.real(9);
-    r.total_us = s.i64(10);
-    r.synthesized = s.i64(11) != 0;
-    r.flags_json = s.text(12);
-    r.spans_json = s.text(13);
-    r.messages_json = s.opt_text(14);
-    consumer = on_row(std::move(r));
+    consumer = on_row(stored_request_of(s));
     return consumer.ok();
   });
   if (!consumer) return consumer;
@@ -144,22 +129,7 @@ Result<void> SqliteStoreReader::scan_traffic(
   s.bind(1, shadow_key).bind(2, shadow_path).bind(3, version_key).bind(4, version_path);
   Result<void> consumer;  // on_row's first error ends the scan and is returned
   const bool read_all = s.for_each_row([&] {
-    TrafficRow r;
-    r.category = s.text(0);
-    r.tier = s.text(1);
-    r.model = s.text(2);
-    r.tokens_in = s.i64(3);
-    r.tokens_out = s.i64(4);
-    r.cost_usd = s.real(5);
-    r.total_us = s.i64(6);
-    r.status = static_cast<int>(s.i64(7));
-    r.ts_ms = s.i64(8);
-    r.routed = s.i64(9) != 0;
-    r.first_call_tier = s.text(10);
-    r.shadow_target = s.text(11);
-    r.router_version = s.text(12);
-    r.shadow_router_version = s.text(13);
-    consumer = on_row(std::move(r));
+    consumer = on_row(traffic_row_of(s));
     return consumer.ok();
   });
   if (!consumer) return consumer;
