@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dashboard_traffic.h"
 #include "harness.h"
 
 namespace triage::testing {
@@ -22,65 +23,19 @@ namespace json = boost::json;
 
 const std::map<std::string, std::string> kJson = {{"content-type", "application/json"}};
 
-// The upstream answers "echo: <last user message>", so a regex check on the answer decides a
-// cascade step by what the prompt says: "easy" passes step 0, "medium" passes step 1.
-std::string config_yaml(int upstream_port, const std::string& db_path) {
-  const std::string ep = "http://127.0.0.1:" + std::to_string(upstream_port) + "/v1";
-  auto model = [&](const std::string& name, const std::string& upstream, const std::string& tier,
-                   const std::string& in, const std::string& out) {
-    return "  - {name: " + name + ", provider: openai, endpoint: \"" + ep +
-           "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"" + upstream +
-           "\", tier: " + tier + ", prices: {input: " + in + ", output: " + out + "}}\n";
-  };
-  return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
-         "store: {type: sqlite, path: " +
-         db_path +
-         ", flush_interval_ms: 20}\n"
-         "tiers: [small, medium, large]\n"
-         "reference_model: up-large\n"
-         // No retries: each doomed request fails up-fail once, so that its circuit (5 in a
-         // row) stays closed and every doomed request reaches the upstream (502, not 503).
-         "resilience: {retries: {max: 0}}\n"
-         "models:\n" +
-         model("up-small", "gpt-test", "small", "1", "2") +
-         model("up-medium", "gpt-test", "medium", "3", "6") +
-         model("up-large", "gpt-test", "large", "10", "30") +
-         model("up-fail", "mode:error-500", "large", "10", "30") +
-         "routes:\n"
-         "  - name: support\n"
-         "    type: cascade\n"
-         "    steps:\n"
-         "      - {route: up-small, checks: [{type: regex, must_match: easy}]}\n"
-         "      - {route: up-medium, checks: [{type: regex, must_match: 'easy|medium'}]}\n"
-         "      - {route: up-large}\n"
-         "  - name: doomed\n"
-         "    type: cascade\n"
-         "    steps:\n"
-         "      - {route: up-small, checks: [{type: regex, must_match: easy}]}\n"
-         "      - {route: up-fail}\n";
-}
-
 class DashboardApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_GT(up_.port(), 0) << "test upstream did not start";
-    write_file(dir_.file("triage.yaml"), config_yaml(up_.port(), db_path()));
+    write_file(dir_.file("triage.yaml"),
+               dashboard_config_yaml(up_.port(), "store: {type: sqlite, path: " + db_path() +
+                                                     ", flush_interval_ms: 20}"));
     gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"), std::map<std::string, std::string>{
                                                                   {"TEST_UPSTREAM_KEY", "sk-t"}});
     ASSERT_GT(gw_->port(), 0) << gw_->process().stderr_text();
   }
   std::string db_path() const { return dir_.file("triage.db"); }
 
-  // Sends one chat request; returns its status.
-  int ask(const std::string& model, const std::string& text) {
-    const json::object body{
-        {"model", model},
-        {"messages", json::array{json::object{{"role", "user"}, {"content", text}}}}};
-    auto r = http_request(gw_->port(), "POST", "/v1/chat/completions", json::serialize(body), kJson,
-                          Millis(10000));
-    EXPECT_TRUE(r.complete) << r.error;
-    return r.status;
-  }
   HttpResponse get(const std::string& target) {
     return http_request(gw_->port(), "GET", target, {}, {}, Millis(10000));
   }
@@ -90,19 +45,7 @@ class DashboardApiTest : public ::testing::Test {
     EXPECT_EQ(r.header("cache-control"), "no-store") << target;
     return r.json();
   }
-  // A trace reaches the store a moment after its response: poll the summary (which flushes
-  // the store's queue before reading) until it counts `n` requests, for at most 10 s.
-  void wait_for_requests(int64_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    int64_t seen = -1;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto s = get("/v1/dashboard/summary?from=0");
-      ASSERT_EQ(s.status, 200) << s.body;
-      seen = s.json().at("requests").as_int64();
-      if (seen == n) return;
-    }
-    FAIL() << "the dashboard counts " << seen << " of " << n << " requests after 10 s";
-  }
+
   // One number from the store, read with SQLite itself.
   double store_value(const std::string& sql) {
     sqlite3* db = nullptr;
@@ -127,19 +70,8 @@ class DashboardApiTest : public ::testing::Test {
     return out;
   }
 
-  // The known traffic: `support` gets 5 easy, 3 medium and 2 hard questions (answered at
-  // steps 0, 1 and 2); `doomed` gets 2 easy ones (step 0) and 3 hard ones, whose last step
-  // fails (502); plus 4 direct calls to up-small.
-  void send_traffic() {
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(ask("support", "an easy one " + std::to_string(i)), 200);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(ask("support", "a medium one " + std::to_string(i)), 200);
-    for (int i = 0; i < 2; ++i) EXPECT_EQ(ask("support", "a hard one " + std::to_string(i)), 200);
-    for (int i = 0; i < 2; ++i) EXPECT_EQ(ask("doomed", "an easy one " + std::to_string(i)), 200);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(ask("doomed", "a hard one " + std::to_string(i)), 502);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(ask("up-small", "hello " + std::to_string(i)), 200);
-    wait_for_requests(kRequests);
-  }
-  static constexpr int64_t kRequests = 19;
+  void send_traffic() { send_dashboard_traffic(gw_->port()); }
+  static constexpr int64_t kRequests = kDashboardRequests;
 
   TempDir dir_;
   Upstream up_;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dashboard_traffic.h"
 #include "harness.h"
 #include "pg_server.h"
 
@@ -22,42 +23,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::map<std::string, std::string> kJson = {{"content-type", "application/json"}};
 constexpr const char* kPassword = "pg-secret-never-logged";
-
-std::string config_yaml(int upstream_port, const std::string& url) {
-  const std::string ep = "http://127.0.0.1:" + std::to_string(upstream_port) + "/v1";
-  auto model = [&](const std::string& name, const std::string& upstream, const std::string& tier,
-                   const std::string& in, const std::string& out) {
-    return "  - {name: " + name + ", provider: openai, endpoint: \"" + ep +
-           "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: \"" + upstream +
-           "\", tier: " + tier + ", prices: {input: " + in + ", output: " + out + "}}\n";
-  };
-  return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
-         "store: {type: postgres, url: '" +
-         url +
-         "', password_env: TEST_PG_PASSWORD, flush_interval_ms: 20, keep_payloads: true}\n"
-         "tiers: [small, medium, large]\n"
-         "reference_model: up-large\n"
-         "resilience: {retries: {max: 0}}\n"
-         "models:\n" +
-         model("up-small", "gpt-test", "small", "1", "2") +
-         model("up-medium", "gpt-test", "medium", "3", "6") +
-         model("up-large", "gpt-test", "large", "10", "30") +
-         model("up-fail", "mode:error-500", "large", "10", "30") +
-         "routes:\n"
-         "  - name: support\n"
-         "    type: cascade\n"
-         "    steps:\n"
-         "      - {route: up-small, checks: [{type: regex, must_match: easy}]}\n"
-         "      - {route: up-medium, checks: [{type: regex, must_match: 'easy|medium'}]}\n"
-         "      - {route: up-large}\n"
-         "  - name: doomed\n"
-         "    type: cascade\n"
-         "    steps:\n"
-         "      - {route: up-small, checks: [{type: regex, must_match: easy}]}\n"
-         "      - {route: up-fail}\n";
-}
 
 // One number from the database, read with libpq itself (independently of the gateway).
 double pg_value(const std::string& conninfo, const std::string& sql) {
@@ -82,7 +48,11 @@ class PostgresGatewayTest : public ::testing::Test {
     url_ = server.url(db);
     conninfo_ = server.conninfo(db);
     ASSERT_GT(up_.port(), 0) << "test upstream did not start";
-    write_file(dir_.file("triage.yaml"), config_yaml(up_.port(), url_));
+    write_file(
+        dir_.file("triage.yaml"),
+        dashboard_config_yaml(up_.port(), "store: {type: postgres, url: '" + url_ +
+                                              "', password_env: TEST_PG_PASSWORD, "
+                                              "flush_interval_ms: 20, keep_payloads: true}"));
     gw_ = std::make_unique<Gateway>(dir_.file("triage.yaml"), std::map<std::string, std::string>{
                                                                   {"TEST_UPSTREAM_KEY", "sk-t"},
                                                                   {"TEST_PG_PASSWORD", kPassword}});
@@ -90,32 +60,17 @@ class PostgresGatewayTest : public ::testing::Test {
   }
 
   int ask(const std::string& model, const std::string& text) {
-    const json::object body{
-        {"model", model},
-        {"messages", json::array{json::object{{"role", "user"}, {"content", text}}}}};
-    auto r = http_request(gw_->port(), "POST", "/v1/chat/completions", json::serialize(body), kJson,
-                          Millis(10000));
-    EXPECT_TRUE(r.complete) << r.error;
-    return r.status;
+    return ask_chat(gw_->port(), model, text);
   }
   json::value get_json(const std::string& target) {
     auto r = http_request(gw_->port(), "GET", target, {}, {}, Millis(10000));
     EXPECT_EQ(r.status, 200) << target << ": " << r.body << r.error << "\n"
-                             << gw_->process().stderr_text() << "running="
-                             << gw_->process().running();
+                             << gw_->process().stderr_text()
+                             << "running=" << gw_->process().running();
     EXPECT_EQ(r.body.find(kPassword), std::string::npos) << target;
     return r.json();
   }
-  // The summary flushes the store's queue before reading: poll until it counts `n`.
-  void wait_for_requests(int64_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    int64_t seen = -1;
-    while (std::chrono::steady_clock::now() < deadline) {
-      seen = get_json("/v1/dashboard/summary?from=0").at("requests").as_int64();
-      if (seen == n) return;
-    }
-    FAIL() << "the dashboard counts " << seen << " of " << n << " requests after 10 s";
-  }
+  void wait_for_requests(int64_t n) { wait_for_dashboard_requests(gw_->port(), n); }
 
   std::string url_, conninfo_;
   TempDir dir_;
@@ -124,16 +79,8 @@ class PostgresGatewayTest : public ::testing::Test {
 };
 
 TEST_F(PostgresGatewayTest, ServesStoresOnceAndTheDashboardAndReportReadIt) {
-  // gateway_dashboard_test.cc's traffic: support 5 easy, 3 medium, 2 hard; doomed 2 easy and
-  // 3 hard (502); 4 direct calls.
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(ask("support", "an easy one " + std::to_string(i)), 200);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(ask("support", "a medium one " + std::to_string(i)), 200);
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(ask("support", "a hard one " + std::to_string(i)), 200);
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(ask("doomed", "an easy one " + std::to_string(i)), 200);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(ask("doomed", "a hard one " + std::to_string(i)), 502);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask("up-small", "hello " + std::to_string(i)), 200);
-  constexpr int64_t kRequests = 19;
-  wait_for_requests(kRequests);
+  send_dashboard_traffic(gw_->port());
+  constexpr int64_t kRequests = kDashboardRequests;
 
   // Every request is one row, written once; the rollups sum to the rows.
   EXPECT_EQ(pg_value(conninfo_, "SELECT COUNT(*) FROM requests"), kRequests);
