@@ -529,7 +529,8 @@ void check_redis_url(const Field& f, const std::string& url) {
 
 void parse_limits(Field f, Config& cfg) {
   MapReader r = f.map();
-  r.only({"backend", "redis_url", "redis_url_env", "key_prefix", "on_redis_error"});
+  r.only({"backend", "redis_url", "redis_url_env", "key_prefix", "on_redis_error",
+          "reservation_lease_ms"});
   LimitsConfig& l = cfg.limits;
   l.line = f.line();
   const std::string backend = r["backend"].one_of({"memory", "redis"}, "memory");
@@ -551,6 +552,8 @@ void parse_limits(Field f, Config& cfg) {
   if (Field e = r["on_redis_error"]; e.present())
     l.on_redis_error = e.one_of({"open", "closed"}) == "open" ? OnRedisError::kOpen
                                                               : OnRedisError::kClosed;
+  l.reservation_lease_ms = r["reservation_lease_ms"].get<int64_t>(
+      l.reservation_lease_ms, Range::at_least(cfg.server.request_timeout_ms));
   if (l.backend == LimitsConfig::Backend::kRedis && !cfg.auth)
     r["backend"].fail("limits count the API keys of the auth: block, and the config has none");
 }

@@ -237,6 +237,9 @@ struct LimitsConfig {
   // Default for keys without their own on_redis_error. Closed: an outage of the limit store
   // must not lift every budget; a key that prefers availability to its cap says open.
   OnRedisError on_redis_error = OnRedisError::kClosed;
+  // A reservation unsettled this long is taken for one of a dead replica and charged in full
+  // (control/redis_limits.h); longer than any request.
+  int64_t reservation_lease_ms = 3'600'000;
   int line = 0;
 };
 

@@ -124,6 +124,9 @@ struct KeySpend {
   std::array<int64_t, kLimitKinds> refused{};  // refusals by LimitKind since start
   int64_t released_unsettled = 0;     // reservations dropped without settle() (a bug upstream)
   int64_t settled_over_reserved = 0;  // settles above the worst case (a wrong estimate)
+  // Reservations charged in full when their lease ran out unsettled (the Redis backend: the
+  // replica holding them died; redis_limits.h).
+  int64_t reservations_expired = 0;
 };
 
 using ReserveOutcome = std::variant<ReservationTicket, LimitRefusal>;

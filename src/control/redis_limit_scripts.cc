@@ -11,7 +11,7 @@ local WINDOW = 60000
 local DAY = 86400000
 local GRACE = 3600000          -- a period's counters outlive it by an hour
 local IDLE_TTL = 40 * DAY      -- state of a key idle this long is dropped
-local s, w, wt, r = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local s, w, wt, r, rl = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base = ARGV[1]
 local function fmt(x)
   if x == 0 then return '0' end  -- never "-0", which HINCRBY refuses
@@ -52,9 +52,51 @@ local function effective_now(now)
   if latest and latest > now then return latest end
   return now
 end
--- Moves the key to `now` (never back) and drops log entries at or before now - 60 s.
+-- A reservation in flight: "tokens nano day month" (day and month: the periods it was reserved
+-- in). Records written before the periods were kept have two fields (day, month nil).
+local function parse_reservation(rec)
+  local f = {}
+  for x in string.gmatch(rec, '%S+') do f[#f + 1] = x end
+  return tonumber(f[1]), tonumber(f[2]), f[3], f[4]
+end
+-- Closes a reservation of `reserved` nano-USD in the day and month it was reserved in, charging
+-- `charged` there instead; a period already expired owes nothing.
+local function close_in_periods(day, month, reserved, charged)
+  for _, k in ipairs({base .. ':d:' .. day, base .. ':m:' .. month}) do
+    if redis.call('EXISTS', k) == 1 then
+      local inf = num(redis.call('HGET', k, 'in_flight'))
+      redis.call('HSET', k, 'in_flight', fmt(math.max(0, inf - reserved)))
+      redis.call('HINCRBY', k, 'settled', fmt(charged))
+    end
+  end
+end
+-- Reservations whose lease ran out before a settle came (the replica holding them died: a live
+-- one always settles, and renews the lease when it extends) are charged in full, as the
+-- upstream may have billed them: never less than was spent, and the key's budget no longer
+-- waits for the end of the month to get its in-flight money back.
+local function expire_leases(now)
+  local dead = redis.call('ZRANGEBYSCORE', rl, '-inf', fmt(now))
+  if #dead == 0 then return end
+  for i = 1, #dead do
+    local rec = redis.call('HGET', r, dead[i])
+    if rec then
+      redis.call('HDEL', r, dead[i])
+      local rt, rn, day, month = parse_reservation(rec)
+      if day and month then close_in_periods(day, month, rn, rn) end
+      redis.call('HINCRBY', s, 'tokens', fmt(rt))
+      redis.call('HINCRBY', s, 'nano', fmt(rn))
+      redis.call('HINCRBY', s, 'in_flight', -1)
+      redis.call('HINCRBY', s, 'in_flight_nano', fmt(-rn))
+      redis.call('HINCRBY', s, 'reservations_expired', 1)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', rl, '-inf', fmt(now))
+end
+-- Moves the key to `now` (never back), drops log entries at or before now - 60 s and expires
+-- the reservations whose lease ran out.
 local function advance(now)
   now = effective_now(now)
+  expire_leases(now)
   redis.call('HSET', s, 'latest', fmt(now))
   local cutoff = fmt(now - WINDOW)
   local old = redis.call('ZRANGEBYSCORE', w, '-inf', cutoff)
@@ -130,8 +172,10 @@ redis.call('HINCRBY', dk, 'in_flight', ARGV[5])
 redis.call('PEXPIRE', dk, fmt((day + 1) * DAY - now + GRACE))
 redis.call('HINCRBY', mk, 'in_flight', ARGV[5])
 redis.call('PEXPIRE', mk, fmt(month_end_ms(month) - now + GRACE))
-redis.call('HSET', r, seq, ARGV[4] .. ' ' .. ARGV[5])
+redis.call('HSET', r, seq, ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. fmt(day) .. ' ' .. fmt(month))
 redis.call('PEXPIRE', r, IDLE_TTL)
+redis.call('ZADD', rl, fmt(now + tonumber(ARGV[10])), seq)
+redis.call('PEXPIRE', rl, IDLE_TTL)
 redis.call('HSET', s, 'name', ARGV[3])
 redis.call('HINCRBY', s, 'requests', 1)
 redis.call('HINCRBY', s, 'in_flight', 1)
@@ -145,22 +189,16 @@ local seq = ARGV[2]
 local rec = redis.call('HGET', r, seq)
 if not rec then return 0 end
 redis.call('HDEL', r, seq)
-local sp = string.find(rec, ' ')
-local rt, rn = tonumber(string.sub(rec, 1, sp - 1)), tonumber(string.sub(rec, sp + 1))
+redis.call('ZREM', rl, seq)
+local rt, rn = parse_reservation(rec)
 local at, an = tonumber(ARGV[5]), tonumber(ARGV[6])
 local e = tonumber(redis.call('HGET', wt, seq))
 if e then
   redis.call('HSET', wt, seq, ARGV[5])
   redis.call('HINCRBY', wt, 'sum', fmt(at - e))
 end
--- Money stays in the period it was reserved in; a period already expired owes nothing.
-for _, k in ipairs({base .. ':d:' .. ARGV[3], base .. ':m:' .. ARGV[4]}) do
-  if redis.call('EXISTS', k) == 1 then
-    local inf = num(redis.call('HGET', k, 'in_flight'))
-    redis.call('HSET', k, 'in_flight', fmt(math.max(0, inf - rn)))
-    redis.call('HINCRBY', k, 'settled', ARGV[6])
-  end
-end
+-- Money stays in the period it was reserved in.
+close_in_periods(ARGV[3], ARGV[4], rn, an)
 redis.call('HINCRBY', s, 'tokens', ARGV[5])
 redis.call('HINCRBY', s, 'nano', ARGV[6])
 redis.call('HINCRBY', s, 'in_flight', -1)
@@ -201,9 +239,11 @@ if entry then
 end
 if same_day then redis.call('HINCRBY', dk, 'in_flight', ARGV[5]) end
 if same_month then redis.call('HINCRBY', mk, 'in_flight', ARGV[5]) end
-local sp = string.find(rec, ' ')
-local rt, rn = tonumber(string.sub(rec, 1, sp - 1)), tonumber(string.sub(rec, sp + 1))
-redis.call('HSET', r, seq, fmt(rt + mt) .. ' ' .. fmt(rn + mn))
+local rt, rn, rday, rmonth = parse_reservation(rec)
+local periods = ''
+if rday and rmonth then periods = ' ' .. rday .. ' ' .. rmonth end
+redis.call('HSET', r, seq, fmt(rt + mt) .. ' ' .. fmt(rn + mn) .. periods)
+redis.call('ZADD', rl, 'XX', fmt(now + tonumber(ARGV[11])), seq)
 redis.call('HINCRBY', s, 'in_flight_nano', ARGV[5])
 return {1, now, day, month}
 )lua";
@@ -212,7 +252,7 @@ constexpr const char* kSpend = R"lua(
 local now = effective_now(tonumber(ARGV[2]))
 local h = redis.call('HMGET', s, 'name', 'requests', 'tokens', 'nano', 'in_flight',
                      'in_flight_nano', 'refused0', 'refused1', 'refused2', 'refused3',
-                     'released_unsettled', 'settled_over_reserved')
+                     'released_unsettled', 'settled_over_reserved', 'reservations_expired')
 local out = {h[1] or ''}
 for i = 2, #h do out[i] = num(h[i]) end
 local today = period(day_key(math.floor(now / DAY)))
@@ -250,7 +290,7 @@ local latest = tonumber(redis.call('HGET', s, 'latest'))
 if latest then
   redis.call('DEL', day_key(math.floor(latest / DAY)), month_key(month_of(latest)))
 end
-redis.call('DEL', s, w, wt, r)
+redis.call('DEL', s, w, wt, r, rl)
 return 1
 )lua";
 

@@ -64,7 +64,7 @@ std::vector<std::string> limit_args(const KeyLimits& l) {
 struct RedisLimitBackend::Keys {
   std::string base;
   std::vector<std::string> list() const {
-    return {base + ":s", base + ":w", base + ":wt", base + ":r"};
+    return {base + ":s", base + ":w", base + ":wt", base + ":r", base + ":rl"};
   }
 };
 
@@ -150,6 +150,7 @@ void RedisLimitBackend::reserve_async(OwnedReserveRequest request,
                                    std::to_string(request.tokens),
                                    std::to_string(request.nano_usd)};
   for (std::string& a : limit_args(request.limits)) args.push_back(std::move(a));
+  args.push_back(std::to_string(options_.reservation_lease_ms));
   auto owned = std::make_shared<OwnedReserveRequest>(std::move(request));
   client_.run(reserve_script_, keys.list(), std::move(args),
               [this, owned, done = std::move(done)](Result<RedisValue> reply) {
@@ -275,6 +276,7 @@ void RedisLimitBackend::extend_async(
   args.insert(args.end(), limits.begin() + 1, limits.end());  // no requests per minute
   args.push_back(std::to_string(ticket.day));
   args.push_back(std::to_string(ticket.month));
+  args.push_back(std::to_string(options_.reservation_lease_ms));
   struct State {
     ReservationTicket ticket;
     OwnedReserveRequest more;
@@ -334,7 +336,7 @@ KeySpend RedisLimitBackend::spend(std::string_view key_id, int64_t now_unix_ms) 
   const Keys keys = keys_for(key_id);
   Result<RedisValue> reply =
       client_.run_sync(spend_script_, keys.list(), {keys.base, std::to_string(now_unix_ms)});
-  if (bad_reply(reply, 16)) return out;
+  if (bad_reply(reply, 17)) return out;
   const auto at = [&](std::size_t i) { return reply->elements[i].as_int(); };
   out.key_name = reply->elements[0].text;
   out.requests = at(1);
@@ -345,10 +347,11 @@ KeySpend RedisLimitBackend::spend(std::string_view key_id, int64_t now_unix_ms) 
   for (std::size_t k = 0; k < kLimitKinds; ++k) out.refused[k] = at(6 + k);
   out.released_unsettled = at(10);
   out.settled_over_reserved = at(11);
-  out.today_nano_usd = at(12);
-  out.month_nano_usd = at(13);
-  out.window_requests = at(14);
-  out.window_tokens = at(15);
+  out.reservations_expired = at(12);
+  out.today_nano_usd = at(13);
+  out.month_nano_usd = at(14);
+  out.window_requests = at(15);
+  out.window_tokens = at(16);
   return out;
 }
 

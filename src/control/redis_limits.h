@@ -11,8 +11,12 @@
 // Keys, for a key id ID (never a secret) under `key_prefix` P, all in one hash slot ({ID}):
 //   P{ID}:s            hash: latest time seen, reservation counter, totals, refusals, name
 //   P{ID}:w, P{ID}:wt  the 60 s log: zset seq -> time, hash seq -> tokens (+ "sum")
-//   P{ID}:r            hash seq -> "tokens nano" of each reservation in flight; settle deletes
-//                      the entry, so a settle replayed after a lost connection counts once
+//   P{ID}:r            hash seq -> "tokens nano day month" of each reservation in flight;
+//                      settle deletes the entry, so a settle replayed after a lost connection
+//                      counts once
+//   P{ID}:rl           zset seq -> lease end (ms): a reservation still there past its lease
+//                      (its replica died before settling) is charged in full by the key's next
+//                      reserve or extend (KeySpend::reservations_expired)
 //   P{ID}:d:DAY, P{ID}:m:MONTH  hash settled / in_flight nano-USD of a UTC day / month; they
 //                      expire an hour after their period ends
 // The log expires a minute after its last entry, the state and in-flight hashes 40 days after
@@ -50,6 +54,10 @@ struct RedisLimitOptions {
   // not lift every budget (docs/security.md).
   OnBackendError default_on_error = OnBackendError::kClosed;
   int64_t error_log_interval_ms = 10'000;
+  // How long a reservation may stay unsettled before it is taken for the reservation of a dead
+  // replica and charged in full (extend renews it). Longer than any request: a request that
+  // outlives it is charged its worst case at expiry and its settle then counts nothing.
+  int64_t reservation_lease_ms = 3'600'000;
   RedisClientOptions client;
 };
 

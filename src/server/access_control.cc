@@ -77,6 +77,7 @@ std::unique_ptr<control::LimitBackend> make_limit_backend(const config::Config& 
   control::RedisLimitOptions options;
   options.key_prefix = l.key_prefix;
   options.default_on_error = on_backend_error(l.on_redis_error);
+  options.reservation_lease_ms = l.reservation_lease_ms;
   auto backend = std::make_unique<control::RedisLimitBackend>(parsed.value(), options);
   if (Result<void> up = backend->check_connection(); !up) {
     config::fail_at(cfg.path, l.line, field,

@@ -59,6 +59,7 @@ json::object key_json(const control::KeyInfo& k, const control::KeySpend& spend)
   s["usd_today"] = control::nanos_to_usd(spend.today_nano_usd);
   s["usd_this_month"] = control::nanos_to_usd(spend.month_nano_usd);
   s["in_flight"] = spend.in_flight;
+  s["reservations_expired"] = spend.reservations_expired;
   o["spend"] = std::move(s);
   return o;
 }

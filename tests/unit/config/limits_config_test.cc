@@ -49,11 +49,17 @@ TEST(LimitsConfig, ParsesTheRedisBackend) {
   EXPECT_EQ(c.limits.redis_url, "redis://10.0.0.5:6380/1");
   EXPECT_EQ(c.limits.key_prefix, "fleet:");
   EXPECT_EQ(c.limits.on_redis_error, OnRedisError::kOpen);
+  EXPECT_EQ(c.limits.reservation_lease_ms, 3'600'000);
   EXPECT_EQ(c.limits.line, kLimitsLine);
   const Config e = parse_config(
       std::string(kBase) + "limits: {backend: redis, redis_url_env: TRIAGE_REDIS_URL}\n",
       "triage.yaml");
   EXPECT_EQ(e.limits.redis_url_env, "TRIAGE_REDIS_URL");
+  const Config l = parse_config(std::string(kBase) +
+                                    "limits: {backend: redis, redis_url: \"redis://h:1\", "
+                                    "reservation_lease_ms: 600000}\n",
+                                "triage.yaml");
+  EXPECT_EQ(l.limits.reservation_lease_ms, 600'000);
 }
 
 TEST(LimitsConfig, BrokenBlocksNameFileLineAndPath) {
@@ -69,6 +75,10 @@ TEST(LimitsConfig, BrokenBlocksNameFileLineAndPath) {
   EXPECT_THAT(error_of(std::string(kBase) + "limits: {backend: redis, on_redis_error: maybe, "
                                             "redis_url: \"redis://h:1\"}\n"),
               HasSubstr("limits.on_redis_error: unknown"));
+  // A lease shorter than a request could last would charge live requests as dead ones.
+  EXPECT_THAT(error_of(std::string(kBase) + "limits: {backend: redis, redis_url: \"redis://h:1\", "
+                                            "reservation_lease_ms: 1000}\n"),
+              HasSubstr(at + "limits.reservation_lease_ms"));
   EXPECT_THAT(error_of("models:\n  - {name: small, provider: local, local: {model_path: m.bin}}\n"
                        "limits: {backend: redis, redis_url: \"redis://h:1\"}\n"),
               HasSubstr("limits.backend: limits count the API keys of the auth: block"));

@@ -196,6 +196,57 @@ TEST_F(RedisLimitsTest, ASettleSentTwiceCountsOnce) {
   EXPECT_EQ(s.in_flight_nano_usd, 0);
 }
 
+// A replica dies holding a reservation (no settle ever comes): once its lease has run out, the
+// key's next reserve on any replica charges it in full to the day it was reserved in and frees
+// its in-flight money, instead of holding it until the month ends.
+TEST_F(RedisLimitsTest, AReservationOfADeadReplicaIsChargedInFullWhenItsLeaseRunsOut) {
+  RedisLimitOptions options = fast_reconnect();
+  options.reservation_lease_ms = 60'000;
+  auto dead = replica(options);
+  auto alive = replica(options);
+  KeyLimits limits;
+  limits.usd_per_day = 1.0;
+  const int64_t now = utc_ms(2024, 3, 10, 12);
+  ReserveRequest worst{"key_a", "team-a", limits, now, 100, 800'000'000};  // $0.80 worst case
+  ReserveOutcome held = dead->reserve(worst);
+  ASSERT_TRUE(std::holds_alternative<ReservationTicket>(held));
+  dead.reset();  // died: its ticket is never settled
+
+  // Within the lease the reservation still counts: $0.30 more does not fit under $1.
+  KeyLimits tight = limits;
+  auto refused = reserve(*alive, "key_a", "team-a", tight, now + 30'000, 10, 0.30);
+  ASSERT_TRUE(std::holds_alternative<LimitRefusal>(refused));
+  EXPECT_EQ(alive->spend("key_a", now + 30'000).in_flight, 1);
+
+  // Past it the next reserve charges it ($0.80 settled), frees it, and admits $0.10.
+  auto admitted = reserve(*alive, "key_a", "team-a", tight, now + 61'000, 10, 0.10);
+  ASSERT_TRUE(std::holds_alternative<Reservation>(admitted));
+  std::get<Reservation>(admitted).settle(10, 0.10);
+  const KeySpend s = alive->spend("key_a", now + 61'000);
+  EXPECT_EQ(s.reservations_expired, 1);
+  EXPECT_EQ(s.in_flight, 0);
+  EXPECT_EQ(s.in_flight_nano_usd, 0);
+  EXPECT_EQ(s.today_nano_usd, 900'000'000);
+  EXPECT_EQ(s.tokens, 110);
+
+  // A reservation that is settled, or renewed by an extend, is never charged by its lease.
+  ReserveOutcome live = alive->reserve({"key_b", "team-b", limits, now, 10, 100'000'000});
+  ASSERT_TRUE(std::holds_alternative<ReservationTicket>(live));
+  ReservationTicket ticket = std::get<ReservationTicket>(live);
+  ASSERT_FALSE(alive->extend(ticket, {"key_b", "team-b", limits, now + 50'000, 10, 1'000'000})
+                   .has_value());
+  ASSERT_TRUE(std::holds_alternative<ReservationTicket>(
+      alive->reserve({"key_b", "team-b", limits, now + 70'000, 1, 1})));  // lease renewed at 50 s
+  EXPECT_EQ(alive->spend("key_b", now + 70'000).reservations_expired, 0);
+  alive->settle(ticket, 10, 50'000'000, false);
+  ASSERT_TRUE(std::holds_alternative<ReservationTicket>(
+      alive->reserve({"key_b", "team-b", limits, now + 200'000, 1, 1})));
+  const KeySpend b = alive->spend("key_b", now + 200'000);
+  EXPECT_EQ(b.reservations_expired, 1);  // only the 1-nano probe of 70 s, never settled
+  EXPECT_EQ(b.today_nano_usd, 50'000'000 + 1);
+  EXPECT_EQ(b.in_flight, 1);  // the probe of 200 s, inside its lease
+}
+
 TEST_F(RedisLimitsTest, FlushedScriptsAreLoadedAgain) {
   auto backend = replica();
   KeyLimits limits;
