@@ -164,12 +164,19 @@ class Redis:
         return r.stdout.strip() if r.returncode == 0 else None
 
     def commandstats(self):
-        """{command: calls} from INFO commandstats."""
+        """{command: (calls, usec)} from INFO commandstats. Commands a Lua script runs count
+        too (under their own names), beside the script's EVALSHA."""
         out = {}
-        for m in re.finditer(r"^cmdstat_(\w+):calls=(\d+)", self.command("INFO", "commandstats") or "",
-                             re.M):
-            out[m.group(1)] = int(m.group(2))
+        text = self.command("INFO", "commandstats") or ""
+        for m in re.finditer(r"^cmdstat_(\w+):calls=(\d+),usec=(\d+)", text, re.M):
+            out[m.group(1)] = (int(m.group(2)), int(m.group(3)))
         return out
+
+    def cpu_seconds(self):
+        """used_cpu_user + used_cpu_sys of the server (INFO cpu)."""
+        text = self.command("INFO", "cpu") or ""
+        return sum(float(m.group(1)) for m in
+                   re.finditer(r"^used_cpu_(?:user|sys):([0-9.]+)", text, re.M))
 
     def close(self):
         if self.proc.poll() is None:
@@ -233,10 +240,18 @@ class Process:
             return None
 
     def cpu_seconds(self):
-        """utime + stime of the process so far (/proc/PID/stat)."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime + stime so far of the process and its direct children (nginx's worker)."""
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.pid)],
+                                  capture_output=True, text=True).stdout.split()
+        total = 0
+        for pid in [self.pid, *children]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass  # a child that just exited
+        return total / os.sysconf("SC_CLK_TCK")
 
     def close(self):
         if self.alive():

@@ -1,0 +1,214 @@
+"""`make scale-capacity` (scripts/scale_test.py --capacity; docs/scaling.md "Capacity"): the
+numbers the capacity plan is computed from, measured in one sitting on this machine.
+
+  - throughput of one replica (1 I/O thread) on the plain proxied path with a client key that
+    has limits and a budget: PostgreSQL store + Redis limits, against SQLite + in-memory limits,
+    and nginx proxying to the same test upstream (the floor, as scripts/bench.sh does). Every
+    SUT is pinned to CPU 1; wrk and the upstream share CPU 0; PostgreSQL and Redis float.
+  - Redis calls per request (INFO commandstats before and after the PostgreSQL+Redis run);
+  - the store writer's sustained rows/s into PostgreSQL in full batches of 512: PostgreSQL is
+    stopped, wrk fills the replica's queue, PostgreSQL is started and the time to empty the
+    queue is measured (with the server's CPU per row); and PgStoreTest.DISABLED_Throughput
+    (unit_telemetry, 100,000 rows) when built.
+
+Ends with one line: capacity: nginx_rps=.. pg_redis_rps=.. sqlite_memory_rps=.. ...
+"""
+import hashlib
+import os
+import re
+import subprocess
+import time
+
+import cluster as C
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOAD = os.path.join(ROOT, "bench", "load")
+DUR_S = int(os.environ.get("CAPACITY_DUR", "5"))
+WARM_S = 2
+CONC = int(os.environ.get("CAPACITY_CONC", "16"))
+SUT_CPU, LOAD_CPU = 1, 0
+KEY = "sk-bench"  # what bench/load/post.lua presents
+
+
+def say(msg):
+    print(f"capacity: {msg}", flush=True)
+
+
+def replica_yaml(up_port, store, limits):
+    return (
+        "server: {host: 127.0.0.1, port: 0, threads: 1, log_level: warn}\n"
+        f"store: {store}\n"
+        "models:\n"
+        f"  - {{name: gpt-4o-mini, provider: openai, endpoint: \"http://127.0.0.1:{up_port}/v1\", "
+        "api_key_env: BENCH_UPSTREAM_KEY, upstream_model: gpt-4o-mini, tier: small, "
+        "prices: {input: 0.15, output: 0.6}}\n"
+        "auth:\n"
+        "  keys:\n"
+        f"    - {{name: bench, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}, "
+        "requests_per_minute: 1000000000, "
+        "tokens_per_minute: 1000000000000, usd_per_day: 1000000}\n"
+        + (f"limits: {limits}\n" if limits else ""))
+
+
+def wrk(url, seconds, conc=CONC):
+    out = subprocess.run(["taskset", "-c", str(LOAD_CPU), "wrk", "-t2", f"-c{conc}",
+                          f"-d{seconds}s", "--latency", "-s", os.path.join(LOAD, "post.lua"), url],
+                         capture_output=True, text=True, env={**os.environ, "STREAM": "0"})
+    m = re.search(r"^RESULT (.*)$", out.stdout, re.M)
+    if not m:
+        raise RuntimeError(f"wrk printed no RESULT: {out.stdout[-500:]}{out.stderr[-500:]}")
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def postgres_cpu_s():
+    """CPU seconds of every process of the postgres user so far."""
+    total = 0.0
+    r = subprocess.run(["ps", "-u", "postgres", "-o", "cputimes="], capture_output=True, text=True)
+    for line in r.stdout.split():
+        total += float(line) if line.strip() else 0
+    return total
+
+
+def measure(name, port, proc):
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    warm = wrk(url, WARM_S)
+    cpu0 = proc.cpu_seconds()
+    r = wrk(url, DUR_S)
+    r["all_requests"] = warm["requests"] + r["requests"]  # warm-up included
+    r["cpu_us_per_req"] = (proc.cpu_seconds() - cpu0) * 1e6 / max(1, r["requests"])
+    errors = int(r["non2xx"] + r["sockerr"])
+    say(f"{name:16s} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  p99 "
+        f"{r['p99_us'] / 1000:6.2f} ms  SUT CPU {r['cpu_us_per_req']:6.1f} us/req  errors {errors}")
+    if errors:
+        raise RuntimeError(f"{name}: {errors} errors under load")
+    return r
+
+
+def writer_drain(pg, replica, port):
+    """Rows/s the replica's writer commits into PostgreSQL from a full queue."""
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    if not pg.stop("fast"):
+        raise RuntimeError("pg_ctl stop failed")
+    wrk(url, DUR_S)
+    queued = C.metric(replica.metrics(), "triage_store_queued") or 0
+    written0 = C.metric(replica.metrics(), "triage_store_written_total") or 0
+    pg.start()
+    # The writer retries with a backoff of up to 5 s: time from its first commit, not from the
+    # start, so the backoff is not counted against it.
+    if not C.wait_for(lambda: (C.metric(replica.metrics(), "triage_store_written_total") or 0)
+                      > written0, 15, 0.005):
+        raise RuntimeError("the writer did not reconnect within 15 s")
+    t0, pg_cpu0, cpu0 = time.monotonic(), postgres_cpu_s(), replica.cpu_seconds()
+    w0 = C.metric(replica.metrics(), "triage_store_written_total")
+    if not C.wait_for(lambda: C.metric(replica.metrics(), "triage_store_queued") == 0, 60, 0.005):
+        raise RuntimeError("the queue did not empty within 60 s")
+    dt = time.monotonic() - t0
+    rows = C.metric(replica.metrics(), "triage_store_written_total") - w0
+    dropped = C.metric(replica.metrics(), "triage_store_dropped_total") or 0
+    pg_us = (postgres_cpu_s() - pg_cpu0) * 1e6 / max(1, rows)
+    writer_us = (replica.cpu_seconds() - cpu0) * 1e6 / max(1, rows)
+    say(f"writer drain: {queued:.0f} rows queued while PostgreSQL was away; {rows:.0f} committed "
+        f"in {dt:.2f} s = {rows / dt:.0f} rows/s (batches of 512); CPU per row: PostgreSQL "
+        f"{pg_us:.1f} us, the replica (its writer) {writer_us:.1f} us; dropped {dropped:.0f}")
+    return rows / dt, pg_us
+
+
+def unit_throughput(build):
+    binary = os.path.join(build, "bin", "unit_telemetry")
+    if not os.access(binary, os.X_OK):
+        binary = os.path.join(build, "tests", "unit_telemetry")
+    if not os.access(binary, os.X_OK):
+        say("unit_telemetry not built: PgStoreTest.DISABLED_Throughput skipped")
+        return None
+    r = subprocess.run([binary, "--gtest_also_run_disabled_tests",
+                        "--gtest_filter=PgStoreTest.DISABLED_Throughput"], capture_output=True,
+                       text=True, timeout=600)
+    m = re.search(r"PgStore: .*= (\d+) rows/s.*", r.stdout)
+    say(m.group(0) if m else f"PgStoreTest.DISABLED_Throughput printed no figure: {r.stdout[-300:]}")
+    return float(m.group(1)) if m else None
+
+
+def run(build, keep=False):
+    triage = os.path.join(build, "bin", "triage")
+    upstream = os.path.join(build, "bin", "triage-test-upstream")
+    with C.Cluster(keep) as cl:
+        d = cl.dir
+        pg = cl.own(C.Postgres(d))
+        redis = cl.own(C.Redis(d))
+        up = cl.own(C.Process([upstream, "--port", "0", "--threads", "1"],
+                              os.path.join(d, "upstream.log"), r"listening on (\d+)", cpu=LOAD_CPU))
+        up.start()
+        up_port = int(up.match.group(1))
+        nginx_port = C.free_port()
+        os.makedirs(os.path.join(d, "nginx", "tmp"))
+        os.chmod(d, 0o755)
+        with open(os.path.join(LOAD, "nginx.conf")) as f:
+            conf = (f.read().replace("@PREFIX@", os.path.join(d, "nginx"))
+                    .replace("@LISTEN_PORT@", str(nginx_port)).replace("@UPSTREAM_PORT@", str(up_port)))
+        with open(os.path.join(d, "nginx", "nginx.conf"), "w") as f:
+            f.write(conf)
+        nginx = cl.own(C.Process(["nginx", "-p", os.path.join(d, "nginx"), "-c",
+                                  os.path.join(d, "nginx", "nginx.conf"), "-e",
+                                  os.path.join(d, "nginx", "error.log")],
+                                 os.path.join(d, "nginx.log"), "", cpu=SUT_CPU)).start()
+        C.wait_for(lambda: C.http_call(nginx_port, "GET", "/", timeout=1)[0] != 0, 10)
+        env = {"BENCH_UPSTREAM_KEY": "sk-up"}
+        replicas = {}
+        for name, store, limits in (
+                ("pg+redis", f"{{type: postgres, url: '{pg.url()}', batch_size: 512}}",
+                 f"{{backend: redis, redis_url: \"{redis.url()}\"}}"),
+                ("sqlite+memory", f"{{type: sqlite, path: {d}/capacity.db}}", "")):
+            cfg = os.path.join(d, name.replace("+", "-") + ".yaml")
+            with open(cfg, "w") as f:
+                f.write(replica_yaml(up_port, store, limits))
+            port = C.free_port()
+            replicas[name] = cl.own(C.Replica(triage, cfg, port, cfg + ".log", env, SUT_CPU)).start()
+        say(f"{os.cpu_count()} CPUs, {cpu_model()}; load average {load_avg()}; wrk -t2 -c{CONC} "
+            f"{DUR_S} s after {WARM_S} s of warm-up; SUT pinned to CPU {SUT_CPU}, wrk and upstream "
+            f"to CPU {LOAD_CPU}")
+        res = {"nginx": measure("nginx", nginx_port, nginx)}
+        stats0, redis_cpu0 = redis.commandstats(), redis.cpu_seconds()
+        res["pg+redis"] = measure("pg+redis", replicas["pg+redis"].port, replicas["pg+redis"])
+        stats1, redis_cpu = redis.commandstats(), redis.cpu_seconds() - redis_cpu0
+        m = replicas["pg+redis"].metrics()
+        say(f"pg+redis store right after the run: {C.metric(m, 'triage_store_written_total'):.0f} "
+            f"written, {C.metric(m, 'triage_store_queued'):.0f} queued, "
+            f"{C.metric(m, 'triage_store_dropped_total'):.0f} dropped")
+        calls = {k: v[0] - stats0.get(k, (0, 0))[0] for k, v in stats1.items()}
+        n = res["pg+redis"]["all_requests"]  # the warm-up's requests are counted too
+        per_req = calls.get("evalsha", 0) / max(1, n)
+        inner = sum(v for k, v in calls.items() if k not in ("evalsha", "info")) / max(1, n)
+        script_us = (stats1["evalsha"][1] - stats0.get("evalsha", (0, 0))[1]) / max(1, n)
+        redis_us = redis_cpu * 1e6 / max(1, n)
+        say(f"redis: {n:.0f} requests sent {calls.get('evalsha', 0)} EVALSHA = {per_req:.2f} "
+            f"per request (pipelined by the replica's client thread), running {inner:.1f} "
+            f"commands inside the scripts per request; script time {script_us:.1f} us, "
+            f"redis-server CPU {redis_us:.1f} us per request ("
+            f"{', '.join(f'{k} {v}' for k, v in sorted(calls.items()) if v)})")
+        res["sqlite+memory"] = measure("sqlite+memory", replicas["sqlite+memory"].port,
+                                       replicas["sqlite+memory"])
+        drain_rps, pg_us = writer_drain(pg, replicas["pg+redis"], replicas["pg+redis"].port)
+        unit_rps = unit_throughput(build)
+        ng = res["nginx"]["rps"]
+        say(f"load average after: {load_avg()}")
+        print(f"capacity: nginx_rps={ng:.0f} pg_redis_rps={res['pg+redis']['rps']:.0f} "
+              f"sqlite_memory_rps={res['sqlite+memory']['rps']:.0f} "
+              f"pg_redis_vs_nginx={res['pg+redis']['rps'] / ng:.2f} "
+              f"sqlite_memory_vs_nginx={res['sqlite+memory']['rps'] / ng:.2f} "
+              f"pg_redis_cpu_us={res['pg+redis']['cpu_us_per_req']:.1f} "
+              f"sqlite_memory_cpu_us={res['sqlite+memory']['cpu_us_per_req']:.1f} "
+              f"redis_evalsha_per_req={per_req:.2f} redis_cpu_us_per_req={redis_us:.1f} writer_rows_s={drain_rps:.0f} "
+              f"pg_cpu_us_per_row={pg_us:.1f} unit_writer_rows_s="
+              f"{'NA' if unit_rps is None else f'{unit_rps:.0f}'}", flush=True)
+    return 0
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"^model name\s*: (.*)$", f.read(), re.M)
+    return m.group(1) if m else "?"
+
+
+def load_avg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
