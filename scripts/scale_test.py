@@ -51,6 +51,9 @@ CONFIG_POLL_MS = 500
 # FLUSH_INTERVAL_MS old, plus the batch being committed at the kill. The check allows this much
 # for that commit (and the client's clock reading the answer after the row was queued).
 COMMIT_ALLOWANCE_MS = 300
+# After a replica stops or dies, requests sent this much later must all be answered (nginx has
+# seen its connections close and sends the next ones to the others).
+SETTLE_S = 0.5
 RPM_LIMIT = 20
 BUDGET_USD = 1.0
 PRICE_PER_M = 1000  # USD per 1M tokens, input and output: $0.001 per token
@@ -360,11 +363,11 @@ class ScaleTest:
         self.settle_then_restart(rep, "sigkill")
 
     def settle_then_restart(self, rep, what):
-        """Two seconds of load with the replica gone: everything started 0.5 s after it left
+        """Two seconds of load with the replica gone: everything started SETTLE_S after it left
         must be answered (by the others), then the replica is started again on its port."""
         t_gone = time.monotonic()
         time.sleep(2)
-        window = [a for a in list(self.answers.items) if a.start >= t_gone + 0.5]
+        window = [a for a in list(self.answers.items) if a.start >= t_gone + SETTLE_S]
         bad = [a for a in window if a.status != 200]
         say(f"{what}: {len(window)} requests while it was away, {len(bad)} not answered 200; "
             f"replicas serving {sorted(set(a.replica for a in window if a.status == 200))}")
@@ -491,12 +494,17 @@ class ScaleTest:
         statuses = Counter(a.status for a in self.answers.items)
         say(f"answers by status {dict(sorted(statuses.items()))} (0: transport error); "
             f"{len(rows)} rows stored; rollup_minute agrees: {rollup_requests == len(rows)}")
-        # A client error is allowed only for a request in flight at the SIGKILLed replica
-        # (nginx does not resend a POST it had sent: docs/scaling.md "Multi-replica test").
+        # A client error is allowed only for a request nginx had sent to the SIGKILLed replica:
+        # in flight at the kill, or sent on a kept-alive connection to it before nginx saw the
+        # connection close (nginx does not resend a POST it had sent: docs/scaling.md
+        # "Multi-replica test"), so at most SETTLE_S after the kill.
         errors = [a for a in self.answers.items if a.status not in (200, 429)]
-        cut = [a for a in errors if a.phase == "sigkill" and a.start <= t_kill <= a.end]
-        for a in [a for a in errors if a not in cut][:10]:
-            say(f"  error {a.status} in phase {a.phase} (replica :{a.replica})")
+        cut = [a for a in errors if a.replica == kill_port and a.start <= t_kill + SETTLE_S
+               and a.end >= t_kill]
+        for a in errors:
+            say(f"  error {a.status} in phase {a.phase} (replica :{a.replica}, sent "
+                f"{(a.start - t_kill) * 1000:+.0f} ms from the kill, answered after "
+                f"{(a.end - a.start) * 1000:.0f} ms){'' if a in cut else ': not allowed'}")
         if len(errors) != len(cut):
             self.fail(f"{len(errors) - len(cut)} requests failed that were not in flight at "
                       "the SIGKILLed replica")
