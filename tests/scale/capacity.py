@@ -99,6 +99,7 @@ def writer_drain(pg, replica, port):
                       > written0, 15, 0.005):
         raise RuntimeError("the writer did not reconnect within 15 s")
     t0, pg_cpu0, cpu0 = time.monotonic(), postgres_cpu_s(), replica.cpu_seconds()
+    lsn0 = pg.psql("SELECT pg_current_wal_lsn()")[0][0]
     w0 = C.metric(replica.metrics(), "triage_store_written_total")
     if not C.wait_for(lambda: C.metric(replica.metrics(), "triage_store_queued") == 0, 60, 0.005):
         raise RuntimeError("the queue did not empty within 60 s")
@@ -107,6 +108,12 @@ def writer_drain(pg, replica, port):
     dropped = C.metric(replica.metrics(), "triage_store_dropped_total") or 0
     pg_us = (postgres_cpu_s() - pg_cpu0) * 1e6 / max(1, rows)
     writer_us = (replica.cpu_seconds() - cpu0) * 1e6 / max(1, rows)
+    wal = float(pg.psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')")[0][0])
+    n, table, total = pg.psql("SELECT COUNT(*), pg_total_relation_size('requests'), "
+                              "pg_database_size('triage') FROM requests")[0]
+    say(f"postgres: {wal / max(1, rows):.0f} WAL bytes per row committed; requests table with "
+        f"its indexes {int(table) / int(n):.0f} bytes per row ({n} rows; whole database "
+        f"{int(total) / 2**20:.0f} MiB)")
     say(f"writer drain: {queued:.0f} rows queued while PostgreSQL was away; {rows:.0f} committed "
         f"in {dt:.2f} s = {rows / dt:.0f} rows/s (batches of 512); CPU per row: PostgreSQL "
         f"{pg_us:.1f} us, the replica (its writer) {writer_us:.1f} us; dropped {dropped:.0f}")
