@@ -103,7 +103,8 @@ scale-test: setup
 
 # One replica's throughput on PostgreSQL + Redis against SQLite + memory and nginx, the store
 # writer's rows/s and Redis calls per request (docs/scaling.md "Capacity"); about 1 minute.
-scale-capacity: setup
+scale-capacity:
+	@scripts/setup.sh bench
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target triage triage-test-upstream unit_telemetry
 	@python3 scripts/scale_test.py $(BUILD) --capacity

@@ -29,6 +29,7 @@ Usage: scripts/scale_test.py [BUILD_DIR] [--capacity] [--keep]   (BUILD_DIR defa
 import http.client
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -268,7 +269,7 @@ class ScaleTest:
             lock = threading.Lock()
 
             def one(i):
-                for j in range(i, n, 12):
+                for _ in range(i, n, 12):
                     a = self.answers.send(self.nginx.port, "fast", text, key_headers(key))
                     with lock:
                         got.append(a)
@@ -344,7 +345,8 @@ class ScaleTest:
             t.join(30)
         ok = sum(a.status == 200 for a in drained)
         stopped = [l for l in rep.log_text().splitlines() if "stopped:" in l]
-        say(f"sigterm :{rep.port}: exit {code}, in-flight answered {ok}/4; {stopped[-1].split('] ')[-1] if stopped else 'no stop line'}")
+        last = stopped[-1].split("] ")[-1] if stopped else "no stop line"
+        say(f"sigterm :{rep.port}: exit {code}, in-flight answered {ok}/4; {last}")
         if code != 0:
             self.fail(f"sigterm: exit code {code}")
         if ok != 4:
@@ -398,7 +400,8 @@ class ScaleTest:
                 if b"unreachable" in body or status != 200:
                     readyz[r.port] = f"{status} {body.decode()}"
             time.sleep(0.1)
-        down_answers = [a for a in list(self.answers.items) if a.start >= t0 and a.end <= time.monotonic()]
+        t_end = time.monotonic()
+        down_answers = [a for a in list(self.answers.items) if a.start >= t0 and a.end <= t_end]
         if not self.pg.start():
             raise RuntimeError("pg_ctl start failed: " + self.pg.log_tail())
         t_up = time.monotonic()
@@ -551,6 +554,13 @@ def main():
             print(f"scale: replicas={REPLICAS} requests=0 stored_once=0 limit_overshoot=0 lost=0 "
                   "failed=1")
             return 1
+    tools = ["nginx", "redis-server", "redis-cli", "psql"] + (["wrk"] if "--capacity" in sys.argv
+                                                               else [])
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing or not C.Postgres.bin_dir():
+        print(f"scale: missing {' '.join(missing) or 'the PostgreSQL server binaries'}: run "
+              f"scripts/setup.sh {'bench' if '--capacity' in sys.argv else 'test'}")
+        return 1
     if "--capacity" in sys.argv:
         import capacity
         return capacity.run(BUILD, keep="--keep" in sys.argv)

@@ -60,13 +60,22 @@ def wrk(url, seconds, conc=CONC):
     return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def postgres_cpu_s():
-    """CPU seconds of every process of the postgres user so far."""
-    total = 0.0
-    r = subprocess.run(["ps", "-u", "postgres", "-o", "cputimes="], capture_output=True, text=True)
-    for line in r.stdout.split():
-        total += float(line) if line.strip() else 0
-    return total
+def postgres_cpu_s(pg):
+    """utime + stime so far of this server's postmaster and its children (clock ticks from
+    /proc/PID/stat; a backend that exits between two readings takes its share with it)."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        main = f.readline().strip()
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", main], capture_output=True,
+                              text=True).stdout.split()
+    ticks = 0
+    for pid in [main, *children]:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure(name, port, proc):
@@ -98,7 +107,7 @@ def writer_drain(pg, replica, port):
     if not C.wait_for(lambda: (C.metric(replica.metrics(), "triage_store_written_total") or 0)
                       > written0, 15, 0.005):
         raise RuntimeError("the writer did not reconnect within 15 s")
-    t0, pg_cpu0, cpu0 = time.monotonic(), postgres_cpu_s(), replica.cpu_seconds()
+    t0, pg_cpu0, cpu0 = time.monotonic(), postgres_cpu_s(pg), replica.cpu_seconds()
     lsn0 = pg.psql("SELECT pg_current_wal_lsn()")[0][0]
     w0 = C.metric(replica.metrics(), "triage_store_written_total")
     if not C.wait_for(lambda: C.metric(replica.metrics(), "triage_store_queued") == 0, 60, 0.005):
@@ -106,7 +115,7 @@ def writer_drain(pg, replica, port):
     dt = time.monotonic() - t0
     rows = C.metric(replica.metrics(), "triage_store_written_total") - w0
     dropped = C.metric(replica.metrics(), "triage_store_dropped_total") or 0
-    pg_us = (postgres_cpu_s() - pg_cpu0) * 1e6 / max(1, rows)
+    pg_us = (postgres_cpu_s(pg) - pg_cpu0) * 1e6 / max(1, rows)
     writer_us = (replica.cpu_seconds() - cpu0) * 1e6 / max(1, rows)
     wal = float(pg.psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')")[0][0])
     n, table, total = pg.psql("SELECT COUNT(*), pg_total_relation_size('requests'), "
@@ -131,80 +140,98 @@ def unit_throughput(build):
                         "--gtest_filter=PgStoreTest.DISABLED_Throughput"], capture_output=True,
                        text=True, timeout=600)
     m = re.search(r"PgStore: .*= (\d+) rows/s.*", r.stdout)
-    say(m.group(0) if m else f"PgStoreTest.DISABLED_Throughput printed no figure: {r.stdout[-300:]}")
+    say(m.group(0) if m else
+        f"PgStoreTest.DISABLED_Throughput printed no figure: {r.stdout[-300:]}")
     return float(m.group(1)) if m else None
+
+
+def start_nginx(cl, up_port):
+    """bench/load/nginx.conf (a plain keep-alive proxy to the upstream), pinned to SUT_CPU."""
+    d = os.path.join(cl.dir, "nginx")
+    os.makedirs(os.path.join(d, "tmp"))
+    os.chmod(cl.dir, 0o755)  # nginx's workers run as another user
+    port = C.free_port()
+    with open(os.path.join(LOAD, "nginx.conf")) as f:
+        conf = f.read()
+    for k, v in (("@PREFIX@", d), ("@LISTEN_PORT@", port), ("@UPSTREAM_PORT@", up_port)):
+        conf = conf.replace(k, str(v))
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    nginx = cl.own(C.Process(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e",
+                              os.path.join(d, "error.log")], os.path.join(cl.dir, "nginx.log"),
+                             "", cpu=SUT_CPU)).start()
+    if not C.wait_for(lambda: C.http_call(port, "GET", "/", timeout=1)[0] != 0, 10):
+        raise RuntimeError("nginx did not start: " + nginx.log_text()[-1000:])
+    return nginx, port
+
+
+def start_replicas(cl, triage, up_port, pg, redis):
+    """{"pg+redis": Replica, "sqlite+memory": Replica}, each pinned to SUT_CPU."""
+    replicas = {}
+    for name, store, limits in (
+            ("pg+redis", f"{{type: postgres, url: '{pg.url()}', batch_size: 512}}",
+             f"{{backend: redis, redis_url: \"{redis.url()}\"}}"),
+            ("sqlite+memory", f"{{type: sqlite, path: {cl.dir}/capacity.db}}", "")):
+        cfg = os.path.join(cl.dir, name.replace("+", "-") + ".yaml")
+        with open(cfg, "w") as f:
+            f.write(replica_yaml(up_port, store, limits))
+        rep = C.Replica(triage, cfg, C.free_port(), cfg + ".log", {"BENCH_UPSTREAM_KEY": "sk-up"},
+                        SUT_CPU)
+        replicas[name] = cl.own(rep).start()
+    return replicas
+
+
+def measure_with_redis(redis, rep):
+    """measure() on the PostgreSQL + Redis replica, with Redis's calls and CPU around it."""
+    stats0, redis_cpu0 = redis.commandstats(), redis.cpu_seconds()
+    r = measure("pg+redis", rep.port, rep)
+    stats1, redis_cpu = redis.commandstats(), redis.cpu_seconds() - redis_cpu0
+    m = rep.metrics()
+    say(f"pg+redis store right after the run: {C.metric(m, 'triage_store_written_total'):.0f} "
+        f"written, {C.metric(m, 'triage_store_queued'):.0f} queued, "
+        f"{C.metric(m, 'triage_store_dropped_total'):.0f} dropped")
+    calls = {k: v[0] - stats0.get(k, (0, 0))[0] for k, v in stats1.items()}
+    n = max(1, r["all_requests"])  # the warm-up's requests are counted too
+    r["evalsha_per_req"] = calls.get("evalsha", 0) / n
+    inner = sum(v for k, v in calls.items() if k not in ("evalsha", "info")) / n
+    script_us = (stats1["evalsha"][1] - stats0.get("evalsha", (0, 0))[1]) / n
+    r["redis_us"] = redis_cpu * 1e6 / n
+    say(f"redis: {n:.0f} requests sent {calls.get('evalsha', 0)} EVALSHA = "
+        f"{r['evalsha_per_req']:.2f} per request (pipelined by the replica's client thread), "
+        f"running {inner:.1f} commands inside the scripts per request; script time "
+        f"{script_us:.1f} us, redis-server CPU {r['redis_us']:.1f} us per request ("
+        f"{', '.join(f'{k} {v}' for k, v in sorted(calls.items()) if v)})")
+    return r
 
 
 def run(build, keep=False):
     triage = os.path.join(build, "bin", "triage")
     upstream = os.path.join(build, "bin", "triage-test-upstream")
     with C.Cluster(keep) as cl:
-        d = cl.dir
-        pg = cl.own(C.Postgres(d))
-        redis = cl.own(C.Redis(d))
+        pg = cl.own(C.Postgres(cl.dir))
+        redis = cl.own(C.Redis(cl.dir))
         up = cl.own(C.Process([upstream, "--port", "0", "--threads", "1"],
-                              os.path.join(d, "upstream.log"), r"listening on (\d+)", cpu=LOAD_CPU))
-        up.start()
+                              os.path.join(cl.dir, "upstream.log"), r"listening on (\d+)",
+                              cpu=LOAD_CPU)).start()
         up_port = int(up.match.group(1))
-        nginx_port = C.free_port()
-        os.makedirs(os.path.join(d, "nginx", "tmp"))
-        os.chmod(d, 0o755)
-        with open(os.path.join(LOAD, "nginx.conf")) as f:
-            conf = (f.read().replace("@PREFIX@", os.path.join(d, "nginx"))
-                    .replace("@LISTEN_PORT@", str(nginx_port)).replace("@UPSTREAM_PORT@", str(up_port)))
-        with open(os.path.join(d, "nginx", "nginx.conf"), "w") as f:
-            f.write(conf)
-        nginx = cl.own(C.Process(["nginx", "-p", os.path.join(d, "nginx"), "-c",
-                                  os.path.join(d, "nginx", "nginx.conf"), "-e",
-                                  os.path.join(d, "nginx", "error.log")],
-                                 os.path.join(d, "nginx.log"), "", cpu=SUT_CPU)).start()
-        C.wait_for(lambda: C.http_call(nginx_port, "GET", "/", timeout=1)[0] != 0, 10)
-        env = {"BENCH_UPSTREAM_KEY": "sk-up"}
-        replicas = {}
-        for name, store, limits in (
-                ("pg+redis", f"{{type: postgres, url: '{pg.url()}', batch_size: 512}}",
-                 f"{{backend: redis, redis_url: \"{redis.url()}\"}}"),
-                ("sqlite+memory", f"{{type: sqlite, path: {d}/capacity.db}}", "")):
-            cfg = os.path.join(d, name.replace("+", "-") + ".yaml")
-            with open(cfg, "w") as f:
-                f.write(replica_yaml(up_port, store, limits))
-            port = C.free_port()
-            replicas[name] = cl.own(C.Replica(triage, cfg, port, cfg + ".log", env, SUT_CPU)).start()
+        nginx, nginx_port = start_nginx(cl, up_port)
+        replicas = start_replicas(cl, triage, up_port, pg, redis)
         say(f"{os.cpu_count()} CPUs, {cpu_model()}; load average {load_avg()}; wrk -t2 -c{CONC} "
             f"{DUR_S} s after {WARM_S} s of warm-up; SUT pinned to CPU {SUT_CPU}, wrk and upstream "
             f"to CPU {LOAD_CPU}")
-        res = {"nginx": measure("nginx", nginx_port, nginx)}
-        stats0, redis_cpu0 = redis.commandstats(), redis.cpu_seconds()
-        res["pg+redis"] = measure("pg+redis", replicas["pg+redis"].port, replicas["pg+redis"])
-        stats1, redis_cpu = redis.commandstats(), redis.cpu_seconds() - redis_cpu0
-        m = replicas["pg+redis"].metrics()
-        say(f"pg+redis store right after the run: {C.metric(m, 'triage_store_written_total'):.0f} "
-            f"written, {C.metric(m, 'triage_store_queued'):.0f} queued, "
-            f"{C.metric(m, 'triage_store_dropped_total'):.0f} dropped")
-        calls = {k: v[0] - stats0.get(k, (0, 0))[0] for k, v in stats1.items()}
-        n = res["pg+redis"]["all_requests"]  # the warm-up's requests are counted too
-        per_req = calls.get("evalsha", 0) / max(1, n)
-        inner = sum(v for k, v in calls.items() if k not in ("evalsha", "info")) / max(1, n)
-        script_us = (stats1["evalsha"][1] - stats0.get("evalsha", (0, 0))[1]) / max(1, n)
-        redis_us = redis_cpu * 1e6 / max(1, n)
-        say(f"redis: {n:.0f} requests sent {calls.get('evalsha', 0)} EVALSHA = {per_req:.2f} "
-            f"per request (pipelined by the replica's client thread), running {inner:.1f} "
-            f"commands inside the scripts per request; script time {script_us:.1f} us, "
-            f"redis-server CPU {redis_us:.1f} us per request ("
-            f"{', '.join(f'{k} {v}' for k, v in sorted(calls.items()) if v)})")
-        res["sqlite+memory"] = measure("sqlite+memory", replicas["sqlite+memory"].port,
-                                       replicas["sqlite+memory"])
+        ng = measure("nginx", nginx_port, nginx)
+        pr = measure_with_redis(redis, replicas["pg+redis"])
+        sm = measure("sqlite+memory", replicas["sqlite+memory"].port, replicas["sqlite+memory"])
         drain_rps, pg_us = writer_drain(pg, replicas["pg+redis"], replicas["pg+redis"].port)
         unit_rps = unit_throughput(build)
-        ng = res["nginx"]["rps"]
         say(f"load average after: {load_avg()}")
-        print(f"capacity: nginx_rps={ng:.0f} pg_redis_rps={res['pg+redis']['rps']:.0f} "
-              f"sqlite_memory_rps={res['sqlite+memory']['rps']:.0f} "
-              f"pg_redis_vs_nginx={res['pg+redis']['rps'] / ng:.2f} "
-              f"sqlite_memory_vs_nginx={res['sqlite+memory']['rps'] / ng:.2f} "
-              f"pg_redis_cpu_us={res['pg+redis']['cpu_us_per_req']:.1f} "
-              f"sqlite_memory_cpu_us={res['sqlite+memory']['cpu_us_per_req']:.1f} "
-              f"redis_evalsha_per_req={per_req:.2f} redis_cpu_us_per_req={redis_us:.1f} writer_rows_s={drain_rps:.0f} "
+        print(f"capacity: nginx_rps={ng['rps']:.0f} pg_redis_rps={pr['rps']:.0f} "
+              f"sqlite_memory_rps={sm['rps']:.0f} pg_redis_vs_nginx={pr['rps'] / ng['rps']:.2f} "
+              f"sqlite_memory_vs_nginx={sm['rps'] / ng['rps']:.2f} "
+              f"pg_redis_cpu_us={pr['cpu_us_per_req']:.1f} "
+              f"sqlite_memory_cpu_us={sm['cpu_us_per_req']:.1f} "
+              f"redis_evalsha_per_req={pr['evalsha_per_req']:.2f} "
+              f"redis_cpu_us_per_req={pr['redis_us']:.1f} writer_rows_s={drain_rps:.0f} "
               f"pg_cpu_us_per_row={pg_us:.1f} unit_writer_rows_s="
               f"{'NA' if unit_rps is None else f'{unit_rps:.0f}'}", flush=True)
     return 0

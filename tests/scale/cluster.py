@@ -277,8 +277,8 @@ class Replica(Process):
         return body.decode() if status == 200 else ""
 
 
-NGINX_CONF = """# nginx in front of the Triage replicas (written by tests/scale/cluster.py): round robin,
-# keep-alive to the replicas, and `proxy_next_upstream error timeout`: a request whose
+NGINX_CONF = """# nginx in front of the Triage replicas (written by tests/scale/cluster.py): round
+# robin, keep-alive to the replicas, and `proxy_next_upstream error timeout`: a request whose
 # connection to a replica fails (a replica stopped or killed: refused) goes to the next one.
 # POSTs already sent to a replica that then dies are NOT resent (nginx's non_idempotent rule):
 # that is the load balancer's part (docs/scaling.md "Multi-replica test").
@@ -331,8 +331,9 @@ class Nginx(Process):
         conf = os.path.join(prefix, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(prefix=prefix, servers=servers, port=self.port))
-        super().__init__(["nginx", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")],
-                         os.path.join(dir_, "nginx.log"), "", cpu=cpu)
+        super().__init__(["nginx", "-p", prefix, "-c", conf, "-e",
+                          os.path.join(prefix, "error.log")], os.path.join(dir_, "nginx.log"), "",
+                         cpu=cpu)
         self.error_log = os.path.join(prefix, "error.log")
 
     def start(self, timeout_s=10):
