@@ -6,7 +6,7 @@ TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 .PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults rollout-demo \
-        loop-demo
+        loop-demo scale-test scale-capacity
 
 all: build
 
@@ -92,6 +92,22 @@ loop-demo: setup-build
 test: setup
 	@$(MAKE) --no-print-directory models
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# Three replicas behind nginx on a throwaway PostgreSQL and Redis, with faults (SIGTERM, SIGKILL,
+# PostgreSQL restarted), about 25 s (docs/scaling.md "Multi-replica test"); ends with
+# "scale: replicas=3 requests=N stored_once=N limit_overshoot=0 lost=0 ...".
+scale-test: setup
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target triage triage-test-upstream
+	@python3 scripts/scale_test.py $(BUILD)
+
+# One replica's throughput on PostgreSQL + Redis against SQLite + memory and nginx, the store
+# writer's rows/s and Redis calls per request (docs/scaling.md "Capacity"); about 1 minute.
+scale-capacity:
+	@scripts/setup.sh bench
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target triage triage-test-upstream unit_telemetry
+	@python3 scripts/scale_test.py $(BUILD) --capacity
 
 # The load benchmark, preceded by the router micro-benchmarks (they read the shipped models).
 bench:

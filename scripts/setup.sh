@@ -11,9 +11,11 @@ build_pkgs=(build-essential cmake pkg-config
   prometheus-cpp-dev libcsv-dev libspdlog-dev libfmt-dev libcli11-dev libhiredis-dev
   libgtest-dev libgmock-dev python3 openssl sqlite3 curl libpq-dev)
 # Throwaway servers for the shared-store and shared-limit tests: PostgreSQL
-# (tests/pg/pg_server.h) and Redis (tests/support/redis_server.h).
-test_pkgs=(chromium postgresql redis-server)
-bench_pkgs=(nginx wrk libbenchmark-dev)
+# (tests/pg/pg_server.h) and Redis (tests/support/redis_server.h); nginx is the load balancer
+# of `make scale-test` (scripts/scale_test.py) and the floor of `make bench`.
+test_pkgs=(chromium postgresql redis-server nginx)
+# wrk drives `make bench` and `make scale-capacity`.
+bench_pkgs=(wrk libbenchmark-dev)
 # libFuzzer comes with clang's runtime libraries (make fuzz; the project itself builds with g++).
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
