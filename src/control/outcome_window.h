@@ -78,6 +78,8 @@ class OutcomeWindow {
   void clear();
   int64_t window_ms() const { return window_ms_; }
   int64_t slice_ms() const { return slice_ms_; }
+  // Whether a slice starting at start_ms counts at now_ms: any of it lies in (now - window, now].
+  bool is_live(int64_t start_ms, int64_t now_ms) const;
 
   // The upper edge of latency bin `i` (ms), and the bin of `latency_ms`. Pure; for tests.
   static double bin_upper_ms(int i);
@@ -85,8 +87,6 @@ class OutcomeWindow {
 
  private:
   using Slice = WindowSlice;
-  // Whether a slice starting at start_ms counts at now_ms: any of it lies in (now - window, now].
-  bool is_live(int64_t start_ms, int64_t now_ms) const;
   Slice& slice_for(int64_t now_ms);  // under mu_
   // The slice holding `at_ms` if it is still inside the window at `now_ms`; under mu_.
   Slice* live_slice(int64_t at_ms, int64_t now_ms);
