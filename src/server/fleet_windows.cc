@@ -79,7 +79,7 @@ void FleetWindows::add(const std::string& key, std::weak_ptr<const control::Outc
 }
 
 std::vector<telemetry::StoredWindowSlice> FleetWindows::collect(int64_t now_ms,
-                                                               std::vector<std::string>& keys) {
+                                                                std::vector<std::string>& keys) {
   std::vector<std::pair<std::string, std::shared_ptr<const control::OutcomeWindow>>> live;
   {
     std::lock_guard lk(mu_);

@@ -46,8 +46,7 @@ class FleetWindows {
 
   // The fleet of a gateway config: null (logged) unless store.config_poll_ms > 0 and the store
   // can be read back and written (then the period is config_poll_ms, the name replica_id()).
-  static std::unique_ptr<FleetWindows> open(const config::Config& cfg,
-                                            telemetry::Metrics& metrics);
+  static std::unique_ptr<FleetWindows> open(const config::Config& cfg, telemetry::Metrics& metrics);
 
   void start();  // sync() every period_ms on its own thread, the first after one period
   void stop();   // idempotent
@@ -74,8 +73,7 @@ class FleetWindows {
     control::WindowSlice slice;
   };
   // The registered windows' live slices as store rows; drops windows that are gone.
-  std::vector<telemetry::StoredWindowSlice> collect(int64_t now_ms,
-                                                    std::vector<std::string>& keys);
+  std::vector<telemetry::StoredWindowSlice> collect(int64_t now_ms, std::vector<std::string>& keys);
 
   const std::unique_ptr<telemetry::WindowSliceDb> db_;
   const int64_t period_ms_;
@@ -86,8 +84,8 @@ class FleetWindows {
   mutable std::mutex mu_;
   std::map<std::string, std::weak_ptr<const control::OutcomeWindow>> windows_;  // guarded by mu_
   std::map<std::string, std::vector<OtherSlice>> others_;  // by key; guarded by mu_
-  int64_t syncs_ = 0;         // sync() thread only
-  bool failing_ = false;      // sync() thread only: the last publish failed (logged once)
+  int64_t syncs_ = 0;                                      // sync() thread only
+  bool failing_ = false;  // sync() thread only: the last publish failed (logged once)
 
   // Last: its thread uses the members above, so it stops before they go.
   PeriodicWorker worker_{"fleet windows", [this] { sync(clock_()); },

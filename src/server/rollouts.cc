@@ -151,12 +151,11 @@ void Rollouts::share_windows() {
     const std::shared_ptr<Windows>& w = e.windows;
     const std::string key = "rollout:" + route + ":";
     // Aliasing pointers: each window lives as long as its Windows.
-    fleet_->add(key + "candidate", std::shared_ptr<const control::OutcomeWindow>(w, &w->candidate_outcomes));
-    fleet_->add(key + "others", std::shared_ptr<const control::OutcomeWindow>(w, &w->other_outcomes));
-    fleet_->add(key + "candidate_agreement",
-                std::shared_ptr<const control::OutcomeWindow>(w, &w->candidate_agreement));
-    fleet_->add(key + "others_agreement",
-                std::shared_ptr<const control::OutcomeWindow>(w, &w->other_agreement));
+    using Shared = std::shared_ptr<const control::OutcomeWindow>;
+    fleet_->add(key + "candidate", Shared(w, &w->candidate_outcomes));
+    fleet_->add(key + "others", Shared(w, &w->other_outcomes));
+    fleet_->add(key + "candidate_agreement", Shared(w, &w->candidate_agreement));
+    fleet_->add(key + "others_agreement", Shared(w, &w->other_agreement));
   }
 }
 

@@ -13,12 +13,12 @@
 namespace triage::telemetry {
 
 struct StoredWindowSlice {
-  std::string replica;     // triage::replica_id() of the publisher
-  std::string window_key;  // what the window measures, the same on every replica
+  std::string replica;         // triage::replica_id() of the publisher
+  std::string window_key;      // what the window measures, the same on every replica
   int64_t slice_start_ms = 0;  // unix ms, aligned to the window's slice width
   int64_t requests = 0, ok = 0, compared = 0, agreed = 0;
   double cost_usd = 0;
-  std::string latency;  // the latency histogram, "BIN:COUNT,..." of its non-empty bins
+  std::string latency;     // the latency histogram, "BIN:COUNT,..." of its non-empty bins
   int64_t updated_ms = 0;  // unix ms of the publish that wrote the row
 };
 

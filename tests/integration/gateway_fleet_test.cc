@@ -22,11 +22,13 @@ constexpr char kClientKey[] = "client-SECRET-fleet-test-9b2e";
 std::string config_yaml(int upstream_port, const std::string& db_path) {
   const std::string ep = "http://127.0.0.1:" + std::to_string(upstream_port) + "/v1";
   return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
-         "store: {type: sqlite, path: " + db_path +
+         "store: {type: sqlite, path: " +
+         db_path +
          ", flush_interval_ms: 20, config_poll_ms: 100}\n"
          "tiers: [small]\n"
          "models:\n"
-         "  - {name: small-m, provider: openai, endpoint: \"" + ep +
+         "  - {name: small-m, provider: openai, endpoint: \"" +
+         ep +
          "\", upstream_model: \"mode:tokens-3\", tier: small}\n"
          "routes:\n"
          "  - {name: main, type: model, model: small-m}\n"

@@ -89,7 +89,9 @@ TEST(OutcomeWindowFleet, MergedStatsEqualOneWindowThatRecordedBothStreams) {
   };
   for (int i = 0; i < 90; ++i) {
     const int64_t t = 1'000 + i * 500;
-    feed(a, t, {i % 10 != 0, 20.0 + i % 7, 0.001, i % 3 == 0 ? std::optional<bool>(i % 2 == 0) : std::nullopt});
+    const std::optional<bool> agrees =
+        i % 3 == 0 ? std::optional<bool>(i % 2 == 0) : std::nullopt;
+    feed(a, t, {i % 10 != 0, 20.0 + i % 7, 0.001, agrees});
     // b is slower and fails more: the fleet's p95 comes from b's tail.
     feed(b, t + 100, {i % 4 != 0, 400.0 + 10 * (i % 5), 0.004, std::nullopt});
   }

@@ -5,7 +5,6 @@
 #include "server/fleet_windows.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -43,8 +42,8 @@ class SharedStore : public ::testing::Test {
  public:
   std::string path() const { return (dir_ / "shared.db").string(); }
   std::string store_yaml() const {
-    return "store: {type: sqlite, path: " + path() + ", config_poll_ms: " +
-           std::to_string(kPeriodMs) + "}\n";
+    return "store: {type: sqlite, path: " + path() +
+           ", config_poll_ms: " + std::to_string(kPeriodMs) + "}\n";
   }
   std::unique_ptr<FleetWindows> fleet(telemetry::Metrics& m, const std::string& replica,
                                       bool writes = true) {
@@ -57,7 +56,8 @@ class SharedStore : public ::testing::Test {
   // Creates the store's schema, as a gateway's writer does at start-up.
   void create_store() {
     config::Config cfg = config::parse_config(
-        store_yaml() + "models:\n  - {name: m, provider: openai, endpoint: \"http://127.0.0.1:9/v1\"}\n",
+        store_yaml() +
+            "models:\n  - {name: m, provider: openai, endpoint: \"http://127.0.0.1:9/v1\"}\n",
         "t.yaml");
     telemetry::make_request_store(cfg)->close();
   }
@@ -200,7 +200,8 @@ struct SloReplica {
           std::move(telemetry::open_store_reader(shared.path(), o)).value(), kPeriodMs, metrics,
           replica);
     }
-    controller = std::make_unique<SloController>(*versions, *moves, metrics, [this] { return now; });
+    controller =
+        std::make_unique<SloController>(*versions, *moves, metrics, [this] { return now; });
     controller->set_fleet(fleet.get());
     controller->evaluate(now);
   }
@@ -208,7 +209,9 @@ struct SloReplica {
     controller.reset();
     store->close();
   }
-  double weight() const { return find_knob(*versions->current(), "main", "children[1].weight")->get(); }
+  double weight() const {
+    return find_knob(*versions->current(), "main", "children[1].weight")->get();
+  }
   void traffic(int n, int failed, const std::string& prefix) {
     for (int i = 0; i < n; ++i) {
       auto t = std::make_shared<core::Trace>();

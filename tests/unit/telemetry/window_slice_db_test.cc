@@ -49,8 +49,10 @@ TEST_P(WindowSliceDbTest, OthersSeeEveryReplicaButTheAskingOneWithAllColumns) {
   auto a = open();
   auto b = open();
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->publish_window_slices("A", {row("slo:x", 1000, 5, 4), row("slo:y", 1000, 2)}, 5000));
-  ASSERT_TRUE(b->publish_window_slices("B", {row("slo:x", 1000, 7, 7), row("slo:x", 2000, 1, 1)}, 5100));
+  ASSERT_TRUE(
+      a->publish_window_slices("A", {row("slo:x", 1000, 5, 4), row("slo:y", 1000, 2)}, 5000));
+  ASSERT_TRUE(
+      b->publish_window_slices("B", {row("slo:x", 1000, 7, 7), row("slo:x", 2000, 1, 1)}, 5100));
   auto for_a = a->other_window_slices({"slo:x", "slo:y"}, "A", 0).value();
   ASSERT_EQ(for_a.size(), 2u);
   EXPECT_EQ(for_a[0].replica, "B");
