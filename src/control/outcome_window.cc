@@ -41,7 +41,7 @@ void OutcomeWindow::record(int64_t now_ms, const Outcome& o) {
 OutcomeWindow::Slice* OutcomeWindow::live_slice(int64_t at_ms, int64_t now_ms) {
   if (at_ms > now_ms) return nullptr;
   const int64_t start = at_ms - at_ms % slice_ms_;
-  if (start + slice_ms_ <= now_ms - window_ms_) return nullptr;  // fallen out (as in stats())
+  if (!is_live(start, now_ms)) return nullptr;  // fallen out (as in stats())
   Slice& s = slices_[static_cast<size_t>(start / slice_ms_) % slices_.size()];
   if (s.start_ms == start) return &s;
   // Never used since: the ring slot of an older slice that is still in the window is never
@@ -80,34 +80,66 @@ void OutcomeWindow::add(Slice& s, const Outcome& o) {
   ++s.latency[static_cast<size_t>(bin_of(o.latency_ms))];
 }
 
-WindowStats OutcomeWindow::stats(int64_t now_ms) const {
-  std::lock_guard lk(mu_);
+bool OutcomeWindow::is_live(int64_t start_ms, int64_t now_ms) const {
+  return start_ms >= 0 && start_ms + slice_ms_ > now_ms - window_ms_ && start_ms <= now_ms;
+}
+
+namespace {
+
+// Adds one slice's counts to `w` and its histogram to `latency`.
+void accumulate(const WindowSlice& s, WindowStats& w,
+                std::array<uint64_t, kLatencyBins>& latency) {
+  w.requests += s.requests;
+  w.ok += s.ok;
+  w.cost_usd += s.cost_usd;
+  w.compared += s.compared;
+  w.agreed += s.agreed;
+  for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
+}
+
+// The upper edge of the bin holding the 95th percentile; 0 without requests.
+double p95_of(const std::array<uint64_t, kLatencyBins>& latency, int64_t requests) {
+  if (requests <= 0) return 0;
+  const auto rank = static_cast<uint64_t>(std::ceil(0.95 * static_cast<double>(requests)));
+  uint64_t seen = 0;
+  for (int i = 0; i < kLatencyBins; ++i) {
+    seen += latency[static_cast<size_t>(i)];
+    if (seen >= rank) return OutcomeWindow::bin_upper_ms(i);
+  }
+  return 0;
+}
+
+}  // namespace
+
+WindowStats OutcomeWindow::stats(int64_t now_ms) const { return stats(now_ms, {}); }
+
+WindowStats OutcomeWindow::stats(int64_t now_ms, const std::vector<WindowSlice>& others) const {
   WindowStats w;
   std::array<uint64_t, kLatencyBins> latency{};
-  for (const Slice& s : slices_) {
-    // A slice counts while any of it lies inside (now - window, now].
-    if (s.start_ms < 0 || s.start_ms + slice_ms_ <= now_ms - window_ms_ || s.start_ms > now_ms) {
-      continue;
-    }
-    w.requests += s.requests;
-    w.ok += s.ok;
-    w.cost_usd += s.cost_usd;
-    w.compared += s.compared;
-    w.agreed += s.agreed;
-    for (int i = 0; i < kLatencyBins; ++i) latency[static_cast<size_t>(i)] += s.latency[static_cast<size_t>(i)];
-  }
-  if (w.requests > 0) {
-    const auto rank = static_cast<uint64_t>(std::ceil(0.95 * static_cast<double>(w.requests)));
-    uint64_t seen = 0;
-    for (int i = 0; i < kLatencyBins; ++i) {
-      seen += latency[static_cast<size_t>(i)];
-      if (seen >= rank) {
-        w.p95_latency_ms = bin_upper_ms(i);
-        break;
-      }
+  {
+    std::lock_guard lk(mu_);
+    for (const Slice& s : slices_) {
+      if (is_live(s.start_ms, now_ms)) accumulate(s, w, latency);
     }
   }
+  for (const WindowSlice& s : others) {
+    if (s.start_ms % slice_ms_ == 0 && is_live(s.start_ms, now_ms)) accumulate(s, w, latency);
+  }
+  w.p95_latency_ms = p95_of(latency, w.requests);
   return w;
+}
+
+std::vector<WindowSlice> OutcomeWindow::snapshot(int64_t now_ms) const {
+  std::vector<WindowSlice> out;
+  {
+    std::lock_guard lk(mu_);
+    for (const Slice& s : slices_) {
+      if (s.requests > 0 && is_live(s.start_ms, now_ms)) out.push_back(s);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WindowSlice& a, const WindowSlice& b) { return a.start_ms < b.start_ms; });
+  return out;
 }
 
 void OutcomeWindow::clear() {

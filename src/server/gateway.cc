@@ -252,11 +252,15 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   }
   knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
   knobs_api_ = std::make_unique<KnobsApi>(*versions_, *knob_moves_);
+  fleet_windows_ = FleetWindows::open(cfg_, *metrics_);  // null unless replicas share the store
   rollouts_ = std::make_unique<Rollouts>(cfg_, *versions_, *knob_moves_, *metrics_);
+  rollouts_->set_fleet(fleet_windows_.get());
   sinks_.add(*rollouts_);
   rollouts_api_ = std::make_unique<RolloutsApi>(*rollouts_);
   rollouts_->start_timer();
   slo_controller_ = std::make_unique<SloController>(*versions_, *knob_moves_, *metrics_);
+  slo_controller_->set_fleet(fleet_windows_.get());
+  if (fleet_windows_) fleet_windows_->start();
   sinks_.add(*slo_controller_);
   slos_api_ = std::make_unique<SlosApi>(*slo_controller_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
@@ -284,6 +288,7 @@ void Gateway::close() {
   if (rollouts_api_) rollouts_api_->close();
   if (rollouts_) rollouts_->close();
   if (slo_controller_) slo_controller_->stop();
+  if (fleet_windows_) fleet_windows_->stop();
   if (slos_api_) slos_api_->close();
   if (knobs_api_) knobs_api_->close();
   if (config_api_) config_api_->close();

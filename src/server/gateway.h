@@ -158,6 +158,9 @@ class Gateway {
   std::unique_ptr<PeriodicWorker> config_follower_;
   std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
+  // store.config_poll_ms > 0: window counts shared with the other replicas (a worker thread);
+  // declared before their users (rollouts_, slo_controller_), so it outlives them.
+  std::unique_ptr<FleetWindows> fleet_windows_;
   std::unique_ptr<Rollouts> rollouts_;        // progressive rollouts (a sink, a timer thread)
   std::unique_ptr<RolloutsApi> rollouts_api_;  // /admin/rollouts
   std::unique_ptr<SloController> slo_controller_;  // error budgets that move knobs (a sink)

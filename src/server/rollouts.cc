@@ -139,6 +139,33 @@ void Rollouts::start_timer() { timer_.start(/*run_first=*/true); }
 
 void Rollouts::close() { timer_.stop(); }
 
+void Rollouts::set_fleet(FleetWindows* fleet) {
+  std::lock_guard lk(work_mu_);
+  fleet_ = fleet;
+  share_windows();
+}
+
+void Rollouts::share_windows() {
+  if (!fleet_) return;
+  for (const auto& [route, e] : entries_) {
+    const std::shared_ptr<Windows>& w = e.windows;
+    const std::string key = "rollout:" + route + ":";
+    // Aliasing pointers: each window lives as long as its Windows.
+    using Shared = std::shared_ptr<const control::OutcomeWindow>;
+    fleet_->add(key + "candidate", Shared(w, &w->candidate_outcomes));
+    fleet_->add(key + "others", Shared(w, &w->other_outcomes));
+    fleet_->add(key + "candidate_agreement", Shared(w, &w->candidate_agreement));
+    fleet_->add(key + "others_agreement", Shared(w, &w->other_agreement));
+  }
+}
+
+FleetStats Rollouts::side_stats(const std::string& route, const char* side,
+                                const control::OutcomeWindow& w, int64_t since_ms,
+                                int64_t now_ms) const {
+  if (!fleet_) return FleetStats{w.stats(now_ms), 1};
+  return fleet_->stats("rollout:" + route + ":" + side, w, now_ms, since_ms);
+}
+
 int64_t Rollouts::tick_interval_ms() {
   std::lock_guard lk(work_mu_);
   int64_t out = 1000;
@@ -238,6 +265,7 @@ void Rollouts::sync(int64_t now_ms) {
     windows_ = std::move(windows);
   }
   synced_version_ = serving->version.seq;
+  share_windows();
   for (auto& [name, e] : entries_) {
     apply_weights(name, e, fmt::format("config version {} applied", synced_version_));
     update_metrics(name, e);
@@ -351,10 +379,18 @@ void Rollouts::update_metrics(const std::string& route, const Entry& e) {
   }
 }
 
-control::RolloutInput Rollouts::input(const Entry& e, int64_t now_ms) const {
+control::RolloutInput Rollouts::input(const std::string& route, const Entry& e, int64_t now_ms,
+                                      int64_t* replicas) const {
   const Windows& w = *e.windows;
-  return control::RolloutInput{w.candidate_outcomes.stats(now_ms), w.other_outcomes.stats(now_ms),
-                               w.candidate_agreement.stats(now_ms)};
+  const int64_t since = w.since_ms.load(std::memory_order_relaxed);
+  const FleetStats candidate = side_stats(route, "candidate", w.candidate_outcomes, since, now_ms);
+  const FleetStats others = side_stats(route, "others", w.other_outcomes, since, now_ms);
+  const FleetStats agreement =
+      side_stats(route, "candidate_agreement", w.candidate_agreement, since, now_ms);
+  if (replicas) {
+    *replicas = std::max({candidate.replicas, others.replicas, agreement.replicas});
+  }
+  return control::RolloutInput{candidate.stats, others.stats, agreement.stats};
 }
 
 void Rollouts::tick(int64_t now_ms) {
@@ -375,7 +411,7 @@ void Rollouts::tick(int64_t now_ms) {
     if (e.machine.state() == control::RolloutState::kPending && !e.machine.spec().manual_start) {
       ev = e.machine.start(now_ms, fmt::format("config version {}", synced_version_));
     } else {
-      ev = e.machine.evaluate(now_ms, input(e, now_ms));
+      ev = e.machine.evaluate(now_ms, input(route, e, now_ms));
     }
     if (!ev) continue;
     record(route, e, *ev);
@@ -436,12 +472,14 @@ std::vector<RolloutView> Rollouts::list(int64_t now_ms) {
     v.spec = e.machine.spec();
     v.status = e.machine.status();
     v.percent = e.machine.percent();
-    const control::RolloutInput in = input(e, now_ms);
+    const control::RolloutInput in = input(route, e, now_ms, &v.replicas);
     v.gates = e.machine.check_gates(in);
     v.candidate = in.candidate;
     v.others = in.others;
     v.candidate_agreement = in.candidate_agreement;
-    v.others_agreement = e.windows->other_agreement.stats(now_ms);
+    v.others_agreement = side_stats(route, "others_agreement", e.windows->other_agreement,
+                                    e.windows->since_ms.load(std::memory_order_relaxed), now_ms)
+                             .stats;
     if (const routes::SplitRoute* split = split_of(*serving, route)) {
       for (size_t i = 0; i < split->size(); ++i) {
         v.weights.emplace_back(split->child(i).name(), split->weight(i));

@@ -12,6 +12,9 @@
 // A changed or new block starts over (pending; running at the next evaluation unless
 // `start: manual`).
 //
+// Fleet numbers (docs/scaling.md): with set_fleet(), each rollout's windows are published
+// under "rollout:<route>:<side>" and the gates judge the fleet's counts since the step began.
+//
 // Threading: consume() runs on I/O threads: it copies a shared_ptr under a short mutex and
 // records into the windows (each has its own mutex); it never waits for the store. tick(),
 // command() and list() are serialised by work_mu_ and do the store writes and knob moves;
@@ -37,6 +40,7 @@
 #include "control/rollout.h"
 #include "core/trace.h"
 #include "server/config_versions.h"
+#include "server/fleet_windows.h"
 #include "server/knob_moves.h"
 #include "telemetry/metrics.h"
 #include "telemetry/rollout_db.h"
@@ -56,6 +60,7 @@ struct RolloutView {
   std::optional<double> percent;  // nullopt while pending
   std::vector<control::GateCheck> gates;
   control::WindowStats candidate, others, candidate_agreement, others_agreement;
+  int64_t replicas = 1;  // how many replicas the numbers came from (fleet mode), this one included
   std::vector<std::pair<std::string, double>> weights;  // child route -> weight now
   std::vector<telemetry::StoredRolloutEvent> events;     // oldest first
 };
@@ -76,6 +81,9 @@ class Rollouts final : public core::TraceSink {
   void start_timer();
   // Stops the timer thread. Idempotent.
   void close();
+  // Judge the gates on the fleet's numbers from now on (null: this replica's only). Before
+  // start_timer(); `fleet` outlives this object.
+  void set_fleet(FleetWindows* fleet);
 
   void consume(const core::TracePtr& trace) override;
 
@@ -120,7 +128,13 @@ class Rollouts final : public core::TraceSink {
   // to X by WHO while the rollout held it at Y"): the rollout pauses rather than overwrite a
   // person's (or a controller's) move. Under work_mu_.
   std::optional<std::string> moved_by_hand(const std::string& route, const Entry& e) const;
-  control::RolloutInput input(const Entry& e, int64_t now_ms) const;
+  // The gates' input: the windows' numbers since the step began, the fleet's in fleet mode.
+  control::RolloutInput input(const std::string& route, const Entry& e, int64_t now_ms,
+                              int64_t* replicas = nullptr) const;
+  FleetStats side_stats(const std::string& route, const char* side,
+                        const control::OutcomeWindow& w, int64_t since_ms, int64_t now_ms) const;
+  // Registers the windows of every entry with the fleet (fleet mode only). Under work_mu_.
+  void share_windows();
   Result<std::vector<telemetry::StoredRolloutEvent>> events(const std::string& route);
   std::vector<telemetry::StoredRollout> saved_states();  // store or memory; empty on an error
   std::optional<telemetry::StoredRollout> saved_state(const std::string& route);
@@ -129,6 +143,7 @@ class Rollouts final : public core::TraceSink {
   ConfigVersions& versions_;
   KnobMoves& moves_;
   const std::function<int64_t()> clock_;
+  FleetWindows* fleet_ = nullptr;  // set before start_timer(); null: this replica's numbers
 
   std::mutex work_mu_;  // serialises tick/command/list; guards the members up to windows_mu_
   std::map<std::string, Entry> entries_;

@@ -73,6 +73,7 @@ json::object view_json(const RolloutView& v) {
       {"gates", std::move(gates)},
       {"candidate_stats", side_json(v.candidate, v.candidate_agreement)},
       {"others_stats", side_json(v.others, v.others_agreement)},
+      {"replicas", v.replicas},
       {"weights", std::move(weights)},
       {"events", std::move(events)}};
 }

@@ -69,6 +69,11 @@ std::optional<bool> slo_success(const core::Trace& t) {
          !core::has_flag(t.flags, core::ReviewFlag::kVerificationFailed);
 }
 
+std::string slo_window_key(const config::Slo& slo) {
+  return fmt::format("slo:{}:{}:{}:{}", slo.name, config::slo_scope_name(slo.scope),
+                     slo.scope_name, slo.window_s);
+}
+
 SloController::SloController(ConfigVersions& versions, KnobMoves& moves,
                              telemetry::Metrics& metrics, Clock clock)
     : versions_(versions),
@@ -103,6 +108,21 @@ void SloController::start() {
 }
 
 void SloController::stop() { worker_.stop(); }
+
+void SloController::set_fleet(FleetWindows* fleet) {
+  fleet_ = fleet;
+  share_windows(*current_set());
+}
+
+void SloController::share_windows(const SloSet& set) {
+  if (!fleet_) return;
+  for (const Tracked& t : set.slos) fleet_->add(slo_window_key(t.slo), t.window);
+}
+
+FleetStats SloController::window_stats(const Tracked& t, int64_t now_ms) const {
+  if (!fleet_) return FleetStats{t.window->stats(now_ms), 1};
+  return fleet_->stats(slo_window_key(t.slo), *t.window, now_ms);
+}
 
 std::shared_ptr<const SloController::SloSet> SloController::current_set() const {
   std::lock_guard lk(set_mu_);
@@ -233,7 +253,7 @@ void SloController::evaluate(int64_t now_ms) {
   const std::shared_ptr<const SloSet> set = current_set();
   prune_recent(now_ms, set->longest_window_ms);
   for (const Tracked& t : set->slos) {
-    const control::WindowStats w = t.window->stats(now_ms);
+    const control::WindowStats w = window_stats(t, now_ms).stats;
     const Numbers n = numbers(w, t.slo.target);
     metrics_.set_slo(t.slo.name, n.success, n.burn, n.remaining);
     if (!t.slo.action) continue;
@@ -315,6 +335,7 @@ void SloController::adopt(const Serving& serving, int64_t now_ms) {
     controls[slo.name] = std::move(c);
   }
   controls_ = std::move(controls);
+  share_windows(*next);
   {
     std::lock_guard set_lk(set_mu_);
     set_ = std::move(next);
@@ -368,7 +389,8 @@ json::object SloController::status(int64_t now_ms) const {
   json::array data;
   std::lock_guard lk(control_mu_);
   for (const Tracked& t : set->slos) {
-    const control::WindowStats w = t.window->stats(now_ms);
+    const FleetStats fleet = window_stats(t, now_ms);
+    const control::WindowStats& w = fleet.stats;
     const Numbers n = numbers(w, t.slo.target);
     json::object o{{"name", t.slo.name},
                    {"scope", json::object{{std::string(config::slo_scope_name(t.slo.scope)),
@@ -378,6 +400,7 @@ json::object SloController::status(int64_t now_ms) const {
                    {"min_requests", t.slo.min_requests},
                    {"mode", t.slo.observe ? "observe" : "act"},
                    {"requests", w.requests},
+                   {"replicas", fleet.replicas},
                    {"success_ratio", number_or_null(n.success)},
                    {"burn_rate", number_or_null(n.burn)},
                    {"budget_remaining", number_or_null(n.remaining)},

@@ -15,6 +15,10 @@
 // action, moving its knob through KnobMoves (who "controller:<slo>"; observe mode records the
 // event with who "controller:<slo> (observe)" and moves nothing).
 //
+// Fleet numbers (docs/scaling.md): with set_fleet(), each SLO's window is published under
+// slo_window_key() and evaluate() and status() judge on the fleet's counts (this replica's
+// window plus the others' published slices) instead of this replica's alone.
+//
 // State: per SLO with an action, the knob position it set, the file's value it moved from and
 // the last move's time, saved in the store (table slo_state) at every move. At start-up and on
 // every new config version the position is re-applied when the file's value of that knob is
@@ -44,6 +48,7 @@
 #include "control/slo_policy.h"
 #include "core/trace.h"
 #include "server/config_versions.h"
+#include "server/fleet_windows.h"
 #include "server/knob_moves.h"
 #include "telemetry/metrics.h"
 
@@ -52,6 +57,11 @@ namespace triage::server {
 // Whether a finished trace is a success for SLOs (nullopt: it does not count: a client error,
 // a cache hit, a shadow run). Pure.
 std::optional<bool> slo_success(const core::Trace& t);
+
+// The key an SLO's window is published under: what it measures ("slo:NAME:SCOPE:SCOPE_NAME:
+// WINDOW_S"), so that replicas on different config versions share it only when it means the
+// same counts. Pure.
+std::string slo_window_key(const config::Slo& slo);
 
 class SloController final : public core::TraceSink {
  public:
@@ -67,6 +77,9 @@ class SloController final : public core::TraceSink {
   // slo_controller.interval_ms on its own thread until stop().
   void start();
   void stop();  // idempotent
+  // Judge on the fleet's numbers from now on (null: this replica's only). Before start();
+  // `fleet` outlives this controller.
+  void set_fleet(FleetWindows* fleet);
 
   void consume(const core::TracePtr& trace) override;
   // Late news on a request (from the feedback/review API, after it committed).
@@ -77,7 +90,7 @@ class SloController final : public core::TraceSink {
   void evaluate(int64_t now_ms);
   // GET /admin/slos: {"config_version", "interval_ms", "data": [{"name", "scope": {KIND: NAME},
   // "target", "window_s", "min_requests", "mode", "requests", "success_ratio",
-  // "burn_rate", "budget_remaining", "verdict", "action": {...} | null, "controller": {...} | null}]}
+  // "burn_rate", "budget_remaining", "replicas", "verdict", "action": {...} | null, "controller": {...} | null}]}
   boost::json::object status(int64_t now_ms) const;
 
  private:
@@ -113,6 +126,10 @@ class SloController final : public core::TraceSink {
   };
 
   std::shared_ptr<const SloSet> current_set() const;
+  // The SLO's numbers: its window's, plus the other replicas' in fleet mode.
+  FleetStats window_stats(const Tracked& t, int64_t now_ms) const;
+  // Registers the set's windows with the fleet (fleet mode only).
+  void share_windows(const SloSet& set);
   // A shadow candidate's comparison with the answer it shadowed, as a verdict on the router
   // decision that chose the served tier (docs/slo.md "Router accuracy").
   void judge_by_shadow(const core::Trace& shadow);
@@ -131,6 +148,7 @@ class SloController final : public core::TraceSink {
   KnobMoves& moves_;
   telemetry::Metrics& metrics_;
   Clock clock_;
+  FleetWindows* fleet_ = nullptr;  // set before start(); null: this replica's numbers only
 
   mutable std::mutex set_mu_;
   std::shared_ptr<const SloSet> set_;  // guarded by set_mu_

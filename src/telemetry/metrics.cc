@@ -359,6 +359,18 @@ Metrics::Metrics(MetricsOptions options)
                             .Help("Share of an SLO's error budget left over its window: 1 - "
                                   "burn rate (negative: overspent)")
                             .Register(r);
+  fleet_publish_errors_ = &BuildCounter()
+                               .Name("triage_fleet_publish_errors_total")
+                               .Help("Publishes of this replica's window counts to the shared "
+                                     "store that failed (docs/scaling.md \"Fleet numbers\")")
+                               .Register(r)
+                               .Add({});
+  fleet_replicas_ = &BuildGauge()
+                         .Name("triage_fleet_replicas")
+                         .Help("Replicas whose window counts the last fleet read found, this "
+                               "one included (docs/scaling.md \"Fleet numbers\")")
+                         .Register(r)
+                         .Add({});
 
   const std::map<std::string, std::string> window{{"window", options_.window_label}};
   window_requests_ = &BuildGauge()

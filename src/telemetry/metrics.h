@@ -153,6 +153,12 @@ class Metrics final : public core::TraceSink {
   void set_slo(const std::string& slo, double success_ratio, double burn_rate,
                double budget_remaining);
 
+  // triage_fleet_publish_errors_total: a publish of this replica's window counts to the shared
+  // store failed. triage_fleet_replicas: replicas whose counts the last read found, this one
+  // included (docs/scaling.md "Fleet numbers"). Thread-safe.
+  void count_fleet_publish_error() { fleet_publish_errors_->Increment(); }
+  void set_fleet_replicas(int64_t n) { fleet_replicas_->Set(static_cast<double>(n)); }
+
   // The store whose dropped()/written() counters render as triage_store_dropped_total and
   // triage_store_written_total. May be null (not rendered). The store must outlive this object
   // or be reset to null first. Thread-safe.
@@ -263,6 +269,8 @@ class Metrics final : public core::TraceSink {
   prometheus::Family<prometheus::Gauge>* slo_success_family_;
   prometheus::Family<prometheus::Gauge>* slo_burn_family_;
   prometheus::Family<prometheus::Gauge>* slo_budget_family_;
+  prometheus::Counter* fleet_publish_errors_;
+  prometheus::Gauge* fleet_replicas_;
   prometheus::Family<prometheus::Counter>* cache_family_;  // triage_cache_requests_total
   // Window gauges, set at render time from window_.
   prometheus::Gauge* window_requests_;

@@ -205,7 +205,30 @@ Result<void> set_version(pg::Connection& db, int version) {
 }  // namespace
 
 const std::vector<PgMigration>& pg_migrations() {
-  static const std::vector<PgMigration> kMigrations = {};  // 10 is the first version
+  static const std::vector<PgMigration> kMigrations = {
+      // Version 11 (issue 12): the leader lease (table `leases`).
+      // TODO(issue12 leases): task W's v11 migration lands here; this placeholder only moves
+      // the version so that version 12 can follow it. The lead replaces it at merge.
+      {10, "SELECT 1"},
+      // Version 12 (issue 12, docs/scaling.md "Fleet numbers"): the window counts replicas
+      // publish to each other (telemetry/window_slice_db.h), SQLite's table with PostgreSQL types.
+      {11, R"sql(
+CREATE TABLE IF NOT EXISTS window_slices (
+  replica        TEXT COLLATE "C" NOT NULL,
+  window_key     TEXT COLLATE "C" NOT NULL,
+  slice_start_ms BIGINT NOT NULL,
+  requests       BIGINT NOT NULL,
+  ok             BIGINT NOT NULL,
+  compared       BIGINT NOT NULL,
+  agreed         BIGINT NOT NULL,
+  cost_usd       DOUBLE PRECISION NOT NULL,
+  latency        TEXT COLLATE "C" NOT NULL,
+  updated_ms     BIGINT NOT NULL,
+  PRIMARY KEY (replica, window_key, slice_start_ms)
+);
+CREATE INDEX IF NOT EXISTS window_slices_key ON window_slices(window_key, updated_ms);
+)sql"},
+  };
   return kMigrations;
 }
 

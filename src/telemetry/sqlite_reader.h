@@ -72,6 +72,15 @@ class SqliteStoreReader final : public StoreReader {
   Result<std::vector<StoredRolloutEvent>> list_rollout_events(const std::string& route,
                                                               int64_t limit) override;
 
+  // WindowSliceDb (sqlite_window_slice_queries.cc); writes need review_writes
+  Result<void> publish_window_slices(const std::string& replica,
+                                     const std::vector<StoredWindowSlice>& rows,
+                                     int64_t now_ms) override;
+  Result<std::vector<StoredWindowSlice>> other_window_slices(
+      const std::vector<std::string>& window_keys, const std::string& exclude_replica,
+      int64_t since_ms) override;
+  Result<int64_t> delete_window_slices_before(int64_t before_ms) override;
+
   // TrafficReader (sqlite_traffic_queries.cc)
   Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;
   Result<void> scan_traffic(const std::function<Result<void>(TrafficRow&&)>& on_row) override;

@@ -283,6 +283,38 @@ UPDATE meta SET value = '10' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Version 11 (issue 12): the leader lease (table `leases`).
+// TODO(issue12 leases): task W's v11 migration lands here; this placeholder only moves the
+// version so that version 12 can follow it. The lead replaces it at merge.
+constexpr const char* kMigrateV10ToV11 = R"sql(
+BEGIN IMMEDIATE;
+UPDATE meta SET value = '11' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+// Version 12 (issue 12, docs/scaling.md "Fleet numbers"): the window counts replicas sharing
+// the store publish to each other (telemetry/window_slice_db.h). Small: each replica keeps
+// only the live slices of its windows here.
+constexpr const char* kMigrateV11ToV12 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS window_slices (
+  replica        TEXT NOT NULL,
+  window_key     TEXT NOT NULL,
+  slice_start_ms INTEGER NOT NULL,
+  requests       INTEGER NOT NULL,
+  ok             INTEGER NOT NULL,
+  compared       INTEGER NOT NULL,
+  agreed         INTEGER NOT NULL,
+  cost_usd       REAL NOT NULL,
+  latency        TEXT NOT NULL,
+  updated_ms     INTEGER NOT NULL,
+  PRIMARY KEY (replica, window_key, slice_start_ms)
+);
+CREATE INDEX IF NOT EXISTS window_slices_key ON window_slices(window_key, updated_ms);
+UPDATE meta SET value = '12' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 bool has_requests_column(sqlite::Connection& db, const char* column) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
   if (!s.ok()) return false;
@@ -312,7 +344,7 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
           kMigrateV5ToV6,
       std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
       std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
-      kMigrateV8ToV9, kMigrateV9ToV10};
+      kMigrateV8ToV9, kMigrateV9ToV10, kMigrateV10ToV11, kMigrateV11ToV12};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

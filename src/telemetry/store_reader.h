@@ -15,6 +15,7 @@
 #include "telemetry/review_db.h"
 #include "telemetry/rollout_db.h"
 #include "telemetry/traffic_reader.h"
+#include "telemetry/window_slice_db.h"
 
 namespace triage::telemetry {
 
@@ -23,7 +24,8 @@ class StoreReader : public DashboardReader,
                     public TrafficReader,
                     public KeyDb,
                     public ConfigHistoryDb,
-                    public RolloutDb {
+                    public RolloutDb,
+                    public WindowSliceDb {
  public:
   ~StoreReader() override = default;
   // Versioned implementation name for logs ("sqlite/1").

@@ -292,9 +292,10 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "10");  // v1-v9 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");  // v1-v11 migrated
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('rollouts', 'rollout_events')"), 2);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'slo_state'"), 1);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'window_slices'"), 1);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                      "('requests_ts_ms', 'requests_model_ts_ms', 'requests_route_ts_ms')"),
             1);
