@@ -205,7 +205,19 @@ Result<void> set_version(pg::Connection& db, int version) {
 }  // namespace
 
 const std::vector<PgMigration>& pg_migrations() {
-  static const std::vector<PgMigration> kMigrations = {};  // 10 is the first version
+  // 10 is the first version. 11 (SQLite's v11): leases, and the replica of each knob move.
+  static const std::vector<PgMigration> kMigrations = {
+      {10, R"sql(
+CREATE TABLE IF NOT EXISTS leases (
+  name       TEXT COLLATE "C" PRIMARY KEY,
+  holder     TEXT COLLATE "C" NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  since_ms   BIGINT NOT NULL
+);
+ALTER TABLE knob_events ADD COLUMN IF NOT EXISTS replica TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS knob_events_version ON knob_events(config_version, id);
+)sql"},
+  };
   return kMigrations;
 }
 

@@ -15,7 +15,7 @@ namespace triage::telemetry {
 // The first version PostgreSQL stores exist at (SQLite's version 10: the same tables).
 inline constexpr int kPgFirstVersion = 10;
 // The version this build reads and writes.
-inline constexpr int kPgSchemaVersion = 10;
+inline constexpr int kPgSchemaVersion = 11;
 
 // One step: SQL that takes a database from `from` to from + 1 (run in one transaction with
 // the meta update).
@@ -24,7 +24,7 @@ struct PgMigration {
   std::string sql;
 };
 
-// This build's migrations after kPgFirstVersion (none yet).
+// This build's migrations after kPgFirstVersion.
 const std::vector<PgMigration>& pg_migrations();
 
 // Creates the schema in an empty database (at kPgFirstVersion), then applies `migrations` in

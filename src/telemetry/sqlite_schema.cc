@@ -283,11 +283,32 @@ UPDATE meta SET value = '10' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-bool has_requests_column(sqlite::Connection& db, const char* column) {
-  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
+// Version 11 (issue 12, docs/scaling.md "One controller", "Knobs across replicas"): the
+// leases replicas sharing the store take (telemetry/lease_db.h), and the replica that made
+// each knob move, so the others follow the moves they did not make. The column is added only
+// where missing, as in v5.
+constexpr const char* kAddKnobReplicaColumn =
+    "ALTER TABLE knob_events ADD COLUMN replica TEXT NOT NULL DEFAULT '';\n";
+constexpr const char* kMigrateV10ToV11 = R"sql(
+CREATE TABLE IF NOT EXISTS leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  since_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS knob_events_version ON knob_events(config_version, id);
+UPDATE meta SET value = '11' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+bool has_column(sqlite::Connection& db, const char* table, const char* column) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2");
   if (!s.ok()) return false;
-  s.bind(1, std::string(column));
+  s.bind(1, std::string(table)).bind(2, std::string(column));
   return s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
+bool has_requests_column(sqlite::Connection& db, const char* column) {
+  return has_column(db, "requests", column);
 }
 
 }  // namespace
@@ -304,6 +325,7 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   const bool has_config_version = has_requests_column(db, "config_version");
   const bool has_api = has_requests_column(db, "api");
   const bool has_cache = has_requests_column(db, "cache");
+  const bool has_knob_replica = has_column(db, "knob_events", "replica");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
@@ -312,7 +334,9 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
           kMigrateV5ToV6,
       std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
       std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
-      kMigrateV8ToV9, kMigrateV9ToV10};
+      kMigrateV8ToV9, kMigrateV9ToV10,
+      std::string("BEGIN IMMEDIATE;\n") + (has_knob_replica ? "" : kAddKnobReplicaColumn) +
+          kMigrateV10ToV11};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

@@ -26,7 +26,7 @@ struct SqliteStoreOptions {
 
 class SqliteStore final : public RequestStore {
  public:
-  static constexpr int kSchemaVersion = 10;  // 1 to 9 are migrated on open
+  static constexpr int kSchemaVersion = 11;  // 1 to 10 are migrated on open
 
   // Opens (or creates) the database, applies pragmas and schema, prepares statements and starts
   // the writer thread. Throws std::runtime_error naming the path on any failure.
