@@ -89,9 +89,9 @@ TEST_P(LeaseDbTest, ALeaseNeedsAWritableReader) {
 TEST_P(LeaseDbTest, KnobEventsKeepTheirReplicaAndAreReadAfterAnId) {
   auto db = open();
   ASSERT_TRUE(db);
-  ASSERT_TRUE(db->insert_knob_event({1, "r", "k", 0, 1, "admin", "", 3, "A"}));
-  ASSERT_TRUE(db->insert_knob_event({2, "r", "k", 1, 2, "admin", "", 4, "B"}));
-  ASSERT_TRUE(db->insert_knob_event({3, "r", "k", 2, 3, "admin", "", 3, "B"}));
+  ASSERT_TRUE(db->insert_knob_event({1, "r", "k", 0, 1, "admin", "", 3, "A", 0}));
+  ASSERT_TRUE(db->insert_knob_event({2, "r", "k", 1, 2, "admin", "", 4, "B", 0}));
+  ASSERT_TRUE(db->insert_knob_event({3, "r", "k", 2, 3, "admin", "", 3, "B", 0}));
   const auto all = db->list_knob_events_after(0, 3).value();
   ASSERT_EQ(all.size(), 2u);  // version 3 only, oldest first
   EXPECT_EQ(all[0].replica, "A");
