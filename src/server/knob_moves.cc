@@ -57,7 +57,7 @@ Result<telemetry::StoredKnobEvent> KnobMoves::move(const KnobMove& m) {
   routes::Knob* knob = checked.value();
   telemetry::StoredKnobEvent event{unix_time_ms(), m.route,  m.knob,
                                    knob->get(),    m.value,  m.who,
-                                   m.reason,       serving->version.seq, replica_, 0};
+                                   m.reason,       serving->version.seq, replica_, 0, false};
   if (auto r = versions_.record_knob_event(event); !r) return r.error();
   knob->set(m.value);
   metrics_.count_knob_move(m.route, m.knob);
@@ -75,7 +75,8 @@ Result<telemetry::StoredKnobEvent> KnobMoves::record_only(const KnobMove& m, dou
   if (!checked) return checked.error();
   telemetry::StoredKnobEvent event{unix_time_ms(), m.route,  m.knob,
                                    before,         m.value,  m.who,
-                                   m.reason,       serving->version.seq, replica_, 0};
+                                   m.reason,       serving->version.seq, replica_, 0,
+                                   /*observe=*/true};
   if (auto r = versions_.record_knob_event(event); !r) return r.error();
   spdlog::info("knob {}/{} would move {} -> {} by {} (observe; config version {}){}{}", m.route,
                m.knob, event.before, event.after, event.who, event.config_version,
@@ -97,8 +98,8 @@ Result<int> KnobMoves::follow_store() {
   // (a larger id) wins over it.
   std::map<std::pair<std::string, std::string>, const telemetry::StoredKnobEvent*> last;
   for (const telemetry::StoredKnobEvent& e : events.value()) {
-    last[{e.route, e.knob}] = &e;
     followed_id_ = std::max(followed_id_, e.id);
+    if (!e.observe) last[{e.route, e.knob}] = &e;  // observe mode moved nothing
   }
   int applied = 0;
   for (const auto& [key, e] : last) {

@@ -57,7 +57,7 @@ class KnobMoves {
   // Replicas sharing one store (store.config_poll_ms > 0, docs/scaling.md "Knobs across
   // replicas"): applies the moves other replicas recorded on the serving version since the
   // last call (the last event per knob wins; this replica's own are skipped: applied when
-  // made), without recording or counting them again. A new serving version starts from its
+  // made; observe-mode records moved nothing), without recording or counting them again. A new serving version starts from its
   // first event (its knobs start at the file's values), so a replica that joins applies the
   // version's moves so far. The number of knobs set. Blocking (a store read): the config
   // follower's thread, never an I/O thread.

@@ -33,6 +33,7 @@ struct StoredKnobEvent {
   int64_t config_version = 0;  // the version whose knob moved
   std::string replica;  // common/ids.h replica_id() of the mover; empty before schema v11
   int64_t id = 0;       // the store's sequence (increasing); 0 until recorded
+  bool observe = false;  // recorded only (observe mode): the knob did not move
 };
 
 // Where the SLO controller left a knob (docs/slo.md "State"): table `slo_state`, one row per

@@ -164,7 +164,8 @@ Result<void> PgStoreReader::insert_config_version(const StoredConfigVersion& v) 
 namespace {
 
 constexpr const char* kKnobEventColumns =
-    "SELECT ts_ms, route, knob, before, after, who, reason, config_version, replica, id "
+    "SELECT ts_ms, route, knob, before, after, who, reason, config_version, replica, id, "
+    "observe "
     "FROM knob_events ";
 
 std::vector<StoredKnobEvent> knob_event_rows(const pg::ResultSet& s) {
@@ -172,7 +173,7 @@ std::vector<StoredKnobEvent> knob_event_rows(const pg::ResultSet& s) {
   for (int i = 0; i < s.rows(); ++i) {
     out.push_back(StoredKnobEvent{s.i64(i, 0), s.text(i, 1), s.text(i, 2), s.real(i, 3),
                                   s.real(i, 4), s.text(i, 5), s.text(i, 6), s.i64(i, 7),
-                                  s.text(i, 8), s.i64(i, 9)});
+                                  s.text(i, 8), s.i64(i, 9), s.i64(i, 10) != 0});
   }
   return out;
 }
@@ -202,7 +203,7 @@ Result<void> PgStoreReader::insert_knob_event(const StoredKnobEvent& e) {
   if (auto w = writable("config history"); !w) return w.error();
   auto s = write(
       "INSERT INTO knob_events (ts_ms, route, knob, before, after, who, reason, "
-      "config_version, replica) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+      "config_version, replica, observe) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
       pg::Params()
           .add(e.ts_ms)
           .add(e.route)
@@ -212,7 +213,8 @@ Result<void> PgStoreReader::insert_knob_event(const StoredKnobEvent& e) {
           .add(e.who)
           .add(e.reason)
           .add(e.config_version)
-          .add(e.replica));
+          .add(e.replica)
+          .add(e.observe));
   if (!s) return sql_error("insert knob event", s.error());
   return {};
 }

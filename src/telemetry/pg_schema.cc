@@ -215,6 +215,7 @@ CREATE TABLE IF NOT EXISTS leases (
   since_ms   BIGINT NOT NULL
 );
 ALTER TABLE knob_events ADD COLUMN IF NOT EXISTS replica TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE knob_events ADD COLUMN IF NOT EXISTS observe INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS knob_events_version ON knob_events(config_version, id);
 )sql"},
   };

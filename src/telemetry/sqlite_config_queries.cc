@@ -70,19 +70,20 @@ Result<void> SqliteStoreReader::insert_config_version(const StoredConfigVersion&
 
 namespace {
 
-// The columns every knob event query reads, in StoredKnobEvent's order; `replica` only from
-// schema version 11 on.
+// The columns every knob event query reads, in StoredKnobEvent's order; `replica` and
+// `observe` only from schema version 11 on.
 std::string knob_event_columns(sqlite::Connection& db) {
   sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('knob_events') "
                           "WHERE name = 'replica'");
   const bool has_replica = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
   return std::string("ts_ms, route, knob, before, after, who, reason, config_version, ") +
-         (has_replica ? "replica" : "''") + ", id";
+         (has_replica ? "replica, id, observe" : "'', id, 0");
 }
 
 StoredKnobEvent knob_event_row(sqlite::Statement& s) {
   return StoredKnobEvent{s.i64(0),  s.text(1), s.text(2), s.real(3), s.real(4),
-                         s.text(5), s.text(6), s.i64(7),  s.text(8), s.i64(9)};
+                         s.text(5), s.text(6), s.i64(7),  s.text(8), s.i64(9),
+                         s.i64(10) != 0};
 }
 
 }  // namespace
@@ -119,10 +120,12 @@ Result<void> SqliteStoreReader::insert_knob_event(const StoredKnobEvent& e) {
   if (!write_.is_open()) return history_writes_off();
   Statement s(write_,
               "INSERT INTO knob_events (ts_ms, route, knob, before, after, who, reason, "
-              "config_version, replica) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+              "config_version, replica, observe) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   if (!s.ok()) return sql_error("insert knob event", write_);
   s.bind(1, e.ts_ms).bind(2, e.route).bind(3, e.knob).bind(4, e.before).bind(5, e.after);
   s.bind(6, e.who).bind(7, e.reason).bind(8, e.config_version).bind(9, e.replica);
+  s.bind(10, e.observe);
   if (!s.run()) return sql_error("insert knob event", write_);
   return {};
 }

@@ -285,10 +285,13 @@ COMMIT;
 
 // Version 11 (issue 12, docs/scaling.md "One controller", "Knobs across replicas"): the
 // leases replicas sharing the store take (telemetry/lease_db.h), and the replica that made
-// each knob move, so the others follow the moves they did not make. The column is added only
+// each knob move (and whether it was only recorded, observe mode), so the others follow the
+// moves they did not make. The column is added only
 // where missing, as in v5.
 constexpr const char* kAddKnobReplicaColumn =
     "ALTER TABLE knob_events ADD COLUMN replica TEXT NOT NULL DEFAULT '';\n";
+constexpr const char* kAddKnobObserveColumn =
+    "ALTER TABLE knob_events ADD COLUMN observe INTEGER NOT NULL DEFAULT 0;\n";
 constexpr const char* kMigrateV10ToV11 = R"sql(
 CREATE TABLE IF NOT EXISTS leases (
   name       TEXT PRIMARY KEY,
@@ -326,6 +329,7 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   const bool has_api = has_requests_column(db, "api");
   const bool has_cache = has_requests_column(db, "cache");
   const bool has_knob_replica = has_column(db, "knob_events", "replica");
+  const bool has_knob_observe = has_column(db, "knob_events", "observe");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
@@ -336,7 +340,7 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
       std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
       kMigrateV8ToV9, kMigrateV9ToV10,
       std::string("BEGIN IMMEDIATE;\n") + (has_knob_replica ? "" : kAddKnobReplicaColumn) +
-          kMigrateV10ToV11};
+          (has_knob_observe ? "" : kAddKnobObserveColumn) + kMigrateV10ToV11};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

@@ -163,6 +163,18 @@ TEST_P(KnobFollow, MovesOfAnotherVersionAreIgnoredAndANewVersionStartsFromTheFil
   EXPECT_EQ(b.weight(1), 50);
 }
 
+TEST_P(KnobFollow, AnObserveModeRecordIsNotApplied) {
+  Replica a("A", yaml(), metrics_a_);
+  Replica b("B", yaml(), metrics_b_);
+  ASSERT_TRUE(a.moves->move({"chat", "children[1].weight", 10, "admin", ""}));
+  ASSERT_TRUE(a.moves->record_only({"chat", "children[1].weight", 60, "controller:x (observe)",
+                                    ""},
+                                   10));
+  EXPECT_EQ(b.moves->follow_store().value(), 1);
+  EXPECT_EQ(b.weight(1), 10) << "the observe record moved nothing on A, nor on B";
+  EXPECT_EQ(events(b), 2u);
+}
+
 TEST_P(KnobFollow, AFollowersRolloutsNeitherMoveNorTakeCommands) {
   const std::string with_rollout = yaml() +
                                    "    rollout: {candidate: b, steps: [10, 100], hold_s: 1,\n"

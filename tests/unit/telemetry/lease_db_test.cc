@@ -91,12 +91,14 @@ TEST_P(LeaseDbTest, KnobEventsKeepTheirReplicaAndAreReadAfterAnId) {
   ASSERT_TRUE(db);
   ASSERT_TRUE(db->insert_knob_event({1, "r", "k", 0, 1, "admin", "", 3, "A", 0}));
   ASSERT_TRUE(db->insert_knob_event({2, "r", "k", 1, 2, "admin", "", 4, "B", 0}));
-  ASSERT_TRUE(db->insert_knob_event({3, "r", "k", 2, 3, "admin", "", 3, "B", 0}));
+  ASSERT_TRUE(db->insert_knob_event({3, "r", "k", 2, 3, "admin", "", 3, "B", 0, true}));
   const auto all = db->list_knob_events_after(0, 3).value();
   ASSERT_EQ(all.size(), 2u);  // version 3 only, oldest first
   EXPECT_EQ(all[0].replica, "A");
   EXPECT_EQ(all[1].replica, "B");
   EXPECT_DOUBLE_EQ(all[1].after, 3);
+  EXPECT_FALSE(all[0].observe);
+  EXPECT_TRUE(all[1].observe);
   EXPECT_LT(all[0].id, all[1].id);
   const auto later = db->list_knob_events_after(all[0].id, 3).value();
   ASSERT_EQ(later.size(), 1u);
