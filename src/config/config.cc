@@ -139,7 +139,7 @@ std::string check_postgres_url(std::string_view url) {
 
 void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
   r.only({"type", "path", "url", "password_env", "queue_capacity", "batch_size",
-          "flush_interval_ms", "keep_payloads", "config_poll_ms"});
+          "flush_interval_ms", "keep_payloads", "config_poll_ms", "leader_lease_ms"});
   s.type = r["type"].one_of(kStoreTypes, s.type);
   Field url = r["url"];
   if (url.present()) {
@@ -167,6 +167,12 @@ void parse_store(MapReader r, StoreConfig& s, const Config& cfg) {
   s.flush_interval_ms = r["flush_interval_ms"].get<int64_t>(s.flush_interval_ms, Range::above(0));
   s.keep_payloads = r["keep_payloads"].get<bool>(s.keep_payloads);
   s.config_poll_ms = r["config_poll_ms"].get<int64_t>(s.config_poll_ms, Range::at_least(0));
+  Field lease = r["leader_lease_ms"];
+  if (lease.present() && s.config_poll_ms <= 0) {
+    lease.fail("is for replicas sharing one store: set store.config_poll_ms > 0 too "
+               "(docs/scaling.md \"One controller\")");
+  }
+  s.leader_lease_ms = lease.get<int64_t>(s.leader_lease_ms, Range::at_least(300));
 }
 
 void parse_review(MapReader r, ReviewConfig& rc) {

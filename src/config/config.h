@@ -137,6 +137,10 @@ struct StoreConfig {
   // applied (docs/scaling.md "One config"); at start-up the store's latest version serves
   // instead of the file when they differ. 0 (default): this process alone applies versions.
   int64_t config_poll_ms = 0;
+  // With config_poll_ms > 0 (a fleet): the lease "controller" (docs/scaling.md "One
+  // controller") lasts this many ms and is renewed every third of it; a leader that dies
+  // without releasing it is replaced after at most this long. Restart-only.
+  int64_t leader_lease_ms = 10000;
 };
 
 // Which finished requests enter the review queue (docs/review.md). A request enters when any

@@ -54,6 +54,7 @@ std::optional<std::string> restart_only_change(const config::Config& a, const co
   c("store.batch_size", a.store.batch_size, b.store.batch_size);
   c("store.flush_interval_ms", a.store.flush_interval_ms, b.store.flush_interval_ms);
   c("store.keep_payloads", a.store.keep_payloads, b.store.keep_payloads);
+  c("store.leader_lease_ms", a.store.leader_lease_ms, b.store.leader_lease_ms);
   c("auth", a.auth.has_value(), b.auth.has_value());
   if (a.auth && b.auth) {
     c("auth.admin_token_env", a.auth->admin_token_env, b.auth->admin_token_env);
@@ -317,7 +318,19 @@ Result<void> ConfigVersions::record_knob_event(const telemetry::StoredKnobEvent&
   if (store_) return store_->insert_knob_event(e);
   std::lock_guard lk(reload_mu_);
   memory_knob_events_.push_back(e);
+  memory_knob_events_.back().id = static_cast<int64_t>(memory_knob_events_.size());
   return {};
+}
+
+Result<std::vector<telemetry::StoredKnobEvent>> ConfigVersions::knob_events_after(
+    int64_t after_id, int64_t config_version) {
+  if (store_) return store_->list_knob_events_after(after_id, config_version);
+  std::lock_guard lk(reload_mu_);
+  std::vector<telemetry::StoredKnobEvent> out;
+  for (const auto& e : memory_knob_events_) {
+    if (e.id > after_id && e.config_version == config_version) out.push_back(e);
+  }
+  return out;
 }
 
 Result<std::vector<telemetry::StoredKnobEvent>> ConfigVersions::knob_events(int64_t limit) {

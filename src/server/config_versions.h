@@ -85,6 +85,11 @@ class ConfigVersions {
   // first when listed.
   Result<void> record_knob_event(const telemetry::StoredKnobEvent& e);
   Result<std::vector<telemetry::StoredKnobEvent>> knob_events(int64_t limit);
+  // The moves of `config_version` after event id `after_id`, oldest first (with ids).
+  Result<std::vector<telemetry::StoredKnobEvent>> knob_events_after(int64_t after_id,
+                                                                    int64_t config_version);
+  // store.config_poll_ms > 0 at start-up: replicas share this store (docs/scaling.md).
+  bool fleet() const { return follow_; }
   // The SLO controller's state (server/slo_controller.h), in the store (or memory without one).
   Result<std::vector<telemetry::StoredSloState>> slo_states();
   Result<void> save_slo_state(const telemetry::StoredSloState& s);

@@ -5,6 +5,8 @@
 
 #include <openssl/sha.h>
 #include <boost/algorithm/string/predicate.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/algorithm/string/trim.hpp>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/param.hpp>
@@ -236,13 +238,22 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
   versions_ = std::make_unique<ConfigVersions>(std::move(built), std::move(adjust), env,
                                                *metrics_, *access_);
   config_api_ = std::make_unique<ConfigApi>(*versions_);
+  knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
+  leadership_ = Leadership::from_config(cfg_, *metrics_);
   if (cfg_.store.config_poll_ms > 0) {
-    // Replicas sharing one store: versions another replica applied are adopted here.
+    // Replicas sharing one store: the knob moves made so far on the serving version apply
+    // here too; then versions and moves another replica makes are followed.
+    if (auto r = knob_moves_->follow_store(); !r) {
+      spdlog::warn("knob follower: {}", r.error().message);
+    }
     config_follower_ = std::make_unique<PeriodicWorker>(
         "config follower",
-        [v = versions_.get()] {
+        [v = versions_.get(), k = knob_moves_.get()] {
           if (auto r = v->follow_store(); !r) {
             spdlog::warn("config follower: {}", r.error().message);
+          }
+          if (auto r = k->follow_store(); !r) {
+            spdlog::warn("knob follower: {}", r.error().message);
           }
         },
         [v = versions_.get()] {
@@ -250,17 +261,19 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
         });
     config_follower_->start(/*run_first=*/false);
   }
-  knob_moves_ = std::make_unique<KnobMoves>(*versions_, *metrics_);
+  leadership_->start();
   knobs_api_ = std::make_unique<KnobsApi>(*versions_, *knob_moves_);
   fleet_windows_ = FleetWindows::open(cfg_, *metrics_);  // null unless replicas share the store
   rollouts_ = std::make_unique<Rollouts>(cfg_, *versions_, *knob_moves_, *metrics_);
   rollouts_->set_fleet(fleet_windows_.get());
+  rollouts_->set_leadership(leadership_.get());
   sinks_.add(*rollouts_);
   rollouts_api_ = std::make_unique<RolloutsApi>(*rollouts_);
   rollouts_->start_timer();
   slo_controller_ = std::make_unique<SloController>(*versions_, *knob_moves_, *metrics_);
   slo_controller_->set_fleet(fleet_windows_.get());
   if (fleet_windows_) fleet_windows_->start();
+  slo_controller_->set_leadership(leadership_.get());
   sinks_.add(*slo_controller_);
   slos_api_ = std::make_unique<SlosApi>(*slo_controller_);
   admin_ = std::make_unique<AdminApi>(cfg_, *store_);
@@ -289,6 +302,7 @@ void Gateway::close() {
   if (rollouts_) rollouts_->close();
   if (slo_controller_) slo_controller_->stop();
   if (fleet_windows_) fleet_windows_->stop();
+  if (leadership_) leadership_->stop();  // after the controllers: released, another takes over
   if (slos_api_) slos_api_->close();
   if (knobs_api_) knobs_api_->close();
   if (config_api_) config_api_->close();
@@ -330,7 +344,8 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
     const bool dashboard = DashboardApi::handles(target);
     if ((dashboard || AdminApi::handles(target) || KeysApi::handles(target) ||
          ConfigApi::handles(target) || KnobsApi::handles(target) ||
-         RolloutsApi::handles(target) || SlosApi::handles(target)) &&
+         RolloutsApi::handles(target) || SlosApi::handles(target) ||
+         target == "/admin/fleet") &&
         in.malformed().empty()) {
       const bool page = target == "/dashboard" || target == "/dashboard/";
       if (page && !access_->check_admin(in) && in.method() == "GET") {
@@ -351,6 +366,9 @@ asio::awaitable<void> Gateway::handle(net::IncomingRequest& in, net::ResponseWri
         co_await rollouts_api_->handle(in, out);
       } else if (SlosApi::handles(target)) {
         co_await slos_api_->handle(in, out);
+      } else if (target == "/admin/fleet") {
+        Reply reply = fleet_reply(method);
+        co_await send_reply(out, reply);
       } else {
         co_await admin_->handle(in, out);
       }
@@ -484,6 +502,18 @@ asio::awaitable<void> Gateway::respond_error(core::Trace& trace, SteadyTime star
   Reply reply = error_reply(for_client(e, trace), {{"x-request-id", trace.request_id}}, dialect);
   finish(trace, start, hold);
   co_await send_reply(out, reply);
+}
+
+Reply Gateway::fleet_reply(std::string_view method) const {
+  if (method != "GET") {
+    return error_reply(make_error(ErrorCode::kMethodNotAllowed, "use GET for /admin/fleet"));
+  }
+  boost::json::object o{{"replica", leadership_->replica()},
+                        {"fleet", leadership_->fleet()},
+                        {"is_leader", leadership_->is_leader()},
+                        {"leader", leadership_->leader()},
+                        {"config_version", versions_->current()->version.seq}};
+  return Reply{200, "application/json", {}, boost::json::serialize(o)};
 }
 
 asio::awaitable<bool> Gateway::admit_admin(net::IncomingRequest& in, net::ResponseWriter& out) {

@@ -21,6 +21,7 @@
 #include "server/admin_api.h"
 #include "server/config_api.h"
 #include "server/config_versions.h"
+#include "server/leadership.h"
 #include "server/cache_front.h"
 #include "server/dashboard_api.h"
 #include "server/keys_api.h"
@@ -88,6 +89,8 @@ class Gateway {
   // was at server.max_requests_per_thread, in the dialect's error shape.
   boost::asio::awaitable<void> refuse_over_capacity(net::ResponseWriter& out,
                                                     const api::Dialect& dialect);
+  // GET /admin/fleet (docs/scaling.md): this replica, the leader it sees, its config version.
+  Reply fleet_reply(std::string_view method) const;
   // Non-chat endpoints and protocol errors; no I/O.
   Reply simple_reply(net::IncomingRequest& in, std::string_view target,
                             std::string_view method, bool chat_path) const;
@@ -156,6 +159,8 @@ class Gateway {
   std::unique_ptr<ConfigApi> config_api_;  // /admin/config
   // store.config_poll_ms > 0: adopts versions other replicas applied (ConfigVersions::follow_store).
   std::unique_ptr<PeriodicWorker> config_follower_;
+  // Which replica of a fleet runs the controllers (always this one outside a fleet).
+  std::unique_ptr<Leadership> leadership_;
   std::unique_ptr<KnobMoves> knob_moves_;  // every run-time knob move (admin, controller, rollout)
   std::unique_ptr<KnobsApi> knobs_api_;    // /admin/knobs
   // store.config_poll_ms > 0: window counts shared with the other replicas (a worker thread);

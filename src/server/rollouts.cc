@@ -251,12 +251,12 @@ void Rollouts::sync(int64_t now_ms) {
         row && row->fingerprint == spec.fingerprint()) {
       const control::RolloutEvent ev = fresh.machine.restore(from_stored(*row), now_ms);
       next.emplace(name, std::move(fresh));
-      record(name, next.at(name), ev);
+      if (leading_) record(name, next.at(name), ev);
       continue;
     }
     next.emplace(name, std::move(fresh));
   }
-  forget_ended(next, serving->version.seq);
+  if (leading_) forget_ended(next, serving->version.seq);
   entries_ = std::move(next);
   auto windows = std::make_shared<WindowMap>();
   for (auto& [name, e] : entries_) windows->emplace(name, e.windows);
@@ -267,8 +267,44 @@ void Rollouts::sync(int64_t now_ms) {
   synced_version_ = serving->version.seq;
   share_windows();
   for (auto& [name, e] : entries_) {
-    apply_weights(name, e, fmt::format("config version {} applied", synced_version_));
+    if (leading_) apply_weights(name, e, fmt::format("config version {} applied", synced_version_));
     update_metrics(name, e);
+  }
+}
+
+Error Rollouts::not_leader() const {
+  const std::string leader = leadership_ ? leadership_->leader() : std::string();
+  return make_error(ErrorCode::kUnavailable,
+                    "this replica does not run the rollouts; send the command to the leader, "
+                    "replica " + (leader.empty() ? std::string("(none right now)") : leader) +
+                        " (GET /admin/fleet names it)",
+                    {}, std::string(kNotLeaderParam));
+}
+
+bool Rollouts::leading_now() {
+  const bool leading = !leadership_ || leadership_->is_leader();
+  if (leading && !leading_) {
+    spdlog::info("rollouts: leading; resuming from the saved state");
+    entries_.clear();  // sync() restores each from the store, as at start-up
+    synced_version_ = 0;
+  }
+  leading_ = leading;
+  return leading;
+}
+
+void Rollouts::follow_saved() {
+  for (const telemetry::StoredRollout& row : saved_states()) {
+    auto it = entries_.find(row.route);
+    if (it == entries_.end() || row.fingerprint != it->second.machine.spec().fingerprint()) continue;
+    Entry& e = it->second;
+    const control::RolloutStatus before = e.machine.status();
+    if (before.state == control::rollout_state_from_name(row.state) && before.step == row.step &&
+        before.step_started_ms == row.step_started_ms) {
+      continue;
+    }
+    (void)e.machine.restore(from_stored(row), row.step_started_ms);  // the leader's event
+    e.windows->restart(row.step_started_ms);
+    update_metrics(row.route, e);
   }
 }
 
@@ -395,7 +431,12 @@ control::RolloutInput Rollouts::input(const std::string& route, const Entry& e, 
 
 void Rollouts::tick(int64_t now_ms) {
   std::lock_guard lk(work_mu_);
+  const bool leading = leading_now();
   sync(now_ms);
+  if (!leading) {
+    follow_saved();
+    return;
+  }
   for (auto& [route, e] : entries_) {
     if (std::optional<std::string> moved = moved_by_hand(route, e)) {
       auto paused = e.machine.pause(now_ms);
@@ -423,6 +464,7 @@ void Rollouts::tick(int64_t now_ms) {
 Result<control::RolloutEvent> Rollouts::command(const std::string& route, RolloutCommand c,
                                                 int64_t now_ms, const std::string& who) {
   std::lock_guard lk(work_mu_);
+  if (!leading_now()) return not_leader();
   sync(now_ms);
   auto it = entries_.find(route);
   if (it == entries_.end()) {
@@ -463,7 +505,9 @@ Result<std::vector<telemetry::StoredRolloutEvent>> Rollouts::events(const std::s
 
 std::vector<RolloutView> Rollouts::list(int64_t now_ms) {
   std::lock_guard lk(work_mu_);
+  const bool leading = leading_now();
   sync(now_ms);
+  if (!leading) follow_saved();
   const std::shared_ptr<const Serving> serving = versions_.current();
   std::vector<RolloutView> out;
   for (auto& [route, e] : entries_) {

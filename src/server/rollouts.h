@@ -42,6 +42,7 @@
 #include "server/config_versions.h"
 #include "server/fleet_windows.h"
 #include "server/knob_moves.h"
+#include "server/leadership.h"
 #include "telemetry/metrics.h"
 #include "telemetry/rollout_db.h"
 #include "telemetry/store_reader.h"
@@ -76,6 +77,13 @@ class Rollouts final : public core::TraceSink {
            telemetry::Metrics& metrics, std::function<int64_t()> clock = unix_time_ms);
   ~Rollouts() override;  // close()
 
+  // In a fleet only the leader evaluates gates, moves weights, records events and takes
+  // commands (docs/scaling.md "One controller"); a follower reads the leader's saved state
+  // (list() shows it) and its commands answer 409 naming the leader. A replica that becomes
+  // leader starts from the saved state. Without one (tests), always leads. Call before
+  // start_timer(); `leadership` must outlive this object.
+  void set_leadership(const Leadership* leadership) { leadership_ = leadership; }
+
   // Starts the timer thread: tick() every min(evaluate_every_ms) of the serving rollouts
   // (1 s when there are none). Idempotent.
   void start_timer();
@@ -92,10 +100,12 @@ class Rollouts final : public core::TraceSink {
   void tick(int64_t now_ms);
   // POST /admin/rollouts/{start,pause,resume,abort}: the event (its reason names `who`), or
   // kNotFound (no rollout on `route`) / kInvalidRequest (the command does not apply in the
-  // rollout's state).
+  // rollout's state) / on a follower kUnavailable with param kNotLeaderParam, the message
+  // naming the leader (the API answers it 409).
   Result<control::RolloutEvent> command(const std::string& route, RolloutCommand c,
                                         int64_t now_ms, const std::string& who = "admin");
   std::vector<RolloutView> list(int64_t now_ms);
+  static constexpr std::string_view kNotLeaderParam = "leader";
 
  private:
   // Outcomes since the current step started, per side. Shared with consume().
@@ -117,6 +127,12 @@ class Rollouts final : public core::TraceSink {
   };
 
   void sync(int64_t now_ms);  // under work_mu_
+  // Whether this replica leads now (sets leading_); on becoming leader, the entries are
+  // rebuilt from the saved state at the next sync(). Under work_mu_.
+  bool leading_now();
+  Error not_leader() const;  // the refusal of a follower's command
+  // A follower's tick: each rollout's state as the leader saved it. Under work_mu_.
+  void follow_saved();
   // The saved state of every rollout whose block the new version `next` no longer has (or has
   // changed) is marked ended (an "ended" event for those this process ran), so that a block
   // that comes back later starts over instead of restoring a finished rollout. Under work_mu_.
@@ -148,6 +164,8 @@ class Rollouts final : public core::TraceSink {
   std::mutex work_mu_;  // serialises tick/command/list; guards the members up to windows_mu_
   std::map<std::string, Entry> entries_;
   int64_t synced_version_ = 0;
+  const Leadership* leadership_ = nullptr;  // null: always leads
+  bool leading_ = true;  // as of the last leading_now()
   std::unique_ptr<telemetry::StoreReader> store_;  // null: state in memory only
   std::map<std::string, telemetry::StoredRollout> memory_state_;
   std::vector<telemetry::StoredRolloutEvent> memory_events_;

@@ -150,6 +150,13 @@ AdminReply RolloutsApi::command(std::string_view action, const AdminJob& job) {
   if (action == "resume") c = RolloutCommand::kResume;
   if (action == "abort") c = RolloutCommand::kAbort;
   auto ev = rollouts_.command(std::string(route->as_string()), c, unix_time_ms(), job.actor);
+  if (!ev && ev.error().param == Rollouts::kNotLeaderParam) {
+    // Another replica runs the rollouts (docs/scaling.md "One controller"): 409, not 503 (a
+    // retry here does not help; the leader takes it).
+    AdminReply reply = error_reply(ev.error());
+    reply.status = 409;
+    return reply;
+  }
   if (!ev) return error_reply(ev.error());
   const control::RolloutEvent& e = ev.value();
   json::object out{{"route", route->as_string()},

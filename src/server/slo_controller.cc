@@ -81,12 +81,18 @@ SloController::SloController(ConfigVersions& versions, KnobMoves& moves,
       metrics_(metrics),
       clock_(clock ? std::move(clock) : Clock([] { return unix_time_ms(); })),
       set_(std::make_shared<SloSet>()) {
+  load_saved();
+}
+
+void SloController::load_saved() {
   auto saved = versions_.slo_states();
   if (!saved) {
     spdlog::warn("SLO controller: saved state not read ({}); starting from the file's values",
                  saved.error().message);
     return;
   }
+  std::lock_guard lk(control_mu_);
+  controls_.clear();
   for (const telemetry::StoredSloState& s : saved.value()) {
     Control c;
     c.route = s.route;
@@ -98,6 +104,17 @@ SloController::SloController(ConfigVersions& versions, KnobMoves& moves,
     c.restored = true;
     controls_[s.slo] = std::move(c);
   }
+}
+
+bool SloController::leading_now() {
+  const bool leading = !leadership_ || leadership_->is_leader();
+  if (leading && !was_leading_) {
+    spdlog::info("SLO controller: leading; resuming from the saved state");
+    load_saved();
+    readopt_ = true;
+  }
+  was_leading_ = leading;
+  return leading;
 }
 
 SloController::~SloController() { stop(); }
@@ -248,15 +265,19 @@ void SloController::prune_recent(int64_t now_ms, int64_t keep_ms) {
 }
 
 void SloController::evaluate(int64_t now_ms) {
+  const bool leading = leading_now();
   const std::shared_ptr<const Serving> serving = versions_.current();
-  if (current_set()->seq != serving->version.seq) adopt(*serving, now_ms);
+  if (current_set()->seq != serving->version.seq || readopt_) {
+    readopt_ = false;
+    adopt(*serving, now_ms, leading);
+  }
   const std::shared_ptr<const SloSet> set = current_set();
   prune_recent(now_ms, set->longest_window_ms);
   for (const Tracked& t : set->slos) {
     const control::WindowStats w = window_stats(t, now_ms).stats;
     const Numbers n = numbers(w, t.slo.target);
     metrics_.set_slo(t.slo.name, n.success, n.burn, n.remaining);
-    if (!t.slo.action) continue;
+    if (!t.slo.action || !leading) continue;
     std::lock_guard lk(control_mu_);
     auto it = controls_.find(t.slo.name);
     if (it == controls_.end()) continue;  // its knob was not found on this version
@@ -308,7 +329,7 @@ void SloController::save(const std::string& slo, const Control& c) {
   }
 }
 
-void SloController::adopt(const Serving& serving, int64_t now_ms) {
+void SloController::adopt(const Serving& serving, int64_t now_ms, bool leading) {
   auto next = std::make_shared<SloSet>();
   next->seq = serving.version.seq;
   next->tiers = serving.cfg().tiers;
@@ -325,7 +346,7 @@ void SloController::adopt(const Serving& serving, int64_t now_ms) {
   std::lock_guard lk(control_mu_);
   std::map<std::string, Control> controls;
   for (const config::Slo& slo : serving.cfg().slos) {
-    if (!slo.action) continue;
+    if (!slo.action || !leading) continue;  // a follower's controls wait for its turn
     auto prev = controls_.find(slo.name);
     Control c = prev == controls_.end() ? Control{} : prev->second;
     const bool had_position = c.position.has_value();
@@ -334,7 +355,7 @@ void SloController::adopt(const Serving& serving, int64_t now_ms) {
     if (had_position && !c.position) save(slo.name, c);  // started again from the file's value
     controls[slo.name] = std::move(c);
   }
-  controls_ = std::move(controls);
+  if (leading) controls_ = std::move(controls);
   share_windows(*next);
   {
     std::lock_guard set_lk(set_mu_);

@@ -50,6 +50,7 @@
 #include "server/config_versions.h"
 #include "server/fleet_windows.h"
 #include "server/knob_moves.h"
+#include "server/leadership.h"
 #include "telemetry/metrics.h"
 
 namespace triage::server {
@@ -72,6 +73,12 @@ class SloController final : public core::TraceSink {
   SloController(ConfigVersions& versions, KnobMoves& moves, telemetry::Metrics& metrics,
                 Clock clock = {});
   ~SloController() override;  // stop()
+
+  // In a fleet only the leader acts (docs/scaling.md "One controller"): every replica measures
+  // and publishes its SLOs, the leader alone moves knobs and saves the state, and a replica
+  // that becomes leader reloads the saved state first. Without one (tests), always acts.
+  // Call before start(); `leadership` must outlive this object.
+  void set_leadership(const Leadership* leadership) { leadership_ = leadership; }
 
   // Applies the serving version (restoring saved positions) at once, then evaluates every
   // slo_controller.interval_ms on its own thread until stop().
@@ -137,7 +144,12 @@ class SloController final : public core::TraceSink {
   void record_router_verdict(const SloSet& set, const Recent& r, bool correct, int64_t now_ms);
   // A new config version: new set (windows kept for SLOs that measure the same), knob file
   // values read, saved positions re-applied. Controller thread.
-  void adopt(const Serving& serving, int64_t now_ms);
+  void adopt(const Serving& serving, int64_t now_ms, bool leading);
+  // Whether this replica acts at this evaluation; on becoming leader, reloads the saved state
+  // (another leader moved since) and has adopt() run again. Controller thread.
+  bool leading_now();
+  // The saved state (ConfigVersions::slo_states) as controls_, each to be matched to a version.
+  void load_saved();
   void restore(const config::Slo& slo, Control& c, const Serving& serving);
   void act(const Tracked& t, Control& c, const control::WindowStats& w, const Serving& serving,
            int64_t now_ms);
@@ -156,6 +168,10 @@ class SloController final : public core::TraceSink {
 
   mutable std::mutex control_mu_;  // guards controls_ (evaluate vs status)
   std::map<std::string, Control> controls_;
+
+  const Leadership* leadership_ = nullptr;  // null: always leads
+  bool was_leading_ = true;  // controller thread only; the state was loaded at construction
+  bool readopt_ = false;     // controller thread only
 
   std::mutex recent_mu_;  // guards recent_, recent_order_
   std::unordered_map<std::string, Recent> recent_;

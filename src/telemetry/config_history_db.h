@@ -31,6 +31,9 @@ struct StoredKnobEvent {
   std::string who;     // "admin", "controller:<slo>", "rollout:<route>"
   std::string reason;  // may be empty
   int64_t config_version = 0;  // the version whose knob moved
+  std::string replica;  // common/ids.h replica_id() of the mover; empty before schema v11
+  int64_t id = 0;       // the store's sequence (increasing); 0 until recorded
+  bool observe = false;  // recorded only (observe mode): the knob did not move
 };
 
 // Where the SLO controller left a knob (docs/slo.md "State"): table `slo_state`, one row per
@@ -58,7 +61,11 @@ class ConfigHistoryDb {
   virtual Result<void> insert_config_version(const StoredConfigVersion& v) = 0;
   // Knob moves, newest first, at most `limit`; empty for a store older than version 6.
   virtual Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) = 0;
-  // Needs a writable reader, as insert_config_version.
+  // Knob moves of `config_version` with an id greater than `after_id`, oldest first (the
+  // knob follower, server/knob_moves.h); empty for a store older than version 6.
+  virtual Result<std::vector<StoredKnobEvent>> list_knob_events_after(int64_t after_id,
+                                                                      int64_t config_version) = 0;
+  // Needs a writable reader, as insert_config_version. Ignores e.id (the store assigns it).
   virtual Result<void> insert_knob_event(const StoredKnobEvent& e) = 0;
   // The SLO controller's state, by SLO name; empty for a store older than version 9.
   virtual Result<std::vector<StoredSloState>> list_slo_states() = 0;

@@ -344,6 +344,16 @@ Metrics::Metrics(MetricsOptions options)
                             .Help("Knobs moved at run time (PUT /admin/knobs, the SLO "
                                   "controller, rollouts), by route and knob")
                             .Register(r);
+  leader_family_ = &BuildGauge()
+                        .Name("triage_leader")
+                        .Help("1 while this replica holds the lease that runs the SLO "
+                              "controller and rollouts (docs/scaling.md \"One controller\")")
+                        .Register(r);
+  leader_changes_ = &BuildCounter()
+                         .Name("triage_leader_changes_total")
+                         .Help("Times this replica took or lost the controller lease")
+                         .Register(r)
+                         .Add({});
   slo_success_family_ = &BuildGauge()
                              .Name("triage_slo_success_ratio")
                              .Help("Success rate of an SLO's scope over its window (router "

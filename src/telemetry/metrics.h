@@ -147,6 +147,14 @@ class Metrics final : public core::TraceSink {
     knob_moves_family_->Add({{"route", route}, {"knob", knob}}).Increment();
   }
 
+  // triage_leader{replica} 0/1: whether this replica holds the lease "controller" (runs the
+  // SLO controller and rollouts; docs/scaling.md "One controller"); and
+  // triage_leader_changes_total: times it took or lost the lease. Thread-safe.
+  void set_leader(const std::string& replica, bool leader) {
+    leader_family_->Add({{"replica", replica}}).Set(leader ? 1.0 : 0.0);
+  }
+  void count_leader_change() { leader_changes_->Increment(); }
+
   // triage_slo_success_ratio / _burn_rate / _budget_remaining {slo}: one SLO's numbers over its
   // window (docs/slo.md "Metrics"), set by the SLO controller at each evaluation. Labels are
   // bounded by the config's SLOs. Thread-safe.
@@ -266,6 +274,8 @@ class Metrics final : public core::TraceSink {
   prometheus::Counter* reloads_applied_;
   prometheus::Counter* reloads_refused_;
   prometheus::Family<prometheus::Counter>* knob_moves_family_;
+  prometheus::Family<prometheus::Gauge>* leader_family_;
+  prometheus::Counter* leader_changes_;
   prometheus::Family<prometheus::Gauge>* slo_success_family_;
   prometheus::Family<prometheus::Gauge>* slo_burn_family_;
   prometheus::Family<prometheus::Gauge>* slo_budget_family_;

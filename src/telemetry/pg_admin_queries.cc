@@ -144,19 +144,41 @@ Result<void> PgStoreReader::insert_config_version(const StoredConfigVersion& v) 
   return {};
 }
 
-Result<std::vector<StoredKnobEvent>> PgStoreReader::list_knob_events(int64_t limit) {
-  std::lock_guard lk(mu_);
-  auto s = query(
-      "SELECT ts_ms, route, knob, before, after, who, reason, config_version "
-      "FROM knob_events ORDER BY id DESC LIMIT $1",
-      pg::Params().add(limit));
-  if (!s) return sql_error("list knob events", s.error());
+namespace {
+
+constexpr const char* kKnobEventColumns =
+    "SELECT ts_ms, route, knob, before, after, who, reason, config_version, replica, id, "
+    "observe "
+    "FROM knob_events ";
+
+std::vector<StoredKnobEvent> knob_event_rows(const pg::ResultSet& s) {
   std::vector<StoredKnobEvent> out;
-  for (int i = 0; i < s->rows(); ++i) {
-    out.push_back(StoredKnobEvent{s->i64(i, 0), s->text(i, 1), s->text(i, 2), s->real(i, 3),
-                                  s->real(i, 4), s->text(i, 5), s->text(i, 6), s->i64(i, 7)});
+  for (int i = 0; i < s.rows(); ++i) {
+    out.push_back(StoredKnobEvent{s.i64(i, 0), s.text(i, 1), s.text(i, 2), s.real(i, 3),
+                                  s.real(i, 4), s.text(i, 5), s.text(i, 6), s.i64(i, 7),
+                                  s.text(i, 8), s.i64(i, 9), s.i64(i, 10) != 0});
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<StoredKnobEvent>> PgStoreReader::list_knob_events(int64_t limit) {
+  std::lock_guard lk(mu_);
+  auto s = query(std::string(kKnobEventColumns) + "ORDER BY id DESC LIMIT $1",
+                 pg::Params().add(limit));
+  if (!s) return sql_error("list knob events", s.error());
+  return knob_event_rows(*s);
+}
+
+Result<std::vector<StoredKnobEvent>> PgStoreReader::list_knob_events_after(
+    int64_t after_id, int64_t config_version) {
+  std::lock_guard lk(mu_);
+  auto s = query(std::string(kKnobEventColumns) +
+                     "WHERE config_version = $1 AND id > $2 ORDER BY id",
+                 pg::Params().add(config_version).add(after_id));
+  if (!s) return sql_error("list knob events", s.error());
+  return knob_event_rows(*s);
 }
 
 Result<void> PgStoreReader::insert_knob_event(const StoredKnobEvent& e) {
@@ -164,7 +186,7 @@ Result<void> PgStoreReader::insert_knob_event(const StoredKnobEvent& e) {
   if (auto w = writable("config history"); !w) return w.error();
   auto s = write(
       "INSERT INTO knob_events (ts_ms, route, knob, before, after, who, reason, "
-      "config_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+      "config_version, replica, observe) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
       pg::Params()
           .add(e.ts_ms)
           .add(e.route)
@@ -173,7 +195,9 @@ Result<void> PgStoreReader::insert_knob_event(const StoredKnobEvent& e) {
           .add(e.after)
           .add(e.who)
           .add(e.reason)
-          .add(e.config_version));
+          .add(e.config_version)
+          .add(e.replica)
+          .add(e.observe));
   if (!s) return sql_error("insert knob event", s.error());
   return {};
 }

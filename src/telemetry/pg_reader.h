@@ -63,6 +63,8 @@ class PgStoreReader final : public StoreReader {
   Result<std::optional<StoredConfigVersion>> find_config_version(int64_t seq) override;
   Result<void> insert_config_version(const StoredConfigVersion& v) override;
   Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) override;
+  Result<std::vector<StoredKnobEvent>> list_knob_events_after(int64_t after_id,
+                                                              int64_t config_version) override;
   Result<void> insert_knob_event(const StoredKnobEvent& e) override;
   Result<std::vector<StoredSloState>> list_slo_states() override;
   Result<void> save_slo_state(const StoredSloState& s) override;
@@ -80,6 +82,10 @@ class PgStoreReader final : public StoreReader {
       const std::vector<std::string>& window_keys, const std::string& exclude_replica,
       int64_t since_ms) override;
   Result<int64_t> delete_window_slices_before(int64_t before_ms) override;
+  // LeaseDb (pg_lease_queries.cc); needs review_writes
+  Result<std::string> acquire_or_renew(const std::string& name, const std::string& holder,
+                                       int64_t ttl_ms, int64_t now_ms) override;
+  Result<void> release(const std::string& name, const std::string& holder) override;
 
   // TrafficReader (pg_traffic_queries.cc)
   Result<void> scan_requests(const std::function<Result<void>(StoredRequest&&)>& on_row) override;

@@ -205,11 +205,19 @@ Result<void> set_version(pg::Connection& db, int version) {
 }  // namespace
 
 const std::vector<PgMigration>& pg_migrations() {
+  // 10 is the first version. 11 (SQLite's v11): leases, and the replica of each knob move.
   static const std::vector<PgMigration> kMigrations = {
-      // Version 11 (issue 12): the leader lease (table `leases`).
-      // TODO(issue12 leases): task W's v11 migration lands here; this placeholder only moves
-      // the version so that version 12 can follow it. The lead replaces it at merge.
-      {10, "SELECT 1"},
+      {10, R"sql(
+CREATE TABLE IF NOT EXISTS leases (
+  name       TEXT COLLATE "C" PRIMARY KEY,
+  holder     TEXT COLLATE "C" NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  since_ms   BIGINT NOT NULL
+);
+ALTER TABLE knob_events ADD COLUMN IF NOT EXISTS replica TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE knob_events ADD COLUMN IF NOT EXISTS observe INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS knob_events_version ON knob_events(config_version, id);
+)sql"},
       // Version 12 (issue 12, docs/scaling.md "Fleet numbers"): the window counts replicas
       // publish to each other (telemetry/window_slice_db.h), SQLite's table with PostgreSQL types.
       {11, R"sql(

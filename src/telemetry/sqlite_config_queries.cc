@@ -68,18 +68,49 @@ Result<void> SqliteStoreReader::insert_config_version(const StoredConfigVersion&
   return {};
 }
 
+namespace {
+
+// The columns every knob event query reads, in StoredKnobEvent's order; `replica` and
+// `observe` only from schema version 11 on.
+std::string knob_event_columns(sqlite::Connection& db) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('knob_events') "
+                          "WHERE name = 'replica'");
+  const bool has_replica = s.ok() && s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+  return std::string("ts_ms, route, knob, before, after, who, reason, config_version, ") +
+         (has_replica ? "replica, id, observe" : "'', id, 0");
+}
+
+StoredKnobEvent knob_event_row(sqlite::Statement& s) {
+  return StoredKnobEvent{s.i64(0),  s.text(1), s.text(2), s.real(3), s.real(4),
+                         s.text(5), s.text(6), s.i64(7),  s.text(8), s.i64(9),
+                         s.i64(10) != 0};
+}
+
+}  // namespace
+
 Result<std::vector<StoredKnobEvent>> SqliteStoreReader::list_knob_events(int64_t limit) {
   std::lock_guard lk(read_mu_);
   std::vector<StoredKnobEvent> out;
   if (!has_table(read_, "knob_events")) return out;
-  Statement s(read_, "SELECT ts_ms, route, knob, before, after, who, reason, config_version "
-                     "FROM knob_events ORDER BY id DESC LIMIT ?1");
+  Statement s(read_, "SELECT " + knob_event_columns(read_) +
+                         " FROM knob_events ORDER BY id DESC LIMIT ?1");
   if (!s.ok()) return sql_error("list knob events", read_);
   s.bind(1, limit);
-  const bool read_all = s.for_each_row([&] {
-    out.push_back(StoredKnobEvent{s.i64(0), s.text(1), s.text(2), s.real(3), s.real(4),
-                                  s.text(5), s.text(6), s.i64(7)});
-  });
+  const bool read_all = s.for_each_row([&] { out.push_back(knob_event_row(s)); });
+  if (!read_all) return sql_error("list knob events", read_);
+  return out;
+}
+
+Result<std::vector<StoredKnobEvent>> SqliteStoreReader::list_knob_events_after(
+    int64_t after_id, int64_t config_version) {
+  std::lock_guard lk(read_mu_);
+  std::vector<StoredKnobEvent> out;
+  if (!has_table(read_, "knob_events")) return out;
+  Statement s(read_, "SELECT " + knob_event_columns(read_) +
+                         " FROM knob_events WHERE config_version = ?1 AND id > ?2 ORDER BY id");
+  if (!s.ok()) return sql_error("list knob events", read_);
+  s.bind(1, config_version).bind(2, after_id);
+  const bool read_all = s.for_each_row([&] { out.push_back(knob_event_row(s)); });
   if (!read_all) return sql_error("list knob events", read_);
   return out;
 }
@@ -89,10 +120,12 @@ Result<void> SqliteStoreReader::insert_knob_event(const StoredKnobEvent& e) {
   if (!write_.is_open()) return history_writes_off();
   Statement s(write_,
               "INSERT INTO knob_events (ts_ms, route, knob, before, after, who, reason, "
-              "config_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+              "config_version, replica, observe) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   if (!s.ok()) return sql_error("insert knob event", write_);
   s.bind(1, e.ts_ms).bind(2, e.route).bind(3, e.knob).bind(4, e.before).bind(5, e.after);
-  s.bind(6, e.who).bind(7, e.reason).bind(8, e.config_version);
+  s.bind(6, e.who).bind(7, e.reason).bind(8, e.config_version).bind(9, e.replica);
+  s.bind(10, e.observe);
   if (!s.run()) return sql_error("insert knob event", write_);
   return {};
 }

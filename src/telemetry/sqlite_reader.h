@@ -61,9 +61,16 @@ class SqliteStoreReader final : public StoreReader {
   Result<std::optional<StoredConfigVersion>> find_config_version(int64_t seq) override;
   Result<void> insert_config_version(const StoredConfigVersion& v) override;
   Result<std::vector<StoredKnobEvent>> list_knob_events(int64_t limit) override;
+  Result<std::vector<StoredKnobEvent>> list_knob_events_after(int64_t after_id,
+                                                              int64_t config_version) override;
   Result<void> insert_knob_event(const StoredKnobEvent& e) override;
   Result<std::vector<StoredSloState>> list_slo_states() override;
   Result<void> save_slo_state(const StoredSloState& s) override;
+
+  // LeaseDb (sqlite_lease_queries.cc); needs review_writes
+  Result<std::string> acquire_or_renew(const std::string& name, const std::string& holder,
+                                       int64_t ttl_ms, int64_t now_ms) override;
+  Result<void> release(const std::string& name, const std::string& holder) override;
 
   // RolloutDb (sqlite_rollout_queries.cc); writes need review_writes
   Result<std::vector<StoredRollout>> list_rollouts() override;

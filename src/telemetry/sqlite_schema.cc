@@ -283,11 +283,23 @@ UPDATE meta SET value = '10' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-// Version 11 (issue 12): the leader lease (table `leases`).
-// TODO(issue12 leases): task W's v11 migration lands here; this placeholder only moves the
-// version so that version 12 can follow it. The lead replaces it at merge.
+// Version 11 (issue 12, docs/scaling.md "One controller", "Knobs across replicas"): the
+// leases replicas sharing the store take (telemetry/lease_db.h), and the replica that made
+// each knob move (and whether it was only recorded, observe mode), so the others follow the
+// moves they did not make. The column is added only
+// where missing, as in v5.
+constexpr const char* kAddKnobReplicaColumn =
+    "ALTER TABLE knob_events ADD COLUMN replica TEXT NOT NULL DEFAULT '';\n";
+constexpr const char* kAddKnobObserveColumn =
+    "ALTER TABLE knob_events ADD COLUMN observe INTEGER NOT NULL DEFAULT 0;\n";
 constexpr const char* kMigrateV10ToV11 = R"sql(
-BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  since_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS knob_events_version ON knob_events(config_version, id);
 UPDATE meta SET value = '11' WHERE key = 'schema_version';
 COMMIT;
 )sql";
@@ -315,11 +327,14 @@ UPDATE meta SET value = '12' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-bool has_requests_column(sqlite::Connection& db, const char* column) {
-  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1");
+bool has_column(sqlite::Connection& db, const char* table, const char* column) {
+  sqlite::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2");
   if (!s.ok()) return false;
-  s.bind(1, std::string(column));
+  s.bind(1, std::string(table)).bind(2, std::string(column));
   return s.step() == sqlite::Step::kRow && s.i64(0) > 0;
+}
+bool has_requests_column(sqlite::Connection& db, const char* column) {
+  return has_column(db, "requests", column);
 }
 
 }  // namespace
@@ -336,6 +351,8 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
   const bool has_config_version = has_requests_column(db, "config_version");
   const bool has_api = has_requests_column(db, "api");
   const bool has_cache = has_requests_column(db, "cache");
+  const bool has_knob_replica = has_column(db, "knob_events", "replica");
+  const bool has_knob_observe = has_column(db, "knob_events", "observe");
   const std::vector<std::string> migrations = {
       kMigrateV1ToV2, migrate_v2_to_v3_sql(), kMigrateV3ToV4,
       std::string("BEGIN IMMEDIATE;\n") + (has_key_name ? "" : kAddKeyNameColumn) +
@@ -344,7 +361,10 @@ void create_or_migrate_schema(sqlite::Connection& db, int target_version) {
           kMigrateV5ToV6,
       std::string("BEGIN IMMEDIATE;\n") + (has_api ? "" : kAddApiColumn) + kMigrateV6ToV7,
       std::string("BEGIN IMMEDIATE;\n") + (has_cache ? "" : kAddCacheColumn) + kMigrateV7ToV8,
-      kMigrateV8ToV9, kMigrateV9ToV10, kMigrateV10ToV11, kMigrateV11ToV12};
+      kMigrateV8ToV9, kMigrateV9ToV10,
+      std::string("BEGIN IMMEDIATE;\n") + (has_knob_replica ? "" : kAddKnobReplicaColumn) +
+          (has_knob_observe ? "" : kAddKnobObserveColumn) + kMigrateV10ToV11,
+      kMigrateV11ToV12};
   const int last = static_cast<int>(migrations.size()) + 1;
   for (int from = version; from >= 1 && from < target_version && from < last; ++from) {
     if (auto r = db.exec(migrations[static_cast<size_t>(from - 1)]); !r) {

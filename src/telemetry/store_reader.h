@@ -12,6 +12,7 @@
 #include "telemetry/config_history_db.h"
 #include "telemetry/dashboard_reader.h"
 #include "telemetry/key_db.h"
+#include "telemetry/lease_db.h"
 #include "telemetry/review_db.h"
 #include "telemetry/rollout_db.h"
 #include "telemetry/traffic_reader.h"
@@ -25,7 +26,8 @@ class StoreReader : public DashboardReader,
                     public KeyDb,
                     public ConfigHistoryDb,
                     public RolloutDb,
-                    public WindowSliceDb {
+                    public WindowSliceDb,
+                    public LeaseDb {
  public:
   ~StoreReader() override = default;
   // Versioned implementation name for logs ("sqlite/1").

@@ -33,3 +33,41 @@ TEST(ConfigVersion, TheLoaderKeepsTheTextItParsed) {
 
 }  // namespace
 }  // namespace triage::config
+
+namespace triage::config {
+namespace {
+
+// store.leader_lease_ms (docs/scaling.md "One controller"): a fleet's lease, 10 s by default;
+// only with config_poll_ms, at least 300 ms; errors FILE:LINE: PATH: message.
+TEST(LeaderLeaseConfig, DefaultRangeAndFleetOnly) {
+  const char* kModels = "models:\n  - {name: m, provider: openai}\n";
+  EXPECT_EQ(parse_config(std::string("store: {path: s.db, config_poll_ms: 500}\n") + kModels,
+                         "t.yaml")
+                .store.leader_lease_ms,
+            10000);
+  EXPECT_EQ(parse_config(std::string("store: {path: s.db, config_poll_ms: 500, "
+                                     "leader_lease_ms: 1500}\n") +
+                             kModels,
+                         "t.yaml")
+                .store.leader_lease_ms,
+            1500);
+  auto error_of = [&](const std::string& store) {
+    try {
+      parse_config(store + kModels, "t.yaml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string alone = error_of("store: {path: s.db, leader_lease_ms: 1500}\n");
+  EXPECT_NE(alone.find("t.yaml:1: store.leader_lease_ms: is for replicas sharing one store"),
+            std::string::npos)
+      << alone;
+  const std::string tiny =
+      error_of("store: {path: s.db, config_poll_ms: 500, leader_lease_ms: 100}\n");
+  EXPECT_NE(tiny.find("store.leader_lease_ms: must be >= 300, got 100"), std::string::npos)
+      << tiny;
+}
+
+}  // namespace
+}  // namespace triage::config

@@ -292,7 +292,12 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   { SqliteStore store(options()); }  // reopening must not bring back dropped indexes
   Db db(path_);
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"), "12");  // v1-v11 migrated
+  EXPECT_EQ(db.text("SELECT value FROM meta WHERE key = 'schema_version'"),
+            std::to_string(SqliteStore::kSchemaVersion));  // v1 to v10 migrated
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leases'"), 1);
+  EXPECT_EQ(db.count("SELECT COUNT(*) FROM pragma_table_info('knob_events') "
+                     "WHERE name = 'replica'"),
+            1);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('rollouts', 'rollout_events')"), 2);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'slo_state'"), 1);
   EXPECT_EQ(db.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'window_slices'"), 1);
