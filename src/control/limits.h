@@ -170,8 +170,14 @@ class LimitBackend {
   // At start-up: adds spend a previous process settled in the current UTC day and month (read
   // back from the request store), so that a restart does not hand every key a fresh budget.
   // `day` is part of `month` (both are totals of their period, as the store sums them).
+  // Restoring twice does not count twice: a backend that may already hold the spend (Redis)
+  // raises its counters to at least these sums.
   virtual void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                              NanoUsd month) = 0;
+  // Called (on a backend thread; must not block) when the backend's shared counters may have
+  // been lost, e.g. Redis reconnected after a restart: the owner restores spend again. Pass
+  // nullptr to clear before the owner goes. The in-memory backend never loses its counters.
+  virtual void set_reconnect_hook(std::function<void()> hook) { (void)hook; }
   // Grows a reservation in flight by more.tokens and more.nano_usd, when the key's token and
   // money limits still fit them (more.limits, as for reserve; requests per minute are not
   // counted again): for a request whose route calls more than its first reservation covered.

@@ -326,11 +326,24 @@ bool RedisClient::ensure_connected() {
     disconnect();
     return false;
   }
-  std::lock_guard lock(mu_);
-  ++stats_.connects;
-  stats_.connected = true;
+  bool reconnected = false;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.connects;
+    stats_.connected = true;
+    reconnected = stats_.connects > 1;
+  }
   spdlog::info("redis {}: connected", url_.redacted());
+  if (reconnected) {
+    std::lock_guard lock(hook_mu_);
+    if (reconnect_hook_) reconnect_hook_();
+  }
   return true;
+}
+
+void RedisClient::set_reconnect_hook(std::function<void()> hook) {
+  std::lock_guard lock(hook_mu_);
+  reconnect_hook_ = std::move(hook);
 }
 
 void RedisClient::disconnect() {

@@ -115,6 +115,9 @@ class RedisClient {
 
   Stats stats() const;
   const RedisUrl& url() const { return url_; }
+  // Runs on the client thread after each reconnect (a connect after the first). nullptr clears;
+  // setting waits for a running hook to return, so its owner may go once this returns.
+  void set_reconnect_hook(std::function<void()> hook);
 
  private:
   struct Command {
@@ -142,6 +145,8 @@ class RedisClient {
   std::deque<Command> queue_;   // guarded by mu_
   std::deque<Command> parked_;  // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
+  std::mutex hook_mu_;                    // held while the hook is set or runs
+  std::function<void()> reconnect_hook_;  // guarded by hook_mu_
   bool busy_ = false;           // guarded by mu_: the thread is sending a batch
   Stats stats_;                 // guarded by mu_
   std::thread thread_;

@@ -275,11 +275,18 @@ local targets = {
   {day_key(day), ARGV[3], (day + 1) * DAY - now + GRACE},
   {month_key(month), ARGV[4], month_end_ms(month) - now + GRACE},
 }
+-- Raise, never add: counters that live in Redis already include the store's spend.
 for i, t in ipairs(targets) do
-  if tonumber(t[2]) > 0 and redis.call('EXISTS', t[1]) == 0 then
-    redis.call('HSET', t[1], 'settled', t[2], 'in_flight', 0)
-    redis.call('PEXPIRE', t[1], fmt(t[3]))
-    out[i] = 1
+  local want = tonumber(t[2])
+  if want > 0 then
+    if redis.call('EXISTS', t[1]) == 0 then
+      redis.call('HSET', t[1], 'settled', t[2], 'in_flight', 0)
+      redis.call('PEXPIRE', t[1], fmt(t[3]))
+      out[i] = 1
+    elseif (tonumber(redis.call('HGET', t[1], 'settled')) or 0) < want then
+      redis.call('HSET', t[1], 'settled', t[2])
+      out[i] = 1
+    end
   end
 end
 return out

@@ -383,6 +383,10 @@ void RedisLimitBackend::restore_spend(std::string_view key_id, int64_t now_unix_
   remember(key_id);
 }
 
+void RedisLimitBackend::set_reconnect_hook(std::function<void()> hook) {
+  client_.set_reconnect_hook(std::move(hook));
+}
+
 void RedisLimitBackend::forget(std::string_view key_id) {
   const Keys keys = keys_for(key_id);
   Result<RedisValue> reply = client_.run_sync(forget_script_, keys.list(), {keys.base});

@@ -83,12 +83,15 @@ class RedisLimitBackend final : public LimitBackend {
   KeySpend spend(std::string_view key_id, int64_t now_unix_ms) const override;
   // The keys this process has seen (Redis is not scanned).
   std::vector<KeySpend> all_spend(int64_t now_unix_ms) const override;
-  // Adds the store's spend to a period only when Redis has no counter for that period yet (a
-  // fresh or flushed Redis): when the counters already live in Redis they include that spend,
-  // and adding it again would count it twice.
+  // Raises a period's settled spend to the store's sum when Redis holds less (a fresh,
+  // restarted or flushed Redis): never adds, since counters that already live in Redis include
+  // that spend.
   void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                      NanoUsd month) override;
   void forget(std::string_view key_id) override;
+  // `hook` runs on the Redis client's thread after every reconnect (not the first connect): a
+  // restarted Redis may have lost its counters. It must not block (post the work elsewhere).
+  void set_reconnect_hook(std::function<void()> hook) override;
 
   // One round trip (PING): ok, or why Redis cannot be reached. For start-up checks.
   Result<void> check_connection();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <exception>
@@ -165,6 +166,18 @@ KeysApi::KeysApi(const config::Config& cfg, AccessControl& access,
     throw std::runtime_error("stored API keys clash with the config's: " + r.error().message);
   }
   restore_spend();
+  access_.limits().set_reconnect_hook(
+      [this] { asio::post(pool_, [this] { restore_spend_after_reconnect(); }); });
+}
+
+void KeysApi::restore_spend_after_reconnect() {
+  try {
+    restore_spend();
+  } catch (const std::exception& e) {
+    spdlog::warn("limits: the limit store reconnected but the keys' spend could not be restored "
+                 "({}); budgets count from what it holds",
+                 e.what());
+  }
 }
 
 void KeysApi::restore_spend() {
@@ -190,7 +203,10 @@ void KeysApi::restore_spend() {
 
 KeysApi::~KeysApi() { close(); }
 
-void KeysApi::close() { pool_.join(); }
+void KeysApi::close() {
+  access_.limits().set_reconnect_hook(nullptr);  // before the pool goes: the hook posts to it
+  pool_.join();
+}
 
 bool KeysApi::handles(std::string_view path) {
   return path == kPrefix || path.rfind(std::string(kPrefix) + "/", 0) == 0;

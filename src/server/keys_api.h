@@ -41,7 +41,11 @@ class KeysApi {
 
  private:
   // Start-up: this UTC day's and month's spend per key, summed from the store, into the limits.
+  // Throws when the store cannot be read.
   void restore_spend();
+  // Again after the limit backend reconnected (a restarted Redis may have lost its counters):
+  // on pool_, logging instead of throwing.
+  void restore_spend_after_reconnect();
   AdminReply create(const AdminJob& job);
   AdminReply list() const;
   AdminReply set_disabled(const std::string& id, bool disabled);

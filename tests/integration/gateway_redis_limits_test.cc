@@ -21,6 +21,8 @@ namespace json = boost::json;
 constexpr char kUpstreamKey[] = "sk-test-UPSTREAM-5e7f1a9b3c";
 constexpr char kRateKey[] = "rate-SECRET-6c1e9a2f4b70";
 constexpr char kOpenKey[] = "open-SECRET-1f9b3c7a2e58";
+constexpr char kBudgetKey[] = "budget-SECRET-83d0b6e1c4a9";
+constexpr char kAdminToken[] = "admin-SECRET-redis-9a4c2e7f";
 
 std::string config_yaml(int upstream_port, const std::string& db_path,
                         const std::string& redis_url) {
@@ -35,7 +37,9 @@ std::string config_yaml(int upstream_port, const std::string& db_path,
          "\", api_key_env: TEST_UPSTREAM_KEY, upstream_model: gpt-test, tier: small, "
          "prices: {input: 0.1, output: 0.1}}\n"
          "auth:\n"
+         "  admin_token_env: ADMIN_TOKEN\n"
          "  keys:\n"
+         "    - {name: budget, secret_env: BUDGET_KEY, usd_per_day: 100}\n"
          "    - {name: rate, secret_env: RATE_KEY, requests_per_minute: 5}\n"
          "    - {name: open, secret_env: OPEN_KEY, requests_per_minute: 1000, "
          "on_redis_error: open}\n"
@@ -67,7 +71,8 @@ class RedisLimitsGatewayTest : public ::testing::Test {
     }
   }
   static std::map<std::string, std::string> env() {
-    return {{"TEST_UPSTREAM_KEY", kUpstreamKey}, {"RATE_KEY", kRateKey}, {"OPEN_KEY", kOpenKey}};
+    return {{"TEST_UPSTREAM_KEY", kUpstreamKey}, {"RATE_KEY", kRateKey}, {"OPEN_KEY", kOpenKey},
+            {"BUDGET_KEY", kBudgetKey},         {"ADMIN_TOKEN", kAdminToken}};
   }
   HttpResponse chat(int gateway, const std::string& secret) {
     return http_request(gateways_[static_cast<std::size_t>(gateway)]->port(), "POST",
@@ -76,6 +81,22 @@ class RedisLimitsGatewayTest : public ::testing::Test {
   std::string metrics(int gateway) {
     return http_request(gateways_[static_cast<std::size_t>(gateway)]->port(), "GET", "/metrics")
         .body;
+  }
+
+  // Today's spend of key `name` as gateway 0's GET /admin/keys reports it (Redis's counters).
+  double usd_today(const std::string& name) {
+    const HttpResponse listed =
+        http_request(gateways_[0]->port(), "GET", "/admin/keys", "",
+                     {{"authorization", std::string("Bearer ") + kAdminToken}});
+    EXPECT_EQ(listed.status, 200) << listed.body;
+    if (listed.status != 200) return -1;
+    for (const json::value& k : json::parse(listed.body).at("data").as_array()) {
+      if (k.at("name").as_string() == name) {
+        return k.at("spend").at("usd_today").to_number<double>();
+      }
+    }
+    ADD_FAILURE() << "no key " << name << " in " << listed.body;
+    return -1;
   }
 
   std::unique_ptr<RedisServer> redis_;
@@ -137,6 +158,27 @@ TEST_F(RedisLimitsGatewayTest, RedisAwayRefusesClosedKeysAdmitsOpenOnesAndRecove
   }
   EXPECT_EQ(status, 200);
   EXPECT_NE(metrics(0).find("triage_limit_backend_up{backend=\"redis\"} 1"), std::string::npos);
+}
+
+// Redis restarted without persistence loses every counter; the gateway notices the reconnect and
+// raises each key's spend back to what its store holds, so a restart does not hand out a fresh
+// daily budget (docs/security.md, "Limits across replicas").
+TEST_F(RedisLimitsGatewayTest, ARestartedRedisGetsTheKeysSpendBackFromTheStore) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(chat(0, kBudgetKey).status, 200);
+  const double before = usd_today("budget");
+  ASSERT_GT(before, 0.0);
+  redis_->kill_now();
+  ASSERT_TRUE(redis_->restart());
+  ASSERT_EQ(redis_->command({"DBSIZE"}), "0") << "the test's Redis keeps nothing over a restart";
+  // Bounded wait: the first command after the restart reconnects and restores in the background.
+  double after = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    after = usd_today("budget");
+    if (after >= before - 1e-12) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NEAR(after, before, 1e-9) << "the day's spend was not restored after Redis lost it";
 }
 
 TEST(RedisLimitsStartupTest, AnUnreachableRedisFailsStartUpWithTheConfigLine) {

@@ -271,6 +271,47 @@ TEST_F(RedisLimitsTest, RestoredSpendIsNotCountedTwiceWhenRedisAlreadyHasIt) {
   EXPECT_EQ(s.month_nano_usd, 2'000'000'000);
 }
 
+// Restoring raises a counter that holds less than the store's sum and never adds: a Redis that
+// kept its counters is left alone, one that lost part of them is brought up to the store's.
+TEST_F(RedisLimitsTest, RestoreRaisesACounterBelowTheStoresSumAndNeverAdds) {
+  auto a = replica();
+  KeyLimits limits;
+  limits.usd_per_day = 100.0;
+  const int64_t now = utc_ms(2024, 3, 10, 12);
+  auto r = reserve(*a, "key_a", "team-a", limits, now, 10, 0.30);
+  ASSERT_TRUE(std::holds_alternative<Reservation>(r));
+  std::get<Reservation>(r).settle(10, 0.30);
+  a->flush();
+  a->restore_spend("key_a", now, usd_to_nanos(0.10), usd_to_nanos(0.10));  // Redis has more
+  EXPECT_EQ(a->spend("key_a", now).today_nano_usd, 300'000'000);
+  a->restore_spend("key_a", now, usd_to_nanos(0.50), usd_to_nanos(1.50));  // Redis has less
+  const KeySpend s = a->spend("key_a", now);
+  EXPECT_EQ(s.today_nano_usd, 500'000'000);
+  EXPECT_EQ(s.month_nano_usd, 1'500'000'000);
+}
+
+// A restarted Redis (no persistence: its counters are gone) is noticed as a reconnect, and
+// only a reconnect runs the hook: the first connect does not.
+TEST_F(RedisLimitsTest, AReconnectAfterARestartRunsTheHookOnce) {
+  auto a = replica();
+  std::atomic<int> calls{0};
+  a->set_reconnect_hook([&] { calls.fetch_add(1); });
+  KeyLimits limits;
+  limits.requests_per_minute = 1000;
+  const int64_t now = utc_ms(2024, 3, 10, 12);
+  ASSERT_TRUE(admitted_within(*a, limits, now));
+  EXPECT_EQ(calls.load(), 0) << "the first connect is not a reconnect";
+  redis_->kill_now();
+  ASSERT_TRUE(redis_->restart());
+  ASSERT_TRUE(admitted_within(*a, limits, now));
+  EXPECT_EQ(calls.load(), 1);
+  a->set_reconnect_hook(nullptr);
+  redis_->kill_now();
+  ASSERT_TRUE(redis_->restart());
+  ASSERT_TRUE(admitted_within(*a, limits, now));
+  EXPECT_EQ(calls.load(), 1) << "a cleared hook is not called";
+}
+
 TEST_F(RedisLimitsTest, KeysCarryThePrefixAndTheKeyIdOnly) {
   RedisLimitOptions options = fast_reconnect();
   options.key_prefix = "fleet1:";
