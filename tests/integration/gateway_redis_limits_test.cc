@@ -90,7 +90,8 @@ class RedisLimitsGatewayTest : public ::testing::Test {
                      {{"authorization", std::string("Bearer ") + kAdminToken}});
     EXPECT_EQ(listed.status, 200) << listed.body;
     if (listed.status != 200) return -1;
-    for (const json::value& k : json::parse(listed.body).at("data").as_array()) {
+    const json::value all = json::parse(listed.body);  // named: the loop reads into it
+    for (const json::value& k : all.at("data").as_array()) {
       if (k.at("name").as_string() == name) {
         return k.at("spend").at("usd_today").to_number<double>();
       }
