@@ -21,6 +21,7 @@
 #include "server/slo_controller.h"
 #include "telemetry/request_store.h"
 #include "telemetry/store_reader.h"
+#include "slo_traffic.h"
 
 namespace triage::server {
 namespace {
@@ -213,16 +214,7 @@ struct SloReplica {
     return find_knob(*versions->current(), "main", "children[1].weight")->get();
   }
   void traffic(int n, int failed, const std::string& prefix) {
-    for (int i = 0; i < n; ++i) {
-      auto t = std::make_shared<core::Trace>();
-      t->request_id = prefix + std::to_string(i);
-      t->model = "s";
-      t->tier = "small";
-      t->route = "main";
-      if (i < failed) {
-        t->http_status = 502;
-        t->error_code = "upstream_error";
-      }
+    for (const core::TracePtr& t : testing::small_tier_traces(n, failed, prefix)) {
       controller->consume(t);
     }
   }

@@ -23,6 +23,7 @@
 #include "server/knob_moves.h"
 #include "telemetry/metrics.h"
 #include "telemetry/request_store.h"
+#include "slo_traffic.h"
 
 namespace triage::server {
 namespace {
@@ -81,16 +82,7 @@ struct Parts {
   }
   // `n` finished requests of the small tier at `now`, the first `failed` of them failed.
   void traffic(int n, int failed, const std::string& id_prefix = "r") {
-    for (int i = 0; i < n; ++i) {
-      auto t = std::make_shared<core::Trace>();
-      t->request_id = id_prefix + std::to_string(i);
-      t->model = "s";
-      t->tier = "small";
-      t->route = "main";
-      if (i < failed) {
-        t->http_status = 502;
-        t->error_code = "upstream_error";
-      }
+    for (const core::TracePtr& t : testing::small_tier_traces(n, failed, id_prefix)) {
       controller->consume(t);
     }
   }

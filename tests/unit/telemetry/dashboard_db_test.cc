@@ -113,9 +113,7 @@ class DashboardDbTest : public ::testing::TestWithParam<testing::Backend> {
   std::unique_ptr<DashboardDb> db_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, DashboardDbTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(DashboardDbTest);
 
 TEST_P(DashboardDbTest, AggregatesTheRollupNotTheRows) {
   // No wide covering index any more: the writer maintains rollup_minute instead.

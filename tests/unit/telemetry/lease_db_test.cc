@@ -12,24 +12,9 @@
 namespace triage::telemetry {
 namespace {
 
-class LeaseDbTest : public ::testing::TestWithParam<testing::Backend> {
- protected:
-  void SetUp() override {
-    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
-    backend_ = std::make_unique<testing::BackendStore>(GetParam());
-    backend_->open_writer()->close();  // creates the schema
-  }
-  std::unique_ptr<StoreReader> open() {
-    StoreReaderOptions o;
-    o.review_writes = true;
-    return backend_->open_reader(o);
-  }
-  std::unique_ptr<testing::BackendStore> backend_;
-};
+class LeaseDbTest : public testing::SchemaStoreTest {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, LeaseDbTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(LeaseDbTest);
 
 constexpr int64_t kTtl = 1000;
 

@@ -132,9 +132,7 @@ class ReviewStoreTest : public ::testing::TestWithParam<testing::Backend> {
   std::string path_;  // the store's location (a file, or a postgres:// URI)
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, ReviewStoreTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(ReviewStoreTest);
 
 // What only SQLite has: its own migrations from version 1 and its query plans.
 class ReviewSqliteStoreTest : public ReviewStoreTest {};

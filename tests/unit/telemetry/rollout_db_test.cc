@@ -16,24 +16,9 @@ namespace triage::telemetry {
 namespace {
 
 // Every backend keeps the same state (store_backends.h).
-class RolloutDbTest : public ::testing::TestWithParam<testing::Backend> {
- protected:
-  void SetUp() override {
-    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
-    backend_ = std::make_unique<testing::BackendStore>(GetParam());
-    backend_->open_writer()->close();  // creates the schema
-  }
-  std::unique_ptr<StoreReader> open() {
-    StoreReaderOptions o;
-    o.review_writes = true;
-    return backend_->open_reader(o);
-  }
-  std::unique_ptr<testing::BackendStore> backend_;
-};
+class RolloutDbTest : public testing::SchemaStoreTest {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, RolloutDbTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(RolloutDbTest);
 
 TEST_P(RolloutDbTest, StateIsReplacedByRouteAndSurvivesReopening) {
   {

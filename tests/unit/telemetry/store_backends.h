@@ -121,4 +121,29 @@ class BackendStore {
   std::string location_;
 };
 
+// A parameterised test over both backends on a store whose schema exists: the shared set-up
+// of the tests of one store interface (LeaseDb, RolloutDb, WindowSliceDb, ...).
+class SchemaStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<BackendStore>(GetParam());
+    backend_->open_writer()->close();  // creates the schema
+  }
+  // A reader as a replica opens one: its own connection, writes allowed unless `writes` is off.
+  std::unique_ptr<StoreReader> open(bool writes = true) {
+    StoreReaderOptions o;
+    o.review_writes = writes;
+    return backend_->open_reader(o);
+  }
+  std::unique_ptr<BackendStore> backend_;
+};
+
 }  // namespace triage::telemetry::testing
+
+// Runs SUITE (a SchemaStoreTest or BackendStore fixture) on SQLite and PostgreSQL.
+#define TRIAGE_ON_EVERY_BACKEND(SUITE)                                                \
+  INSTANTIATE_TEST_SUITE_P(Backends, SUITE,                                        \
+                           ::testing::Values(::triage::telemetry::testing::Backend::kSqlite, \
+                                             ::triage::telemetry::testing::Backend::kPostgres), \
+                           ::triage::telemetry::testing::backend_name)

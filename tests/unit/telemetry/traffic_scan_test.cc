@@ -60,9 +60,7 @@ class TrafficScanTest : public ::testing::TestWithParam<testing::Backend> {
   std::unique_ptr<testing::BackendStore> backend_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, TrafficScanTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(TrafficScanTest);
 
 core::Trace served_by_large(const std::string& id) {
   core::Trace t;

@@ -13,18 +13,8 @@
 namespace triage::telemetry {
 namespace {
 
-class WindowSliceDbTest : public ::testing::TestWithParam<testing::Backend> {
+class WindowSliceDbTest : public testing::SchemaStoreTest {
  protected:
-  void SetUp() override {
-    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
-    backend_ = std::make_unique<testing::BackendStore>(GetParam());
-    backend_->open_writer()->close();  // creates the schema
-  }
-  std::unique_ptr<StoreReader> open(bool writes = true) {
-    StoreReaderOptions o;
-    o.review_writes = writes;
-    return backend_->open_reader(o);
-  }
   static StoredWindowSlice row(const std::string& key, int64_t start, int64_t requests,
                                int64_t ok = 0) {
     StoredWindowSlice r;
@@ -38,12 +28,9 @@ class WindowSliceDbTest : public ::testing::TestWithParam<testing::Backend> {
     r.latency = "3:" + std::to_string(requests);
     return r;
   }
-  std::unique_ptr<testing::BackendStore> backend_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, WindowSliceDbTest,
-                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
-                         testing::backend_name);
+TRIAGE_ON_EVERY_BACKEND(WindowSliceDbTest);
 
 TEST_P(WindowSliceDbTest, OthersSeeEveryReplicaButTheAskingOneWithAllColumns) {
   auto a = open();
