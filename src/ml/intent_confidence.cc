@@ -52,7 +52,7 @@ IntentConfidence::IntentConfidence(Calibrator top1, const std::vector<LabeledExa
   labels.reserve(references.size());
   for (const auto& r : references) labels.push_back(r.label);
   neighbors_ = std::make_shared<const Neighbors>(Neighbors{
-      std::move(labels), TfidfIndex(texts_of(references)), std::move(agree), std::move(disagree)});
+      std::move(labels), TfidfIndex(texts_of(references), kIntentNeighborPostingsPerTerm), std::move(agree), std::move(disagree)});
 }
 
 bool IntentConfidence::nearest_agrees(std::string_view text, std::string_view label) const {
