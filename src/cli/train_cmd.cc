@@ -103,8 +103,8 @@ int train_intent(const TrainCommands& c) {
       "trained %s: %d labels, validation accuracy %.4f, calibrated (%s) on %lld held-out rows "
       "(validation ECE %.3f -> %.3f), %.1f s\n",
       c.intent_out.c_str(), static_cast<int>(r.n_labels), r.validation_accuracy,
-      r.calibration_method.c_str(), static_cast<long long>(r.n_calibration),
-      r.ece_validation_raw, r.ece_validation_calibrated, r.train_seconds);
+      r.calibration_method.c_str(), static_cast<long long>(r.n_calibration), r.ece_validation_raw,
+      r.ece_validation_calibrated, r.train_seconds);
   return 0;
 }
 

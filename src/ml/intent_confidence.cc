@@ -51,8 +51,9 @@ IntentConfidence::IntentConfidence(Calibrator top1, const std::vector<LabeledExa
   std::vector<std::string> labels;
   labels.reserve(references.size());
   for (const auto& r : references) labels.push_back(r.label);
-  neighbors_ = std::make_shared<const Neighbors>(Neighbors{
-      std::move(labels), TfidfIndex(texts_of(references), kIntentNeighborPostingsPerTerm), std::move(agree), std::move(disagree)});
+  neighbors_ = std::make_shared<const Neighbors>(
+      Neighbors{std::move(labels), TfidfIndex(texts_of(references), kIntentNeighborPostingsPerTerm),
+                std::move(agree), std::move(disagree)});
 }
 
 bool IntentConfidence::nearest_agrees(std::string_view text, std::string_view label) const {
@@ -96,7 +97,8 @@ IntentConfidence IntentConfidence::for_model(const std::string& model_path) {
   const auto& file = member(block, "references", meta_path);
   const auto& sha = member(block, "references_sha256", meta_path);
   if (!file.is_string() || !sha.is_string()) {
-    throw ModelError(meta_path + ": neighbor_calibration.{references,references_sha256} must be "
+    throw ModelError(meta_path +
+                     ": neighbor_calibration.{references,references_sha256} must be "
                      "strings");
   }
   const std::string refs_path =
@@ -109,8 +111,8 @@ IntentConfidence IntentConfidence::for_model(const std::string& model_path) {
   }
   Calibrator agree = Calibrator::from_json(member(block, "agree", meta_path), meta_path);
   Calibrator disagree = Calibrator::from_json(member(block, "disagree", meta_path), meta_path);
-  return IntentConfidence(std::move(top1), parse_clinc150_jsonl(text, refs_path),
-                          std::move(agree), std::move(disagree));
+  return IntentConfidence(std::move(top1), parse_clinc150_jsonl(text, refs_path), std::move(agree),
+                          std::move(disagree));
 }
 
 void write_intent_references(const std::string& path,

@@ -42,8 +42,8 @@ class IntentConfidence {
   IntentConfidence() = default;  // identity, no neighbour signal
   explicit IntentConfidence(Calibrator top1);
   // `references`: the utterances fastText trained on, with their labels (not empty).
-  IntentConfidence(Calibrator top1, const std::vector<LabeledExample>& references,
-                   Calibrator agree, Calibrator disagree);
+  IntentConfidence(Calibrator top1, const std::vector<LabeledExample>& references, Calibrator agree,
+                   Calibrator disagree);
 
   // The calibrated confidence of `label`, predicted for `text` with raw probability `raw`.
   double apply(std::string_view text, std::string_view label, double raw) const;

@@ -53,8 +53,7 @@ boost::json::object fit_neighbor_calibration(const IntentTrainOptions& o,
                                              const std::vector<LabeledExample>& calib,
                                              const std::vector<std::string>& labels,
                                              const std::vector<double>& conf,
-                                             const std::vector<bool>& right,
-                                             const Calibrator& top1,
+                                             const std::vector<bool>& right, const Calibrator& top1,
                                              IntentConfidence& confidence) {
   const IntentConfidence search(top1, references, top1, top1);  // for nearest_agrees only
   std::vector<double> conf_by[2];

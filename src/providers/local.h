@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "ml/intent_confidence.h"
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 #include "providers/provider.h"
 
 namespace triage::providers {

@@ -30,8 +30,8 @@ std::string_view band_name(Band b) {
 
 ClassifyRoute::ClassifyRoute(std::string name, std::shared_ptr<const ml::FastTextModel> model,
                              const ml::FastTextModel* borrowed_model,
-                             ml::IntentConfidence confidence, Bands bands, std::map<std::string, Target, std::less<>> targets,
-                             Target fallback)
+                             ml::IntentConfidence confidence, Bands bands,
+                             std::map<std::string, Target, std::less<>> targets, Target fallback)
     : name_(std::move(name)),
       owned_model_(std::move(model)),
       model_ptr_(owned_model_ ? owned_model_.get() : borrowed_model),

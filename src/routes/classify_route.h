@@ -46,8 +46,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ml/intent_confidence.h"
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 #include "routes/bands.h"
 #include "routes/decider.h"
 #include "routes/route.h"
@@ -64,8 +64,8 @@ class ClassifyRoute final : public Route, public Decider {
   };
 
   ClassifyRoute(std::string name, std::shared_ptr<const ml::FastTextModel> model,
-                const ml::FastTextModel* borrowed_model, ml::IntentConfidence confidence, Bands bands,
-                std::map<std::string, Target, std::less<>> targets, Target fallback);
+                const ml::FastTextModel* borrowed_model, ml::IntentConfidence confidence,
+                Bands bands, std::map<std::string, Target, std::less<>> targets, Target fallback);
 
   std::string_view kind() const override { return "classify/1"; }
   const std::string& name() const override { return name_; }
@@ -89,7 +89,7 @@ class ClassifyRoute final : public Route, public Decider {
   std::string name_;
   std::shared_ptr<const ml::FastTextModel> owned_model_;  // when loaded from a file
   const ml::FastTextModel* model_ptr_;  // owned_model_ or the local catalog model's
-  ml::IntentConfidence confidence_;  // the classifier's calibrated confidence
+  ml::IntentConfidence confidence_;     // the classifier's calibrated confidence
   Bands bands_;
   std::map<std::string, Target, std::less<>> targets_;
   Target default_;

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 boost::json::object linear_map(double y0, double y1) {
-  return {{"method", "isotonic"}, {"x", boost::json::array{0.0, 1.0}},
+  return {{"method", "isotonic"},
+          {"x", boost::json::array{0.0, 1.0}},
           {"y", boost::json::array{y0, y1}}};
 }
 
@@ -46,7 +47,8 @@ class IntentConfidenceTest : public ::testing::Test {
 
   // Metadata with the top-1 map 0.2 + 0.4 p and, when `refs` is given, the neighbour maps
   // agree 0.5 + 0.5 p / disagree 0.1 p over those references.
-  void write(const std::vector<LabeledExample>* refs, std::string_view format = kIntentNeighborFormat) {
+  void write(const std::vector<LabeledExample>* refs,
+             std::string_view format = kIntentNeighborFormat) {
     boost::json::object meta{{"labels", boost::json::array{"balance", "weather", "oos"}},
                              {"calibration", linear_map(0.2, 0.6)}};
     if (refs) {
@@ -62,12 +64,18 @@ class IntentConfidenceTest : public ::testing::Test {
   }
 
   static std::vector<LabeledExample> references() {
-    return {{"checking account balance", "balance"}, {"savings account funds", "balance"},
-            {"money in checking", "balance"},        {"balance of savings", "balance"},
-            {"rain forecast today", "weather"},      {"sunny forecast", "weather"},
-            {"umbrella for rain", "weather"},        {"cloudy snow", "weather"},
-            {"banana guitar", "oos"},                {"volcano poem", "oos"},
-            {"chess dragon", "oos"},                 {"poem about a banana", "oos"}};
+    return {{"checking account balance", "balance"},
+            {"savings account funds", "balance"},
+            {"money in checking", "balance"},
+            {"balance of savings", "balance"},
+            {"rain forecast today", "weather"},
+            {"sunny forecast", "weather"},
+            {"umbrella for rain", "weather"},
+            {"cloudy snow", "weather"},
+            {"banana guitar", "oos"},
+            {"volcano poem", "oos"},
+            {"chess dragon", "oos"},
+            {"poem about a banana", "oos"}};
   }
 
   fs::path dir_;
@@ -118,7 +126,8 @@ TEST_F(IntentConfidenceTest, AnotherFormatOrReferencesThatDoNotMatchAreRefused) 
   EXPECT_THAT(error(), HasSubstr("this binary reads \"triage-intent-neighbor/1\""));
   write(&refs);
   EXPECT_EQ(error(), "no error");
-  std::ofstream(model() + ".refs.jsonl", std::ios::app) << R"({"text":"a b","intent":"oos"})" << "\n";
+  std::ofstream(model() + ".refs.jsonl", std::ios::app) << R"({"text":"a b","intent":"oos"})"
+                                                        << "\n";
   EXPECT_THAT(error(), HasSubstr("do not match"));
   fs::remove(model() + ".refs.jsonl");
   EXPECT_THAT(error(), HasSubstr("cannot open reference utterances"));

@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "ml/fasttext_model.h"
-#include "route_harness.h"
 #include "ml/intent_confidence.h"
+#include "route_harness.h"
 #include "routes/classify_route.h"
 
 namespace triage::routes {
@@ -69,8 +69,9 @@ class ClassifyTest : public ::testing::Test {
 
   // Neighbour-agreement maps (ml/intent_confidence.h): confidence `agree` when the nearest of
   // `references` (text, label) has the predicted label, else `disagree`.
-  static void set_neighbor_confidence(const std::vector<std::pair<std::string, std::string>>& references,
-                                      double agree, double disagree) {
+  static void set_neighbor_confidence(
+      const std::vector<std::pair<std::string, std::string>>& references, double agree,
+      double disagree) {
     set_constant_confidence(0.5);
     std::string refs;
     for (const auto& [text, label] : references) {
@@ -92,13 +93,20 @@ class ClassifyTest : public ::testing::Test {
 
   // Reference utterances like the training rows; with `balance_as` != "balance" the balance
   // rows are labelled `balance_as`, so a predicted `balance` disagrees with its neighbour.
-  static std::vector<std::pair<std::string, std::string>> references(const std::string& balance_as) {
-    return {{"checking account balance", balance_as}, {"savings account funds", balance_as},
-            {"money in checking", balance_as},        {"balance of savings", balance_as},
-            {"rain forecast today", "weather"},       {"sunny forecast", "weather"},
-            {"umbrella for rain", "weather"},         {"cloudy snow", "weather"},
-            {"banana guitar", "oos"},                 {"volcano poem", "oos"},
-            {"chess dragon", "oos"},                  {"poem about a banana", "oos"}};
+  static std::vector<std::pair<std::string, std::string>> references(
+      const std::string& balance_as) {
+    return {{"checking account balance", balance_as},
+            {"savings account funds", balance_as},
+            {"money in checking", balance_as},
+            {"balance of savings", balance_as},
+            {"rain forecast today", "weather"},
+            {"sunny forecast", "weather"},
+            {"umbrella for rain", "weather"},
+            {"cloudy snow", "weather"},
+            {"banana guitar", "oos"},
+            {"volcano poem", "oos"},
+            {"chess dragon", "oos"},
+            {"poem about a banana", "oos"}};
   }
 
   static std::string models() {
@@ -375,12 +383,12 @@ TEST_F(ClassifyTest, NeighborAgreementPicksTheConfidenceMap) {
     EXPECT_EQ(trace.flags, std::vector<core::ReviewFlag>{core::ReviewFlag::kFlagBand});
   }
   // References edited after training are refused at load, naming the fix.
-  std::ofstream(model_path() + ".refs.jsonl", std::ios::app) << R"({"text":"x y","intent":"oos"})" << "\n";
+  std::ofstream(model_path() + ".refs.jsonl", std::ios::app) << R"({"text":"x y","intent":"oos"})"
+                                                             << "\n";
   EXPECT_THAT(error_of(config()), HasSubstr("do not match"));
   set_constant_confidence(0.9);
   EXPECT_EQ(error_of(config()), "no error");
 }
-
 
 TEST_F(ClassifyTest, BandsOutOfOrderOrRangeAreRefusedWithThePath) {
   set_constant_confidence(0.9);
