@@ -37,7 +37,9 @@ $(CLINC_MIX) &: scripts/build_clinc_mix.py data/clinc150/train.jsonl data/clinc1
                 data/routerbench/winogrande.csv data/routerbench/mbpp.csv
 	python3 scripts/build_clinc_mix.py data
 
-models/intent.bin: data/clinc150/intent_train.jsonl data/clinc150/val.jsonl src/ml/intent_trainer.cc src/ml/calibration.cc | build
+# Writes models/intent.bin.refs.jsonl beside it: the reference utterances of its neighbour signal.
+models/intent.bin: data/clinc150/intent_train.jsonl data/clinc150/val.jsonl src/ml/intent_trainer.cc \
+                   src/ml/calibration.cc src/ml/intent_confidence.cc src/ml/tfidf_knn.cc | build
 	@mkdir -p models
 	$(TRIAGE) train intent --train data/clinc150/intent_train.jsonl --val data/clinc150/val.jsonl --out $@
 

@@ -3,19 +3,22 @@
 TRAIN part of the realistic mix (data/clinc150/mix_train.jsonl); never reads mix_heldout.jsonl.
 
 Methods compared (same fastText hyperparameters, same isotonic calibration):
-  clinc-oos : the shipped recipe, trained on data/clinc150/train.jsonl (150 intents + its 100 oos
-              rows); one model, scored on every fold.
+  clinc-oos : the recipe before the mix, trained on data/clinc150/train.jsonl (150 intents + its
+              100 oos rows); one model, scored on every fold. Top-1 calibration only.
   mix-oos   : an `oos` class with negatives: the in-scope rows of train.jsonl plus the mix's
               train-part oos rows OUTSIDE the scored fold (so a fold's oos rows are never trained
-              on when it is scored).
+              on when it is scored). Top-1 calibration only (`triage train intent --top1-only`).
   mix-oos-x3: the same with every oos row three times (the oos class weighted x3).
+  mix-oos-nn: mix-oos's training rows, and the confidence calibrated on (top-1 probability,
+              does the nearest training utterance have the predicted label) (the default of
+              `triage train intent`, ml/intent_confidence.h).
 For every use threshold of `triage eval`'s use_threshold_curve the counts are summed over the
 5 folds. Criterion: among the thresholds with CV accuracy >= 97% of the use band and < 2% of the
 oos rows answered there with an in-scope label, the one with the highest coverage of all
 queries; then the method with the higher such coverage. Without a feasible threshold: the one
 with the highest accuracy.
 
-Usage: scripts/cv_clinc_bands.py TRIAGE_BINARY WORK_DIR   (about 2 min per model on one core)
+Usage: scripts/cv_clinc_bands.py TRIAGE_BINARY WORK_DIR   (about 4 min on one core)
 """
 import json
 import subprocess
@@ -28,9 +31,10 @@ from build_clinc_mix import FOLDS, fold_of, read_jsonl, write_jsonl  # noqa: E40
 ACC_TARGET, OOS_TARGET = 0.97, 0.02
 
 
-def train(triage, train_file, val_file, out):
+def train(triage, train_file, val_file, out, neighbors=False):
     subprocess.run([triage, "train", "intent", "--train", str(train_file), "--val", str(val_file),
-                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+                    "--out", str(out)] + ([] if neighbors else ["--top1-only"]), check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def curve(triage, model, data_file, work):
@@ -54,7 +58,7 @@ def main():
     results = {}
     shipped = work / "clinc-oos.bin"
     train(triage, "data/clinc150/train.jsonl", "data/clinc150/val.jsonl", shipped)
-    for method in ("clinc-oos", "mix-oos", "mix-oos-x3"):
+    for method in ("clinc-oos", "mix-oos", "mix-oos-x3", "mix-oos-nn"):
         sums = {}
         for k in range(FOLDS):
             fold_file = work / f"fold{k}.jsonl"
@@ -62,11 +66,12 @@ def main():
             model = shipped
             if method.startswith("mix-oos"):
                 copies = 3 if method.endswith("x3") else 1
+                neighbors = method.endswith("nn")
                 rows = in_scope_train + copies * [r for r in mix if r["intent"] == "oos" and fold_of(r["text"]) != k]
                 tf = work / f"train{k}.jsonl"
                 write_jsonl(tf, rows)
                 model = work / f"{method}{k}.bin"
-                train(triage, tf, fold_file, model)
+                train(triage, tf, fold_file, model, neighbors)
             j = curve(triage, model, fold_file, work)
             for p in j["use_threshold_curve"]:
                 s = sums.setdefault(p["use"], {"n": 0, "right": 0, "oos_n": 0, "oos_answered": 0, "rows": 0, "oos_rows": 0})

@@ -15,6 +15,10 @@ void add_intent(CLI::App& train, TrainCommands& c) {
   c.intent->add_option("--val", c.intent_val, "Validation data (same format)")->required();
   c.intent->add_option("--out", c.intent_out, "Model path (.bin); metadata goes next to it")
       ->required();
+  c.intent->add_flag("--top1-only", c.intent_top1_only,
+                     "Calibrate the top-1 probability alone, without the neighbour-agreement "
+                     "maps and reference utterances (the recipe before format "
+                     "triage-intent-neighbor/1)");
 }
 
 void add_router(CLI::App& train, TrainCommands& c) {
@@ -89,13 +93,18 @@ void add_scorer(CLI::App& train, TrainCommands& c) {
 }
 
 int train_intent(const TrainCommands& c) {
-  auto r = ml::train_intent_model(c.intent_train, c.intent_val, c.intent_out);
+  ml::IntentTrainOptions o;
+  o.train_jsonl = c.intent_train;
+  o.val_jsonl = c.intent_val;
+  o.out_path = c.intent_out;
+  o.neighbor_calibration = !c.intent_top1_only;
+  auto r = ml::train_intent_model(o);
   std::printf(
-      "trained %s: %d labels, validation accuracy %.4f, calibrated on %lld held-out rows "
+      "trained %s: %d labels, validation accuracy %.4f, calibrated (%s) on %lld held-out rows "
       "(validation ECE %.3f -> %.3f), %.1f s\n",
       c.intent_out.c_str(), static_cast<int>(r.n_labels), r.validation_accuracy,
-      static_cast<long long>(r.n_calibration), r.ece_validation_raw, r.ece_validation_calibrated,
-      r.train_seconds);
+      r.calibration_method.c_str(), static_cast<long long>(r.n_calibration), r.ece_validation_raw,
+      r.ece_validation_calibrated, r.train_seconds);
   return 0;
 }
 

@@ -19,6 +19,7 @@ struct TrainCommands {
   CLI::App* multi_router = nullptr;
   CLI::App* scorer = nullptr;
   std::string intent_train, intent_val, intent_out;  // train intent --train, --val, --out
+  bool intent_top1_only = false;                     // train intent --top1-only
   train::TrainRouterOptions router_opts;
   TrainFromStoreOptions from_store;  // train router --from-store (docs/loop.md)
   train::TrainMultiRouterOptions multi_opts;

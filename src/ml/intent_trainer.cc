@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -11,6 +12,7 @@
 #include "common/clock.h"
 #include "ml/datasets.h"
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 
 namespace triage::ml {
 namespace {
@@ -26,17 +28,67 @@ uint64_t fnv1a(uint64_t seed, std::string_view text) {
   return h;
 }
 
-// Top-1 raw probability and correctness of `model` on `examples`. An example without a
-// prediction (empty features) counts as confidence 0, wrong.
+// Top-1 label, raw probability and correctness of `model` on `examples`. An example without
+// a prediction (empty features) counts as confidence 0, wrong, label "".
 void score_top1(const FastTextModel& model, const std::vector<LabeledExample>& examples,
-                std::vector<double>& conf, std::vector<bool>& right) {
+                std::vector<double>& conf, std::vector<bool>& right,
+                std::vector<std::string>* labels = nullptr) {
   conf.clear();
   right.clear();
+  if (labels) labels->clear();
   for (const auto& ex : examples) {
     auto p = model.predict(ex.text, 1);
     conf.push_back(p.empty() ? 0.0 : p[0].probability);
     right.push_back(!p.empty() && p[0].label == ex.label);
+    if (labels) labels->push_back(p.empty() ? std::string() : p[0].label);
   }
+}
+
+// The neighbour-agreement maps (ml/intent_confidence.h) fitted on the calibration slice
+// (`calib`, its top-1 `labels`, `conf`, `right`), with `references` the rows fastText trained
+// on. A case without slice rows keeps the top-1 map. Writes the references next to the model
+// and returns the metadata block; `confidence` gets the resulting confidence.
+boost::json::object fit_neighbor_calibration(const IntentTrainOptions& o,
+                                             const std::vector<LabeledExample>& references,
+                                             const std::vector<LabeledExample>& calib,
+                                             const std::vector<std::string>& labels,
+                                             const std::vector<double>& conf,
+                                             const std::vector<bool>& right, const Calibrator& top1,
+                                             IntentConfidence& confidence) {
+  const IntentConfidence search(top1, references, top1, top1);  // for nearest_agrees only
+  std::vector<double> conf_by[2];
+  std::vector<bool> right_by[2];
+  for (std::size_t i = 0; i < calib.size(); ++i) {
+    const int agree = search.nearest_agrees(calib[i].text, labels[i]) ? 1 : 0;
+    conf_by[agree].push_back(conf[i]);
+    right_by[agree].push_back(right[i]);
+  }
+  auto fit = [&](int agree) {
+    if (conf_by[agree].empty()) return top1;
+    return o.calibration == "platt"
+               ? Calibrator::fit_platt(conf_by[agree], right_by[agree])
+               : Calibrator::fit_isotonic(conf_by[agree], right_by[agree], o.isotonic_min_block);
+  };
+  const Calibrator agree = fit(1), disagree = fit(0);
+  const std::string refs_path = o.out_path + ".refs.jsonl";
+  write_intent_references(refs_path, references);
+  std::ifstream in(refs_path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  confidence = IntentConfidence(top1, references, agree, disagree);
+  return boost::json::object{
+      {"format", kIntentNeighborFormat},
+      {"references", std::filesystem::path(refs_path).filename().string()},
+      {"references_sha256", sha256_hex(buf.str())},
+      {"n_references", references.size()},
+      {"rule",
+       "agree: the nearest reference utterance (TF-IDF cosine) has the predicted label; "
+       "disagree: another label or no neighbour"},
+      {"fit_on", "the calibration slice, split by agreement"},
+      {"n_agree", conf_by[1].size()},
+      {"n_disagree", conf_by[0].size()},
+      {"agree", agree.to_json()},
+      {"disagree", disagree.to_json()}};
 }
 
 boost::json::array reliability_json(const std::vector<double>& conf,
@@ -116,10 +168,14 @@ TrainReport train_intent_model(const IntentTrainOptions& o) {
   auto model = FastTextModel::load(r.model_path);
   std::vector<double> conf;
   std::vector<bool> right;
+  std::vector<std::string> predicted;
   Calibrator calibrator;
+  IntentConfidence confidence;
+  boost::json::object neighbor_block;
   double ece_slice_raw = 0.0, ece_slice_cal = 0.0;
+  std::filesystem::remove(o.out_path + ".refs.jsonl");  // a stale file from an earlier training
   if (!calib.empty()) {
-    score_top1(*model, calib, conf, right);
+    score_top1(*model, calib, conf, right, &predicted);
     calibrator = o.calibration == "platt"
                      ? Calibrator::fit_platt(conf, right)
                      : Calibrator::fit_isotonic(conf, right, o.isotonic_min_block);
@@ -127,6 +183,11 @@ TrainReport train_intent_model(const IntentTrainOptions& o) {
     std::vector<double> cal;
     for (double c : conf) cal.push_back(calibrator.apply(c));
     ece_slice_cal = expected_calibration_error(cal, right);
+    confidence = IntentConfidence(calibrator);
+    if (o.neighbor_calibration) {
+      neighbor_block = fit_neighbor_calibration(o, spec.train, calib, predicted, conf, right,
+                                                calibrator, confidence);
+    }
   }
 
   TrainReport report;
@@ -137,7 +198,7 @@ TrainReport train_intent_model(const IntentTrainOptions& o) {
   report.n_calibration = static_cast<int64_t>(calib.size());
   report.n_validation = r.n_validation;
   report.validation_accuracy = r.validation_accuracy.value_or(0.0);
-  report.calibration_method = calibrator.method_name();
+  report.calibration_method = confidence.method_name();
   report.train_seconds = r.train_seconds;
 
   // Rewrite the metadata with the calibration blocks.
@@ -166,10 +227,17 @@ TrainReport train_intent_model(const IntentTrainOptions& o) {
   } else {
     meta["calibration"] = nullptr;
   }
+  if (neighbor_block.empty()) {
+    meta["neighbor_calibration"] = nullptr;
+  } else {
+    meta["neighbor_calibration"] = std::move(neighbor_block);
+  }
   if (!validation.empty()) {
-    score_top1(*model, validation, conf, right);
+    score_top1(*model, validation, conf, right, &predicted);
     std::vector<double> cal;
-    for (double c : conf) cal.push_back(calibrator.apply(c));
+    for (std::size_t i = 0; i < conf.size(); ++i) {
+      cal.push_back(confidence.apply(validation[i].text, predicted[i], conf[i]));
+    }
     report.ece_validation_raw = expected_calibration_error(conf, right);
     report.ece_validation_calibrated = expected_calibration_error(cal, right);
     meta["validation_calibration"] =

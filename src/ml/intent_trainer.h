@@ -9,9 +9,14 @@
 //     trains fastText. val.jsonl is never trained on.
 //  2. The calibrator (ml/calibration.h) is fitted on the calibration slice: raw top-1
 //     probability vs "top-1 label == gold label".
-//  3. The metadata JSON next to the model gets a "calibration" block (the map, the split rule,
-//     the slice size, ECE on the slice) and "validation_calibration" (ECE on val.jsonl before
-//     and after calibration, and the reliability table after).
+//  3. With neighbor_calibration (the default): the rows fastText trained on are written next
+//     to the model as its reference utterances, and two more maps are fitted on the slice, one
+//     for predictions whose nearest reference utterance has the predicted label and one for
+//     the others (ml/intent_confidence.h).
+//  4. The metadata JSON next to the model gets a "calibration" block (the map, the split rule,
+//     the slice size, ECE on the slice), "neighbor_calibration" (the two maps, the reference
+//     file and its SHA-256; null without) and "validation_calibration" (ECE on val.jsonl of
+//     the raw and the served confidence, and the reliability table of the served one).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +33,9 @@ struct IntentTrainOptions {
   uint64_t split_seed = 17;              // seed of the held-out hash
   std::string calibration = "isotonic";  // isotonic | platt | none
   int isotonic_min_block = 1;            // see Calibrator::fit_isotonic
+  // Also fit the neighbour-agreement maps (ml/intent_confidence.h) and write the reference
+  // utterances next to the model (out_path + ".refs.jsonl"). Needs a calibration slice.
+  bool neighbor_calibration = true;
   // fastText hyperparameters, chosen on CLINC150 (docs/evaluation.md). One thread makes the
   // model reproducible bit for bit (fastText's Hogwild updates are not with more); about 15 s
   // of CPU on CLINC150.

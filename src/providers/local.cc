@@ -63,7 +63,7 @@ LocalClient::LocalClient(const config::Config& cfg, const config::Model& model,
   }
   try {
     model_ = ml::FastTextModel::load(path);
-    calibrator_ = ml::Calibrator::for_model(path);
+    confidence_ = ml::IntentConfidence::for_model(path);
   } catch (const ml::ModelError& e) {
     path_field.fail(std::string(e.what()) + " (model '" + model.name +
                     "'; run `make models` to retrain it)");
@@ -102,7 +102,7 @@ Result<core::Completion> LocalClient::classify(const core::ChatRequest& req,
   }
   core::Completion c;
   c.label = preds[0].label;
-  c.confidence = calibrator_.apply(preds[0].probability);
+  c.confidence = confidence_.apply(text, c.label, preds[0].probability);
   auto it = options_.answers.find(c.label);
   if (it != options_.answers.end()) {
     c.content = expand_answer_template(it->second, c.label, c.confidence);

@@ -3,8 +3,9 @@
 // label of the last user message and answers with the label's template from the model's
 // `local.answers` ("{label}" and "{confidence}" expand), else default_answer, else the
 // label itself; Completion.label/confidence carry the prediction (classify routes read them).
-// The confidence is the top-1 probability mapped through the calibrator stored in the model's
-// metadata (ml/calibration.h; identity when the metadata has none).
+// The confidence is the top-1 probability calibrated as the model's metadata says
+// (ml/intent_confidence.h: the top-1 map, and the neighbour-agreement maps when the model has
+// them; identity when the metadata has none).
 //
 // The model is loaded once in the factory and shared read-only; FastTextModel::predict is
 // thread-safe, so calls run concurrently on any I/O thread. A prediction takes microseconds,
@@ -13,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "ml/calibration.h"
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 #include "providers/provider.h"
 
 namespace triage::providers {
@@ -49,7 +50,7 @@ class LocalClient final : public ModelClient {
                                                           core::StreamSink& sink) override;
 
   const ml::FastTextModel& model() const { return *model_; }
-  const ml::Calibrator& calibrator() const { return calibrator_; }
+  const ml::IntentConfidence& confidence() const { return confidence_; }
 
  private:
   Result<core::Completion> classify(const core::ChatRequest& req, SteadyTime deadline,
@@ -59,7 +60,7 @@ class LocalClient final : public ModelClient {
   std::string upstream_model_;
   LocalOptions options_;
   std::shared_ptr<const ml::FastTextModel> model_;
-  ml::Calibrator calibrator_;
+  ml::IntentConfidence confidence_;
 };
 
 // "{label}" -> label, "{confidence}" -> confidence with two decimals ("0.93").

@@ -29,13 +29,13 @@ std::string_view band_name(Band b) {
 }
 
 ClassifyRoute::ClassifyRoute(std::string name, std::shared_ptr<const ml::FastTextModel> model,
-                             const ml::FastTextModel* borrowed_model, ml::Calibrator calibrator,
-                             Bands bands, std::map<std::string, Target, std::less<>> targets,
-                             Target fallback)
+                             const ml::FastTextModel* borrowed_model,
+                             ml::IntentConfidence confidence, Bands bands,
+                             std::map<std::string, Target, std::less<>> targets, Target fallback)
     : name_(std::move(name)),
       owned_model_(std::move(model)),
       model_ptr_(owned_model_ ? owned_model_.get() : borrowed_model),
-      calibrator_(std::move(calibrator)),
+      confidence_(std::move(confidence)),
       bands_(bands),
       targets_(std::move(targets)),
       default_(fallback) {}
@@ -52,7 +52,7 @@ ClassifyDecision ClassifyRoute::decide(std::string_view text) const {
   if (!preds.empty()) {
     d.label = std::move(preds[0].label);
     d.raw_confidence = preds[0].probability;
-    d.confidence = calibrator_.apply(d.raw_confidence);
+    d.confidence = confidence_.apply(text, d.label, d.raw_confidence);
     if (auto it = targets_.find(d.label); it != targets_.end()) t = &it->second;
   }
   d.band = band_of(d.confidence, bands_);
@@ -152,7 +152,7 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
   const std::string clf = clf_field.as<std::string>();
   std::shared_ptr<const ml::FastTextModel> owned;
   const ml::FastTextModel* borrowed = nullptr;
-  ml::Calibrator calibrator;
+  ml::IntentConfidence confidence;
   ModelRuntime* clf_runtime = table.find_model(clf);
   try {
     if (clf_runtime) {
@@ -164,7 +164,7 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
                        "provider: local, or a fastText model file");
       }
       borrowed = &local->model();
-      calibrator = local->calibrator();
+      confidence = local->confidence();
     } else {
       const std::string path = cfg.resolve(clf);
       if (!std::filesystem::is_regular_file(path)) {
@@ -178,7 +178,7 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
                        path + ")" + config::suggest(clf, locals));
       }
       owned = ml::FastTextModel::load(path);
-      calibrator = ml::Calibrator::for_model(path);
+      confidence = ml::IntentConfidence::for_model(path);
     }
   } catch (const ml::ModelError& e) {
     clf_field.fail(e.what());
@@ -274,7 +274,7 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
   ClassifyRoute::Target fallback{&fallback_route,
                                  escalation_for("", fallback_route, default_field)};
   return std::make_unique<ClassifyRoute>(spec.name, std::move(owned), borrowed,
-                                         std::move(calibrator), bands, std::move(targets),
+                                         std::move(confidence), bands, std::move(targets),
                                          fallback);
 }
 
@@ -282,7 +282,7 @@ std::unique_ptr<Route> build_classify_route(const config::RouteSpec& spec, size_
 
 EvalFamily ClassifyRoute::eval_family() {
   return IntentBandsEval{[this](std::string_view text) { return decide(text); }, bands_,
-                         calibrator_.method_name()};
+                         confidence_.method_name()};
 }
 
 void register_classify_kind() { RouteTable::register_kind("classify", build_classify_route); }

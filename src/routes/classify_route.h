@@ -31,6 +31,10 @@
 // FAQ tier: when a target is the classifier's own catalog model (provider: local, answers
 // templated per label), that model answers directly with its template.
 //
+// Confidence: the classifier's calibrated top-1 probability (ml/intent_confidence.h: with the
+// neighbour-agreement maps when the model was trained with them), as the local provider
+// reports it.
+//
 // The decision is pure ((last user text) -> label, calibrated confidence -> band -> route), so
 // `triage eval` replays it exactly (decide()). A request without classifiable text gets
 // confidence 0 on the default target, i.e. the escalate band.
@@ -42,8 +46,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ml/calibration.h"
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 #include "routes/bands.h"
 #include "routes/decider.h"
 #include "routes/route.h"
@@ -60,8 +64,8 @@ class ClassifyRoute final : public Route, public Decider {
   };
 
   ClassifyRoute(std::string name, std::shared_ptr<const ml::FastTextModel> model,
-                const ml::FastTextModel* borrowed_model, ml::Calibrator calibrator, Bands bands,
-                std::map<std::string, Target, std::less<>> targets, Target fallback);
+                const ml::FastTextModel* borrowed_model, ml::IntentConfidence confidence,
+                Bands bands, std::map<std::string, Target, std::less<>> targets, Target fallback);
 
   std::string_view kind() const override { return "classify/1"; }
   const std::string& name() const override { return name_; }
@@ -76,7 +80,7 @@ class ClassifyRoute final : public Route, public Decider {
   // Decider (defined in decider.cc): what run() would choose, without calling a model.
   RouteDecision decide_request(const core::ChatRequest& req) const override;
   const Bands& bands() const { return bands_; }
-  const ml::Calibrator& calibrator() const { return calibrator_; }
+  const ml::IntentConfidence& confidence() const { return confidence_; }
   const ml::FastTextModel& model() const { return *model_ptr_; }
   // Evaluated by its bands on labeled intent data, from decide().
   EvalFamily eval_family() override;
@@ -85,7 +89,7 @@ class ClassifyRoute final : public Route, public Decider {
   std::string name_;
   std::shared_ptr<const ml::FastTextModel> owned_model_;  // when loaded from a file
   const ml::FastTextModel* model_ptr_;  // owned_model_ or the local catalog model's
-  ml::Calibrator calibrator_;
+  ml::IntentConfidence confidence_;     // the classifier's calibrated confidence
   Bands bands_;
   std::map<std::string, Target, std::less<>> targets_;
   Target default_;

@@ -189,7 +189,7 @@ TEST(CalibrationTest, IntentTrainerStoresAndLoadsTheCalibration) {
   const TrainReport r = train_intent_model(o);
   EXPECT_EQ(r.n_calibration, 18);  // round(0.15 * 40) = 6 per label
   EXPECT_EQ(r.n_train, 102);
-  EXPECT_EQ(r.calibration_method, "isotonic");
+  EXPECT_EQ(r.calibration_method, "isotonic+neighbor");  // the top-1 map and the neighbour maps
 
   std::ifstream in(r.metadata_path);
   std::stringstream buf;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "ml/fasttext_model.h"
+#include "ml/intent_confidence.h"
 #include "route_harness.h"
 #include "routes/classify_route.h"
 
@@ -57,9 +58,55 @@ class ClassifyTest : public ::testing::Test {
     std::stringstream buf;
     buf << in.rdbuf();
     auto v = boost::json::parse(buf.str()).as_object();
-    v["calibration"] =
-        boost::json::object{{"method", "platt"}, {"a", 0.0}, {"b", std::log(p / (1 - p))}};
+    v["calibration"] = constant_map(p);
+    v.erase("neighbor_calibration");
     std::ofstream(meta, std::ios::trunc) << boost::json::serialize(v);
+  }
+
+  static boost::json::object constant_map(double p) {
+    return {{"method", "platt"}, {"a", 0.0}, {"b", std::log(p / (1 - p))}};
+  }
+
+  // Neighbour-agreement maps (ml/intent_confidence.h): confidence `agree` when the nearest of
+  // `references` (text, label) has the predicted label, else `disagree`.
+  static void set_neighbor_confidence(
+      const std::vector<std::pair<std::string, std::string>>& references, double agree,
+      double disagree) {
+    set_constant_confidence(0.5);
+    std::string refs;
+    for (const auto& [text, label] : references) {
+      refs += boost::json::serialize(boost::json::object{{"text", text}, {"intent", label}}) + "\n";
+    }
+    std::ofstream(model_path() + ".refs.jsonl", std::ios::trunc) << refs;
+    const std::string meta = ml::metadata_path_for(model_path());
+    std::ifstream in(meta);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto v = boost::json::parse(buf.str()).as_object();
+    v["neighbor_calibration"] = boost::json::object{{"format", ml::kIntentNeighborFormat},
+                                                    {"references", "intent.bin.refs.jsonl"},
+                                                    {"references_sha256", ml::sha256_hex(refs)},
+                                                    {"agree", constant_map(agree)},
+                                                    {"disagree", constant_map(disagree)}};
+    std::ofstream(meta, std::ios::trunc) << boost::json::serialize(v);
+  }
+
+  // Reference utterances like the training rows; with `balance_as` != "balance" the balance
+  // rows are labelled `balance_as`, so a predicted `balance` disagrees with its neighbour.
+  static std::vector<std::pair<std::string, std::string>> references(
+      const std::string& balance_as) {
+    return {{"checking account balance", balance_as},
+            {"savings account funds", balance_as},
+            {"money in checking", balance_as},
+            {"balance of savings", balance_as},
+            {"rain forecast today", "weather"},
+            {"sunny forecast", "weather"},
+            {"umbrella for rain", "weather"},
+            {"cloudy snow", "weather"},
+            {"banana guitar", "oos"},
+            {"volcano poem", "oos"},
+            {"chess dragon", "oos"},
+            {"poem about a banana", "oos"}};
   }
 
   static std::string models() {
@@ -303,6 +350,45 @@ TEST_F(ClassifyTest, FaqTierAnswersFromTheLocalClassifierModel) {
 }
 
 std::string error_of(const std::string& yaml) { return testing::build_error(yaml); }
+
+// The route's confidence is the model's neighbour-aware one when the model has the maps: the
+// same prediction lands in the use band when its nearest reference utterance agrees and in
+// the flag band when it does not.
+TEST_F(ClassifyTest, NeighborAgreementPicksTheConfidenceMap) {
+  const char* text = "my checking account balance";
+  set_neighbor_confidence(references("balance"), 0.97, 0.85);
+  {
+    Harness h(config());
+    auto& route = dynamic_cast<ClassifyRoute&>(h.route("support"));
+    EXPECT_EQ(route.confidence().method_name(), "platt+neighbor");
+    const ClassifyDecision d = route.decide(text);
+    EXPECT_EQ(d.label, "balance");
+    EXPECT_NEAR(d.confidence, 0.97, 1e-9);
+    EXPECT_EQ(d.band, Band::kUse);
+    core::Trace trace;
+    ASSERT_TRUE(h.run("support", user_request(text), trace).ok());
+    EXPECT_NEAR(trace.confidence, 0.97, 1e-9);
+    EXPECT_TRUE(trace.flags.empty());
+  }
+  set_neighbor_confidence(references("weather"), 0.97, 0.85);
+  {
+    Harness h(config());
+    auto& route = dynamic_cast<ClassifyRoute&>(h.route("support"));
+    const ClassifyDecision d = route.decide(text);
+    EXPECT_EQ(d.label, "balance");
+    EXPECT_NEAR(d.confidence, 0.85, 1e-9);
+    EXPECT_EQ(d.band, Band::kFlag);
+    core::Trace trace;
+    ASSERT_TRUE(h.run("support", user_request(text), trace).ok());
+    EXPECT_EQ(trace.flags, std::vector<core::ReviewFlag>{core::ReviewFlag::kFlagBand});
+  }
+  // References edited after training are refused at load, naming the fix.
+  std::ofstream(model_path() + ".refs.jsonl", std::ios::app) << R"({"text":"x y","intent":"oos"})"
+                                                             << "\n";
+  EXPECT_THAT(error_of(config()), HasSubstr("do not match"));
+  set_constant_confidence(0.9);
+  EXPECT_EQ(error_of(config()), "no error");
+}
 
 TEST_F(ClassifyTest, BandsOutOfOrderOrRangeAreRefusedWithThePath) {
   set_constant_confidence(0.9);
