@@ -22,7 +22,7 @@
 
 #include "common/csv.h"
 #include "ml/answer_scorer.h"
-#include "ml/calibration.h"
+#include "ml/intent_confidence.h"
 #include "ml/score_predictor.h"
 #include "ml/threshold_scorer.h"
 #include "routes/classify_route.h"
@@ -111,7 +111,7 @@ BENCHMARK_CAPTURE(BM_Predict, routerbench, "models/routerbench_router.bin")
 void BM_ClassifyIntent(benchmark::State& state) {
   const std::string path = source_path("models/intent.bin");
   const triage::routes::ClassifyRoute route("bench", ml::FastTextModel::load(path), nullptr,
-                                            ml::Calibrator::for_model(path), {}, {}, {});
+                                            ml::IntentConfidence::for_model(path), {}, {}, {});
   std::vector<std::string> texts;
   std::ifstream in(source_path("data/clinc150/val.jsonl"));
   for (std::string line; std::getline(in, line) && texts.size() < kMaxRows;) {
