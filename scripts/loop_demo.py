@@ -117,7 +117,14 @@ def label(url, request_id, good, sufficient_tier=None):
     body = {"verdict": "correct" if good else "incorrect", "reviewer": "loop-demo"}
     if sufficient_tier:
         body["sufficient_tier"] = sufficient_tier
-    status, _, data = request(url, "POST", f"/v1/review/{request_id}/label", json.dumps(body))
+    # A shadow's row ("<id>-s0") is written after its own call ends, which may be after the
+    # served answer: a 404 ("no request with id") is retried until the row is stored (bounded).
+    deadline = time.monotonic() + 30
+    while True:
+        status, _, data = request(url, "POST", f"/v1/review/{request_id}/label", json.dumps(body))
+        if status != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     if status != 200:
         raise RuntimeError(f"label {request_id}: HTTP {status}: {data[:200]!r}")
 
@@ -266,6 +273,15 @@ def decisions(store, served):
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     out = {}
     ids = [rid for _, rid, _ in served]
+    # The writer commits every 20 ms: wait (bounded) until every served row is stored.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stored = sum(db.execute("SELECT COUNT(*) FROM requests WHERE request_id IN "
+                                f"({','.join('?' * len(ids[i:i + 500]))})", ids[i:i + 500])
+                     .fetchone()[0] for i in range(0, len(ids), 500))
+        if stored >= len(ids):
+            break
+        time.sleep(0.05)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         q = f"SELECT request_id, cost_usd, spans FROM requests WHERE request_id IN ({','.join('?' * len(chunk))})"
