@@ -50,9 +50,10 @@ REPLICAS = 3
 FLUSH_INTERVAL_MS = 200
 CONFIG_POLL_MS = 500
 # Short so that the SIGKILLed leader's lease runs out within the test: a new leader must show
-# within the lease plus one renewal period (a third of it), plus this much for polling.
+# within the lease plus one renewal period (a third of it), plus this much for polling and
+# scheduling on a busy 2-core machine.
 LEADER_LEASE_MS = 3000
-LEADER_SLACK_MS = 1000
+LEADER_SLACK_MS = 2000
 # A SIGKILLed replica loses what it queued and had not committed: rows at most
 # FLUSH_INTERVAL_MS old, plus the batch being committed at the kill. The check allows this much
 # for that commit (and the client's clock reading the answer after the row was queued).
@@ -512,7 +513,7 @@ class ScaleTest:
         self.fields["leader_takeover_ms"] = f"{new['ms']:.0f}"
         say(f"leader lease: {new['id']} leads {new['ms']:.0f} ms after the leader's SIGKILL "
             f"(bound {bound_ms:.0f} ms = lease {LEADER_LEASE_MS} + a third + "
-            f"{LEADER_SLACK_MS} polling)")
+            f"{LEADER_SLACK_MS} for polling and scheduling)")
         if new["ms"] > bound_ms:
             self.fail(f"leader: the hand-over took {new['ms']:.0f} ms > {bound_ms:.0f} ms")
 
