@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "ml/intent_trainer.h"
+#include "support/intent_references.h"
 
 namespace triage::ml {
 namespace {
@@ -63,20 +64,7 @@ class IntentConfidenceTest : public ::testing::Test {
     std::ofstream(model() + ".json") << boost::json::serialize(meta);
   }
 
-  static std::vector<LabeledExample> references() {
-    return {{"checking account balance", "balance"},
-            {"savings account funds", "balance"},
-            {"money in checking", "balance"},
-            {"balance of savings", "balance"},
-            {"rain forecast today", "weather"},
-            {"sunny forecast", "weather"},
-            {"umbrella for rain", "weather"},
-            {"cloudy snow", "weather"},
-            {"banana guitar", "oos"},
-            {"volcano poem", "oos"},
-            {"chess dragon", "oos"},
-            {"poem about a banana", "oos"}};
-  }
+  static std::vector<LabeledExample> references() { return triage::testing::intent_references(); }
 
   fs::path dir_;
 };

@@ -16,6 +16,7 @@
 #include "ml/intent_confidence.h"
 #include "route_harness.h"
 #include "routes/classify_route.h"
+#include "support/intent_references.h"
 
 namespace triage::routes {
 namespace {
@@ -69,13 +70,13 @@ class ClassifyTest : public ::testing::Test {
 
   // Neighbour-agreement maps (ml/intent_confidence.h): confidence `agree` when the nearest of
   // `references` (text, label) has the predicted label, else `disagree`.
-  static void set_neighbor_confidence(
-      const std::vector<std::pair<std::string, std::string>>& references, double agree,
-      double disagree) {
+  static void set_neighbor_confidence(const std::vector<ml::LabeledExample>& references,
+                                      double agree, double disagree) {
     set_constant_confidence(0.5);
     std::string refs;
-    for (const auto& [text, label] : references) {
-      refs += boost::json::serialize(boost::json::object{{"text", text}, {"intent", label}}) + "\n";
+    for (const ml::LabeledExample& r : references) {
+      refs +=
+          boost::json::serialize(boost::json::object{{"text", r.text}, {"intent", r.label}}) + "\n";
     }
     std::ofstream(model_path() + ".refs.jsonl", std::ios::trunc) << refs;
     const std::string meta = ml::metadata_path_for(model_path());
@@ -91,22 +92,10 @@ class ClassifyTest : public ::testing::Test {
     std::ofstream(meta, std::ios::trunc) << boost::json::serialize(v);
   }
 
-  // Reference utterances like the training rows; with `balance_as` != "balance" the balance
-  // rows are labelled `balance_as`, so a predicted `balance` disagrees with its neighbour.
-  static std::vector<std::pair<std::string, std::string>> references(
-      const std::string& balance_as) {
-    return {{"checking account balance", balance_as},
-            {"savings account funds", balance_as},
-            {"money in checking", balance_as},
-            {"balance of savings", balance_as},
-            {"rain forecast today", "weather"},
-            {"sunny forecast", "weather"},
-            {"umbrella for rain", "weather"},
-            {"cloudy snow", "weather"},
-            {"banana guitar", "oos"},
-            {"volcano poem", "oos"},
-            {"chess dragon", "oos"},
-            {"poem about a banana", "oos"}};
+  // The shared corpus (support/intent_references.h): with `balance_as` != "balance" a
+  // predicted `balance` disagrees with its nearest utterance.
+  static std::vector<ml::LabeledExample> references(const std::string& balance_as) {
+    return triage::testing::intent_references(balance_as);
   }
 
   static std::string models() {
@@ -188,21 +177,23 @@ TEST_F(ClassifyTest, UseBandRoutesToThePrediction) {
 TEST_F(ClassifyTest, FlagBandRoutesToThePredictionAndFlags) {
   set_constant_confidence(0.85);
   Harness h(config());
-  check_golden(h,
-               {{"what is my account balance", "balance", "faq", {core::ReviewFlag::kFlagBand}},
-                {"sunny or cloudy forecast", "weather", "med-pricey", {core::ReviewFlag::kFlagBand}}},
-               0.85, Band::kFlag);
+  check_golden(
+      h,
+      {{"what is my account balance", "balance", "faq", {core::ReviewFlag::kFlagBand}},
+       {"sunny or cloudy forecast", "weather", "med-pricey", {core::ReviewFlag::kFlagBand}}},
+      0.85, Band::kFlag);
 }
 
 TEST_F(ClassifyTest, LowConfidenceEscalatesOneTier) {
   set_constant_confidence(0.5);
   Harness h(config());
   // faq (small) -> the cheapest medium model; med-pricey (medium) -> large; large stays.
-  check_golden(h,
-               {{"what is my account balance", "balance", "med-cheap", {core::ReviewFlag::kEscalated}},
-                {"will it rain tomorrow forecast", "weather", "large", {core::ReviewFlag::kEscalated}},
-                {"write a poem about a dragon", "oos", "large", {core::ReviewFlag::kLowConfidence}}},
-               0.5, Band::kEscalate);
+  check_golden(
+      h,
+      {{"what is my account balance", "balance", "med-cheap", {core::ReviewFlag::kEscalated}},
+       {"will it rain tomorrow forecast", "weather", "large", {core::ReviewFlag::kEscalated}},
+       {"write a poem about a dragon", "oos", "large", {core::ReviewFlag::kLowConfidence}}},
+      0.5, Band::kEscalate);
   core::Trace trace;
   ASSERT_TRUE(h.run("support", user_request("money in checking"), trace));
   EXPECT_EQ(trace.spans[0].detail,
