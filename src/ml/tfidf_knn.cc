@@ -5,8 +5,6 @@
 #include <cassert>
 #include <bit>
 #include <cmath>
-#include <functional>
-#include <limits>
 #include <span>
 #include <stdexcept>
 #include <unordered_map>
@@ -259,8 +257,8 @@ struct TfidfIndex::Scratch {
   std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
-  std::vector<std::pair<double, uint32_t>> ordered;  // split_lists: (bound, term), heaviest first
-  std::vector<Neighbor> reached;  // the candidates scoring at least the floor
+  std::vector<uint64_t> touched;  // a bit per document a posting reached
+  std::vector<Neighbor> reached;  // the documents a posting reached, in document order
   std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
   std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
   std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(kBucketCount, 0);
@@ -432,7 +430,7 @@ void TfidfIndex::vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots,
     const uint32_t count = terms.counts[i].second;
     const double w =
         (1.0 + (count == 1 ? 0.0 : std::log(static_cast<double>(count)))) * idf_by_df_[e.df];
-    s.weights.emplace_back(TermWeight{slot, e.begin, e.count, 0.0f, 0.0f}, w);
+    s.weights.emplace_back(TermWeight{slot, e.begin, e.count, 0.0f}, w);
     norm2 += w * w;
   }
   const double norm = norm2 > 0.0 ? std::sqrt(norm2) : 1.0;
@@ -470,17 +468,22 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   if (s.vector.empty()) return out;
   if (s.scores.size() < n_docs_) {
     s.scores.resize(n_docs_, 0.0);
-    s.reached.resize(n_docs_ + 1);  // candidates() writes one past the last kept
+    s.reached.resize(n_docs_);
     s.kept.resize(n_docs_);
     s.buckets.resize(n_docs_);
     s.seen.resize((n_docs_ + 63) / 64, 0);
   }
-  std::size_t n = 0;
+  const std::size_t words = (n_docs_ + 63) / 64;
+  if (s.touched.size() < words) s.touched.resize(words, 0);
+  double floor = 0.0;
   if (docs16_.empty()) {
-    n = search(docs32_.data(), k, !skip, s);
+    accumulate(docs32_.data(), s);
+    if (!skip) floor = score_floor(docs32_.data(), k, s);
   } else {
-    n = search(docs16_.data(), k, !skip, s);
+    accumulate(docs16_.data(), s);
+    if (!skip) floor = score_floor(docs16_.data(), k, s);
   }
+  std::size_t n = reached(floor, s);
   if (skip) {
     n = static_cast<std::size_t>(
         std::remove_if(s.reached.begin(), s.reached.begin() + static_cast<std::ptrdiff_t>(n),
@@ -489,65 +492,6 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   }
   select_best(s, n, k, out);
   return out;
-}
-
-template <typename Doc>
-std::size_t TfidfIndex::search(const Doc* docs, std::size_t k, bool use_floor,
-                               Scratch& s) const {
-  accumulate(docs, s);
-  // Any reached document is above 0 (every product is); a document is read once, its score
-  // then set to 0, so its repeats in later lists fall under the floor.
-  const double floor =
-      std::max(use_floor ? score_floor(docs, k, s) : 0.0, std::numeric_limits<double>::denorm_min());
-  const std::size_t essential = split_lists(floor, s);
-  TfidfSearchStats& stats = thread_stats();
-  ++stats.searches;
-  for (const TermWeight& e : s.vector) stats.postings += e.count;
-  stats.lists += s.vector.size();
-  stats.essential_lists += essential;
-  // The essential lists (the first `essential` of s.ordered) hold every document that can
-  // score at or above the floor; the others' documents only need their scores reset.
-  double* scores = s.scores.data();
-  Neighbor* reached = s.reached.data();
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < s.ordered.size(); ++i) {
-    const TermWeight& e = s.vector[s.ordered[i].second];
-    const Doc* doc = docs + e.begin;
-    if (i < essential) {
-      stats.candidates += e.count;
-      for (std::size_t p = 0; p < e.count; ++p) {
-        const std::size_t d = doc[p];
-        const double similarity = scores[d];
-        scores[d] = 0.0;
-        reached[n] = {similarity, d};
-        n += similarity >= floor;
-      }
-    } else {
-      for (std::size_t p = 0; p < e.count; ++p) scores[doc[p]] = 0.0;
-    }
-  }
-  stats.reached += n;
-  return n;
-}
-
-// MaxScore (Turtle & Flood): a list's bound is the most any one of its postings adds to a
-// score (the query weight times the list's heaviest document weight; a float times a float is
-// exact in double). A document found only in lists whose bounds add up to less than the floor
-// scores less than the floor, so those lists, the lightest, need not be read for candidates.
-// The margin covers the rounding of a sum of up to ~2^20 terms.
-std::size_t TfidfIndex::split_lists(double floor, Scratch& s) const {
-  s.ordered.clear();
-  for (std::size_t i = 0; i < s.vector.size(); ++i) {
-    s.ordered.emplace_back(static_cast<double>(s.vector[i].weight) * s.vector[i].max_weight,
-                           static_cast<uint32_t>(i));
-  }
-  std::sort(s.ordered.begin(), s.ordered.end(), std::greater<>());
-  double rest = 0.0;  // the bounds of the lists after the essential ones
-  std::size_t essential = s.ordered.size();
-  while (essential > 0 && (rest + s.ordered[essential - 1].first) * (1.0 + 0x1p-32) < floor) {
-    rest += s.ordered[--essential].first;
-  }
-  return essential;
 }
 
 template <typename Doc>
@@ -564,19 +508,19 @@ void TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
     for (; line < end; line += 64) __builtin_prefetch(line);
   }
   // Scores add up term by term in the query vector's order (so the same text gives the same
-  // scores bit for bit), whatever order the lists are read in afterwards. Each list's heaviest
-  // weight is found on the way (for split_lists).
+  // scores bit for bit); a bit per document records which ones a posting reached (no step of
+  // the loop waits on a score's value).
   double* scores = s.scores.data();
-  for (TermWeight& e : s.vector) {
+  uint64_t* touched = s.touched.data();
+  for (const TermWeight& e : s.vector) {
     const double x = e.weight;
     const Doc* doc = docs + e.begin;
     const float* weight = weights_.data() + e.begin;
-    float heaviest = 0.0f;
     for (std::size_t p = 0; p < e.count; ++p) {
-      scores[doc[p]] += x * static_cast<double>(weight[p]);
-      heaviest = std::max(heaviest, weight[p]);
+      const std::size_t d = doc[p];
+      scores[d] += x * static_cast<double>(weight[p]);
+      touched[d / 64] |= uint64_t{1} << (d % 64);
     }
-    e.max_weight = heaviest;
   }
 }
 
@@ -627,6 +571,28 @@ double TfidfIndex::score_floor(const Doc* docs, std::size_t k, Scratch& s) const
   return bucket_floor(cut);
 }
 
+std::size_t TfidfIndex::reached(double floor, Scratch& s) const {
+  // The reached documents in document order, their scores and bits reset for the next query
+  // as they are read, before anything can throw (`skip`); those under `floor` are passed over
+  // without a branch (written, not counted).
+  double* scores = s.scores.data();
+  uint64_t* touched = s.touched.data();
+  Neighbor* reached = s.reached.data();
+  std::size_t n = 0;
+  const std::size_t words = (n_docs_ + 63) / 64;
+  for (std::size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = touched[w]; bits != 0; bits &= bits - 1) {
+      const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      const double similarity = scores[doc];
+      scores[doc] = 0.0;
+      reached[n] = {similarity, doc};
+      n += similarity >= floor;
+    }
+    touched[w] = 0;
+  }
+  return n;
+}
+
 // The best k of s.reached[0, n) into `out`, best first, by similarity then lower index. A
 // comparison sort over the few hundred reached documents (or a heap, or nth_element over a
 // buffer) mispredicts a branch on about every other comparison, which cost as much as the
@@ -673,11 +639,4 @@ void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
   std::sort(out.begin(), out.end(), better);
 }
 
-}  // namespace triage::ml
-
-namespace triage::ml {
-TfidfSearchStats& TfidfIndex::thread_stats() {
-  thread_local TfidfSearchStats stats;
-  return stats;
-}
 }  // namespace triage::ml

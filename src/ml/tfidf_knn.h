@@ -35,17 +35,6 @@
 
 namespace triage::ml {
 
-// What the calling thread's searches have read since it started (for benchmarks and tests:
-// take the difference over the calls of interest).
-struct TfidfSearchStats {
-  std::size_t searches = 0;
-  std::size_t lists = 0;            // posting lists of the query's terms
-  std::size_t essential_lists = 0;  // of them, those read for candidates (MaxScore)
-  std::size_t postings = 0;         // postings added up (every list)
-  std::size_t candidates = 0;       // postings of the essential lists
-  std::size_t reached = 0;          // distinct documents at or above the score floor
-};
-
 struct Neighbor {
   double similarity = 0.0;  // > 0
   std::size_t index = 0;    // into the documents given to the constructor
@@ -109,8 +98,6 @@ class TfidfIndex {
   // Kept terms of a field.
   std::size_t vocabulary_size(std::size_t field = 0) const { return field_terms_.at(field); }
   std::size_t max_postings_per_term() const { return max_postings_per_term_; }
-  // What this thread's neighbors() calls have read so far.
-  static TfidfSearchStats thread_totals() { return thread_stats(); }
 
  private:
   // A term in the table: its postings in every field, one list after the other, from `begin`
@@ -134,7 +121,6 @@ class TfidfIndex {
     uint32_t begin;
     uint32_t count;
     float weight;
-    float max_weight;  // the heaviest document weight in the list (accumulate)
   };
   struct Scratch;  // a query's working memory, one per thread (tfidf_knn.cc)
 
@@ -146,20 +132,15 @@ class TfidfIndex {
   // order, into s.vector (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots, std::size_t field,
                  Scratch& s) const;
-  // The search after vectorize: the candidates into s.reached (any order), s.scores back to
-  // zeros. Returns how many; with `use_floor`, only those that can be among the best k.
-  template <typename Doc>
-  std::size_t search(const Doc* docs, std::size_t k, bool use_floor, Scratch& s) const;
-  // Adds up the postings of s.vector into s.scores; sets each term's max_weight.
+  // Adds up the postings of s.vector into s.scores, marking s.touched.
   template <typename Doc>
   void accumulate(const Doc* docs, Scratch& s) const;
   // After accumulate: a score at or below the k-th best (0 when none is found cheaply).
   template <typename Doc>
   double score_floor(const Doc* docs, std::size_t k, Scratch& s) const;
-  // After accumulate: s.vector's terms into s.ordered by bound, heaviest first; returns how
-  // many of them are essential (the others' bounds add up to less than `floor`).
-  std::size_t split_lists(double floor, Scratch& s) const;
-  static TfidfSearchStats& thread_stats();
+  // After accumulate: the reached documents scoring at least `floor` into s.reached, in
+  // document order; clears s.scores and s.touched. Returns how many.
+  std::size_t reached(double floor, Scratch& s) const;
   static void select_best(Scratch& s, std::size_t n, std::size_t k, std::vector<Neighbor>& out);
   std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
   // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the
