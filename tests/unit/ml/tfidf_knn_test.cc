@@ -375,6 +375,39 @@ TEST(TfidfIndex, PrunedFieldsAnswerAsTheirOwnIndexes) {
   }
 }
 
+// The score floor (only reached documents at or above it go to the selection) leaves the
+// answer as the full search gives it, bit for bit: a `skip` that skips nothing turns it off.
+// The corpus has repeated documents (exact ties at the cut), with and without pruned postings.
+TEST(TfidfIndex, ScoreFloorAnswersAsTheFullSearch) {
+  const auto fields = two_field_corpus();
+  auto skip_none = [](std::size_t) { return false; };
+  for (std::size_t cap : {0, 8}) {
+    const TfidfIndex index(fields, cap);
+    TfidfTerms all, head;
+    TfidfTermSlots slots;
+    std::size_t ties = 0;
+    for (std::size_t q = 0; q < 80; ++q) {
+      tfidf_terms(fields[0][q * 5], fields[1][q * 5].size(), all, head);
+      index.find(all, slots);
+      for (std::size_t k : {1, 5, 25, 50}) {
+        for (std::size_t field : {0, 1}) {
+          SCOPED_TRACE("cap " + std::to_string(cap) + " query " + std::to_string(q) + " k " +
+                       std::to_string(k) + " field " + std::to_string(field));
+          const TfidfTerms& terms = field == 0 ? all : head;
+          const auto floored = index.neighbors(terms, slots, field, k);
+          const auto full = index.neighbors(terms, slots, field, k, skip_none);
+          ASSERT_EQ(indices(floored), indices(full));
+          for (std::size_t r = 0; r < full.size(); ++r) {
+            ASSERT_EQ(floored[r].similarity, full[r].similarity) << "rank " << r;
+            ties += r > 0 && full[r].similarity == full[r - 1].similarity;
+          }
+        }
+      }
+    }
+    EXPECT_GT(ties, 0u) << "cap " << cap;
+  }
+}
+
 // A `skip` that throws leaves the per-thread scratch clean: the next query's scores are its own.
 TEST_F(SmallCorpus, ThrowingSkipLeavesNoScoresBehind) {
   const auto before = index_.neighbors("alpha beta", 10);
