@@ -167,11 +167,11 @@ class LimitBackend {
   // never seen has all zeros.
   virtual KeySpend spend(std::string_view key_id, int64_t now_unix_ms) const = 0;
   virtual std::vector<KeySpend> all_spend(int64_t now_unix_ms) const = 0;
-  // At start-up: adds spend a previous process settled in the current UTC day and month (read
-  // back from the request store), so that a restart does not hand every key a fresh budget.
-  // `day` is part of `month` (both are totals of their period, as the store sums them).
+  // At start-up (and after set_reconnect_hook's call): spend settled in the current UTC day and
+  // month (read back from the request store), so that a restart does not hand every key a fresh
+  // budget. `day` is part of `month` (both are totals of their period, as the store sums them).
   // Restoring twice does not count twice: a backend that may already hold the spend (Redis)
-  // raises its counters to at least these sums.
+  // raises its counters to at least these sums; the in-memory one starts empty and adds them.
   virtual void restore_spend(std::string_view key_id, int64_t now_unix_ms, NanoUsd day,
                              NanoUsd month) = 0;
   // Called (on a backend thread; must not block) when the backend's shared counters may have

@@ -142,13 +142,13 @@ class RedisClient {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
-  std::deque<Command> queue_;   // guarded by mu_
-  std::deque<Command> parked_;  // guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
+  std::deque<Command> queue_;             // guarded by mu_
+  std::deque<Command> parked_;            // guarded by mu_
+  bool stopping_ = false;                 // guarded by mu_
   std::mutex hook_mu_;                    // held while the hook is set or runs
   std::function<void()> reconnect_hook_;  // guarded by hook_mu_
-  bool busy_ = false;           // guarded by mu_: the thread is sending a batch
-  Stats stats_;                 // guarded by mu_
+  bool busy_ = false;                     // guarded by mu_: the thread is sending a batch
+  Stats stats_;                           // guarded by mu_
   std::thread thread_;
 
   // Client thread only.

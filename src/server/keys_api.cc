@@ -174,9 +174,10 @@ void KeysApi::restore_spend_after_reconnect() {
   try {
     restore_spend();
   } catch (const std::exception& e) {
-    spdlog::warn("limits: the limit store reconnected but the keys' spend could not be restored "
-                 "({}); budgets count from what it holds",
-                 e.what());
+    spdlog::warn(
+        "limits: the limit store reconnected but the keys' spend could not be restored "
+        "({}); budgets count from what it holds",
+        e.what());
   }
 }
 
