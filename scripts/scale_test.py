@@ -168,6 +168,7 @@ class Load:
     def __init__(self, answers, port):
         self.answers, self.port = answers, port
         self.stop_event = threading.Event()
+        self.pause_event = threading.Event()  # set: threads send nothing until it is cleared
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
                         for i in range(LOAD_THREADS)]
 
@@ -175,6 +176,9 @@ class Load:
         for t in self.threads:
             t.start()
         return self
+
+    def pause(self, on):
+        (self.pause_event.set if on else self.pause_event.clear)()
 
     def stop(self):
         self.stop_event.set()
@@ -185,6 +189,9 @@ class Load:
         headers = key_headers("SCALE_LOAD_KEY")
         conn, n = None, 0
         while not self.stop_event.is_set():
+            if self.pause_event.is_set():
+                time.sleep(0.005)
+                continue
             n += 1
             model = "slow" if n % 10 == 0 else "fast"
             t0 = time.monotonic()
@@ -224,6 +231,7 @@ class ScaleTest:
         self.timings = []
         self.fields = {}
         self.answers = Answers()
+        self.load = None  # the background Load, once run() started it
         self.kill = None  # (replica port, monotonic time of the SIGKILL)
         self.old_leader = None  # the replica id that led when phase sigkill killed it
         self.config_seq, self.config_reached_at = None, float("inf")
@@ -342,10 +350,19 @@ class ScaleTest:
             drained.append(self.answers.send(rep.port, "drain", f"drain {i}",
                                              key_headers("SCALE_LOAD_KEY"), replica=rep.port))
         threads = [threading.Thread(target=in_flight, args=(i,), daemon=True) for i in range(4)]
+        # triage_inflight_requests counts the load's requests too: with the load paused (and its
+        # requests on this replica done) it counts the 4 slow ones alone. Without the pause a
+        # SIGTERM could come before the 4th was accepted, which then found the listener closed.
+        self.load.pause(True)
+
+        def inflight():
+            return C.metric(rep.metrics(), "triage_inflight_requests") or 0
+        C.wait_for(lambda: inflight() == 0, 5)
         for t in threads:
             t.start()
-        if not C.wait_for(lambda: (C.metric(rep.metrics(), "triage_inflight_requests") or 0) >= 4,
-                          5):
+        together = C.wait_for(lambda: inflight() >= 4, 5)
+        self.load.pause(False)
+        if not together:
             self.fail("sigterm: the 4 slow requests never were in flight together")
         rep.signal(signal.SIGTERM)
         code = rep.wait(30)
@@ -614,7 +631,7 @@ class ScaleTest:
         if self.failures:
             return
         self.phase("limits", self.limits)
-        load = Load(self.answers, self.nginx.port).start()
+        load = self.load = Load(self.answers, self.nginx.port).start()
         self.phase("warm-load", lambda: time.sleep(3))
         self.phase("config-reach", self.config_reach)
         self.phase("sigterm", self.sigterm)
