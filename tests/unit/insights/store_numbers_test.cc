@@ -1,14 +1,13 @@
-// One number everywhere: on the same store, written through the real SqliteStore, the dashboard
+// One number everywhere: on the same store, written through the backend's real writer (SQLite
+// and PostgreSQL, support/store_backends.h), the dashboard
 // (DashboardDb over the store reader), `triage report` and `triage analyze` give the same
 // latency p50/p95/p99 (the one percentile, telemetry/percentile.h), the same cost and the same
 // CPI; and the dashboard's counterfactual and `triage roi --from-store`'s price the same tokens
 // the same way (telemetry/counterfactual.h).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,26 +20,27 @@
 #include "telemetry/counterfactual.h"
 #include "telemetry/dashboard_db.h"
 #include "telemetry/percentile.h"
-#include "telemetry/sqlite_store.h"
+#include "support/store_backends.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::insights {
 namespace {
 
-namespace fs = std::filesystem;
+using telemetry::testing::Backend;
+using telemetry::testing::BackendStore;
 
 constexpr int64_t kT0 = 1'699'999'200'000;  // a whole hour (and minute)
 constexpr int kOk = 37;                     // successful requests
 constexpr int kFailed = 4;
 
-class StoreNumbers : public ::testing::Test {
+class StoreNumbers : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    // One file per test process: ctest runs this fixture's tests in parallel.
-    path_ = std::string(TRIAGE_BINARY_DIR) + "/store_numbers_test_" + std::to_string(::getpid()) +
-            ".db";
-    remove_files();
-    telemetry::SqliteStore store({path_, 1000, 16, 10});
+    TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
+    backend_ = std::make_unique<BackendStore>(GetParam());  // a fresh store per test
+    path_ = backend_->location();
+    auto writer = backend_->open_writer(1000, 16, 10);
+    telemetry::RequestStore& store = *writer;
     // One category and one hour, so that analyze's category, report's ALL row and a one-bucket
     // dashboard series all cover the same requests. Latencies are a scrambled 1..37 ms plus
     // odd microseconds, costs vary; four failures (their latency must not count anywhere).
@@ -81,12 +81,9 @@ class StoreNumbers : public ::testing::Test {
     ASSERT_EQ(store.written(), kOk + kFailed);
     std::sort(latencies_us_.begin(), latencies_us_.end());
   }
-  void TearDown() override { remove_files(); }
-  void remove_files() {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_ + suffix);
-  }
 
-  std::string path_;
+  std::unique_ptr<BackendStore> backend_;
+  std::string path_;  // what `--store` takes: a SQLite file or a postgres:// URI
   double expected_cost_ = 0.0;
   int64_t tokens_in_ = 0, tokens_out_ = 0;
   std::vector<int64_t> latencies_us_;  // successful requests, sorted
@@ -97,7 +94,7 @@ void expect_same(double a, double b, const char* what) {
   EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::abs(b))) << what;
 }
 
-TEST_F(StoreNumbers, DashboardReportAndAnalyzeAgree) {
+TEST_P(StoreNumbers, DashboardReportAndAnalyzeAgree) {
   // The definition, by hand: nearest rank over the 37 successful latencies.
   const double p50 = static_cast<double>(latencies_us_[18]) / 1000.0;  // rank ceil(18.5) = 19
   const double p95 = static_cast<double>(latencies_us_[35]) / 1000.0;  // rank ceil(35.15) = 36
@@ -158,7 +155,7 @@ TEST_F(StoreNumbers, DashboardReportAndAnalyzeAgree) {
   expect_same(support.cpi_usd, cpi, "analyze CPI");
 }
 
-TEST_F(StoreNumbers, DashboardAndRoiPriceTheSameCounterfactual) {
+TEST_P(StoreNumbers, DashboardAndRoiPriceTheSameCounterfactual) {
   config::Config cfg;
   config::Model ref;
   ref.name = "large-m";
@@ -183,6 +180,8 @@ TEST_F(StoreNumbers, DashboardAndRoiPriceTheSameCounterfactual) {
       telemetry::counterfactual_cost_usd(ref.prices, s->tokens_in, s->tokens_out, s->requests),
       expected, "dashboard counterfactual");
 }
+
+TRIAGE_ON_EVERY_BACKEND(StoreNumbers);
 
 }  // namespace
 }  // namespace triage::insights

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::telemetry {

@@ -13,7 +13,7 @@
 #include "telemetry/review_db.h"
 #include "telemetry/store_reader.h"
 #include "telemetry/review_sink.h"
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "test_traces.h"
 

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/dashboard_db.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 

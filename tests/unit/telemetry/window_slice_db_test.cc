@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "store_backends.h"
+#include "support/store_backends.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::telemetry {
