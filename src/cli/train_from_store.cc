@@ -18,6 +18,7 @@
 #include "insights/store_pairs.h"
 #include "ml/pair_metrics.h"
 #include "ml/threshold_scorer.h"
+#include "telemetry/store_reader.h"
 
 namespace triage::cli {
 
@@ -200,15 +201,17 @@ int run_train_router_from_store(const TrainFromStoreOptions& o,
     po.rules = {o.tiers, o.weak_tier.empty() ? o.tiers.front() : o.weak_tier,
                 o.strong_tier.empty() ? o.tiers.back() : o.strong_tier};
     const insights::PairBuild pairs = insights::read_router_pairs(po);
+    // Never the password of a postgres:// URI on screen.
+    const std::string where = telemetry::describe_store_location(o.store_path);
     std::cout << fmt::format(
         "labelled traffic in {}{}: {} labels and feedback; {} training pairs ({}); skipped: {}\n",
-        o.store_path, o.route.empty() ? "" : " (route " + o.route + ")", pairs.evidence,
+        where, o.route.empty() ? "" : " (route " + o.route + ")", pairs.evidence,
         pairs.pairs.size(), counts_text(pairs.rules), counts_text(pairs.skipped));
     if (static_cast<int64_t>(pairs.pairs.size()) < o.min_labels) {
       std::cerr << fmt::format(
           "triage train router: too few labels in {}: {} labelled prompts give a training pair, "
           "--min-labels is {}; label more traffic (docs/review.md) or lower --min-labels\n",
-          o.store_path, pairs.pairs.size(), o.min_labels);
+          where, pairs.pairs.size(), o.min_labels);
       return 1;
     }
     std::vector<Row> base = o.base.empty() ? std::vector<Row>() : read_base(o.base);

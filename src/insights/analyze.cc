@@ -441,8 +441,10 @@ Result<AnalyzeReport> analyze(const AnalyzeOptions& o) {
 
   auto fine = read_fine(*db);
   if (!fine) {
-    return fail((o.store_path.empty() ? "--log " + o.log_path : "--store " + o.store_path) + ": " +
-                fine.error().message);
+    const std::string where = o.store_path.empty()
+                                  ? "--log " + o.log_path
+                                  : "--store " + telemetry::describe_store_location(o.store_path);
+    return fail(where + ": " + fine.error().message);
   }
   set_period(*db, o, rep);
   Aggregates agg = aggregate(*fine, rep);

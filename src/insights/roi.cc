@@ -283,7 +283,10 @@ Result<RoiInput> roi_input_from_store(const std::string& store_path, const confi
     min_ts = std::min<int64_t>(min_ts, t.first_ts_ms);
     max_ts = std::max<int64_t>(max_ts, t.last_ts_ms);
   }
-  if (total == 0) return bad(fmt::format("--from-store: {} holds no requests", store_path));
+  if (total == 0) {
+    return bad(fmt::format("--from-store: {} holds no requests",
+                           telemetry::describe_store_location(store_path)));
+  }
 
   // Cheapest tier first (config order), unknown tiers after, by name.
   std::sort(tiers.begin(), tiers.end(), [&](const Tier& a, const Tier& b) {

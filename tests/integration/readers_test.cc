@@ -143,5 +143,32 @@ TEST(OfflineReaders, PostgresStoreGivesSqlitesExportsAndRouter) {
   EXPECT_EQ(pg.router_version, sqlite.router_version);
 }
 
+// A password written into the postgres:// URI (rather than PGPASSWORD or password_env) is never
+// printed by the offline commands: the test server trusts loopback, so any password connects.
+TEST(OfflineReaders, APasswordInTheStoreUriIsNeverPrinted) {
+  TRIAGE_SKIP_UNLESS_BACKEND(Backend::kPostgres);
+  BackendStore backend(Backend::kPostgres);
+  fill(backend);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  constexpr char kPassword[] = "pw-SECRET-5b1e93";
+  std::string url = backend.location();
+  const std::size_t at = url.find('@');
+  ASSERT_NE(at, std::string::npos) << url;
+  url.insert(at, std::string(":") + kPassword);
+  TempDir dir;
+  const std::vector<std::vector<std::string>> commands = {
+      {"train", "router", "--from-store", url, "--route", "auto", "--tiers", "small,large",
+       "--min-labels", "100000", "--out", dir.file("r.bin")},
+      {"report", "--store", url},
+      {"analyze", "--store", url}};
+  for (const auto& args : commands) {
+    const CliRun r = run_cli(args);
+    EXPECT_EQ((r.out + r.err).find(kPassword), std::string::npos) << args[0] << ": " << r.out
+                                                                  << r.err;
+    EXPECT_NE((r.out + r.err).find("127.0.0.1"), std::string::npos)
+        << args[0] << " names the store: " << r.out << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace triage::testing
