@@ -44,23 +44,6 @@ std::string config_yaml(int upstream_port, const std::string& db_path, const std
          "  - {name: auto, type: shadow, primary: router, candidates: [up-small]}\n";
 }
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-CliRun run_cli(std::vector<std::string> args) {
-  ChildProcess p(gateway_binary(), std::move(args));
-  CliRun r;
-  auto status = p.wait_exit(Millis(120000));
-  p.wait_output_closed(Millis(5000));
-  for (const auto& l : p.stdout_lines()) r.out += l + "\n";
-  r.err = p.stderr_text();
-  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
-  return r;
-}
-
 json::object metadata_router(const std::string& model) {
   return json::parse(read_file(model + ".json")).at("router").as_object();
 }

@@ -199,6 +199,17 @@ std::optional<int> ChildProcess::terminate(Millis timeout) {
 
 bool ChildProcess::running() { return !wait_exit(Millis(0)).has_value(); }
 
+CliRun run_cli(std::vector<std::string> args) {
+  ChildProcess p(gateway_binary(), std::move(args));
+  CliRun r;
+  auto status = p.wait_exit(Millis(120000));
+  p.wait_output_closed(Millis(5000));
+  for (const auto& l : p.stdout_lines()) r.out += l + "\n";
+  r.err = p.stderr_text();
+  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
+  return r;
+}
+
 // ---- HTTP client -----------------------------------------------------------------------------
 
 std::string HttpResponse::header(const std::string& lower_name) const {

@@ -67,6 +67,15 @@ class ChildProcess {
   bool err_closed_ = false;             // guarded by mu_
 };
 
+// One run of the triage binary as a command-line tool (`report`, `export`, `train` ...): waits
+// up to 2 minutes; exit_code -1 when it did not exit normally.
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+CliRun run_cli(std::vector<std::string> args);
+
 struct HttpResponse {
   int status = 0;                              // 0: transport failure, see `error`
   std::map<std::string, std::string> headers;  // lower-cased names

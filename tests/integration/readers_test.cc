@@ -26,22 +26,6 @@ namespace json = boost::json;
 
 constexpr int kRequests = 40;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliRun run_cli(std::vector<std::string> args) {
-  ChildProcess p(gateway_binary(), std::move(args));
-  CliRun r;
-  auto status = p.wait_exit(Millis(120000));
-  p.wait_output_closed(Millis(5000));
-  for (const auto& l : p.stdout_lines()) r.out += l + "\n";
-  r.err = p.stderr_text();
-  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
-  return r;
-}
-
 // "algebra" prompts need the large tier, "history" ones do not.
 std::string prompt(int i) {
   return i % 2 == 0 ? "solve the equation x plus " + std::to_string(i) + " equals nine"
