@@ -207,7 +207,8 @@ TEST_F(RolloutsTest, ABlockThatComesBackAfterItWasRemovedStartsOver) {
   EXPECT_EQ(rollouts_.list(t0_ + 120).at(0).status.step, 0);
   EXPECT_DOUBLE_EQ(weight(1), 5);
   bool ended = false;
-  for (const auto& e : rollouts_.list(t0_ + 120).at(0).events) {
+  const auto views = rollouts_.list(t0_ + 120);  // named: the loop reads into it (ASan found it)
+  for (const auto& e : views.at(0).events) {
     if (e.kind == "ended") ended = e.reason.find("removed the rollout block") != std::string::npos;
   }
   EXPECT_TRUE(ended) << "the removal is on the timeline";
