@@ -217,7 +217,9 @@ def wait_for_hold(url, st):
     that evaluation (or any other change) so the replay does not outrun the clock."""
     if st["state"] != "running" or st["candidate_stats"]["requests"] < st["min_requests"]:
         return st
-    deadline = time.monotonic() + 3 * st["hold_s"] + 2
+    # Generous: it returns as soon as the step changes; on a loaded machine the gateway's
+    # evaluation can come seconds late, and a replay that outruns it ends the day mid-rollout.
+    deadline = time.monotonic() + 3 * st["hold_s"] + 15
     step = st["step"]
     while time.monotonic() < deadline:
         time.sleep(0.05)
