@@ -54,6 +54,20 @@ class SharedStore : public ::testing::Test {
     EXPECT_TRUE(reader) << reader.error().message;
     return std::make_unique<FleetWindows>(std::move(reader).value(), kPeriodMs, m, replica);
   }
+  // Replicas A and B on the shared store, each publishing one window under key "k".
+  struct TwoReplicas {
+    explicit TwoReplicas(SharedStore& t) : a(t.fleet(ma, "A")), b(t.fleet(mb, "B")) {
+      a->add("k", wa);
+      b->add("k", wb);
+    }
+    telemetry::Metrics ma, mb;
+    std::unique_ptr<FleetWindows> a, b;
+    std::shared_ptr<control::OutcomeWindow> wa = window();
+    std::shared_ptr<control::OutcomeWindow> wb = window();
+    static std::shared_ptr<control::OutcomeWindow> window() {
+      return std::make_shared<control::OutcomeWindow>(60'000, 60);
+    }
+  };
   // Creates the store's schema, as a gateway's writer does at start-up.
   void create_store() {
     config::Config cfg = config::parse_config(
@@ -90,13 +104,8 @@ TEST(FleetLatency, EncodedHistogramsReadBackAndBadEntriesAreSkipped) {
 
 TEST_F(SharedStore, EachReplicaCountsTheOthersSlicesAndLeavesOutOneThatStopped) {
   create_store();
-  telemetry::Metrics ma, mb;
-  auto a = fleet(ma, "A");
-  auto b = fleet(mb, "B");
-  auto wa = std::make_shared<control::OutcomeWindow>(60'000, 60);
-  auto wb = std::make_shared<control::OutcomeWindow>(60'000, 60);
-  a->add("k", wa);
-  b->add("k", wb);
+  TwoReplicas r(*this);
+  auto& [ma, mb, a, b, wa, wb] = r;
   int64_t now = 1'000'000;
   for (int i = 0; i < 10; ++i) wa->record(now, {true, 10, 0.01, {}});
   for (int i = 0; i < 5; ++i) wb->record(now, {false, 900, 0.02, {}});
@@ -134,13 +143,8 @@ TEST_F(SharedStore, EachReplicaCountsTheOthersSlicesAndLeavesOutOneThatStopped) 
 
 TEST_F(SharedStore, ARolloutStepCountsOnlyTheOthersSlicesSinceItBegan) {
   create_store();
-  telemetry::Metrics ma, mb;
-  auto a = fleet(ma, "A");
-  auto b = fleet(mb, "B");
-  auto wa = std::make_shared<control::OutcomeWindow>(60'000, 60);
-  auto wb = std::make_shared<control::OutcomeWindow>(60'000, 60);
-  a->add("k", wa);
-  b->add("k", wb);
+  TwoReplicas r(*this);
+  auto& [ma, mb, a, b, wa, wb] = r;
   wb->record(10'000, {true, 1, 0, {}});
   wb->record(20'500, {true, 1, 0, {}});
   b->sync(21'000);
