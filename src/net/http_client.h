@@ -61,7 +61,10 @@ struct HttpClientOptions {
   // Largest response body accepted (whole responses and streams); larger -> kUpstreamError.
   std::size_t max_body_bytes = std::size_t{64} << 20;
   // Idle keep-alive connections kept per origin and io_context; more are closed on release.
-  std::size_t max_idle_per_origin = 64;
+  // High enough that a burst's connections all stay for the next one (a new connection, and
+  // a TLS handshake on a real provider, per request above the pool was the c=512 throughput
+  // loss); those a burst leaves behind close once idle_timeout old.
+  std::size_t max_idle_per_origin = 1024;
   // Idle connections older than this are closed instead of reused (servers drop them too).
   std::chrono::milliseconds idle_timeout{30000};
 };

@@ -30,6 +30,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// Connections taken from the listen backlog per accept completion (accept_loop).
+constexpr int kAcceptBatch = 64;
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 std::string_view accept_error_reason(const boost::system::error_code& ec) {
@@ -261,6 +263,8 @@ struct HttpServer::Impl {
     w.acceptor->set_option(ReusePort(true));
     w.acceptor->bind(ep);
     w.acceptor->listen(asio::socket_base::max_listen_connections);
+    // accept_loop's batch reads the backlog with synchronous accepts that must not block.
+    w.acceptor->non_blocking(true);
   }
 
   asio::awaitable<void> accept_loop(Worker& w) {
@@ -292,10 +296,25 @@ struct HttpServer::Impl {
         continue;
       }
       backoff = std::chrono::milliseconds(0);
-      beast::error_code ignored;
-      sock.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(w.ioc, session(w, beast::tcp_stream(std::move(sock))), asio::detached);
+      start_session(w, std::move(sock));
+      // Take what else waits in the backlog now (non-blocking accepts, up to a batch): one
+      // accept per completion puts each new connection behind a whole round of the busy
+      // connections' handlers, and at 512 connections that kept the last ones waiting over a
+      // second for their first byte (docs/performance.md, "c=512"). An error here (EMFILE)
+      // ends the batch; the next async_accept meets it again and backs off.
+      for (int i = 0; i < kAcceptBatch; ++i) {
+        beast::error_code more_ec;
+        tcp::socket more = w.acceptor->accept(more_ec);
+        if (more_ec) break;
+        start_session(w, std::move(more));
+      }
     }
+  }
+
+  void start_session(Worker& w, tcp::socket sock) {
+    beast::error_code ignored;
+    sock.set_option(tcp::no_delay(true), ignored);
+    asio::co_spawn(w.ioc, session(w, beast::tcp_stream(std::move(sock))), asio::detached);
   }
 
   // A quarter of the shortest connection timeout, from 10 ms to 1 s (ConnectionWatch).

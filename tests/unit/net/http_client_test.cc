@@ -136,6 +136,62 @@ TEST(HttpClient, RequestAndKeepAliveReuse) {
   EXPECT_EQ(st.idle, 1u);
 }
 
+// A burst of concurrent calls leaves as many idle connections as it used (up to the default
+// max_idle_per_origin, 1024), so the next burst reuses them all: with a pool of 64 the second
+// burst opened 136 new connections, and at 512 clients that churn cost a quarter of the
+// gateway's throughput (docs/performance.md, "c=512").
+TEST(HttpClient, ABurstsConnectionsStayPooledForTheNextBurst) {
+  constexpr int kBurst = 200;
+  asio::io_context ctx;
+  int arrived = 0;  // requests read by the server in the current burst
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    while (auto req = co_await read_req(s, b)) {
+      // Hold every answer until the whole burst has arrived, so each call needs its own
+      // connection.
+      const int burst_end = (arrived / kBurst + 1) * kBurst;
+      ++arrived;
+      asio::steady_timer t(s.get_executor());
+      while (arrived < burst_end) {
+        t.expires_after(1ms);
+        co_await t.async_wait(kTuple);
+      }
+      co_await write_raw(s, ok_response("{}"));
+    }
+  });
+  auto ep = parse_endpoint(server.url());
+  ASSERT_TRUE(ep.ok());
+  HttpClient client(*ep);
+  int failures = 0;
+  run(ctx, [&]() -> asio::awaitable<void> {
+    const std::string target = client.endpoint().target("/chat/completions");
+    for (int wave = 0; wave < 2; ++wave) {
+      int done = 0;
+      for (int i = 0; i < kBurst; ++i) {
+        asio::co_spawn(
+            ctx,
+            [&]() -> asio::awaitable<void> {
+              auto r = co_await client.request(post(target), in(10s));
+              if (!r.ok() || r->status != 200) ++failures;
+              ++done;
+            },
+            asio::detached);
+      }
+      asio::steady_timer t(ctx);
+      while (done < kBurst) {
+        t.expires_after(1ms);
+        co_await t.async_wait(kTuple);
+      }
+      EXPECT_EQ(pool_stats(ctx).idle, static_cast<std::size_t>(kBurst)) << "after burst " << wave;
+    }
+  });
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(server.connections(), kBurst);
+  const PoolStats st = pool_stats(ctx);
+  EXPECT_EQ(st.connects, static_cast<std::size_t>(kBurst));
+  EXPECT_EQ(st.reuses, static_cast<std::size_t>(kBurst));
+}
+
 TEST(HttpClient, StreamDeliversChunksAsTheyArrive) {
   asio::io_context ctx;
   // The server sends the second chunk only after the client has seen the first: a client that
