@@ -5,6 +5,8 @@
 #include <chrono>
 #include <exception>
 
+#include "common/background_thread.h"
+
 namespace triage {
 
 void PeriodicWorker::start(bool run_first) {
@@ -31,6 +33,7 @@ void PeriodicWorker::run_task() {
 }
 
 void PeriodicWorker::loop(bool run_first) {
+  make_current_thread_background();  // an evaluation reads the store: never in a request's turn
   if (run_first) run_task();
   std::unique_lock lk(mu_);
   while (!stopping_) {

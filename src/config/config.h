@@ -185,7 +185,7 @@ struct ServerConfig {
   int64_t idle_timeout_ms = 60000;     // keep-alive connections idle longer are closed
   int64_t busy_poll_us = 200;          // adaptive busy polling window, us (0 = off)
   // Admission control: chat requests in flight per I/O thread past which new ones get a fast
-  // 503 with Retry-After (docs/configuration.md "Sizing server.max_requests_per_thread").
+  // 503 with Retry-After (docs/config.md "Sizing server.max_requests_per_thread").
   int64_t max_requests_per_thread = 2048;
   // A client that closes its connection mid-request cancels the request's upstream calls.
   bool cancel_on_disconnect = true;

@@ -13,6 +13,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "common/background_thread.h"
 #include "net/endpoint.h"
 #include "net/http_client.h"
 
@@ -378,6 +379,7 @@ bool OtlpExporter::flush(int64_t timeout_ms) {
 }
 
 void OtlpExporter::worker_loop() {
+  make_current_thread_background();  // batches and POSTs off the I/O threads' turns
   const auto batch_size = static_cast<size_t>(options_.batch_size);
   bool give_up = false;  // set when a POST fails during close: the rest is dropped
   for (;;) {

@@ -1,9 +1,6 @@
 #include "telemetry/pg_store.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +10,7 @@
 #include <utility>
 #include <variant>
 
+#include "common/background_thread.h"
 #include "telemetry/pg_schema.h"
 
 namespace triage::telemetry {
@@ -117,12 +115,13 @@ void PgStore::close() {
 }
 
 void PgStore::writer_loop() {
-  // Lower priority than the I/O threads, as SqliteStore's writer (docs/store.md).
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+  // Lower priority and short turns, as SqliteStore's writer (common/background_thread.h).
+  make_current_thread_background();
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch, chunk;
   std::vector<ReviewEntry> reviews;
   while (queue_.take(batch, reviews)) {
+    pacer_.start_turn();
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       chunk.assign(
           batch.begin() + static_cast<std::ptrdiff_t>(i),
@@ -213,6 +212,7 @@ Result<std::vector<bool>> PgStore::insert_rows(const std::vector<core::TracePtr>
     params.clear();
     std::unordered_multimap<std::string_view, size_t> index;
     for (size_t i = begin; i < end; ++i) {
+      pacer_.between_units();
       make_request_row(*rows[i], row);
       add_row(params, row);
       index.emplace(rows[i]->request_id, i);

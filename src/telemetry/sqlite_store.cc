@@ -1,9 +1,6 @@
 #include "telemetry/sqlite_store.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -11,6 +8,7 @@
 #include <utility>
 #include <variant>
 
+#include "common/background_thread.h"
 #include "telemetry/sqlite_schema.h"
 #include "telemetry/trace_json.h"
 
@@ -134,14 +132,15 @@ void SqliteStore::close() {
 }
 
 void SqliteStore::writer_loop() {
-  // Lower priority than the I/O threads: on a saturated core a batch commit (milliseconds)
-  // should yield to requests rather than sit in their tail latency. The queue bound, not the
-  // priority, decides what happens when the writer cannot keep up (counted drops).
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+  // Lower priority and short turns (common/background_thread.h): on a saturated core a batch
+  // commit (milliseconds) must not hold the core while a request waits. The queue bound, not
+  // the priority, decides what happens when the writer cannot keep up (counted drops).
+  make_current_thread_background();
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch;
   std::vector<ReviewEntry> reviews;
   while (queue_.take(batch, reviews)) {
+    pacer_.start_turn();
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       write_batch(batch, i, std::min(batch.size(), i + batch_size));
     }
@@ -198,6 +197,7 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
   int64_t ok = 0;
   rollup_.clear();
   for (size_t i = begin; i < end; ++i) {
+    pacer_.between_units();
     if (bind_and_step(*batch[i])) {
       ++ok;
       rollup_.add(*batch[i]);

@@ -1,0 +1,52 @@
+#pragma once
+// Scheduling of the gateway's background threads (store writers, the OTLP exporter, periodic
+// evaluation loops), which share cores with the I/O threads.
+//
+// Why: on a saturated core a background burst (a store batch commit) that is given the
+// scheduler's default slice (~3 ms under EEVDF) holds the core for that long while an I/O thread
+// with a ready request waits; that was the whole p99 at 8 connections (docs/performance.md,
+// "Where the c=8 tail comes from"). Nice 10 alone does not help there: it shrinks the thread's
+// share, not the length of its turns.
+
+namespace triage {
+
+// What make_current_thread_background() could apply (for the log and tests).
+struct BackgroundSchedule {
+  bool nice_applied = false;   // nice 10, or the thread's own when higher
+  bool slice_applied = false;  // a custom EEVDF slice (Linux >= 6.12); older kernels ignore it
+};
+
+// The scheduler slice asked for a background thread, in ns: a turn the kernel may end as soon as
+// an I/O thread wakes. 100 us is the kernel's minimum.
+inline constexpr unsigned long long kBackgroundSliceNs = 100'000;
+
+// Call on the thread itself, first thing. Lowers it to nice 10 (or keeps a higher nice), asks for a kBackgroundSliceNs
+// slice (sched_setattr) and a 1 us timer slack (TurnPacer's pauses are 20 us, against the
+// default slack of 50 us); what the kernel refuses is skipped. The thread keeps
+// its whole share of the CPU: only the length of each turn changes.
+BackgroundSchedule make_current_thread_background();
+
+// The calling thread's scheduler slice in ns as the kernel reports it (sched_getattr), 0 when
+// it does not say.
+unsigned long long current_thread_slice_ns();
+
+// Ends a background thread's turn on the CPU every kTurnNs of work with a short sleep. The
+// scheduler ends a turn itself only at a tick (4 ms at HZ=250) when the other thread on the
+// core never sleeps, which a saturated I/O thread does not: without pauses a store batch held
+// the core for whole ticks however short its slice. A sleep ends the turn, and the wake-up lets
+// the short slice win the core back soon (the I/O thread then waits at most one turn).
+// Single-threaded: one per background thread.
+class TurnPacer {
+ public:
+  static constexpr long long kTurnNs = 200'000;
+  static constexpr long long kPauseNs = 20'000;
+  // When the thread wakes up with work (its turn starts).
+  void start_turn();
+  // Between two units of work (a row): pauses when the turn is over.
+  void between_units();
+
+ private:
+  long long turn_start_ns_ = 0;  // CLOCK_MONOTONIC
+};
+
+}  // namespace triage
