@@ -378,11 +378,14 @@ def main():
     ap.add_argument("--always-roll-out", action="store_true",
                     help="smoke tests only: roll out every candidate whatever the comparison says, "
                          "so a short run exercises the rollout path")
+    ap.add_argument("--min-requests", type=int, default=None,
+                    help="candidate requests a rollout step needs (default: per-day / 25, at "
+                         "least 3)")
     ap.add_argument("--work", help="scratch directory (default BUILD/loop_demo; emptied first)")
     args = ap.parse_args()
     args.triage = os.path.join(args.build, "bin", "triage")
     # 20 candidate requests per step at 500 a day; the first step (10%) then needs ~200 of them.
-    ROLLOUT["min_requests"] = max(3, args.per_day // 25)
+    ROLLOUT["min_requests"] = args.min_requests or max(3, args.per_day // 25)
     work = os.path.abspath(args.work or os.path.join(args.build, "loop_demo"))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "routers"))
