@@ -2,11 +2,10 @@
 // Scheduling of the gateway's background threads (store writers, the OTLP exporter, periodic
 // evaluation loops), which share cores with the I/O threads.
 //
-// Why: on a saturated core a background burst (a store batch commit) that is given the
-// scheduler's default slice (~3 ms under EEVDF) holds the core for that long while an I/O thread
-// with a ready request waits; that was the whole p99 at 8 connections (docs/performance.md,
-// "Where the c=8 tail comes from"). Nice 10 alone does not help there: it shrinks the thread's
-// share, not the length of its turns.
+// Why: on a core shared with a saturated I/O thread, a background burst (a store batch) that
+// gets the core keeps it until the next tick (4 ms at HZ=250) while a ready request waits: most
+// of the p99 at 8 connections (docs/performance.md, "Why a batch holds the core for
+// milliseconds"). Nice 10 alone does not help: it shrinks the thread's share, not its turns.
 
 namespace triage {
 
@@ -20,10 +19,9 @@ struct BackgroundSchedule {
 // an I/O thread wakes. 100 us is the kernel's minimum.
 inline constexpr unsigned long long kBackgroundSliceNs = 100'000;
 
-// Call on the thread itself, first thing. Lowers it to nice 10 (or keeps a higher nice), asks for a kBackgroundSliceNs
-// slice (sched_setattr) and a 1 us timer slack (TurnPacer's pauses are 20 us, against the
-// default slack of 50 us); what the kernel refuses is skipped. The thread keeps
-// its whole share of the CPU: only the length of each turn changes.
+// Call on the thread itself, first thing. Lowers it to nice 10 (or keeps a higher nice), asks
+// for a kBackgroundSliceNs slice (sched_setattr) and a 1 us timer slack (TurnPacer's pauses are
+// 20 us, against the default slack of 50 us); what the kernel refuses is skipped.
 BackgroundSchedule make_current_thread_background();
 
 // The calling thread's scheduler slice in ns as the kernel reports it (sched_getattr), 0 when
