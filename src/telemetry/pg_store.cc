@@ -121,7 +121,6 @@ void PgStore::writer_loop() {
   std::vector<core::TracePtr> batch, chunk;
   std::vector<ReviewEntry> reviews;
   while (queue_.take(batch, reviews)) {
-    pacer_.start_turn();
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       chunk.assign(
           batch.begin() + static_cast<std::ptrdiff_t>(i),
@@ -212,7 +211,7 @@ Result<std::vector<bool>> PgStore::insert_rows(const std::vector<core::TracePtr>
     params.clear();
     std::unordered_multimap<std::string_view, size_t> index;
     for (size_t i = begin; i < end; ++i) {
-      pacer_.between_units();
+      queue_.between_rows();
       make_request_row(*rows[i], row);
       add_row(params, row);
       index.emplace(rows[i]->request_id, i);

@@ -13,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/background_thread.h"
 #include "telemetry/pg_db.h"
 #include "telemetry/request_row.h"
 #include "telemetry/request_store.h"
@@ -105,7 +104,6 @@ class PgStore final : public RequestStore {
   std::atomic<int64_t> reconnects_{0};
 
   std::mutex close_mu_;
-  TurnPacer pacer_;  // writer thread only
   std::thread writer_;
 };
 

@@ -140,7 +140,6 @@ void SqliteStore::writer_loop() {
   std::vector<core::TracePtr> batch;
   std::vector<ReviewEntry> reviews;
   while (queue_.take(batch, reviews)) {
-    pacer_.start_turn();
     for (size_t i = 0; i < batch.size(); i += batch_size) {
       write_batch(batch, i, std::min(batch.size(), i + batch_size));
     }
@@ -197,7 +196,7 @@ void SqliteStore::write_batch(const std::vector<core::TracePtr>& batch, size_t b
   int64_t ok = 0;
   rollup_.clear();
   for (size_t i = begin; i < end; ++i) {
-    pacer_.between_units();
+    queue_.between_rows();
     if (bind_and_step(*batch[i])) {
       ++ok;
       rollup_.add(*batch[i]);

@@ -8,7 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/background_thread.h"
 #include "telemetry/request_row.h"
 #include "telemetry/request_store.h"
 #include "telemetry/sqlite_db.h"
@@ -79,7 +78,6 @@ class SqliteStore final : public RequestStore {
   WriteQueue queue_;
 
   std::mutex close_mu_;  // serialises close()
-  TurnPacer pacer_;  // writer thread only
   std::thread writer_;
 };
 

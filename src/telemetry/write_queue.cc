@@ -143,6 +143,7 @@ bool WriteQueue::take(std::vector<core::TracePtr>& batch, std::vector<ReviewEntr
   batch.swap(pending_);  // pending_ takes the (empty) spare buffer
   reviews.swap(pending_reviews_);
   taken_seq_ = enqueued_seq_;
+  pacer_.start_turn();
   return true;
 }
 

@@ -10,7 +10,7 @@
 // most once a second).
 //
 // Threading: push, push_review, flush, hold, release, stop and the counters from any thread;
-// take, committed, settle and sleep_until from the writer thread only.
+// take, between_rows, committed, settle and sleep_until from the writer thread only.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/background_thread.h"
 #include "common/clock.h"
 #include "core/trace.h"
 #include "telemetry/request_store.h"
@@ -52,6 +53,9 @@ class WriteQueue {
   // Writer thread. Blocks until a batch is due, then swaps everything pending into `batch` and
   // `reviews` (which must be empty); false once stopped with nothing left.
   bool take(std::vector<core::TracePtr>& batch, std::vector<ReviewEntry>& reviews);
+  // Between two rows of what take() handed out: ends the writer's turn on a shared core
+  // (common/background_thread.h, TurnPacer; take() starts a turn).
+  void between_rows() { pacer_.between_units(); }
   // Everything the last take() handed out is written or dropped: flush() waiters for it return.
   void committed();
   // `written` rows stored and `dropped` given up (count_drop them too) leave the bound.
@@ -84,6 +88,7 @@ class WriteQueue {
   bool held_ = false;           // guarded by mu_
   bool writer_waiting_ = false;  // guarded by mu_: producers notify only when set
 
+  TurnPacer pacer_;  // writer thread only
   std::atomic<int64_t> queued_{0};  // pending + taken but not settled (the bound)
   std::atomic<int64_t> written_{0};
   std::atomic<int64_t> dropped_{0};

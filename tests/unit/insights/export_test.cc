@@ -52,6 +52,15 @@ TEST(LastUserText, StringAndPartsContent) {
   EXPECT_EQ(last_user_text("not json"), "");
 }
 
+
+// A reader of the store that may write labels and feedback (as `triage review` does).
+std::unique_ptr<telemetry::StoreReader> open_for_review_writes(
+    const telemetry::testing::BackendStore& backend) {
+  telemetry::StoreReaderOptions writes;
+  writes.review_writes = true;
+  return backend.open_reader(writes);
+}
+
 // The stored traffic the exports read, written through the backend's real writer and the
 // review API's writes: r0..r5 with payloads, r6 without; r0-r2 category "math", others "chat".
 void fill_store(const telemetry::testing::BackendStore& backend) {
@@ -76,9 +85,7 @@ void fill_store(const telemetry::testing::BackendStore& backend) {
     store->close();
     ASSERT_EQ(store->written(), 7);
   }
-  telemetry::StoreReaderOptions writes;
-  writes.review_writes = true;
-  auto opened = backend.open_reader(writes);
+  auto opened = open_for_review_writes(backend);
   ASSERT_TRUE(opened);
   telemetry::ReviewDb& db = *opened;
   ASSERT_TRUE(db.add_label({"req_0", "correct", "small", "", "r"}, 1).ok());
@@ -115,9 +122,7 @@ void add_shadow_runs(const telemetry::testing::BackendStore& backend) {
     store->close();
     ASSERT_EQ(store->written(), 2);
   }
-  telemetry::StoreReaderOptions writes;
-  writes.review_writes = true;
-  auto opened = backend.open_reader(writes);
+  auto opened = open_for_review_writes(backend);
   ASSERT_TRUE(opened);
   ASSERT_TRUE(opened->add_label({"req_5-s0", "incorrect", "", "", "r"}, 9).ok());
 }
