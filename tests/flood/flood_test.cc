@@ -241,6 +241,12 @@ TEST_F(Flood, TenThousandIdleKeepAliveConnections) {
 // triage_accept_errors_total{reason="emfile"}, backs off instead of spinning, and accepts
 // again (the waiting connections included) once descriptors are free.
 TEST_F(Flood, AtTheDescriptorLimitItSaysSoAndRecovers) {
+#ifdef TRIAGE_GATEWAY_HAS_UBSAN_VPTR
+  // UBSan's vptr check reads the object's vtable through a pipe it must open first; with no
+  // descriptor free, every boost::system::error_code the gateway constructs is reported as
+  // "invalid vptr" (a false report no suppression can match: fuzz/sanitizers/ubsan.supp).
+  GTEST_SKIP() << "not in the ASan+UBSan build: UBSan's vptr check needs free descriptors";
+#endif
   start("", 64);
   std::vector<int> conns;
   for (int i = 0; i < 100; ++i) {
