@@ -4,10 +4,6 @@
 
 #include <cerrno>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace triage::net {
 
@@ -66,16 +62,6 @@ int ConnectionWatch::sweep(SteadyTime now) {
     ++cancelled;
   }
   return cancelled;
-}
-
-asio::awaitable<void> ConnectionWatch::run() {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    timer.expires_after(tick_);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
-    sweep(SteadyClock::now());
-  }
 }
 
 }  // namespace triage::net

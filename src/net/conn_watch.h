@@ -7,7 +7,6 @@
 //
 // Threading: a watch and its entries belong to one io_context and are used only by the thread
 // running it. An Entry registers itself for its lifetime (it is neither copyable nor movable).
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
@@ -56,8 +55,8 @@ class ConnectionWatch {
   };
 
   explicit ConnectionWatch(std::chrono::milliseconds tick) : tick_(tick) {}
-  // Sweeps every tick until the io_context stops; co_spawn it once on the watch's io_context.
-  boost::asio::awaitable<void> run();
+  // How often the owner calls sweep() (the server's I/O thread loop).
+  std::chrono::milliseconds tick() const { return tick_; }
   // Cancels the connections whose deadline is <= now, and calls the `gone` callbacks of watched
   // connections whose client has closed; returns how many connections were cancelled.
   int sweep(SteadyTime now);

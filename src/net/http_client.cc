@@ -87,7 +87,7 @@ struct UpstreamConnection {
   std::string head;               // serialized request head
   std::unique_ptr<char[]> chunk;  // body scratch for HttpStream::next()
   std::optional<Parser> parser;   // the response being read
-  SteadyTime idle_since{};
+  SteadyTime idle_until{};        // pooled: closed instead of reused from then on
 };
 
 namespace {
@@ -122,20 +122,13 @@ class PoolService : public asio::execution_context::service {
 
   explicit PoolService(asio::execution_context& ctx) : service(ctx) {}
 
-  std::unique_ptr<UpstreamConnection> acquire(const std::string& origin,
-                                              std::chrono::milliseconds idle_timeout,
-                                              SteadyTime now) {
+  std::unique_ptr<UpstreamConnection> acquire(const std::string& origin, SteadyTime now) {
     std::lock_guard lock(mu_);
     auto it = idle_.find(origin);
     if (it == idle_.end()) return nullptr;
     auto& list = it->second;
-    // Oldest at the front: drop those idle too long, then take the most recently used.
-    std::size_t expired = 0;
-    while (expired < list.size() && now - list[expired]->idle_since > idle_timeout) ++expired;
-    if (expired) {
-      list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(expired));
-      idle_count_ -= expired;
-    }
+    // Drop those idle too long, then take the most recently used.
+    drop_expired(list, now);
     if (list.empty()) return nullptr;
     std::unique_ptr<UpstreamConnection> c = std::move(list.back());
     list.pop_back();
@@ -145,14 +138,21 @@ class PoolService : public asio::execution_context::service {
   }
 
   void release(const std::string& origin, std::unique_ptr<UpstreamConnection> c,
-               std::size_t max_idle, SteadyTime now) {
+               const HttpClientOptions& options, SteadyTime now) {
     std::lock_guard lock(mu_);
     auto& list = idle_[origin];
-    if (list.size() >= max_idle) return;  // `c` closes here
-    c->idle_since = now;
+    if (list.size() >= options.max_idle_per_origin) return;  // `c` closes here
+    c->idle_until = now + options.idle_timeout;
     c->parser.reset();
     list.push_back(std::move(c));
     ++idle_count_;
+  }
+
+  std::size_t close_expired(SteadyTime now) {
+    std::lock_guard lock(mu_);
+    const std::size_t before = idle_count_;
+    for (auto& [origin, list] : idle_) drop_expired(list, now);
+    return before - idle_count_;
   }
 
   void count_connect() {
@@ -171,6 +171,17 @@ class PoolService : public asio::execution_context::service {
   }
 
  private:
+  // Closes the connections of `list` whose idle deadline has passed. Released in order, so
+  // the oldest are at the front (one client's idle_timeout per origin in practice; a shorter
+  // one behind a longer waits for the next sweep or acquire). Holds mu_.
+  void drop_expired(std::vector<std::unique_ptr<UpstreamConnection>>& list, SteadyTime now) {
+    std::size_t expired = 0;
+    while (expired < list.size() && list[expired]->idle_until <= now) ++expired;
+    if (expired == 0) return;
+    list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(expired));
+    idle_count_ -= expired;
+  }
+
   void shutdown() override {
     g_pool_epoch.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mu_);
@@ -375,7 +386,7 @@ asio::awaitable<Result<HttpStream>> HttpClient::open(const HttpRequest& req,
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<UpstreamConnection> c;
-    if (attempt == 0) c = pool.acquire(endpoint_.origin, options_.idle_timeout, start);
+    if (attempt == 0) c = pool.acquire(endpoint_.origin, start);
     const bool reused = c != nullptr;
     Result<std::unique_ptr<UpstreamConnection>> connected(std::move(c));
     if (!reused) connected = co_await connect(endpoint_, start, deadline);
@@ -468,7 +479,7 @@ void HttpStream::finish() {
   if (reusable) {
     conn_->tcp().expires_never();
     pool_of(conn_->tcp().get_executor())
-        .release(client_->endpoint_.origin, std::move(conn_), client_->options_.max_idle_per_origin,
+        .release(client_->endpoint_.origin, std::move(conn_), client_->options_,
                  SteadyClock::now());
   }
   conn_.reset();
@@ -600,6 +611,11 @@ Error HttpStream::read_failed(const error_code& ec, std::size_t limit) {
     return cancelled_error(client_->endpoint_);
   }
   return transport_error(client_->endpoint_, "read", ec, start_, deadline_, limit);
+}
+
+std::size_t close_idle_connections(asio::execution_context& ctx, SteadyTime now) {
+  if (!asio::has_service<PoolService>(ctx)) return 0;
+  return asio::use_service<PoolService>(ctx).close_expired(now);
 }
 
 PoolStats pool_stats(asio::execution_context& ctx) {

@@ -3,8 +3,9 @@
 // stays free of Beast so that providers compile quickly).
 //
 // Pooling: keep-alive connections are kept per io_context (one io_context per I/O thread in the
-// server), keyed by the endpoint's origin, at most `max_idle_per_origin` each, and dropped once
-// idle longer than `idle_timeout`. A request that fails on a *reused* connection before any
+// server), keyed by the endpoint's origin, at most `max_idle_per_origin` each, and closed once
+// idle longer than `idle_timeout` (when next looked at: the next call to that origin, or
+// close_idle_connections, which the server runs every second on each I/O thread). A request that fails on a *reused* connection before any
 // response byte arrived (the upstream closed an idle keep-alive) is retried once on a fresh
 // connection; nothing else is ever retried.
 //
@@ -65,7 +66,8 @@ struct HttpClientOptions {
   // a TLS handshake on a real provider, per request above the pool was the c=512 throughput
   // loss); those a burst leaves behind close once idle_timeout old.
   std::size_t max_idle_per_origin = 1024;
-  // Idle connections older than this are closed instead of reused (servers drop them too).
+  // Idle connections older than this are closed instead of reused (servers drop them too),
+  // and by close_idle_connections without a call.
   std::chrono::milliseconds idle_timeout{30000};
 };
 
@@ -149,5 +151,12 @@ struct PoolStats {
   uint64_t stale_retries = 0;  // reused connections that failed and were retried once
 };
 PoolStats pool_stats(boost::asio::execution_context& ctx);
+
+// Closes the pooled connections of `ctx` idle past their client's idle_timeout at `now`, and
+// returns how many. Without it they close only when their origin is called again: after a
+// burst, up to max_idle_per_origin sockets per origin and I/O thread would stay open (in
+// CLOSE_WAIT once the upstream drops them). Call on that context's thread; cheap when nothing
+// is pooled.
+std::size_t close_idle_connections(boost::asio::execution_context& ctx, SteadyTime now);
 
 }  // namespace triage::net

@@ -5,6 +5,7 @@
 #include "net/busy_poll.h"
 #include "common/clock.h"
 #include "net/conn_watch.h"
+#include "net/http_client.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -311,6 +312,26 @@ struct HttpServer::Impl {
     }
   }
 
+  // The I/O thread's periodic sweep: client connection deadlines every tick (ConnectionWatch),
+  // and at most once a second the upstream connections pooled on this thread and idle past
+  // their timeout (close_idle_connections; otherwise a burst's connections stay open until
+  // their origin is called again).
+  asio::awaitable<void> sweep_loop(Worker& w) {
+    asio::steady_timer timer(w.ioc);
+    SteadyTime next_pool_sweep = SteadyClock::now();
+    for (;;) {
+      timer.expires_after(w.watch.tick());
+      auto [ec] = co_await timer.async_wait(kAsTuple);
+      if (ec) co_return;
+      const SteadyTime now = SteadyClock::now();
+      w.watch.sweep(now);
+      if (now >= next_pool_sweep) {
+        close_idle_connections(w.ioc, now);
+        next_pool_sweep = now + std::chrono::seconds(1);
+      }
+    }
+  }
+
   void start_session(Worker& w, tcp::socket sock) {
     beast::error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
@@ -429,7 +450,7 @@ void HttpServer::start() {
   }
   for (auto& w : im.workers) {
     asio::co_spawn(w->ioc, im.accept_loop(*w), asio::detached);
-    asio::co_spawn(w->ioc, w->watch.run(), asio::detached);
+    asio::co_spawn(w->ioc, im.sweep_loop(*w), asio::detached);
     w->thread = std::thread([&ioc = w->ioc, window = std::chrono::microseconds(im.opts.busy_poll_us)] {
       run_io(ioc, window);
     });

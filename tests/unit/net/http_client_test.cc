@@ -192,6 +192,69 @@ TEST(HttpClient, ABurstsConnectionsStayPooledForTheNextBurst) {
   EXPECT_EQ(st.reuses, static_cast<std::size_t>(kBurst));
 }
 
+// Pooled connections idle past idle_timeout close without another call to their origin
+// (close_idle_connections, which the server runs on each I/O thread once a second): before,
+// a burst left up to max_idle_per_origin sockets open until the origin was called again.
+TEST(HttpClient, IdleConnectionsCloseWithoutAnotherCall) {
+  constexpr int kBurst = 3;
+  asio::io_context ctx;
+  int arrived = 0;
+  int closed_by_client = 0;  // connections whose client closed after their request
+  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
+    beast::flat_buffer b;
+    while (auto req = co_await read_req(s, b)) {
+      ++arrived;  // answered once all have arrived, so each call holds its own connection
+      asio::steady_timer t(s.get_executor());
+      while (arrived < kBurst) {
+        t.expires_after(1ms);
+        co_await t.async_wait(kTuple);
+      }
+      co_await write_raw(s, ok_response("{}"));
+    }
+    ++closed_by_client;
+  });
+  auto ep = parse_endpoint(server.url());
+  ASSERT_TRUE(ep.ok());
+  HttpClientOptions options;
+  options.idle_timeout = 200ms;
+  HttpClient client(*ep, options);
+  run(ctx, [&]() -> asio::awaitable<void> {
+    const std::string target = client.endpoint().target("/chat/completions");
+    int done = 0;
+    for (int i = 0; i < kBurst; ++i) {
+      asio::co_spawn(
+          ctx,
+          [&]() -> asio::awaitable<void> {
+            auto r = co_await client.request(post(target), in(5s));
+            EXPECT_TRUE(r.ok() && r->status == 200);
+            ++done;
+          },
+          asio::detached);
+    }
+    asio::steady_timer t(ctx);
+    while (done < kBurst) {
+      t.expires_after(1ms);
+      co_await t.async_wait(kTuple);
+    }
+    const SteadyTime released = SteadyClock::now();
+    EXPECT_EQ(pool_stats(ctx).idle, static_cast<std::size_t>(kBurst));
+    EXPECT_EQ(close_idle_connections(ctx, released), 0u);  // not idle long enough yet
+    EXPECT_EQ(pool_stats(ctx).idle, static_cast<std::size_t>(kBurst));
+    EXPECT_EQ(close_idle_connections(ctx, released + 250ms), static_cast<std::size_t>(kBurst));
+    EXPECT_EQ(pool_stats(ctx).idle, 0u);
+    // The server reads end of stream on every one of them.
+    for (int i = 0; i < 1000 && closed_by_client < kBurst; ++i) {
+      t.expires_after(1ms);
+      co_await t.async_wait(kTuple);
+    }
+    EXPECT_EQ(closed_by_client, kBurst);
+  });
+  EXPECT_EQ(server.connections(), kBurst);
+  // A context whose pool was never used has nothing to close (and gets no pool for asking).
+  asio::io_context other;
+  EXPECT_EQ(close_idle_connections(other, SteadyClock::now()), 0u);
+}
+
 TEST(HttpClient, StreamDeliversChunksAsTheyArrive) {
   asio::io_context ctx;
   // The server sends the second chunk only after the client has seen the first: a client that

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <poll.h>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -11,6 +13,7 @@
 
 #include "common/cancellation.h"
 #include "net/conn_watch.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 
 namespace triage::net {
@@ -171,6 +174,73 @@ TEST(Cancellation, RunsRegisteredHooksOnceAndForgetsDroppedOnes) {
   Cancellation::Hook moved = std::move(ha);
   moved.reset();
   EXPECT_EQ(c.hooks(), 0u);
+}
+
+// The server's I/O threads close the upstream connections they pooled once idle past the
+// client's idle_timeout, with no further traffic (close_idle_connections, at most once a
+// second): the upstream reads end of stream after the timeout, not before it.
+TEST(ServerUpstreamPool, IdleUpstreamConnectionsCloseWithoutTraffic) {
+  namespace http = boost::beast::http;
+  asio::io_context up_ioc;
+  tcp::acceptor acceptor(up_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::atomic<int64_t> answered_ms{-1}, closed_ms{-1};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ms_since_t0 = [t0] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0).count();
+  };
+  // A keep-alive upstream: answers one request, then waits (10 s at most) for the client to
+  // close the connection.
+  std::thread upstream([&] {
+    tcp::socket s = acceptor.accept();
+    boost::beast::flat_buffer b;
+    http::request<http::string_body> req;
+    http::read(s, b, req);
+    asio::write(s, asio::buffer(std::string(
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")));
+    answered_ms = ms_since_t0();
+    pollfd p{s.native_handle(), POLLIN, 0};
+    char c;
+    if (::poll(&p, 1, 10000) == 1 && ::recv(s.native_handle(), &c, 1, 0) == 0) {
+      closed_ms = ms_since_t0();
+    }
+  });
+  auto ep = parse_endpoint("http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()));
+  ASSERT_TRUE(ep.ok());
+  HttpClientOptions client_options;
+  client_options.idle_timeout = 300ms;
+  HttpClient client(*ep, client_options);
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.threads = 1;
+  HttpServer server(o, [&](IncomingRequest&, ResponseWriter& out) -> asio::awaitable<void> {
+    HttpRequest up;
+    up.target = "/";
+    const SteadyTime deadline = SteadyClock::now() + 5s;
+    auto r = co_await client.request(up, deadline);
+    const HeaderList headers;
+    const int status = r.ok() ? r->status : 502;
+    co_await out.send(status, "text/plain", headers, "done");
+  });
+  server.start();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(s, asio::buffer(std::string("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string got;
+  char buf[512];
+  while (got.find("\r\n\r\ndone") == std::string::npos) {
+    got.append(buf, s.read_some(asio::buffer(buf)));
+  }
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  upstream.join();
+  server.stop();
+  ASSERT_GE(answered_ms.load(), 0);
+  ASSERT_GE(closed_ms.load(), 0) << "the pooled upstream connection stayed open for 10 s";
+  // Not before the idle timeout; within it plus one pool sweep (1 s) and some slack.
+  EXPECT_GE(closed_ms - answered_ms, 250);
+  EXPECT_LE(closed_ms - answered_ms, 3000);
 }
 
 TEST(Cancellation, ManyHooksBeyondTheInlineOnesAllRun) {
