@@ -1,13 +1,14 @@
 #include "common/background_thread.h"
 
-#include <linux/sched.h>
-#include <linux/sched/types.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 
@@ -15,17 +16,50 @@ namespace triage {
 
 namespace {
 constexpr int kBackgroundNice = 10;
+
+// The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER1, 56 bytes), declared here because
+// <linux/sched/types.h> clashes with glibc's <sched.h>, which spdlog pulls in; glibc 2.36 has no
+// sched_setattr wrapper.
+struct KernelSchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;  // SCHED_OTHER: the custom slice (Linux 6.12+)
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+static_assert(sizeof(KernelSchedAttr) == 56);
 }
 
-BackgroundSchedule make_current_thread_background() {
+namespace {
+BackgroundSchedule apply_background_schedule();
+}
+
+BackgroundSchedule make_current_thread_background(std::string_view name) {
+  const std::string thread_name(name.substr(0, 15));
+  prctl(PR_SET_NAME, thread_name.c_str(), 0UL, 0UL, 0UL);  // the calling thread's name
+  const BackgroundSchedule applied = apply_background_schedule();
+  spdlog::debug("background thread {}: nice {}, scheduler slice {}", thread_name,
+                applied.nice_applied ? "lowered (10 or more)" : "unchanged (refused)",
+                applied.slice_applied ? "100 us" : "the kernel's default (custom slices need Linux 6.12)");
+  return applied;
+}
+
+namespace {
+
+BackgroundSchedule apply_background_schedule() {
   BackgroundSchedule applied;
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   // glibc 2.36 has no sched_setattr wrapper. For SCHED_OTHER, sched_runtime is the custom
   // slice (Linux 6.12+, clamped to 0.1..100 ms); earlier kernels accept and ignore it.
-  sched_attr attr;
+  KernelSchedAttr attr;
   std::memset(&attr, 0, sizeof attr);
   attr.size = sizeof attr;
-  attr.sched_policy = SCHED_NORMAL;
+  attr.sched_policy = SCHED_OTHER;
   // Never above the thread's current nice (a process started under `nice 15` stays there).
   errno = 0;
   const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
@@ -42,8 +76,10 @@ BackgroundSchedule make_current_thread_background() {
   return applied;
 }
 
+}  // namespace
+
 unsigned long long current_thread_slice_ns() {
-  sched_attr now;
+  KernelSchedAttr now;
   std::memset(&now, 0, sizeof now);
   if (syscall(SYS_sched_getattr, 0, &now, static_cast<unsigned>(sizeof now), 0u) != 0) return 0;
   return now.sched_runtime;

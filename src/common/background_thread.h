@@ -7,6 +7,9 @@
 // of the p99 at 8 connections (docs/performance.md, "Why a batch holds the core for
 // milliseconds"). Nice 10 alone does not help: it shrinks the thread's share, not its turns.
 
+#include <string>
+#include <string_view>
+
 namespace triage {
 
 // What make_current_thread_background() could apply (for the log and tests).
@@ -19,10 +22,12 @@ struct BackgroundSchedule {
 // an I/O thread wakes. 100 us is the kernel's minimum.
 inline constexpr unsigned long long kBackgroundSliceNs = 100'000;
 
-// Call on the thread itself, first thing. Lowers it to nice 10 (or keeps a higher nice), asks
-// for a kBackgroundSliceNs slice (sched_setattr) and a 1 us timer slack (TurnPacer's pauses are
-// 20 us, against the default slack of 50 us); what the kernel refuses is skipped.
-BackgroundSchedule make_current_thread_background();
+// Call on the thread itself, first thing. Names it `name` (cut to the kernel's 15 bytes: what
+// `top -H`, `ps -L` and perf show), lowers it to nice 10 (or keeps a higher nice), asks for a
+// kBackgroundSliceNs slice (sched_setattr) and a 1 us timer slack (TurnPacer's pauses are 20 us,
+// against the default slack of 50 us); what the kernel refuses is skipped. Logs what was applied
+// at debug level.
+BackgroundSchedule make_current_thread_background(std::string_view name);
 
 // The calling thread's scheduler slice in ns as the kernel reports it (sched_getattr), 0 when
 // it does not say.

@@ -379,7 +379,7 @@ bool OtlpExporter::flush(int64_t timeout_ms) {
 }
 
 void OtlpExporter::worker_loop() {
-  make_current_thread_background();  // batches and POSTs off the I/O threads' turns
+  make_current_thread_background("otlp-exporter");  // batches and POSTs off the I/O threads' turns
   const auto batch_size = static_cast<size_t>(options_.batch_size);
   bool give_up = false;  // set when a POST fails during close: the rest is dropped
   for (;;) {

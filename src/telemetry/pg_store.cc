@@ -116,7 +116,7 @@ void PgStore::close() {
 
 void PgStore::writer_loop() {
   // Lower priority and short turns, as SqliteStore's writer (common/background_thread.h).
-  make_current_thread_background();
+  make_current_thread_background("pg-writer");
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch, chunk;
   std::vector<ReviewEntry> reviews;

@@ -135,7 +135,7 @@ void SqliteStore::writer_loop() {
   // Lower priority and short turns (common/background_thread.h): on a saturated core a batch
   // commit (milliseconds) must not hold the core while a request waits. The queue bound, not
   // the priority, decides what happens when the writer cannot keep up (counted drops).
-  make_current_thread_background();
+  make_current_thread_background("sqlite-writer");
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch;
   std::vector<ReviewEntry> reviews;

@@ -1,6 +1,7 @@
 #include "common/background_thread.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -26,12 +27,15 @@ TEST(BackgroundThread, LowersNiceAndShortensTheSliceOfItsOwnThreadOnly) {
   BackgroundSchedule applied;
   int nice_seen = 0;
   unsigned long long slice_seen = 0;
+  char name_seen[32] = {};
   std::thread t([&] {
-    applied = make_current_thread_background();
+    applied = make_current_thread_background("a-name-longer-than-15-bytes");
     nice_seen = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
     slice_seen = current_thread_slice_ns();
+    pthread_getname_np(pthread_self(), name_seen, sizeof name_seen);
   });
   t.join();
+  EXPECT_STREQ(name_seen, "a-name-longer-t");  // the kernel keeps 15 bytes
   EXPECT_TRUE(applied.nice_applied);
   EXPECT_EQ(nice_seen, nice_before > 10 ? nice_before : 10);
   // Custom slices for SCHED_OTHER exist from Linux 6.12 (the benchmark machines run 6.18).
