@@ -54,7 +54,8 @@ class WriteQueue {
   // `reviews` (which must be empty); false once stopped with nothing left.
   bool take(std::vector<core::TracePtr>& batch, std::vector<ReviewEntry>& reviews);
   // Between two rows of what take() handed out: ends the writer's turn on a shared core
-  // (common/background_thread.h, TurnPacer; take() starts a turn).
+  // (common/background_thread.h, TurnPacer; a take() that waited starts a turn, one that did
+  // not continues it, so a long commit ends the turn at the next batch's first row).
   void between_rows() { pacer_.between_units(); }
   // Everything the last take() handed out is written or dropped: flush() waiters for it return.
   void committed();

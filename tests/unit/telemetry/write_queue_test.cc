@@ -48,6 +48,31 @@ TEST(WriteQueue, AFullBatchIsDueAtOnceAndTheBoundCoversRowsBeingWritten) {
   EXPECT_FALSE(q.full());
 }
 
+// A take() that finds a batch already due does not start a new turn on the CPU: the writer has
+// been running (a commit, say), so a long commit ends its turn at the next batch's first row.
+// Restarting the turn there let a 1-3 ms commit and another 200 us of rows run as one turn.
+TEST(WriteQueue, ATakeWithoutWaitingContinuesTheWritersTurn) {
+  using Clock = std::chrono::steady_clock;
+  WriteQueue q(options(10, 1, /*interval_ms=*/600000));
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  q.push(trace("a"));
+  ASSERT_TRUE(q.take(batch, reviews));
+  q.between_rows();  // whatever the first turn did, a turn starts from here
+  q.settle(1, 0);
+  q.committed();
+  batch.clear();
+  // A "commit" longer than a turn, on the CPU.
+  const auto busy_until = Clock::now() + std::chrono::nanoseconds(2 * TurnPacer::kTurnNs);
+  while (Clock::now() < busy_until) {
+  }
+  q.push(trace("b"));
+  ASSERT_TRUE(q.take(batch, reviews));  // due at once (batch_size 1): no wait
+  const auto t0 = Clock::now();
+  q.between_rows();  // the turn is over: a pause (a sleep of at least kPauseNs)
+  EXPECT_GE(Clock::now() - t0, std::chrono::nanoseconds(TurnPacer::kPauseNs));
+}
+
 TEST(WriteQueue, FlushWaitsForTheWriterToCommitWhatWasPushedBefore) {
   WriteQueue q(options(10, 100, /*interval_ms=*/600000));
   q.push(trace("a"));
