@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <ctime>
 
 namespace triage {
@@ -33,23 +34,6 @@ struct KernelSchedAttr {
   uint32_t sched_util_max;
 };
 static_assert(sizeof(KernelSchedAttr) == 56);
-}
-
-namespace {
-BackgroundSchedule apply_background_schedule();
-}
-
-BackgroundSchedule make_current_thread_background(std::string_view name) {
-  const std::string thread_name(name.substr(0, 15));
-  prctl(PR_SET_NAME, thread_name.c_str(), 0UL, 0UL, 0UL);  // the calling thread's name
-  const BackgroundSchedule applied = apply_background_schedule();
-  spdlog::debug("background thread {}: nice {}, scheduler slice {}", thread_name,
-                applied.nice_applied ? "lowered (10 or more)" : "unchanged (refused)",
-                applied.slice_applied ? "100 us" : "the kernel's default (custom slices need Linux 6.12)");
-  return applied;
-}
-
-namespace {
 
 BackgroundSchedule apply_background_schedule() {
   BackgroundSchedule applied;
@@ -77,6 +61,17 @@ BackgroundSchedule apply_background_schedule() {
 }
 
 }  // namespace
+
+BackgroundSchedule make_current_thread_background(std::string_view name) {
+  const std::string thread_name(name.substr(0, 15));
+  prctl(PR_SET_NAME, thread_name.c_str(), 0UL, 0UL, 0UL);  // the calling thread's name
+  const BackgroundSchedule applied = apply_background_schedule();
+  spdlog::debug("background thread {}: nice {}, scheduler slice {}", thread_name,
+                applied.nice_applied ? "lowered (10 or more)" : "unchanged (refused)",
+                applied.slice_applied ? "100 us"
+                                      : "the kernel's default (custom slices need Linux 6.12)");
+  return applied;
+}
 
 unsigned long long current_thread_slice_ns() {
   KernelSchedAttr now;

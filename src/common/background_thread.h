@@ -7,7 +7,6 @@
 // of the p99 at 8 connections (docs/performance.md, "Why a batch holds the core for
 // milliseconds"). Nice 10 alone does not help: it shrinks the thread's share, not its turns.
 
-#include <string>
 #include <string_view>
 
 namespace triage {

@@ -33,7 +33,8 @@ void PeriodicWorker::run_task() {
 }
 
 void PeriodicWorker::loop(bool run_first) {
-  make_current_thread_background(name_);  // an evaluation reads the store: never in a request's turn
+  // An evaluation reads the store: never in a request's turn.
+  make_current_thread_background(name_);
   if (run_first) run_task();
   std::unique_lock lk(mu_);
   while (!stopping_) {

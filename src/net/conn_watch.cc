@@ -4,7 +4,6 @@
 
 #include <cerrno>
 
-
 namespace triage::net {
 
 namespace asio = boost::asio;

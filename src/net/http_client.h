@@ -5,9 +5,9 @@
 // Pooling: keep-alive connections are kept per io_context (one io_context per I/O thread in the
 // server), keyed by the endpoint's origin, at most `max_idle_per_origin` each, and closed once
 // idle longer than `idle_timeout` (when next looked at: the next call to that origin, or
-// close_idle_connections, which the server runs every second on each I/O thread). A request that fails on a *reused* connection before any
-// response byte arrived (the upstream closed an idle keep-alive) is retried once on a fresh
-// connection; nothing else is ever retried.
+// close_idle_connections, which the server runs every second on each I/O thread). A request
+// that fails on a *reused* connection before any response byte arrived (the upstream closed an
+// idle keep-alive) is retried once on a fresh connection; nothing else is ever retried.
 //
 // Deadlines: every operation of a call (resolve, connect, TLS handshake, write, each read) stops
 // at the call's deadline with kUpstreamTimeout. Errors name the endpoint's origin, never headers.

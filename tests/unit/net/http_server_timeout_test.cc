@@ -196,8 +196,9 @@ TEST(ServerUpstreamPool, IdleUpstreamConnectionsCloseWithoutTraffic) {
     boost::beast::flat_buffer b;
     http::request<http::string_body> req;
     http::read(s, b, req);
-    asio::write(s, asio::buffer(std::string(
-                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")));
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    asio::write(s, asio::buffer(answer));
     answered_ms = ms_since_t0();
     pollfd p{s.native_handle(), POLLIN, 0};
     char c;
