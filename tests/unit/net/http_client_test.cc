@@ -93,6 +93,54 @@ HttpRequest post(std::string_view target, std::string_view body = "{}") {
   return r;
 }
 
+// Polls every millisecond (on the calling coroutine's executor) until `done()`, at most max_ms.
+asio::awaitable<void> poll_until(std::function<bool()> done, int max_ms = 10000) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < max_ms && !done(); ++i) {
+    t.expires_after(1ms);
+    co_await t.async_wait(kTuple);
+  }
+}
+
+// A server that answers each request only once the whole burst (every `burst` requests) has
+// arrived, so each call of a burst needs its own connection. Must outlive its server.
+struct HeldBursts {
+  int burst;
+  int arrived = 0;  // requests read so far
+  int closed = 0;   // connections the client closed
+  ScriptedServer::Script script() {
+    return [this](tcp::socket& s, int) -> asio::awaitable<void> {
+      beast::flat_buffer b;
+      while (auto req = co_await read_req(s, b)) {
+        const int burst_end = (arrived / burst + 1) * burst;
+        ++arrived;
+        co_await poll_until([this, burst_end] { return arrived >= burst_end; });
+        co_await write_raw(s, ok_response("{}"));
+      }
+      ++closed;
+    };
+  }
+};
+
+// Sends `n` calls at once and waits for all of them; returns how many failed or were not 200.
+asio::awaitable<int> send_burst(asio::io_context& ctx, const HttpClient& client, int n,
+                                std::chrono::milliseconds timeout) {
+  const std::string target = client.endpoint().target("/chat/completions");
+  int done = 0, failures = 0;
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          auto r = co_await client.request(post(target), in(timeout));
+          if (!r.ok() || r->status != 200) ++failures;
+          ++done;
+        },
+        asio::detached);
+  }
+  co_await poll_until([&] { return done == n; }, 60000);
+  co_return failures;
+}
+
 TEST(HttpClient, RequestAndKeepAliveReuse) {
   asio::io_context ctx;
   std::vector<std::string> seen;
@@ -143,45 +191,15 @@ TEST(HttpClient, RequestAndKeepAliveReuse) {
 TEST(HttpClient, ABurstsConnectionsStayPooledForTheNextBurst) {
   constexpr int kBurst = 200;
   asio::io_context ctx;
-  int arrived = 0;  // requests read by the server in the current burst
-  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
-    beast::flat_buffer b;
-    while (auto req = co_await read_req(s, b)) {
-      // Hold every answer until the whole burst has arrived, so each call needs its own
-      // connection.
-      const int burst_end = (arrived / kBurst + 1) * kBurst;
-      ++arrived;
-      asio::steady_timer t(s.get_executor());
-      while (arrived < burst_end) {
-        t.expires_after(1ms);
-        co_await t.async_wait(kTuple);
-      }
-      co_await write_raw(s, ok_response("{}"));
-    }
-  });
+  HeldBursts held{kBurst};
+  ScriptedServer server(ctx, held.script());
   auto ep = parse_endpoint(server.url());
   ASSERT_TRUE(ep.ok());
   HttpClient client(*ep);
   int failures = 0;
   run(ctx, [&]() -> asio::awaitable<void> {
-    const std::string target = client.endpoint().target("/chat/completions");
     for (int wave = 0; wave < 2; ++wave) {
-      int done = 0;
-      for (int i = 0; i < kBurst; ++i) {
-        asio::co_spawn(
-            ctx,
-            [&]() -> asio::awaitable<void> {
-              auto r = co_await client.request(post(target), in(10s));
-              if (!r.ok() || r->status != 200) ++failures;
-              ++done;
-            },
-            asio::detached);
-      }
-      asio::steady_timer t(ctx);
-      while (done < kBurst) {
-        t.expires_after(1ms);
-        co_await t.async_wait(kTuple);
-      }
+      failures += co_await send_burst(ctx, client, kBurst, 10s);
       EXPECT_EQ(pool_stats(ctx).idle, static_cast<std::size_t>(kBurst)) << "after burst " << wave;
     }
   });
@@ -198,44 +216,15 @@ TEST(HttpClient, ABurstsConnectionsStayPooledForTheNextBurst) {
 TEST(HttpClient, IdleConnectionsCloseWithoutAnotherCall) {
   constexpr int kBurst = 3;
   asio::io_context ctx;
-  int arrived = 0;
-  int closed_by_client = 0;  // connections whose client closed after their request
-  ScriptedServer server(ctx, [&](tcp::socket& s, int) -> asio::awaitable<void> {
-    beast::flat_buffer b;
-    while (auto req = co_await read_req(s, b)) {
-      ++arrived;  // answered once all have arrived, so each call holds its own connection
-      asio::steady_timer t(s.get_executor());
-      while (arrived < kBurst) {
-        t.expires_after(1ms);
-        co_await t.async_wait(kTuple);
-      }
-      co_await write_raw(s, ok_response("{}"));
-    }
-    ++closed_by_client;
-  });
+  HeldBursts held{kBurst};
+  ScriptedServer server(ctx, held.script());
   auto ep = parse_endpoint(server.url());
   ASSERT_TRUE(ep.ok());
   HttpClientOptions options;
   options.idle_timeout = 200ms;
   HttpClient client(*ep, options);
   run(ctx, [&]() -> asio::awaitable<void> {
-    const std::string target = client.endpoint().target("/chat/completions");
-    int done = 0;
-    for (int i = 0; i < kBurst; ++i) {
-      asio::co_spawn(
-          ctx,
-          [&]() -> asio::awaitable<void> {
-            auto r = co_await client.request(post(target), in(5s));
-            EXPECT_TRUE(r.ok() && r->status == 200);
-            ++done;
-          },
-          asio::detached);
-    }
-    asio::steady_timer t(ctx);
-    while (done < kBurst) {
-      t.expires_after(1ms);
-      co_await t.async_wait(kTuple);
-    }
+    EXPECT_EQ(co_await send_burst(ctx, client, kBurst, 5s), 0);
     const SteadyTime released = SteadyClock::now();
     EXPECT_EQ(pool_stats(ctx).idle, static_cast<std::size_t>(kBurst));
     EXPECT_EQ(close_idle_connections(ctx, released), 0u);  // not idle long enough yet
@@ -243,11 +232,8 @@ TEST(HttpClient, IdleConnectionsCloseWithoutAnotherCall) {
     EXPECT_EQ(close_idle_connections(ctx, released + 250ms), static_cast<std::size_t>(kBurst));
     EXPECT_EQ(pool_stats(ctx).idle, 0u);
     // The server reads end of stream on every one of them.
-    for (int i = 0; i < 1000 && closed_by_client < kBurst; ++i) {
-      t.expires_after(1ms);
-      co_await t.async_wait(kTuple);
-    }
-    EXPECT_EQ(closed_by_client, kBurst);
+    co_await poll_until([&] { return held.closed == kBurst; }, 1000);
+    EXPECT_EQ(held.closed, kBurst);
   });
   EXPECT_EQ(server.connections(), kBurst);
   // A context whose pool was never used has nothing to close (and gets no pool for asking).
