@@ -1,6 +1,7 @@
 // Connection deadlines of the HTTP server (ConnectionWatch): an idle keep-alive connection and
 // a client that sends half a request are closed after idle_timeout_ms, a client that keeps
 // asking is served across many requests, and the watch itself cancels exactly the expired.
+// The same periodic sweep closes the upstream connections an I/O thread pooled once idle.
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -176,6 +177,20 @@ TEST(Cancellation, RunsRegisteredHooksOnceAndForgetsDroppedOnes) {
   EXPECT_EQ(c.hooks(), 0u);
 }
 
+TEST(Cancellation, ManyHooksBeyondTheInlineOnesAllRun) {
+  Cancellation c;
+  int ran = 0;
+  std::vector<Cancellation::Hook> hooks;
+  for (int i = 0; i < 10; ++i) hooks.push_back(c.on_cancel([&] { ++ran; }));
+  hooks[2].reset();  // an inline one
+  hooks[7].reset();  // an overflow one
+  EXPECT_EQ(c.hooks(), 8u);
+  c.cancel();
+  EXPECT_EQ(ran, 8);
+  hooks.clear();
+  EXPECT_EQ(c.hooks(), 0u);
+}
+
 // The server's I/O threads close the upstream connections they pooled once idle past the
 // client's idle_timeout, with no further traffic (close_idle_connections, at most once a
 // second): the upstream reads end of stream after the timeout, not before it.
@@ -242,20 +257,6 @@ TEST(ServerUpstreamPool, IdleUpstreamConnectionsCloseWithoutTraffic) {
   // Not before the idle timeout; within it plus one pool sweep (1 s) and some slack.
   EXPECT_GE(closed_ms - answered_ms, 250);
   EXPECT_LE(closed_ms - answered_ms, 3000);
-}
-
-TEST(Cancellation, ManyHooksBeyondTheInlineOnesAllRun) {
-  Cancellation c;
-  int ran = 0;
-  std::vector<Cancellation::Hook> hooks;
-  for (int i = 0; i < 10; ++i) hooks.push_back(c.on_cancel([&] { ++ran; }));
-  hooks[2].reset();  // an inline one
-  hooks[7].reset();  // an overflow one
-  EXPECT_EQ(c.hooks(), 8u);
-  c.cancel();
-  EXPECT_EQ(ran, 8);
-  hooks.clear();
-  EXPECT_EQ(c.hooks(), 0u);
 }
 
 }  // namespace
