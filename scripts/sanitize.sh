@@ -9,7 +9,8 @@
 # was written. Suppressions (dependencies only, each with its reason): fuzz/sanitizers/*.supp.
 # Env: JOBS (default nproc); for a partial run, SANITIZE_TARGETS (build targets, space-separated;
 # with address, the unit test binaries among them are then run directly, SANITIZE_TESTS being a
-# gtest filter; otherwise SANITIZE_TESTS is a ctest -R regex).
+# gtest filter; otherwise SANITIZE_TESTS is a ctest -R regex; with thread, the runs of the
+# binaries among them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:?usage: scripts/sanitize.sh address|thread}"
@@ -81,6 +82,10 @@ else
   for r in "${runs[@]}"; do
     bin="$build/${r%%:*}"
     filter="${r#*:}"
+    # A partial build (SANITIZE_TARGETS) runs the binaries it built.
+    if [ -n "${SANITIZE_TARGETS:-}" ] && [[ " ${targets[*]} " != *" $(basename "$bin") "* ]]; then
+      continue
+    fi
     echo "tsan: $bin --gtest_filter=$filter"
     (cd "$(dirname "$bin")" && timeout 1200 "./$(basename "$bin")" --gtest_brief=1 --gtest_filter="$filter") ||
       rc=1
