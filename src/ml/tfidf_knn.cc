@@ -1,5 +1,7 @@
 #include "ml/tfidf_knn.h"
 
+#include "ml/tfidf_scratch.h"
+
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -213,7 +215,7 @@ void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
 // Buckets of TfidfIndex::select_best: a float's exponent and top 5 mantissa bits (3% wide),
 // clamped to [2^-31, 2) (similarities are positive and at most 1 plus rounding): monotone in
 // the similarity, and a histogram of 4 KB.
-constexpr uint32_t kBucketCount = 1024;
+using tfidf_detail::kBucketCount;         // 1024 (tfidf_scratch.h: the Scratch sizes by it)
 constexpr uint32_t kBucketLow = 96 << 5;  // 2^-31
 
 uint32_t bucket_of(double similarity) {
@@ -248,23 +250,6 @@ void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
   count_terms(keys, table, all.counts, n_head, &head.counts);
 }
 
-// Working memory of one query, reused by every call on a thread. `scores` is all zeros
-// between calls: a query adds into it and sets the entries it touched back to zero; so are
-// the histograms of select_best.
-struct TfidfIndex::Scratch {
-  TfidfTerms terms;
-  TfidfTermSlots slots;
-  std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
-  std::vector<TermWeight> vector;
-  std::vector<double> scores;     // by document
-  std::vector<uint64_t> touched;  // a bit per document a posting reached
-  std::vector<Neighbor> reached;  // the documents a posting reached, in document order
-  std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
-  std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
-  std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(kBucketCount, 0);
-  std::vector<uint32_t> sample = std::vector<uint32_t>(128);  // score_floor: 2k documents
-  std::vector<uint64_t> seen;     // score_floor: a bit per sampled document, zero between calls
-};
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
                        std::size_t max_postings_per_term)
@@ -346,6 +331,7 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
     }
   }
   const bool narrow = n_docs_ <= 65536;
+  list_max_.assign(size * n_fields, 0.0f);
   for (uint32_t slot : slot_of) {
     table_[slot].begin = static_cast<uint32_t>(weights_.size());
     for (std::size_t f = 0; f < n_fields; ++f) {
@@ -364,6 +350,7 @@ TfidfIndex::TfidfIndex(std::span<const std::vector<std::string>> fields,
         throw std::logic_error("TfidfIndex: a posting list's length differs from its df");
       }
       for (const auto& [doc, w] : list) {
+        list_max_[slot * n_fields + f] = std::max(list_max_[slot * n_fields + f], w);
         if (narrow) {
           docs16_.push_back(static_cast<uint16_t>(doc));
         } else {
@@ -475,6 +462,14 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   }
   const std::size_t words = (n_docs_ + 63) / 64;
   if (s.touched.size() < words) s.touched.resize(words, 0);
+  if (k == 1 && !skip) {
+    if (docs16_.empty()) {
+      nearest(docs32_.data(), field, s, out);
+    } else {
+      nearest(docs16_.data(), field, s, out);
+    }
+    return out;
+  }
   double floor = 0.0;
   if (docs16_.empty()) {
     accumulate(docs32_.data(), s);
@@ -496,16 +491,10 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
 
 template <typename Doc>
 void TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
-  // Every line of every list the loop below reads, asked for at once: the lists are scattered
-  // over an index larger than the caches, and the hardware prefetcher only learns a list after
-  // its first misses (asking for each list's first line only left most of those misses serial).
+  // Every line of every list the loop below reads, asked for at once (asking for each list's
+  // first line only left most of the misses serial).
   for (const TermWeight& e : s.vector) {
-    const char* line = reinterpret_cast<const char*>(docs + e.begin);
-    const char* end = reinterpret_cast<const char*>(docs + e.begin + e.count);
-    for (; line < end; line += 64) __builtin_prefetch(line);
-    line = reinterpret_cast<const char*>(weights_.data() + e.begin);
-    end = reinterpret_cast<const char*>(weights_.data() + e.begin + e.count);
-    for (; line < end; line += 64) __builtin_prefetch(line);
+    tfidf_detail::prefetch_list(docs + e.begin, weights_.data() + e.begin, e.count);
   }
   // Scores add up term by term in the query vector's order (so the same text gives the same
   // scores bit for bit); a bit per document records which ones a posting reached (no step of

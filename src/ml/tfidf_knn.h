@@ -132,6 +132,9 @@ class TfidfIndex {
   // order, into s.vector (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots, std::size_t field,
                  Scratch& s) const;
+  // The nearest document (k = 1, no skip) by pruned search: see nearest() in tfidf_knn.cc.
+  template <typename Doc>
+  void nearest(const Doc* docs, std::size_t field, Scratch& s, std::vector<Neighbor>& out) const;
   // Adds up the postings of s.vector into s.scores, marking s.touched.
   template <typename Doc>
   void accumulate(const Doc* docs, Scratch& s) const;
@@ -166,6 +169,9 @@ class TfidfIndex {
   std::vector<uint16_t> docs16_;
   std::vector<uint32_t> docs32_;
   std::vector<float> weights_;
+  // The heaviest weight of each list, by slot * field_count() + field (0 for no list): a
+  // term's most a document can gain from it is its query weight times this.
+  std::vector<float> list_max_;
 };
 
 }  // namespace triage::ml

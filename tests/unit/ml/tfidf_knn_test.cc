@@ -6,12 +6,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/csv.h"
+#include "ml/datasets.h"
 
 namespace triage::ml {
 namespace {
@@ -478,6 +481,76 @@ TEST(TfidfIndex, MmluPromptsFindThemselves) {
     EXPECT_NEAR(nb[0].similarity, 1.0, kSimTolerance) << i;
     EXPECT_LE(nb[0].index, i) << i;  // itself, or an identical earlier prompt
   }
+}
+
+
+// The nearest document (k = 1, no skip) is found by a pruned search (tfidf_knn.cc, nearest());
+// with a `skip` that skips nothing the full search runs. On the intent model's own case, every
+// CLINC150 validation query against the training utterances with every posting, the two must
+// give the same document and the same similarity bit for bit.
+TEST(TfidfIndex, NearestOverClinc150AnswersAsTheFullSearch) {
+  auto texts = [](const char* file) {
+    std::ifstream in(std::string(TRIAGE_SOURCE_DIR "/data/clinc150/") + file);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::vector<std::string> out;
+    for (auto& e : parse_clinc150_jsonl(buf.str(), file)) out.push_back(std::move(e.text));
+    return out;
+  };
+  const std::vector<std::string> docs = texts("train.jsonl");
+  const std::vector<std::string> queries = texts("val.jsonl");
+  ASSERT_GT(docs.size(), 15000u);
+  ASSERT_GT(queries.size(), 3000u);
+  const TfidfIndex index(docs);
+  auto skip_none = [](std::size_t) { return false; };
+  std::size_t found = 0;
+  for (const std::string& q : queries) {
+    const auto pruned = index.neighbors(q, 1);
+    const auto full = index.neighbors(q, 1, skip_none);
+    ASSERT_EQ(indices(pruned), indices(full)) << q;
+    if (!full.empty()) {
+      ASSERT_EQ(pruned[0].similarity, full[0].similarity) << q;
+      ++found;
+    }
+  }
+  EXPECT_GT(found, queries.size() * 9 / 10);
+}
+
+// The same on a corpus built to tie and to prune: every document shares common words (long
+// lists the pruned search should not need) and many are repeated (equal similarities, where
+// the lower index must win).
+TEST(TfidfIndex, NearestBreaksTiesAsTheFullSearch) {
+  std::vector<std::string> docs;
+  uint64_t state = 777;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (std::size_t d = 0; d < 2000; ++d) {
+    if (d % 5 == 2) {
+      docs.push_back(docs[next() % docs.size()]);
+      continue;
+    }
+    std::string doc = d % 3 == 0 ? "what is my " : "how do i ";
+    for (std::size_t w = 0, words = 2 + next() % 6; w < words; ++w) {
+      doc += "r" + std::to_string(next() % 400) + ' ';
+    }
+    docs.push_back(doc);
+  }
+  const TfidfIndex index(docs);
+  auto skip_none = [](std::size_t) { return false; };
+  std::size_t ties = 0;
+  for (std::size_t q = 0; q < 400; ++q) {
+    const std::string query = q % 2 == 0 ? docs[q * 5] : docs[q * 5] + " what r" + std::to_string(q);
+    const auto pruned = index.neighbors(query, 1);
+    const auto full = index.neighbors(query, 1, skip_none);
+    ASSERT_EQ(indices(pruned), indices(full)) << query;
+    ASSERT_EQ(pruned.empty(), full.empty());
+    if (!full.empty()) ASSERT_EQ(pruned[0].similarity, full[0].similarity) << query;
+    const auto two = index.neighbors(query, 2, skip_none);
+    ties += two.size() == 2 && two[0].similarity == two[1].similarity;
+  }
+  EXPECT_GT(ties, 20u);
 }
 
 }  // namespace

@@ -1,0 +1,64 @@
+#pragma once
+// Internal to ml/tfidf_knn.cc and ml/tfidf_nearest.cc: a search's per-thread working memory
+// and the helpers both files use. Not part of the TfidfIndex interface.
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "ml/tfidf_knn.h"
+
+namespace triage::ml {
+
+namespace tfidf_detail {
+
+// Buckets of TfidfIndex::select_best (tfidf_knn.cc).
+inline constexpr uint32_t kBucketCount = 1024;
+
+// Asks for every cache line of a posting list (its documents and its weights): the lists are
+// scattered over an index larger than the caches, and the hardware prefetcher only learns a
+// list after its first misses.
+template <typename Doc>
+void prefetch_list(const Doc* docs, const float* weights, std::size_t count) {
+  for (const char* line = reinterpret_cast<const char*>(docs),
+                  *end = reinterpret_cast<const char*>(docs + count);
+       line < end; line += 64) {
+    __builtin_prefetch(line);
+  }
+  for (const char* line = reinterpret_cast<const char*>(weights),
+                  *end = reinterpret_cast<const char*>(weights + count);
+       line < end; line += 64) {
+    __builtin_prefetch(line);
+  }
+}
+
+}  // namespace tfidf_detail
+
+// Working memory of one query, reused by every call on a thread. `scores` is all zeros
+// between calls: a query adds into it and sets the entries it touched back to zero; so are
+// the histograms of select_best.
+struct TfidfIndex::Scratch {
+  TfidfTerms terms;
+  TfidfTermSlots slots;
+  std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
+  std::vector<TermWeight> vector;
+  std::vector<double> scores;     // by document
+  std::vector<uint64_t> touched;  // a bit per document a posting reached
+  std::vector<Neighbor> reached;  // the documents a posting reached, in document order
+  std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
+  std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
+  std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(tfidf_detail::kBucketCount, 0);
+  std::vector<uint32_t> sample = std::vector<uint32_t>(128);  // score_floor: 2k documents
+  std::vector<uint64_t> seen;     // score_floor: a bit per sampled document, zero between calls
+  // nearest():
+  std::vector<uint32_t> order;    // positions in `vector`, largest bound first
+  std::vector<double> bound;      // by position in `vector`
+  std::vector<double> left;       // left[j]: the bounds of order[j..] added up
+  std::vector<uint32_t> first_reached;  // documents in the order a list first reached them
+  std::vector<uint32_t> cand_doc;    // candidates' documents, from 1
+  std::vector<double> cand_score;    // their partial scores, from 1
+  std::vector<uint32_t> slot;        // by document: its place in cand_doc, 0 between calls
+  std::vector<std::pair<uint32_t, double>> candidates;  // (document, score), sorted
+};
+
+}  // namespace triage::ml
