@@ -459,9 +459,9 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
     s.kept.resize(n_docs_);
     s.buckets.resize(n_docs_);
     s.seen.resize((n_docs_ + 63) / 64, 0);
+    s.first_reached.resize(n_docs_);
+    s.slot.resize(n_docs_, 0);
   }
-  const std::size_t words = (n_docs_ + 63) / 64;
-  if (s.touched.size() < words) s.touched.resize(words, 0);
   if (k == 1 && !skip) {
     if (docs16_.empty()) {
       nearest(docs32_.data(), field, s, out);
@@ -471,14 +471,15 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
     return out;
   }
   double floor = 0.0;
+  std::size_t n_reached = 0;
   if (docs16_.empty()) {
-    accumulate(docs32_.data(), s);
+    n_reached = accumulate(docs32_.data(), s);
     if (!skip) floor = score_floor(docs32_.data(), k, s);
   } else {
-    accumulate(docs16_.data(), s);
+    n_reached = accumulate(docs16_.data(), s);
     if (!skip) floor = score_floor(docs16_.data(), k, s);
   }
-  std::size_t n = reached(floor, s);
+  std::size_t n = reached(n_reached, floor, s);
   if (skip) {
     n = static_cast<std::size_t>(
         std::remove_if(s.reached.begin(), s.reached.begin() + static_cast<std::ptrdiff_t>(n),
@@ -490,27 +491,32 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
 }
 
 template <typename Doc>
-void TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
+std::size_t TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
   // Every line of every list the loop below reads, asked for at once (asking for each list's
   // first line only left most of the misses serial).
   for (const TermWeight& e : s.vector) {
     tfidf_detail::prefetch_list(docs + e.begin, weights_.data() + e.begin, e.count);
   }
   // Scores add up term by term in the query vector's order (so the same text gives the same
-  // scores bit for bit); a bit per document records which ones a posting reached (no step of
-  // the loop waits on a score's value).
+  // scores bit for bit); a document is listed when its score leaves +0.0 (every product is
+  // positive), written every time and counted the first.
   double* scores = s.scores.data();
-  uint64_t* touched = s.touched.data();
+  uint32_t* first = s.first_reached.data();
+  std::size_t n = 0;
   for (const TermWeight& e : s.vector) {
     const double x = e.weight;
     const Doc* doc = docs + e.begin;
     const float* weight = weights_.data() + e.begin;
-    for (std::size_t p = 0; p < e.count; ++p) {
+    const std::size_t count = e.count;  // a local: the stores below could alias e.count
+    for (std::size_t p = 0; p < count; ++p) {
       const std::size_t d = doc[p];
-      scores[d] += x * static_cast<double>(weight[p]);
-      touched[d / 64] |= uint64_t{1} << (d % 64);
+      const double before = scores[d];
+      scores[d] = before + x * static_cast<double>(weight[p]);
+      first[n] = static_cast<uint32_t>(d);
+      n += std::bit_cast<uint64_t>(before) == 0;
     }
   }
+  return n;
 }
 
 // Most reached documents share only a common term or two with the query and are far below
@@ -560,24 +566,20 @@ double TfidfIndex::score_floor(const Doc* docs, std::size_t k, Scratch& s) const
   return bucket_floor(cut);
 }
 
-std::size_t TfidfIndex::reached(double floor, Scratch& s) const {
-  // The reached documents in document order, their scores and bits reset for the next query
-  // as they are read, before anything can throw (`skip`); those under `floor` are passed over
-  // without a branch (written, not counted).
+std::size_t TfidfIndex::reached(std::size_t n_reached, double floor, Scratch& s) const {
+  // The reached documents, their scores reset for the next query as they are read, before
+  // anything can throw (`skip`); those under `floor` are passed over without a branch
+  // (written, not counted).
   double* scores = s.scores.data();
-  uint64_t* touched = s.touched.data();
+  const uint32_t* first = s.first_reached.data();
   Neighbor* reached = s.reached.data();
   std::size_t n = 0;
-  const std::size_t words = (n_docs_ + 63) / 64;
-  for (std::size_t w = 0; w < words; ++w) {
-    for (uint64_t bits = touched[w]; bits != 0; bits &= bits - 1) {
-      const std::size_t doc = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-      const double similarity = scores[doc];
-      scores[doc] = 0.0;
-      reached[n] = {similarity, doc};
-      n += similarity >= floor;
-    }
-    touched[w] = 0;
+  for (std::size_t i = 0; i < n_reached; ++i) {
+    const uint32_t doc = first[i];
+    const double similarity = scores[doc];
+    scores[doc] = 0.0;
+    reached[n] = {similarity, doc};
+    n += similarity >= floor;
   }
   return n;
 }

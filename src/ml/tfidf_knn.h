@@ -135,15 +135,16 @@ class TfidfIndex {
   // The nearest document (k = 1, no skip) by pruned search: see nearest() in tfidf_knn.cc.
   template <typename Doc>
   void nearest(const Doc* docs, std::size_t field, Scratch& s, std::vector<Neighbor>& out) const;
-  // Adds up the postings of s.vector into s.scores, marking s.touched.
+  // Adds up the postings of s.vector into s.scores, listing the documents reached in
+  // s.first_reached; returns how many.
   template <typename Doc>
-  void accumulate(const Doc* docs, Scratch& s) const;
+  std::size_t accumulate(const Doc* docs, Scratch& s) const;
   // After accumulate: a score at or below the k-th best (0 when none is found cheaply).
   template <typename Doc>
   double score_floor(const Doc* docs, std::size_t k, Scratch& s) const;
-  // After accumulate: the reached documents scoring at least `floor` into s.reached, in
-  // document order; clears s.scores and s.touched. Returns how many.
-  std::size_t reached(double floor, Scratch& s) const;
+  // After accumulate: the `n_reached` documents it listed that score at least `floor` into
+  // s.reached (in the order they were reached); clears s.scores. Returns how many.
+  std::size_t reached(std::size_t n_reached, double floor, Scratch& s) const;
   static void select_best(Scratch& s, std::size_t n, std::size_t k, std::vector<Neighbor>& out);
   std::size_t home_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> slot_shift_; }
   // False only for a term that is not kept (filter_ has a bit per low bits of a kept key; the

@@ -40,10 +40,6 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
   });
   s.left[m] = 0.0;
   for (std::size_t j = m; j-- > 0;) s.left[j] = s.left[j + 1] + s.bound[s.order[j]];
-  if (s.first_reached.size() < n_docs_) {
-    s.first_reached.resize(n_docs_);
-    s.slot.resize(n_docs_, 0);
-  }
 
   double* scores = s.scores.data();
   uint32_t* first = s.first_reached.data();

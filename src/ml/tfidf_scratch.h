@@ -43,8 +43,8 @@ struct TfidfIndex::Scratch {
   std::vector<std::pair<TermWeight, double>> weights;  // (term, weight before normalising)
   std::vector<TermWeight> vector;
   std::vector<double> scores;     // by document
-  std::vector<uint64_t> touched;  // a bit per document a posting reached
-  std::vector<Neighbor> reached;  // the documents a posting reached, in document order
+  std::vector<uint32_t> first_reached;  // documents in the order a posting first reached them
+  std::vector<Neighbor> reached;  // the documents a posting reached (reached())
   std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
   std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
   std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(tfidf_detail::kBucketCount, 0);
@@ -54,7 +54,6 @@ struct TfidfIndex::Scratch {
   std::vector<uint32_t> order;    // positions in `vector`, largest bound first
   std::vector<double> bound;      // by position in `vector`
   std::vector<double> left;       // left[j]: the bounds of order[j..] added up
-  std::vector<uint32_t> first_reached;  // documents in the order a list first reached them
   std::vector<uint32_t> cand_doc;    // candidates' documents, from 1
   std::vector<double> cand_score;    // their partial scores, from 1
   std::vector<uint32_t> slot;        // by document: its place in cand_doc, 0 between calls

@@ -546,7 +546,9 @@ TEST(TfidfIndex, NearestBreaksTiesAsTheFullSearch) {
     const auto full = index.neighbors(query, 1, skip_none);
     ASSERT_EQ(indices(pruned), indices(full)) << query;
     ASSERT_EQ(pruned.empty(), full.empty());
-    if (!full.empty()) ASSERT_EQ(pruned[0].similarity, full[0].similarity) << query;
+    if (!full.empty()) {
+      ASSERT_EQ(pruned[0].similarity, full[0].similarity) << query;
+    }
     const auto two = index.neighbors(query, 2, skip_none);
     ties += two.size() == 2 && two[0].similarity == two[1].similarity;
   }
