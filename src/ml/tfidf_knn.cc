@@ -498,23 +498,12 @@ std::size_t TfidfIndex::accumulate(const Doc* docs, Scratch& s) const {
     tfidf_detail::prefetch_list(docs + e.begin, weights_.data() + e.begin, e.count);
   }
   // Scores add up term by term in the query vector's order (so the same text gives the same
-  // scores bit for bit); a document is listed when its score leaves +0.0 (every product is
-  // positive), written every time and counted the first.
-  double* scores = s.scores.data();
-  uint32_t* first = s.first_reached.data();
+  // scores bit for bit).
   std::size_t n = 0;
   for (const TermWeight& e : s.vector) {
-    const double x = e.weight;
-    const Doc* doc = docs + e.begin;
-    const float* weight = weights_.data() + e.begin;
-    const std::size_t count = e.count;  // a local: the stores below could alias e.count
-    for (std::size_t p = 0; p < count; ++p) {
-      const std::size_t d = doc[p];
-      const double before = scores[d];
-      scores[d] = before + x * static_cast<double>(weight[p]);
-      first[n] = static_cast<uint32_t>(d);
-      n += std::bit_cast<uint64_t>(before) == 0;
-    }
+    n = tfidf_detail::add_postings(e.weight, docs + e.begin, weights_.data() + e.begin, e.count,
+                                   s.scores.data(), s.first_reached.data(), n,
+                                   [](std::size_t, double) {});
   }
   return n;
 }

@@ -2,6 +2,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "ml/tfidf_knn.h"
@@ -57,22 +58,14 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
       tfidf_detail::prefetch_list(docs + next.begin, weights_.data() + next.begin, next.count);
     }
     const TermWeight& e = s.vector[s.order[read]];
-    const double x = e.weight;
-    const Doc* doc = docs + e.begin;
-    const float* weight = weights_.data() + e.begin;
-    const std::size_t count = e.count;  // a local: the stores below could alias e.count
-    for (std::size_t p = 0; p < count; ++p) {
-      const std::size_t d = doc[p];
-      const double before = scores[d];
-      const double after = before + x * static_cast<double>(weight[p]);
-      scores[d] = after;
-      first[n_reached] = static_cast<uint32_t>(d);  // counted only the first time
-      n_reached += std::bit_cast<uint64_t>(before) == 0;  // +0.0: not reached before
-      if (after > best) {  // rarely after the first list
-        best = after;
-        best_doc = static_cast<uint32_t>(d);
-      }
-    }
+    n_reached = tfidf_detail::add_postings(
+        e.weight, docs + e.begin, weights_.data() + e.begin, e.count, scores, first, n_reached,
+        [&best, &best_doc](std::size_t d, double after) {
+          if (after > best) {  // rarely after the first list
+            best = after;
+            best_doc = static_cast<uint32_t>(d);
+          }
+        });
   }
   // The candidates: the reached documents that can still reach the floor, with their partial
   // scores (candidates[i] is document doc[i + 1] with score[i + 1]: entry 0 is a sink for the
@@ -85,16 +78,25 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
     at = std::lower_bound(at, end, d, [](Doc a, uint32_t b) { return a < b; });
     return at != end && *at == d ? weights_.data() + (at - docs) : nullptr;
   };
-  auto exact_score = [&](uint32_t d) {
-    double score = 0.0;
+  // Sets the scores of `cands` (ascending documents) to their exact ones: every list in the
+  // query's order, from zero, as accumulate() adds them.
+  auto score_exactly = [&](std::span<std::pair<uint32_t, double>> cands) {
+    for (auto& c : cands) c.second = 0.0;
     for (const TermWeight& e : s.vector) {
+      const double x = e.weight;
       const Doc* at = docs + e.begin;
-      if (const float* w = find_in(e, d, at)) score += static_cast<double>(e.weight) * *w;
+      for (auto& [d, score] : cands) {
+        if (const float* w = find_in(e, d, at)) score += x * static_cast<double>(*w);
+      }
     }
-    return score;
   };
   const double slack = 1.0 - 1e-9;
-  const double reachable = read < m ? exact_score(best_doc) : 0.0;
+  double reachable = 0.0;
+  if (read < m) {
+    std::pair<uint32_t, double> one{best_doc, 0.0};
+    score_exactly({&one, 1});
+    reachable = one.second;
+  }
   auto floor = [&] { return std::max(best, reachable) * slack; };
   std::vector<uint32_t>& cand_doc = s.cand_doc;
   std::vector<double>& cand_score = s.cand_score;
@@ -166,8 +168,7 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
     }
     for (std::size_t i = 1; i < kept; ++i) best = std::max(best, cand_score[i]);
   }
-  // The few left (those at the best partial score), scored exactly: every list in the query's
-  // order, from zero, in document order.
+  // The few left (those at the best partial score), scored exactly.
   auto& candidates = s.candidates;
   candidates.clear();
   for (std::size_t i = 1; i < cand_doc.size(); ++i) {
@@ -175,13 +176,7 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
     if (cand_score[i] + s.left[j] >= floor()) candidates.emplace_back(cand_doc[i], 0.0);
   }
   std::sort(candidates.begin(), candidates.end());
-  for (const TermWeight& e : s.vector) {
-    const double x = e.weight;
-    const Doc* at = docs + e.begin;
-    for (auto& [d, score] : candidates) {
-      if (const float* w = find_in(e, d, at)) score += x * static_cast<double>(*w);
-    }
-  }
+  score_exactly(candidates);
   const std::pair<uint32_t, double>* winner = nullptr;
   for (const auto& c : candidates) {
     if (!winner || c.second > winner->second) winner = &c;

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to ml/tfidf_knn.cc and ml/tfidf_nearest.cc: a search's per-thread working memory
 // and the helpers both files use. Not part of the TfidfIndex interface.
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -30,6 +31,25 @@ void prefetch_list(const Doc* docs, const float* weights, std::size_t count) {
        line < end; line += 64) {
     __builtin_prefetch(line);
   }
+}
+
+// Adds one posting list, weighted by the query's `x`, into `scores` (by document; +0.0 where
+// nothing was added yet) and lists in first[n...] each document whose score leaves +0.0 (every
+// product is positive): written at every posting, counted the first time, so no branch.
+// `seen(d, score)` is called with each new score. Returns the new count of listed documents.
+template <typename Doc, typename Seen>
+std::size_t add_postings(double x, const Doc* doc, const float* weight, std::size_t count,
+                         double* scores, uint32_t* first, std::size_t n, Seen&& seen) {
+  for (std::size_t p = 0; p < count; ++p) {
+    const std::size_t d = doc[p];
+    const double before = scores[d];
+    const double after = before + x * static_cast<double>(weight[p]);
+    scores[d] = after;
+    first[n] = static_cast<uint32_t>(d);
+    n += std::bit_cast<uint64_t>(before) == 0;
+    seen(d, after);
+  }
+  return n;
 }
 
 }  // namespace tfidf_detail

@@ -22,6 +22,15 @@ namespace {
 // Float postings: similarities are exact to about 1e-7.
 constexpr double kSimTolerance = 1e-6;
 
+// The synthetic corpora's words: a 64-bit linear congruential generator, its high bits.
+struct Lcg {
+  uint64_t state;
+  std::size_t operator()() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  }
+};
+
 std::vector<std::size_t> indices(const std::vector<Neighbor>& nb) {
   std::vector<std::size_t> out;
   for (const Neighbor& n : nb) out.push_back(n.index);
@@ -185,11 +194,7 @@ TEST(TfidfIndex, PrunedPostingsKeepTheDocumentsWhereATermWeighsMost) {
 // many documents per bucket of the selection's histogram.
 TEST(TfidfIndex, BestKIsThePrefixOfTheFullRanking) {
   std::vector<std::string> docs;
-  uint64_t state = 12345;
-  auto next = [&state] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<std::size_t>(state >> 33);
-  };
+  Lcg next{12345};
   for (std::size_t d = 0; d < 600; ++d) {
     if (d % 7 == 3) {
       docs.push_back(docs[next() % docs.size()]);  // a repeat: ties at equal similarity
@@ -281,11 +286,7 @@ std::vector<Neighbor> brute_force(const std::vector<std::string>& docs, const st
 // repeats (exact ties). Field 1 is each document's first line.
 std::vector<std::vector<std::string>> two_field_corpus() {
   std::vector<std::string> docs, heads;
-  uint64_t state = 987654321;
-  auto next = [&state] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<std::size_t>(state >> 33);
-  };
+  Lcg next{987654321};
   for (std::size_t d = 0; d < 400; ++d) {
     if (d % 9 == 4) {
       const std::size_t r = next() % docs.size();
@@ -521,11 +522,7 @@ TEST(TfidfIndex, NearestOverClinc150AnswersAsTheFullSearch) {
 // the lower index must win).
 TEST(TfidfIndex, NearestBreaksTiesAsTheFullSearch) {
   std::vector<std::string> docs;
-  uint64_t state = 777;
-  auto next = [&state] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<std::size_t>(state >> 33);
-  };
+  Lcg next{777};
   for (std::size_t d = 0; d < 2000; ++d) {
     if (d % 5 == 2) {
       docs.push_back(docs[next() % docs.size()]);
