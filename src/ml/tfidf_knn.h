@@ -132,7 +132,7 @@ class TfidfIndex {
   // order, into s.vector (weights rounded to float, as the postings store them).
   void vectorize(const TfidfTerms& terms, const TfidfTermSlots& slots, std::size_t field,
                  Scratch& s) const;
-  // The nearest document (k = 1, no skip) by pruned search: see nearest() in tfidf_knn.cc.
+  // The nearest document (k = 1, no skip) by pruned search: see ml/tfidf_nearest.cc.
   template <typename Doc>
   void nearest(const Doc* docs, std::size_t field, Scratch& s, std::vector<Neighbor>& out) const;
   // Adds up the postings of s.vector into s.scores, listing the documents reached in

@@ -12,16 +12,20 @@ namespace triage::ml {
 
 // The nearest document without reading most postings (MaxScore, Turtle & Flood 1995, for
 // k = 1): what the intent model's neighbour agreement asks for every request, over an index
-// with every posting, where a query's common words ("what", "my", "the") held most of the
-// postings read (~16k of them per CLINC150 query) and decide nothing. A document gains at most
-// a term's query weight times its list's heaviest weight from that term (the term's bound).
-// Lists are read largest bound first into partial scores; once the bounds of the lists not
-// read add up to less than the best partial score, no document the lists read so far did not
-// reach can be the nearest, and the rest are not read. The reached documents that still can
-// be (partial score + the bounds left >= the best partial score) are then scored exactly,
-// adding their weights in the query vector's order as accumulate() does, so the answer is the
-// full search's bit for bit (ties: lower index). The 1e-9 slack covers the rounding of the
-// partial sums, which add in another order.
+// with every posting, where a query's common words ("what", "my", "how do i") hold most of the
+// ~6,000 postings of its lists and decide nothing. A document gains at most a term's query
+// weight times its list's heaviest weight from that term (the term's bound). In three steps:
+//   1. Lists are read whole, largest bound first, into partial scores, until the bounds of the
+//      lists left add up to less than the best partial score: a document none of those lists
+//      reached cannot be the nearest.
+//   2. The floor is the best partial score, or the exact score of the document that has it
+//      when higher (the nearest scores at least that). For each list left, the reached
+//      documents that can no longer reach the floor are dropped and the list's postings of the
+//      others added.
+//   3. The one or two left are scored exactly, adding their weights in the query vector's
+//      order as accumulate() does, so the answer is the full search's bit for bit (ties: lower
+//      index).
+// The 1e-9 slack covers the rounding of the partial sums, which add in another order.
 template <typename Doc>
 void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
                          std::vector<Neighbor>& out) const {
@@ -47,7 +51,7 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
   std::size_t n_reached = 0;
   double best = 0.0;  // the best partial score
   uint32_t best_doc = 0;
-  std::size_t read = 0;
+  std::size_t read = 0;  // step 1
   {
     const TermWeight& e = s.vector[s.order[0]];
     tfidf_detail::prefetch_list(docs + e.begin, weights_.data() + e.begin, e.count);
@@ -67,12 +71,10 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
           }
         });
   }
-  // The candidates: the reached documents that can still reach the floor, with their partial
-  // scores (candidates[i] is document doc[i + 1] with score[i + 1]: entry 0 is a sink for the
-  // documents that are not candidates, and slot[d] says where document d is). The floor is
-  // the best partial score, or the exact score of the document that has it when that is
-  // higher (a score the nearest reaches; it prunes most candidates at once). Every partial
-  // score in `scores` is reset for the next query.
+  // Step 2. The candidates: the reached documents that can still reach the floor, with their
+  // partial scores (cand_doc[i] and cand_score[i] from i = 1: entry 0 is a sink for the
+  // postings of documents that are not candidates, and slot[d] says where document d is, 0
+  // between calls). Every partial score in `scores` is reset for the next query.
   auto find_in = [&](const TermWeight& e, uint32_t d, const Doc*& at) -> const float* {
     const Doc* end = docs + e.begin + e.count;
     at = std::lower_bound(at, end, d, [](Doc a, uint32_t b) { return a < b; });
@@ -168,7 +170,7 @@ void TfidfIndex::nearest(const Doc* docs, std::size_t field, Scratch& s,
     }
     for (std::size_t i = 1; i < kept; ++i) best = std::max(best, cand_score[i]);
   }
-  // The few left (those at the best partial score), scored exactly.
+  // Step 3. The few left (those at the floor), scored exactly.
   auto& candidates = s.candidates;
   candidates.clear();
   for (std::size_t i = 1; i < cand_doc.size(); ++i) {
