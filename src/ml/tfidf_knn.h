@@ -122,7 +122,7 @@ class TfidfIndex {
     uint32_t count;
     float weight;
   };
-  struct Scratch;  // a query's working memory, one per thread (tfidf_knn.cc)
+  struct Scratch;  // a query's working memory, one per thread (ml/tfidf_scratch.h)
 
   FieldEntry entry(std::size_t slot, std::size_t field) const;
   uint64_t slot_key(std::size_t slot) const { return table_[slot].key; }
