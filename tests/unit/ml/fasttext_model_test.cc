@@ -31,6 +31,43 @@ TEST(NormalizeTextTest, LowercasesSplitsPunctuationAndCollapsesSpace) {
   EXPECT_EQ(normalize_text(normalize_text("A,b")), normalize_text("A,b"));  // idempotent
 }
 
+// norm-v1 as first written (appending byte by byte): the fast version must equal it on every
+// input, here random byte strings over every byte class.
+std::string normalize_text_reference(std::string_view text) {
+  std::string out;
+  bool pending_space = false;
+  for (unsigned char c : text) {
+    if (c < 0x80 && (c <= 0x20 || c == 0x7f)) {
+      if (!out.empty()) pending_space = true;
+      continue;
+    }
+    const bool punct = c < 0x80 && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                                     (c >= 'A' && c <= 'Z'));
+    if (punct && !out.empty()) pending_space = true;
+    if (pending_space) {
+      out.push_back(' ');
+      pending_space = false;
+    }
+    out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
+    if (punct) pending_space = true;
+  }
+  return out;
+}
+
+TEST(NormalizeTextTest, EqualsTheByteByByteDefinitionOnRandomText) {
+  std::mt19937 rng(20261207);
+  const std::string alphabet = std::string("aZ9 \t\n,._-'\x7f\x01") + "\xC3\xA9\xFF";
+  for (int i = 0; i < 20000; ++i) {
+    std::string text(rng() % 40, ' ');
+    for (char& c : text) {
+      // Half the bytes from a small alphabet (runs of spaces, punctuation next to words), half
+      // any byte.
+      c = rng() % 2 ? alphabet[rng() % alphabet.size()] : static_cast<char>(rng() % 256);
+    }
+    ASSERT_EQ(normalize_text(text), normalize_text_reference(text)) << i;
+  }
+}
+
 // Three topics with disjoint vocabularies plus shared filler words.
 std::vector<LabeledExample> make_dataset(int per_class, unsigned seed) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> topics = {
