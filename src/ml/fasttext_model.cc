@@ -381,15 +381,16 @@ bool FastTextModel::softmax(const FastTextInput& input, std::vector<float>& out)
   // The rows are spread over a matrix larger than the caches: ask for them all first, so
   // that their misses overlap.
   const std::size_t row_bytes = f.dim * sizeof(float);
+  thread_local std::vector<const float*> row_of;
+  row_of.clear();
   for (int32_t id : ids) {
-    const char* row = reinterpret_cast<const char*>(rows + static_cast<std::size_t>(id) * f.dim);
-    for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+    const float* row = rows + static_cast<std::size_t>(id) * f.dim;
+    row_of.push_back(row);
+    const char* bytes = reinterpret_cast<const char*>(row);
+    for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(bytes + b);
   }
   thread_local std::vector<float> hidden;
-  thread_local std::vector<const float*> row_of;
   hidden.resize(f.dim);
-  row_of.clear();
-  for (int32_t id : ids) row_of.push_back(rows + static_cast<std::size_t>(id) * f.dim);
   sum_rows(row_of, f.dim, hidden.data());
   const auto scale = static_cast<float>(1.0 / static_cast<double>(ids.size()));
   for (float& h : hidden) h *= scale;

@@ -40,7 +40,7 @@ std::string normalize_text(std::string_view text) {
   for (const unsigned char c : text) {
     const ByteKind kind = kKind[c];
     if (kind == kSeparator) {
-      pending_space = pending_space || w != begin;
+      pending_space = w != begin;  // never before the first byte written
       continue;
     }
     if (pending_space || (kind == kPunctuation && w != begin)) *w++ = ' ';
