@@ -29,7 +29,10 @@ struct Candidate {
   const char* mode;
   const char* gates;
 };
-constexpr Candidate kGood{"good", "slow-20", "{max_success_drop: 0.1, max_p95_ratio: 4, max_cost_ratio: 1.5}"};
+// The good candidate is as fast as stable; its p95 over 12 requests is nearly their maximum,
+// so one request stalled by a loaded CI host (100 ms against 24 ms, seen) must not roll it
+// back: the ratio that fails is far from the 1x it has. The slow candidate is 20x.
+constexpr Candidate kGood{"good", "slow-20", "{max_success_drop: 0.1, max_p95_ratio: 10, max_cost_ratio: 1.5}"};
 constexpr Candidate kErring{"erring", "error-500", "{max_success_drop: 0.1}"};
 constexpr Candidate kSlow{"slow", "slow-400", "{max_p95_ratio: 3}"};
 // The shadow beside the candidate compares its answers with the primary's (stable): "tok1
