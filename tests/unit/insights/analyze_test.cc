@@ -1,6 +1,7 @@
 #include "insights/analyze.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -15,8 +16,12 @@ namespace {
 
 namespace json = boost::json;
 
+// Per process: ctest runs every test in its own process, in parallel, and two tests share
+// file names here (a shared config file once made one of them read the other's half-written
+// or removed file).
 std::string temp_path(const std::string& name) {
-  return std::string(TRIAGE_BINARY_DIR) + "/analyze_test_" + name;
+  return std::string(TRIAGE_BINARY_DIR) + "/analyze_test_" + std::to_string(::getpid()) + "_" +
+         name;
 }
 
 const CategoryStats* find_category(const AnalyzeReport& r, const std::string& name) {
