@@ -14,6 +14,7 @@
 namespace triage::cli {
 
 struct TrainCommands {
+  CLI::App* train = nullptr;  // the `train` command itself
   CLI::App* intent = nullptr;
   CLI::App* router = nullptr;
   CLI::App* multi_router = nullptr;

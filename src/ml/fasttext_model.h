@@ -141,9 +141,11 @@ struct TrainSpec {
   int min_count = 1;     // -minCount
   int minn = 0;          // -minn: shortest character n-gram (0: none; helps with typos)
   int maxn = 0;          // -maxn: longest character n-gram (0: none)
-  int bucket = 200000;   // -bucket: hashed n-gram rows; memory = (words + bucket) * dim * 4 B
-  int threads = 2;       // -thread: more threads train faster but not reproducibly
-  int seed = 0;          // -seed
+  // -bucket: hashed n-gram rows at most (hashed_ngram_rows sizes the table to the data);
+  // memory = (words + bucket) * dim * 4 B
+  int bucket = 200000;
+  int threads = 2;  // -thread: more threads train faster but not reproducibly
+  int seed = 0;     // -seed
 };
 
 struct TrainResult {
@@ -156,6 +158,16 @@ struct TrainResult {
   double train_seconds = 0.0;                 // fastText training only (not I/O, not eval)
   std::string data_sha256;                    // of the normalised training file (labels + text)
 };
+
+// Rows of fastText's hashed word n-gram table (-bucket) for a normalised training file `data`
+// ("__label__x words" lines): `bucket`, or fewer when the data cannot fill it, at least
+// kHashedRowsPerNgram rows per n-gram the data can hold (so an n-gram shares its row with
+// another at most 1 time in 16) and kMinHashedRows. Without this a router trained on a few
+// hundred labelled prompts allocated, initialised and wrote a 40 MB table it used 0.1% of.
+// 0 without word n-grams; `bucket` unchanged with character n-grams.
+inline constexpr int64_t kHashedRowsPerNgram = 16;
+inline constexpr int64_t kMinHashedRows = 1024;
+int hashed_ngram_rows(std::string_view data, int word_ngrams, int maxn, int bucket);
 
 // Trains in-process (blocking, CPU-bound: never on an I/O thread), writes the model and the
 // metadata JSON (metadata_path_for(out_path)): labels, counts, validation accuracy, data hash,

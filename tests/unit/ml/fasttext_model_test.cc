@@ -155,6 +155,39 @@ TEST_F(FastTextTrainTest, TrainsPredictsAndWritesMetadata) {
   EXPECT_EQ(meta.at("hyperparameters").as_object().at("dim").as_int64(), 10);
 }
 
+// The hashed n-gram table holds 16 rows per n-gram the data can have (at least 1024), never
+// more than the configured bucket; none without word n-grams, the bucket with character ones.
+TEST(HashedNgramRows, AreSizedToTheData) {
+  // 3 words + end of line, 1 word + end of line: 6 tokens, at most 6 bigrams.
+  const std::string two_lines = "__label__a w1 w2 w3\n__label__b w4\n";
+  EXPECT_EQ(hashed_ngram_rows(two_lines, 2, 0, 200000), kMinHashedRows);
+  EXPECT_EQ(hashed_ngram_rows(two_lines, 2, 0, 500), 500);
+  EXPECT_EQ(hashed_ngram_rows(two_lines, 1, 0, 200000), 0);
+  EXPECT_EQ(hashed_ngram_rows(two_lines, 2, 5, 200000), 200000);
+  std::string many;
+  for (int i = 0; i < 1000; ++i) many += "__label__x one two three four five six seven\n";
+  EXPECT_EQ(hashed_ngram_rows(many, 2, 0, 200000), 16 * 8000);  // 8 tokens a line
+  EXPECT_EQ(hashed_ngram_rows(many, 3, 0, 200000), 200000);      // 2 x 16 x 8000 > bucket
+  EXPECT_EQ(hashed_ngram_rows(many, 3, 0, 1 << 30), 2 * 16 * 8000);
+}
+
+// A small data set trains a small table: the metadata records the rows used and the file is a
+// fraction of what the configured 200,000 rows would take (200,000 x 10 floats = 8 MB).
+TEST_F(FastTextTrainTest, SmallDataTrainsASmallHashedTable) {
+  TrainSpec spec = small_spec("small_table.bin");
+  spec.bucket = 200000;
+  const TrainResult r = train_classifier(spec);
+  std::ifstream in(r.metadata_path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const auto meta = boost::json::parse(buf.str()).as_object();
+  const int64_t rows = meta.at("hyperparameters").at("bucket").as_int64();
+  EXPECT_GE(rows, kMinHashedRows);
+  EXPECT_LT(rows, 200000);
+  EXPECT_LT(fs::file_size(r.model_path), 2'000'000u);
+  EXPECT_GT(*r.validation_accuracy, 0.9);
+}
+
 TEST_F(FastTextTrainTest, SameDataSameHash) {
   TrainSpec a = small_spec("a.bin");
   TrainSpec b = small_spec("b.bin");
