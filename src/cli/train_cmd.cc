@@ -13,11 +13,12 @@ namespace triage::cli {
 namespace {
 
 // fastText's trainer fills a 120 MB table (its largest vocabulary) for every model, and a
-// router's candidate search trains dozens of models. mimalloc returns a block that size to
-// the OS when it is freed, so every training faulted its 30,000 pages in again: 9.6 of the
-// 10.5 s a 120-row router took on this VM. Blocks from an arena reserved up front stay mapped
-// between trainings; the arena is committed (readable and writable) but, as any mapping,
-// takes memory only as it is touched. (Reserved without committing, mimalloc did not use it.)
+// router's candidate search trains dozens. mimalloc returns a block that size to the OS when
+// it is freed, so every model faulted its pages in again (most of a small router's training
+// time: docs/performance.md, "Training time"). Blocks from an arena reserved up front stay
+// mapped between models; committed (readable and writable), it still takes memory only as it
+// is touched. (Reserved without committing, mimalloc did not use it.) If the reservation
+// fails, training runs as before, only slower.
 void keep_large_blocks_mapped() {
 #ifndef TRIAGE_NO_MIMALLOC
   constexpr std::size_t kArenaBytes = std::size_t{256} << 20;

@@ -1,6 +1,6 @@
 #pragma once
 // fastText text classifiers: loading and predicting (request path) and training (offline /
-// `triage train`). fastText headers stay inside fasttext_model.cc.
+// `triage train`). fastText headers stay inside fasttext_model.cc and fasttext_train.cc.
 //
 // Errors: load() and train_classifier() run at start-up or offline and THROW ModelError with
 // the file path in the message. predict() never throws for any input text.
@@ -160,11 +160,11 @@ struct TrainResult {
 };
 
 // Rows of fastText's hashed word n-gram table (-bucket) for a normalised training file `data`
-// ("__label__x words" lines): `bucket`, or fewer when the data cannot fill it, at least
-// kHashedRowsPerNgram rows per n-gram the data can hold (so an n-gram shares its row with
-// another at most 1 time in 16) and kMinHashedRows. Without this a router trained on a few
-// hundred labelled prompts allocated, initialised and wrote a 40 MB table it used 0.1% of.
-// 0 without word n-grams; `bucket` unchanged with character n-grams.
+// ("__label__x words" lines): never more than `bucket`; below it, kHashedRowsPerNgram rows per
+// n-gram the data can hold (so a training n-gram shares its row with another at most 1 time
+// in 16), and at least kMinHashedRows. A table sized for large data is mostly empty on a few
+// hundred prompts, yet is allocated, initialised and written whole (docs/performance.md,
+// "Training time"). 0 without word n-grams; `bucket` unchanged with character n-grams.
 inline constexpr int64_t kHashedRowsPerNgram = 16;
 inline constexpr int64_t kMinHashedRows = 1024;
 int hashed_ngram_rows(std::string_view data, int word_ngrams, int maxn, int bucket);

@@ -54,8 +54,9 @@ class TempFile {
 int hashed_ngram_rows(std::string_view data, int word_ngrams, int maxn, int bucket) {
   if (maxn > 0) return bucket;  // character n-grams: as many as the words' lengths allow
   if (word_ngrams <= 1) return 0;
-  // Words after each line's label, plus the end-of-line token fastText adds: a line of t
-  // tokens has at most t - 1 n-grams of each order 2..word_ngrams.
+  // Words after each line's label, plus the end-of-line token fastText adds. A line of t
+  // tokens has at most t - 1 n-grams of each order 2..word_ngrams; t per order is counted, an
+  // upper bound (the table may come out a little larger, never smaller).
   int64_t tokens = 0;
   bool in_token = false;
   bool label = true;  // the first token of a line is its label
@@ -126,6 +127,11 @@ TrainResult train_classifier(const TrainSpec& spec) {
   args.minCount = spec.min_count;
   args.minn = spec.minn;  // 0/0: no character n-grams (as `fasttext supervised`)
   args.maxn = spec.maxn;
+  if ((spec.word_ngrams > 1 || spec.maxn > 0) && spec.bucket <= 0) {
+    // fastText would hash n-grams modulo 0.
+    throw ModelError(spec.out_path + ": bucket must be positive with word or character "
+                     "n-grams, got " + std::to_string(spec.bucket));
+  }
   args.bucket = hashed_ngram_rows(data, spec.word_ngrams, spec.maxn, spec.bucket);
   args.thread = std::max(1, spec.threads);
   args.seed = spec.seed;

@@ -1,8 +1,8 @@
 // Linked into every unit test binary. Tests that train fastText models run on glibc malloc,
-// which maps fastText's 120 MB vocabulary table afresh for every model it trains (a block over
-// its 32 MB mmap ceiling) and unmaps it after: faulting 30,000 pages in per model was most of
-// a training test's time on this VM. Taken from the heap and never trimmed instead, the pages
-// stay mapped between models, as `triage train` keeps them on mimalloc (cli/train_cmd.cc).
+// which maps fastText's 120 MB vocabulary table afresh for every model (a block above its
+// mmap ceiling) and unmaps it after, so every model faulted its pages in again. Taken from
+// the heap and never trimmed instead, they stay mapped between models, as `triage train`
+// keeps them on mimalloc (cli/train_cmd.cc; docs/performance.md, "Training time").
 #include <malloc.h>
 
 namespace {

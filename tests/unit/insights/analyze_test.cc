@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/trace.h"
 #include "telemetry/sqlite_store.h"
@@ -18,10 +20,22 @@ namespace json = boost::json;
 
 // Per process: ctest runs every test in its own process, in parallel, and two tests share
 // file names here (a shared config file once made one of them read the other's half-written
-// or removed file).
+// or removed file). Every path handed out is removed (with SQLite's -wal and -shm) when the
+// process exits.
 std::string temp_path(const std::string& name) {
-  return std::string(TRIAGE_BINARY_DIR) + "/analyze_test_" + std::to_string(::getpid()) + "_" +
-         name;
+  struct RemovedAtExit {
+    std::vector<std::string> paths;
+    ~RemovedAtExit() {
+      std::error_code ec;
+      for (const std::string& p : paths) {
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p + suffix, ec);
+      }
+    }
+  };
+  static RemovedAtExit files;
+  files.paths.push_back(std::string(TRIAGE_BINARY_DIR) + "/analyze_test_" +
+                        std::to_string(::getpid()) + "_" + name);
+  return files.paths.back();
 }
 
 const CategoryStats* find_category(const AnalyzeReport& r, const std::string& name) {

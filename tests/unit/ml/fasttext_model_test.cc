@@ -158,7 +158,8 @@ TEST_F(FastTextTrainTest, TrainsPredictsAndWritesMetadata) {
 // The hashed n-gram table holds 16 rows per n-gram the data can have (at least 1024), never
 // more than the configured bucket; none without word n-grams, the bucket with character ones.
 TEST(HashedNgramRows, AreSizedToTheData) {
-  // 3 words + end of line, 1 word + end of line: 6 tokens, at most 6 bigrams.
+  // 3 words + end of line, 1 word + end of line: 6 tokens, counted as 6 bigrams (4 at most:
+  // the count is an upper bound).
   const std::string two_lines = "__label__a w1 w2 w3\n__label__b w4\n";
   EXPECT_EQ(hashed_ngram_rows(two_lines, 2, 0, 200000), kMinHashedRows);
   EXPECT_EQ(hashed_ngram_rows(two_lines, 2, 0, 500), 500);
@@ -253,6 +254,15 @@ TEST_F(FastTextTrainTest, RejectsLabelWithWhitespaceAndEmptyData) {
   EXPECT_THROW(train_classifier(spec), ModelError);
   spec.train.clear();
   EXPECT_THROW(train_classifier(spec), ModelError);
+  // No hashed rows for word bigrams: a clear error, not fastText's division by zero.
+  TrainSpec no_rows = small_spec("no_rows.bin");
+  no_rows.bucket = 0;
+  try {
+    train_classifier(no_rows);
+    ADD_FAILURE() << "trained with bucket 0";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("bucket must be positive"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(FastTextTrainTest, LoadErrorsNameThePath) {
