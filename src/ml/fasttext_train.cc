@@ -54,24 +54,16 @@ class TempFile {
 int hashed_ngram_rows(std::string_view data, int word_ngrams, int maxn, int bucket) {
   if (maxn > 0) return bucket;  // character n-grams: as many as the words' lengths allow
   if (word_ngrams <= 1) return 0;
-  // Words after each line's label, plus the end-of-line token fastText adds. A line of t
-  // tokens has at most t - 1 n-grams of each order 2..word_ngrams; t per order is counted, an
-  // upper bound (the table may come out a little larger, never smaller).
+  // A line is its label, its words and the end-of-line token fastText adds, so it has as many
+  // tokens as whitespace-separated pieces (the label stands in for </s>). A line of t tokens
+  // has at most t - 1 n-grams of each order 2..word_ngrams; t per order is counted, an upper
+  // bound (the table may come out a little larger, never smaller).
   int64_t tokens = 0;
-  bool in_token = false;
-  bool label = true;  // the first token of a line is its label
+  bool after_space = true;
   for (char c : data) {
-    if (c == ' ' || c == '\n') {
-      if (in_token && !label) ++tokens;
-      if (in_token) label = false;
-      if (c == '\n') {
-        ++tokens;  // </s>
-        label = true;
-      }
-      in_token = false;
-    } else {
-      in_token = true;
-    }
+    const bool space = c == ' ' || c == '\n';
+    tokens += !space && after_space ? 1 : 0;
+    after_space = space;
   }
   const int64_t ngrams = tokens * (word_ngrams - 1);
   const int64_t rows = std::max<int64_t>(kMinHashedRows, kHashedRowsPerNgram * ngrams);
