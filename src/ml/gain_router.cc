@@ -180,14 +180,12 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
       strong_(std::move(strong)),
       weak_(std::move(weak)),
       medians_(std::move(medians)) {
-  std::vector<std::string> prompts, stems;
+  std::vector<std::string> prompts, categories;
   prompts.reserve(refs_.size());
-  stems.reserve(refs_.size());
-  bool stems_are_prompts = true;
+  categories.reserve(refs_.size());
   for (const auto& r : refs_) {
     prompts.emplace_back(gain_text(r.prompt));
-    stems.emplace_back(question_stem(prompts.back()));
-    stems_are_prompts = stems_are_prompts && stems.back() == prompts.back();
+    categories.push_back(r.category);
     residual_strong_.push_back(r.strong - strong_.rates.rate(r.category));
     residual_weak_.push_back(r.weak - weak_.rates.rate(r.category));
   }
@@ -199,13 +197,7 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
   for (const auto& [c, rate] : strong_.rates.rates) add_category(c);
   for (const auto& [c, rate] : weak_.rates.rates) add_category(c);
   for (const auto& [c, median] : medians_.medians) add_category(c);
-  // Without options (GSM8K) every stem is its prompt: a stem field would equal the prompts'.
-  if (stems_are_prompts) {
-    index_ = std::make_unique<TfidfIndex>(prompts, kGainPostingsPerTerm);
-  } else {
-    const std::vector<std::string> fields[] = {std::move(prompts), std::move(stems)};
-    index_ = std::make_unique<TfidfIndex>(fields, kGainPostingsPerTerm);
-  }
+  neighbourhoods_ = std::make_unique<GainNeighbourhoods>(prompts, categories);
 }
 
 GainRouter::CategoryInputs GainRouter::category_inputs(std::string_view category) const {
@@ -217,24 +209,8 @@ GainRouter::CategoryInputs GainRouter::category_inputs(std::string_view category
 std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
                                                     std::string_view category) const {
   const std::string_view text = gain_text(prompt);
-  const std::size_t stem_bytes = question_stem(text).size();
-  // One tokenisation and one term lookup for both searches: the stem is the head of the
-  // prompt, cut at a newline.
-  thread_local TfidfTerms all, head;
-  thread_local TfidfTermSlots slots;
-  tfidf_terms(text, stem_bytes, all, head);
-  index_->find(all, slots);
-  const std::size_t stem_field = index_->field_count() - 1;
   std::vector<Neighbor> full, stem;
-  if (stem_field == 0 && stem_bytes == text.size()) {
-    // One field and one text: the best 25 are the first of the best 50.
-    stem = index_->neighbors(all, slots, 0, kGainNeighborsStem);
-    full.assign(stem.begin(), stem.begin() + static_cast<std::ptrdiff_t>(
-                                                 std::min(stem.size(), kGainNeighborsFull)));
-  } else {
-    full = index_->neighbors(all, slots, 0, kGainNeighborsFull);
-    stem = index_->neighbors(head, slots, stem_field, kGainNeighborsStem);
-  }
+  neighbourhoods_->search(text, category, kGainNeighborsFull, kGainNeighborsStem, {}, full, stem);
   const CategoryInputs c = category_inputs(category);
   const GainInputs shared = gain_shared_inputs(text, c.median_qlen);
   const double ps = strong_.model.probability(

@@ -4,7 +4,8 @@
 //   0      logit of the request category's smoothed rate of "this model right" (training rows)
 //   1, 2   what happened on similar training questions: the similarity-weighted mean residual
 //          (right - its category's rate) of the 25 nearest training prompts (whole prompt) and
-//          of the 50 nearest question stems (ml::TfidfIndex, TF-IDF cosine)
+//          of the 50 nearest question stems of the request's category (TF-IDF cosine;
+//          ml::GainNeighbourhoods, which also says what a request without one searches)
 //   3..25  ml::prompt_features (option structure, length, digits, negations, ...)
 //   26     log question length minus the category's median (training rows)
 // Inputs are standardised with the training means and standard deviations stored with the
@@ -16,7 +17,7 @@
 // The reference rows (the training part: prompt, category, both grades) ship with the model
 // (`triage train router` writes them next to it) because the neighbour inputs search them.
 // Immutable after construction; score() is const and thread-safe. Cost: two neighbour searches
-// over the reference prompts per request (measured in docs/evaluation.md).
+// over the category's reference prompts per request (docs/performance.md, "Router decisions").
 #include <array>
 #include <boost/json/object.hpp>
 #include <cstddef>
@@ -28,14 +29,16 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ml/gain_neighbors.h"
 #include "ml/prompt_features.h"
 #include "ml/tfidf_knn.h"
 
 namespace triage::ml {
 
 // Recorded in the metadata and checked at load, with the neighbour counts, the prompt cap and
-// kPromptFeaturesVersion: bump it when the inputs or the neighbour search change meaning.
-inline constexpr std::string_view kGainFormat = "triage-gain-router/2";
+// kPromptFeaturesVersion: bump it when the inputs or the neighbour search change meaning
+// (3: neighbours within the request's category).
+inline constexpr std::string_view kGainFormat = "triage-gain-router/3";
 inline constexpr std::size_t kGainInputCount = 3 + kPromptFeatureCount + 1;
 inline constexpr std::size_t kGainNeighborsFull = 25;
 inline constexpr std::size_t kGainNeighborsStem = 50;
@@ -130,9 +133,7 @@ class GainRouter {
   std::vector<GainReference> refs_;
   Target strong_, weak_;
   CategoryMedians medians_;
-  // Field 0: the prompts; field 1: their question stems, absent when every stem is its prompt
-  // (field 0 serves both searches).
-  std::unique_ptr<TfidfIndex> index_;
+  std::unique_ptr<GainNeighbourhoods> neighbourhoods_;
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
   std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
   // What a request's category gives both targets, looked up once per decision (three ordered

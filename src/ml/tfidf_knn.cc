@@ -474,10 +474,10 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   std::size_t n_reached = 0;
   if (docs16_.empty()) {
     n_reached = accumulate(docs32_.data(), s);
-    if (!skip) floor = score_floor(docs32_.data(), k, s);
+    if (!skip && wants_floor(n_reached, k)) floor = score_floor(docs32_.data(), k, s);
   } else {
     n_reached = accumulate(docs16_.data(), s);
-    if (!skip) floor = score_floor(docs16_.data(), k, s);
+    if (!skip && wants_floor(n_reached, k)) floor = score_floor(docs16_.data(), k, s);
   }
   std::size_t n = reached(n_reached, floor, s);
   if (skip) {

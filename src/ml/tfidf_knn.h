@@ -93,6 +93,16 @@ class TfidfIndex {
                                   std::size_t field, std::size_t k,
                                   const std::function<bool(std::size_t)>& skip = {}) const;
 
+  // A search without `skip` reaching more than this many documents per k first estimates a
+  // score floor (score_floor, a sample of up to 2k documents) to spare the selection the
+  // documents below it; below that the sample costs more than it spares (callgrind, MMLU
+  // decisions within a category: 92k -> 83k instructions without it; a search over all 7,797
+  // references reaches ~60 per k and keeps it). Either way the answer is the same.
+  static constexpr std::size_t kFloorMinReachedPerK = 8;
+  static bool wants_floor(std::size_t n_reached, std::size_t k) {
+    return n_reached > kFloorMinReachedPerK * k;
+  }
+
   std::size_t size() const { return n_docs_; }
   std::size_t field_count() const { return field_terms_.size(); }
   // Kept terms of a field.

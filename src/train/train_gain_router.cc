@@ -29,19 +29,20 @@ struct Fitting {
 class CrossFit {
  public:
   CrossFit(const std::vector<GainTrainRow>& rows, int folds) : rows_(rows), folds_(folds) {
-    std::vector<std::string> prompts, stems;
+    std::vector<std::string> categories;
     for (const auto& r : rows_) {
-      prompts.emplace_back(ml::gain_text(r.prompt));
-      stems.emplace_back(ml::question_stem(prompts.back()));
-      qlen_.push_back(ml::question_length_log(prompts.back()));
-      text_.push_back(prompts.back());
+      text_.emplace_back(ml::gain_text(r.prompt));
+      qlen_.push_back(ml::question_length_log(text_.back()));
+      categories.push_back(r.category);
     }
-    const ml::TfidfIndex full(prompts, ml::kGainPostingsPerTerm);
-    const ml::TfidfIndex stem(stems, ml::kGainPostingsPerTerm);
+    // The served router searches the same neighbourhoods, built from the same rows.
+    const ml::GainNeighbourhoods neighbourhoods(text_, categories);
+    full_.resize(rows_.size());
+    stem_.resize(rows_.size());
     for (std::size_t i = 0; i < rows_.size(); ++i) {
       auto not_self = [i](std::size_t j) { return j == i; };
-      full_.push_back(full.neighbors(prompts[i], kNeighborPool, not_self));
-      stem_.push_back(stem.neighbors(stems[i], kNeighborPool, not_self));
+      neighbourhoods.search(text_[i], rows_[i].category, kNeighborPool, kNeighborPool, not_self,
+                            full_[i], stem_[i]);
     }
   }
 
@@ -171,7 +172,8 @@ json::object gain_metadata(const GainTrainResult& r, const std::string& referenc
       {"score", "P(strong right) - P(weak right)"},
       {"features_version", ml::kPromptFeaturesVersion},
       {"inputs", std::move(names)},
-      {"neighbors", json::object{{"prompt", ml::kGainNeighborsFull},
+      {"neighbors", json::object{{"within", "category"},
+                                 {"prompt", ml::kGainNeighborsFull},
                                  {"stem", ml::kGainNeighborsStem},
                                  {"postings_per_term", ml::kGainPostingsPerTerm}}},
       {"category_smoothing", ml::kGainCategorySmoothing},

@@ -284,10 +284,10 @@ std::vector<Neighbor> brute_force(const std::vector<std::string>& docs, const st
 
 // Random documents of a few lines over a small vocabulary (so terms have every df), with
 // repeats (exact ties). Field 1 is each document's first line.
-std::vector<std::vector<std::string>> two_field_corpus() {
+std::vector<std::vector<std::string>> two_field_corpus(std::size_t n_docs = 400) {
   std::vector<std::string> docs, heads;
   Lcg next{987654321};
-  for (std::size_t d = 0; d < 400; ++d) {
+  for (std::size_t d = 0; d < n_docs; ++d) {
     if (d % 9 == 4) {
       const std::size_t r = next() % docs.size();
       docs.push_back(docs[r]);
@@ -383,13 +383,15 @@ TEST(TfidfIndex, PrunedFieldsAnswerAsTheirOwnIndexes) {
 // answer as the full search gives it, bit for bit: a `skip` that skips nothing turns it off.
 // The corpus has repeated documents (exact ties at the cut), with and without pruned postings.
 TEST(TfidfIndex, ScoreFloorAnswersAsTheFullSearch) {
-  const auto fields = two_field_corpus();
+  // Large enough that most searches reach more than kFloorMinReachedPerK documents per k, the
+  // searches that estimate a floor (counted below).
+  const auto fields = two_field_corpus(3000);
   auto skip_none = [](std::size_t) { return false; };
   for (std::size_t cap : {0, 8}) {
     const TfidfIndex index(fields, cap);
     TfidfTerms all, head;
     TfidfTermSlots slots;
-    std::size_t ties = 0;
+    std::size_t ties = 0, floored_searches = 0;
     for (std::size_t q = 0; q < 80; ++q) {
       tfidf_terms(fields[0][q * 5], fields[1][q * 5].size(), all, head);
       index.find(all, slots);
@@ -400,6 +402,9 @@ TEST(TfidfIndex, ScoreFloorAnswersAsTheFullSearch) {
           const TfidfTerms& terms = field == 0 ? all : head;
           const auto floored = index.neighbors(terms, slots, field, k);
           const auto full = index.neighbors(terms, slots, field, k, skip_none);
+          const std::size_t reached =
+              index.neighbors(terms, slots, field, fields[0].size(), skip_none).size();
+          floored_searches += k > 1 && TfidfIndex::wants_floor(reached, k);
           ASSERT_EQ(indices(floored), indices(full));
           for (std::size_t r = 0; r < full.size(); ++r) {
             ASSERT_EQ(floored[r].similarity, full[r].similarity) << "rank " << r;
@@ -409,6 +414,7 @@ TEST(TfidfIndex, ScoreFloorAnswersAsTheFullSearch) {
       }
     }
     EXPECT_GT(ties, 0u) << "cap " << cap;
+    EXPECT_GT(floored_searches, 100u) << "cap " << cap;
   }
 }
 

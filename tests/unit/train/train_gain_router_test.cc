@@ -56,15 +56,19 @@ class TrainGainRouterTest : public ::testing::Test {
   }
   static int kind_of(int i) { return i % 4 == 3 ? 2 : i % 2; }  // space, craft, space, riddle
 
-  void write_dataset() {
+  // With `mirrored`, 400 more rows of subject "poetry" with the same prompts, where crafts need
+  // the strong model and space topics do not: only a search within the subject finds which.
+  void write_dataset(bool mirrored = false) {
     std::string csv = "id,subject,prompt,weak_correct,strong_correct\n";
-    for (int i = 0; i < 400; ++i) {
-      const int kind = kind_of(i);
-      const char* grades = kind == 0 ? "0,1" : kind == 1 ? "1,1" : "1,0";
+    for (int i = 0; i < (mirrored ? 800 : 400); ++i) {
+      const bool poetry = i >= 400;
+      const int kind = kind_of(i % 400);
+      const int needs_strong = poetry ? 1 : 0;
+      const char* grades = kind == needs_strong ? "0,1" : kind != 2 ? "1,1" : "1,0";
       csv += 'q';
       csv += std::to_string(i);
-      csv += ",physics,";
-      csv += prompt_of(kind, i);
+      csv += poetry ? ",poetry," : ",physics,";
+      csv += prompt_of(kind, i % 400);
       csv += ',';
       csv += grades;
       csv += '\n';
@@ -121,6 +125,21 @@ TEST_F(TrainGainRouterTest, TrainsWritesAndServesTheGainScorer) {
   EXPECT_DOUBLE_EQ(space, ps - pw);
 }
 
+// The same prompts need the strong model on space topics in physics and on crafts in poetry:
+// neighbours searched within the request's subject tell them apart (over both subjects, half
+// of every prompt's neighbours would say the opposite).
+TEST_F(TrainGainRouterTest, NeighboursAreSearchedWithinTheRequestsCategory) {
+  write_dataset(/*mirrored=*/true);
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  ASSERT_TRUE(rep.gain_cross_validation.has_value());
+  EXPECT_GT(rep.gain_cross_validation->apgr, 0.8);
+  auto scorer = ml::ThresholdScorer::load(rep.model_path);
+  const std::string space = prompt_of(0, 1234), craft = prompt_of(1, 1234);
+  EXPECT_GT(scorer->score(space, "physics"), scorer->score(craft, "physics") + 0.2);
+  EXPECT_GT(scorer->score(craft, "poetry"), scorer->score(space, "poetry") + 0.2);
+}
+
 TEST_F(TrainGainRouterTest, AutoKeepsTheScorerWithTheBetterCrossValidatedApgr) {
   write_dataset();
   opts_.scorer = "auto";
@@ -175,6 +194,28 @@ TEST_F(TrainGainRouterTest, RefusesAModelTrainedWithOtherPromptFeatures) {
   } catch (const ml::ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("router.gain.features_version"), std::string::npos)
         << e.what();
+  }
+}
+
+// Format 2 searched every reference row for a request's neighbours; its regressions were fitted
+// on those, so a format 3 build refuses it rather than search within the category.
+TEST_F(TrainGainRouterTest, RefusesAModelWhoseNeighboursSpannedEveryCategory) {
+  write_dataset();
+  opts_.scorer = "gain";
+  const TrainRouterReport rep = train_router(opts_);
+  boost::json::object meta = output::read_json_object(rep.metadata_path);
+  auto& gain = meta["router"].as_object()["gain"].as_object();
+  EXPECT_EQ(gain.at("format").as_string(), ml::kGainFormat);
+  EXPECT_EQ(gain.at("neighbors").as_object().at("within").as_string(), "category");
+  gain["format"] = "triage-gain-router/2";
+  output::write_json_object(rep.metadata_path, meta);
+  try {
+    ml::ThresholdScorer::load(rep.model_path);
+    FAIL() << "loaded a format 2 model";
+  } catch (const ml::ModelError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("router.gain.format"), std::string::npos) << what;
+    EXPECT_NE(what.find("retrain"), std::string::npos) << what;
   }
 }
 
