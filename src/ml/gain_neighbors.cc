@@ -74,7 +74,7 @@ void GainNeighbourhoods::search(std::string_view text, std::string_view category
   // prompt, cut at a newline.
   thread_local TfidfTerms all, head;
   thread_local TfidfTermSlots slots;
-  tfidf_terms(text, stem_bytes, all, head);
+  g.index->terms(text, stem_bytes, all, head);
   g.index->find(all, slots);
   std::function<bool(std::size_t)> skip_document;
   if (skip) skip_document = [&](std::size_t d) { return skip(g.rows[d]); };

@@ -250,6 +250,23 @@ void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
   count_terms(keys, table, all.counts, n_head, &head.counts);
 }
 
+void TfidfIndex::terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+                       TfidfTerms& head) const {
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<uint32_t> table;
+  std::size_t n_head = 0;
+  term_keys(text, keys, head_bytes, &n_head);
+  // Most keys are of terms no document keeps: counting them cost more than the filter.
+  std::size_t kept = 0, kept_head = 0;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    if (k == n_head) kept_head = kept;
+    keys[kept] = keys[k];
+    kept += maybe_kept(keys[k]) ? 1 : 0;
+  }
+  if (n_head >= keys.size()) kept_head = kept;
+  keys.resize(kept);
+  count_terms(keys, table, all.counts, kept_head, &head.counts);
+}
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
                        std::size_t max_postings_per_term)

@@ -85,6 +85,10 @@ class TfidfIndex {
   // The same for terms counted by tfidf_terms.
   std::vector<Neighbor> neighbors(const TfidfTerms& terms, std::size_t k,
                                   const std::function<bool(std::size_t)>& skip = {}) const;
+  // tfidf_terms(text, head_bytes, all, head) without the terms this index cannot hold (its
+  // filter turns them away before they are counted): searches of this index answer the same.
+  void terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+             TfidfTerms& head) const;
   // Looks up the terms in the table once (for neighbors() below).
   void find(const TfidfTerms& terms, TfidfTermSlots& slots) const;
   // The same search in `field`, for `terms` found by find(): the terms given to find, or the

@@ -418,6 +418,40 @@ TEST(TfidfIndex, ScoreFloorAnswersAsTheFullSearch) {
   }
 }
 
+// An index's own terms() drops what its filter turns away and answers as tfidf_terms' terms,
+// to the last bit, in both fields and for the head.
+TEST(TfidfIndex, ItsOwnTermsAnswerAsAllTheTerms) {
+  const auto fields = two_field_corpus();
+  for (std::size_t cap : {0, 8}) {
+    const TfidfIndex index(fields, cap);
+    TfidfTerms all, head, own_all, own_head;
+    TfidfTermSlots slots, own_slots;
+    std::size_t dropped = 0;
+    for (std::size_t q = 0; q < 60; ++q) {
+      const std::string text = fields[0][q * 3] + " unseen words here";
+      const std::size_t head_bytes = fields[1][q * 3].size();
+      tfidf_terms(text, head_bytes, all, head);
+      index.terms(text, head_bytes, own_all, own_head);
+      ASSERT_LE(own_all.counts.size(), all.counts.size());
+      ASSERT_LE(own_head.counts.size(), own_all.counts.size());
+      dropped += all.counts.size() - own_all.counts.size();
+      index.find(all, slots);
+      index.find(own_all, own_slots);
+      for (std::size_t field : {0, 1}) {
+        for (const bool use_head : {false, true}) {
+          const auto want = index.neighbors(use_head ? head : all, slots, field, 20);
+          const auto got = index.neighbors(use_head ? own_head : own_all, own_slots, field, 20);
+          ASSERT_EQ(indices(got), indices(want)) << "query " << q << " field " << field;
+          for (std::size_t r = 0; r < got.size(); ++r) {
+            ASSERT_EQ(got[r].similarity, want[r].similarity);
+          }
+        }
+      }
+    }
+    EXPECT_GT(dropped, 60u) << "cap " << cap;  // at least the unseen words
+  }
+}
+
 // A `skip` that throws leaves the per-thread scratch clean: the next query's scores are its own.
 TEST_F(SmallCorpus, ThrowingSkipLeavesNoScoresBehind) {
   const auto before = index_.neighbors("alpha beta", 10);
