@@ -28,10 +28,8 @@ GainNeighbourhoods::GainNeighbourhoods(const std::vector<std::string>& prompts,
   }
 }
 
-GainNeighbourhoods::~GainNeighbourhoods() = default;
-
-std::unique_ptr<GainNeighbourhoods::Group> GainNeighbourhoods::build(
-    const std::vector<std::string>& prompts, std::vector<uint32_t> rows) {
+GainNeighbourhoods::Group GainNeighbourhoods::build(const std::vector<std::string>& prompts,
+                                                    std::vector<uint32_t> rows) {
   std::vector<std::string> texts, stems;
   texts.reserve(rows.size());
   stems.reserve(rows.size());
@@ -41,27 +39,23 @@ std::unique_ptr<GainNeighbourhoods::Group> GainNeighbourhoods::build(
     stems.emplace_back(question_stem(texts.back()));
     stems_are_prompts = stems_are_prompts && stems.back() == texts.back();
   }
-  auto g = std::make_unique<Group>();
-  g->rows = std::move(rows);
+  Group g;
+  g.rows = std::move(rows);
   // Without options (GSM8K) every stem is its prompt: a stem field would equal the prompts'.
   if (stems_are_prompts) {
-    g->index = std::make_unique<TfidfIndex>(texts, kGainPostingsPerTerm);
+    g.index = std::make_unique<TfidfIndex>(texts, kGainPostingsPerTerm);
   } else {
     const std::vector<std::string> fields[] = {std::move(texts), std::move(stems)};
-    g->index = std::make_unique<TfidfIndex>(fields, kGainPostingsPerTerm);
+    g.index = std::make_unique<TfidfIndex>(fields, kGainPostingsPerTerm);
   }
   return g;
 }
 
 const GainNeighbourhoods::Group& GainNeighbourhoods::group(std::string_view category) const {
   const auto it = by_category_.find(category);
-  if (it != by_category_.end()) return *it->second;
+  if (it != by_category_.end()) return it->second;
   if (all_) return *all_;
-  return *by_category_.begin()->second;  // one category: its group holds every row
-}
-
-bool GainNeighbourhoods::has_category(std::string_view category) const {
-  return by_category_.find(category) != by_category_.end();
+  return by_category_.begin()->second;  // one category: its group holds every row
 }
 
 void GainNeighbourhoods::search(std::string_view text, std::string_view category,

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,9 +33,6 @@ class GainNeighbourhoods {
   // prompts[i] (already cut by gain_text) and categories[i] of reference row i.
   GainNeighbourhoods(const std::vector<std::string>& prompts,
                      const std::vector<std::string>& categories);
-  ~GainNeighbourhoods();
-  GainNeighbourhoods(const GainNeighbourhoods&) = delete;
-  GainNeighbourhoods& operator=(const GainNeighbourhoods&) = delete;
 
   // The k_full nearest references of `text` by whole prompt and the k_stem nearest by question
   // stem, most similar first, among the references of `category` (all of them when it has
@@ -42,9 +40,6 @@ class GainNeighbourhoods {
   void search(std::string_view text, std::string_view category, std::size_t k_full,
               std::size_t k_stem, const std::function<bool(std::size_t)>& skip,
               std::vector<Neighbor>& full, std::vector<Neighbor>& stem) const;
-
-  // Whether `category` has references of its own (else search() uses all of them).
-  bool has_category(std::string_view category) const;
 
  private:
   // One index over some reference rows: rows[d] is the reference row of document d.
@@ -56,13 +51,11 @@ class GainNeighbourhoods {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  static std::unique_ptr<Group> build(const std::vector<std::string>& prompts,
-                                      std::vector<uint32_t> rows);
+  static Group build(const std::vector<std::string>& prompts, std::vector<uint32_t> rows);
   const Group& group(std::string_view category) const;
 
-  std::unordered_map<std::string, std::unique_ptr<Group>, StringHash, std::equal_to<>>
-      by_category_;
-  std::unique_ptr<Group> all_;  // null with one category (its group holds every row)
+  std::unordered_map<std::string, Group, StringHash, std::equal_to<>> by_category_;
+  std::optional<Group> all_;  // empty with one category (its group holds every row)
 };
 
 }  // namespace triage::ml

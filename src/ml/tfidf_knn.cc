@@ -241,32 +241,40 @@ void tfidf_terms(std::string_view text, TfidfTerms& all) {
   count_terms(keys, table, all.counts);
 }
 
-void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
-                 TfidfTerms& head) {
-  thread_local std::vector<uint64_t> keys;
-  thread_local std::vector<uint32_t> table;
-  std::size_t n_head = 0;
-  term_keys(text, keys, head_bytes, &n_head);
-  count_terms(keys, table, all.counts, n_head, &head.counts);
-}
+namespace {
 
-void TfidfIndex::terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
-                       TfidfTerms& head) const {
+// The terms of `text` and of its head (tfidf_terms) whose key `keep` accepts.
+template <typename Keep>
+void kept_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all, TfidfTerms& head,
+                Keep keep) {
   thread_local std::vector<uint64_t> keys;
   thread_local std::vector<uint32_t> table;
   std::size_t n_head = 0;
   term_keys(text, keys, head_bytes, &n_head);
-  // Most keys are of terms no document keeps: counting them cost more than the filter.
   std::size_t kept = 0, kept_head = 0;
   for (std::size_t k = 0; k < keys.size(); ++k) {
     if (k == n_head) kept_head = kept;
     keys[kept] = keys[k];
-    kept += maybe_kept(keys[k]) ? 1 : 0;
+    kept += keep(keys[k]) ? 1 : 0;
   }
   if (n_head >= keys.size()) kept_head = kept;
   keys.resize(kept);
   count_terms(keys, table, all.counts, kept_head, &head.counts);
 }
+
+}  // namespace
+
+void tfidf_terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+                 TfidfTerms& head) {
+  kept_terms(text, head_bytes, all, head, [](uint64_t) { return true; });
+}
+
+void TfidfIndex::terms(std::string_view text, std::size_t head_bytes, TfidfTerms& all,
+                       TfidfTerms& head) const {
+  // Most keys are of terms no document keeps: counting them cost more than the filter.
+  kept_terms(text, head_bytes, all, head, [this](uint64_t key) { return maybe_kept(key); });
+}
+
 
 TfidfIndex::TfidfIndex(const std::vector<std::string>& documents,
                        std::size_t max_postings_per_term)
