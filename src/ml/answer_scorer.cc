@@ -9,6 +9,7 @@
 
 #include "ml/arithmetic.h"
 #include "ml/model_metadata.h"
+#include "ml/text.h"
 #include "ml/threshold_scorer.h"
 
 namespace triage::ml {
@@ -160,8 +161,9 @@ std::shared_ptr<const AnswerScorer> AnswerScorer::load(const std::string& model_
 }
 
 double AnswerScorer::raw_score(std::string_view prompt, std::string_view response) const {
-  return label_probability(*model_, scorer_feature_text(prompt, response, features_),
-                               positive_label_, /*if_no_prediction=*/0.5);
+  const std::string text =
+      scorer_feature_text(model_text(prompt), model_text(response), features_);
+  return label_probability(*model_, text, positive_label_, /*if_no_prediction=*/0.5);
 }
 
 double AnswerScorer::score(std::string_view prompt, std::string_view response) const {

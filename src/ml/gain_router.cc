@@ -147,7 +147,7 @@ LinearProbability LinearProbability::fit(const std::vector<GainInputs>& x,
 }
 
 std::string_view gain_text(std::string_view prompt) {
-  return prompt.substr(0, std::min(prompt.size(), kGainMaxPromptBytes));
+  return model_text(prompt);
 }
 
 GainInputs gain_shared_inputs(std::string_view prompt, double category_median_qlen) {

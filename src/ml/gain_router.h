@@ -31,6 +31,7 @@
 
 #include "ml/gain_neighbors.h"
 #include "ml/prompt_features.h"
+#include "ml/text.h"
 #include "ml/tfidf_knn.h"
 
 namespace triage::ml {
@@ -51,7 +52,7 @@ inline constexpr double kGainRidge = 1.0;               // L2 on the standardise
 inline constexpr std::size_t kGainPostingsPerTerm = 64;
 // Only the first this many bytes of a prompt are read (features and neighbour search), in
 // training and serving alike, so a request's routing cost is bounded whatever its size.
-inline constexpr std::size_t kGainMaxPromptBytes = 16384;
+inline constexpr std::size_t kGainMaxPromptBytes = kMaxModelTextBytes;
 
 // The part of `prompt` the gain router reads.
 std::string_view gain_text(std::string_view prompt);

@@ -7,6 +7,7 @@
 
 #include "ml/logistic.h"
 #include "ml/model_metadata.h"
+#include "ml/text.h"
 
 namespace triage::ml {
 
@@ -81,7 +82,7 @@ double ScorePredictor::shared_raw(std::string_view prompt) const {
 
 std::vector<double> ScorePredictor::predict(std::string_view prompt) const {
   // Tokenised once for every model (and words looked up once per distinct vocabulary).
-  const FastTextInput text(multi_feature_text(prompt));
+  const FastTextInput text(multi_feature_text(model_text(prompt)));
   const double shared = logit(positive(*shared_, text));
   std::vector<double> out;
   out.reserve(models_.size());

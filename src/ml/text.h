@@ -2,6 +2,8 @@
 // Feature text for the fastText models. The same function runs when a model is trained and when
 // it predicts; the metadata written next to a model records kFeaturesVersion so that a change
 // here is detected instead of silently degrading a model trained with the old rules.
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -15,5 +17,16 @@ inline constexpr std::string_view kFeaturesVersion = "norm-v1";
 // removed. Bytes >= 0x80 (UTF-8) are kept as they are. The result holds no newline, so one
 // example is one line. Pure and thread-safe.
 std::string normalize_text(std::string_view text);
+
+// What an in-process model reads of a text it decides on (classify, threshold, predict, the
+// cascade's scorer check, each part of a prompt and answer): its first kMaxModelTextBytes
+// bytes. Decisions run on the request's I/O thread, and every model's cost grows with its
+// text: a `classify` decision on a 1 MB message took ~130 ms (docs/robustness.md). No text
+// in the shipped data sets comes near the bound (the longest is 4.8 KB), so no shipped model
+// or evaluation changes; training reads texts whole.
+inline constexpr std::size_t kMaxModelTextBytes = 16 * 1024;
+inline std::string_view model_text(std::string_view text) {
+  return text.substr(0, std::min(text.size(), kMaxModelTextBytes));
+}
 
 }  // namespace triage::ml

@@ -7,6 +7,7 @@
 
 #include "ml/logistic.h"
 #include "ml/model_metadata.h"
+#include "ml/text.h"
 
 namespace triage::ml {
 
@@ -93,8 +94,8 @@ std::shared_ptr<const ThresholdScorer> ThresholdScorer::load(const std::string& 
 }
 
 double ThresholdScorer::raw_score(std::string_view prompt, std::string_view category) const {
-  return label_probability(*model_, router_feature_text(prompt, category, use_category_),
-                               positive_label_, /*if_no_prediction=*/0.5);
+  const std::string text = router_feature_text(model_text(prompt), category, use_category_);
+  return label_probability(*model_, text, positive_label_, /*if_no_prediction=*/0.5);
 }
 
 double ThresholdScorer::category_rate(std::string_view category) const {
@@ -103,7 +104,7 @@ double ThresholdScorer::category_rate(std::string_view category) const {
 }
 
 double ThresholdScorer::score(std::string_view prompt, std::string_view category) const {
-  if (gain_) return gain_->score(prompt, category);
+  if (gain_) return gain_->score(prompt, category);  // reads gain_text(prompt)
   double b = platt_b_;
   if (category_weight_ != 0.0) {
     b += category_weight_ * logit(category_rate(category));

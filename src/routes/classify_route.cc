@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/yaml_util.h"
+#include "ml/text.h"
 #include "providers/local.h"
 #include "routes/eligibility.h"
 #include "routes/kind_util.h"
@@ -45,7 +46,8 @@ const ClassifyRoute::Target& ClassifyRoute::target_of(const std::string& label) 
   return default_;
 }
 
-ClassifyDecision ClassifyRoute::decide(std::string_view text) const {
+ClassifyDecision ClassifyRoute::decide(std::string_view whole_text) const {
+  const std::string_view text = ml::model_text(whole_text);
   ClassifyDecision d;
   const Target* t = &default_;
   auto preds = model_ptr_->predict(text, 1);
