@@ -166,7 +166,7 @@ std::vector<SimilarityReference> read_references(const std::string& path) {
 
 routes::Verdict SimilarityCheck::evaluate(const core::ChatRequest& req,
                                           const core::Completion& answer) const {
-  const TfidfIndex::Match m = index_->best(answer.content, req.meta.category);
+  const TfidfIndex::Match m = index_->best(ml::model_text(answer.content), req.meta.category);
   const double min = knob_.get();
   if (!m.any) return routes::Verdict{false, 0.0, "no references to compare with"};
   const bool pass = m.cosine >= min;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "config/yaml_util.h"
+#include "ml/text.h"
 #include "routes/composite_util.h"
 
 namespace triage::routes {
@@ -88,7 +89,7 @@ RetrieveRoute::RetrieveRoute(std::string name, std::vector<Passage> passages, ml
 }
 
 std::vector<ml::Bm25Hit> RetrieveRoute::search(const std::string& query) const {
-  return index_.search(query, top_k_);
+  return index_.search(ml::model_text(query), top_k_);
 }
 
 boost::asio::awaitable<Result<core::Completion>> RetrieveRoute::run(const core::ChatRequest& req,

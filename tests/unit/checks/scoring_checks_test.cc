@@ -95,6 +95,21 @@ TEST_F(SimilarityTest, IdenticalTextHasCosineOneAndBigramsWork) {
   EXPECT_LT(shuffled.score, 0.9);
 }
 
+// The answer's first 16 KiB are compared (ml::model_text): what follows them is not read.
+TEST_F(SimilarityTest, ReadsTheFirst16KiBOfTheAnswer) {
+  auto c = build("{type: similarity, references: refs.jsonl, min: 0.3}", config_);
+  auto repeated = [](const std::string& sentence, std::size_t bytes) {
+    std::string s;
+    while (s.size() < bytes) s += sentence + " ";
+    s.resize(bytes);
+    return s;
+  };
+  const std::string close = "Download the invoice from your billing page.";
+  const std::string far = "The weather in Lisbon is sunny today.";
+  EXPECT_TRUE(eval(*c, repeated(close, 16 * 1024) + repeated(far, 64 * 1024), "billing").pass);
+  EXPECT_FALSE(eval(*c, repeated(far, 16 * 1024) + repeated(close, 64 * 1024), "billing").pass);
+}
+
 TEST_F(SimilarityTest, MinIsAKnob) {
   auto c = build("{type: similarity, references: refs.jsonl, min: 0.3}", config_);
   auto* t = dynamic_cast<routes::Tunable*>(c.get());

@@ -84,6 +84,12 @@ TEST_F(RetrieveTest, RankingGolden) {
   EXPECT_EQ(files("change PIN"), "cards.md:## PIN");
   EXPECT_EQ(files("going abroad"), "travel.txt:Tell us before travelling abroad with your card.");
   EXPECT_EQ(files("zebra"), "");
+  // Only the query's first 16 KiB are searched (ml::model_text).
+  std::string padded;
+  while (padded.size() < 16 * 1024) padded += "zebra ";
+  padded.resize(16 * 1024);
+  EXPECT_EQ(files("change PIN " + padded), "cards.md:## PIN");
+  EXPECT_EQ(files(padded + " change PIN"), "");
 }
 
 TEST_F(RetrieveTest, OutputsPassagesWithSourcesAndTracesTheSearch) {
