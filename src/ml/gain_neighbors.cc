@@ -9,7 +9,7 @@
 
 namespace triage::ml {
 
-GainNeighbourhoods::GainNeighbourhoods(const std::vector<std::string>& prompts,
+GainNeighborhoods::GainNeighborhoods(const std::vector<std::string>& prompts,
                                        const std::vector<std::string>& categories) {
   if (prompts.empty() || prompts.size() != categories.size()) {
     throw std::invalid_argument("gain neighbours: no reference rows, or not one category each");
@@ -28,7 +28,7 @@ GainNeighbourhoods::GainNeighbourhoods(const std::vector<std::string>& prompts,
   }
 }
 
-GainNeighbourhoods::Group GainNeighbourhoods::build(const std::vector<std::string>& prompts,
+GainNeighborhoods::Group GainNeighborhoods::build(const std::vector<std::string>& prompts,
                                                     std::vector<uint32_t> rows) {
   std::vector<std::string> texts, stems;
   texts.reserve(rows.size());
@@ -51,14 +51,14 @@ GainNeighbourhoods::Group GainNeighbourhoods::build(const std::vector<std::strin
   return g;
 }
 
-const GainNeighbourhoods::Group& GainNeighbourhoods::group(std::string_view category) const {
+const GainNeighborhoods::Group& GainNeighborhoods::group(std::string_view category) const {
   const auto it = by_category_.find(category);
   if (it != by_category_.end()) return it->second;
   if (all_) return *all_;
   return by_category_.begin()->second;  // one category: its group holds every row
 }
 
-void GainNeighbourhoods::search(std::string_view text, std::string_view category,
+void GainNeighborhoods::search(std::string_view text, std::string_view category,
                                 std::size_t k_full, std::size_t k_stem,
                                 const std::function<bool(std::size_t)>& skip,
                                 std::vector<Neighbor>& full, std::vector<Neighbor>& stem) const {

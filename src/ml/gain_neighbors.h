@@ -28,10 +28,10 @@
 
 namespace triage::ml {
 
-class GainNeighbourhoods {
+class GainNeighborhoods {
  public:
   // prompts[i] (already cut by gain_text) and categories[i] of reference row i.
-  GainNeighbourhoods(const std::vector<std::string>& prompts,
+  GainNeighborhoods(const std::vector<std::string>& prompts,
                      const std::vector<std::string>& categories);
 
   // The k_full nearest references of `text` by whole prompt and the k_stem nearest by question

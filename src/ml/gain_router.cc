@@ -197,7 +197,7 @@ GainRouter::GainRouter(std::vector<GainReference> references, Target strong, Tar
   for (const auto& [c, rate] : strong_.rates.rates) add_category(c);
   for (const auto& [c, rate] : weak_.rates.rates) add_category(c);
   for (const auto& [c, median] : medians_.medians) add_category(c);
-  neighbourhoods_ = std::make_unique<GainNeighbourhoods>(prompts, categories);
+  neighborhoods_ = std::make_unique<GainNeighborhoods>(prompts, categories);
 }
 
 GainRouter::CategoryInputs GainRouter::category_inputs(std::string_view category) const {
@@ -210,7 +210,7 @@ std::pair<double, double> GainRouter::probabilities(std::string_view prompt,
                                                     std::string_view category) const {
   const std::string_view text = gain_text(prompt);
   std::vector<Neighbor> full, stem;
-  neighbourhoods_->search(text, category, kGainNeighborsFull, kGainNeighborsStem, {}, full, stem);
+  neighborhoods_->search(text, category, kGainNeighborsFull, kGainNeighborsStem, {}, full, stem);
   const CategoryInputs c = category_inputs(category);
   const GainInputs shared = gain_shared_inputs(text, c.median_qlen);
   const double ps = strong_.model.probability(

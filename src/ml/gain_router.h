@@ -5,7 +5,7 @@
 //   1, 2   what happened on similar training questions: the similarity-weighted mean residual
 //          (right - its category's rate) of the 25 nearest training prompts (whole prompt) and
 //          of the 50 nearest question stems of the request's category (TF-IDF cosine;
-//          ml::GainNeighbourhoods, which also says what a request without one searches)
+//          ml::GainNeighborhoods, which also says what a request without one searches)
 //   3..25  ml::prompt_features (option structure, length, digits, negations, ...)
 //   26     log question length minus the category's median (training rows)
 // Inputs are standardised with the training means and standard deviations stored with the
@@ -134,7 +134,7 @@ class GainRouter {
   std::vector<GainReference> refs_;
   Target strong_, weak_;
   CategoryMedians medians_;
-  std::unique_ptr<GainNeighbourhoods> neighbourhoods_;
+  std::unique_ptr<GainNeighborhoods> neighborhoods_;
   std::vector<double> residual_strong_, residual_weak_;  // per reference row
   std::unordered_set<std::string_view> reference_prompts_;  // views into refs_ (gain_text)
   // What a request's category gives both targets, looked up once per decision (three ordered

@@ -36,12 +36,12 @@ class CrossFit {
       categories.push_back(r.category);
     }
     // The served router searches the same neighbourhoods, built from the same rows.
-    const ml::GainNeighbourhoods neighbourhoods(text_, categories);
+    const ml::GainNeighborhoods neighborhoods(text_, categories);
     full_.resize(rows_.size());
     stem_.resize(rows_.size());
     for (std::size_t i = 0; i < rows_.size(); ++i) {
       auto not_self = [i](std::size_t j) { return j == i; };
-      neighbourhoods.search(text_[i], rows_[i].category, kNeighborPool, kNeighborPool, not_self,
+      neighborhoods.search(text_[i], rows_[i].category, kNeighborPool, kNeighborPool, not_self,
                             full_[i], stem_[i]);
     }
   }

@@ -3,7 +3,7 @@
 // router`. The train part is cut into K folds (train::fold_of). Every input a regression is
 // fitted on is computed without the row's own fold: category rates, medians and neighbour
 // residuals come from the other folds only, and a row's neighbours are searched among them
-// (in its category: ml::GainNeighbourhoods). The selection estimate is nested: for each
+// (in its category: ml::GainNeighborhoods). The selection estimate is nested: for each
 // outer fold f, both regressions are fitted on the other folds' rows, whose inputs also
 // exclude f, and score fold f. The served regressions are
 // fitted on every train row's out-of-fold inputs; the served rates, medians and neighbours use

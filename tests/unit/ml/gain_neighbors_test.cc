@@ -45,9 +45,9 @@ std::set<std::string> categories_of(const std::vector<Neighbor>& nb, const Refer
   return out;
 }
 
-TEST(GainNeighbourhoods, SearchesOnlyTheRequestsCategoryAndReportsReferenceRows) {
+TEST(GainNeighborhoods, SearchesOnlyTheRequestsCategoryAndReportsReferenceRows) {
   const References r = two_subjects();
-  const GainNeighbourhoods nb(r.prompts, r.categories);
+  const GainNeighborhoods nb(r.prompts, r.categories);
   const std::string query = r.prompts[3];
   for (const std::string category : {"astronomy", "history"}) {
     std::vector<Neighbor> full, stem;
@@ -62,9 +62,9 @@ TEST(GainNeighbourhoods, SearchesOnlyTheRequestsCategoryAndReportsReferenceRows)
   }
 }
 
-TEST(GainNeighbourhoods, ACategoryWithoutRowsSearchesEveryRow) {
+TEST(GainNeighborhoods, ACategoryWithoutRowsSearchesEveryRow) {
   const References r = two_subjects();
-  const GainNeighbourhoods nb(r.prompts, r.categories);
+  const GainNeighborhoods nb(r.prompts, r.categories);
   std::vector<Neighbor> full, stem;
   nb.search(r.prompts[3], "law", 25, 50, {}, full, stem);
   EXPECT_EQ(categories_of(full, r), (std::set<std::string>{"astronomy", "history"}));
@@ -72,9 +72,9 @@ TEST(GainNeighbourhoods, ACategoryWithoutRowsSearchesEveryRow) {
   EXPECT_EQ(categories_of(full, r), (std::set<std::string>{"astronomy", "history"}));
 }
 
-TEST(GainNeighbourhoods, SkipIsAskedAboutReferenceRows) {
+TEST(GainNeighborhoods, SkipIsAskedAboutReferenceRows) {
   const References r = two_subjects();
-  const GainNeighbourhoods nb(r.prompts, r.categories);
+  const GainNeighborhoods nb(r.prompts, r.categories);
   std::vector<Neighbor> full, stem;
   std::set<std::size_t> asked;
   // Skip the even rows: every answer is an odd row, and every row asked about is of the
@@ -94,10 +94,10 @@ TEST(GainNeighbourhoods, SkipIsAskedAboutReferenceRows) {
 
 // With one category the search is the plain index's over every row (as format 2 searched):
 // same neighbours, same similarities.
-TEST(GainNeighbourhoods, OneCategoryIsThePlainIndex) {
+TEST(GainNeighborhoods, OneCategoryIsThePlainIndex) {
   References r = two_subjects();
   for (auto& c : r.categories) c = "";
-  const GainNeighbourhoods nb(r.prompts, r.categories);
+  const GainNeighborhoods nb(r.prompts, r.categories);
   std::vector<std::string> stems;
   for (const auto& p : r.prompts) stems.emplace_back(question_stem(p));
   const std::vector<std::string> fields[] = {r.prompts, stems};
@@ -125,19 +125,19 @@ TEST(GainNeighbourhoods, OneCategoryIsThePlainIndex) {
 }
 
 // A category of one row has no term in two of its prompts: no neighbours, no error.
-TEST(GainNeighbourhoods, ACategoryOfOneRowHasNoNeighbours) {
+TEST(GainNeighborhoods, ACategoryOfOneRowHasNoNeighbours) {
   References r = two_subjects();
   r.add("lonely", "what about the orbit comet case 1");
-  const GainNeighbourhoods nb(r.prompts, r.categories);
+  const GainNeighborhoods nb(r.prompts, r.categories);
   std::vector<Neighbor> full, stem;
   nb.search(r.prompts.back(), "lonely", 25, 50, {}, full, stem);
   EXPECT_TRUE(full.empty());
   EXPECT_TRUE(stem.empty());
 }
 
-TEST(GainNeighbourhoods, RefusesNoRowsOrMismatchedCategories) {
-  EXPECT_THROW(GainNeighbourhoods({}, {}), std::invalid_argument);
-  EXPECT_THROW(GainNeighbourhoods({"a"}, {}), std::invalid_argument);
+TEST(GainNeighborhoods, RefusesNoRowsOrMismatchedCategories) {
+  EXPECT_THROW(GainNeighborhoods({}, {}), std::invalid_argument);
+  EXPECT_THROW(GainNeighborhoods({"a"}, {}), std::invalid_argument);
 }
 
 }  // namespace
