@@ -10,7 +10,7 @@
 namespace triage::ml {
 
 GainNeighborhoods::GainNeighborhoods(const std::vector<std::string>& prompts,
-                                       const std::vector<std::string>& categories) {
+                                     const std::vector<std::string>& categories) {
   if (prompts.empty() || prompts.size() != categories.size()) {
     throw std::invalid_argument("gain neighbours: no reference rows, or not one category each");
   }
@@ -29,7 +29,7 @@ GainNeighborhoods::GainNeighborhoods(const std::vector<std::string>& prompts,
 }
 
 GainNeighborhoods::Group GainNeighborhoods::build(const std::vector<std::string>& prompts,
-                                                    std::vector<uint32_t> rows) {
+                                                  std::vector<uint32_t> rows) {
   std::vector<std::string> texts, stems;
   texts.reserve(rows.size());
   stems.reserve(rows.size());
@@ -58,10 +58,9 @@ const GainNeighborhoods::Group& GainNeighborhoods::group(std::string_view catego
   return by_category_.begin()->second;  // one category: its group holds every row
 }
 
-void GainNeighborhoods::search(std::string_view text, std::string_view category,
-                                std::size_t k_full, std::size_t k_stem,
-                                const std::function<bool(std::size_t)>& skip,
-                                std::vector<Neighbor>& full, std::vector<Neighbor>& stem) const {
+void GainNeighborhoods::search(std::string_view text, std::string_view category, std::size_t k_full,
+                               std::size_t k_stem, const std::function<bool(std::size_t)>& skip,
+                               std::vector<Neighbor>& full, std::vector<Neighbor>& stem) const {
   const Group& g = group(category);
   const std::size_t stem_bytes = question_stem(text).size();
   // One tokenisation and one term lookup for both searches: the stem is the head of the

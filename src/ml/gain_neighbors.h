@@ -32,7 +32,7 @@ class GainNeighborhoods {
  public:
   // prompts[i] (already cut by gain_text) and categories[i] of reference row i.
   GainNeighborhoods(const std::vector<std::string>& prompts,
-                     const std::vector<std::string>& categories);
+                    const std::vector<std::string>& categories);
 
   // The k_full nearest references of `text` by whole prompt and the k_stem nearest by question
   // stem, most similar first, among the references of `category` (all of them when it has

@@ -27,13 +27,13 @@ struct References {
 
 References two_subjects() {
   References r;
-  const char* topics[] = {"orbit comet", "pottery glaze", "cipher riddle", "tax audit",
-                          "violin sonata", "river delta"};
+  const char* topics[] = {"orbit comet", "pottery glaze", "cipher riddle",
+                          "tax audit",   "violin sonata", "river delta"};
   // The same questions in both subjects: only the category tells their rows apart.
   for (const char* category : {"astronomy", "history"}) {
     for (int i = 0; i < 60; ++i) {
-      r.add(category, std::string("what about the ") + topics[i % 6] + " case " +
-                          std::to_string(i % 7));
+      r.add(category,
+            std::string("what about the ") + topics[i % 6] + " case " + std::to_string(i % 7));
     }
   }
   return r;
@@ -79,12 +79,13 @@ TEST(GainNeighborhoods, SkipIsAskedAboutReferenceRows) {
   std::set<std::size_t> asked;
   // Skip the even rows: every answer is an odd row, and every row asked about is of the
   // category searched (row numbers, not positions in the category's index).
-  nb.search(r.prompts[70], "history", 300, 300,
-            [&](std::size_t row) {
-              asked.insert(row);
-              return row % 2 == 0;
-            },
-            full, stem);
+  nb.search(
+      r.prompts[70], "history", 300, 300,
+      [&](std::size_t row) {
+        asked.insert(row);
+        return row % 2 == 0;
+      },
+      full, stem);
   ASSERT_FALSE(full.empty());
   for (const Neighbor& n : full) EXPECT_EQ(n.index % 2, 1u);
   for (const Neighbor& n : stem) EXPECT_EQ(n.index % 2, 1u);

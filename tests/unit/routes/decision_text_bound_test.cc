@@ -39,8 +39,8 @@ std::string long_text(const std::string& head, const std::string& tail) {
 class DecisionTextBound : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* m : {"intent.bin", "mmlu_router.bin", "routerbench_router.bin",
-                          "gsm8k_scorer.bin"}) {
+    for (const char* m :
+         {"intent.bin", "mmlu_router.bin", "routerbench_router.bin", "gsm8k_scorer.bin"}) {
       if (!fs::exists(model_path(m))) GTEST_SKIP() << "no " << model_path(m) << " (make models)";
     }
   }
