@@ -381,11 +381,14 @@ def main():
     ap.add_argument("--min-requests", type=int, default=None,
                     help="candidate requests a rollout step needs (default: per-day / 25, at "
                          "least 3)")
+    ap.add_argument("--steps", default="10,50,100",
+                    help="the rollout's candidate percents, comma-separated (default 10,50,100)")
     ap.add_argument("--work", help="scratch directory (default BUILD/loop_demo; emptied first)")
     args = ap.parse_args()
     args.triage = os.path.join(args.build, "bin", "triage")
     # 20 candidate requests per step at 500 a day; the first step (10%) then needs ~200 of them.
     ROLLOUT["min_requests"] = args.min_requests or max(3, args.per_day // 25)
+    ROLLOUT["steps"] = [int(p) for p in args.steps.split(",")]
     work = os.path.abspath(args.work or os.path.join(args.build, "loop_demo"))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "routers"))
