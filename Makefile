@@ -46,7 +46,7 @@ models/intent.bin: data/clinc150/intent_train.jsonl data/clinc150/val.jsonl src/
 ROUTER_TRAINER := src/train/train_router.cc src/train/cross_fit.cc src/train/train_common.cc \
                   src/ml/logistic.cc \
                   src/train/train_gain_router.cc src/ml/gain_router.cc src/ml/prompt_features.cc \
-                  src/ml/tfidf_knn.cc src/ml/gain_neighbors.cc
+                  src/ml/byte_masks.cc src/ml/tfidf_knn.cc src/ml/gain_neighbors.cc
 
 models/mmlu_router.bin: data/routellm/mmlu.csv $(ROUTER_TRAINER) | build
 	@mkdir -p models

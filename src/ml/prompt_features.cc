@@ -1,8 +1,13 @@
 #include "ml/prompt_features.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
+
+#include "ml/byte_masks.h"
 
 // The definitions follow the research reference (feats.py; "mcq-v1", and mcq-v2 caps the options
 // opt_overlap compares) with hand-written scans in
@@ -23,67 +28,41 @@ bool is_space(unsigned char c) {
 }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_word(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
-// One of "=+^*/<>()[]{}".
-bool is_math(unsigned char c) {
-  static constexpr auto kMath = [] {
-    std::array<bool, 256> t{};
-    for (char m : std::string_view("=+^*/<>()[]{}")) t[static_cast<unsigned char>(m)] = true;
-    return t;
-  }();
-  return kMath[c];
-}
 
-char ascii_lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower_char(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool contains(std::string_view s, std::string_view needle) {
   return s.find(needle) != std::string_view::npos;
 }
 
-// \b before position `pos` / after position `end` when the neighbouring byte inside the match is
-// a word character (all the words matched here start and end with one).
-bool boundary_before(std::string_view s, std::size_t pos) {
-  return pos == 0 || !is_word(static_cast<unsigned char>(s[pos - 1]));
-}
-bool boundary_after(std::string_view s, std::size_t end) {
-  return end >= s.size() || !is_word(static_cast<unsigned char>(s[end]));
+// Every match of r'\b(w)\b' for a word w of word characters is a maximal run of word
+// characters equal to w (the bytes on both sides are not word characters), so the runs
+// (MarkedRuns over ByteMasks::word) answer every such pattern in one pass. A find() per word
+// had re-read the text once per word, with a memchr and a memcmp at every occurrence of the
+// word's first letter.
+
+// 1 when a word run is "not", "except" or "least", 2 when it is one of them in capitals.
+int negation_word(std::string_view run) {
+  switch (run.size()) {
+    case 3:
+      return run == "not" ? 1 : run == "NOT" ? 2 : 0;
+    case 5:
+      return run == "least" ? 1 : run == "LEAST" ? 2 : 0;
+    case 6:
+      return run == "except" ? 1 : run == "EXCEPT" ? 2 : 0;
+    default:
+      return 0;
+  }
 }
 
-// re.search(r'\b(w1|w2|...)\b' + suffix, s) for words made of word characters.
-bool has_word(std::string_view s, std::initializer_list<std::string_view> words,
-              std::string_view suffix = {}) {
-  for (std::string_view w : words) {
-    for (std::size_t pos = s.find(w); pos != std::string_view::npos; pos = s.find(w, pos + 1)) {
-      const std::size_t end = pos + w.size();
-      if (boundary_before(s, pos) && boundary_after(s, end) &&
-          s.substr(end).substr(0, suffix.size()) == suffix) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-// re.search(r'\b(i+|iv)\b(,| and| only)', s)
-bool has_roman(std::string_view s) {
-  for (std::size_t p = 0; p < s.size(); ++p) {
-    if (s[p] != 'i' || !boundary_before(s, p)) continue;
-    std::size_t end = p;
-    while (end < s.size() && s[end] == 'i') ++end;
-    if (!boundary_after(s, end)) {
-      // "i+" failed; the "iv" alternative.
-      if (end == p + 1 && end < s.size() && s[end] == 'v' && boundary_after(s, end + 1)) {
-        ++end;
-      } else {
-        continue;
-      }
-    }
-    const std::string_view rest = s.substr(end);
-    if (rest.starts_with(",") || rest.starts_with(" and") || rest.starts_with(" only")) {
-      return true;
-    }
-  }
-  return false;
+// re.search(r'\b(i+|iv)\b(,| and| only)', s) at a word run: a run of 'i' or "iv" (i+ cannot
+// stop early inside a run: \b would fail before the next 'i').
+bool roman_run(std::string_view run, std::string_view rest) {
+  const bool numeral = run == "iv" || run.find_first_not_of('i') == std::string_view::npos;
+  return numeral &&
+         (rest.starts_with(",") || rest.starts_with(" and") || rest.starts_with(" only"));
 }
 
 // re.match(r'^[\s\$\-\+\(]*[\d\.,/]+\s*(%|[a-zA-Z]{0,6})?\)?\s*$', o). The classes of
@@ -113,43 +92,27 @@ bool is_numeric_option(std::string_view o) {
   return i == n;
 }
 
-// str.split(): runs of whitespace separate, no empty pieces; appended to `out`.
-void split_whitespace(std::string_view s, std::vector<std::string_view>& out) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
-    const std::size_t start = i;
-    while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
-    if (i > start) out.push_back(s.substr(start, i - start));
-  }
-}
+// A word of an option's set, ordered by a key of its bytes (word_key) and then by the bytes: any
+// total order on distinct words serves sets and their intersection, and this one compares two
+// integers where comparing the texts called memcmp for every comparison (most of the
+// features' time went to sorting and intersecting the four options' words).
+struct SetWord {
+  uint64_t key;  // word_key(text)
+  std::string_view text;
+  bool operator<(const SetWord& o) const { return key != o.key ? key < o.key : text < o.text; }
+  bool operator==(const SetWord& o) const { return key == o.key && text == o.text; }
+};
 
-// len(str.split()).
-std::size_t count_words(std::string_view s) {
-  std::size_t words = 0;
-  bool in_word = false;
-  for (char c : s) {
-    const bool space = is_space(static_cast<unsigned char>(c));
-    words += !space && !in_word ? 1 : 0;
-    in_word = !space;
-  }
-  return words;
-}
-
-// needle in s.lower(), for a lower-case needle.
-bool contains_lowered(std::string_view s, std::string_view needle) {
-  if (needle.size() > s.size()) return false;
-  for (std::size_t pos = 0; pos + needle.size() <= s.size(); ++pos) {
-    std::size_t j = 0;
-    while (j < needle.size() && ascii_lower_char(s[pos + j]) == needle[j]) ++j;
-    if (j == needle.size()) return true;
-  }
-  return false;
+// A cheap key of a word: its length and its first and last (up to) eight bytes.
+uint64_t word_key(std::string_view w) {
+  uint64_t head = 0, tail = 0;
+  std::memcpy(&head, w.data(), std::min<std::size_t>(w.size(), 8));
+  if (w.size() > 8) std::memcpy(&tail, w.data() + w.size() - 8, 8);
+  return (head * 0x9e3779b97f4a7c15ull) ^ (tail * 0xc2b2ae3d27d4eb4full) ^ w.size();
 }
 
 // Number of words two sorted lists without repeats share.
-std::size_t shared_words(const std::string_view* a, std::size_t na, const std::string_view* b,
-                         std::size_t nb) {
+std::size_t shared_words(const SetWord* a, std::size_t na, const SetWord* b, std::size_t nb) {
   std::size_t i = 0, j = 0, shared = 0;
   while (i < na && j < nb) {
     if (a[i] < b[j]) {
@@ -218,6 +181,107 @@ const ParsedPrompt& parse(std::string_view prompt) {
   return out;
 }
 
+// What one pass over the question finds.
+struct QuestionScan {
+  std::size_t words = 0;  // len(str.split())
+  std::size_t digits = 0, math = 0, lines = 0, underscores = 0;
+  bool negation = false;              // \b(not|except|least)\b
+  bool negation_in_capitals = false;  // \b(NOT|EXCEPT|LEAST)\b
+};
+
+// Scans `q` 64 bytes at a time; `lower` receives q with ASCII capitals lower-cased.
+QuestionScan scan_question(std::string_view q, std::string& lower) {
+  QuestionScan s;
+  lower.resize(q.size());
+  MarkedRuns word_runs;
+  auto on_word = [&](std::size_t begin, std::size_t end) {
+    const int w = negation_word(q.substr(begin, end - begin));
+    s.negation = s.negation || w == 1;
+    s.negation_in_capitals = s.negation_in_capitals || w == 2;
+  };
+  uint64_t space_before = 1;  // the byte before the block is a space (or the text's start)
+  for (std::size_t base = 0; base < q.size(); base += 64) {
+    const std::size_t len = std::min<std::size_t>(64, q.size() - base);
+    const uint64_t valid = block_bits(len);
+    const ByteMasks m = byte_masks(q.data() + base, len, kEveryClass, lower.data() + base);
+    // A word starts at a non-space byte after a space or the start.
+    s.words +=
+        static_cast<std::size_t>(std::popcount(~m.space & valid & ((m.space << 1) | space_before)));
+    space_before = (m.space >> (len - 1)) & 1;
+    s.digits += static_cast<std::size_t>(std::popcount(m.digit));
+    s.math += static_cast<std::size_t>(std::popcount(m.math));
+    s.lines += static_cast<std::size_t>(std::popcount(m.newline));
+    s.underscores += static_cast<std::size_t>(std::popcount(m.underscore));
+    word_runs.feed(base, m.word, valid, on_word);
+  }
+  word_runs.finish(q.size(), on_word);
+  return s;
+}
+
+// What one pass over the options (joined by spaces, lower-cased) finds.
+struct OptionScan {
+  bool both_neither = false;  // \b(both|neither)\b
+  bool true_false = false;    // \b(true|false|wrong)\b, (and "not wrong")
+  bool roman = false;         // \b(i+|iv)\b(,| and| only)
+  // The words (str.split()) of the first n options: option i's are
+  // words[word_begin[i], word_begin[i + 1]), in text order. Storage reused between calls.
+  std::vector<SetWord> words;
+  std::vector<std::size_t> word_begin;
+};
+
+// `lo`: the options joined by single spaces, option i ending at ends[i]; words are collected
+// for the first n.
+void scan_options(std::string_view lo, const std::vector<std::size_t>& ends, std::size_t n,
+                  OptionScan& out) {
+  out.both_neither = out.true_false = out.roman = false;
+  out.words.clear();
+  out.word_begin.assign(1, 0);
+  auto on_word = [&](std::size_t begin, std::size_t end) {
+    const std::string_view run = lo.substr(begin, end - begin);
+    const std::string_view rest = lo.substr(end);
+    switch (run[0]) {
+      case 'b':
+        out.both_neither = out.both_neither || run == "both";
+        break;
+      case 'n':
+        out.both_neither = out.both_neither || run == "neither";
+        break;
+      case 't':
+      case 'f':
+      case 'w':
+        out.true_false = out.true_false || ((run == "true" || run == "false" || run == "wrong") &&
+                                            rest.starts_with(", "));
+        break;
+      case 'i':
+        out.roman = out.roman || roman_run(run, rest);
+        break;
+      default:
+        break;
+    }
+  };
+  // Words separated by spaces never span two options (single spaces join them).
+  std::size_t option = 0;
+  auto on_token = [&](std::size_t begin, std::size_t end) {
+    for (; option < n && begin >= ends[option]; ++option)
+      out.word_begin.push_back(out.words.size());
+    if (option < n) {
+      const std::string_view w = lo.substr(begin, end - begin);
+      out.words.push_back({word_key(w), w});
+    }
+  };
+  MarkedRuns word_runs, tokens;
+  for (std::size_t base = 0; base < lo.size(); base += 64) {
+    const std::size_t len = std::min<std::size_t>(64, lo.size() - base);
+    const uint64_t valid = block_bits(len);
+    const ByteMasks m = byte_masks(lo.data() + base, len, kWordClass | kSpaceClass);
+    word_runs.feed(base, m.word, valid, on_word);
+    tokens.feed(base, ~m.space, valid, on_token);
+  }
+  word_runs.finish(lo.size(), on_word);
+  tokens.finish(lo.size(), on_token);
+  for (; option < n; ++option) out.word_begin.push_back(out.words.size());
+}
+
 double bool_value(bool b) { return b ? 1.0 : 0.0; }
 
 }  // namespace
@@ -268,70 +332,69 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
   f[k++] = pstdev / (mean + 1.0);
   f[k++] = std::log((*max_it + 1.0) / (*min_it + 1.0));
 
-  // The options joined by spaces, lower-cased; option i is lo[starts[i], starts[i] + size).
+  // The options joined by spaces, lower-cased; option i ends at lo[ends[i]].
   thread_local std::string lo;
-  thread_local std::vector<std::size_t> starts;
+  thread_local std::vector<std::size_t> ends;
   lo.clear();
-  starts.clear();
+  ends.clear();
   for (std::size_t i = 0; i < opts.size(); ++i) {
     if (i > 0) lo += ' ';
-    starts.push_back(lo.size());
     lo.resize(lo.size() + opts[i].size());
-    std::transform(opts[i].begin(), opts[i].end(), lo.end() - static_cast<std::ptrdiff_t>(opts[i].size()),
-                   ascii_lower_char);
+    std::transform(opts[i].begin(), opts[i].end(),
+                   lo.end() - static_cast<std::ptrdiff_t>(opts[i].size()), ascii_lower_char);
+    ends.push_back(lo.size());
   }
+  const std::size_t n_sets = std::min(opts.size(), kOverlapMaxOptions);
+  thread_local OptionScan o;
+  scan_options(lo, ends, n_sets, o);
   f[k++] = bool_value(contains(lo, "all of the above") || contains(lo, "all of these"));
   f[k++] = bool_value(contains(lo, "none of the above") || contains(lo, "none of these"));
-  f[k++] = bool_value(has_word(lo, {"both", "neither"}));
-  // "not wrong" needs no own case: its "wrong" already matches.
-  f[k++] = bool_value(has_word(lo, {"true", "false", "wrong"}, ", "));
-  f[k++] = bool_value(has_roman(lo));
+  f[k++] = bool_value(o.both_neither);
+  f[k++] = bool_value(o.true_false);
+  f[k++] = bool_value(o.roman);
 
+  thread_local std::string q_lower;
+  const QuestionScan qs = scan_question(q, q_lower);
   f[k++] = std::log1p(static_cast<double>(q.size()));
-  f[k++] = static_cast<double>(count_words(q));
-  std::size_t digits = 0;
-  std::size_t math = 0;
-  for (char c : q) {
-    digits += is_digit(static_cast<unsigned char>(c)) ? 1 : 0;
-    math += is_math(static_cast<unsigned char>(c)) ? 1 : 0;
-  }
+  f[k++] = static_cast<double>(qs.words);
   const double q_len1 = static_cast<double>(q.size()) + 1.0;
-  f[k++] = static_cast<double>(digits) / q_len1;
-  f[k++] = static_cast<double>(math) / q_len1;
-  const bool negation_in_capitals = has_word(q, {"NOT", "EXCEPT", "LEAST"});
-  f[k++] = bool_value(negation_in_capitals || has_word(q, {"not", "except", "least"}));
-  f[k++] = bool_value(negation_in_capitals);
+  f[k++] = static_cast<double>(qs.digits) / q_len1;
+  f[k++] = static_cast<double>(qs.math) / q_len1;
+  f[k++] = bool_value(qs.negation || qs.negation_in_capitals);
+  f[k++] = bool_value(qs.negation_in_capitals);
   f[k++] = bool_value(contains(q, "Statement 1 |"));
-  f[k++] = bool_value(contains_lowered(q, "which of the following"));
-  f[k++] = static_cast<double>(std::count(q.begin(), q.end(), '\n'));
-  f[k++] = bool_value(contains(q, "_"));
+  f[k++] = bool_value(contains(q_lower, "which of the following"));
+  f[k++] = static_cast<double>(qs.lines);
+  f[k++] = bool_value(qs.underscores > 0);
   std::size_t q_end = q.size();
   while (q_end > 0 && is_space(static_cast<unsigned char>(q[q_end - 1]))) --q_end;
   f[k++] = bool_value(q_end > 0 && q[q_end - 1] == '?');
 
   double overlap = 0.0;
   if (opts.size() >= 2) {
-    // Each option's distinct lower-cased words, sorted (the sets of the reference).
-    thread_local std::vector<std::string_view> words;
-    thread_local std::vector<std::size_t> word_begin;  // option i: words[word_begin[i], [i + 1])
-    words.clear();
-    word_begin.assign(1, 0);
-    const std::size_t n_sets = std::min(opts.size(), kOverlapMaxOptions);
+    // Each option's distinct words, sorted (the sets of the reference).
+    std::vector<SetWord>& words = o.words;
+    std::vector<std::size_t>& begin = o.word_begin;
+    std::size_t kept = 0;
     for (std::size_t i = 0; i < n_sets; ++i) {
-      split_whitespace(std::string_view(lo).substr(starts[i], opts[i].size()), words);
-      const auto first = words.begin() + static_cast<std::ptrdiff_t>(word_begin.back());
-      std::sort(first, words.end());
-      words.erase(std::unique(first, words.end()), words.end());
-      word_begin.push_back(words.size());
+      const auto first = words.begin() + static_cast<std::ptrdiff_t>(begin[i]);
+      const auto last = words.begin() + static_cast<std::ptrdiff_t>(begin[i + 1]);
+      std::sort(first, last);
+      const auto unique_end = std::unique(first, last);
+      begin[i] = kept;  // packed to the front, in place
+      kept = static_cast<std::size_t>(
+          std::move(first, unique_end, words.begin() + static_cast<std::ptrdiff_t>(kept)) -
+          words.begin());
     }
+    begin[n_sets] = kept;
     double sum = 0.0;
     std::size_t pairs = 0;
     for (std::size_t i = 0; i < n_sets; ++i) {
       for (std::size_t j = i + 1; j < n_sets; ++j) {
-        const std::size_t size_i = word_begin[i + 1] - word_begin[i];
-        const std::size_t size_j = word_begin[j + 1] - word_begin[j];
-        const std::size_t inter = shared_words(words.data() + word_begin[i], size_i,
-                                               words.data() + word_begin[j], size_j);
+        const std::size_t size_i = begin[i + 1] - begin[i];
+        const std::size_t size_j = begin[j + 1] - begin[j];
+        const std::size_t inter =
+            shared_words(words.data() + begin[i], size_i, words.data() + begin[j], size_j);
         const std::size_t uni = size_i + size_j - inter;
         sum += static_cast<double>(inter) / static_cast<double>(uni == 0 ? 1 : uni);
         ++pairs;

@@ -481,7 +481,6 @@ std::vector<Neighbor> TfidfIndex::neighbors(const TfidfTerms& terms, const Tfidf
   if (s.scores.size() < n_docs_) {
     s.scores.resize(n_docs_, 0.0);
     s.reached.resize(n_docs_);
-    s.kept.resize(n_docs_);
     s.buckets.resize(n_docs_);
     s.seen.resize((n_docs_ + 63) / 64, 0);
     s.first_reached.resize(n_docs_);
@@ -601,47 +600,71 @@ std::size_t TfidfIndex::reached(std::size_t n_reached, double floor, Scratch& s)
 // The best k of s.reached[0, n) into `out`, best first, by similarity then lower index. A
 // comparison sort over the few hundred reached documents (or a heap, or nth_element over a
 // buffer) mispredicts a branch on about every other comparison, which cost as much as the
-// postings; instead a histogram of bucket_of(similarity), a monotone function, finds the
-// lowest bucket that can hold one of the best k without a data-dependent branch, and only the
-// documents from that bucket up (about k plus part of one bucket) are compared. Exact: every
-// document above that bucket is among the best k and every one below it is not.
+// postings; so the documents are first ordered by bucket_of(similarity), a monotone function,
+// with a counting sort (no data-dependent branch), best bucket first. Every document in a
+// bucket above the one where the best k end is among them, none below it is, and the
+// comparisons left are within buckets (3% wide: a few documents each) and among the documents
+// of that last bucket.
 void TfidfIndex::select_best(Scratch& s, std::size_t n, std::size_t k,
                              std::vector<Neighbor>& out) {
   auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.similarity != b.similarity ? a.similarity > b.similarity : a.index < b.index;
   };
   const Neighbor* reached = s.reached.data();
-  if (n > k) {
-    uint32_t* counts = s.bucket_counts.data();
-    uint32_t low = kBucketCount, high = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const uint32_t b = bucket_of(reached[i].similarity);
-      s.buckets[i] = static_cast<uint16_t>(b);
-      ++counts[b];
-      low = std::min(low, b);
-      high = std::max(high, b);
-    }
-    std::size_t above = 0;
-    uint32_t cut = high;  // the lowest bucket kept
-    for (; above + counts[cut] < k; --cut) above += counts[cut];
-    if (low <= high) std::fill(counts + low, counts + high + 1, 0u);
-    // Written unconditionally, kept by the count's step: no branch on the bucket.
-    Neighbor* kept = s.kept.data();
-    std::size_t m = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      kept[m] = reached[i];
-      m += s.buckets[i] >= cut;
-    }
-    out.assign(kept, kept + m);
-  } else {
+  if (n <= k) {
     out.assign(reached, reached + n);
+    std::sort(out.begin(), out.end(), better);
+    return;
   }
-  if (out.size() > k) {
-    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k - 1), out.end(),
-                     better);
-    out.resize(k);
+  uint32_t* counts = s.bucket_counts.data();
+  uint32_t low = kBucketCount, high = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t b = bucket_of(reached[i].similarity);
+    s.buckets[i] = static_cast<uint16_t>(b);
+    ++counts[b];
+    low = std::min(low, b);
+    high = std::max(high, b);
   }
-  std::sort(out.begin(), out.end(), better);
+  std::size_t above = 0;
+  uint32_t cut = high;  // the lowest bucket that holds one of the best k
+  for (; above + counts[cut] < k; --cut) above += counts[cut];
+  // Only the buckets from `cut` up are placed: counts[b] becomes where bucket b's documents
+  // go, then (after placing them) where they end.
+  std::size_t placed = 0;
+  for (uint32_t b = high + 1; b-- > cut;) {
+    const uint32_t c = counts[b];
+    counts[b] = static_cast<uint32_t>(placed);
+    placed += c;
+  }
+  // The documents below `cut` are written to one spare slot past the placed ones, by the
+  // index's arithmetic rather than a branch on the bucket.
+  out.resize(placed + 1);
+  Neighbor* dst = out.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t b = s.buckets[i];
+    const bool keep = b >= cut;
+    uint32_t& next = counts[keep ? b : cut];
+    dst[keep ? next : placed] = reached[i];
+    next += keep ? 1 : 0;
+  }
+  // Buckets above `cut` are sorted whole; in `cut` only the first k - above are needed.
+  std::size_t begin = 0;
+  for (uint32_t b = high + 1; b-- > cut;) {
+    const std::size_t end = counts[b];
+    if (b == cut) {
+      const auto first = out.begin() + static_cast<std::ptrdiff_t>(begin);
+      const auto last = out.begin() + static_cast<std::ptrdiff_t>(end);
+      const auto nth = out.begin() + static_cast<std::ptrdiff_t>(k);
+      if (nth < last) std::nth_element(first, nth - 1, last, better);
+      std::sort(first, std::min(nth, last), better);
+    } else if (end - begin > 1) {
+      std::sort(out.begin() + static_cast<std::ptrdiff_t>(begin),
+                out.begin() + static_cast<std::ptrdiff_t>(end), better);
+    }
+    begin = end;
+  }
+  out.resize(k);
+  if (low <= high) std::fill(counts + low, counts + high + 1, 0u);
 }
 
 }  // namespace triage::ml

@@ -66,7 +66,6 @@ struct TfidfIndex::Scratch {
   std::vector<uint32_t> first_reached;  // documents in the order a posting first reached them
   std::vector<Neighbor> reached;  // the documents a posting reached (reached())
   std::vector<uint16_t> buckets;  // select_best: bucket of reached[i]
-  std::vector<Neighbor> kept;     // select_best: the reached documents from the cut bucket up
   std::vector<uint32_t> bucket_counts = std::vector<uint32_t>(tfidf_detail::kBucketCount, 0);
   std::vector<uint32_t> sample = std::vector<uint32_t>(128);  // score_floor: 2k documents
   std::vector<uint64_t> seen;     // score_floor: a bit per sampled document, zero between calls

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -233,6 +236,102 @@ TEST(PromptFeatures, EveryMmluRowGivesValidValuesAndAsciiRowsSumLikeTheReference
                                                                   1453};
   for (std::size_t i = 0; i < kPromptFeatureCount; ++i) {
     EXPECT_NEAR(ascii_sums[i], reference_sums[i], 1e-6) << names[i];
+  }
+}
+
+// The scans against the reference's regular expressions (std::regex, ECMAScript: the same \b
+// and \w on ASCII) and plain definitions, on random MMLU-shaped prompts made of the pieces
+// the patterns look for, long enough to cross the scans' 64-byte blocks.
+TEST(PromptFeatures, ScansAgreeWithTheReferencePatternsOnRandomPrompts) {
+  const std::vector<std::string> pieces = {
+      "not", "NOT", "Not", "except", "EXCEPT", "least", "LEAST", "both", "neither", "Both",
+      "true", "false", "wrong", "TRUE", "i", "ii", "iii", "iv", "iiv", "vi", ",", " and",
+      " only", ", ", " ", "  ", "\t", "\n", "_", "x_y", "1", "23", "4.5", "=", "+", "(", ")",
+      "{", "}", "which of the following", "Which Of The Following", "a", "Z", "0", "@", "[",
+      "`", "~", "\x80", "\xc3\xa9", "\x1c", "\x1f", "notx", "xnot", "bothneither"};
+  auto is_space = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == ' ' || (u >= '\t' && u <= '\r') || (u >= 0x1c && u <= 0x1f);
+  };
+  auto split = [&](const std::string& s) {
+    std::vector<std::string> out;
+    std::string w;
+    for (char c : s) {
+      if (is_space(c)) {
+        if (!w.empty()) out.push_back(w);
+        w.clear();
+      } else {
+        w += c;
+      }
+    }
+    if (!w.empty()) out.push_back(w);
+    return out;
+  };
+  auto lower = [](std::string s) {
+    for (char& c : s) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    return s;
+  };
+  auto found = [](const std::string& s, const char* pattern) {
+    return std::regex_search(s, std::regex(pattern)) ? 1.0 : 0.0;
+  };
+  std::mt19937 rng(17);
+  auto text = [&](std::size_t min_bytes) {
+    std::string s = "q";  // the question part may not start with an option line
+    while (s.size() < min_bytes) s += pieces[rng() % pieces.size()];
+    return s;
+  };
+  for (int round = 0; round < 1000; ++round) {
+    const std::string q = text(rng() % 200);
+    std::vector<std::string> opts;
+    for (int i = 0; i < 4; ++i) opts.push_back(text(rng() % 90));
+    std::string prompt = q;
+    for (int i = 0; i < 4; ++i) {
+      prompt += '\n';
+      prompt += static_cast<char>('A' + i);
+      prompt += ". ";
+      prompt += opts[i];
+    }
+    prompt += "\nAnswer:";
+    // No piece holds a capital A-D after a newline, so the options are exactly the four.
+    const std::string& question = q;
+    const std::vector<std::string>& parsed = opts;
+    std::string lo = lower(parsed[0]);
+    for (std::size_t i = 1; i < parsed.size(); ++i) {
+      lo += ' ';
+      lo += lower(parsed[i]);
+    }
+    const auto f = prompt_features(prompt);
+    SCOPED_TRACE(prompt);
+    EXPECT_EQ(f[6], found(lo, R"(\b(both|neither)\b)"));
+    EXPECT_EQ(f[7], found(lo, R"(\b(true|false|wrong)\b, )"));
+    EXPECT_EQ(f[8], found(lo, R"(\b(i+|iv)\b(,| and| only))"));
+    EXPECT_EQ(f[10], static_cast<double>(split(question).size()));
+    std::size_t digits = 0, math = 0, lines = 0;
+    for (char c : question) {
+      digits += c >= '0' && c <= '9';
+      math += std::string("=+^*/<>()[]{}").find(c) != std::string::npos && c != 0;
+      lines += c == '\n';
+    }
+    const double q_len1 = static_cast<double>(question.size()) + 1.0;
+    EXPECT_EQ(f[11], static_cast<double>(digits) / q_len1);
+    EXPECT_EQ(f[12], static_cast<double>(math) / q_len1);
+    EXPECT_EQ(f[13], found(question, R"(\b(not|except|least|NOT|EXCEPT|LEAST)\b)"));
+    EXPECT_EQ(f[14], found(question, R"(\b(NOT|EXCEPT|LEAST)\b)"));
+    EXPECT_EQ(f[16], lower(question).find("which of the following") != std::string::npos);
+    EXPECT_EQ(f[17], static_cast<double>(lines));
+    EXPECT_EQ(f[18], question.find('_') != std::string::npos);
+    double overlap = 0.0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      for (std::size_t j = i + 1; j < 4; ++j) {
+        const auto wi = split(lower(parsed[i])), wj = split(lower(parsed[j]));
+        const std::set<std::string> a(wi.begin(), wi.end()), b(wj.begin(), wj.end());
+        std::size_t inter = 0;
+        for (const auto& w : a) inter += b.count(w);
+        const std::size_t uni = a.size() + b.size() - inter;
+        overlap += static_cast<double>(inter) / static_cast<double>(uni == 0 ? 1 : uni);
+      }
+    }
+    EXPECT_DOUBLE_EQ(f[20], overlap / 6.0);
   }
 }
 
