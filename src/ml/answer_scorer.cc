@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
 #include <cstdio>
 
 #include "ml/arithmetic.h"
@@ -30,6 +29,11 @@ int bucket(int64_t v, std::initializer_list<int64_t> bounds) {
   }
   return i;
 }
+
+// <cctype>'s classes in the "C" locale (the gateway never sets another), without a call per byte.
+bool c_isspace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool c_isdigit(char c) { return c >= '0' && c <= '9'; }
+bool c_isalpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 const RE2& final_answer_re() {
   static const RE2 re(kFinalAnswerPattern);
@@ -81,7 +85,8 @@ std::string cheap_feature_tokens(std::string_view response) {
   const auto steps = find_arithmetic(response);
   const auto wrong = std::count_if(steps.begin(), steps.end(), [](const auto& s) { return !s.ok; });
   out += steps.empty() ? " zzarnone" : wrong > 0 ? " zzarbad" : " zzarok";
-  out += " zzsteps" + std::to_string(bucket(static_cast<int64_t>(steps.size()), {1, 2, 3, 4, 6, 9}));
+  out +=
+      " zzsteps" + std::to_string(bucket(static_cast<int64_t>(steps.size()), {1, 2, 3, 4, 6, 9}));
 
   int64_t lines = 0;
   bool blank = true;
@@ -89,7 +94,7 @@ std::string cheap_feature_tokens(std::string_view response) {
     if (c == '\n') {
       lines += blank ? 0 : 1;
       blank = true;
-    } else if (!std::isspace(static_cast<unsigned char>(c))) {
+    } else if (!c_isspace(c)) {
       blank = false;
     }
   }
@@ -99,13 +104,13 @@ std::string cheap_feature_tokens(std::string_view response) {
                                           {100, 200, 300, 450, 650, 900, 1300}));
 
   std::size_t end = response.size();
-  while (end > 0 && std::isspace(static_cast<unsigned char>(response[end - 1]))) --end;
+  while (end > 0 && c_isspace(response[end - 1])) --end;
   char cls = 'p';
   if (end == 0) {
     cls = 'n';
-  } else if (std::isdigit(static_cast<unsigned char>(response[end - 1]))) {
+  } else if (c_isdigit(response[end - 1])) {
     cls = 'd';
-  } else if (std::isalpha(static_cast<unsigned char>(response[end - 1]))) {
+  } else if (c_isalpha(response[end - 1])) {
     cls = 'w';
   }
   out += " zzend";
@@ -131,9 +136,9 @@ std::shared_ptr<const AnswerScorer> AnswerScorer::load(const std::string& model_
   s->path_ = model_path;
   s->model_ = FastTextModel::load(model_path);  // throws ModelError naming the path
   const std::string meta_path = metadata_path_for(model_path);
-  const json::object block =
-      read_metadata_block(model_path, {"scorer", "scorer", "scorer", "an answer scorer",
-                                           "triage train cascade-scorer"});
+  const json::object block = read_metadata_block(
+      model_path,
+      {"scorer", "scorer", "scorer", "an answer scorer", "triage train cascade-scorer"});
   try {
     const auto* label = block.if_contains("positive_label");
     if (!label || !label->is_string()) throw std::invalid_argument("scorer.positive_label");
@@ -161,8 +166,7 @@ std::shared_ptr<const AnswerScorer> AnswerScorer::load(const std::string& model_
 }
 
 double AnswerScorer::raw_score(std::string_view prompt, std::string_view response) const {
-  const std::string text =
-      scorer_feature_text(model_text(prompt), model_text(response), features_);
+  const std::string text = scorer_feature_text(model_text(prompt), model_text(response), features_);
   return label_probability(*model_, text, positive_label_, /*if_no_prediction=*/0.5);
 }
 

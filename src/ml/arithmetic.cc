@@ -1,8 +1,9 @@
 #include "ml/arithmetic.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 
@@ -14,11 +15,11 @@ enum class Tok { kNum, kOp, kLParen, kRParen, kEq, kBreak };
 
 struct Token {
   Tok kind = Tok::kBreak;
-  char op = 0;           // kOp: + - * / ^
-  double value = 0;      // kNum, without its % sign
-  bool percent = false;  // kNum written with a trailing %
-  int decimals = 0;      // kNum: digits after the decimal point
-  bool fraction = false; // kNum written as a tight fraction "2/5" (exact)
+  char op = 0;                // kOp: + - * / ^
+  double value = 0;           // kNum, without its % sign
+  bool percent = false;       // kNum written with a trailing %
+  int decimals = 0;           // kNum: digits after the decimal point
+  bool fraction = false;      // kNum written as a tight fraction "2/5" (exact)
   size_t begin = 0, end = 0;  // byte span in the text
 };
 
@@ -34,8 +35,10 @@ Num hull(double v, double a, double b, double c, double d) {
 }
 Num apply(char op, const Num& a, const Num& b) {
   switch (op) {
-    case '+': return {a.v + b.v, a.lo + b.lo, a.hi + b.hi};
-    case '-': return {a.v - b.v, a.lo - b.hi, a.hi - b.lo};
+    case '+':
+      return {a.v + b.v, a.lo + b.lo, a.hi + b.hi};
+    case '-':
+      return {a.v - b.v, a.lo - b.hi, a.hi - b.lo};
     case '*':
       return hull(a.v * b.v, a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi);
     case '/':
@@ -69,16 +72,32 @@ Val number_value(const Token& n) {
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+// std::isalpha of the "C" locale (the gateway never sets another), without a call per byte.
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // Multi-byte operators: × ÷ (U+00D7, U+00F7), · (U+00B7), − (U+2212), ⋅ (U+22C5).
 char utf8_operator(std::string_view s, size_t i, size_t& len) {
   auto at = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0; };
-  if (at(i) == 0xC3 && at(i + 1) == 0x97) { len = 2; return '*'; }
-  if (at(i) == 0xC3 && at(i + 1) == 0xB7) { len = 2; return '/'; }
-  if (at(i) == 0xC2 && at(i + 1) == 0xB7) { len = 2; return '*'; }
-  if (at(i) == 0xE2 && at(i + 1) == 0x88 && at(i + 2) == 0x92) { len = 3; return '-'; }
-  if (at(i) == 0xE2 && at(i + 1) == 0x8B && at(i + 2) == 0x85) { len = 3; return '*'; }
+  if (at(i) == 0xC3 && at(i + 1) == 0x97) {
+    len = 2;
+    return '*';
+  }
+  if (at(i) == 0xC3 && at(i + 1) == 0xB7) {
+    len = 2;
+    return '/';
+  }
+  if (at(i) == 0xC2 && at(i + 1) == 0xB7) {
+    len = 2;
+    return '*';
+  }
+  if (at(i) == 0xE2 && at(i + 1) == 0x88 && at(i + 2) == 0x92) {
+    len = 3;
+    return '-';
+  }
+  if (at(i) == 0xE2 && at(i + 1) == 0x8B && at(i + 2) == 0x85) {
+    len = 3;
+    return '*';
+  }
   return 0;
 }
 
@@ -109,7 +128,7 @@ size_t read_plain(std::string_view s, size_t i, Token& t) {
       ++t.decimals;
     }
   }
-  t.value = digits.empty() ? 0 : std::strtod(digits.c_str(), nullptr);
+  t.value = digits.empty() ? 0 : detail::numeral_value(digits);
   return i;
 }
 
@@ -190,9 +209,9 @@ std::vector<Token> tokenize(std::string_view s) {
       t.kind = Tok::kRParen;
       ++i;
     } else if (c == '=') {
-      const bool compound = (i + 1 < s.size() && (s[i + 1] == '=' || s[i + 1] == '>')) ||
-                            (i > 0 && (s[i - 1] == '<' || s[i - 1] == '>' || s[i - 1] == '!' ||
-                                       s[i - 1] == '='));
+      const bool compound =
+          (i + 1 < s.size() && (s[i + 1] == '=' || s[i + 1] == '>')) ||
+          (i > 0 && (s[i - 1] == '<' || s[i - 1] == '>' || s[i - 1] == '!' || s[i - 1] == '='));
       t.kind = compound ? Tok::kBreak : Tok::kEq;
       ++i;
     } else if (c == '\\') {
@@ -361,7 +380,8 @@ std::optional<std::pair<size_t, Val>> left_side(const std::vector<Token>& t, siz
   // Starting with an operator means the expression began in the words before: not checkable.
   // Where two operands touch ("1) 5 + 3"), the expression starts at the second.
   for (size_t start = s; start < eq; ++start) {
-    if (start > s && !(t[start - 1].kind == Tok::kNum || t[start - 1].kind == Tok::kRParen)) continue;
+    if (start > s && !(t[start - 1].kind == Tok::kNum || t[start - 1].kind == Tok::kRParen))
+      continue;
     if (start > s && !(t[start].kind == Tok::kNum || t[start].kind == Tok::kLParen)) continue;
     if (t[start].kind == Tok::kOp) return std::nullopt;
     Parser p(t, start, eq);
@@ -438,5 +458,35 @@ std::vector<ArithmeticStep> find_arithmetic(std::string_view text, double rel_to
   }
   return steps;
 }
+
+namespace detail {
+
+// A mantissa below 2^53 and a power of ten up to 1e22 are both exact doubles, and IEEE division
+// rounds their quotient once, to the double nearest the numeral's value, which is what strtod
+// returns; other numerals go to it. (strtod cost about as much as the rest of a scorer decision's
+// arithmetic check.)
+double numeral_value(const std::string& digits) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  uint64_t mantissa = 0;
+  int significant = 0, decimals = 0;
+  bool point = false;
+  for (const char c : digits) {
+    if (c == '.') {
+      point = true;
+      continue;
+    }
+    mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
+    significant += mantissa != 0 ? 1 : 0;
+    decimals += point ? 1 : 0;
+  }
+  if (significant > 19 || mantissa > (uint64_t{1} << 53) || decimals > 22) {
+    return std::strtod(digits.c_str(), nullptr);
+  }
+  return static_cast<double>(mantissa) / kPow10[decimals];
+}
+
+}  // namespace detail
 
 }  // namespace triage::ml

@@ -22,13 +22,18 @@
 namespace triage::ml {
 
 struct ArithmeticStep {
-  std::string text;      // the step as written, e.g. "16 - 3 = 12"
-  double computed = 0;   // the left side, recomputed
-  double stated = 0;     // the value the answer states
+  std::string text;     // the step as written, e.g. "16 - 3 = 12"
+  double computed = 0;  // the left side, recomputed
+  double stated = 0;    // the value the answer states
   bool ok = true;
 };
 
 // Every checkable step in `text`, in order. Pure; safe from any thread.
 std::vector<ArithmeticStep> find_arithmetic(std::string_view text, double rel_tolerance = 1e-6);
+
+namespace detail {
+// strtod of `digits` (decimal digits with at most one '.'), bit for bit, mostly without it.
+double numeral_value(const std::string& digits);
+}  // namespace detail
 
 }  // namespace triage::ml

@@ -250,17 +250,22 @@ struct FastTextModel::Fast {
   std::size_t labels = 0;
 };
 
-FastTextInput::FastTextInput(std::string_view text) : normalized_(normalize_text(text)) {
+FastTextInput::FastTextInput(std::string_view text) {
+  // The normalisation says where its tokens end: no second pass to split at the spaces.
+  thread_local std::vector<uint32_t> ends;
+  normalize_text(text, normalized_, ends);
   if (normalized_.empty()) return;
-  std::string_view rest = normalized_;
-  while (!rest.empty()) {
-    const std::size_t end = std::min(rest.find(' '), rest.size());
-    tokens_.push_back(rest.substr(0, end));
-    rest.remove_prefix(std::min(end + 1, rest.size()));
+  tokens_.reserve(ends.size() + 1);
+  hashes_.reserve(ends.size() + 1);
+  uint32_t begin = 0;
+  for (const uint32_t end : ends) {
+    const std::string_view token(normalized_.data() + begin, end - begin);
+    tokens_.push_back(token);
+    hashes_.push_back(fasttext_hash(token));
+    begin = end + 1;
   }
   tokens_.push_back(kEndOfLine);
-  hashes_.reserve(tokens_.size());
-  for (std::string_view t : tokens_) hashes_.push_back(fasttext_hash(t));
+  hashes_.push_back(fasttext_hash(kEndOfLine));
 }
 
 std::string metadata_path_for(const std::string& model_path) { return model_path + ".json"; }
@@ -299,8 +304,8 @@ std::shared_ptr<const FastTextModel> FastTextModel::load(const std::string& path
     auto fast = std::make_unique<Fast>();
     std::vector<std::string> words;
     for (int32_t i = 0; i < dict->nwords(); ++i) words.push_back(dict->getWord(i));
-    fast->vocabulary = std::make_shared<const FastTextVocabulary>(words, args.label,
-                                                                  args.wordNgrams, args.bucket);
+    fast->vocabulary =
+        std::make_shared<const FastTextVocabulary>(words, args.label, args.wordNgrams, args.bucket);
     fast->input = m->ft_->getInputMatrix();
     const auto output = m->ft_->getOutputMatrix();
     fast->dim = static_cast<std::size_t>(args.dim);
@@ -419,8 +424,8 @@ std::vector<Prediction> FastTextModel::predict(std::string_view text, int k) con
   std::sort_heap(heap.begin(), heap.end(), worse_first);
   out.reserve(heap.size());
   for (const auto& [lp, i] : heap) {
-    out.push_back(Prediction{labels_[static_cast<std::size_t>(i)],
-                             static_cast<double>(std::exp(lp))});
+    out.push_back(
+        Prediction{labels_[static_cast<std::size_t>(i)], static_cast<double>(std::exp(lp))});
   }
   return out;
 }
@@ -443,8 +448,8 @@ std::vector<Prediction> FastTextModel::predict_reference(std::string_view text, 
   return out;
 }
 
-double label_probability(const FastTextModel& model, std::string_view text,
-                         std::string_view label, double if_no_prediction) {
+double label_probability(const FastTextModel& model, std::string_view text, std::string_view label,
+                         double if_no_prediction) {
   return model.label_probability(FastTextInput(text), label, if_no_prediction);
 }
 

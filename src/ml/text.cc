@@ -30,10 +30,18 @@ constexpr std::array<ByteKind, 256> kKind = [] {
 }  // namespace
 
 std::string normalize_text(std::string_view text) {
+  std::string out;
+  thread_local std::vector<uint32_t> token_ends;
+  normalize_text(text, out, token_ends);
+  return out;
+}
+
+void normalize_text(std::string_view text, std::string& out, std::vector<uint32_t>& token_ends) {
   // Written through a pointer into a buffer sized for the worst case (each byte adds at most
   // itself and one space before it): appending byte by byte cost a capacity check and a
   // terminator per byte, most of the normalisation's time.
-  std::string out(2 * text.size(), '\0');
+  out.resize(2 * text.size());
+  token_ends.clear();
   char* const begin = out.data();
   char* w = begin;
   bool pending_space = false;  // a space goes before the next byte written, if any
@@ -43,12 +51,15 @@ std::string normalize_text(std::string_view text) {
       pending_space = w != begin;  // never before the first byte written
       continue;
     }
-    if (pending_space || (kind == kPunctuation && w != begin)) *w++ = ' ';
+    if (pending_space || (kind == kPunctuation && w != begin)) {
+      token_ends.push_back(static_cast<uint32_t>(w - begin));
+      *w++ = ' ';
+    }
     *w++ = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     pending_space = kind == kPunctuation;
   }
+  if (w != begin) token_ends.push_back(static_cast<uint32_t>(w - begin));
   out.resize(static_cast<std::size_t>(w - begin));
-  return out;
 }
 
 }  // namespace triage::ml

@@ -4,6 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "common/csv.h"
 
@@ -139,3 +143,35 @@ TEST(Arithmetic, Gsm8kWeakResponsesCatchRateAndFalseAlarms) {
 
 }  // namespace
 }  // namespace triage::checks
+
+namespace triage::ml {
+namespace {
+
+// The numbers of a step are read without strtod where the result is provably the same: it
+// must be, bit for bit, on numerals of every length and decimal count, inside the fast path's
+// bounds (mantissa below 2^53, at most 22 decimals) and past them.
+TEST(Arithmetic, NumeralsReadAsStrtodReadsThem) {
+  std::mt19937_64 rng(20261207);
+  const std::vector<std::string> fixed = {"0", "7", "0.5", "000012", "9007199254740992",
+                                          "9007199254740993", "12345678901234567890",
+                                          "0.1", "0.3", "1.15", "2.675", "100000",
+                                          "0.0000000000000000000001", "3.14159265358979323846"};
+  for (const std::string& n : fixed) {
+    ASSERT_EQ(detail::numeral_value(n), std::strtod(n.c_str(), nullptr)) << n;
+  }
+  for (int i = 0; i < 200000; ++i) {
+    std::string n;
+    const int digits = 1 + static_cast<int>(rng() % 26);
+    const int point = static_cast<int>(rng() % (digits + 2)) - 1;  // -1 or past the end: none
+    for (int d = 0; d < digits; ++d) {
+      if (d == point && d > 0) n += '.';
+      n += static_cast<char>('0' + rng() % 10);
+    }
+    const double fast = detail::numeral_value(n);
+    const double reference = std::strtod(n.c_str(), nullptr);
+    ASSERT_EQ(std::memcmp(&fast, &reference, sizeof fast), 0) << n;
+  }
+}
+
+}  // namespace
+}  // namespace triage::ml

@@ -64,7 +64,19 @@ TEST(NormalizeTextTest, EqualsTheByteByByteDefinitionOnRandomText) {
       // any byte.
       c = rng() % 2 ? alphabet[rng() % alphabet.size()] : static_cast<char>(rng() % 256);
     }
-    ASSERT_EQ(normalize_text(text), normalize_text_reference(text)) << i;
+    const std::string expected = normalize_text_reference(text);
+    ASSERT_EQ(normalize_text(text), expected) << i;
+    // The token ends are those of splitting the result at its spaces.
+    std::string out = "left over";
+    std::vector<uint32_t> ends = {7};
+    normalize_text(text, out, ends);
+    ASSERT_EQ(out, expected) << i;
+    std::vector<uint32_t> split_ends;
+    for (std::size_t at = 0; at < expected.size(); ++at) {
+      if (expected[at] == ' ') split_ends.push_back(static_cast<uint32_t>(at));
+    }
+    if (!expected.empty()) split_ends.push_back(static_cast<uint32_t>(expected.size()));
+    ASSERT_EQ(ends, split_ends) << i;
   }
 }
 
