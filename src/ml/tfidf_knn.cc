@@ -175,7 +175,7 @@ void term_keys(std::string_view text, std::vector<uint64_t>& keys, std::size_t h
 
 // Folds repeats of `keys` into (key, count) pairs in order of first occurrence, into `counts`:
 // one probe per key into a table of positions (open addressing, at most half full, cleared
-// again through `counts`), where sorting the keys had cost several times as much. With `head`,
+// again after), where sorting the keys had cost several times as much. With `head`,
 // the counts after the first `n_head` keys are copied there on the way (the head's terms are
 // those keys' terms, in the same order).
 void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
@@ -203,13 +203,9 @@ void count_terms(std::span<const uint64_t> keys, std::vector<uint32_t>& table,
     }
   }
   if (head && n_head >= keys.size()) *head = counts;
-  for (const auto& [key, count] : counts) {
-    std::size_t i = home(key);
-    while (table[i] != 0) {
-      table[i] = 0;
-      i = (i + 1) & mask;
-    }
-  }
+  // Cleared whole: at most four bytes per key, where walking each key's probe chain again
+  // mispredicted the chain's end about once a key.
+  std::fill(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(size), 0u);
 }
 
 // Buckets of TfidfIndex::select_best: a float's exponent and top 5 mantissa bits (3% wide),
