@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "ml/arithmetic.h"
+#include "ml/ascii.h"
 #include "ml/model_metadata.h"
 #include "ml/text.h"
 #include "ml/threshold_scorer.h"
@@ -29,11 +30,6 @@ int bucket(int64_t v, std::initializer_list<int64_t> bounds) {
   }
   return i;
 }
-
-// <cctype>'s classes in the "C" locale (the gateway never sets another), without a call per byte.
-bool c_isspace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-bool c_isdigit(char c) { return c >= '0' && c <= '9'; }
-bool c_isalpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 const RE2& final_answer_re() {
   static const RE2 re(kFinalAnswerPattern);
@@ -94,7 +90,7 @@ std::string cheap_feature_tokens(std::string_view response) {
     if (c == '\n') {
       lines += blank ? 0 : 1;
       blank = true;
-    } else if (!c_isspace(c)) {
+    } else if (!is_c_space(c)) {
       blank = false;
     }
   }
@@ -104,13 +100,13 @@ std::string cheap_feature_tokens(std::string_view response) {
                                           {100, 200, 300, 450, 650, 900, 1300}));
 
   std::size_t end = response.size();
-  while (end > 0 && c_isspace(response[end - 1])) --end;
+  while (end > 0 && is_c_space(response[end - 1])) --end;
   char cls = 'p';
   if (end == 0) {
     cls = 'n';
-  } else if (c_isdigit(response[end - 1])) {
+  } else if (is_ascii_digit(response[end - 1])) {
     cls = 'd';
-  } else if (c_isalpha(response[end - 1])) {
+  } else if (is_ascii_alpha(response[end - 1])) {
     cls = 'w';
   }
   out += " zzend";

@@ -7,6 +7,8 @@
 #include <limits>
 #include <optional>
 
+#include "ml/ascii.h"
+
 namespace triage::ml {
 
 namespace {
@@ -71,9 +73,6 @@ Val number_value(const Token& n) {
   return {Num{raw.v / 100, raw.lo / 100, raw.hi / 100}, raw};
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-// std::isalpha of the "C" locale (the gateway never sets another), without a call per byte.
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // Multi-byte operators: × ÷ (U+00D7, U+00F7), · (U+00B7), − (U+2212), ⋅ (U+22C5).
 char utf8_operator(std::string_view s, size_t i, size_t& len) {
@@ -103,27 +102,27 @@ char utf8_operator(std::string_view s, size_t i, size_t& len) {
 
 bool starts_number(std::string_view s, size_t i) {
   if (i >= s.size()) return false;
-  if (is_digit(s[i])) return true;
-  if (s[i] == '$' || s[i] == '.') return i + 1 < s.size() && is_digit(s[i + 1]);
+  if (is_ascii_digit(s[i])) return true;
+  if (s[i] == '$' || s[i] == '.') return i + 1 < s.size() && is_ascii_digit(s[i + 1]);
   return false;
 }
 
 size_t read_plain(std::string_view s, size_t i, Token& t) {
   std::string digits;
   while (i < s.size()) {
-    if (is_digit(s[i])) {
+    if (is_ascii_digit(s[i])) {
       digits += s[i++];
-    } else if (s[i] == ',' && !digits.empty() && i + 3 < s.size() && is_digit(s[i + 1]) &&
-               is_digit(s[i + 2]) && is_digit(s[i + 3]) &&
-               (i + 4 >= s.size() || !is_digit(s[i + 4]))) {
+    } else if (s[i] == ',' && !digits.empty() && i + 3 < s.size() && is_ascii_digit(s[i + 1]) &&
+               is_ascii_digit(s[i + 2]) && is_ascii_digit(s[i + 3]) &&
+               (i + 4 >= s.size() || !is_ascii_digit(s[i + 4]))) {
       ++i;  // thousands separator: exactly three digits follow
     } else {
       break;
     }
   }
-  if (i + 1 < s.size() && s[i] == '.' && is_digit(s[i + 1])) {
+  if (i + 1 < s.size() && s[i] == '.' && is_ascii_digit(s[i + 1])) {
     digits += s[i++];
-    while (i < s.size() && is_digit(s[i])) {
+    while (i < s.size() && is_ascii_digit(s[i])) {
       digits += s[i++];
       ++t.decimals;
     }
@@ -139,7 +138,7 @@ size_t read_number(std::string_view s, size_t i, Token& t) {
   const bool dollar = s[i] == '$';
   if (dollar) ++i;
   i = read_plain(s, i, t);
-  if (!dollar && t.decimals == 0 && i + 1 < s.size() && s[i] == '/' && is_digit(s[i + 1]) &&
+  if (!dollar && t.decimals == 0 && i + 1 < s.size() && s[i] == '/' && is_ascii_digit(s[i + 1]) &&
       (start == 0 || s[start - 1] != '/')) {
     Token den;
     const size_t j = read_plain(s, i + 1, den);
@@ -236,9 +235,9 @@ std::vector<Token> tokenize(std::string_view s) {
       } else {
         ++i;
       }
-    } else if (is_alpha(c)) {
+    } else if (is_ascii_alpha(c)) {
       size_t j = i;
-      while (j < s.size() && is_alpha(s[j])) ++j;
+      while (j < s.size() && is_ascii_alpha(s[j])) ++j;
       // A lone "x" between operands is a multiplication sign: "3 x 4", "2x(1+2)".
       size_t k = j;
       while (k < s.size() && s[k] == ' ') ++k;

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "ml/ascii.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -20,23 +22,18 @@ ByteMasks byte_masks_scalar(const char* text, std::size_t size, unsigned wanted,
   ByteMasks m;
   const std::size_t n = std::min<std::size_t>(size, 64);
   for (std::size_t j = 0; j < n; ++j) {
-    const auto c = static_cast<unsigned char>(text[j]);
+    const char c = text[j];
     const uint64_t bit = uint64_t{1} << j;
-    const bool upper = c >= 'A' && c <= 'Z';
-    const bool digit = c >= '0' && c <= '9';
-    const bool space = c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
-    if (space && (wanted & kSpaceClass)) m.space |= bit;
+    const bool digit = is_ascii_digit(c);
+    if (is_python_space(c) && (wanted & kSpaceClass)) m.space |= bit;
     if (digit && (wanted & kDigitClass)) m.digit |= bit;
-    if ((upper || (c >= 'a' && c <= 'z') || digit || c == '_') && (wanted & kWordClass)) {
-      m.word |= bit;
-    }
-    if (c != 0 && kMathBytes.find(static_cast<char>(c)) != std::string_view::npos &&
-        (wanted & kMathClass)) {
+    if ((is_ascii_alpha(c) || digit || c == '_') && (wanted & kWordClass)) m.word |= bit;
+    if (c != 0 && kMathBytes.find(c) != std::string_view::npos && (wanted & kMathClass)) {
       m.math |= bit;
     }
     if (c == '\n' && (wanted & kNewlineClass)) m.newline |= bit;
     if (c == '_' && (wanted & kUnderscoreClass)) m.underscore |= bit;
-    if (lower) lower[j] = static_cast<char>(upper ? c + 0x20 : c);
+    if (lower) lower[j] = ascii_lower(c);
   }
   return m;
 }

@@ -253,7 +253,7 @@ struct FastTextModel::Fast {
 FastTextInput::FastTextInput(std::string_view text) {
   // The normalisation says where its tokens end: no second pass to split at the spaces.
   thread_local std::vector<uint32_t> ends;
-  normalize_text(text, normalized_, ends);
+  normalize_text(text, normalized_, &ends);
   if (normalized_.empty()) return;
   tokens_.reserve(ends.size() + 1);
   hashes_.reserve(ends.size() + 1);

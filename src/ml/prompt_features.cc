@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ml/ascii.h"
 #include "ml/byte_masks.h"
 
 // The definitions follow the research reference (feats.py; "mcq-v1", and mcq-v2 caps the options
@@ -22,16 +23,6 @@
 namespace triage::ml {
 
 namespace {
-
-bool is_space(unsigned char c) {
-  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
-}
-bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-char ascii_lower_char(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 bool contains(std::string_view s, std::string_view needle) {
   return s.find(needle) != std::string_view::npos;
@@ -70,25 +61,25 @@ bool roman_run(std::string_view run, std::string_view rest) {
 bool is_numeric_option(std::string_view o) {
   std::size_t i = 0;
   const std::size_t n = o.size();
-  auto at = [&](std::size_t k) { return static_cast<unsigned char>(o[k]); };
-  while (i < n && (is_space(at(i)) || o[i] == '$' || o[i] == '-' || o[i] == '+' || o[i] == '(')) {
+  while (i < n &&
+         (is_python_space(o[i]) || o[i] == '$' || o[i] == '-' || o[i] == '+' || o[i] == '(')) {
     ++i;
   }
   const std::size_t digits_start = i;
-  while (i < n && (is_digit(at(i)) || o[i] == '.' || o[i] == ',' || o[i] == '/')) ++i;
+  while (i < n && (is_ascii_digit(o[i]) || o[i] == '.' || o[i] == ',' || o[i] == '/')) ++i;
   if (i == digits_start) return false;
-  while (i < n && is_space(at(i))) ++i;
+  while (i < n && is_python_space(o[i])) ++i;
   if (i < n && o[i] == '%') {
     ++i;
   } else {
     std::size_t letters = 0;
-    while (i < n && is_alpha(at(i)) && letters < 6) {
+    while (i < n && is_ascii_alpha(o[i]) && letters < 6) {
       ++i;
       ++letters;
     }
   }
   if (i < n && o[i] == ')') ++i;
-  while (i < n && is_space(at(i))) ++i;
+  while (i < n && is_python_space(o[i])) ++i;
   return i == n;
 }
 
@@ -341,7 +332,7 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
     if (i > 0) lo += ' ';
     lo.resize(lo.size() + opts[i].size());
     std::transform(opts[i].begin(), opts[i].end(),
-                   lo.end() - static_cast<std::ptrdiff_t>(opts[i].size()), ascii_lower_char);
+                   lo.end() - static_cast<std::ptrdiff_t>(opts[i].size()), ascii_lower);
     ends.push_back(lo.size());
   }
   const std::size_t n_sets = std::min(opts.size(), kOverlapMaxOptions);
@@ -367,32 +358,29 @@ std::array<double, kPromptFeatureCount> prompt_features(std::string_view prompt)
   f[k++] = static_cast<double>(qs.lines);
   f[k++] = bool_value(qs.underscores > 0);
   std::size_t q_end = q.size();
-  while (q_end > 0 && is_space(static_cast<unsigned char>(q[q_end - 1]))) --q_end;
+  while (q_end > 0 && is_python_space(q[q_end - 1])) --q_end;
   f[k++] = bool_value(q_end > 0 && q[q_end - 1] == '?');
 
   double overlap = 0.0;
   if (opts.size() >= 2) {
-    // Each option's distinct words, sorted (the sets of the reference).
-    std::vector<SetWord>& words = o.words;
-    std::vector<std::size_t>& begin = o.word_begin;
-    std::size_t kept = 0;
+    // Each option's distinct words, sorted (the sets of the reference): option i's set is
+    // words[begin[i], set_end[i]).
+    const std::vector<SetWord>& words = o.words;
+    const std::vector<std::size_t>& begin = o.word_begin;
+    thread_local std::vector<std::size_t> set_end;
+    set_end.resize(n_sets);
     for (std::size_t i = 0; i < n_sets; ++i) {
-      const auto first = words.begin() + static_cast<std::ptrdiff_t>(begin[i]);
-      const auto last = words.begin() + static_cast<std::ptrdiff_t>(begin[i + 1]);
+      const auto first = o.words.begin() + static_cast<std::ptrdiff_t>(begin[i]);
+      const auto last = o.words.begin() + static_cast<std::ptrdiff_t>(begin[i + 1]);
       std::sort(first, last);
-      const auto unique_end = std::unique(first, last);
-      begin[i] = kept;  // packed to the front, in place
-      kept = static_cast<std::size_t>(
-          std::move(first, unique_end, words.begin() + static_cast<std::ptrdiff_t>(kept)) -
-          words.begin());
+      set_end[i] = static_cast<std::size_t>(std::unique(first, last) - o.words.begin());
     }
-    begin[n_sets] = kept;
     double sum = 0.0;
     std::size_t pairs = 0;
     for (std::size_t i = 0; i < n_sets; ++i) {
       for (std::size_t j = i + 1; j < n_sets; ++j) {
-        const std::size_t size_i = begin[i + 1] - begin[i];
-        const std::size_t size_j = begin[j + 1] - begin[j];
+        const std::size_t size_i = set_end[i] - begin[i];
+        const std::size_t size_j = set_end[j] - begin[j];
         const std::size_t inter =
             shared_words(words.data() + begin[i], size_i, words.data() + begin[j], size_j);
         const std::size_t uni = size_i + size_j - inter;

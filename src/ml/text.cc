@@ -31,17 +31,16 @@ constexpr std::array<ByteKind, 256> kKind = [] {
 
 std::string normalize_text(std::string_view text) {
   std::string out;
-  thread_local std::vector<uint32_t> token_ends;
-  normalize_text(text, out, token_ends);
+  normalize_text(text, out);
   return out;
 }
 
-void normalize_text(std::string_view text, std::string& out, std::vector<uint32_t>& token_ends) {
+void normalize_text(std::string_view text, std::string& out, std::vector<uint32_t>* token_ends) {
   // Written through a pointer into a buffer sized for the worst case (each byte adds at most
   // itself and one space before it): appending byte by byte cost a capacity check and a
   // terminator per byte, most of the normalisation's time.
   out.resize(2 * text.size());
-  token_ends.clear();
+  if (token_ends) token_ends->clear();
   char* const begin = out.data();
   char* w = begin;
   bool pending_space = false;  // a space goes before the next byte written, if any
@@ -52,13 +51,13 @@ void normalize_text(std::string_view text, std::string& out, std::vector<uint32_
       continue;
     }
     if (pending_space || (kind == kPunctuation && w != begin)) {
-      token_ends.push_back(static_cast<uint32_t>(w - begin));
+      if (token_ends) token_ends->push_back(static_cast<uint32_t>(w - begin));
       *w++ = ' ';
     }
     *w++ = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     pending_space = kind == kPunctuation;
   }
-  if (w != begin) token_ends.push_back(static_cast<uint32_t>(w - begin));
+  if (token_ends && w != begin) token_ends->push_back(static_cast<uint32_t>(w - begin));
   out.resize(static_cast<std::size_t>(w - begin));
 }
 

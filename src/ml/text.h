@@ -19,9 +19,10 @@ inline constexpr std::string_view kFeaturesVersion = "norm-v1";
 // removed. Bytes >= 0x80 (UTF-8) are kept as they are. The result holds no newline, so one
 // example is one line. Pure and thread-safe.
 std::string normalize_text(std::string_view text);
-// The same into `out` (replaced), and the end of each of its tokens (the pieces the single
-// spaces separate) into `token_ends` (replaced), for readers that split it again.
-void normalize_text(std::string_view text, std::string& out, std::vector<uint32_t>& token_ends);
+// The same into `out` (replaced) and, when given, the end of each of its tokens (the pieces the
+// single spaces separate) into `token_ends` (replaced), for readers that split it again.
+void normalize_text(std::string_view text, std::string& out,
+                    std::vector<uint32_t>* token_ends = nullptr);
 
 // What an in-process model or index reads of a text it decides on (classify, threshold,
 // predict, the cascade's scorer check on each of prompt and answer, the similarity check,

@@ -69,7 +69,7 @@ TEST(NormalizeTextTest, EqualsTheByteByByteDefinitionOnRandomText) {
     // The token ends are those of splitting the result at its spaces.
     std::string out = "left over";
     std::vector<uint32_t> ends = {7};
-    normalize_text(text, out, ends);
+    normalize_text(text, out, &ends);
     ASSERT_EQ(out, expected) << i;
     std::vector<uint32_t> split_ends;
     for (std::size_t at = 0; at < expected.size(); ++at) {
