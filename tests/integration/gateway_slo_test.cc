@@ -119,6 +119,19 @@ class SloTest : public ::testing::Test {
     return {};
   }
   double weight() { return knob().at("value").to_number<double>(); }
+  // models_since(since_ms), polled until it counts `expected` requests or 10 s have passed.
+  std::map<std::string, int> stored_models_since(int64_t since_ms, int expected) {
+    std::map<std::string, int> out;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      out = models_since(db_path(), since_ms);
+      int total = 0;
+      for (const auto& [model, n] : out) total += n;
+      if (total >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the store's flush interval
+    }
+    return out;
+  }
   // `n` chat requests to the split route; returns how many were answered 200.
   int send(int n) {
     int ok = 0;
@@ -160,7 +173,9 @@ TEST_F(SloTest, AFailingSmallTierMovesTrafficToMediumAndBackWhenItRecovers) {
   EXPECT_GE(small.at("requests").to_number<int64_t>(), 30);
   EXPECT_DOUBLE_EQ(small.at("success_ratio").to_number<double>(), 1.0);
   EXPECT_DOUBLE_EQ(weight(), 10);
-  std::map<std::string, int> healthy = models_since(db_path(), 0);
+  // The rows reach the store on its writer's next flush: poll until all 60 are there (a read
+  // right after the last answer may find none of them on a loaded machine).
+  std::map<std::string, int> healthy = stored_models_since(0, 60);
 
   // The small model fails 20% of its calls: the controller moves the knob toward medium.
   flip("on");
@@ -178,11 +193,7 @@ TEST_F(SloTest, AFailingSmallTierMovesTrafficToMediumAndBackWhenItRecovers) {
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
   send(200);
-  std::map<std::string, int> after;
-  for (int i = 0; i < 100 && after["small-m"] + after["medium-m"] < 200; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the store's flush interval
-    after = models_since(db_path(), moved_ms);
-  }
+  std::map<std::string, int> after = stored_models_since(moved_ms, 200);
   const double healthy_share =
       healthy["medium-m"] / static_cast<double>(healthy["medium-m"] + healthy["small-m"]);
   const double moved_share =
