@@ -289,7 +289,7 @@ Gateway::Gateway(const config::Config& cfg, const providers::EnvLookup& env,
         std::shared_ptr<const Serving> s = v->current();
         return {s, &s->routes()};  // aliasing: keeps the snapshot alive
       });
-  keys_api_ = std::make_unique<KeysApi>(cfg_, *access_, [this](std::string_view name) {
+  keys_api_ = std::make_unique<KeysApi>(cfg_, *access_, *store_, [this](std::string_view name) {
     return versions_->current()->routes().find(name) != nullptr;
   });
 }

@@ -133,11 +133,14 @@ asio::awaitable<AdminReply> run_on_worker(KeysApi* api, AdminJob job) {
   co_return api->dispatch(job);
 }
 
+// How long a restore after a reconnect waits for the store's queued rows.
+constexpr int64_t kRestoreFlushMs = 5000;
+
 }  // namespace
 
-KeysApi::KeysApi(const config::Config& cfg, AccessControl& access,
+KeysApi::KeysApi(const config::Config& cfg, AccessControl& access, telemetry::RequestStore& store,
                  std::function<bool(std::string_view)> known_name)
-    : access_(access), known_name_(std::move(known_name)) {
+    : access_(access), store_(store), known_name_(std::move(known_name)) {
   telemetry::StoreReaderOptions options;
   options.review_writes = true;
   auto reader = telemetry::open_store_reader(cfg, options, "the keys API");
@@ -172,6 +175,11 @@ KeysApi::KeysApi(const config::Config& cfg, AccessControl& access,
 
 void KeysApi::restore_spend_after_reconnect() {
   try {
+    if (!store_.flush(kRestoreFlushMs)) {
+      spdlog::warn("limits: the store did not commit its queued requests within {} ms; the "
+                   "restored spend may miss the newest of them",
+                   kRestoreFlushMs);
+    }
     restore_spend();
   } catch (const std::exception& e) {
     spdlog::warn(

@@ -28,8 +28,10 @@ class KeysApi {
   // Opens its own writable reader of the configured store and registers every stored key with
   // `access` (source admin). Without a readable store the list shows config keys and changes
   // answer 503. `known_name(n)` says whether a route or model `n` exists (allow-lists are
-  // checked against it). Throws std::runtime_error when the store cannot be opened.
-  KeysApi(const config::Config& cfg, AccessControl& access,
+  // checked against it). `store` is the gateway's request store (outlives this): its queued
+  // rows are committed before spend is summed again. Throws std::runtime_error when the store
+  // cannot be opened.
+  KeysApi(const config::Config& cfg, AccessControl& access, telemetry::RequestStore& store,
           std::function<bool(std::string_view)> known_name);
   ~KeysApi();  // close()
 
@@ -44,7 +46,8 @@ class KeysApi {
   // Throws when the store cannot be read.
   void restore_spend();
   // Again after the limit backend reconnected (a restarted Redis may have lost its counters):
-  // on pool_, logging instead of throwing.
+  // on pool_, after the requests served so far are committed (their spend is in the rows the
+  // writer may still hold), logging instead of throwing.
   void restore_spend_after_reconnect();
   AdminReply create(const AdminJob& job);
   AdminReply list() const;
@@ -52,6 +55,7 @@ class KeysApi {
   AdminReply remove(const std::string& id);
 
   AccessControl& access_;
+  telemetry::RequestStore& store_;
   std::function<bool(std::string_view)> known_name_;
   std::unique_ptr<telemetry::StoreReader> reader_;  // null: keys cannot be persisted
   std::string unavailable_why_;

@@ -28,9 +28,11 @@ std::string config_yaml(int upstream_port, const std::string& db_path,
                         const std::string& redis_url) {
   const std::string ep = "http://127.0.0.1:" + std::to_string(upstream_port) + "/v1";
   return "server: {host: 127.0.0.1, port: 0, threads: 2}\n"
+         // Rows wait a minute for their commit unless something flushes the store: a restore
+         // of spend after Redis comes back must commit them first, or it misses them.
          "store: {type: sqlite, path: " +
          db_path +
-         ", flush_interval_ms: 20}\n"
+         ", flush_interval_ms: 60000}\n"
          "models:\n"
          "  - {name: up-small, provider: openai, endpoint: \"" +
          ep +
