@@ -90,11 +90,12 @@ long long monotonic_ns() {
 
 void TurnPacer::start_turn() { turn_start_ns_ = monotonic_ns(); }
 
-void TurnPacer::between_units() {
-  if (monotonic_ns() - turn_start_ns_ < kTurnNs) return;
+bool TurnPacer::between_units() {
+  if (monotonic_ns() - turn_start_ns_ < kTurnNs) return false;
   const timespec pause{0, kPauseNs};
   nanosleep(&pause, nullptr);
   turn_start_ns_ = monotonic_ns();
+  return true;
 }
 
 }  // namespace triage

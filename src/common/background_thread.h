@@ -44,8 +44,8 @@ class TurnPacer {
   static constexpr long long kPauseNs = 20'000;
   // When the thread wakes up with work (its turn starts).
   void start_turn();
-  // Between two units of work (a row): pauses when the turn is over.
-  void between_units();
+  // Between two units of work (a row): pauses when the turn is over; true when it paused.
+  bool between_units();
 
  private:
   long long turn_start_ns_ = 0;  // CLOCK_MONOTONIC
