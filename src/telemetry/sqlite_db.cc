@@ -2,7 +2,8 @@
 
 namespace triage::telemetry::sqlite {
 
-Result<Connection> Connection::open(const std::string& path, OpenMode mode, int busy_timeout_ms) {
+Result<Connection> Connection::open(const std::string& path, OpenMode mode, int busy_timeout_ms,
+                                    const char* vfs) {
   int flags = SQLITE_OPEN_NOMUTEX;
   switch (mode) {
     case OpenMode::kReadOnly:
@@ -17,7 +18,7 @@ Result<Connection> Connection::open(const std::string& path, OpenMode mode, int 
   }
   Connection c;
   c.path_ = path;
-  if (sqlite3_open_v2(path.c_str(), &c.db_, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &c.db_, flags, vfs) != SQLITE_OK) {
     std::string msg = c.db_ ? sqlite3_errmsg(c.db_) : "out of memory";
     return make_error(ErrorCode::kInternal, std::move(msg));
   }

@@ -31,9 +31,10 @@ class Connection {
  public:
   Connection() = default;
   // Opens `path` with a busy timeout of `busy_timeout_ms` (a writer's batch or a checkpoint may
-  // hold the lock for a moment). Error: the file cannot be opened; the message is SQLite's.
+  // hold the lock for a moment), through the VFS named `vfs` (null: SQLite's default). Error:
+  // the file cannot be opened; the message is SQLite's.
   static Result<Connection> open(const std::string& path, OpenMode mode,
-                                 int busy_timeout_ms = 5000);
+                                 int busy_timeout_ms = 5000, const char* vfs = nullptr);
   ~Connection() { close(); }
   Connection(Connection&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
   Connection& operator=(Connection&& o) noexcept;

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "common/background_thread.h"
+#include "telemetry/sqlite_paced_vfs.h"
 #include "telemetry/sqlite_schema.h"
 #include "telemetry/trace_json.h"
 
@@ -75,7 +76,10 @@ void SqliteStore::open_database() {
     if (db_.is_open()) msg += ": " + db_.last_error();
     throw std::runtime_error(msg);
   };
-  auto opened = sqlite::Connection::open(path, sqlite::OpenMode::kCreate);
+  // Through the paced VFS: the writer thread ends its turn between the pages of a commit
+  // (telemetry/sqlite_paced_vfs.h).
+  auto opened = sqlite::Connection::open(path, sqlite::OpenMode::kCreate, 5000,
+                                         sqlite::paced_vfs_name());
   if (!opened) {
     throw std::runtime_error("request store " + path +
                              ": cannot open database: " + opened.error().message);
@@ -136,6 +140,8 @@ void SqliteStore::writer_loop() {
   // commit (milliseconds) must not hold the core while a request waits. The queue bound, not
   // the priority, decides what happens when the writer cannot keep up (counted drops).
   make_current_thread_background("sqlite-writer");
+  // The same turns inside a COMMIT or a checkpoint: after each page SQLite writes.
+  const sqlite::PacedWritesScope paced([this] { queue_.between_rows(); });
   const size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::vector<core::TracePtr> batch;
   std::vector<ReviewEntry> reviews;
