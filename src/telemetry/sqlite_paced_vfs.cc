@@ -32,7 +32,7 @@ int paced_read(sqlite3_file* f, void* out, int n, sqlite3_int64 offset) {
 }
 int paced_write(sqlite3_file* f, const void* in, int n, sqlite3_int64 offset) {
   const int rc = real_of(f)->pMethods->xWrite(real_of(f), in, n, offset);
-  if (t_pause) (*t_pause)();
+  if (t_pause != nullptr && *t_pause) (*t_pause)();
   return rc;
 }
 int paced_truncate(sqlite3_file* f, sqlite3_int64 size) {

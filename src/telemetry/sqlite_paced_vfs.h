@@ -1,9 +1,10 @@
 #pragma once
 // A SQLite VFS that lets the store's writer thread end its turn on the CPU in the middle of a
-// COMMIT or a checkpoint. It forwards every call to the default VFS and, after each page the
-// connection writes (xWrite: a WAL frame, or a page a checkpoint copies back), calls the pause
-// hook the calling thread installed (PacedWritesScope); a thread without a hook writes as
-// with the default VFS.
+// COMMIT or a checkpoint. It forwards every call to the default VFS and, after each xWrite
+// (a WAL frame is two: its 24-byte header, then its page; a checkpoint writes each page it
+// copies back once), calls the pause hook the calling thread installed (PacedWritesScope); a
+// thread without a hook writes as with the default VFS. The hook decides whether to pause
+// (TurnPacer: only once a turn is over).
 //
 // Why: a commit of a store batch writes its pages in one SQLite call that lasts 0.3-3 ms (a
 // checkpoint tens of ms), and on a core shared with a saturated I/O thread the scheduler takes
@@ -11,9 +12,11 @@
 // (docs/performance.md, "Where the c=8 tail comes from"). Pausing between page writes cuts
 // that wait to one writer turn, as the rows between commits already are (TurnPacer).
 //
-// Pausing inside a transaction holds its write lock longer. In WAL mode readers never wait
-// for it; the only other writers of a store file (the review API's durable writes, `triage`
-// maintenance) wait under their busy timeout, as they do for any batch.
+// Pausing inside a transaction holds its write lock longer (on a saturated core, a commit of a
+// batch can take tens of ms instead of a few). In WAL mode readers never wait for it; the
+// other writers of a store file (the reader's read-write connection: review labels, leader
+// lease renewals, API keys, config versions, SLO and knob events; `triage` maintenance) and an
+// outside checkpoint wait under their busy timeout (5 s), as they do for any batch.
 //
 // Threading: the hook is thread-local; the VFS itself is registered once and is safe from any
 // thread.
@@ -25,8 +28,9 @@ namespace triage::telemetry::sqlite {
 // sqlite3_open_v2. Throws std::runtime_error when SQLite refuses it.
 const char* paced_vfs_name();
 
-// While alive, the calling thread's page writes through the paced VFS call `pause` after
-// each write. Scopes do not nest (the hook of an outer scope is restored on exit).
+// While alive, the calling thread's writes through the paced VFS call `pause` after each
+// xWrite. Scopes nest: an inner scope's hook replaces the outer one's until it ends. `pause`
+// must not throw (it runs inside SQLite's C frames).
 class PacedWritesScope {
  public:
   explicit PacedWritesScope(std::function<void()> pause);

@@ -26,7 +26,10 @@ Result<std::unique_ptr<SqliteStoreReader>> SqliteStoreReader::open(
     auto write = sqlite::Connection::open(path, sqlite::OpenMode::kReadWrite);
     if (!write) return fail("cannot open the request store: " + write.error().message);
     r->write_ = std::move(write.value());
-    if (!r->write_.exec("PRAGMA synchronous=FULL").ok()) {
+    // Checkpoints are the store writer's (paced, every 8192 pages: sqlite_store.cc). With
+    // SQLite's default of 1000 pages, a label or a lease renewal committed here would copy the
+    // whole WAL back on its own thread, unpaced, beside the I/O threads.
+    if (!r->write_.exec("PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0").ok()) {
       return fail("cannot open the request store: " + r->write_.last_error());
     }
   }
