@@ -343,17 +343,6 @@ std::vector<SseEvent> parse_sse(const std::string& text) {
 
 // ---- files -----------------------------------------------------------------------------------
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "triage-it-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;

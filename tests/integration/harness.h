@@ -16,6 +16,8 @@
 
 #include <sys/types.h>
 
+#include "support/temp_dir.h"  // TempDir
+
 namespace triage::testing {
 
 using Millis = std::chrono::milliseconds;
@@ -107,18 +109,6 @@ struct SseEvent {
   std::string data;   // the `data:` lines joined with "\n"
 };
 std::vector<SseEvent> parse_sse(const std::string& text);
-
-// A scratch directory removed (recursively) in the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/store_backends.h"
+#include "support/temp_dir.h"
 #include "telemetry/dashboard_db.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
@@ -118,13 +119,6 @@ std::vector<core::TracePtr> random_traffic(int n, int minutes, uint64_t seed) {
 
 class RollupTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "triage-rollup-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (fs::path(dir_) / "triage.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes `traces` in small batches (many keys hit an existing row: the upsert's update path),
   // plus one duplicate request id, which must not reach the rollup.
@@ -158,8 +152,8 @@ class RollupTest : public ::testing::Test {
               0);
   }
 
-  std::string dir_;
-  std::string path_;
+  triage::testing::TempDir tmp_;
+  const std::string path_ = tmp_.file("triage.db");
 };
 
 TEST_F(RollupTest, WriterRollupEqualsRawAggregationExactly) {

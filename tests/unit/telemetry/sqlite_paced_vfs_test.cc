@@ -5,29 +5,18 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <string>
 #include <thread>
 
+#include "support/temp_dir.h"
 #include "telemetry/sqlite_db.h"
 
 namespace triage::telemetry::sqlite {
 namespace {
 
-namespace fs = std::filesystem;
-
 class PacedVfsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "triage-paced-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (fs::path(dir_) / "paced.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   Connection open_paced() {
     auto c = Connection::open(path_, OpenMode::kCreate, 5000, paced_vfs_name());
     EXPECT_TRUE(c.ok()) << c.error().message;
@@ -53,8 +42,8 @@ class PacedVfsTest : public ::testing::Test {
     return static_cast<int>(s.i64(1));
   }
 
-  std::string dir_;
-  std::string path_;
+  triage::testing::TempDir dir_;
+  const std::string path_ = dir_.file("paced.db");
 };
 
 TEST_F(PacedVfsTest, ACommitCallsTheHookAfterEveryPageAndLeavesAWholeDatabase) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "telemetry/trace_json.h"
 #include "test_traces.h"
 
@@ -82,21 +83,15 @@ bool eventually(Pred pred) {
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "triage-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (fs::path(dir_) / "requests.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   SqliteStoreOptions options(int64_t capacity = 100000, int64_t batch = 64,
                              int64_t flush_ms = 3600000) const {
     return SqliteStoreOptions{path_, capacity, batch, flush_ms};
   }
 
-  std::string dir_;
-  std::string path_;
+  triage::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
+  const std::string path_ = tmp_.file("requests.db");
 };
 
 TEST_F(SqliteStoreTest, WritesTracesThatReadBackExactly) {
