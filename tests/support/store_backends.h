@@ -5,13 +5,13 @@
 // (tests/pg/pg_server.h), one fresh database per test; it skips only when the server binaries
 // are absent.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "pg_server.h"
+#include "support/temp_dir.h"
 #include "telemetry/pg_db.h"
 #include "telemetry/pg_store.h"
 #include "telemetry/sqlite_db.h"
@@ -40,17 +40,12 @@ class BackendStore {
  public:
   explicit BackendStore(Backend b) : backend_(b) {
     if (b == Backend::kSqlite) {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "triage-store-XXXXXX").string();
-      if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-      dir_ = tmpl;
-      location_ = (std::filesystem::path(dir_) / "triage.db").string();
+      dir_.emplace();
+      location_ = dir_->file("triage.db");
     } else {
       auto& server = triage::testing::shared_pg_server();
       location_ = server.url(server.create_database());
     }
-  }
-  ~BackendStore() {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
   BackendStore(const BackendStore&) = delete;
   BackendStore& operator=(const BackendStore&) = delete;
@@ -117,7 +112,7 @@ class BackendStore {
 
  private:
   Backend backend_;
-  std::string dir_;  // sqlite only
+  std::optional<triage::testing::TempDir> dir_;  // sqlite only
   std::string location_;
 };
 

@@ -4,10 +4,8 @@
 #include "insights/export.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -18,13 +16,13 @@
 #include "core/review_flag.h"
 #include "insights/store_pairs.h"
 #include "support/store_backends.h"
+#include "support/temp_dir.h"
 #include "telemetry/review_db.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::insights {
 namespace {
 
-namespace fs = std::filesystem;
 
 TEST(DerivePairGrades, FromSufficientTierAndFromVerdicts) {
   int w = -1, s = -1;
@@ -132,15 +130,10 @@ class ExportTest : public ::testing::TestWithParam<telemetry::testing::Backend> 
  protected:
   void SetUp() override {
     TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
-    std::string tmpl = (fs::temp_directory_path() / "triage-export-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     backend_ = std::make_unique<telemetry::testing::BackendStore>(GetParam());
     db_path_ = backend_->location();
     fill_store(*backend_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   static std::vector<std::string> lines(const std::string& path) {
@@ -151,7 +144,8 @@ class ExportTest : public ::testing::TestWithParam<telemetry::testing::Backend> 
   }
 
   std::unique_ptr<telemetry::testing::BackendStore> backend_;
-  std::string dir_, db_path_;  // db_path_: what `--store` takes
+  triage::testing::TempDir tmp_;
+  std::string dir_, db_path_;  // dir_: tmp_'s path; db_path_: what `--store` takes
 };
 
 TEST_P(ExportTest, FinetuneTakesApprovedAndCorrectedAnswers) {
@@ -237,9 +231,8 @@ std::string pairs_text(const PairBuild& b) {
 // option that changes the query) and identical router training pairs.
 TEST(ExportsOnBothStores, PostgresGivesSqlitesExportsAndTrainingPairs) {
   TRIAGE_SKIP_UNLESS_BACKEND(telemetry::testing::Backend::kPostgres);
-  std::string tmpl = (fs::temp_directory_path() / "triage-export-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string dir = tmpl;
+  const triage::testing::TempDir tmp;
+  const std::string& dir = tmp.path();
   std::map<telemetry::testing::Backend, std::vector<std::string>> outputs;
   for (auto b : {telemetry::testing::Backend::kSqlite, telemetry::testing::Backend::kPostgres}) {
     telemetry::testing::BackendStore backend(b);
@@ -273,7 +266,6 @@ TEST(ExportsOnBothStores, PostgresGivesSqlitesExportsAndTrainingPairs) {
     po.since_ms = 1003;
     out.push_back(pairs_text(read_router_pairs(po)));
   }
-  fs::remove_all(dir);
   const auto& sqlite = outputs[telemetry::testing::Backend::kSqlite];
   const auto& postgres = outputs[telemetry::testing::Backend::kPostgres];
   ASSERT_EQ(sqlite.size(), postgres.size());

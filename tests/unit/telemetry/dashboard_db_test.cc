@@ -3,21 +3,19 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "support/store_backends.h"
+#include "support/temp_dir.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 
 namespace triage::telemetry {
 namespace {
 
-namespace fs = std::filesystem;
 
 constexpr int64_t kT0 = 1'700'000'040'000;  // a whole minute
 constexpr int64_t kMin = 60'000;
@@ -310,9 +308,8 @@ TEST_P(DashboardDbTest, ConfidenceHistogramAndLatestLabels) {
 // The funnel counts the typed record only: a route span whose display text looks like a
 // cascade's (any spelling, old or new) but has no `cascade` record is not counted.
 TEST(DashboardFunnel, DisplayTextIsNeverParsed) {
-  std::string tmpl = (fs::temp_directory_path() / "triage-funnel-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string path = (fs::path(tmpl) / "triage.db").string();
+  const triage::testing::TempDir dir;
+  const std::string path = dir.file("triage.db");
   {
     SqliteStore store(SqliteStoreOptions{path, 1000, 64, 3600000});
     int i = 0;
@@ -333,15 +330,13 @@ TEST(DashboardFunnel, DisplayTextIsNeverParsed) {
   ASSERT_TRUE(f) << f.error().internal;
   EXPECT_EQ(f->scanned, 0);
   EXPECT_TRUE(f->routes.empty());
-  fs::remove_all(tmpl);
 }
 
 // Every cascade span of a request is counted, under its own cascade's name: a cascade whose
 // step is another cascade, and a cascade whose span is not the request's last.
 TEST(DashboardFunnel, NestedCascadesAreEachCounted) {
-  std::string tmpl = (fs::temp_directory_path() / "triage-funnel-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string path = (fs::path(tmpl) / "triage.db").string();
+  const triage::testing::TempDir dir;
+  const std::string path = dir.file("triage.db");
   auto span = [](const std::string& cascade, int step, const std::string& route,
                  core::CascadeOutcome outcome) {
     core::Span s;
@@ -386,7 +381,6 @@ TEST(DashboardFunnel, NestedCascadesAreEachCounted) {
   EXPECT_EQ(outer.steps[0].accepted, 1);
   EXPECT_EQ(outer.steps[1].stopped, 1);
   EXPECT_EQ(outer.steps[1].accepted, 0);  // failed
-  fs::remove_all(tmpl);
 }
 
 TEST(DashboardBuckets, AlignedToTheEpoch) {

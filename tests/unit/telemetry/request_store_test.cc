@@ -1,13 +1,13 @@
 #include "telemetry/request_store.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "pg_server.h"
 #include "telemetry/pg_store.h"
+#include "support/temp_dir.h"
 #include "telemetry/sqlite_store.h"
 #include "telemetry/store_reader.h"
 
@@ -17,8 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(MakeRequestStore, SqliteResolvesThePathAgainstTheConfigDir) {
-  std::string tmpl = (fs::temp_directory_path() / "triage-factory-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const triage::testing::TempDir dir;
+  const std::string& tmpl = dir.path();
   config::Config cfg;
   cfg.path = tmpl + "/triage.yaml";
   cfg.dir = tmpl;
@@ -34,7 +34,6 @@ TEST(MakeRequestStore, SqliteResolvesThePathAgainstTheConfigDir) {
     store->close();
   }
   EXPECT_TRUE(fs::exists(tmpl + "/logs.db"));
-  fs::remove_all(tmpl);
 }
 
 TEST(MakeRequestStore, InMemory) {
