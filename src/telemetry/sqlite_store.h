@@ -52,7 +52,9 @@ class SqliteStore final : public RequestStore {
  private:
   void open_database();  // throws
   void writer_loop();
-  void write_batch(const std::vector<core::TracePtr>& batch, size_t begin, size_t end);
+  // Writes batch[begin, end) in one transaction and releases each trace once its row is bound
+  // (the pointers are left null).
+  void write_batch(std::vector<core::TracePtr>& batch, size_t begin, size_t end);
   bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
   void write_prompt(const core::Trace& t);   // table prompts; failures logged, row kept
   void write_reviews(const std::vector<ReviewEntry>& reviews);  // own transaction

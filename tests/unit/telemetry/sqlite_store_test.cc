@@ -254,6 +254,29 @@ TEST_F(SqliteStoreTest, PartialBatchIsWrittenAfterFlushInterval) {
   store.close();
 }
 
+// A lagging writer takes everything queued at once: each trace is freed right after its row,
+// between paced rows, not all together once the last transaction commits (docs/performance.md).
+TEST_F(SqliteStoreTest, ATraceIsFreedAsSoonAsItsRowIsWritten) {
+  constexpr int kBatch = 64, kTraces = 200;  // four transactions: 64, 64, 64, 8
+  SqliteStore store(options(1000, kBatch));
+  std::vector<int64_t> written_when_freed(kTraces, -1);  // set on the writer thread
+  store.hold();
+  for (int i = 0; i < kTraces; ++i) {
+    store.consume(core::TracePtr(new core::Trace(full_trace(i)), [&, i](const core::Trace* t) {
+      written_when_freed[static_cast<size_t>(i)] = store.written();
+      delete t;
+    }));
+  }
+  store.release();
+  ASSERT_TRUE(store.flush(20000));
+  store.close();
+  EXPECT_EQ(store.written(), kTraces);
+  for (int i = 0; i < kTraces; ++i) {
+    // Freed inside its own transaction: only the earlier transactions were settled.
+    EXPECT_EQ(written_when_freed[static_cast<size_t>(i)], i / kBatch * kBatch) << "trace " << i;
+  }
+}
+
 TEST_F(SqliteStoreTest, DuplicateRequestIdIsCountedNotFatal) {
   SqliteStore store(options());
   store.consume(ptr(full_trace(1)));
