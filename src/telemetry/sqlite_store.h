@@ -53,7 +53,7 @@ class SqliteStore final : public RequestStore {
   void open_database();  // throws
   void writer_loop();
   // Writes batch[begin, end) in one transaction and releases each trace as soon as its row is
-  // written or has failed (the pointers are left null).
+  // written or has failed (the pointer is left null); after a failed BEGIN it releases none.
   void write_batch(std::vector<core::TracePtr>& batch, size_t begin, size_t end);
   bool bind_and_step(const core::Trace& t);  // false: this row failed (logged by caller)
   void write_prompt(const core::Trace& t);   // table prompts; failures logged, row kept

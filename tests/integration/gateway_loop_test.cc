@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/trace.h"
 #include "harness.h"
 
 namespace triage::testing {
@@ -91,7 +92,7 @@ class LoopTest : public ::testing::Test {
   void label(const std::string& id, bool correct, const std::string& sufficient = {}) {
     std::string body = std::string(R"({"verdict":")") + (correct ? "correct" : "incorrect") + "\"";
     if (!sufficient.empty()) body += R"(,"sufficient_tier":")" + sufficient + "\"";
-    const bool shadow = id.size() > 3 && id.compare(id.size() - 3, 3, "-s0") == 0;
+    const bool shadow = core::shadow_parent_id(id).has_value();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     HttpResponse r = http_request(gw_->port(), "POST", "/v1/review/" + id + "/label",
                                   body + "}", kJson, Millis(10000));

@@ -23,7 +23,6 @@
 namespace triage::insights {
 namespace {
 
-
 TEST(DerivePairGrades, FromSufficientTierAndFromVerdicts) {
   int w = -1, s = -1;
   // tiers small(0) medium(1) large(2); pair small/large.
@@ -130,7 +129,6 @@ class ExportTest : public ::testing::TestWithParam<telemetry::testing::Backend> 
  protected:
   void SetUp() override {
     TRIAGE_SKIP_UNLESS_BACKEND(GetParam());
-    dir_ = tmp_.path();
     backend_ = std::make_unique<telemetry::testing::BackendStore>(GetParam());
     db_path_ = backend_->location();
     fill_store(*backend_);
@@ -144,12 +142,12 @@ class ExportTest : public ::testing::TestWithParam<telemetry::testing::Backend> 
   }
 
   std::unique_ptr<telemetry::testing::BackendStore> backend_;
-  triage::testing::TempDir tmp_;
-  std::string dir_, db_path_;  // dir_: tmp_'s path; db_path_: what `--store` takes
+  triage::testing::TempDir tmp_;  // the exports' output files
+  std::string db_path_;           // what `--store` takes
 };
 
 TEST_P(ExportTest, FinetuneTakesApprovedAndCorrectedAnswers) {
-  ExportFinetuneOptions o{db_path_, dir_ + "/ft.jsonl", "", "correct"};
+  ExportFinetuneOptions o{db_path_, tmp_.file("ft.jsonl"), "", "correct"};
   ExportReport r = export_finetune(o);
   EXPECT_EQ(r.written, 3);  // req_0 (approved), req_2 (corrected), req_3 (approved)
   EXPECT_EQ(r.skipped_no_payload, 1);
@@ -179,7 +177,7 @@ TEST_P(ExportTest, FinetuneTakesApprovedAndCorrectedAnswers) {
 TEST_P(ExportTest, LabelsAreARouteLlmCsvTheTrainerReads) {
   ExportLabelsOptions o;
   o.store_path = db_path_;
-  o.out_path = dir_ + "/labels.csv";
+  o.out_path = tmp_.file("labels.csv");
   ExportReport r = export_labels(o);
   EXPECT_EQ(r.written, 4);
   EXPECT_EQ(r.skipped_no_payload, 1);

@@ -16,7 +16,6 @@
 namespace triage::telemetry {
 namespace {
 
-
 constexpr int64_t kT0 = 1'700'000'040'000;  // a whole minute
 constexpr int64_t kMin = 60'000;
 
