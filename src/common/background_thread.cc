@@ -16,7 +16,6 @@
 namespace triage {
 
 namespace {
-constexpr int kBackgroundNice = 10;
 
 // The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER1, 56 bytes), declared here because
 // <linux/sched/types.h> clashes with glibc's <sched.h>, which spdlog pulls in; glibc 2.36 has no
@@ -67,7 +66,8 @@ BackgroundSchedule make_current_thread_background(std::string_view name) {
   prctl(PR_SET_NAME, thread_name.c_str(), 0UL, 0UL, 0UL);  // the calling thread's name
   const BackgroundSchedule applied = apply_background_schedule();
   spdlog::debug("background thread {}: nice {}, scheduler slice {}", thread_name,
-                applied.nice_applied ? "lowered (10 or more)" : "unchanged (refused)",
+                applied.nice_applied ? "lowered (" + std::to_string(kBackgroundNice) + " or more)"
+                                     : std::string("unchanged (refused)"),
                 applied.slice_applied ? "100 us"
                                       : "the kernel's default (custom slices need Linux 6.12)");
   return applied;
@@ -90,12 +90,17 @@ long long monotonic_ns() {
 
 void TurnPacer::start_turn() { turn_start_ns_ = monotonic_ns(); }
 
-bool TurnPacer::between_units() {
-  if (monotonic_ns() - turn_start_ns_ < kTurnNs) return false;
-  const timespec pause{0, kPauseNs};
+long long TurnPacer::between_units(bool behind) {
+  const long long now = monotonic_ns();
+  if (now - turn_start_ns_ < kTurnNs) return 0;
+  const bool catch_up = behind && now >= contended_until_;
+  const long long pause_ns = catch_up ? kCatchUpPauseNs : kPauseNs;
+  const timespec pause{0, pause_ns};
   nanosleep(&pause, nullptr);
-  turn_start_ns_ = monotonic_ns();
-  return true;
+  const long long woke = monotonic_ns();
+  if (woke - now - pause_ns > kLateWakeNs) contended_until_ = woke + kContendedNs;
+  turn_start_ns_ = woke;
+  return pause_ns;
 }
 
 }  // namespace triage

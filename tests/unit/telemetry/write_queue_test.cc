@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -71,6 +72,31 @@ TEST(WriteQueue, ATakeWithoutWaitingContinuesTheWritersTurn) {
   const auto t0 = Clock::now();
   q.between_rows();  // the turn is over: a pause (a sleep of at least kPauseNs)
   EXPECT_GE(Clock::now() - t0, std::chrono::nanoseconds(TurnPacer::kPauseNs));
+}
+
+// The writer's turns end with a long pause (a fifth of a core at most) while it keeps up, and
+// with a short one once more than four batches wait, so that a backlog is caught up.
+TEST(WriteQueue, TheWriterPausesBrieflyOnlyWhenBehind) {
+  WriteQueue q(options(100, 1, /*interval_ms=*/600000));
+  std::vector<core::TracePtr> batch;
+  std::vector<ReviewEntry> reviews;
+  q.push(trace("a"));
+  ASSERT_TRUE(q.take(batch, reviews));
+  const auto turn = std::chrono::nanoseconds(TurnPacer::kTurnNs);
+  std::this_thread::sleep_for(turn);  // a turn is over whatever started it
+  EXPECT_FALSE(q.behind());
+  EXPECT_EQ(q.between_rows(), TurnPacer::kPauseNs);
+  for (int i = 0; i < 3; ++i) q.push(trace("b" + std::to_string(i)));
+  EXPECT_EQ(q.queued(), 4);  // four batches of one (one taken): not yet behind
+  EXPECT_FALSE(q.behind());
+  q.push(trace("c"));
+  EXPECT_TRUE(q.behind());
+  std::this_thread::sleep_for(turn);
+  EXPECT_EQ(q.between_rows(), TurnPacer::kCatchUpPauseNs);
+  q.settle(/*written=*/3, /*dropped=*/0);  // the backlog shrinks: long pauses again
+  EXPECT_FALSE(q.behind());
+  std::this_thread::sleep_for(turn);
+  EXPECT_EQ(q.between_rows(), TurnPacer::kPauseNs);
 }
 
 TEST(WriteQueue, FlushWaitsForTheWriterToCommitWhatWasPushedBefore) {
