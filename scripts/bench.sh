@@ -29,11 +29,12 @@
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
 #          triage_p99_ms_c8=.. nginx_p99_ms_c8=.. triage_p99_ms_c512=.. nginx_p99_ms_c512=..
-#          timeouts_c512=.. router_us_max=R
+#          timeouts_c512=.. router_us_max=R store_dropped=D
 # (CPU per request at c=8 JSON; Z = best JSON req/s at any concurrency; W = triage p50 - direct
 # p50 at c=8 JSON, in ms; p99 of JSON requests at c=8 and c=512; timeouts_c512 = requests of
 # Triage's c=512 run that wrk gave up on after 2 s; R = CPU us of the slowest shipped router's
-# decision; NA where not measured.)
+# decision; D = rows the store writers of every Triage instance dropped (a full queue: a
+# writer that could not keep up), read from /metrics after the load; NA where not measured.)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -54,9 +55,10 @@ RAW="$RAW_DIR/wrk-$STAMP.txt"
 
 log() { echo "bench: $*" >&2; }
 ROUTER_US_MAX=NA  # set by the micro-benchmark step
+STORE_DROPPED=NA  # set after the load: rows the Triage instances' stores dropped
 # final_line CPU NGINX_CPU RPS ADDED P99_C8 NGINX_P99_C8 P99_C512 NGINX_P99_C512 TIMEOUTS_C512
 final_line() {
-  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9 router_us_max=$ROUTER_US_MAX"
+  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9 router_us_max=$ROUTER_US_MAX store_dropped=$STORE_DROPPED"
 }
 die() { log "$*"; final_line NA NA NA NA NA NA NA NA NA; exit 1; }
 
@@ -370,6 +372,19 @@ for t in "${OK_TARGETS[@]}"; do
     for kv in ${line#TTFB }; do TT[$name/$kind/${kv%%=*}]=${kv#*=}; done
     log "ttfb $name $kind: $line"
   done
+done
+
+# --- rows the store dropped ------------------------------------------------------------------
+# Every request is a row; a writer that falls behind on the shared core fills its queue and
+# drops rows (counted in triage_store_dropped_total) when a request finds it full: read once the
+# load is over.
+for t in "${OK_TARGETS[@]}" ${ROUTED_URL:+"routed|${ROUTED_URL%/}/v1/chat/completions|$PID_routed"}; do
+  IFS='|' read -r name url pid <<< "$t"
+  [ "${name#triage}" != "$name" ] || [ "$name" = routed ] || continue
+  d="$(curl -s -m 5 "${url%/v1/chat/completions}/metrics" | awk '$1 == "triage_store_dropped_total" {print $2}')"
+  [ -n "$d" ] || { log "store drops of $name: /metrics did not say"; continue; }
+  log "store drops of $name: $d"
+  STORE_DROPPED=$(awk -v a="$STORE_DROPPED" -v b="$d" 'BEGIN{printf "%.0f", (a == "NA" ? 0 : a) + b}')
 done
 
 # --- summaries ------------------------------------------------------------------------------
