@@ -90,10 +90,10 @@ long long monotonic_ns() {
 
 void TurnPacer::start_turn() { turn_start_ns_ = monotonic_ns(); }
 
-long long TurnPacer::between_units(bool behind) {
+long long TurnPacer::between_units(bool behind, bool far_behind) {
   const long long now = monotonic_ns();
   if (now - turn_start_ns_ < kTurnNs) return 0;
-  const bool catch_up = behind && now >= contended_until_;
+  const bool catch_up = far_behind || (behind && now >= contended_until_);
   const long long pause_ns = catch_up ? kCatchUpPauseNs : kPauseNs;
   const timespec pause{0, pause_ns};
   nanosleep(&pause, nullptr);

@@ -18,12 +18,13 @@ struct BackgroundSchedule {
   bool slice_applied = false;  // a custom EEVDF slice (Linux >= 6.12); older kernels ignore it
 };
 
-// The nice value of a background thread. Its weight (215 against an I/O thread's 1024) gives it
-// up to 17% of a core both want: the store writer needs ~14% of a saturated core (6-7 us per row
-// against ~40 us per request on the I/O thread). At nice 10 (9.7%) it fell behind by ~5k rows/s
-// and its full queue dropped 20% of the rows of a 30 s saturated run (docs/performance.md,
-// "Turns that chained, and a writer that could not keep up").
-inline constexpr int kBackgroundNice = 7;
+// The nice value of a background thread. Its weight (335 against an I/O thread's 1024) gives it
+// up to 25% of a core both want: the store writer needs ~14% of a core that proxies requests
+// (6-7 us per row against ~40 us per request on the I/O thread) and ~22% of one that answers from
+// the response cache (~25 us). At nice 10 (9.7%) it fell behind by ~5k rows/s and its full queue
+// dropped 20% of the rows of a 30 s saturated run; at nice 7 (17%) cache hits still outran it
+// (docs/performance.md, "Turns that chained, and a writer that could not keep up").
+inline constexpr int kBackgroundNice = 5;
 
 // The scheduler slice asked for a background thread, in ns: a turn the kernel may end as soon as
 // an I/O thread wakes. 100 us is the kernel's minimum.
@@ -51,6 +52,9 @@ unsigned long long current_thread_slice_ns();
 // at a fifth of a core, so a thread that is `behind` on its work pauses only kCatchUpPauseNs,
 // unless a recent pause ended over kLateWakeNs late: the core is contended, the thread gets its
 // share whatever it asks, and short pauses would only chain its turns again (for kContendedNs).
+// A thread `far_behind` (its work would soon be dropped) pauses briefly even then: a longer
+// stall of the other thread costs less than lost work (a cache hit costs the I/O thread ~25 us,
+// so its row's ~7 us need more than a fifth of the core).
 // Single-threaded: one per background thread.
 class TurnPacer {
  public:
@@ -62,9 +66,9 @@ class TurnPacer {
   // When the thread wakes up with work (its turn starts).
   void start_turn();
   // Between two units of work (a row): pauses when the turn is over, kPauseNs, or
-  // kCatchUpPauseNs when `behind` and the core is not contended. Returns the pause asked for in
-  // ns, 0 when it did not pause.
-  long long between_units(bool behind = false);
+  // kCatchUpPauseNs when `behind` and the core is not contended, or when `far_behind`. Returns
+  // the pause asked for in ns, 0 when it did not pause.
+  long long between_units(bool behind = false, bool far_behind = false);
 
  private:
   long long turn_start_ns_ = 0;    // CLOCK_MONOTONIC

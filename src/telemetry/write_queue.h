@@ -56,12 +56,15 @@ class WriteQueue {
   // Between two rows of what take() handed out: ends the writer's turn on a shared core
   // (common/background_thread.h, TurnPacer; a take() that waited starts a turn, one that did
   // not continues it, so a long commit ends the turn at the next batch's first row). The
-  // pauses are short while the writer is behind() and its core not contended. Returns the
-  // pause in ns (0: none).
-  long long between_rows() { return pacer_.between_units(behind()); }
+  // pauses are short while the writer is behind() and its core not contended, or far_behind().
+  // Returns the pause in ns (0: none).
+  long long between_rows() { return pacer_.between_units(behind(), far_behind()); }
   // More than kBehindBatches batches accepted and not yet written: the writer is not keeping
   // up within a fifth of a core (a burst, or several I/O threads' rows) and pauses briefly.
   bool behind() const { return queued() > kBehindBatches * options_.batch_size; }
+  // A quarter of the bound taken: rows will soon be dropped, so brief pauses even on a
+  // contended core (where they let the writer's turns run back to back).
+  bool far_behind() const { return queued() > options_.capacity / 4; }
   static constexpr int64_t kBehindBatches = 4;
   // Everything the last take() handed out is written or dropped: flush() waiters for it return.
   void committed();

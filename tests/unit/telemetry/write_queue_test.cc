@@ -86,7 +86,7 @@ TEST(WriteQueue, TheWriterPausesBrieflyOnlyWhenBehind) {
   std::this_thread::sleep_for(turn);  // a turn is over whatever started it
   EXPECT_FALSE(q.behind());
   EXPECT_EQ(q.between_rows(), TurnPacer::kPauseNs);
-  for (int i = 0; i < 3; ++i) q.push(trace("b" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) q.push(trace("b"));
   EXPECT_EQ(q.queued(), 4);  // four batches of one (one taken): not yet behind
   EXPECT_FALSE(q.behind());
   q.push(trace("c"));
@@ -97,6 +97,16 @@ TEST(WriteQueue, TheWriterPausesBrieflyOnlyWhenBehind) {
   EXPECT_FALSE(q.behind());
   std::this_thread::sleep_for(turn);
   EXPECT_EQ(q.between_rows(), TurnPacer::kPauseNs);
+}
+
+// A quarter of the bound taken: the writer is far behind (rows will soon be dropped).
+TEST(WriteQueue, AQuarterOfTheBoundTakenIsFarBehind) {
+  WriteQueue q(options(100, 10, /*interval_ms=*/600000));
+  for (int i = 0; i < 25; ++i) q.push(trace("a"));  // ids do not matter to the bound
+  EXPECT_FALSE(q.far_behind());
+  q.push(trace("b"));
+  EXPECT_TRUE(q.far_behind());
+  EXPECT_FALSE(q.behind());  // 26 queued, not over four batches of 10
 }
 
 TEST(WriteQueue, FlushWaitsForTheWriterToCommitWhatWasPushedBefore) {
