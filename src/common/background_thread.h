@@ -41,20 +41,19 @@ BackgroundSchedule make_current_thread_background(std::string_view name);
 // it does not say.
 unsigned long long current_thread_slice_ns();
 
-// Ends a background thread's turn on the CPU every kTurnNs of work with a sleep. The
-// scheduler ends a turn itself only at a tick (4 ms at HZ=250) when the other thread on the
-// core never sleeps, which a saturated I/O thread does not: without pauses a store batch held
-// the core for whole ticks however short its slice. The sleep is long (kPauseNs, four turns):
-// woken from a short one, the thread is still owed CPU and takes the core back at once, so its
-// turns ran back to back (a 20 us pause chained two 200 us turns into one 0.4 ms stall of every
-// request in flight; docs/performance.md, "Turns that chained, and a writer that could not keep
-// up"). A long pause caps the thread
-// at a fifth of a core, so a thread that is `behind` on its work pauses only kCatchUpPauseNs,
-// unless a recent pause ended over kLateWakeNs late: the core is contended, the thread gets its
-// share whatever it asks, and short pauses would only chain its turns again (for kContendedNs).
-// A thread `far_behind` (its work would soon be dropped) pauses briefly even then: a longer
-// stall of the other thread costs less than lost work (a cache hit costs the I/O thread ~25 us,
-// so its row's ~7 us need more than a fifth of the core).
+// Ends a background thread's turn on the CPU every kTurnNs of work with a sleep. The scheduler
+// ends a turn itself only at a tick (4 ms at HZ=250) when the other thread on the core never
+// sleeps, which a saturated I/O thread does not: without pauses a store batch held the core for
+// whole ticks however short its slice. The sleep is long (kPauseNs, four turns): woken from a
+// short one, the thread is still owed CPU and takes the core back at once, so its turns ran
+// back to back (a 20 us pause chained two 200 us turns into one 0.4 ms stall of every request in
+// flight; docs/performance.md, "Turns that chained, and a writer that could not keep up"). A
+// long pause caps the thread at a fifth of a core, so a thread that is `behind` on its work
+// pauses only kCatchUpPauseNs, unless a pause ended over kLateWakeNs late in the last
+// kContendedNs: the core is contended, the thread gets its share whatever it asks, and short
+// pauses would only chain its turns again. A thread `far_behind` (its work would soon be
+// dropped) pauses briefly even then: a longer stall of the other thread costs less than lost
+// work (a cache hit costs the I/O thread ~25 us, so its row's ~7 us need over a fifth of a core).
 // Single-threaded: one per background thread.
 class TurnPacer {
  public:
@@ -72,7 +71,7 @@ class TurnPacer {
 
  private:
   long long turn_start_ns_ = 0;    // CLOCK_MONOTONIC
-  long long contended_until_ = 0;  // CLOCK_MONOTONIC: a pause ended late before then
+  long long contended_until_ = 0;  // CLOCK_MONOTONIC: contended until then (a late pause)
 };
 
 }  // namespace triage
