@@ -91,26 +91,63 @@ TEST(BackgroundThread, APacerPausesLongUnlessBehind) {
   EXPECT_EQ(pacer.between_units(/*behind=*/false), TurnPacer::kPauseNs);
 }
 
+// The CPU the test started on, kept busy by a thread that never sleeps (an I/O thread at
+// saturation); the test's own threads join it with pin(). Stops and joins its spinner when
+// destroyed.
+class BusyCpu {
+ public:
+  BusyCpu() {
+    CPU_ZERO(&cpu_);
+    CPU_SET(sched_getcpu(), &cpu_);
+    spinner_ = std::thread([this] {
+      pin();
+      while (!stop_.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  ~BusyCpu() { stop(); }
+  BusyCpu(const BusyCpu&) = delete;
+  BusyCpu& operator=(const BusyCpu&) = delete;
+
+  // Moves the calling thread onto the busy CPU.
+  void pin() {
+    if (pthread_setaffinity_np(pthread_self(), sizeof cpu_, &cpu_) != 0) pinned_ = false;
+  }
+  // False when a thread could not be pinned (the test should skip).
+  bool pinned() const { return pinned_; }
+  // CPU seconds the spinner has used so far.
+  double spinner_cpu_seconds() { return thread_cpu_seconds(spinner_.native_handle()); }
+  void stop() {
+    stop_ = true;
+    if (spinner_.joinable()) spinner_.join();
+  }
+
+  // CPU time of a thread, in seconds.
+  static double thread_cpu_seconds(pthread_t thread) {
+    clockid_t clock;
+    timespec ts{};
+    if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+
+ private:
+  cpu_set_t cpu_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> pinned_{true};
+  std::thread spinner_;
+};
+
 // Sharing one CPU with a thread that never sleeps, a background thread is owed less than it
 // asks for, so its pauses end late; from then on it pauses long even when behind, since short
 // pauses would only chain its turns into longer stalls of the other thread, unless it is far
 // behind.
 TEST(BackgroundThread, APacerThatWakesLateKeepsLongPausesWhenBehind) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  std::atomic<bool> stop{false};
-  std::atomic<bool> pinned{true};
-  std::thread spinner([&] {
-    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) pinned = false;
-    while (!stop.load(std::memory_order_relaxed)) {
-    }
-  });
+  BusyCpu cpu;
   int pauses = 0;
   int long_while_behind = 0;
   long long far_behind_pause = 0;
   std::thread background([&] {
-    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) pinned = false;
+    cpu.pin();
     make_current_thread_background("pacer-test");
     TurnPacer pacer;
     pacer.start_turn();
@@ -126,46 +163,32 @@ TEST(BackgroundThread, APacerThatWakesLateKeepsLongPausesWhenBehind) {
     }
   });
   background.join();
-  stop = true;
-  spinner.join();
-  if (!pinned) GTEST_SKIP() << "cannot pin two threads to one CPU here";
+  cpu.stop();
+  if (!cpu.pinned()) GTEST_SKIP() << "cannot pin two threads to one CPU here";
   EXPECT_GT(pauses, 0);
   EXPECT_GT(long_while_behind, 0) << pauses << " pauses while behind, every one short";
   EXPECT_EQ(far_behind_pause, TurnPacer::kCatchUpPauseNs);
-}
-
-// CPU time of a thread, in seconds.
-double thread_cpu_seconds(pthread_t thread) {
-  clockid_t clock;
-  timespec ts{};
-  if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 // The store writer needs ~14% of a core its I/O thread saturates, or its queue fills and rows
 // are dropped: a background thread sharing one CPU with a thread that never sleeps must get
 // more than that (about 25% at nice 5; nice 10 gave it 9.7%).
 TEST(BackgroundThread, GetsTheShareOfABusyCoreThatTheStoreWriterNeeds) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
+  BusyCpu cpu;
   std::atomic<bool> stop{false};
-  std::atomic<int> pinned{0};
-  auto spin = [&](bool background) {
-    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0) ++pinned;
-    if (background) make_current_thread_background("share-test");
+  std::thread writer([&] {
+    cpu.pin();
+    make_current_thread_background("share-test");
     while (!stop.load(std::memory_order_relaxed)) {
     }
-  };
-  std::thread io(spin, false);
-  std::thread writer(spin, true);
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const double io_s = thread_cpu_seconds(io.native_handle());
-  const double writer_s = thread_cpu_seconds(writer.native_handle());
+  const double io_s = cpu.spinner_cpu_seconds();
+  const double writer_s = BusyCpu::thread_cpu_seconds(writer.native_handle());
   stop = true;
-  io.join();
   writer.join();
-  if (pinned != 2) GTEST_SKIP() << "cannot pin two threads to one CPU here";
+  cpu.stop();
+  if (!cpu.pinned()) GTEST_SKIP() << "cannot pin two threads to one CPU here";
   ASSERT_GT(io_s + writer_s, 0.3) << "the two threads hardly ran";
   EXPECT_GT(writer_s / (io_s + writer_s), 0.14)
       << "background " << writer_s << " s of CPU against " << io_s << " s";
