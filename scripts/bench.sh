@@ -16,7 +16,8 @@
 #      TTFB_PACED_N (50) and PACE_MS (10): the same with the upstream pausing between chunks,
 #      OUT_DIR (bench/results), BENCH_NOTE (free text added to latest.md's Triage line),
 #      MICRO_BIN ($BUILD_DIR/bench/micro/bench_router_score), MICRO (1; 0 skips the step),
-#      ROUTED (1; 0 skips the routed path), ROUTED_PROMPTS (200 MMLU prompts it cycles through).
+#      ROUTED (1; 0 skips the routed path), ROUTED_PROMPTS (200 MMLU prompts it cycles through),
+#      PAIRS (3 paired rounds; 0: the p99 fields come from the sweep) and PAIR_DUR (5 s per run).
 # Writes OUT_DIR/load-<date>.tsv, OUT_DIR/latest.md, raw wrk output and logs in OUT_DIR/tmp/.
 # Before the load, the router micro-benchmarks (bench/micro/bench_router_score: CPU per decision
 # of every shipped router and scorer, on the SUT's CPU) when MICRO_BIN is built (cmake
@@ -29,12 +30,21 @@
 # Last line of output, always exactly one:
 #   bench: triage_cpu_us_per_req=X nginx_cpu_us_per_req=Y triage_rps_one_core=Z added_p50_ms_c8=W
 #          triage_p99_ms_c8=.. nginx_p99_ms_c8=.. triage_p99_ms_c512=.. nginx_p99_ms_c512=..
-#          timeouts_c512=.. router_us_max=R store_dropped=D
+#          timeouts_c512=.. p99_ratio_c8=.. p99_ratio_c512=.. c512_share_of_peak=S router_us_max=R
+#          store_dropped=D
 # (CPU per request at c=8 JSON; Z = best JSON req/s at any concurrency; W = triage p50 - direct
-# p50 at c=8 JSON, in ms; p99 of JSON requests at c=8 and c=512; timeouts_c512 = requests of
-# Triage's c=512 run that wrk gave up on after 2 s; R = CPU us of the slowest shipped router's
+# p50 at c=8 JSON, in ms; p99 of JSON requests at c=8 and c=512, each the median of the paired
+# rounds (below); timeouts_c512 = requests of all Triage's c=512 runs that wrk gave up on after
+# 2 s; p99_ratio_c8/c512 = median over the paired rounds of Triage's p99 over nginx's in the
+# same round; S = the same median of Triage's req/s at c=512 over its req/s at the sweep's peak
+# concurrency; R = CPU us of the slowest shipped router's
 # decision; D = rows the store writers of every Triage instance dropped (a full queue: a
 # writer that could not keep up), read from /metrics after the load; NA where not measured.)
+# Paired rounds: the sweep measures nginx and Triage minutes apart, and on a shared VM the
+# host's speed moves by tens of percent in that time (the same binary's c=8 p99 ratio to nginx
+# came out 1.1x-2.1x in four sweeps). So after the sweep, PAIRS rounds run back to back: nginx
+# c=8, triage c=8, triage at its peak concurrency, triage c=512, nginx c=512 (every other round
+# in reverse order), PAIR_DUR s each; the issue 14/16 fields are medians of those rounds.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +54,7 @@ TRIAGE_BIN="${TRIAGE_BIN:-$BUILD_DIR/bin/triage}"
 UPSTREAM_BIN="${UPSTREAM_BIN:-$BUILD_DIR/bin/triage-test-upstream}"
 MICRO_BIN="${MICRO_BIN:-$BUILD_DIR/bench/micro/bench_router_score}"; MICRO="${MICRO:-1}"
 ROUTED="${ROUTED:-1}"; ROUTED_PROMPTS="${ROUTED_PROMPTS:-200}"
+PAIRS="${PAIRS:-3}"; PAIR_DUR="${PAIR_DUR:-5}"
 DUR="${DUR:-10}"; WARM="${WARM:-3}"; CONCS="${CONCS:-1 8 32 64 512}"; STREAM_CONC="${STREAM_CONC:-8}"
 TTFB_N="${TTFB_N:-200}"; TTFB_PACED_N="${TTFB_PACED_N:-50}"; PACE_MS="${PACE_MS:-10}"
 OUT_DIR="${OUT_DIR:-$ROOT/bench/results}"
@@ -55,10 +66,11 @@ RAW="$RAW_DIR/wrk-$STAMP.txt"
 
 log() { echo "bench: $*" >&2; }
 ROUTER_US_MAX=NA  # set by the micro-benchmark step
+C512_SHARE=NA P99_RATIO_C8=NA P99_RATIO_C512=NA  # set by the paired rounds
 STORE_DROPPED=NA  # set after the load: rows the Triage instances' stores dropped
 # final_line CPU NGINX_CPU RPS ADDED P99_C8 NGINX_P99_C8 P99_C512 NGINX_P99_C512 TIMEOUTS_C512
 final_line() {
-  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9 router_us_max=$ROUTER_US_MAX store_dropped=$STORE_DROPPED"
+  echo "bench: triage_cpu_us_per_req=$1 nginx_cpu_us_per_req=$2 triage_rps_one_core=$3 added_p50_ms_c8=$4 triage_p99_ms_c8=$5 nginx_p99_ms_c8=$6 triage_p99_ms_c512=$7 nginx_p99_ms_c512=$8 timeouts_c512=$9 p99_ratio_c8=$P99_RATIO_C8 p99_ratio_c512=$P99_RATIO_C512 c512_share_of_peak=$C512_SHARE router_us_max=$ROUTER_US_MAX store_dropped=$STORE_DROPPED"
 }
 die() { log "$*"; final_line NA NA NA NA NA NA NA NA NA; exit 1; }
 
@@ -292,13 +304,27 @@ done
 declare -A R  # R[target/mode/conc/field]
 echo -e "target\tmode\tconc\trps\tp50_us\tp90_us\tp99_us\tmax_us\trequests\tnon2xx\tsockerr\tsut_cpu_us_per_req\tsut_cpu_pct\tupstream_cpu_us_per_req\tp50_overhead_us" > "$TSV"
 
-run_one() {  # run_one NAME URL PID MODE CONC
-  local name=$1 url=$2 pid=$3 mode=$4 conc=$5 thr=2 stream=0
+# settle_store URL: waits (up to 15 s) until the Triage instance behind URL has written every
+# queued row, so that a run does not start with the writer still busy with the last run's rows
+# (which would charge that run's tail to this one). Not Triage (no /metrics gauge): no wait.
+settle_store() {
+  local m="${1%/v1/chat/completions}/metrics" q _
+  for _ in $(seq 1 150); do
+    q="$(curl -s -m 2 "$m" 2>/dev/null | awk '$1 == "triage_store_queued" {print $2}')"
+    [ -z "$q" ] || awk -v q="$q" 'BEGIN{exit !(q + 0 == 0)}' && return 0
+    sleep 0.1
+  done
+  log "the store behind $1 still had $q rows queued after 15 s"
+}
+
+run_one() {  # run_one NAME URL PID MODE CONC [SECONDS]
+  local name=$1 url=$2 pid=$3 mode=$4 conc=$5 secs=${6:-$DUR} thr=2 stream=0
   [ "$conc" -lt 2 ] && thr=1
+  case "$name" in triage* | routed*) settle_store "$url" ;; esac
   [ "$mode" = stream ] && stream=1
   local u0 u1 s0 s1 out line k v
   u0=$(cpu_ticks "$PID_upstream"); s0=0; [ -n "$pid" ] && s0=$(cpu_ticks "$pid")
-  out="$(STREAM=$stream taskset -c $LOAD_CPU wrk -t$thr -c"$conc" -d"${DUR}"s --latency -s "$LOAD/post.lua" "$url" 2>&1)"
+  out="$(STREAM=$stream taskset -c $LOAD_CPU wrk -t$thr -c"$conc" -d"${secs}"s --latency -s "$LOAD/post.lua" "$url" 2>&1)"
   u1=$(cpu_ticks "$PID_upstream"); s1=0; [ -n "$pid" ] && s1=$(cpu_ticks "$pid")
   { echo "=== target=$name mode=$mode c=$conc"; echo "$out"; } >> "$RAW"
   line="$(grep '^RESULT' <<< "$out")"
@@ -309,7 +335,7 @@ run_one() {  # run_one NAME URL PID MODE CONC
   R[$key/up_cpu]=$(awk -v d=$((u1-u0)) -v n="$n" -v t="$TCK" 'BEGIN{printf "%.1f", (n>0 ? d*1e6/t/n : 0)}')
   if [ -n "$pid" ]; then
     R[$key/cpu]=$(awk -v d=$((s1-s0)) -v n="$n" -v t="$TCK" 'BEGIN{printf "%.1f", (n>0 ? d*1e6/t/n : 0)}')
-    R[$key/cpu_pct]=$(awk -v d=$((s1-s0)) -v t="$TCK" -v s="$DUR" 'BEGIN{printf "%.0f", d*100/t/s}')
+    R[$key/cpu_pct]=$(awk -v d=$((s1-s0)) -v t="$TCK" -v s="$secs" 'BEGIN{printf "%.0f", d*100/t/s}')
   else
     R[$key/cpu]=NA; R[$key/cpu_pct]=NA
   fi
@@ -327,6 +353,50 @@ for t in "${OK_TARGETS[@]}"; do
   for c in $CONCS; do run_one "$name" "$url" "$pid" json "$c"; done
   run_one "$name" "$url" "$pid" stream "$STREAM_CONC"
 done
+
+# --- paired rounds (issues 14 and 16): nginx and triage back to back --------------------------
+# Rows "<target>@pN" in the TSV. The peak concurrency is Triage's best JSON req/s in the sweep
+# below c=512.
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+PAIR_ROUNDS=0; PEAK_CONC=""
+url_of() { local t; for t in "${OK_TARGETS[@]}"; do [ "${t%%|*}" = "$1" ] && { echo "$t"; return 0; }; done; return 1; }
+if [ "$PAIRS" -gt 0 ] && NGINX_T="$(url_of nginx)" && TRIAGE_T="$(url_of triage)"; then
+  best=0
+  for c in $CONCS; do
+    r=${R[triage/json/$c/rps]:-0}
+    [ "$c" != 512 ] && awk -v a="$r" -v b="$best" 'BEGIN{exit !(a > b)}' && { best=$r; PEAK_CONC=$c; }
+  done
+  IFS='|' read -r _ n_url n_pid <<< "$NGINX_T"
+  IFS='|' read -r _ t_url t_pid <<< "$TRIAGE_T"
+  for r in $(seq 1 "$PAIRS"); do
+    steps=("nginx 8" "triage 8" ${PEAK_CONC:+"triage $PEAK_CONC"} "triage 512" "nginx 512")
+    if [ $((r % 2)) -eq 0 ]; then  # every other round in reverse: drift within a round cancels
+      rev=(); for ((i = ${#steps[@]} - 1; i >= 0; i--)); do rev+=("${steps[i]}"); done; steps=("${rev[@]}")
+    fi
+    for st in "${steps[@]}"; do
+      read -r who c <<< "$st"
+      if [ "$who" = nginx ]; then run_one "nginx@p$r" "$n_url" "$n_pid" json "$c" "$PAIR_DUR"
+      else run_one "triage@p$r" "$t_url" "$t_pid" json "$c" "$PAIR_DUR"; fi
+    done
+    PAIR_ROUNDS=$r
+  done
+fi
+# pair_values TARGET CONC FIELD: that field of every paired round, one per line.
+pair_values() { local r; for r in $(seq 1 "$PAIR_ROUNDS"); do echo "${R[$1@p$r/json/$2/$3]:-}"; done | grep -v '^$'; }
+# paired_ratio KEY_A KEY_B: the median over the rounds of R[A@pN/..] / R[B@pN/..], where the
+# keys are "target/json/conc/field" without the round.
+paired_ratio() {
+  local r a b
+  for r in $(seq 1 "$PAIR_ROUNDS"); do
+    a=${1/\//@p$r/}; b=${2/\//@p$r/}
+    awk -v a="${R[$a]:-}" -v b="${R[$b]:-}" 'BEGIN{if (a != "" && b > 0) printf "%.4f\n", a / b}'
+  done | median | awk '$1 == "NA" {print; next} {printf "%.3f\n", $1}'
+}
+if [ "$PAIR_ROUNDS" -gt 0 ]; then
+  P99_RATIO_C8="$(paired_ratio triage/json/8/p99_us nginx/json/8/p99_us)"
+  P99_RATIO_C512="$(paired_ratio triage/json/512/p99_us nginx/json/512/p99_us)"
+  [ -n "$PEAK_CONC" ] && C512_SHARE="$(paired_ratio triage/json/512/rps "triage/json/$PEAK_CONC/rps")"
+fi
 
 # --- routed path: c=8 JSON through each route kind, MMLU prompts in turn -----------------------
 # `plain` sends the same prompts to the model itself, so each route's CPU over it is the
@@ -390,6 +460,7 @@ done
 # --- summaries ------------------------------------------------------------------------------
 ms() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.3f", x/1000 }'; }
 num() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.0f", x }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}'; }
 best_rps=NA
 for c in $CONCS; do
   r=${R[triage/json/$c/rps]:-}
@@ -401,9 +472,16 @@ added=NA
 [ -n "${R[triage/json/8/p50_us]:-}" ] && [ -n "${R[direct/json/8/p50_us]:-}" ] &&
   added=$(awk -v a="${R[triage/json/8/p50_us]}" -v b="${R[direct/json/8/p50_us]}" 'BEGIN{printf "%.3f", (a-b)/1000}')
 
-p99_ms() { ms "${R[$1/json/$2/p99_us]:-NA}"; }
+# p99_ms TARGET CONC: the median of the paired rounds, or the sweep's figure without them.
+p99_ms() {
+  if [ "$PAIR_ROUNDS" -gt 0 ]; then ms "$(pair_values "$1" "$2" p99_us | median)"
+  else ms "${R[$1/json/$2/p99_us]:-NA}"; fi
+}
+# Every Triage c=512 run's timeouts, the sweep's and the paired rounds'.
+timeouts_c512="$( { echo "${R[triage/json/512/timeouts]:-}"; pair_values triage 512 timeouts; } |
+  awk 'NF {n++; s += $1} END {print (n ? s : "NA")}')"
 SUMMARY=("$triage_cpu" "$nginx_cpu" "$best_rps" "$added" "$(p99_ms triage 8)" "$(p99_ms nginx 8)"
-         "$(p99_ms triage 512)" "$(p99_ms nginx 512)" "${R[triage/json/512/timeouts]:-NA}")
+         "$(p99_ms triage 512)" "$(p99_ms nginx 512)" "$timeouts_c512")
 build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TRIAGE_BIN")")/CMakeCache.txt" 2>/dev/null)"
 {
   echo "# Load benchmark: latest run"
@@ -467,7 +545,20 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
     while read -r name us label; do echo "| $name | $label | $us |"; done <<< "$MICRO_ROWS"
     echo
   fi
-  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON; p99 at c=8 and c=512; wrk timeouts of Triage at c=512; slowest router decision, CPU µs):"
+  if [ "$PAIR_ROUNDS" -gt 0 ]; then
+    echo "Paired rounds ($PAIR_ROUNDS, ${PAIR_DUR} s per run, back to back, every other round reversed; Triage's peak concurrency from the sweep: c=${PEAK_CONC:-NA}); the summary's p99s and p99_ratio_*, c512_share_of_peak are the medians:"
+    echo
+    echo "| round | p99 c=8 ms: triage / nginx | ratio | req/s triage c=${PEAK_CONC:-NA} / c=512 | share | p99 c=512 ms: triage / nginx | ratio | timeouts c=512 |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for r in $(seq 1 "$PAIR_ROUNDS"); do
+      t8=${R[triage@p$r/json/8/p99_us]:-}; n8=${R[nginx@p$r/json/8/p99_us]:-}
+      t5=${R[triage@p$r/json/512/p99_us]:-}; n5=${R[nginx@p$r/json/512/p99_us]:-}
+      tp=${R[triage@p$r/json/${PEAK_CONC:-x}/rps]:-}; t5r=${R[triage@p$r/json/512/rps]:-}
+      echo "| $r | $(ms "${t8:-NA}") / $(ms "${n8:-NA}") | $(ratio "$t8" "$n8") | $(num "${tp:-NA}") / $(num "${t5r:-NA}") | $(awk -v a="$t5r" -v b="$tp" 'BEGIN{if (a != "" && b > 0) printf "%.0f%%", 100 * a / b; else print "-"}') | $(ms "${t5:-NA}") / $(ms "${n5:-NA}") | $(ratio "$t5" "$n5") | ${R[triage@p$r/json/512/timeouts]:--} |"
+    done
+    echo
+  fi
+  echo "Summary (CPU per request at c=8 JSON; best JSON req/s on one core; added p50 at c=8 JSON; p99 at c=8 and c=512, medians of the paired rounds; wrk timeouts of Triage at c=512, every run; Triage's p99 over nginx's and c=512 req/s over the peak's, medians of the paired rounds' ratios; slowest router decision, CPU µs; rows the stores dropped):"
   echo
   echo '```'
   final_line "${SUMMARY[@]}"
