@@ -41,10 +41,10 @@
 # decision; D = rows the store writers of every Triage instance dropped (a full queue: a
 # writer that could not keep up), read from /metrics after the load; NA where not measured.)
 # Paired rounds: the sweep measures nginx and Triage minutes apart, and on a shared VM the
-# host's speed moves by tens of percent in that time (the same binary's c=8 p99 ratio to nginx
-# came out 1.1x-2.1x in four sweeps). So after the sweep, PAIRS rounds run back to back: nginx
-# c=8, triage c=8, triage at its peak concurrency, triage c=512, nginx c=512 (every other round
-# in reverse order), PAIR_DUR s each; the issue 14/16 fields are medians of those rounds.
+# host's speed moves by tens of percent in that time (Triage's c=8 p99 ratio to nginx came out
+# 1.1x-2.1x in four sweeps over two days). So after the sweep, PAIRS rounds run back to back:
+# nginx c=8, triage c=8, triage at its peak concurrency, triage c=512, nginx c=512 (every other
+# round in reverse order), PAIR_DUR s each; the issue 14/16 fields are medians of those rounds.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
