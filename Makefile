@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 TRIAGE := $(BUILD)/bin/triage
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release $(shell command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup setup-build build models demo test bench clean fuzz asan tsan soak faults rollout-demo \
+.PHONY: all setup setup-build build models demo test bench bench-smoke clean fuzz asan tsan soak faults rollout-demo \
         loop-demo scale-test scale-capacity
 
 all: build
@@ -118,6 +118,14 @@ bench:
 	cmake -S . -B $(BUILD) -DTRIAGE_BUILD_BENCH=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target bench_router_score
 	@BUILD_DIR=$(BUILD) scripts/bench.sh
+
+# The load benchmark's plumbing at its smallest settings (every field of the last line, the
+# paired rounds' rows): about a minute; CI runs it (.ci/run). Not a performance check.
+bench-smoke:
+	@scripts/setup.sh bench
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target triage triage-test-upstream
+	@scripts/bench_smoke.sh
 
 # Robustness (docs/robustness.md). Each runs its own set-up and uses its own build dir.
 # fuzz: every libFuzzer target for FUZZ_SECONDS (default 60) each, clang-14, in build-fuzz.
