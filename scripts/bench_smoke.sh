@@ -31,7 +31,7 @@ for name in numeric:
 if fields.get("router_us_max") != "NA":
     errors.append(f"router_us_max={fields.get('router_us_max')} (MICRO=0: want NA)")
 for name in ("timeouts_c512", "store_dropped"):
-    if fields.get(name, "").isdigit() is False:
+    if not fields.get(name, "").isdigit():
         errors.append(f"{name}={fields.get(name)} (want a count)")
 tsv = glob.glob(f"{out}/load-*.tsv")
 rows = open(tsv[0]).read() if tsv else ""
