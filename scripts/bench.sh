@@ -120,6 +120,11 @@ wait_line() {
   done
   return 1
 }
+# metric CHAT_URL NAME: the value of an unlabelled series in the /metrics of the Triage instance
+# serving CHAT_URL (.../v1/chat/completions); empty when it does not answer or has no such series.
+metric() {
+  curl -s -m 2 "${1%/v1/chat/completions}/metrics" 2>/dev/null | awk -v n="$2" '$1 == n {print $2}'
+}
 # SUT CPU ticks: utime+stime of a pid and its direct children (nginx's worker).
 cpu_ticks() {
   local t=0 p
@@ -308,9 +313,9 @@ echo -e "target\tmode\tconc\trps\tp50_us\tp90_us\tp99_us\tmax_us\trequests\tnon2
 # queued row, so that a run does not start with the writer still busy with the last run's rows
 # (which would charge that run's tail to this one). Not Triage (no /metrics gauge): no wait.
 settle_store() {
-  local m="${1%/v1/chat/completions}/metrics" q _
+  local q _
   for _ in $(seq 1 150); do
-    q="$(curl -s -m 2 "$m" 2>/dev/null | awk '$1 == "triage_store_queued" {print $2}')"
+    q="$(metric "$1" triage_store_queued)"
     [ -z "$q" ] || awk -v q="$q" 'BEGIN{exit !(q + 0 == 0)}' && return 0
     sleep 0.1
   done
@@ -451,7 +456,7 @@ done
 for t in "${OK_TARGETS[@]}" ${ROUTED_URL:+"routed|${ROUTED_URL%/}/v1/chat/completions|$PID_routed"}; do
   IFS='|' read -r name url pid <<< "$t"
   [ "${name#triage}" != "$name" ] || [ "$name" = routed ] || continue
-  d="$(curl -s -m 5 "${url%/v1/chat/completions}/metrics" | awk '$1 == "triage_store_dropped_total" {print $2}')"
+  d="$(metric "$url" triage_store_dropped_total)"
   [ -n "$d" ] || { log "store drops of $name: /metrics did not say"; continue; }
   log "store drops of $name: $d"
   STORE_DROPPED=$(awk -v a="$STORE_DROPPED" -v b="$d" 'BEGIN{printf "%.0f", (a == "NA" ? 0 : a) + b}')
@@ -460,7 +465,9 @@ done
 # --- summaries ------------------------------------------------------------------------------
 ms() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.3f", x/1000 }'; }
 num() { awk -v x="$1" 'BEGIN{ if (x == "" || x == "NA") print "NA"; else printf "%.0f", x }'; }
+# ratio A B / pct A B: A over B as "1.23x" / "95%", "-" when either is missing.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{if (a != "" && b > 0) printf "%.0f%%", 100 * a / b; else print "-"}'; }
 best_rps=NA
 for c in $CONCS; do
   r=${R[triage/json/$c/rps]:-}
@@ -554,7 +561,7 @@ build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$(dirname "$TR
       t8=${R[triage@p$r/json/8/p99_us]:-}; n8=${R[nginx@p$r/json/8/p99_us]:-}
       t5=${R[triage@p$r/json/512/p99_us]:-}; n5=${R[nginx@p$r/json/512/p99_us]:-}
       tp=${R[triage@p$r/json/${PEAK_CONC:-x}/rps]:-}; t5r=${R[triage@p$r/json/512/rps]:-}
-      echo "| $r | $(ms "${t8:-NA}") / $(ms "${n8:-NA}") | $(ratio "$t8" "$n8") | $(num "${tp:-NA}") / $(num "${t5r:-NA}") | $(awk -v a="$t5r" -v b="$tp" 'BEGIN{if (a != "" && b > 0) printf "%.0f%%", 100 * a / b; else print "-"}') | $(ms "${t5:-NA}") / $(ms "${n5:-NA}") | $(ratio "$t5" "$n5") | ${R[triage@p$r/json/512/timeouts]:--} |"
+      echo "| $r | $(ms "${t8:-NA}") / $(ms "${n8:-NA}") | $(ratio "$t8" "$n8") | $(num "${tp:-NA}") / $(num "${t5r:-NA}") | $(pct "$t5r" "$tp") | $(ms "${t5:-NA}") / $(ms "${n5:-NA}") | $(ratio "$t5" "$n5") | ${R[triage@p$r/json/512/timeouts]:--} |"
     done
     echo
   fi
