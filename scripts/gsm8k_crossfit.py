@@ -8,8 +8,10 @@ trained on it. The threshold for fold k is then chosen on the OTHER folds' cross
 by the criterion of `triage eval --cv` (cheapest threshold with quality >= the large model's
 - 0.01; else the highest quality) and scored on fold k.
 
-Usage: scripts/gsm8k_crossfit.py TRIAGE [--route default] [--folds 5] [--config examples/eval/gsm8k.yaml]
-Prints one JSON document. Deterministic (fixed folds, fixed trainer seed)."""
+Usage: scripts/gsm8k_crossfit.py TRIAGE [--route default[,verified,...]] [--folds 5]
+                                 [--config examples/eval/gsm8k.yaml]
+Prints one JSON document for one route; for several, {"routes": [one document per route]}, the
+fold scorers trained once and shared. Deterministic (fixed folds, fixed trainer seed)."""
 import argparse
 import csv
 import json
@@ -41,7 +43,9 @@ def main():
         reader = csv.DictReader(f)
         header, rows = reader.fieldnames, list(reader)
     fold_of = [fnv1a64(r["prompt"]) % a.folds for r in rows]
-    per_fold = []  # per fold: {threshold: (quality_sum, cost_sum)}, strong (q, cost), n
+    routes = a.route.split(",")
+    # per route, per fold: {threshold: (quality_sum, cost_sum, strong_sum)}, strong (q, cost), n
+    per_route = {r: [] for r in routes}
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(a.folds):
             train_csv, test_csv = os.path.join(tmp, f"train{k}.csv"), os.path.join(tmp, f"test{k}.csv")
@@ -60,20 +64,32 @@ def main():
             cfg_text = cfg_text.replace("../../models/", os.path.join(src, "models") + "/")
             cfg = os.path.join(tmp, f"gsm8k{k}.yaml")
             open(cfg, "w").write(cfg_text)
-            p = subprocess.run([a.triage, "eval", "-c", cfg, "--route", a.route, "--dataset",
-                                test_csv, "--sweep", "--split", "all", "--format", "json"],
-                               capture_output=True, text=True)
-            if p.returncode != 0:
-                sys.exit(f"eval of fold {k} failed: {p.stderr.strip()}")
-            doc = json.loads(p.stdout)
-            assert doc["rows"]["in_scorer_training"] == 0
-            n = doc["rows"]["evaluated"]
-            pts = {round(pt["threshold"], 6): (pt["quality"] * n, pt["cost_usd"], pt["strong_share"] * n)
-                   for pt in doc["points"]}
-            s = doc["baselines"]["all_strong"]
-            wk = doc["baselines"]["all_weak"]
-            per_fold.append({"n": n, "points": pts, "strong": (s["quality"] * n, s["cost_usd"]),
-                             "weak_q": wk["quality"] * n})
+            for route in routes:
+                per_route[route].append(sweep_fold(a.triage, cfg, route, test_csv, k))
+    docs = [summarize(route, per_route[route], a) for route in routes]
+    print(json.dumps(docs[0] if len(docs) == 1 else {"routes": docs}, indent=1))
+
+
+def sweep_fold(triage, cfg, route, test_csv, k):
+    """The route swept over fold k with the fold's scorer: its points and baselines, as sums."""
+    p = subprocess.run([triage, "eval", "-c", cfg, "--route", route, "--dataset", test_csv,
+                        "--sweep", "--split", "all", "--format", "json"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"eval of {route} on fold {k} failed: {p.stderr.strip()}")
+    doc = json.loads(p.stdout)
+    assert doc["rows"]["in_scorer_training"] == 0
+    n = doc["rows"]["evaluated"]
+    pts = {round(pt["threshold"], 6): (pt["quality"] * n, pt["cost_usd"], pt["strong_share"] * n)
+           for pt in doc["points"]}
+    s = doc["baselines"]["all_strong"]
+    wk = doc["baselines"]["all_weak"]
+    return {"n": n, "points": pts, "strong": (s["quality"] * n, s["cost_usd"]),
+            "weak_q": wk["quality"] * n}
+
+
+def summarize(route, per_fold, a):
+    """Per fold the threshold chosen on the other folds and scored on it; the pooled curve."""
     grid = sorted(set.intersection(*(set(f["points"]) for f in per_fold)))
 
     def choose(folds):
@@ -111,8 +127,8 @@ def main():
     ratios = [f["cost_ratio"] for f in out_folds]
     mean = lambda v: sum(v) / len(v)
     sd = lambda v: (sum((x - mean(v)) ** 2 for x in v) / (len(v) - 1)) ** 0.5
-    print(json.dumps({
-        "route": a.route, "folds": a.folds, "rows": n_all,
+    return {
+        "route": route, "folds": a.folds, "rows": n_all,
         "fold_rule": f"FNV-1a-64(prompt) mod {a.folds}",
         "scorer": "cross-fitted: fold k scored by a scorer trained on the other folds only",
         "weak_quality": sum(f["weak_q"] for f in per_fold) / n_all,
@@ -122,7 +138,7 @@ def main():
         "cost_ratio": {"mean": mean(ratios), "sd": sd(ratios)},
         "pooled": {"quality": tq / n_all, "strong_quality": rq / n_all, "cost_ratio": tc / rc},
         "chosen_on_all": {"threshold": t_all, "reached": reached_all},
-        "curve": curve}, indent=1))
+        "curve": curve}
 
 
 if __name__ == "__main__":
