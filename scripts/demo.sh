@@ -27,9 +27,9 @@ url=$(sed -n 's/^triage: listening on //p' "$BUILD/demo/serve.out")
 echo "== triage serving examples/quickstart.yaml at $url"
 echo "== sending up to ${SUPPORT} CLINC150 support queries to route 'support' (classify: small tier"
 echo "   answers when confident, else escalates to the medium tier) and up to ${MATH} held-out GSM8K"
-# The threshold as configured (the config's only `threshold:`, the math route's scorer), so this
-# line cannot drift.
-threshold=$(sed -nE 's/^ *threshold: *([0-9.]+).*/\1/p' examples/quickstart.yaml | tail -1)
+# The math route's scorer threshold as configured, so this line cannot drift.
+threshold=$(sed -n '/^  - name: math$/,/^  - name:/p' examples/quickstart.yaml |
+            sed -nE 's/^ *threshold: *([0-9.]+).*/\1/p' | head -1)
 echo "   problems to route 'math' (cascade mixtral-8x7b -> gpt-4-turbo with checks and a verifier; scorer"
 echo "   threshold ${threshold}, chosen by 5-fold cross-validation over all 947 GSM8K problems with a"
 echo "   cross-fitted scorer: the cheapest threshold within 1 pt of gpt-4-turbo. Nested CV: 0.9 pts below"
